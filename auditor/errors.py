@@ -1,0 +1,20 @@
+"""One exception type for every user-facing failure.
+
+The CLI turns it into a single stderr line and exit code 2 (or the code given), so no
+stage ever prints a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+
+class AuditorError(Exception):
+    """Bad input, usage or configuration: `where` is a file (with :line:col or @offset)."""
+
+    def __init__(self, what: str, where: str | None = None, exit_code: int = 2):
+        super().__init__(what)
+        self.what = what
+        self.where = where
+        self.exit_code = exit_code
+
+    def line(self) -> str:
+        return f"{self.where}: {self.what}" if self.where else self.what

@@ -1,0 +1,56 @@
+"""Human quantities: "150 KiB", "1.5 MB", "20 pages", "5%".
+
+kB/MB/GB are decimal (1 kB = 1,000 bytes) as size-limit and most CI dashboards use them;
+KiB/MiB/GiB are binary (1 KiB = 1,024 bytes). A page is a wasm page, 65,536 bytes.
+"""
+
+from __future__ import annotations
+
+import re
+
+PAGE = 65536
+
+_BYTE_UNITS = {
+    "": 1, "b": 1, "byte": 1, "bytes": 1,
+    "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3,
+    "page": PAGE, "pages": PAGE,
+}
+
+_NUM = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_bytes(value: int | float | str, *, what: str = "size") -> int:
+    """Bytes from an int or a string with a unit; raises ValueError with a clear message."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: expected a size, got {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"{what}: negative size {value!r}")
+        return int(value)
+    m = _NUM.match(str(value))
+    if not m:
+        raise ValueError(f"{what}: cannot read {value!r} as a size (try \"150 KiB\", \"1.5 MB\", \"20 pages\")")
+    number, unit = m.groups()
+    factor = _BYTE_UNITS.get(unit.lower())
+    if factor is None:
+        raise ValueError(f"{what}: unknown unit {unit!r} in {value!r} (B, kB, MB, GB, KiB, MiB, GiB, pages)")
+    return int(round(float(number) * factor))
+
+
+def parse_pages(value: int | str, *, what: str = "memory") -> int:
+    """Wasm pages from "64 pages", "4 MiB" (rounded up to whole pages) or a bare int (pages)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    n = parse_bytes(value, what=what)
+    return -(-n // PAGE)
+
+
+def parse_percent_or_bytes(value: int | float | str, *, what: str = "increase") -> tuple[str, float]:
+    """("percent", 5.0) for "5%", else ("bytes", n)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return "percent", float(value.strip()[:-1])
+        except ValueError:
+            raise ValueError(f"{what}: cannot read {value!r} as a percentage") from None
+    return "bytes", float(parse_bytes(value, what=what))
