@@ -1,0 +1,164 @@
+"""memory.grow sites and whether each result is compared with -1 before use.
+
+memory.grow returns the old size in pages or -1 on failure; an allocator that uses the
+result unchecked turns an out-of-memory into a write at address 0xFFFF0000 (or silent
+corruption) instead of a null return. The check is a short forward data-flow walk from
+the site over the following instructions of the same body: the result is tracked on a
+symbolic stack and through locals (local.set/tee/get) until it meets a comparison with
+-1 (or an equivalent test: `< 0`, `> -1`, unsigned compare with a constant above the
+page limit, `x + 1 == 0`), is dropped, or the walk ends (`WINDOW` instructions, a call
+or the end of the body), in which case it counts as unchecked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from auditor.wasm.model import Module
+from auditor.wasm.opcodes import (
+    OP_CALL, OP_CALL_INDIRECT, OP_DROP, OP_I32_CONST, OP_I64_CONST, OP_LOCAL_GET,
+    OP_LOCAL_SET, OP_LOCAL_TEE, OP_MEMORY_GROW, code_start, decode,
+)
+
+WINDOW = 48
+LOOKBEHIND = 6
+
+_EQ_NE = {0x46, 0x47, 0x51, 0x52}
+_LT_S = {0x48, 0x53}
+_GT_S = {0x4A, 0x55}
+_LE_S = {0x4C, 0x57}
+_GE_S = {0x4E, 0x59}
+_UNSIGNED = {0x49, 0x4B, 0x4D, 0x4F, 0x54, 0x56, 0x58, 0x5A}
+_COMPARES = _EQ_NE | _LT_S | _GT_S | _LE_S | _GE_S | _UNSIGNED
+_EQZ = {0x45, 0x50}
+_ADD = {0x6A, 0x7C}
+_STOP = {0x00, 0x0F, 0x12, 0x13}  # unreachable, return, return_call(_indirect)
+
+# c OP G  ==  G SWAP[OP] c
+_SWAP = {0x48: 0x4A, 0x4A: 0x48, 0x4C: 0x4E, 0x4E: 0x4C, 0x53: 0x55, 0x55: 0x53, 0x57: 0x59, 0x59: 0x57,
+         0x49: 0x4B, 0x4B: 0x49, 0x4D: 0x4F, 0x4F: 0x4D, 0x54: 0x56, 0x56: 0x54, 0x58: 0x5A, 0x5A: 0x58}
+
+G, G1 = "G", "G+1"  # the grow result, and the result plus one
+
+
+@dataclass
+class GrowSite:
+    function: int  # function index
+    name: str | None
+    offset: int  # file offset of the memory.grow opcode
+    memory: int
+    checked: bool
+    use: str  # compared | dropped | unchecked
+
+    def to_json(self) -> dict:
+        return {
+            "function": self.function,
+            "name": self.name,
+            "offset": self.offset,
+            "memory": self.memory,
+            "checked": self.checked,
+            "use": self.use,
+        }
+
+
+def _is_minus_one(v) -> bool:
+    return isinstance(v, tuple) and v[1] in (-1, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+
+
+def _classify(insns: list, i: int) -> str:
+    # Start a few instructions early so a constant pushed before the grow's operand
+    # (`i32.const -1 ... memory.grow i32.eq`) is on the symbolic stack too.
+    stack: list = []
+    tainted: set[int] = set()
+    lead = max(0, i - LOOKBEHIND)
+    for j, (_, op, val) in enumerate(insns[lead : i + 1 + WINDOW], start=lead):
+        if j == i:
+            if stack:
+                stack.pop()
+            stack.append(G)
+            continue
+        if j < i and op in (OP_LOCAL_TEE, OP_LOCAL_SET, OP_DROP) + tuple(_STOP):
+            # Before the site only the stack shape matters.
+            if op == OP_LOCAL_SET or op == OP_DROP:
+                if stack:
+                    stack.pop()
+            elif op in _STOP:
+                stack.clear()
+            continue
+        if op == OP_LOCAL_TEE:
+            if stack and stack[-1] in (G, G1):
+                tainted.add(val)
+            else:
+                tainted.discard(val)
+        elif op == OP_LOCAL_SET:
+            top = stack.pop() if stack else None
+            if top == G:
+                tainted.add(val)
+            else:
+                tainted.discard(val)
+        elif op == OP_LOCAL_GET:
+            stack.append(G if val in tainted else None)
+        elif op in (OP_I32_CONST, OP_I64_CONST):
+            stack.append(("c", val))
+        elif op in _COMPARES:
+            b = stack.pop() if stack else None
+            a = stack.pop() if stack else None
+            if G in (a, b):
+                other, g_left = (b, True) if a == G else (a, False)
+                if isinstance(other, tuple):
+                    c = other[1]
+                    if op in _EQ_NE and c == -1:
+                        return "compared"
+                    # Normalise to "G op c".
+                    if not g_left:
+                        op = _SWAP.get(op, op)
+                    if (op in _LT_S or op in _GE_S) and c == 0:
+                        return "compared"
+                    if (op in _GT_S or op in _LE_S) and c == -1:
+                        return "compared"
+                    if op in _UNSIGNED and (c & 0xFFFFFFFFFFFFFFFF) >= 0x10000:
+                        return "compared"
+            stack.append(None)
+        elif op in _EQZ:
+            a = stack.pop() if stack else None
+            if a == G1:
+                return "compared"
+            stack.append(None)
+        elif op in _ADD:
+            b = stack.pop() if stack else None
+            a = stack.pop() if stack else None
+            if G in (a, b) and (("c", 1) in (a, b)):
+                stack.append(G1)
+            else:
+                stack.append(None)
+        elif op == OP_DROP:
+            top = stack.pop() if stack else None
+            if top == G and not tainted:
+                return "dropped"
+        elif op in _STOP:
+            break
+        elif op in (OP_CALL, OP_CALL_INDIRECT):
+            stack.clear()
+        else:
+            # Unknown stack effect: forget the stack, keep following the locals.
+            stack.clear()
+    return "unchecked"
+
+
+def find_grow_sites(mod: Module) -> list[GrowSite]:
+    """Every memory.grow in every body, in file order.
+
+    Only bodies containing a 0x40 byte can hold one, so the rest are never decoded.
+    """
+    sites: list[GrowSite] = []
+    data = mod.data
+    for f in mod.functions:
+        if data.find(b"\x40", f.code_offset, f.end) < 0:
+            continue
+        insns = decode(data, code_start(data, f.code_offset, f.end), f.end, mod.file)
+        for i, (at, op, val) in enumerate(insns):
+            if op == OP_MEMORY_GROW:
+                use = _classify(insns, i)
+                sites.append(GrowSite(f.index, f.name, at, val or 0, use == "compared", use))
+    return sites
+
