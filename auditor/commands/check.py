@@ -1,0 +1,62 @@
+"""`auditor check REPORT.json`: gate a saved scan report against budgets and a baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from auditor.report import FORMATS
+
+
+def resolve_baseline(config, cli_value: str | None) -> str | None:
+    """--baseline as given; `gate.baseline` from a config file relative to that file."""
+    if cli_value:
+        return cli_value
+    value = config.get("gate.baseline")
+    if not value:
+        return None
+    loc = config.location("gate.baseline")
+    if loc and not Path(value).is_absolute():
+        return str(Path(loc[0]).parent / value)
+    return value
+
+
+@click.command("check")
+@click.argument("report", type=click.Path(dir_okay=False))
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file (budgets) read before Cargo.toml metadata.")
+@click.option("--crate", "crate_dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Crate whose Cargo.toml / auditor.toml holds the budgets.")
+@click.option("--baseline", type=click.Path(dir_okay=False), help="Scan report saved from the base branch (default: gate.baseline).")
+@click.option("--max-increase", help='Allowed growth over the baseline: "5%" or a size like "10 KiB" (a budget\'s own max-increase wins).')
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("-o", "--output", help="Write the report to FILE (atomically) instead of stdout.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+def command(report, config_file, crate_dir, baseline, max_increase, fmt, output, color):
+    """Gate REPORT (a scan report, or merged shards) on the configured budgets.
+
+    Prints actual, limit and headroom per budget and variant; exit 1 on any breach,
+    a failed variant or a figure that could not be measured; 2 on bad input.
+    """
+    from auditor.config import load_config
+    from auditor.findings import exit_code
+    from auditor.gate.budgets import evaluate
+    from auditor.gate.report import load_report
+    from auditor.io import emit
+    from auditor.report import render, use_color
+    from auditor.units import parse_percent_or_bytes
+    from auditor.errors import AuditorError
+
+    if max_increase is not None:
+        try:
+            parse_percent_or_bytes(max_increase, what="--max-increase")
+        except ValueError as e:
+            raise AuditorError(str(e)) from None
+    scan = load_report(report, kinds=("scan",))
+    config = load_config(Path(crate_dir), config_file=config_file,
+                         cli={"gate.max-increase": max_increase, "gate.baseline": baseline})
+    baseline_path = resolve_baseline(config, baseline)
+    base = load_report(baseline_path, kinds=("scan",)) if baseline_path else None
+    result = evaluate(scan, config, base, max_increase, report_name=report, baseline_name=baseline_path)
+    emit(render(result, fmt, color=use_color(color) and not output), output)
+    return exit_code(result.findings)

@@ -1,0 +1,373 @@
+"""Size budgets: every `[[budget]]` of the config evaluated on every variant it selects.
+
+Rules of the gate (documented in docs/sections/gate.md):
+- A limit is the largest value allowed: actual == limit passes.
+- A selected variant that failed to build fails its budget (AUD903); a figure that is
+  not in the report (no runtime results, no memory) is an error (AUD904), never a pass.
+- A budget without `variant` selects `scan.default-variant`, else "release/default" (the
+  crate's own `cargo build --release`): a fixed variant, so baselines compare like with
+  like, where "the smallest variant" would change identity as sizes move.
+- Baseline: a byte figure may grow by at most `max-increase` (the budget's own, else
+  `--max-increase` / `gate.max-increase`); growth == allowance passes. Checked on the
+  byte figures the budget limits (raw when it limits none); a variant missing from the
+  baseline, or failed there, is not compared (noted, not failed).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from auditor.errors import AuditorError
+from auditor.findings import Check, Finding
+from auditor.gate.metrics import BYTE_METRICS, METRICS, Metric, Unmeasured, crate_metric
+from auditor.gate.report import variant_id
+from auditor.rules import catalog
+from auditor.units import parse_percent_or_bytes
+
+DEFAULT_VARIANT = "release/default"
+RULE_EXCEEDED, RULE_INCREASE, RULE_FAILED, RULE_UNMEASURED = "AUD901", "AUD902", "AUD903", "AUD904"
+
+
+@dataclass
+class LimitResult:
+    metric: str  # config key: raw, gzip, ..., crate.NAME
+    unit: str
+    actual: int | float | None  # None: unbounded (max-pages with no maximum) or unmeasured
+    limit: int | float
+    limit_text: str  # as written in the config ("150 KiB")
+    status: str  # pass | fail | error
+    note: str = ""
+
+    @property
+    def headroom(self) -> int | float | None:
+        return None if self.actual is None else self.limit - self.actual
+
+    @property
+    def headroom_percent(self) -> float | None:
+        if self.actual is None or not self.limit:
+            return None
+        return round((self.limit - self.actual) * 100 / self.limit, 2)
+
+    def to_json(self) -> dict:
+        return {"metric": self.metric, "unit": self.unit, "actual": self.actual,
+                "limit": self.limit, "limit_text": self.limit_text,
+                "headroom": self.headroom, "headroom_percent": self.headroom_percent,
+                "status": self.status, "note": self.note or None}
+
+
+@dataclass
+class IncreaseResult:
+    metric: str
+    baseline: int | None  # None: variant not in the baseline (or failed there)
+    actual: int
+    allowed_text: str  # "5%" or "10 KiB"
+    allowed: int | None  # whole bytes allowed on top of the baseline
+    status: str  # pass | fail | skip
+
+    @property
+    def delta(self) -> int | None:
+        return None if self.baseline is None else self.actual - self.baseline
+
+    @property
+    def delta_percent(self) -> float | None:
+        if self.baseline is None or not self.baseline:
+            return None
+        return round(self.delta * 100 / self.baseline, 2)
+
+    def to_json(self) -> dict:
+        return {"metric": self.metric, "baseline": self.baseline, "actual": self.actual,
+                "delta": self.delta, "delta_percent": self.delta_percent,
+                "max_increase": self.allowed_text, "allowed": self.allowed, "status": self.status}
+
+
+@dataclass
+class BudgetVariant:
+    variant: str
+    status: str  # pass | fail | error
+    limits: list[LimitResult] = field(default_factory=list)
+    increases: list[IncreaseResult] = field(default_factory=list)
+    error: str | None = None  # build error or "no variant matches"
+
+    def to_json(self) -> dict:
+        return {"variant": self.variant, "status": self.status, "error": self.error,
+                "limits": [x.to_json() for x in self.limits],
+                "increases": [x.to_json() for x in self.increases]}
+
+
+@dataclass
+class BudgetResult:
+    name: str
+    selector: str
+    message: str | None
+    max_increase: str | None
+    file: str | None
+    line: int | None
+    index: int | None = None  # position in the config's budget array; None: implicit budget
+    variants: list[BudgetVariant] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        statuses = {v.status for v in self.variants}
+        return "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "variant": self.selector, "status": self.status,
+                "message": self.message, "max_increase": self.max_increase,
+                "file": self.file, "line": self.line,
+                "variants": [v.to_json() for v in self.variants]}
+
+
+@dataclass
+class CheckResult:
+    """`auditor check` / `scan --gate`: budgets and baseline applied to one scan report."""
+
+    KIND = "check"
+    report: str | None
+    baseline_file: str | None
+    scan: dict  # the scan report (auditor.scan/1)
+    baseline: dict | None
+    default_variant: str
+    budgets: list[BudgetResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.status == "pass" for c in self.checks)
+
+    def summary(self) -> dict:
+        counts = {"pass": 0, "fail": 0, "error": 0}
+        for c in self.checks:
+            counts[c.status] += 1
+        return counts
+
+    def variant_rows(self) -> list[dict]:
+        """Every variant of the report with its sizes and the baseline's, for tables."""
+        base = {variant_id(v): v for v in (self.baseline or {}).get("variants", [])}
+        rows = []
+        for v in self.scan["variants"]:
+            vid = variant_id(v)
+            b = base.get(vid)
+            row = {"variant": vid, "status": v["status"], "error": v.get("error")}
+            for key in ("raw", "gzip", "brotli", "code", "data"):
+                row[key] = METRICS[key].read(v) if v["status"] == "ok" else None
+                row[f"baseline_{key}"] = (METRICS[key].read(b) if b and b["status"] == "ok" else None)
+            rows.append(row)
+        return rows
+
+    def to_json(self) -> dict:
+        return {
+            "schema": "auditor.check/1",
+            "report": self.report,
+            "baseline": self.baseline_file,
+            "crate": self.scan.get("crate"),
+            "toolchain": self.scan.get("toolchain"),
+            "default_variant": self.default_variant,
+            "passed": self.passed,
+            "summary": self.summary(),
+            "variants": self.variant_rows(),
+            "budgets": [b.to_json() for b in self.budgets],
+            "checks": [c.to_json() for c in self.checks],
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def default_variant(config) -> str:
+    return (config.get("scan.default-variant") if config is not None else None) or DEFAULT_VARIANT
+
+
+def evaluate(scan_json: dict, config, baseline: dict | None = None, max_increase=None, *,
+             report_name: str | None = None, baseline_name: str | None = None) -> CheckResult:
+    """Gate a scan report: budgets from `config`, growth against `baseline`.
+
+    `max_increase` ("5%", "10 KiB", or None) is the global allowance from the command
+    line; it beats `gate.max-increase` and loses to a budget's own `max-increase`.
+    """
+    result = CheckResult(report=report_name, baseline_file=baseline_name, scan=scan_json,
+                         baseline=baseline, default_variant=default_variant(config))
+    budgets = list(config.get("budget", []) if config is not None else [])
+    global_increase = max_increase if max_increase is not None else (
+        config.get("gate.max-increase") if config is not None else None)
+    implicit = not budgets and baseline is not None and global_increase is not None
+    if implicit:
+        # No budgets, but a baseline and an allowance: gate the default variant's raw bytes.
+        budgets = [{"name": "max-increase"}]
+    base_variants = {variant_id(v): v for v in (baseline or {}).get("variants", [])}
+    variants = scan_json["variants"]
+    for index, spec in enumerate(budgets):
+        budget = _evaluate_budget(index, spec, config, variants, base_variants,
+                                  baseline is not None, global_increase, result.default_variant,
+                                  implicit, scan_json.get("shard") is not None)
+        result.budgets.append(budget)
+        _record(result, budget, config)
+    return result
+
+
+def _location(config, index: int, key: str | None, implicit: bool) -> tuple[str | None, int | None]:
+    if config is None:
+        return None, None
+    if implicit:
+        loc = config.location("gate.max-increase")
+    else:
+        loc = (config.location(f"budget.{index}.{key}") if key else None) or config.location(f"budget.{index}")
+    return loc if loc else (None, None)
+
+
+def _limits(spec: dict, where: str) -> list[tuple[Metric, object]]:
+    """(metric, configured limit) for every limit the budget sets, in a stable order."""
+    out = [(METRICS[k], spec[k]) for k in METRICS if k in spec]
+    crates = spec.get("crate") or {}
+    if not isinstance(crates, dict):
+        raise AuditorError("budget 'crate' must be a table of crate = size", where)
+    out += [(crate_metric(name), limit) for name, limit in crates.items()]
+    return out
+
+
+def _evaluate_budget(index, spec, config, variants, base_variants, have_baseline,
+                     global_increase, default, implicit, is_shard) -> BudgetResult:
+    name = spec.get("name") or f"budget #{index + 1}"
+    file, line = _location(config, index, None, implicit)
+    where = f"{file}:{line}" if file else f"budget {name!r}"
+    selector = spec.get("variant") or default
+    increase_text = spec.get("max-increase", global_increase)
+    budget = BudgetResult(name=name, selector=selector, message=spec.get("message"),
+                          max_increase=None if increase_text is None else str(increase_text),
+                          file=file, line=line, index=None if implicit else index)
+    try:
+        limits = [(m, raw, m.parse(raw)) for m, raw in _limits(spec, where)]
+        increase = parse_percent_or_bytes(increase_text) if increase_text is not None else None
+    except ValueError as e:
+        raise AuditorError(f"budget {name!r}: {e}", where) from None
+    if not limits and increase is None:
+        raise AuditorError(f"budget {name!r} sets no limit (raw, gzip, brotli, code, data, custom, crate, "
+                           "initial-pages, max-pages, pages-at-cap, churn-slope or max-increase)", where)
+    selected = [v for v in variants if fnmatch.fnmatchcase(variant_id(v), selector)]
+    if not selected:
+        if not is_shard:  # a shard holds part of the matrix: gate the merged report instead
+            known = ", ".join(variant_id(v) for v in variants) or "none"
+            budget.variants.append(BudgetVariant(
+                variant=selector, status="error",
+                error=f"no variant matches {selector!r} (variants in the report: {known})"))
+        return budget
+    for v in selected:
+        budget.variants.append(_evaluate_variant(v, limits, spec, increase, budget.max_increase,
+                                                 base_variants, have_baseline))
+    return budget
+
+
+def _evaluate_variant(v, limits, spec, increase, increase_text, base_variants, have_baseline) -> BudgetVariant:
+    vid = variant_id(v)
+    if v["status"] != "ok":
+        first = (v.get("error") or "no error text in the report").strip().splitlines()[0]
+        return BudgetVariant(variant=vid, status="fail", error=f"variant failed to build: {first}")
+    out = BudgetVariant(variant=vid, status="pass")
+    for metric, raw, limit in limits:
+        try:
+            actual = metric.read(v)
+        except Unmeasured as e:
+            out.limits.append(LimitResult(metric.key, metric.unit, None, limit, str(raw), "error", str(e)))
+            continue
+        if actual is None:  # max-pages of a memory without a maximum: unbounded
+            out.limits.append(LimitResult(metric.key, metric.unit, None, limit, str(raw), "fail",
+                                          "no maximum: memory can grow without bound"))
+        else:
+            out.limits.append(LimitResult(metric.key, metric.unit, actual, limit, str(raw),
+                                          "pass" if actual <= limit else "fail"))
+    if increase is not None and have_baseline:
+        keys = [m.key for m, _, _ in limits if m.unit == "bytes"] or ["raw"]
+        base = base_variants.get(vid)
+        for key in keys:
+            metric = METRICS[key] if key in METRICS else crate_metric(key.removeprefix("crate."))
+            actual = metric.read(v)
+            if base is None or base["status"] != "ok":
+                out.increases.append(IncreaseResult(key, None, actual, increase_text, None, "skip"))
+                continue
+            before = metric.read(base)
+            allowed = _allowed(increase, before)
+            ok = (actual - before) <= allowed
+            out.increases.append(IncreaseResult(key, before, actual, increase_text,
+                                                allowed, "pass" if ok else "fail"))
+    statuses = {x.status for x in out.limits} | {x.status for x in out.increases}
+    out.status = "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
+    return out
+
+
+def _allowed(increase: tuple[str, float], before: int) -> int:
+    """Whole bytes allowed on top of `before`, computed exactly (5% of 40,000 is 2,000,
+    not 1,999.9999) and rounded down, since growth is a whole number of bytes."""
+    kind, amount = increase
+    amount = Fraction(str(amount))
+    return math.floor(before * amount / 100 if kind == "percent" else amount)
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def _fmt(value, unit: str) -> str:
+    if value is None:
+        return "unbounded"
+    if unit == "bytes":
+        return f"{value:,} B"
+    if unit == "pages":
+        return f"{value} pages"
+    return f"{value:g} {unit}"
+
+
+def _level(config, rule: str) -> str | None:
+    """The configured level of a rule, else its default from rules/budget.toml; None when off."""
+    level = config.rule_level(rule) if config is not None else None
+    return None if level == "off" else (level or catalog.get(rule).level)
+
+
+def _finding(config, rule, message, budget: BudgetResult, variant, key) -> Finding | None:
+    """A finding located at the budget's line for `key` (else the budget's first line)."""
+    level = _level(config, rule)
+    if level is None:
+        return None
+    file, line = budget.file, budget.line
+    if budget.index is not None and config is not None:
+        loc = config.location(f"budget.{budget.index}.{key}")
+        if loc:
+            file, line = loc
+    if budget.message:
+        message = f"{message} — {budget.message}"
+    return Finding(rule=rule, level=level, message=message, title=catalog.get(rule).title,
+                   category="budget", file=file, line=line, variant=variant)
+
+
+def _record(result: CheckResult, budget: BudgetResult, config) -> None:
+    """Findings for every breach and one Check per budget x variant."""
+    for bv in budget.variants:
+        new: list[Finding] = []
+        head = f"budget {budget.name!r} ({bv.variant})"
+        if bv.error:
+            rule = RULE_FAILED if bv.error.startswith("variant failed") else RULE_UNMEASURED
+            new.append(_finding(config, rule, f"{head}: {bv.error}", budget, bv.variant, "variant"))
+        for lim in bv.limits:
+            if lim.status == "error":
+                new.append(_finding(config, RULE_UNMEASURED, f"{head}: {lim.metric} not measured: {lim.note}",
+                                    budget, bv.variant, lim.metric))
+            elif lim.status == "fail":
+                if lim.actual is None:
+                    text = f"{head}: {lim.metric}: {lim.note} (limit {lim.limit_text})"
+                else:
+                    text = (f"{head}: {lim.metric} {_fmt(lim.actual, lim.unit)} > limit {lim.limit_text} "
+                            f"({_fmt(lim.limit, lim.unit)}), over by {_fmt(-lim.headroom, lim.unit)}"
+                            f" ({-lim.headroom_percent:.1f}%)")
+                new.append(_finding(config, RULE_EXCEEDED, text, budget, bv.variant, lim.metric))
+        for inc in bv.increases:
+            if inc.status == "fail":
+                pct = f" ({inc.delta_percent:+.1f}%)" if inc.delta_percent is not None else ""
+                text = (f"{head}: {inc.metric} grew {inc.delta:+,} B{pct} over the baseline "
+                        f"({inc.baseline:,} B -> {inc.actual:,} B), max-increase {inc.allowed_text} "
+                        f"allows {_fmt(inc.allowed, 'bytes')}")
+                new.append(_finding(config, RULE_INCREASE, text, budget, bv.variant, "max-increase"))
+        new = [f for f in new if f is not None]
+        result.findings += new
+        rule = new[0].rule if new else (RULE_INCREASE if bv.increases and not bv.limits else RULE_EXCEEDED)
+        message = "; ".join(f.message for f in new) if new else f"{head}: within budget"
+        result.checks.append(Check(rule=rule, target=f"{budget.name}: {bv.variant}", status=bv.status,
+                                   message=message, findings=new))

@@ -1,0 +1,85 @@
+"""What a budget can limit, and how each figure is read from a scan variant record.
+
+One table of metrics shared by budgets, the markdown tables and `diff`, so a figure is
+never computed two ways. Byte figures come from the variant's `auditor.inspect/1`
+record, runtime figures from its `runtime` object (issue 4 contract).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from auditor.units import parse_bytes, parse_pages
+
+CODE, DATA, CUSTOM = 10, 11, 0
+
+
+class Unmeasured(Exception):
+    """The figure is not in the report (runtime not run, module not probed, ...)."""
+
+
+def section_bytes(wasm: dict, section_id: int) -> int:
+    """Bytes of every section with this id, each counted with its id and length bytes."""
+    return sum(s["size"] for s in wasm["sections"] if s["id"] == section_id)
+
+
+def crate_bytes(wasm: dict, name: str) -> int:
+    """Code bytes the inspect rollup attributes to a crate; a crate not linked has 0."""
+    return sum(c["size"] for c in wasm["crates"] if c["name"] == name)
+
+
+def _memory(wasm: dict) -> dict:
+    if not wasm["memories"]:
+        raise Unmeasured("module has no memory")
+    return wasm["memories"][0]
+
+
+def _runtime(variant: dict, part: str, field: str):
+    rt = variant.get("runtime")
+    if not rt:
+        raise Unmeasured("no runtime results in the report (scan with runtime probes on)")
+    section = rt.get(part)
+    if not isinstance(section, dict):
+        raise Unmeasured(f"runtime.{part} missing from the report")
+    if section.get("outcome") == "not-probed" or section.get("verdict") == "not-probed":
+        raise Unmeasured(f"runtime.{part}: module not probed (no allocation exports)")
+    value = section.get(field)
+    if value is None:
+        raise Unmeasured(f"runtime.{part}.{field} missing from the report")
+    return value
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # config key in a [[budget]] table
+    label: str
+    unit: str  # "bytes" | "pages" | "pages/1k rounds"
+    read: Callable[[dict], int | float | None]  # variant record -> value (None = unbounded)
+    parse: Callable[[object], int | float]  # config limit -> value in `unit`
+
+
+def _slope(v) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        raise ValueError(f"churn-slope: expected a non-negative number, got {v!r}")
+    return float(v)
+
+
+METRICS: dict[str, Metric] = {m.key: m for m in (
+    Metric("raw", "raw", "bytes", lambda v: v["wasm"]["bytes"], parse_bytes),
+    Metric("gzip", "gzip", "bytes", lambda v: v["wasm"]["gzip"], parse_bytes),
+    Metric("brotli", "brotli", "bytes", lambda v: v["wasm"]["brotli"], parse_bytes),
+    Metric("code", "code section", "bytes", lambda v: section_bytes(v["wasm"], CODE), parse_bytes),
+    Metric("data", "data section", "bytes", lambda v: section_bytes(v["wasm"], DATA), parse_bytes),
+    Metric("custom", "custom sections", "bytes", lambda v: section_bytes(v["wasm"], CUSTOM), parse_bytes),
+    Metric("initial-pages", "initial memory", "pages", lambda v: _memory(v["wasm"])["initial_pages"], parse_pages),
+    Metric("max-pages", "maximum memory", "pages", lambda v: _memory(v["wasm"])["max_pages"], parse_pages),
+    Metric("pages-at-cap", "pages at OOM", "pages", lambda v: _runtime(v, "oom", "pages"), parse_pages),
+    Metric("churn-slope", "churn slope", "pages/1k rounds", lambda v: _runtime(v, "churn", "slope"), _slope),
+)}
+BYTE_METRICS = tuple(k for k, m in METRICS.items() if m.unit == "bytes")
+
+
+def crate_metric(name: str) -> Metric:
+    return Metric(f"crate.{name}", f"crate {name}", "bytes",
+                  lambda v: crate_bytes(v["wasm"], name), parse_bytes)

@@ -1,0 +1,160 @@
+"""Reading saved reports: the gate works on JSON written by another run, maybe another
+machine or another auditor version, so every file is checked before anything trusts it.
+
+A bad file stops the command with exit 2 and one line naming the file and the problem
+(JSON line:column, or the path of the missing field), never a traceback or a silent
+"0 bytes" that would let a budget pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from auditor.errors import AuditorError
+
+# Schema versions this auditor reads, per report kind.
+SUPPORTED = {"scan": 1, "inspect": 1}
+_SCHEMA = re.compile(r"^auditor\.([a-z]+)/([0-9]+)$")
+WASM_MAGIC = b"\0asm"
+
+
+def variant_id(variant: dict) -> str:
+    """"profile/allocator": the key budgets select on and shards split on."""
+    return f"{variant['profile']}/{variant['allocator']}"
+
+
+def load_report(path: str | Path, kinds: tuple[str, ...] = ("scan", "inspect")) -> dict:
+    """The validated JSON object of a saved report of one of `kinds`."""
+    path = Path(path)
+    where = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise AuditorError("report file not found", where) from None
+    except IsADirectoryError:
+        raise AuditorError("is a directory, expected a JSON report", where) from None
+    except OSError as e:
+        raise AuditorError(f"cannot read: {e.strerror}", where) from None
+    if data.startswith(WASM_MAGIC):
+        raise AuditorError("is a .wasm module, not a JSON report (make one with `auditor scan --format json -o FILE`)", where)
+    if not data.strip():
+        raise AuditorError("empty file, expected a JSON report", where)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise AuditorError(f"not UTF-8 text (byte offset {e.start})", where) from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise AuditorError(f"not valid JSON: {e.msg}", f"{where}:{e.lineno}:{e.colno}") from None
+    return validate_report(obj, where, kinds)
+
+
+def validate_report(obj, where: str, kinds: tuple[str, ...] = ("scan", "inspect")) -> dict:
+    """Check the schema key and the fields the gate reads; raise AuditorError at the first problem."""
+    if not isinstance(obj, dict):
+        raise AuditorError(f"expected a JSON object (an auditor report), got {_json_type(obj)}", where)
+    schema = obj.get("schema")
+    if schema is None:
+        raise AuditorError("missing field 'schema': not an auditor report", where)
+    m = _SCHEMA.match(schema) if isinstance(schema, str) else None
+    if not m:
+        raise AuditorError(f"schema {schema!r} is not an auditor report schema (auditor.KIND/N)", where)
+    kind, version = m.group(1), int(m.group(2))
+    wanted = " or ".join(f"auditor.{k}/{SUPPORTED[k]}" for k in kinds)
+    if kind not in kinds:
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise AuditorError(f"is {article} {kind} report ({schema}); expected {wanted}", where)
+    supported = SUPPORTED[kind]
+    if version < supported:
+        raise AuditorError(
+            f"report schema {schema} is older than this auditor reads (auditor.{kind}/{supported}); "
+            f"re-create the report with this version of auditor", where)
+    if version > supported:
+        raise AuditorError(
+            f"report schema {schema} is newer than this auditor reads (auditor.{kind}/{supported}); "
+            f"upgrade auditor", where)
+    if kind == "scan":
+        _check_scan(obj, where)
+    else:
+        _check_wasm(obj, "", where)
+    return obj
+
+
+_TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+               type(None): "null", int: "a number", float: "a number"}
+
+
+def _json_type(v) -> str:
+    return _TYPE_NAMES.get(type(v), type(v).__name__)
+
+
+def _need(obj: dict, key: str, types, at: str, where: str):
+    """obj[key], which must exist and be one of `types` (a bool is not a number here)."""
+    types = types if isinstance(types, tuple) else (types,)
+    if key not in obj:
+        raise AuditorError(f"{at}missing field {key!r}", where)
+    v = obj[key]
+    if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
+        names = " or ".join(_TYPE_NAMES[t] for t in types)
+        raise AuditorError(f"{at}field {key!r} must be {names}, got {_json_type(v)}", where)
+    return v
+
+
+def _check_scan(obj: dict, where: str) -> None:
+    _need(obj, "crate", (dict, str), "", where)
+    _need(obj, "toolchain", (dict, str), "", where)
+    variants = _need(obj, "variants", list, "", where)
+    seen: dict[str, int] = {}
+    for i, v in enumerate(variants):
+        at = f"variants[{i}]: "
+        if not isinstance(v, dict):
+            raise AuditorError(f"{at}expected an object, got {_json_type(v)}", where)
+        _need(v, "profile", str, at, where)
+        _need(v, "allocator", str, at, where)
+        status = _need(v, "status", str, at, where)
+        if status not in ("ok", "failed"):
+            raise AuditorError(f"{at}status must be \"ok\" or \"failed\", got {status!r}", where)
+        vid = variant_id(v)
+        if vid in seen:
+            raise AuditorError(f"{at}variant {vid} appears twice (also variants[{seen[vid]}])", where)
+        seen[vid] = i
+        if status == "ok":
+            _check_wasm(_need(v, "wasm", dict, at, where), f"{at[:-2]}.wasm: ", where)
+            runtime = v.get("runtime")
+            if runtime is not None and not isinstance(runtime, dict):
+                raise AuditorError(f"{at}field 'runtime' must be an object or null, got {_json_type(runtime)}", where)
+
+
+def _check_wasm(w: dict, at: str, where: str) -> None:
+    for key in ("bytes", "gzip", "brotli"):
+        _need(w, key, int, at, where)
+    for key in ("sections", "memories", "functions", "crates"):
+        _need(w, key, list, at, where)
+    for i, s in enumerate(w["sections"]):
+        sat = f"{at}sections[{i}]: "
+        if not isinstance(s, dict):
+            raise AuditorError(f"{sat}expected an object, got {_json_type(s)}", where)
+        _need(s, "id", int, sat, where)
+        _need(s, "size", int, sat, where)
+        _need(s, "name", str, sat, where)
+    for i, f in enumerate(w["functions"]):
+        fat = f"{at}functions[{i}]: "
+        if not isinstance(f, dict):
+            raise AuditorError(f"{fat}expected an object, got {_json_type(f)}", where)
+        _need(f, "size", int, fat, where)
+        _need(f, "name", (str, type(None)), fat, where)
+    for i, c in enumerate(w["crates"]):
+        cat = f"{at}crates[{i}]: "
+        if not isinstance(c, dict):
+            raise AuditorError(f"{cat}expected an object, got {_json_type(c)}", where)
+        _need(c, "name", str, cat, where)
+        _need(c, "size", int, cat, where)
+    for i, m in enumerate(w["memories"]):
+        mat = f"{at}memories[{i}]: "
+        if not isinstance(m, dict):
+            raise AuditorError(f"{mat}expected an object, got {_json_type(m)}", where)
+        _need(m, "initial_pages", int, mat, where)
+        _need(m, "max_pages", (int, type(None)), mat, where)

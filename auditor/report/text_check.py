@@ -1,0 +1,95 @@
+"""Text for `auditor check`: one row per budget x variant x limit, then baseline growth."""
+
+from __future__ import annotations
+
+import click
+
+from auditor.report.table import human_bytes, table
+
+_STYLE = {"pass": "green", "fail": "red", "error": "red", "skip": "yellow"}
+
+
+def quantity(value, unit: str) -> str:
+    """A figure with its unit; bytes exact with a readable figure beside."""
+    if value is None:
+        return "unbounded"
+    if unit == "bytes":
+        exact = f"{value:,} B"
+        readable = human_bytes(value)
+        return exact if readable.endswith(" B") else f"{exact} ({readable})"
+    if unit == "pages":
+        return f"{value:,} pages"
+    return f"{value:g} {unit}"
+
+
+def signed(value, unit: str, percent: float | None = None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:+,} B" if unit == "bytes" else f"{value:+g} {unit}"
+    return text + (f" ({percent:+.1f}%)" if percent is not None else "")
+
+
+def _limit(lim) -> str:
+    """The limit in the metric's unit, with the config's own spelling when it differs."""
+    exact = f"{lim.limit:,} B" if lim.unit == "bytes" else quantity(lim.limit, lim.unit)
+    return exact if lim.limit_text in (str(lim.limit), exact) else f"{exact} ({lim.limit_text})"
+
+
+def _status(status: str, color: bool) -> str:
+    word = status.upper()
+    return click.style(word, fg=_STYLE.get(status), bold=True) if color else word
+
+
+def format(result, color: bool = False) -> str:
+    data = result.to_json()
+    crate = data.get("crate")
+    name = f"{crate.get('name', '?')} {crate.get('version', '')}".strip() if isinstance(crate, dict) else str(crate)
+    head = f"Budgets for {name}"
+    if result.report:
+        head += f" ({result.report})"
+    if result.baseline_file:
+        head += f", baseline {result.baseline_file}"
+    out = [head, ""]
+    limit_rows, growth_rows, problems = [], [], []
+    for b in result.budgets:
+        for bv in b.variants:
+            if bv.error:
+                problems.append([b.name, bv.variant, _status(bv.status, color), bv.error])
+            for lim in bv.limits:
+                headroom = "-" if lim.actual is None else signed(lim.headroom, lim.unit, lim.headroom_percent)
+                limit_rows.append([b.name, bv.variant, lim.metric, quantity(lim.actual, lim.unit),
+                                   _limit(lim),
+                                   headroom, _status(lim.status, color)])
+                if lim.note:
+                    problems.append([b.name, bv.variant, _status(lim.status, color), f"{lim.metric}: {lim.note}"])
+            for inc in bv.increases:
+                growth_rows.append([b.name, bv.variant, inc.metric,
+                                    "-" if inc.baseline is None else f"{inc.baseline:,} B",
+                                    f"{inc.actual:,} B", signed(inc.delta, "bytes", inc.delta_percent),
+                                    "-" if inc.allowed is None else f"{inc.allowed:,} B [{inc.allowed_text}]",
+                                    _status(inc.status, color) if inc.baseline is not None else "not in baseline"])
+    if not result.budgets:
+        out.append("  no budgets configured: add [[budget]] tables to the config (see docs) or pass "
+                   "--baseline with --max-increase")
+    if limit_rows:
+        out.append(table(["budget", "variant", "metric", "actual", "limit", "headroom", "status"],
+                         limit_rows, align="lllrrrl"))
+    if growth_rows:
+        out += ["", "Growth over the baseline",
+                table(["budget", "variant", "metric", "baseline", "actual", "delta", "allowed", "status"],
+                      growth_rows, align="lllrrrrl")]
+    if problems:
+        out += ["", "Not passed", table(["budget", "variant", "status", "problem"], problems, align="llll")]
+    if result.findings:
+        out += ["", "Findings"]
+        for f in result.findings:
+            loc = f"{f.file}:{f.line}: " if f.file and f.line else (f"{f.file}: " if f.file else "")
+            out.append(f"  {loc}{f.rule} {f.level}: {f.message}")
+    s = data["summary"]
+    total = sum(s.values())
+    verdict = "PASS" if result.passed else "FAIL"
+    if color:
+        verdict = click.style(verdict, fg="green" if result.passed else "red", bold=True)
+    out += ["", f"{verdict}: {total} check{'s' if total != 1 else ''} "
+                f"({s['pass']} pass, {s['fail']} fail, {s['error']} error)"]
+    return "\n".join(out) + "\n"
