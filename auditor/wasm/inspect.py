@@ -1,0 +1,229 @@
+"""`auditor inspect`: every analysis of one module, gathered into one record.
+
+The record's `to_json()` is the `auditor.inspect/1` contract that scan, diff, rules and
+budgets consume; the README documents each field.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from auditor.errors import AuditorError
+from auditor.findings import Finding
+from auditor.wasm import model as m
+from auditor.wasm.allocator import AllocatorInfo, detect
+from auditor.wasm.grow import GrowSite, find_grow_sites
+from auditor.wasm.parse import parse_module
+
+SCHEMA = "auditor.inspect/1"
+COMPRESSION = {"exact": (9, 11), "fast": (6, 9), "none": (None, None)}
+WASM_BINDGEN_MODULES = ("__wbindgen_placeholder__", "wbg", "__wbindgen_externref_xform__")
+WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
+
+
+@dataclass
+class FunctionInfo:
+    index: int
+    name: str | None
+    demangled: str | None
+    size: int
+    crate: str
+
+    def to_json(self) -> dict:
+        return {"index": self.index, "name": self.name, "demangled": self.demangled, "size": self.size, "crate": self.crate}
+
+
+@dataclass
+class InspectResult:
+    KIND: ClassVar[str] = "inspect"
+    module: m.Module
+    gzip: int | None
+    brotli: int | None
+    compression: str
+    functions: list[FunctionInfo]
+    crates: list
+    allocator: AllocatorInfo
+    grow_sites: list[GrowSite]
+    findings: list[Finding] = field(default_factory=list)
+    top: int = 20  # how many functions the text report lists
+
+    # -- derived facts -------------------------------------------------------------
+    @property
+    def file(self) -> str:
+        return self.module.file
+
+    def section_bytes(self) -> dict[str, int]:
+        out = {"code": 0, "data": 0, "custom": 0, "other": 0}
+        for s in self.module.sections:
+            key = s.name if s.name in ("code", "data") else "custom" if s.custom else "other"
+            out[key] += s.size
+        out["preamble"] = 8
+        return out
+
+    def global_value(self, export_name: str) -> int | None:
+        mod = self.module
+        for e in mod.exports:
+            if e.kind == "global" and e.name == export_name and e.index < len(mod.globals):
+                return mod.globals[e.index].init
+        return None
+
+    def stack(self) -> dict | None:
+        mod = self.module
+        sp = next((g for g in mod.globals if g.name == "__stack_pointer"), None)
+        if sp is None:  # rustc/clang: the first defined mutable i32 global with a constant
+            sp = next((g for g in mod.globals if not g.imported and g.mutable and g.valtype == "i32" and g.init is not None), None)
+        if sp is None or sp.init is None:
+            return None
+        init = sp.init & 0xFFFFFFFF
+        active = [d for d in mod.data_segments if d.mode == "active" and d.offset is not None]
+        data_start = min((d.offset for d in active), default=None)
+        data_end = self.global_value("__data_end") or max((d.offset + d.size for d in active), default=0)
+        if data_start is None or init <= data_start:
+            layout, size = "stack-first", init
+        else:
+            layout, size = "after-data", max(init - data_end, 0)
+        return {"global": sp.index, "name": sp.name, "init": init, "size": size, "layout": layout}
+
+    def interface(self) -> dict:
+        mod = self.module
+        imports_by_kind: dict[str, int] = {}
+        for i in mod.imports:
+            imports_by_kind[i.kind] = imports_by_kind.get(i.kind, 0) + 1
+        exports_by_kind: dict[str, int] = {}
+        for e in mod.exports:
+            exports_by_kind[e.kind] = exports_by_kind.get(e.kind, 0) + 1
+        modules = {i.module for i in mod.imports}
+        export_names = {e.name for e in mod.exports}
+        wasi = next((w for w in WASI_MODULES if w in modules), None)
+        return {
+            "imports_by_kind": imports_by_kind,
+            "exports_by_kind": exports_by_kind,
+            "wasm_bindgen": bool(modules & set(WASM_BINDGEN_MODULES)) or "__wbindgen_malloc" in export_names,
+            "wasi": wasi,
+        }
+
+    def rustc_version(self) -> str | None:
+        for name, version in self.module.producers.get("processed-by", []):
+            if name == "rustc":
+                return version
+        return None
+
+    # -- JSON ------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        mod = self.module
+        sb = self.section_bytes()
+        named = [f for f in self.functions if f.name]
+        unnamed = [f for f in self.functions if not f.name]
+        return {
+            "schema": SCHEMA,
+            "file": mod.file,
+            "bytes": mod.size,
+            "gzip": self.gzip,
+            "brotli": self.brotli,
+            "compression": self.compression,
+            "sections": [
+                {"id": s.id, "name": s.name, "custom": s.custom, "offset": s.offset, "size": s.size,
+                 "payload_offset": s.payload_offset, "payload_size": s.payload_size}
+                for s in mod.sections
+            ],
+            "section_totals": sb,
+            "memories": [
+                {
+                    "index": mem.index, "imported": mem.imported, "module": mem.module, "field": mem.field,
+                    "initial_pages": mem.limits.initial, "max_pages": mem.limits.maximum,
+                    "initial_bytes": mem.limits.initial * mem.limits.page_size,
+                    "max_bytes": None if mem.limits.maximum is None else mem.limits.maximum * mem.limits.page_size,
+                    "page_size": mem.limits.page_size, "shared": mem.limits.shared,
+                    "memory64": mem.limits.memory64, "exports": mem.exports,
+                    "unbounded": mem.limits.maximum is None,
+                }
+                for mem in mod.memories
+            ],
+            "stack": self.stack(),
+            "static_data_bytes": sum(d.size for d in mod.data_segments),
+            "data_segments": {
+                "count": len(mod.data_segments),
+                "active": sum(1 for d in mod.data_segments if d.mode == "active"),
+                "passive": sum(1 for d in mod.data_segments if d.mode == "passive"),
+            },
+            "symbols": {"__data_end": self.global_value("__data_end"), "__heap_base": self.global_value("__heap_base")},
+            "imports": [
+                {"module": i.module, "field": i.field, "kind": i.kind,
+                 **({"signature": mod.types[i.type_index].signature()} if i.kind == "func" and i.type_index is not None
+                    and i.type_index < len(mod.types) and mod.types[i.type_index] else {})}
+                for i in mod.imports
+            ],
+            "exports": [
+                {"name": e.name, "kind": e.kind, "index": e.index,
+                 **({"signature": t.signature()} if e.kind == "func" and (t := mod.func_type(e.index)) else {})}
+                for e in mod.exports
+            ],
+            "interface": self.interface(),
+            "producers": {k: [{"name": n, "version": v} for n, v in vals] for k, vals in mod.producers.items()},
+            "rustc_version": self.rustc_version(),
+            "target_features": [f"{p}{n}" for p, n in mod.target_features],
+            "function_count": len(self.functions),
+            "named_functions": {"count": len(named), "size": sum(f.size for f in named)},
+            "unnamed_functions": {"count": len(unnamed), "size": sum(f.size for f in unnamed)},
+            "functions": [f.to_json() for f in self.functions],
+            "crates": [{"name": c.name, "size": c.size, "functions": c.functions} for c in self.crates],
+            "allocator": self.allocator.to_json(),
+            "memory_grow_sites": [g.to_json() for g in self.grow_sites],
+            "warnings": list(mod.warnings),
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def _compress(data: bytes, mode: str) -> tuple[int | None, int | None]:
+    gz_level, br_quality = COMPRESSION[mode]
+    if gz_level is None:
+        return None, None
+    import brotli
+
+    out: dict[str, int] = {}
+    # Both codecs release the GIL: brotli runs beside gzip (and beside parsing).
+    t = threading.Thread(target=lambda: out.__setitem__("br", len(brotli.compress(data, quality=br_quality))))
+    t.start()
+    gz = len(gzip.compress(data, compresslevel=gz_level, mtime=0))
+    t.join()
+    return gz, out["br"]
+
+
+def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "exact") -> InspectResult:
+    from auditor.wasm.crates import crate_of, rollup
+    from auditor.wasm.demangle import demangle, strip_hash
+
+    if compression not in COMPRESSION:
+        raise AuditorError(f"unknown compression mode {compression!r} (exact, fast, none)")
+    sizes: dict[str, int | None] = {}
+    comp = threading.Thread(target=lambda: sizes.update(zip(("gz", "br"), _compress(data, compression))))
+    comp.start()
+    try:
+        mod = parse_module(data, name)
+        functions = []
+        for f in mod.functions:
+            dem = strip_hash(demangle(f.name)) if f.name else None
+            functions.append(FunctionInfo(f.index, f.name, dem, f.body_size, crate_of(dem)))
+        grow_sites = find_grow_sites(mod)
+        allocator = detect([(f.name, f.demangled, f.size) for f in functions], grow_sites)
+        crates = rollup((f.demangled, f.size) for f in functions)
+    finally:
+        comp.join()
+    return InspectResult(mod, sizes.get("gz"), sizes.get("br"), compression, functions, crates, allocator, grow_sites)
+
+
+def inspect_file(path: str | Path, compression: str = "exact", display_name: str | None = None) -> InspectResult:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise AuditorError("is a directory, not a .wasm file", str(path)) from None
+    except FileNotFoundError:
+        raise AuditorError("no such file", str(path)) from None
+    except OSError as e:
+        raise AuditorError(f"cannot read: {e.strerror}", str(path)) from None
+    return inspect_bytes(data, display_name or str(path), compression)
