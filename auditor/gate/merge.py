@@ -1,0 +1,145 @@
+"""`auditor merge`: shard reports back into the one report an unsharded scan writes.
+
+Shards are recognised by their `shard` field ({"index": K, "count": N}, or "K/N"). The
+merged variants follow the canonical matrix order: the report's `matrix` list of
+variant ids when present, else the positions `auditor.gate.shard.select` gave them
+(round-robin), so the result equals an unsharded run's variant for variant.
+Reports from different crates or toolchains, duplicate or missing shards, and a
+variant in two shards are refused (exit 2): a merged report that silently lacks a
+variant would let its budgets pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+from auditor.errors import AuditorError
+from auditor.gate.report import variant_id
+from auditor.gate.shard import positions
+
+_SPEC = re.compile(r"^([0-9]+)/([0-9]+)$")
+
+
+def shard_of(report: dict, where: str) -> tuple[int, int] | None:
+    """(K, N) of a shard report, None for a whole-matrix report."""
+    shard = report.get("shard")
+    if shard is None:
+        return None
+    if isinstance(shard, dict) and isinstance(shard.get("index"), int) and isinstance(shard.get("count"), int):
+        k, n = shard["index"], shard["count"]
+    elif isinstance(shard, str) and _SPEC.match(shard):
+        k, n = map(int, shard.split("/"))
+    else:
+        raise AuditorError(f"field 'shard' must be {{\"index\": K, \"count\": N}} or \"K/N\", got {json.dumps(shard)}", where)
+    if not 1 <= k <= n:
+        raise AuditorError(f"shard {k}/{n} is out of range", where)
+    return k, n
+
+
+def crate_identity(crate):
+    """What must match between shards: name and version (paths differ between runners)."""
+    if isinstance(crate, dict):
+        return {k: crate.get(k) for k in ("name", "version")}
+    return crate
+
+
+def merge_reports(reports: list[tuple[str, dict]]) -> dict:
+    """One auditor.scan/1 report from validated scan reports [(file, report), ...]."""
+    if not reports:
+        raise AuditorError("merge needs at least one report")
+    first_where, first = reports[0]
+    for where, r in reports[1:]:
+        for field, same in (("schema", lambda r: r["schema"]), ("crate", lambda r: crate_identity(r["crate"])),
+                            ("toolchain", lambda r: r["toolchain"])):
+            if same(r) != same(first):
+                raise AuditorError(f"different {field} than {first_where}: {json.dumps(same(r))} vs "
+                                   f"{json.dumps(same(first))}; only shards of one scan can be merged", where)
+    shards = [(where, r, shard_of(r, where)) for where, r in reports]
+    sharded = [s for s in shards if s[2] is not None]
+    if sharded and len(sharded) != len(shards):
+        where = next(w for w, _, s in shards if s is None)
+        raise AuditorError("is a whole-matrix report and cannot be merged with shard reports", where)
+    if sharded:
+        n = _check_split(sharded)
+    _no_duplicates(shards)
+    if sharded:
+        variants = _place(sharded, n)
+    else:
+        variants = [v for _, r, _ in shards for v in r["variants"]]
+    merged = copy.deepcopy(first)
+    merged.pop("shard", None)
+    merged["variants"] = copy.deepcopy(variants)
+    if "findings" in first:
+        merged["findings"] = _merged_findings(shards, [variant_id(v) for v in variants])
+    return merged
+
+
+def _no_duplicates(shards) -> None:
+    seen: dict[str, str] = {}
+    for where, r, _ in shards:
+        for v in r["variants"]:
+            vid = variant_id(v)
+            if vid in seen:
+                raise AuditorError(f"variant {vid} is also in {seen[vid]}; shards must not overlap", where)
+            seen[vid] = where
+
+
+def _check_split(sharded) -> int:
+    """N, after checking the shards are exactly 1/N ... N/N of one split."""
+    counts = {n for _, _, (_, n) in sharded}
+    if len(counts) > 1:
+        raise AuditorError(f"shards of different splits ({', '.join(f'/{n}' for n in sorted(counts))}) cannot be merged")
+    n = counts.pop()
+    by_index: dict[int, str] = {}
+    for where, _, (k, _) in sharded:
+        if k in by_index:
+            raise AuditorError(f"shard {k}/{n} given twice (also {by_index[k]})", where)
+        by_index[k] = where
+    missing = [k for k in range(1, n + 1) if k not in by_index]
+    if missing:
+        raise AuditorError(f"shard{'s' if len(missing) > 1 else ''} {', '.join(f'{k}/{n}' for k in missing)} "
+                           f"missing: a merged report must hold the whole matrix")
+    return n
+
+
+def _place(sharded, n: int) -> list[dict]:
+    """The shards' variants in canonical matrix order."""
+    matrices = {json.dumps(r.get("matrix")) for _, r, _ in sharded}
+    if len(matrices) > 1:
+        raise AuditorError("shards list different variant matrices ('matrix' fields differ)")
+    matrix = sharded[0][1].get("matrix")
+    placed: dict[int, dict] = {}
+    for where, r, (k, _) in sharded:
+        if matrix is not None:
+            index = {vid: i for i, vid in enumerate(matrix)}
+            for v in r["variants"]:
+                if variant_id(v) not in index:
+                    raise AuditorError(f"variant {variant_id(v)} is not in the report's matrix", where)
+                placed[index[variant_id(v)]] = v
+        else:
+            for pos, v in zip(positions(len(r["variants"]), k, n), r["variants"]):
+                placed[pos] = v
+    if matrix is not None:
+        lost = [vid for vid in matrix if vid not in {variant_id(v) for v in placed.values()}]
+        if lost:
+            raise AuditorError(f"variant{'s' if len(lost) > 1 else ''} {', '.join(lost)} of the matrix "
+                               f"in no shard")
+    elif sorted(placed) != list(range(len(placed))):
+        raise AuditorError(f"shard sizes do not fit a {n}-way round-robin split of one matrix "
+                           f"(a shard lost or gained variants)")
+    return [placed[i] for i in sorted(placed)]
+
+
+def _merged_findings(shards, order: list[str]) -> list[dict]:
+    """Findings of all shards, once each, in matrix order (report-level ones first)."""
+    rank = {vid: i for i, vid in enumerate(order)}
+    out, seen = [], set()
+    for _, r, _ in shards:
+        for f in r.get("findings", []):
+            key = json.dumps(f, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return sorted(out, key=lambda f: rank.get(f.get("variant"), -1) if isinstance(f, dict) else -1)

@@ -1,0 +1,151 @@
+"""Sharding and merging: shards cover the matrix exactly once; merged == unsharded."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, strategies as st
+
+from auditor.errors import AuditorError
+from auditor.gate.merge import merge_reports
+from auditor.gate.report import load_report, variant_id
+from auditor.gate.shard import parse_shard, select
+
+REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+FULL = load_report(REPORTS / "scan-v1.json")
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "auditor", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+@given(st.lists(st.text(min_size=1, max_size=12), unique=True, max_size=60), st.integers(1, 16))
+def test_shards_of_any_n_cover_every_variant_exactly_once(ids, n):
+    shards = [select(ids, k, n) for k in range(1, n + 1)]
+    flat = [v for s in shards for v in s]
+    assert sorted(flat) == sorted(ids) and len(flat) == len(ids)
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1  # balanced runners
+    for s in shards:  # each shard keeps the canonical order
+        assert s == [v for v in ids if v in set(s)]
+
+
+def test_select_is_deterministic_and_validated():
+    ids = ["release/default", "opt-s/default", "opt-z/default", "release/wee_alloc", "opt-z/wee_alloc"]
+    assert select(ids, 1, 2) == ["release/default", "opt-z/default", "opt-z/wee_alloc"]
+    assert select(ids, 2, 2) == ["opt-s/default", "release/wee_alloc"]
+    assert parse_shard(" 2 / 3 ") == (2, 3)
+    for bad in ("0/3", "4/3", "3", "a/b", "1/0"):
+        with pytest.raises(AuditorError, match="--shard"):
+            parse_shard(bad)
+
+
+def shard_reports(full: dict, n: int, style="dict", matrix=False) -> list[dict]:
+    """What `scan --shard K/N` writes: the same report over select(matrix, K, N)."""
+    ids = [variant_id(v) for v in full["variants"]]
+    out = []
+    for k in range(1, n + 1):
+        r = copy.deepcopy(full)
+        keep = set(select(ids, k, n))
+        r["variants"] = [v for v in r["variants"] if variant_id(v) in keep]
+        r["shard"] = {"index": k, "count": n} if style == "dict" else f"{k}/{n}"
+        if matrix:
+            r["matrix"] = ids
+        out.append(r)
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7])
+@pytest.mark.parametrize("style,matrix", [("dict", False), ("str", False), ("dict", True)])
+def test_merged_equals_unsharded_in_any_order(n, style, matrix):
+    shards = shard_reports(FULL, n, style, matrix)
+    expected = copy.deepcopy(FULL)
+    if matrix:
+        expected["matrix"] = [variant_id(v) for v in FULL["variants"]]
+    for order in (shards, shards[::-1]):
+        merged = merge_reports([(f"s{i}.json", r) for i, r in enumerate(order)])
+        assert merged == expected
+
+
+def test_merge_cli_writes_a_report_check_reads(tmp_path):
+    paths = []
+    for i, r in enumerate(shard_reports(FULL, 3)):
+        paths.append(tmp_path / f"shard-{i + 1}.json")
+        paths[-1].write_text(json.dumps(r))
+    r = run("merge", *paths[::-1], "-o", tmp_path / "merged.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and "3 reports, 5 variants" in r.stderr
+    assert load_report(tmp_path / "merged.json") == FULL
+    stdout = run("merge", *paths, cwd=tmp_path)
+    assert json.loads(stdout.stdout) == FULL
+    (tmp_path / "auditor.toml").write_text('[[budget]]\nname = "all"\nvariant = "*/default"\nraw = "8 MiB"\n')
+    assert run("check", tmp_path / "merged.json", cwd=tmp_path).returncode == 0
+
+
+def _fail(tmp_path, reports, message):
+    paths = []
+    for i, r in enumerate(reports):
+        paths.append(tmp_path / f"r{i}.json")
+        paths[-1].write_text(json.dumps(r))
+    r = run("merge", *paths, cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert message in r.stderr, r.stderr
+    return r.stderr
+
+
+def test_refuses_different_crates(tmp_path):
+    a = shard_reports(FULL, 2)[0]
+    b = shard_reports(load_report(REPORTS / "scan-v2.json"), 2)[1]
+    err = _fail(tmp_path, [a, b], 'different crate than')
+    assert '{"name": "demo", "version": "0.2.0"} vs {"name": "demo", "version": "0.1.0"}' in err
+    assert "r1.json" in err
+
+
+def test_refuses_different_toolchains(tmp_path):
+    a, b = shard_reports(FULL, 2)
+    b["toolchain"]["rustc"] = "rustc 1.79.0"
+    _fail(tmp_path, [a, b], "different toolchain than")
+
+
+def test_crate_path_may_differ_between_runners(tmp_path):
+    a, b = shard_reports(FULL, 2)
+    b["crate"]["manifest_path"] = "/home/runner/work/x/Cargo.toml"
+    assert len(merge_reports([("a", a), ("b", b)])["variants"]) == 5
+
+
+def test_refuses_missing_duplicate_and_overlapping_shards(tmp_path):
+    s = shard_reports(FULL, 3)
+    _fail(tmp_path, [s[0], s[2]], "shard 2/3 missing")
+    _fail(tmp_path, [s[0], s[1], s[1], s[2]], "shard 2/3 given twice")
+    overlap = copy.deepcopy(s[2])
+    overlap["variants"].append(copy.deepcopy(s[0]["variants"][0]))
+    _fail(tmp_path, [s[0], s[1], overlap], "variant release/default is also in")
+    mixed = shard_reports(FULL, 2)[0]
+    _fail(tmp_path, [s[0], s[1], mixed], "shards of different splits (/2, /3)")
+    _fail(tmp_path, [s[0], FULL], "is a whole-matrix report and cannot be merged with shard reports")
+    lost = copy.deepcopy(s[0])
+    lost["variants"] = lost["variants"][:1]
+    _fail(tmp_path, [lost, s[1], s[2]], "shard sizes do not fit a 3-way round-robin split")
+    bad = copy.deepcopy(s[0])
+    bad["shard"] = "first"
+    _fail(tmp_path, [bad, s[1], s[2]], "field 'shard' must be")
+
+
+def test_matrix_reports_a_lost_variant_by_name(tmp_path):
+    s = shard_reports(FULL, 2, matrix=True)
+    s[1]["variants"] = s[1]["variants"][1:]
+    _fail(tmp_path, s, "variant opt-z/default of the matrix in no shard")
+
+
+def test_findings_merged_once_in_matrix_order():
+    s = shard_reports(FULL, 2)
+    note = {"rule": "AUD301", "level": "note", "message": "global"}
+    s[0]["findings"] = [{"rule": "AUD203", "level": "warning", "message": "x", "variant": "min-size-z/default"}, note]
+    s[1]["findings"] = [note, {"rule": "AUD203", "level": "warning", "message": "y", "variant": "opt-z/default"}]
+    merged = merge_reports([("a", s[0]), ("b", s[1])])
+    assert [f["message"] for f in merged["findings"]] == ["global", "y", "x"]
