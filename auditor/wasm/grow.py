@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from auditor.wasm.model import Module
 from auditor.wasm.opcodes import (
     OP_CALL, OP_CALL_INDIRECT, OP_DROP, OP_I32_CONST, OP_I64_CONST, OP_LOCAL_GET,
-    OP_LOCAL_SET, OP_LOCAL_TEE, OP_MEMORY_GROW, code_start, decode,
+    OP_LOCAL_SET, OP_LOCAL_TEE, OP_MEMORY_GROW, code_start, decode, find_opcode,
 )
 
 WINDOW = 48
@@ -148,14 +148,18 @@ def _classify(insns: list, i: int) -> str:
 def find_grow_sites(mod: Module) -> list[GrowSite]:
     """Every memory.grow in every body, in file order.
 
-    Only bodies containing a 0x40 byte can hold one, so the rest are never decoded.
+    Bodies are walked with the fast opcode finder; only the few with a site (or with
+    something the fast walk does not vouch for) are decoded in full.
     """
     sites: list[GrowSite] = []
     data = mod.data
     for f in mod.functions:
         if data.find(b"\x40", f.code_offset, f.end) < 0:
             continue
-        insns = decode(data, code_start(data, f.code_offset, f.end), f.end, mod.file)
+        first = code_start(data, f.code_offset, f.end)
+        if find_opcode(data, first, f.end, OP_MEMORY_GROW) == []:
+            continue
+        insns = decode(data, first, f.end, mod.file)
         for i, (at, op, val) in enumerate(insns):
             if op == OP_MEMORY_GROW:
                 use = _classify(insns, i)

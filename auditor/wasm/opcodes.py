@@ -251,3 +251,83 @@ def code_start(data: bytes, code_offset: int, end: int) -> int:
         r.u32()
         read_valtype(r)
     return r.pos
+
+
+def _kind_table() -> tuple:
+    t = [-2] * 256
+    for op, kind in SINGLE.items():
+        t[op] = kind
+    for prefix in PREFIXES:
+        t[prefix] = -1
+    return tuple(t)
+
+
+_KINDS = _kind_table()
+
+
+def find_opcode(data: bytes, start: int, end: int, target: int) -> list[int] | None:
+    """Offsets of single-byte opcode `target` in data[start:end], walking instructions.
+
+    The fast path for whole-module scans: no tuples, no bounds checks per byte. Returns
+    None when the walk hits anything unusual (unknown opcode, running past `end`); the
+    caller then uses `decode`, which reports the exact problem.
+    """
+    kinds = _KINDS
+    hits = []
+    pos = start
+    try:
+        while pos < end:
+            op = data[pos]
+            pos += 1
+            k = kinds[op]
+            if k == NONE:
+                continue
+            if k == U32 or k == MEMIDX:
+                if op == target:
+                    hits.append(pos - 1)
+                while data[pos] & 0x80:
+                    pos += 1
+                pos += 1
+            elif k == MEMARG:
+                align = data[pos]
+                while data[pos] & 0x80:
+                    pos += 1
+                pos += 1
+                if align & 0x40:
+                    while data[pos] & 0x80:
+                        pos += 1
+                    pos += 1
+                while data[pos] & 0x80:
+                    pos += 1
+                pos += 1
+            elif k == I32 or k == I64:
+                while data[pos] & 0x80:
+                    pos += 1
+                pos += 1
+            elif k == BLOCK:
+                b = data[pos]
+                if b == 0x40 or 0x63 <= b <= 0x7F:
+                    pos += 1
+                else:
+                    while data[pos] & 0x80:
+                        pos += 1
+                    pos += 1
+            elif k == U32X2:
+                for _ in range(2):
+                    while data[pos] & 0x80:
+                        pos += 1
+                    pos += 1
+            elif k == F32:
+                pos += 4
+            elif k == F64:
+                pos += 8
+            else:
+                # Rare shapes (br_table, prefixed ops, select t, ...): decode this one exactly.
+                r = Reader(data, pos - 1, end)
+                decode_one(r)
+                pos = r.pos
+    except (IndexError, MalformedModule):
+        return None
+    if pos != end:
+        return None
+    return hits
