@@ -54,6 +54,7 @@ missing git
 missing binaryen
 if [ "$RUNTIME_ONLY" = 0 ]; then
   missing wabt
+  missing brotli
   if ! command -v clang-16 >/dev/null 2>&1; then pkgs+=(clang-16 lld-16); fi
   # libstd-rust-dev-wasm32 also carries wasm32-wasi's std on Debian (used by WASI tests).
 fi

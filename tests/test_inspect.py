@@ -1,0 +1,181 @@
+"""`auditor inspect` on real rustc output, clang-16 modules and hand-written .wat, checked
+against wasm-objdump, gzip and brotli as independent readers."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fixturelib
+from objdump import OBJDUMP_KIND, code_sizes, sections
+
+RUST_CRATES = ["minimal", "heavy", "guarded", "unguarded", "pinned"]
+
+
+def run_inspect(path: Path, *args: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--format", "json", *args, str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def check_against_objdump(path: Path, report: dict) -> None:
+    ours = [(s["name"] if s["custom"] else OBJDUMP_KIND[s["name"]],
+             s["offset"] + s["size"] - s["payload_size"], s["payload_size"]) for s in report["sections"]]
+    assert ours == sections(path)
+    assert {f["index"]: f["size"] for f in report["functions"]} == code_sizes(path)
+    assert 8 + sum(s["size"] for s in report["sections"]) == report["bytes"] == path.stat().st_size
+
+
+@pytest.fixture(scope="module")
+def rust_modules() -> dict[str, Path]:
+    return {name: fixturelib.build_crate(name) for name in RUST_CRATES}
+
+
+@pytest.mark.parametrize("name", RUST_CRATES)
+def test_rust_fixture_matches_objdump(rust_modules, name):
+    path = rust_modules[name]
+    report = run_inspect(path, "--compression", "none")
+    check_against_objdump(path, report)
+    assert report["schema"] == "auditor.inspect/1"
+    assert report["rustc_version"].startswith("1.63")
+    assert any(s["name"].startswith(".debug_") for s in report["sections"])  # Debian std ships DWARF
+
+
+def test_memory_stack_and_symbols_of_a_rust_module(rust_modules):
+    path = rust_modules["minimal"]
+    report = run_inspect(path, "--compression", "none")
+    (mem,) = report["memories"]
+    assert not mem["imported"] and mem["max_pages"] is None and mem["unbounded"]
+    assert mem["exports"] == ["memory"]
+    # Independent: wasm-objdump's view of the memory and globals.
+    dump = subprocess.run(["wasm-objdump", "-x", "-j", "Memory", "-j", "Global", str(path)],
+                          capture_output=True, text=True, check=True).stdout
+    initial = int(re.search(r"memory\[0\] pages: initial=(\d+)", dump).group(1))
+    assert mem["initial_pages"] == initial
+    inits = {m.group(2): int(m.group(3)) for m in re.finditer(r"global\[(\d+)\] i32 mutable=\d <([^>]*)> - init i32=(-?\d+)", dump)}
+    assert report["symbols"]["__heap_base"] == inits["__heap_base"]
+    assert report["symbols"]["__data_end"] == inits["__data_end"]
+    # rustc 1.63 links with --stack-first and a 1 MiB stack (DESIGN.md).
+    assert report["stack"]["layout"] == "stack-first" and report["stack"]["size"] == 1048576
+    # initial pages = ceil(__heap_base / 64 KiB)
+    assert initial == -(-inits["__heap_base"] // 65536)
+
+
+def test_max_memory_from_linker_flag():
+    path = fixturelib.build_crate("minimal", env={"RUSTFLAGS": "-C link-arg=--max-memory=4194304"})
+    report = run_inspect(path, "--compression", "none")
+    assert report["memories"][0]["max_pages"] == 64 and not report["memories"][0]["unbounded"]
+    assert report["memories"][0]["max_bytes"] == 4194304
+
+
+def test_compressed_sizes_equal_the_cli_tools(rust_modules):
+    path = rust_modules["heavy"]
+    report = run_inspect(path)
+    gz = subprocess.run(["gzip", "-9", "-n", "-c", str(path)], capture_output=True, check=True).stdout
+    assert report["gzip"] == len(gz)
+    if shutil.which("brotli"):
+        br = subprocess.run(["brotli", "-q", "11", "-c", str(path)], capture_output=True, check=True).stdout
+        assert report["brotli"] == len(br)
+    else:
+        import brotli
+
+        assert report["brotli"] == len(brotli.compress(path.read_bytes(), quality=11))
+
+
+def test_functions_demangled_and_rolled_up_by_crate(rust_modules):
+    report = run_inspect(rust_modules["heavy"], "--compression", "none")
+    names = [f["demangled"] for f in report["functions"] if f["demangled"]]
+    assert any(n.startswith("core::fmt::") for n in names)
+    assert not any(re.search(r"::h[0-9a-f]{16}$", n) for n in names)  # hashes stripped
+    crates = {c["name"]: c for c in report["crates"]}
+    assert {"core", "alloc"} <= set(crates)
+    assert sum(c["size"] for c in report["crates"]) == sum(f["size"] for f in report["functions"])
+    assert sum(c["functions"] for c in report["crates"]) == len(report["functions"])
+
+
+def test_default_allocator_detected(rust_modules):
+    report = run_inspect(rust_modules["guarded"], "--compression", "none")
+    al = report["allocator"]
+    assert al["name"] == "default"
+    assert any("dlmalloc" in e["function"] for e in al["evidence"])
+    assert al["evidence_bytes"] == sum(e["size"] for e in al["evidence"])
+    sites = report["memory_grow_sites"]
+    assert sites and all(s["checked"] for s in sites)  # dlmalloc compares with -1
+    data = rust_modules["guarded"].read_bytes()
+    assert all(data[s["offset"]] == 0x40 for s in sites)
+
+
+@pytest.mark.parametrize("allocator, expected", [("bump", "fixture_bump"), ("freelist", "fixture_freelist"), ("arena", "fixture_arena")])
+def test_fixture_allocators_detected(allocator, expected):
+    path = fixturelib.build_with_allocator(allocator)
+    report = run_inspect(path, "--compression", "none")
+    assert report["allocator"]["name"] == expected, report["allocator"]
+    if allocator == "arena":
+        assert report["memory_grow_sites"] == []
+
+
+def test_pinned_allocator_detected(rust_modules):
+    report = run_inspect(rust_modules["pinned"], "--compression", "none")
+    assert report["allocator"]["name"] == "fixture_freelist"
+
+
+def test_stripped_module_gives_unknown_and_class_hint(rust_modules, tmp_path):
+    stripped = tmp_path / "s.wasm"
+    subprocess.run(["wasm-strip", str(rust_modules["guarded"]), "-o", str(stripped)], check=True)
+    report = run_inspect(stripped, "--compression", "none")
+    assert report["allocator"]["name"] == "unknown"
+    assert report["allocator"]["class_hint"].startswith("typical")
+    assert all(f["name"] is None for f in report["functions"])
+    assert report["unnamed_functions"]["count"] == report["function_count"]
+    check_against_objdump(stripped, report)
+
+
+def test_lto_strip_build_matches_objdump():
+    path = fixturelib.build_crate("heavy", config=['profile.release.lto=true', 'profile.release.opt-level="z"',
+                                                    'profile.release.codegen-units=1', 'profile.release.panic="abort"'])
+    report = run_inspect(path, "--compression", "none")
+    check_against_objdump(path, report)
+
+
+@pytest.mark.parametrize("name", fixturelib.wat_names())
+def test_wat_fixtures_match_objdump(name):
+    path = fixturelib.wat(name)
+    check_against_objdump(path, run_inspect(path, "--compression", "none"))
+
+
+@pytest.mark.parametrize("flags", [("-O2", "-mbulk-memory", "-msign-ext"), ("-O2", "-msimd128"), ("-O0", "-g", "-mbulk-memory", "-msimd128")])
+def test_clang_modules_match_objdump(flags):
+    for src in sorted(fixturelib.C_DIR.glob("*.c")) + sorted(fixturelib.C_DIR.glob("*.cpp")):
+        path = fixturelib.clang_module(src.name, flags)
+        check_against_objdump(path, run_inspect(path, "--compression", "none"))
+
+
+def test_text_report(rust_modules):
+    proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--top", "5", str(rust_modules["heavy"])],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == ""
+    out = proc.stdout
+    for heading in ("Sections", "Memory", "Interface", "Allocator: default", "Functions:", "Crates"):
+        assert heading in out
+    assert "no maximum: memory can grow without bound" in out
+    # The top-5 table has exactly five rows before the remainder line.
+    block = out.split("Functions:")[1].split("Crates")[0].strip().splitlines()
+    assert re.match(r"\s*\.\.\. [\d,]+ more functions", block[-1])
+    assert len(block) == 1 + 2 + 5 + 1  # heading, header, rule, 5 rows, remainder
+    assert "\033[" not in out  # no colour when not a TTY
+
+
+def test_output_file_is_written_and_stdout_stays_empty(rust_modules, tmp_path):
+    out = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--format", "json", "-o", str(out),
+                           "--compression", "none", str(rust_modules["minimal"])], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert json.loads(out.read_text())["schema"] == "auditor.inspect/1"
+    assert not list(tmp_path.glob(".r.json.*"))  # no temp file left behind
