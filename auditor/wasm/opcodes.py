@@ -265,14 +265,16 @@ def _kind_table() -> tuple:
 _KINDS = _kind_table()
 
 
-def find_opcode(data: bytes, start: int, end: int, target: int) -> list[int] | None:
-    """Offsets of single-byte opcode `target` in data[start:end], walking instructions.
+def find_opcode(data: bytes, start: int, end: int, target: int | frozenset) -> list[int] | None:
+    """Offsets of single-byte opcode(s) `target` (call, call_indirect,
+    memory.grow, ref.func, ...: ops whose immediates are indices) in data[start:end], walking instructions.
 
     The fast path for whole-module scans: no tuples, no bounds checks per byte. Returns
     None when the walk hits anything unusual (unknown opcode, running past `end`); the
     caller then uses `decode`, which reports the exact problem.
     """
     kinds = _KINDS
+    targets = target if isinstance(target, frozenset) else frozenset((target,))
     hits = []
     pos = start
     try:
@@ -283,7 +285,7 @@ def find_opcode(data: bytes, start: int, end: int, target: int) -> list[int] | N
             if k == NONE:
                 continue
             if k == U32 or k == MEMIDX:
-                if op == target:
+                if op in targets:
                     hits.append(pos - 1)
                 while data[pos] & 0x80:
                     pos += 1
@@ -313,6 +315,8 @@ def find_opcode(data: bytes, start: int, end: int, target: int) -> list[int] | N
                         pos += 1
                     pos += 1
             elif k == U32X2:
+                if op in targets:
+                    hits.append(pos - 1)
                 for _ in range(2):
                     while data[pos] & 0x80:
                         pos += 1
