@@ -85,7 +85,7 @@ MALFORMED = [
     ("no-bytes", _broken(_del(["variants", 1, "wasm", "bytes"])), None, "variants[1].wasm: missing field 'bytes'"),
     ("bad-status", _broken(_set(["variants", 0, "status"], "built")), None, 'variants[0]: status must be "ok" or "failed"'),
     ("string-size", _broken(_set(["variants", 3, "wasm", "gzip"], "11 kB")), None,
-     "variants[3].wasm: field 'gzip' must be a number, got a string"),
+     "variants[3].wasm: field 'gzip' must be a number or null, got a string"),
     ("bool-size", _broken(_set(["variants", 3, "wasm", "sections", 2, "size"], True)), None,
      "variants[3].wasm: sections[2]: field 'size' must be a number, got a boolean"),
     ("dup-variant", _broken(lambda o: o["variants"].append(copy.deepcopy(o["variants"][0]))), None,

@@ -22,7 +22,7 @@ from fractions import Fraction
 
 from auditor.errors import AuditorError
 from auditor.findings import Check, Finding
-from auditor.gate.metrics import BYTE_METRICS, METRICS, Metric, Unmeasured, crate_metric
+from auditor.gate.metrics import METRICS, Metric, Unmeasured, crate_metric, figure
 from auditor.gate.report import variant_id
 from auditor.rules import catalog
 from auditor.units import parse_percent_or_bytes
@@ -61,19 +61,19 @@ class LimitResult:
 @dataclass
 class IncreaseResult:
     metric: str
-    baseline: int | None  # None: variant not in the baseline (or failed there)
-    actual: int
+    baseline: int | None  # None: variant not in the baseline (or failed or unmeasured there)
+    actual: int | None
     allowed_text: str  # "5%" or "10 KiB"
     allowed: int | None  # whole bytes allowed on top of the baseline
     status: str  # pass | fail | skip
 
     @property
     def delta(self) -> int | None:
-        return None if self.baseline is None else self.actual - self.baseline
+        return None if self.baseline is None or self.actual is None else self.actual - self.baseline
 
     @property
     def delta_percent(self) -> float | None:
-        if self.baseline is None or not self.baseline:
+        if self.delta is None or not self.baseline:
             return None
         return round(self.delta * 100 / self.baseline, 2)
 
@@ -153,8 +153,8 @@ class CheckResult:
             b = base.get(vid)
             row = {"variant": vid, "status": v["status"], "error": v.get("error")}
             for key in ("raw", "gzip", "brotli", "code", "data"):
-                row[key] = METRICS[key].read(v) if v["status"] == "ok" else None
-                row[f"baseline_{key}"] = (METRICS[key].read(b) if b and b["status"] == "ok" else None)
+                row[key] = figure(METRICS[key], v)
+                row[f"baseline_{key}"] = figure(METRICS[key], b)
             rows.append(row)
         return rows
 
@@ -281,11 +281,10 @@ def _evaluate_variant(v, limits, spec, increase, increase_text, base_variants, h
         base = base_variants.get(vid)
         for key in keys:
             metric = METRICS[key] if key in METRICS else crate_metric(key.removeprefix("crate."))
-            actual = metric.read(v)
-            if base is None or base["status"] != "ok":
-                out.increases.append(IncreaseResult(key, None, actual, increase_text, None, "skip"))
+            actual, before = figure(metric, v), figure(metric, base)
+            if actual is None or before is None:
+                out.increases.append(IncreaseResult(key, before, actual, increase_text, None, "skip"))
                 continue
-            before = metric.read(base)
             allowed = _allowed(increase, before)
             ok = (actual - before) <= allowed
             out.increases.append(IncreaseResult(key, before, actual, increase_text,

@@ -29,6 +29,12 @@ def crate_bytes(wasm: dict, name: str) -> int:
     return sum(c["size"] for c in wasm["crates"] if c["name"] == name)
 
 
+def _compressed(wasm: dict, key: str) -> int:
+    if wasm.get(key) is None:
+        raise Unmeasured(f"{key} size not in the report (scanned without compression)")
+    return wasm[key]
+
+
 def _memory(wasm: dict) -> dict:
     if not wasm["memories"]:
         raise Unmeasured("module has no memory")
@@ -67,8 +73,8 @@ def _slope(v) -> float:
 
 METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("raw", "raw", "bytes", lambda v: v["wasm"]["bytes"], parse_bytes),
-    Metric("gzip", "gzip", "bytes", lambda v: v["wasm"]["gzip"], parse_bytes),
-    Metric("brotli", "brotli", "bytes", lambda v: v["wasm"]["brotli"], parse_bytes),
+    Metric("gzip", "gzip", "bytes", lambda v: _compressed(v["wasm"], "gzip"), parse_bytes),
+    Metric("brotli", "brotli", "bytes", lambda v: _compressed(v["wasm"], "brotli"), parse_bytes),
     Metric("code", "code section", "bytes", lambda v: section_bytes(v["wasm"], CODE), parse_bytes),
     Metric("data", "data section", "bytes", lambda v: section_bytes(v["wasm"], DATA), parse_bytes),
     Metric("custom", "custom sections", "bytes", lambda v: section_bytes(v["wasm"], CUSTOM), parse_bytes),
@@ -77,9 +83,18 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("pages-at-cap", "pages at OOM", "pages", lambda v: _runtime(v, "oom", "pages"), parse_pages),
     Metric("churn-slope", "churn slope", "pages/1k rounds", lambda v: _runtime(v, "churn", "slope"), _slope),
 )}
-BYTE_METRICS = tuple(k for k, m in METRICS.items() if m.unit == "bytes")
 
 
 def crate_metric(name: str) -> Metric:
     return Metric(f"crate.{name}", f"crate {name}", "bytes",
                   lambda v: crate_bytes(v["wasm"], name), parse_bytes)
+
+
+def figure(metric: Metric, variant: dict | None):
+    """The metric of a variant, or None when the variant is absent, failed or unmeasured."""
+    if variant is None or variant.get("status") != "ok":
+        return None
+    try:
+        return metric.read(variant)
+    except Unmeasured:
+        return None

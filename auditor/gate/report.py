@@ -129,8 +129,9 @@ def _check_scan(obj: dict, where: str) -> None:
 
 
 def _check_wasm(w: dict, at: str, where: str) -> None:
-    for key in ("bytes", "gzip", "brotli"):
-        _need(w, key, int, at, where)
+    _need(w, "bytes", int, at, where)
+    for key in ("gzip", "brotli"):  # null when the scan skipped compression
+        _need(w, key, (int, type(None)), at, where)
     for key in ("sections", "memories", "functions", "crates"):
         _need(w, key, list, at, where)
     for i, s in enumerate(w["sections"]):

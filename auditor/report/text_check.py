@@ -65,9 +65,10 @@ def format(result, color: bool = False) -> str:
             for inc in bv.increases:
                 growth_rows.append([b.name, bv.variant, inc.metric,
                                     "-" if inc.baseline is None else f"{inc.baseline:,} B",
-                                    f"{inc.actual:,} B", signed(inc.delta, "bytes", inc.delta_percent),
+                                    "-" if inc.actual is None else f"{inc.actual:,} B",
+                                    signed(inc.delta, "bytes", inc.delta_percent),
                                     "-" if inc.allowed is None else f"{inc.allowed:,} B [{inc.allowed_text}]",
-                                    _status(inc.status, color) if inc.baseline is not None else "not in baseline"])
+                                    _status(inc.status, color) if inc.status != "skip" else "not compared"])
     if not result.budgets:
         out.append("  no budgets configured: add [[budget]] tables to the config (see docs) or pass "
                    "--baseline with --max-increase")

@@ -1,0 +1,30 @@
+"""`auditor diff OLD NEW`: size changes between two reports or two .wasm files."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("diff")
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@click.option("--top", default=10, show_default=True, type=click.IntRange(min=0),
+              help="Rows per breakdown (crates, functions); 0 = all.")
+@click.option("--variant", help='Glob over "profile/allocator": which variants of scan reports to break down '
+                                '(default: every variant built in both; with one .wasm side: release/default).')
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("-o", "--output", help="Write the report to FILE (atomically) instead of stdout.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+def command(old, new, top, variant, fmt, output, color):
+    """Compare OLD and NEW: scan reports, inspect reports or .wasm files (any pair).
+
+    Totals, sections, crates and functions, with Rust symbol hashes ignored so a
+    function whose hash changed stays one row. Sorted by absolute change. Exit 0.
+    """
+    from auditor.gate.diff import diff_reports
+    from auditor.io import emit
+    from auditor.report import render, use_color
+
+    result = diff_reports(old, new, top=top, variant=variant)
+    emit(render(result, fmt, color=use_color(color) and not output), output)
+    return 0

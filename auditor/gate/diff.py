@@ -1,0 +1,230 @@
+"""`auditor diff OLD NEW`: what changed between two scan reports, inspect reports or modules.
+
+Functions are matched by demangled name with the build-specific parts removed
+(`::h<16 hex>` legacy hashes, v0 crate disambiguators, `.llvm.N` suffixes; see
+`auditor.wasm.demangle.strip_hash`), so a function whose hash changed is one row with
+its real delta, not a removed row and an added one. Functions that share a name after
+that (monomorphised copies the legacy demangling prints alike) are one row with a count.
+Rows are sorted by absolute delta, largest first; unchanged rows are left out.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditor.errors import AuditorError
+from auditor.gate.metrics import METRICS, figure
+from auditor.gate.report import WASM_MAGIC, load_report, variant_id
+
+UNNAMED = "(unnamed functions)"
+TOTALS = ("raw", "gzip", "brotli", "code", "data", "custom", "initial-pages", "max-pages")
+
+
+@dataclass
+class Row:
+    name: str
+    old: int | float | None  # None: not present on that side
+    new: int | float | None
+    old_count: int | None = None  # functions sharing the name, for function rows
+    new_count: int | None = None
+
+    @property
+    def status(self) -> str:
+        if self.old is None:
+            return "added"
+        if self.new is None:
+            return "removed"
+        return "unchanged" if self.old == self.new else "changed"
+
+    @property
+    def delta(self) -> int | float:
+        return (self.new or 0) - (self.old or 0)
+
+    @property
+    def delta_percent(self) -> float | None:
+        return round(self.delta * 100 / self.old, 2) if self.old else None
+
+    def to_json(self) -> dict:
+        out = {"name": self.name, "status": self.status, "old": self.old, "new": self.new,
+               "delta": self.delta, "delta_percent": self.delta_percent}
+        if self.old_count is not None or self.new_count is not None:
+            out["old_count"], out["new_count"] = self.old_count or 0, self.new_count or 0
+        return out
+
+
+@dataclass
+class Table:
+    """Changed rows of one breakdown, largest |delta| first, cut to `top`."""
+
+    rows: list[Row]
+    omitted: int = 0  # changed rows past --top
+    omitted_delta: int = 0  # their summed delta
+    unchanged: int = 0
+
+    def to_json(self) -> dict:
+        return {"rows": [r.to_json() for r in self.rows], "omitted": self.omitted,
+                "omitted_delta": self.omitted_delta, "unchanged": self.unchanged}
+
+
+@dataclass
+class ModuleDiff:
+    variant: str | None  # for scan reports
+    totals: list[Row]
+    sections: Table
+    crates: Table
+    functions: Table
+
+    def to_json(self) -> dict:
+        return {"variant": self.variant, "totals": [r.to_json() for r in self.totals],
+                "sections": self.sections.to_json(), "crates": self.crates.to_json(),
+                "functions": self.functions.to_json()}
+
+
+@dataclass
+class DiffResult:
+    KIND = "diff"
+    old: str
+    new: str
+    old_kind: str  # scan | inspect | wasm
+    new_kind: str
+    top: int
+    variants: list[dict] = field(default_factory=list)  # scan vs scan: one row per variant
+    modules: list[ModuleDiff] = field(default_factory=list)
+    findings: list = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"schema": "auditor.diff/1", "old": {"file": self.old, "kind": self.old_kind},
+                "new": {"file": self.new, "kind": self.new_kind}, "top": self.top,
+                "variants": self.variants, "modules": [m.to_json() for m in self.modules]}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_side(path: str) -> tuple[str, dict]:
+    """("scan" | "inspect" | "wasm", report-like dict) for a JSON report or a .wasm file."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            head = f.read(4)
+    except OSError:
+        head = b""  # load_report names the problem
+    if head == WASM_MAGIC:
+        from auditor.wasm.inspect import inspect_file
+
+        return "wasm", inspect_file(p).to_json()
+    report = load_report(p, kinds=("scan", "inspect"))
+    return report["schema"].split(".")[1].split("/")[0], report
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def normalise(function: dict) -> str:
+    """The name a function is matched by across builds."""
+    from auditor.wasm.demangle import demangle, strip_hash
+
+    name = function.get("demangled") or function.get("name")
+    if not name:
+        return UNNAMED
+    return strip_hash(demangle(name))
+
+
+def _sizes(items, key) -> tuple[dict[str, int], dict[str, int]]:
+    sizes: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for item in items:
+        k = key(item)
+        sizes[k] = sizes.get(k, 0) + item["size"]
+        counts[k] = counts.get(k, 0) + 1
+    return sizes, counts
+
+
+def _table(old: dict[str, int], new: dict[str, int], top: int,
+           old_counts: dict | None = None, new_counts: dict | None = None) -> Table:
+    rows = []
+    for name in old.keys() | new.keys():
+        rows.append(Row(name, old.get(name), new.get(name),
+                        None if old_counts is None else old_counts.get(name, 0),
+                        None if new_counts is None else new_counts.get(name, 0)))
+    changed = [r for r in rows if r.status != "unchanged"]
+    changed.sort(key=lambda r: (-abs(r.delta), r.name))
+    keep = changed if top <= 0 else changed[:top]
+    rest = changed[len(keep):]
+    return Table(keep, len(rest), sum(r.delta for r in rest), len(rows) - len(changed))
+
+
+def section_name(section: dict) -> str:
+    return f"custom:{section['name']}" if section["id"] == 0 else section["name"]
+
+
+def diff_modules(old: dict, new: dict, top: int, variant: str | None = None) -> ModuleDiff:
+    """Totals, sections, crates and functions of two inspect records (or scan variants)."""
+    from auditor.wasm.demangle import strip_hash
+
+    old_v, new_v = _as_variant(old), _as_variant(new)
+    totals = [Row(k, figure(METRICS[k], old_v), figure(METRICS[k], new_v)) for k in TOTALS]
+    totals.append(Row("functions", len(old["functions"]), len(new["functions"])))
+    sections = _table(*[_sizes(w["sections"], section_name)[0] for w in (old, new)], top=0)
+    crates = _table(*[_sizes(w["crates"], lambda c: strip_hash(c["name"]))[0] for w in (old, new)], top=top)
+    (fo, co), (fn, cn) = (_sizes(w["functions"], normalise) for w in (old, new))
+    functions = _table(fo, fn, top, co, cn)
+    return ModuleDiff(variant, totals, sections, crates, functions)
+
+
+def _as_variant(wasm: dict) -> dict:
+    return {"status": "ok", "wasm": wasm}
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def diff_reports(old_path: str, new_path: str, *, top: int = 10, variant: str | None = None) -> DiffResult:
+    old_kind, old = load_side(old_path)
+    new_kind, new = load_side(new_path)
+    result = DiffResult(old_path, new_path, old_kind, new_kind, top)
+    if old_kind == "scan" and new_kind == "scan":
+        olds = {variant_id(v): v for v in old["variants"]}
+        news = {variant_id(v): v for v in new["variants"]}
+        order = [variant_id(v) for v in new["variants"]] + [k for k in olds if k not in news]
+        for vid in order:
+            result.variants.append(_variant_row(vid, olds.get(vid), news.get(vid)))
+        selected = [vid for vid in order if vid in olds and vid in news
+                    and olds[vid]["status"] == news[vid]["status"] == "ok"
+                    and (variant is None or fnmatch.fnmatchcase(vid, variant))]
+        if variant is not None and not selected:
+            raise AuditorError(f"--variant {variant!r} matches no variant built in both reports "
+                               f"({', '.join(order) or 'none'})")
+        result.modules = [diff_modules(olds[vid]["wasm"], news[vid]["wasm"], top, vid) for vid in selected]
+    else:
+        (ow, ov), (nw, nv) = _pick(old_kind, old, old_path, variant), _pick(new_kind, new, new_path, variant)
+        result.modules = [diff_modules(ow, nw, top, ov or nv)]
+    return result
+
+
+def _pick(kind: str, report: dict, where: str, selector: str | None) -> tuple[dict, str | None]:
+    """The module record of one side: a scan report contributes one selected variant."""
+    if kind != "scan":
+        return report, None
+    selector = selector or "release/default"
+    hits = [v for v in report["variants"] if fnmatch.fnmatchcase(variant_id(v), selector)]
+    if len(hits) != 1:
+        names = ", ".join(variant_id(v) for v in report["variants"])
+        raise AuditorError(f"comparing a scan report with one module needs --variant matching exactly one "
+                           f"variant; {selector!r} matches {len(hits)} (variants: {names})", where)
+    if hits[0]["status"] != "ok":
+        raise AuditorError(f"variant {variant_id(hits[0])} failed to build: nothing to compare", where)
+    return hits[0]["wasm"], variant_id(hits[0])
+
+
+def _variant_row(vid: str, old: dict | None, new: dict | None) -> dict:
+    row = {"variant": vid,
+           "old_status": old["status"] if old else None, "new_status": new["status"] if new else None}
+    for key in ("raw", "gzip", "brotli"):
+        r = Row(key, figure(METRICS[key], old), figure(METRICS[key], new))
+        row[key] = {"old": r.old, "new": r.new,
+                    "delta": r.delta if r.old is not None and r.new is not None else None,
+                    "delta_percent": r.delta_percent if r.new is not None else None}
+    return row

@@ -1,0 +1,27 @@
+"""Markdown for `auditor diff`: variant totals table, breakdowns in collapsible blocks."""
+
+from __future__ import annotations
+
+from auditor.gate.markdown import MARKER, change, code, module_details, size, table
+
+
+def format(result, color: bool = False) -> str:
+    out = [MARKER, f"## Size diff: {code(result.old)} → {code(result.new)}", ""]
+    if result.variants:
+        rows = []
+        for v in result.variants:
+            raw = v["raw"]
+            state = {None: "new variant"}.get(v["old_status"]) or ("removed" if v["new_status"] is None else
+                                                                   "❌ failed" if v["new_status"] == "failed" else "ok")
+            rows.append([code(v["variant"]), size(raw["old"]), size(raw["new"]), change(raw["old"], raw["new"]),
+                         change(v["gzip"]["old"], v["gzip"]["new"]), state])
+        out += table(["variant", "before", "after", "Δ raw", "Δ gzip", "status"], rows, "lrrrrl") + [""]
+    for m in result.modules:
+        rows = [[r.name, size(r.old) if "pages" not in r.name and r.name != "functions" else r.old,
+                 size(r.new) if "pages" not in r.name and r.name != "functions" else r.new,
+                 change(r.old, r.new) if "pages" not in r.name and r.name != "functions" else
+                 ("—" if r.old is None or r.new is None else f"{r.delta:+}")] for r in m.totals]
+        out += [f"### {code(m.variant) if m.variant else 'Module'}", "",
+                *table(["", "before", "after", "change"], rows, "lrrr"), ""]
+    out += module_details(result.modules, "old")
+    return "\n".join(out).rstrip() + "\n"

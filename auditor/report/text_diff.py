@@ -1,0 +1,66 @@
+"""Text for `auditor diff`: per-variant totals, then each module's breakdowns."""
+
+from __future__ import annotations
+
+import click
+
+from auditor.report.table import table
+
+
+def num(value, unit: str = "B") -> str:
+    return "-" if value is None else f"{value:,} {unit}".rstrip()
+
+
+def delta(value, percent=None, unit: str = "B", color: bool = False) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:+,} {unit}".rstrip() + (f" ({percent:+.1f}%)" if percent is not None else "")
+    if color and value:
+        return click.style(text, fg="red" if value > 0 else "green")
+    return text
+
+
+_UNITS = {"initial-pages": "pages", "max-pages": "pages", "functions": ""}
+
+
+def _breakdown(title: str, what: str, tab, color: bool, counts: bool = False) -> list[str]:
+    if not tab.rows:
+        return [f"  {title}: no changes ({tab.unchanged} unchanged)"]
+    head = [what, "old", "new", "delta", ""]
+    rows = []
+    for r in tab.rows:
+        mark = {"added": "new", "removed": "removed"}.get(r.status, "")
+        if counts and r.status == "changed" and r.old_count != r.new_count:
+            mark = f"x{r.old_count} -> x{r.new_count}"
+        rows.append([r.name, num(r.old), num(r.new), delta(r.delta, r.delta_percent, color=color), mark])
+    out = [f"  {title}", table(head, rows, align="lrrrl", indent="    ")]
+    if tab.omitted:
+        out.append(f"    ... {tab.omitted} more changed ({tab.omitted_delta:+,} B); {tab.unchanged} unchanged")
+    return out
+
+
+def format(result, color: bool = False) -> str:
+    out = [f"diff {result.old} ({result.old_kind}) -> {result.new} ({result.new_kind})"]
+    if result.variants:
+        rows = []
+        for v in result.variants:
+            raw = v["raw"]
+            state = ("new variant" if v["old_status"] is None else "removed" if v["new_status"] is None
+                     else "failed" if v["new_status"] == "failed" else "")
+            rows.append([v["variant"], num(raw["old"]) if v["old_status"] == "ok" else v["old_status"] or "-",
+                         num(raw["new"]) if v["new_status"] == "ok" else v["new_status"] or "-",
+                         delta(raw["delta"], raw["delta_percent"], color=color),
+                         delta(v["gzip"]["delta"], v["gzip"]["delta_percent"], color=color), state])
+        out += ["", "Variants (raw bytes)",
+                table(["variant", "old", "new", "delta", "gzip delta", ""], rows, align="lrrrrl")]
+    for m in result.modules:
+        out += ["", f"== {m.variant} ==" if m.variant else "== module =="]
+        rows = [[r.name, num(r.old, _UNITS.get(r.name, "B")), num(r.new, _UNITS.get(r.name, "B")),
+                 delta(r.delta if r.old is not None and r.new is not None else None, r.delta_percent,
+                       _UNITS.get(r.name, "B"), color)]
+                for r in m.totals]
+        out += ["  Totals", table(["", "old", "new", "delta"], rows, align="lrrr", indent="    ")]
+        out += _breakdown("Sections", "section", m.sections, color)
+        out += _breakdown("Crates", "crate", m.crates, color)
+        out += _breakdown("Functions (symbol hashes ignored)", "function", m.functions, color, counts=True)
+    return "\n".join(out) + "\n"

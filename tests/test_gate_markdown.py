@@ -1,0 +1,100 @@
+"""PR-comment markdown: the hidden marker, tables GitHub renders, ▲/▼ deltas, details."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from auditor.config import load_config
+from auditor.gate.budgets import evaluate
+from auditor.gate.diff import diff_reports
+from auditor.gate.markdown import MARKER
+from auditor.gate.report import load_report
+from auditor.report import markdown_check, markdown_diff, markdown_scan
+
+REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+V1, V2 = load_report(REPORTS / "scan-v1.json"), load_report(REPORTS / "scan-v2.json")
+
+
+def tables(md: str) -> list[list[str]]:
+    """Every table as its lines; checks each has a header, a separator and equal columns."""
+    out, cur = [], []
+    for line in md.splitlines() + [""]:
+        if line.startswith("|"):
+            cur.append(line)
+        elif cur:
+            out.append(cur)
+            cur = []
+    for t in out:
+        cols = [len(re.findall(r"(?<!\\)\|", l)) for l in t]
+        assert len(set(cols)) == 1, t
+        assert re.fullmatch(r"\|( ---:? \|| :---: \|)+", t[1]), t[1]
+    return out
+
+
+def check_md(tmp_path, budgets: str, new=V2, base=V1, allowance="30%"):
+    (tmp_path / "auditor.toml").write_text(budgets)
+    result = evaluate(new, load_config(tmp_path), base, allowance, report_name="new.json",
+                      baseline_name="ci/base.json")
+    return result, markdown_check.format(result)
+
+
+def test_check_comment_fail(tmp_path):
+    result, md = check_md(tmp_path, '[[budget]]\nname = "main"\nvariant = "min-size-z/default"\n'
+                                    'raw = "30 KiB"\nmessage = "ask #wasm-size"\n')
+    assert md.startswith(MARKER + "\n## ❌ size budgets failed — demo\n")
+    variants, budgets, crates, functions = tables(md)
+    assert variants[0] == "| variant | raw | gzip | brotli | Δ raw vs baseline | status |"
+    assert "| `min-size-z/default` | 30.2 KiB | 13.6 KiB | 11.6 KiB | ▲ +6,722 B (+27.8%) | ok |" in variants
+    assert any("`release/talc`" in l and "❌ build failed: error[E0433]" in l for l in variants)
+    assert any(l.startswith("| main | `min-size-z/default` | raw | 30,891 B") and l.endswith("| ❌ |") for l in budgets)
+    assert any("raw growth | +6,722 B | ≤ 7,250 B (30%) | +528 | ✅ |" in l for l in budgets)
+    assert "- **main**: ask #wasm-size" in md
+    assert "<details>\n<summary>Top changed crates and functions: `min-size-z/default` vs baseline</summary>" in md
+    assert any(l.startswith("| `sorted_report` | — | 2.2 KiB | ▲ +2,239 B | new |") for l in functions)
+    assert md.count("<details>") == md.count("</details>") == 1
+
+
+def test_check_comment_pass_and_shrink(tmp_path):
+    _, md = check_md(tmp_path, '[[budget]]\nname = "main"\nvariant = "min-size-z/default"\nraw = "40 KiB"\n',
+                     new=V1, base=V2)
+    assert md.startswith(MARKER + "\n## ✅ size budgets passed — demo\n")
+    assert "▼ -6,722 B (-21.8%)" in md  # 30,891 -> 24,169
+    assert "| main | `min-size-z/default` | raw | 24,169 B (23.6 KiB) | 40,960 B (40.0 KiB) |" in md
+
+
+def test_check_comment_without_baseline_has_no_delta_column(tmp_path):
+    (tmp_path / "auditor.toml").write_text('[[budget]]\nname = "m"\nraw = "10 MiB"\n')
+    md = markdown_check.format(evaluate(V1, load_config(tmp_path)))
+    assert tables(md)[0][0] == "| variant | raw | gzip | brotli | status |"
+    assert "<details>" not in md and "no baseline" in md
+
+
+def test_pipes_and_backticks_in_names_do_not_break_tables():
+    new = json.loads(json.dumps(V2))
+    w = next(v for v in new["variants"] if v["profile"] == "opt-z" and v["allocator"] == "default")["wasm"]
+    w["functions"].append({"index": 999, "name": "<F as core::ops::Fn(&str) | `x`>::call", "size": 77})
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "n.json"
+        p.write_text(json.dumps(new))
+        md = markdown_diff.format(diff_reports(str(REPORTS / "scan-v1.json"), str(p), variant="opt-z/default", top=0))
+    assert md.startswith(MARKER + "\n")
+    tables(md)
+    assert "`<F as core::ops::Fn(&str) \\| 'x'>::call`" in md
+
+
+def test_scan_comment():
+    class Scan:
+        KIND = "scan"
+
+        def to_json(self):
+            return V1
+
+    md = markdown_scan.format(Scan())
+    assert md.startswith(MARKER + "\n## auditor scan — demo\n")
+    [t] = tables(md)
+    assert "| `release/default` | 4.8 MiB | 1.2 MiB |" in t[2] and "| reference | ok |" in t[2]
+    assert any(l.startswith("| **`min-size-z/default`** | 23.6 KiB") and "▼ -5,027,779 B (-99.5%)" in l for l in t)
+    assert "smallest: `min-size-z/default` (23.6 KiB)" in md
