@@ -278,7 +278,7 @@ def test_check_cli_baseline_and_max_increase(tmp_path):
     r = run(*args, "--max-increase", "25%", cwd=tmp_path)
     assert r.returncode == 1 and "raw grew +6,722 B (+27.8%) over the baseline" in r.stdout
     r = run(*args, "--max-increase", "lots", cwd=tmp_path)
-    assert r.returncode == 2 and "--max-increase: cannot read 'lots'" in r.stderr
+    assert r.returncode == 2 and "--max-increase: cannot read 'lots' as a size" in r.stderr
 
 
 def test_check_cli_baseline_from_config_relative_to_it(tmp_path):
@@ -306,3 +306,11 @@ def test_check_json_contract(tmp_path):
     assert data["checks"] == [{"rule": "AUD901", "target": "main: min-size-z/default", "status": "pass",
                                "message": "budget 'main' (min-size-z/default): within budget"}]
     assert [v["variant"] for v in data["variants"]][:2] == ["release/default", "opt-z/default"]
+
+
+@pytest.mark.parametrize("value", ["nan%", "inf%", "-5%"])
+def test_max_increase_must_be_finite_and_not_negative(tmp_path, value):
+    r = run("check", REPORTS / "scan-v2.json", "--baseline", REPORTS / "scan-v1.json", "--max-increase", value,
+            cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"--max-increase: expected a non-negative percentage or size, got '{value}'" in r.stderr

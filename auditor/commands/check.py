@@ -40,18 +40,17 @@ def command(report, config_file, crate_dir, baseline, max_increase, fmt, output,
     """
     from auditor.config import load_config
     from auditor.findings import exit_code
-    from auditor.gate.budgets import evaluate
+    from auditor.gate.budgets import evaluate, parse_increase
     from auditor.gate.report import load_report
     from auditor.io import emit
     from auditor.report import render, use_color
-    from auditor.units import parse_percent_or_bytes
     from auditor.errors import AuditorError
 
     if max_increase is not None:
         try:
-            parse_percent_or_bytes(max_increase, what="--max-increase")
+            parse_increase(max_increase)
         except ValueError as e:
-            raise AuditorError(str(e)) from None
+            raise AuditorError("--" + str(e)) from None
     scan = load_report(report, kinds=("scan",))
     config = load_config(Path(crate_dir), config_file=config_file,
                          cli={"gate.max-increase": max_increase, "gate.baseline": baseline})

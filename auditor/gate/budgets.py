@@ -238,7 +238,7 @@ def _evaluate_budget(index, spec, config, variants, base_variants, have_baseline
                           file=file, line=line, index=None if implicit else index)
     try:
         limits = [(m, raw, m.parse(raw)) for m, raw in _limits(spec, where)]
-        increase = parse_percent_or_bytes(increase_text) if increase_text is not None else None
+        increase = parse_increase(increase_text) if increase_text is not None else None
     except ValueError as e:
         raise AuditorError(f"budget {name!r}: {e}", where) from None
     if not limits and increase is None:
@@ -292,6 +292,14 @@ def _evaluate_variant(v, limits, spec, increase, increase_text, base_variants, h
     statuses = {x.status for x in out.limits} | {x.status for x in out.increases}
     out.status = "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
     return out
+
+
+def parse_increase(value) -> tuple[str, float]:
+    """("percent", p) or ("bytes", n): finite and not negative (units accepts "nan%")."""
+    kind, amount = parse_percent_or_bytes(value, what="max-increase")
+    if not math.isfinite(amount) or amount < 0:
+        raise ValueError(f"max-increase: expected a non-negative percentage or size, got {value!r}")
+    return kind, amount
 
 
 def _allowed(increase: tuple[str, float], before: int) -> int:
