@@ -246,11 +246,14 @@ def test_get_returns_copies(tmp_path, monkeypatch):
     assert cfg.get("scan.profiles") == ["a"]
 
 
-def test_not_below_cwd_uses_absolute_paths(tmp_path, monkeypatch):
+def test_paths_outside_cwd_are_relative_when_near_else_absolute(tmp_path, monkeypatch):
     write(tmp_path / "c/auditor.toml", "[scan]\njobs = 1\n")
     other = tmp_path / "elsewhere"
     other.mkdir()
     monkeypatch.chdir(other)
+    cfg = load_config(tmp_path / "c")
+    assert cfg.location("scan.jobs") == ("../c/auditor.toml", 2)
+    monkeypatch.chdir("/usr")
     cfg = load_config(tmp_path / "c")
     assert cfg.location("scan.jobs") == (str(tmp_path / "c/auditor.toml"), 2)
     assert os.path.isabs(cfg.source("scan.jobs"))

@@ -14,6 +14,7 @@ Paths are tuples of keys; elements of arrays (of tables or inline) are int index
 from __future__ import annotations
 
 import bisect
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -54,11 +55,20 @@ class TomlDoc:
 
 
 def display_path(path: Path) -> str:
-    """A path relative to the working directory when it is below it (short diagnostics)."""
+    """Relative to the working directory when below it or near it (`../Cargo.toml`),
+    absolute otherwise: short diagnostics that still open from the shell."""
     try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
+        p, cwd = Path(path).resolve(), Path.cwd().resolve()
+    except OSError:
         return str(path)
+    try:
+        return str(p.relative_to(cwd))
+    except ValueError:
+        pass
+    common = Path(os.path.commonpath([p, cwd]))
+    if common != Path(common.anchor) and len(cwd.relative_to(common).parts) <= 3:
+        return os.path.relpath(p, cwd)
+    return str(p)
 
 
 def parse_error(display: str, e: tomllib.TOMLDecodeError, text: str) -> AuditorError:

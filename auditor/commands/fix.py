@@ -1,0 +1,45 @@
+"""`auditor fix [PATH] [--profile NAME] [--dry-run]`: apply the recommended profile."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("fix")
+@click.argument("path", required=False, default=".", type=click.Path())
+@click.option("--profile", default="release", show_default=True,
+              help="Profile to rewrite (created, inheriting release, if missing).")
+@click.option("--dry-run", is_flag=True, help="Print the diff, write nothing.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="Config file: rules turned off there are left alone.")
+def command(path: str, profile: str, dry_run: bool, config_file: str | None) -> int:
+    """Rewrite the workspace-root [profile.release] (or --profile NAME) for size.
+
+    Sets opt-level = "z", lto = true, codegen-units = 1, panic = "abort", strip = true,
+    and turns debug, debug-assertions and overflow-checks off, keeping comments, key
+    order and formatting. Values that already satisfy a rule are kept (opt-level "s",
+    lto "fat", strip "symbols"); rules set to "off" in config are skipped. Prints a
+    unified diff on stdout; a second run changes nothing. Refuses a workspace member.
+    """
+    from auditor.config import load_config
+    from auditor.io import log
+    from auditor.manifest.fix import apply_fix, plan_fix
+    from auditor.manifest.locate import find_manifest
+
+    manifest = find_manifest(path)
+    cfg = load_config(manifest.parent, config_file=config_file)
+    disabled = frozenset(rid for rid in ("AUD103", "AUD104", "AUD105", "AUD106", "AUD107", "AUD108", "AUD109")
+                         if cfg.rule_level(rid) == "off")
+    result = plan_fix(manifest, profile, disabled)
+    for note in result.elsewhere:
+        log(f"auditor: {note}")
+    if not result.changes:
+        log(f"auditor: {result.display} [profile.{profile}] already has the recommended settings")
+        return 0
+    click.echo(result.diff(), nl=False)
+    if dry_run:
+        log(f"auditor: dry run: {len(result.changes)} change(s) not written to {result.display}")
+    else:
+        apply_fix(result)
+        log(f"auditor: wrote {result.display}: " + "; ".join(result.changes))
+    return 0

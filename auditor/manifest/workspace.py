@@ -1,0 +1,301 @@
+"""Manifest facts: what cargo will do with a crate's profiles, dependencies and link args.
+
+`load_workspace(path)` reads only files (Cargo.toml, .cargo/config.toml, build.rs), never
+runs cargo, so `auditor lint` stays fast enough for a pre-commit hook. Its `to_json()` is
+the `auditor.manifest/1` object the profile rules in rules/profile.toml read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditor.errors import AuditorError
+from auditor.manifest import linkargs, toml
+from auditor.manifest.locate import find_manifest, find_workspace_root
+
+SCHEMA = "auditor.manifest/1"
+
+# Cargo's built-in profiles (defaults cargo applies when a key is not written).
+BUILTIN = {
+    "release": {"opt-level": 3, "debug": False, "strip": "none", "debug-assertions": False,
+                "overflow-checks": False, "lto": False, "panic": "unwind",
+                "incremental": False, "codegen-units": 16, "rpath": False},
+    "dev": {"opt-level": 0, "debug": True, "strip": "none", "debug-assertions": True,
+            "overflow-checks": True, "lto": False, "panic": "unwind", "incremental": True,
+            "codegen-units": 256, "rpath": False},
+}
+BUILTIN["bench"] = dict(BUILTIN["release"])
+BUILTIN["test"] = dict(BUILTIN["dev"])
+PROFILE_ALIASES = {"bench": "release", "test": "dev"}
+DEP_TABLES = (("dependencies", "normal"), ("dev-dependencies", "dev"),
+              ("dev_dependencies", "dev"), ("build-dependencies", "build"),
+              ("build_dependencies", "build"))
+
+
+def _loc(doc: toml.TomlDoc, path: tuple) -> dict:
+    line, col = doc.pos(path) or (1, 1)
+    return {"file": doc.display, "line": line, "column": col}
+
+
+@dataclass
+class Package:
+    name: str
+    doc: toml.TomlDoc
+    is_root: bool
+    has_lib: bool
+    crate_types: list[str]
+    dependencies: list[dict] = field(default_factory=list)
+    member_profiles: list[dict] = field(default_factory=list)
+    max_memory: linkargs.Flag | None = None
+    stack_size: linkargs.Flag | None = None
+    build_script: str | None = None
+
+    @property
+    def dir(self) -> Path:
+        return self.doc.path.parent
+
+    def to_json(self) -> dict:
+        anchor_path = ("package",) if self.doc.pos(("package",)) else ()
+        return {
+            "name": self.name,
+            "manifest": self.doc.display,
+            "is_root": self.is_root,
+            "has_lib": self.has_lib,
+            "crate_types": self.crate_types,
+            "cdylib": "cdylib" in self.crate_types,
+            "build_script": self.build_script,
+            "dependencies": self.dependencies,
+            "max_memory": self.max_memory.to_json() if self.max_memory else {"set": False, "value": None},
+            "stack_size": self.stack_size.to_json() if self.stack_size else {"set": False, "value": 1048576},
+            "anchor": _loc(self.doc, anchor_path),
+        }
+
+
+@dataclass
+class Workspace:
+    """The crates `lint` looks at, the root cargo uses, and the profile under review."""
+
+    root: toml.TomlDoc  # workspace-root manifest (the package's own when not in a workspace)
+    target: toml.TomlDoc  # the manifest the user pointed at
+    packages: list[Package]
+    profile: dict
+    is_workspace: bool
+
+    def to_json(self) -> dict:
+        anchor = ("workspace",) if self.is_workspace and self.root.pos(("workspace",)) else \
+            ("package",) if self.root.pos(("package",)) else ()
+        return {
+            "schema": SCHEMA,
+            "root": {"manifest": self.root.display, **_loc(self.root, anchor)},
+            "target": self.target.display,
+            "is_workspace": self.is_workspace,
+            "profile": self.profile,
+            "packages": [p.to_json() for p in self.packages],
+            "dependencies": [d for p in self.packages for d in p.dependencies],
+            "member_profiles": [mp for p in self.packages for mp in p.member_profiles],
+        }
+
+    def docs(self) -> dict[str, toml.TomlDoc]:
+        """Every file a finding may point at, by display name (for source lines)."""
+        out = {self.root.display: self.root, self.target.display: self.target}
+        for p in self.packages:
+            out[p.doc.display] = p.doc
+        return out
+
+
+def load_workspace(path: Path | str = ".", profile: str = "release") -> Workspace:
+    """Manifest facts for a crate/workspace dir or Cargo.toml (AuditorError on bad input)."""
+    manifest = find_manifest(path)
+    target = toml.load(manifest)
+    root_path = find_workspace_root(manifest, target)
+    root = toml.load(root_path) if root_path else target
+    is_workspace = isinstance(root.data.get("workspace"), dict)
+    if "package" not in target.data and "workspace" not in target.data:
+        raise AuditorError("neither [package] nor [workspace]: not a crate manifest", target.display)
+
+    if target.path.resolve() == root.path.resolve() and is_workspace:
+        manifests = _members(root)
+        if "package" in root.data:
+            manifests.insert(0, root.path)
+    else:
+        manifests = [target.path]
+
+    packages = [_package(toml.load(m), root) for m in manifests]
+    libs = [p for p in packages if p.has_lib]
+    if not libs:
+        what = "no member has a lib target" if len(packages) != 1 else \
+            "no lib target ([lib] or src/lib.rs): auditor audits library crates built as cdylib"
+        raise AuditorError(what, target.display)
+    return Workspace(root, target, libs, profile_facts(root, profile), is_workspace)
+
+
+def _members(root: toml.TomlDoc) -> list[Path]:
+    ws = root.data["workspace"]
+    base = root.path.parent
+    excluded = {(base / e).resolve() for e in ws.get("exclude", []) if isinstance(e, str)}
+    out: list[Path] = []
+    for n, pattern in enumerate(ws.get("members", [])):
+        if not isinstance(pattern, str):
+            continue
+        hits = sorted(base.glob(pattern)) if any(c in pattern for c in "*?[") else [base / pattern]
+        found = False
+        for d in hits:
+            if d.resolve() in excluded or not (d / "Cargo.toml").is_file():
+                continue
+            if (d / "Cargo.toml").resolve() == root.path.resolve():
+                continue
+            found = True
+            if d / "Cargo.toml" not in out:
+                out.append(d / "Cargo.toml")
+        if not found and not any(c in pattern for c in "*?["):
+            raise AuditorError(f"workspace member {pattern!r} has no Cargo.toml",
+                               root.where(("workspace", "members", n)))
+    return out
+
+
+def _package(doc: toml.TomlDoc, root: toml.TomlDoc) -> Package:
+    data = doc.data
+    pkg = data.get("package") or {}
+    name = pkg.get("name") if isinstance(pkg.get("name"), str) else doc.path.parent.name
+    lib = data.get("lib")
+    has_lib = isinstance(lib, dict) or (doc.path.parent / "src" / "lib.rs").is_file()
+    crate_types = []
+    if isinstance(lib, dict):
+        crate_types = lib.get("crate-type", lib.get("crate_type", ["lib"]))
+        if isinstance(lib.get("path"), str):
+            has_lib = True
+    elif has_lib:
+        crate_types = ["lib"]
+    is_root = doc.path.resolve() == root.path.resolve()
+    build = pkg.get("build", None)
+    if build is False:
+        build_rs = None
+    elif isinstance(build, str):
+        build_rs = doc.path.parent / build
+    else:
+        build_rs = doc.path.parent / "build.rs"
+    p = Package(name, doc, is_root, has_lib, list(crate_types))
+    p.build_script = toml.display_path(build_rs) if build_rs and build_rs.is_file() else None
+    p.dependencies = _dependencies(doc, root, name)
+    if not is_root:
+        for pname in (data.get("profile") or {}):
+            p.member_profiles.append({"name": pname, "package": name, **_loc(doc, ("profile", pname))})
+    p.max_memory = linkargs.max_memory(doc.path.parent, build_rs)
+    p.stack_size = linkargs.stack_size(doc.path.parent, build_rs)
+    return p
+
+
+def _dependencies(doc: toml.TomlDoc, root: toml.TomlDoc, member: str) -> list[dict]:
+    tables: list[tuple[tuple, dict, str, str | None]] = []
+    for tname, kind in DEP_TABLES:
+        if isinstance(doc.data.get(tname), dict):
+            tables.append(((tname,), doc.data[tname], kind, None))
+    for tkey, t in (doc.data.get("target") or {}).items():
+        for tname, kind in DEP_TABLES:
+            if isinstance(t, dict) and isinstance(t.get(tname), dict):
+                tables.append((("target", tkey, tname), t[tname], kind, tkey))
+    ws_deps = ((root.data.get("workspace") or {}).get("dependencies") or {})
+    out = []
+    for path, table, kind, target in tables:
+        for name, spec in table.items():
+            real = name
+            if isinstance(spec, dict):
+                if spec.get("workspace") is True and isinstance(ws_deps.get(name), dict):
+                    real = ws_deps[name].get("package", name)
+                real = spec.get("package", real)
+            out.append({
+                "name": name, "package": real, "kind": kind, "target": target,
+                "member": member, "requirement": _requirement(spec, ws_deps.get(name)),
+                **_loc(doc, path + (name,)),
+            })
+    return out
+
+
+def _requirement(spec, ws_spec) -> str:
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, dict):
+        if spec.get("workspace") is True:
+            return "workspace (" + (_requirement(ws_spec, None) if ws_spec is not None else "?") + ")"
+        for key in ("version", "path", "git"):
+            if key in spec:
+                return spec[key] if key == "version" else f"{key} {spec[key]}"
+    return "*"
+
+
+def profile_facts(root: toml.TomlDoc, name: str, missing_inherits: str | None = None) -> dict:
+    """The named profile as cargo resolves it: written settings, inherits chain, defaults.
+
+    `.cargo/config.toml` [profile.*] tables override the manifest (cargo's precedence),
+    so they are merged and their keys point at the config file. `missing_inherits`
+    resolves a profile that does not exist yet as if it inherited that one.
+    """
+    tables = _profile_tables(root)
+    written = tables.get(name)
+    if written is None and name not in BUILTIN and missing_inherits:
+        # the fixer is about to create it: resolve it as the table it will write
+        tables[name] = {"inherits": (missing_inherits, None)}
+    elif written is None and name not in BUILTIN:
+        known = ", ".join(sorted(set(tables) | {"release", "dev"}))
+        raise AuditorError(f"no profile {name!r} in the workspace root (profiles: {known})", root.display)
+    effective: dict = {}
+    at: dict = {}
+    chain, cur, seen = [], name, set()
+    while cur is not None and cur not in seen:
+        seen.add(cur)
+        chain.append(cur)
+        settings = tables.get(cur, {})
+        parent = settings.get("inherits", (None, None))[0]
+        if parent is None and cur not in BUILTIN:
+            raise AuditorError(f"profile {cur!r} has no inherits", root.where(("profile", cur)))
+        cur = parent
+    for pname in chain:
+        for key, (value, loc) in tables.get(pname, {}).items():
+            if key not in effective and key not in ("inherits", "package", "build-override"):
+                effective[key] = value
+                at[key] = loc
+    base = PROFILE_ALIASES.get(chain[-1], chain[-1])
+    for key, value in BUILTIN.get(base, BUILTIN["release"]).items():
+        effective.setdefault(key, value)
+    # cargo treats true/"fat" alike, debug 2 / "full" / true alike
+    checks = [f"{k} = true" for k in ("overflow-checks", "debug-assertions") if effective.get(k) is True]
+    show = {k: (f"{k} = {_toml_value(v)}" if k in at else f"{k} not set (cargo's default: {_toml_value(v)})")
+            for k, v in effective.items()}
+    header = root.pos(("profile", name))
+    return {
+        "name": name,
+        "declared": written is not None,
+        "inherits": chain[1:],
+        "file": root.display,
+        "line": header[0] if header else 1,
+        "column": header[1] if header else 1,
+        "settings": {k: v for k, (v, _) in (written or {}).items()},
+        "effective": effective,
+        "at": at,
+        "show": show,
+        "checks_on": " and ".join(checks),
+    }
+
+
+def _profile_tables(root: toml.TomlDoc) -> dict[str, dict]:
+    """profile name -> {key: (value, location)}; config files win over the manifest."""
+    out: dict[str, dict] = {}
+    sources = [root]
+    sources += [toml.load(p) for p in reversed(linkargs.cargo_config_files(root.path.parent))]
+    for doc in sources:  # later (nearer config) overrides earlier
+        for pname, table in (doc.data.get("profile") or {}).items():
+            if not isinstance(table, dict):
+                continue
+            entry = out.setdefault(pname, {})
+            for key, value in table.items():
+                entry[key] = (value, _loc(doc, ("profile", pname, key)))
+    return out
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    return str(v)

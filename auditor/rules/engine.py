@@ -1,0 +1,429 @@
+"""Rule engine: interprets the `check` tables of rules/*.toml over a report's JSON facts.
+
+Rules work on the documented JSON contracts (auditor.manifest/1, auditor.inspect/1,
+auditor.run/1, auditor.scan/1), never on Python objects, so a rule written against the
+README's field list keeps working whatever the stage's internals become.
+
+Check language (all keys optional except `when`):
+
+    [rule.check]
+    for-each = "packages[*]"            # items to test; default: the whole facts object
+    measurable = [ COND, ... ]          # all must hold or the check is "error" (not measured)
+    compute.NAME = { op = "sum", from = "functions[*]", field = "size", where = [COND] }
+    when = [ COND, ... ]                # all hold -> one finding for the item
+    at = ["profile.at.lto", "profile"]  # first path resolving to {file, line[, column]}
+    variant = "{profile}/{allocator}"   # tag findings with a variant id (scan rules)
+
+    COND = { path = P, op = OP, value = V | threshold = "name" | value-from = P }
+         | { all = [COND...] } | { any = [COND...] } | { not = COND }
+    OP   = eq ne in not-in gt ge lt le exists missing null not-null truthy falsy
+           matches not-matches contains startswith
+    compute ops: sum count max min first list, or expr = "ceil(({a} + {b}) / 65536)"
+
+Paths: `a.b.0.c` from the item; `$.x` from the facts root; `.` the item itself;
+`threshold.x` a threshold (config can override); `let.x` a computed value; selectors add
+`[*]` to fan out over lists. Messages are templates: `{path}`, `{path:toml}` (TOML-style
+value), `{path:bytes}` (human bytes), `{path:pct}`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass
+
+from auditor.errors import AuditorError
+from auditor.findings import Check, Finding
+from auditor.rules.catalog import Rule, load_catalog
+
+MISSING = object()
+
+
+class NotMeasured(Exception):
+    """A fact the rule needs is absent: the check is reported as "error", not pass."""
+
+
+@dataclass
+class Ctx:
+    item: object
+    root: dict
+    thresholds: dict
+    let: dict
+
+
+# --------------------------------------------------------------------------- paths
+
+_SEG = re.compile(r"([^.\[\]]+)|\[(\*|-?\d+)\]")
+
+
+def _segments(path: str) -> list:
+    out = []
+    for m in _SEG.finditer(path):
+        if m.group(1) is not None:
+            out.append(int(m.group(1)) if m.group(1).lstrip("-").isdigit() else m.group(1))
+        else:
+            out.append("*" if m.group(2) == "*" else int(m.group(2)))
+    return out
+
+
+def _step(cur, seg):
+    if isinstance(seg, int):
+        return cur[seg] if isinstance(cur, list) and -len(cur) <= seg < len(cur) else MISSING
+    if isinstance(cur, dict):
+        return cur.get(seg, MISSING)
+    return MISSING
+
+
+def select(obj, selector: str) -> list:
+    """All values a selector reaches; `[*]` fans out over lists (and dict values)."""
+    cur = [obj]
+    for seg in _segments(selector):
+        nxt = []
+        for c in cur:
+            if seg == "*":
+                if isinstance(c, list):
+                    nxt.extend(c)
+                elif isinstance(c, dict):
+                    nxt.extend(c.values())
+                elif c is not None and c is not MISSING:
+                    nxt.append(MISSING)
+            else:
+                v = _step(c, seg)
+                if v is not MISSING:
+                    nxt.append(v)
+        cur = nxt
+    return cur
+
+
+def resolve(ctx: Ctx, path: str):
+    if path == ".":
+        return ctx.item
+    if path == "$":
+        return ctx.root
+    if path.startswith("$."):
+        base, path = ctx.root, path[2:]
+    elif path.startswith("threshold."):
+        base, path = ctx.thresholds, path[len("threshold."):]
+    elif path.startswith("let."):
+        base, path = ctx.let, path[len("let."):]
+    else:
+        base = ctx.item
+    cur = base
+    for seg in _segments(path):
+        cur = _step(cur, seg)
+        if cur is MISSING:
+            return MISSING
+    return cur
+
+
+# --------------------------------------------------------------------------- conditions
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _eq(a, b) -> bool:
+    # TOML true must not equal 1, nor false equal 0
+    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
+
+
+def _compare(op: str, a, b) -> bool:
+    if op == "eq":
+        return _eq(a, b)
+    if op == "ne":
+        return not _eq(a, b)
+    if op in ("in", "not-in"):
+        inside = any(_eq(a, x) for x in (b if isinstance(b, list) else [b]))
+        return inside if op == "in" else not inside
+    if op in ("gt", "ge", "lt", "le"):
+        if not (_num(a) and _num(b)):
+            return False
+        return {"gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b}[op]
+    if op in ("matches", "not-matches"):
+        hit = isinstance(a, str) and re.search(str(b), a) is not None
+        return hit if op == "matches" else not hit
+    if op == "contains":
+        return isinstance(a, (list, str)) and (b in a)
+    if op == "startswith":
+        return isinstance(a, str) and a.startswith(str(b))
+    raise AuditorError(f"unknown operator {op!r} in rule data")
+
+
+def holds(cond: dict, ctx: Ctx, strict: bool = True) -> bool:
+    """Evaluate one condition; a missing fact raises NotMeasured when `strict`."""
+    if "all" in cond:
+        return all(holds(c, ctx, strict) for c in cond["all"])
+    if "any" in cond:
+        return any(holds(c, ctx, strict) for c in cond["any"])
+    if "not" in cond:
+        return not holds(cond["not"], ctx, strict)
+    op = cond["op"]
+    v = resolve(ctx, cond["path"])
+    if op == "exists":
+        return v is not MISSING
+    if op == "missing":
+        return v is MISSING
+    if v is MISSING:
+        if strict:
+            raise NotMeasured(cond["path"])
+        return False
+    if op == "null":
+        return v is None
+    if op == "not-null":
+        return v is not None
+    if op == "truthy":
+        return bool(v)
+    if op == "falsy":
+        return not v
+    if "threshold" in cond:
+        ref = ctx.thresholds.get(cond["threshold"], MISSING)
+        if ref is MISSING:
+            raise AuditorError(f"rule data names unknown threshold {cond['threshold']!r}")
+    elif "value-from" in cond:
+        ref = resolve(ctx, cond["value-from"])
+        if ref is MISSING:
+            if strict:
+                raise NotMeasured(cond["value-from"])
+            return False
+    else:
+        ref = cond.get("value")
+    return _compare(op, v, ref)
+
+
+# --------------------------------------------------------------------------- compute
+
+
+_EXPR_FUNCS = {"ceil": math.ceil, "floor": math.floor, "min": min, "max": max, "abs": abs, "round": round}
+_PLACEHOLDER = re.compile(r"\{([\w$.\-]+(?::\w+)?)\}")
+
+
+def _expr(expr: str, ctx: Ctx):
+    names: dict = {}
+
+    def sub(m):
+        v = resolve(ctx, m.group(1).strip())
+        if v is MISSING or v is None:
+            raise NotMeasured(m.group(1))
+        key = f"v{len(names)}"
+        names[key] = v
+        return key
+
+    tree = ast.parse(_PLACEHOLDER.sub(sub, expr), mode="eval")
+
+    def ev(n):
+        if isinstance(n, ast.Expression):
+            return ev(n.body)
+        if isinstance(n, ast.Constant) and _num(n.value):
+            return n.value
+        if isinstance(n, ast.Name) and n.id in names:
+            return names[n.id]
+        if isinstance(n, ast.BinOp):
+            a, b = ev(n.left), ev(n.right)
+            ops = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
+                   ast.Div: lambda: a / b if b else math.inf, ast.FloorDiv: lambda: a // b if b else math.inf,
+                   ast.Mod: lambda: a % b}
+            if type(n.op) in ops:
+                return ops[type(n.op)]()
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
+            return -ev(n.operand)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _EXPR_FUNCS:
+            return _EXPR_FUNCS[n.func.id](*[ev(a) for a in n.args])
+        raise AuditorError(f"unsupported expression in rule data: {expr!r}")
+
+    return ev(tree)
+
+
+def _compute(spec: dict, ctx: Ctx):
+    if "expr" in spec:
+        return _expr(spec["expr"], ctx)
+    base = ctx.root if spec.get("from", "").startswith("$.") else ctx.item
+    sel = spec["from"][2:] if spec["from"].startswith("$.") else spec["from"]
+    elems = select(base, sel)
+    if MISSING in elems or (not elems and not _reaches(base, sel)):
+        raise NotMeasured(spec["from"])
+    where = spec.get("where", [])
+    kept = [e for e in elems if all(holds(c, Ctx(e, ctx.root, ctx.thresholds, ctx.let), strict=False) for c in where)]
+    field_ = spec.get("field")
+    vals = [resolve(Ctx(e, ctx.root, ctx.thresholds, ctx.let), field_) if field_ else e for e in kept]
+    vals = [v for v in vals if v is not MISSING]
+    op = spec.get("op", "list")
+    if op == "sum":
+        return sum(v for v in vals if _num(v))
+    if op == "count":
+        return len(vals)
+    if op in ("max", "min"):
+        nums = [v for v in vals if _num(v)]
+        return (max if op == "max" else min)(nums) if nums else None
+    if op == "first":
+        return vals[0] if vals else None
+    if op == "list":
+        return vals
+    raise AuditorError(f"unknown compute op {op!r} in rule data")
+
+
+def _reaches(base, selector: str) -> bool:
+    """Whether the selector's list itself exists (an empty list is a measured zero)."""
+    head = selector.split("[*]")[0]
+    cur = base
+    for seg in _segments(head):
+        cur = _step(cur, seg)
+        if cur is MISSING:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def render_value(v, style: str = "") -> str:
+    if style == "toml":
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(render_value(x, "toml") for x in v) + "]"
+        return "none" if v is None else str(v)
+    if style == "bytes" and _num(v):
+        from auditor.report.table import human_bytes
+
+        return f"{human_bytes(int(v))}" if abs(v) >= 1024 else f"{int(v)} B"
+    if style == "pct" and _num(v):
+        return f"{v:.1f}%"
+    if style == "pages" and _num(v):
+        return f"{int(v)} pages ({render_value(int(v) * 65536, 'bytes')})"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "none"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, list):
+        return ", ".join(render_value(x) for x in v)
+    return str(v)
+
+
+def fill(template: str, ctx: Ctx) -> str:
+    def sub(m):
+        path, _, style = m.group(1).partition(":")
+        v = resolve(ctx, path.strip())
+        return "?" if v is MISSING else render_value(v, style.strip())
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _location(rule: Rule, ctx: Ctx) -> dict:
+    for path in rule.check.get("at", []):
+        v = resolve(ctx, path)
+        if isinstance(v, dict) and "file" in v and "line" in v:
+            return v
+    return {}
+
+
+def _effective(rule: Rule, config) -> tuple[str, dict]:
+    level, thresholds = rule.level, dict(rule.thresholds)
+    if config is not None:
+        level = config.rule_level(rule.id) or level
+        thresholds.update(config.rule_thresholds(rule.id))
+    return level, thresholds
+
+
+def evaluate_rule(rule: Rule, facts: dict, config=None, *, target: str, variant: str | None = None,
+                  default_file: str | None = None) -> Check | None:
+    """One rule on one facts object: a Check (None when the rule is off)."""
+    level, thresholds = _effective(rule, config)
+    if level == "off":
+        return None
+    check = rule.check
+    root_ctx = Ctx(facts, facts, thresholds, {})
+    try:
+        for cond in check.get("measurable", []):
+            if not holds(cond, root_ctx, strict=False):
+                what = cond.get("path") or "facts"
+                return Check(rule.id, target, "error", f"not measured ({what} unavailable)")
+        if "for-each" in check:
+            sel = check["for-each"]
+            items = select(facts, sel)
+            if not _reaches(facts, sel):
+                raise NotMeasured(sel)
+        else:
+            items = [facts]
+        findings = []
+        for item in items:
+            ctx = Ctx(item, facts, thresholds, {})
+            for name, spec in check.get("compute", {}).items():
+                ctx.let[name] = _compute(spec, ctx)
+            if all(holds(c, ctx) for c in check.get("when", [])):
+                loc = _location(rule, ctx)
+                findings.append(Finding(
+                    rule=rule.id, level=level, message=fill(rule.message or rule.title, ctx),
+                    title=rule.title, category=rule.category,
+                    file=loc.get("file", default_file), line=loc.get("line"), column=loc.get("column"),
+                    variant=fill(check["variant"], ctx) if "variant" in check else variant,
+                    help=fill(rule.fix, ctx),
+                ))
+    except NotMeasured as e:
+        return Check(rule.id, target, "error", f"not measured: the report has no {e.args[0]}")
+    if findings:
+        return Check(rule.id, target, "fail", findings[0].message if len(findings) == 1
+                     else f"{len(findings)} findings", findings)
+    return Check(rule.id, target, "pass")
+
+
+def rules_for(kind: str) -> list[Rule]:
+    return [r for r in load_catalog().values() if r.kind == kind and r.check]
+
+
+def evaluate(kind: str, facts: dict, config=None) -> tuple[list[Finding], list[Check]]:
+    """Findings and checks of every data rule of `kind` over one report's JSON object.
+
+    kind: "manifest" (auditor.manifest/1), "inspect" (auditor.inspect/1), "run"
+    (auditor.run/1) or "scan" (auditor.scan/1: scan rules, then the inspect and run
+    rules on every variant's `wasm` and `runtime`, findings tagged with the variant).
+    """
+    if kind not in ("manifest", "inspect", "run", "scan"):
+        raise AuditorError(f"no rules of kind {kind!r}")
+    checks: list[Check] = []
+    if kind == "manifest":
+        target = (facts.get("root") or {}).get("manifest", "Cargo.toml")
+        checks += _run(rules_for("manifest"), facts, config, target=target, default_file=target)
+    elif kind == "inspect":
+        target = facts.get("file") or "module"
+        checks += _run(rules_for("inspect"), facts, config, target=target, default_file=facts.get("file"))
+    elif kind == "run":
+        target = facts.get("file") or "module"
+        checks += _run(rules_for("run"), facts, config, target=target, default_file=facts.get("file"))
+    else:
+        crate = facts.get("crate")
+        crate_name = crate.get("manifest") if isinstance(crate, dict) else crate
+        checks += _run(rules_for("scan"), facts, config, target=str(crate_name or "scan"),
+                       default_file=crate_name if isinstance(crate_name, str) else None)
+        for v in facts.get("variants", []):
+            vid = v.get("id") or f"{v.get('profile')}/{v.get('allocator')}"
+            wasm = v.get("wasm")
+            if v.get("status") != "ok" or not isinstance(wasm, dict):
+                for r in rules_for("inspect"):
+                    if _effective(r, config)[0] != "off":
+                        checks.append(Check(r.id, vid, "error", f"variant {v.get('status', 'failed')}: not measured"))
+                continue
+            checks += _run(rules_for("inspect"), wasm, config, target=vid, variant=vid,
+                           default_file=wasm.get("file"))
+            if isinstance(v.get("runtime"), dict):
+                checks += _run(rules_for("run"), v["runtime"], config, target=vid, variant=vid,
+                               default_file=wasm.get("file"))
+    findings = [f for c in checks for f in c.findings]
+    return findings, checks
+
+
+def _run(rules, facts, config, **kw) -> list[Check]:
+    out = []
+    for r in rules:
+        c = evaluate_rule(r, facts, config, **kw)
+        if c is not None:
+            out.append(c)
+    return out

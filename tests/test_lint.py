@@ -1,0 +1,329 @@
+"""`auditor lint`: profile/manifest rules at exact lines, exit codes, bad input, speed guard."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MANIFESTS = REPO / "fixtures" / "manifests"
+CARGO = "/usr/bin/cargo"
+RUSTC = "/usr/bin/rustc"
+
+
+def run(*args, cwd=None, env=None):
+    e = dict(os.environ)
+    e.pop("NO_COLOR", None)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "auditor", *args], cwd=cwd, env=e,
+                          capture_output=True, text=True)
+
+
+def line_of(path: Path, needle: str) -> int:
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if needle in line:
+            return n
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def copy_fixture(name: str, tmp_path: Path) -> Path:
+    dst = tmp_path / name
+    shutil.copytree(MANIFESTS / name, dst)
+    return dst
+
+
+def findings(out: str) -> list[tuple[str, int, str, str]]:
+    """(file, line, rule, level) of each diagnostic line, parsed from the text format."""
+    res = []
+    for line in out.splitlines():
+        if ": AUD" in line and not line.startswith(" "):
+            where, rest = line.split(": AUD", 1)
+            file, ln, _col = where.rsplit(":", 2)
+            rule, level = ("AUD" + rest).split(":")[0].split()
+            res.append((file, int(ln), rule, level))
+    return res
+
+
+def test_untuned_crate_findings_at_exact_lines(tmp_path):
+    crate = copy_fixture("untuned", tmp_path)
+    r = run("lint", cwd=crate)
+    assert r.returncode == 1, r.stderr  # AUD110 is error-level
+    manifest = crate / "Cargo.toml"
+    assert sorted(findings(r.stdout)) == sorted([
+        ("Cargo.toml", 1, "AUD101", "warning"),
+        ("Cargo.toml", 1, "AUD111", "warning"),
+        ("Cargo.toml", 1, "AUD112", "note"),
+        ("Cargo.toml", line_of(manifest, "wee_alloc"), "AUD110", "error"),
+    ])
+    # the source line follows the diagnostic, with a caret under the column
+    assert '  10 | wee_alloc = "0.4.5"\n     | ^' in r.stdout
+    assert r.stdout.rstrip().endswith("1 error, 2 warnings, 1 note (release profile, 1 workspace: Cargo.toml)")
+
+
+def test_tuned_crate_is_clean(tmp_path):
+    crate = copy_fixture("tuned", tmp_path)
+    r = run("lint", str(crate / "Cargo.toml"), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["schema"] == "auditor.lint/1"
+    assert rep["findings"] == [] and rep["counts"] == {"error": 0, "warning": 0, "note": 0}
+    assert {c["rule"] for c in rep["checks"]} >= {f"AUD1{n:02d}" for n in range(1, 13)}
+    assert all(c["status"] == "pass" for c in rep["checks"])
+
+
+def test_workspace_root_profile_and_member_profile(tmp_path):
+    ws = copy_fixture("workspace", tmp_path)
+    root, member = ws / "Cargo.toml", ws / "crates/app/Cargo.toml"
+    r = run("lint", cwd=ws)
+    assert r.returncode == 0, r.stderr  # warnings only
+    header = line_of(root, "[profile.release]")
+    assert sorted(findings(r.stdout)) == sorted([
+        ("Cargo.toml", header, "AUD105", "warning"),  # unset: points at the table header
+        ("Cargo.toml", header, "AUD106", "warning"),
+        ("Cargo.toml", line_of(root, "debug = true"), "AUD107", "warning"),
+        ("Cargo.toml", line_of(root, "overflow-checks = true"), "AUD108", "warning"),
+        ("crates/app/Cargo.toml", line_of(member, "[profile.release]"), "AUD102", "warning"),
+    ])
+    # max memory from build.rs, stack from build.rustflags: no AUD111/AUD112;
+    # the rlib member `util` is not a wasm module and is not asked for them.
+
+
+def test_cargo_itself_ignores_the_member_profile(tmp_path):
+    """Independent check of AUD102's premise: cargo warns it ignores that profile."""
+    ws = copy_fixture("workspace", tmp_path)
+    r = subprocess.run([CARGO, "metadata", "--offline", "--no-deps", "--format-version", "1"],
+                       cwd=ws, capture_output=True, text=True, env={**os.environ, "RUSTC": RUSTC})
+    assert r.returncode == 0, r.stderr
+    assert "profiles for the non root package will be ignored" in r.stderr
+    assert "crates/app/Cargo.toml" in r.stderr
+
+
+def test_member_path_lints_member_and_root_profile(tmp_path):
+    ws = copy_fixture("workspace", tmp_path)
+    r = run("lint", "crates/app", cwd=ws)
+    got = {(f, rule) for f, _, rule, _ in findings(r.stdout)}
+    assert ("crates/app/Cargo.toml", "AUD102") in got and ("Cargo.toml", "AUD107") in got
+    r2 = run("lint", cwd=ws / "crates/app")
+    assert ("../../Cargo.toml", 8, "AUD107", "warning") in findings(r2.stdout)
+
+
+def test_two_members_of_one_workspace_report_root_findings_once(tmp_path):
+    ws = copy_fixture("workspace", tmp_path)
+    (ws / "crates/util/src/lib.rs").write_text("pub fn u() -> i32 { 1 }\n")
+    r = run("lint", "crates/app/Cargo.toml", "crates/util/Cargo.toml", cwd=ws)
+    got = findings(r.stdout)
+    assert len([f for f in got if f[2] == "AUD107"]) == 1
+
+
+def test_custom_profile_resolves_inherits(tmp_path):
+    ws = copy_fixture("workspace", tmp_path)
+    r = run("lint", "--profile", "small", "--format", "json", cwd=ws)
+    rep = json.loads(r.stdout)
+    rules = {f["rule"] for f in rep["findings"]}
+    # small inherits release (lto = true) and overrides everything else: only AUD102
+    assert rules == {"AUD102"}, rep["findings"]
+    r = run("lint", "--profile", "nope", cwd=ws)
+    assert r.returncode == 2 and "no profile 'nope'" in r.stderr
+
+
+def test_effective_profile_matches_what_cargo_passes_rustc(tmp_path):
+    """Independent reader: `cargo build -v` shows the -C flags cargo derived.
+
+    Config-file profile overrides, inherits and target-vs-build rustflags precedence are
+    all cargo's rules; compare our facts with the real command line.
+    """
+    from auditor.manifest import load_workspace
+
+    crate = tmp_path / "c"
+    write(crate / "Cargo.toml", """
+        [package]
+        name = "c"
+        version = "0.1.0"
+        edition = "2021"
+        [lib]
+        crate-type = ["cdylib"]
+        [profile.release]
+        opt-level = "s"
+        codegen-units = 4
+        [profile.tiny]
+        inherits = "release"
+        lto = true
+    """)
+    write(crate / "src/lib.rs", "#[no_mangle] pub extern \"C\" fn f() -> i32 { 1 }\n")
+    write(crate / ".cargo/config.toml", """
+        [profile.release]
+        opt-level = "z"
+        [build]
+        rustflags = ["-C", "link-arg=--max-memory=1048576"]
+        [target.wasm32-unknown-unknown]
+        rustflags = ["-C", "link-arg=-zstack-size=65536"]
+    """)
+    env = {**os.environ, "RUSTC": RUSTC, "CARGO_TARGET_DIR": str(tmp_path / "target"), "CARGO_INCREMENTAL": "0"}
+    for v in ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"):
+        env.pop(v, None)
+    r = subprocess.run([CARGO, "build", "--offline", "-v", "--profile", "tiny", "--target", "wasm32-unknown-unknown"],
+                       cwd=crate, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    rustc_line = next(l for l in r.stderr.splitlines() if "Running" in l and "--crate-name c " in l)
+    os.chdir(crate)
+    facts = load_workspace(crate, "tiny").to_json()
+    eff = facts["profile"]["effective"]
+    assert eff["opt-level"] == "z" and "-C opt-level=z" in rustc_line
+    assert eff["codegen-units"] == 4 and "-C codegen-units=4" in rustc_line
+    assert eff["lto"] is True and "-C lto" in rustc_line
+    assert facts["profile"]["at"]["opt-level"]["file"] == ".cargo/config.toml"
+    pkg = facts["packages"][0]
+    # target rustflags win, build.rustflags are ignored: cargo agrees
+    assert "stack-size=65536" in rustc_line and "--max-memory" not in rustc_line
+    assert pkg["stack_size"]["value"] == 65536 and pkg["max_memory"]["set"] is False
+
+
+def test_max_memory_from_build_rs_and_string_rustflags(tmp_path, monkeypatch):
+    from auditor.manifest import load_workspace
+
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "a/Cargo.toml", '[package]\nname = "a"\nversion = "0.1.0"\nbuild = "tools/link.rs"\n[lib]\ncrate-type = ["cdylib"]\n')
+    write(tmp_path / "a/src/lib.rs", "")
+    build = write(tmp_path / "a/tools/link.rs", """
+        fn main() {
+            let n = 64 * 65536;
+            println!("cargo:rustc-link-arg-cdylib=--max-memory={}", n);
+        }
+    """)
+    pkg = load_workspace(tmp_path / "a").to_json()["packages"][0]
+    assert pkg["max_memory"] == {"set": True, "value": None, "file": "a/tools/link.rs",
+                                 "line": line_of(build, "max-memory"), "column": 15, "via": "build.rs"}
+    write(tmp_path / "b/Cargo.toml", '[package]\nname = "b"\nversion = "0.1.0"\n[lib]\ncrate-type = ["cdylib"]\n')
+    write(tmp_path / "b/src/lib.rs", "")
+    write(tmp_path / "b/.cargo/config", """
+        [target.'cfg(target_arch = "wasm32")']
+        rustflags = "-Clink-args=--max-memory=2097152 -C link-arg=-z -C link-arg=stack-size=32768"
+    """)
+    pkg = load_workspace(tmp_path / "b").to_json()["packages"][0]
+    assert pkg["max_memory"]["value"] == 2097152 and pkg["max_memory"]["line"] == 2
+    assert pkg["stack_size"]["value"] == 32768
+
+
+def test_renamed_and_target_and_workspace_dependencies(tmp_path):
+    write(tmp_path / "Cargo.toml", """
+        [workspace]
+        members = ["m"]
+        [workspace.dependencies]
+        wa = { version = "0.4", package = "wee_alloc" }
+        [profile.release]
+        opt-level = "z"
+    """)
+    m = write(tmp_path / "m/Cargo.toml", """
+        [package]
+        name = "m"
+        version = "0.1.0"
+        [lib]
+        crate-type = ["cdylib"]
+        [dependencies]
+        wa = { workspace = true }
+        [target.'cfg(target_arch = "wasm32")'.dependencies.alloc2]
+        package = "wee_alloc"
+        version = "0.4.5"
+        [dev-dependencies]
+        wee_alloc = "0.4"
+    """)
+    write(tmp_path / "m/src/lib.rs", "")
+    r = run("lint", "--format", "json", cwd=tmp_path)
+    got = [(f["file"], f["line"]) for f in json.loads(r.stdout)["findings"] if f["rule"] == "AUD110"]
+    assert got == [("m/Cargo.toml", line_of(m, "wa = {")),
+                   ("m/Cargo.toml", line_of(m, "dependencies.alloc2"))]  # dev-dependency: not shipped
+    assert r.returncode == 1
+
+
+def test_config_changes_levels_and_disables(tmp_path):
+    crate = copy_fixture("untuned", tmp_path)
+    with open(crate / "Cargo.toml", "a") as f:
+        f.write('\n[package.metadata.auditor.rules]\nAUD110 = "warning"\nAUD112 = "off"\n')
+    r = run("lint", cwd=crate)
+    assert r.returncode == 0, r.stdout
+    rules = {(rule, level) for _, _, rule, level in findings(r.stdout)}
+    assert ("AUD110", "warning") in rules and not any(rule == "AUD112" for rule, _ in rules)
+    write(tmp_path / "strict.toml", '[rules]\nAUD101 = "error"\n')
+    r = run("lint", "--config", str(tmp_path / "strict.toml"), cwd=crate)
+    assert r.returncode == 1 and ("Cargo.toml", 1, "AUD101", "error") in findings(r.stdout)
+
+
+@pytest.mark.parametrize("args, fixture, expect", [
+    (["nope"], None, "nope: no such file or directory"),
+    ([], "emptydir", ": no Cargo.toml in this directory"),
+    (["x.txt"], "file", "x.txt: not a Cargo.toml"),
+    ([], "malformed", "Cargo.toml:6:15: parse error: "),
+    ([], "binonly", "Cargo.toml: no lib target"),
+])
+def test_bad_input_one_line_exit_2(tmp_path, args, fixture, expect):
+    cwd = tmp_path
+    if fixture == "emptydir":
+        (tmp_path / "e").mkdir()
+        cwd = tmp_path / "e"
+    elif fixture == "file":
+        (tmp_path / "x.txt").write_text("")
+    elif fixture:
+        cwd = copy_fixture(fixture, tmp_path)
+    r = run("lint", *args, cwd=cwd)
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert expect in r.stderr
+
+
+def test_malformed_column_matches_tomllib(tmp_path):
+    """The column in `parse error` is tomllib's own position (an independent parser)."""
+    crate = copy_fixture("malformed", tmp_path)
+    text = (crate / "Cargo.toml").read_text()
+    line6 = text.splitlines()[5]
+    assert line6 == 'opt-level = "z'
+    r = run("lint", cwd=crate)
+    assert f"Cargo.toml:6:{len(line6) + 1}: parse error: " in r.stderr
+
+
+def test_lint_never_imports_wasm_runtime_or_wasmtime(tmp_path):
+    crate = copy_fixture("untuned", tmp_path)
+    code = textwrap.dedent(f"""
+        import sys
+        from auditor.cli import cli
+        FORMATS = ("text", "json")
+        for fmt in FORMATS:
+            cli.main(args=["lint", {str(crate)!r}, "--format", fmt], standalone_mode=False)
+        bad = sorted(m for m in sys.modules if m.split(".")[0] == "wasmtime"
+                     or m.startswith(("auditor.wasm", "auditor.runtime", "auditor.build", "auditor.pipeline")))
+        print("BAD", bad, file=sys.stderr)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "GITHUB_STEP_SUMMARY": ""})
+    assert "BAD []" in r.stderr, r.stderr[-2000:]
+    # and the wasm stage really is importable (so the check above can fail)
+    r = subprocess.run([sys.executable, "-c", "import sys, auditor.wasm.inspect; print('wasmtime' in sys.modules)"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0
+
+
+def test_list_rules(tmp_path):
+    r = run("lint", "--list-rules")
+    assert r.returncode == 0
+    ids = [l.split()[0] for l in r.stdout.splitlines()]
+    assert "AUD101" in ids and "AUD501" in ids and len(ids) == len(set(ids))
+
+
+def test_color(tmp_path):
+    crate = copy_fixture("untuned", tmp_path)
+    assert "\x1b[" in run("lint", "--color", "always", cwd=crate).stdout
+    assert "\x1b[" not in run("lint", cwd=crate).stdout  # not a TTY
+    assert "\x1b[" not in run("lint", "--color", "never", cwd=crate).stdout

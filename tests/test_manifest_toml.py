@@ -1,0 +1,102 @@
+"""The TOML position scanner: every key of any document tomlkit writes is found exactly."""
+
+from __future__ import annotations
+
+import tomllib
+
+import tomlkit
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditor.errors import AuditorError
+from auditor.manifest.toml import parse
+
+keys = st.one_of(
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,8}", fullmatch=True),
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=6),
+)
+scalars = st.one_of(
+    st.integers(-(2**63), 2**63 - 1), st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)),
+    max_leaves=8,
+)
+documents = st.dictionaries(keys, st.one_of(values, st.lists(st.dictionaries(keys, values, min_size=1, max_size=3), min_size=1, max_size=3)), max_size=6)
+
+
+def key_token(k: str) -> str:
+    return tomlkit.key(k).as_string()
+
+
+def walk(data, path=()):
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield path + (k,), k
+            yield from walk(v, path + (k,))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from walk(v, path + (i,))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents)
+def test_every_key_position_points_at_that_key(doc):
+    text = tomlkit.dumps(doc)
+    assert tomllib.loads(text) == doc  # sanity: the generator round-trips
+    parsed = parse(text, "x.toml", "x.toml")
+    lines = text.split("\n")
+    for path, k in walk(parsed.data):
+        pos = parsed.pos(path)
+        assert pos is not None, (path, text)
+        line, col = pos
+        rest = lines[line - 1][col - 1:]
+        if rest.startswith("["):
+            assert key_token(k) in rest, (path, rest)
+        else:
+            assert rest.startswith(key_token(k)), (path, rest, text)
+
+
+def test_multiline_strings_and_comments_do_not_confuse_it():
+    text = '''a = """
+[not.a.table]
+b = 1 \\"""
+"""
+c = \'\'\'
+x = 2
+\'\'\'
+d = [ # ]
+  "]", { e = "}" },
+]
+[t] # [u]
+"k.1" = 1
+'''
+    d = parse(text, "x.toml", "x.toml")
+    assert d.pos(("a",)) == (1, 1)
+    assert d.pos(("c",)) == (5, 1)
+    assert d.pos(("d",)) == (8, 1)
+    assert d.pos(("d", 1, "e")) == (9, 10)
+    assert d.pos(("t", "k.1")) == (12, 1)
+    assert ("not",) not in d.positions and ("x",) not in d.positions and ("b",) not in d.positions
+
+
+def test_parse_error_has_line_col_and_invalid_utf8(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        parse("a = 1\nb = [1,\n", "Cargo.toml", "Cargo.toml")
+    except AuditorError as e:
+        assert e.where.startswith("Cargo.toml:") and e.what.startswith("parse error:")
+    else:
+        raise AssertionError("no error")
+    from auditor.manifest.toml import load
+
+    (tmp_path / "Cargo.toml").write_bytes(b'a = "ok"\nb = "\xff"\n')
+    try:
+        load(tmp_path / "Cargo.toml")
+    except AuditorError as e:
+        assert e.where == "Cargo.toml:2:6" and "UTF-8" in e.what
+    else:
+        raise AssertionError("no error")
