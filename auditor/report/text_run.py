@@ -1,0 +1,145 @@
+"""Text rendering of a run record: what happens at the cap, how memory grows, scenarios."""
+
+from __future__ import annotations
+
+from auditor.report.table import human_bytes, table
+
+PAGE = 65536
+_BAD = {"leak", "page-per-alloc", "wasteful", "grow", "failed", "out-of-bounds", "timeout", "trap",
+        "stack-overflow"}
+
+
+def _c(s: str, code: str, color: bool) -> str:
+    return f"\033[{code}m{s}\033[0m" if color else s
+
+
+def _bold(s: str, color: bool) -> str:
+    return _c(s, "1", color)
+
+
+def _verdict(v: str | None, color: bool) -> str:
+    v = v or "-"
+    return _c(v, "33", color) if v in _BAD else v
+
+
+def _pages(n: int | None) -> str:
+    return "-" if n is None else f"{n} pages ({human_bytes(n * PAGE)})"
+
+
+def _ramp_line(label: str, r: dict, color: bool) -> str:
+    if r["outcome"] == "no-failure":
+        return f"  {label:<10} {r['entry']:<24} no failure up to {human_bytes(r['requests'][-1])} requests, {r['pages']} pages"
+    grew = "grew on the failing call" if r["grew_on_failure"] else "no growth on the failing call"
+    text = (f"  {label:<10} {r['entry']:<24} {_verdict(r['outcome'], color)} at {r['pages']} of {r['cap_pages']} pages "
+            f"requesting {human_bytes(r['request'])} ({human_bytes(r['live_bytes'])} live); {grew}")
+    if r.get("recovered") is not None:
+        text += "; instance still works" if r["recovered"] else f"; instance broken afterwards ({r['recovery']})"
+    return text
+
+
+def format(result, color: bool = False) -> str:
+    j = result.to_json()
+    o = j["options"]
+    m = j["module"]
+    out: list[str] = []
+    mx = "no maximum" if m["max_pages"] is None else f"max {m['max_pages']} pages"
+    out.append(_bold(f"{j['file']}: {j['bytes']:,} bytes", color) + f"; memory {m['initial_pages']} initial pages, {mx}")
+    kinds = [k for k, on in (("WASI", m["wasi"]), ("wasm-bindgen", m["wasm_bindgen"])) if on]
+    out.append(f"cap {_pages(o['memory_limit_pages'])}; fuel {o['fuel']:,} per call"
+               + (f", {o['timeout']:g} s wall clock" if o["timeout"] else "")
+               + f"; unknown imports: {o['unknown_imports']}; seed {o['seed']}"
+               + (f"; {', '.join(kinds)} module" if kinds else ""))
+    inst = j["instantiate"]
+    if inst["outcome"] != "ok":
+        out.append(_c(f"instantiation: {inst['outcome']}: {inst['message']}", "31", color))
+    e = j["entry"]
+    if e["alloc"]:
+        ops = " / ".join(x for x in (e["alloc"], e["free"], e["realloc"], e["try_reserve"]) if x)
+        out.append(f"allocation entry points ({e['family']}): {ops}")
+    for rej in e["rejected"]:
+        out.append(f"  rejected {rej['name']} {rej['signature']}: {rej['reason']}")
+
+    out.append("")
+    out.append(_bold("Out of memory (doubling requests, all held, until one fails)", color))
+    oom = j["oom"]
+    if oom["outcome"] == "not-probed":
+        out.append(f"  not probed: {oom['reason']}")
+    else:
+        out.append(_ramp_line("infallible", oom, color))
+        if oom.get("try_reserve"):
+            out.append(_ramp_line("fallible", oom["try_reserve"], color))
+        if oom.get("trap") and oom["trap"].get("frames"):
+            out.append(f"  trap in {' <- '.join(oom['trap']['frames'][:4])}")
+
+    out.append("")
+    out.append(_bold("Growth", color))
+    rows, reasons = [], []
+    for key, label, unit in (("churn", "churn", "/1k rounds"), ("hold_release", "hold/release", "/1k allocs")):
+        g = j[key]
+        if g["verdict"] == "not-probed":
+            rows.append([label, "not probed", "", "", "", "", ""])
+            reasons.append(f"  {label}: {g['reason']}")
+            continue
+        rows.append([label, _verdict(g["verdict"], color), g["pages_initial"], g["pages_after_warmup"], g["pages_end"],
+                     g["pages_max"], f"{g['slope']:g} {unit}"])
+        reasons.append(f"  {label}: {g['reason']}")
+    out.append(table(["workload", "verdict", "initial", "after warm-up", "end", "max", "slope"], rows,
+                     align="llrrrrr"))
+    out.extend(reasons)
+    f = j["fragmentation"]
+    out.append(f"  fragmentation: {_verdict(f['verdict'], color)}: {f['reason']}")
+    r = j["realloc"]
+    extra = " (emulated: no realloc export)" if r.get("emulated") else ""
+    out.append(f"  realloc growth: {_verdict(r['verdict'], color)}: {r['reason']}{extra}")
+
+    s = j["static"]
+    out.append("")
+    out.append(_bold("Static OOM guards", color))
+    if not s["available"]:
+        out.append(f"  unavailable: {s['reason']}")
+    else:
+        n, bad = s["memory_grow_sites"], s["unchecked_grow_sites"]
+        where = ", ".join(f"{g['name'] or 'func ' + str(g['function'])}"
+                          + (f" ({g['unchecked']} unchecked)" if g["unchecked"] else "") for g in s["grow_functions"])
+        state = "all compared with -1" if n and not bad else (f"{bad} NOT compared with -1" if bad else "")
+        out.append(f"  memory.grow sites: {n}" + (f", {state}" if state else "") + (f": {where}" if where else ""))
+        if s["aborts_on_oom"]:
+            ends = " (the path ends in `unreachable`)" if s.get("oom_path_ends_in_unreachable") else ""
+            out.append(f"  aborts on OOM: yes, {', '.join(s['exports_reaching_oom'])} reach "
+                       f"{', '.join(s['oom_handlers'][:3])}{ends}")
+        elif s["named_functions"]:
+            out.append("  aborts on OOM: no OOM handler names left (LTO may have inlined them); see the ramp above")
+        else:
+            out.append("  aborts on OOM: unknown (no function names); see the ramp above")
+
+    w = j["wasi"]
+    if w:
+        out.append("")
+        code = f" exit {w['exit_code']}" if w["exit_code"] is not None else ""
+        out.append(_bold("WASI _start", color) + f": {_verdict(w['outcome'], color)}{code}, {w['pages']} pages")
+        for stream in ("stdout", "stderr"):
+            text = w.get(stream)
+            if text:
+                out.append(f"  {stream}:")
+                out.extend(f"    | {line}" for line in text.rstrip("\n").splitlines()[:20])
+        if w.get("truncated"):
+            out.append(f"  (output cut at {o['capture_bytes']:,} bytes per stream)")
+
+    if j["scenarios"]:
+        out.append("")
+        out.append(_bold("Scenarios", color))
+        for sc in j["scenarios"]:
+            mark = _c("PASS", "32", color) if sc["passed"] else _c("FAIL", "31", color)
+            got = sc["observed"]
+            if sc["value"] is not None:
+                got += f" (returned {sc['value']})"
+            line = (f"  {mark} {sc['name']}: expected {sc['expected']}, observed {got}; "
+                    f"cap {sc['memory_limit_pages']} pages, {sc['pages_before']} -> {sc['pages_after']} pages")
+            out.append(line)
+            if sc["message"] and not sc["passed"]:
+                out.append(f"       {sc['message']}")
+        failed = sum(1 for sc in j["scenarios"] if not sc["passed"])
+        out.append(f"  {len(j['scenarios'])} scenario(s), {failed} failed")
+    for fd in j["findings"]:
+        out.append(f"{fd['level']}[{fd['rule']}]: {fd['message']}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,398 @@
+"""wasmtime plumbing: one engine per module, a fresh capped store for every workload.
+
+Why a fresh store each time: a workload that fills memory to the cap or traps half-way
+must not change what the next workload sees, and the report must be the same run after
+run. Time is bounded by fuel (deterministic: the same module stops at the same
+instruction every run) and, as a backstop for code that burns little fuel per second,
+by an epoch deadline in wall-clock seconds.
+
+Known wasmtime behaviour this relies on (measured, see DESIGN.md): `Store.set_limits`
+makes `memory.grow` return -1 at the cap; a Python host function that raises
+`wasmtime.Trap` surfaces as a Trap with no trap code; `proc_exit` surfaces as
+`ExitTrap`; WASI output is captured through files (the custom-callback API panics in a
+wasmtime thread at exit), and WASI stores are dropped before the interpreter exits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import wasmtime
+
+from auditor.errors import AuditorError
+from auditor.units import PAGE
+
+WASI_MODULES = ("wasi_snapshot_preview1",)
+EPOCH_TICK = 0.01  # seconds per epoch tick of the backstop timer
+
+# Trap codes -> the outcome names of the report (anything else is "trap").
+_TRAP_OUTCOMES = {
+    "UNREACHABLE": "unreachable",
+    "MEMORY_OUT_OF_BOUNDS": "out-of-bounds",
+    "STACK_OVERFLOW": "stack-overflow",
+    "OUT_OF_FUEL": "timeout",
+    "INTERRUPT": "timeout",
+}
+TRAP_OUTCOMES = ("unreachable", "out-of-bounds", "stack-overflow", "trap")
+
+
+@dataclass
+class CallResult:
+    """What one call into the module did."""
+
+    outcome: str  # ok | exit | unreachable | out-of-bounds | stack-overflow | timeout | trap
+    value: object = None
+    trap_code: str | None = None
+    message: str | None = None
+    frames: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+    def trap_json(self) -> dict | None:
+        if self.outcome == "ok":
+            return None
+        out = {"outcome": self.outcome, "code": self.trap_code, "message": self.message,
+               "frames": self.frames}
+        if self.exit_code is not None:
+            out["exit_code"] = self.exit_code
+        return out
+
+
+class InstantiateError(Exception):
+    """The module could not be instantiated; `outcome` names why for the report."""
+
+    def __init__(self, outcome: str, message: str, call: CallResult | None = None):
+        super().__init__(message)
+        self.outcome = outcome  # memory-over-cap | unsatisfied-imports | start-trap | instantiate-error
+        self.message = message
+        self.call = call
+
+    def to_json(self) -> dict:
+        out = {"outcome": self.outcome, "message": self.message}
+        if self.call is not None:
+            out["trap"] = self.call.trap_json()
+        return out
+
+
+def _last_line(text: str) -> str:
+    lines = [l.strip() for l in str(text).splitlines() if l.strip()]
+    return lines[-1] if lines else ""
+
+
+def _frame_name(f) -> str:
+    return f.func_name or f"<wasm function {f.func_index}>"
+
+
+def classify_trap(e: BaseException, stub_calls: list[str] | None = None) -> CallResult:
+    """Turn a wasmtime exception into a CallResult with the report's outcome names."""
+    if isinstance(e, wasmtime.ExitTrap):
+        return CallResult("exit", exit_code=e.code, message=f"proc_exit({e.code})")
+    if isinstance(e, wasmtime.Trap):
+        code = e.trap_code
+        name = code.name if code is not None else None
+        frames = [_frame_name(f) for f in e.frames][:16]
+        if name is None and stub_calls:
+            return CallResult("trap", message=stub_calls[-1], frames=frames)
+        return CallResult(_TRAP_OUTCOMES.get(name, "trap"), trap_code=name,
+                          message=_last_line(e.message), frames=frames)
+    return CallResult("trap", message=_last_line(str(e)))
+
+
+@dataclass
+class ImportInfo:
+    module: str
+    name: str
+    kind: str  # func | memory | global | table
+    provided: str  # wasi | stub-trap | stub-default | default-value
+
+    def to_json(self) -> dict:
+        return {"module": self.module, "name": self.name, "kind": self.kind, "provided": self.provided}
+
+
+def _kind(t) -> str:
+    if isinstance(t, wasmtime.FuncType):
+        return "func"
+    if isinstance(t, wasmtime.MemoryType):
+        return "memory"
+    if isinstance(t, wasmtime.GlobalType):
+        return "global"
+    if isinstance(t, wasmtime.TableType):
+        return "table"
+    return "other"
+
+
+class Harness:
+    """A compiled module plus everything needed to open capped sessions on it."""
+
+    def __init__(self, path: Path, *, fuel: int, timeout: float | None, unknown_imports: str,
+                 capture_bytes: int = 65536):
+        self.path = Path(path)
+        try:
+            data = self.path.read_bytes()
+        except OSError as e:
+            raise AuditorError(f"cannot read: {e.strerror}", str(path)) from None
+        # wasmtime.Module also accepts WAT text: refuse anything that is not a binary module.
+        if data[:4] != b"\0asm":
+            got = data[:4].hex(" ") if data else "an empty file"
+            raise AuditorError(f"not a WebAssembly module: expected magic 00 61 73 6d at offset 0, got {got}",
+                               str(path))
+        self.data = data
+        self.fuel = fuel
+        self.timeout = timeout
+        self.unknown_imports = unknown_imports
+        self.capture_bytes = capture_bytes
+        cfg = wasmtime.Config()
+        cfg.consume_fuel = True
+        cfg.wasm_multi_memory = True
+        cfg.wasm_memory64 = True
+        cfg.wasm_threads = True
+        cfg.shared_memory = True
+        if timeout:
+            cfg.epoch_interruption = True
+        self.engine = wasmtime.Engine(cfg)
+        try:
+            self.module = wasmtime.Module(self.engine, data)
+        except wasmtime.WasmtimeError as e:
+            raise AuditorError(f"not a valid module: {_last_line(str(e))}", str(path)) from None
+        self.imports = list(self.module.imports)
+        self.export_types = {e.name: e.type for e in self.module.exports}
+        self.wasi = any(i.module in WASI_MODULES for i in self.imports)
+        self.unknown_func_imports = self._unknown_func_imports()
+        self._tmp = tempfile.mkdtemp(prefix="auditor-run-") if self.wasi else None
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
+        if timeout:
+            self._ticker = threading.Thread(target=self._tick, name="auditor-epoch", daemon=True)
+            self._ticker.start()
+        self._sessions = 0
+
+    def _tick(self) -> None:
+        while not self._stop.wait(EPOCH_TICK):
+            self.engine.increment_epoch()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ facts
+
+    def func_signature(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        t = self.export_types.get(name)
+        if not isinstance(t, wasmtime.FuncType):
+            return None
+        return tuple(str(p) for p in t.params), tuple(str(r) for r in t.results)
+
+    def memory_limits(self) -> tuple[int | None, int | None]:
+        """(initial, maximum) pages of memory 0, defined or imported."""
+        for i in self.imports:
+            if isinstance(i.type, wasmtime.MemoryType):
+                return i.type.limits.min, i.type.limits.max
+        for e in self.module.exports:
+            if isinstance(e.type, wasmtime.MemoryType):
+                return e.type.limits.min, e.type.limits.max
+        return None, None
+
+    def _unknown_func_imports(self) -> list:
+        """Function imports neither WASI nor anything else provides: these get stubs."""
+        wasi_names: set[tuple[str, str]] = set()
+        if self.wasi:
+            store, linker = wasmtime.Store(self.engine), wasmtime.Linker(self.engine)
+            linker.define_wasi()
+            for i in self.imports:
+                if i.module in WASI_MODULES:
+                    try:
+                        linker.get(store, i.module, i.name)
+                        wasi_names.add((i.module, i.name))
+                    except wasmtime.WasmtimeError:
+                        pass
+        out, seen = [], set()
+        for i in self.imports:
+            key = (i.module, i.name)
+            if isinstance(i.type, wasmtime.FuncType) and key not in wasi_names and key not in seen:
+                seen.add(key)
+                out.append(i)
+        return out
+
+    def import_plan(self) -> list[ImportInfo]:
+        stubbed = {(i.module, i.name) for i in self.unknown_func_imports}
+        out = []
+        for i in self.imports:
+            kind = _kind(i.type)
+            if i.module in WASI_MODULES and (i.module, i.name) not in stubbed:
+                provided = "wasi"
+            elif kind == "func":
+                provided = "stub-trap" if self.unknown_imports == "trap" else "stub-default"
+            else:
+                provided = "default-value"
+            out.append(ImportInfo(i.module, i.name, kind, provided))
+        return out
+
+    # ------------------------------------------------------------------ sessions
+
+    def session(self, memory_limit_pages: int) -> "Session":
+        """A fresh store + instance capped at `memory_limit_pages`; InstantiateError if not."""
+        self._sessions += 1
+        return Session(self, memory_limit_pages, self._sessions)
+
+
+class Session:
+    """One store and one instance. Close it (or use `with`) so WASI stores are dropped."""
+
+    def __init__(self, harness: Harness, memory_limit_pages: int, serial: int):
+        self.h = harness
+        self.cap_pages = memory_limit_pages
+        self.stub_calls: list[str] = []
+        self.fuel_override: int | None = None  # a scenario's own fuel budget
+        self.store = wasmtime.Store(harness.engine)
+        self.store.set_limits(memory_size=memory_limit_pages * PAGE)
+        self._out = self._err = None
+        if harness.wasi:
+            wc = wasmtime.WasiConfig()
+            wc.argv = []
+            self._out = os.path.join(harness._tmp, f"{serial}.out")
+            self._err = os.path.join(harness._tmp, f"{serial}.err")
+            wc.stdout_file = self._out
+            wc.stderr_file = self._err
+            self.store.set_wasi(wc)
+        linker = wasmtime.Linker(harness.engine)
+        if harness.wasi:
+            linker.define_wasi()
+        for imp in harness.unknown_func_imports:
+            linker.define_func(imp.module, imp.name, imp.type, self._stub(imp.module, imp.name, imp.type))
+        self._prime(harness)
+        try:
+            linker.define_unknown_imports_as_default_values(self.store, harness.module)
+            self.instance = linker.instantiate(self.store, harness.module)
+        except wasmtime.Trap as e:
+            self.close()
+            call = classify_trap(e, self.stub_calls)
+            raise InstantiateError("start-trap", f"the start function trapped: {call.message}", call) from None
+        except wasmtime.WasmtimeError as e:
+            self.close()
+            full = str(e)
+            msg = _last_line(full)
+            if "exceeds memory limits" in full or "memory minimum size" in full:
+                init, _ = harness.memory_limits()
+                raise InstantiateError(
+                    "memory-over-cap",
+                    f"initial memory {init} pages is above the cap of {memory_limit_pages} pages") from None
+            if "import" in full:
+                first = full.strip().splitlines()[0]
+                raise InstantiateError("unsatisfied-imports", first if first == msg else f"{first}: {msg}") from None
+            raise InstantiateError("instantiate-error", msg) from None
+        self.exports = self.instance.exports(self.store)
+        self.memory = self._find_memory(linker)
+        if "_initialize" in harness.export_types:
+            r = self.call("_initialize")
+            if not r.ok:
+                self.close()
+                raise InstantiateError("start-trap", f"_initialize trapped: {r.message}", r)
+
+    def _prime(self, harness: Harness) -> None:
+        self.store.set_fuel(self.fuel_override or harness.fuel)
+        if harness.timeout:
+            self.store.set_epoch_deadline(max(1, int(harness.timeout / EPOCH_TICK)))
+
+    def _stub(self, module: str, name: str, ty: wasmtime.FuncType):
+        results = [str(r) for r in ty.results]
+        trap = self.h.unknown_imports == "trap"
+        defaults = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0}
+
+        def stub(*args):
+            self.stub_calls.append(f"unknown import {module}::{name} called")
+            if trap:
+                raise wasmtime.Trap(f"unknown import {module}::{name} called")
+            vals = [defaults.get(r) for r in results]
+            return None if not vals else vals[0] if len(vals) == 1 else vals
+
+        return stub
+
+    def _find_memory(self, linker):
+        mems = [(n, v) for n, v in self.instance.exports(self.store).items() if isinstance(v, wasmtime.Memory)]
+        for n, v in mems:
+            if n == "memory":
+                return v
+        if mems:
+            return mems[0][1]
+        for imp in self.h.imports:
+            if isinstance(imp.type, wasmtime.MemoryType):
+                try:
+                    m = linker.get(self.store, imp.module, imp.name)
+                except wasmtime.WasmtimeError:
+                    return None
+                return m if isinstance(m, wasmtime.Memory) else None
+        return None
+
+    # ------------------------------------------------------------------ use
+
+    def pages(self) -> int | None:
+        return self.memory.size(self.store) if self.memory is not None else None
+
+    def has(self, name: str) -> bool:
+        return isinstance(self.exports.get(name), wasmtime.Func)
+
+    def call(self, name: str, *args) -> CallResult:
+        """Call an export with a fresh fuel budget and deadline; never raises for traps."""
+        func = self.exports[name]
+        self._prime(self.h)
+        del self.stub_calls[:]
+        try:
+            value = func(self.store, *args)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            return classify_trap(e, self.stub_calls)
+        return CallResult("ok", value)
+
+    def output(self) -> tuple[str | None, str | None, bool]:
+        """Captured (stdout, stderr, truncated) of a WASI session, else (None, None, False)."""
+        if self._out is None:
+            return None, None, False
+        cut = False
+        texts = []
+        for p in (self._out, self._err):
+            try:
+                with open(p, "rb") as f:
+                    b = f.read(self.h.capture_bytes + 1)
+            except OSError:
+                b = b""
+            if len(b) > self.h.capture_bytes:
+                b, cut = b[: self.h.capture_bytes], True
+            texts.append(b.decode("utf-8", errors="replace"))
+        return texts[0], texts[1], cut
+
+    def close(self) -> None:
+        # Drop instance and store now: wasmtime's WASI state must not outlive the interpreter.
+        self.exports = {}
+        self.instance = None
+        self.memory = None
+        self.store = None
+        for p in (self._out, self._err):
+            if p:
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,104 @@
+"""OOM guards visible without running anything, read from the wasm stage's model.
+
+Two questions: is every `memory.grow` result compared with -1 before use (an unchecked
+one turns OOM into a write at 0xFFFF0000 or silent corruption), and does the
+allocation-failure path reachable from the exports end in an abort. The second is
+answered from names plus the call graph: Rust's OOM chain (`handle_alloc_error` ->
+`__rust_alloc_error_handler` -> `__rg_oom` / `__rdl_oom` -> `rust_oom` -> abort) never
+returns, so an export whose call tree reaches one of those functions aborts on OOM (an
+`unreachable` trap). LTO inlines most of that chain, so "no names" means "unknown", not
+"does not abort"; the ramp workload settles it at runtime.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from auditor.errors import AuditorError
+
+OOM_HANDLER = re.compile(
+    r"(__rust_alloc_error_handler|__rg_oom|__rdl_oom|(^|::)rust_oom$|handle_alloc_error|"
+    r"default_alloc_error_hook|__rust_oom|malloc_failure)"
+)
+OP_UNREACHABLE = 0x00
+
+
+def _unavailable(reason: str) -> dict:
+    return {"available": False, "reason": reason, "memory_grow_sites": None, "unchecked_grow_sites": None,
+            "grow_functions": [], "aborts_on_oom": None, "oom_handlers": [], "exports_reaching_oom": [],
+            "named_functions": 0}
+
+
+def static_facts(path: Path, data: bytes | None = None) -> dict:
+    """The `static` object of the run report (see docs/sections/runtime.md)."""
+    try:
+        from auditor.wasm.callgraph import call_graph
+        from auditor.wasm.demangle import demangle, strip_hash
+        from auditor.wasm.grow import find_grow_sites
+        from auditor.wasm.parse import parse_module
+
+        if data is None:
+            data = Path(path).read_bytes()
+        mod = parse_module(data, str(path))
+        sites = find_grow_sites(mod)
+        graph = call_graph(mod)
+    except AuditorError as e:
+        return _unavailable(e.line())
+
+    def name_of(i: int) -> str | None:
+        raw = mod.func_name(i)
+        return strip_hash(demangle(raw)) if raw else None
+
+    per_fn: dict[int, dict] = {}
+    for s in sites:
+        f = per_fn.setdefault(s.function, {"function": s.function, "name": name_of(s.function), "sites": 0,
+                                           "unchecked": 0, "offsets": []})
+        f["sites"] += 1
+        f["unchecked"] += 0 if s.checked else 1
+        f["offsets"].append(s.offset)
+
+    handlers = {i: n for i in mod.function_names if (n := name_of(i)) and OOM_HANDLER.search(n)}
+    reaching = []
+    for e in mod.exports:
+        if e.kind == "func" and handlers and graph.reachable([e.index]) & handlers.keys():
+            reaching.append(e.name)
+    aborts = True if reaching else None
+    ends = None
+    if handlers:
+        ends = _ends_in_unreachable(mod, graph, handlers.keys())
+    return {
+        "available": True,
+        "reason": None,
+        "memory_grow_sites": len(sites),
+        "unchecked_grow_sites": sum(1 for s in sites if not s.checked),
+        "grow_functions": list(per_fn.values()),
+        "aborts_on_oom": aborts,
+        "oom_handlers": sorted(set(handlers.values()))[:8],
+        "oom_path_ends_in_unreachable": ends,
+        "exports_reaching_oom": sorted(reaching),
+        "named_functions": len(mod.function_names),
+    }
+
+
+def _ends_in_unreachable(mod, graph, roots) -> bool:
+    """Does a function the OOM handlers reach contain `unreachable` (nearest first)."""
+    from auditor.wasm.opcodes import code_start, decode
+
+    defined = {f.index: f for f in mod.functions}
+    seen, frontier = set(), sorted(roots)
+    while frontier:
+        nxt = []
+        for i in frontier:
+            if i in seen:
+                continue
+            seen.add(i)
+            f = defined.get(i)
+            if f is None:
+                continue
+            first = code_start(mod.data, f.code_offset, f.end)
+            if any(op == OP_UNREACHABLE for _, op, _ in decode(mod.data, first, f.end, mod.file)):
+                return True
+            nxt.extend(sorted(graph.successors(i) - seen))
+        frontier = nxt
+    return False

@@ -1,0 +1,286 @@
+"""Runtime stage on hand-written modules whose behaviour can be computed by hand.
+
+The .wat files live in fixtures/runtime/ and say in their header what must happen.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fixturelib
+from auditor.errors import AuditorError
+from auditor.runtime.api import RuntimeOptions, run_module
+from auditor.runtime.scenarios import Scenario, parse_spec
+
+RUNTIME_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runtime"
+
+
+@pytest.fixture(scope="session")
+def wat(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runtime-wat")
+
+    def build(name: str) -> Path:
+        dest = out / f"{name}.wasm"
+        if not dest.exists():
+            subprocess.run(["wat2wasm", str(RUNTIME_FIXTURES / f"{name}.wat"), "-o", str(dest)], check=True)
+        return dest
+
+    return build
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "auditor", "run", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def _strip_timings(j: dict) -> dict:
+    j = dict(j)
+    j.pop("timings")
+    return j
+
+
+# --------------------------------------------------------------------------- growth classes
+
+
+def test_page_per_alloc_ramp_pages_match_hand_computation(wat):
+    # page_alloc.wat: each malloc grows max(1, ceil(size / 64 KiB)) pages, starting from 1.
+    # Ramp 1 KiB, 2 KiB, ... 64 KiB: 7 x 1 page; 128 KiB..4 MiB: 2+4+8+16+32+64 pages.
+    # 1 + 7 + 126 = 134 pages held; 8 MiB needs 128 more > 256 - 134, so malloc returns 0.
+    r = run_module(wat("page_alloc"), RuntimeOptions()).to_json()
+    oom = r["oom"]
+    assert oom["outcome"] == "null"
+    assert oom["pages"] == 134
+    assert oom["request"] == 8 << 20
+    assert oom["live_bytes"] == (8 << 20) - 1024
+    assert oom["grew_on_failure"] is False
+    assert oom["recovered"] is True
+    expected, pages = [1], 1
+    for k in range(14):
+        size = 1024 << k
+        pages += max(1, -(-size // 65536))
+        expected.append(pages)
+    assert oom["curve"] == expected[:-1] + [134]  # the failing 8 MiB call leaves 134
+    assert r["churn"]["verdict"] == "page-per-alloc"
+    assert r["hold_release"]["verdict"] == "page-per-alloc"
+    # 255 one-page allocations fill the 256-page cap, the next returns null
+    assert r["churn"]["outcome"] == "null" and r["churn"]["pages_end"] == 256
+
+
+def test_unchecked_grow_traps_out_of_bounds_and_is_flagged_statically(wat):
+    r = run_module(wat("unchecked_grow"), RuntimeOptions()).to_json()
+    assert r["oom"]["outcome"] == "out-of-bounds"
+    assert r["oom"]["trap"]["code"] == "MEMORY_OUT_OF_BOUNDS"
+    # the .wat has exactly one memory.grow and uses its result unchecked
+    assert r["static"]["memory_grow_sites"] == 1
+    assert r["static"]["unchecked_grow_sites"] == 1
+    # page_alloc compares with -1
+    r2 = run_module(wat("page_alloc"), RuntimeOptions()).to_json()
+    assert (r2["static"]["memory_grow_sites"], r2["static"]["unchecked_grow_sites"]) == (1, 0)
+
+
+def test_memory_limit_units(wat):
+    r = run_module(wat("page_alloc"), RuntimeOptions.from_config(None, {"memory-limit": "64 pages"})).to_json()
+    assert r["options"]["memory_limit_pages"] == 64
+    assert r["oom"]["cap_pages"] == 64 and r["oom"]["pages"] <= 64
+    assert RuntimeOptions.from_config(None, {"memory-limit": "4 MiB"}).memory_limit_pages == 64
+    assert RuntimeOptions.from_config(None, {"memory-limit": "4 MB"}).memory_limit_pages == 61  # 4e6 // 65536
+    assert RuntimeOptions.from_config(None, {"memory_limit_pages": 9}).memory_limit_pages == 9
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def test_no_allocation_exports_is_not_probed(wat):
+    r = run_module(wat("no_alloc"), RuntimeOptions()).to_json()
+    assert r["oom"]["outcome"] == "not-probed"
+    assert r["oom"]["reason"] == "no allocation exports"
+    for k in ("churn", "hold_release", "fragmentation", "realloc"):
+        assert r[k]["verdict"] == "not-probed"
+    assert r["static"]["available"] is True
+
+
+def test_wrong_signature_is_rejected_not_called(wat):
+    r = run_module(wat("bad_signature"), RuntimeOptions()).to_json()
+    assert r["entry"]["alloc"] is None
+    assert r["entry"]["rejected"] == [{"name": "alloc", "signature": "(f32) -> i32",
+                                       "reason": "expected (size) -> ptr or (size, align) -> ptr"}]
+    assert r["oom"]["outcome"] == "not-probed"
+
+
+# --------------------------------------------------------------------------- instantiation
+
+
+def test_initial_memory_above_cap(wat):
+    r = run_module(wat("big_initial"), RuntimeOptions()).to_json()
+    assert r["instantiate"]["outcome"] == "memory-over-cap"
+    assert "300 pages" in r["instantiate"]["message"] and "256" in r["instantiate"]["message"]
+    assert r["oom"]["outcome"] == "not-probed"
+    # with a higher cap the same module runs
+    r = run_module(wat("big_initial"), RuntimeOptions(memory_limit_pages=400)).to_json()
+    assert r["instantiate"]["outcome"] == "ok"
+
+
+def test_start_function_trap():
+    r = run_module(fixturelib.wat("start_trap"), RuntimeOptions()).to_json()
+    assert r["instantiate"]["outcome"] == "start-trap"
+    assert r["instantiate"]["trap"]["outcome"] == "unreachable"
+
+
+def test_unsatisfiable_import(wat):
+    r = run_module(wat("wasi_mismatch"), RuntimeOptions()).to_json()
+    assert r["instantiate"]["outcome"] == "unsatisfied-imports"
+    assert "wasi_snapshot_preview1::fd_write" in r["instantiate"]["message"]
+    assert r["wasi"]["outcome"] == "unsatisfied-imports"
+
+
+def test_unknown_imports_trap_or_default(wat):
+    path = wat("host_calls")
+    scen = [Scenario("call_host"), Scenario("get_g"), Scenario("wasi_bogus"), Scenario("describe"),
+            Scenario("quit", expect="trap")]
+    trap = run_module(path, RuntimeOptions(), scen).to_json()
+    provided = {i["name"]: i["provided"] for i in trap["module"]["imports"]}
+    assert provided == {"host_fn": "stub-trap", "__wbindgen_describe": "stub-trap", "no_such_call": "stub-trap",
+                        "proc_exit": "wasi", "g": "default-value"}
+    obs = {s["export"]: (s["observed"], s["value"], s["message"]) for s in trap["scenarios"]}
+    assert obs["call_host"] == ("trap", None, "unknown import env::host_fn called")
+    assert obs["wasi_bogus"] == ("trap", None, "unknown import wasi_snapshot_preview1::no_such_call called")
+    assert obs["describe"][0] == "trap"
+    assert obs["get_g"] == ("ok", 0, None)
+    assert obs["quit"] == ("exit", 3, "proc_exit(3)")
+    assert trap["module"]["wasm_bindgen"] is True and trap["module"]["wasi"] is True
+
+    default = run_module(path, RuntimeOptions(unknown_imports="default"), scen).to_json()
+    obs = {s["export"]: (s["observed"], s["value"]) for s in default["scenarios"]}
+    assert obs["call_host"] == ("ok", 7)  # 0 from the stub + 7
+    assert obs["wasi_bogus"] == ("ok", 0)
+    assert obs["describe"] == ("ok", None)
+
+
+# --------------------------------------------------------------------------- determinism + CLI
+
+
+def test_same_module_same_numbers(wat):
+    a = run_module(wat("page_alloc"), RuntimeOptions()).to_json()
+    b = run_module(wat("page_alloc"), RuntimeOptions()).to_json()
+    assert _strip_timings(a) == _strip_timings(b)
+
+
+def test_cli_rejects_non_wasm_with_one_line(tmp_path):
+    bad = tmp_path / "x.wasm"
+    bad.write_bytes(b"hello world")
+    p = cli(bad)
+    assert p.returncode == 2
+    assert p.stdout == ""
+    assert p.stderr == f"auditor: {bad}: not a WebAssembly module: expected magic 00 61 73 6d at offset 0, got 68 65 6c 6c\n"
+    trunc = tmp_path / "t.wasm"
+    trunc.write_bytes(b"\0asm\1\0\0\0\1\5")
+    p = cli(trunc)
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1 and "offset 0xa" in p.stderr and "Traceback" not in p.stderr
+    empty = tmp_path / "e.wasm"
+    empty.write_bytes(b"")
+    p = cli(empty)
+    assert p.returncode == 2 and "an empty file" in p.stderr
+
+
+def test_cli_json_contract_and_exit_codes(wat, tmp_path):
+    out = tmp_path / "r.json"
+    p = cli(wat("page_alloc"), "--format", "json", "-o", out, "--memory-limit", "64 pages", "--churn-rounds", "300")
+    assert p.returncode == 0, p.stderr
+    j = json.loads(out.read_text())
+    assert j["schema"] == "auditor.run/1"
+    for key in ("oom", "churn", "hold_release", "fragmentation", "realloc", "scenarios", "static", "findings"):
+        assert key in j
+    assert {"outcome", "pages"} <= j["oom"].keys()
+    assert {"verdict", "pages_after_warmup", "pages_end", "slope"} <= j["churn"].keys()
+    assert j["options"]["churn_rounds"] == 300
+
+    # a failing scenario exits 1, a passing one 0
+    p = cli(wat("no_alloc"), "--scenario", "add,args=[2,3],expect=ok")
+    assert p.returncode == 0 and "PASS add(2, 3)" in p.stdout
+    p = cli(wat("no_alloc"), "--scenario", "add,args=[2,3],expect=graceful-error,error-value=5")
+    assert p.returncode == 0  # returned 5 == error-value: graceful-error observed
+    p = cli(wat("no_alloc"), "--scenario", "add,args=[2,3],expect=trap")
+    assert p.returncode == 1 and "FAIL add(2, 3): expected trap, observed ok" in p.stdout
+    p = cli(wat("no_alloc"), "--scenario", "missing,expect=ok")
+    assert p.returncode == 1 and "no exported function 'missing'" in p.stdout
+
+
+def test_cli_bad_options_exit_2(wat):
+    p = cli(wat("no_alloc"), "--memory-limit", "3 bananas")
+    assert p.returncode == 2 and "unknown unit 'bananas'" in p.stderr and p.stderr.count("\n") == 1
+    p = cli(wat("no_alloc"), "--scenario", "add,expect=maybe")
+    assert p.returncode == 2 and "expect" in p.stderr
+    p = cli(wat("no_alloc"), "--scenario", "add,expect=graceful-error")
+    assert p.returncode == 2 and "error-value" in p.stderr
+    p = cli(wat("no_alloc"), "--workloads", "ramp,bogus")
+    assert p.returncode == 2 and "unknown workload 'bogus'" in p.stderr
+
+
+def test_config_file_scenarios_and_runtime_keys(wat, tmp_path):
+    cfg = tmp_path / "auditor.toml"
+    cfg.write_text('[runtime]\nmemory-limit = "2 MiB"\nchurn-rounds = 100\nseed = 7\n\n'
+                   '[[scenario]]\nexport = "add"\nargs = [40, 2]\nexpect = "graceful-error"\nerror-value = 42\n')
+    p = cli(wat("no_alloc"), "--config", cfg, "--format", "json")
+    assert p.returncode == 0, p.stderr
+    j = json.loads(p.stdout)
+    assert (j["options"]["memory_limit_pages"], j["options"]["churn_rounds"], j["options"]["seed"]) == (32, 100, 7)
+    assert [(s["export"], s["observed"], s["passed"]) for s in j["scenarios"]] == [("add", "graceful-error", True)]
+    # the CLI wins over the file, and --scenario replaces the file's scenarios
+    p = cli(wat("no_alloc"), "--config", cfg, "--format", "json", "--memory-limit", "3 MiB", "--scenario", "add,args=1 1")
+    j = json.loads(p.stdout)
+    assert j["options"]["memory_limit_pages"] == 48
+    assert [(s["args"], s["value"]) for s in j["scenarios"]] == [([1, 1], 2)]
+    # auditor.toml is also found walking up from --crate (default: the working directory)
+    p = cli(wat("no_alloc"), "--format", "json", cwd=tmp_path)
+    assert json.loads(p.stdout)["options"]["memory_limit_pages"] == 32
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[scenario]]\nexport = "add"\nexpect = "graceful-error"\n')
+    p = cli(wat("no_alloc"), "--config", bad)
+    assert p.returncode == 2 and "bad.toml:3:1: " in p.stderr and "error-value" in p.stderr  # the expect line
+
+
+# --------------------------------------------------------------------------- options / scenarios API
+
+
+class FakeConfig:
+    """What RuntimeOptions.from_config needs: `.get(key, default)`."""
+
+    def __init__(self, values: dict):
+        self.values = values
+
+    def get(self, key, default=None):
+        return self.values.get(key, default)
+
+
+def test_options_from_any_config_object():
+    cfg = FakeConfig({"runtime.memory-limit": "8 MiB", "runtime.fuel": 1000, "runtime.unknown-imports": "default",
+                      "runtime.churn-rounds": 10, "runtime.seed": 3, "runtime.timeout": 0,
+                      "scenario": [{"export": "f", "args": [1], "expect": "trap"}]})
+    o = RuntimeOptions.from_config(cfg, {"fuel": 5000, "seed": None})
+    assert (o.memory_limit_pages, o.fuel, o.unknown_imports, o.churn_rounds, o.seed, o.timeout) == \
+        (128, 5000, "default", 10, 3, None)
+    from auditor.runtime.scenarios import from_config
+    [s] = from_config(cfg)
+    assert (s.export, s.args, s.expect, s.origin) == ("f", (1,), "trap", "scenario #1")
+    with pytest.raises(AuditorError, match="unknown-imports"):
+        RuntimeOptions.from_config(FakeConfig({"runtime.unknown-imports": "ignore"}))
+    with pytest.raises(AuditorError, match="below one 64 KiB page"):
+        RuntimeOptions.from_config(None, {"memory-limit": "1 KiB"})
+
+
+def test_scenario_spec_parsing():
+    s = parse_spec("export=safe_allocation,args=[200000000],memory-limit=4 MiB,expect=graceful-error,error-value=0")
+    assert (s.export, s.args, s.memory_limit_pages, s.expect, s.error_value) == \
+        ("safe_allocation", (200000000,), 64, "graceful-error", 0)
+    s = parse_spec("f,args=1 2 3,fuel=100,name=three")
+    assert (s.export, s.args, s.fuel, s.label()) == ("f", (1, 2, 3), 100, "three")
+    assert parse_spec("f,args=[0x10, -1]").args == (16, -1)
+    for bad in ("args=[1]", "f,what=1", "f,args=[x]", "f,expect=ok,3"):
+        with pytest.raises(AuditorError):
+            parse_spec(bad)
