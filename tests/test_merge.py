@@ -45,8 +45,9 @@ def test_select_is_deterministic_and_validated():
             parse_shard(bad)
 
 
-def shard_reports(full: dict, n: int, style="dict", matrix=False) -> list[dict]:
-    """What `scan --shard K/N` writes: the same report over select(matrix, K, N)."""
+def shard_reports(full: dict, n: int, style="dict", matrix=True) -> list[dict]:
+    """What `scan --shard K/N` writes: the same scan over select(matrix, K, N), with the
+    cross-variant fields (deltas, smallest, summary) computed from that slice alone."""
     ids = [variant_id(v) for v in full["variants"]]
     out = []
     for k in range(1, n + 1):
@@ -54,25 +55,42 @@ def shard_reports(full: dict, n: int, style="dict", matrix=False) -> list[dict]:
         keep = set(select(ids, k, n))
         r["variants"] = [v for v in r["variants"] if variant_id(v) in keep]
         r["shard"] = {"index": k, "count": n} if style == "dict" else f"{k}/{n}"
-        if matrix:
-            r["matrix"] = ids
+        if "release/default" not in keep:  # no reference build in this shard: no deltas
+            r["baseline_variant"] = None
+            for v in r["variants"]:
+                v["delta"] = None
+        ok = [v for v in r["variants"] if v["status"] == "ok"]
+        small = min(ok, key=lambda v: v["wasm"]["bytes"], default=None)
+        r["smallest"] = small and {"variant": variant_id(small), "bytes": small["wasm"]["bytes"], "delta": small["delta"]}
+        r["summary"] = {"variants": len(r["variants"]), "ok": len(ok), "failed": len(r["variants"]) - len(ok)}
+        r["notices"] = [f"shard {k} notice", "common notice"]
+        if not matrix:
+            del r["matrix"]
         out.append(r)
     return out
 
 
+def expected(full: dict, matrix=True, n=1) -> dict:
+    e = copy.deepcopy(full)
+    e["notices"] = [f"shard {k} notice" for k in range(1, 2)] + ["common notice"] + [f"shard {k} notice" for k in range(2, n + 1)]
+    if not matrix:
+        del e["matrix"]
+    return e
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7])
-@pytest.mark.parametrize("style,matrix", [("dict", False), ("str", False), ("dict", True)])
+@pytest.mark.parametrize("style,matrix", [("dict", True), ("str", True), ("dict", False)])
 def test_merged_equals_unsharded_in_any_order(n, style, matrix):
     shards = shard_reports(FULL, n, style, matrix)
-    expected = copy.deepcopy(FULL)
-    if matrix:
-        expected["matrix"] = [variant_id(v) for v in FULL["variants"]]
-    for order in (shards, shards[::-1]):
-        merged = merge_reports([(f"s{i}.json", r) for i, r in enumerate(order)])
-        assert merged == expected
+    assert any(s["baseline_variant"] is None for s in shards) == (n > 1)
+    merged = merge_reports([(f"s{i}.json", r) for i, r in enumerate(shards)], rerun_rules=False)
+    assert merged == expected(FULL, matrix, n)
+    assert merge_reports([(f"s{i}.json", r) for i, r in enumerate(shards[::-1])], rerun_rules=False) == merged
 
 
 def test_merge_cli_writes_a_report_check_reads(tmp_path):
+    from auditor.rules.engine import evaluate
+
     paths = []
     for i, r in enumerate(shard_reports(FULL, 3)):
         paths.append(tmp_path / f"shard-{i + 1}.json")
@@ -80,9 +98,13 @@ def test_merge_cli_writes_a_report_check_reads(tmp_path):
     r = run("merge", *paths[::-1], "-o", tmp_path / "merged.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "" and "3 reports, 5 variants" in r.stderr
-    assert load_report(tmp_path / "merged.json") == FULL
-    stdout = run("merge", *paths, cwd=tmp_path)
-    assert json.loads(stdout.stdout) == FULL
+    merged = load_report(tmp_path / "merged.json")
+    assert merged["variants"] == FULL["variants"] and merged["smallest"] == FULL["smallest"]
+    # the scan rules ran again on the whole matrix, as in an unsharded scan
+    clean = copy.deepcopy(FULL)
+    findings, checks = evaluate("scan", clean, None)
+    assert merged["findings"] == [f.to_json() for f in findings] and merged["checks"] == [c.to_json() for c in checks]
+    assert json.loads(run("merge", *paths, cwd=tmp_path).stdout) == merged
     (tmp_path / "auditor.toml").write_text('[[budget]]\nname = "all"\nvariant = "*/default"\nraw = "8 MiB"\n')
     assert run("check", tmp_path / "merged.json", cwd=tmp_path).returncode == 0
 
@@ -106,6 +128,12 @@ def test_refuses_different_crates(tmp_path):
     assert "r1.json" in err
 
 
+def test_refuses_different_options(tmp_path):
+    a, b = shard_reports(FULL, 2)
+    b["options"]["features"] = ["extra"]
+    _fail(tmp_path, [a, b], "different options than")
+
+
 def test_refuses_different_toolchains(tmp_path):
     a, b = shard_reports(FULL, 2)
     b["toolchain"]["rustc"] = "rustc 1.79.0"
@@ -115,7 +143,7 @@ def test_refuses_different_toolchains(tmp_path):
 def test_crate_path_may_differ_between_runners(tmp_path):
     a, b = shard_reports(FULL, 2)
     b["crate"]["manifest_path"] = "/home/runner/work/x/Cargo.toml"
-    assert len(merge_reports([("a", a), ("b", b)])["variants"]) == 5
+    assert len(merge_reports([("a", a), ("b", b)], rerun_rules=False)["variants"]) == 5
 
 
 def test_refuses_missing_duplicate_and_overlapping_shards(tmp_path):
@@ -128,16 +156,16 @@ def test_refuses_missing_duplicate_and_overlapping_shards(tmp_path):
     mixed = shard_reports(FULL, 2)[0]
     _fail(tmp_path, [s[0], s[1], mixed], "shards of different splits (/2, /3)")
     _fail(tmp_path, [s[0], FULL], "is a whole-matrix report and cannot be merged with shard reports")
-    lost = copy.deepcopy(s[0])
-    lost["variants"] = lost["variants"][:1]
-    _fail(tmp_path, [lost, s[1], s[2]], "shard sizes do not fit a 3-way round-robin split")
+    lost = shard_reports(FULL, 3, matrix=False)
+    lost[0]["variants"] = lost[0]["variants"][:1]
+    _fail(tmp_path, lost, "shard sizes do not fit a 3-way round-robin split")
     bad = copy.deepcopy(s[0])
     bad["shard"] = "first"
     _fail(tmp_path, [bad, s[1], s[2]], "field 'shard' must be")
 
 
 def test_matrix_reports_a_lost_variant_by_name(tmp_path):
-    s = shard_reports(FULL, 2, matrix=True)
+    s = shard_reports(FULL, 2)
     s[1]["variants"] = s[1]["variants"][1:]
     _fail(tmp_path, s, "variant opt-z/default of the matrix in no shard")
 
@@ -147,5 +175,5 @@ def test_findings_merged_once_in_matrix_order():
     note = {"rule": "AUD301", "level": "note", "message": "global"}
     s[0]["findings"] = [{"rule": "AUD203", "level": "warning", "message": "x", "variant": "min-size-z/default"}, note]
     s[1]["findings"] = [note, {"rule": "AUD203", "level": "warning", "message": "y", "variant": "opt-z/default"}]
-    merged = merge_reports([("a", s[0]), ("b", s[1])])
+    merged = merge_reports([("a", s[0]), ("b", s[1])], rerun_rules=False)
     assert [f["message"] for f in merged["findings"]] == ["global", "y", "x"]

@@ -25,8 +25,9 @@ def resolve_baseline(config, cli_value: str | None) -> str | None:
 @click.command("check")
 @click.argument("report", type=click.Path(dir_okay=False))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file (budgets) read before Cargo.toml metadata.")
-@click.option("--crate", "crate_dir", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="Crate whose Cargo.toml / auditor.toml holds the budgets.")
+@click.option("--crate", "crate_dir", type=click.Path(file_okay=False),
+              help="Crate whose Cargo.toml / auditor.toml holds the budgets (default: the scanned crate's "
+                   "directory if it exists here, else .).")
 @click.option("--baseline", type=click.Path(dir_okay=False), help="Scan report saved from the base branch (default: gate.baseline).")
 @click.option("--max-increase", help='Allowed growth over the baseline: "5%" or a size like "10 KiB" (a budget\'s own max-increase wins).')
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
@@ -41,7 +42,7 @@ def command(report, config_file, crate_dir, baseline, max_increase, fmt, output,
     from auditor.config import load_config
     from auditor.findings import exit_code
     from auditor.gate.budgets import evaluate, parse_increase
-    from auditor.gate.report import load_report
+    from auditor.gate.report import crate_dir as find_crate, load_report
     from auditor.io import emit
     from auditor.report import render, use_color
     from auditor.errors import AuditorError
@@ -52,7 +53,7 @@ def command(report, config_file, crate_dir, baseline, max_increase, fmt, output,
         except ValueError as e:
             raise AuditorError("--" + str(e)) from None
     scan = load_report(report, kinds=("scan",))
-    config = load_config(Path(crate_dir), config_file=config_file,
+    config = load_config(find_crate(scan, crate_dir), config_file=config_file,
                          cli={"gate.max-increase": max_increase, "gate.baseline": baseline})
     baseline_path = resolve_baseline(config, baseline)
     base = load_report(baseline_path, kinds=("scan",)) if baseline_path else None

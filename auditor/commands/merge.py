@@ -10,18 +10,23 @@ import click
 @click.command("merge")
 @click.argument("reports", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", help="Write the merged report to FILE (atomically) instead of stdout.")
-def command(reports, output):
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file the scan used (rule levels).")
+@click.option("--crate", "crate_dir", type=click.Path(file_okay=False),
+              help="Crate whose config the scan used (default: the scanned crate's directory if it exists here, else .).")
+def command(reports, output, config_file, crate_dir):
     """Merge the scan reports of `scan --shard K/N` runs into the report of one run.
 
     The result (JSON, auditor.scan/1) is what `check` and `diff` read. Exit 2 when the
     reports come from different crates or toolchains, overlap, or a shard is missing.
     """
+    from auditor.config import load_config
+    from auditor.gate import report as rep
     from auditor.gate.merge import merge_reports
-    from auditor.gate.report import load_report
     from auditor.io import emit, log
 
-    loaded = [(path, load_report(path, kinds=("scan",))) for path in reports]
-    merged = merge_reports(loaded)
+    loaded = [(path, rep.load_report(path, kinds=("scan",))) for path in reports]
+    config = load_config(rep.crate_dir(loaded[0][1], crate_dir), config_file=config_file)
+    merged = merge_reports(loaded, config)
     emit(json.dumps(merged, indent=2, ensure_ascii=False), output)
     log(f"auditor merge: {len(loaded)} report{'s' if len(loaded) != 1 else ''}, "
         f"{len(merged['variants'])} variants" + (f" -> {output}" if output else ""))

@@ -45,14 +45,19 @@ def crate_identity(crate):
     return crate
 
 
-def merge_reports(reports: list[tuple[str, dict]]) -> dict:
-    """One auditor.scan/1 report from validated scan reports [(file, report), ...]."""
+def merge_reports(reports: list[tuple[str, dict]], config=None, *, rerun_rules: bool = True) -> dict:
+    """One auditor.scan/1 report from validated scan reports [(file, report), ...].
+
+    The scan rules are evaluated again on the merged report (with `config`, the crate's
+    configuration), since some of them look across variants; without `rerun_rules` the
+    shards' findings are kept, once each, in matrix order.
+    """
     if not reports:
         raise AuditorError("merge needs at least one report")
     first_where, first = reports[0]
     for where, r in reports[1:]:
         for field, same in (("schema", lambda r: r["schema"]), ("crate", lambda r: crate_identity(r["crate"])),
-                            ("toolchain", lambda r: r["toolchain"])):
+                            ("toolchain", lambda r: r["toolchain"]), ("options", lambda r: r.get("options"))):
             if same(r) != same(first):
                 raise AuditorError(f"different {field} than {first_where}: {json.dumps(same(r))} vs "
                                    f"{json.dumps(same(first))}; only shards of one scan can be merged", where)
@@ -63,17 +68,76 @@ def merge_reports(reports: list[tuple[str, dict]]) -> dict:
         raise AuditorError("is a whole-matrix report and cannot be merged with shard reports", where)
     if sharded:
         n = _check_split(sharded)
+        shards.sort(key=lambda s: s[2][0])  # the output does not depend on argument order
     _no_duplicates(shards)
     if sharded:
         variants = _place(sharded, n)
     else:
         variants = [v for _, r, _ in shards for v in r["variants"]]
     merged = copy.deepcopy(first)
-    merged.pop("shard", None)
+    if "shard" in merged:
+        merged["shard"] = None
+    merged.pop("gate", None)  # a shard's gate saw part of the matrix: gate the merged report
     merged["variants"] = copy.deepcopy(variants)
-    if "findings" in first:
+    _derive(merged, [r for _, r, _ in shards])
+    if rerun_rules and "findings" in first:
+        from auditor.rules.engine import evaluate
+
+        merged["findings"], merged["checks"] = [], []
+        findings, checks = evaluate("scan", merged, config)
+        merged["findings"] = [f.to_json() for f in findings]
+        merged["checks"] = [c.to_json() for c in checks]
+    elif "findings" in first:
         merged["findings"] = _merged_findings(shards, [variant_id(v) for v in variants])
     return merged
+
+
+# --------------------------------------------------------------------------- derived fields
+# A shard sees part of the matrix, so the fields computed across variants are recomputed
+# here exactly as auditor/pipeline.py computes them for a whole run (the sharded-vs-
+# unsharded test on a fixture crate checks they stay the same).
+
+
+def _figures(v: dict) -> dict:
+    w = v["wasm"]
+    return {"raw": w["bytes"], "gzip": w.get("gzip"), "brotli": w.get("brotli")}
+
+
+def _delta(v: dict, base: dict) -> dict:
+    out: dict = {"baseline": variant_id(base)}
+    a, b = _figures(v), _figures(base)
+    for key in ("raw", "gzip", "brotli"):
+        if a[key] is None or b[key] is None:
+            out[key] = None
+        else:
+            out[key] = {"bytes": a[key] - b[key],
+                        "percent": round(100.0 * (a[key] - b[key]) / b[key], 2) if b[key] else None}
+    return out
+
+
+def _derive(merged: dict, reports: list[dict]) -> None:
+    variants = merged["variants"]
+    ok = [v for v in variants if v["status"] == "ok" and v.get("wasm")]
+    if "baseline_variant" in merged:
+        named = next((r["baseline_variant"] for r in reports if r.get("baseline_variant")), None)
+        base = next((v for v in ok if variant_id(v) == named), None)
+        merged["baseline_variant"] = variant_id(base) if base else None
+        for v in variants:
+            if "delta" in v:
+                v["delta"] = _delta(v, base) if base is not None and v in ok else None
+    if "summary" in merged:
+        merged["summary"] = {"variants": len(variants), "ok": len(ok), "failed": len(variants) - len(ok)}
+    if "smallest" in merged:
+        matrix = merged.get("matrix") or []
+        small = min(ok, key=lambda v: (v["wasm"]["bytes"], matrix.index(variant_id(v)) if variant_id(v) in matrix else 0),
+                    default=None)
+        profiles = {p.get("name"): p for p in merged.get("profiles") or [] if isinstance(p, dict)}
+        merged["smallest"] = None if small is None else {
+            "variant": variant_id(small), "bytes": small["wasm"]["bytes"],
+            "profile": small["profile"], "allocator": small["allocator"],
+            "settings": profiles.get(small["profile"], {}).get("settings", {}), "delta": small.get("delta")}
+    if isinstance(merged.get("notices"), list):
+        merged["notices"] = list(dict.fromkeys(n for r in reports for n in r.get("notices") or []))
 
 
 def _no_duplicates(shards) -> None:

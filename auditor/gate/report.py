@@ -159,3 +159,15 @@ def _check_wasm(w: dict, at: str, where: str) -> None:
             raise AuditorError(f"{mat}expected an object, got {_json_type(m)}", where)
         _need(m, "initial_pages", int, mat, where)
         _need(m, "max_pages", (int, type(None)), mat, where)
+
+
+def crate_dir(report: dict, given: str | None) -> Path:
+    """Where the crate's config lives: --crate if given, else the scanned crate's directory
+    when it exists on this machine, else the working directory."""
+    if given:
+        return Path(given)
+    crate = report.get("crate")
+    manifest = crate.get("manifest_path") if isinstance(crate, dict) else None
+    if isinstance(manifest, str) and Path(manifest).is_file():
+        return Path(manifest).parent
+    return Path(".")

@@ -1,0 +1,50 @@
+"""A real sharded scan of a fixture crate, merged, equals the unsharded scan."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from auditor.gate.report import variant_id
+from tests.fixturelib import fixture_crate
+
+SCAN = ["--profiles", "release,opt-z,opt-s", "--allocators", "default", "--no-runtime", "--format", "json", "-q"]
+
+
+def run(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "auditor", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory):
+    work = tmp_path_factory.mktemp("shards")
+    crate = fixture_crate("minimal")
+    cache = work / "cache"
+    out = {}
+    for name, extra in (("s1", ["--shard", "1/2"]), ("s2", ["--shard", "2/2"]), ("full", [])):
+        r = run("scan", crate, *SCAN, "--cache-dir", cache, "-o", work / f"{name}.json", *extra, cwd=work)
+        assert r.returncode in (0, 1), r.stderr  # 1: the fixture has findings (no max memory, ...)
+        out[name] = json.loads((work / f"{name}.json").read_text())
+    return work, crate, out
+
+
+def test_shards_split_the_matrix(scans):
+    _, _, s = scans
+    ids = [variant_id(v) for v in s["full"]["variants"]]
+    assert ids == s["full"]["matrix"] == ["release/default", "opt-z/default", "opt-s/default"]
+    assert [variant_id(v) for v in s["s1"]["variants"]] == ["release/default", "opt-s/default"]
+    assert [variant_id(v) for v in s["s2"]["variants"]] == ["opt-z/default"]
+    assert s["s2"]["variants"][0]["delta"] is None  # the reference build is in the other shard
+
+
+def test_merged_equals_unsharded(scans):
+    work, crate, s = scans
+    r = run("merge", work / "s2.json", work / "s1.json", "--crate", crate, cwd=work)
+    assert r.returncode == 0, r.stderr
+    merged = json.loads(r.stdout)
+    for a, b in zip(merged["variants"], s["full"]["variants"], strict=True):
+        assert a == b
+    assert merged == s["full"]
