@@ -137,3 +137,17 @@ def test_bad_input_exit_2(tmp_path):
 def test_normalise(name, key):
     assert normalise({"name": name, "size": 1}) == key
     assert normalise({"name": "x", "demangled": name, "size": 1}) == (key if name else "x")
+
+
+def test_two_wasm_files_hash_insensitive_against_objdump():
+    """.wasm inputs go through auditor inspect; the grouping matches wasm-objdump's names."""
+    old, new = objdump_functions(WASM1), objdump_functions(WASM2)
+    pairs = [(old[k][0] if k in old else -1, new[k][0] if k in new else -1) for k in old.keys() | new.keys()]
+    result = diff_reports(str(WASM1), str(WASM2), top=0)
+    assert (result.old_kind, result.new_kind) == ("wasm", "wasm")
+    [module] = result.modules
+    got = sorted((-1 if r.old is None else r.old, -1 if r.new is None else r.new) for r in module.functions.rows)
+    assert got == sorted(p for p in pairs if p[0] != p[1])
+    assert {r.name: (r.old, r.new) for r in module.totals}["raw"] == (WASM1.stat().st_size, WASM2.stat().st_size)
+    r = run("diff", WASM1, REPORTS / "inspect-v2.json", "--format", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)["old"]["kind"] == "wasm"

@@ -314,3 +314,30 @@ def test_max_increase_must_be_finite_and_not_negative(tmp_path, value):
             cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"--max-increase: expected a non-negative percentage or size, got '{value}'" in r.stderr
+
+
+def test_check_ci_formats_carry_budget_results(tmp_path):
+    """github: annotation at the limit's config line + markdown job summary; junit and sarif."""
+    import os
+    import xml.etree.ElementTree as ET
+
+    (tmp_path / "auditor.toml").write_text(BUDGETS)
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
+    r = subprocess.run([sys.executable, "-m", "auditor", "check", str(REPORTS / "scan-v2.json"), "--format", "github"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 1
+    assert r.stdout.startswith("::error file=auditor.toml,line=4,title=AUD901 Size budget exceeded [min-size-z/default]::"
+                               "budget 'main' (min-size-z/default): raw 30,891 B > limit 25 KiB")
+    assert ",line=5," in r.stdout.splitlines()[1]  # gzip limit line
+    assert summary.read_text().startswith("<!-- auditor-report -->\n## ❌ size budgets failed — demo")
+    junit = ET.fromstring(run("check", REPORTS / "scan-v1.json", "--format", "junit", cwd=tmp_path).stdout)
+    cases = junit.findall(".//testcase")
+    assert len(cases) == 1 and cases[0].find("failure") is None
+    junit = ET.fromstring(run("check", REPORTS / "scan-v2.json", "--format", "junit", cwd=tmp_path).stdout)
+    assert junit.findall(".//testcase")[0].find("failure") is not None
+    sarif = json.loads(run("check", REPORTS / "scan-v2.json", "--format", "sarif", cwd=tmp_path).stdout)
+    results = sarif["runs"][0]["results"]
+    assert [(x["ruleId"], x["locations"][0]["physicalLocation"]["region"]["startLine"]) for x in results] == [
+        ("AUD901", 4), ("AUD901", 5)]
+    assert "AUD901" in {rule["id"] for rule in sarif["runs"][0]["tool"]["driver"]["rules"]}

@@ -341,8 +341,9 @@ def _finding(config, rule, message, budget: BudgetResult, variant, key) -> Findi
             file, line = loc
     if budget.message:
         message = f"{message} — {budget.message}"
-    return Finding(rule=rule, level=level, message=message, title=catalog.get(rule).title,
-                   category="budget", file=file, line=line, variant=variant)
+    entry = catalog.get(rule)
+    return Finding(rule=rule, level=level, message=message, title=entry.title, category="budget",
+                   file=file, line=line, variant=variant, help=entry.fix)
 
 
 def _record(result: CheckResult, budget: BudgetResult, config) -> None:

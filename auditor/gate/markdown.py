@@ -6,18 +6,10 @@ can find the comment it posted before and edit it instead of adding a new one.
 
 from __future__ import annotations
 
+from auditor.report.fmt_markdown import code, table
 from auditor.report.table import human_bytes
 
 MARKER = "<!-- auditor-report -->"
-
-
-def code(text: str) -> str:
-    """An inline code span safe inside a table cell."""
-    return "`" + str(text).replace("`", "'").replace("|", "\\|") + "`"
-
-
-def cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def size(n) -> str:
@@ -35,13 +27,6 @@ def change(old, new) -> str:
     if d == 0:
         return "= 0 B"
     return f"{'▲' if d > 0 else '▼'} {d:+,} B{pct}"
-
-
-def table(headers: list[str], rows: list[list], align: str) -> list[str]:
-    """GitHub table; `align` one char per column: l, r or c."""
-    sep = {"l": "---", "r": "---:", "c": ":---:"}
-    return ["| " + " | ".join(headers) + " |", "| " + " | ".join(sep[a] for a in align) + " |"] + [
-        "| " + " | ".join(str(c) for c in r) + " |" for r in rows]
 
 
 def details(summary: str, body: list[str]) -> list[str]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.gate.markdown import MARKER, cell, change, code, module_details, size, table
+from auditor.gate.markdown import MARKER, change, module_details, size
+from auditor.report.fmt_markdown import cell, code, table
 from auditor.report.text_check import quantity
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from auditor.gate.markdown import MARKER, change, code, module_details, size, table
+from auditor.gate.markdown import MARKER, change, module_details, size
+from auditor.report.fmt_markdown import cell, code, table
+
+
+BYTES = ("raw", "gzip", "brotli", "code", "data", "custom")
+
+
+def _plain(n) -> str:
+    return "—" if n is None else f"{n:,}"
 
 
 def format(result, color: bool = False) -> str:
@@ -17,10 +25,13 @@ def format(result, color: bool = False) -> str:
                          change(v["gzip"]["old"], v["gzip"]["new"]), state])
         out += table(["variant", "before", "after", "Δ raw", "Δ gzip", "status"], rows, "lrrrrl") + [""]
     for m in result.modules:
-        rows = [[r.name, size(r.old) if "pages" not in r.name and r.name != "functions" else r.old,
-                 size(r.new) if "pages" not in r.name and r.name != "functions" else r.new,
-                 change(r.old, r.new) if "pages" not in r.name and r.name != "functions" else
-                 ("—" if r.old is None or r.new is None else f"{r.delta:+}")] for r in m.totals]
+        rows = []
+        for r in m.totals:
+            if r.name in BYTES:
+                rows.append([r.name, size(r.old), size(r.new), change(r.old, r.new)])
+            else:  # pages, function count
+                rows.append([r.name, _plain(r.old), _plain(r.new),
+                             "—" if r.old is None or r.new is None else f"{r.delta:+}"])
         out += [f"### {code(m.variant) if m.variant else 'Module'}", "",
                 *table(["", "before", "after", "change"], rows, "lrrr"), ""]
     out += module_details(result.modules, "old")

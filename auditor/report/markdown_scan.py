@@ -3,7 +3,8 @@ the crate's own `release/default` build, plus the budgets when `scan --gate` ran
 
 from __future__ import annotations
 
-from auditor.gate.markdown import MARKER, cell, change, code, size, table
+from auditor.gate.markdown import MARKER, change, size
+from auditor.report.fmt_markdown import cell, code, table
 from auditor.gate.metrics import METRICS, figure
 from auditor.gate.report import variant_id
 
@@ -47,7 +48,7 @@ def format(result, color: bool = False) -> str:
                      _pages(w), cell(allocator), delta, "ok"])
     out += table(["variant", "raw", "gzip", "code", "pages (initial / max)", "allocator",
                   f"Δ raw vs {REFERENCE}", "status"], rows, "lrrrrlrl")
-    check = getattr(result, "check", None)
+    check = getattr(result, "gate", None) or getattr(result, "check", None)  # scan --gate's CheckResult
     if check is not None:
         from auditor.report.markdown_check import budgets_table
 
