@@ -1,0 +1,753 @@
+"""Symbol demangling for wasm name sections: Rust legacy, Rust v0, C++ Itanium.
+
+Why our own Rust demangler: the only PyPI option (``rust-demangler`` 1.0) fails
+on symbols current rustc emits (higher-ranked ``for<'a> fn(&'a T)`` types,
+const-generic values, pattern types), prints ``{closure:#0}``, prints to
+stdout on errors and raises RecursionError/IndexError on malformed input (see
+docs/sections/crates.md for the measurements). This module follows the
+behaviour of the reference implementation, the ``rustc-demangle`` crate, in
+its alternate (``{:#}``) mode for v0 — no crate disambiguators — while legacy
+symbols keep their ``::h<16 hex>`` hash, because two monomorphizations of one
+generic function differ only by it. ``strip_hash`` removes what identifies a
+build rather than a function.
+
+C++ goes through ``cxxfilt`` (``abi::__cxa_demangle`` of libstdc++), which is a
+well-kept demangler; if libstdc++ cannot be loaded the name stays mangled.
+
+``demangle`` never raises: anything it cannot read is returned unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+__all__ = ["demangle", "strip_hash", "is_rust_symbol"]
+
+# Output larger than this is treated as malformed input (backrefs can expand
+# exponentially). rustc-demangle uses 1_000_000; real names are < 100 KB.
+_MAX_OUTPUT = 1_000_000
+# Nesting limit. rustc-demangle uses 500; Python frames are deeper per level,
+# and 200 is far above anything rustc produces.
+_MAX_DEPTH = 200
+# More late-bound lifetimes than this in one binder is not real code.
+_MAX_BOUND_LIFETIMES = 1000
+
+_LLVM_SUFFIX = re.compile(r"\.llvm\.[0-9A-F@]+$")
+_SYMBOL_LIKE = re.compile(r"[!-~]*")  # ASCII alphanumerics and punctuation
+
+
+class _Invalid(Exception):
+    """The input is not a well-formed symbol of the scheme being tried."""
+
+
+def is_rust_symbol(sym: str) -> bool:
+    """True when ``sym`` demangles as a Rust (legacy or v0) symbol."""
+    return _demangle_rust(sym) is not None
+
+
+@functools.lru_cache(maxsize=65536)
+def demangle(sym: str) -> str:
+    """Readable name for a symbol; unchanged when it is not a mangled name."""
+    if not isinstance(sym, str) or not sym.startswith("_"):
+        return sym
+    try:
+        rust = _demangle_rust(sym)
+    except Exception:  # defensive: a bug must not take the report down
+        rust = None
+    if rust is not None:
+        return rust
+    if sym.startswith("_Z"):
+        return _demangle_cxx(sym)
+    return sym
+
+
+# --------------------------------------------------------------------- hashes
+
+# ThinLTO suffixes, also before LLVM's own ".cold" or ".0" suffixes.
+_LLVM_SUFFIX_ANYWHERE = re.compile(r"\.llvm\.[0-9A-F@]+(?=$|\.)")
+_LEGACY_HASH = re.compile(r"::h[0-9a-f]{16}(?=$|[.\s>),;\]])")
+_CRATE_DISAMBIGUATOR = re.compile(r"(?<=[A-Za-z0-9_])\[[0-9a-f]{1,16}\]")
+
+
+@functools.lru_cache(maxsize=65536)
+def strip_hash(name: str) -> str:
+    """Drop what changes between two builds of the same function.
+
+    Removes legacy ``::h<16 hex>`` hashes, v0 crate disambiguators printed as
+    ``crate[1a2b…]`` (other demanglers print them), and ThinLTO
+    ``.llvm.<digits>`` suffixes. Apply it to demangled names.
+    """
+    if not name:
+        return name
+    name = _LLVM_SUFFIX_ANYWHERE.sub("", name)
+    name = _LEGACY_HASH.sub("", name)
+    return _CRATE_DISAMBIGUATOR.sub("", name)
+
+
+# ------------------------------------------------------------------------ C++
+
+
+def _load_cxxfilt():
+    try:
+        import cxxfilt
+
+        demangler = cxxfilt.default_demangler
+        demangler.demangle("_Z1fv")  # raises if libstdc++ could not be found
+        return demangler
+    except Exception:
+        return None
+
+
+_CXX = _load_cxxfilt()
+
+
+def _demangle_cxx(sym: str) -> str:
+    if _CXX is None or "\x00" in sym:
+        return sym
+    try:
+        out = _CXX.demangle(sym)
+    except Exception:  # InvalidName, InternalError, UnicodeError
+        return sym
+    return out or sym
+
+
+# ----------------------------------------------------------------------- Rust
+
+
+def _demangle_rust(sym: str) -> str | None:
+    """Rust legacy or v0 demangling, or None when ``sym`` is neither.
+
+    Only raises on a bug: malformed input is reported as None.
+    """
+    m = _LLVM_SUFFIX.search(sym)
+    if m:
+        sym = sym[: m.start()]
+    if sym.startswith("_ZN"):
+        parsed = _legacy(sym[3:])
+    elif sym.startswith("_R"):
+        parsed = _v0(sym[2:])
+    else:
+        return None
+    if parsed is None:
+        return None
+    text, suffix = parsed
+    # Output like LLVM IR adds period-delimited words (".exit.i.i", ".0.0").
+    if suffix and not (suffix[0] == "." and _SYMBOL_LIKE.fullmatch(suffix)):
+        return None
+    return text + suffix
+
+
+# ---- legacy: _ZN <len ident>* E [suffix]
+
+_LEGACY_ESCAPES = {
+    "$SP$": "@",
+    "$BP$": "*",
+    "$RF$": "&",
+    "$LT$": "<",
+    "$GT$": ">",
+    "$LP$": "(",
+    "$RP$": ")",
+    "$C$": ",",
+}
+# "..", ".", "$escape$", plain text, or a "$" that is never closed.
+_LEGACY_TOKEN = re.compile(r"\.\.|\.|\$[^$]*\$|[^$.]+|\$")
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
+_DECIMAL = re.compile(r"[0-9]+")
+
+
+def _legacy(inner: str) -> tuple[str, str] | None:
+    if not inner.isascii():
+        return None
+    elements: list[str] = []
+    pos, n = 0, len(inner)
+    match = _DECIMAL.match
+    while True:
+        if pos >= n:
+            return None
+        if inner[pos] == "E":
+            if not elements:
+                return None  # "_ZNE" would demangle to an empty name
+            break
+        m = match(inner, pos)
+        if m is None:
+            return None
+        start = m.end()
+        if start - pos > 18:  # longer than any symbol (and than int()'s limit)
+            return None
+        pos = start + int(m.group())
+        if pos > n:
+            return None
+        element = inner[start:pos]
+        if "$" in element or "." in element:
+            element = _legacy_element(element)
+        elements.append(element)
+    return "::".join(elements), inner[pos + 1 :]
+
+
+def _legacy_element(rest: str) -> str:
+    if rest.startswith("_$"):
+        rest = rest[1:]
+    out: list[str] = []
+    for m in _LEGACY_TOKEN.finditer(rest):
+        token = m.group()
+        if token[0] != "$":
+            out.append("::" if token == ".." else token)
+            continue
+        char = _LEGACY_ESCAPES.get(token)
+        if char is None:
+            char = _unicode_escape(token[1:-1])
+        if char is None:  # unknown escape: keep the rest verbatim
+            out.append(rest[m.start() :])
+            break
+        out.append(char)
+    return "".join(out)
+
+
+def _unicode_escape(escape: str) -> str | None:
+    """``u<lower hex>``: like rustc-demangle, any scalar value but controls."""
+    if escape[:1] != "u" or not _LOWER_HEX.fullmatch(escape[1:]):
+        return None
+    code = int(escape[1:], 16)
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF or code < 0x20 or 0x7F <= code < 0xA0:
+        return None
+    return chr(code)
+
+
+# ---- v0 (RFC 2603 plus the later const-value and pattern-type extensions)
+
+_BASIC_TYPES = {
+    "b": "bool",
+    "c": "char",
+    "e": "str",
+    "u": "()",
+    "a": "i8",
+    "s": "i16",
+    "l": "i32",
+    "x": "i64",
+    "n": "i128",
+    "i": "isize",
+    "h": "u8",
+    "t": "u16",
+    "m": "u32",
+    "y": "u64",
+    "o": "u128",
+    "j": "usize",
+    "f": "f32",
+    "d": "f64",
+    "z": "!",
+    "p": "_",
+    "v": "...",
+}
+_BASE62 = {c: i for i, c in enumerate("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")}
+_SPECIAL_NAMESPACES = {"C": "closure", "S": "shim"}
+_UNSIGNED = frozenset("htmyoj")
+_SIGNED = frozenset("aslxni")
+_HEX_NIBBLE = frozenset("0123456789abcdef")
+_PUNY_DIGITS = re.compile(r"[a-z0-9]+")
+_INTEGER_62 = re.compile(r"([0-9a-zA-Z]*)_")
+# Optional disambiguator "s<base-62>_", "u" for punycode, a decimal length
+# ("0" stands alone), and an optional "_" before identifiers that start with
+# a digit or "_".
+_DIS_IDENT = re.compile(r"(?:s([0-9a-zA-Z]*)_)?(u?)(0|[1-9][0-9]*)_?")
+_HEX_NIBBLES = re.compile(r"([0-9a-f]*)_")
+
+
+def _v0(inner: str) -> tuple[str, str] | None:
+    if not inner or not ("A" <= inner[0] <= "Z") or not inner.isascii() or "\0" in inner:
+        return None
+    p = _V0Printer(inner + "\0")
+    try:
+        p.print_path(True)
+        # Instantiating crate: parsed, never printed.
+        if "A" <= p.sym[p.pos] <= "Z":
+            p.skipping(lambda: p.print_path(False))
+    except (_Invalid, RecursionError):
+        return None
+    return "".join(p.out), inner[p.pos :]
+
+
+class _V0Printer:
+    """Parser and printer in one pass, like rustc-demangle's ``Printer``.
+
+    ``sym`` ends with a NUL sentinel so that looking one character ahead never
+    fails. While ``printing`` is false (an impl's own path, the instantiating
+    crate) output goes to a scratch list and backrefs are not followed.
+    Output size is checked whenever a backref is followed: without backrefs
+    it is bounded by a small multiple of the input length.
+    """
+
+    __slots__ = ("sym", "pos", "depth", "out", "printing", "bound", "checked", "size")
+
+    def __init__(self, sym: str) -> None:
+        self.sym = sym
+        self.pos = 0
+        self.depth = 0
+        self.out: list[str] = []
+        self.printing = True
+        self.bound = 0  # late-bound lifetimes in scope (for<'a, ...>)
+        self.checked = 0  # parts of ``out`` already counted in ``size``
+        self.size = 0
+
+    def skipping(self, parse) -> None:
+        saved = self.out, self.printing, self.checked, self.size
+        self.out, self.printing = [], False
+        parse()
+        self.out, self.printing, self.checked, self.size = saved
+
+    # -- lexing
+
+    def eat(self, c: str) -> bool:
+        if self.sym[self.pos] == c:
+            self.pos += 1
+            return True
+        return False
+
+    def next(self) -> str:
+        c = self.sym[self.pos]
+        if c == "\0":
+            raise _Invalid("unexpected end")
+        self.pos += 1
+        return c
+
+    def integer_62(self) -> int:
+        m = _INTEGER_62.match(self.sym, self.pos)
+        if m is None:
+            raise _Invalid("base-62 number")
+        self.pos = m.end()
+        return _base62_value(m.group(1))
+
+    def opt_integer_62(self, tag: str) -> int:
+        if self.sym[self.pos] != tag:
+            return 0
+        self.pos += 1
+        return self.integer_62() + 1
+
+    def hex_nibbles(self) -> str:
+        m = _HEX_NIBBLES.match(self.sym, self.pos)
+        if m is None:
+            raise _Invalid("hex nibbles")
+        self.pos = m.end()
+        return m.group(1)
+
+    def ident(self) -> tuple[str | None, str]:
+        """Disambiguator digits (None if absent) and printed text of
+        ``[s<base-62>_] <identifier>``; the value is computed when printed."""
+        m = _DIS_IDENT.match(self.sym, self.pos)
+        if m is None:
+            raise _Invalid("identifier")
+        start = m.end()
+        if len(m.group(3)) > 18:  # longer than any symbol (and than int()'s limit)
+            raise _Invalid("identifier length")
+        end = start + int(m.group(3))
+        if end >= len(self.sym):  # past the sentinel
+            raise _Invalid("identifier past end")
+        self.pos = end
+        text = self.sym[start:end]
+        if not m.group(2):
+            return m.group(1), text
+        cut = text.rfind("_")
+        ascii_part, code = (text[:cut], text[cut + 1 :]) if cut >= 0 else ("", text)
+        if not code:
+            raise _Invalid("empty punycode")
+        return m.group(1), _punycode(ascii_part, code)
+
+    # -- printing helpers
+
+    def backref(self, then) -> None:
+        start = self.pos - 1  # position of the 'B' tag
+        target = self.integer_62()
+        if target >= start:
+            raise _Invalid("backref not backwards")
+        if not self.printing:
+            return
+        out = self.out
+        self.size += sum(map(len, out[self.checked :]))
+        self.checked = len(out)
+        if self.size > _MAX_OUTPUT:
+            raise _Invalid("output too large")
+        saved = self.pos
+        self.pos = target
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise _Invalid("recursion limit")
+        then()
+        self.depth -= 1
+        self.pos = saved
+
+    def print_lifetime(self, lt: int) -> None:
+        if not self.printing:
+            return
+        if lt == 0:
+            self.out.append("'_")
+            return
+        depth = self.bound - lt
+        if depth < 0:
+            raise _Invalid("unbound lifetime")
+        self.out.append("'" + (chr(ord("a") + depth) if depth < 26 else f"_{depth}"))
+
+    def in_binder(self, body) -> None:
+        count = self.opt_integer_62("G")
+        if count > _MAX_BOUND_LIFETIMES:
+            raise _Invalid("too many bound lifetimes")
+        if not self.printing:
+            body()
+            return
+        if count:
+            self.out.append("for<")
+            for i in range(count):
+                if i:
+                    self.out.append(", ")
+                self.bound += 1
+                self.print_lifetime(1)
+            self.out.append("> ")
+        body()
+        self.bound -= count
+
+    def print_sep_list(self, item, sep: str) -> int:
+        count = 0
+        while not self.eat("E"):
+            if count:
+                self.out.append(sep)
+            item()
+            count += 1
+        return count
+
+    # -- grammar
+
+    def print_path(self, in_value: bool) -> None:
+        # Nested paths (``N``) are read as a loop, not by recursion: they are
+        # most of every symbol. Their namespaces come first, outermost first,
+        # then the innermost path, then one ``[disambiguator] ident`` each.
+        sym = self.sym
+        depth0 = self.depth
+        namespaces = []
+        while sym[self.pos] == "N":
+            ns = sym[self.pos + 1]
+            if not ns.isalpha():
+                raise _Invalid("namespace")
+            namespaces.append(ns)
+            self.pos += 2
+        self.depth += len(namespaces) + 1
+        if self.depth > _MAX_DEPTH:
+            raise _Invalid("recursion limit")
+        out = self.out
+        tag = self.next()
+        if tag == "C":
+            out.append(self.ident()[1])
+        elif tag == "M" or tag == "X" or tag == "Y":
+            if tag != "Y":
+                self.opt_integer_62("s")
+                self.skipping(lambda: self.print_path(False))  # the impl's own path
+            out.append("<")
+            self.print_type()
+            if tag != "M":
+                out.append(" as ")
+                self.print_path(False)
+            out.append(">")
+        elif tag == "I":
+            self.print_path(in_value)
+            out.append("::<" if in_value else "<")
+            self.print_sep_list(self.print_generic_arg, ", ")
+            out.append(">")
+        elif tag == "B":
+            self.backref(lambda: self.print_path(in_value))
+        else:
+            raise _Invalid("path tag")
+        for ns in reversed(namespaces):
+            dis, name = self.ident()
+            if ns <= "Z":  # special namespace: closures, shims
+                kind = _SPECIAL_NAMESPACES.get(ns, ns)
+                dis = 0 if dis is None else _base62_value(dis) + 1
+                out.append(f"::{{{kind}:{name}#{dis}}}" if name else f"::{{{kind}#{dis}}}")
+            elif name:
+                out.append("::")
+                out.append(name)
+        self.depth = depth0
+
+    def print_generic_arg(self) -> None:
+        if self.eat("L"):
+            self.print_lifetime(self.integer_62())
+        elif self.eat("K"):
+            self.print_const(False)
+        else:
+            self.print_type()
+
+    def print_type(self) -> None:
+        tag = self.next()
+        basic = _BASIC_TYPES.get(tag)
+        if basic is not None:
+            self.out.append(basic)
+            return
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise _Invalid("recursion limit")
+        out = self.out
+        if tag == "R" or tag == "Q":
+            out.append("&")
+            if self.eat("L"):
+                lt = self.integer_62()
+                if lt:
+                    self.print_lifetime(lt)
+                    out.append(" ")
+            if tag == "Q":
+                out.append("mut ")
+            self.print_type()
+        elif tag == "P" or tag == "O":
+            out.append("*const " if tag == "P" else "*mut ")
+            self.print_type()
+        elif tag == "A" or tag == "S":
+            out.append("[")
+            self.print_type()
+            if tag == "A":
+                out.append("; ")
+                self.print_const(True)
+            out.append("]")
+        elif tag == "T":
+            out.append("(")
+            if self.print_sep_list(self.print_type, ", ") == 1:
+                out.append(",")
+            out.append(")")
+        elif tag == "F":
+            self.in_binder(self.print_fn_sig)
+        elif tag == "D":
+            out.append("dyn ")
+            self.in_binder(lambda: self.print_sep_list(self.print_dyn_trait, " + "))
+            if not self.eat("L"):
+                raise _Invalid("dyn lifetime")
+            lt = self.integer_62()
+            if lt:
+                out.append(" + ")
+                self.print_lifetime(lt)
+        elif tag == "B":
+            self.backref(self.print_type)
+        elif tag == "W":
+            self.print_type()
+            out.append(" is ")
+            self.print_pat()
+        else:
+            self.pos -= 1
+            self.print_path(False)
+        self.depth -= 1
+
+    def print_fn_sig(self) -> None:
+        out = self.out
+        is_unsafe = self.eat("U")
+        abi = None
+        if self.eat("K"):
+            if self.eat("C"):
+                abi = "C"
+            else:
+                m = _DIS_IDENT.match(self.sym, self.pos)
+                if m is None or m.group(1) is not None or m.group(2):
+                    raise _Invalid("abi")
+                _, abi = self.ident()
+                if not abi:
+                    raise _Invalid("abi")
+                abi = abi.replace("_", "-")
+        if is_unsafe:
+            out.append("unsafe ")
+        if abi is not None:
+            out.append(f'extern "{abi}" ')
+        out.append("fn(")
+        self.print_sep_list(self.print_type, ", ")
+        out.append(")")
+        if not self.eat("u"):
+            out.append(" -> ")
+            self.print_type()
+
+    def print_path_maybe_open_generics(self) -> bool:
+        """Print a dyn trait path, leaving ``<...`` open for assoc bindings."""
+        if self.eat("B"):
+            opened = [False]
+
+            def follow() -> None:
+                opened[0] = self.print_path_maybe_open_generics()
+
+            self.backref(follow)
+            return opened[0]
+        if self.eat("I"):
+            self.print_path(False)
+            self.out.append("<")
+            self.print_sep_list(self.print_generic_arg, ", ")
+            return True
+        self.print_path(False)
+        return False
+
+    def print_dyn_trait(self) -> None:
+        opened = self.print_path_maybe_open_generics()
+        while self.eat("p"):
+            self.out.append(", " if opened else "<")
+            opened = True
+            m = _DIS_IDENT.match(self.sym, self.pos)
+            if m is None or m.group(1) is not None:
+                raise _Invalid("associated type name")
+            self.out.append(self.ident()[1])
+            self.out.append(" = ")
+            self.print_type()
+        if opened:
+            self.out.append(">")
+
+    def print_pat(self) -> None:
+        tag = self.next()
+        if tag == "R":
+            self.print_const(False)
+            self.out.append("..=")
+            self.print_const(False)
+        elif tag == "O":
+            self.depth += 1
+            self.print_pat()
+            while not self.eat("E"):
+                self.out.append(" | ")
+                self.print_pat()
+            self.depth -= 1
+        elif tag == "N":
+            self.out.append("!null")
+        else:
+            raise _Invalid("pattern tag")
+
+    def print_const(self, in_value: bool) -> None:
+        tag = self.next()
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise _Invalid("recursion limit")
+        out = self.out
+        # Literals stand alone in generic arguments; other values need braces.
+        braced = not in_value and tag in "eRQATV" and not (tag == "R" and self.sym[self.pos] == "e")
+        if braced:
+            out.append("{")
+        if tag == "p":
+            out.append("_")
+        elif tag in _UNSIGNED:
+            out.append(_const_uint(self.hex_nibbles()))
+        elif tag in _SIGNED:
+            negative = self.eat("n")
+            out.append(("-" if negative else "") + _const_uint(self.hex_nibbles()))
+        elif tag == "b":
+            value = _parse_uint(self.hex_nibbles())
+            if value not in (0, 1):
+                raise _Invalid("bool const")
+            out.append("true" if value else "false")
+        elif tag == "c":
+            value = _parse_uint(self.hex_nibbles())
+            if value is None or value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
+                raise _Invalid("char const")
+            out.append(_quote("'", chr(value)))
+        elif tag == "e":
+            out.append("*" + _quote('"', _const_str(self.hex_nibbles())))
+        elif tag == "R" or tag == "Q":
+            if tag == "R" and self.eat("e"):
+                out.append(_quote('"', _const_str(self.hex_nibbles())))
+            else:
+                out.append("&" if tag == "R" else "&mut ")
+                self.print_const(True)
+        elif tag == "A":
+            out.append("[")
+            self.print_sep_list(lambda: self.print_const(True), ", ")
+            out.append("]")
+        elif tag == "T":
+            out.append("(")
+            if self.print_sep_list(lambda: self.print_const(True), ", ") == 1:
+                out.append(",")
+            out.append(")")
+        elif tag == "V":
+            self.print_path(True)
+            kind = self.next()
+            if kind == "T":
+                out.append("(")
+                self.print_sep_list(lambda: self.print_const(True), ", ")
+                out.append(")")
+            elif kind == "S":
+                out.append(" { ")
+                self.print_sep_list(self.print_const_field, ", ")
+                out.append(" }")
+            elif kind != "U":
+                raise _Invalid("const variant kind")
+        elif tag == "B":
+            self.backref(lambda: self.print_const(in_value))
+        else:
+            raise _Invalid("const tag")
+        if braced:
+            out.append("}")
+        self.depth -= 1
+
+    def print_const_field(self) -> None:
+        self.out.append(self.ident()[1])
+        self.out.append(": ")
+        self.print_const(True)
+
+
+def _base62_value(digits: str) -> int:
+    """``<base-62-number>`` value: "" is 0, otherwise the digits' value + 1."""
+    if not digits:
+        return 0
+    if len(digits) > 11 and len(digits.lstrip("0")) > 11:  # 62**11 > 2**64
+        raise _Invalid("integer overflow")
+    x = 0
+    for d in digits:
+        x = x * 62 + _BASE62[d]
+    if x >= 1 << 64:
+        raise _Invalid("integer overflow")
+    return x + 1
+
+
+def _parse_uint(nibbles: str) -> int | None:
+    """Value of a hex constant, or None when it does not fit in u64."""
+    nibbles = nibbles.lstrip("0")
+    if len(nibbles) > 16:
+        return None
+    return int(nibbles, 16) if nibbles else 0
+
+
+def _const_uint(nibbles: str) -> str:
+    value = _parse_uint(nibbles)
+    return "0x" + nibbles if value is None else str(value)
+
+
+def _const_str(nibbles: str) -> str:
+    if len(nibbles) % 2:
+        raise _Invalid("odd string constant")
+    try:
+        return bytes.fromhex(nibbles).decode("utf-8")
+    except ValueError as exc:
+        raise _Invalid("string constant") from exc
+
+
+_ESCAPES = {"\t": "\\t", "\r": "\\r", "\n": "\\n", "\\": "\\\\", "\0": "\\0"}
+
+
+def _quote(quote: str, text: str) -> str:
+    """Rust ``escape_debug`` quoting (printable test approximated by Python's)."""
+    out = [quote]
+    for c in text:
+        if c in _ESCAPES:
+            out.append(_ESCAPES[c])
+        elif c == quote:
+            out.append("\\" + c)
+        elif c.isprintable() or c == " ":
+            out.append(c)
+        else:
+            out.append(f"\\u{{{ord(c):x}}}")
+    out.append(quote)
+    return "".join(out)
+
+
+def _punycode(ascii_part: str, code: str) -> str:
+    """Decode a v0 punycode identifier (RFC 3492 with ``_`` as delimiter).
+
+    Like rustc-demangle, names that do not decode, or decode to more than 128
+    characters, are shown as ``punycode{ascii-code}``.
+    """
+    if len(code) <= 1024 and _PUNY_DIGITS.fullmatch(code):
+        raw = (ascii_part + "-" + code) if ascii_part else code
+        try:
+            decoded = raw.encode("ascii").decode("punycode")
+        except (UnicodeError, ValueError, OverflowError):
+            decoded = None
+        if (
+            decoded is not None
+            and len(decoded) <= 128
+            and not any("\ud800" <= c <= "\udfff" for c in decoded)
+        ):
+            return decoded
+    return "punycode{" + (ascii_part + "-" if ascii_part else "") + code + "}"
