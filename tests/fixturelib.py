@@ -29,7 +29,7 @@ import tempfile
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
@@ -111,6 +111,21 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _ignore_targets(_dir: str, names: list[str]) -> list[str]:
     return [n for n in names if n == "target"]
+
+
+def _cached_file(kind: str, inputs: object, filename: str, make: Callable[[Path], None]) -> Path:
+    """cache/KIND/<hash of inputs>/FILENAME, made once by make(path) unless present."""
+    key = _digest(kind, inputs)
+    if key not in _memo:
+        out = cache_dir() / kind / key / filename
+        with _locked(out.parent):
+            if not out.is_file():
+                out.parent.mkdir(parents=True, exist_ok=True)
+                partial = out.with_name(out.name + ".partial")
+                make(partial)  # renamed only when complete: a failed tool leaves no `out`
+                partial.rename(out)
+        _memo[key] = out
+    return _memo[key]
 
 
 @cache
@@ -229,8 +244,14 @@ def _wasm_artifacts(stdout: str) -> list[Path]:
     return found
 
 
+def _has_lockfile(crate: Path, top: Path) -> bool:
+    """A Cargo.lock in the crate dir or an ancestor up to `top` (a workspace root's)."""
+    return any((d / "Cargo.lock").is_file() for d in (crate, *crate.parents)
+               if d == top or top in d.parents)
+
+
 def _source_of(crate: Path) -> tuple[Path, str, bool]:
-    """Where to build `crate` from: (dir in the cache, source digest, is-fixture)."""
+    """Where to build `crate` from: (dir in the cache, source digest, --locked?)."""
     crate = crate.resolve()
     try:
         rel = crate.relative_to(FIXTURES.resolve())
@@ -241,7 +262,8 @@ def _source_of(crate: Path) -> tuple[Path, str, bool]:
             if not dest.is_dir():
                 shutil.copytree(crate, dest, ignore=_ignore_targets)
         return dest, digest, False
-    return fixture_tree() / rel, fixtures_digest(), True
+    # Committed lock files must be current: build fixtures with --locked.
+    return fixture_tree() / rel, fixtures_digest(), _has_lockfile(crate, FIXTURES.resolve())
 
 
 def build_crate(crate_dir: Path | str, *, profile: str = "release", config: Iterable[str] = (),
@@ -251,8 +273,8 @@ def build_crate(crate_dir: Path | str, *, profile: str = "release", config: Iter
     """Builds a COPY of a crate (cached per arguments) and returns its .wasm.
 
     crate_dir: a path, or a bare fixture name ("minimal", "bump"). Crates under
-    fixtures/ build inside the session copy of the whole tree (`--locked`: their
-    Cargo.lock files are committed); other crates are copied alone, so their path
+    fixtures/ build inside the session copy of the whole tree (with `--locked` when a
+    Cargo.lock is committed for them); other crates are copied alone, so their path
     dependencies must be absolute. `config` items are passed as `cargo --config ITEM`;
     `mangling="v0"` builds with `-C symbol-mangling-version=v0`. The returned file is
     read-only: copy it before changing it. Raises FixtureError when cargo fails or
@@ -261,7 +283,7 @@ def build_crate(crate_dir: Path | str, *, profile: str = "release", config: Iter
     """
     if isinstance(crate_dir, str) and "/" not in crate_dir:
         crate_dir = fixture_crate(crate_dir)
-    source, digest, is_fixture = _source_of(Path(crate_dir))
+    source, digest, locked = _source_of(Path(crate_dir))
     config = tuple(config)
     features = tuple(features)
     key = _digest(str(source.relative_to(cache_dir())), digest, profile, config, target,
@@ -279,7 +301,7 @@ def build_crate(crate_dir: Path | str, *, profile: str = "release", config: Iter
                 return wasm
         cmd = cargo_command(profile=profile, config=config, target=target, package=package,
                             features=features, no_default_features=no_default_features,
-                            mangling=mangling, locked=is_fixture)
+                            mangling=mangling, locked=locked)
         proc = _run(cmd, cwd=source, env=cargo_env(work / "target", env),
                     what=f"cargo build of {source}")
         wasm_files = _wasm_artifacts(proc.stdout)
@@ -352,16 +374,11 @@ def wat(name: str) -> Path:
     """fixtures/wat/NAME.wat assembled by wat2wasm with the flags its header names."""
     src = wat_path(name)
     flags = wat_flags(name)
-    key = _digest("wat", src.read_text(), flags)
-    if key in _memo:
-        return _memo[key]
-    out = cache_dir() / "wat" / key / f"{name}.wasm"
-    with _locked(out.parent):
-        if not out.is_file():
-            out.parent.mkdir(parents=True, exist_ok=True)
-            _run(["wat2wasm", *flags, str(src), "-o", str(out)], what=f"wat2wasm {src.name}")
-    _memo[key] = out
-    return out
+
+    def make(out: Path) -> None:
+        _run(["wat2wasm", *flags, str(src), "-o", str(out)], what=f"wat2wasm {src.name}")
+
+    return _cached_file("wat", (src.read_text(), flags), f"{name}.wasm", make)
 
 
 # --------------------------------------------------------------------------- C / C++
@@ -402,24 +419,19 @@ def clang_module(name: str, flags: Iterable[str] = ()) -> Path:
     src = c_path(name)
     all_flags = clang_flags(name, flags)
     compiler = CLANGXX if src.suffix == ".cpp" else CLANG
-    key = _digest("clang", src.read_text(), compiler, all_flags)
-    if key in _memo:
-        return _memo[key]
-    out = cache_dir() / "c" / key / f"{src.stem}.wasm"
-    with _locked(out.parent):
-        if not out.is_file():
-            out.parent.mkdir(parents=True, exist_ok=True)
-            obj = out.with_suffix(".o")
-            _run([compiler, *all_flags, "-c", str(src), "-o", str(obj)],
-                 what=f"{compiler} -c {src.name}")
-            # Link without -O: an optimising clang driver runs wasm-opt after wasm-ld
-            # whenever one is on PATH, which drops the name section and makes the
-            # output depend on the machine.
-            link_flags = [f for f in all_flags if not f.startswith("-O")]
-            _run([compiler, *link_flags, str(obj), "-o", str(out)],
-                 what=f"{compiler} (link) {src.name}")
-    _memo[key] = out
-    return out
+
+    def make(out: Path) -> None:
+        obj = out.with_suffix(".o")
+        _run([compiler, *all_flags, "-c", str(src), "-o", str(obj)],
+             what=f"{compiler} -c {src.name}")
+        # Link without -O: an optimising clang driver runs wasm-opt after wasm-ld
+        # whenever one is on PATH, which drops the name section and makes the output
+        # depend on the machine.
+        link_flags = [f for f in all_flags if not f.startswith("-O")]
+        _run([compiler, *link_flags, str(obj), "-o", str(out)],
+             what=f"{compiler} (link) {src.name}")
+
+    return _cached_file("c", (src.read_text(), compiler, all_flags), f"{src.stem}.wasm", make)
 
 
 def c_names() -> list[str]:
