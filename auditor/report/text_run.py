@@ -59,9 +59,23 @@ def format(result, color: bool = False) -> str:
     for rej in e["rejected"]:
         out.append(f"  rejected {rej['name']} {rej['signature']}: {rej['reason']}")
 
-    out.append("")
-    out.append(_bold("Out of memory (doubling requests, all held, until one fails)", color))
     oom = j["oom"]
+    out.append("")
+    if oom["outcome"] == "not-probed" and oom["reason"] != "workload not selected":
+        out.append(_bold("Workloads", color) + f": not probed: {oom['reason']}")
+    else:
+        _workloads(j, out, color)
+    _static(j["static"], out, color)
+    _wasi(j["wasi"], o, out, color)
+    _scenarios(j["scenarios"], out, color)
+    for fd in j["findings"]:
+        out.append(f"{fd['level']}[{fd['rule']}]: {fd['message']}")
+    return "\n".join(out) + "\n"
+
+
+def _workloads(j: dict, out: list[str], color: bool) -> None:
+    oom = j["oom"]
+    out.append(_bold("Out of memory (doubling requests, all held, until one fails)", color))
     if oom["outcome"] == "not-probed":
         out.append(f"  not probed: {oom['reason']}")
     else:
@@ -92,7 +106,8 @@ def format(result, color: bool = False) -> str:
     extra = " (emulated: no realloc export)" if r.get("emulated") else ""
     out.append(f"  realloc growth: {_verdict(r['verdict'], color)}: {r['reason']}{extra}")
 
-    s = j["static"]
+
+def _static(s: dict, out: list[str], color: bool) -> None:
     out.append("")
     out.append(_bold("Static OOM guards", color))
     if not s["available"]:
@@ -105,14 +120,16 @@ def format(result, color: bool = False) -> str:
         out.append(f"  memory.grow sites: {n}" + (f", {state}" if state else "") + (f": {where}" if where else ""))
         if s["aborts_on_oom"]:
             ends = " (the path ends in `unreachable`)" if s.get("oom_path_ends_in_unreachable") else ""
-            out.append(f"  aborts on OOM: yes, {', '.join(s['exports_reaching_oom'])} reach "
-                       f"{', '.join(s['oom_handlers'][:3])}{ends}")
+            names = s["exports_reaching_oom"]
+            out.append(f"  aborts on OOM: yes, export{'s' if len(names) > 1 else ''} {', '.join(names)} "
+                       f"reach{'' if len(names) > 1 else 'es'} {', '.join(s['oom_handlers'][:3])}{ends}")
         elif s["named_functions"]:
             out.append("  aborts on OOM: no OOM handler names left (LTO may have inlined them); see the ramp above")
         else:
             out.append("  aborts on OOM: unknown (no function names); see the ramp above")
 
-    w = j["wasi"]
+
+def _wasi(w: dict | None, o: dict, out: list[str], color: bool) -> None:
     if w:
         out.append("")
         code = f" exit {w['exit_code']}" if w["exit_code"] is not None else ""
@@ -125,10 +142,12 @@ def format(result, color: bool = False) -> str:
         if w.get("truncated"):
             out.append(f"  (output cut at {o['capture_bytes']:,} bytes per stream)")
 
-    if j["scenarios"]:
+
+def _scenarios(scenarios: list[dict], out: list[str], color: bool) -> None:
+    if scenarios:
         out.append("")
         out.append(_bold("Scenarios", color))
-        for sc in j["scenarios"]:
+        for sc in scenarios:
             mark = _c("PASS", "32", color) if sc["passed"] else _c("FAIL", "31", color)
             got = sc["observed"]
             if sc["value"] is not None:
@@ -138,8 +157,5 @@ def format(result, color: bool = False) -> str:
             out.append(line)
             if sc["message"] and not sc["passed"]:
                 out.append(f"       {sc['message']}")
-        failed = sum(1 for sc in j["scenarios"] if not sc["passed"])
-        out.append(f"  {len(j['scenarios'])} scenario(s), {failed} failed")
-    for fd in j["findings"]:
-        out.append(f"{fd['level']}[{fd['rule']}]: {fd['message']}")
-    return "\n".join(out) + "\n"
+        failed = sum(1 for sc in scenarios if not sc["passed"])
+        out.append(f"  {len(scenarios)} scenario(s), {failed} failed")

@@ -300,6 +300,8 @@ def run_module(path, options: RuntimeOptions | None = None, scenarios=()) -> Run
         if scen:
             timings["scenarios"] = round(time.perf_counter() - t, 4)
     timings["total"] = round(time.perf_counter() - t0, 4)
+    timings["calls"] = h.calls
+    timings["sessions"] = h.sessions
     return RunResult(
         file=str(path), bytes=len(h.data), options=options, module=module, instantiate=instantiate,
         entry=entry.to_json(), oom=results["oom"], churn=results["churn"], hold_release=results["hold_release"],

@@ -88,7 +88,10 @@ def _last_line(text: str) -> str:
 
 
 def _frame_name(f) -> str:
-    return f.func_name or f"<wasm function {f.func_index}>"
+    """Demangled, hash-stripped name of a trap frame (the wasm stage's demangler)."""
+    from auditor.wasm.demangle import demangle, strip_hash
+
+    return strip_hash(demangle(f.func_name)) if f.func_name else f"<wasm function {f.func_index}>"
 
 
 def classify_trap(e: BaseException, stub_calls: list[str] | None = None) -> CallResult:
@@ -172,7 +175,8 @@ class Harness:
         if timeout:
             self._ticker = threading.Thread(target=self._tick, name="auditor-epoch", daemon=True)
             self._ticker.start()
-        self._sessions = 0
+        self.sessions = 0  # stores opened (one per workload, scenario, check)
+        self.calls = 0  # calls into the module, over all sessions
 
     def _tick(self) -> None:
         while not self._stop.wait(EPOCH_TICK):
@@ -250,8 +254,8 @@ class Harness:
 
     def session(self, memory_limit_pages: int) -> "Session":
         """A fresh store + instance capped at `memory_limit_pages`; InstantiateError if not."""
-        self._sessions += 1
-        return Session(self, memory_limit_pages, self._sessions)
+        self.sessions += 1
+        return Session(self, memory_limit_pages, self.sessions)
 
 
 class Session:
@@ -353,6 +357,7 @@ class Session:
     def call(self, name: str, *args) -> CallResult:
         """Call an export with a fresh fuel budget and deadline; never raises for traps."""
         func = self.exports[name]
+        self.h.calls += 1
         self._prime(self.h)
         del self.stub_calls[:]
         try:

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""How long the full runtime probe set takes for one variant, next to raw wasmtime-py.
+
+Builds the `probe` fixture crate (std's dlmalloc, or --allocator bump|freelist|arena)
+with the Debian toolchain, or takes --wasm FILE, then times `run_module` (compile, static
+facts, ramp + try_reserve ramp, churn, hold/release, fragmentation, realloc) over
+--repeat runs. The independent figure is a bare wasmtime-py loop doing the same work
+the harness does at the wasm boundary: one compile, the same number of fresh stores +
+instances, and the same number of alloc/dealloc calls each followed by memory.size,
+with none of auditor's bookkeeping. The wasmtime CLI is reported when it is on PATH
+(it is not installed here). Goal: the full probe set <= 2 s.
+
+    python benchmarks/runtime_probe.py [--allocator default] [--wasm FILE] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def raw_wasmtime(path: Path, sessions: int, calls: int, cap_pages: int) -> float:
+    """Seconds for: compile, `sessions` fresh capped stores + instances, `calls` calls + memory.size."""
+    import wasmtime
+
+    t = time.perf_counter()
+    cfg = wasmtime.Config()
+    cfg.consume_fuel = True
+    engine = wasmtime.Engine(cfg)
+    module = wasmtime.Module(engine, path.read_bytes())
+    per = max(1, calls // (2 * sessions))
+    for _ in range(sessions):
+        store = wasmtime.Store(engine)
+        store.set_limits(memory_size=cap_pages * 65536)
+        inst = wasmtime.Linker(engine).instantiate(store, module)
+        ex = inst.exports(store)
+        alloc, free, mem = ex["__auditor_alloc"], ex["__auditor_dealloc"], ex["memory"]
+        for i in range(per):
+            store.set_fuel(2_000_000_000)
+            p = alloc(store, 64 + (i & 1023), 8)
+            mem.size(store)
+            store.set_fuel(2_000_000_000)
+            free(store, p, 64 + (i & 1023), 8)
+            mem.size(store)
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--allocator", default="default", choices=["default", "bump", "freelist", "arena"])
+    ap.add_argument("--wasm", type=Path, help="a module with the __auditor_* probe exports")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+
+    from auditor.runtime.api import RuntimeOptions, run_module
+
+    if args.wasm:
+        path = args.wasm
+    else:
+        import fixturelib
+
+        t = time.perf_counter()
+        path = fixturelib.build_with_allocator(args.allocator)
+        print(f"built {path.name} ({args.allocator}) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+
+    opts = RuntimeOptions()
+    totals, last = [], None
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        last = run_module(path, opts)
+        totals.append(time.perf_counter() - t)
+    tm = last.timings
+    print(f"module: {path} ({path.stat().st_size:,} bytes)")
+    print(f"auditor run_module, full probe set: median {statistics.median(totals):.3f} s, "
+          f"min {min(totals):.3f} s over {args.repeat} runs (goal <= 2 s)")
+    parts = ", ".join(f"{k} {tm[k]:.3f}" for k in ("compile", "static", "ramp", "churn", "hold_release",
+                                                   "fragmentation", "realloc") if k in tm)
+    print(f"  per stage (s): {parts}")
+    print(f"  {tm['calls']:,} calls into the module, {tm['sessions']} fresh stores; "
+          f"{1e6 * sum(tm[k] for k in ('ramp', 'churn', 'hold_release', 'fragmentation', 'realloc') if k in tm) / tm['calls']:.1f} us per call incl. bookkeeping")
+    raws = [raw_wasmtime(path, tm["sessions"], tm["calls"], opts.memory_limit_pages) for _ in range(args.repeat)]
+    print(f"raw wasmtime-py, same compile + {tm['sessions']} instances + {tm['calls']:,} calls with memory.size: "
+          f"median {statistics.median(raws):.3f} s")
+    cli = shutil.which("wasmtime")
+    print(f"wasmtime CLI: {cli if cli else 'not installed here (no figure)'}")
+    print(f"verdicts: oom {last.oom.get('outcome')}, churn {last.churn.get('verdict')}, "
+          f"hold/release {last.hold_release.get('verdict')}, fragmentation {last.fragmentation.get('verdict')}, "
+          f"realloc {last.realloc.get('verdict')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
