@@ -287,7 +287,9 @@ class Config:
         for layer in reversed(self.layers):
             merged = _merge(merged, layer.data)
         walk(merged, ())
-        return out
+        sections = list(SCHEMA)
+        return sorted(out, key=lambda it: sections.index(it[0].split(".")[0])
+                      if it[0].split(".")[0] in sections else len(sections))
 
     def files(self) -> list[str]:
         return [l.source for l in self.layers if l.doc is not None]
@@ -459,3 +461,26 @@ def _check_rules(layer: Layer, value, path: tuple) -> None:
                 continue
         if level not in RULE_LEVELS:
             _fail(layer, p, f"rules.{rid}: expected one of {', '.join(RULE_LEVELS)}, got {level!r}")
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass
+class ConfigResult:
+    """`auditor config`: every effective value and the layer it came from."""
+
+    KIND = "config"
+    crate_dir: str
+    config: Config
+
+    @property
+    def findings(self) -> list:
+        return []
+
+    def to_json(self) -> dict:
+        return {
+            "schema": "auditor.config/1",
+            "crate": self.crate_dir,
+            **self.config.to_json(),
+        }

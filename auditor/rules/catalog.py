@@ -33,11 +33,12 @@ class Rule:
     check: dict = field(default_factory=dict)
     thresholds: dict = field(default_factory=dict)
     message: str = ""
+    name: str = ""  # PascalCase name for SARIF (`reportingDescriptor.name`)
     file: str = ""  # rules/<file>.toml it came from
 
     def to_json(self) -> dict:
         return {
-            "id": self.id, "title": self.title, "category": self.category,
+            "id": self.id, "name": self.name, "title": self.title, "category": self.category,
             "level": self.level, "kind": self.kind, "why": self.why, "fix": self.fix,
             "thresholds": dict(self.thresholds),
         }
@@ -75,7 +76,7 @@ def load_catalog() -> dict[str, Rule]:
                 id=rid, title=entry["title"], category=entry["category"], level=entry["level"],
                 kind=entry["kind"], why=entry["why"].strip(), fix=entry["fix"].strip(),
                 check=entry.get("check", {}), thresholds=entry.get("thresholds", {}),
-                message=entry.get("message", ""), file=path.name,
+                message=entry.get("message", ""), name=entry.get("name", ""), file=path.name,
             )
     return rules
 

@@ -1,0 +1,42 @@
+"""`auditor config` as TOML lines, each with its source: paste-able and traceable."""
+
+from __future__ import annotations
+
+import click
+
+from auditor.rules.engine import render_value
+
+
+def _value(v) -> str:
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    return render_value(v, "toml")
+
+
+def _key(k: str) -> str:
+    return k if k.replace("-", "").replace("_", "").isalnum() else f'"{k}"'
+
+
+def format(result, color: bool = False) -> str:
+    cfg = result.config
+    items = cfg.items()
+    out = [f"# effective auditor configuration for {result.crate_dir}"]
+    if cfg.layers:
+        out.append("# layers, first found wins: " + "; ".join(l.source for l in cfg.layers))
+    else:
+        out.append("# no configuration found: built-in defaults apply")
+    rows = []
+    for key, value, source, loc in items:
+        where = f"{loc[0]}:{loc[1]}" if loc else source
+        if loc and not source.startswith(loc[0]):
+            where = f"{where} ({source})"
+        elif loc and source != loc[0]:
+            where = f"{where} {source[len(loc[0]):].strip()}"
+        rows.append((f"{'.'.join(_key(p) for p in key.split('.'))} = {_value(value)}", where))
+    width = max((len(a) for a, _ in rows), default=0)
+    for assignment, where in rows:
+        comment = f"# {where}"
+        out.append(f"{assignment.ljust(width)}  {click.style(comment, dim=True) if color else comment}")
+    return "\n".join(out) + "\n"
