@@ -1,0 +1,350 @@
+"""Find a cargo + rustc pair that can build wasm32-unknown-unknown.
+
+The common failure is a default toolchain without the wasm32 std (rustup installs only
+the host target) while another installed toolchain has it, or a cargo that cannot drive
+an older rustc. So every installed pair is looked at, in a fixed order, and the first
+that passes a real build of a tiny cdylib wins; doctor shows them all with the command
+that fixes each missing piece.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditor.errors import AuditorError
+
+TARGET = "wasm32-unknown-unknown"
+_PROBE_VERSION = 1  # bump when the probe build changes, to drop cached verdicts
+
+
+@dataclass
+class Toolchain:
+    cargo: str
+    rustc: str
+    source: str  # where it was found: "CARGO/RUSTC", "default", "rustup toolchain X", "/usr/bin"
+    rustup_name: str | None = None
+    cargo_version: str | None = None  # "cargo 1.65.0"
+    rustc_version: str | None = None  # "rustc 1.63.0"
+    rustc_verbose: str = ""  # full `rustc -vV`
+    host: str | None = None
+    sysroot: str | None = None
+    wasm32_std: bool = False
+    linker: str | None = None  # rust-lld that rustc will use for wasm32
+    can_build: bool | None = None  # None: not tried (no wasm32 std, or broken binaries)
+    problem: str | None = None  # why it cannot build
+    fixes: list[str] = field(default_factory=list)  # exact commands that fix `problem`
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.can_build)
+
+    @property
+    def key(self) -> str:
+        """Identity for caches: paths plus the exact version strings."""
+        return "\n".join([self.cargo, self.cargo_version or "", self.rustc, self.rustc_verbose, self.sysroot or ""])
+
+    def label(self) -> str:
+        versions = ", ".join(v for v in (self.rustc_version, self.cargo_version) if v) or "unknown versions"
+        return f"{self.cargo} + {self.rustc} ({versions})"
+
+    def env(self, base: dict | None = None) -> dict:
+        """Environment for running this cargo: RUSTC pinned so cargo cannot pick another."""
+        env = dict(os.environ if base is None else base)
+        env["RUSTC"] = self.rustc
+        env["CARGO"] = self.cargo
+        env["CARGO_INCREMENTAL"] = "0"
+        # A rustup proxy of another toolchain must not redirect our explicit binaries.
+        env.pop("RUSTUP_TOOLCHAIN", None)
+        return env
+
+    def to_json(self) -> dict:
+        return {
+            "source": self.source,
+            "cargo": self.cargo,
+            "rustc": self.rustc,
+            "cargo_version": self.cargo_version,
+            "rustc_version": self.rustc_version,
+            "host": self.host,
+            "sysroot": self.sysroot,
+            "wasm32_std": self.wasm32_std,
+            "linker": self.linker,
+            "can_build": self.can_build,
+            "problem": self.problem,
+            "fixes": self.fixes,
+        }
+
+
+@dataclass
+class Discovery:
+    toolchains: list[Toolchain]
+    selected: Toolchain | None
+    reason: str  # one line: which pair and why
+    explicit: bool  # CARGO or RUSTC was set
+
+
+def _run(argv: list[str], cwd: str | None = None, timeout: float = 30) -> tuple[int, str, str]:
+    try:
+        p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                           env={k: v for k, v in os.environ.items() if k != "RUSTUP_TOOLCHAIN"})
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return 127, "", str(e)
+    return p.returncode, p.stdout, p.stderr
+
+
+def _is_rustup_proxy(path: str) -> bool:
+    return Path(os.path.realpath(path)).name in ("rustup", "rustup-init")
+
+
+def _rustup_home() -> Path:
+    return Path(os.environ.get("RUSTUP_HOME") or Path.home() / ".rustup")
+
+
+def _rustup_toolchains() -> list[Path]:
+    root = _rustup_home() / "toolchains"
+    if not root.is_dir():
+        return []
+    dirs = [d for d in root.iterdir() if (d / "bin" / "rustc").exists()]
+    order = {"stable": 0, "beta": 1, "nightly": 2}
+    return sorted(dirs, key=lambda d: (order.get(d.name.split("-")[0], 3), d.name))
+
+
+def _which_pair(cargo_env: str | None, rustc_env: str | None) -> tuple[str, str]:
+    """Complete a half-given pair with the sibling binary, else the one on PATH."""
+
+    def sibling(path: str, name: str) -> str | None:
+        cand = Path(path).parent / name
+        return str(cand) if cand.exists() else None
+
+    cargo = cargo_env or (rustc_env and sibling(rustc_env, "cargo")) or shutil.which("cargo") or "cargo"
+    rustc = rustc_env or (cargo_env and sibling(cargo_env, "rustc")) or shutil.which("rustc") or "rustc"
+    return cargo, rustc
+
+
+def candidates(crate_dir: Path | None = None, include_all: bool = False) -> tuple[list[Toolchain], bool]:
+    """Pairs in the order they are tried; True when CARGO/RUSTC made the choice explicit.
+
+    With CARGO/RUSTC set only that pair is tried; `include_all` (doctor) lists the
+    others after it anyway, for information.
+    """
+    cargo_env, rustc_env = os.environ.get("CARGO"), os.environ.get("RUSTC")
+    out: list[Toolchain] = []
+    seen: set[str] = set()
+    explicit = bool(cargo_env or rustc_env)
+    if explicit:
+        cargo, rustc = _which_pair(cargo_env, rustc_env)
+        given = " and ".join(n for n, v in (("CARGO", cargo_env), ("RUSTC", rustc_env)) if v)
+        out.append(Toolchain(cargo, rustc, f"{given} environment"))
+        seen.add(os.path.realpath(rustc) + "\0" + os.path.realpath(cargo))
+        if not include_all:
+            return out, True
+
+    def add(tc: Toolchain) -> None:
+        ident = os.path.realpath(tc.rustc) + "\0" + os.path.realpath(tc.cargo)
+        if ident not in seen:
+            seen.add(ident)
+            out.append(tc)
+
+    cargo, rustc = shutil.which("cargo"), shutil.which("rustc")
+    if cargo and rustc:
+        if _is_rustup_proxy(rustc):
+            # Resolve the proxy where the crate is, so a rust-toolchain.toml there counts,
+            # then use that toolchain's real binaries (no proxy decisions later).
+            code, sysroot, _ = _run([rustc, "--print", "sysroot"], cwd=str(crate_dir) if crate_dir else None)
+            sysroot = sysroot.strip()
+            if code == 0 and sysroot and (Path(sysroot) / "bin" / "rustc").exists():
+                add(Toolchain(str(Path(sysroot) / "bin" / "cargo"), str(Path(sysroot) / "bin" / "rustc"),
+                              f"default rustup toolchain {Path(sysroot).name}", rustup_name=Path(sysroot).name))
+            else:
+                add(Toolchain(cargo, rustc, "default (PATH)"))
+        else:
+            add(Toolchain(cargo, rustc, "default (PATH)"))
+    for d in _rustup_toolchains():
+        add(Toolchain(str(d / "bin" / "cargo"), str(d / "bin" / "rustc"), f"rustup toolchain {d.name}", rustup_name=d.name))
+    for prefix in ("/usr/bin", "/usr/local/bin"):
+        if Path(prefix, "rustc").exists() and Path(prefix, "cargo").exists():
+            add(Toolchain(f"{prefix}/cargo", f"{prefix}/rustc", prefix))
+    return out, explicit
+
+
+def describe(tc: Toolchain) -> None:
+    """Fill versions, sysroot, wasm32 std and linker (cheap: three short subprocesses)."""
+    code, out, err = _run([tc.rustc, "-vV"])
+    if code != 0:
+        msg = (err or out).strip().splitlines()
+        tc.problem = f"{tc.rustc} does not run: {msg[-1] if msg else 'not found'}"
+        tc.fixes = _install_fixes(tc)
+        return
+    tc.rustc_verbose = out
+    fields = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    tc.host = fields.get("host")
+    tc.rustc_version = f"rustc {fields['release']}" if "release" in fields else out.splitlines()[0]
+    code, out, err = _run([tc.cargo, "-V"])
+    if code != 0:
+        msg = (err or out).strip().splitlines()
+        tc.problem = f"{tc.cargo} does not run: {msg[-1] if msg else 'not found'}"
+        tc.fixes = _install_fixes(tc)
+        return
+    tc.cargo_version = " ".join(out.split()[:2])
+    code, out, _ = _run([tc.rustc, "--print", "sysroot"])
+    tc.sysroot = out.strip() if code == 0 else None
+    if tc.sysroot:
+        lib = Path(tc.sysroot) / "lib" / "rustlib" / TARGET / "lib"
+        tc.wasm32_std = lib.is_dir() and any(p.name.startswith("libstd-") for p in lib.iterdir())
+        if tc.host:
+            bundled = Path(tc.sysroot) / "lib" / "rustlib" / tc.host / "bin" / "rust-lld"
+            if bundled.exists():
+                tc.linker = str(bundled)
+        if tc.linker is None:
+            found = shutil.which("rust-lld")
+            if found and os.path.exists(os.path.realpath(found)):
+                tc.linker = found
+    if not tc.wasm32_std:
+        tc.problem = f"no {TARGET} standard library"
+        tc.fixes = _target_fixes(tc)
+    elif tc.linker is None:
+        tc.problem = "no rust-lld linker for wasm32 (rustc links wasm32 with rust-lld)"
+        tc.fixes = ["apt-get install lld"] if not tc.rustup_name else [f"rustup component add rustc --toolchain {tc.rustup_name}"]
+
+
+def _target_fixes(tc: Toolchain) -> list[str]:
+    if tc.rustup_name:
+        return [f"rustup target add {TARGET} --toolchain {tc.rustup_name}"]
+    if tc.sysroot in ("/usr", "/usr/local") and shutil.which("apt-get"):
+        return ["apt-get install libstd-rust-dev-wasm32 lld"]
+    return [f"install the {TARGET} standard library for {tc.rustc_version or 'this rustc'} "
+            f"(with rustup: rustup target add {TARGET})"]
+
+
+def _install_fixes(tc: Toolchain) -> list[str]:
+    if tc.rustup_name:
+        return [f"rustup toolchain install {tc.rustup_name} --target {TARGET}"]
+    return ["apt-get install rustc cargo libstd-rust-dev-wasm32 lld",
+            f"or: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --target {TARGET}"]
+
+
+_PROBE_TOML = """[package]
+name = "auditor_toolchain_probe"
+version = "0.0.0"
+edition = "2018"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[workspace]
+"""
+_PROBE_RS = "#[no_mangle]\npub extern \"C\" fn probe(n: usize) -> usize { vec![1u8; n].len() }\n"
+
+
+def try_build(tc: Toolchain, cache_dir: Path | None) -> None:
+    """Build a tiny std-using cdylib; the verdict is cached per exact toolchain identity."""
+    digest = hashlib.sha256(f"{_PROBE_VERSION}\n{tc.key}".encode()).hexdigest()[:24]
+    record = cache_dir / "toolchains" / f"{digest}.json" if cache_dir else None
+    if record and record.is_file():
+        try:
+            data = json.loads(record.read_text())
+            tc.can_build, tc.problem, tc.fixes = data["can_build"], data["problem"], data["fixes"]
+            return
+        except (OSError, ValueError, KeyError):
+            pass
+    with tempfile.TemporaryDirectory(prefix="auditor-toolchain-") as tmp:
+        crate = Path(tmp) / "probe"
+        (crate / "src").mkdir(parents=True)
+        (crate / "Cargo.toml").write_text(_PROBE_TOML)
+        (crate / "src" / "lib.rs").write_text(_PROBE_RS)
+        env = tc.env()
+        env["CARGO_TARGET_DIR"] = str(Path(tmp) / "target")
+        for k in ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"):
+            env.pop(k, None)
+        try:
+            p = subprocess.run([tc.cargo, "build", "--offline", "--release", "--target", TARGET],
+                               cwd=crate, env=env, capture_output=True, text=True, timeout=300)
+            ok, text = p.returncode == 0, p.stderr
+        except (OSError, subprocess.TimeoutExpired) as e:
+            ok, text = False, str(e)
+    tc.can_build = ok
+    if not ok:
+        lines = [l.strip() for l in text.splitlines() if l.strip()]
+        first = next((l for l in lines if l.startswith("error")), lines[0] if lines else "build failed")
+        cause = next((l for l in lines if "unknown print request" in l or "unsupported" in l), None)
+        if cause and "unknown print request" in cause:
+            tc.problem = (f"{tc.cargo_version} cannot drive {tc.rustc_version} "
+                          f"({cause.removeprefix('error: ')}): use the cargo shipped with this rustc")
+            sibling = Path(tc.rustc).parent / "cargo"
+            tc.fixes = [f"CARGO={sibling} RUSTC={tc.rustc} auditor scan ..."] if sibling.exists() else _install_fixes(tc)
+        else:
+            tc.problem = f"a test build of a tiny cdylib failed: {first[:300]}"
+            tc.fixes = tc.fixes or [f"run: cargo build --target {TARGET} in a new cdylib crate to see the full error"]
+    else:
+        tc.problem, tc.fixes = None, []
+    if record:
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            tmp_path = record.with_suffix(f".{os.getpid()}.tmp")
+            tmp_path.write_text(json.dumps({"can_build": tc.can_build, "problem": tc.problem, "fixes": tc.fixes}))
+            os.replace(tmp_path, record)
+        except OSError:
+            pass
+
+
+def discover(crate_dir: Path | None = None, cache_dir: Path | None = None, *, all_of_them: bool = False) -> Discovery:
+    """Describe candidates in order and pick the first that builds.
+
+    `all_of_them` (doctor) describes and test-builds every candidate instead of stopping
+    at the first usable one.
+    """
+    cands, explicit = candidates(crate_dir, include_all=all_of_them)
+    selected = None
+    for i, tc in enumerate(cands):
+        if selected is not None and not all_of_them:
+            break
+        describe(tc)
+        if tc.wasm32_std and tc.linker and tc.problem is None:
+            try_build(tc, cache_dir)
+        if tc.usable and selected is None and (i == 0 or not explicit):
+            selected = tc
+    if explicit and selected is None:
+        given = " ".join(n for n in ("CARGO", "RUSTC") if os.environ.get(n))
+        unset = f"unset {given} and let auditor pick an installed toolchain"
+        if cands[0].problem and "does not run" in cands[0].problem:
+            cands[0].fixes = [f"point {given} at an existing cargo/rustc pair, or {unset}"]
+        else:
+            cands[0].fixes.append(f"or {unset}")
+        cands = cands[:1] if not all_of_them else cands
+    if selected is None:
+        return Discovery(cands, None, _no_toolchain_reason(cands, explicit), explicit)
+    if explicit:
+        why = "CARGO/RUSTC set in the environment"
+    elif selected is cands[0]:
+        why = "the default toolchain"
+    else:
+        skipped = [f"{tc.source} ({tc.rustc_version or '?'}) has {tc.problem}" if tc.problem.startswith("no ")
+                   else f"{tc.source} ({tc.rustc_version or '?'}): {tc.problem}" for tc in cands[: cands.index(selected)]]
+        why = "; ".join(skipped)
+    return Discovery(cands, selected, f"using {selected.label()}: {why}", explicit)
+
+
+def _no_toolchain_reason(cands: list[Toolchain], explicit: bool) -> str:
+    if not cands:
+        return f"no Rust toolchain found (fix: {_install_fixes(Toolchain('cargo', 'rustc', ''))[0]})"
+    parts = []
+    for tc in cands[:1] if explicit else cands:
+        fix = f" (fix: {'; '.join(tc.fixes)})" if tc.fixes else ""
+        parts.append(f"{tc.source} {tc.rustc_version or ''}: {tc.problem}{fix}")
+    head = "CARGO/RUSTC toolchain cannot build " if explicit else "no installed toolchain can build "
+    return head + TARGET + ": " + "; ".join(parts) + " (see `auditor doctor`)"
+
+
+def select(crate_dir: Path | None = None, cache_dir: Path | None = None) -> Discovery:
+    """The toolchain a scan uses, or AuditorError saying what is missing and how to fix it."""
+    found = discover(crate_dir, cache_dir)
+    if found.selected is None:
+        raise AuditorError(found.reason)
+    return found
