@@ -341,3 +341,13 @@ def test_check_ci_formats_carry_budget_results(tmp_path):
     assert [(x["ruleId"], x["locations"][0]["physicalLocation"]["region"]["startLine"]) for x in results] == [
         ("AUD901", 4), ("AUD901", 5)]
     assert "AUD901" in {rule["id"] for rule in sarif["runs"][0]["tool"]["driver"]["rules"]}
+
+
+def test_global_allowance_skips_budgets_without_byte_limits(tmp_path):
+    cfg = config(tmp_path, '[gate]\nmax-increase = "1%"\n[[budget]]\nname = "rt"\nvariant = "opt-z/default"\n'
+                           'churn-slope = 0.5\n[[budget]]\nname = "own"\nvariant = "opt-z/default"\n'
+                           'initial-pages = 17\nmax-increase = "1%"\n')
+    r = evaluate(V2, cfg, V1)
+    assert r.budgets[0].variants[0].increases == []  # runtime-only budget: no growth check
+    [inc] = r.budgets[1].variants[0].increases  # its own max-increase: raw bytes
+    assert (inc.metric, inc.status) == ("raw", "fail")

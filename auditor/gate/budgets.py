@@ -9,8 +9,9 @@ Rules of the gate (documented in docs/sections/gate.md):
   like, where "the smallest variant" would change identity as sizes move.
 - Baseline: a byte figure may grow by at most `max-increase` (the budget's own, else
   `--max-increase` / `gate.max-increase`); growth == allowance passes. Checked on the
-  byte figures the budget limits (raw when it limits none); a variant missing from the
-  baseline, or failed there, is not compared (noted, not failed).
+  byte figures the budget limits; a budget with its own `max-increase` and no byte
+  limit checks raw bytes; a variant missing from the baseline, or failed there, is not
+  compared (noted, not failed).
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def evaluate(scan_json: dict, config, baseline: dict | None = None, max_increase
     implicit = not budgets and baseline is not None and global_increase is not None
     if implicit:
         # No budgets, but a baseline and an allowance: gate the default variant's raw bytes.
-        budgets = [{"name": "max-increase"}]
+        budgets = [{"name": "max-increase", "max-increase": global_increase}]
     base_variants = {variant_id(v): v for v in (baseline or {}).get("variants", [])}
     variants = scan_json["variants"]
     for index, spec in enumerate(budgets):
@@ -277,7 +278,9 @@ def _evaluate_variant(v, limits, spec, increase, increase_text, base_variants, h
             out.limits.append(LimitResult(metric.key, metric.unit, actual, limit, str(raw),
                                           "pass" if actual <= limit else "fail"))
     if increase is not None and have_baseline:
-        keys = [m.key for m, _, _ in limits if m.unit == "bytes"] or ["raw"]
+        keys = [m.key for m, _, _ in limits if m.unit == "bytes"]
+        if not keys and "max-increase" in spec:  # a growth-only budget: its raw bytes
+            keys = ["raw"]
         base = base_variants.get(vid)
         for key in keys:
             metric = METRICS[key] if key in METRICS else crate_metric(key.removeprefix("crate."))
