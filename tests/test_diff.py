@@ -151,3 +151,21 @@ def test_two_wasm_files_hash_insensitive_against_objdump():
     assert {r.name: (r.old, r.new) for r in module.totals}["raw"] == (WASM1.stat().st_size, WASM2.stat().st_size)
     r = run("diff", WASM1, REPORTS / "inspect-v2.json", "--format", "json")
     assert r.returncode == 0 and json.loads(r.stdout)["old"]["kind"] == "wasm"
+
+
+def test_v0_disambiguators_do_not_split_functions(tmp_path):
+    """v0 symbols of one function from two builds differ only in the crate disambiguator."""
+    def record(names_sizes):
+        return {"schema": "auditor.inspect/1", "file": "m.wasm", "bytes": 100, "gzip": 50, "brotli": 40,
+                "sections": [], "memories": [], "crates": [],
+                "functions": [{"index": i, "name": n, "size": s} for i, (n, s) in enumerate(names_sizes)]}
+
+    old = record([("_RNvCsbmNqQUJIY6D_7mycrate3foo", 100), ("_RNvCsbmNqQUJIY6D_7mycrate3bar", 50)])
+    new = record([("_RNvCs4fqI2P2rA04_7mycrate3foo", 130), ("_RNvCs4fqI2P2rA04_7mycrate3bar", 50),
+                  ("mycrate[1a2b3c4d5e6f7a8b]::baz", 7)])
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    [module] = diff_reports(str(tmp_path / "old.json"), str(tmp_path / "new.json"), top=0).modules
+    assert [(r.name, r.old, r.new, r.status) for r in module.functions.rows] == [
+        ("mycrate::foo", 100, 130, "changed"), ("mycrate::baz", None, 7, "added")]
+    assert module.functions.unchanged == 1

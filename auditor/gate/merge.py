@@ -1,6 +1,6 @@
 """`auditor merge`: shard reports back into the one report an unsharded scan writes.
 
-Shards are recognised by their `shard` field ({"index": K, "count": N}, or "K/N"). The
+Shards are recognised by their `shard` field ({"index": K, "count": N}). The
 merged variants follow the canonical matrix order: the report's `matrix` list of
 variant ids when present, else the positions `auditor.gate.shard.select` gave them
 (round-robin), so the result equals an unsharded run's variant for variant.
@@ -13,28 +13,20 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 
 from auditor.errors import AuditorError
 from auditor.gate.report import variant_id
 from auditor.gate.shard import positions
-
-_SPEC = re.compile(r"^([0-9]+)/([0-9]+)$")
-
 
 def shard_of(report: dict, where: str) -> tuple[int, int] | None:
     """(K, N) of a shard report, None for a whole-matrix report."""
     shard = report.get("shard")
     if shard is None:
         return None
-    if isinstance(shard, dict) and isinstance(shard.get("index"), int) and isinstance(shard.get("count"), int):
-        k, n = shard["index"], shard["count"]
-    elif isinstance(shard, str) and _SPEC.match(shard):
-        k, n = map(int, shard.split("/"))
-    else:
-        raise AuditorError(f"field 'shard' must be {{\"index\": K, \"count\": N}} or \"K/N\", got {json.dumps(shard)}", where)
-    if not 1 <= k <= n:
-        raise AuditorError(f"shard {k}/{n} is out of range", where)
+    k, n = (shard.get("index"), shard.get("count")) if isinstance(shard, dict) else (None, None)
+    if not (isinstance(k, int) and isinstance(n, int) and 1 <= k <= n):
+        raise AuditorError(f"field 'shard' must be {{\"index\": K, \"count\": N}} with 1 <= K <= N, "
+                           f"got {json.dumps(shard)}", where)
     return k, n
 
 
