@@ -290,3 +290,16 @@ def test_rust_module_same_numbers_run_after_run():
     assert a == b
     c = run_module(path, RuntimeOptions(seed=2)).to_json()
     assert c["churn"]["curve"] != a["churn"]["curve"] or c["hold_release"]["curve"] != a["hold_release"]["curve"]
+
+
+def test_text_report_names_the_leak_and_the_abort_path():
+    from auditor.report import render
+
+    result = run_module(fixturelib.build_with_allocator("bump"), RuntimeOptions())
+    text = render(result, "text")
+    c = result.churn
+    assert re.search(rf"churn\s+leak\s+{c['pages_initial']}\s+{c['pages_after_warmup']}\s+{c['pages_end']}", text)
+    assert "trap in rust_oom <- __rg_oom" in text
+    assert "auditor_fixture_bump::bump_grow" in text
+    assert "try_reserve __auditor_try_reserve  err at" in text
+    assert result.exit_code() == 0  # a leak is a fact; rules and budgets decide whether it fails

@@ -6,6 +6,7 @@ The .wat files live in fixtures/runtime/ and say in their header what must happe
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -284,3 +285,31 @@ def test_scenario_spec_parsing():
     for bad in ("args=[1]", "f,what=1", "f,args=[x]", "f,expect=ok,3"):
         with pytest.raises(AuditorError):
             parse_spec(bad)
+
+
+def test_text_report_of_a_probed_module(wat):
+    p = cli(wat("page_alloc"), "--churn-rounds", "300")
+    assert p.returncode == 0, p.stderr
+    text = p.stdout
+    assert "allocation entry points (malloc): malloc / free" in text
+    assert "  alloc       malloc                 null at 134 of 256 pages requesting 8.0 MiB" in text
+    assert "instance still works" in text
+    assert re.search(r"churn\s+page-per-alloc\s+1\s+\d+\s+256\s+256", text)
+    assert "(emulated: no realloc export)" in text
+    assert "memory.grow sites: 1, all compared with -1: func 0" in text
+    assert "aborts on OOM: unknown (no function names)" in text
+
+
+def test_summary_columns(wat):
+    r = run_module(wat("page_alloc"), RuntimeOptions(churn_rounds=300))
+    assert r.summary() == {
+        "oom": "null", "pages_at_failure": 134, "cap_pages": 256, "try_reserve": None,
+        "churn": "page-per-alloc", "churn_slope": r.churn["slope"], "hold_release": "page-per-alloc",
+        "fragmentation": "grow", "realloc_overhead": r.realloc["overhead"], "scenarios_failed": 0}
+
+
+def test_docs_carry_the_exact_probe_exports_source():
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "sections" / "runtime.md").read_text()
+    block = doc.split("```rust\n", 1)[1].split("```", 1)[0]
+    assert block == (root / "auditor" / "runtime" / "probe_exports.rs").read_text()

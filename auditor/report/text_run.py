@@ -28,9 +28,9 @@ def _pages(n: int | None) -> str:
 
 def _ramp_line(label: str, r: dict, color: bool) -> str:
     if r["outcome"] == "no-failure":
-        return f"  {label:<10} {r['entry']:<24} no failure up to {human_bytes(r['requests'][-1])} requests, {r['pages']} pages"
+        return f"  {label:<11} {r['entry']:<22} no failure up to {human_bytes(r['requests'][-1])} requests, {r['pages']} pages"
     grew = "grew on the failing call" if r["grew_on_failure"] else "no growth on the failing call"
-    text = (f"  {label:<10} {r['entry']:<24} {_verdict(r['outcome'], color)} at {r['pages']} of {r['cap_pages']} pages "
+    text = (f"  {label:<11} {r['entry']:<22} {_verdict(r['outcome'], color)} at {r['pages']} of {r['cap_pages']} pages "
             f"requesting {human_bytes(r['request'])} ({human_bytes(r['live_bytes'])} live); {grew}")
     if r.get("recovered") is not None:
         text += "; instance still works" if r["recovered"] else f"; instance broken afterwards ({r['recovery']})"
@@ -75,13 +75,13 @@ def format(result, color: bool = False) -> str:
 
 def _workloads(j: dict, out: list[str], color: bool) -> None:
     oom = j["oom"]
-    out.append(_bold("Out of memory (doubling requests, all held, until one fails)", color))
+    out.append(_bold("Out of memory (ramp: doubling requests, all held, until one fails)", color))
     if oom["outcome"] == "not-probed":
         out.append(f"  not probed: {oom['reason']}")
     else:
-        out.append(_ramp_line("infallible", oom, color))
+        out.append(_ramp_line("alloc", oom, color))
         if oom.get("try_reserve"):
-            out.append(_ramp_line("fallible", oom["try_reserve"], color))
+            out.append(_ramp_line("try_reserve", oom["try_reserve"], color))
         if oom.get("trap") and oom["trap"].get("frames"):
             out.append(f"  trap in {' <- '.join(oom['trap']['frames'][:4])}")
 

@@ -176,6 +176,10 @@ class RunResult:
             return 1
         return 0
 
+    def summary(self) -> dict:
+        """The per-variant columns of the scan table (scan keeps the full to_json() too)."""
+        return summarize(self.to_json())
+
     def to_json(self) -> dict:
         return {
             "schema": SCHEMA,
@@ -196,6 +200,25 @@ class RunResult:
             "findings": [f.to_json() for f in self.findings],
             "timings": self.timings,
         }
+
+
+def summarize(run: dict) -> dict:
+    """OOM outcome, pages at the cap, churn verdict + slope, fragmentation, realloc overhead.
+
+    Works on a stored `auditor.run/1` object too (a scan report's variant `runtime`).
+    """
+    return {
+        "oom": run["oom"]["outcome"],
+        "pages_at_failure": run["oom"].get("pages"),
+        "cap_pages": run["options"]["memory_limit_pages"],
+        "try_reserve": (run["oom"].get("try_reserve") or {}).get("outcome"),
+        "churn": run["churn"]["verdict"],
+        "churn_slope": run["churn"].get("slope"),
+        "hold_release": run["hold_release"]["verdict"],
+        "fragmentation": run["fragmentation"]["verdict"],
+        "realloc_overhead": run["realloc"].get("overhead"),
+        "scenarios_failed": sum(1 for s in run["scenarios"] if not s["passed"]),
+    }
 
 
 def _module_facts(h: Harness) -> dict:
