@@ -26,9 +26,12 @@ def wat(tmp_path_factory):
     out = tmp_path_factory.mktemp("runtime-wat")
 
     def build(name: str) -> Path:
+        src = RUNTIME_FIXTURES / f"{name}.wat"
         dest = out / f"{name}.wasm"
         if not dest.exists():
-            subprocess.run(["wat2wasm", str(RUNTIME_FIXTURES / f"{name}.wat"), "-o", str(dest)], check=True)
+            flags = [f for line in src.read_text().splitlines() if line.startswith(";; wat2wasm:")
+                     for f in line.split(":", 1)[1].split()]
+            subprocess.run(["wat2wasm", *flags, str(src), "-o", str(dest)], check=True)
         return dest
 
     return build
@@ -103,6 +106,14 @@ def test_no_allocation_exports_is_not_probed(wat):
     for k in ("churn", "hold_release", "fragmentation", "realloc"):
         assert r[k]["verdict"] == "not-probed"
     assert r["static"]["available"] is True
+
+
+def test_shared_memory_is_not_measured(wat):
+    r = run_module(wat("shared_alloc"), RuntimeOptions()).to_json()
+    assert r["entry"]["family"] == "malloc"
+    assert r["oom"]["outcome"] == "not-probed"
+    assert r["oom"]["reason"].startswith("shared memory: wasmtime applies no store cap")
+    assert "64 pages" in r["churn"]["reason"]
 
 
 def test_wrong_signature_is_rejected_not_called(wat):

@@ -283,7 +283,7 @@ def run_module(path, options: RuntimeOptions | None = None, scenarios=()) -> Run
         elif not entry.found:
             reason = "no allocation exports"
         else:
-            reason = None
+            reason = h.unmeasurable_memory()
         grow_sites = static["memory_grow_sites"] if static.get("available") else None
         for kind in results:
             wname = "ramp" if kind == "oom" else kind

@@ -205,15 +205,30 @@ class Harness:
             return None
         return tuple(str(p) for p in t.params), tuple(str(r) for r in t.results)
 
-    def memory_limits(self) -> tuple[int | None, int | None]:
-        """(initial, maximum) pages of memory 0, defined or imported."""
+    def _memory_type(self) -> wasmtime.MemoryType | None:
+        """Memory 0 as far as the module's interface shows it (imported, else exported)."""
         for i in self.imports:
             if isinstance(i.type, wasmtime.MemoryType):
-                return i.type.limits.min, i.type.limits.max
-        for e in self.module.exports:
-            if isinstance(e.type, wasmtime.MemoryType):
-                return e.type.limits.min, e.type.limits.max
-        return None, None
+                return i.type
+        exported = [e for e in self.module.exports if isinstance(e.type, wasmtime.MemoryType)]
+        for e in sorted(exported, key=lambda e: e.name != "memory"):
+            return e.type
+        return None
+
+    def memory_limits(self) -> tuple[int | None, int | None]:
+        """(initial, maximum) pages of memory 0, defined or imported."""
+        t = self._memory_type()
+        return (t.limits.min, t.limits.max) if t is not None else (None, None)
+
+    def unmeasurable_memory(self) -> str | None:
+        """Why page curves cannot be measured on this module, or None when they can."""
+        t = self._memory_type()
+        if t is None:
+            return "no exported or imported memory to measure"
+        if t.is_shared:
+            return ("shared memory: wasmtime applies no store cap to it (only its declared maximum "
+                    f"of {t.limits.max} pages) and wasmtime-py cannot read its size")
+        return None
 
     def _unknown_func_imports(self) -> list:
         """Function imports neither WASI nor anything else provides: these get stubs."""
