@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from auditor.gate.diff import diff_reports, normalise
-from tests.objdump import sections
+from objdump import sections
 
 REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 V1, V2 = REPORTS / "scan-v1.json", REPORTS / "scan-v2.json"

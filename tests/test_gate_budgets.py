@@ -14,7 +14,7 @@ from auditor.config import load_config
 from auditor.errors import AuditorError
 from auditor.gate.budgets import evaluate
 from auditor.gate.report import load_report, variant_id
-from tests.objdump import sections
+from objdump import sections
 
 REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 V1 = load_report(REPORTS / "scan-v1.json")

@@ -31,7 +31,7 @@ def test_fixture_reports_load():
 
 def test_fixture_figures_match_the_real_module():
     """The hand-made report carries the real module's figures (checked with wasm-objdump)."""
-    from tests.objdump import code_sizes
+    from objdump import code_sizes
 
     wasm = REPORTS / "demo-0.1.0-opt-z.wasm"
     record = next(v for v in SCAN["variants"] if variant_id(v) == "opt-z/default")["wasm"]

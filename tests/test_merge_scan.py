@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from auditor.gate.report import variant_id
-from tests.fixturelib import fixture_crate
+from fixturelib import fixture_crate
 
 SCAN = ["--profiles", "release,opt-z,opt-s", "--allocators", "default", "--no-runtime", "--format", "json", "-q"]
 
