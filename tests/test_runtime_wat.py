@@ -324,3 +324,16 @@ def test_docs_carry_the_exact_probe_exports_source():
     doc = (root / "docs" / "sections" / "runtime.md").read_text()
     block = doc.split("```rust\n", 1)[1].split("```", 1)[0]
     assert block == (root / "auditor" / "runtime" / "probe_exports.rs").read_text()
+
+
+def test_cli_applies_the_runtime_rules(wat):
+    p = cli(wat("unchecked_grow"), "--format", "json", "--churn-rounds", "100")
+    assert p.returncode == 1, p.stderr  # AUD505 (out-of-bounds at the cap) is an error
+    j = json.loads(p.stdout)
+    rules = {f["rule"]: f["level"] for f in j["findings"]}
+    assert rules["AUD505"] == "error" and rules["AUD501"] == "warning"
+    assert {c["rule"]: c["status"] for c in j["checks"]}["AUD505"] == "fail"
+    p = cli(wat("page_alloc"), "--format", "sarif", "--churn-rounds", "100")
+    assert p.returncode == 0  # page-per-alloc is a warning by default
+    sarif = json.loads(p.stdout)
+    assert sorted(r["ruleId"] for r in sarif["runs"][0]["results"]) == ["AUD501", "AUD502", "AUD506"]

@@ -33,13 +33,13 @@ from auditor.commands.options import output_options, render_and_emit
               help="auditor config file (keys at top level: [runtime], [[scenario]]).")
 @click.option("--crate", "crate_dir", type=click.Path(file_okay=True), default=".", show_default=True,
               help="Where to look for Cargo.toml [package.metadata.auditor] and auditor.toml.")
-@output_options(("text", "json"))
+@output_options(("text", "json", "sarif", "junit", "github"))
 def command(wasm, memory_limit, fuel, timeout, unknown_imports, churn_rounds, hold_cycles, seed, workloads,
             scenarios, config_file, crate_dir, fmt, output, color) -> int:
     """Run FILE.wasm in wasmtime: OOM behaviour, memory growth, OOM-guard scenarios.
 
-    Exit 0 when every scenario passes, 1 when one fails (or a rule reports an error),
-    2 when FILE is not a module or the options/config are wrong.
+    Exit 0 when every scenario passes and no rule reports an error, 1 otherwise, 2 when
+    FILE is not a module or the options/config are wrong.
     """
     from auditor.config import load_config
     from auditor.runtime import scenarios as sc
@@ -51,5 +51,8 @@ def command(wasm, memory_limit, fuel, timeout, unknown_imports, churn_rounds, ho
     options = RuntimeOptions.from_config(config, {"hold_cycles": hold_cycles, "workloads": workloads})
     chosen = [sc.parse_spec(s) for s in scenarios] if scenarios else sc.from_config(config)
     result = run_module(Path(wasm), options, chosen)
+    from auditor.rules.engine import evaluate
+
+    result.findings, result.checks = evaluate("run", result.to_json(), config)
     render_and_emit(result, fmt, output, color)
     return result.exit_code()

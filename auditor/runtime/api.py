@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from auditor.errors import AuditorError
-from auditor.findings import Finding
+from auditor.findings import Check, Finding
 from auditor.runtime import scenarios as sc_mod
 from auditor.runtime import workloads as wl
 from auditor.runtime.entry import detect
@@ -165,6 +165,7 @@ class RunResult:
     scenarios: list[dict]
     timings: dict
     findings: list[Finding] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
 
     @property
     def scenarios_failed(self) -> list[dict]:
@@ -198,6 +199,7 @@ class RunResult:
             "wasi": self.wasi,
             "scenarios": self.scenarios,
             "findings": [f.to_json() for f in self.findings],
+            "checks": [c.to_json() for c in self.checks],
             "timings": self.timings,
         }
 
