@@ -71,6 +71,8 @@ _CXX_PREFIXES = (
 # A C++ function's demangled name ends with its parameter list, possibly
 # followed by cv/ref qualifiers; a Rust path never ends with ")".
 _CXX_TAIL = re.compile(r"\)(?:\s*(?:const|volatile|&&|&|noexcept))*$")
+_CXX_LAST_CHARS = frozenset(")t&e")  # ")", "const", "&", "volatile"/"noexcept"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PRIMITIVES = frozenset(
     "bool char str i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f16 f32 f64 f128 ! () _ ...".split()
 )
@@ -108,9 +110,15 @@ def crate_of(demangled_name: str | None) -> str:
     name = (demangled_name or "").strip()
     if not name:
         return UNNAMED
-    cxx = _cxx_entity(name)
-    if cxx is not None:
-        return _cxx_namespace(cxx)
+    if name[-1] in _CXX_LAST_CHARS or name.startswith(_CXX_PREFIXES):
+        cxx = _cxx_entity(name)
+        if cxx is not None:
+            return _cxx_namespace(cxx)
+    if name[0] != "<":
+        cut = name.find("::")
+        if cut > 0 and _IDENTIFIER.fullmatch(name, 0, cut):  # fast path: crate::…
+            crate = name[:cut]
+            return _CRATE_ALIASES.get(crate, crate)
     if name[0] == "<" or "::" in name:
         crate = _rust_crate(name)
         if crate:

@@ -78,11 +78,13 @@ def strip_hash(name: str) -> str:
     ``crate[1a2b…]`` (other demanglers print them), and ThinLTO
     ``.llvm.<digits>`` suffixes. Apply it to demangled names.
     """
-    if not name:
-        return name
-    name = _LLVM_SUFFIX_ANYWHERE.sub("", name)
-    name = _LEGACY_HASH.sub("", name)
-    return _CRATE_DISAMBIGUATOR.sub("", name)
+    if ".llvm." in name:
+        name = _LLVM_SUFFIX_ANYWHERE.sub("", name)
+    if "::h" in name:
+        name = _LEGACY_HASH.sub("", name)
+    if "]" in name:
+        name = _CRATE_DISAMBIGUATOR.sub("", name)
+    return name
 
 
 # ------------------------------------------------------------------------ C++
