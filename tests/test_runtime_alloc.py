@@ -303,3 +303,21 @@ def test_text_report_names_the_leak_and_the_abort_path():
     assert "auditor_fixture_bump::bump_grow" in text
     assert "try_reserve __auditor_try_reserve  err at" in text
     assert result.exit_code() == 0  # a leak is a fact; rules and budgets decide whether it fails
+
+
+def test_same_numbers_across_processes():
+    import json
+    import os
+    import sys
+
+    path = fixturelib.build_with_allocator("default")
+    outs = []
+    for hashseed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hashseed}
+        p = subprocess.run([sys.executable, "-m", "auditor", "run", str(path), "--format", "json"],
+                           capture_output=True, text=True, env=env)
+        assert p.returncode == 0, p.stderr
+        j = json.loads(p.stdout)
+        j.pop("timings")
+        outs.append(j)
+    assert outs[0] == outs[1]
