@@ -10,7 +10,7 @@ from auditor.commands.options import output_options, render_and_emit
 
 
 @click.command("run")
-@click.argument("wasm", type=click.Path(dir_okay=False))
+@click.argument("wasm", type=click.Path(dir_okay=False), metavar="FILE.wasm")
 @click.option("--memory-limit", default=None, metavar="SIZE",
               help='Memory cap per run: "16 MiB", "4 MB", "64 pages" or bytes (default 16 MiB).')
 @click.option("--fuel", type=click.IntRange(min=1), default=None, metavar="N",
@@ -31,7 +31,7 @@ from auditor.commands.options import output_options, render_and_emit
                    "(repeatable; replaces the config's scenarios).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="auditor config file (keys at top level: [runtime], [[scenario]]).")
-@click.option("--crate", "crate_dir", type=click.Path(file_okay=True), default=".", show_default=True,
+@click.option("--crate", "crate_dir", type=click.Path(file_okay=True), default=".", show_default=True, metavar="DIR",
               help="Where to look for Cargo.toml [package.metadata.auditor] and auditor.toml.")
 @output_options(("text", "json", "sarif", "junit", "github"))
 def command(wasm, memory_limit, fuel, timeout, unknown_imports, churn_rounds, hold_cycles, seed, workloads,
