@@ -1,0 +1,187 @@
+"""One cargo build of one variant: the command, its JSON messages, the artifact, errors.
+
+Every cargo runs in its own process group and is registered, so Ctrl-C (or a failing
+scan) can stop all of them before the shadow dirs are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditor.build.toolchain import TARGET
+
+MAX_ERROR_LINES = 12
+
+
+@dataclass
+class BuildOptions:
+    package: str | None = None  # -p, as the user gave it (None: the manifest's own package)
+    features: list[str] = field(default_factory=list)
+    all_features: bool = False
+    no_default_features: bool = False
+
+    def to_json(self) -> dict:
+        return {"package": self.package, "features": self.features, "all_features": self.all_features,
+                "no_default_features": self.no_default_features}
+
+
+@dataclass
+class BuildOutcome:
+    ok: bool
+    seconds: float
+    wasm: Path | None = None
+    error: str | None = None
+    compile_error: bool = False  # rustc rejected the code: same inputs fail the same way
+    interrupted: bool = False
+
+
+def cargo_args(profile_args: list[str], profile: str, package: str, opts: BuildOptions,
+               extra_features: list[str] = ()) -> list[str]:
+    """Arguments after the cargo binary (what a user would type, minus message format)."""
+    args = list(profile_args) + ["build", "--lib", "--target", TARGET, "--profile", profile, "-p", package]
+    features = list(opts.features) + list(extra_features)
+    if features:
+        args += ["--features", ",".join(features)]
+    if opts.all_features:
+        args.append("--all-features")
+    if opts.no_default_features:
+        args.append("--no-default-features")
+    return args
+
+
+def display_command(args: list[str]) -> str:
+    return shlex.join(["cargo"] + args)
+
+
+class ProcessRegistry:
+    """Live cargo processes, so an interrupt can end them all."""
+
+    def __init__(self):
+        self._procs: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+        self.stopping = False
+
+    def add(self, p: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.add(p)
+
+    def discard(self, p: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(p)
+
+    def stop_all(self) -> None:
+        self.stopping = True
+        with self._lock:
+            procs = list(self._procs)
+        for p in procs:
+            _kill_group(p, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _kill_group(p, signal.SIGKILL)
+                p.wait()
+
+
+def _kill_group(p: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(p.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_cargo(cargo: str, args: list[str], cwd: Path, env: dict, manifest: Path,
+              registry: ProcessRegistry) -> BuildOutcome:
+    """Run `cargo ARGS --message-format=json`; the cdylib .wasm of `manifest`'s package."""
+    argv = [cargo] + args + ["--message-format=json"]
+    start = time.monotonic()
+    if registry.stopping:
+        return BuildOutcome(False, 0.0, error="interrupted", interrupted=True)
+    p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    registry.add(p)
+    try:
+        stderr_chunks: list[str] = []
+        reader = threading.Thread(target=lambda: stderr_chunks.append(p.stderr.read()), daemon=True)
+        reader.start()
+        wasm, errors = None, []
+        manifest_s = str(manifest)
+        for line in p.stdout:
+            if not line.startswith("{"):
+                continue
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            reason = msg.get("reason")
+            if reason == "compiler-artifact" and msg.get("manifest_path") == manifest_s:
+                if "cdylib" in msg.get("target", {}).get("crate_types", []):
+                    for fn in msg.get("filenames", []):
+                        if fn.endswith(".wasm"):
+                            wasm = Path(fn)
+            elif reason == "compiler-message":
+                m = msg.get("message", {})
+                if m.get("level") == "error" and m.get("rendered"):
+                    errors.append(m["rendered"])
+        code = p.wait()
+        reader.join()
+    except BaseException:
+        _kill_group(p, signal.SIGTERM)
+        p.wait()
+        raise
+    finally:
+        registry.discard(p)
+    seconds = time.monotonic() - start
+    if registry.stopping and code != 0:
+        return BuildOutcome(False, seconds, error="interrupted", interrupted=True)
+    if code == 0 and wasm is not None and wasm.is_file():
+        return BuildOutcome(True, seconds, wasm=wasm)
+    if code == 0:
+        return BuildOutcome(False, seconds, error="cargo reported success but produced no .wasm for the cdylib target")
+    stderr = "".join(stderr_chunks)
+    return BuildOutcome(False, seconds, error=first_error(errors, stderr), compile_error=bool(errors))
+
+
+def first_error(rendered: list[str], stderr: str) -> str:
+    """The compiler's first error (rendered), else cargo's own error lines from stderr."""
+    real = [r for r in rendered if not r.startswith("error: aborting due to")]
+    if real:
+        lines = real[0].rstrip().splitlines()
+    else:
+        all_lines = [l for l in stderr.splitlines() if l.strip()]
+        start = next((i for i, l in enumerate(all_lines) if l.lstrip().startswith("error")), None)
+        lines = all_lines[start:] if start is not None else all_lines[-MAX_ERROR_LINES:]
+    lines = lines[:MAX_ERROR_LINES]
+    return "\n".join(lines) if lines else "cargo failed without an error message"
+
+
+def dep_info(wasm: Path) -> list[str]:
+    """Files rustc read for this artifact, from cargo's `.d` file next to it."""
+    try:
+        text = wasm.with_suffix(".d").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    out: list[str] = []
+    for line in text.replace("\\\n", " ").splitlines():
+        if ":" not in line:
+            continue
+        _, deps = line.split(": ", 1) if ": " in line else ("", "")
+        token = ""
+        for part in deps.split(" "):
+            if part.endswith("\\"):
+                token += part[:-1] + " "
+                continue
+            token += part
+            if token:
+                out.append(token)
+            token = ""
+    return out

@@ -1,0 +1,300 @@
+"""The crate a scan builds: which package, where its workspace is, what it reads.
+
+`cargo metadata --no-deps` is the authority on workspaces (member globs, inherited keys,
+target auto-discovery) and reads nothing from the network. Everything a build reads
+from disk (the workspace tree, path dependencies outside it, cargo config files) is
+listed here too, so the cache can key on its contents and the shadow copy can keep
+outside paths reachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditor.errors import AuditorError
+
+# Never copied nor hashed: version control and build output.
+SKIP_DIRS = {".git", ".hg", ".svn", ".jj"}
+_DEP_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")
+_GLOBAL_ALLOC = re.compile(r"#\s*\[\s*global_allocator\s*\]")
+_STATIC = re.compile(r"static\s+(?:mut\s+)?[A-Za-z_][A-Za-z0-9_]*\s*:\s*(?P<type>[^=;]+?)\s*=")
+
+
+@dataclass
+class CrateInfo:
+    name: str
+    version: str
+    manifest_path: Path  # absolute, in the user's tree
+    workspace_root: Path  # directory
+    lib_src: Path  # crate root of the lib target
+    lib_name: str  # the lib target's name (the .wasm is named after it)
+    crate_types: list[str]
+    dependencies: set[str]  # rust names of direct dependencies
+    members: list[str]
+    target_directory: Path
+    outside_paths: list[Path] = field(default_factory=list)  # path deps outside the workspace root
+    own_allocator: dict | None = None  # {"file", "line", "type"}
+
+    @property
+    def package_dir(self) -> Path:
+        return self.manifest_path.parent
+
+    def to_json(self, cwd: Path | None = None) -> dict:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "manifest_path": _display(self.manifest_path, cwd),
+            "workspace_root": _display(self.workspace_root, cwd),
+            "lib": self.lib_name,
+            "crate_types": self.crate_types,
+            "own_global_allocator": self.own_allocator,
+        }
+
+
+def _display(p: Path, cwd: Path | None) -> str:
+    cwd = cwd or Path.cwd()
+    try:
+        return str(p.relative_to(cwd)) or "."
+    except ValueError:
+        return str(p)
+
+
+def cargo_metadata(manifest: Path, cargo: str, env: dict) -> dict:
+    """`cargo metadata --no-deps` of the user's manifest (reads, never writes)."""
+    argv = [cargo, "metadata", "--no-deps", "--format-version", "1", "--manifest-path", str(manifest)]
+    try:
+        p = subprocess.run(argv, cwd=manifest.parent, env=env, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise AuditorError(f"cargo metadata failed: {e}", str(manifest)) from None
+    if p.returncode != 0:
+        lines = [l for l in p.stderr.strip().splitlines() if l.strip()]
+        first = next((i for i, l in enumerate(lines) if l.startswith("error")), 0)
+        msg = " ".join(l.strip() for l in lines[first:first + 4]) or "cargo metadata failed"
+        raise AuditorError(msg, str(manifest))
+    return json.loads(p.stdout)
+
+
+def find_manifest(path: Path) -> Path:
+    if not path.exists():
+        raise AuditorError("no such file or directory", str(path))
+    if path.is_dir():
+        m = path / "Cargo.toml"
+        if not m.is_file():
+            raise AuditorError("no Cargo.toml in this directory (give a crate or workspace directory)", str(path))
+        return m.resolve()
+    if path.name != "Cargo.toml":
+        raise AuditorError("not a Cargo.toml (give a crate or workspace directory, or its Cargo.toml)", str(path))
+    return path.resolve()
+
+
+def load_crate(path: Path, cargo: str, env: dict, package: str | None = None) -> tuple[CrateInfo, list[str]]:
+    """The package to scan and notices; AuditorError for no cdylib or an ambiguous workspace."""
+    manifest = find_manifest(path)
+    meta = cargo_metadata(manifest, cargo, env)
+    members = set(meta.get("workspace_members", []))
+    pkgs = [p for p in meta["packages"] if p["id"] in members]
+    notices: list[str] = []
+
+    def is_cdylib(p):
+        return any("cdylib" in t.get("crate_types", []) for t in p["targets"])
+
+    if package:
+        chosen = [p for p in pkgs if p["name"] == package]
+        if not chosen:
+            raise AuditorError(f"-p {package}: no such workspace member (members: {', '.join(sorted(p['name'] for p in pkgs))})",
+                               str(manifest))
+        pkg = chosen[0]
+    else:
+        own = [p for p in pkgs if Path(p["manifest_path"]).resolve() == manifest]
+        if own:
+            pkg = own[0]
+        else:
+            cdylibs = [p for p in pkgs if is_cdylib(p)]
+            if len(cdylibs) == 1:
+                pkg = cdylibs[0]
+                notices.append(f"workspace member {pkg['name']} chosen: the only cdylib member (others: "
+                               f"{', '.join(sorted(p['name'] for p in pkgs if p is not pkg)) or 'none'})")
+            elif not cdylibs:
+                raise AuditorError("no workspace member has a cdylib target: add crate-type = [\"cdylib\"] under [lib] "
+                                   "in the member's Cargo.toml", str(manifest))
+            else:
+                raise AuditorError(f"workspace has {len(cdylibs)} cdylib members; choose one with -p: "
+                                   f"{', '.join(sorted(p['name'] for p in cdylibs))}", str(manifest))
+    libs = [t for t in pkg["targets"] if "cdylib" in t.get("crate_types", [])]
+    pkg_manifest = Path(pkg["manifest_path"]).resolve()
+    if not libs:
+        types = next((t.get("crate_types") for t in pkg["targets"] if "lib" in t.get("kind", []) or "rlib" in t.get("kind", [])), None)
+        has = f" (it has crate-type {types})" if types else " (it has no [lib] target)"
+        raise AuditorError(f"package {pkg['name']} builds no .wasm{has}: add crate-type = [\"cdylib\"] "
+                           f"(or [\"cdylib\", \"rlib\"]) under [lib] in its Cargo.toml", str(pkg_manifest))
+    lib = libs[0]
+    ws_root = Path(meta["workspace_root"]).resolve()
+    deps = {(d.get("rename") or d["name"]).replace("-", "_") for d in pkg.get("dependencies", [])}
+    info = CrateInfo(
+        name=pkg["name"], version=pkg["version"], manifest_path=pkg_manifest, workspace_root=ws_root,
+        lib_src=Path(lib["src_path"]).resolve(), lib_name=lib["name"].replace("-", "_"),
+        crate_types=list(lib.get("crate_types", [])), dependencies=deps,
+        members=sorted(p["name"] for p in pkgs), target_directory=Path(meta["target_directory"]),
+    )
+    info.outside_paths = outside_path_deps(meta, pkgs, ws_root)
+    info.own_allocator = find_global_allocator(info.lib_src)
+    return info, notices
+
+
+def outside_path_deps(meta: dict, pkgs: list[dict], ws_root: Path) -> list[Path]:
+    """Package dirs of path dependencies outside the workspace root, transitively."""
+    found: list[Path] = []
+    todo: list[Path] = []
+    for p in pkgs:
+        for d in p.get("dependencies", []):
+            if d.get("path"):
+                todo.append(Path(d["path"]).resolve())
+    todo += _manifest_paths(ws_root / "Cargo.toml", ("patch", "replace", "workspace"))
+    seen: set[Path] = set()
+    while todo:
+        d = todo.pop()
+        if d in seen:
+            continue
+        seen.add(d)
+        if _inside(d, ws_root):
+            continue
+        found.append(d)
+        todo += _manifest_paths(d / "Cargo.toml", ())
+    return sorted(found)
+
+
+def _inside(p: Path, root: Path) -> bool:
+    return p == root or root in p.parents
+
+
+def _manifest_paths(manifest: Path, extra: tuple[str, ...]) -> list[Path]:
+    """Absolute dirs of every `path = ...` dependency a manifest names."""
+    try:
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return []
+    base = manifest.parent
+    out = []
+    for table in dependency_tables(data, extra):
+        for dep in table.values():
+            if isinstance(dep, dict) and isinstance(dep.get("path"), str):
+                out.append((base / dep["path"]).resolve())
+    return out
+
+
+def dependency_tables(data: dict, extra: tuple[str, ...] = ("patch", "replace", "workspace")) -> list[dict]:
+    """Every table of dependency specs in a parsed manifest (plain dicts or tomlkit tables)."""
+    out = [data[t] for t in _DEP_TABLES if isinstance(data.get(t), dict)]
+    for spec in (data.get("target") or {}).values():
+        if isinstance(spec, dict):
+            out += [spec[t] for t in _DEP_TABLES if isinstance(spec.get(t), dict)]
+    if "workspace" in extra and isinstance((data.get("workspace") or {}).get("dependencies"), dict):
+        out.append(data["workspace"]["dependencies"])
+    if "patch" in extra:
+        out += [t for t in (data.get("patch") or {}).values() if isinstance(t, dict)]
+    if "replace" in extra and isinstance(data.get("replace"), dict):
+        out.append(data["replace"])
+    return out
+
+
+def _strip_comments(text: str) -> str:
+    """Blank out // and /* */ comments keeping line numbers (strings are rare around attrs)."""
+    text = re.sub(r"/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
+    return re.sub(r"//[^\n]*", "", text)
+
+
+def find_global_allocator(lib_src: Path) -> dict | None:
+    """Where the crate declares its own `#[global_allocator]` (its src tree), if it does.
+
+    Several declarations (behind cfg features, say) are all listed; `type` is then None
+    because which one is linked depends on the features.
+    """
+    found = []
+    files = [lib_src] + [f for f in walk_tree(lib_src.parent) if f.suffix == ".rs" and f != lib_src]
+    for f in files:
+        try:
+            text = _strip_comments(f.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+        for m in _GLOBAL_ALLOC.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            s = _STATIC.search(text, m.end())
+            type_text = re.sub(r"\s+", " ", s.group("type")).strip() if s else None
+            shown = _display(f, None)
+            found.append({"file": shown, "line": line, "type": type_text})
+    if not found:
+        return None
+    first = dict(found[0])
+    if len({d["type"] for d in found}) > 1:
+        first["type"] = None
+    first["all"] = found
+    return first
+
+
+def is_build_output(d: Path) -> bool:
+    """A cargo target dir (it marks itself) or any dir named `target` next to a manifest."""
+    return (d / "CACHEDIR.TAG").is_file() or (d / ".rustc_info.json").is_file() or (
+        d.name == "target" and (d.parent / "Cargo.toml").is_file())
+
+
+def walk_tree(root: Path, skip: set[Path] = frozenset()):
+    """Files under root that a build can read, sorted, without VCS and build output."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        keep = []
+        for d in sorted(dirnames):
+            p = here / d
+            if d in SKIP_DIRS or p in skip or is_build_output(p):
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for f in sorted(filenames):
+            yield here / f
+
+
+def fingerprint(paths: list[Path], skip: set[Path] = frozenset()) -> str:
+    """Content hash of every file under the given dirs (and of given files)."""
+    h = hashlib.sha256()
+    for root in paths:
+        h.update(f"root {root}\n".encode())
+        if root.is_file():
+            h.update(hashlib.sha256(root.read_bytes()).digest())
+            continue
+        if not root.is_dir():
+            h.update(b"missing\n")
+            continue
+        for f in walk_tree(root, skip):
+            rel = f.relative_to(root).as_posix()
+            try:
+                if f.is_symlink():
+                    h.update(f"link {rel} {os.readlink(f)}\n".encode())
+                    continue
+                data = f.read_bytes()
+            except OSError:
+                continue
+            h.update(f"file {rel} {len(data)}\n".encode())
+            h.update(hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def cargo_config_files(start: Path) -> list[Path]:
+    """Cargo config files cargo reads when run in `start` (ancestors, then CARGO_HOME)."""
+    out = []
+    for d in (start, *start.parents):
+        for name in ("config", "config.toml"):
+            f = d / ".cargo" / name
+            if f.is_file():
+                out.append(f)
+    home = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")
+    for name in ("config", "config.toml"):
+        f = home / name
+        if f.is_file() and f not in out:
+            out.append(f)
+    return out

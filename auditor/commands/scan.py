@@ -1,0 +1,97 @@
+"""`auditor scan [CRATE]`: build every size profile x allocator and compare the modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from auditor.commands.options import output_options, render_and_emit
+
+
+def _split(values: tuple[str, ...]) -> list[str] | None:
+    items = [x.strip() for v in values for x in v.split(",") if x.strip()]
+    return items or None
+
+
+@click.command("scan")
+@click.argument("crate", default=".", type=click.Path(file_okay=True, dir_okay=True))
+@click.option("-p", "--package", default=None, help="Workspace member to scan (default: the crate at CRATE, "
+              "or the workspace's only cdylib member).")
+@click.option("--features", multiple=True, help="Cargo features (comma or space separated; repeatable).")
+@click.option("--all-features", is_flag=True, help="Pass --all-features to cargo.")
+@click.option("--no-default-features", is_flag=True, help="Pass --no-default-features to cargo.")
+@click.option("--profiles", multiple=True, help="Profiles to build, e.g. release,opt-z (default: scan.profiles, else all).")
+@click.option("--allocators", multiple=True, help="Allocators to inject, e.g. default,wee_alloc "
+              "(default: scan.allocators, else every matrix entry).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Variants built in parallel, each in its own target dir (default: scan.jobs, else 1).")
+@click.option("--runtime/--no-runtime", default=None,
+              help="Run the runtime probes on every variant (default: scan.runtime, else on).")
+@click.option("--memory-limit", default=None, help="Runtime memory cap, e.g. \"16 MiB\" or \"256 pages\".")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Cache directory (default: $XDG_CACHE_HOME/auditor).")
+@click.option("--no-cache", is_flag=True, help="Rebuild every variant (the cache is still updated).")
+@click.option("--check-reproducible", is_flag=True,
+              help="Build each variant twice in fresh target dirs and report whether the .wasm is byte-identical.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="Auditor config file (profiles, allocators, scenarios, budgets).")
+@click.option("--shard", default=None, help="Build only slice K of N of the matrix, e.g. 2/4 (merge with `auditor merge`).")
+@click.option("--gate", is_flag=True, help="Also evaluate budgets and the baseline (like `auditor check`).")
+@click.option("--baseline", type=click.Path(dir_okay=False), default=None, help="Baseline scan report for --gate.")
+@click.option("--max-increase", default=None, help="Allowed growth against the baseline, e.g. 5% or \"2 KiB\".")
+@click.option("--compression", type=click.Choice(["exact", "fast", "none"]), default="exact", show_default=True,
+              help="gzip/brotli columns: exact (gzip -9, brotli -q 11), fast (gzip -6, brotli -q 9) or none.")
+@click.option("--print-commands", is_flag=True, help="Print each variant's cargo command and exit without building.")
+@click.option("-q", "--quiet", is_flag=True, help="No notices or progress on stderr.")
+@output_options()
+def command(crate, package, features, all_features, no_default_features, profiles, allocators, jobs, runtime,
+            memory_limit, cache_dir, no_cache, check_reproducible, config_file, shard, gate, baseline, max_increase,
+            compression, print_commands, quiet, fmt, output, color) -> int:
+    """Build CRATE for wasm32 under each size profile x global allocator and compare.
+
+    Nothing in CRATE is written: builds happen in a shadow copy in a temp dir, removed
+    afterwards. Exit 0 when every variant built (and no error findings or budget
+    breaches), 1 when a variant failed or a finding/budget says so, 2 on bad input.
+    """
+    from auditor.build.cargo import BuildOptions
+    from auditor.pipeline import ScanOptions, commands, scan
+
+    shard_kn = None
+    if shard:
+        from auditor.gate.shard import parse_shard
+
+        shard_kn = parse_shard(shard)
+    feats = [f for v in features for f in v.replace(",", " ").split()]
+    options = ScanOptions(
+        profiles=_split(profiles), allocators=_split(allocators),
+        build=BuildOptions(package=package, features=feats, all_features=all_features,
+                           no_default_features=no_default_features),
+        jobs=jobs, runtime=runtime, runtime_overrides={"memory-limit": memory_limit},
+        cache_dir=Path(cache_dir) if cache_dir else None, use_cache=not no_cache,
+        check_reproducible=check_reproducible, quiet=quiet,
+        config_file=Path(config_file) if config_file else None, shard=shard_kn,
+        gate=gate, baseline=Path(baseline) if baseline else None, max_increase=max_increase,
+        compression=compression,
+    )
+    if print_commands:
+        from auditor.io import emit
+
+        rows = commands(crate, options)
+        if fmt == "json":
+            import json
+
+            emit(json.dumps({"schema": "auditor.scan-commands/1", "variants": rows}, indent=2), output)
+        else:
+            lines = []
+            for r in rows:
+                lines.append(f"# {r['id']}  (in {r['cwd']})")
+                if r["injected"]:
+                    lines.append(f"#   after adding to [dependencies]: {r['injected']['dependency']}")
+                    lines.append("#   and to the crate root: " + r["injected"]["global_allocator"].replace("\n", " "))
+                lines.append(r["command"])
+            emit("\n".join(lines), output)
+        return 0
+    result = scan(crate, options)
+    render_and_emit(result, fmt, output, color)
+    return result.exit_code()

@@ -1,0 +1,140 @@
+"""Text for `auditor scan`: one row per variant, the smallest marked, deltas vs release."""
+
+from __future__ import annotations
+
+from auditor.report.table import human_bytes, table
+
+
+def _style(s: str, code: str, color: bool) -> str:
+    return f"\033[{code}m{s}\033[0m" if color else s
+
+
+def _delta(d: dict | None) -> str:
+    if not d or not d.get("raw"):
+        return "-"
+    raw = d["raw"]
+    if raw["bytes"] == 0:
+        return "0"
+    pct = f" ({raw['percent']:+.1f}%)" if raw.get("percent") is not None else ""
+    return f"{raw['bytes']:+,}{pct}"
+
+
+def _allocator(check: dict | None) -> str:
+    if not check:
+        return "-"
+    detected = check.get("detected") or "?"
+    if check["status"] == "mismatch":
+        return f"{detected} != {check['requested']} !"
+    if check["status"] == "unverified":
+        return f"{detected} ?"
+    return detected
+
+
+def _pages(fig: dict) -> str:
+    if fig["initial_pages"] is None:
+        return "-"
+    return f"{fig['initial_pages']}/{'-' if fig['max_pages'] is None else fig['max_pages']}"
+
+
+def _settings(settings: dict) -> str:
+    from auditor.build.matrix import _toml_value
+
+    shown = {k: v for k, v in settings.items() if k != "inherits"}
+    if not shown:
+        return "the crate's own [profile.release]"
+    return ", ".join(f"{k} = {_toml_value(v)}" for k, v in shown.items()) + (
+        f" (on top of [profile.{settings['inherits']}])" if settings.get("inherits") else "")
+
+
+def format(result, color: bool = False) -> str:
+    j = result.to_json()
+    crate, tc = j["crate"], j["toolchain"]
+    small = result.smallest()
+    out = [_style(f"{crate['name']} {crate['version']} ({crate['manifest_path']})", "1", color)
+           + f" · {tc['rustc']} + {tc['cargo']} · {tc['target']}"]
+    if j["shard"]:
+        out[0] += f" · shard {j['shard']['index']}/{j['shard']['count']}"
+    rows, failed = [], []
+    for v in result.variants:
+        mark = "*" if small is not None and v is small else ""
+        if v.status != "ok":
+            first = (v.error or "failed").strip().splitlines()[0]
+            rows.append([mark, v.id, "FAILED", "", "", "", "", "", "", "", "", first[:60]])
+            failed.append(v)
+            continue
+        f = v.figures()
+        rows.append([mark, v.id, human_bytes(f["raw"]), human_bytes(f["gzip"]), human_bytes(f["brotli"]),
+                     human_bytes(f["code"]), human_bytes(f["data"]), human_bytes(f["custom"]), _pages(f),
+                     _allocator(v.allocator_check),
+                     "-" if v.build_seconds is None else f"{v.build_seconds:.1f}s", _delta(v.delta)])
+    text = table(["", "variant", "raw", "gzip", "brotli", "code", "data", "custom", "pages", "allocator", "build",
+                  f"Δ raw vs {j['baseline_variant'] or 'release'}"], rows, align="llrrrrrrrlrl", indent="")
+    lines = text.splitlines()
+    if color:
+        for i, v in enumerate(result.variants, start=2):
+            if v is small:
+                lines[i] = _style(lines[i], "1;32", color)
+            elif v.status != "ok":
+                lines[i] = _style(lines[i], "31", color)
+    out += [""] + lines
+    out.append("")
+    if small is not None:
+        d = _delta(small.delta)
+        out.append(_style(f"smallest: {small.id}, {small.wasm['bytes']:,} bytes ({human_bytes(small.wasm['bytes'])})"
+                          + (f", {d} vs {j['baseline_variant']}" if d != "-" and small.id != j["baseline_variant"] else ""),
+                          "1", color))
+        prof = next((p for p in j["profiles"] if p["name"] == small.profile), None)
+        if prof is not None:
+            out.append(f"  profile {small.profile}: {_settings(prof['settings'])}")
+        alloc = next((a for a in j["allocators"] if a["name"] == small.allocator), None)
+        if alloc is not None:
+            if alloc["inject"]:
+                out.append(f"  allocator {small.allocator}: {alloc['crate']} as #[global_allocator] ({alloc['item']})")
+            elif alloc.get("pinned_at"):
+                out.append(f"  allocator {small.allocator}: the crate's own, {alloc['pinned_at']}")
+            else:
+                out.append(f"  allocator {small.allocator}: std's built-in (nothing injected)")
+    mism = [v for v in result.variants if v.allocator_check and v.allocator_check["status"] == "mismatch"]
+    for v in mism:
+        out.append(_style(f"allocator mismatch in {v.id}: {v.allocator_check['message']}", "33", color))
+    nonrepro = [v.id for v in result.variants if v.reproducible is False]
+    if nonrepro:
+        out.append(_style(f"not byte-identical when rebuilt: {', '.join(nonrepro)}", "33", color))
+
+    rt_rows = []
+    for v in result.variants:
+        if v.status != "ok":
+            continue
+        if v.runtime is None:
+            if v.runtime_error:
+                rt_rows.append([v.id, v.runtime_error[:70], "", "", "", "", ""])
+            continue
+        r = v.runtime
+        oom, churn, frag, realloc = (r.get(k) or {} for k in ("oom", "churn", "fragmentation", "realloc"))
+        slope = churn.get("slope")
+        overhead = realloc.get("overhead")
+        rt_rows.append([v.id, oom.get("outcome", "-"), oom.get("pages", "-"), churn.get("verdict", "-"),
+                        "-" if slope is None else f"{slope:g}", frag.get("verdict", "-"),
+                        "-" if overhead is None else f"{overhead:g}x"])
+    if rt_rows:
+        out += ["", _style("Runtime (probe build of each variant)", "1", color)]
+        out.append(table(["variant", "oom", "pages at cap", "churn", "slope /1k", "fragmentation", "realloc overhead"],
+                         rt_rows, align="llrlrlr"))
+    if failed:
+        out += ["", _style("Failed variants", "1;31", color)]
+        for v in failed:
+            out.append(f"  {v.id}:")
+            out += [f"    {line}" for line in (v.error or "failed").rstrip().splitlines()]
+    if j["notices"]:
+        out += ["", "Notices"] + [f"  {n}" for n in j["notices"]]
+    if result.findings:
+        out += ["", _style("Findings", "1", color)]
+        for f in result.findings:
+            where = f"{f.file}:{f.line}: " if f.file and f.line else (f"{f.file}: " if f.file else "")
+            variant = f" [{f.variant}]" if f.variant else ""
+            out.append(f"  {where}{f.rule} {f.level}{variant}: {f.message}")
+    if result.check is not None:
+        from auditor.report import text_check
+
+        out += ["", text_check.format(result.check, color=color).rstrip()]
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,121 @@
+"""A scan never writes the user's tree, cleans its temp dirs, and caches per variant."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from test_scan_support import (REPO, auditor, copy_crate, counting_cargo, rust_processes_under, tree_digest,
+                               variant_builds, variants)
+
+
+def _workspace_copy(tmp: Path) -> Path:
+    """The workspace fixture and the crate it reaches outside its root, without Cargo.lock."""
+    copy_crate("shared_util", tmp)
+    ws = copy_crate("workspace", tmp)
+    (ws / "Cargo.lock").unlink()  # a scan must not create one here
+    return ws
+
+
+def test_tree_unchanged_after_success_and_failure(tmp_path):
+    ws = _workspace_copy(tmp_path / "src")
+    (ws / "members" / "tool" / ".cargo").mkdir()
+    (ws / "members" / "tool" / ".cargo" / "config.toml").write_text('[build]\nincremental = false\n')
+    before = tree_digest(tmp_path / "src")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    ok = auditor("scan", ws / "members" / "tool", "--profiles", "min-size-z", "--allocators", "default,fixture_bump",
+                 "--compression", "none", "--cache-dir", tmp_path / "c", "--format", "json", tmpdir=tmpdir)
+    assert ok.returncode in (0, 1), ok.stderr
+    assert all(v["status"] == "ok" for v in json.loads(ok.stdout)["variants"])
+    assert tree_digest(tmp_path / "src") == before
+    assert os.listdir(tmpdir) == []
+    (tmp_path / "bad.toml").write_text('[allocator.bad]\ncrate = "auditor_fixture_bump"\npath = "%s"\n'
+                                       'type = "u8"\nitem = "0"\n' % (REPO / "fixtures/allocators/bump"))
+    bad = auditor("scan", ws / "members" / "tool", "--config", tmp_path / "bad.toml", "--profiles", "min-size-z",
+                  "--allocators", "bad", "--no-runtime", "--cache-dir", tmp_path / "c", "--format", "json",
+                  tmpdir=tmpdir)
+    assert bad.returncode == 1, bad.stderr
+    assert json.loads(bad.stdout)["variants"][0]["status"] == "failed"
+    assert tree_digest(tmp_path / "src") == before
+    assert os.listdir(tmpdir) == []
+
+
+def test_tree_unchanged_and_temp_removed_after_sigint(tmp_path):
+    ws = _workspace_copy(tmp_path / "src")
+    before = tree_digest(tmp_path / "src")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmpdir))
+    p = subprocess.Popen([sys.executable, "-m", "auditor", "scan", str(ws), "-p", "ws_app", "--no-cache",
+                          "--profiles", "release,lto,cgu1,min-size-s,min-size-z", "--allocators", "default,fixture_bump",
+                          "--cache-dir", str(tmp_path / "c"), "--compression", "none"],
+                         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not rust_processes_under(tmpdir):
+        time.sleep(0.05)
+    assert rust_processes_under(tmpdir), "no cargo started"
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted" in err and out == ""
+    assert rust_processes_under(tmpdir) == []
+    assert os.listdir(tmpdir) == []
+    assert tree_digest(tmp_path / "src") == before
+
+
+def test_warm_rescan_runs_zero_builds_and_prints_the_same_report(tmp_path):
+    crate = copy_crate("minimal", tmp_path / "src")
+    env, log = counting_cargo(tmp_path)
+    args = ("scan", crate, "--profiles", "release,min-size-z", "--allocators", "default,fixture_bump",
+            "--compression", "fast", "--cache-dir", tmp_path / "c")
+    cold = auditor(*args, "--format", "json", env=env)
+    assert cold.returncode in (0, 1), cold.stderr
+    n_cold = len(variant_builds(log))
+    assert n_cold == 8  # 4 variants x (measured build + probe build)
+    warm = auditor(*args, "--format", "json", env=env)
+    assert len(variant_builds(log)) == n_cold  # zero new builds
+    assert warm.stdout == cold.stdout
+    assert "0 cargo builds, 4 from cache" in warm.stderr
+    text1, text2 = auditor(*args, env=env), auditor(*args, env=env)
+    assert text1.stdout == text2.stdout and len(variant_builds(log)) == n_cold
+    # A source change rebuilds; --no-runtime needs no probe builds.
+    lib = crate / "src" / "lib.rs"
+    lib.write_text(lib.read_text() + "\n#[no_mangle]\npub extern \"C\" fn sub(a: i32, b: i32) -> i32 { a - b }\n")
+    auditor(*args, "--no-runtime", env=env)
+    assert len(variant_builds(log)) == n_cold + 4
+
+
+def test_no_cache_rebuilds_and_reports_byte_identical(tmp_path):
+    crate = copy_crate("minimal", tmp_path / "src")
+    env, log = counting_cargo(tmp_path)
+    args = ("scan", crate, "--profiles", "release,min-size-z", "--allocators", "default", "--no-runtime",
+            "--compression", "none", "--cache-dir", tmp_path / "c", "--format", "json")
+    first = json.loads(auditor(*args, env=env).stdout)
+    assert all(v["reproducible"] is None for v in first["variants"])  # nothing to compare with yet
+    again = json.loads(auditor(*args, "--no-cache", env=env).stdout)
+    assert len(variant_builds(log)) == 4
+    for v in again["variants"]:
+        # Debug info included: the shadow location is the same from scan to scan.
+        assert v["reproducible"] is True, v["id"]
+    checked = json.loads(auditor(*args, "--no-cache", "--check-reproducible", env=env).stdout)
+    assert len(variant_builds(log)) == 8  # each variant built twice more
+    assert all(v["reproducible"] is True for v in checked["variants"])
+    assert [v["sha256"] for v in checked["variants"]] == [v["sha256"] for v in first["variants"]]
+
+
+def test_parallel_jobs_give_the_same_modules(tmp_path):
+    crate = copy_crate("minimal", tmp_path / "src")
+    args = ("--profiles", "release,opt-z,min-size-z", "--allocators", "default,fixture_bump", "--no-runtime",
+            "--compression", "none", "--no-cache", "--format", "json")
+    one = auditor("scan", crate, *args, "--jobs", "1", "--cache-dir", tmp_path / "c1")
+    two = auditor("scan", crate, *args, "--jobs", "2", "--cache-dir", tmp_path / "c2")
+    a, b = variants(json.loads(one.stdout)), variants(json.loads(two.stdout))
+    assert list(a) == list(b)
+    assert {k: v["sha256"] for k, v in a.items()} == {k: v["sha256"] for k, v in b.items()}
