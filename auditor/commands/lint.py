@@ -30,7 +30,7 @@ def command(paths, profile: str, config_file: str | None, list_rules: bool, fmt:
         from auditor.io import emit
         from auditor.rules.catalog import load_catalog
 
-        rows = [f"{r.id}  {r.level:<7}  {r.kind:<8}  {r.title}" for r in load_catalog().values()]
+        rows = [f"{r.id}  {r.level:<7}  {r.kind:<8}  {r.title}" for r in sorted(load_catalog().values(), key=lambda r: r.id)]
         emit("\n".join(rows), output)
         return 0
     from auditor.rules.lint import lint

@@ -45,15 +45,20 @@ class Flag:
                 "column": self.column, "via": self.via}
 
 
-def cargo_config_files(start: Path) -> list[Path]:
-    """Config files cargo reads for a build run in `start`, nearest first."""
+def cargo_config_files(start: Path, memo: dict | None = None) -> list[Path]:
+    """Config files cargo reads for a build run in `start`, nearest first.
+
+    `memo` (directory -> its config file or None) saves the stat calls when many
+    members of one workspace share the same ancestors.
+    """
+    memo = {} if memo is None else memo
     out = []
     for d in (start, *start.parents):
-        for name in ("config.toml", "config"):
-            p = d / ".cargo" / name
-            if p.is_file():
-                out.append(p)
-                break
+        key = str(d)
+        if key not in memo:
+            memo[key] = next((p for p in (d / ".cargo" / "config.toml", d / ".cargo" / "config") if p.is_file()), None)
+        if memo[key] is not None:
+            out.append(memo[key])
     return out
 
 
@@ -92,10 +97,10 @@ def _target_applies(key: str) -> bool:
     return bool(m) and _cfg_true(m.group(1))
 
 
-def rustflags(start: Path) -> list[tuple[str, toml.TomlDoc, tuple]]:
+def rustflags(start: Path, memo: dict | None = None) -> list[tuple[str, toml.TomlDoc, tuple]]:
     """The rustflags cargo would pass for the wasm32 target: (flag, doc, key path)."""
     target_flags, build_flags = [], []
-    for path in cargo_config_files(start):
+    for path in cargo_config_files(start, memo):
         doc = toml.load(path)
         for key, table in (doc.data.get("target") or {}).items():
             if isinstance(table, dict) and "rustflags" in table and _target_applies(key):
@@ -136,8 +141,9 @@ def _link_args(flags: list) -> list[tuple[str, toml.TomlDoc, tuple]]:
     return out
 
 
-def _find(pattern: re.Pattern, needle: str, start: Path, build_rs: Path | None) -> Flag | None:
-    args = _link_args(rustflags(start))
+def _find(pattern: re.Pattern, needle: str, start: Path, build_rs: Path | None,
+          memo: dict | None = None) -> Flag | None:
+    args = _link_args(rustflags(start, memo))
     for n, (arg, doc, path) in enumerate(args):
         # `-C link-args=-z stack-size=N` or two link-arg's: `-z` then `stack-size=N`
         window = arg + (" " + args[n + 1][0] if n + 1 < len(args) else "")
@@ -158,9 +164,9 @@ def _find(pattern: re.Pattern, needle: str, start: Path, build_rs: Path | None) 
     return None
 
 
-def max_memory(start: Path, build_rs: Path | None) -> Flag | None:
-    return _find(_MAX_MEM, "--max-memory", start, build_rs)
+def max_memory(start: Path, build_rs: Path | None, memo: dict | None = None) -> Flag | None:
+    return _find(_MAX_MEM, "--max-memory", start, build_rs, memo)
 
 
-def stack_size(start: Path, build_rs: Path | None) -> Flag | None:
-    return _find(_STACK, "stack-size", start, build_rs)
+def stack_size(start: Path, build_rs: Path | None, memo: dict | None = None) -> Flag | None:
+    return _find(_STACK, "stack-size", start, build_rs, memo)

@@ -27,6 +27,7 @@ Path_ = tuple  # tuple[str | int, ...]
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 _ERR_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_PLAIN_STR = re.compile(r'"([^"\\\n]*)"')
 _SCALAR = re.compile(r"[^\s,\]}#]+(?:[ T][0-9:.+\-Z]+)?")
 _ERR_END = re.compile(r"\s*\(at end of document\)\s*$")
 
@@ -57,6 +58,11 @@ class TomlDoc:
 def display_path(path: Path) -> str:
     """Relative to the working directory when below it or near it (`../Cargo.toml`),
     absolute otherwise: short diagnostics that still open from the shell."""
+    return _display(str(path), os.getcwd())
+
+
+@lru_cache(maxsize=1024)
+def _display(path: str, _cwd: str) -> str:
     try:
         p, cwd = Path(path).resolve(), Path.cwd().resolve()
     except OSError:
@@ -98,7 +104,7 @@ def load(path: Path | str) -> TomlDoc:
     """Read and parse a TOML file; bad files raise AuditorError with file:line:col."""
     path = Path(path)
     st = _stat(path)
-    return _load_cached(str(path.resolve()), st, display_path(path))
+    return _load_cached(os.path.abspath(path), st, display_path(path))
 
 
 def _stat(path: Path):
@@ -186,6 +192,10 @@ class _Scanner:
 
     def basic_string(self) -> str:
         # opening quote at self.i, single line, with escapes
+        m = _PLAIN_STR.match(self.t, self.i)
+        if m:
+            self.i = m.end()
+            return m.group(1)
         t = self.t
         i = self.i + 1
         out = []

@@ -7,6 +7,7 @@ the `auditor.manifest/1` object the profile rules in rules/profile.toml read.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,7 +122,8 @@ def load_workspace(path: Path | str = ".", profile: str = "release") -> Workspac
     else:
         manifests = [target.path]
 
-    packages = [_package(toml.load(m), root) for m in manifests]
+    memo: dict = {}
+    packages = [_package(toml.load(m), root, memo) for m in manifests]
     libs = [p for p in packages if p.has_lib]
     if not libs:
         what = "no member has a lib target" if len(packages) != 1 else \
@@ -154,7 +156,7 @@ def _members(root: toml.TomlDoc) -> list[Path]:
     return out
 
 
-def _package(doc: toml.TomlDoc, root: toml.TomlDoc) -> Package:
+def _package(doc: toml.TomlDoc, root: toml.TomlDoc, memo: dict) -> Package:
     data = doc.data
     pkg = data.get("package") or {}
     name = pkg.get("name") if isinstance(pkg.get("name"), str) else doc.path.parent.name
@@ -167,7 +169,7 @@ def _package(doc: toml.TomlDoc, root: toml.TomlDoc) -> Package:
             has_lib = True
     elif has_lib:
         crate_types = ["lib"]
-    is_root = doc.path.resolve() == root.path.resolve()
+    is_root = os.path.samefile(doc.path, root.path)
     build = pkg.get("build", None)
     if build is False:
         build_rs = None
@@ -181,8 +183,8 @@ def _package(doc: toml.TomlDoc, root: toml.TomlDoc) -> Package:
     if not is_root:
         for pname in (data.get("profile") or {}):
             p.member_profiles.append({"name": pname, "package": name, **_loc(doc, ("profile", pname))})
-    p.max_memory = linkargs.max_memory(doc.path.parent, build_rs)
-    p.stack_size = linkargs.stack_size(doc.path.parent, build_rs)
+    p.max_memory = linkargs.max_memory(doc.path.parent, build_rs, memo)
+    p.stack_size = linkargs.stack_size(doc.path.parent, build_rs, memo)
     return p
 
 
