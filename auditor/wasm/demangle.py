@@ -644,21 +644,14 @@ class _V0Printer:
                 out.append("&" if tag == "R" else "&mut ")
                 self.print_const(True)
         elif tag == "A":
-            out.append("[")
-            self.print_sep_list(lambda: self.print_const(True), ", ")
-            out.append("]")
+            self.print_const_list("[", "]")
         elif tag == "T":
-            out.append("(")
-            if self.print_sep_list(lambda: self.print_const(True), ", ") == 1:
-                out.append(",")
-            out.append(")")
+            self.print_const_list("(", ")", tuple_comma=True)
         elif tag == "V":
             self.print_path(True)
             kind = self.next()
             if kind == "T":
-                out.append("(")
-                self.print_sep_list(lambda: self.print_const(True), ", ")
-                out.append(")")
+                self.print_const_list("(", ")")
             elif kind == "S":
                 out.append(" { ")
                 self.print_sep_list(self.print_const_field, ", ")
@@ -672,6 +665,13 @@ class _V0Printer:
         if braced:
             out.append("}")
         self.depth -= 1
+
+    def print_const_list(self, open_: str, close: str, tuple_comma: bool = False) -> None:
+        """Array, tuple or tuple-variant values; a 1-tuple is written ``(x,)``."""
+        self.out.append(open_)
+        if self.print_sep_list(lambda: self.print_const(True), ", ") == 1 and tuple_comma:
+            self.out.append(",")
+        self.out.append(close)
 
     def print_const_field(self) -> None:
         self.out.append(self.ident()[1])
