@@ -109,7 +109,10 @@ def resolve(ctx: Ctx, path: str):
         base, path = ctx.let, path[len("let."):]
     else:
         base = ctx.item
-    cur = base
+    return _walk(base, path)
+
+
+def _walk(cur, path: str):
     for seg in _segments(path):
         cur = _step(cur, seg)
         if cur is MISSING:
@@ -265,13 +268,7 @@ def _compute(spec: dict, ctx: Ctx):
 
 def _reaches(base, selector: str) -> bool:
     """Whether the selector's list itself exists (an empty list is a measured zero)."""
-    head = selector.split("[*]")[0]
-    cur = base
-    for seg in _segments(head):
-        cur = _step(cur, seg)
-        if cur is MISSING:
-            return False
-    return True
+    return _walk(base, selector.split("[*]")[0]) is not MISSING
 
 
 # --------------------------------------------------------------------------- templates
