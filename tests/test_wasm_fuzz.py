@@ -93,7 +93,7 @@ def test_cli_bad_input_one_line_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(bad) in lines[0] and "byte 9" in lines[0], proc.stderr
+    assert len(lines) == 1 and str(bad) in lines[0] and "byte 8 " in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
 
 

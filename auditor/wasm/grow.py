@@ -148,14 +148,13 @@ def _classify(insns: list, i: int) -> str:
 def find_grow_sites(mod: Module) -> list[GrowSite]:
     """Every memory.grow in every body, in file order.
 
-    Bodies are walked with the fast opcode finder; only the few with a site (or with
-    something the fast walk does not vouch for) are decoded in full.
+    Every body is walked with the fast opcode finder, which doubles as the check that
+    each body decodes (an unknown opcode or an immediate past the body's end is reported
+    with its offset); only the few bodies with a site are decoded in full.
     """
     sites: list[GrowSite] = []
     data = mod.data
     for f in mod.functions:
-        if data.find(b"\x40", f.code_offset, f.end) < 0:
-            continue
         first = code_start(data, f.code_offset, f.end)
         if find_opcode(data, first, f.end, OP_MEMORY_GROW) == []:
             continue
