@@ -174,6 +174,9 @@ def test_budget_without_limits_is_a_config_error(tmp_path):
     with pytest.raises(AuditorError, match="budget 'a' sets no limit") as e:
         evaluate(V1, config(tmp_path, '[[budget]]\nname = "a"\nvariant = "opt-z/default"\n'))
     assert e.value.where.endswith("auditor.toml:1")
+    # a global allowance does not make an empty budget meaningful
+    with pytest.raises(AuditorError, match="budget 'a' sets no limit"):
+        evaluate(V2, config(tmp_path, '[[budget]]\nname = "a"\n'), V1, "5%")
 
 
 # ------------------------------------------------------------------ baselines

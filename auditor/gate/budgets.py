@@ -207,13 +207,11 @@ def evaluate(scan_json: dict, config, baseline: dict | None = None, max_increase
     return result
 
 
-def _location(config, index: int, key: str | None, implicit: bool) -> tuple[str | None, int | None]:
+def _location(config, index: int, implicit: bool) -> tuple[str | None, int | None]:
+    """(file, line) of the budget's table, or of gate.max-increase for the implicit one."""
     if config is None:
         return None, None
-    if implicit:
-        loc = config.location("gate.max-increase")
-    else:
-        loc = (config.location(f"budget.{index}.{key}") if key else None) or config.location(f"budget.{index}")
+    loc = config.location("gate.max-increase" if implicit else f"budget.{index}")
     return loc if loc else (None, None)
 
 
@@ -230,7 +228,7 @@ def _limits(spec: dict, where: str) -> list[tuple[Metric, object]]:
 def _evaluate_budget(index, spec, config, variants, base_variants, have_baseline,
                      global_increase, default, implicit, is_shard) -> BudgetResult:
     name = spec.get("name") or f"budget #{index + 1}"
-    file, line = _location(config, index, None, implicit)
+    file, line = _location(config, index, implicit)
     where = f"{file}:{line}" if file else f"budget {name!r}"
     selector = spec.get("variant") or default
     increase_text = spec.get("max-increase", global_increase)
@@ -242,7 +240,7 @@ def _evaluate_budget(index, spec, config, variants, base_variants, have_baseline
         increase = parse_increase(increase_text) if increase_text is not None else None
     except ValueError as e:
         raise AuditorError(f"budget {name!r}: {e}", where) from None
-    if not limits and increase is None:
+    if not limits and "max-increase" not in spec:
         raise AuditorError(f"budget {name!r} sets no limit (raw, gzip, brotli, code, data, custom, crate, "
                            "initial-pages, max-pages, pages-at-cap, churn-slope or max-increase)", where)
     selected = [v for v in variants if fnmatch.fnmatchcase(variant_id(v), selector)]
