@@ -179,3 +179,14 @@ def test_findings_merged_once_in_matrix_order():
     s[1]["findings"] = [note, {"rule": "AUD203", "level": "warning", "message": "y", "variant": "opt-z/default"}]
     merged = merge_reports([("a", s[0]), ("b", s[1])], rerun_rules=False)
     assert [f["message"] for f in merged["findings"]] == ["global", "y", "x"]
+
+
+def test_whole_scans_of_different_variants_are_concatenated():
+    a, b = copy.deepcopy(FULL), copy.deepcopy(FULL)
+    a["variants"], a["matrix"] = a["variants"][:2], a["matrix"][:2]
+    b["variants"], b["matrix"] = b["variants"][2:], b["matrix"][2:]
+    merged = merge_reports([("a", a), ("b", b)], rerun_rules=False)
+    assert merged["variants"] == FULL["variants"] and merged["matrix"] == FULL["matrix"]
+    assert merged["summary"] == FULL["summary"] and merged["smallest"] == FULL["smallest"]
+    with pytest.raises(AuditorError, match="variant release/default is also in a"):
+        merge_reports([("a", a), ("b", a)], rerun_rules=False)

@@ -64,9 +64,11 @@ def merge_reports(reports: list[tuple[str, dict]], config=None, *, rerun_rules: 
     _no_duplicates(shards)
     if sharded:
         variants = _place(sharded, n)
-    else:
+    else:  # separate whole scans (say --profiles a, then --profiles b): one after the other
         variants = [v for _, r, _ in shards for v in r["variants"]]
     merged = copy.deepcopy(first)
+    if not sharded and "matrix" in merged:
+        merged["matrix"] = list(dict.fromkeys(vid for _, r, _ in shards for vid in r.get("matrix") or []))
     if "shard" in merged:
         merged["shard"] = None
     merged.pop("gate", None)  # a shard's gate saw part of the matrix: gate the merged report
