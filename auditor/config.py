@@ -77,8 +77,9 @@ def _str_list(v):
     return None if isinstance(v, list) and all(isinstance(x, str) for x in v) else "expected a list of strings"
 
 
-def _int_list(v):
-    return None if isinstance(v, list) and all(_is_int(x) for x in v) else "expected a list of integers"
+def _num_list(v):
+    ok = isinstance(v, list) and all(_is_int(x) or isinstance(x, float) for x in v)
+    return None if ok else "expected a list of numbers"
 
 
 def _choice(*options) -> Callable:
@@ -155,10 +156,10 @@ SCHEMA: dict = {
     "runtime": {
         "memory-limit": _size, "fuel": _pos_int,
         "unknown-imports": _choice("trap", "default"), "churn-rounds": _pos_int,
-        "timeout": _number, "seed": _int,
+        "hold-cycles": _pos_int, "timeout": _number, "seed": _int,
     },
     "scenario": ArrayOf({
-        "name": _str, "export": _str, "args": _int_list, "memory-limit": _size,
+        "name": _str, "export": _str, "args": _num_list, "memory-limit": _size,
         "expect": _choice("ok", "graceful-error", "trap"), "error-value": _int, "fuel": _pos_int,
     }),
     "budget": ArrayOf(BUDGET),
