@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from auditor.report import FORMATS
-
-
-def resolve_baseline(config, cli_value: str | None) -> str | None:
-    """--baseline as given; `gate.baseline` from a config file relative to that file."""
-    if cli_value:
-        return cli_value
-    value = config.get("gate.baseline")
-    if not value:
-        return None
-    loc = config.location("gate.baseline")
-    if loc and not Path(value).is_absolute():
-        return str(Path(loc[0]).parent / value)
-    return value
 
 
 @click.command("check")
@@ -42,7 +27,7 @@ def command(report, config_file, crate_dir, baseline, max_increase, fmt, output,
     from auditor.config import load_config
     from auditor.findings import exit_code
     from auditor.gate.budgets import evaluate, parse_increase
-    from auditor.gate.report import crate_dir as find_crate, load_report
+    from auditor.gate.report import baseline_path as find_baseline, crate_dir as find_crate, load_report
     from auditor.io import emit
     from auditor.report import render, use_color
     from auditor.errors import AuditorError
@@ -55,7 +40,7 @@ def command(report, config_file, crate_dir, baseline, max_increase, fmt, output,
     scan = load_report(report, kinds=("scan",))
     config = load_config(find_crate(scan, crate_dir), config_file=config_file,
                          cli={"gate.max-increase": max_increase, "gate.baseline": baseline})
-    baseline_path = resolve_baseline(config, baseline)
+    baseline_path = find_baseline(config, baseline)
     base = load_report(baseline_path, kinds=("scan",)) if baseline_path else None
     result = evaluate(scan, config, base, max_increase, report_name=report, baseline_name=baseline_path)
     emit(render(result, fmt, color=use_color(color) and not output), output)

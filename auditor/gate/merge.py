@@ -71,7 +71,7 @@ def merge_reports(reports: list[tuple[str, dict]], config=None, *, rerun_rules: 
         merged["matrix"] = list(dict.fromkeys(vid for _, r, _ in shards for vid in r.get("matrix") or []))
     if "shard" in merged:
         merged["shard"] = None
-    merged.pop("gate", None)  # a shard's gate saw part of the matrix: gate the merged report
+    merged.pop("check", None)  # a shard's `scan --gate` saw part of the matrix: check the merged report
     merged["variants"] = copy.deepcopy(variants)
     _derive(merged, [r for _, r, _ in shards])
     if rerun_rules and "findings" in first:

@@ -171,3 +171,16 @@ def crate_dir(report: dict, given: str | None) -> Path:
     if isinstance(manifest, str) and Path(manifest).is_file():
         return Path(manifest).parent
     return Path(".")
+
+
+def baseline_path(config, given: str | None) -> str | None:
+    """--baseline as given; else `gate.baseline`, relative to the config file that sets it."""
+    if given:
+        return given
+    value = config.get("gate.baseline") if config is not None else None
+    if not value:
+        return None
+    loc = config.location("gate.baseline")
+    if loc and not Path(value).is_absolute():
+        return str(Path(loc[0]).parent / value)
+    return value

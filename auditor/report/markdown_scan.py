@@ -48,7 +48,7 @@ def format(result, color: bool = False) -> str:
                      _pages(w), cell(allocator), delta, "ok"])
     out += table(["variant", "raw", "gzip", "code", "pages (initial / max)", "allocator",
                   f"Δ raw vs {REFERENCE}", "status"], rows, "lrrrrlrl")
-    check = getattr(result, "gate", None) or getattr(result, "check", None)  # scan --gate's CheckResult
+    check = getattr(result, "check", None)  # scan --gate's CheckResult
     if check is not None:
         from auditor.report.markdown_check import budgets_table
 
