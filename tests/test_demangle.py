@@ -268,6 +268,7 @@ def test_cxx_falls_back_when_libstdcxx_is_missing(monkeypatch):
                         cxxfilt.DeferedErrorDemangler(cxxfilt.LibraryNotFound("no libstdc++")))
     assert dm._load_cxxfilt() is None
     monkeypatch.setattr(dm, "_CXX", None)
+    monkeypatch.setattr(dm, "_CXX_LOADED", False)  # loads (and fails) at the next C++ name
     assert dm.demangle.__wrapped__("_ZN8geometry4areaEii") == "_ZN8geometry4areaEii"
     assert dm.demangle.__wrapped__("_ZN4core3fmt5write17h0123456789abcdefE") == (
         "core::fmt::write::h0123456789abcdef")  # Rust does not need libstdc++

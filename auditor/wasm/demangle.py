@@ -101,10 +101,15 @@ def _load_cxxfilt():
         return None
 
 
-_CXX = _load_cxxfilt()
+_CXX: object = None  # the cxxfilt demangler, loaded at the first C++ name
+_CXX_LOADED = False
 
 
 def _demangle_cxx(sym: str) -> str:
+    # Loading runs ldconfig to find libstdc++: only pay for it when needed.
+    global _CXX, _CXX_LOADED
+    if not _CXX_LOADED:
+        _CXX, _CXX_LOADED = _load_cxxfilt(), True
     if _CXX is None or "\x00" in sym:
         return sym
     try:
@@ -122,9 +127,10 @@ def _demangle_rust(sym: str) -> str | None:
 
     Only raises on a bug: malformed input is reported as None.
     """
-    m = _LLVM_SUFFIX.search(sym)
-    if m:
-        sym = sym[: m.start()]
+    if ".llvm." in sym:
+        m = _LLVM_SUFFIX.search(sym)
+        if m:
+            sym = sym[: m.start()]
     if sym.startswith("_ZN"):
         parsed = _legacy(sym[3:])
     elif sym.startswith("_R"):
