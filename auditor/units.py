@@ -2,10 +2,12 @@
 
 kB/MB/GB are decimal (1 kB = 1,000 bytes) as size-limit and most CI dashboards use them;
 KiB/MiB/GiB are binary (1 KiB = 1,024 bytes). A page is a wasm page, 65,536 bytes.
+Fractions of a byte round half up, the same for numbers and strings.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 PAGE = 65536
@@ -20,14 +22,20 @@ _BYTE_UNITS = {
 _NUM = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 
 
+def _whole(x: float, what: str, value) -> int:
+    if not math.isfinite(x):
+        raise ValueError(f"{what}: {value!r} is not a finite size")
+    if x < 0:
+        raise ValueError(f"{what}: negative size {value!r}")
+    return int(math.floor(x + 0.5))
+
+
 def parse_bytes(value: int | float | str, *, what: str = "size") -> int:
     """Bytes from an int or a string with a unit; raises ValueError with a clear message."""
     if isinstance(value, bool):
         raise ValueError(f"{what}: expected a size, got {value!r}")
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"{what}: negative size {value!r}")
-        return int(value)
+        return _whole(value, what, value)
     m = _NUM.match(str(value))
     if not m:
         raise ValueError(f"{what}: cannot read {value!r} as a size (try \"150 KiB\", \"1.5 MB\", \"20 pages\")")
@@ -35,22 +43,32 @@ def parse_bytes(value: int | float | str, *, what: str = "size") -> int:
     factor = _BYTE_UNITS.get(unit.lower())
     if factor is None:
         raise ValueError(f"{what}: unknown unit {unit!r} in {value!r} (B, kB, MB, GB, KiB, MiB, GiB, pages)")
-    return int(round(float(number) * factor))
+    if "." not in number:  # exact integer arithmetic for whole numbers
+        return int(number) * factor
+    return _whole(float(number) * factor, what, value)
 
 
 def parse_pages(value: int | str, *, what: str = "memory") -> int:
-    """Wasm pages from "64 pages", "4 MiB" (rounded up to whole pages) or a bare int (pages)."""
+    """Wasm pages from "64 pages", "4 MiB" (rounded up to whole pages) or a bare number,
+    which is pages whether given as 20 or "20"."""
     if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{what}: negative page count {value!r}")
         return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
     n = parse_bytes(value, what=what)
     return -(-n // PAGE)
 
 
 def parse_percent_or_bytes(value: int | float | str, *, what: str = "increase") -> tuple[str, float]:
-    """("percent", 5.0) for "5%", else ("bytes", n)."""
+    """("percent", 5.0) for "5%", else ("bytes", n). Percentages are finite and >= 0."""
     if isinstance(value, str) and value.strip().endswith("%"):
         try:
-            return "percent", float(value.strip()[:-1])
+            pct = float(value.strip()[:-1])
         except ValueError:
             raise ValueError(f"{what}: cannot read {value!r} as a percentage") from None
+        if not math.isfinite(pct) or pct < 0:
+            raise ValueError(f"{what}: {value!r} is not a percentage >= 0")
+        return "percent", pct
     return "bytes", float(parse_bytes(value, what=what))

@@ -88,26 +88,22 @@ def test_whole_numbers_in_any_unit(n, unit):
     assert parse_bytes(f"{n} {name}") == n * factor
 
 
-# Known defects, reported to the owner of auditor/units.py (strict: these start failing
-# when fixed, so the marker is removed with the fix).
+# Defects found in review and fixed: numbers and strings agree, non-finite values are
+# ValueErrors, percentages are finite and not negative.
 
-@pytest.mark.xfail(strict=True, reason="units bug: a numeric string is read as bytes, so '20' is 1 page, 20 is 20")
 def test_parse_pages_bare_string_number_is_pages():
     assert parse_pages("20") == parse_pages(20) == 20
 
 
-@pytest.mark.xfail(strict=True, reason="units bug: parse_bytes(1.7) truncates to 1 while '1.7' rounds to 2")
 def test_float_and_string_agree():
     assert parse_bytes(1.7) == parse_bytes("1.7")
 
 
-@pytest.mark.xfail(strict=True, reason="units bug: parse_bytes(inf) raises OverflowError, not ValueError")
 def test_infinite_size_is_a_value_error():
     with pytest.raises(ValueError):
         parse_bytes(float("inf"))
 
 
-@pytest.mark.xfail(strict=True, reason="units bug: 'nan%' and '-5%' are accepted as percentages")
 def test_percent_must_be_finite_and_not_negative():
     for bad in ("nan%", "inf%", "-5%"):
         with pytest.raises(ValueError):
