@@ -316,7 +316,7 @@ def test_max_increase_must_be_finite_and_not_negative(tmp_path, value):
     r = run("check", REPORTS / "scan-v2.json", "--baseline", REPORTS / "scan-v1.json", "--max-increase", value,
             cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert f"--max-increase: expected a non-negative percentage or size, got '{value}'" in r.stderr
+    assert f"max-increase: '{value}' is not a percentage >= 0" in r.stderr
 
 
 def test_check_ci_formats_carry_budget_results(tmp_path):

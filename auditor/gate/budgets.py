@@ -296,11 +296,8 @@ def _evaluate_variant(v, limits, spec, increase, increase_text, base_variants, h
 
 
 def parse_increase(value) -> tuple[str, float]:
-    """("percent", p) or ("bytes", n): finite and not negative (units accepts "nan%")."""
-    kind, amount = parse_percent_or_bytes(value, what="max-increase")
-    if not math.isfinite(amount) or amount < 0:
-        raise ValueError(f"max-increase: expected a non-negative percentage or size, got {value!r}")
-    return kind, amount
+    """("percent", p) or ("bytes", n): finite and not negative (units enforces both)."""
+    return parse_percent_or_bytes(value, what="max-increase")
 
 
 def _allowed(increase: tuple[str, float], before: int) -> int:
