@@ -12,12 +12,13 @@ time hides behind the next build.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import signal
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 
@@ -32,8 +33,10 @@ from auditor.build.workspace import CrateInfo, cargo_config_files, find_manifest
 from auditor.errors import AuditorError
 from auditor.io import log
 
-# Measured on 2 cores (benchmarks/scan_jobs.py, see docs/sections/scan.md).
-DEFAULT_JOBS = 1
+# Measured on 2 cores (benchmarks/scan_overhead.py, docs/sections/scan.md): 27 variants of
+# a fixture crate took 11.4 s with 1 job, 6.8-9.1 s with 2. Work units are whole profiles,
+# so a second job never compiles a dependency twice; more jobs than cores only contend.
+DEFAULT_JOBS = min(2, os.cpu_count() or 1)
 _ENV_PREFIXES = ("CARGO_BUILD_", "CARGO_PROFILE_", "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_", "CARGO_UNSTABLE_",
                  "CARGO_REGISTRIES_", "CARGO_SOURCE_", "CARGO_PATCH_")
 _ENV_KEYS = ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTC_BOOTSTRAP",
@@ -264,6 +267,20 @@ def _allocator_key(a: Allocator) -> dict:
     return spec
 
 
+def _groups(todo: list[_Plan], jobs: int) -> list[list[_Plan]]:
+    """Work units: one per profile (deps are compiled per profile), split further only
+    when there are fewer units than parallel jobs."""
+    groups: dict[str, list[_Plan]] = {}
+    for p in todo:
+        groups.setdefault(p.profile.name, []).append(p)
+    out = list(groups.values())
+    while len(out) < jobs and any(len(g) > 1 for g in out):
+        big = max(out, key=len)
+        i = out.index(big)
+        out[i:i + 1] = [big[: len(big) // 2], big[len(big) // 2:]]
+    return out
+
+
 def _unshadow(text: str | None, tree) -> str | None:
     """Compiler messages with the user's paths instead of the shadow copy's."""
     if not text:
@@ -371,21 +388,26 @@ class _Runner:
     def run(self, plans: list[_Plan]) -> list[VariantResult]:
         results: dict[int, VariantResult] = {}
         todo = [p for p in plans if p.need_clean or p.need_probes]
+        done_q: queue.Queue = queue.Queue()
         try:
             if todo:
                 self.shadows = ShadowSet(self.crate, self.options.tmp_dir)
             with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="auditor-build") as pool:
-                futures = {pool.submit(self._build, p): p for p in todo}
+                futures = [pool.submit(self._build_group, g, done_q) for g in _groups(todo, self.jobs)]
                 try:
                     for p in plans:
                         if p not in todo:
                             results[p.index] = self._analyse(p, p.record, cached=True)
-                    pending = set(futures)
-                    while pending:
-                        done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                        for fut in done:
-                            p = futures[fut]
-                            results[p.index] = self._analyse(p, fut.result(), cached=False)
+                    left = len(todo)
+                    while left:
+                        try:
+                            p, rec, exc = done_q.get(timeout=0.5)
+                        except queue.Empty:
+                            continue
+                        if exc is not None:
+                            raise exc
+                        results[p.index] = self._analyse(p, rec, cached=False)
+                        left -= 1
                 except BaseException:
                     self.registry.stop_all()
                     for f in futures:
@@ -396,6 +418,15 @@ class _Runner:
                 self.registry.stop_all()
                 self.shadows.close()
         return [results[p.index] for p in plans]
+
+    def _build_group(self, group: list[_Plan], done_q: queue.Queue) -> None:
+        """Variants of one profile, in one target dir, so their dependencies build once."""
+        for p in group:
+            try:
+                done_q.put((p, self._build(p), None))
+            except BaseException as e:  # handed to the main thread, which stops the scan
+                done_q.put((p, None, e))
+                return
 
     def _slot(self) -> int:
         if not hasattr(self._slots, "n"):

@@ -173,14 +173,39 @@ def candidates(crate_dir: Path | None = None, include_all: bool = False) -> tupl
     return out, explicit
 
 
-def describe(tc: Toolchain) -> None:
-    """Fill versions, sysroot, wasm32 std and linker (cheap: three short subprocesses)."""
+def _identity(*paths: str) -> str | None:
+    """Binaries' paths and file stats: same identity, same `-vV` answers."""
+    parts = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            return None
+        parts.append(f"{p}\0{os.path.realpath(p)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
+def _versions(tc: Toolchain, cache_dir: Path | None) -> bool:
+    """rustc -vV, cargo -V and the sysroot, from the cache when the binaries are unchanged.
+
+    Proxies (rustup) answer per directory and settings, so they are never cached.
+    """
+    ident = None if _is_rustup_proxy(tc.rustc) or _is_rustup_proxy(tc.cargo) else _identity(tc.rustc, tc.cargo)
+    record = cache_dir / "toolchains" / f"describe-{ident}.json" if (cache_dir and ident) else None
+    if record and record.is_file():
+        try:
+            d = json.loads(record.read_text())
+            tc.rustc_verbose, tc.host, tc.rustc_version = d["rustc_verbose"], d["host"], d["rustc_version"]
+            tc.cargo_version, tc.sysroot = d["cargo_version"], d["sysroot"]
+            return True
+        except (OSError, ValueError, KeyError):
+            pass
     code, out, err = _run([tc.rustc, "-vV"])
     if code != 0:
         msg = (err or out).strip().splitlines()
         tc.problem = f"{tc.rustc} does not run: {msg[-1] if msg else 'not found'}"
         tc.fixes = _install_fixes(tc)
-        return
+        return False
     tc.rustc_verbose = out
     fields = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
     tc.host = fields.get("host")
@@ -190,10 +215,31 @@ def describe(tc: Toolchain) -> None:
         msg = (err or out).strip().splitlines()
         tc.problem = f"{tc.cargo} does not run: {msg[-1] if msg else 'not found'}"
         tc.fixes = _install_fixes(tc)
-        return
+        return False
     tc.cargo_version = " ".join(out.split()[:2])
     code, out, _ = _run([tc.rustc, "--print", "sysroot"])
     tc.sysroot = out.strip() if code == 0 else None
+    if record:
+        _write_json(record, {"rustc_verbose": tc.rustc_verbose, "host": tc.host, "rustc_version": tc.rustc_version,
+                             "cargo_version": tc.cargo_version, "sysroot": tc.sysroot})
+    return True
+
+
+def _write_json(path: Path, data: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def describe(tc: Toolchain, cache_dir: Path | None = None) -> None:
+    """Fill versions, sysroot, wasm32 std and linker (the std and linker checked live:
+    `rustup target add` changes them without touching the binaries)."""
+    if not _versions(tc, cache_dir):
+        return
     if tc.sysroot:
         lib = Path(tc.sysroot) / "lib" / "rustlib" / TARGET / "lib"
         tc.wasm32_std = lib.is_dir() and any(p.name.startswith("libstd-") for p in lib.iterdir())
@@ -284,14 +330,8 @@ def try_build(tc: Toolchain, cache_dir: Path | None) -> None:
             tc.fixes = tc.fixes or [f"run: cargo build --target {TARGET} in a new cdylib crate to see the full error"]
     else:
         tc.problem, tc.fixes = None, []
-    if record:
-        try:
-            record.parent.mkdir(parents=True, exist_ok=True)
-            tmp_path = record.with_suffix(f".{os.getpid()}.tmp")
-            tmp_path.write_text(json.dumps({"can_build": tc.can_build, "problem": tc.problem, "fixes": tc.fixes}))
-            os.replace(tmp_path, record)
-        except OSError:
-            pass
+    if record and ok:  # failures are re-tried: installing a missing piece does not change the binaries
+        _write_json(record, {"can_build": tc.can_build, "problem": tc.problem, "fixes": tc.fixes})
 
 
 def discover(crate_dir: Path | None = None, cache_dir: Path | None = None, *, all_of_them: bool = False) -> Discovery:
@@ -305,7 +345,7 @@ def discover(crate_dir: Path | None = None, cache_dir: Path | None = None, *, al
     for i, tc in enumerate(cands):
         if selected is not None and not all_of_them:
             break
-        describe(tc)
+        describe(tc, cache_dir)
         if tc.wasm32_std and tc.linker and tc.problem is None:
             try_build(tc, cache_dir)
         if tc.usable and selected is None and (i == 0 or not explicit):

@@ -25,7 +25,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--allocators", multiple=True, help="Allocators to inject, e.g. default,wee_alloc "
               "(default: scan.allocators, else every matrix entry).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Variants built in parallel, each in its own target dir (default: scan.jobs, else 1).")
+              help="Builds in parallel, each in its own target dir (default: scan.jobs, else 2 or the core count if lower).")
 @click.option("--runtime/--no-runtime", default=None,
               help="Run the runtime probes on every variant (default: scan.runtime, else on).")
 @click.option("--memory-limit", default=None, help="Runtime memory cap, e.g. \"16 MiB\" or \"256 pages\".")
