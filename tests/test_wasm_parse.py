@@ -201,3 +201,23 @@ def test_call_graph_hand_computed(tmp_path):
     assert g.escaping == {4, 5}
     assert g.reachable([0]) == {0, 1, 2, 3, 4, 5}
     assert 6 not in g.reachable([0])
+
+
+def test_fast_opcode_walk_agrees_with_exact_decode():
+    """The regex walk used on every body must find exactly what decode() finds."""
+    import fixturelib
+    from auditor.wasm.opcodes import code_start, decode, find_opcode
+
+    modules = [fixturelib.build_crate(n) for n in ("heavy", "guarded")]
+    modules += [fixturelib.build_crate("heavy", config=["profile.release.lto=true", 'profile.release.opt-level="z"'])]
+    modules += [fixturelib.wat(n) for n in fixturelib.wat_names()]
+    modules += [fixturelib.clang_module(c, ("-O2", "-msimd128", "-mbulk-memory")) for c in fixturelib.c_names()]
+    targets = frozenset((0x40, 0x10, 0x11, 0x12, 0xD2))
+    bodies = 0
+    for path in modules:
+        data = Path(path).read_bytes()
+        for f in parse_module(data, str(path)).functions:
+            first = code_start(data, f.code_offset, f.end)
+            assert find_opcode(data, first, f.end, targets) == [at for at, op, _ in decode(data, first, f.end) if op in targets]
+            bodies += 1
+    assert bodies > 500

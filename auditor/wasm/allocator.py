@@ -48,6 +48,13 @@ class _Entry:
 
 
 @lru_cache(maxsize=1)
+def _any_pattern() -> re.Pattern:
+    """Every entry's patterns in one expression: most names match none, and one search
+    per name beats one per pattern per entry."""
+    return re.compile("|".join(f"(?:{p.pattern})" for e in _entries() for p in e.patterns + e.requires))
+
+
+@lru_cache(maxsize=1)
 def _entries() -> tuple[_Entry, ...]:
     table = load_rules_file("allocators.toml").get("allocator", {})
     out = []
@@ -64,9 +71,11 @@ def _entries() -> tuple[_Entry, ...]:
 
 def detect(functions: list[tuple[str | None, str | None, int]], grow_sites: list) -> AllocatorInfo:
     """`functions`: (raw name, demangled name without hash, body size) for each body."""
-    named = [(raw, dem, size) for raw, dem, size in functions if raw or dem]
-    if not named:
+    if not any(raw or dem for raw, dem, _ in functions):
         return AllocatorInfo("unknown", "no function names (stripped module)", class_hint=class_hint(grow_sites))
+    anyp = _any_pattern()
+    named = [(raw, dem, size) for raw, dem, size in functions
+             if (dem and anyp.search(dem)) or (raw and anyp.search(raw))]
     found = []
     for entry in _entries():
         evidence = []

@@ -21,6 +21,7 @@ from auditor.wasm.opcodes import (
 )
 
 WINDOW = 48
+_GROW = frozenset((OP_MEMORY_GROW,))
 LOOKBEHIND = 6
 
 _EQ_NE = {0x46, 0x47, 0x51, 0x52}
@@ -156,7 +157,7 @@ def find_grow_sites(mod: Module) -> list[GrowSite]:
     data = mod.data
     for f in mod.functions:
         first = code_start(data, f.code_offset, f.end)
-        if find_opcode(data, first, f.end, OP_MEMORY_GROW) == []:
+        if find_opcode(data, first, f.end, _GROW) == []:
             continue
         insns = decode(data, first, f.end, mod.file)
         for i, (at, op, val) in enumerate(insns):

@@ -9,6 +9,9 @@ analyses use (an index or a constant) and None otherwise.
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 from wasm_tob.opcodes import OPCODES as _TOB_OPCODES
 
 from auditor.wasm.reader import MalformedModule, Reader
@@ -253,85 +256,84 @@ def code_start(data: bytes, code_offset: int, end: int) -> int:
     return r.pos
 
 
-def _kind_table() -> tuple:
-    t = [-2] * 256
+# -- whole-body scanning in C --------------------------------------------------------
+# One regular expression tokenises instructions (each opcode's immediates are a fixed
+# shape, so tokenisation is deterministic), built from the same tables as decode_one.
+# `_UNTIL` matches tokens up to the next target opcode (group 1), the end of the body
+# (group 2 empty) or a byte it does not vouch for (group 3), so a body is walked by a
+# handful of match() calls instead of a Python loop per instruction.
+
+def _cls(values) -> bytes:
+    return b"[" + b"".join(re.escape(bytes((v,))) for v in sorted(values)) + b"]"
+
+
+_L32 = rb"[\x80-\xff]{0,4}[\x00-\x7f]"
+_L64 = rb"[\x80-\xff]{0,9}[\x00-\x7f]"
+_MEMARG = rb"(?:[\x00-\x3f]|[\x80-\xbf][\x80-\xff]{0,3}[\x00-\x7f]|(?:[\x40-\x7f]|[\xc0-\xff][\x80-\xff]{0,3}[\x00-\x7f])" + _L32 + rb")" + _L64
+_SHAPES = {
+    NONE: b"", U32: _L32, MEMIDX: _L32, I32: _L32, I64: _L64, U32X2: _L32 + _L32,
+    BLOCK: rb"(?:[\x40\x63-\x7f]|" + _L32 + rb")", MEMARG: _MEMARG,
+    F32: rb"[\x00-\xff]{4}", F64: rb"[\x00-\xff]{8}", V128: rb"[\x00-\xff]{16}",
+    LANE: rb"[\x00-\xff]", BYTE: rb"[\x00-\xff]", MEMARG_LANE: _MEMARG + rb"[\x00-\xff]",
+    BR_TABLE: None, SELECT_T: None, HEAPTYPE: None, TRY_TABLE: None, BR_ON_CAST: None,
+}
+
+
+def _token_regex(exclude: frozenset) -> bytes:
+    by_shape: dict[bytes, set[int]] = {}
     for op, kind in SINGLE.items():
-        t[op] = kind
-    for prefix in PREFIXES:
-        t[prefix] = -1
-    return tuple(t)
+        shape = _SHAPES[kind]
+        if shape is not None and op not in exclude:
+            by_shape.setdefault(shape, set()).add(op)
+    alts = [_cls(ops) + shape for shape, ops in by_shape.items()]
+    for prefix, table in PREFIXES.items():
+        sub_by_shape: dict[bytes, set[int]] = {}
+        for sub, kind in table.items():
+            shape = _SHAPES[kind]
+            if shape is not None and sub < 0x80:
+                sub_by_shape.setdefault(shape, set()).add(sub)
+        for shape, subs in sub_by_shape.items():
+            alts.append(re.escape(bytes((prefix,))) + _cls(subs) + shape)
+    return b"(?:" + b"|".join(alts) + b")"
 
 
-_KINDS = _kind_table()
+@lru_cache(maxsize=8)
+def _until(targets: frozenset) -> re.Pattern:
+    token = _token_regex(targets)
+    target = b"|".join(_cls((op,)) + _SHAPES[SINGLE[op]] for op in sorted(targets))
+    return re.compile(token + rb"*+(?:(" + target + rb")|(\Z)|([\x00-\xff]))", re.DOTALL)
 
 
-def find_opcode(data: bytes, start: int, end: int, target: int | frozenset) -> list[int] | None:
-    """Offsets of single-byte opcode(s) `target` (call, call_indirect,
-    memory.grow, ref.func, ...: ops whose immediates are indices) in data[start:end], walking instructions.
+def find_opcode(data: bytes, start: int, end: int, targets: int | frozenset) -> list[int] | None:
+    """Offsets of the target opcodes (single-byte ops with index immediates: call,
+    call_indirect, memory.grow, ref.func, ...) in data[start:end], walking instructions.
 
-    The fast path for whole-module scans: no tuples, no bounds checks per byte. Returns
-    None when the walk hits anything unusual (unknown opcode, running past `end`); the
-    caller then uses `decode`, which reports the exact problem.
+    Returns None when the walk finds something it cannot decode (unknown opcode, an
+    immediate past `end`); the caller then uses `decode`, which reports the exact problem.
+    Shapes the regex does not cover (br_table, select t, try_table, ...) are decoded one
+    instruction at a time with decode_one.
     """
-    kinds = _KINDS
-    targets = target if isinstance(target, frozenset) else frozenset((target,))
+    if not isinstance(targets, frozenset):
+        targets = frozenset((targets,))
+    pattern = _until(targets)
     hits = []
     pos = start
-    try:
-        while pos < end:
-            op = data[pos]
-            pos += 1
-            k = kinds[op]
-            if k == NONE:
-                continue
-            if k == U32 or k == MEMIDX:
-                if op in targets:
-                    hits.append(pos - 1)
-                while data[pos] & 0x80:
-                    pos += 1
-                pos += 1
-            elif k == MEMARG:
-                align = data[pos]
-                while data[pos] & 0x80:
-                    pos += 1
-                pos += 1
-                if align & 0x40:
-                    while data[pos] & 0x80:
-                        pos += 1
-                    pos += 1
-                while data[pos] & 0x80:
-                    pos += 1
-                pos += 1
-            elif k == I32 or k == I64:
-                while data[pos] & 0x80:
-                    pos += 1
-                pos += 1
-            elif k == BLOCK:
-                b = data[pos]
-                if b == 0x40 or 0x63 <= b <= 0x7F:
-                    pos += 1
-                else:
-                    while data[pos] & 0x80:
-                        pos += 1
-                    pos += 1
-            elif k == U32X2:
-                if op in targets:
-                    hits.append(pos - 1)
-                for _ in range(2):
-                    while data[pos] & 0x80:
-                        pos += 1
-                    pos += 1
-            elif k == F32:
-                pos += 4
-            elif k == F64:
-                pos += 8
-            else:
-                # Rare shapes (br_table, prefixed ops, select t, ...): decode this one exactly.
-                r = Reader(data, pos - 1, end)
-                decode_one(r)
-                pos = r.pos
-    except (IndexError, MalformedModule):
-        return None
-    if pos != end:
-        return None
-    return hits
+    view = data if end == len(data) else memoryview(data)[:end]
+    while True:
+        m = pattern.match(view, pos)
+        if m is None:
+            return None
+        if m.group(1) is not None:
+            hits.append(m.start(1))
+            pos = m.end()
+        elif m.group(3) is not None:
+            r = Reader(data, m.start(3), end)
+            try:
+                at, op, _ = decode_one(r)
+            except MalformedModule:
+                return None
+            if op in targets:
+                hits.append(at)
+            pos = r.pos
+        else:
+            return hits
