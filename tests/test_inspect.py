@@ -197,3 +197,33 @@ def test_output_file_is_written_and_stdout_stays_empty(rust_modules, tmp_path):
     assert proc.returncode == 0 and proc.stdout == ""
     assert json.loads(out.read_text())["schema"] == "auditor.inspect/1"
     assert not list(tmp_path.glob(".r.json.*"))  # no temp file left behind
+
+
+def test_source_paths_in_data(rust_modules):
+    path = rust_modules["heavy"]
+    data = path.read_bytes()
+    report = run_inspect(path, "--compression", "none")
+    texts = [p["text"] for p in report["source_paths"]]
+    assert "src/lib.rs" in texts  # heavy's own unwrap/expect locations
+    assert any(t.startswith("/") and "/library/" in t for t in texts)  # std's, with the build machine's path
+    for p in report["source_paths"]:
+        assert data[p["offset"]:p["offset"] + p["bytes"]].decode() == p["text"]
+    assert run_inspect(rust_modules["minimal"], "--compression", "none")["source_paths"] == []
+
+
+def test_module_rules_run_in_inspect(rust_modules, tmp_path):
+    path = rust_modules["heavy"]
+    report = run_inspect(path, "--compression", "none")
+    rules = {f["rule"] for f in report["findings"]}
+    assert {"AUD301", "AUD401", "AUD404"} <= rules  # unbounded memory, DWARF shipped, source paths
+    sarif = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--compression", "none", "--format", "sarif", str(path)],
+                           capture_output=True, text=True)
+    assert sarif.returncode == 0  # warnings and notes only
+    results = json.loads(sarif.stdout)["runs"][0]["results"]
+    assert {r["ruleId"] for r in results} == rules
+    # A config can raise a rule to error: then inspect exits 1.
+    cfg = tmp_path / "auditor.toml"
+    cfg.write_text('[rules]\nAUD401 = "error"\n')
+    proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--compression", "none", "--config", str(cfg), str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "AUD401 error" in proc.stdout

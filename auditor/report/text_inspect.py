@@ -5,6 +5,14 @@ from __future__ import annotations
 from auditor.report.table import human_bytes, table
 
 
+NAME_WIDTH = 110
+
+
+def _short(name: str, width: int = NAME_WIDTH) -> str:
+    """Long generic names keep their head and tail; the JSON has them whole."""
+    return name if len(name) <= width else name[: width // 2 - 1] + "…" + name[-(width // 2):]
+
+
 def _pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "-"
 
@@ -109,7 +117,7 @@ def format(result, color: bool = False) -> str:
     out.append(_bold(head, color))
     if al["evidence"]:
         out.append(f"  evidence: {len(al['evidence'])} functions, {al['evidence_bytes']:,} bytes")
-        out.append(table(["bytes", "function"], [[e["size"], e["function"]] for e in al["evidence"][:10]], align="rl", indent="    "))
+        out.append(table(["bytes", "function"], [[e["size"], _short(e["function"])] for e in al["evidence"][:10]], align="rl", indent="    "))
         if len(al["evidence"]) > 10:
             out.append(f"    ... {len(al['evidence']) - 10} more")
     if al["ambiguous_with"]:
@@ -129,7 +137,7 @@ def format(result, color: bool = False) -> str:
                f"{j['unnamed_functions']['size']:,} bytes)")
     top = sorted(j["functions"], key=lambda f: (-f["size"], f["index"]))[: result.top]
     if top:
-        rows = [[f["size"], _pct(f["size"], code_total), f["crate"], f["demangled"] or f["name"] or f"func[{f['index']}]"] for f in top]
+        rows = [[f["size"], _pct(f["size"], code_total), f["crate"], _short(f["demangled"] or f["name"] or f"func[{f['index']}]")] for f in top]
         out.append(table(["bytes", "share", "crate", "function"], rows, align="rrll"))
     rest = j["function_count"] - len(top)
     if rest > 0:
@@ -142,4 +150,10 @@ def format(result, color: bool = False) -> str:
     out.append(table(["bytes", "share", "functions", "crate"], rows, align="rrrl"))
     for w in j["warnings"]:
         out.append(_warn(f"warning: {w}", color))
+    if result.findings:
+        from auditor.report.text_lint import diagnostic
+
+        out.append("")
+        out.append(_bold(f"Findings ({len(result.findings)})", color))
+        out.extend(diagnostic(f, color) for f in result.findings)
     return "\n".join(out) + "\n"

@@ -7,13 +7,14 @@ budgets consume; the README documents each field.
 from __future__ import annotations
 
 import gzip
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from auditor.errors import AuditorError
-from auditor.findings import Finding
+from auditor.findings import Check, Finding
 from auditor.wasm import model as m
 from auditor.wasm.allocator import AllocatorInfo, detect
 from auditor.wasm.grow import GrowSite, find_grow_sites
@@ -26,6 +27,10 @@ COMPRESSION = {"exact": (9, 11), "fast": (6, 9), "none": (None, None)}
 AUTO_EXACT_LIMIT = 1 << 20
 WASM_BINDGEN_MODULES = ("__wbindgen_placeholder__", "wbg", "__wbindgen_externref_xform__")
 WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
+# Panic locations rustc stores in data: `src/lib.rs`, `/rustc/<hash>/library/core/src/...`,
+# `~/.cargo/registry/src/.../foo-1.0/src/x.rs`.
+# Strings sit back to back in data, so a path starts at `/` or `~`, or at `src/` itself.
+SOURCE_PATH = re.compile(rb"(?:[/~][\w./+-]*/)?(?:src|library)/[\w./+-]+\.rs")
 
 
 @dataclass
@@ -52,6 +57,7 @@ class InspectResult:
     allocator: AllocatorInfo
     grow_sites: list[GrowSite]
     findings: list[Finding] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
     top: int = 20  # how many functions the text report lists
 
     # -- derived facts -------------------------------------------------------------
@@ -109,6 +115,14 @@ class InspectResult:
             "wasi": wasi,
         }
 
+    def source_paths(self) -> list[dict]:
+        mod = self.module
+        out = []
+        for seg in mod.data_segments:
+            for m in SOURCE_PATH.finditer(mod.data, seg.data_offset, seg.data_offset + seg.size):
+                out.append({"text": m.group().decode("utf-8", "replace"), "offset": m.start(), "bytes": len(m.group())})
+        return out
+
     def rustc_version(self) -> str | None:
         for name, version in self.module.producers.get("processed-by", []):
             if name == "rustc":
@@ -149,6 +163,7 @@ class InspectResult:
             ],
             "stack": self.stack(),
             "static_data_bytes": sum(d.size for d in mod.data_segments),
+            "source_paths": self.source_paths(),
             "data_segments": {
                 "count": len(mod.data_segments),
                 "active": sum(1 for d in mod.data_segments if d.mode == "active"),
@@ -179,6 +194,7 @@ class InspectResult:
             "memory_grow_sites": [g.to_json() for g in self.grow_sites],
             "warnings": list(mod.warnings),
             "findings": [f.to_json() for f in self.findings],
+            "checks": [c.to_json() for c in self.checks],
         }
 
 
@@ -223,6 +239,9 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
             dem = strip_hash(demangle(f.name)) if f.name else None
             functions.append(FunctionInfo(f.index, f.name, dem, f.body_size, crate_of(dem)))
         grow_sites = find_grow_sites(mod)
+        names = {f.index: f.demangled for f in functions}
+        for site in grow_sites:
+            site.name = names.get(site.function) or site.name
         allocator = detect([(f.name, f.demangled, f.size) for f in functions], grow_sites)
         crates = rollup((f.demangled, f.size) for f in functions)
     finally:
