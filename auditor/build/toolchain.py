@@ -202,20 +202,14 @@ def _versions(tc: Toolchain, cache_dir: Path | None) -> bool:
             pass
     code, out, err = _run([tc.rustc, "-vV"])
     if code != 0:
-        msg = (err or out).strip().splitlines()
-        tc.problem = f"{tc.rustc} does not run: {msg[-1] if msg else 'not found'}"
-        tc.fixes = _install_fixes(tc)
-        return False
+        return _does_not_run(tc, tc.rustc, out, err)
     tc.rustc_verbose = out
     fields = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
     tc.host = fields.get("host")
     tc.rustc_version = f"rustc {fields['release']}" if "release" in fields else out.splitlines()[0]
     code, out, err = _run([tc.cargo, "-V"])
     if code != 0:
-        msg = (err or out).strip().splitlines()
-        tc.problem = f"{tc.cargo} does not run: {msg[-1] if msg else 'not found'}"
-        tc.fixes = _install_fixes(tc)
-        return False
+        return _does_not_run(tc, tc.cargo, out, err)
     tc.cargo_version = " ".join(out.split()[:2])
     code, out, _ = _run([tc.rustc, "--print", "sysroot"])
     tc.sysroot = out.strip() if code == 0 else None
@@ -223,6 +217,13 @@ def _versions(tc: Toolchain, cache_dir: Path | None) -> bool:
         _write_json(record, {"rustc_verbose": tc.rustc_verbose, "host": tc.host, "rustc_version": tc.rustc_version,
                              "cargo_version": tc.cargo_version, "sysroot": tc.sysroot})
     return True
+
+
+def _does_not_run(tc: Toolchain, binary: str, out: str, err: str) -> bool:
+    msg = (err or out).strip().splitlines()
+    tc.problem = f"{binary} does not run: {msg[-1] if msg else 'not found'}"
+    tc.fixes = _install_fixes(tc)
+    return False
 
 
 def _write_json(path: Path, data: dict) -> None:

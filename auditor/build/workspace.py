@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import AuditorError
+from auditor.manifest import locate
 
 # Never copied nor hashed: version control and build output.
 SKIP_DIRS = {".git", ".hg", ".svn", ".jj"}
@@ -82,16 +83,8 @@ def cargo_metadata(manifest: Path, cargo: str, env: dict) -> dict:
 
 
 def find_manifest(path: Path) -> Path:
-    if not path.exists():
-        raise AuditorError("no such file or directory", str(path))
-    if path.is_dir():
-        m = path / "Cargo.toml"
-        if not m.is_file():
-            raise AuditorError("no Cargo.toml in this directory (give a crate or workspace directory)", str(path))
-        return m.resolve()
-    if path.name != "Cargo.toml":
-        raise AuditorError("not a Cargo.toml (give a crate or workspace directory, or its Cargo.toml)", str(path))
-    return path.resolve()
+    """The absolute Cargo.toml for a crate/workspace dir or manifest path (exit 2 if none)."""
+    return locate.find_manifest(path).resolve()
 
 
 def load_crate(path: Path, cargo: str, env: dict, package: str | None = None) -> tuple[CrateInfo, list[str]]:
