@@ -285,10 +285,11 @@ class _V0Printer:
     it is bounded by a small multiple of the input length.
     """
 
-    __slots__ = ("sym", "pos", "depth", "out", "printing", "bound", "checked", "size")
+    __slots__ = ("sym", "end", "pos", "depth", "out", "printing", "bound", "checked", "size")
 
     def __init__(self, sym: str) -> None:
         self.sym = sym
+        self.end = len(sym) - 1  # index of the sentinel
         self.pos = 0
         self.depth = 0
         self.out: list[str] = []
@@ -344,21 +345,22 @@ class _V0Printer:
         m = _DIS_IDENT.match(self.sym, self.pos)
         if m is None:
             raise _Invalid("identifier")
-        start = m.end()
-        if len(m.group(3)) > 18:  # longer than any symbol (and than int()'s limit)
+        dis, punycode, length = m.groups()
+        if len(length) > 18:  # longer than any symbol (and than int()'s limit)
             raise _Invalid("identifier length")
-        end = start + int(m.group(3))
-        if end >= len(self.sym):  # past the sentinel
+        start = m.end()
+        end = start + int(length)
+        if end > self.end:  # past the sentinel
             raise _Invalid("identifier past end")
         self.pos = end
         text = self.sym[start:end]
-        if not m.group(2):
-            return m.group(1), text
+        if not punycode:
+            return dis, text
         cut = text.rfind("_")
         ascii_part, code = (text[:cut], text[cut + 1 :]) if cut >= 0 else ("", text)
         if not code:
             raise _Invalid("empty punycode")
-        return m.group(1), _punycode(ascii_part, code)
+        return dis, _punycode(ascii_part, code)
 
     # -- printing helpers
 
