@@ -78,7 +78,7 @@ def cargo_metadata(manifest: Path, cargo: str, env: dict) -> dict:
         lines = [l for l in p.stderr.strip().splitlines() if l.strip()]
         first = next((i for i, l in enumerate(lines) if l.startswith("error")), 0)
         msg = " ".join(l.strip() for l in lines[first:first + 4]) or "cargo metadata failed"
-        raise AuditorError(msg, str(manifest))
+        raise AuditorError(msg, _display(manifest, None))
     return json.loads(p.stdout)
 
 
@@ -102,7 +102,7 @@ def load_crate(path: Path, cargo: str, env: dict, package: str | None = None) ->
         chosen = [p for p in pkgs if p["name"] == package]
         if not chosen:
             raise AuditorError(f"-p {package}: no such workspace member (members: {', '.join(sorted(p['name'] for p in pkgs))})",
-                               str(manifest))
+                               _display(manifest, None))
         pkg = chosen[0]
     else:
         own = [p for p in pkgs if Path(p["manifest_path"]).resolve() == manifest]
@@ -116,17 +116,17 @@ def load_crate(path: Path, cargo: str, env: dict, package: str | None = None) ->
                                f"{', '.join(sorted(p['name'] for p in pkgs if p is not pkg)) or 'none'})")
             elif not cdylibs:
                 raise AuditorError("no workspace member has a cdylib target: add crate-type = [\"cdylib\"] under [lib] "
-                                   "in the member's Cargo.toml", str(manifest))
+                                   "in the member's Cargo.toml", _display(manifest, None))
             else:
                 raise AuditorError(f"workspace has {len(cdylibs)} cdylib members; choose one with -p: "
-                                   f"{', '.join(sorted(p['name'] for p in cdylibs))}", str(manifest))
+                                   f"{', '.join(sorted(p['name'] for p in cdylibs))}", _display(manifest, None))
     libs = [t for t in pkg["targets"] if "cdylib" in t.get("crate_types", [])]
     pkg_manifest = Path(pkg["manifest_path"]).resolve()
     if not libs:
         types = next((t.get("crate_types") for t in pkg["targets"] if "lib" in t.get("kind", []) or "rlib" in t.get("kind", [])), None)
-        has = f" (it has crate-type {types})" if types else " (it has no [lib] target)"
+        has = f" (its lib is crate-type = {json.dumps(types)})" if types else " (it has no [lib] target)"
         raise AuditorError(f"package {pkg['name']} builds no .wasm{has}: add crate-type = [\"cdylib\"] "
-                           f"(or [\"cdylib\", \"rlib\"]) under [lib] in its Cargo.toml", str(pkg_manifest))
+                           f"(or [\"cdylib\", \"rlib\"]) under [lib] in its Cargo.toml", _display(pkg_manifest, None))
     lib = libs[0]
     ws_root = Path(meta["workspace_root"]).resolve()
     deps = {(d.get("rename") or d["name"]).replace("-", "_") for d in pkg.get("dependencies", [])}

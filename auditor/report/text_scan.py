@@ -46,6 +46,25 @@ def _settings(settings: dict) -> str:
         f" (on top of [profile.{settings['inherits']}])" if settings.get("inherits") else "")
 
 
+def _findings(findings, color: bool) -> list[str]:
+    """One line per distinct finding; the variants it holds for listed once."""
+    groups: dict[tuple, list[str]] = {}
+    for f in findings:
+        located = f.file and f.line  # a real place (a manifest or config line), not a module
+        where = f"{f.file}:{f.line}: " if located else ""
+        groups.setdefault((where, f.rule, f.level, f.message), []).append(f.variant)
+    out = []
+    level_color = {"error": "31", "warning": "33", "note": "36"}
+    order = {"error": 0, "warning": 1, "note": 2}
+    for (where, rule, level, message), vids in sorted(groups.items(), key=lambda kv: (order.get(kv[0][2], 3), kv[0][1])):
+        named = [v for v in vids if v]
+        shown = ""
+        if named:
+            shown = f" [{', '.join(named[:4])}{f' +{len(named) - 4} more' if len(named) > 4 else ''}]"
+        out.append(f"  {where}{rule} {_style(level, level_color.get(level, '0'), color)}{shown}: {message}")
+    return out
+
+
 def format(result, color: bool = False) -> str:
     j = result.to_json()
     crate, tc = j["crate"], j["toolchain"]
@@ -129,10 +148,7 @@ def format(result, color: bool = False) -> str:
         out += ["", "Notices"] + [f"  {n}" for n in j["notices"]]
     if result.findings:
         out += ["", _style("Findings", "1", color)]
-        for f in result.findings:
-            where = f"{f.file}:{f.line}: " if f.file and f.line else (f"{f.file}: " if f.file else "")
-            variant = f" [{f.variant}]" if f.variant else ""
-            out.append(f"  {where}{f.rule} {f.level}{variant}: {f.message}")
+        out += _findings(result.findings, color)
     if result.check is not None:
         from auditor.report import text_check
 
