@@ -51,6 +51,7 @@ if ! has_wasm32_toolchain; then
   for p in rustc cargo libstd-rust-dev-wasm32 lld; do missing "$p"; done
 fi
 missing git
+missing binutils
 missing binaryen
 if [ "$RUNTIME_ONLY" = 0 ]; then
   missing wabt
