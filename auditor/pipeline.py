@@ -211,6 +211,8 @@ def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
 
     rep.total = len(plans)
     runner = _Runner(crate, tc, options, runtime_on, config, rep, jobs)
+    if runtime_on:
+        runner._runtime_setup()
     variants = runner.run(plans)
 
     baseline = _baseline_id(matrix, chosen)
@@ -544,9 +546,14 @@ class _Runner:
         return data
 
     def _runtime_setup(self):
+        """Runtime options and scenarios, checked before the first build (config errors exit 2)."""
         if self._runtime is None:
-            from auditor.runtime import api
-            from auditor.runtime import scenarios as sc
+            try:
+                from auditor.runtime import api
+                from auditor.runtime import scenarios as sc
+            except ImportError as e:
+                raise AuditorError(f"runtime probes need the wasmtime Python package ({e}): "
+                                   "python -m pip install wasmtime, or scan with --no-runtime") from None
 
             ropts = api.RuntimeOptions.from_config(self.config, self.options.runtime_overrides)
             scen = sc.from_config(self.config) if self.config is not None else []

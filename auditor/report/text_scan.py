@@ -89,6 +89,7 @@ def format(result, color: bool = False) -> str:
     text = table(["", "variant", "raw", "gzip", "brotli", "code", "data", "custom", "pages", "allocator", "build",
                   f"Δ raw vs {j['baseline_variant'] or 'release'}"], rows, align="llrrrrrrrlrl", indent="")
     lines = text.splitlines()
+    lines[1] = " " + lines[1][1:]  # no underline under the unnamed marker column
     if color:
         for i, v in enumerate(result.variants, start=2):
             if v is small:
