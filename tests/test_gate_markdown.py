@@ -49,7 +49,9 @@ def test_check_comment_fail(tmp_path):
     assert "| `min-size-z/default` | 30.2 KiB | 13.6 KiB | 11.6 KiB | ▲ +6,722 B (+27.8%) | ok |" in variants
     assert any("`release/talc`" in l and "❌ build failed: error[E0433]" in l for l in variants)
     assert any(l.startswith("| main | `min-size-z/default` | raw | 30,891 B") and l.endswith("| ❌ |") for l in budgets)
-    assert any("raw growth | +6,722 B | ≤ 7,250 B (30%) | +528 | ✅ |" in l for l in budgets)
+    assert any("raw growth | +6,722 B (+27.8%) | ≤ 7,250 B (30%) | +528 B | ✅ |" in l for l in budgets)
+    # the limit as written in the config beside its exact bytes; headroom with its unit and share
+    assert any("| raw | 30,891 B (30.2 KiB) | 30,720 B (30 KiB) | -171 B (-0.6%) | ❌ |" in l for l in budgets)
     assert "- **main**: ask #wasm-size" in md
     assert "<details>\n<summary>Top changed crates and functions: `min-size-z/default` vs baseline</summary>" in md
     assert any(l.startswith("| `sorted_report` | — | 2.2 KiB | ▲ +2,239 B | new |") for l in functions)
@@ -61,14 +63,24 @@ def test_check_comment_pass_and_shrink(tmp_path):
                      new=V1, base=V2)
     assert md.startswith(MARKER + "\n## ✅ size budgets passed — demo\n")
     assert "▼ -6,722 B (-21.8%)" in md  # 30,891 -> 24,169
-    assert "| main | `min-size-z/default` | raw | 24,169 B (23.6 KiB) | 40,960 B (40.0 KiB) |" in md
+    assert "| main | `min-size-z/default` | raw | 24,169 B (23.6 KiB) | 40,960 B (40 KiB) | +16,791 B (+41.0%) | ✅ |" in md
 
 
-def test_check_comment_without_baseline_has_no_delta_column(tmp_path):
+def test_check_comment_without_baseline_deltas_against_the_reference_variant(tmp_path):
     (tmp_path / "auditor.toml").write_text('[[budget]]\nname = "m"\nraw = "10 MiB"\n')
     md = markdown_check.format(evaluate(V1, load_config(tmp_path)))
-    assert tables(md)[0][0] == "| variant | raw | gzip | brotli | status |"
+    variants = tables(md)[0]
+    assert variants[0] == "| variant | raw | gzip | brotli | Δ raw vs release/default | status |"
+    assert "| `release/default` | 4.8 MiB | 1.2 MiB | 929.1 KiB | reference | ok |" in variants
+    # 40,379 - 5,051,948 B, share of the reference's size
+    assert "| `opt-z/default` | 39.4 KiB | 16.3 KiB | 14.0 KiB | ▼ -5,011,569 B (-99.2%) | ok |" in variants
+    assert any(l.startswith("| `release/talc` |") and "| — | ❌ build failed" in l for l in variants)
     assert "<details>" not in md and "no baseline" in md
+    # no reference variant in the report: no delta column at all
+    scan = json.loads(json.dumps(V1))
+    scan["baseline_variant"] = None
+    md = markdown_check.format(evaluate(scan, load_config(tmp_path)))
+    assert tables(md)[0][0] == "| variant | raw | gzip | brotli | status |"
 
 
 def test_pipes_and_backticks_in_names_do_not_break_tables():
@@ -98,3 +110,47 @@ def test_scan_comment():
     assert "| `release/default` | 4.8 MiB | 1.2 MiB |" in t[2] and "| reference | ok |" in t[2]
     assert any(l.startswith("| **`min-size-z/default`** | 23.6 KiB") and "▼ -5,027,779 B (-99.5%)" in l for l in t)
     assert "smallest: `min-size-z/default` (23.6 KiB)" in md
+
+
+def test_scan_gate_comment_has_baseline_column_budgets_and_details(tmp_path):
+    """`scan --gate --baseline` posts the same information as `check`: the change against
+    the baseline per variant, the budgets and the top changed functions."""
+    (tmp_path / "auditor.toml").write_text('[[budget]]\nname = "main"\nvariant = "min-size-z/default"\nraw = "30 KiB"\n')
+
+    class Scan:
+        KIND = "scan"
+        check = evaluate(V2, load_config(tmp_path), V1, "30%")
+
+        def to_json(self):
+            return V2
+
+    md = markdown_scan.format(Scan())
+    variants, budgets, crates, functions = tables(md)
+    assert variants[0].endswith("| Δ raw vs release/default | Δ raw vs baseline | status |")
+    row = next(l for l in variants if "min-size-z/default" in l)
+    assert row.endswith("| ▲ +6,722 B (+27.8%) | ok |")  # 24,169 -> 30,891 B
+    assert any("`release/talc`" in l and l.endswith("| — | ❌ failed: error[E0433]: failed to resolve: could not find "
+                                                      "`wasm` in `talc` |") for l in variants)
+    assert "### Budgets ❌ failed" in md and any("| raw | 30,891 B (30.2 KiB) | 30,720 B (30 KiB) |" in l for l in budgets)
+    assert "<summary>Top changed crates and functions: `min-size-z/default` vs baseline</summary>" in md
+    assert any(l.startswith("| `sorted_report` | — |") for l in functions)
+
+
+def test_percentages_read_the_same_in_text_and_markdown(tmp_path):
+    """One exact ratio, rounded once: 1,320 / 2,531 = 52.153% is 52.2% everywhere (rounding
+    to 52.15 first and then to one decimal would print 52.1%)."""
+    from auditor.gate.show import percent
+    from auditor.report import text_diff
+
+    def record(size):
+        return {"schema": "auditor.inspect/1", "file": "m.wasm", "bytes": size, "gzip": None, "brotli": None,
+                "sections": [], "memories": [], "crates": [],
+                "functions": [{"index": 0, "name": "alloc::slice::merge_sort", "size": size}]}
+
+    for name, size in (("old", 2531), ("new", 3851)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(record(size)))
+    result = diff_reports(str(tmp_path / "old.json"), str(tmp_path / "new.json"))
+    assert percent(1320, 2531) == " (+52.2%)"
+    assert "+1,320 B (+52.2%)" in text_diff.format(result)
+    md = markdown_diff.format(result)
+    assert "▲ +1,320 B (+52.2%)" in md and "52.1%" not in md

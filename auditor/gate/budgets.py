@@ -25,6 +25,7 @@ from auditor.errors import AuditorError
 from auditor.findings import Check, Finding
 from auditor.gate.metrics import METRICS, Metric, Unmeasured, crate_metric, figure
 from auditor.gate.report import variant_id
+from auditor.gate.show import percent
 from auditor.rules import catalog
 from auditor.units import parse_percent_or_bytes
 
@@ -362,12 +363,11 @@ def _record(result: CheckResult, budget: BudgetResult, config) -> None:
                 else:
                     text = (f"{head}: {lim.metric} {_fmt(lim.actual, lim.unit)} > limit {lim.limit_text} "
                             f"({_fmt(lim.limit, lim.unit)}), over by {_fmt(-lim.headroom, lim.unit)}"
-                            f" ({-lim.headroom_percent:.1f}%)")
+                            + (f" ({-lim.headroom * 100 / lim.limit:.1f}%)" if lim.limit else ""))
                 new.append(_finding(config, RULE_EXCEEDED, text, budget, bv.variant, lim.metric))
         for inc in bv.increases:
             if inc.status == "fail":
-                pct = f" ({inc.delta_percent:+.1f}%)" if inc.delta_percent is not None else ""
-                text = (f"{head}: {inc.metric} grew {inc.delta:+,} B{pct} over the baseline "
+                text = (f"{head}: {inc.metric} grew {inc.delta:+,} B{percent(inc.delta, inc.baseline)} over the baseline "
                         f"({inc.baseline:,} B -> {inc.actual:,} B), max-increase {inc.allowed_text} "
                         f"allows {_fmt(inc.allowed, 'bytes')}")
                 new.append(_finding(config, RULE_INCREASE, text, budget, bv.variant, "max-increase"))

@@ -6,6 +6,7 @@ can find the comment it posted before and edit it instead of adding a new one.
 
 from __future__ import annotations
 
+from auditor.gate.show import percent
 from auditor.report.fmt_markdown import code, table
 from auditor.report.table import human_bytes
 
@@ -23,10 +24,9 @@ def change(old, new) -> str:
     if old is None:
         return "new"
     d = new - old
-    pct = f" ({d * 100 / old:+.1f}%)" if old else ""
     if d == 0:
         return "= 0 B"
-    return f"{'▲' if d > 0 else '▼'} {d:+,} B{pct}"
+    return f"{'▲' if d > 0 else '▼'} {d:+,} B{percent(d, old)}"
 
 
 def details(summary: str, body: list[str]) -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from auditor.gate.markdown import MARKER, change, module_details, size
 from auditor.report.fmt_markdown import cell, code, table
-from auditor.report.text_check import quantity
+from auditor.gate import show
 
 
 def _title(result) -> str:
@@ -17,16 +17,27 @@ def _title(result) -> str:
 
 
 def variants_table(result) -> list[str]:
-    rows = []
-    has_base = result.baseline is not None
-    for r in result.variant_rows():
+    """Every variant with its sizes and a delta: against the baseline when there is one,
+    else against the report's reference variant (the crate's own release build)."""
+    rows = result.variant_rows()
+    if result.baseline is not None:
+        against, deltas = "baseline", [change(r["baseline_raw"], r["raw"]) for r in rows]
+    else:
+        against = result.scan.get("baseline_variant")
+        ref = next((r["raw"] for r in rows if r["variant"] == against), None)
+        deltas = [("reference" if r["variant"] == against else change(ref, r["raw"])) if ref is not None else None
+                  for r in rows]
+    has_delta = any(d is not None for d in deltas)
+    out = []
+    for r, delta in zip(rows, deltas):
         status = "ok" if r["status"] == "ok" else f"❌ build failed: {cell((r['error'] or '').splitlines()[0][:120])}"
-        row = [code(r["variant"]), size(r["raw"]), size(r["gzip"]), size(r["brotli"])]
-        if has_base:
-            row.append(change(r["baseline_raw"], r["raw"]))
-        rows.append(row + [status])
-    headers = ["variant", "raw", "gzip", "brotli"] + (["Δ raw vs baseline"] if has_base else []) + ["status"]
-    return table(headers, rows, "lrrr" + ("r" if has_base else "") + "l")
+        out.append([code(r["variant"]), size(r["raw"]), size(r["gzip"]), size(r["brotli"])]
+                   + ([delta] if has_delta else []) + [status])
+    headers = ["variant", "raw", "gzip", "brotli"] + ([f"Δ raw vs {against}"] if has_delta else []) + ["status"]
+    return table(headers, out, "lrrr" + ("r" if has_delta else "") + "l")
+
+
+_MARK = {"pass": "✅", "fail": "❌", "error": "⚠️"}
 
 
 def budgets_table(result) -> list[str]:
@@ -39,17 +50,16 @@ def budgets_table(result) -> list[str]:
             if bv.error:
                 rows.append([cell(b.name), code(bv.variant), "—", "—", "—", "—", f"{mark}: {cell(bv.error)}"])
             for lim in bv.limits:
-                head = "—" if lim.headroom is None else f"{lim.headroom:+,} ({lim.headroom_percent:+.1f}%)" \
-                    if lim.unit == "bytes" else f"{lim.headroom:+g}"
-                rows.append([cell(b.name), code(bv.variant), lim.metric, quantity(lim.actual, lim.unit),
-                             f"{quantity(lim.limit, lim.unit)}", head,
-                             {"pass": "✅", "fail": "❌", "error": "⚠️"}[lim.status] + (f" {cell(lim.note)}" if lim.note else "")])
+                rows.append([cell(b.name), code(bv.variant), cell(lim.metric), show.actual(lim), cell(show.limit(lim)),
+                             "—" if lim.actual is None else show.headroom(lim),
+                             _MARK[lim.status] + (f" {cell(lim.note)}" if lim.note else "")])
             for inc in bv.increases:
                 if inc.status == "skip":
                     continue
-                rows.append([cell(b.name), code(bv.variant), f"{inc.metric} growth", f"{inc.delta:+,} B",
-                             f"≤ {inc.allowed:,} B ({inc.allowed_text})", f"{inc.allowed - inc.delta:+,}",
-                             "✅" if inc.status == "pass" else "❌"])
+                rows.append([cell(b.name), code(bv.variant), f"{cell(inc.metric)} growth",
+                             show.signed(inc.delta, "bytes", inc.baseline),
+                             f"≤ {inc.allowed:,} B ({inc.allowed_text})", show.signed(inc.allowed - inc.delta, "bytes"),
+                             _MARK[inc.status]])
     out = table(["budget", "variant", "metric", "actual", "limit", "headroom", ""], rows, "lllrrrl")
     messages = [f"- **{cell(b.name)}**: {cell(b.message)}" for b in result.budgets if b.message and b.status != "pass"]
     return out + ([""] + messages if messages else [])

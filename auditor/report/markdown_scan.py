@@ -1,14 +1,13 @@
 """Markdown for `auditor scan`: the PR comment with every variant and its delta against
-the crate's own `release/default` build, plus the budgets when `scan --gate` ran."""
+the report's reference variant (the crate's own release build), plus the budgets, the
+change against the baseline and the top changed functions when `scan --gate` ran."""
 
 from __future__ import annotations
 
-from auditor.gate.markdown import MARKER, change, size
-from auditor.report.fmt_markdown import cell, code, table
+from auditor.gate.markdown import MARKER, change, module_details, size
 from auditor.gate.metrics import METRICS, figure
 from auditor.gate.report import variant_id
-
-REFERENCE = "release/default"
+from auditor.report.fmt_markdown import cell, code, table
 
 
 def _pages(wasm: dict | None) -> str:
@@ -23,35 +22,40 @@ def format(result, color: bool = False) -> str:
     crate = data.get("crate")
     name = crate.get("name") if isinstance(crate, dict) else crate
     variants = data["variants"]
-    ref = next((v for v in variants if variant_id(v) == REFERENCE and v["status"] == "ok"), None)
-    ok = [v for v in variants if v["status"] == "ok"]
-    smallest = min(ok, key=lambda v: v["wasm"]["bytes"]) if ok else None
-    failed = len(variants) - len(ok)
+    reference = data.get("baseline_variant")  # the scan's own pick, None when it failed or is absent
+    ref = next((v for v in variants if variant_id(v) == reference and v["status"] == "ok"), None)
+    smallest = (data.get("smallest") or {}).get("variant")
+    check = getattr(result, "check", None)  # scan --gate's CheckResult
+    base = {r["variant"]: r for r in check.variant_rows()} if check is not None and check.baseline else None
+    failed = sum(v["status"] != "ok" for v in variants)
     out = [MARKER, f"## auditor scan — {name}" if name else "## auditor scan", ""]
     line = f"{len(variants)} variants, {failed} failed"
     if smallest is not None:
-        line += f" · smallest: {code(variant_id(smallest))} ({size(smallest['wasm']['bytes'])})"
+        line += f" · smallest: {code(smallest)} ({size(data['smallest']['bytes'])})"
     out += [line, ""]
     rows = []
     for v in variants:
         vid = variant_id(v)
         w = v.get("wasm") if v["status"] == "ok" else None
-        label = f"**{code(vid)}**" if v is smallest else code(vid)
+        label = f"**{code(vid)}**" if vid == smallest else code(vid)
+        vs_base = [change(base[vid]["baseline_raw"], base[vid]["raw"])] if base is not None else []
         if w is None:
             first = (v.get("error") or "").strip().splitlines()[:1]
-            rows.append([label, "—", "—", "—", "—", "—", "—", f"❌ failed{': ' + cell(first[0][:120]) if first else ''}"])
+            rows.append([label, "—", "—", "—", "—", "—", "—", *vs_base,
+                         f"❌ failed{': ' + cell(first[0][:120]) if first else ''}"])
             continue
         raw = w["bytes"]
         delta = "—" if ref is None else ("reference" if v is ref else change(ref["wasm"]["bytes"], raw))
         allocator = (w.get("allocator") or {}).get("name") or "?"
         rows.append([label, size(raw), size(figure(METRICS["gzip"], v)), size(figure(METRICS["code"], v)),
-                     _pages(w), cell(allocator), delta, "ok"])
+                     _pages(w), cell(allocator), delta, *vs_base, "ok"])
     out += table(["variant", "raw", "gzip", "code", "pages (initial / max)", "allocator",
-                  f"Δ raw vs {REFERENCE}", "status"], rows, "lrrrrlrl")
-    check = getattr(result, "check", None)  # scan --gate's CheckResult
+                  f"Δ raw vs {reference or 'release'}"] + (["Δ raw vs baseline"] if base is not None else [])
+                 + ["status"], rows, "lrrrrlr" + ("r" if base is not None else "") + "l")
     if check is not None:
-        from auditor.report.markdown_check import budgets_table
+        from auditor.report.markdown_check import budget_diffs, budgets_table
 
         verdict = "✅ passed" if check.passed else "❌ failed"
-        out += ["", f"### Budgets {verdict}", "", *budgets_table(check)]
+        out += ["", f"### Budgets {verdict}", "", *budgets_table(check), ""]
+        out += module_details(budget_diffs(check), "baseline")
     return "\n".join(out).rstrip() + "\n"

@@ -4,35 +4,10 @@ from __future__ import annotations
 
 import click
 
-from auditor.report.table import human_bytes, table
+from auditor.gate import show
+from auditor.report.table import table
 
 _STYLE = {"pass": "green", "fail": "red", "error": "red", "skip": "yellow"}
-
-
-def quantity(value, unit: str) -> str:
-    """A figure with its unit; bytes exact with a readable figure beside."""
-    if value is None:
-        return "unbounded"
-    if unit == "bytes":
-        exact = f"{value:,} B"
-        readable = human_bytes(value)
-        return exact if readable.endswith(" B") else f"{exact} ({readable})"
-    if unit == "pages":
-        return f"{value:,} pages"
-    return f"{value:g} {unit}"
-
-
-def signed(value, unit: str, percent: float | None = None) -> str:
-    if value is None:
-        return "-"
-    text = f"{value:+,} B" if unit == "bytes" else f"{value:+g} {unit}"
-    return text + (f" ({percent:+.1f}%)" if percent is not None else "")
-
-
-def _limit(lim) -> str:
-    """The limit in the metric's unit, with the config's own spelling when it differs."""
-    exact = f"{lim.limit:,} B" if lim.unit == "bytes" else quantity(lim.limit, lim.unit)
-    return exact if lim.limit_text in (str(lim.limit), exact) else f"{exact} ({lim.limit_text})"
 
 
 def _status(status: str, color: bool) -> str:
@@ -56,17 +31,15 @@ def format(result, color: bool = False) -> str:
             if bv.error:
                 problems.append([b.name, bv.variant, _status(bv.status, color), bv.error])
             for lim in bv.limits:
-                headroom = "-" if lim.actual is None else signed(lim.headroom, lim.unit, lim.headroom_percent)
-                limit_rows.append([b.name, bv.variant, lim.metric, quantity(lim.actual, lim.unit),
-                                   _limit(lim),
-                                   headroom, _status(lim.status, color)])
+                limit_rows.append([b.name, bv.variant, lim.metric, show.actual(lim), show.limit(lim),
+                                   show.headroom(lim), _status(lim.status, color)])
                 if lim.note:
                     problems.append([b.name, bv.variant, _status(lim.status, color), f"{lim.metric}: {lim.note}"])
             for inc in bv.increases:
                 growth_rows.append([b.name, bv.variant, inc.metric,
                                     "-" if inc.baseline is None else f"{inc.baseline:,} B",
                                     "-" if inc.actual is None else f"{inc.actual:,} B",
-                                    signed(inc.delta, "bytes", inc.delta_percent),
+                                    show.signed(inc.delta, "bytes", inc.baseline),
                                     "-" if inc.allowed is None else f"{inc.allowed:,} B [{inc.allowed_text}]",
                                     _status(inc.status, color) if inc.status != "skip" else "not compared"])
     if not result.budgets:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from auditor.gate.show import percent
 from auditor.report.table import table
 
 
@@ -11,10 +12,10 @@ def num(value, unit: str = "B") -> str:
     return "-" if value is None else f"{value:,} {unit}".rstrip()
 
 
-def delta(value, percent=None, unit: str = "B", color: bool = False) -> str:
+def delta(value, base=None, unit: str = "B", color: bool = False) -> str:
     if value is None:
         return "-"
-    text = f"{value:+,} {unit}".rstrip() + (f" ({percent:+.1f}%)" if percent is not None else "")
+    text = f"{value:+,} {unit}".rstrip() + percent(value, base)
     if color and value:
         return click.style(text, fg="red" if value > 0 else "green")
     return text
@@ -32,7 +33,7 @@ def _breakdown(title: str, what: str, tab, color: bool, counts: bool = False) ->
         mark = {"added": "new", "removed": "removed"}.get(r.status, "")
         if counts and r.status == "changed" and r.old_count != r.new_count:
             mark = f"x{r.old_count} -> x{r.new_count}"
-        rows.append([r.name, num(r.old), num(r.new), delta(r.delta, r.delta_percent, color=color), mark])
+        rows.append([r.name, num(r.old), num(r.new), delta(r.delta, r.old, color=color), mark])
     out = [f"  {title}", table(head, rows, align="lrrrl", indent="    ")]
     if tab.omitted:
         out.append(f"    ... {tab.omitted} more changed ({tab.omitted_delta:+,} B); {tab.unchanged} unchanged")
@@ -49,18 +50,18 @@ def format(result, color: bool = False) -> str:
                      else "failed" if v["new_status"] == "failed" else "")
             rows.append([v["variant"], num(raw["old"]) if v["old_status"] == "ok" else v["old_status"] or "-",
                          num(raw["new"]) if v["new_status"] == "ok" else v["new_status"] or "-",
-                         delta(raw["delta"], raw["delta_percent"], color=color),
-                         delta(v["gzip"]["delta"], v["gzip"]["delta_percent"], color=color), state])
+                         delta(raw["delta"], raw["old"], color=color),
+                         delta(v["gzip"]["delta"], v["gzip"]["old"], color=color), state])
         out += ["", "Variants (raw bytes)",
                 table(["variant", "old", "new", "delta", "gzip delta", ""], rows, align="lrrrrl")]
     for m in result.modules:
         out += ["", f"== {m.variant} ==" if m.variant else "== module =="]
         rows = [[r.name, num(r.old, _UNITS.get(r.name, "B")), num(r.new, _UNITS.get(r.name, "B")),
-                 delta(r.delta if r.old is not None and r.new is not None else None, r.delta_percent,
+                 delta(r.delta if r.old is not None and r.new is not None else None, r.old,
                        _UNITS.get(r.name, "B"), color)]
                 for r in m.totals]
         out += ["  Totals", table(["", "old", "new", "delta"], rows, align="lrrr", indent="    ")]
         out += _breakdown("Sections", "section", m.sections, color)
         out += _breakdown("Crates", "crate", m.crates, color)
         out += _breakdown("Functions (symbol hashes ignored)", "function", m.functions, color, counts=True)
-    return "\n".join(out) + "\n"
+    return "\n".join(line.rstrip() for line in "\n".join(out).splitlines()) + "\n"
