@@ -62,7 +62,7 @@ class ScanOptions:
     gate: bool = False
     baseline: Path | None = None
     max_increase: str | None = None
-    compression: str = "exact"
+    compression: str = "auto"
     tmp_dir: Path | None = None  # where shadow copies go (default: the system temp dir)
 
 

@@ -40,8 +40,9 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--gate", is_flag=True, help="Also evaluate budgets and the baseline (like `auditor check`).")
 @click.option("--baseline", type=click.Path(dir_okay=False), default=None, help="Baseline scan report for --gate.")
 @click.option("--max-increase", default=None, help="Allowed growth against the baseline, e.g. 5% or \"2 KiB\".")
-@click.option("--compression", type=click.Choice(["exact", "fast", "none"]), default="exact", show_default=True,
-              help="gzip/brotli columns: exact (gzip -9, brotli -q 11), fast (gzip -6, brotli -q 9) or none.")
+@click.option("--compression", type=click.Choice(["auto", "exact", "fast", "none"]), default="auto", show_default=True,
+              help="gzip/brotli columns: exact (gzip -9, brotli -q 11), fast (gzip -6, brotli -q 9), none, "
+                   "or auto: exact for modules up to 1 MiB, fast above (brotli -q 11 takes ~6 s on 5 MB of DWARF).")
 @click.option("--print-commands", is_flag=True, help="Print each variant's cargo command and exit without building.")
 @click.option("-q", "--quiet", is_flag=True, help="No notices or progress on stderr.")
 @output_options()
