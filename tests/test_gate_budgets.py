@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import re
+
 import pytest
 
 from auditor.config import load_config
@@ -354,3 +356,59 @@ def test_global_allowance_skips_budgets_without_byte_limits(tmp_path):
     assert r.budgets[0].variants[0].increases == []  # runtime-only budget: no growth check
     [inc] = r.budgets[1].variants[0].increases  # its own max-increase: raw bytes
     assert (inc.metric, inc.status) == ("raw", "fail")
+
+
+# ------------------------------------------------------------------ gate inputs, nothing to gate
+
+
+def test_nothing_to_gate_is_a_usage_error_not_a_pass(tmp_path):
+    """No budgets and no baseline allowance: a gate that cannot fail is a config mistake."""
+    for args in ((), ("--baseline", REPORTS / "scan-v1.json")):
+        r = run("check", REPORTS / "scan-v2.json", "--crate", tmp_path, *args, cwd=tmp_path)
+        assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+        assert r.stderr == (f"auditor: {tmp_path}: nothing to check: no [[budget]] tables (no config file found) and "
+                            "no --baseline with --max-increase (or gate.baseline with gate.max-increase); "
+                            "--crate DIR or --config FILE says where the budgets are\n")
+    r = run("check", REPORTS / "scan-v2.json", "--crate", tmp_path, "--baseline", REPORTS / "scan-v1.json",
+            "--max-increase", "1%", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr  # the implicit budget: release/default grew 0.12%
+
+
+def test_gate_inputs_checked_before_the_report_is_gated(tmp_path):
+    from auditor.gate.budgets import prepare
+
+    with pytest.raises(AuditorError, match="^--max-increase: unknown unit 'percent' in '5 percent'"):
+        prepare(None, None, "5 percent")
+    with pytest.raises(AuditorError, match="^file not found") as e:
+        prepare(None, str(tmp_path / "base.json"), "5%")
+    assert e.value.where == str(tmp_path / "base.json")
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "base.json").write_text((REPORTS / "scan-v1.json").read_text())
+    (tmp_path / "ci" / "auditor.toml").write_text('[gate]\nbaseline = "base.json"\n')
+    base, path = prepare(load_config(tmp_path / "ci"))
+    assert path == str(tmp_path / "ci" / "base.json") and base["crate"]["version"] == "0.1.0"
+    # --baseline wins over gate.baseline (and is not resolved against the config file)
+    with pytest.raises(AuditorError, match="^file not found") as e:
+        prepare(load_config(tmp_path / "ci"), "other.json", None)
+    assert e.value.where == "other.json"
+
+
+def test_text_says_not_measured_and_shard_skips(tmp_path):
+    (tmp_path / "auditor.toml").write_text('[[budget]]\nname = "rt"\nvariant = "opt-z/default"\nchurn-slope = 0.5\n'
+                                           '[[budget]]\nname = "talc"\nvariant = "release/talc"\nraw = "1 MiB"\n')
+    no_rt = copy.deepcopy(V1)
+    for v in no_rt["variants"]:
+        v["runtime"] = None
+    (tmp_path / "no-rt.json").write_text(json.dumps(no_rt))
+    r = run("check", tmp_path / "no-rt.json", "--color", "never", cwd=tmp_path)
+    assert r.returncode == 1
+    row = next(l for l in r.stdout.splitlines() if "churn-slope" in l and "ERROR" in l)
+    assert "not measured" in row and "unbounded" not in row
+    # a shard holding neither variant: both budgets skipped there, and the text says so
+    shard = copy.deepcopy(V1)
+    shard["variants"] = [v for v in shard["variants"] if variant_id(v) in ("release/default", "min-size-z/default")]
+    shard["shard"] = {"index": 1, "count": 2}
+    (tmp_path / "shard.json").write_text(json.dumps(shard))
+    r = run("check", tmp_path / "shard.json", "--color", "never", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"rt\s+opt-z/default\s+SKIP\s+no variant of this shard matches: gate the merged report", r.stdout)

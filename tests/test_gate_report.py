@@ -92,6 +92,12 @@ MALFORMED = [
      "variants[5]: variant release/default appears twice (also variants[0])"),
     ("ok-without-wasm", _broken(_set(["variants", 1, "wasm"], None)), None,
      "variants[1]: field 'wasm' must be an object, got null"),
+    ("negative-size", _broken(_set(["variants", 1, "wasm", "bytes"], -40379)), None,
+     "variants[1].wasm: field 'bytes' must not be negative, got -40379"),
+    ("negative-function", _broken(_set(["variants", 4, "wasm", "functions", 0, "size"], -1)), None,
+     "variants[4].wasm: functions[0]: field 'size' must not be negative, got -1"),
+    ("negative-pages", _broken(_set(["variants", 4, "wasm", "memories", 0, "max_pages"], -2)), None,
+     "variants[4].wasm: memories[0]: field 'max_pages' must not be negative, got -2"),
 ]
 
 
@@ -124,7 +130,7 @@ def test_newer_schema_is_refused(tmp_path):
 
 
 def test_missing_file_and_directory(tmp_path):
-    with pytest.raises(AuditorError, match="report file not found"):
+    with pytest.raises(AuditorError, match="^file not found"):
         load_report(tmp_path / "nope.json")
     with pytest.raises(AuditorError, match="is a directory"):
         load_report(tmp_path)

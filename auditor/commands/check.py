@@ -26,22 +26,17 @@ def command(report, config_file, crate_dir, baseline, max_increase, fmt, output,
     """
     from auditor.config import load_config
     from auditor.findings import exit_code
-    from auditor.gate.budgets import evaluate, parse_increase
-    from auditor.gate.report import baseline_path as find_baseline, crate_dir as find_crate, load_report
+    from auditor.gate.budgets import evaluate, nothing_to_gate, prepare
+    from auditor.gate.report import crate_dir as find_crate, load_report
     from auditor.io import emit
     from auditor.report import render, use_color
-    from auditor.errors import AuditorError
 
-    if max_increase is not None:
-        try:
-            parse_increase(max_increase)
-        except ValueError as e:
-            raise AuditorError("--" + str(e)) from None
     scan = load_report(report, kinds=("scan",))
-    config = load_config(find_crate(scan, crate_dir), config_file=config_file,
-                         cli={"gate.max-increase": max_increase, "gate.baseline": baseline})
-    baseline_path = find_baseline(config, baseline)
-    base = load_report(baseline_path, kinds=("scan",)) if baseline_path else None
-    result = evaluate(scan, config, base, max_increase, report_name=report, baseline_name=baseline_path)
+    config = load_config(find_crate(scan, crate_dir), config_file=config_file)
+    base, base_path = prepare(config, baseline, max_increase)
+    result = evaluate(scan, config, base, max_increase, report_name=report, baseline_name=base_path)
+    error = nothing_to_gate(result, config)
+    if error is not None:
+        raise error
     emit(render(result, fmt, color=use_color(color) and not output), output)
     return exit_code(result.findings)

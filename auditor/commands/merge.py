@@ -28,6 +28,7 @@ def command(reports, output, config_file, crate_dir):
     config = load_config(rep.crate_dir(loaded[0][1], crate_dir), config_file=config_file)
     merged = merge_reports(loaded, config)
     emit(json.dumps(merged, indent=2, ensure_ascii=False), output)
+    n = len(merged["variants"])
     log(f"auditor merge: {len(loaded)} report{'s' if len(loaded) != 1 else ''}, "
-        f"{len(merged['variants'])} variants" + (f" -> {output}" if output else ""))
+        f"{n} variant{'s' if n != 1 else ''}" + (f" -> {output}" if output else ""))
     return 0

@@ -177,6 +177,37 @@ class CheckResult:
         }
 
 
+def prepare(config, baseline: str | None = None, max_increase: str | None = None) -> tuple[dict | None, str | None]:
+    """(baseline report, its path) for a gate, checked before any work is done.
+
+    `check` and `scan --gate` call it first, so a typo in --max-increase or a missing or
+    broken baseline stops the command at once (exit 2), not after a matrix of builds.
+    The baseline is --baseline, else `gate.baseline` relative to the config file.
+    """
+    from auditor.gate.report import baseline_path, load_report
+
+    if max_increase is not None:
+        try:
+            parse_increase(max_increase)
+        except ValueError as e:
+            raise AuditorError("--" + str(e)) from None
+    path = baseline_path(config, baseline)
+    return (load_report(path, kinds=("scan",)) if path else None), path
+
+
+def nothing_to_gate(result: CheckResult, config) -> AuditorError | None:
+    """The error for a gate with no budget and no baseline allowance: a CI job whose
+    config was not found (wrong --crate, misspelt table) must not pass for ever."""
+    if result.budgets:
+        return None
+    files = config.files() if config is not None else []
+    read = f"config read: {', '.join(files)}" if files else "no config file found"
+    return AuditorError(f"nothing to check: no [[budget]] tables ({read}) and no --baseline with --max-increase "
+                        f"(or gate.baseline with gate.max-increase); --crate DIR or --config FILE says where "
+                        f"the budgets are",
+                        str(config.crate_dir) if config is not None and config.crate_dir else None)
+
+
 def default_variant(config) -> str:
     return (config.get("scan.default-variant") if config is not None else None) or DEFAULT_VARIANT
 

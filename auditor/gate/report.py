@@ -32,7 +32,7 @@ def load_report(path: str | Path, kinds: tuple[str, ...] = ("scan", "inspect")) 
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise AuditorError("report file not found", where) from None
+        raise AuditorError("file not found", where) from None
     except IsADirectoryError:
         raise AuditorError("is a directory, expected a JSON report", where) from None
     except OSError as e:
@@ -103,6 +103,15 @@ def _need(obj: dict, key: str, types, at: str, where: str):
     return v
 
 
+def _size(obj: dict, key: str, at: str, where: str, nullable: bool = False):
+    """A byte or page count: a whole number >= 0 (null where the figure may be absent);
+    a negative size would let every budget pass."""
+    v = _need(obj, key, (int, type(None)) if nullable else int, at, where)
+    if v is not None and v < 0:
+        raise AuditorError(f"{at}field {key!r} must not be negative, got {v}", where)
+    return v
+
+
 def _check_scan(obj: dict, where: str) -> None:
     _need(obj, "crate", (dict, str), "", where)
     _need(obj, "toolchain", (dict, str), "", where)
@@ -129,9 +138,9 @@ def _check_scan(obj: dict, where: str) -> None:
 
 
 def _check_wasm(w: dict, at: str, where: str) -> None:
-    _need(w, "bytes", int, at, where)
+    _size(w, "bytes", at, where)
     for key in ("gzip", "brotli"):  # null when the scan skipped compression
-        _need(w, key, (int, type(None)), at, where)
+        _size(w, key, at, where, nullable=True)
     for key in ("sections", "memories", "functions", "crates"):
         _need(w, key, list, at, where)
     for i, s in enumerate(w["sections"]):
@@ -139,26 +148,26 @@ def _check_wasm(w: dict, at: str, where: str) -> None:
         if not isinstance(s, dict):
             raise AuditorError(f"{sat}expected an object, got {_json_type(s)}", where)
         _need(s, "id", int, sat, where)
-        _need(s, "size", int, sat, where)
+        _size(s, "size", sat, where)
         _need(s, "name", str, sat, where)
     for i, f in enumerate(w["functions"]):
         fat = f"{at}functions[{i}]: "
         if not isinstance(f, dict):
             raise AuditorError(f"{fat}expected an object, got {_json_type(f)}", where)
-        _need(f, "size", int, fat, where)
+        _size(f, "size", fat, where)
         _need(f, "name", (str, type(None)), fat, where)
     for i, c in enumerate(w["crates"]):
         cat = f"{at}crates[{i}]: "
         if not isinstance(c, dict):
             raise AuditorError(f"{cat}expected an object, got {_json_type(c)}", where)
         _need(c, "name", str, cat, where)
-        _need(c, "size", int, cat, where)
+        _size(c, "size", cat, where)
     for i, m in enumerate(w["memories"]):
         mat = f"{at}memories[{i}]: "
         if not isinstance(m, dict):
             raise AuditorError(f"{mat}expected an object, got {_json_type(m)}", where)
-        _need(m, "initial_pages", int, mat, where)
-        _need(m, "max_pages", (int, type(None)), mat, where)
+        _size(m, "initial_pages", mat, where)
+        _size(m, "max_pages", mat, where, nullable=True)
 
 
 def crate_dir(report: dict, given: str | None) -> Path:

@@ -24,9 +24,12 @@ def format(result, color: bool = False) -> str:
         head += f" ({result.report})"
     if result.baseline_file:
         head += f", baseline {result.baseline_file}"
-    out = [head, ""]
+    out = [head]
     limit_rows, growth_rows, problems = [], [], []
     for b in result.budgets:
+        if not b.variants:  # only in a shard report: the glob selects variants of other shards
+            problems.append([b.name, b.selector, _status("skip", color),
+                             "no variant of this shard matches: gate the merged report"])
         for bv in b.variants:
             if bv.error:
                 problems.append([b.name, bv.variant, _status(bv.status, color), bv.error])
@@ -43,11 +46,11 @@ def format(result, color: bool = False) -> str:
                                     "-" if inc.allowed is None else f"{inc.allowed:,} B [{inc.allowed_text}]",
                                     _status(inc.status, color) if inc.status != "skip" else "not compared"])
     if not result.budgets:
-        out.append("  no budgets configured: add [[budget]] tables to the config (see docs) or pass "
+        out.append("\n  no budgets configured: add [[budget]] tables to the config (see docs) or pass "
                    "--baseline with --max-increase")
     if limit_rows:
-        out.append(table(["budget", "variant", "metric", "actual", "limit", "headroom", "status"],
-                         limit_rows, align="lllrrrl"))
+        out += ["", table(["budget", "variant", "metric", "actual", "limit", "headroom", "status"],
+                         limit_rows, align="lllrrrl")]
     if growth_rows:
         out += ["", "Growth over the baseline",
                 table(["budget", "variant", "metric", "baseline", "actual", "delta", "allowed", "status"],
