@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from auditor.errors import AuditorError
-from auditor.manifest import toml
+from auditor.manifest import schema, toml
+from auditor.manifest.schema import boolean as _bool
+from auditor.manifest.schema import choice as _choice
+from auditor.manifest.schema import integer as _int
+from auditor.manifest.schema import is_int as _is_int
+from auditor.manifest.schema import pos_int as _pos_int
+from auditor.manifest.schema import string as _str
 from auditor.manifest.locate import find_workspace_root
 from auditor.units import parse_bytes, parse_pages, parse_percent_or_bytes
 
@@ -49,26 +55,6 @@ class ArrayOf:
     node: Any
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _str(v):
-    return None if isinstance(v, str) else "expected a string"
-
-
-def _bool(v):
-    return None if isinstance(v, bool) else "expected true or false"
-
-
-def _int(v):
-    return None if _is_int(v) else "expected an integer"
-
-
-def _pos_int(v):
-    return None if _is_int(v) and v > 0 else "expected a positive integer"
-
-
 def _number(v):
     return None if (_is_int(v) or isinstance(v, float)) and v >= 0 else "expected a non-negative number"
 
@@ -80,19 +66,6 @@ def _str_list(v):
 def _num_list(v):
     ok = isinstance(v, list) and all(_is_int(x) or isinstance(x, float) for x in v)
     return None if ok else "expected a list of numbers"
-
-
-def _choice(*options) -> Callable:
-    def check(v):
-        return None if v in options else "expected one of " + ", ".join(repr(o) for o in options)
-    return check
-
-
-def _either(*checks) -> Callable:
-    def check(v):
-        errors = [c(v) for c in checks]
-        return None if any(e is None for e in errors) else " or ".join(e.removeprefix("expected ") if i else e for i, e in enumerate(errors))
-    return check
 
 
 def _quantity(parse, example: str, types: tuple) -> Callable:
@@ -110,25 +83,9 @@ def _quantity(parse, example: str, types: tuple) -> Callable:
 _size = _quantity(parse_bytes, 'a size like "150 KiB" or bytes', (int, str))
 _pages = _quantity(parse_pages, 'pages like 17 or "20 pages"', (int, str))
 _increase = _quantity(parse_percent_or_bytes, '"5%" or a size', (int, float, str))
-_any_table = lambda v: None if isinstance(v, dict) else "expected a table"  # noqa: E731
 
-CARGO_PROFILE = {
-    "inherits": _str,
-    "opt-level": _choice(0, 1, 2, 3, "0", "1", "2", "3", "s", "z"),
-    "debug": _either(_bool, _choice(0, 1, 2, "none", "line-directives-only", "line-tables-only", "limited", "full")),
-    "split-debuginfo": _choice("off", "packed", "unpacked"),
-    "strip": _either(_bool, _choice("none", "debuginfo", "symbols")),
-    "debug-assertions": _bool,
-    "overflow-checks": _bool,
-    "lto": _either(_bool, _choice("off", "thin", "fat")),
-    "panic": _choice("unwind", "abort"),
-    "incremental": _bool,
-    "codegen-units": _pos_int,
-    "rpath": _bool,
-    "build-override": _any_table,
-    "package": _any_table,
-    "description": _str,  # auditor's own: shown in scan reports
-}
+# scan profiles are cargo profiles plus auditor's own description (shown in reports)
+CARGO_PROFILE = {**schema.CARGO_PROFILE, "description": _str}
 
 ALLOCATOR = {
     "description": _str, "crate": _str, "version": _str, "path": _str, "git": _str,

@@ -169,7 +169,7 @@ def test_excluded_member_does_not_use_workspace(tmp_path, monkeypatch):
     ('# c\n\n[[budget]]\nname = "x"\nraw = "150 KBs"\n', "5:1", "unknown unit"),
     ('[[budget]]\nname = "x"\ncrate = { core = true }\n', "3:11", "budget.0.crate.core"),
     ('[[scenario]]\nargs = [1]\n', "1:1", "'export' is required"),
-    ('[[scenario]]\nexport = "f"\nexpect = "crash"\n', "3:1", "expected one of 'ok', 'graceful-error', 'trap'"),
+    ('[[scenario]]\nexport = "f"\nexpect = "crash"\n', "3:1", "expected one of \"ok\", \"graceful-error\", \"trap\""),
     ('[profile.tiny]\nopt-level = "x"\n', "2:1", "profile.tiny.opt-level"),
     ('[allocator.mine]\ncrate = "m"\nitme = "m::A"\n', "3:1", "unknown config key 'itme' in [allocator.mine]"),
     ('[rules.AUD105]\nmax = "many"\n', "2:1", "rules.AUD105.max: expected int"),

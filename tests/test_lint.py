@@ -266,7 +266,6 @@ def test_config_changes_levels_and_disables(tmp_path):
     ([], "emptydir", ": no Cargo.toml in this directory"),
     (["x.txt"], "file", "x.txt: not a Cargo.toml"),
     ([], "malformed", "Cargo.toml:6:15: parse error: "),
-    ([], "binonly", "Cargo.toml: no lib target"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, args, fixture, expect):
     cwd = tmp_path
@@ -282,6 +281,69 @@ def test_bad_input_one_line_exit_2(tmp_path, args, fixture, expect):
     assert r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert expect in r.stderr
+
+
+@pytest.mark.parametrize("text, where, expect", [
+    ('package = 5\n', "1:1", "package: expected a table"),
+    ('[workspace]\nmembers = "crates/*"\n', "2:1", "workspace.members: expected a list of strings"),
+    ('[package]\nname = "c"\n[lib]\ncrate-type = "cdylib"\n', "4:1", "lib.crate-type: expected a list of strings"),
+    ('[package]\nname = "c"\n[profile]\nrelease = 3\n', "4:1", "profile.release: expected a table"),
+    ('[package]\nname = "c"\n[profile.release]\nopt-level = 9\n', "4:1",
+     'profile.release.opt-level: expected one of 0, 1, 2, 3, "0", "1", "2", "3", "s", "z" (cargo refuses'),
+    ('[package]\nname = "c"\n[profile.release]\nlto = 1\n', "4:1", "profile.release.lto: expected true or false or"),
+    ('[package]\nname = "c"\n[profile.release]\ninherits = "dev"\n', "4:1",
+     "`inherits` must not be specified in cargo's root profile 'release'"),
+])
+def test_manifest_cargo_refuses_is_one_line_exit_2(tmp_path, text, where, expect):
+    """What `cargo build` refuses is bad input for lint too, at the offending key."""
+    write(tmp_path / "c/Cargo.toml", text)
+    write(tmp_path / "c/src/lib.rs", "")
+    r = run("lint", "c", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (2, "")
+    [line] = r.stderr.splitlines()
+    assert line.startswith(f"auditor: c/Cargo.toml:{where}: {expect}")
+
+
+@pytest.mark.parametrize("profiles, where, expect", [
+    ('[profile.x]\ninherits = "y"\n[profile.y]\ninherits = "x"\n', "4:1", "profile inheritance loop: x -> y -> x"),
+    ('[profile.x]\nopt-level = 1\n', "1:1", "profile 'x' has no `inherits`"),
+    ('[profile.x]\ninherits = "nope"\n', "2:1", "profile 'x' inherits 'nope', which is not defined"),
+])
+def test_custom_profile_errors_match_cargo(tmp_path, profiles, where, expect):
+    """Each case is also refused by `cargo build --profile x` (checked here, offline)."""
+    write(tmp_path / "Cargo.toml", '[package]\nname = "c"\nversion = "0.1.0"\n')
+    write(tmp_path / ".cargo/config.toml", profiles)
+    write(tmp_path / "src/lib.rs", "")
+    r = run("lint", "--profile", "x", cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == ""
+    [line] = r.stderr.splitlines()
+    assert line.startswith(f"auditor: .cargo/config.toml:{where}: {expect}")
+    c = subprocess.run([CARGO, "build", "--offline", "--profile", "x"], cwd=tmp_path, capture_output=True, text=True,
+                       env={**os.environ, "RUSTC": RUSTC, "CARGO_TARGET_DIR": str(tmp_path / "target")})
+    assert c.returncode != 0 and "error" in c.stderr
+
+
+def test_binary_and_rlib_crates_get_profile_and_dependency_rules(tmp_path):
+    """A bin-only crate is linted, not refused: the pre-commit hook passes any changed
+    Cargo.toml (an xtask, a CLI member), and the root profile applies to it as to any
+    build. The link-setting rules (AUD111/AUD112) are for cdylib packages only."""
+    crate = copy_fixture("binonly", tmp_path)
+    with open(crate / "Cargo.toml", "a") as f:
+        f.write('\n[dependencies]\nwee_alloc = "0.4.5"\n')
+    r = run("lint", "--format", "json", cwd=crate)
+    rep = json.loads(r.stdout)
+    assert r.returncode == 1, r.stderr
+    assert sorted((f["rule"], f["line"]) for f in rep["findings"]) == [
+        ("AUD101", 1), ("AUD110", line_of(crate / "Cargo.toml", "wee_alloc"))]
+    pkg = {c["rule"]: c["status"] for c in rep["checks"]}
+    assert pkg["AUD111"] == pkg["AUD112"] == "pass"
+    # a bin member of a workspace, as pre-commit passes it: the root's profile is linted
+    ws = copy_fixture("workspace", tmp_path)
+    write(ws / "crates/xtask/Cargo.toml", '[package]\nname = "xtask"\nversion = "0.1.0"\n')
+    write(ws / "crates/xtask/src/main.rs", "fn main() {}\n")
+    r = run("lint", "crates/xtask/Cargo.toml", cwd=ws)
+    assert r.returncode == 0, r.stderr
+    assert {rule for _, _, rule, _ in findings(r.stdout)} == {"AUD105", "AUD106", "AUD107", "AUD108"}
 
 
 def test_malformed_column_matches_tomllib(tmp_path):

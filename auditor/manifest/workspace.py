@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import AuditorError
-from auditor.manifest import linkargs, toml
+from auditor.manifest import linkargs, schema, toml
 from auditor.manifest.locate import find_manifest, find_workspace_root
 
 SCHEMA = "auditor.manifest/1"
@@ -106,14 +106,19 @@ class Workspace:
 
 
 def load_workspace(path: Path | str = ".", profile: str = "release") -> Workspace:
-    """Manifest facts for a crate/workspace dir or Cargo.toml (AuditorError on bad input)."""
+    """Manifest facts for a crate/workspace dir or Cargo.toml (AuditorError on bad input).
+
+    Every package is kept, binaries and plain rlibs included: the root profile and the
+    dependency rules apply to whatever cargo builds, and the pre-commit hook hands over
+    any changed Cargo.toml (an xtask, a CLI member) which must not fail as "bad input".
+    """
     manifest = find_manifest(path)
     target = toml.load(manifest)
+    if table(target, ("package",)) is None and table(target, ("workspace",)) is None:
+        raise AuditorError("neither [package] nor [workspace]: not a crate manifest", target.display)
     root_path = find_workspace_root(manifest, target)
     root = toml.load(root_path) if root_path else target
-    is_workspace = isinstance(root.data.get("workspace"), dict)
-    if "package" not in target.data and "workspace" not in target.data:
-        raise AuditorError("neither [package] nor [workspace]: not a crate manifest", target.display)
+    is_workspace = table(root, ("workspace",)) is not None
 
     if target.path.resolve() == root.path.resolve() and is_workspace:
         manifests = _members(root)
@@ -124,22 +129,26 @@ def load_workspace(path: Path | str = ".", profile: str = "release") -> Workspac
 
     memo: dict = {}
     packages = [_package(toml.load(m), root, memo) for m in manifests]
-    libs = [p for p in packages if p.has_lib]
-    if not libs:
-        what = "no member has a lib target" if len(packages) != 1 else \
-            "no lib target ([lib] or src/lib.rs): auditor audits library crates built as cdylib"
-        raise AuditorError(what, target.display)
-    return Workspace(root, target, libs, profile_facts(root, profile), is_workspace)
+    return Workspace(root, target, packages, profile_facts(root, profile), is_workspace)
+
+
+def table(doc: toml.TomlDoc, path: tuple) -> dict | None:
+    """The table at `path`, None when absent; any other value is cargo's parse error too."""
+    cur = doc.data
+    for key in path:
+        cur = cur.get(key) if isinstance(cur, dict) else None
+        if cur is None:
+            return None
+    if not isinstance(cur, dict):
+        raise AuditorError(f"{'.'.join(path)}: expected a table", doc.where(path))
+    return cur
 
 
 def _members(root: toml.TomlDoc) -> list[Path]:
-    ws = root.data["workspace"]
     base = root.path.parent
-    excluded = {(base / e).resolve() for e in ws.get("exclude", []) if isinstance(e, str)}
+    excluded = {(base / e).resolve() for e in _strings(root, ("workspace", "exclude"))}
     out: list[Path] = []
-    for n, pattern in enumerate(ws.get("members", [])):
-        if not isinstance(pattern, str):
-            continue
+    for n, pattern in enumerate(_strings(root, ("workspace", "members"))):
         hits = sorted(base.glob(pattern)) if any(c in pattern for c in "*?[") else [base / pattern]
         found = False
         for d in hits:
@@ -156,17 +165,28 @@ def _members(root: toml.TomlDoc) -> list[Path]:
     return out
 
 
+def _strings(doc: toml.TomlDoc, path: tuple, default=()) -> list[str]:
+    """A list of strings at `path` (cargo refuses anything else)."""
+    v = doc.data
+    for key in path:
+        v = v.get(key) if isinstance(v, dict) else None
+    if v is None:
+        return list(default)
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise AuditorError(f"{'.'.join(path)}: expected a list of strings", doc.where(path))
+    return v
+
+
 def _package(doc: toml.TomlDoc, root: toml.TomlDoc, memo: dict) -> Package:
     data = doc.data
-    pkg = data.get("package") or {}
+    pkg = table(doc, ("package",)) or {}
     name = pkg.get("name") if isinstance(pkg.get("name"), str) else doc.path.parent.name
-    lib = data.get("lib")
-    has_lib = isinstance(lib, dict) or (doc.path.parent / "src" / "lib.rs").is_file()
+    lib = table(doc, ("lib",))
+    has_lib = lib is not None or (doc.path.parent / "src" / "lib.rs").is_file()
     crate_types = []
-    if isinstance(lib, dict):
-        crate_types = lib.get("crate-type", lib.get("crate_type", ["lib"]))
-        if isinstance(lib.get("path"), str):
-            has_lib = True
+    if lib is not None:
+        key = "crate_type" if "crate_type" in lib and "crate-type" not in lib else "crate-type"
+        crate_types = _strings(doc, ("lib", key), default=["lib"])
     elif has_lib:
         crate_types = ["lib"]
     is_root = os.path.samefile(doc.path, root.path)
@@ -231,9 +251,11 @@ def profile_facts(root: toml.TomlDoc, name: str, missing_inherits: str | None = 
 
     `.cargo/config.toml` [profile.*] tables override the manifest (cargo's precedence),
     so they are merged and their keys point at the config file. `missing_inherits`
-    resolves a profile that does not exist yet as if it inherited that one.
+    resolves a profile that does not exist yet as if it inherited that one. What
+    `cargo build` would refuse (a bad value, an inherits loop) is an AuditorError at the
+    key, since a lint verdict on a profile cargo cannot use would mislead.
     """
-    tables = _profile_tables(root)
+    tables, headers = _profile_tables(root)
     written = tables.get(name)
     if written is None and name not in BUILTIN and missing_inherits:
         # the fixer is about to create it: resolve it as the table it will write
@@ -241,19 +263,15 @@ def profile_facts(root: toml.TomlDoc, name: str, missing_inherits: str | None = 
     elif written is None and name not in BUILTIN:
         known = ", ".join(sorted(set(tables) | {"release", "dev"}))
         raise AuditorError(f"no profile {name!r} in the workspace root (profiles: {known})", root.display)
+    chain = _inherits_chain(name, tables, headers, root)
     effective: dict = {}
     at: dict = {}
-    chain, cur, seen = [], name, set()
-    while cur is not None and cur not in seen:
-        seen.add(cur)
-        chain.append(cur)
-        settings = tables.get(cur, {})
-        parent = settings.get("inherits", (None, None))[0]
-        if parent is None and cur not in BUILTIN:
-            raise AuditorError(f"profile {cur!r} has no inherits", root.where(("profile", cur)))
-        cur = parent
     for pname in chain:
         for key, (value, loc) in tables.get(pname, {}).items():
+            check = schema.CARGO_PROFILE.get(key)
+            error = check(value) if check and loc else None
+            if error:
+                raise AuditorError(f"profile.{pname}.{key}: {error} (cargo refuses this profile)", _where(loc))
             if key not in effective and key not in ("inherits", "package", "build-override"):
                 effective[key] = value
                 at[key] = loc
@@ -264,14 +282,12 @@ def profile_facts(root: toml.TomlDoc, name: str, missing_inherits: str | None = 
     checks = [f"{k} = true" for k in ("overflow-checks", "debug-assertions") if effective.get(k) is True]
     show = {k: (f"{k} = {_toml_value(v)}" if k in at else f"{k} not set (cargo's default: {_toml_value(v)})")
             for k, v in effective.items()}
-    header = root.pos(("profile", name))
+    header = headers.get(name) or _loc(root, ())
     return {
         "name": name,
         "declared": written is not None,
         "inherits": chain[1:],
-        "file": root.display,
-        "line": header[0] if header else 1,
-        "column": header[1] if header else 1,
+        **header,
         "settings": {k: v for k, (v, _) in (written or {}).items()},
         "effective": effective,
         "at": at,
@@ -280,19 +296,49 @@ def profile_facts(root: toml.TomlDoc, name: str, missing_inherits: str | None = 
     }
 
 
-def _profile_tables(root: toml.TomlDoc) -> dict[str, dict]:
-    """profile name -> {key: (value, location)}; config files win over the manifest."""
+def _where(loc: dict) -> str:
+    return f"{loc['file']}:{loc['line']}:{loc['column']}"
+
+
+def _inherits_chain(name: str, tables: dict, headers: dict, root: toml.TomlDoc) -> list[str]:
+    """[name, parent, ..., built-in]: cargo's rules for `inherits`, its errors at the key."""
+    chain, cur = [], name
+    while cur is not None:
+        if cur in chain:
+            raise AuditorError(f"profile inheritance loop: {' -> '.join(chain + [cur])}",
+                               _where(tables[chain[-1]]["inherits"][1]))
+        chain.append(cur)
+        parent, loc = tables.get(cur, {}).get("inherits", (None, None))
+        if parent is not None and loc is not None:
+            if not isinstance(parent, str):
+                raise AuditorError(f"profile.{cur}.inherits: expected a profile name", _where(loc))
+            if cur in ("release", "dev"):
+                raise AuditorError(f"`inherits` must not be specified in cargo's root profile {cur!r}", _where(loc))
+            if parent not in tables and parent not in BUILTIN:
+                raise AuditorError(f"profile {cur!r} inherits {parent!r}, which is not defined", _where(loc))
+        if parent is None and cur not in BUILTIN:
+            where = _where(headers[cur]) if cur in headers else root.display
+            raise AuditorError(f"profile {cur!r} has no `inherits` (required for all profiles but dev and release)",
+                               where)
+        cur = parent if cur not in ("release", "dev") else None
+    return chain
+
+
+def _profile_tables(root: toml.TomlDoc) -> tuple[dict[str, dict], dict[str, dict]]:
+    """profile name -> {key: (value, location)} (config files win over the manifest),
+    and profile name -> location of its nearest-winning table header."""
     out: dict[str, dict] = {}
+    headers: dict[str, dict] = {}
     sources = [root]
     sources += [toml.load(p) for p in reversed(linkargs.cargo_config_files(root.path.parent))]
     for doc in sources:  # later (nearer config) overrides earlier
-        for pname, table in (doc.data.get("profile") or {}).items():
-            if not isinstance(table, dict):
-                continue
+        for pname in table(doc, ("profile",)) or {}:
+            settings = table(doc, ("profile", pname))
             entry = out.setdefault(pname, {})
-            for key, value in table.items():
+            headers.setdefault(pname, _loc(doc, ("profile", pname)))
+            for key, value in settings.items():
                 entry[key] = (value, _loc(doc, ("profile", pname, key)))
-    return out
+    return out, headers
 
 
 def _toml_value(v) -> str:
