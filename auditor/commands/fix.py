@@ -15,22 +15,20 @@ import click
 def command(path: str, profile: str, dry_run: bool, config_file: str | None) -> int:
     """Rewrite the workspace-root [profile.release] (or --profile NAME) for size.
 
-    Sets opt-level = "z", lto = true, codegen-units = 1, panic = "abort", strip = true,
-    and turns debug, debug-assertions and overflow-checks off, keeping comments, key
+    Writes what the profile rules recommend: opt-level = "z", lto = true,
+    codegen-units = 1, strip = true, debug / debug-assertions / overflow-checks off,
+    panic = "abort" (when unwind is written, or in a new table), keeping comments, key
     order and formatting. Values that already satisfy a rule are kept (opt-level "s",
     lto "fat", strip "symbols"); rules set to "off" in config are skipped. Prints a
     unified diff on stdout; a second run changes nothing. Refuses a workspace member.
     """
     from auditor.config import load_config
     from auditor.io import log
-    from auditor.manifest.fix import apply_fix, plan_fix
     from auditor.manifest.locate import find_manifest
+    from auditor.rules.fix import apply_fix, plan_fix
 
     manifest = find_manifest(path)
-    cfg = load_config(manifest.parent, config_file=config_file)
-    disabled = frozenset(rid for rid in ("AUD103", "AUD104", "AUD105", "AUD106", "AUD107", "AUD108", "AUD109")
-                         if cfg.rule_level(rid) == "off")
-    result = plan_fix(manifest, profile, disabled)
+    result = plan_fix(manifest, profile, load_config(manifest.parent, config_file=config_file))
     for note in result.elsewhere:
         log(f"auditor: {note}")
     if not result.changes:

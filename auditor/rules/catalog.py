@@ -15,6 +15,7 @@ from functools import lru_cache
 from auditor.data import rules_dir
 from auditor.errors import AuditorError
 from auditor.findings import LEVELS
+from auditor.manifest.schema import CARGO_PROFILE
 
 ID = re.compile(r"^AUD[0-9]{3}$")
 CATEGORIES = ("profile", "manifest", "allocator", "memory", "size", "runtime", "budget")
@@ -35,6 +36,7 @@ class Rule:
     message: str = ""
     name: str = ""  # PascalCase name for SARIF (`reportingDescriptor.name`)
     file: str = ""  # rules/<file>.toml it came from
+    autofix: dict = field(default_factory=dict)  # cargo profile settings `auditor fix` writes
 
     def to_json(self) -> dict:
         return {
@@ -72,13 +74,26 @@ def load_catalog() -> dict[str, Rule]:
                 raise AuditorError(f"rule {rid}: unknown category {entry['category']!r}", where)
             if entry["kind"] not in KINDS:
                 raise AuditorError(f"rule {rid}: unknown kind {entry['kind']!r}", where)
+            _check_autofix(entry.get("autofix", {}), f"rule {rid}: autofix", where)
             rules[rid] = Rule(
                 id=rid, title=entry["title"], category=entry["category"], level=entry["level"],
                 kind=entry["kind"], why=entry["why"].strip(), fix=entry["fix"].strip(),
                 check=entry.get("check", {}), thresholds=entry.get("thresholds", {}),
                 message=entry.get("message", ""), name=entry.get("name", ""), file=path.name,
+                autofix=entry.get("autofix", {}),
             )
     return rules
+
+
+def _check_autofix(autofix, what: str, where: str) -> None:
+    """An autofix must be cargo profile settings cargo accepts, or `fix` would break builds."""
+    if not isinstance(autofix, dict):
+        raise AuditorError(f"{what} must be a table of cargo profile settings", where)
+    for key, value in autofix.items():
+        check = CARGO_PROFILE.get(key)
+        error = check(value) if check else "not a cargo profile key"
+        if error:
+            raise AuditorError(f"{what}: {key}: {error}", where)
 
 
 def get(rule_id: str) -> Rule | None:
