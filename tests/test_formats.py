@@ -18,7 +18,6 @@ from urllib.parse import urlparse
 
 import pytest
 
-from auditor.errors import AuditorError
 from auditor.findings import Check, Finding
 from auditor.report import render
 
@@ -261,8 +260,12 @@ def test_markdown_lint_and_missing_kind(tmp_path):
     assert md.startswith("## ❌ auditor lint — 1 error, 2 warnings, 1 note\n")
     assert "| ❌ error | `AUD110` | `Cargo.toml:10` |" in md
     assert "<details><summary>How to fix</summary>" in md
-    with pytest.raises(AuditorError, match="format 'markdown' is not available for fakescan reports"):
-        render(fake_scan(), "markdown")
+    # a kind without its own markdown gets findings and checks, never an error
+    md = render(fake_scan(), "markdown")
+    assert md.startswith("## auditor fakescan\n\n**1 error, 1 warning, 1 note** · 5 checks: 1 passed, "
+                         "3 with findings, 1 not measured\n")
+    assert "| ❌ error | `AUD201` | `/abs/dir with space/app.wasm` | `opt-z/wee_alloc` |" in md
+    assert "- `AUD501` release/default: not measured: the report has no churn.verdict" in md
 
 
 def test_markdown_table_cells_escape_pipes():
@@ -344,3 +347,5 @@ def test_formats_on_a_real_inspect_result(tmp_path):
     root = ET.fromstring(render(res, "junit"))
     assert int(root.get("tests")) == len(checks)
     assert render(res, "github").count("title=AUD303") == len(unchecked)
+    md = render(res, "markdown")
+    assert md.startswith(f"## auditor inspect — `{res.file}`") and md.count("| `AUD303` |") == len(unchecked)

@@ -305,17 +305,21 @@ def wasm_facts(allocator, ambiguous=()):
 
 
 def test_scan_rules_tag_variants():
-    scan = {"schema": "auditor.scan/1", "crate": "Cargo.toml", "variants": [
+    scan = {"schema": "auditor.scan/1", "crate": {"name": "app", "manifest_path": "app/Cargo.toml"}, "variants": [
         {"profile": "release", "allocator": "wee_alloc", "status": "ok", "wasm": wasm_facts("default")},
         {"profile": "release", "allocator": "dlmalloc", "status": "ok", "wasm": wasm_facts("default", ["dlmalloc"])},
         {"profile": "opt-z", "allocator": "default", "status": "ok", "wasm": wasm_facts("unknown"),
          "runtime": RUN_LEAK},
         {"profile": "opt-z", "allocator": "talc", "status": "failed", "error": "no talc", "wasm": None},
+        # a crate that never allocates links no allocator whatever was injected: no mismatch
+        {"profile": "opt-s", "allocator": "default", "status": "ok", "wasm": wasm_facts("none")},
+        {"profile": "opt-s", "allocator": "talc", "status": "ok", "wasm": wasm_facts("none")},
     ]}
     findings, checks = evaluate("scan", scan)
     got = by_rule(findings)
     assert [(f.variant, f.level) for f in got["AUD201"]] == [("release/wee_alloc", "error")]
     assert "requested allocator wee_alloc but the module links default" in got["AUD201"][0].message
+    assert [(c.target, c.status) for c in checks if c.rule == "AUD201"] == [("app/Cargo.toml", "fail")]
     assert [f.variant for f in got["AUD501"]] == ["opt-z/default"]
     failed = [c for c in checks if c.target == "opt-z/talc"]
     assert failed and all(c.status == "error" for c in failed)

@@ -2,8 +2,7 @@
 
 Each finding becomes `::error file=F,line=L,col=C,title=T::message` (warning and
 notice for the other levels), which the runner turns into annotations on the PR diff.
-When $GITHUB_STEP_SUMMARY names a file, the result's markdown (or a findings table for
-kinds without a markdown renderer) is appended to it.
+When $GITHUB_STEP_SUMMARY names a file, the result's markdown is appended to it.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 import os
 
 from auditor.errors import AuditorError
+from auditor.report.fmt_markdown import format as markdown
 
 _COMMAND = {"error": "error", "warning": "warning", "note": "notice"}
 
@@ -39,23 +39,13 @@ def annotation(f) -> str:
     return f"::{_COMMAND.get(f.level, 'warning')} {','.join(props)}::{_data(msg)}"
 
 
-def summary_markdown(result) -> str:
-    from auditor.report import per_kind
-    from auditor.report.fmt_markdown import generic
-
-    try:
-        return per_kind("markdown", result).format(result)
-    except AuditorError:
-        return generic(result)
-
-
 def format(result, color: bool = False) -> str:
     lines = [annotation(f) for f in getattr(result, "findings", []) or []]
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if path:
         try:
             with open(path, "a", encoding="utf-8") as fh:
-                fh.write(summary_markdown(result).rstrip("\n") + "\n\n")
+                fh.write(markdown(result).rstrip("\n") + "\n\n")
         except OSError as e:
             raise AuditorError(f"cannot append the job summary: {e.strerror}", path) from None
     return "\n".join(lines) + ("\n" if lines else "")

@@ -1,18 +1,24 @@
-"""Markdown (PR comments, job summaries): each result kind has a markdown_<kind> module.
+"""Markdown (PR comments, job summaries): a result kind's markdown_<kind> module, else
+a findings-and-checks summary, so every command that offers `--format markdown` (and
+the github job summary) works for every kind.
 
-The small table/escaping helpers here are shared by those modules, and by the github
-format's job summary for kinds without their own markdown.
+The small table/escaping helpers here are shared by the per-kind modules.
 """
 
 from __future__ import annotations
 
+from auditor.errors import AuditorError
 from auditor.report import per_kind
 
 LEVEL_MARK = {"error": "❌ error", "warning": "⚠️ warning", "note": "ℹ️ note"}
 
 
 def format(result, color: bool = False) -> str:
-    return per_kind("markdown", result).format(result, color=color)
+    try:
+        module = per_kind("markdown", result)
+    except AuditorError:
+        return generic(result)
+    return module.format(result, color=color)
 
 
 def cell(text) -> str:
@@ -75,9 +81,22 @@ def help_details(findings) -> list[str]:
 
 
 def generic(result) -> str:
-    """Findings-only markdown for kinds without a markdown module (job summaries)."""
+    """Findings, and what could not be measured, for kinds without a markdown module."""
     findings = list(getattr(result, "findings", []) or [])
-    out = [f"## auditor {result.KIND}", "", f"**{counts_line(findings)}**", ""]
+    checks = list(getattr(result, "checks", []) or [])
+    target = getattr(result, "file", None) or getattr(result, "path", None)
+    title = f"## auditor {result.KIND}" + (f" — {code(target)}" if isinstance(target, str) else "")
+    out = [title, "", f"**{counts_line(findings)}**"]
+    if checks:
+        status = {s: sum(c.status == s for c in checks) for s in ("pass", "fail", "error")}
+        out[-1] += (f" · {len(checks)} checks: {status['pass']} passed, {status['fail']} with findings, "
+                    f"{status['error']} not measured")
+    out.append("")
     if findings:
-        out += findings_table(findings) + [""] + help_details(findings)
+        out += findings_table(findings) + [""] + help_details(findings) + [""]
+    unmeasured = [c for c in checks if c.status == "error"]
+    if unmeasured:
+        out += ["<details><summary>Not measured</summary>", ""]
+        out += [f"- {code(c.rule)} {cell(c.target)}: {cell(c.message)}" for c in unmeasured]
+        out += ["", "</details>"]
     return "\n".join(out).rstrip() + "\n"

@@ -397,9 +397,9 @@ def evaluate(kind: str, facts: dict, config=None) -> tuple[list[Finding], list[C
         checks += _run(rules_for("run"), facts, config, target=target, default_file=facts.get("file"))
     else:
         crate = facts.get("crate")
-        crate_name = crate.get("manifest") if isinstance(crate, dict) else crate
-        checks += _run(rules_for("scan"), facts, config, target=str(crate_name or "scan"),
-                       default_file=crate_name if isinstance(crate_name, str) else None)
+        manifest = crate.get("manifest_path") if isinstance(crate, dict) else crate
+        checks += _run(rules_for("scan"), facts, config, target=str(manifest or "scan"),
+                       default_file=manifest if isinstance(manifest, str) else None)
         for v in facts.get("variants", []):
             vid = v.get("id") or f"{v.get('profile')}/{v.get('allocator')}"
             wasm = v.get("wasm")
