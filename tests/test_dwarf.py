@@ -295,7 +295,7 @@ def test_crate_of_unit(unit, crate):
 def test_functions_equal_llvm_dwarfdump_and_objdump(name):
     got = walk(name)
     assert got.errors == [] and got.failed_units == 0
-    assert got.unplaced == []
+    assert got.unplaced == 0 and got.unplaced_examples == []
     assert got.functions == expected_functions(name)
     assert got.matched == len(expected_functions(name))
     assert got.bodies == len(objdump.code_sizes(fixture(name)))
@@ -329,6 +329,22 @@ def test_coverage_of_real_modules():
     assert {i: (e["file"].rsplit("/", 1)[-1], e["line"]) for i, e in c.functions.items()} == {
         1: ("debug_info.c", 13), 2: ("debug_info.c", 19)}  # manhattan, clamp_sum
     assert c.unmatched == [0]  # __wasm_call_ctors: made by wasm-ld
+
+
+def test_low_pc_at_no_body_start_is_reported():
+    mod = module("c-dwarf4")
+    _, dies = dwarfdump("c-dwarf4")
+    manhattan = next(d for d in dies if d.attrs.get("DW_AT_name") == '"manhattan"')
+    # Its abbreviation code is one byte and DW_AT_low_pc (DW_FORM_addr) its first attribute.
+    at = manhattan.offset + 1
+    info = bytearray(content(mod, ".debug_info"))
+    assert info[at:at + 4] == int(manhattan.attrs["DW_AT_low_pc"], 16).to_bytes(4, "little")
+    info[at:at + 4] = (int(manhattan.attrs["DW_AT_low_pc"], 16) + 1).to_bytes(4, "little")
+    bad = parse_module(with_custom(mod.data, ".debug_info", bytes(info)))
+    result = dwarf.dwarf_walk(bad)
+    assert (result.unplaced, result.matched, result.unmatched) == (1, 1, [0, 1])
+    assert result.unplaced_examples == [{"name": "manhattan", "low_pc": 6}]
+    assert result.errors == []
 
 
 def test_walk_json_shape():

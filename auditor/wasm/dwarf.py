@@ -35,6 +35,7 @@ TOMBSTONES = frozenset({0xFFFFFFFF, 0xFFFFFFFE, 0})
 # Compile-unit types of DWARF 5 (DW_UT_*); type units (2, 6) describe no code.
 _CODE_UNIT_TYPES = {1: "compile", 3: "partial", 4: "skeleton", 5: "split_compile"}
 _MAX_UNITS_WITH_ERRORS = 10  # errors kept in a walk; the rest are counted
+_MAX_EXAMPLES = 20
 
 
 # --------------------------------------------------------------------------- sections
@@ -354,7 +355,9 @@ class DwarfFunctions:
     bodies: int = 0  # code bodies in the module
     subprograms: int = 0  # DW_TAG_subprogram with a live (not tombstoned) low_pc
     tombstoned: int = 0  # subprograms whose code the linker removed
-    unplaced: list[dict] = field(default_factory=list)  # live low_pc at no body start
+    unplaced: int = 0  # live low_pc at no body start (not seen in rustc or clang output)
+    unplaced_examples: list[dict] = field(default_factory=list)  # the first few of them
+    duplicates: int = 0  # live subprograms starting a body another one already claimed
     unmatched: list[int] = field(default_factory=list)  # function indices with no subprogram
     units: int = 0
     errors: list[str] = field(default_factory=list)
@@ -377,6 +380,8 @@ class DwarfFunctions:
             "tombstoned": self.tombstoned,
             "units": self.units,
             "unplaced": self.unplaced,
+            "unplaced_examples": self.unplaced_examples,
+            "duplicates": self.duplicates,
             "unmatched": [{"index": i, "name": names.get(i)} for i in self.unmatched],
             "error": self.error,
             "errors": self.errors,
@@ -545,9 +550,14 @@ def _walk_unit(dwarfinfo, cu, files: _FileTable, subs: dict[int, _Sub],
                     out.subprograms += 1
                     fn = bodies_at.get(low.value)
                     if fn is None:
-                        out.unplaced.append({"name": subs[die.offset].linkage_name
-                                             or subs[die.offset].name, "low_pc": low.value})
-                    elif fn.index not in found:
+                        out.unplaced += 1
+                        if len(out.unplaced_examples) < _MAX_EXAMPLES:
+                            out.unplaced_examples.append({"name": subs[die.offset].linkage_name
+                                                          or subs[die.offset].name,
+                                                          "low_pc": low.value})
+                    elif fn.index in found:
+                        out.duplicates += 1
+                    else:
                         found[fn.index] = die.offset
                         body = fn.index
         elif tag == "DW_TAG_inlined_subroutine" and body is not None:
