@@ -25,7 +25,7 @@ from auditor.errors import AuditorError
 from auditor.findings import Check, Finding
 from auditor.gate.metrics import METRICS, Metric, Unmeasured, crate_metric, figure
 from auditor.gate.report import variant_id
-from auditor.gate.show import percent
+from auditor.gate.show import percent, quantity
 from auditor.rules import catalog
 from auditor.units import parse_percent_or_bytes
 
@@ -344,13 +344,7 @@ def _allowed(increase: tuple[str, float], before: int) -> int:
 
 
 def _fmt(value, unit: str) -> str:
-    if value is None:
-        return "unbounded"
-    if unit == "bytes":
-        return f"{value:,} B"
-    if unit == "pages":
-        return f"{value} pages"
-    return f"{value:g} {unit}"
+    return quantity(value, unit, readable=False)
 
 
 def _level(config, rule: str) -> str | None:

@@ -137,37 +137,32 @@ def _check_scan(obj: dict, where: str) -> None:
                 raise AuditorError(f"{at}field 'runtime' must be an object or null, got {_json_type(runtime)}", where)
 
 
+# The lists of an inspect record the gate reads, and the fields of their items:
+# "size" is a whole number >= 0, "size?" the same or null.
+_ITEMS = {
+    "sections": (("id", int), ("size", "size"), ("name", str)),
+    "functions": (("size", "size"), ("name", (str, type(None)))),
+    "crates": (("name", str), ("size", "size")),
+    "memories": (("initial_pages", "size"), ("max_pages", "size?")),
+}
+
+
 def _check_wasm(w: dict, at: str, where: str) -> None:
     _size(w, "bytes", at, where)
     for key in ("gzip", "brotli"):  # null when the scan skipped compression
         _size(w, key, at, where, nullable=True)
-    for key in ("sections", "memories", "functions", "crates"):
+    for key in _ITEMS:
         _need(w, key, list, at, where)
-    for i, s in enumerate(w["sections"]):
-        sat = f"{at}sections[{i}]: "
-        if not isinstance(s, dict):
-            raise AuditorError(f"{sat}expected an object, got {_json_type(s)}", where)
-        _need(s, "id", int, sat, where)
-        _size(s, "size", sat, where)
-        _need(s, "name", str, sat, where)
-    for i, f in enumerate(w["functions"]):
-        fat = f"{at}functions[{i}]: "
-        if not isinstance(f, dict):
-            raise AuditorError(f"{fat}expected an object, got {_json_type(f)}", where)
-        _size(f, "size", fat, where)
-        _need(f, "name", (str, type(None)), fat, where)
-    for i, c in enumerate(w["crates"]):
-        cat = f"{at}crates[{i}]: "
-        if not isinstance(c, dict):
-            raise AuditorError(f"{cat}expected an object, got {_json_type(c)}", where)
-        _need(c, "name", str, cat, where)
-        _size(c, "size", cat, where)
-    for i, m in enumerate(w["memories"]):
-        mat = f"{at}memories[{i}]: "
-        if not isinstance(m, dict):
-            raise AuditorError(f"{mat}expected an object, got {_json_type(m)}", where)
-        _size(m, "initial_pages", mat, where)
-        _size(m, "max_pages", mat, where, nullable=True)
+    for key, fields in _ITEMS.items():
+        for i, item in enumerate(w[key]):
+            iat = f"{at}{key}[{i}]: "
+            if not isinstance(item, dict):
+                raise AuditorError(f"{iat}expected an object, got {_json_type(item)}", where)
+            for name, kind in fields:
+                if kind in ("size", "size?"):
+                    _size(item, name, iat, where, nullable=kind == "size?")
+                else:
+                    _need(item, name, kind, iat, where)
 
 
 def crate_dir(report: dict, given: str | None) -> Path:

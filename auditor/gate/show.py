@@ -17,14 +17,14 @@ def percent(delta, base) -> str:
     return f" ({delta * 100 / base:+.1f}%)"
 
 
-def quantity(value, unit: str, *, missing: str = "unbounded") -> str:
-    """A figure with its unit; bytes exact with a readable figure beside."""
+def quantity(value, unit: str, *, missing: str = "unbounded", readable: bool = True) -> str:
+    """A figure with its unit; bytes exact, with a readable figure beside (in tables)."""
     if value is None:
         return missing
     if unit == "bytes":
         exact = f"{value:,} B"
-        readable = human_bytes(value)
-        return exact if readable.endswith(" B") else f"{exact} ({readable})"
+        short = human_bytes(value)
+        return exact if not readable or short.endswith(" B") else f"{exact} ({short})"
     if unit == "pages":
         return f"{value:,} pages"
     return f"{value:g} {unit}"
