@@ -311,14 +311,6 @@ def test_text_report_of_a_probed_module(wat):
     assert "aborts on OOM: unknown (no function names)" in text
 
 
-def test_summary_columns(wat):
-    r = run_module(wat("page_alloc"), RuntimeOptions(churn_rounds=300))
-    assert r.summary() == {
-        "oom": "null", "pages_at_failure": 134, "cap_pages": 256, "try_reserve": None,
-        "churn": "page-per-alloc", "churn_slope": r.churn["slope"], "hold_release": "page-per-alloc",
-        "fragmentation": "grow", "realloc_overhead": r.realloc["overhead"], "scenarios_failed": 0}
-
-
 def test_docs_carry_the_exact_probe_exports_source():
     root = Path(__file__).resolve().parents[1]
     doc = (root / "docs" / "sections" / "runtime.md").read_text()

@@ -10,7 +10,7 @@ from auditor.commands.options import output_options, render_and_emit
 
 
 @click.command("run")
-@click.argument("wasm", type=click.Path(dir_okay=False), metavar="FILE.wasm")
+@click.argument("wasm", type=click.Path(), metavar="FILE.wasm")  # the harness says what is wrong, in one line
 @click.option("--memory-limit", default=None, metavar="SIZE",
               help='Memory cap per run: "16 MiB", "4 MB", "64 pages" or bytes (default 16 MiB).')
 @click.option("--fuel", type=click.IntRange(min=1), default=None, metavar="N",
@@ -46,9 +46,10 @@ def command(wasm, memory_limit, fuel, timeout, unknown_imports, churn_rounds, ho
     from auditor.runtime.api import RuntimeOptions, run_module
 
     cli = {"runtime.memory-limit": memory_limit, "runtime.fuel": fuel, "runtime.timeout": timeout,
-           "runtime.unknown-imports": unknown_imports, "runtime.churn-rounds": churn_rounds, "runtime.seed": seed}
+           "runtime.unknown-imports": unknown_imports, "runtime.churn-rounds": churn_rounds,
+           "runtime.hold-cycles": hold_cycles, "runtime.seed": seed}
     config = load_config(Path(crate_dir), config_file=config_file, cli=cli)
-    options = RuntimeOptions.from_config(config, {"hold_cycles": hold_cycles, "workloads": workloads})
+    options = RuntimeOptions.from_config(config, {"workloads": workloads})
     chosen = [sc.parse_spec(s) for s in scenarios] if scenarios else sc.from_config(config)
     result = run_module(Path(wasm), options, chosen)
     from auditor.rules.engine import evaluate

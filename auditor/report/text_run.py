@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from auditor.report.table import human_bytes, table
-
-PAGE = 65536
+from auditor.units import PAGE
 _BAD = {"leak", "page-per-alloc", "wasteful", "grow", "failed", "out-of-bounds", "timeout", "trap",
         "stack-overflow"}
 
@@ -84,6 +83,7 @@ def _workloads(j: dict, out: list[str], color: bool) -> None:
             out.append(_ramp_line("try_reserve", oom["try_reserve"], color))
         if oom.get("trap") and oom["trap"].get("frames"):
             out.append(f"  trap in {' <- '.join(oom['trap']['frames'][:4])}")
+        _output(oom, out, "  ")
 
     out.append("")
     out.append(_bold("Growth", color))
@@ -129,16 +129,21 @@ def _static(s: dict, out: list[str], color: bool) -> None:
             out.append("  aborts on OOM: unknown (no function names); see the ramp above")
 
 
+def _output(rec: dict, out: list[str], indent: str, lines: int = 20) -> None:
+    """What a WASI module printed during one record's run (first lines of each stream)."""
+    for stream in ("stdout", "stderr"):
+        text = rec.get(stream)
+        if text:
+            out.append(f"{indent}{stream}:")
+            out.extend(f"{indent}  | {line}" for line in text.rstrip("\n").splitlines()[:lines])
+
+
 def _wasi(w: dict | None, o: dict, out: list[str], color: bool) -> None:
     if w:
         out.append("")
         code = f" exit {w['exit_code']}" if w["exit_code"] is not None else ""
         out.append(_bold("WASI _start", color) + f": {_verdict(w['outcome'], color)}{code}, {w['pages']} pages")
-        for stream in ("stdout", "stderr"):
-            text = w.get(stream)
-            if text:
-                out.append(f"  {stream}:")
-                out.extend(f"    | {line}" for line in text.rstrip("\n").splitlines()[:20])
+        _output(w, out, "  ")
         if w.get("truncated"):
             out.append(f"  (output cut at {o['capture_bytes']:,} bytes per stream)")
 
@@ -157,5 +162,6 @@ def _scenarios(scenarios: list[dict], out: list[str], color: bool) -> None:
             out.append(line)
             if sc["message"] and not sc["passed"]:
                 out.append(f"       {sc['message']}")
+            _output(sc, out, "       ", lines=5)
         failed = sum(1 for sc in scenarios if not sc["passed"])
         out.append(f"  {len(scenarios)} scenario(s), {failed} failed")

@@ -7,6 +7,7 @@ start-up, so `auditor lint` stays fast.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,11 +18,14 @@ from auditor.findings import Check, Finding
 from auditor.runtime import scenarios as sc_mod
 from auditor.runtime import workloads as wl
 from auditor.runtime.entry import detect
-from auditor.runtime.harness import Harness, InstantiateError
+from auditor.runtime.harness import MAX_FUEL, Harness, InstantiateError
 from auditor.runtime.static import static_facts
 
 SCHEMA = "auditor.run/1"
-WORKLOADS = ("ramp", "churn", "hold_release", "fragmentation", "realloc")
+# report key -> (workload name, needs a free export)
+_REPORT_KEYS = {"oom": ("ramp", False), "churn": ("churn", True), "hold_release": ("hold_release", True),
+                "fragmentation": ("fragmentation", True), "realloc": ("realloc", False)}
+WORKLOADS = tuple(name for name, _ in _REPORT_KEYS.values())
 WASM_BINDGEN_MODULES = ("__wbindgen_placeholder__", "wbg", "__wbindgen_externref_xform__")
 
 # runtime.* config key -> RuntimeOptions field
@@ -60,14 +64,10 @@ class RuntimeOptions:
         field names (`memory_limit_pages` takes pages); None means "not given".
         """
         opts = cls()
-        locate = getattr(config, "where", None)
-        for key in _CONFIG_KEYS:
-            if config is None:
-                break
+        for key in _CONFIG_KEYS if config is not None else ():
             value = config.get(f"runtime.{key}", None)
             if value is not None:
-                where = (locate(f"runtime.{key}") if locate else None) or f"runtime.{key}"
-                opts._set(key, value, where)
+                opts._set(key, value, _where(config, key))
         for key, value in (cli_overrides or {}).items():
             if value is None:
                 continue
@@ -76,13 +76,12 @@ class RuntimeOptions:
                 if not _pos_int(value):
                     raise AuditorError("memory limit must be a positive number of pages", "--memory-limit")
                 opts.memory_limit_pages = value
-                continue
-            if k == "workloads":
+            elif k == "workloads":
                 opts.workloads = _workloads(value)
-                continue
-            if k not in _CONFIG_KEYS:
+            elif k in _CONFIG_KEYS:
+                opts._set(k, value, f"--{k}")
+            else:
                 raise AuditorError(f"unknown runtime option {key!r}")
-            opts._set(k, value, f"--{k}")
         return opts
 
     def _set(self, key: str, value, where: str) -> None:
@@ -92,6 +91,8 @@ class RuntimeOptions:
             value = _coerce_int(value, where)
             if value <= 0:
                 raise AuditorError(f"{key} must be a positive integer, got {value}", where)
+            if key == "fuel" and value > MAX_FUEL:
+                raise AuditorError(f"fuel must be at most {MAX_FUEL} (wasmtime counts it in 64 bits)", where)
             setattr(self, _CONFIG_KEYS[key], value)
         elif key == "seed":
             self.seed = _coerce_int(value, where)
@@ -100,8 +101,9 @@ class RuntimeOptions:
                 t = float(value)
             except (TypeError, ValueError):
                 raise AuditorError(f"timeout must be a number of seconds, got {value!r}", where) from None
-            if t < 0:
-                raise AuditorError("timeout must not be negative", where)
+            if not math.isfinite(t) or t < 0:
+                raise AuditorError(f"timeout must be a finite number of seconds >= 0 (0 turns it off), got {value!r}",
+                                   where)
             self.timeout = t or None
         elif key == "unknown-imports":
             if value not in ("trap", "default"):
@@ -112,6 +114,14 @@ class RuntimeOptions:
         d = asdict(self)
         d["workloads"] = list(self.workloads)
         return d
+
+
+def _where(config, key: str) -> str:
+    """file:line:col of a runtime key, or its flag when it came from the command line."""
+    where = config.where(f"runtime.{key}") if hasattr(config, "where") else None
+    if where is None:
+        return f"runtime.{key}"
+    return f"--{key}" if where.startswith("command line") else where
 
 
 def _coerce_int(value, where: str) -> int:
@@ -167,19 +177,10 @@ class RunResult:
     findings: list[Finding] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
 
-    @property
-    def scenarios_failed(self) -> list[dict]:
-        return [s for s in self.scenarios if not s["passed"]]
-
     def exit_code(self) -> int:
         """1 when a scenario failed or an error-level finding exists, else 0."""
-        if self.scenarios_failed or any(f.level == "error" for f in self.findings):
-            return 1
-        return 0
-
-    def summary(self) -> dict:
-        """The per-variant columns of the scan table (scan keeps the full to_json() too)."""
-        return summarize(self.to_json())
+        failed = any(not s["passed"] for s in self.scenarios)
+        return 1 if failed or any(f.level == "error" for f in self.findings) else 0
 
     def to_json(self) -> dict:
         return {
@@ -202,25 +203,6 @@ class RunResult:
             "checks": [c.to_json() for c in self.checks],
             "timings": self.timings,
         }
-
-
-def summarize(run: dict) -> dict:
-    """OOM outcome, pages at the cap, churn verdict + slope, fragmentation, realloc overhead.
-
-    Works on a stored `auditor.run/1` object too (a scan report's variant `runtime`).
-    """
-    return {
-        "oom": run["oom"]["outcome"],
-        "pages_at_failure": run["oom"].get("pages"),
-        "cap_pages": run["options"]["memory_limit_pages"],
-        "try_reserve": (run["oom"].get("try_reserve") or {}).get("outcome"),
-        "churn": run["churn"]["verdict"],
-        "churn_slope": run["churn"].get("slope"),
-        "hold_release": run["hold_release"]["verdict"],
-        "fragmentation": run["fragmentation"]["verdict"],
-        "realloc_overhead": run["realloc"].get("overhead"),
-        "scenarios_failed": sum(1 for s in run["scenarios"] if not s["passed"]),
-    }
 
 
 def _module_facts(h: Harness) -> dict:
@@ -259,6 +241,24 @@ def _wasi_run(h: Harness, cap: int) -> dict:
     return rec
 
 
+def _workload(kind: str, h: Harness, entry, options: RuntimeOptions, grow_sites: int | None) -> dict:
+    cap = options.memory_limit_pages
+    if kind == "oom":
+        rec = wl.ramp(h, entry, cap).to_json()
+        rec["try_reserve"] = wl.ramp(h, entry, cap, fallible=True).to_json() if entry.try_reserve else None
+        rec["reason"] = None
+        return rec
+    if kind == "churn":
+        return wl.churn(h, entry, cap, rounds=options.churn_rounds, seed=options.seed,
+                        grow_sites=grow_sites).to_json()
+    if kind == "hold_release":
+        return wl.hold_release(h, entry, cap, cycles=options.hold_cycles, seed=options.seed,
+                               grow_sites=grow_sites).to_json()
+    if kind == "fragmentation":
+        return wl.fragmentation(h, entry, cap).to_json()
+    return wl.realloc_growth(h, entry, cap).to_json()
+
+
 def run_module(path, options: RuntimeOptions | None = None, scenarios=()) -> RunResult:
     """Run every workload and scenario on one module; same module + options = same numbers."""
     options = options or RuntimeOptions()
@@ -279,7 +279,6 @@ def run_module(path, options: RuntimeOptions | None = None, scenarios=()) -> Run
                 instantiate = {"outcome": "ok", "message": None, "pages": s.pages()}
         except InstantiateError as e:
             instantiate = e.to_json()
-        results = {k: None for k in ("oom", "churn", "hold_release", "fragmentation", "realloc")}
         if instantiate["outcome"] != "ok":
             reason = f"instantiation failed: {instantiate['message']}"
         elif not entry.found:
@@ -287,33 +286,15 @@ def run_module(path, options: RuntimeOptions | None = None, scenarios=()) -> Run
         else:
             reason = h.unmeasurable_memory()
         grow_sites = static["memory_grow_sites"] if static.get("available") else None
-        for kind in results:
-            wname = "ramp" if kind == "oom" else kind
-            if reason:
-                results[kind] = _not_probed(reason, kind)
-                continue
-            if wname not in options.workloads:
-                results[kind] = _not_probed("workload not selected", kind)
-                continue
-            if kind in ("churn", "hold_release", "fragmentation") and entry.free is None:
-                results[kind] = _not_probed(f"no free export next to {entry.alloc}", kind)
+        results = {}
+        for kind, (wname, needs_free) in _REPORT_KEYS.items():
+            why = reason or ("workload not selected" if wname not in options.workloads else None) or \
+                (f"no free export next to {entry.alloc}" if needs_free and entry.free is None else None)
+            if why:
+                results[kind] = _not_probed(why, kind)
                 continue
             t = time.perf_counter()
-            if kind == "oom":
-                main = wl.ramp(h, entry, cap).to_json()
-                main["try_reserve"] = wl.ramp(h, entry, cap, fallible=True).to_json() if entry.try_reserve else None
-                main["reason"] = None
-                results[kind] = main
-            elif kind == "churn":
-                results[kind] = wl.churn(h, entry, cap, rounds=options.churn_rounds, seed=options.seed,
-                                         grow_sites=grow_sites).to_json()
-            elif kind == "hold_release":
-                results[kind] = wl.hold_release(h, entry, cap, cycles=options.hold_cycles, seed=options.seed,
-                                                grow_sites=grow_sites).to_json()
-            elif kind == "fragmentation":
-                results[kind] = wl.fragmentation(h, entry, cap).to_json()
-            else:
-                results[kind] = wl.realloc_growth(h, entry, cap).to_json()
+            results[kind] = _workload(kind, h, entry, options, grow_sites)
             timings[wname] = round(time.perf_counter() - t, 4)
         wasi = None
         if h.wasi and "_start" in h.export_types:
@@ -327,8 +308,5 @@ def run_module(path, options: RuntimeOptions | None = None, scenarios=()) -> Run
     timings["total"] = round(time.perf_counter() - t0, 4)
     timings["calls"] = h.calls
     timings["sessions"] = h.sessions
-    return RunResult(
-        file=str(path), bytes=len(h.data), options=options, module=module, instantiate=instantiate,
-        entry=entry.to_json(), oom=results["oom"], churn=results["churn"], hold_release=results["hold_release"],
-        fragmentation=results["fragmentation"], realloc=results["realloc"], static=static, wasi=wasi,
-        scenarios=scen, timings=timings)
+    return RunResult(file=str(path), bytes=len(h.data), options=options, module=module, instantiate=instantiate,
+                     entry=entry.to_json(), static=static, wasi=wasi, scenarios=scen, timings=timings, **results)

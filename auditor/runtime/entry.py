@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PROBE_EXPORTS = ("__auditor_alloc", "__auditor_dealloc", "__auditor_realloc", "__auditor_try_reserve")
-
 # family -> (alloc, free, realloc) export names, tried in this order.
 FAMILIES = (
     ("probe", "__auditor_alloc", "__auditor_dealloc", "__auditor_realloc"),
@@ -72,8 +70,7 @@ class Entry:
 
 def _fmt(sig) -> str:
     params, results = sig
-    r = ", ".join(results)
-    return f"({', '.join(params)}) -> {r or '()'}" if len(results) != 1 else f"({', '.join(params)}) -> {r}"
+    return f"({', '.join(params)}) -> {', '.join(results) or '()'}"
 
 
 def _uniform(params, ptr: str) -> bool:
@@ -83,6 +80,10 @@ def _uniform(params, ptr: str) -> bool:
 def detect(signature_of) -> Entry:
     """`signature_of(name)` gives ((params), (results)) of a function export, or None."""
     entry = Entry()
+
+    def reject(name: str, sig, reason: str) -> None:
+        entry.rejected.append({"name": name, "signature": _fmt(sig), "reason": reason})
+
     for family, a, f, r in FAMILIES:
         sig = signature_of(a)
         if sig is None:
@@ -90,34 +91,26 @@ def detect(signature_of) -> Entry:
         params, results = sig
         ptr = results[0] if len(results) == 1 else None
         if ptr not in ("i32", "i64") or len(params) not in _ALLOC_SHAPES or not _uniform(params, ptr):
-            entry.rejected.append({"name": a, "signature": _fmt(sig),
-                                   "reason": "expected (size) -> ptr or (size, align) -> ptr"})
+            reject(a, sig, "expected (size) -> ptr or (size, align) -> ptr")
             continue
         entry.family, entry.alloc, entry.alloc_shape, entry.ptr_type = family, a, _ALLOC_SHAPES[len(params)], ptr
-        fsig = signature_of(f)
-        if fsig is not None:
+        if (fsig := signature_of(f)) is not None:
             fp, fr = fsig
             if not fr and len(fp) in _FREE_SHAPES and _uniform(fp, ptr):
                 entry.free, entry.free_shape = f, _FREE_SHAPES[len(fp)]
             else:
-                entry.rejected.append({"name": f, "signature": _fmt(fsig),
-                                       "reason": "expected (ptr[, size[, align]]) -> ()"})
-        rsig = signature_of(r)
-        if rsig is not None:
+                reject(f, fsig, "expected (ptr[, size[, align]]) -> ()")
+        if (rsig := signature_of(r)) is not None:
             rp, rr = rsig
             shape = _REALLOC_SHAPES[family].get(len(rp))
             if shape and rr == (ptr,) and _uniform(rp, ptr):
                 entry.realloc, entry.realloc_shape = r, shape
             else:
-                entry.rejected.append({"name": r, "signature": _fmt(rsig),
-                                       "reason": f"not a {family} realloc signature"})
-        if family == "probe":
-            tsig = signature_of("__auditor_try_reserve")
-            if tsig is not None:
-                if tsig == ((ptr,), (ptr,)):
-                    entry.try_reserve = "__auditor_try_reserve"
-                else:
-                    entry.rejected.append({"name": "__auditor_try_reserve", "signature": _fmt(tsig),
-                                           "reason": "expected (n) -> ptr-or-0"})
+                reject(r, rsig, f"not a {family} realloc signature")
+        if family == "probe" and (tsig := signature_of("__auditor_try_reserve")) is not None:
+            if tsig == ((ptr,), (ptr,)):
+                entry.try_reserve = "__auditor_try_reserve"
+            else:
+                reject("__auditor_try_reserve", tsig, "expected (n) -> ptr-or-0")
         return entry
     return entry

@@ -29,6 +29,8 @@ from auditor.units import PAGE
 
 WASI_MODULES = ("wasi_snapshot_preview1",)
 EPOCH_TICK = 0.01  # seconds per epoch tick of the backstop timer
+MAX_FUEL = (1 << 64) - 1  # wasmtime's fuel is a u64: a larger value would wrap (to 0 for 2**64)
+_MAX_TICKS = 1 << 62  # the deadline is added to the current epoch: keep the sum in range
 
 # Trap codes -> the outcome names of the report (anything else is "trap").
 _TRAP_OUTCOMES = {
@@ -83,8 +85,14 @@ class InstantiateError(Exception):
 
 
 def _last_line(text: str) -> str:
-    lines = [l.strip() for l in str(text).splitlines() if l.strip()]
+    lines = [" ".join(l.split()) for l in str(text).splitlines() if l.strip()]
     return lines[-1] if lines else ""
+
+
+def to_signed(value: int, bits: int) -> int:
+    """Two's-complement view of `value` in `bits`: wasmtime-py takes i32/i64 arguments signed."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 def _frame_name(f) -> str:
@@ -138,6 +146,8 @@ class Harness:
     def __init__(self, path: Path, *, fuel: int, timeout: float | None, unknown_imports: str,
                  capture_bytes: int = 65536):
         self.path = Path(path)
+        if self.path.is_dir():
+            raise AuditorError("is a directory, not a .wasm file", str(path))
         try:
             data = self.path.read_bytes()
         except OSError as e:
@@ -210,10 +220,9 @@ class Harness:
         for i in self.imports:
             if isinstance(i.type, wasmtime.MemoryType):
                 return i.type
-        exported = [e for e in self.module.exports if isinstance(e.type, wasmtime.MemoryType)]
-        for e in sorted(exported, key=lambda e: e.name != "memory"):
-            return e.type
-        return None
+        exported = sorted((e for e in self.module.exports if isinstance(e.type, wasmtime.MemoryType)),
+                          key=lambda e: e.name != "memory")
+        return exported[0].type if exported else None
 
     def memory_limits(self) -> tuple[int | None, int | None]:
         """(initial, maximum) pages of memory 0, defined or imported."""
@@ -304,7 +313,8 @@ class Session:
         except wasmtime.Trap as e:
             self.close()
             call = classify_trap(e, self.stub_calls)
-            raise InstantiateError("start-trap", f"the start function trapped: {call.message}", call) from None
+            raise InstantiateError("start-trap", f"the start function trapped ({call.outcome}): {call.message}",
+                                   call) from None
         except wasmtime.WasmtimeError as e:
             self.close()
             full = str(e)
@@ -324,12 +334,12 @@ class Session:
             r = self.call("_initialize")
             if not r.ok:
                 self.close()
-                raise InstantiateError("start-trap", f"_initialize trapped: {r.message}", r)
+                raise InstantiateError("start-trap", f"_initialize trapped ({r.outcome}): {r.message}", r)
 
     def _prime(self, harness: Harness) -> None:
         self.store.set_fuel(self.fuel_override or harness.fuel)
         if harness.timeout:
-            self.store.set_epoch_deadline(max(1, int(harness.timeout / EPOCH_TICK)))
+            self.store.set_epoch_deadline(min(max(1, int(harness.timeout / EPOCH_TICK)), _MAX_TICKS))
 
     def _stub(self, module: str, name: str, ty: wasmtime.FuncType):
         results = [str(r) for r in ty.results]

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from auditor.errors import AuditorError
-from auditor.runtime.harness import TRAP_OUTCOMES, Harness, InstantiateError
+from auditor.runtime.harness import MAX_FUEL, TRAP_OUTCOMES, Harness, InstantiateError, to_signed
 from auditor.units import PAGE, parse_bytes
 
 EXPECTS = ("ok", "graceful-error", "trap")
@@ -26,7 +26,8 @@ def limit_pages(value, *, what: str, where: str | None) -> int:
     except ValueError as e:
         raise AuditorError(str(e), where) from None
     if n < PAGE:
-        raise AuditorError(f"{what}: {value!r} is below one 64 KiB page", where)
+        hint = f' (a bare number is bytes: "{value} pages" is pages)' if str(value).strip().isdigit() and n else ""
+        raise AuditorError(f"{what}: {value!r} is below one 64 KiB page{hint}", where)
     return n // PAGE
 
 
@@ -72,8 +73,8 @@ class Scenario:
         cap = d.get("memory-limit")
         pages = None if cap is None else limit_pages(cap, what="scenario memory-limit", where=where("memory-limit"))
         fuel = d.get("fuel")
-        if fuel is not None and not (_int(fuel) and fuel > 0):
-            raise AuditorError("scenario `fuel` must be a positive integer", where("fuel"))
+        if fuel is not None and not (_int(fuel) and 0 < fuel <= MAX_FUEL):
+            raise AuditorError(f"scenario `fuel` must be an integer from 1 to {MAX_FUEL}", where("fuel"))
         name = d.get("name")
         if name is not None and not isinstance(name, str):
             raise AuditorError("scenario `name` must be a string", where("name"))
@@ -143,11 +144,10 @@ def from_config(config) -> list[Scenario]:
     out = []
     for i, d in enumerate(items):
         def where(key, i=i):
-            return locate(f"scenario.{i}.{key}") if locate else f"scenario #{i + 1}"
+            return (locate(f"scenario.{i}.{key}") if locate else None) or f"scenario #{i + 1}"
         if not isinstance(d, dict):
             raise AuditorError("each scenario must be a table", where("export"))
-        source = config.source(f"scenario") if hasattr(config, "source") else None
-        out.append(Scenario.from_dict(d, where, origin=where("export") or source))
+        out.append(Scenario.from_dict(d, where, origin=where("export")))
     return out
 
 
@@ -161,8 +161,7 @@ def _arg(value, ty: str):
         bits = 32 if ty == "i32" else 64
         if not -(1 << (bits - 1)) <= value < (1 << bits):
             raise ValueError(f"{value} does not fit an {ty} parameter")
-        value &= (1 << bits) - 1
-        return value - (1 << bits) if value >> (bits - 1) else value
+        return to_signed(value, bits)
     if ty in ("f32", "f64"):
         return float(value)
     raise ValueError(f"cannot pass a number to a {ty} parameter")

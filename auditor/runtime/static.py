@@ -26,8 +26,8 @@ OP_UNREACHABLE = 0x00
 
 def _unavailable(reason: str) -> dict:
     return {"available": False, "reason": reason, "memory_grow_sites": None, "unchecked_grow_sites": None,
-            "grow_functions": [], "aborts_on_oom": None, "oom_handlers": [], "exports_reaching_oom": [],
-            "named_functions": 0}
+            "grow_functions": [], "aborts_on_oom": None, "oom_handlers": [], "oom_path_ends_in_unreachable": None,
+            "exports_reaching_oom": [], "named_functions": 0}
 
 
 def static_facts(path: Path, data: bytes | None = None) -> dict:
@@ -59,46 +59,30 @@ def static_facts(path: Path, data: bytes | None = None) -> dict:
         f["offsets"].append(s.offset)
 
     handlers = {i: n for i in mod.function_names if (n := name_of(i)) and OOM_HANDLER.search(n)}
-    reaching = []
-    for e in mod.exports:
-        if e.kind == "func" and handlers and graph.reachable([e.index]) & handlers.keys():
-            reaching.append(e.name)
-    aborts = True if reaching else None
-    ends = None
-    if handlers:
-        ends = _ends_in_unreachable(mod, graph, handlers.keys())
+    reaching = sorted(e.name for e in mod.exports
+                      if e.kind == "func" and handlers and graph.reachable([e.index]) & handlers.keys())
+    ends = _ends_in_unreachable(mod, graph.reachable(handlers)) if handlers else None
     return {
         "available": True,
         "reason": None,
         "memory_grow_sites": len(sites),
         "unchecked_grow_sites": sum(1 for s in sites if not s.checked),
         "grow_functions": list(per_fn.values()),
-        "aborts_on_oom": aborts,
+        "aborts_on_oom": True if reaching else None,
         "oom_handlers": sorted(set(handlers.values()))[:8],
         "oom_path_ends_in_unreachable": ends,
-        "exports_reaching_oom": sorted(reaching),
+        "exports_reaching_oom": reaching,
         "named_functions": len(mod.function_names),
     }
 
 
-def _ends_in_unreachable(mod, graph, roots) -> bool:
-    """Does a function the OOM handlers reach contain `unreachable` (nearest first)."""
+def _ends_in_unreachable(mod, functions: set[int]) -> bool:
+    """Does a function the OOM handlers reach contain `unreachable` (the abort)."""
     from auditor.wasm.opcodes import code_start, decode
 
-    defined = {f.index: f for f in mod.functions}
-    seen, frontier = set(), sorted(roots)
-    while frontier:
-        nxt = []
-        for i in frontier:
-            if i in seen:
-                continue
-            seen.add(i)
-            f = defined.get(i)
-            if f is None:
-                continue
+    for f in mod.functions:
+        if f.index in functions:
             first = code_start(mod.data, f.code_offset, f.end)
             if any(op == OP_UNREACHABLE for _, op, _ in decode(mod.data, first, f.end, mod.file)):
                 return True
-            nxt.extend(sorted(graph.successors(i) - seen))
-        frontier = nxt
     return False

@@ -6,6 +6,8 @@ another's), and records `memory.size` after every step. Wasm linear memory never
 so a page curve is monotone: growth after warm-up is the whole story of a leak.
 
 Verdict thresholds (documented in docs/sections/runtime.md):
+- not-probed: no allocation succeeded, or the live set did not fit under the cap (a
+  failure while it was being built says nothing about reuse).
 - fixed-arena: memory never grew and the module has no `memory.grow` site (or the static
   facts are unavailable); no growth but grow sites present is a plateau.
 - page-per-alloc: at least PAGE_PER_ALLOC pages grown per allocation over the run.
@@ -25,7 +27,7 @@ import random
 from dataclasses import asdict, dataclass, field
 
 from auditor.runtime.entry import Entry
-from auditor.runtime.harness import CallResult, Harness
+from auditor.runtime.harness import CallResult, Harness, to_signed
 from auditor.units import PAGE
 
 LEAK_SLOPE = 1.0  # pages per 1,000 allocations after warm-up
@@ -59,16 +61,12 @@ class Heap:
         self.bits = 64 if entry.ptr_type == "i64" else 32
         self.calls = 0
 
-    def _p(self, v: int) -> int:
-        v &= (1 << self.bits) - 1
-        return v - (1 << self.bits) if v >> (self.bits - 1) else v
-
     def _u(self, v) -> int:
         return int(v or 0) & ((1 << self.bits) - 1)
 
     def _call(self, name: str, shape: str, **vals) -> CallResult:
         self.calls += 1
-        return self.s.call(name, *(self._p(vals[k]) for k in shape.split(",")))
+        return self.s.call(name, *(to_signed(vals[k], self.bits) for k in shape.split(",")))
 
     def alloc(self, size: int, align: int = ALIGN) -> tuple[CallResult, int]:
         r = self._call(self.e.alloc, self.e.alloc_shape, size=size, align=align)
@@ -83,7 +81,7 @@ class Heap:
 
     def try_reserve(self, n: int) -> tuple[CallResult, int]:
         self.calls += 1
-        r = self.s.call(self.e.try_reserve, self._p(n))
+        r = self.s.call(self.e.try_reserve, to_signed(n, self.bits))
         return r, self._u(r.value) if r.ok else 0
 
     def pages(self) -> int:
@@ -98,15 +96,22 @@ def _failure(r: CallResult, ptr: int, null_name: str = "null") -> str | None:
     return null_name if ptr == 0 else None
 
 
+class _Record:
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
 # --------------------------------------------------------------------------- verdicts
 
 
 def growth_verdict(curve: list[int], allocs_per_step: list[int], units_per_step: list[int], *, cap: int,
-                   grow_sites: int | None, failed: str | None) -> tuple[str, float, int, str]:
+                   grow_sites: int | None, failed: str | None, setup: int = 1) -> tuple[str, float, int, str]:
     """(verdict, slope, warm-up steps, reason).
 
     The slope is pages per 1,000 units (rounds for churn, allocations for hold/release)
-    from the end of warm-up (the first quarter of the steps) to the end.
+    from the end of warm-up (the first quarter of the steps) to the end. `setup` is how
+    many steps build the full live set: a failure within them says the cap is too small
+    for the workload, not how the allocator reuses memory, so no verdict is drawn.
     """
     initial = curve[0]
     steps = len(curve) - 1
@@ -119,6 +124,8 @@ def growth_verdict(curve: list[int], allocs_per_step: list[int], units_per_step:
     tail = curve[-1] - curve[tail_from] if steps >= 4 else curve[-1] - initial
     grown = curve[-1] - initial
     fail_note = f"; stopped by {failed}" if failed else ""
+    if allocs == 0:
+        return "not-probed", slope, warm, f"no allocation succeeded: the first one ended in {failed}"
     if max(curve) <= initial:
         if grow_sites:
             return ("plateau", slope, warm,
@@ -128,6 +135,10 @@ def growth_verdict(curve: list[int], allocs_per_step: list[int], units_per_step:
     if allocs >= 8 and grown >= PAGE_PER_ALLOC * allocs:
         return ("page-per-alloc", slope, warm,
                 f"grew {grown} pages for {allocs} allocations ({grown / allocs:.2f} pages each){fail_note}")
+    if failed and steps <= setup:
+        return ("not-probed", slope, warm,
+                f"the live set did not fit under the cap: {failed} at {curve[-1]} of {cap} pages "
+                f"after {allocs} allocations")
     if failed and curve[-1] >= cap - 1:
         return ("leak", slope, warm,
                 f"a bounded live set ran memory up to the cap ({curve[-1]} of {cap} pages) after {allocs} allocations")
@@ -143,7 +154,7 @@ def growth_verdict(curve: list[int], allocs_per_step: list[int], units_per_step:
 
 
 @dataclass
-class RampResult:
+class RampResult(_Record):
     entry: str
     outcome: str  # null | err | unreachable | out-of-bounds | stack-overflow | timeout | trap | no-failure
     pages: int  # pages when it failed (or at the end)
@@ -157,9 +168,8 @@ class RampResult:
     trap: dict | None = None
     recovered: bool | None = None  # instance usable after the failure
     recovery: str | None = None  # outcome of the recovery call
-
-    def to_json(self) -> dict:
-        return asdict(self)
+    stdout: str | None = None  # what a WASI module printed (Rust's OOM hook writes to stderr)
+    stderr: str | None = None
 
 
 def ramp(h: Harness, entry: Entry, cap: int, *, fallible: bool = False) -> RampResult:
@@ -183,12 +193,14 @@ def ramp(h: Harness, entry: Entry, cap: int, *, fallible: bool = False) -> RampR
             live += size
             size *= 2
         recovered = recovery = None
-        if outcome != "no-failure" and not fallible:
+        if outcome != "no-failure" and held and not fallible:
             recovered, recovery = _recover(heap, held)
+        stdout, stderr, _ = s.output()
         return RampResult(
             entry=entry.try_reserve if fallible else entry.alloc, outcome=outcome, pages=curve[-1],
             initial_pages=initial, cap_pages=cap, request=req, live_bytes=live, grew_on_failure=grew,
-            curve=curve, requests=requests, trap=trap, recovered=recovered, recovery=recovery)
+            curve=curve, requests=requests, trap=trap, recovered=recovered, recovery=recovery, stdout=stdout,
+            stderr=stderr)
 
 
 def _recover(heap: Heap, held: list[tuple[int, int]]) -> tuple[bool, str]:
@@ -234,9 +246,9 @@ class GrowthResult:
         return out
 
 
-def _growth(curve, per_step, units, cap, grow_sites, failed, trap, extra) -> GrowthResult:
+def _growth(curve, per_step, units, cap, grow_sites, failed, trap, extra, setup) -> GrowthResult:
     verdict, slope, warm, reason = growth_verdict(curve, per_step, units, cap=cap, grow_sites=grow_sites,
-                                                  failed=failed)
+                                                  failed=failed, setup=setup)
     return GrowthResult(
         verdict=verdict, reason=reason, outcome=failed or "ok", steps=len(curve) - 1,
         allocations=sum(per_step), pages_initial=curve[0], pages_after_warmup=curve[min(warm, len(curve) - 1)],
@@ -323,7 +335,7 @@ def churn(h: Harness, entry: Entry, cap: int, *, rounds: int, seed: int, grow_si
                 break
         return _growth(st.curve, st.allocs, st.units, cap, grow_sites, st.failed, st.trap,
                        {"rounds": rounds, "slots": CHURN_SLOTS, "live_bytes": sum(sizes),
-                        "slope_unit": "pages per 1,000 rounds"})
+                        "slope_unit": "pages per 1,000 rounds"}, setup=1)
 
 
 def _hold_patterns(rng: random.Random) -> list[tuple[list[int], list[int]]]:
@@ -368,7 +380,7 @@ def hold_release(h: Harness, entry: Entry, cap: int, *, cycles: int, seed: int,
         res = _growth(st.curve, st.allocs, st.units, cap, grow_sites, st.failed, st.trap,
                       {"cycles": cycles, "blocks_per_cycle": HOLD_BLOCKS, "period": len(patterns),
                        "live_peak_bytes": max(sum(p[0]) for p in patterns),
-                       "slope_unit": "pages per 1,000 allocations"})
+                       "slope_unit": "pages per 1,000 allocations"}, setup=len(patterns))
         done = len(st.curve) - 1
         res.extra["pages_per_cycle"] = round((st.curve[-1] - st.curve[res.warmup]) / (done - res.warmup), 3) \
             if done > res.warmup else 0.0
@@ -376,7 +388,7 @@ def hold_release(h: Harness, entry: Entry, cap: int, *, cycles: int, seed: int,
 
 
 @dataclass
-class FragResult:
+class FragResult(_Record):
     verdict: str  # reuse | grow | elsewhere | failed
     reason: str
     outcome: str
@@ -388,61 +400,67 @@ class FragResult:
     pages_after: int | None
     reused: bool | None  # the request landed inside the freed span
     holes: dict | None  # the same question with only every other block freed
+    curve: list[int]  # pages before the first call and after every call
     trap: dict | None = None
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def fragmentation(h: Harness, entry: Entry, cap: int) -> FragResult:
     """Free interleaved blocks, then ask for more than any one of them: reuse or grow?"""
     n, b = 2 * FRAG_PAIRS, FRAG_BLOCK
     request = FRAG_PAIRS * b
+    curve: list[int] = []
 
     def failed(why, r, holes=None):
         return FragResult("failed", why, r.outcome if not r.ok else "null", b, n, 0, request,
-                          None, None, None, holes, r.trap_json())
+                          None, None, None, holes, curve, r.trap_json())
 
     with h.session(cap) as s:
         heap = Heap(s, entry)
+
+        def step(r: CallResult, p: int | None = None) -> bool:
+            """Record the pages after a call; False when it failed."""
+            curve.append(heap.pages())
+            return r.ok and p != 0
+
+        curve.append(heap.pages())
         blocks = []
         for _ in range(n + 1):  # the last one pins the span away from the top of the heap
             r, p = heap.alloc(b)
-            if _failure(r, p):
+            if not step(r, p):
                 return failed("could not allocate the blocks", r)
             blocks.append(p)
         span = (min(blocks[:n]), max(blocks[:n]) + b)
         for i in range(1, n, 2):
             r = heap.free(blocks[i], b)
-            if not r.ok:
+            if not step(r):
                 return failed("free trapped", r)
-        before = heap.pages()
+        before = curve[-1]
         r, p = heap.alloc(2 * b)
-        if _failure(r, p):
+        if not step(r, p):
             return failed("the request with holes failed", r)
         holes = {"freed_bytes": FRAG_PAIRS * b, "request": 2 * b, "pages_before": before,
-                 "pages_after": heap.pages(), "grew": heap.pages() > before}
+                 "pages_after": curve[-1], "grew": curve[-1] > before}
         for i in range(0, n, 2):
             r = heap.free(blocks[i], b)
-            if not r.ok:
+            if not step(r):
                 return failed("free trapped", r, holes)
-        before = heap.pages()
+        before = curve[-1]
         r, p = heap.alloc(request)
-        if _failure(r, p):
+        if not step(r, p):
             return failed("the request after freeing every block failed", r, holes)
-        after = heap.pages()
+        after = curve[-1]
         reused = span[0] <= p < span[1]
         if after > before:
             verdict, why = "grow", f"grew {after - before} pages for {request} bytes although {n * b} adjacent bytes were free"
         elif reused:
             verdict, why = "reuse", f"the {request}-byte request landed in the {n * b} freed bytes (coalesced)"
         else:
-            verdict, why = "elsewhere", f"served from other free memory without growing; the freed span was not reused"
-        return FragResult(verdict, why, "ok", b, n, n * b, request, before, after, reused, holes)
+            verdict, why = "elsewhere", "served from other free memory without growing; the freed span was not reused"
+        return FragResult(verdict, why, "ok", b, n, n * b, request, before, after, reused, holes, curve)
 
 
 @dataclass
-class ReallocResult:
+class ReallocResult(_Record):
     verdict: str  # tight | copying | wasteful | failed
     reason: str
     outcome: str
@@ -455,9 +473,6 @@ class ReallocResult:
     overhead: float | None  # (peak - initial pages) * 64 KiB / live bytes
     curve: list[int]
     trap: dict | None = None
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def realloc_growth(h: Harness, entry: Entry, cap: int) -> ReallocResult:
