@@ -46,23 +46,61 @@ def _settings(settings: dict) -> str:
         f" (on top of [profile.{settings['inherits']}])" if settings.get("inherits") else "")
 
 
+def _variants(vids: list[str], shown: int = 4) -> str:
+    more = f" +{len(vids) - shown} more" if len(vids) > shown else ""
+    return ", ".join(vids[:shown]) + more
+
+
 def _findings(findings, color: bool) -> list[str]:
-    """One line per distinct finding; the variants it holds for listed once."""
-    groups: dict[tuple, list[str]] = {}
+    """One line per rule and level: how many variants it holds for, which, and one
+    example message (messages of one rule differ only in their figures)."""
+    groups: dict[tuple, list] = {}
     for f in findings:
         located = f.file and f.line  # a real place (a manifest or config line), not a module
         where = f"{f.file}:{f.line}: " if located else ""
-        groups.setdefault((where, f.rule, f.level, f.message), []).append(f.variant)
+        groups.setdefault((where, f.rule, f.level), []).append(f)
     out = []
     level_color = {"error": "31", "warning": "33", "note": "36"}
     order = {"error": 0, "warning": 1, "note": 2}
-    for (where, rule, level, message), vids in sorted(groups.items(), key=lambda kv: (order.get(kv[0][2], 3), kv[0][1])):
-        named = [v for v in vids if v]
+    for (where, rule, level), fs in sorted(groups.items(), key=lambda kv: (order.get(kv[0][2], 3), kv[0][1], kv[0][0])):
+        named = list(dict.fromkeys(f.variant for f in fs if f.variant))
+        messages = list(dict.fromkeys(f.message for f in fs))
         shown = ""
         if named:
-            shown = f" [{', '.join(named[:4])}{f' +{len(named) - 4} more' if len(named) > 4 else ''}]"
-        out.append(f"  {where}{rule} {_style(level, level_color.get(level, '0'), color)}{shown}: {message}")
+            count = f"{len(named)} variant{'s' if len(named) != 1 else ''}: " if len(named) > 1 else ""
+            shown = f" [{count}{_variants(named)}]"
+        example = messages[0] + (f" (and {len(messages) - 1} similar)" if len(messages) > 1 else "")
+        out.append(f"  {where}{rule} {_style(level, level_color.get(level, '0'), color)}{shown}: {example}")
     return out
+
+
+def _scenarios(variants) -> list[list]:
+    """Per scenario: what was expected, what each variant did, how many passed."""
+    table_rows: dict[str, dict] = {}
+    for v in variants:
+        for sc in (v.runtime or {}).get("scenarios") or []:
+            row = table_rows.setdefault(sc["name"], {"expected": sc["expected"], "observed": {}, "passed": 0, "total": 0,
+                                                     "failed": []})
+            row["observed"][sc["observed"]] = row["observed"].get(sc["observed"], 0) + 1
+            row["total"] += 1
+            if sc["passed"]:
+                row["passed"] += 1
+            else:
+                row["failed"].append(v.id)
+    rows = []
+    for name, row in table_rows.items():
+        observed = ", ".join(f"{o} ({n})" if len(row["observed"]) > 1 else o for o, n in row["observed"].items())
+        verdict = f"{row['passed']}/{row['total']}" + (f" FAILED: {_variants(row['failed'], 3)}" if row["failed"] else "")
+        rows.append([name, row["expected"], observed, verdict])
+    return rows
+
+
+def _failure_groups(failed) -> list[tuple[list[str], str]]:
+    """Variants that failed with the same error (say, one unreachable registry crate)."""
+    groups: dict[str, list[str]] = {}
+    for v in failed:
+        groups.setdefault((v.error or "failed").rstrip(), []).append(v.id)
+    return [(ids, err) for err, ids in groups.items()]
 
 
 def format(result, color: bool = False) -> str:
@@ -140,16 +178,22 @@ def format(result, color: bool = False) -> str:
         out += ["", _style("Runtime (probe build of each variant)", "1", color)]
         out.append(table(["variant", "oom", "pages at cap", "churn", "slope /1k", "fragmentation", "realloc overhead"],
                          rt_rows, align="llrlrlr"))
+    sc_rows = _scenarios(result.variants)
+    if sc_rows:
+        out += ["", _style("Scenarios (probe build of each variant)", "1", color)]
+        out.append(table(["scenario", "expected", "observed", "passed"], sc_rows, align="llll"))
     if failed:
-        out += ["", _style("Failed variants", "1;31", color)]
-        for v in failed:
-            out.append(f"  {v.id}:")
-            out += [f"    {line}" for line in (v.error or "failed").rstrip().splitlines()]
+        out += ["", _style(f"Failed variants ({len(failed)})", "1;31", color)]
+        for ids, err in _failure_groups(failed):
+            out.append(f"  {_variants(ids, 6)}:")
+            out += [f"    {line}" for line in err.splitlines()]
     if j["notices"]:
         out += ["", "Notices"] + [f"  {n}" for n in j["notices"]]
-    if result.findings:
+    # With --gate the budget block below lists its own findings.
+    findings = [f for f in result.findings if result.check is None or f not in result.check.findings]
+    if findings:
         out += ["", _style("Findings", "1", color)]
-        out += _findings(result.findings, color)
+        out += _findings(findings, color)
     if result.check is not None:
         from auditor.report import text_check
 

@@ -1,0 +1,45 @@
+"""The README's first command scans fixtures/crates/demo: it must work and say what the
+README says it says (scenarios from Cargo.toml metadata, the budget, the fixture
+allocators' runtime verdicts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "fixtures" / "crates" / "demo"
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    args = [sys.executable, "-m", "auditor", "scan", str(DEMO), "--profiles", "release,min-size-z",
+            "--cache-dir", str(cache)]
+    text = subprocess.run(args + ["--gate"], capture_output=True, text=True)
+    js = subprocess.run(args + ["--format", "json"], capture_output=True, text=True)
+    return text, js
+
+
+def test_demo_scan_passes_its_gate(scan):
+    text, _ = scan
+    assert text.returncode == 0, text.stdout + text.stderr
+    out = text.stdout
+    assert "safe_allocation(200000000)     graceful-error  graceful-error  8/8" in out
+    assert "unguarded_allocation(8000000)  trap            unreachable     8/8" in out
+    assert "shipped module" in out  # the budget from [[package.metadata.auditor.budget]]
+    assert "AUD501 warning" in out and "fixture_bump" in out  # the bump allocator leaks under churn
+
+
+def test_demo_scan_json_runtime_verdicts(scan):
+    _, js = scan
+    report = json.loads(js.stdout)
+    verdicts = {v["allocator"]: v["runtime"]["churn"]["verdict"] for v in report["variants"] if v["profile"] == "release"}
+    assert verdicts == {"default": "plateau", "fixture_bump": "leak", "fixture_freelist": "plateau",
+                        "fixture_arena": "fixed-arena"}
+    assert {v["wasm"]["allocator"]["name"] for v in report["variants"] if v["profile"] == "release"} == {
+        "default", "fixture_bump", "fixture_freelist", "fixture_arena"}
