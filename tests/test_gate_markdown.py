@@ -154,3 +154,14 @@ def test_percentages_read_the_same_in_text_and_markdown(tmp_path):
     assert "+1,320 B (+52.2%)" in text_diff.format(result)
     md = markdown_diff.format(result)
     assert "▲ +1,320 B (+52.2%)" in md and "52.1%" not in md
+
+
+def test_details_failing_variants_first_and_capped(tmp_path, monkeypatch):
+    """A glob over the whole matrix must not blow the comment past GitHub's size limit:
+    failing variants get their breakdown first, the rest are named."""
+    monkeypatch.setattr(markdown_check, "MAX_DETAILS", 2)
+    _, md = check_md(tmp_path, '[[budget]]\nname = "all"\nvariant = "*/*"\nraw = "1 MiB"\n')
+    summaries = re.findall(r"<summary>Top changed crates and functions: `([^`]+)` vs baseline</summary>", md)
+    # release/default is over 1 MiB, opt-z/bump grew 30.1% (> 30%): both fail, first
+    assert summaries == ["release/default", "opt-z/bump"]
+    assert "Not shown: `opt-z/default`, `min-size-z/default`" in md

@@ -65,20 +65,32 @@ def budgets_table(result) -> list[str]:
     return out + ([""] + messages if messages else [])
 
 
-def budget_diffs(result, top: int = 10):
-    """Module diffs of the budgeted variants against the baseline (default variant if none)."""
+MAX_DETAILS = 5  # collapsible diffs per comment: GitHub refuses comments over 65,536 characters
+
+
+def budget_diffs(result, top: int = 10) -> tuple[list, list[str]]:
+    """(module diffs against the baseline, budgeted variants left out): the variants of
+    failing budgets first, then the others, in budget order, at most MAX_DETAILS."""
     from auditor.gate.diff import diff_modules
     from auditor.gate.report import variant_id
 
     if result.baseline is None:
-        return []
-    base = {variant_id(v): v for v in result.baseline["variants"]}
-    wanted = [bv.variant for b in result.budgets for bv in b.variants] or [result.default_variant]
-    out = []
-    for v in result.scan["variants"]:
-        vid = variant_id(v)
-        if vid in wanted and vid in base and v["status"] == base[vid]["status"] == "ok":
-            out.append(diff_modules(base[vid]["wasm"], v["wasm"], top, vid))
+        return [], []
+    base = {variant_id(v): v for v in result.baseline["variants"] if v["status"] == "ok"}
+    new = {variant_id(v): v for v in result.scan["variants"] if v["status"] == "ok"}
+    ranked = sorted(((bv.status == "pass", bv.variant) for b in result.budgets for bv in b.variants),
+                    key=lambda x: x[0])  # stable: budget order within failing / passing
+    wanted = list(dict.fromkeys(vid for _, vid in ranked if vid in base and vid in new))
+    diffs = [diff_modules(base[vid]["wasm"], new[vid]["wasm"], top, vid) for vid in wanted[:MAX_DETAILS]]
+    return diffs, wanted[MAX_DETAILS:]
+
+
+def details_section(result) -> list[str]:
+    diffs, left_out = budget_diffs(result)
+    out = module_details(diffs, "baseline")
+    if left_out:
+        names = ", ".join(code(v) for v in left_out)
+        out += [f"Not shown: {names} (`auditor diff BASELINE REPORT --variant GLOB` breaks them down).", ""]
     return out
 
 
@@ -88,5 +100,5 @@ def format(result, color: bool = False) -> str:
     against = f"baseline `{Path(result.baseline_file).name}`" if result.baseline_file else "no baseline"
     out += [f"{s['pass']} passed, {s['fail']} failed, {s['error']} not measured · {against}", ""]
     out += ["### Variants", "", *variants_table(result), "", "### Budgets", "", *budgets_table(result), ""]
-    out += module_details(budget_diffs(result), "baseline")
+    out += details_section(result)
     return "\n".join(out).rstrip() + "\n"

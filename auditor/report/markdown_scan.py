@@ -4,7 +4,7 @@ change against the baseline and the top changed functions when `scan --gate` ran
 
 from __future__ import annotations
 
-from auditor.gate.markdown import MARKER, change, module_details, size
+from auditor.gate.markdown import MARKER, change, size
 from auditor.gate.metrics import METRICS, figure
 from auditor.gate.report import variant_id
 from auditor.report.fmt_markdown import cell, code, table
@@ -53,9 +53,9 @@ def format(result, color: bool = False) -> str:
                   f"Δ raw vs {reference or 'release'}"] + (["Δ raw vs baseline"] if base is not None else [])
                  + ["status"], rows, "lrrrrlr" + ("r" if base is not None else "") + "l")
     if check is not None:
-        from auditor.report.markdown_check import budget_diffs, budgets_table
+        from auditor.report.markdown_check import budgets_table, details_section
 
         verdict = "✅ passed" if check.passed else "❌ failed"
         out += ["", f"### Budgets {verdict}", "", *budgets_table(check), ""]
-        out += module_details(budget_diffs(check), "baseline")
+        out += details_section(check)
     return "\n".join(out).rstrip() + "\n"
