@@ -165,3 +165,13 @@ def test_details_failing_variants_first_and_capped(tmp_path, monkeypatch):
     # release/default is over 1 MiB, opt-z/bump grew 30.1% (> 30%): both fail, first
     assert summaries == ["release/default", "opt-z/bump"]
     assert "Not shown: `opt-z/default`, `min-size-z/default`" in md
+
+
+def test_diff_comment_breaks_down_the_largest_changes_first(monkeypatch):
+    monkeypatch.setattr(markdown_diff, "MAX_DETAILS", 2)
+    md = markdown_diff.format(diff_reports(str(REPORTS / "scan-v1.json"), str(REPORTS / "scan-v2.json")))
+    summaries = re.findall(r"<summary>Top changed crates and functions: `([^`]+)` vs old</summary>", md)
+    # raw deltas: opt-z/default +8,526, opt-z/bump +8,343, min-size-z/default +6,722, release/default +5,993
+    assert summaries == ["opt-z/default", "opt-z/bump"]
+    assert "Not broken down: `min-size-z/default`, `release/default`" in md
+    assert md.count("### `") == 4  # every variant keeps its totals table

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from auditor.gate.markdown import MARKER, change, module_details, size
-from auditor.report.fmt_markdown import cell, code, table
+from auditor.report.fmt_markdown import code, table
+from auditor.report.markdown_check import MAX_DETAILS
 
 
 BYTES = ("raw", "gzip", "brotli", "code", "data", "custom")
@@ -34,5 +35,10 @@ def format(result, color: bool = False) -> str:
                              "—" if r.old is None or r.new is None else f"{r.delta:+}"])
         out += [f"### {code(m.variant) if m.variant else 'Module'}", "",
                 *table(["", "before", "after", "change"], rows, "lrrr"), ""]
-    out += module_details(result.modules, "old")
+    # the largest changes get a breakdown; GitHub refuses comments over 65,536 characters
+    ranked = sorted(result.modules, key=lambda m: -abs(next(r.delta for r in m.totals if r.name == "raw")))
+    out += module_details(ranked[:MAX_DETAILS], "old")
+    if ranked[MAX_DETAILS:]:
+        names = ", ".join(code(m.variant) for m in ranked[MAX_DETAILS:])
+        out += [f"Not broken down: {names} (`--variant GLOB` selects them)."]
     return "\n".join(out).rstrip() + "\n"
