@@ -57,6 +57,8 @@ if [ "$RUNTIME_ONLY" = 0 ]; then
   missing wabt
   missing brotli
   if ! command -v clang-16 >/dev/null 2>&1; then pkgs+=(clang-16 lld-16); fi
+  # llvm-dwarfdump-16: the independent DWARF reader the tests compare against.
+  if ! command -v llvm-dwarfdump-16 >/dev/null 2>&1; then pkgs+=(llvm-16); fi
   # libstd-rust-dev-wasm32 also carries wasm32-wasi's std on Debian (used by WASI tests).
 fi
 if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then

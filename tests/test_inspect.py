@@ -227,3 +227,15 @@ def test_module_rules_run_in_inspect(rust_modules, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--compression", "none", "--config", str(cfg), str(path)],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "AUD401 error" in proc.stdout
+
+
+def test_dwarf_block_in_inspect(rust_modules):
+    report = run_inspect(rust_modules["heavy"], "--compression", "none")
+    dw = report["dwarf"]
+    assert dw["compile_units"] > 10 and "DW_LANG_Rust" in dw["languages"]
+    assert dw["bytes"] == sum(s["size"] for s in report["sections"] if s["name"].startswith(".debug_"))
+    assert "functions" not in dw  # the full walk is opt-in
+    walked = run_inspect(rust_modules["heavy"], "--compression", "none", "--dwarf")["dwarf"]["functions"]
+    assert walked["matched"] > 0.7 * walked["bodies"]
+    assert run_inspect(fixturelib.build_crate("minimal", config=["profile.release.strip=true"]),
+                       "--compression", "none")["dwarf"] is None

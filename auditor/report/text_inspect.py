@@ -113,7 +113,7 @@ def format(result, color: bool = False) -> str:
     al = j["allocator"]
     head = f"Allocator: {al['name']}"
     if al["description"]:
-        head += f" ({al['description']})"
+        head += f" — {al['description']}"
     out.append(_bold(head, color))
     if al["evidence"]:
         out.append(f"  evidence: {len(al['evidence'])} functions, {al['evidence_bytes']:,} bytes")
@@ -148,6 +148,24 @@ def format(result, color: bool = False) -> str:
     out.append(_bold("Crates", color))
     rows = [[c["size"], _pct(c["size"], code_total), c["functions"], c["name"]] for c in j["crates"]]
     out.append(table(["bytes", "share", "functions", "crate"], rows, align="rrrl"))
+    dw = j["dwarf"]
+    if dw:
+        out.append("")
+        line = (f"DWARF: {dw.get('compile_units', 0)} compile units (v{'/'.join(str(v) for v in dw.get('versions', []))}, "
+                f"{', '.join(dw.get('languages', [])) or 'no language'}), {human_bytes(dw.get('bytes'))} of .debug_*")
+        if dw.get("crates"):
+            line += "; crates: " + ", ".join(dw["crates"][:12]) + (" ..." if len(dw["crates"]) > 12 else "")
+        out.append(_bold(line, color))
+        if dw.get("error"):
+            out.append(_warn(f"  unreadable from there on: {dw['error']}", color))
+        fw = dw.get("functions")
+        if fw:
+            out.append(f"  {fw['matched']}/{fw['bodies']} bodies placed by DWARF (file:line, crate)")
+            placed = {f["index"]: f for f in fw["functions"]}
+            for f in top[:10]:
+                p = placed.get(f["index"])
+                if p and p.get("file"):
+                    out.append(f"    {_short(f['demangled'] or f['name'] or '', 60):<60}  {p['file']}:{p.get('line') or '?'}")
     for w in j["warnings"]:
         out.append(_warn(f"warning: {w}", color))
     if result.findings:

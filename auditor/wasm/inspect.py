@@ -58,7 +58,9 @@ class InspectResult:
     grow_sites: list[GrowSite]
     findings: list[Finding] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
-    top: int = 20  # how many functions the text report lists
+    top: int = 20
+    dwarf: dict | None = None  # dwarf_summary(): compile units, producers, crates
+    dwarf_functions: object | None = None  # DwarfFunctions from the opt-in full walk  # how many functions the text report lists
 
     # -- derived facts -------------------------------------------------------------
     @property
@@ -192,6 +194,10 @@ class InspectResult:
             "crates": [{"name": c.name, "size": c.size, "functions": c.functions} for c in self.crates],
             "allocator": self.allocator.to_json(),
             "memory_grow_sites": [g.to_json() for g in self.grow_sites],
+            "dwarf": None if self.dwarf is None else {
+                **self.dwarf,
+                **({"functions": self.dwarf_functions.to_json(mod)} if self.dwarf_functions is not None else {}),
+            },
             "warnings": list(mod.warnings),
             "findings": [f.to_json() for f in self.findings],
             "checks": [c.to_json() for c in self.checks],
@@ -221,9 +227,10 @@ def _compress(data: bytes, mode: str) -> tuple[int | None, int | None]:
     return gz, out["br"]
 
 
-def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto") -> InspectResult:
+def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto", dwarf: bool = False) -> InspectResult:
     from auditor.wasm.crates import crate_of, rollup
     from auditor.wasm.demangle import demangle, strip_hash
+    from auditor.wasm.dwarf import dwarf_summary, dwarf_walk
 
     if compression == "auto":
         compression = "exact" if len(data) <= AUTO_EXACT_LIMIT else "fast"
@@ -244,12 +251,16 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
             site.name = names.get(site.function) or site.name
         allocator = detect([(f.name, f.demangled, f.size) for f in functions], grow_sites)
         crates = rollup((f.demangled, f.size) for f in functions)
+        summary = dwarf_summary(mod)
+        walk = dwarf_walk(mod) if dwarf and summary else None
     finally:
         comp.join()
-    return InspectResult(mod, sizes.get("gz"), sizes.get("br"), compression, functions, crates, allocator, grow_sites)
+    return InspectResult(mod, sizes.get("gz"), sizes.get("br"), compression, functions, crates, allocator, grow_sites,
+                         dwarf=summary, dwarf_functions=walk)
 
 
-def inspect_file(path: str | Path, compression: str = "auto", display_name: str | None = None) -> InspectResult:
+def inspect_file(path: str | Path, compression: str = "auto", display_name: str | None = None,
+                 dwarf: bool = False) -> InspectResult:
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -259,4 +270,4 @@ def inspect_file(path: str | Path, compression: str = "auto", display_name: str 
         raise AuditorError("no such file", str(path)) from None
     except OSError as e:
         raise AuditorError(f"cannot read: {e.strerror}", str(path)) from None
-    return inspect_bytes(data, display_name or str(path), compression)
+    return inspect_bytes(data, display_name or str(path), compression, dwarf)
