@@ -133,6 +133,89 @@ def test_a_new_rule_needs_no_python(tmp_path, monkeypatch):
         load_catalog.cache_clear()
 
 
+def test_a_new_manifest_rule_through_lint_config_sarif_and_fix(tmp_path):
+    """End to end in subprocesses: a rule file dropped into the rules directory is listed,
+    reported at its line, levelled by config, described in SARIF and applied by fix."""
+    import json
+    import os
+    import sys
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for f in (REPO / "rules").glob("*.toml"):
+        (rules / f.name).write_text(f.read_text())
+    (rules / "local.toml").write_text(textwrap.dedent('''
+        [[rule]]
+        id = "AUD199"
+        title = "Incremental compilation in the shipped profile"
+        category = "profile"
+        level = "warning"
+        kind = "manifest"
+        why = "incremental builds split code like codegen-units do"
+        fix = "Set incremental = false."
+        message = "[profile.{profile.name}] {profile.show.incremental}"
+        autofix = { incremental = false }
+        [rule.check]
+        when = [{ path = "profile.declared", op = "eq", value = true },
+                { path = "profile.effective.incremental", op = "eq", value = true }]
+        at = ["profile.at.incremental", "profile"]
+    '''))
+    crate = tmp_path / "c"
+    (crate / "src").mkdir(parents=True)
+    (crate / "src/lib.rs").write_text("")
+    (crate / "Cargo.toml").write_text('[package]\nname = "c"\nversion = "0.1.0"\n\n[profile.release]\n'
+                                      'opt-level = "z"\nincremental = true\n')
+    env = {**os.environ, "AUDITOR_RULES_DIR": str(rules)}
+
+    def auditor(*args, env=env):
+        return subprocess.run([sys.executable, "-m", "auditor", *args], cwd=crate, env=env,
+                              capture_output=True, text=True)
+
+    assert "AUD199" in auditor("lint", "--list-rules").stdout
+    out = auditor("lint").stdout
+    assert "Cargo.toml:7:1: AUD199 warning: [profile.release] incremental = true\n" in out
+    assert "AUD199" not in auditor("lint", env={**env, "AUDITOR_RULES_DIR": str(REPO / "rules")}).stdout
+    sarif = json.loads(auditor("lint", "--format", "sarif").stdout)
+    [desc] = [r for r in sarif["runs"][0]["tool"]["driver"]["rules"] if r["id"] == "AUD199"]
+    assert desc["fullDescription"]["text"] == "incremental builds split code like codegen-units do"
+    (tmp_path / "strict.toml").write_text('[rules]\nAUD199 = "error"\n')
+    assert auditor("lint", "--config", str(tmp_path / "strict.toml")).returncode == 1
+    r = auditor("fix")
+    assert "+incremental = false\n" in r.stdout, r.stderr
+    assert "AUD199" not in auditor("lint").stdout
+
+
+@pytest.mark.parametrize("autofix, error", [
+    ("{ opt-level = 9 }", "rule AUD198: autofix: opt-level: expected one of"),
+    ("{ optlevel = 1 }", "rule AUD198: autofix: optlevel: not a cargo profile key"),
+    ("1", "rule AUD198: autofix must be a table"),
+])
+def test_rule_data_with_a_bad_autofix_is_refused(tmp_path, monkeypatch, autofix, error):
+    """`fix` writes autofix values into users' manifests: ones cargo refuses never load."""
+    from auditor.errors import AuditorError
+
+    (tmp_path / "bad.toml").write_text(textwrap.dedent(f'''
+        [[rule]]
+        id = "AUD198"
+        title = "t"
+        category = "profile"
+        level = "note"
+        kind = "manifest"
+        why = "w"
+        fix = "f"
+        autofix = {autofix}
+        [rule.check]
+        when = []
+    '''))
+    monkeypatch.setenv("AUDITOR_RULES_DIR", str(tmp_path))
+    load_catalog.cache_clear()
+    try:
+        with pytest.raises(AuditorError, match=error.replace("(", r"\(")):
+            load_catalog()
+    finally:
+        load_catalog.cache_clear()
+
+
 def test_catalogue_is_consistent():
     cat = load_catalog()
     ids = list(cat)
