@@ -261,6 +261,30 @@ def test_config_changes_levels_and_disables(tmp_path):
     assert r.returncode == 1 and ("Cargo.toml", 1, "AUD101", "error") in findings(r.stdout)
 
 
+def test_each_package_judged_by_its_own_config_the_profile_by_the_root(tmp_path):
+    """Linting the workspace and linting one member (what the pre-commit hook does) agree."""
+    ws = copy_fixture("workspace", tmp_path)
+    for member, extra in (("app", '\n[package.metadata.auditor.rules]\nAUD110 = "off"\nAUD105 = "off"\n'),
+                          ("util", "")):
+        text = (ws / f"crates/{member}/Cargo.toml").read_text()
+        text = text.replace("[dependencies]\n", "") + '\n[dependencies]\nwee_alloc = "0.4.5"\n' + extra
+        (ws / f"crates/{member}/Cargo.toml").write_text(text)
+    with open(ws / "Cargo.toml", "a") as f:
+        f.write('\n[workspace.metadata.auditor.rules]\nAUD107 = "note"\n')
+    got = {}
+    for args in ([], ["crates/app"], ["crates/util"], ["crates/app", "crates/util"]):
+        r = run("lint", *args, "--format", "json", cwd=ws)
+        got[tuple(args)] = sorted((f["rule"], f["file"], f["level"]) for f in json.loads(r.stdout)["findings"])
+    root = {("AUD105", "Cargo.toml", "warning"), ("AUD106", "Cargo.toml", "warning"),
+            ("AUD107", "Cargo.toml", "note"), ("AUD108", "Cargo.toml", "warning")}
+    app = {("AUD102", "crates/app/Cargo.toml", "warning")}
+    util = {("AUD110", "crates/util/Cargo.toml", "error")}
+    assert set(got[()]) == root | app | util
+    assert set(got[("crates/app",)]) == root | app  # app's AUD105 = "off" is about app, not the root
+    assert set(got[("crates/util",)]) == root | util
+    assert got[("crates/app", "crates/util")] == got[()]
+
+
 @pytest.mark.parametrize("args, fixture, expect", [
     (["nope"], None, "nope: no such file or directory"),
     ([], "emptydir", ": no Cargo.toml in this directory"),

@@ -45,52 +45,84 @@ class LintResult:
         }
 
 
+# Rules iterating over these lists judge one package at a time, with that package's
+# config; the others (the root profile) are the workspace's, judged with the root's.
+PACKAGE_LISTS = ("packages", "dependencies", "member_profiles")
+
+
+def _package_scoped(rule) -> bool:
+    return rule.check.get("for-each", "").split("[")[0] in PACKAGE_LISTS
+
+
 def lint(paths: list[str] | tuple[str, ...], *, profile: str = "release",
          config_file: str | None = None) -> LintResult:
     """Lint each crate/workspace path; findings are merged and de-duplicated.
 
-    Two members of one workspace share the root's profile: its findings appear once.
+    Each package's findings follow that package's config ([package.metadata.auditor]
+    of its own Cargo.toml first), the root profile's follow the workspace root's, so
+    linting the workspace or one member (as the pre-commit hook does) agrees.
     """
     from auditor.config import load_config
     from auditor.manifest.workspace import load_workspace
-    from auditor.rules.engine import evaluate
+    from auditor.rules.engine import evaluate_rule, rules_for
 
+    rules = rules_for("manifest")
     result = LintResult([], profile)
     seen: set = set()
-    seen_checks: set = set()
     for path in paths or ["."]:
         ws = load_workspace(path, profile)
-        cfg = load_config(ws.target.path.parent, config_file=config_file)
-        for f in cfg.files():
-            if f not in result.config_files:
-                result.config_files.append(f)
+        facts = ws.to_json()
+        scopes = [(facts, ws.root.path.parent, [r for r in rules if not _package_scoped(r)])]
+        for pkg, pfacts in zip(ws.packages, facts["packages"]):
+            view = {**facts, "packages": [pfacts], "dependencies": pfacts["dependencies"],
+                    "member_profiles": [mp for mp in facts["member_profiles"] if mp["package"] == pkg.name]}
+            scopes.append((view, pkg.dir, [r for r in rules if _package_scoped(r)]))
         if ws.root.display not in result.manifests:
             result.manifests.append(ws.root.display)
-        findings, checks = evaluate("manifest", ws.to_json(), cfg)
-        docs = ws.docs()
-        for f in findings:
-            key = (f.rule, f.file, f.line, f.message)
-            if key in seen:
-                continue
-            seen.add(key)
-            doc = docs.get(f.file) if f.file else None
-            if doc is not None and f.line:
-                f.source_line = doc.line_text(f.line)
-            elif f.file and f.line:
-                f.source_line = _line_of(f.file, f.line)
-            result.findings.append(f)
-        for c in checks:
-            key = (c.rule, c.target, c.status, c.message)
-            if key not in seen_checks:
-                seen_checks.add(key)
-                result.checks.append(c)
+        for view, where, scoped_rules in scopes:
+            cfg = load_config(where, config_file=config_file)
+            result.config_files += [f for f in cfg.files() if f not in result.config_files]
+            target = facts["root"]["manifest"]
+            for rule in scoped_rules:
+                check = evaluate_rule(rule, view, cfg, target=target, default_file=target)
+                if check is not None:
+                    _merge(result, check, ws.docs(), seen)
     order = {"error": 0, "warning": 1, "note": 2}
     result.findings.sort(key=lambda f: (f.file or "", f.line or 0, f.column or 0, order.get(f.level, 3), f.rule))
     return result
 
 
-def _line_of(file: str, line: int) -> str | None:
+def _merge(result: LintResult, check, docs: dict, seen: set) -> None:
+    """Add a check and its new findings (with their source lines); a root profile shared
+    by two linted members, or a rule passing for one package and failing for another,
+    is reported once, worst status first."""
+    new = []
+    for f in check.findings:
+        key = (f.rule, f.file, f.line, f.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        doc = docs.get(f.file) if f.file else None
+        f.source_line = doc.line_text(f.line) if doc is not None and f.line else _line_of(f.file, f.line)
+        new.append(f)
+    result.findings += new
+    same = next((c for c in result.checks if (c.rule, c.target) == (check.rule, check.target)), None)
+    if same is None:
+        check.findings = new
+        result.checks.append(check)
+        return
+    same.findings += new
+    rank = {"error": 2, "fail": 1, "pass": 0}
+    if rank.get(check.status, 0) > rank.get(same.status, 0):
+        same.status, same.message = check.status, check.message
+    if same.status == "fail" and len(same.findings) > 1:
+        same.message = f"{len(same.findings)} findings"
+
+
+def _line_of(file: str | None, line: int | None) -> str | None:
     """Source line of a file no manifest doc holds (.cargo/config.toml, build.rs)."""
+    if not file or not line:
+        return None
     try:
         lines = Path(file).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
