@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import os
-import textwrap
-from pathlib import Path
 
 import pytest
+from test_lint import line_of, write
 
 from auditor.config import load_config
 from auditor.errors import AuditorError
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
-
-
-def line_of(path: Path, needle: str) -> int:
-    """Independent of the scanner: the 1-based line holding `needle`."""
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if needle in line:
-            return n
-    raise AssertionError(f"{needle!r} not in {path}")
 
 
 @pytest.fixture

@@ -6,24 +6,13 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
-import textwrap
 import tomllib
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-
-def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "auditor", *args], cwd=cwd, capture_output=True, text=True)
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
+from test_lint import run, write
 
 
 BEFORE = """\

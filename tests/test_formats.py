@@ -12,17 +12,14 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlparse
 
-import pytest
+from test_lint import MANIFESTS, run
 
 from auditor.findings import Check, Finding
 from auditor.report import render
 
-REPO = Path(__file__).resolve().parents[1]
-MANIFESTS = REPO / "fixtures" / "manifests"
 SCHEMA = json.loads((MANIFESTS / "sarif-2.1.0-subset.schema.json").read_text())
 
 
@@ -276,11 +273,6 @@ def test_markdown_table_cells_escape_pipes():
 
 
 # --------------------------------------------------------------------------- CLI: -o, colour
-
-
-def run(*args, cwd=None, env=None):
-    e = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "auditor", *args], cwd=cwd, env=e, capture_output=True, text=True)
 
 
 def test_output_file_equals_stdout(tmp_path):

@@ -4,6 +4,7 @@ on real modules (figures checked against wasm-objdump) and on documented JSON co
 from __future__ import annotations
 
 import math
+import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -22,6 +23,14 @@ def rule(**kw):
     base = dict(id="AUD998", title="t", category="size", level="warning", kind="inspect", why="w", fix="f")
     base.update(kw)
     return catalog.Rule(**base)
+
+
+def rules_dir_with(tmp_path: Path, name: str, text: str) -> Path:
+    """A copy of rules/ plus one more rule file: what a user adding a rule does."""
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    (rules / name).write_text(textwrap.dedent(text))
+    return rules
 
 
 def by_rule(findings):
@@ -101,11 +110,7 @@ def test_config_overrides_level_threshold_and_off(tmp_path, monkeypatch):
 
 
 def test_a_new_rule_needs_no_python(tmp_path, monkeypatch):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    for f in (REPO / "rules").glob("*.toml"):
-        (rules / f.name).write_text(f.read_text())
-    (rules / "extra.toml").write_text(textwrap.dedent('''
+    rules = rules_dir_with(tmp_path, "extra.toml", '''
         [[rule]]
         id = "AUD499"
         title = "Too many exports"
@@ -120,7 +125,7 @@ def test_a_new_rule_needs_no_python(tmp_path, monkeypatch):
         [rule.check]
         compute.n = { op = "count", from = "exports[*]", where = [{ path = "kind", op = "eq", value = "func" }] }
         when = [{ path = "let.n", op = "gt", threshold = "max" }]
-    '''))
+    ''')
     monkeypatch.setenv("AUDITOR_RULES_DIR", str(rules))
     load_catalog.cache_clear()
     try:
@@ -140,11 +145,7 @@ def test_a_new_manifest_rule_through_lint_config_sarif_and_fix(tmp_path):
     import os
     import sys
 
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    for f in (REPO / "rules").glob("*.toml"):
-        (rules / f.name).write_text(f.read_text())
-    (rules / "local.toml").write_text(textwrap.dedent('''
+    rules = rules_dir_with(tmp_path, "local.toml", '''
         [[rule]]
         id = "AUD199"
         title = "Incremental compilation in the shipped profile"
@@ -159,7 +160,7 @@ def test_a_new_manifest_rule_through_lint_config_sarif_and_fix(tmp_path):
         when = [{ path = "profile.declared", op = "eq", value = true },
                 { path = "profile.effective.incremental", op = "eq", value = true }]
         at = ["profile.at.incremental", "profile"]
-    '''))
+    ''')
     crate = tmp_path / "c"
     (crate / "src").mkdir(parents=True)
     (crate / "src/lib.rs").write_text("")

@@ -132,16 +132,24 @@ def load_workspace(path: Path | str = ".", profile: str = "release") -> Workspac
     return Workspace(root, target, packages, profile_facts(root, profile), is_workspace)
 
 
-def table(doc: toml.TomlDoc, path: tuple) -> dict | None:
-    """The table at `path`, None when absent; any other value is cargo's parse error too."""
+def _typed(doc: toml.TomlDoc, path: tuple, check, what: str):
+    """The value at `path` (None when absent), or cargo's own parse error at that key."""
     cur = doc.data
     for key in path:
         cur = cur.get(key) if isinstance(cur, dict) else None
-        if cur is None:
-            return None
-    if not isinstance(cur, dict):
-        raise AuditorError(f"{'.'.join(path)}: expected a table", doc.where(path))
+    if cur is not None and not check(cur):
+        raise AuditorError(f"{'.'.join(path)}: expected {what}", doc.where(path))
     return cur
+
+
+def table(doc: toml.TomlDoc, path: tuple) -> dict | None:
+    return _typed(doc, path, lambda v: isinstance(v, dict), "a table")
+
+
+def _strings(doc: toml.TomlDoc, path: tuple, default=()) -> list[str]:
+    found = _typed(doc, path, lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                   "a list of strings")
+    return list(default) if found is None else found
 
 
 def _members(root: toml.TomlDoc) -> list[Path]:
@@ -163,18 +171,6 @@ def _members(root: toml.TomlDoc) -> list[Path]:
             raise AuditorError(f"workspace member {pattern!r} has no Cargo.toml",
                                root.where(("workspace", "members", n)))
     return out
-
-
-def _strings(doc: toml.TomlDoc, path: tuple, default=()) -> list[str]:
-    """A list of strings at `path` (cargo refuses anything else)."""
-    v = doc.data
-    for key in path:
-        v = v.get(key) if isinstance(v, dict) else None
-    if v is None:
-        return list(default)
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise AuditorError(f"{'.'.join(path)}: expected a list of strings", doc.where(path))
-    return v
 
 
 def _package(doc: toml.TomlDoc, root: toml.TomlDoc, memo: dict) -> Package:
