@@ -219,14 +219,23 @@ class Config:
         layer = self._layer_of(key)
         return layer.where(_split(key)) if layer else None
 
+    def _rule_settings(self, rule_id: str) -> dict[str, tuple[Any, Layer]]:
+        """A rule's effective settings, each with its layer: level and every threshold are
+        keys of their own (`AUD103 = "off"` is {level = "off"}), first found wins per key."""
+        out: dict = {}
+        for layer in self.layers:
+            v = _lookup(layer.data, ("rules", rule_id))
+            if v is not _MISSING:
+                for k, x in (v if isinstance(v, dict) else {"level": v}).items():
+                    out.setdefault(k, (x, layer))
+        return out
+
     def rule_level(self, rule_id: str) -> str | None:
         """Configured level (error/warning/note/off) of a rule, or None for its default."""
-        v = self.get(f"rules.{rule_id}")
-        return v.get("level") if isinstance(v, dict) else v
+        return self._rule_settings(rule_id).get("level", (None,))[0]
 
     def rule_thresholds(self, rule_id: str) -> dict:
-        v = self.get(f"rules.{rule_id}")
-        return {k: x for k, x in v.items() if k != "level"} if isinstance(v, dict) else {}
+        return {k: v for k, (v, _) in self._rule_settings(rule_id).items() if k != "level"}
 
     def items(self) -> list[tuple[str, Any, str, tuple[str, int] | None]]:
         """Every effective leaf: (dotted key, value, source, location). Arrays are leaves."""
@@ -235,11 +244,23 @@ class Config:
         def walk(node, path):
             for k, v in node.items():
                 p = path + (k,)
-                if isinstance(v, dict) and not (p[0] == "rules" and len(p) == 2):
+                if p == ("rules",):
+                    for rid in v:
+                        rule(rid)
+                elif isinstance(v, dict):
                     walk(v, p)
                 else:
                     key = ".".join(p)
                     out.append((key, v, self.source(key), self.location(key)))
+
+        def rule(rid):
+            settings = self._rule_settings(rid)
+            if list(settings) == ["level"]:  # the common `AUD103 = "error"`
+                level, layer = settings["level"]
+                out.append((f"rules.{rid}", level, layer.source, layer.location(("rules", rid))))
+                return
+            for k, (v, layer) in settings.items():
+                out.append((f"rules.{rid}.{k}", v, layer.source, layer.location(("rules", rid, k))))
 
         merged: dict = {}
         for layer in reversed(self.layers):

@@ -197,6 +197,23 @@ def test_threshold_override_and_level_in_table(tmp_path, monkeypatch):
     assert cfg.rule_thresholds("AUD105") == {"max": 4}
 
 
+def test_rule_level_and_thresholds_are_keys_of_their_own(tmp_path, monkeypatch):
+    """First found wins per key: a threshold set above does not hide a level set below."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "auditor.toml", '[rules]\nAUD403 = "error"\nAUD105 = { max = 2, level = "note" }\n')
+    write(tmp_path / "Cargo.toml", '[package]\nname = "c"\nversion = "0.1.0"\n'
+          '[package.metadata.auditor.rules]\nAUD403 = { max_bytes = 100 }\nAUD105 = "off"\n')
+    cfg = load_config(tmp_path)
+    assert (cfg.rule_level("AUD403"), cfg.rule_thresholds("AUD403")) == ("error", {"max_bytes": 100})
+    assert (cfg.rule_level("AUD105"), cfg.rule_thresholds("AUD105")) == ("off", {"max": 2})
+    # and `auditor config` shows each of them with its own source line
+    shown = {k: (v, loc) for k, v, _, loc in cfg.items()}
+    assert shown["rules.AUD403.level"] == ("error", ("auditor.toml", 2))
+    assert shown["rules.AUD403.max_bytes"] == (100, ("Cargo.toml", 5))
+    assert shown["rules.AUD105.level"] == ("off", ("Cargo.toml", 6))
+    assert shown["rules.AUD105.max"] == (2, ("auditor.toml", 3))
+
+
 def test_malformed_toml_gives_line_and_column(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "Cargo.toml", '[package]\nname = "c"\nversion = 0.1.0\n')
