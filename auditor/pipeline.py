@@ -141,6 +141,7 @@ class _Context:
     jobs: int
     rep: _Reporter
     cache_root: Path
+    gate: tuple | None = None  # (baseline report, its path) from gate.budgets.prepare
 
 
 def _prepare(crate_dir: Path, options: ScanOptions) -> _Context:
@@ -171,7 +172,17 @@ def _prepare(crate_dir: Path, options: ScanOptions) -> _Context:
 
         keep = set(select(ids, *options.shard))
         chosen = [(p, a) for p, a in everything if f"{p.name}/{a.name}" in keep]
-    return _Context(config, tc, crate, matrix, ids, chosen, notices, runtime_on, jobs, rep, cache_root)
+    gate = None
+    if options.gate:  # a bad --max-increase or baseline stops the scan before any build
+        from auditor.gate.budgets import prepare
+
+        gate = prepare(config, str(options.baseline) if options.baseline else None, options.max_increase)
+        allowance = options.max_increase or config.get("gate.max-increase")
+        if not config.get("budget") and not (gate[0] is not None and allowance):
+            raise AuditorError("--gate has nothing to check: no [[budget]] tables and no baseline with a "
+                               "max-increase (--baseline/--max-increase or gate.baseline/gate.max-increase)",
+                               str(manifest))
+    return _Context(config, tc, crate, matrix, ids, chosen, notices, runtime_on, jobs, rep, cache_root, gate)
 
 
 def commands(crate_dir, options: ScanOptions | None = None) -> list[dict]:
@@ -228,7 +239,7 @@ def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
     )
     _apply_rules(result, config)
     if options.gate:
-        _apply_gate(result, config, options)
+        _apply_gate(result, config, options, *ctx.gate)
     result.seconds = time.monotonic() - t0
     cached = sum(v.cached for v in variants)
     failed = len(result.failed())
@@ -600,14 +611,13 @@ def _apply_rules(result: ScanResult, config) -> None:
     result.checks += checks
 
 
-def _apply_gate(result: ScanResult, config, options: ScanOptions) -> None:
-    from auditor.gate.budgets import evaluate
-    from auditor.gate.report import load_report
+def _apply_gate(result: ScanResult, config, options: ScanOptions, baseline, baseline_path) -> None:
+    from auditor.gate.budgets import evaluate, nothing_to_gate
 
-    baseline_path = options.baseline or (config.get("gate.baseline") if config is not None else None)
-    baseline = load_report(baseline_path, kinds=("scan",)) if baseline_path else None
-    check = evaluate(result.to_json(), config, baseline, options.max_increase,
-                     baseline_name=str(baseline_path) if baseline_path else None)
+    check = evaluate(result.to_json(), config, baseline, options.max_increase, baseline_name=baseline_path)
+    error = nothing_to_gate(check, config)
+    if error is not None:
+        raise error
     result.check = check
     result.findings += check.findings
     result.checks += check.checks

@@ -51,10 +51,10 @@ def parse_bytes(value: int | float | str, *, what: str = "size") -> int:
 def parse_pages(value: int | str, *, what: str = "memory") -> int:
     """Wasm pages from "64 pages", "4 MiB" (rounded up to whole pages) or a bare number,
     which is pages whether given as 20 or "20"."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"{what}: negative page count {value!r}")
-        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0 or value != int(value):
+            raise ValueError(f"{what}: {value!r} is not a whole number of pages")
+        return int(value)
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     n = parse_bytes(value, what=what)

@@ -108,3 +108,10 @@ def test_percent_must_be_finite_and_not_negative():
     for bad in ("nan%", "inf%", "-5%"):
         with pytest.raises(ValueError):
             parse_percent_or_bytes(bad)
+
+
+def test_parse_pages_numbers():
+    assert parse_pages(17.0) == 17
+    for bad in (17.5, -1, float("nan")):
+        with pytest.raises(ValueError):
+            parse_pages(bad)

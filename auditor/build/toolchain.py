@@ -91,7 +91,9 @@ class Discovery:
 
 def _run(argv: list[str], cwd: str | None = None, timeout: float = 30) -> tuple[int, str, str]:
     try:
-        p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        # stdin closed: cargo runs `rustc -` for target info, and that rustc inherits
+        # cargo's stdin, so whatever a parent process left on ours became Rust source.
+        p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
                            env={k: v for k, v in os.environ.items() if k != "RUSTUP_TOOLCHAIN"})
     except (OSError, subprocess.TimeoutExpired) as e:
         return 127, "", str(e)
@@ -312,7 +314,8 @@ def try_build(tc: Toolchain, cache_dir: Path | None) -> None:
             env.pop(k, None)
         try:
             p = subprocess.run([tc.cargo, "build", "--offline", "--release", "--target", TARGET],
-                               cwd=crate, env=env, capture_output=True, text=True, timeout=300)
+                               cwd=crate, env=env, capture_output=True, text=True, timeout=300,
+                               stdin=subprocess.DEVNULL)
             ok, text = p.returncode == 0, p.stderr
         except (OSError, subprocess.TimeoutExpired) as e:
             ok, text = False, str(e)

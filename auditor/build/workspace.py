@@ -71,7 +71,8 @@ def cargo_metadata(manifest: Path, cargo: str, env: dict) -> dict:
     """`cargo metadata --no-deps` of the user's manifest (reads, never writes)."""
     argv = [cargo, "metadata", "--no-deps", "--format-version", "1", "--manifest-path", str(manifest)]
     try:
-        p = subprocess.run(argv, cwd=manifest.parent, env=env, capture_output=True, text=True, timeout=120)
+        p = subprocess.run(argv, cwd=manifest.parent, env=env, capture_output=True, text=True, timeout=120,
+                           stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise AuditorError(f"cargo metadata failed: {e}", str(manifest)) from None
     if p.returncode != 0:

@@ -58,6 +58,10 @@ def command(crate, package, features, all_features, no_default_features, profile
     from auditor.build.cargo import BuildOptions
     from auditor.pipeline import ScanOptions, commands, scan
 
+    if (baseline or max_increase) and not gate:
+        from auditor.errors import AuditorError
+
+        raise AuditorError("--baseline and --max-increase only take effect with --gate")
     shard_kn = None
     if shard:
         from auditor.gate.shard import parse_shard

@@ -17,7 +17,7 @@ def table(headers: list[str], rows: list[list], align: str | None = None, indent
         parts = [c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(r, widths, align)]
         out.append(indent + "  ".join(parts).rstrip())
         if n == 0:
-            out.append(indent + "  ".join("-" * w for w in widths))
+            out.append((indent + "  ".join("-" * w for w in widths)).rstrip())
     return "\n".join(out)
 
 
