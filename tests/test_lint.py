@@ -406,6 +406,25 @@ def test_list_rules(tmp_path):
     assert r.returncode == 0
     ids = [l.split()[0] for l in r.stdout.splitlines()]
     assert "AUD101" in ids and "AUD501" in ids and len(ids) == len(set(ids))
+    rules = {x["id"]: x for x in json.loads(run("lint", "--list-rules", "--format", "json").stdout)["rules"]}
+    assert list(rules) == ids
+    assert "RUSTSEC-2022-0054" in rules["AUD110"]["why"] and rules["AUD105"]["thresholds"] == {"max": 1}
+    assert rules["AUD103"]["autofix"] == {"opt-level": "z"}
+    r = run("lint", "--list-rules", "--format", "sarif")
+    assert r.returncode == 2 and r.stderr.strip() == "auditor: --list-rules prints text or json, not sarif"
+
+
+def test_docs_rule_table_is_the_catalogue():
+    """docs/sections/rules.md lists every rule with its catalogue title, level and category."""
+    from auditor.rules.catalog import load_catalog
+
+    doc = (REPO / "docs/sections/rules.md").read_text()
+    rows = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if line.startswith("| AUD") and len(cells) >= 4:
+            rows[cells[0]] = (cells[1].replace("\\|", "|"), cells[2], cells[3])
+    assert rows == {r.id: (r.title, r.level, r.category) for r in load_catalog().values()}
 
 
 def test_color(tmp_path):

@@ -1,7 +1,8 @@
 """Real pre-commit (from PyPI) running this repository's hooks in a throwaway git repo.
 
 pre-commit clones the hook repository at a commit and pip-installs it into its own
-virtualenv, so the hooks are tested exactly as users get them. The hook repository is
+virtualenv, so the hooks are tested exactly as users get them: the lint hook at commit,
+the scan hook by hand (manual stage) and on `git push` (pre-push stage). The hook repository is
 a temporary commit of the current tree (the package, rules/ and .pre-commit-hooks.yaml),
 so the test also works on a fresh CI clone and before anything is pushed. Installing
 the environment takes most of the time (pip, wasmtime's wheel): one test does it once.
@@ -24,7 +25,14 @@ GIT_ID = ["-c", "user.name=auditor tests", "-c", "user.email=tests@example.inval
 
 
 def git(cwd: Path, *args: str, check: bool = True, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *GIT_ID, *args], cwd=cwd, capture_output=True, text=True, check=check, env=env)
+    return subprocess.run(["git", *GIT_ID, *args], cwd=cwd, capture_output=True, text=True, check=check, env=env,
+                          stdin=subprocess.DEVNULL)
+
+
+def pre_commit(cwd: Path, *args: str, env) -> subprocess.CompletedProcess:
+    # no stdin, as in CI: cargo runs `rustc -`, which reads whatever stdin the test inherited
+    return subprocess.run([*PRE_COMMIT, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
 
 
 def hook_repository(dest: Path) -> tuple[Path, str]:
@@ -79,7 +87,7 @@ def test_pre_commit_hooks_end_to_end(tmp_path):
     bad = user_repository(tmp_path / "bad", hooks, rev, "untuned", scan_args)
     git(bad, "add", "-A")
     t0 = time.monotonic()
-    r = subprocess.run([*PRE_COMMIT, "run", "--all-files"], cwd=bad, env=env, capture_output=True, text=True)
+    r = pre_commit(bad, "run", "--all-files", env=env)
     install_and_run = time.monotonic() - t0
     out = r.stdout + r.stderr
     assert r.returncode == 1, out
@@ -89,7 +97,7 @@ def test_pre_commit_hooks_end_to_end(tmp_path):
     print(f"\npre-commit env install + first lint run: {install_and_run:.1f} s")
 
     # the installed git hook blocks the commit, then lets the fixed manifest through
-    subprocess.run([*PRE_COMMIT, "install"], cwd=bad, env=env, check=True, capture_output=True)
+    assert pre_commit(bad, "install", env=env).returncode == 0
     c = git(bad, "commit", "-m", "add crate", check=False, env=env)
     assert c.returncode != 0 and "AUD110" in c.stdout + c.stderr
     shutil.copy2(MANIFESTS / "tuned/Cargo.toml", bad / "crate/Cargo.toml")
@@ -112,11 +120,10 @@ def test_pre_commit_hooks_end_to_end(tmp_path):
     with open(good / "crate/Cargo.toml", "a") as f:
         f.write('\n[[package.metadata.auditor.budget]]\nname = "main"\nvariant = "release/default"\nraw = "1 MiB"\n')
     git(good, "add", "-A")
-    r = subprocess.run([*PRE_COMMIT, "run", "--all-files"], cwd=good, env=env, capture_output=True, text=True)
+    r = pre_commit(good, "run", "--all-files", env=env)
     assert r.returncode == 0 and "Passed" in r.stdout, r.stdout + r.stderr
     t0 = time.monotonic()
-    r = subprocess.run([*PRE_COMMIT, "run", "--hook-stage", "manual", "auditor-scan"], cwd=good, env=env,
-                       capture_output=True, text=True)
+    r = pre_commit(good, "run", "--hook-stage", "manual", "auditor-scan", env=env)
     scan_time = time.monotonic() - t0
     assert r.returncode == 0 and "auditor scan (wasm size budgets)" in r.stdout and "Passed" in r.stdout, \
         r.stdout + r.stderr
@@ -125,9 +132,25 @@ def test_pre_commit_hooks_end_to_end(tmp_path):
     text = (good / "crate/Cargo.toml").read_text().replace('raw = "1 MiB"', 'raw = "100 B"')
     (good / "crate/Cargo.toml").write_text(text)
     git(good, "add", "-A")
-    r = subprocess.run([*PRE_COMMIT, "run", "--hook-stage", "manual", "auditor-scan"], cwd=good, env=env,
-                       capture_output=True, text=True)
+    r = pre_commit(good, "run", "--hook-stage", "manual", "auditor-scan", env=env)
     out = r.stdout + r.stderr
     assert r.returncode == 1 and "Failed" in out, out
     raw_line = text.splitlines().index('raw = "100 B"') + 1
     assert f"crate/Cargo.toml:{raw_line}: AUD901 error" in out  # the breached limit, at its line
+
+    # --- the pre-push stage: git push runs the scan hook and is blocked by the breach ------
+    (good / "crate/Cargo.toml").write_text(text.replace('raw = "100 B"', 'raw = "1 MiB"'))
+    git(good, "commit", "-q", "-am", "budget 1 MiB")
+    git(good, "init", "-q", "--bare", str(tmp_path / "remote.git"))
+    git(good, "remote", "add", "origin", str(tmp_path / "remote.git"))
+    assert pre_commit(good, "install", "--hook-type", "pre-push", env=env).returncode == 0
+    t0 = time.monotonic()
+    p = git(good, "push", "-q", "origin", "main", check=False, env=env)
+    assert p.returncode == 0 and "auditor scan (wasm size budgets)" in p.stdout + p.stderr, p.stdout + p.stderr
+    print(f"git push with the pre-push scan hook: {time.monotonic() - t0:.1f} s")
+    (good / "crate/Cargo.toml").write_text(text)
+    git(good, "commit", "-q", "-am", "budget 100 B")
+    p = git(good, "push", "-q", "origin", "main", check=False, env=env)
+    assert p.returncode != 0 and f"crate/Cargo.toml:{raw_line}: AUD901 error" in p.stdout + p.stderr
+    remote_head = git(good, "ls-remote", str(tmp_path / "remote.git"), "main").stdout.split()[0]
+    assert remote_head == git(good, "rev-parse", "HEAD~1").stdout.strip()  # the breach never left

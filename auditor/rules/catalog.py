@@ -42,7 +42,7 @@ class Rule:
         return {
             "id": self.id, "name": self.name, "title": self.title, "category": self.category,
             "level": self.level, "kind": self.kind, "why": self.why, "fix": self.fix,
-            "thresholds": dict(self.thresholds),
+            "thresholds": dict(self.thresholds), "autofix": dict(self.autofix),
         }
 
 
