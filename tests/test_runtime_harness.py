@@ -236,15 +236,15 @@ def test_seed_note_scenarios_from_cargo_metadata(tmp_path):
     (crate / "Cargo.toml").write_text('[package]\nname = "c"\nversion = "0.1.0"\n\n'
                                       '[package.metadata.auditor.runtime]\nmemory-limit = "8 MiB"\n'
                                       + scenario.format("safe_allocation") + scenario.format("unguarded_allocation"))
-    p = cli(fixturelib.build_crate(RUNTIME / "hazards"), "--crate", crate, "--workloads", "ramp", "--format", "json")
+    p = cli(fixturelib.build_crate(RUNTIME / "hazards"), "--crate", crate, "--workloads", "ramp", "--format", "json",
+            cwd=tmp_path)
     assert p.returncode == 1, p.stderr  # the unguarded scenario fails
     j = json.loads(p.stdout)
     assert j["options"]["memory_limit_pages"] == 128
     got = [(s["export"], s["memory_limit_pages"], s["observed"], s["value"], s["passed"], s["origin"])
            for s in j["scenarios"]]
-    cargo = str(crate / "Cargo.toml")
-    assert got == [("safe_allocation", 64, "graceful-error", 0, True, f"{cargo}:9:1"),
-                   ("unguarded_allocation", 64, "unreachable", None, False, f"{cargo}:16:1")]
+    assert got == [("safe_allocation", 64, "graceful-error", 0, True, "crate/Cargo.toml:9:1"),
+                   ("unguarded_allocation", 64, "unreachable", None, False, "crate/Cargo.toml:16:1")]
     assert {f["rule"] for f in j["findings"]} == {"AUD503"}
 
 

@@ -23,7 +23,7 @@ from auditor.commands.options import output_options, render_and_emit
               help="Rounds of the churn workload (default 2000).")
 @click.option("--hold-cycles", type=click.IntRange(min=1), default=None, metavar="N",
               help="Cycles of the hold/release workload (default 48).")
-@click.option("--seed", type=int, default=None, help="Seed of the workloads' sizes (default 1).")
+@click.option("--seed", type=int, default=None, metavar="N", help="Seed of the workloads' sizes (default 1).")
 @click.option("--workloads", default=None, metavar="LIST",
               help="Comma-separated subset of ramp,churn,hold_release,fragmentation,realloc.")
 @click.option("--scenario", "scenarios", multiple=True, metavar="SPEC",

@@ -64,7 +64,7 @@ def format(result, color: bool = False) -> str:
         out.append(_bold("Workloads", color) + f": not probed: {oom['reason']}")
     else:
         _workloads(j, out, color)
-    _static(j["static"], out, color)
+    _static(j["static"], j["oom"]["outcome"] != "not-probed", out, color)
     _wasi(j["wasi"], o, out, color)
     _scenarios(j["scenarios"], out, color)
     for fd in j["findings"]:
@@ -107,9 +107,10 @@ def _workloads(j: dict, out: list[str], color: bool) -> None:
     out.append(f"  realloc growth: {_verdict(r['verdict'], color)}: {r['reason']}{extra}")
 
 
-def _static(s: dict, out: list[str], color: bool) -> None:
+def _static(s: dict, ramp_ran: bool, out: list[str], color: bool) -> None:
     out.append("")
     out.append(_bold("Static OOM guards", color))
+    see = "; see the ramp above" if ramp_ran else "; a scenario shows it at runtime"
     if not s["available"]:
         out.append(f"  unavailable: {s['reason']}")
     else:
@@ -124,9 +125,9 @@ def _static(s: dict, out: list[str], color: bool) -> None:
             out.append(f"  aborts on OOM: yes, export{'s' if len(names) > 1 else ''} {', '.join(names)} "
                        f"reach{'' if len(names) > 1 else 'es'} {', '.join(s['oom_handlers'][:3])}{ends}")
         elif s["named_functions"]:
-            out.append("  aborts on OOM: no OOM handler names left (LTO may have inlined them); see the ramp above")
+            out.append(f"  aborts on OOM: no OOM handler names left (LTO may have inlined them){see}")
         else:
-            out.append("  aborts on OOM: unknown (no function names); see the ramp above")
+            out.append(f"  aborts on OOM: unknown (no function names){see}")
 
 
 def _output(rec: dict, out: list[str], indent: str, lines: int = 20) -> None:
