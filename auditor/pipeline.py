@@ -26,7 +26,7 @@ from auditor.build import toolchain as tc_mod
 from auditor.build.cache import CACHE_FORMAT, VariantCache, code_hash, default_cache_dir, digest, file_sha256
 from auditor.build.cargo import BuildOptions, ProcessRegistry, cargo_args, dep_info, display_command, run_cargo
 from auditor.build.matrix import Allocator, Matrix, Profile, build_matrix, load_allocators, match_allocator
-from auditor.build.result import ScanResult, VariantResult
+from auditor.build.result import ScanResult, VariantResult, size_delta
 from auditor.build.shadow import PROBE_FEATURE, ShadowSet, probe_source
 from auditor.build.toolchain import TARGET
 from auditor.build.workspace import CrateInfo, cargo_config_files, find_manifest, fingerprint, load_crate
@@ -230,7 +230,7 @@ def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
     base = next((v for v in variants if v.id == baseline and v.status == "ok"), None)
     for v in variants:
         if v.status == "ok" and base is not None:
-            v.delta = _delta(v, base)
+            v.delta = size_delta(v.wasm, base.wasm, base.id)
     result = ScanResult(
         crate=crate.to_json(), toolchain=_toolchain_json(tc), options=_options_json(options, jobs, runtime_on),
         profiles=[p.to_json() for p in matrix.profiles], allocators=[a.to_json() for a in matrix.allocators],
@@ -342,17 +342,6 @@ def _pin_allocator(crate: CrateInfo, matrix: Matrix, config) -> list[str]:
 def _baseline_id(matrix: Matrix, chosen) -> str:
     alloc = "default" if any(a.name == "default" for a in matrix.allocators) else matrix.allocators[0].name
     return f"release/{alloc}"
-
-
-def _delta(v: VariantResult, base: VariantResult) -> dict:
-    out = {"baseline": base.id}
-    for key in ("raw", "gzip", "brotli"):
-        a, b = v.figures()[key], base.figures()[key]
-        if a is None or b is None:
-            out[key] = None
-            continue
-        out[key] = {"bytes": a - b, "percent": round(100.0 * (a - b) / b, 2) if b else None}
-    return out
 
 
 def _toolchain_json(tc) -> dict:

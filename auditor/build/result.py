@@ -10,6 +10,34 @@ SCHEMA = "auditor.scan/1"
 CODE, DATA, CUSTOM = 10, 11, 0
 
 
+# Cross-variant figures, computed on the JSON shape so a scan and a merge of shard
+# reports (auditor.gate.merge) derive them with the same code.
+
+def size_delta(wasm: dict, base_wasm: dict, base_id: str) -> dict:
+    """raw / gzip / brotli change of one module against the reference variant's."""
+    out: dict = {"baseline": base_id}
+    for key, field_ in (("raw", "bytes"), ("gzip", "gzip"), ("brotli", "brotli")):
+        a, b = wasm.get(field_), base_wasm.get(field_)
+        out[key] = None if a is None or b is None else {
+            "bytes": a - b, "percent": round(100.0 * (a - b) / b, 2) if b else None}
+    return out
+
+
+def smallest_json(variants: list[dict], matrix: list[str], profiles: list[dict]) -> dict | None:
+    """The smallest ok variant (ties: earlier in the matrix) and the settings behind it."""
+    ok = [v for v in variants if v["status"] == "ok" and v.get("wasm")]
+    if not ok:
+        return None
+
+    def vid(v):
+        return f"{v['profile']}/{v['allocator']}"
+
+    small = min(ok, key=lambda v: (v["wasm"]["bytes"], matrix.index(vid(v)) if vid(v) in matrix else 0))
+    settings = next((p.get("settings", {}) for p in profiles if isinstance(p, dict) and p.get("name") == small["profile"]), {})
+    return {"variant": vid(small), "bytes": small["wasm"]["bytes"], "profile": small["profile"],
+            "allocator": small["allocator"], "settings": settings, "delta": small.get("delta")}
+
+
 @dataclass
 class VariantResult:
     profile: str
@@ -93,8 +121,8 @@ class ScanResult:
     check: object | None = None  # auditor.gate.budgets.CheckResult with --gate
 
     def smallest(self) -> VariantResult | None:
-        ok = [v for v in self.variants if v.status == "ok" and v.wasm]
-        return min(ok, key=lambda v: (v.wasm["bytes"], self.matrix.index(v.id) if v.id in self.matrix else 0)) if ok else None
+        small = smallest_json([v.to_json() for v in self.variants], self.matrix, self.profiles)
+        return next(v for v in self.variants if v.id == small["variant"]) if small else None
 
     def failed(self) -> list[VariantResult]:
         return [v for v in self.variants if v.status != "ok"]
@@ -107,8 +135,7 @@ class ScanResult:
         return 0
 
     def to_json(self) -> dict:
-        small = self.smallest()
-        profiles = {p["name"]: p for p in self.profiles}
+        variants = [v.to_json() for v in self.variants]
         out = {
             "schema": SCHEMA,
             "crate": self.crate,
@@ -119,18 +146,13 @@ class ScanResult:
             "matrix": self.matrix,
             "shard": {"index": self.shard[0], "count": self.shard[1]} if self.shard else None,
             "baseline_variant": self.baseline,
-            "smallest": None if small is None else {
-                "variant": small.id, "bytes": small.wasm["bytes"],
-                "profile": small.profile, "allocator": small.allocator,
-                "settings": profiles.get(small.profile, {}).get("settings", {}),
-                "delta": small.delta,
-            },
+            "smallest": smallest_json(variants, self.matrix, self.profiles),
             "summary": {
                 "variants": len(self.variants),
                 "ok": sum(v.status == "ok" for v in self.variants),
                 "failed": len(self.failed()),
             },
-            "variants": [v.to_json() for v in self.variants],
+            "variants": variants,
             "notices": self.notices,
             "findings": [f.to_json() for f in self.findings],
             "checks": [c.to_json() for c in self.checks],

@@ -15,6 +15,7 @@ import copy
 import json
 
 from auditor.errors import AuditorError
+from auditor.build.result import size_delta, smallest_json
 from auditor.gate.report import variant_id
 from auditor.gate.shard import positions
 
@@ -92,23 +93,6 @@ def merge_reports(reports: list[tuple[str, dict]], config=None, *, rerun_rules: 
 # unsharded test on a fixture crate checks they stay the same).
 
 
-def _figures(v: dict) -> dict:
-    w = v["wasm"]
-    return {"raw": w["bytes"], "gzip": w.get("gzip"), "brotli": w.get("brotli")}
-
-
-def _delta(v: dict, base: dict) -> dict:
-    out: dict = {"baseline": variant_id(base)}
-    a, b = _figures(v), _figures(base)
-    for key in ("raw", "gzip", "brotli"):
-        if a[key] is None or b[key] is None:
-            out[key] = None
-        else:
-            out[key] = {"bytes": a[key] - b[key],
-                        "percent": round(100.0 * (a[key] - b[key]) / b[key], 2) if b[key] else None}
-    return out
-
-
 def _derive(merged: dict, reports: list[dict]) -> None:
     variants = merged["variants"]
     ok = [v for v in variants if v["status"] == "ok" and v.get("wasm")]
@@ -118,18 +102,11 @@ def _derive(merged: dict, reports: list[dict]) -> None:
         merged["baseline_variant"] = variant_id(base) if base else None
         for v in variants:
             if "delta" in v:
-                v["delta"] = _delta(v, base) if base is not None and v in ok else None
+                v["delta"] = size_delta(v["wasm"], base["wasm"], variant_id(base)) if base is not None and v in ok else None
     if "summary" in merged:
         merged["summary"] = {"variants": len(variants), "ok": len(ok), "failed": len(variants) - len(ok)}
     if "smallest" in merged:
-        matrix = merged.get("matrix") or []
-        small = min(ok, key=lambda v: (v["wasm"]["bytes"], matrix.index(variant_id(v)) if variant_id(v) in matrix else 0),
-                    default=None)
-        profiles = {p.get("name"): p for p in merged.get("profiles") or [] if isinstance(p, dict)}
-        merged["smallest"] = None if small is None else {
-            "variant": variant_id(small), "bytes": small["wasm"]["bytes"],
-            "profile": small["profile"], "allocator": small["allocator"],
-            "settings": profiles.get(small["profile"], {}).get("settings", {}), "delta": small.get("delta")}
+        merged["smallest"] = smallest_json(variants, merged.get("matrix") or [], merged.get("profiles") or [])
     if isinstance(merged.get("notices"), list):
         merged["notices"] = list(dict.fromkeys(n for r in reports for n in r.get("notices") or []))
 
