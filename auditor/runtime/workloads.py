@@ -290,6 +290,16 @@ class _Steps:
         self._n += 1
         return p
 
+    def alloc_all(self, sizes: list[int]) -> list[int]:
+        """Pointers for `sizes` in order, up to the first failure."""
+        out = []
+        for size in sizes:
+            p = self.alloc(size)
+            if not p:
+                break
+            out.append(p)
+        return out
+
     def free(self, ptr: int, size: int) -> bool:
         r = self.heap.free(ptr, size)
         if not r.ok:
@@ -314,12 +324,7 @@ def churn(h: Harness, entry: Entry, cap: int, *, rounds: int, seed: int, grow_si
     with h.session(cap) as s:
         st = _Steps(Heap(s, entry))
         sizes = [_churn_size(rng) for _ in range(CHURN_SLOTS)]
-        slots: list[int] = []
-        for size in sizes:  # step 1: fill the live set (not a round)
-            p = st.alloc(size)
-            if not p:
-                break
-            slots.append(p)
+        slots = st.alloc_all(sizes)  # step 1: fill the live set (not a round)
         st.end_step(units=0)
         for _ in range(rounds if not st.failed else 0):
             i, j = rng.sample(range(CHURN_SLOTS), 2)
@@ -364,12 +369,7 @@ def hold_release(h: Harness, entry: Entry, cap: int, *, cycles: int, seed: int,
         st = _Steps(Heap(s, entry))
         for c in range(cycles):
             sizes, order = patterns[c % len(patterns)]
-            held = []
-            for size in sizes:
-                p = st.alloc(size)
-                if not p:
-                    break
-                held.append(p)
+            held = st.alloc_all(sizes)
             if not st.failed:
                 for k in order:
                     if not st.free(held[k], sizes[k]):
