@@ -371,13 +371,20 @@ def test_run_rules():
     assert [f.message for f in got["AUD504"]] == ["scenario g(): expected trap, observed ok"]
     assert "AUD502" not in got and "AUD505" not in got and got["AUD506"][0].level == "note"
     not_probed = {"file": "x.wasm", "oom": {"outcome": "not-probed", "pages": None},
-                  "churn": {"verdict": "not-probed"}, "hold_release": {"verdict": "not-probed"},
+                  "churn": {"verdict": "not-probed", "reason": "no allocation exports"},
+                  "hold_release": {"verdict": "not-probed"},
                   "fragmentation": {"verdict": "not-probed"}, "scenarios": []}
     findings, checks = evaluate("run", not_probed)
     assert findings == []
     status = {c.rule: c.status for c in checks}
     assert status["AUD501"] == status["AUD502"] == status["AUD505"] == status["AUD506"] == "error"
     assert status["AUD503"] == "pass"
+    why = {c.rule: c.message for c in checks}
+    assert why["AUD501"] == "not measured: churn.verdict is not-probed: no allocation exports"
+    assert why["AUD502"] == "not measured: hold_release.verdict is not-probed"
+    del not_probed["fragmentation"]
+    assert {c.rule: c.message for c in evaluate("run", not_probed)[1]}["AUD506"] == \
+        "not measured: the report has no fragmentation.verdict"
 
 
 def wasm_facts(allocator, ambiguous=()):

@@ -341,8 +341,7 @@ def evaluate_rule(rule: Rule, facts: dict, config=None, *, target: str, variant:
     try:
         for cond in check.get("measurable", []):
             if not holds(cond, root_ctx, strict=False):
-                what = cond.get("path") or "facts"
-                return Check(rule.id, target, "error", f"not measured ({what} unavailable)")
+                return Check(rule.id, target, "error", _unmeasured(cond, root_ctx))
         if "for-each" in check:
             sel = check["for-each"]
             items = select(facts, sel)
@@ -370,6 +369,21 @@ def evaluate_rule(rule: Rule, facts: dict, config=None, *, target: str, variant:
         return Check(rule.id, target, "fail", findings[0].message if len(findings) == 1
                      else f"{len(findings)} findings", findings)
     return Check(rule.id, target, "pass")
+
+
+def _unmeasured(cond: dict, ctx: Ctx) -> str:
+    """Why a `measurable` condition failed, with the report's own `reason` when it has one
+    next to the fact ("churn.verdict is not-probed: no allocation exports")."""
+    path = cond.get("path")
+    if not path:
+        return "not measured"
+    value = resolve(ctx, path)
+    if value is MISSING:
+        return f"not measured: the report has no {path}"
+    parent = path.rpartition(".")[0]
+    reason = resolve(ctx, f"{parent}.reason") if parent else MISSING
+    text = f"not measured: {path} is {render_value(value)}"
+    return text + (f": {reason}" if isinstance(reason, str) and reason else "")
 
 
 def rules_for(kind: str) -> list[Rule]:
