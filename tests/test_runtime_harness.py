@@ -267,3 +267,13 @@ def test_bad_input_is_one_line_exit_2(tmp_path, content, message):
         path.write_bytes(content)
     p = cli(path)
     assert (p.returncode, p.stdout, p.stderr) == (2, "", f"auditor: {path}: {message}\n")
+
+
+def test_module_without_memory_or_exports(wat):
+    path = wat("(module)")
+    p = cli(path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[0] == f"{path}: 8 bytes; no memory"
+    assert "Workloads: not probed: no allocation exports" in p.stdout
+    j = json.loads(cli(path, "--format", "json").stdout)
+    assert (j["module"]["initial_pages"], j["instantiate"]["outcome"], j["oom"]["outcome"]) == (None, "ok", "not-probed")

@@ -42,7 +42,8 @@ def format(result, color: bool = False) -> str:
     m = j["module"]
     out: list[str] = []
     mx = "no maximum" if m["max_pages"] is None else f"max {m['max_pages']} pages"
-    out.append(_bold(f"{j['file']}: {j['bytes']:,} bytes", color) + f"; memory {m['initial_pages']} initial pages, {mx}")
+    mem = "no memory" if m["initial_pages"] is None else f"memory {m['initial_pages']} initial pages, {mx}"
+    out.append(_bold(f"{j['file']}: {j['bytes']:,} bytes", color) + f"; {mem}")
     kinds = [k for k, on in (("WASI", m["wasi"]), ("wasm-bindgen", m["wasm_bindgen"])) if on]
     out.append(f"cap {_pages(o['memory_limit_pages'])}; fuel {o['fuel']:,} per call"
                + (f", {o['timeout']:g} s wall clock" if o["timeout"] else "")
