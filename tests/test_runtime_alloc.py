@@ -184,17 +184,14 @@ def test_seed_note_safe_allocation_guarded_vs_unguarded():
                                       memory_limit_pages=64)
     unguarded_expect_trap = Scenario("unguarded_allocation", (200_000_000,), "trap", memory_limit_pages=64)
     small = Scenario("safe_allocation", (1000,), "ok", 0, memory_limit_pages=64)
-    r = run_module(fixturelib.build_crate(HAZARDS), RuntimeOptions(workloads=()),
-                   [guard, unguarded_expect_error, unguarded_expect_trap, small]).to_json()
+    result = run_module(fixturelib.build_crate(HAZARDS), RuntimeOptions(workloads=()),
+                        [guard, unguarded_expect_error, unguarded_expect_trap, small])
+    r = result.to_json()
     got = [(s["observed"], s["value"], s["passed"]) for s in r["scenarios"]]
     assert got == [("graceful-error", 0, True), ("unreachable", None, False), ("unreachable", None, True),
                    ("ok", 1, True)]
     assert r["scenarios"][0]["pages_after"] == r["scenarios"][0]["pages_before"]  # refused before allocating
-    assert RunExit(r) == 1
-
-
-def RunExit(j: dict) -> int:
-    return 1 if any(not s["passed"] for s in j["scenarios"]) else 0
+    assert result.exit_code() == 1
 
 
 def test_guarded_and_unguarded_fixture_crates_and_static_abort_path():
