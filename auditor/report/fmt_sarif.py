@@ -28,15 +28,17 @@ def _uri(path: str) -> tuple[str, str | None]:
 
 
 def _rule_descriptor(rule_id: str, example) -> dict:
+    """From the rule data; a rule id with no data is described by its first finding."""
     from auditor.rules.catalog import get
 
     r = get(rule_id)
-    if r is None:  # a finding from code with no rule data: describe it from the finding
-        d = {"id": rule_id, "shortDescription": {"text": example.title or rule_id}}
-        if example.help:
+    if r is None:
+        d: dict = {"id": rule_id, "shortDescription": {"text": getattr(example, "title", "") or rule_id}}
+        if getattr(example, "help", None):
             d["help"] = {"text": example.help}
-        d["defaultConfiguration"] = {"level": _LEVEL.get(example.level, "warning")}
-        if example.category:
+        if example is not None:
+            d["defaultConfiguration"] = {"level": _LEVEL.get(example.level, "warning")}
+        if getattr(example, "category", ""):
             d["properties"] = {"category": example.category, "tags": [example.category]}
         return d
     return {
@@ -54,18 +56,13 @@ def _rule_descriptor(rule_id: str, example) -> dict:
 def to_sarif(result) -> dict:
     findings = list(getattr(result, "findings", []) or [])
     checks = list(getattr(result, "checks", []) or [])
-    order: list[str] = []
-    examples: dict = {}
+    examples: dict = {}  # rule id -> its first finding, in order of appearance
     for f in findings:
-        if f.rule not in examples:
-            order.append(f.rule)
-            examples[f.rule] = f
+        examples.setdefault(f.rule, f)
     for c in checks:  # rules that ran and passed are described too
-        if c.rule not in examples:
-            order.append(c.rule)
-            examples[c.rule] = _Stub(c.rule)
-    rules = [_rule_descriptor(rid, examples[rid]) for rid in order]
-    index = {rid: i for i, rid in enumerate(order)}
+        examples.setdefault(c.rule, None)
+    rules = [_rule_descriptor(rid, f) for rid, f in examples.items()]
+    index = {rid: i for i, rid in enumerate(examples)}
 
     results = []
     for f in findings:
@@ -111,13 +108,6 @@ def to_sarif(result) -> dict:
             "properties": {"kind": result.KIND},
         }],
     }
-
-
-class _Stub:
-    """Stands in for a finding when a rule only appears in checks."""
-
-    def __init__(self, rule: str):
-        self.rule, self.title, self.help, self.level, self.category = rule, rule, None, "warning", ""
 
 
 def format(result, color: bool = False) -> str:

@@ -246,10 +246,9 @@ def _compute(spec: dict, ctx: Ctx):
     elems = select(base, sel)
     if MISSING in elems or (not elems and not _reaches(base, sel)):
         raise NotMeasured(spec["from"])
-    where = spec.get("where", [])
-    kept = [e for e in elems if all(holds(c, Ctx(e, ctx.root, ctx.thresholds, ctx.let), strict=False) for c in where)]
-    field_ = spec.get("field")
-    vals = [resolve(Ctx(e, ctx.root, ctx.thresholds, ctx.let), field_) if field_ else e for e in kept]
+    subs = [Ctx(e, ctx.root, ctx.thresholds, ctx.let) for e in elems]
+    kept = [c for c in subs if all(holds(w, c, strict=False) for w in spec.get("where", []))]
+    vals = [resolve(c, spec["field"]) if "field" in spec else c.item for c in kept]
     vals = [v for v in vals if v is not MISSING]
     op = spec.get("op", "list")
     if op == "sum":
