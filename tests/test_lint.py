@@ -206,6 +206,14 @@ def test_max_memory_from_build_rs_and_string_rustflags(tmp_path, monkeypatch):
     pkg = load_workspace(tmp_path / "a").to_json()["packages"][0]
     assert pkg["max_memory"] == {"set": True, "value": None, "file": "a/tools/link.rs",
                                  "line": line_of(build, "max-memory"), "column": 15, "via": "build.rs"}
+    # args for other targets, or commented out, do not bound the cdylib; the old spelling does
+    for line, applies in (('// println!("cargo:rustc-link-arg=--max-memory=65536");', False),
+                          ('println!("cargo:rustc-link-arg-bins=--max-memory=65536");', False),
+                          ('println!("cargo:rustc-link-arg-tests=--max-memory=65536");', False),
+                          ('println!("cargo:rustc-cdylib-link-arg=--max-memory=65536");', True)):
+        build.write_text("fn main() {\n    " + line + "\n}\n")
+        pkg = load_workspace(tmp_path / "a").to_json()["packages"][0]
+        assert pkg["max_memory"]["set"] is applies, line
     write(tmp_path / "b/Cargo.toml", '[package]\nname = "b"\nversion = "0.1.0"\n[lib]\ncrate-type = ["cdylib"]\n')
     write(tmp_path / "b/src/lib.rs", "")
     write(tmp_path / "b/.cargo/config", """
@@ -215,6 +223,29 @@ def test_max_memory_from_build_rs_and_string_rustflags(tmp_path, monkeypatch):
     pkg = load_workspace(tmp_path / "b").to_json()["packages"][0]
     assert pkg["max_memory"]["value"] == 2097152 and pkg["max_memory"]["line"] == 2
     assert pkg["stack_size"]["value"] == 32768
+
+
+def test_build_rs_link_args_match_what_cargo_links(tmp_path, monkeypatch):
+    """Independent reader: a real cargo build, and wasm-objdump's memory maximum, decide
+    which build.rs instructions bound the cdylib; lint's max_memory fact must agree."""
+    from auditor.manifest import load_workspace
+
+    crate = tmp_path / "la"
+    write(crate / "Cargo.toml", '[package]\nname = "la"\nversion = "0.1.0"\n[lib]\ncrate-type = ["cdylib"]\n')
+    write(crate / "src/lib.rs", '#[no_mangle] pub extern "C" fn f() -> i32 { 1 }\n')
+    write(crate / "src/main.rs", "fn main() {}\n")  # so cargo accepts rustc-link-arg-bins
+    env = {**os.environ, "RUSTC": RUSTC, "CARGO_TARGET_DIR": str(tmp_path / "target"), "CARGO_INCREMENTAL": "0"}
+    for v in ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"):
+        env.pop(v, None)
+    monkeypatch.chdir(tmp_path)
+    for instruction in ("rustc-link-arg-bins", "rustc-cdylib-link-arg", "rustc-link-arg-cdylib", "rustc-link-arg"):
+        write(crate / "build.rs", f'fn main() {{ println!("cargo:{instruction}=--max-memory=2097152"); }}\n')
+        subprocess.run([CARGO, "build", "--offline", "-q", "--release", "--lib", "--target", "wasm32-unknown-unknown"],
+                       cwd=crate, env=env, check=True, stdin=subprocess.DEVNULL)
+        wasm = tmp_path / "target/wasm32-unknown-unknown/release/la.wasm"
+        memory = subprocess.run(["wasm-objdump", "-x", "-j", "Memory", str(wasm)], capture_output=True, text=True).stdout
+        linked_max = "max=32" in memory
+        assert load_workspace(crate).to_json()["packages"][0]["max_memory"]["set"] is linked_max, instruction
 
 
 def test_renamed_and_target_and_workspace_dependencies(tmp_path):

@@ -27,7 +27,9 @@ _CFG_NAMES = {"wasm"}  # bare cfg names true for the target
 
 _MAX_MEM = re.compile(r"--max-memory=(\d+)")
 _STACK = re.compile(r"(?:-z\s*stack-size=|--stack-size=|-zstack-size=)(\d+)")
-_BUILD_RS = re.compile(r"cargo::?rustc-link-arg(?:-cdylib|-bins|-bin=[^=\"]+)?=([^\"\n]*)")
+# the link args cargo passes to a cdylib: `rustc-link-arg`, `-cdylib` and its old spelling
+# (`-bins`, `-tests`, ... go to other targets and leave the .wasm module unbounded)
+_BUILD_RS = re.compile(r"cargo::?rustc-(?:link-arg(?:-cdylib)?|cdylib-link-arg)=([^\"\n]*)")
 
 
 @dataclass
@@ -155,8 +157,8 @@ def _find(pattern: re.Pattern, needle: str, start: Path, build_rs: Path | None,
         text = build_rs.read_text(encoding="utf-8", errors="replace")
         for m in _BUILD_RS.finditer(text):
             arg = m.group(1)
-            if needle not in arg:
-                continue
+            if needle not in arg or "//" in text[text.rfind("\n", 0, m.start()) + 1 : m.start()]:
+                continue  # another setting, or a commented-out line
             val = pattern.search(arg)  # None when the number is formatted at build time
             line = text.count("\n", 0, m.start()) + 1
             col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
