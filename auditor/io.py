@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -11,8 +12,27 @@ from auditor.errors import AuditorError
 
 
 def atomic_write(path: str | os.PathLike, text: str) -> None:
-    """Write via a temp file in the same directory and rename, keeping the old mode."""
+    """Write via a temp file in the same directory and rename, keeping the old mode.
+
+    Only regular files are replaced that way: `-o /dev/null`, a FIFO or /dev/stdout is
+    written in place (renaming over a device node would replace it with a file).
+    """
     path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise AuditorError(f"cannot write: {e.strerror}", str(path)) from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        if stat.S_ISDIR(st.st_mode):
+            raise AuditorError("is a directory", str(path))
+        try:
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        except OSError as e:
+            raise AuditorError(f"cannot write: {e.strerror}", str(path)) from None
+        return
     directory = path.parent if str(path.parent) else Path(".")
     try:
         mode = path.stat().st_mode & 0o7777

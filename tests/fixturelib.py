@@ -167,7 +167,7 @@ def rustc_version() -> str:
 def _run(cmd: list[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
          what: str = "") -> subprocess.CompletedProcess:
     try:
-        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, input="")
     except FileNotFoundError as exc:
         raise FixtureError(f"{what or cmd[0]}: {exc}") from None
     if proc.returncode != 0:

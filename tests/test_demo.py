@@ -43,3 +43,28 @@ def test_demo_scan_json_runtime_verdicts(scan):
                         "fixture_arena": "fixed-arena"}
     assert {v["wasm"]["allocator"]["name"] for v in report["variants"] if v["profile"] == "release"} == {
         "default", "fixture_bump", "fixture_freelist", "fixture_arena"}
+
+
+def test_recommended_variant_skips_leaks_and_arenas(scan):
+    _, js = scan
+    report = json.loads(js.stdout)
+    rec, small = report["recommended"], report["smallest"]
+    assert small["allocator"] == "fixture_bump"  # smallest, but it leaks
+    assert rec["runtime_checked"] and rec["allocator"] not in ("fixture_bump", "fixture_arena")
+    ok = [v for v in report["variants"] if v["allocator"] not in ("fixture_bump", "fixture_arena")]
+    assert rec["bytes"] == min(v["wasm"]["bytes"] for v in ok)
+    reasons = {s["reason"]: set(s["variants"]) for s in rec["skipped"]}
+    assert reasons["churn leak"] == {v["id"] for v in report["variants"] if v["allocator"] == "fixture_bump"}
+    assert any(r.startswith("fixed arena") for r in reasons)
+
+
+def test_recommended_without_runtime_is_the_smallest():
+    from auditor.build.result import recommended_json
+
+    variants = [
+        {"profile": "release", "allocator": "default", "status": "ok", "wasm": {"bytes": 300}},
+        {"profile": "opt-z", "allocator": "default", "status": "ok", "wasm": {"bytes": 200}},
+        {"profile": "opt-s", "allocator": "default", "status": "failed", "wasm": None},
+    ]
+    rec = recommended_json(variants, ["release/default", "opt-z/default", "opt-s/default"], [])
+    assert rec["variant"] == "opt-z/default" and rec["runtime_checked"] is False and rec["skipped"] == []

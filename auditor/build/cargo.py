@@ -106,8 +106,10 @@ def run_cargo(cargo: str, args: list[str], cwd: Path, env: dict, manifest: Path,
     start = time.monotonic()
     if registry.stopping:
         return BuildOutcome(False, 0.0, error="interrupted", interrupted=True)
+    # stdin an empty pipe (see toolchain._run): cargo's `rustc -` must read nothing.
     p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+                         stdin=subprocess.PIPE, text=True, start_new_session=True)
+    p.stdin.close()
     registry.add(p)
     try:
         stderr_chunks: list[str] = []

@@ -69,7 +69,7 @@ def _binary(name: str, purpose: str, package: str, required: bool = False) -> To
     version = None
     if path:
         try:
-            p = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+            p = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10, input="")
             version = (p.stdout or p.stderr).strip().splitlines()[0] if (p.stdout or p.stderr).strip() else None
         except (OSError, subprocess.TimeoutExpired):
             pass

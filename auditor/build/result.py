@@ -23,6 +23,44 @@ def size_delta(wasm: dict, base_wasm: dict, base_id: str) -> dict:
     return out
 
 
+def runtime_problems(v: dict) -> list[str]:
+    """Why a variant should not ship, from its runtime probes (empty: none seen)."""
+    rt = v.get("runtime") or {}
+    out = []
+    for key, label in (("churn", "churn"), ("hold_release", "hold/release")):
+        verdict = (rt.get(key) or {}).get("verdict")
+        if verdict in ("leak", "page-per-alloc"):
+            out.append(f"{label} {verdict}")
+    if (rt.get("churn") or {}).get("verdict") == "fixed-arena":
+        out.append("fixed arena (the heap cannot grow past it)")
+    outcome = (rt.get("oom") or {}).get("outcome")
+    if outcome in ("out-of-bounds", "timeout", "stack-overflow", "trap"):
+        out.append(f"out of memory ends in {outcome}")
+    failed = [sc.get("name") or sc.get("export") for sc in rt.get("scenarios") or [] if not sc.get("passed")]
+    if failed:
+        out.append(f"scenario failed: {', '.join(failed)}")
+    if (v.get("allocator_check") or {}).get("status") == "mismatch":
+        out.append("allocator mismatch")
+    return out
+
+
+def recommended_json(variants: list[dict], matrix: list[str], profiles: list[dict]) -> dict | None:
+    """The smallest variant whose runtime probes found nothing wrong: what to ship.
+
+    Without runtime results it is the smallest, and says the probes did not run."""
+    ok = [v for v in variants if v["status"] == "ok" and v.get("wasm")]
+    clean = [v for v in ok if not runtime_problems(v)]
+    pick = smallest_json(clean, matrix, profiles)
+    if pick is None:
+        return None
+    skipped: dict[str, list[str]] = {}
+    for v in ok:
+        for why in runtime_problems(v):
+            skipped.setdefault(why, []).append(f"{v['profile']}/{v['allocator']}")
+    probed = any(v.get("runtime") for v in ok)
+    return {**pick, "runtime_checked": probed, "skipped": [{"reason": r, "variants": ids} for r, ids in skipped.items()]}
+
+
 def smallest_json(variants: list[dict], matrix: list[str], profiles: list[dict]) -> dict | None:
     """The smallest ok variant (ties: earlier in the matrix) and the settings behind it."""
     ok = [v for v in variants if v["status"] == "ok" and v.get("wasm")]
@@ -147,6 +185,7 @@ class ScanResult:
             "shard": {"index": self.shard[0], "count": self.shard[1]} if self.shard else None,
             "baseline_variant": self.baseline,
             "smallest": smallest_json(variants, self.matrix, self.profiles),
+            "recommended": recommended_json(variants, self.matrix, self.profiles),
             "summary": {
                 "variants": len(self.variants),
                 "ok": sum(v.status == "ok" for v in self.variants),

@@ -91,9 +91,10 @@ class Discovery:
 
 def _run(argv: list[str], cwd: str | None = None, timeout: float = 30) -> tuple[int, str, str]:
     try:
-        # stdin closed: cargo runs `rustc -` for target info, and that rustc inherits
-        # cargo's stdin, so whatever a parent process left on ours became Rust source.
-        p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        # stdin an empty pipe: cargo runs `rustc -` for target info and that rustc inherits
+        # cargo's stdin, so anything readable there (a parent's pipe, a /dev/null turned
+        # into a regular file) became Rust source.
+        p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, input="",
                            env={k: v for k, v in os.environ.items() if k != "RUSTUP_TOOLCHAIN"})
     except (OSError, subprocess.TimeoutExpired) as e:
         return 127, "", str(e)
@@ -315,7 +316,7 @@ def try_build(tc: Toolchain, cache_dir: Path | None) -> None:
         try:
             p = subprocess.run([tc.cargo, "build", "--offline", "--release", "--target", TARGET],
                                cwd=crate, env=env, capture_output=True, text=True, timeout=300,
-                               stdin=subprocess.DEVNULL)
+                               input="")
             ok, text = p.returncode == 0, p.stderr
         except (OSError, subprocess.TimeoutExpired) as e:
             ok, text = False, str(e)

@@ -72,7 +72,7 @@ def cargo_metadata(manifest: Path, cargo: str, env: dict) -> dict:
     argv = [cargo, "metadata", "--no-deps", "--format-version", "1", "--manifest-path", str(manifest)]
     try:
         p = subprocess.run(argv, cwd=manifest.parent, env=env, capture_output=True, text=True, timeout=120,
-                           stdin=subprocess.DEVNULL)
+                           input="")
     except (OSError, subprocess.TimeoutExpired) as e:
         raise AuditorError(f"cargo metadata failed: {e}", str(manifest)) from None
     if p.returncode != 0:

@@ -15,7 +15,7 @@ import copy
 import json
 
 from auditor.errors import AuditorError
-from auditor.build.result import size_delta, smallest_json
+from auditor.build.result import recommended_json, size_delta, smallest_json
 from auditor.gate.report import variant_id
 from auditor.gate.shard import positions
 
@@ -107,6 +107,8 @@ def _derive(merged: dict, reports: list[dict]) -> None:
         merged["summary"] = {"variants": len(variants), "ok": len(ok), "failed": len(variants) - len(ok)}
     if "smallest" in merged:
         merged["smallest"] = smallest_json(variants, merged.get("matrix") or [], merged.get("profiles") or [])
+    if "recommended" in merged:
+        merged["recommended"] = recommended_json(variants, merged.get("matrix") or [], merged.get("profiles") or [])
     if isinstance(merged.get("notices"), list):
         merged["notices"] = list(dict.fromkeys(n for r in reports for n in r.get("notices") or []))
 

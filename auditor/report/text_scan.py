@@ -46,6 +46,23 @@ def _settings(settings: dict) -> str:
         f" (on top of [profile.{settings['inherits']}])" if settings.get("inherits") else "")
 
 
+def _origin(profile: str, allocator: str, j: dict) -> list[str]:
+    """The settings and allocator behind a variant, as the user would write them."""
+    out = []
+    prof = next((p for p in j["profiles"] if p["name"] == profile), None)
+    if prof is not None:
+        out.append(f"  profile {profile}: {_settings(prof['settings'])}")
+    alloc = next((a for a in j["allocators"] if a["name"] == allocator), None)
+    if alloc is not None:
+        if alloc["inject"]:
+            out.append(f"  allocator {allocator}: {alloc['crate']} as #[global_allocator] ({alloc['item']})")
+        elif alloc.get("pinned_at"):
+            out.append(f"  allocator {allocator}: the crate's own, {alloc['pinned_at']}")
+        else:
+            out.append(f"  allocator {allocator}: std's built-in (nothing injected)")
+    return out
+
+
 def _variants(vids: list[str], shown: int = 4) -> str:
     more = f" +{len(vids) - shown} more" if len(vids) > shown else ""
     return ", ".join(vids[:shown]) + more
@@ -141,17 +158,21 @@ def format(result, color: bool = False) -> str:
         out.append(_style(f"smallest: {small.id}, {small.wasm['bytes']:,} bytes ({human_bytes(small.wasm['bytes'])})"
                           + (f", {d} vs {j['baseline_variant']}" if d != "-" and small.id != j["baseline_variant"] else ""),
                           "1", color))
-        prof = next((p for p in j["profiles"] if p["name"] == small.profile), None)
-        if prof is not None:
-            out.append(f"  profile {small.profile}: {_settings(prof['settings'])}")
-        alloc = next((a for a in j["allocators"] if a["name"] == small.allocator), None)
-        if alloc is not None:
-            if alloc["inject"]:
-                out.append(f"  allocator {small.allocator}: {alloc['crate']} as #[global_allocator] ({alloc['item']})")
-            elif alloc.get("pinned_at"):
-                out.append(f"  allocator {small.allocator}: the crate's own, {alloc['pinned_at']}")
-            else:
-                out.append(f"  allocator {small.allocator}: std's built-in (nothing injected)")
+        out += _origin(small.profile, small.allocator, j)
+    rec = j.get("recommended")
+    if rec is not None and small is not None:
+        if rec["variant"] == small.id:
+            note = "the smallest; its runtime probes found nothing wrong" if rec["runtime_checked"] else \
+                "the smallest (runtime probes did not run: --no-runtime)"
+            out.append(_style(f"recommended: {rec['variant']} — {note}", "1", color))
+        else:
+            d = _delta({"raw": (rec.get("delta") or {}).get("raw")})
+            out.append(_style(f"recommended: {rec['variant']}, {rec['bytes']:,} bytes ({human_bytes(rec['bytes'])})"
+                              + (f", {d} vs {j['baseline_variant']}" if d not in ("-", "0") else "")
+                              + " — the smallest whose runtime probes found nothing wrong", "1", color))
+            out += _origin(rec["profile"], rec["allocator"], j)
+        for sk in rec["skipped"]:
+            out.append(f"  passed over: {sk['reason']} ({_variants(sk['variants'], 3)})")
     mism = [v for v in result.variants if v.allocator_check and v.allocator_check["status"] == "mismatch"]
     for v in mism:
         out.append(_style(f"allocator mismatch in {v.id}: {v.allocator_check['message']}", "33", color))
