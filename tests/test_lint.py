@@ -248,6 +248,38 @@ def test_build_rs_link_args_match_what_cargo_links(tmp_path, monkeypatch):
         assert load_workspace(crate).to_json()["packages"][0]["max_memory"]["set"] is linked_max, instruction
 
 
+def test_max_memory_for_a_wasi_crate(tmp_path, monkeypatch):
+    """A crate whose cargo config builds for wasm32-wasi: its cfg(target_os = "wasi")
+    rustflags bound the module (real build, wasm-objdump), so AUD111 must stay quiet."""
+    from auditor.manifest import load_workspace
+
+    crate = tmp_path / "w"
+    write(crate / "Cargo.toml", '[package]\nname = "w"\nversion = "0.1.0"\n[lib]\ncrate-type = ["cdylib"]\n')
+    write(crate / "src/lib.rs", '#[no_mangle] pub extern "C" fn f() -> i32 { 1 }\n')
+    write(crate / ".cargo/config.toml", """
+        [build]
+        target = "wasm32-wasi"
+        [target.'cfg(target_os = "wasi")']
+        rustflags = ["-C", "link-arg=--max-memory=2097152"]
+    """)
+    env = {**os.environ, "RUSTC": RUSTC, "CARGO_TARGET_DIR": str(tmp_path / "target"), "CARGO_INCREMENTAL": "0"}
+    for v in ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"):
+        env.pop(v, None)
+    subprocess.run([CARGO, "build", "--offline", "-q", "--release"], cwd=crate, env=env, check=True,
+                   stdin=subprocess.DEVNULL)
+    memory = subprocess.run(["wasm-objdump", "-x", "-j", "Memory", str(tmp_path / "target/wasm32-wasi/release/w.wasm")],
+                            capture_output=True, text=True).stdout
+    assert "max=32" in memory
+    monkeypatch.chdir(tmp_path)
+    assert load_workspace(crate).to_json()["packages"][0]["max_memory"]["value"] == 2097152
+    # the same flags for a crate that names no wasi target do not apply to wasm32-unknown-unknown
+    write(crate / ".cargo/config.toml", """
+        [target.'cfg(target_os = "wasi")']
+        rustflags = ["-C", "link-arg=--max-memory=2097152"]
+    """)
+    assert load_workspace(crate).to_json()["packages"][0]["max_memory"]["set"] is False
+
+
 def test_renamed_and_target_and_workspace_dependencies(tmp_path):
     write(tmp_path / "Cargo.toml", """
         [workspace]

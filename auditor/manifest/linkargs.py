@@ -16,14 +16,16 @@ from pathlib import Path
 
 from auditor.manifest import toml
 
-TARGET = "wasm32-unknown-unknown"
-# what `cfg(...)` sees for wasm32-unknown-unknown
-_CFG = {
-    "target_arch": "wasm32", "target_os": "unknown", "target_family": "wasm",
-    "target_env": "", "target_vendor": "unknown", "target_pointer_width": "32",
-    "target_endian": "little",
+# What `cfg(...)` sees for each wasm target a crate may be built for: a setting made for
+# any of them counts (lint cannot know which one the user builds).
+_WASM32 = {"target_arch": "wasm32", "target_family": "wasm", "target_pointer_width": "32",
+           "target_endian": "little", "target_vendor": "unknown", "target_env": ""}
+TARGETS = {
+    "wasm32-unknown-unknown": {**_WASM32, "target_os": "unknown"},
+    "wasm32-wasi": {**_WASM32, "target_os": "wasi"},
+    "wasm32-wasip1": {**_WASM32, "target_os": "wasi", "target_env": "p1"},
 }
-_CFG_NAMES = {"wasm"}  # bare cfg names true for the target
+_CFG_NAMES = {"wasm"}  # bare cfg names true for every wasm target
 
 _MAX_MEM = re.compile(r"--max-memory=(\d+)")
 _STACK = re.compile(r"(?:-z\s*stack-size=|--stack-size=|-zstack-size=)(\d+)")
@@ -64,16 +66,15 @@ def cargo_config_files(start: Path, memo: dict | None = None) -> list[Path]:
     return out
 
 
-def _cfg_true(expr: str) -> bool:
+def _cfg_true(expr: str, cfg: dict) -> bool:
     expr = expr.strip()
     m = re.fullmatch(r"(all|any|not)\s*\((.*)\)", expr, re.S)
     if m:
-        args = _split_args(m.group(2))
-        vals = [_cfg_true(a) for a in args]
+        vals = [_cfg_true(a, cfg) for a in _split_args(m.group(2))]
         return all(vals) if m.group(1) == "all" else any(vals) if m.group(1) == "any" else not vals[0]
     m = re.fullmatch(r'(\w+)\s*=\s*"([^"]*)"', expr)
     if m:
-        return _CFG.get(m.group(1)) == m.group(2)
+        return cfg.get(m.group(1)) == m.group(2)
     return expr in _CFG_NAMES
 
 
@@ -92,25 +93,41 @@ def _split_args(s: str) -> list[str]:
     return parts
 
 
-def _target_applies(key: str) -> bool:
-    if key == TARGET:
+def _target_applies(key: str, target: str) -> bool:
+    if key == target:
         return True
     m = re.fullmatch(r"cfg\((.*)\)", key.strip(), re.S)
-    return bool(m) and _cfg_true(m.group(1))
+    return bool(m) and _cfg_true(m.group(1), TARGETS[target])
 
 
-def rustflags(start: Path, memo: dict | None = None) -> list[tuple[str, toml.TomlDoc, tuple]]:
-    """The rustflags cargo would pass for the wasm32 target: (flag, doc, key path)."""
+def rustflags(start: Path, memo: dict | None = None,
+              target: str = "wasm32-unknown-unknown") -> list[tuple[str, toml.TomlDoc, tuple]]:
+    """The rustflags cargo would pass for `target`: (flag, doc, key path)."""
     target_flags, build_flags = [], []
     for path in cargo_config_files(start, memo):
         doc = toml.load(path)
         for key, table in (doc.data.get("target") or {}).items():
-            if isinstance(table, dict) and "rustflags" in table and _target_applies(key):
+            if isinstance(table, dict) and "rustflags" in table and _target_applies(key, target):
                 target_flags += _flags(doc, ("target", key, "rustflags"), table["rustflags"])
         build = doc.data.get("build") or {}
         if isinstance(build, dict) and "rustflags" in build:
             build_flags += _flags(doc, ("build", "rustflags"), build["rustflags"])
     return target_flags or build_flags
+
+
+def _targets(start: Path, memo: dict | None) -> list[str]:
+    """The wasm targets the crate's cargo config builds for: `build.target` and the
+    `[target.<triple>]` tables it writes; wasm32-unknown-unknown when it names none."""
+    named: list[str] = []
+    for path in cargo_config_files(start, memo):
+        data = toml.load(path).data
+        build = data.get("build") if isinstance(data.get("build"), dict) else {}
+        build_targets = build.get("target", [])
+        for t in [build_targets] if isinstance(build_targets, str) else build_targets:
+            named.append(t)
+        named += list(data.get("target") or {}) if isinstance(data.get("target"), dict) else []
+    found = [t for t in TARGETS if t in named]
+    return found or ["wasm32-unknown-unknown"]
 
 
 def _flags(doc, path, value) -> list:
@@ -145,14 +162,15 @@ def _link_args(flags: list) -> list[tuple[str, toml.TomlDoc, tuple]]:
 
 def _find(pattern: re.Pattern, needle: str, start: Path, build_rs: Path | None,
           memo: dict | None = None) -> Flag | None:
-    args = _link_args(rustflags(start, memo))
-    for n, (arg, doc, path) in enumerate(args):
-        # `-C link-args=-z stack-size=N` or two link-arg's: `-z` then `stack-size=N`
-        window = arg + (" " + args[n + 1][0] if n + 1 < len(args) else "")
-        m = pattern.search(window)
-        if m and m.start() < len(arg):
-            line, col = doc.pos(path) or doc.pos(path[:-1]) or (1, 1)
-            return Flag(int(m.group(1)), doc.display, line, col, "rustflags")
+    for target in _targets(start, memo):
+        args = _link_args(rustflags(start, memo, target))
+        for n, (arg, doc, path) in enumerate(args):
+            # `-C link-args=-z stack-size=N` or two link-arg's: `-z` then `stack-size=N`
+            window = arg + (" " + args[n + 1][0] if n + 1 < len(args) else "")
+            m = pattern.search(window)
+            if m and m.start() < len(arg):
+                line, col = doc.pos(path) or doc.pos(path[:-1]) or (1, 1)
+                return Flag(int(m.group(1)), doc.display, line, col, "rustflags")
     if build_rs is not None and build_rs.is_file():
         text = build_rs.read_text(encoding="utf-8", errors="replace")
         for m in _BUILD_RS.finditer(text):
