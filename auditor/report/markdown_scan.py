@@ -32,6 +32,10 @@ def format(result, color: bool = False) -> str:
     line = f"{len(variants)} variants, {failed} failed"
     if smallest is not None:
         line += f" · smallest: {code(smallest)} ({size(data['smallest']['bytes'])})"
+    rec = data.get("recommended")
+    if rec is not None and rec["variant"] != smallest:
+        skipped = "; ".join(f"{s['reason']}" for s in rec.get("skipped") or [])
+        line += f" · recommended: {code(rec['variant'])} ({size(rec['bytes'])})" + (f", passing over {skipped}" if skipped else "")
     out += [line, ""]
     rows = []
     for v in variants:
