@@ -192,13 +192,15 @@ def format(result, color: bool = False) -> str:
         oom, churn, frag, realloc = (r.get(k) or {} for k in ("oom", "churn", "fragmentation", "realloc"))
         slope = churn.get("slope")
         overhead = realloc.get("overhead")
+        grow = realloc.get("verdict", "-")
+        if overhead is not None and grow != "failed":
+            grow += f" {overhead:g}x"
         rt_rows.append([v.id, oom.get("outcome", "-"), oom.get("pages", "-"), churn.get("verdict", "-"),
-                        "-" if slope is None else f"{slope:g}", frag.get("verdict", "-"),
-                        "-" if overhead is None else f"{overhead:g}x"])
+                        "-" if slope is None else f"{slope:g}", frag.get("verdict", "-"), grow])
     if rt_rows:
         out += ["", _style("Runtime (probe build of each variant)", "1", color)]
-        out.append(table(["variant", "oom", "pages at cap", "churn", "slope /1k", "fragmentation", "realloc overhead"],
-                         rt_rows, align="llrlrlr"))
+        out.append(table(["variant", "oom", "pages at cap", "churn", "slope /1k", "fragmentation", "realloc growth"],
+                         rt_rows, align="llrlrll"))
     sc_rows = _scenarios(result.variants)
     if sc_rows:
         out += ["", _style("Scenarios (probe build of each variant)", "1", color)]
