@@ -128,6 +128,13 @@ def test_two_members_of_one_workspace_report_root_findings_once(tmp_path):
     assert len([f for f in got if f[2] == "AUD107"]) == 1
 
 
+def test_strip_debuginfo_still_ships_names(tmp_path):
+    write(tmp_path / "Cargo.toml", '[package]\nname = "c"\nversion = "0.1.0"\n[profile.release]\nstrip = "debuginfo"\n')
+    write(tmp_path / "src/lib.rs", "")
+    out = run("lint", cwd=tmp_path).stdout
+    assert 'AUD106 warning: [profile.release] strip = "debuginfo": the name section ships in the .wasm' in out
+
+
 def test_custom_profile_resolves_inherits(tmp_path):
     ws = copy_fixture("workspace", tmp_path)
     r = run("lint", "--profile", "small", "--format", "json", cwd=ws)

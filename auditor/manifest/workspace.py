@@ -289,6 +289,9 @@ def profile_facts(root: toml.TomlDoc, name: str, missing_inherits: str | None = 
         "at": at,
         "show": show,
         "checks_on": " and ".join(checks),
+        # what an unstripped build keeps: strip = "debuginfo" drops DWARF, not names
+        "unstripped": "the name section ships" if effective.get("strip") == "debuginfo"
+        else "the name section and .debug_* sections ship",
     }
 
 
