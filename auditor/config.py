@@ -132,6 +132,8 @@ REQUIRED = {("scenario",): ("export",)}
 
 @dataclass
 class Layer:
+    """One config source; keeps its TomlDoc so errors and `auditor config` can name file:line."""
+
     source: str  # "--config x.toml", "Cargo.toml [package.metadata.auditor]", ...
     data: dict  # the auditor table (keys at top level)
     doc: toml.TomlDoc | None = None  # None for the command line
@@ -288,6 +290,7 @@ class Config:
 
 
 def _cli_layer(cli: dict | None) -> Layer | None:
+    """Command-line values as a layer; None means the option was not given, so lower layers show through."""
     if not cli:
         return None
     data: dict = {}
@@ -383,6 +386,7 @@ def _name(path: tuple) -> str:
 
 
 def _check_node(layer: Layer, node, value, path: tuple) -> None:
+    """Walk value and schema together so the first bad key is reported at its own position."""
     if node == "RULES":
         _check_rules(layer, value, path)
     elif isinstance(node, dict):
@@ -414,6 +418,7 @@ def _check_node(layer: Layer, node, value, path: tuple) -> None:
 
 
 def _check_rules(layer: Layer, value, path: tuple) -> None:
+    """Rule ids and thresholds come from the catalogue, so a new rule file is configurable at once."""
     from auditor.rules.catalog import load_catalog
 
     if not isinstance(value, dict):

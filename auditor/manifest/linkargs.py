@@ -162,6 +162,7 @@ def _link_args(flags: list) -> list[tuple[str, toml.TomlDoc, tuple]]:
 
 def _find(pattern: re.Pattern, needle: str, start: Path, build_rs: Path | None,
           memo: dict | None = None) -> Flag | None:
+    """First place a linker setting is made: rustflags (config files) win over build.rs, as in the link line."""
     for target in _targets(start, memo):
         args = _link_args(rustflags(start, memo, target))
         for n, (arg, doc, path) in enumerate(args):

@@ -135,6 +135,8 @@ def _load_cached(resolved: str, _stat_key, display: str) -> TomlDoc:
 
 
 class _Scanner:
+    """Follows just enough TOML syntax to record where each key starts (tomllib has validated it)."""
+
     def __init__(self, text: str):
         self.t = text
         self.n = len(text)
@@ -290,6 +292,7 @@ class _Scanner:
         return tuple(out)
 
     def run(self) -> dict:
+        """Key path -> position for the whole document, tracking [table] and [[array]] context."""
         t = self.t
         table: tuple = ()
         while True:

@@ -41,6 +41,8 @@ def _loc(doc: toml.TomlDoc, path: tuple) -> dict:
 
 @dataclass
 class Package:
+    """One member's facts; `anchor` is where package-level findings point (its [package] header)."""
+
     name: str
     doc: toml.TomlDoc
     is_root: bool
@@ -153,6 +155,7 @@ def _strings(doc: toml.TomlDoc, path: tuple, default=()) -> list[str]:
 
 
 def _members(root: toml.TomlDoc) -> list[Path]:
+    """Member manifests as cargo expands them (globs, exclude); a named member without Cargo.toml is an error."""
     base = root.path.parent
     excluded = {(base / e).resolve() for e in _strings(root, ("workspace", "exclude"))}
     out: list[Path] = []
@@ -174,6 +177,7 @@ def _members(root: toml.TomlDoc) -> list[Path]:
 
 
 def _package(doc: toml.TomlDoc, root: toml.TomlDoc, memo: dict) -> Package:
+    """Facts about one package: targets, dependencies, member profiles and linker settings."""
     data = doc.data
     pkg = table(doc, ("package",)) or {}
     name = pkg.get("name") if isinstance(pkg.get("name"), str) else doc.path.parent.name
@@ -205,6 +209,8 @@ def _package(doc: toml.TomlDoc, root: toml.TomlDoc, memo: dict) -> Package:
 
 
 def _dependencies(doc: toml.TomlDoc, root: toml.TomlDoc, member: str) -> list[dict]:
+    """Every dependency entry with its kind (normal, dev, build), real package name (renames,
+    workspace = true) and line: rules decide which kinds ship."""
     tables: list[tuple[tuple, dict, str, str | None]] = []
     for tname, kind in DEP_TABLES:
         if isinstance(doc.data.get(tname), dict):

@@ -24,6 +24,7 @@ def _prop(s: str) -> str:
 
 
 def annotation(f) -> str:
+    """One workflow command; properties and data escaped as the runner requires."""
     props = []
     if f.file:
         props.append(f"file={_prop(f.file)}")

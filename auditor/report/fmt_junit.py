@@ -42,6 +42,7 @@ def _describe(f) -> str:
 
 
 def to_xml(result) -> ET.Element:
+    """Suites per target, cases per check, so CI test tabs count rules, not findings."""
     from auditor.rules.catalog import get
 
     suites: dict[str, list[Check]] = {}

@@ -54,6 +54,7 @@ def _rule_descriptor(rule_id: str, example) -> dict:
 
 
 def to_sarif(result) -> dict:
+    """One run: every rule that ran is described (passes too), findings become located results."""
     findings = list(getattr(result, "findings", []) or [])
     checks = list(getattr(result, "checks", []) or [])
     examples: dict = {}  # rule id -> its first finding, in order of appearance

@@ -1,0 +1,1 @@
+"""Rules stage: the rule catalogue (rules/*.toml), its engine, lint and fix."""

@@ -24,6 +24,8 @@ KINDS = ("manifest", "inspect", "run", "scan", "check")
 
 @dataclass
 class Rule:
+    """One `[[rule]]` of rules/*.toml; the engine reads `check`, `fix` applies `autofix`."""
+
     id: str
     title: str
     category: str
@@ -51,6 +53,7 @@ _REQUIRED = ("id", "title", "category", "level", "kind", "why", "fix")
 
 @lru_cache(maxsize=1)
 def load_catalog() -> dict[str, Rule]:
+    """Every rule file, validated once per process: a broken rule is an error, not a silent skip."""
     rules: dict[str, Rule] = {}
     directory = rules_dir()
     for path in sorted(directory.glob("*.toml")):

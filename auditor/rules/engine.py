@@ -97,6 +97,7 @@ def select(obj, selector: str) -> list:
 
 
 def resolve(ctx: Ctx, path: str):
+    """A path's value relative to the item, the root (`$.`), a threshold or a computed `let.` value."""
     if path == ".":
         return ctx.item
     if path == "$":
@@ -203,6 +204,7 @@ _PLACEHOLDER = re.compile(r"\{([\w$.\-]+(?::\w+)?)\}")
 
 
 def _expr(expr: str, ctx: Ctx):
+    """Arithmetic over facts without eval(): only numbers, + - * / // %, and a few math functions."""
     names: dict = {}
 
     def sub(m):
@@ -239,6 +241,7 @@ def _expr(expr: str, ctx: Ctx):
 
 
 def _compute(spec: dict, ctx: Ctx):
+    """A `compute.NAME` aggregate; a missing list is NotMeasured, an empty one is a measured zero."""
     if "expr" in spec:
         return _expr(spec["expr"], ctx)
     base = ctx.root if spec.get("from", "").startswith("$.") else ctx.item
@@ -274,6 +277,7 @@ def _reaches(base, selector: str) -> bool:
 
 
 def render_value(v, style: str = "") -> str:
+    """How a value reads inside a message: TOML-like, human bytes, percent or pages."""
     if style == "toml":
         if isinstance(v, bool):
             return "true" if v else "false"

@@ -20,6 +20,8 @@ from auditor.manifest.locate import find_manifest, find_workspace_root
 
 @dataclass
 class FixResult:
+    """The planned rewrite, kept apart from the write so --dry-run and the diff share it."""
+
     manifest: Path
     display: str
     old: str

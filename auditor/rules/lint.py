@@ -17,6 +17,8 @@ SCHEMA = "auditor.lint/1"
 
 @dataclass
 class LintResult:
+    """What `auditor lint` reports: merged findings and one check per rule per workspace root."""
+
     KIND: ClassVar[str] = "lint"
     manifests: list[str]  # workspace-root manifests linted
     profile: str
