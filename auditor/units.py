@@ -72,3 +72,13 @@ def parse_percent_or_bytes(value: int | float | str, *, what: str = "increase") 
             raise ValueError(f"{what}: {value!r} is not a percentage >= 0")
         return "percent", pct
     return "bytes", float(parse_bytes(value, what=what))
+
+
+def human_bytes(n: int | None) -> str:
+    """1.5 KiB, 4.8 MiB: binary units for display (reports and rule messages)."""
+    if n is None:
+        return "-"
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"

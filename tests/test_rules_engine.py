@@ -364,7 +364,7 @@ def test_run_rules():
     findings, checks = evaluate("run", RUN_LEAK)
     got = by_rule(findings)
     assert got["AUD501"][0].message == ("churn: leak: memory went from 20 pages after warm-up to 64 "
-                                        "(slope 3.5 pages per 1,000 allocations)")
+                                        "(slope 3.5 pages per 1,000 rounds)")
     assert got["AUD501"][0].file == "bump.wasm"
     assert [f.message for f in got["AUD503"]] == [
         "scenario safe_allocation(200000000): expected a graceful error (0), observed unreachable"]

@@ -33,7 +33,7 @@ from auditor.commands.options import output_options, render_and_emit
               help="auditor config file (keys at top level: [runtime], [[scenario]]).")
 @click.option("--crate", "crate_dir", type=click.Path(file_okay=True), default=".", show_default=True, metavar="DIR",
               help="Where to look for Cargo.toml [package.metadata.auditor] and auditor.toml.")
-@output_options(("text", "json", "sarif", "junit", "github"))
+@output_options()
 def command(wasm, memory_limit, fuel, timeout, unknown_imports, churn_rounds, hold_cycles, seed, workloads,
             scenarios, config_file, crate_dir, fmt, output, color) -> int:
     """Run FILE.wasm in wasmtime: OOM behaviour, memory growth, OOM-guard scenarios.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from auditor.units import human_bytes  # noqa: F401  (re-exported for the renderers)
+
 
 def table(headers: list[str], rows: list[list], align: str | None = None, indent: str = "  ") -> str:
     """`align` is one char per column: 'l' or 'r' (default: numbers right, text left)."""
@@ -19,12 +21,3 @@ def table(headers: list[str], rows: list[list], align: str | None = None, indent
         if n == 0:
             out.append((indent + "  ".join("-" * w for w in widths)).rstrip())
     return "\n".join(out)
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"

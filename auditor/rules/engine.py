@@ -287,7 +287,7 @@ def render_value(v, style: str = "") -> str:
             return "[" + ", ".join(render_value(x, "toml") for x in v) + "]"
         return "none" if v is None else str(v)
     if style == "bytes" and _num(v):
-        from auditor.report.table import human_bytes
+        from auditor.units import human_bytes
 
         return f"{human_bytes(int(v))}" if abs(v) >= 1024 else f"{int(v)} B"
     if style == "pct" and _num(v):
