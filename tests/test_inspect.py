@@ -239,3 +239,15 @@ def test_dwarf_block_in_inspect(rust_modules):
     assert walked["matched"] > 0.7 * walked["bodies"]
     assert run_inspect(fixturelib.build_crate("minimal", config=["profile.release.strip=true"]),
                        "--compression", "none")["dwarf"] is None
+
+
+def test_markdown_report(rust_modules):
+    path = rust_modules["guarded"]
+    proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--format", "markdown", "--compression", "none",
+                           "--top", "3", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    assert md.startswith("## auditor inspect")
+    assert f"| {path.stat().st_size:,} B" in md
+    assert "**Allocator:** `default`" in md and "`memory.grow` sites: 1" in md
+    assert "**Findings:**" in md and "AUD401" in md
