@@ -33,7 +33,7 @@ from auditor.build.workspace import CrateInfo, cargo_config_files, find_manifest
 from auditor.errors import AuditorError
 from auditor.io import log
 
-# Measured on 2 cores (benchmarks/scan_overhead.py, docs/sections/scan.md): 27 variants of
+# Measured on 2 cores (benchmarks/scan_overhead.py, README ("auditor scan")): 27 variants of
 # a fixture crate took 11.4 s with 1 job, 6.8-9.1 s with 2. Work units are whole profiles,
 # so a second job never compiles a dependency twice; more jobs than cores only contend.
 DEFAULT_JOBS = min(2, os.cpu_count() or 1)

@@ -1,6 +1,6 @@
 """auditor.wasm.crates: crate attribution of demangled names and the per-crate rollup.
 
-The rules are documented in docs/sections/crates.md; the table below is that
+The rules are documented in README ("Function names and crates"); the table below is that
 document's examples. The fixture tests build the same crate with legacy and v0
 mangling: the code is identical, so the rollups must be too.
 """

@@ -1,6 +1,6 @@
 """Size budgets: every `[[budget]]` of the config evaluated on every variant it selects.
 
-Rules of the gate (documented in docs/sections/gate.md):
+Rules of the gate (documented in README ("CI size gate")):
 - A limit is the largest value allowed: actual == limit passes.
 - A selected variant that failed to build fails its budget (AUD903); a figure that is
   not in the report (no runtime results, no memory) is an error (AUD904), never a pass.

@@ -2,7 +2,7 @@
 // drive the linked global allocator exactly as the crate's own code does.
 // Copy this file verbatim into the shadow crate and `mod` it from the crate root
 // (it needs nothing but `std`; `#![no_std]` crates with `alloc` can swap `std::` for
-// `alloc::`). Documented in docs/sections/runtime.md; the harness relies on exactly
+// `alloc::`). Documented in the README ("auditor run"); the harness relies on exactly
 // these semantics.
 //
 // - __auditor_alloc / __auditor_realloc are INFALLIBLE like Box, Vec and String: a null

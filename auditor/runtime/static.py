@@ -31,7 +31,7 @@ def _unavailable(reason: str) -> dict:
 
 
 def static_facts(path: Path, data: bytes | None = None) -> dict:
-    """The `static` object of the run report (see docs/sections/runtime.md)."""
+    """The `static` object of the run report (see README ("auditor run"))."""
     try:
         from auditor.wasm.callgraph import call_graph
         from auditor.wasm.demangle import demangle, strip_hash

@@ -5,7 +5,7 @@ seeded with the run's seed and the workload's name (so one workload's draws neve
 another's), and records `memory.size` after every step. Wasm linear memory never shrinks,
 so a page curve is monotone: growth after warm-up is the whole story of a leak.
 
-Verdict thresholds (documented in docs/sections/runtime.md):
+Verdict thresholds (documented in README ("auditor run")):
 - not-probed: no allocation succeeded, or the live set did not fit under the cap (a
   failure while it was being built says nothing about reuse).
 - fixed-arena: memory never grew and the module has no `memory.grow` site (or the static

@@ -1,6 +1,6 @@
 """Which crate a function belongs to, from its demangled name.
 
-The rules (and why) are documented for users in docs/sections/crates.md. In
+The rules (and why) are documented for users in README ("Function names and crates"). In
 short: a Rust path belongs to its first segment; ``<T as Trait>`` to T's
 crate when T is a named type, else to the trait's crate; names that are not
 Rust paths go to documented buckets in square brackets, C++ to ``c++:NS``.

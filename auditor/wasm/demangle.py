@@ -4,7 +4,7 @@ Why our own Rust demangler: the only PyPI option (``rust-demangler`` 1.0) fails
 on symbols current rustc emits (higher-ranked ``for<'a> fn(&'a T)`` types,
 const-generic values, pattern types), prints ``{closure:#0}``, prints to
 stdout on errors and raises RecursionError/IndexError on malformed input (see
-docs/sections/crates.md for the measurements). This module follows the
+README ("Function names and crates") for the measurements). This module follows the
 behaviour of the reference implementation, the ``rustc-demangle`` crate, in
 its alternate (``{:#}``) mode for v0 — no crate disambiguators — while legacy
 symbols keep their ``::h<16 hex>`` hash, because two monomorphizations of one

@@ -9,7 +9,7 @@ Two readings with different costs:
 - `dwarf_walk(mod)` / `dwarf_functions(mod)`: every DIE through pyelftools (~0.6 s per
   MB of .debug_info), mapping each `DW_TAG_subprogram` to the body it describes. Opt-in.
 
-Facts this relies on (measured on rustc 1.63 / clang-16 output, see docs/sections/dwarf.md):
+Facts this relies on (measured on rustc 1.63 / clang-16 output, see README ("DWARF debug info")):
 addresses are 4 bytes, little endian; `DW_AT_low_pc` is an offset from the start of the
 code section payload pointing just past the body's size LEB; wasm-ld tombstones dead
 code with low_pc 0xFFFFFFFF (0xFFFFFFFE in .debug_ranges/.debug_loc, 0 in old linkers
