@@ -16,7 +16,7 @@ file:line:col of the key instead of a silently ignored setting.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -457,6 +457,7 @@ class ConfigResult:
     KIND = "config"
     crate_dir: str
     config: Config
+    defaults: dict = field(default_factory=dict)  # built-in values of keys no layer sets
 
     @property
     def findings(self) -> list:
@@ -467,4 +468,33 @@ class ConfigResult:
             "schema": "auditor.config/1",
             "crate": self.crate_dir,
             **self.config.to_json(),
+            "defaults": self.defaults,
         }
+
+
+def builtin_defaults(config: Config) -> dict[str, Any]:
+    """What each stage uses for a key no layer sets (read from the stages themselves, so
+    this never drifts from the code). Imports the runtime: for `auditor config` only."""
+    import dataclasses
+
+    from auditor.data import load_rules_file
+    from auditor.pipeline import DEFAULT_JOBS
+    from auditor.runtime.api import RuntimeOptions
+
+    rt = {f.name: f.default for f in dataclasses.fields(RuntimeOptions)}
+    allocators = load_rules_file("allocators.toml").get("allocator", {})
+    out = {
+        "scan.profiles": list(load_rules_file("profiles.toml").get("profile", {})),
+        "scan.allocators": [n for n, a in allocators.items() if a.get("matrix", True)],
+        "scan.jobs": DEFAULT_JOBS,
+        "scan.runtime": True,
+        "scan.default-variant": "release/default",
+        "runtime.memory-limit": f"{rt['memory_limit_pages']} pages",
+        "runtime.fuel": rt["fuel"],
+        "runtime.timeout": rt["timeout"],
+        "runtime.unknown-imports": rt["unknown_imports"],
+        "runtime.churn-rounds": rt["churn_rounds"],
+        "runtime.hold-cycles": rt["hold_cycles"],
+        "runtime.seed": rt["seed"],
+    }
+    return {k: v for k, v in out.items() if config.get(k) is None}

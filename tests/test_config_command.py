@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from test_lint import run, write
 
@@ -55,3 +56,24 @@ def test_config_errors_exit_2_with_location(tmp_path):
     write(tmp_path / "src/lib.rs", "")
     r = run("lint", cwd=tmp_path)  # lint reads the same config and fails the same way
     assert r.returncode == 2 and "Cargo.toml:7:1: unknown config key 'parallel'" in r.stderr
+
+
+def test_config_shows_built_in_defaults_for_unset_keys():
+    import subprocess
+    import sys
+
+    from auditor.runtime.api import RuntimeOptions
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "auditor", "config", "--format", "json", str(repo / "fixtures/crates/demo")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    j = json.loads(proc.stdout)
+    defaults = j["defaults"]
+    assert "runtime.memory-limit" not in defaults  # the demo crate sets it
+    assert defaults["runtime.churn-rounds"] == RuntimeOptions().churn_rounds
+    assert defaults["scan.profiles"][0] == "release" and "min-size-z" in defaults["scan.profiles"]
+    assert "scan.allocators" not in defaults  # set by the demo crate too
+    text = subprocess.run([sys.executable, "-m", "auditor", "config", str(repo / "fixtures/crates/demo")],
+                          capture_output=True, text=True).stdout
+    assert "runtime.seed = 1" in text and "# built-in default" in text

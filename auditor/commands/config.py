@@ -22,7 +22,7 @@ def command(path: str, config_file: str | None, fmt: str, output: str | None, co
     """
     from pathlib import Path
 
-    from auditor.config import ConfigResult, load_config
+    from auditor.config import ConfigResult, builtin_defaults, load_config
     from auditor.errors import AuditorError
     from auditor.manifest.toml import display_path
 
@@ -31,5 +31,5 @@ def command(path: str, config_file: str | None, fmt: str, output: str | None, co
         raise AuditorError("no such file or directory", path)
     crate = p.parent if p.is_file() else p
     cfg = load_config(crate, config_file=config_file)
-    render_and_emit(ConfigResult(display_path(crate), cfg), fmt, output, color)
+    render_and_emit(ConfigResult(display_path(crate), cfg, builtin_defaults(cfg)), fmt, output, color)
     return 0

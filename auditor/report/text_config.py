@@ -35,8 +35,19 @@ def format(result, color: bool = False) -> str:
         elif loc and source != loc[0]:
             where = f"{where} {source[len(loc[0]):].strip()}"
         rows.append((f"{'.'.join(_key(p) for p in key.split('.'))} = {_value(value)}", where))
-    width = max((len(a) for a, _ in rows), default=0)
+    for key, value in result.defaults.items():
+        rows.append((f"{'.'.join(_key(p) for p in key.split('.'))} = {_value(value)}", "built-in default"))
+    # Comments line up, except after a long value (a scenario or budget array), where the
+    # comment goes on the line above instead of pushing every other comment far right.
+    width = max((len(a) for a, _ in rows if len(a) <= WIDE), default=0)
     for assignment, where in rows:
         comment = f"# {where}"
-        out.append(f"{assignment.ljust(width)}  {click.style(comment, dim=True) if color else comment}")
+        comment = click.style(comment, dim=True) if color else comment
+        if len(assignment) > WIDE:
+            out += [comment, assignment]
+        else:
+            out.append(f"{assignment.ljust(width)}  {comment}")
     return "\n".join(out) + "\n"
+
+
+WIDE = 100
