@@ -386,7 +386,8 @@ def test_gate_inputs_checked_before_the_report_is_gated(tmp_path):
     (tmp_path / "ci" / "base.json").write_text((REPORTS / "scan-v1.json").read_text())
     (tmp_path / "ci" / "auditor.toml").write_text('[gate]\nbaseline = "base.json"\n')
     base, path = prepare(load_config(tmp_path / "ci"))
-    assert path == str(tmp_path / "ci" / "base.json") and base["crate"]["version"] == "0.1.0"
+    # (shown relative to the working directory when that is shorter)
+    assert Path(path).resolve() == (tmp_path / "ci" / "base.json").resolve() and base["crate"]["version"] == "0.1.0"
     # --baseline wins over gate.baseline (and is not resolved against the config file)
     with pytest.raises(AuditorError, match="^file not found") as e:
         prepare(load_config(tmp_path / "ci"), "other.json", None)
