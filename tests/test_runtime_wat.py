@@ -96,6 +96,48 @@ def test_memory_limit_units(wat):
     assert RuntimeOptions.from_config(None, {"memory_limit_pages": 9}).memory_limit_pages == 9
 
 
+# A byte-granular bump allocator (free does nothing) in a module whose memory may grow to
+# at most 40 pages: what a crate linked with --max-memory=2621440 looks like.
+CAPPED_BUMP = """
+(module
+  (memory (export "memory") 1 40)
+  (global $top (mut i32) (i32.const 65536))
+  (func (export "malloc") (param $size i32) (result i32)
+    (local $p i32) (local $end i32) (local $need i32)
+    (local.set $p (i32.and (i32.add (global.get $top) (i32.const 7)) (i32.const -8)))
+    (local.set $end (i32.add (local.get $p) (local.get $size)))
+    (local.set $need (i32.sub (i32.shr_u (i32.add (local.get $end) (i32.const 65535)) (i32.const 16))
+                              (memory.size)))
+    (if (i32.gt_s (local.get $need) (i32.const 0))
+      (then (if (i32.eq (memory.grow (local.get $need)) (i32.const -1))
+        (then (return (i32.const 0))))))
+    (global.set $top (local.get $end))
+    (local.get $p))
+  (func (export "free") (param $ptr i32)))
+"""
+
+
+def test_module_maximum_below_the_cap_is_the_ceiling(tmp_path):
+    # The store cap is 256 pages but memory can never pass the module's maximum of 40.
+    # Ramp by hand: 1 KiB .. 1 MiB held = 2,096,128 B -> 1 + 32 = 33 pages; 2 MiB more needs
+    # 65 > 40 pages, so malloc returns null at 33 of 40 pages (not "of 256").
+    src = tmp_path / "capped_bump.wat"
+    src.write_text(CAPPED_BUMP)
+    wasm = tmp_path / "capped_bump.wasm"
+    subprocess.run(["wat2wasm", str(src), "-o", str(wasm)], check=True)
+    r = run_module(wasm, RuntimeOptions()).to_json()
+    assert r["options"]["memory_limit_pages"] == 256 and r["module"]["max_pages"] == 40
+    assert (r["oom"]["outcome"], r["oom"]["pages"], r["oom"]["cap_pages"]) == ("null", 33, 40)
+    # The bump never reuses: churn runs memory up to the module's maximum, which is the cap.
+    assert r["churn"]["verdict"] == "leak"
+    assert f"({r['churn']['pages_end']} of 40 pages)" in r["churn"]["reason"]
+    # realloc doubles towards a quarter of the room under 40 pages: (40 - 1) * 64 KiB / 4
+    # = 638,976 B -> 512 KiB, which fits; a target sized from 256 pages (2 MiB) could not.
+    assert r["realloc"]["verdict"] != "failed" and r["realloc"]["live_bytes"] == 512 * 1024
+    text = cli(wasm).stdout
+    assert "null at 33 of 40 pages" in text
+
+
 # --------------------------------------------------------------------------- entry points
 
 

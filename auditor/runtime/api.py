@@ -241,8 +241,16 @@ def _wasi_run(h: Harness, cap: int) -> dict:
     return rec
 
 
+def workload_cap(limit_pages: int, module_max: int | None) -> int:
+    """The page count memory can really reach: the store's cap, or the module's declared
+    maximum when that is lower (a `--max-memory` build). Verdicts ("ran up to the cap"),
+    the realloc target and "at N of M pages" are measured against this, not a cap the
+    module can never touch."""
+    return limit_pages if module_max is None else min(limit_pages, module_max)
+
+
 def _workload(kind: str, h: Harness, entry, options: RuntimeOptions, grow_sites: int | None) -> dict:
-    cap = options.memory_limit_pages
+    cap = workload_cap(options.memory_limit_pages, h.memory_limits()[1])
     if kind == "oom":
         rec = wl.ramp(h, entry, cap).to_json()
         rec["try_reserve"] = wl.ramp(h, entry, cap, fallible=True).to_json() if entry.try_reserve else None
