@@ -74,6 +74,27 @@ def test_conditions_compute_thresholds_and_templates():
     assert math.ceil((2150 + 1) / 65536) + 2 == 3
 
 
+def test_template_fallback_for_null_or_missing_values():
+    r = rule(message="in {name?an unnamed function}; {gone?n/a}; {size:bytes??}; {name}",
+             check={"when": [{"path": "size", "op": "gt", "value": 0}]})
+    assert evaluate_rule(r, {"name": None, "size": 2048}, target="x").findings[0].message == \
+        "in an unnamed function; n/a; 2.0 KiB; none"
+    assert evaluate_rule(r, {"name": "f", "size": 5}, target="x").findings[0].message == "in f; n/a; 5 B; f"
+
+
+def test_unchecked_grow_in_a_module_without_names_is_not_called_none():
+    # grow_sites.wat has no name section; its unchecked sites are functions 1 and 3 at file
+    # offsets 135 and 155 (hand-computed in the fixture's header).
+    from fixturelib import wat
+
+    from auditor.wasm.inspect import inspect_file
+
+    findings, _ = evaluate("inspect", inspect_file(wat("grow_sites")).to_json())
+    assert [f.message for f in findings if f.rule == "AUD303"] == [
+        f"memory.grow in an unnamed function (function {i}, offset {o}) is {use}: its -1 failure result is not "
+        "compared before use" for i, o, use in ((1, 135, "unchecked"), (3, 155, "dropped"))]
+
+
 def test_missing_fact_is_not_measured_not_pass():
     r = rule(check={"when": [{"path": "churn.verdict", "op": "eq", "value": "leak"}]})
     c = evaluate_rule(r, {"file": "x"}, target="x")

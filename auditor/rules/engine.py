@@ -23,7 +23,8 @@ Check language (all keys optional except `when`):
 Paths: `a.b.0.c` from the item; `$.x` from the facts root; `.` the item itself;
 `threshold.x` a threshold (config can override); `let.x` a computed value; selectors add
 `[*]` to fan out over lists. Messages are templates: `{path}`, `{path:toml}` (TOML-style
-value), `{path:bytes}` (human bytes), `{path:pct}`.
+value), `{path:bytes}` (human bytes), `{path:pct}`; `{path?text}` prints `text` when the
+value is null or missing (an unnamed function is not a function called "none").
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ def holds(cond: dict, ctx: Ctx, strict: bool = True) -> bool:
 
 _EXPR_FUNCS = {"ceil": math.ceil, "floor": math.floor, "min": min, "max": max, "abs": abs, "round": round}
 _PLACEHOLDER = re.compile(r"\{([\w$.\-]+(?::\w+)?)\}")
+_TEMPLATE = re.compile(r"\{([\w$.\-]+(?::\w+)?)(?:\?([^{}]*))?\}")  # messages: {path:style?fallback}
 
 
 def _expr(expr: str, ctx: Ctx):
@@ -309,9 +311,11 @@ def fill(template: str, ctx: Ctx) -> str:
     def sub(m):
         path, _, style = m.group(1).partition(":")
         v = resolve(ctx, path.strip())
+        if m.group(2) is not None and (v is MISSING or v is None):
+            return m.group(2)
         return "?" if v is MISSING else render_value(v, style.strip())
 
-    return _PLACEHOLDER.sub(sub, template)
+    return _TEMPLATE.sub(sub, template)
 
 
 # --------------------------------------------------------------------------- evaluation
