@@ -366,6 +366,11 @@ def test_cli_applies_the_runtime_rules(wat):
     j = json.loads(p.stdout)
     rules = {f["rule"]: f["level"] for f in j["findings"]}
     assert rules["AUD505"] == "error" and rules["AUD501"] == "warning"
+    # By hand: the header makes each request grow ceil((size + 4) / 64 KiB) pages; 1..32 KiB
+    # take 1 each, 64 KiB..4 MiB take 2+3+5+9+17+33+65: 1 + 6 + 134 = 141 pages, and 8 MiB
+    # (129 more) cannot fit under 256. The cap is 256 pages, not the 141 reached.
+    assert [f["message"] for f in j["findings"] if f["rule"] == "AUD505"] == [
+        "allocation of 8.0 MiB at 141 of 256 pages (the cap) trapped out of bounds instead of failing cleanly"]
     assert {c["rule"]: c["status"] for c in j["checks"]}["AUD505"] == "fail"
     p = cli(wat("page_alloc"), "--format", "sarif", "--churn-rounds", "100")
     assert p.returncode == 0  # page-per-alloc is a warning by default
