@@ -374,6 +374,29 @@ def test_nothing_to_gate_is_a_usage_error_not_a_pass(tmp_path):
     assert r.returncode == 0, r.stderr  # the implicit budget: release/default grew 0.12%
 
 
+def test_check_from_another_directory_reads_the_scanned_crates_budgets(tmp_path):
+    """manifest_path is relative to where the scan ran; the absolute package_dir is not,
+    so a CI step that checks from the repository root still gates the crate's budgets
+    (and never a neighbouring Cargo.toml that happens to sit at the relative path)."""
+    crate, elsewhere = tmp_path / "crate", tmp_path / "ci"
+    crate.mkdir()
+    elsewhere.mkdir()
+    meta = '[package]\nname = "{}"\nversion = "0.1.0"\n[[package.metadata.auditor.budget]]\nname = "{}"\nraw = "{}"\n'
+    (crate / "Cargo.toml").write_text(meta.format("demo", "crate-budget", "1 KiB"))
+    (elsewhere / "Cargo.toml").write_text(meta.format("other", "cwd-budget", "10 MiB"))
+    report = copy.deepcopy(V2)
+    report["crate"].update(manifest_path="Cargo.toml", package_dir=str(crate))
+    (elsewhere / "report.json").write_text(json.dumps(report))
+    r = run("check", "report.json", "--format", "json", cwd=elsewhere)
+    assert r.returncode == 1, r.stderr
+    assert [b["name"] for b in json.loads(r.stdout)["budgets"]] == ["crate-budget"]
+    # a report without package_dir (older, or made on another machine) keeps the old rule
+    del report["crate"]["package_dir"]
+    (elsewhere / "report.json").write_text(json.dumps(report))
+    r = run("check", "report.json", "--format", "json", cwd=elsewhere)
+    assert [b["name"] for b in json.loads(r.stdout)["budgets"]] == ["cwd-budget"]
+
+
 def test_gate_inputs_checked_before_the_report_is_gated(tmp_path):
     from auditor.gate.budgets import prepare
 

@@ -33,6 +33,7 @@ def test_report_contract(minimal):
     r = minimal
     assert r["schema"] == "auditor.scan/1"
     assert r["crate"]["name"] == "minimal" and r["crate"]["version"] == "0.1.0"
+    assert r["crate"]["package_dir"] == str((CRATES / "minimal").resolve())  # absolute, for `check` elsewhere
     rustc = subprocess.run(["/usr/bin/rustc", "-V"], capture_output=True, text=True).stdout.split()[:2]
     assert r["toolchain"]["rustc"] == " ".join(rustc) and r["toolchain"]["target"] == TARGET
     ids = ["release/default", "release/fixture_bump", "min-size-z/default", "min-size-z/fixture_bump"]

@@ -53,6 +53,8 @@ class CrateInfo:
             "version": self.version,
             "manifest_path": _display(self.manifest_path, cwd),
             "workspace_root": _display(self.workspace_root, cwd),
+            # absolute: `auditor check` run from another directory still finds the budgets
+            "package_dir": str(self.package_dir),
             "lib": self.lib_name,
             "crate_types": self.crate_types,
             "own_global_allocator": self.own_allocator,

@@ -167,11 +167,20 @@ def _check_wasm(w: dict, at: str, where: str) -> None:
 
 def crate_dir(report: dict, given: str | None) -> Path:
     """Where the crate's config lives: --crate if given, else the scanned crate's directory
-    when it exists on this machine, else the working directory."""
+    when it exists on this machine, else the working directory.
+
+    `manifest_path` is relative to the directory the scan ran in, so the absolute
+    `package_dir` comes first: `cd crate && auditor scan -o ../r.json; cd ..; auditor
+    check r.json` must read the crate's budgets, not whatever ./Cargo.toml holds."""
     if given:
         return Path(given)
     crate = report.get("crate")
-    manifest = crate.get("manifest_path") if isinstance(crate, dict) else None
+    if not isinstance(crate, dict):
+        return Path(".")
+    pkg = crate.get("package_dir")
+    if isinstance(pkg, str) and Path(pkg).is_absolute() and (Path(pkg) / "Cargo.toml").is_file():
+        return Path(pkg)
+    manifest = crate.get("manifest_path")
     if isinstance(manifest, str) and Path(manifest).is_file():
         return Path(manifest).parent
     return Path(".")
