@@ -79,3 +79,32 @@ def test_shard_builds_a_slice(tmp_path):
     assert r[0]["shard"] == {"index": 1, "count": 2} and r[0]["matrix"] == r[1]["matrix"]
     bad = auditor("scan", CRATES / "minimal", "--shard", "3/2", "--cache-dir", tmp_path)
     assert bad.returncode == 2 and "1 <= K <= N" in bad.stderr
+
+
+def _variant(profile, allocator, size, churn):
+    from auditor.build.result import VariantResult
+
+    wasm = {"bytes": size, "gzip": None, "brotli": None, "sections": [{"id": 10, "size": size - 8}],
+            "memories": [{"initial_pages": 17, "max_pages": None}]}
+    return VariantResult(profile, allocator, "ok", wasm=wasm, runtime={"churn": {"verdict": churn}},
+                         delta=None, allocator_check={"requested": allocator, "detected": allocator, "status": "ok"})
+
+
+def test_no_recommendation_says_why_in_text_and_markdown():
+    """Every variant ruled out by its probes: the report says so instead of going quiet."""
+    from auditor.build.result import ScanResult
+    from auditor.report import render
+
+    res = ScanResult(crate={"name": "c", "version": "0.1.0", "manifest_path": "Cargo.toml"},
+                     toolchain={"rustc": "rustc 1.63.0", "cargo": "cargo 1.65.0", "target": "wasm32-unknown-unknown"},
+                     options={}, profiles=[], allocators=[], matrix=["release/arena", "release/bump"],
+                     variants=[_variant("release", "arena", 900, "fixed-arena"), _variant("release", "bump", 800, "leak")],
+                     baseline="release/arena")
+    assert res.to_json()["recommended"] is None
+    text = render(res, "text")
+    assert ("recommended: none — the runtime probes found a problem in every variant\n"
+            "  passed over: fixed arena (the heap cannot grow past it) (release/arena)\n"
+            "  passed over: churn leak (release/bump)\n") in text
+    md = render(res, "markdown")
+    assert ("recommended: none, the runtime probes found a problem in every variant "
+            "(fixed arena (the heap cannot grow past it); churn leak)") in md

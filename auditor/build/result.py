@@ -44,21 +44,28 @@ def runtime_problems(v: dict) -> list[str]:
     return out
 
 
+def passed_over(variants: list[dict]) -> list[dict]:
+    """Built variants grouped by each runtime problem that rules them out: `reason`, `variants`."""
+    skipped: dict[str, list[str]] = {}
+    for v in variants:
+        if v["status"] == "ok" and v.get("wasm"):
+            for why in runtime_problems(v):
+                skipped.setdefault(why, []).append(f"{v['profile']}/{v['allocator']}")
+    return [{"reason": r, "variants": ids} for r, ids in skipped.items()]
+
+
 def recommended_json(variants: list[dict], matrix: list[str], profiles: list[dict]) -> dict | None:
     """The smallest variant whose runtime probes found nothing wrong: what to ship.
 
-    Without runtime results it is the smallest, and says the probes did not run."""
+    Without runtime results it is the smallest, and says the probes did not run. None
+    when every built variant has a problem (`passed_over` says which)."""
     ok = [v for v in variants if v["status"] == "ok" and v.get("wasm")]
     clean = [v for v in ok if not runtime_problems(v)]
     pick = smallest_json(clean, matrix, profiles)
     if pick is None:
         return None
-    skipped: dict[str, list[str]] = {}
-    for v in ok:
-        for why in runtime_problems(v):
-            skipped.setdefault(why, []).append(f"{v['profile']}/{v['allocator']}")
     probed = any(v.get("runtime") for v in ok)
-    return {**pick, "runtime_checked": probed, "skipped": [{"reason": r, "variants": ids} for r, ids in skipped.items()]}
+    return {**pick, "runtime_checked": probed, "skipped": passed_over(ok)}
 
 
 def smallest_json(variants: list[dict], matrix: list[str], profiles: list[dict]) -> dict | None:

@@ -36,6 +36,11 @@ def format(result, color: bool = False) -> str:
     if rec is not None and rec["variant"] != smallest:
         skipped = "; ".join(f"{s['reason']}" for s in rec.get("skipped") or [])
         line += f" · recommended: {code(rec['variant'])} ({size(rec['bytes'])})" + (f", passing over {skipped}" if skipped else "")
+    elif rec is None and smallest is not None and "recommended" in data:
+        from auditor.build.result import passed_over
+
+        skipped = "; ".join(s["reason"] for s in passed_over(variants))
+        line += f" · recommended: none, the runtime probes found a problem in every variant ({skipped})"
     out += [line, ""]
     rows = []
     for v in variants:

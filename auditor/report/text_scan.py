@@ -173,6 +173,12 @@ def format(result, color: bool = False) -> str:
             out += _origin(rec["profile"], rec["allocator"], j)
         for sk in rec["skipped"]:
             out.append(f"  passed over: {sk['reason']} ({_variants(sk['variants'], 3)})")
+    elif small is not None:
+        from auditor.build.result import passed_over
+
+        out.append(_style("recommended: none — the runtime probes found a problem in every variant", "33", color))
+        for sk in passed_over(j["variants"]):
+            out.append(f"  passed over: {sk['reason']} ({_variants(sk['variants'], 3)})")
     mism = [v for v in result.variants if v.allocator_check and v.allocator_check["status"] == "mismatch"]
     for v in mism:
         out.append(_style(f"allocator mismatch in {v.id}: {v.allocator_check['message']}", "33", color))
