@@ -155,6 +155,19 @@ def test_stripped_module_gives_unknown_and_class_hint(rust_modules, tmp_path):
     check_against_objdump(stripped, report)
 
 
+def test_module_without_functions_has_no_allocator_rather_than_a_stripped_one(tmp_path):
+    # wat2wasm of `(module (memory 1))`: nothing can allocate, and there are no names to miss
+    src = tmp_path / "nofunc.wat"
+    src.write_text("(module (memory 1) (data (i32.const 0) \"hi\"))")
+    path = tmp_path / "nofunc.wasm"
+    subprocess.run(["wat2wasm", str(src), "-o", str(path)], check=True)
+    report = run_inspect(path, "--compression", "none")
+    assert [(OBJDUMP_KIND[s["name"]], s["payload_size"]) for s in report["sections"]] == \
+        [(name, size) for name, _, size in sections(path)] == [("Memory", 3), ("Data", 8)]
+    assert report["function_count"] == 0
+    assert (report["allocator"]["name"], report["allocator"]["description"]) == ("none", "no function bodies")
+
+
 def test_lto_strip_build_matches_objdump():
     path = fixturelib.build_crate("heavy", config=['profile.release.lto=true', 'profile.release.opt-level="z"',
                                                     'profile.release.codegen-units=1', 'profile.release.panic="abort"'])

@@ -71,6 +71,8 @@ def _entries() -> tuple[_Entry, ...]:
 
 def detect(functions: list[tuple[str | None, str | None, int]], grow_sites: list) -> AllocatorInfo:
     """`functions`: (raw name, demangled name without hash, body size) for each body."""
+    if not functions:  # nothing to be stripped of: no code, so no allocator
+        return AllocatorInfo("none", "no function bodies", class_hint=class_hint(grow_sites))
     if not any(raw or dem for raw, dem, _ in functions):
         return AllocatorInfo("unknown", "no function names (stripped module)", class_hint=class_hint(grow_sites))
     anyp = _any_pattern()
