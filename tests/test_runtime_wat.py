@@ -353,6 +353,16 @@ def test_text_report_of_a_probed_module(wat):
     assert "aborts on OOM: unknown (no function names)" in text
 
 
+def test_text_of_scenarios_that_never_called_the_export(wat):
+    # big_initial.wat starts with 300 pages: a 256-page cap cannot instantiate it, and "nope"
+    # is not exported; neither ran, so there are no page counts to print (not "None -> None").
+    p = cli(wat("big_initial"), "--scenario", "malloc,args=[8]", "--scenario", "nope")
+    assert p.returncode == 1, p.stderr
+    assert "None" not in p.stdout
+    assert "  FAIL malloc(8): expected ok, observed instantiate-failed; cap 256 pages\n" in p.stdout
+    assert "  FAIL nope(): expected ok, observed missing-export; cap 256 pages\n" in p.stdout
+
+
 def test_docs_carry_the_exact_probe_exports_source():
     root = Path(__file__).resolve().parents[1]
     doc = (root / "README.md").read_text()

@@ -159,8 +159,9 @@ def _scenarios(scenarios: list[dict], out: list[str], color: bool) -> None:
             got = sc["observed"]
             if sc["value"] is not None:
                 got += f" (returned {sc['value']})"
-            line = (f"  {mark} {sc['name']}: expected {sc['expected']}, observed {got}; "
-                    f"cap {sc['memory_limit_pages']} pages, {sc['pages_before']} -> {sc['pages_after']} pages")
+            line = f"  {mark} {sc['name']}: expected {sc['expected']}, observed {got}; cap {sc['memory_limit_pages']} pages"
+            if sc["pages_before"] is not None:  # None: the export was never called
+                line += f", {sc['pages_before']} -> {sc['pages_after']} pages"
             out.append(line)
             if sc["message"] and not sc["passed"]:
                 out.append(f"       {sc['message']}")
