@@ -169,3 +169,10 @@ def test_v0_disambiguators_do_not_split_functions(tmp_path):
     assert [(r.name, r.old, r.new, r.status) for r in module.functions.rows] == [
         ("mycrate::foo", 100, 130, "changed"), ("mycrate::baz", None, 7, "added")]
     assert module.functions.unchanged == 1
+
+
+def test_no_maximum_on_both_sides_is_unchanged_not_added():
+    from auditor.gate.diff import Row
+
+    assert Row("max-pages", None, None).status == "unchanged"
+    assert Row("max-pages", None, 64).status == "added" and Row("max-pages", 64, None).status == "removed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from auditor.report import FORMATS
+from auditor.commands.options import output_options
 
 
 @click.command("check")
@@ -15,9 +15,7 @@ from auditor.report import FORMATS
                    "directory if it exists here, else .).")
 @click.option("--baseline", type=click.Path(dir_okay=False), help="Scan report saved from the base branch (default: gate.baseline).")
 @click.option("--max-increase", help='Allowed growth over the baseline: "5%" or a size like "10 KiB" (a budget\'s own max-increase wins).')
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
-@click.option("-o", "--output", help="Write the report to FILE (atomically) instead of stdout.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+@output_options()
 def command(report, config_file, crate_dir, baseline, max_increase, fmt, output, color):
     """Gate REPORT (a scan report, or merged shards) on the configured budgets.
 

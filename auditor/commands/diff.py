@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from auditor.commands.options import output_options
+
 
 @click.command("diff")
 @click.argument("old", type=click.Path(dir_okay=False))
@@ -12,9 +14,7 @@ import click
               help="Rows per breakdown (crates, functions); 0 = all.")
 @click.option("--variant", help='Glob over "profile/allocator": which variants of scan reports to break down '
                                 '(default: every variant built in both; with one .wasm side: release/default).')
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("-o", "--output", help="Write the report to FILE (atomically) instead of stdout.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+@output_options(("text", "json", "markdown"))
 def command(old, new, top, variant, fmt, output, color):
     """Compare OLD and NEW: scan reports, inspect reports or .wasm files (any pair).
 

@@ -9,7 +9,8 @@ import click
 
 @click.command("merge")
 @click.argument("reports", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", help="Write the merged report to FILE (atomically) instead of stdout.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the merged report to FILE (atomically) instead of stdout.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file the scan used (rule levels).")
 @click.option("--crate", "crate_dir", type=click.Path(file_okay=False),
               help="Crate whose config the scan used (default: the scanned crate's directory if it exists here, else .).")

@@ -32,6 +32,8 @@ class Row:
 
     @property
     def status(self) -> str:
+        if self.old is None and self.new is None:  # e.g. max pages: no maximum on both sides
+            return "unchanged"
         if self.old is None:
             return "added"
         if self.new is None:
