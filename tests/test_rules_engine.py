@@ -438,6 +438,26 @@ def test_scan_rules_tag_variants():
     assert not [c for c in checks if c.target == "release/wee_alloc" and c.rule.startswith("AUD5")]  # no runtime
 
 
+def test_scan_rule_aud201_follows_the_scans_allocator_check():
+    """With `allocator_check` in the report (every scan writes one) AUD201 is its
+    `mismatch`; the evidence reads as function names, not Python dicts."""
+    ev = [{"function": "auditor_fixture_bump::bump_alloc", "size": 225},
+          {"function": "auditor_fixture_bump::bump_grow", "size": 85}]
+    own = dict(wasm_facts("fixture_bump"), allocator={"name": "fixture_bump", "evidence": ev, "ambiguous_with": []})
+    scan = {"schema": "auditor.scan/1", "crate": {"name": "app", "manifest_path": "app/Cargo.toml"}, "variants": [
+        # the crate's cfg-chosen #[global_allocator]s: the build's features picked the bump one
+        {"profile": "release", "allocator": "own", "status": "ok", "wasm": own,
+         "allocator_check": {"requested": "fixture_bump", "detected": "fixture_bump", "status": "match"}},
+        {"profile": "opt-z", "allocator": "talc", "status": "ok", "wasm": own,
+         "allocator_check": {"requested": "talc", "detected": "fixture_bump", "status": "mismatch"}},
+        {"profile": "opt-s", "allocator": "talc", "status": "failed", "wasm": None, "allocator_check": None},
+    ]}
+    findings, _ = evaluate("scan", scan)
+    assert [(f.variant, f.message) for f in findings if f.rule == "AUD201"] == [
+        ("opt-z/talc", "variant opt-z/talc: requested allocator talc but the module links fixture_bump "
+                       "(evidence: auditor_fixture_bump::bump_alloc, auditor_fixture_bump::bump_grow)")]
+
+
 def test_unknown_kind():
     from auditor.errors import AuditorError
 

@@ -165,6 +165,11 @@ def test_features_pass_through(cache):
     assert v["status"] == "failed" and "select at most one allocator feature" in v["error"]
     assert "--all-features" in v["command"]
     assert bump["allocators"][0]["name"] == "own"  # three cfg'd declarations: not one known allocator
+    # the features picked one of the crate's own declarations: a match, not an AUD201 "mismatch"
+    for r, name in ((bump, "fixture_bump"), (free, "fixture_freelist")):
+        assert r["variants"][0]["allocator_check"]["status"] == "match"
+        assert r["variants"][0]["allocator_check"]["detected"] == name
+        assert "AUD201" not in {f["rule"] for f in r["findings"]}
 
 
 def test_failing_variant_recorded_and_matrix_goes_on(tmp_path):

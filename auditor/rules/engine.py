@@ -24,7 +24,8 @@ Paths: `a.b.0.c` from the item; `$.x` from the facts root; `.` the item itself;
 `threshold.x` a threshold (config can override); `let.x` a computed value; selectors add
 `[*]` to fan out over lists. Messages are templates: `{path}`, `{path:toml}` (TOML-style
 value), `{path:bytes}` (human bytes), `{path:pct}`; `{path?text}` prints `text` when the
-value is null or missing (an unnamed function is not a function called "none").
+value is null or missing (an unnamed function is not a function called "none");
+`{list[*].field}` prints the fields comma-separated.
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ def holds(cond: dict, ctx: Ctx, strict: bool = True) -> bool:
 
 _EXPR_FUNCS = {"ceil": math.ceil, "floor": math.floor, "min": min, "max": max, "abs": abs, "round": round}
 _PLACEHOLDER = re.compile(r"\{([\w$.\-]+(?::\w+)?)\}")
-_TEMPLATE = re.compile(r"\{([\w$.\-]+(?::\w+)?)(?:\?([^{}]*))?\}")  # messages: {path:style?fallback}
+_TEMPLATE = re.compile(r"\{([\w$.\-\[\]*]+(?::\w+)?)(?:\?([^{}]*))?\}")  # messages: {path:style?fallback}
 
 
 def _expr(expr: str, ctx: Ctx):
@@ -307,10 +308,20 @@ def render_value(v, style: str = "") -> str:
     return str(v)
 
 
+def _template_value(ctx: Ctx, path: str):
+    """resolve(), plus selectors: `{evidence[*].function}` reads as the list of names."""
+    if "[*]" not in path:
+        return resolve(ctx, path)
+    base, sel = (ctx.root, path[2:]) if path.startswith("$.") else (ctx.item, path)
+    if not _reaches(base, sel):
+        return MISSING
+    return [v for v in select(base, sel) if v is not MISSING]
+
+
 def fill(template: str, ctx: Ctx) -> str:
     def sub(m):
         path, _, style = m.group(1).partition(":")
-        v = resolve(ctx, path.strip())
+        v = _template_value(ctx, path.strip())
         if m.group(2) is not None and (v is MISSING or v is None):
             return m.group(2)
         return "?" if v is MISSING else render_value(v, style.strip())
