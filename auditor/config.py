@@ -29,7 +29,7 @@ from auditor.manifest.schema import is_int as _is_int
 from auditor.manifest.schema import pos_int as _pos_int
 from auditor.manifest.schema import string as _str
 from auditor.manifest.locate import find_workspace_root
-from auditor.units import parse_bytes, parse_pages, parse_percent_or_bytes
+from auditor.units import PAGE, parse_bytes, parse_pages, parse_percent_or_bytes
 
 PACKAGE_PREFIX = ("package", "metadata", "auditor")
 WORKSPACE_PREFIX = ("workspace", "metadata", "auditor")
@@ -81,6 +81,17 @@ def _quantity(parse, example: str, types: tuple) -> Callable:
 
 
 _size = _quantity(parse_bytes, 'a size like "150 KiB" or bytes', (int, str))
+
+
+def _memory_limit(v):
+    """A runtime cap: a size of at least one page (what `auditor run`/`scan` will accept)."""
+    problem = _size(v)
+    if problem is None and parse_bytes(v, what="") < PAGE:
+        bare = str(v).strip().isdigit() and int(v) > 0
+        return f"{v!r} is below one 64 KiB page" + (f' (a bare number is bytes: "{v} pages" is pages)' if bare else "")
+    return problem
+
+
 _pages = _quantity(parse_pages, 'pages like 17 or "20 pages"', (int, str))
 _increase = _quantity(parse_percent_or_bytes, '"5%" or a size', (int, float, str))
 
@@ -111,12 +122,12 @@ SCHEMA: dict = {
     "profile": MapOf(CARGO_PROFILE, "profile"),
     "allocator": MapOf(ALLOCATOR, "allocator"),
     "runtime": {
-        "memory-limit": _size, "fuel": _pos_int,
+        "memory-limit": _memory_limit, "fuel": _pos_int,
         "unknown-imports": _choice("trap", "default"), "churn-rounds": _pos_int,
         "hold-cycles": _pos_int, "timeout": _number, "seed": _int,
     },
     "scenario": ArrayOf({
-        "name": _str, "export": _str, "args": _num_list, "memory-limit": _size,
+        "name": _str, "export": _str, "args": _num_list, "memory-limit": _memory_limit,
         "expect": _choice("ok", "graceful-error", "trap"), "error-value": _int, "fuel": _pos_int,
     }),
     "budget": ArrayOf(BUDGET),

@@ -159,6 +159,10 @@ def test_excluded_member_does_not_use_workspace(tmp_path, monkeypatch):
     ('[allocator.mine]\ncrate = "m"\nitme = "m::A"\n', "3:1", "unknown config key 'itme' in [allocator.mine]"),
     ('[rules.AUD105]\nmax = "many"\n', "2:1", "rules.AUD105.max: expected int"),
     ('[rules.AUD105]\nmin = 2\n', "2:1", "unknown setting 'min' for rule AUD105"),
+    # a cap `auditor run` / `scan` refuse is refused when the config loads (`auditor config` too)
+    ('[runtime]\nmemory-limit = "0 pages"\n', "2:1", "runtime.memory-limit: '0 pages' is below one 64 KiB page"),
+    ('[runtime]\nmemory-limit = 1000\n', "2:1", 'below one 64 KiB page (a bare number is bytes: "1000 pages" is pages)'),
+    ('[[scenario]]\nexport = "f"\nmemory-limit = "60 KiB"\n', "3:1", "scenario.0.memory-limit: '60 KiB' is below"),
 ])
 def test_schema_errors_name_file_line_col(tmp_path, monkeypatch, body, pos, message):
     monkeypatch.chdir(tmp_path)
