@@ -203,6 +203,16 @@ def test_text_report(rust_modules):
     assert "\033[" not in out  # no colour when not a TTY
 
 
+def test_top_zero_lists_every_function_as_in_diff():
+    # grow_sites.wat has 4 bodies (24, 9, 9, 7 bytes by hand); --top 0 means all, not none
+    path = fixturelib.wat("grow_sites")
+    for fmt, row in (("text", r"^\s+\d+\s+[\d.]+%\s+\[unnamed\]\s+func\[\d\]$"), ("markdown", r"^\| \d+ \| `\[unnamed\]` \|")):
+        out = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--top", "0", "--format", fmt, str(path)],
+                             capture_output=True, text=True).stdout
+        assert len(re.findall(row, out, re.M)) == 4, out
+        assert "more functions" not in out
+
+
 def test_output_file_is_written_and_stdout_stays_empty(rust_modules, tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--format", "json", "-o", str(out),

@@ -10,7 +10,7 @@ from auditor.commands.options import output_options, render_and_emit
 @click.command("inspect")
 @click.argument("wasm", type=click.Path(dir_okay=True))
 @click.option("--top", type=click.IntRange(min=0), default=20, show_default=True,
-              help="How many of the largest functions the text report lists.")
+              help="How many of the largest functions the text report lists; 0 = all (as in diff).")
 @click.option("--compression", type=click.Choice(["auto", "exact", "fast", "none"]), default="auto", show_default=True,
               help="exact: gzip -9 and brotli -q 11; fast: gzip -6 and brotli -q 9; none: skip; "
                    "auto: exact up to 1 MiB, fast above.")

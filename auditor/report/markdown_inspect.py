@@ -34,7 +34,7 @@ def format(result, color: bool = False) -> str:
     out.append("")
     code_total = sum(f["size"] for f in j["functions"]) or 1
     crates = [[code(c["name"]), f"{c['size']:,}", f"{100 * c['size'] / code_total:.1f}%"] for c in j["crates"][:10]]
-    top = sorted(j["functions"], key=lambda f: (-f["size"], f["index"]))[: result.top]
+    top = sorted(j["functions"], key=lambda f: (-f["size"], f["index"]))[: result.top or None]  # 0 = all, as in diff
     funcs = [[f"{f['size']:,}", code(f["crate"]), code(f["demangled"] or f["name"] or f"func[{f['index']}]")] for f in top]
     out += ["<details><summary>Crates and largest functions</summary>", ""]
     out += table(["crate", "bytes", "share"], crates, "lrr") + [""]

@@ -135,7 +135,7 @@ def format(result, color: bool = False) -> str:
     out.append(_bold(f"Functions: {j['function_count']:,} bodies, {code_total:,} bytes", color)
                + f" ({j['named_functions']['count']:,} named; {j['unnamed_functions']['count']:,} unnamed, "
                f"{j['unnamed_functions']['size']:,} bytes)")
-    top = sorted(j["functions"], key=lambda f: (-f["size"], f["index"]))[: result.top]
+    top = sorted(j["functions"], key=lambda f: (-f["size"], f["index"]))[: result.top or None]  # 0 = all, as in diff
     if top:
         rows = [[f["size"], _pct(f["size"], code_total), f["crate"], _short(f["demangled"] or f["name"] or f"func[{f['index']}]")] for f in top]
         out.append(table(["bytes", "share", "crate", "function"], rows, align="rrll"))
