@@ -138,6 +138,37 @@ def test_module_maximum_below_the_cap_is_the_ceiling(tmp_path):
     assert "null at 33 of 40 pages" in text
 
 
+# SIMD in the interface: clang -msimd128 exports like add4, and a host import taking and
+# returning v128. wasmtime-py aborts the process (SIGABRT) if asked a v128 type's kind.
+V128 = """
+(module
+  (import "env" "vec" (func $vec (param v128) (result v128)))
+  (memory (export "memory") 1)
+  (func (export "add4") (param v128 v128) (result v128) (i32x4.add (local.get 0) (local.get 1)))
+  (func (export "splat") (param i32) (result v128) (i32x4.splat (local.get 0)))
+  (func (export "first") (param v128) (result i32) (i32x4.extract_lane 0 (local.get 0)))
+  (func (export "lane") (param i32) (result i32) (i32x4.extract_lane 1 (i32x4.splat (local.get 0)))))
+"""
+
+
+def test_v128_in_the_interface_is_reported_not_a_crash(tmp_path):
+    src = tmp_path / "v128.wat"
+    src.write_text(V128)
+    wasm = tmp_path / "v128.wasm"
+    subprocess.run(["wat2wasm", str(src), "-o", str(wasm)], check=True)
+    p = cli(wasm, "--format", "json", "--scenario", "lane,args=[7]", "--scenario", "splat,args=[7]",
+            "--scenario", "add4,args=[1 2]", "--scenario", "first,args=[1]")
+    assert p.returncode == 1, p.stderr  # two scenarios cannot run; no SIGABRT (-6)
+    j = json.loads(p.stdout)
+    assert j["module"]["exports"] == ["add4", "first", "lane", "splat"]
+    assert j["module"]["imports"] == [{"module": "env", "name": "vec", "kind": "func", "provided": "stub-trap"}]
+    got = {sc["export"]: (sc["observed"], sc["value"], sc["message"]) for sc in j["scenarios"]}
+    assert got["lane"] == ("ok", 7, None)
+    assert got["splat"] == ("bad-arguments", None, "splat returns (v128): auditor cannot call a function returning v128")
+    assert got["add4"][0] == "bad-arguments" and "returning v128" in got["add4"][2]
+    assert got["first"] == ("bad-arguments", None, "cannot pass a number to a v128 parameter")
+
+
 # --------------------------------------------------------------------------- entry points
 
 

@@ -140,6 +140,35 @@ def _kind(t) -> str:
     return "other"
 
 
+Sig = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def _signatures(data: bytes, path) -> tuple[dict[str, Sig], dict[tuple[str, str], Sig]] | None:
+    """Function types of the exports and imports, by our own reader.
+
+    wasmtime-py aborts the whole process (SIGABRT, "support for v128 is not implemented")
+    when asked for the kind of a v128 value type, so its types are never stringified for
+    a module we can read. None when we cannot (then wasmtime's types are used)."""
+    from auditor.wasm.parse import parse_module
+
+    try:
+        mod = parse_module(data, str(path))
+    except AuditorError:
+        return None
+
+    def sig(index: int) -> Sig:
+        t = mod.func_type(index)
+        return (tuple(t.params), tuple(t.results)) if t is not None else ((), ())
+
+    exports = {e.name: sig(e.index) for e in mod.exports if e.kind == "func"}
+    imports = {(i.module, i.field): sig(i.index) for i in mod.imports if i.kind == "func"}
+    return exports, imports
+
+
+def _types_of(t: wasmtime.FuncType) -> Sig:
+    return tuple(str(p) for p in t.params), tuple(str(r) for r in t.results)
+
+
 class Harness:
     """A compiled module plus everything needed to open capped sessions on it."""
 
@@ -177,6 +206,7 @@ class Harness:
             raise AuditorError(f"not a valid module: {_last_line(str(e))}", str(path)) from None
         self.imports = list(self.module.imports)
         self.export_types = {e.name: e.type for e in self.module.exports}
+        self._sigs = _signatures(data, path)
         self.wasi = any(i.module in WASI_MODULES for i in self.imports)
         self.unknown_func_imports = self._unknown_func_imports()
         self._tmp = tempfile.mkdtemp(prefix="auditor-run-") if self.wasi else None
@@ -213,7 +243,16 @@ class Harness:
         t = self.export_types.get(name)
         if not isinstance(t, wasmtime.FuncType):
             return None
-        return tuple(str(p) for p in t.params), tuple(str(r) for r in t.results)
+        if self._sigs is not None:
+            return self._sigs[0].get(name)
+        return _types_of(t)
+
+    def import_results(self, module: str, name: str) -> tuple[str, ...]:
+        """Result types of a function import (what a stub must return)."""
+        if self._sigs is not None and (module, name) in self._sigs[1]:
+            return self._sigs[1][(module, name)][1]
+        t = next(i.type for i in self.imports if (i.module, i.name) == (module, name))
+        return _types_of(t)[1]
 
     def _memory_type(self) -> wasmtime.MemoryType | None:
         """Memory 0 as far as the module's interface shows it (imported, else exported)."""
@@ -342,7 +381,7 @@ class Session:
             self.store.set_epoch_deadline(min(max(1, int(harness.timeout / EPOCH_TICK)), _MAX_TICKS))
 
     def _stub(self, module: str, name: str, ty: wasmtime.FuncType):
-        results = [str(r) for r in ty.results]
+        results = list(self.h.import_results(module, name))
         trap = self.h.unknown_imports == "trap"
         defaults = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0}
 
