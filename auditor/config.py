@@ -389,6 +389,8 @@ def validate(layer: Layer) -> None:
 
 
 def _fail(layer: Layer, path: tuple, what: str):
+    if layer.doc is None:  # the command line: `where` already names the key, say it once
+        what = what.removeprefix(f"{_name(path)}: ")
     raise AuditorError(what, layer.where(path))
 
 

@@ -242,6 +242,7 @@ def test_cli_nested_and_bad_values(tmp_path, monkeypatch):
     with pytest.raises(AuditorError) as e:
         load_config(tmp_path, cli={"scan.jobs": 0})
     assert e.value.where == "command line: scan.jobs"
+    assert e.value.what == "expected a positive integer"  # the key is named once, by `where`
 
 
 def test_get_returns_copies(tmp_path, monkeypatch):

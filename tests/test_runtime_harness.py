@@ -203,8 +203,11 @@ def test_huge_timeout_and_fuel_still_run(wat):
 def test_cli_option_errors_name_the_flag(wat):
     path = wat(MISBEHAVING.replace("MISBEHAVE", "(return (i32.const 0))"))
     for args, line in (
-        (("--memory-limit", "64"), "auditor: --memory-limit: memory limit: '64' is below one 64 KiB page "
+        (("--memory-limit", "64"), "auditor: --memory-limit: '64' is below one 64 KiB page "
                                    "(a bare number is bytes: \"64 pages\" is pages)\n"),
+        # (was "command line: runtime.memory-limit: runtime.memory-limit: cannot read ...")
+        (("--memory-limit", "lots"), "auditor: --memory-limit: cannot read 'lots' as a size "
+                                     "(try \"150 KiB\", \"1.5 MB\", \"20 pages\")\n"),
         (("--fuel", str(1 << 64)), "auditor: --fuel: fuel must be at most 18446744073709551615 "
                                    "(wasmtime counts it in 64 bits)\n"),
         (("--timeout", "inf"), "auditor: --timeout: timeout must be a finite number of seconds >= 0 "

@@ -42,13 +42,19 @@ def command(wasm, memory_limit, fuel, timeout, unknown_imports, churn_rounds, ho
     FILE is not a module or the options/config are wrong.
     """
     from auditor.config import load_config
+    from auditor.errors import AuditorError
     from auditor.runtime import scenarios as sc
     from auditor.runtime.api import RuntimeOptions, run_module
 
     cli = {"runtime.memory-limit": memory_limit, "runtime.fuel": fuel, "runtime.timeout": timeout,
            "runtime.unknown-imports": unknown_imports, "runtime.churn-rounds": churn_rounds,
            "runtime.hold-cycles": hold_cycles, "runtime.seed": seed}
-    config = load_config(Path(crate_dir), config_file=config_file, cli=cli)
+    try:
+        config = load_config(Path(crate_dir), config_file=config_file, cli=cli)
+    except AuditorError as e:  # a bad option value: name the flag it came from
+        if (e.where or "").startswith("command line: runtime."):
+            raise AuditorError(e.what, "--" + e.where.rsplit(".", 1)[1]) from None
+        raise
     options = RuntimeOptions.from_config(config, {"workloads": workloads})
     chosen = [sc.parse_spec(s) for s in scenarios] if scenarios else sc.from_config(config)
     result = run_module(Path(wasm), options, chosen)
