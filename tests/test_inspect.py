@@ -213,6 +213,13 @@ def test_top_zero_lists_every_function_as_in_diff():
         assert "more functions" not in out
 
 
+def test_markdown_headline_sizes_say_each_figure_once():
+    # grow_sites.wat: 159 bytes, code section 56 (hand-computed in its header); no "159 B (159 B)"
+    out = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--format", "markdown", "--compression", "none",
+                          str(fixturelib.wat("grow_sites"))], capture_output=True, text=True).stdout
+    assert "| 159 B | - | - | 56 B | 0 B | 0 B |" in out
+
+
 def test_output_file_is_written_and_stdout_stays_empty(rust_modules, tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--format", "json", "-o", str(out),

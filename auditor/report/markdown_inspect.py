@@ -8,7 +8,9 @@ from auditor.units import human_bytes
 
 
 def _size(n) -> str:
-    return "-" if n is None else f"{n:,} B ({human_bytes(n)})"
+    if n is None:
+        return "-"
+    return f"{n:,} B" if n < 1024 else f"{n:,} B ({human_bytes(n)})"  # not "8 B (8 B)"
 
 
 def format(result, color: bool = False) -> str:
