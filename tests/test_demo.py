@@ -68,3 +68,13 @@ def test_recommended_without_runtime_is_the_smallest():
     ]
     rec = recommended_json(variants, ["release/default", "opt-z/default", "opt-s/default"], [])
     assert rec["variant"] == "opt-z/default" and rec["runtime_checked"] is False and rec["skipped"] == []
+
+
+def test_scan_annotations_point_at_the_manifest(tmp_path):
+    """Module findings of a scan name the crate's Cargo.toml (a file that exists in the
+    repository), not the artifact path the scan never writes."""
+    proc = subprocess.run([sys.executable, "-m", "auditor", "scan", str(DEMO), "--profiles", "min-size-z",
+                           "--allocators", "default", "--no-runtime", "--cache-dir", str(tmp_path), "--format", "github"],
+                          capture_output=True, text=True, cwd=ROOT)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("::")]
+    assert lines and all("file=fixtures/crates/demo/Cargo.toml" in l for l in lines), lines

@@ -440,11 +440,13 @@ def evaluate(kind: str, facts: dict, config=None) -> tuple[list[Finding], list[C
                     if _effective(r, config)[0] != "off":
                         checks.append(Check(r.id, vid, "error", f"variant {v.get('status', 'failed')}: not measured"))
                 continue
-            checks += _run(rules_for("inspect"), wasm, config, target=vid, variant=vid,
-                           default_file=wasm.get("file"))
+            # A variant's module path names an artifact the scan never writes into the
+            # user's target dir: annotations (GitHub, SARIF) point at the manifest instead.
+            where = manifest if isinstance(manifest, str) else wasm.get("file")
+            checks += _run(rules_for("inspect"), wasm, config, target=vid, variant=vid, default_file=where)
             if isinstance(v.get("runtime"), dict):
                 checks += _run(rules_for("run"), v["runtime"], config, target=vid, variant=vid,
-                               default_file=wasm.get("file"))
+                               default_file=where)
     findings = [f for c in checks for f in c.findings]
     return findings, checks
 
