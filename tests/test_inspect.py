@@ -153,6 +153,14 @@ def test_stripped_module_gives_unknown_and_class_hint(rust_modules, tmp_path):
     assert all(f["name"] is None for f in report["functions"])
     assert report["unnamed_functions"]["count"] == report["function_count"]
     check_against_objdump(stripped, report)
+    # Export names still label functions (wasm-objdump -x -j Export is the reference).
+    dump = subprocess.run(["wasm-objdump", "-x", "-j", "Export", str(stripped)], capture_output=True, text=True,
+                          check=True).stdout
+    expected = {int(m.group(1)): m.group(2) for m in re.finditer(r"func\[(\d+)\](?: <[^>]*>)? -> \"([^\"]+)\"", dump)}
+    assert {f["index"]: f["exports"][0] for f in report["functions"] if f["exports"]} == expected
+    text = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--compression", "none", "--top", "0", str(stripped)],
+                          capture_output=True, text=True).stdout
+    assert all(f'func[{i}] (export "{name}")' in text for i, name in expected.items())
 
 
 def test_module_without_functions_has_no_allocator_rather_than_a_stripped_one(tmp_path):
@@ -206,7 +214,7 @@ def test_text_report(rust_modules):
 def test_top_zero_lists_every_function_as_in_diff():
     # grow_sites.wat has 4 bodies (24, 9, 9, 7 bytes by hand); --top 0 means all, not none
     path = fixturelib.wat("grow_sites")
-    for fmt, row in (("text", r"^\s+\d+\s+[\d.]+%\s+\[unnamed\]\s+func\[\d\]$"), ("markdown", r"^\| \d+ \| `\[unnamed\]` \|")):
+    for fmt, row in (("text", r"^\s+\d+\s+[\d.]+%\s+\[unnamed\]\s+func\[\d\]( \(export \"\w+\"\))?$"), ("markdown", r"^\| \d+ \| `\[unnamed\]` \|")):
         out = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--top", "0", "--format", fmt, str(path)],
                              capture_output=True, text=True).stdout
         assert len(re.findall(row, out, re.M)) == 4, out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from auditor.report.fmt_markdown import cell, code, counts_line, findings_table, help_details, table
 from auditor.units import human_bytes
+from auditor.wasm.inspect import function_label
 
 
 def _size(n) -> str:
@@ -37,7 +38,7 @@ def format(result, color: bool = False) -> str:
     code_total = sum(f["size"] for f in j["functions"]) or 1
     crates = [[code(c["name"]), f"{c['size']:,}", f"{100 * c['size'] / code_total:.1f}%"] for c in j["crates"][:10]]
     top = sorted(j["functions"], key=lambda f: (-f["size"], f["index"]))[: result.top or None]  # 0 = all, as in diff
-    funcs = [[f"{f['size']:,}", code(f["crate"]), code(f["demangled"] or f["name"] or f"func[{f['index']}]")] for f in top]
+    funcs = [[f"{f['size']:,}", code(f["crate"]), code(function_label(f))] for f in top]
     out += ["<details><summary>Crates and largest functions</summary>", ""]
     out += table(["crate", "bytes", "share"], crates, "lrr") + [""]
     out += table(["bytes", "crate", "function"], funcs, "rll") + ["", "</details>", ""]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from auditor.report.table import human_bytes, table
+from auditor.wasm.inspect import function_label
 
 
 NAME_WIDTH = 110
@@ -137,7 +138,7 @@ def format(result, color: bool = False) -> str:
                f"{j['unnamed_functions']['size']:,} bytes)")
     top = sorted(j["functions"], key=lambda f: (-f["size"], f["index"]))[: result.top or None]  # 0 = all, as in diff
     if top:
-        rows = [[f["size"], _pct(f["size"], code_total), f["crate"], _short(f["demangled"] or f["name"] or f"func[{f['index']}]")] for f in top]
+        rows = [[f["size"], _pct(f["size"], code_total), f["crate"], _short(function_label(f))] for f in top]
         out.append(table(["bytes", "share", "crate", "function"], rows, align="rrll"))
     rest = j["function_count"] - len(top)
     if rest > 0:

@@ -40,9 +40,23 @@ class FunctionInfo:
     demangled: str | None
     size: int
     crate: str
+    exports: tuple[str, ...] = ()  # export names: what a stripped module still says
 
     def to_json(self) -> dict:
-        return {"index": self.index, "name": self.name, "demangled": self.demangled, "size": self.size, "crate": self.crate}
+        return {"index": self.index, "name": self.name, "demangled": self.demangled, "size": self.size,
+                "crate": self.crate, "exports": list(self.exports)}
+
+    def label(self) -> str:
+        return function_label(self.to_json())
+
+
+def function_label(f: dict) -> str:
+    """How reports name a function (JSON record): demangled, else the raw name, else by
+    index with its export name — what a stripped module still says."""
+    if f.get("demangled") or f.get("name"):
+        return f.get("demangled") or f["name"]
+    exports = f.get("exports") or []
+    return f"func[{f['index']}]" + (f' (export "{exports[0]}")' if exports else "")
 
 
 @dataclass
@@ -241,12 +255,16 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
     comp.start()
     try:
         mod = parse_module(data, name)
+        exported: dict[int, list[str]] = {}
+        for e in mod.exports:
+            if e.kind == "func":
+                exported.setdefault(e.index, []).append(e.name)
         functions = []
         for f in mod.functions:
             dem = strip_hash(demangle(f.name)) if f.name else None
-            functions.append(FunctionInfo(f.index, f.name, dem, f.body_size, crate_of(dem)))
+            functions.append(FunctionInfo(f.index, f.name, dem, f.body_size, crate_of(dem), tuple(exported.get(f.index, ()))))
         grow_sites = find_grow_sites(mod)
-        names = {f.index: f.demangled for f in functions}
+        names = {f.index: f.label() for f in functions}
         for site in grow_sites:
             site.name = names.get(site.function) or site.name
         allocator = detect([(f.name, f.demangled, f.size) for f in functions], grow_sites)
