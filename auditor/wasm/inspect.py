@@ -264,7 +264,7 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
             dem = strip_hash(demangle(f.name)) if f.name else None
             functions.append(FunctionInfo(f.index, f.name, dem, f.body_size, crate_of(dem), tuple(exported.get(f.index, ()))))
         grow_sites = find_grow_sites(mod)
-        names = {f.index: f.label() for f in functions}
+        names = {f.index: f.demangled or f.name for f in functions}
         for site in grow_sites:
             site.name = names.get(site.function) or site.name
         allocator = detect([(f.name, f.demangled, f.size) for f in functions], grow_sites)
