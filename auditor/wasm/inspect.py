@@ -46,9 +46,6 @@ class FunctionInfo:
         return {"index": self.index, "name": self.name, "demangled": self.demangled, "size": self.size,
                 "crate": self.crate, "exports": list(self.exports)}
 
-    def label(self) -> str:
-        return function_label(self.to_json())
-
 
 def function_label(f: dict) -> str:
     """How reports name a function (JSON record): demangled, else the raw name, else by
