@@ -11,6 +11,8 @@ import math
 import re
 
 PAGE = 65536
+# wasmtime counts fuel in a u64: a larger value would wrap (to 0 for 2**64)
+MAX_FUEL = (1 << 64) - 1
 
 _BYTE_UNITS = {
     "": 1, "b": 1, "byte": 1, "bytes": 1,
@@ -74,7 +76,7 @@ def parse_percent_or_bytes(value: int | float | str, *, what: str = "increase") 
     return "bytes", float(parse_bytes(value, what=what))
 
 
-def human_bytes(n: int | None) -> str:
+def human_bytes(n: float | None) -> str:
     """1.5 KiB, 4.8 MiB: binary units for display (reports and rule messages)."""
     if n is None:
         return "-"
@@ -82,3 +84,43 @@ def human_bytes(n: int | None) -> str:
         if abs(n) >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n} B"
+
+
+# --------------------------------------------------------------------------- figures in text
+# Shared by finding messages (gate) and every report format, so one number never reads
+# two ways (52.1% in the terminal, 52.2% in the PR comment). Percentages are formatted
+# from the exact ratio, once: rounding to 2 decimals for JSON and then to 1 for display
+# would round twice (52.15 -> "52.1" instead of "52.2").
+
+
+def percent(delta: float | None, base: float | None) -> str:
+    """" (+5.6%)" of `delta` against `base`; empty when there is no ratio (base 0 or None)."""
+    if delta is None or not base:
+        return ""
+    return f" ({delta * 100 / base:+.1f}%)"
+
+
+def quantity(value: float | None, unit: str, *, missing: str = "unbounded", readable: bool = True) -> str:
+    """A figure with its unit; bytes exact, with a readable figure beside (in tables)."""
+    if value is None:
+        return missing
+    if unit == "bytes":
+        exact = f"{value:,} B"
+        short = human_bytes(value)
+        return exact if not readable or short.endswith(" B") else f"{exact} ({short})"
+    if unit == "pages":
+        return f"{value:,} pages"
+    return f"{value:g} {unit}"
+
+
+def signed(value: float | None, unit: str, base: float | None = None) -> str:
+    """"+1,877 B (+5.7%)": a change in the metric's unit, with its share of `base`."""
+    if value is None:
+        return "-"
+    if unit == "bytes":
+        text = f"{value:+,} B"
+    elif unit == "pages":
+        text = f"{value:+,} pages"
+    else:
+        text = f"{value:+g} {unit}"
+    return text + percent(value, base)

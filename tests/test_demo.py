@@ -59,14 +59,14 @@ def test_recommended_variant_skips_leaks_and_arenas(scan):
 
 
 def test_recommended_without_runtime_is_the_smallest():
-    from auditor.build.result import recommended_json
+    from auditor.rules.recommend import recommended
 
     variants = [
         {"profile": "release", "allocator": "default", "status": "ok", "wasm": {"bytes": 300}},
         {"profile": "opt-z", "allocator": "default", "status": "ok", "wasm": {"bytes": 200}},
         {"profile": "opt-s", "allocator": "default", "status": "failed", "wasm": None},
     ]
-    rec = recommended_json(variants, ["release/default", "opt-z/default", "opt-s/default"], [])
+    rec = recommended(variants, ["release/default", "opt-z/default", "opt-s/default"], [])
     assert rec["variant"] == "opt-z/default" and rec["runtime_checked"] is False and rec["skipped"] == []
 
 

@@ -19,6 +19,7 @@ from test_lint import MANIFESTS, run
 
 from auditor.findings import Check, Finding
 from auditor.report import render
+from auditor.report.formats import REGISTRY
 
 SCHEMA = json.loads((MANIFESTS / "sarif-2.1.0-subset.schema.json").read_text())
 
@@ -107,7 +108,7 @@ def test_validator_rejects_what_sarif_forbids():
 
 
 def lint_result(tmp_path, name="untuned"):
-    from auditor.rules.lint import lint
+    from auditor.pipeline import lint
 
     shutil.copytree(MANIFESTS / name, tmp_path / name)
     cwd = os.getcwd()
@@ -120,7 +121,8 @@ def lint_result(tmp_path, name="untuned"):
 
 @dataclass
 class FakeScan:
-    """A result of another kind: formats must need nothing but findings and checks."""
+    """A result of another kind: formats must need nothing but findings and checks, and a
+    new kind is one registration line (README ("Architecture")."""
 
     KIND: ClassVar[str] = "fakescan"
     findings: list = field(default_factory=list)
@@ -128,6 +130,9 @@ class FakeScan:
 
     def to_json(self):
         return {"schema": "fake/1"}
+
+
+REGISTRY.kind("fakescan", findings=True)
 
 
 def fake_scan() -> FakeScan:
@@ -325,13 +330,11 @@ def test_formats_on_a_real_inspect_result(tmp_path):
     """inspect results get every format: findings come from the rules on auditor.inspect/1."""
     from fixturelib import wat
 
-    from auditor.rules.engine import evaluate
+    from auditor.rules.audit import audit
     from auditor.wasm.inspect import inspect_file
 
-    res = inspect_file(wat("grow_sites"))
-    facts = res.to_json()
-    res.findings, checks = evaluate("inspect", facts)
-    res.checks = checks
+    res = audit(inspect_file(wat("grow_sites")))
+    facts, checks = res.record, res.checks
     unchecked = [g for g in facts["memory_grow_sites"] if not g["checked"]]
     assert len([f for f in res.findings if f.rule == "AUD303"]) == len(unchecked) > 0
     doc = json.loads(render(res, "sarif"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from auditor.gate.markdown import MARKER
+from auditor.report.markdown_blocks import MARKER
 from auditor.gate.report import load_report, variant_id
 from auditor.gate.shard import select
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from auditor.config import load_config
 from auditor.gate.budgets import evaluate
 from auditor.gate.diff import diff_reports
-from auditor.gate.markdown import MARKER
+from auditor.report.markdown_blocks import MARKER
 from auditor.gate.report import load_report
 from auditor.report import markdown_check, markdown_diff, markdown_scan
 
@@ -37,7 +37,7 @@ def check_md(tmp_path, budgets: str, new=V2, base=V1, allowance="30%"):
     (tmp_path / "auditor.toml").write_text(budgets)
     result = evaluate(new, load_config(tmp_path), base, allowance, report_name="new.json",
                       baseline_name="ci/base.json")
-    return result, markdown_check.format(result)
+    return result, markdown_check.render(result)
 
 
 def test_check_comment_fail(tmp_path):
@@ -68,7 +68,7 @@ def test_check_comment_pass_and_shrink(tmp_path):
 
 def test_check_comment_without_baseline_deltas_against_the_reference_variant(tmp_path):
     (tmp_path / "auditor.toml").write_text('[[budget]]\nname = "m"\nraw = "10 MiB"\n')
-    md = markdown_check.format(evaluate(V1, load_config(tmp_path)))
+    md = markdown_check.render(evaluate(V1, load_config(tmp_path)))
     variants = tables(md)[0]
     assert variants[0] == "| variant | raw | gzip | brotli | Δ raw vs release/default | status |"
     assert "| `release/default` | 4.8 MiB | 1.2 MiB | 929.1 KiB | reference | ok |" in variants
@@ -79,7 +79,7 @@ def test_check_comment_without_baseline_deltas_against_the_reference_variant(tmp
     # no reference variant in the report: no delta column at all
     scan = json.loads(json.dumps(V1))
     scan["baseline_variant"] = None
-    md = markdown_check.format(evaluate(scan, load_config(tmp_path)))
+    md = markdown_check.render(evaluate(scan, load_config(tmp_path)))
     assert tables(md)[0][0] == "| variant | raw | gzip | brotli | status |"
 
 
@@ -91,7 +91,7 @@ def test_pipes_and_backticks_in_names_do_not_break_tables():
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "n.json"
         p.write_text(json.dumps(new))
-        md = markdown_diff.format(diff_reports(str(REPORTS / "scan-v1.json"), str(p), variant="opt-z/default", top=0))
+        md = markdown_diff.render(diff_reports(str(REPORTS / "scan-v1.json"), str(p), variant="opt-z/default", top=0))
     assert md.startswith(MARKER + "\n")
     tables(md)
     assert "``<F as core::ops::Fn(&str) \\| `x`>::call``" in md
@@ -104,7 +104,7 @@ def test_scan_comment():
         def to_json(self):
             return V1
 
-    md = markdown_scan.format(Scan())
+    md = markdown_scan.render(Scan())
     assert md.startswith(MARKER + "\n## auditor scan — demo\n")
     [t] = tables(md)
     assert "| `release/default` | 4.8 MiB | 1.2 MiB |" in t[2] and "| reference | ok |" in t[2]
@@ -124,7 +124,7 @@ def test_scan_gate_comment_has_baseline_column_budgets_and_details(tmp_path):
         def to_json(self):
             return V2
 
-    md = markdown_scan.format(Scan())
+    md = markdown_scan.render(Scan())
     variants, budgets, crates, functions = tables(md)
     assert variants[0].endswith("| Δ raw vs release/default | Δ raw vs baseline | status |")
     row = next(l for l in variants if "min-size-z/default" in l)
@@ -139,7 +139,7 @@ def test_scan_gate_comment_has_baseline_column_budgets_and_details(tmp_path):
 def test_percentages_read_the_same_in_text_and_markdown(tmp_path):
     """One exact ratio, rounded once: 1,320 / 2,531 = 52.153% is 52.2% everywhere (rounding
     to 52.15 first and then to one decimal would print 52.1%)."""
-    from auditor.gate.show import percent
+    from auditor.units import percent
     from auditor.report import text_diff
 
     def record(size):
@@ -151,8 +151,8 @@ def test_percentages_read_the_same_in_text_and_markdown(tmp_path):
         (tmp_path / f"{name}.json").write_text(json.dumps(record(size)))
     result = diff_reports(str(tmp_path / "old.json"), str(tmp_path / "new.json"))
     assert percent(1320, 2531) == " (+52.2%)"
-    assert "+1,320 B (+52.2%)" in text_diff.format(result)
-    md = markdown_diff.format(result)
+    assert "+1,320 B (+52.2%)" in text_diff.render(result)
+    md = markdown_diff.render(result)
     assert "▲ +1,320 B (+52.2%)" in md and "52.1%" not in md
 
 
@@ -169,7 +169,7 @@ def test_details_failing_variants_first_and_capped(tmp_path, monkeypatch):
 
 def test_diff_comment_breaks_down_the_largest_changes_first(monkeypatch):
     monkeypatch.setattr(markdown_diff, "MAX_DETAILS", 2)
-    md = markdown_diff.format(diff_reports(str(REPORTS / "scan-v1.json"), str(REPORTS / "scan-v2.json")))
+    md = markdown_diff.render(diff_reports(str(REPORTS / "scan-v1.json"), str(REPORTS / "scan-v2.json")))
     summaries = re.findall(r"<summary>Top changed crates and functions: `([^`]+)` vs old</summary>", md)
     # raw deltas: opt-z/default +8,526, opt-z/bump +8,343, min-size-z/default +6,722, release/default +5,993
     assert summaries == ["opt-z/default", "opt-z/bump"]

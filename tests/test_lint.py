@@ -451,6 +451,8 @@ def test_malformed_column_matches_tomllib(tmp_path):
 
 
 def test_lint_never_imports_wasm_runtime_or_wasmtime(tmp_path):
+    """lint goes through the pipeline's manifest flows only (auditor.pipeline.manifest),
+    never the scan's (plan, runner, scan) nor the build, wasm or runtime stages."""
     crate = copy_fixture("untuned", tmp_path)
     code = textwrap.dedent(f"""
         import sys
@@ -459,7 +461,8 @@ def test_lint_never_imports_wasm_runtime_or_wasmtime(tmp_path):
         for fmt in FORMATS:
             cli.main(args=["lint", {str(crate)!r}, "--format", fmt], standalone_mode=False)
         bad = sorted(m for m in sys.modules if m.split(".")[0] == "wasmtime"
-                     or m.startswith(("auditor.wasm", "auditor.runtime", "auditor.build", "auditor.pipeline")))
+                     or m.startswith(("auditor.wasm", "auditor.runtime", "auditor.build", "auditor.pipeline.scan",
+                                      "auditor.pipeline.plan", "auditor.pipeline.runner", "auditor.pipeline.module")))
         print("BAD", bad, file=sys.stderr)
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

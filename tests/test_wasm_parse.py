@@ -178,31 +178,6 @@ def test_count_never_allocates_by_bogus_value():
     assert "larger than the 0 bytes left" in err.value.what
 
 
-def test_call_graph_hand_computed(tmp_path):
-    from auditor.wasm.callgraph import call_graph
-
-    path = wat2wasm(tmp_path, r"""
-    (module
-      (type $v (func))
-      (table 2 funcref)
-      (elem (i32.const 0) $in_table)
-      (elem declare func $taken)
-      (func $root (export "root") call $a i32.const 0 call_indirect (type $v))
-      (func $a call $b return_call $c)
-      (func $b)
-      (func $c (drop (ref.func $taken)))
-      (func $in_table unreachable)
-      (func $taken)
-      (func $dead call $b))
-    """)
-    g = call_graph(parse_module(path.read_bytes(), "m.wasm"))
-    assert g.callees[0] == {1} and g.callees[1] == {2, 3} and g.callees[6] == {2}
-    assert g.indirect_callers == {0}
-    assert g.escaping == {4, 5}
-    assert g.reachable([0]) == {0, 1, 2, 3, 4, 5}
-    assert 6 not in g.reachable([0])
-
-
 def test_fast_opcode_walk_agrees_with_exact_decode():
     """The regex walk used on every body must find exactly what decode() finds."""
     import fixturelib

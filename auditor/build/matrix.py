@@ -9,19 +9,21 @@ select a subset. Nothing here touches the user's files: profiles become
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor.build.workspace import CrateInfo
+from auditor.config.view import ConfigView
 from auditor.data import load_rules_file, rules_dir
 from auditor.errors import AuditorError
+from auditor.manifest.toml import key as toml_key
+from auditor.manifest.toml import literal
 
 # Cargo keeps these profile names for itself; only release/dev may be redefined.
 _RESERVED = {"test", "bench", "doc", "check", "build", "debug"}
 _BUILTIN_CARGO = {"release", "dev"}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _SOURCE_KEYS = ("version", "path", "git", "branch", "rev", "tag")
 
 
@@ -41,7 +43,7 @@ class Profile:
             settings["inherits"] = "release"
         out: list[str] = []
         for key, value in _flatten(settings):
-            out += ["--config", f"profile.{_toml_key(self.name)}.{key}={_toml_value(value)}"]
+            out += ["--config", f"profile.{toml_key(self.name)}.{key}={literal(value)}"]
         return out
 
     def to_json(self) -> dict:
@@ -78,7 +80,7 @@ class Allocator:
         return dep
 
     def dependency_line(self) -> str:
-        return f"{self.crate} = {{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in self.dependency().items()) + " }"
+        return f"{self.crate} = {{ " + ", ".join(f"{toml_key(k)} = {literal(v)}" for k, v in self.dependency().items()) + " }"
 
     def static_item(self) -> str:
         return f"#[global_allocator]\nstatic ALLOC: {self.type} = {self.item};"
@@ -105,30 +107,11 @@ class Matrix:
 
 def _flatten(settings: dict, prefix: str = ""):
     for key, value in settings.items():
-        k = prefix + _toml_key(str(key))
+        k = prefix + toml_key(str(key))
         if isinstance(value, dict):
             yield from _flatten(value, k + ".")
         else:
             yield k, value
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key)
-
-
-def _toml_value(value) -> str:
-    """TOML literal for --config (JSON strings, arrays and numbers are valid TOML)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return json.dumps(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {value!r} as TOML")
 
 
 def _cfg_get(config, key: str, default=None):
@@ -172,7 +155,7 @@ def load_profiles(config=None) -> dict[str, Profile]:
 
 
 def _describe(settings: dict) -> str:
-    return ", ".join(f"{k} = {_toml_value(v)}" for k, v in settings.items() if k != "inherits")
+    return ", ".join(f"{k} = {literal(v)}" for k, v in settings.items() if k != "inherits")
 
 
 def _allocator_from(name: str, entry: dict, base_dir: Path, origin: str, where: str | None) -> Allocator:
@@ -275,3 +258,29 @@ def match_allocator(type_text: str, dependencies: set[str], allocators: dict[str
             if a.inject and first is not None and first == a.crate_ident:
                 return a
     return best
+
+
+def pin_allocator(crate: CrateInfo, matrix: Matrix, config: ConfigView | None) -> list[str]:
+    """A crate with its own #[global_allocator] gets only that allocator, not injected
+    ones: the matrix's allocator column becomes that one entry. Returns the notice."""
+    own = crate.own_allocator
+    if not own:
+        return []
+    known = load_allocators(config)
+    entry = match_allocator(own["type"], crate.dependencies, known) if own["type"] else None
+    name = entry.name if entry else "own"
+    places = ", ".join(f"{d['file']}:{d['line']}" for d in own["all"])
+    candidates = [e.name for e in (match_allocator(d["type"] or "", crate.dependencies, known) for d in own["all"]) if e]
+    pinned = Allocator(name=name, inject=False, crate=entry.crate if entry else None,
+                       type=own["type"], description=(entry.description if entry else "the crate's own allocator"),
+                       origin=places, pinned_at=places, candidates=sorted(set(candidates)))
+    dropped = [a.name for a in matrix.allocators if a.name != name]
+    matrix.allocators[:] = [pinned]
+    if own["type"] is None:
+        what = "several, chosen by cfg: " + "; ".join(d["type"] or "?" for d in own["all"])
+    else:
+        what = own["type"] + (f" = {name}" if entry else "")
+    msg = f"{places}: the crate declares its own #[global_allocator] ({what}); allocator column limited to it"
+    if dropped:
+        msg += f" (not injected: {', '.join(dropped)})"
+    return [msg]

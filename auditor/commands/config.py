@@ -11,7 +11,7 @@ from auditor.commands.options import output_options, render_and_emit
 @click.argument("path", required=False, default=".", type=click.Path())
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="Config file (auditor.toml format), highest precedence after the command line.")
-@output_options(("text", "json", "markdown"))
+@output_options("config")
 def command(path: str, config_file: str | None, fmt: str, output: str | None, color: str) -> int:
     """Print the effective config for a crate: each key, its value and its source.
 
@@ -20,16 +20,7 @@ def command(path: str, config_file: str | None, fmt: str, output: str | None, co
     auditor.toml / .auditor.toml walking up from the crate. Unknown keys and rule ids
     are errors with their file:line:col (exit 2).
     """
-    from pathlib import Path
+    from auditor.pipeline import config_report
 
-    from auditor.config import ConfigResult, builtin_defaults, load_config
-    from auditor.errors import AuditorError
-    from auditor.manifest.toml import display_path
-
-    p = Path(path)
-    if not p.exists():
-        raise AuditorError("no such file or directory", path)
-    crate = p.parent if p.is_file() else p
-    cfg = load_config(crate, config_file=config_file)
-    render_and_emit(ConfigResult(display_path(crate), cfg, builtin_defaults(cfg)), fmt, output, color)
+    render_and_emit(config_report(path, config_file=config_file), fmt, output, color)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from auditor.commands.options import output_options
+from auditor.commands.options import output_options, render_and_emit
 
 
 @click.command("diff")
@@ -14,17 +14,14 @@ from auditor.commands.options import output_options
               help="Rows per breakdown (crates, functions); 0 = all.")
 @click.option("--variant", help='Glob over "profile/allocator": which variants of scan reports to break down '
                                 '(default: every variant built in both; with one .wasm side: release/default).')
-@output_options(("text", "json", "markdown"))
+@output_options("diff")
 def command(old, new, top, variant, fmt, output, color):
     """Compare OLD and NEW: scan reports, inspect reports or .wasm files (any pair).
 
     Totals, sections, crates and functions, with Rust symbol hashes ignored so a
     function whose hash changed stays one row. Sorted by absolute change. Exit 0.
     """
-    from auditor.gate.diff import diff_reports
-    from auditor.io import emit
-    from auditor.report import render, use_color
+    from auditor.pipeline import diff
 
-    result = diff_reports(old, new, top=top, variant=variant)
-    emit(render(result, fmt, color=use_color(color) and not output), output)
+    render_and_emit(diff(old, new, top=top, variant=variant), fmt, output, color)
     return 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from auditor.commands.options import output_options, render_and_emit
@@ -13,7 +11,7 @@ from auditor.commands.options import output_options, render_and_emit
 @click.argument("crate", default=".", type=click.Path(file_okay=False, dir_okay=True))
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Where test-build verdicts are cached (default: $XDG_CACHE_HOME/auditor).")
-@output_options(("text", "json"))
+@output_options("doctor")
 def command(crate: str, cache_dir: str | None, fmt: str, output: str | None, color: str) -> int:
     """List every cargo + rustc pair found (CARGO/RUSTC, PATH, rustup toolchains,
     /usr/bin), whether each builds wasm32-unknown-unknown, the linker, wasm-opt and wabt,
@@ -22,10 +20,8 @@ def command(crate: str, cache_dir: str | None, fmt: str, output: str | None, col
     CRATE (default: .) matters when it pins a toolchain with rust-toolchain.toml.
     Exit 0 when a scan can run, 2 otherwise.
     """
-    from auditor.build.cache import default_cache_dir
-    from auditor.build.doctor import diagnose
+    from auditor.pipeline import doctor
 
-    crate_dir = Path(crate) if Path(crate).is_dir() else None
-    result = diagnose(crate_dir, Path(cache_dir) if cache_dir else default_cache_dir())
+    result = doctor(crate, cache_dir=cache_dir)
     render_and_emit(result, fmt, output, color)
     return result.exit_code()

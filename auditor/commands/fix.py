@@ -22,19 +22,17 @@ def command(path: str, profile: str, dry_run: bool, config_file: str | None) -> 
     lto "fat", strip "symbols"); rules set to "off" in config are skipped. Prints a
     unified diff on stdout; a second run changes nothing. Refuses a workspace member.
     """
-    from auditor.config import load_config
+    from auditor.commands.options import render_and_emit
     from auditor.io import log
-    from auditor.manifest.locate import find_manifest
-    from auditor.rules.fix import apply_fix, plan_fix
+    from auditor.pipeline import apply_fix, fix
 
-    manifest = find_manifest(path)
-    result = plan_fix(manifest, profile, load_config(manifest.parent, config_file=config_file))
+    result = fix(path, profile=profile, config_file=config_file)
     for note in result.elsewhere:
         log(f"auditor: {note}")
     if not result.changes:
         log(f"auditor: {result.display} [profile.{profile}] already has the recommended settings")
         return 0
-    click.echo(result.diff(), nl=False)
+    render_and_emit(result, "text", None)
     if dry_run:
         log(f"auditor: dry run: {len(result.changes)} change(s) not written to {result.display}")
     else:

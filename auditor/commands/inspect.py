@@ -1,4 +1,4 @@
-"""`auditor inspect FILE.wasm`: the wasm stage alone."""
+"""`auditor inspect FILE.wasm`: the wasm stage alone, then the module rules."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from auditor.commands.options import output_options, render_and_emit
                    "line, crate and where it was inlined.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="Config file (rule levels, thresholds); else the one found from the current directory.")
-@output_options()
+@output_options("inspect")
 def command(wasm: str, top: int, compression: str, walk_dwarf: bool, config_file: str | None, fmt: str,
             output: str | None, color: str) -> int:
     """Read FILE.wasm: sizes by section, memory, interface, functions, crates, allocator.
@@ -27,16 +27,8 @@ def command(wasm: str, top: int, compression: str, walk_dwarf: bool, config_file
     Module rules (debug sections, unbounded memory, unchecked memory.grow, ...) run over
     the record; exit 1 when one reports an error.
     """
-    from pathlib import Path
+    from auditor.pipeline import inspect
 
-    from auditor.config import load_config
-    from auditor.findings import exit_code
-    from auditor.rules.engine import evaluate
-    from auditor.wasm.inspect import inspect_file
-
-    config = load_config(Path.cwd(), config_file=config_file)
-    result = inspect_file(wasm, compression=compression, dwarf=walk_dwarf)
-    result.top = top
-    result.findings, result.checks = evaluate("inspect", result.to_json(), config)
+    result = inspect(wasm, compression=compression, dwarf=walk_dwarf, top=top, config_file=config_file)
     render_and_emit(result, fmt, output, color)
-    return exit_code(result.findings)
+    return result.exit_code()

@@ -19,7 +19,7 @@ from auditor.commands.options import output_options, render_and_emit
               help="Config file (auditor.toml format); overrides Cargo.toml metadata.")
 @click.option("--list-rules", is_flag=True,
               help="List every rule and exit (text: id, level, category, kind, title; json: everything).")
-@output_options()
+@output_options("lint")
 def command(paths, profile: str, config_file: str | None, list_rules: bool, fmt: str,
             output: str | None, color: str) -> int:
     """Check Cargo.toml profiles, allocator dependencies and link settings for wasm size.
@@ -27,28 +27,16 @@ def command(paths, profile: str, config_file: str | None, list_rules: bool, fmt:
     PATH is a crate or workspace directory or a Cargo.toml (default: the current
     directory). Exit 0 clean or only warnings/notes, 1 error-level findings, 2 bad input.
     """
-    if list_rules:
-        _list_rules(fmt, output)
-        return 0
-    from auditor.rules.lint import lint
+    from auditor import pipeline
 
-    result = lint(paths, profile=profile, config_file=config_file)
+    if list_rules:
+        from auditor.errors import AuditorError
+        from auditor.report import formats
+
+        if fmt not in formats("rules"):
+            raise AuditorError(f"--list-rules prints {' or '.join(formats('rules'))}, not {fmt}")
+        render_and_emit(pipeline.list_rules(), fmt, output, color)
+        return 0
+    result = pipeline.lint(paths, profile=profile, config_file=config_file)
     render_and_emit(result, fmt, output, color)
     return result.exit_code()
-
-
-def _list_rules(fmt: str, output: str | None) -> None:
-    """The catalogue itself: with --format json, each rule's why, fix and thresholds too."""
-    import json
-
-    from auditor.errors import AuditorError
-    from auditor.io import emit
-    from auditor.rules.catalog import load_catalog
-
-    rules = sorted(load_catalog().values(), key=lambda r: r.id)
-    if fmt == "json":
-        emit(json.dumps({"schema": "auditor.rules/1", "rules": [r.to_json() for r in rules]}, indent=2), output)
-    elif fmt == "text":
-        emit("\n".join(f"{r.id}  {r.level:<7}  {r.category:<9}  {r.kind:<8}  {r.title}" for r in rules), output)
-    else:
-        raise AuditorError(f"--list-rules prints text or json, not {fmt}")

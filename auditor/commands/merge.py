@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 
@@ -20,16 +18,13 @@ def command(reports, output, config_file, crate_dir):
     The result (JSON, auditor.scan/1) is what `check` and `diff` read. Exit 2 when the
     reports come from different crates or toolchains, overlap, or a shard is missing.
     """
-    from auditor.config import load_config
-    from auditor.gate import report as rep
-    from auditor.gate.merge import merge_reports
-    from auditor.io import emit, log
+    from auditor.commands.options import render_and_emit
+    from auditor.io import log
+    from auditor.pipeline import merge
 
-    loaded = [(path, rep.load_report(path, kinds=("scan",))) for path in reports]
-    config = load_config(rep.crate_dir(loaded[0][1], crate_dir), config_file=config_file)
-    merged = merge_reports(loaded, config)
-    emit(json.dumps(merged, indent=2, ensure_ascii=False), output)
-    n = len(merged["variants"])
-    log(f"auditor merge: {len(loaded)} report{'s' if len(loaded) != 1 else ''}, "
+    merged = merge(reports, config_file=config_file, crate_dir=crate_dir)
+    render_and_emit(merged, "json", output)
+    n = len(merged.record["variants"])
+    log(f"auditor merge: {len(reports)} report{'s' if len(reports) != 1 else ''}, "
         f"{n} variant{'s' if n != 1 else ''}" + (f" -> {output}" if output else ""))
     return 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from auditor.commands.options import output_options, render_and_emit
@@ -33,7 +31,7 @@ from auditor.commands.options import output_options, render_and_emit
               help="auditor config file (keys at top level: [runtime], [[scenario]]).")
 @click.option("--crate", "crate_dir", type=click.Path(file_okay=True), default=".", show_default=True, metavar="DIR",
               help="Where to look for Cargo.toml [package.metadata.auditor] and auditor.toml.")
-@output_options()
+@output_options("run")
 def command(wasm, memory_limit, fuel, timeout, unknown_imports, churn_rounds, hold_cycles, seed, workloads,
             scenarios, config_file, crate_dir, fmt, output, color) -> int:
     """Run FILE.wasm in wasmtime: OOM behaviour, memory growth, OOM-guard scenarios.
@@ -41,25 +39,11 @@ def command(wasm, memory_limit, fuel, timeout, unknown_imports, churn_rounds, ho
     Exit 0 when every scenario passes and no rule reports an error, 1 otherwise, 2 when
     FILE is not a module or the options/config are wrong.
     """
-    from auditor.config import load_config
-    from auditor.errors import AuditorError
-    from auditor.runtime import scenarios as sc
-    from auditor.runtime.api import RuntimeOptions, run_module
+    from auditor.pipeline import run
 
-    cli = {"runtime.memory-limit": memory_limit, "runtime.fuel": fuel, "runtime.timeout": timeout,
-           "runtime.unknown-imports": unknown_imports, "runtime.churn-rounds": churn_rounds,
-           "runtime.hold-cycles": hold_cycles, "runtime.seed": seed}
-    try:
-        config = load_config(Path(crate_dir), config_file=config_file, cli=cli)
-    except AuditorError as e:  # a bad option value: name the flag it came from
-        if (e.where or "").startswith("command line: runtime."):
-            raise AuditorError(e.what, "--" + e.where.rsplit(".", 1)[1]) from None
-        raise
-    options = RuntimeOptions.from_config(config, {"workloads": workloads})
-    chosen = [sc.parse_spec(s) for s in scenarios] if scenarios else sc.from_config(config)
-    result = run_module(Path(wasm), options, chosen)
-    from auditor.rules.engine import evaluate
-
-    result.findings, result.checks = evaluate("run", result.to_json(), config)
+    runtime = {"memory-limit": memory_limit, "fuel": fuel, "timeout": timeout, "unknown-imports": unknown_imports,
+               "churn-rounds": churn_rounds, "hold-cycles": hold_cycles, "seed": seed}
+    result = run(wasm, runtime=runtime, workloads=workloads, scenarios=scenarios, config_file=config_file,
+                 crate_dir=crate_dir)
     render_and_emit(result, fmt, output, color)
     return result.exit_code()

@@ -43,30 +43,25 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--compression", type=click.Choice(["auto", "exact", "fast", "none"]), default="auto", show_default=True,
               help="gzip/brotli columns: exact (gzip -9, brotli -q 11), fast (gzip -6, brotli -q 9), none, "
                    "or auto: exact for modules up to 1 MiB, fast above (brotli -q 11 takes ~6 s on 5 MB of DWARF).")
-@click.option("--print-commands", is_flag=True, help="Print each variant's cargo command and exit without building.")
+@click.option("--print-commands", "print_commands_only", is_flag=True, help="Print each variant's cargo command and exit without building.")
 @click.option("-q", "--quiet", is_flag=True, help="No notices or progress on stderr.")
-@output_options()
+@output_options("scan")
 def command(crate, package, features, all_features, no_default_features, profiles, allocators, jobs, runtime,
             memory_limit, cache_dir, no_cache, check_reproducible, config_file, shard, gate, baseline, max_increase,
-            compression, print_commands, quiet, fmt, output, color) -> int:
+            compression, print_commands_only, quiet, fmt, output, color) -> int:
     """Build CRATE for wasm32 under each size profile x global allocator and compare.
 
     Nothing in CRATE is written: builds happen in a shadow copy in a temp dir, removed
     afterwards. Exit 0 when every variant built (and no error findings or budget
     breaches), 1 when a variant failed or a finding/budget says so, 2 on bad input.
     """
-    from auditor.build.cargo import BuildOptions
-    from auditor.pipeline import ScanOptions, commands, scan
+    from auditor.pipeline import BuildOptions, ScanOptions, parse_shard, print_commands, scan
 
     if (baseline or max_increase) and not gate:
         from auditor.errors import AuditorError
 
         raise AuditorError("--baseline and --max-increase only take effect with --gate")
-    shard_kn = None
-    if shard:
-        from auditor.gate.shard import parse_shard
-
-        shard_kn = parse_shard(shard)
+    shard_kn = parse_shard(shard) if shard else None
     feats = [f for v in features for f in v.replace(",", " ").split()]
     options = ScanOptions(
         profiles=_split(profiles), allocators=_split(allocators),
@@ -79,23 +74,8 @@ def command(crate, package, features, all_features, no_default_features, profile
         gate=gate, baseline=Path(baseline) if baseline else None, max_increase=max_increase,
         compression=compression,
     )
-    if print_commands:
-        from auditor.io import emit
-
-        rows = commands(crate, options)
-        if fmt == "json":
-            import json
-
-            emit(json.dumps({"schema": "auditor.scan-commands/1", "variants": rows}, indent=2), output)
-        else:
-            lines = []
-            for r in rows:
-                lines.append(f"# {r['id']}  (in {r['cwd']})")
-                if r["injected"]:
-                    lines.append(f"#   after adding to [dependencies]: {r['injected']['dependency']}")
-                    lines.append("#   and to the crate root: " + r["injected"]["global_allocator"].replace("\n", " "))
-                lines.append(r["command"])
-            emit("\n".join(lines), output)
+    if print_commands_only:
+        render_and_emit(print_commands(crate, options), fmt, output, color)
         return 0
     result = scan(crate, options)
     render_and_emit(result, fmt, output, color)

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from auditor.errors import AuditorError
-from auditor.findings import Check, Finding
+from auditor.findings import Check, Finding, exit_code
 from auditor.gate.metrics import METRICS, Metric, Unmeasured, crate_metric, figure
 from auditor.gate.report import variant_id
-from auditor.gate.show import percent, quantity
+from auditor.units import percent, quantity
 from auditor.rules import catalog
 from auditor.units import parse_percent_or_bytes
 
@@ -139,6 +139,10 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return all(c.status == "pass" for c in self.checks)
+
+    def exit_code(self) -> int:
+        """1 when a finding is an error (a rule set to warning or note does not fail CI)."""
+        return exit_code(self.findings)
 
     def summary(self) -> dict:
         counts = {"pass": 0, "fail": 0, "error": 0}

@@ -230,3 +230,18 @@ def _variant_row(vid: str, old: dict | None, new: dict | None) -> dict:
                     "delta": r.delta if r.old is not None and r.new is not None else None,
                     "delta_percent": r.delta_percent if r.new is not None else None}
     return row
+
+
+def budget_diffs(result, top: int = 10, limit: int = 5) -> tuple[list[ModuleDiff], list[str]]:
+    """(module diffs against the baseline, budgeted variants left out) of a gate result:
+    the variants of failing budgets first, then the others, in budget order, at most
+    `limit` of them (a PR comment has room for a few)."""
+    if result.baseline is None:
+        return [], []
+    base = {variant_id(v): v for v in result.baseline["variants"] if v["status"] == "ok"}
+    new = {variant_id(v): v for v in result.scan["variants"] if v["status"] == "ok"}
+    ranked = sorted(((bv.status == "pass", bv.variant) for b in result.budgets for bv in b.variants),
+                    key=lambda x: x[0])  # stable: budget order within failing / passing
+    wanted = list(dict.fromkeys(vid for _, vid in ranked if vid in base and vid in new))
+    diffs = [diff_modules(base[vid]["wasm"], new[vid]["wasm"], top, vid) for vid in wanted[:limit]]
+    return diffs, wanted[limit:]

@@ -13,11 +13,26 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from auditor.errors import AuditorError
-from auditor.build.result import recommended_json, size_delta, smallest_json
-from auditor.gate.report import variant_id
 from auditor.gate.shard import positions
+from auditor.records.scan import size_delta, smallest, variant_id
+from auditor.rules.recommend import recommended
+
+
+@dataclass
+class MergedReport:
+    """`auditor merge`: the merged `auditor.scan/1` record and what went into it."""
+
+    KIND: ClassVar[str] = "merge"
+    record: dict[str, Any]
+    inputs: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.record
+
 
 def shard_of(report: dict, where: str) -> tuple[int, int] | None:
     """(K, N) of a shard report, None for a whole-matrix report."""
@@ -89,7 +104,7 @@ def merge_reports(reports: list[tuple[str, dict]], config=None, *, rerun_rules: 
 
 # --------------------------------------------------------------------------- derived fields
 # A shard sees part of the matrix, so the fields computed across variants are recomputed
-# here exactly as auditor/pipeline.py computes them for a whole run (the sharded-vs-
+# here exactly as auditor/pipeline/scanner.py computes them for a whole run (the sharded-vs-
 # unsharded test on a fixture crate checks they stay the same).
 
 
@@ -106,9 +121,9 @@ def _derive(merged: dict, reports: list[dict]) -> None:
     if "summary" in merged:
         merged["summary"] = {"variants": len(variants), "ok": len(ok), "failed": len(variants) - len(ok)}
     if "smallest" in merged:
-        merged["smallest"] = smallest_json(variants, merged.get("matrix") or [], merged.get("profiles") or [])
+        merged["smallest"] = smallest(variants, merged.get("matrix") or [], merged.get("profiles") or [])
     if "recommended" in merged:
-        merged["recommended"] = recommended_json(variants, merged.get("matrix") or [], merged.get("profiles") or [])
+        merged["recommended"] = recommended(variants, merged.get("matrix") or [], merged.get("profiles") or [])
     if isinstance(merged.get("notices"), list):
         merged["notices"] = list(dict.fromkeys(n for r in reports for n in r.get("notices") or []))
 

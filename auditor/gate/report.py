@@ -13,16 +13,14 @@ import re
 from pathlib import Path
 
 from auditor.errors import AuditorError
+from auditor.records.scan import variant_id
+
+__all__ = ["SUPPORTED", "WASM_MAGIC", "baseline_path", "crate_dir", "load_report", "validate_report", "variant_id"]
 
 # Schema versions this auditor reads, per report kind.
 SUPPORTED = {"scan": 1, "inspect": 1}
 _SCHEMA = re.compile(r"^auditor\.([a-z]+)/([0-9]+)$")
 WASM_MAGIC = b"\0asm"
-
-
-def variant_id(variant: dict) -> str:
-    """"profile/allocator": the key budgets select on and shards split on."""
-    return f"{variant['profile']}/{variant['allocator']}"
 
 
 def load_report(path: str | Path, kinds: tuple[str, ...] = ("scan", "inspect")) -> dict:

@@ -352,3 +352,50 @@ def scan_positions(text: str) -> dict:
         # A construct the scanner does not follow: keep what it found so far rather
         # than fail a valid file; later keys then fall back to the file name.
         return s.positions
+
+
+# --------------------------------------------------------------------------- writing
+# The one TOML writer for single values: `cargo --config` arguments, dependency lines,
+# `auditor config` output and rule messages all write values through it, so every string
+# is escaped the way TOML wants (quotes, backslashes, control characters; non-ASCII as
+# is, never JSON's surrogate pairs).
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def string(text: str) -> str:
+    """A TOML basic string."""
+    out = []
+    for ch in text:
+        esc = _ESCAPES.get(ch)
+        if esc is None and (ord(ch) < 0x20 or ord(ch) == 0x7F):
+            esc = f"\\u{ord(ch):04X}"
+        out.append(esc if esc is not None else ch)
+    return '"' + "".join(out) + '"'
+
+
+def key(name: str) -> str:
+    """A key: bare when TOML allows it, else quoted."""
+    return name if _BARE.fullmatch(name) else string(name)
+
+
+def literal(value: object) -> str:
+    """A TOML value: booleans, integers, floats (inf and nan too), strings, arrays and
+    inline tables. Anything else (None: TOML has no null) is a TypeError."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        if value in (float("inf"), float("-inf")):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{key(str(k))} = {literal(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")

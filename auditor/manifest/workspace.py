@@ -282,7 +282,7 @@ def profile_facts(root: toml.TomlDoc, name: str, missing_inherits: str | None = 
         effective.setdefault(key, value)
     # cargo treats true/"fat" alike, debug 2 / "full" / true alike
     checks = [f"{k} = true" for k in ("overflow-checks", "debug-assertions") if effective.get(k) is True]
-    show = {k: (f"{k} = {_toml_value(v)}" if k in at else f"{k} not set (cargo's default: {_toml_value(v)})")
+    show = {k: (f"{k} = {toml.literal(v)}" if k in at else f"{k} not set (cargo's default: {toml.literal(v)})")
             for k, v in effective.items()}
     header = headers.get(name) or _loc(root, ())
     return {
@@ -345,10 +345,3 @@ def _profile_tables(root: toml.TomlDoc) -> tuple[dict[str, dict], dict[str, dict
                 entry[key] = (value, _loc(doc, ("profile", pname, key)))
     return out, headers
 
-
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f'"{v}"'
-    return str(v)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 from auditor.errors import AuditorError
-from auditor.report.fmt_markdown import format as markdown
 
 _COMMAND = {"error": "error", "warning": "warning", "note": "notice"}
 
@@ -40,7 +39,14 @@ def annotation(f) -> str:
     return f"::{_COMMAND.get(f.level, 'warning')} {','.join(props)}::{_data(msg)}"
 
 
-def format(result, color: bool = False) -> str:
+def markdown(result) -> str:
+    """The result's markdown (its own renderer, else the findings summary): the job summary."""
+    from auditor.report import render
+
+    return render(result, "markdown")
+
+
+def render(result, *, color: bool = False) -> str:
     lines = [annotation(f) for f in getattr(result, "findings", []) or []]
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if path:

@@ -5,5 +5,5 @@ from __future__ import annotations
 import json
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     return json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n"

@@ -87,7 +87,7 @@ def to_xml(result) -> ET.Element:
     return root
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     root = to_xml(result)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,24 +1,17 @@
-"""Markdown (PR comments, job summaries): a result kind's markdown_<kind> module, else
-a findings-and-checks summary, so every command that offers `--format markdown` (and
-the github job summary) works for every kind.
+"""Markdown (PR comments, job summaries) for a kind without its own markdown renderer:
+a findings-and-checks summary, so every command with findings that offers `--format
+markdown` (and the github job summary) works for every kind.
 
-The small table/escaping helpers here are shared by the per-kind modules.
+The small table/escaping helpers here are shared by the per-kind markdown modules.
 """
 
 from __future__ import annotations
 
-from auditor.errors import AuditorError
-from auditor.report import per_kind
-
 LEVEL_MARK = {"error": "❌ error", "warning": "⚠️ warning", "note": "ℹ️ note"}
 
 
-def format(result, color: bool = False) -> str:
-    try:
-        module = per_kind("markdown", result)
-    except AuditorError:
-        return generic(result)
-    return module.format(result, color=color)
+def render(result, *, color: bool = False) -> str:
+    return generic(result)
 
 
 def cell(text) -> str:

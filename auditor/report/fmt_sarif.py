@@ -111,5 +111,5 @@ def to_sarif(result) -> dict:
     }
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     return json.dumps(to_sarif(result), indent=2, ensure_ascii=False) + "\n"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.gate.markdown import MARKER, change, module_details, size
+from auditor.report.markdown_blocks import MARKER, change, module_details, size
+from auditor.gate.diff import budget_diffs
 from auditor.report.fmt_markdown import cell, code, table
-from auditor.gate import show
+from auditor.report import show
 
 
 def _title(result) -> str:
@@ -68,25 +69,8 @@ def budgets_table(result) -> list[str]:
 MAX_DETAILS = 5  # collapsible diffs per comment: GitHub refuses comments over 65,536 characters
 
 
-def budget_diffs(result, top: int = 10) -> tuple[list, list[str]]:
-    """(module diffs against the baseline, budgeted variants left out): the variants of
-    failing budgets first, then the others, in budget order, at most MAX_DETAILS."""
-    from auditor.gate.diff import diff_modules
-    from auditor.gate.report import variant_id
-
-    if result.baseline is None:
-        return [], []
-    base = {variant_id(v): v for v in result.baseline["variants"] if v["status"] == "ok"}
-    new = {variant_id(v): v for v in result.scan["variants"] if v["status"] == "ok"}
-    ranked = sorted(((bv.status == "pass", bv.variant) for b in result.budgets for bv in b.variants),
-                    key=lambda x: x[0])  # stable: budget order within failing / passing
-    wanted = list(dict.fromkeys(vid for _, vid in ranked if vid in base and vid in new))
-    diffs = [diff_modules(base[vid]["wasm"], new[vid]["wasm"], top, vid) for vid in wanted[:MAX_DETAILS]]
-    return diffs, wanted[MAX_DETAILS:]
-
-
 def details_section(result) -> list[str]:
-    diffs, left_out = budget_diffs(result)
+    diffs, left_out = budget_diffs(result, limit=MAX_DETAILS)
     out = module_details(diffs, "baseline")
     if left_out:
         names = ", ".join(code(v) for v in left_out)
@@ -94,7 +78,7 @@ def details_section(result) -> list[str]:
     return out
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     out = [MARKER, _title(result), ""]
     s = result.summary()
     against = f"baseline `{Path(result.baseline_file).name}`" if result.baseline_file else "no baseline"

@@ -6,7 +6,7 @@ from auditor.report.fmt_markdown import cell, code, table
 from auditor.report.text_config import _value
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     cfg = result.config
     out = [f"## auditor config — {code(result.crate_dir)}", ""]
     if cfg.layers:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditor.gate.markdown import MARKER, change, module_details, size
+from auditor.report.markdown_blocks import MARKER, change, module_details, size
 from auditor.report.fmt_markdown import code, table
 from auditor.report.markdown_check import MAX_DETAILS
 
@@ -14,7 +14,7 @@ def _plain(n) -> str:
     return "—" if n is None else f"{n:,}"
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     out = [MARKER, f"## Size diff: {code(result.old)} → {code(result.new)}", ""]
     if result.variants:
         rows = []

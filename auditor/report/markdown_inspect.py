@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from auditor.report.fmt_markdown import cell, code, counts_line, findings_table, help_details, table
 from auditor.units import human_bytes
-from auditor.wasm.inspect import function_label
+from auditor.report.show import function_label
 
 
 def _size(n) -> str:
@@ -14,7 +14,7 @@ def _size(n) -> str:
     return f"{n:,} B" if n < 1024 else f"{n:,} B ({human_bytes(n)})"  # not "8 B (8 B)"
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     j = result.to_json()
     st = j["section_totals"]
     out = [f"## auditor inspect — {code(j['file'])}", ""]

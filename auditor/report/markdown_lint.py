@@ -5,7 +5,7 @@ from __future__ import annotations
 from auditor.report.fmt_markdown import code, counts_line, findings_table, help_details
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     verdict = "❌" if any(f.level == "error" for f in result.findings) else "✅"
     out = [f"## {verdict} auditor lint — {counts_line(result.findings)}", ""]
     out.append(f"`{result.profile}` profile · " + ", ".join(code(m) for m in result.manifests))

@@ -4,7 +4,7 @@ change against the baseline and the top changed functions when `scan --gate` ran
 
 from __future__ import annotations
 
-from auditor.gate.markdown import MARKER, change, size
+from auditor.report.markdown_blocks import MARKER, change, size
 from auditor.gate.metrics import METRICS, figure
 from auditor.gate.report import variant_id
 from auditor.report.fmt_markdown import cell, code, table
@@ -17,7 +17,7 @@ def _pages(wasm: dict | None) -> str:
     return f"{m['initial_pages']} / {'∞' if m['max_pages'] is None else m['max_pages']}"
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     data = result.to_json()
     crate = data.get("crate")
     name = crate.get("name") if isinstance(crate, dict) else crate
@@ -37,7 +37,7 @@ def format(result, color: bool = False) -> str:
         skipped = "; ".join(f"{s['reason']}" for s in rec.get("skipped") or [])
         line += f" · recommended: {code(rec['variant'])} ({size(rec['bytes'])})" + (f", passing over {skipped}" if skipped else "")
     elif rec is None and smallest is not None and "recommended" in data:
-        from auditor.build.result import passed_over
+        from auditor.rules.recommend import passed_over
 
         skipped = "; ".join(s["reason"] for s in passed_over(variants))
         line += f" · recommended: none, the runtime probes found a problem in every variant ({skipped})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from auditor.gate import show
+from auditor.report import show
 from auditor.report.table import table
 
 _STYLE = {"pass": "green", "fail": "red", "error": "red", "skip": "yellow"}
@@ -15,7 +15,7 @@ def _status(status: str, color: bool) -> str:
     return click.style(word, fg=_STYLE.get(status), bold=True) if color else word
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     data = result.to_json()
     crate = data.get("crate")
     name = f"{crate.get('name', '?')} {crate.get('version', '')}".strip() if isinstance(crate, dict) else str(crate)

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import click
 
-from auditor.rules.engine import render_value
+from auditor.manifest.toml import key as _key
+from auditor.manifest.toml import literal
 
 
 def _value(v) -> str:
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
-    if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    return render_value(v, "toml")
+    return "none" if v is None else literal(v)
 
 
-def _key(k: str) -> str:
-    return k if k.replace("-", "").replace("_", "").isalnum() else f'"{k}"'
-
-
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     cfg = result.config
     items = cfg.items()
     out = [f"# effective auditor configuration for {result.crate_dir}"]

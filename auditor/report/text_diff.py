@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from auditor.gate.show import percent
+from auditor.units import percent
 from auditor.report.table import table
 
 
@@ -40,7 +40,7 @@ def _breakdown(title: str, what: str, tab, color: bool, counts: bool = False) ->
     return out
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     out = [f"diff {result.old} ({result.old_kind}) -> {result.new} ({result.new_kind})"]
     if result.variants:
         rows = []

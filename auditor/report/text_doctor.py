@@ -10,7 +10,7 @@ def _mark(ok: bool | None, color: bool) -> str:
     return f"\033[{'32' if ok else '31'}m{text}\033[0m"
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     out = ["Rust toolchains (tried in this order)" + (" - CARGO/RUSTC set, only that pair is used" if result.explicit else "")]
     if not result.toolchains:
         out.append("  none found")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.report.table import human_bytes, table
-from auditor.wasm.inspect import function_label
+from auditor.report.show import function_label
 
 
 NAME_WIDTH = 110
@@ -26,7 +26,7 @@ def _warn(s: str, color: bool) -> str:
     return f"\033[33m{s}\033[0m" if color else s
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     j = result.to_json()
     total = j["bytes"]
     out: list[str] = []

@@ -33,7 +33,7 @@ def summary(counts: dict, where: str) -> str:
     return (", ".join(parts) if parts else "no findings") + where
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     blocks = [diagnostic(f, color) for f in result.findings]
     n = len(result.manifests)
     where = f" ({result.profile} profile, {n} workspace{'s' if n != 1 else ''}: {', '.join(result.manifests)})"

@@ -36,7 +36,7 @@ def _ramp_line(label: str, r: dict, color: bool) -> str:
     return text
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     j = result.to_json()
     o = j["options"]
     m = j["module"]

@@ -37,7 +37,7 @@ def _pages(fig: dict) -> str:
 
 
 def _settings(settings: dict) -> str:
-    from auditor.build.matrix import _toml_value
+    from auditor.manifest.toml import literal as _toml_value
 
     shown = {k: v for k, v in settings.items() if k != "inherits"}
     if not shown:
@@ -120,7 +120,7 @@ def _failure_groups(failed) -> list[tuple[list[str], str]]:
     return [(ids, err) for err, ids in groups.items()]
 
 
-def format(result, color: bool = False) -> str:
+def render(result, *, color: bool = False) -> str:
     j = result.to_json()
     crate, tc = j["crate"], j["toolchain"]
     small = result.smallest()
@@ -174,7 +174,7 @@ def format(result, color: bool = False) -> str:
         for sk in rec["skipped"]:
             out.append(f"  passed over: {sk['reason']} ({_variants(sk['variants'], 3)})")
     elif small is not None:
-        from auditor.build.result import passed_over
+        from auditor.rules.recommend import passed_over
 
         out.append(_style("recommended: none — the runtime probes found a problem in every variant", "33", color))
         for sk in passed_over(j["variants"]):
@@ -226,5 +226,5 @@ def format(result, color: bool = False) -> str:
     if result.check is not None:
         from auditor.report import text_check
 
-        out += ["", text_check.format(result.check, color=color).rstrip()]
+        out += ["", text_check.render(result.check, color=color).rstrip()]
     return "\n".join(out).rstrip() + "\n"

@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, ClassVar
 
 from auditor.data import rules_dir
 from auditor.errors import AuditorError
@@ -101,3 +102,18 @@ def _check_autofix(autofix, what: str, where: str) -> None:
 
 def get(rule_id: str) -> Rule | None:
     return load_catalog().get(rule_id)
+
+
+@dataclass
+class RuleList:
+    """`auditor lint --list-rules`: the catalogue itself, by id."""
+
+    KIND: ClassVar[str] = "rules"
+    rules: list[Rule]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": "auditor.rules/1", "rules": [r.to_json() for r in self.rules]}
+
+
+def rule_list() -> RuleList:
+    return RuleList(sorted(load_catalog().values(), key=lambda r: r.id))

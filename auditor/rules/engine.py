@@ -34,9 +34,12 @@ import ast
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from auditor.errors import AuditorError
 from auditor.findings import Check, Finding
+from auditor.manifest.toml import literal
+from auditor.records.scan import join_id
 from auditor.rules.catalog import Rule, load_catalog
 
 MISSING = object()
@@ -282,13 +285,7 @@ def _reaches(base, selector: str) -> bool:
 def render_value(v, style: str = "") -> str:
     """How a value reads inside a message: TOML-like, human bytes, percent or pages."""
     if style == "toml":
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, list):
-            return "[" + ", ".join(render_value(x, "toml") for x in v) + "]"
-        return "none" if v is None else str(v)
+        return "none" if v is None else literal(v)
     if style == "bytes" and _num(v):
         from auditor.units import human_bytes
 
@@ -404,6 +401,20 @@ def _unmeasured(cond: dict, ctx: Ctx) -> str:
     return text + (f": {reason}" if isinstance(reason, str) and reason else "")
 
 
+def matching(item: Any, when: list[dict[str, Any]], compute: dict[str, Any] | None = None) -> Ctx | None:
+    """The context of `item` (with its `compute` values as `let.`) when every `when`
+    condition holds, else None. Lenient: a fact the item lacks makes its condition false
+    instead of "not measured" (for policies such as the scan's recommendation, where a
+    variant without runtime results is simply not ruled out)."""
+    ctx = Ctx(item, item, {}, {})
+    try:
+        for name, spec in (compute or {}).items():
+            ctx.let[name] = _compute(spec, ctx)
+    except NotMeasured:
+        return None
+    return ctx if all(holds(c, ctx, strict=False) for c in when) else None
+
+
 def rules_for(kind: str) -> list[Rule]:
     return [r for r in load_catalog().values() if r.kind == kind and r.check]
 
@@ -433,7 +444,7 @@ def evaluate(kind: str, facts: dict, config=None) -> tuple[list[Finding], list[C
         checks += _run(rules_for("scan"), facts, config, target=str(manifest or "scan"),
                        default_file=manifest if isinstance(manifest, str) else None)
         for v in facts.get("variants", []):
-            vid = v.get("id") or f"{v.get('profile')}/{v.get('allocator')}"
+            vid = v.get("id") or join_id(str(v.get("profile")), str(v.get("allocator")))
             wasm = v.get("wasm")
             if v.get("status") != "ok" or not isinstance(wasm, dict):
                 for r in rules_for("inspect"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 from auditor.errors import AuditorError
 from auditor.manifest import toml
@@ -22,12 +23,17 @@ from auditor.manifest.locate import find_manifest, find_workspace_root
 class FixResult:
     """The planned rewrite, kept apart from the write so --dry-run and the diff share it."""
 
+    KIND: ClassVar[str] = "fix"
     manifest: Path
     display: str
     old: str
     new: str
     changes: list[str] = field(default_factory=list)  # "opt-level: 3 -> \"z\""
     elsewhere: list[str] = field(default_factory=list)  # keys overridden in .cargo/config.toml
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": "auditor.fix/1", "manifest": self.display, "changes": self.changes,
+                "elsewhere": self.elsewhere, "diff": self.diff()}
 
     def diff(self) -> str:
         out = []

@@ -6,10 +6,12 @@ import, so this module pulls in tomllib, the manifest reader and the engine only
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from auditor.config.view import ConfigView
 from auditor.findings import Check, Finding, exit_code
 
 SCHEMA = "auditor.lint/1"
@@ -56,15 +58,15 @@ def _package_scoped(rule) -> bool:
     return rule.check.get("for-each", "").split("[")[0] in PACKAGE_LISTS
 
 
-def lint(paths: list[str] | tuple[str, ...], *, profile: str = "release",
-         config_file: str | None = None) -> LintResult:
+def lint(paths: list[str] | tuple[str, ...], config_for: Callable[[Path], ConfigView], *,
+         profile: str = "release") -> LintResult:
     """Lint each crate/workspace path; findings are merged and de-duplicated.
 
-    Each package's findings follow that package's config ([package.metadata.auditor]
-    of its own Cargo.toml first), the root profile's follow the workspace root's, so
-    linting the workspace or one member (as the pre-commit hook does) agrees.
+    Each package's findings follow that package's config (`config_for(package dir)`:
+    [package.metadata.auditor] of its own Cargo.toml first), the root profile's follow
+    the workspace root's, so linting the workspace or one member (as the pre-commit hook
+    does) agrees.
     """
-    from auditor.config import load_config
     from auditor.manifest.workspace import load_workspace
     from auditor.rules.engine import evaluate_rule, rules_for
 
@@ -82,7 +84,7 @@ def lint(paths: list[str] | tuple[str, ...], *, profile: str = "release",
         if ws.root.display not in result.manifests:
             result.manifests.append(ws.root.display)
         for view, where, scoped_rules in scopes:
-            cfg = load_config(where, config_file=config_file)
+            cfg = config_for(where)
             result.config_files += [f for f in cfg.files() if f not in result.config_files]
             target = facts["root"]["manifest"]
             for rule in scoped_rules:

@@ -7,141 +7,22 @@ start-up, so `auditor lint` stays fast.
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from auditor.errors import AuditorError
-from auditor.findings import Check, Finding
 from auditor.runtime import scenarios as sc_mod
 from auditor.runtime import workloads as wl
 from auditor.runtime.entry import detect
-from auditor.runtime.harness import MAX_FUEL, Harness, InstantiateError
+from auditor.runtime.harness import Harness, InstantiateError
+from auditor.runtime.options import REPORT_KEYS, WORKLOADS, RuntimeOptions, Scenario
 from auditor.runtime.static import static_facts
+from auditor.wasm.model import WASM_BINDGEN_MODULES
 
 SCHEMA = "auditor.run/1"
-# report key -> (workload name, needs a free export)
-_REPORT_KEYS = {"oom": ("ramp", False), "churn": ("churn", True), "hold_release": ("hold_release", True),
-                "fragmentation": ("fragmentation", True), "realloc": ("realloc", False)}
-WORKLOADS = tuple(name for name, _ in _REPORT_KEYS.values())
-WASM_BINDGEN_MODULES = ("__wbindgen_placeholder__", "wbg", "__wbindgen_externref_xform__")
 
-# runtime.* config key -> RuntimeOptions field
-_CONFIG_KEYS = {
-    "memory-limit": "memory_limit_pages",
-    "fuel": "fuel",
-    "timeout": "timeout",
-    "unknown-imports": "unknown_imports",
-    "churn-rounds": "churn_rounds",
-    "hold-cycles": "hold_cycles",
-    "seed": "seed",
-}
-
-
-def _pos_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v > 0
-
-
-@dataclass
-class RuntimeOptions:
-    memory_limit_pages: int = 256  # 16 MiB
-    fuel: int = 2_000_000_000  # per call into the module
-    timeout: float | None = 10.0  # wall-clock seconds per call (epoch backstop); None = off
-    unknown_imports: str = "trap"  # trap | default
-    churn_rounds: int = 2000
-    hold_cycles: int = 48  # 6 periods of the 8 hold/release patterns
-    seed: int = 1
-    workloads: tuple[str, ...] = WORKLOADS
-    capture_bytes: int = 65536  # WASI stdout/stderr kept per stream
-
-    @classmethod
-    def from_config(cls, config=None, cli_overrides: dict | None = None) -> "RuntimeOptions":
-        """`runtime.*` keys of a Config (anything with `.get(key, default)`), then CLI values.
-
-        CLI keys may be written as config keys (`memory-limit`, `runtime.memory-limit`) or
-        field names (`memory_limit_pages` takes pages); None means "not given".
-        """
-        opts = cls()
-        for key in _CONFIG_KEYS if config is not None else ():
-            value = config.get(f"runtime.{key}", None)
-            if value is not None:
-                opts._set(key, value, _where(config, key))
-        for key, value in (cli_overrides or {}).items():
-            if value is None:
-                continue
-            k = key.removeprefix("runtime.").replace("_", "-")
-            if k == "memory-limit-pages":
-                if not _pos_int(value):
-                    raise AuditorError("memory limit must be a positive number of pages", "--memory-limit")
-                opts.memory_limit_pages = value
-            elif k == "workloads":
-                opts.workloads = _workloads(value)
-            elif k in _CONFIG_KEYS:
-                opts._set(k, value, f"--{k}")
-            else:
-                raise AuditorError(f"unknown runtime option {key!r}")
-        return opts
-
-    def _set(self, key: str, value, where: str) -> None:
-        if key == "memory-limit":
-            self.memory_limit_pages = sc_mod.limit_pages(value, what="memory limit", where=where)
-        elif key in ("fuel", "churn-rounds", "hold-cycles"):
-            value = _coerce_int(value, where)
-            if value <= 0:
-                raise AuditorError(f"{key} must be a positive integer, got {value}", where)
-            if key == "fuel" and value > MAX_FUEL:
-                raise AuditorError(f"fuel must be at most {MAX_FUEL} (wasmtime counts it in 64 bits)", where)
-            setattr(self, _CONFIG_KEYS[key], value)
-        elif key == "seed":
-            self.seed = _coerce_int(value, where)
-        elif key == "timeout":
-            try:
-                t = float(value)
-            except (TypeError, ValueError):
-                raise AuditorError(f"timeout must be a number of seconds, got {value!r}", where) from None
-            if not math.isfinite(t) or t < 0:
-                raise AuditorError(f"timeout must be a finite number of seconds >= 0 (0 turns it off), got {value!r}",
-                                   where)
-            self.timeout = t or None
-        elif key == "unknown-imports":
-            if value not in ("trap", "default"):
-                raise AuditorError(f"unknown-imports must be \"trap\" or \"default\", got {value!r}", where)
-            self.unknown_imports = value
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["workloads"] = list(self.workloads)
-        return d
-
-
-def _where(config, key: str) -> str:
-    """file:line:col of a runtime key, or its flag when it came from the command line."""
-    where = config.where(f"runtime.{key}") if hasattr(config, "where") else None
-    if where is None:
-        return f"runtime.{key}"
-    return f"--{key}" if where.startswith("command line") else where
-
-
-def _coerce_int(value, where: str) -> int:
-    if isinstance(value, bool):
-        raise AuditorError(f"expected an integer, got {value!r}", where)
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value).replace("_", ""), 0)
-    except ValueError:
-        raise AuditorError(f"expected an integer, got {value!r}", where) from None
-
-
-def _workloads(value) -> tuple[str, ...]:
-    names = value.split(",") if isinstance(value, str) else list(value)
-    names = [n.strip().replace("-", "_") for n in names if n.strip()]
-    for n in names:
-        if n not in WORKLOADS:
-            raise AuditorError(f"unknown workload {n!r} (known: {', '.join(WORKLOADS)})", "--workloads")
-    return tuple(n for n in WORKLOADS if n in names)
+__all__ = ["SCHEMA", "WORKLOADS", "RunResult", "RuntimeOptions", "run_module", "workload_cap"]
 
 
 # --------------------------------------------------------------------------- result
@@ -174,13 +55,11 @@ class RunResult:
     wasi: dict | None
     scenarios: list[dict]
     timings: dict
-    findings: list[Finding] = field(default_factory=list)
-    checks: list[Check] = field(default_factory=list)
 
     def exit_code(self) -> int:
-        """1 when a scenario failed or an error-level finding exists, else 0."""
-        failed = any(not s["passed"] for s in self.scenarios)
-        return 1 if failed or any(f.level == "error" for f in self.findings) else 0
+        """1 when a scenario failed, else 0 (the rules' findings add theirs:
+        `auditor.rules.engine.Audited.exit_code`)."""
+        return 1 if any(not s["passed"] for s in self.scenarios) else 0
 
     def to_json(self) -> dict:
         return {
@@ -199,8 +78,8 @@ class RunResult:
             "static": self.static,
             "wasi": self.wasi,
             "scenarios": self.scenarios,
-            "findings": [f.to_json() for f in self.findings],
-            "checks": [c.to_json() for c in self.checks],
+            "findings": [],  # filled by the rules stage (auditor.rules.engine.audit)
+            "checks": [],
             "timings": self.timings,
         }
 
@@ -267,7 +146,8 @@ def _workload(kind: str, h: Harness, entry, options: RuntimeOptions, grow_sites:
     return wl.realloc_growth(h, entry, cap).to_json()
 
 
-def run_module(path, options: RuntimeOptions | None = None, scenarios=()) -> RunResult:
+def run_module(path: str | Path, options: RuntimeOptions | None = None,
+               scenarios: tuple[Scenario, ...] | list[Scenario] = ()) -> RunResult:
     """Run every workload and scenario on one module; same module + options = same numbers."""
     options = options or RuntimeOptions()
     path = Path(path)
@@ -279,7 +159,7 @@ def run_module(path, options: RuntimeOptions | None = None, scenarios=()) -> Run
         timings["compile"] = round(time.perf_counter() - t0, 4)
         module = _module_facts(h)
         t = time.perf_counter()
-        static = static_facts(path, h.data)
+        static = static_facts(h.ir if h.ir is not None else h.ir_error)
         timings["static"] = round(time.perf_counter() - t, 4)
         entry = detect(h.func_signature)
         try:
@@ -295,7 +175,7 @@ def run_module(path, options: RuntimeOptions | None = None, scenarios=()) -> Run
             reason = h.unmeasurable_memory()
         grow_sites = static["memory_grow_sites"] if static.get("available") else None
         results = {}
-        for kind, (wname, needs_free) in _REPORT_KEYS.items():
+        for kind, (wname, needs_free) in REPORT_KEYS.items():
             why = reason or ("workload not selected" if wname not in options.workloads else None) or \
                 (f"no free export next to {entry.alloc}" if needs_free and entry.free is None else None)
             if why:

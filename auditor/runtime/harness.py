@@ -26,10 +26,11 @@ import wasmtime
 
 from auditor.errors import AuditorError
 from auditor.units import PAGE
+from auditor.wasm.model import Module
+from auditor.wasm.parse import parse_module
 
 WASI_MODULES = ("wasi_snapshot_preview1",)
 EPOCH_TICK = 0.01  # seconds per epoch tick of the backstop timer
-MAX_FUEL = (1 << 64) - 1  # wasmtime's fuel is a u64: a larger value would wrap (to 0 for 2**64)
 _MAX_TICKS = 1 << 62  # the deadline is added to the current epoch: keep the sum in range
 
 # Trap codes -> the outcome names of the report (anything else is "trap").
@@ -143,17 +144,13 @@ def _kind(t) -> str:
 Sig = tuple[tuple[str, ...], tuple[str, ...]]
 
 
-def _signatures(data: bytes, path) -> tuple[dict[str, Sig], dict[tuple[str, str], Sig]] | None:
+def _signatures(mod: Module | None) -> tuple[dict[str, Sig], dict[tuple[str, str], Sig]] | None:
     """Function types of the exports and imports, by our own reader.
 
     wasmtime-py aborts the whole process (SIGABRT, "support for v128 is not implemented")
     when asked for the kind of a v128 value type, so its types are never stringified for
     a module we can read. None when we cannot (then wasmtime's types are used)."""
-    from auditor.wasm.parse import parse_module
-
-    try:
-        mod = parse_module(data, str(path))
-    except AuditorError:
+    if mod is None:
         return None
 
     def sig(index: int) -> Sig:
@@ -206,7 +203,15 @@ class Harness:
             raise AuditorError(f"not a valid module: {_last_line(str(e))}", str(path)) from None
         self.imports = list(self.module.imports)
         self.export_types = {e.name: e.type for e in self.module.exports}
-        self._sigs = _signatures(data, path)
+        # The wasm stage's reading of the same bytes, parsed once for the whole run: the
+        # signatures here, the static OOM facts (runtime.static) from the same IR.
+        self.ir: Module | None = None
+        self.ir_error: str | None = None
+        try:
+            self.ir = parse_module(data, str(path))
+        except AuditorError as e:
+            self.ir_error = e.line()
+        self._sigs = _signatures(self.ir)
         self.wasi = any(i.module in WASI_MODULES for i in self.imports)
         self.unknown_func_imports = self._unknown_func_imports()
         self._tmp = tempfile.mkdtemp(prefix="auditor-run-") if self.wasi else None

@@ -16,6 +16,12 @@ import re
 from pathlib import Path
 
 from auditor.errors import AuditorError
+from auditor.wasm.demangle import demangle, strip_hash
+from auditor.wasm.graph import item_graph
+from auditor.wasm.grow import find_grow_sites
+from auditor.wasm.model import Module
+from auditor.wasm.opcodes import code_start, decode
+from auditor.wasm.parse import parse_module
 
 OOM_HANDLER = re.compile(
     r"(__rust_alloc_error_handler|__rg_oom|__rdl_oom|(^|::)rust_oom$|handle_alloc_error|"
@@ -30,19 +36,23 @@ def _unavailable(reason: str) -> dict:
             "exports_reaching_oom": [], "named_functions": 0}
 
 
-def static_facts(path: Path, data: bytes | None = None) -> dict:
-    """The `static` object of the run report (see README ("auditor run"))."""
+def static_facts(module: Module | str | Path) -> dict:
+    """The `static` object of the run report (see README ("auditor run")) from the wasm
+    stage's IR; given the reason the module could not be read (a str), the facts are
+    "unavailable" with that reason; given a path, it is read here (for API callers)."""
+    if isinstance(module, Path):
+        try:
+            module = parse_module(module.read_bytes(), str(module))
+        except AuditorError as e:
+            return _unavailable(e.line())
+        except OSError as e:
+            return _unavailable(f"{module}: cannot read: {e.strerror}")
+    if isinstance(module, str):
+        return _unavailable(module)
+    mod = module
     try:
-        from auditor.wasm.callgraph import call_graph
-        from auditor.wasm.demangle import demangle, strip_hash
-        from auditor.wasm.grow import find_grow_sites
-        from auditor.wasm.parse import parse_module
-
-        if data is None:
-            data = Path(path).read_bytes()
-        mod = parse_module(data, str(path))
         sites = find_grow_sites(mod)
-        graph = call_graph(mod)
+        graph = item_graph(mod)
     except AuditorError as e:
         return _unavailable(e.line())
 
@@ -76,10 +86,8 @@ def static_facts(path: Path, data: bytes | None = None) -> dict:
     }
 
 
-def _ends_in_unreachable(mod, functions: set[int]) -> bool:
+def _ends_in_unreachable(mod: Module, functions: set[int]) -> bool:
     """Does a function the OOM handlers reach contain `unreachable` (the abort)."""
-    from auditor.wasm.opcodes import code_start, decode
-
     for f in mod.functions:
         if f.index in functions:
             first = code_start(mod.data, f.code_offset, f.end)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from auditor.wasm.graph import item_graph
 from auditor.wasm.model import Module
 from auditor.wasm.opcodes import (
     OP_CALL, OP_CALL_INDIRECT, OP_DROP, OP_I32_CONST, OP_I64_CONST, OP_LOCAL_GET,
-    OP_LOCAL_SET, OP_LOCAL_TEE, OP_MEMORY_GROW, code_start, decode, find_opcode,
+    OP_LOCAL_SET, OP_LOCAL_TEE, OP_MEMORY_GROW, code_start, decode,
 )
 
 WINDOW = 48
-_GROW = frozenset((OP_MEMORY_GROW,))
 LOOKBEHIND = 6
 
 _EQ_NE = {0x46, 0x47, 0x51, 0x52}
@@ -149,20 +149,20 @@ def _classify(insns: list, i: int) -> str:
 def find_grow_sites(mod: Module) -> list[GrowSite]:
     """Every memory.grow in every body, in file order.
 
-    Every body is walked with the fast opcode finder, which doubles as the check that
-    each body decodes (an unknown opcode or an immediate past the body's end is reported
-    with its offset); only the few bodies with a site are decoded in full.
+    The item graph's walk over every body (auditor.wasm.graph, once per module) finds the
+    sites and doubles as the check that each body decodes (an unknown opcode or an
+    immediate past the body's end is reported with its offset); only the few bodies with
+    a site are decoded in full here.
     """
+    grow = item_graph(mod).grow_offsets
     sites: list[GrowSite] = []
     data = mod.data
     for f in mod.functions:
-        first = code_start(data, f.code_offset, f.end)
-        if find_opcode(data, first, f.end, _GROW) == []:
+        if f.index not in grow:
             continue
-        insns = decode(data, first, f.end, mod.file)
+        insns = decode(data, code_start(data, f.code_offset, f.end), f.end, mod.file)
         for i, (at, op, val) in enumerate(insns):
             if op == OP_MEMORY_GROW:
                 use = _classify(insns, i)
                 sites.append(GrowSite(f.index, f.name, at, val or 0, use == "compared", use))
     return sites
-

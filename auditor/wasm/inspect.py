@@ -9,14 +9,15 @@ from __future__ import annotations
 import gzip
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from auditor.errors import AuditorError
-from auditor.findings import Check, Finding
 from auditor.wasm import model as m
+from auditor.wasm.model import WASI_MODULES, WASM_BINDGEN_MODULES
 from auditor.wasm.allocator import AllocatorInfo, detect
+from auditor.wasm.graph import Kind, item_graph
 from auditor.wasm.grow import GrowSite, find_grow_sites
 from auditor.wasm.parse import parse_module
 
@@ -25,8 +26,6 @@ COMPRESSION = {"exact": (9, 11), "fast": (6, 9), "none": (None, None)}
 # brotli -q 11 runs at ~0.6 MB/s: "auto" keeps it for files up to this size (shipped
 # modules) and uses "fast" above it (modules carrying megabytes of DWARF).
 AUTO_EXACT_LIMIT = 1 << 20
-WASM_BINDGEN_MODULES = ("__wbindgen_placeholder__", "wbg", "__wbindgen_externref_xform__")
-WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 # Panic locations rustc stores in data: `src/lib.rs`, `/rustc/<hash>/library/core/src/...`,
 # `~/.cargo/registry/src/.../foo-1.0/src/x.rs`.
 # Strings sit back to back in data, so a path starts at `/` or `~`, or at `src/` itself.
@@ -47,15 +46,6 @@ class FunctionInfo:
                 "crate": self.crate, "exports": list(self.exports)}
 
 
-def function_label(f: dict) -> str:
-    """How reports name a function (JSON record): demangled, else the raw name, else by
-    index with its export name — what a stripped module still says."""
-    if f.get("demangled") or f.get("name"):
-        return f.get("demangled") or f["name"]
-    exports = f.get("exports") or []
-    return f"func[{f['index']}]" + (f' (export "{exports[0]}")' if exports else "")
-
-
 @dataclass
 class InspectResult:
     KIND: ClassVar[str] = "inspect"
@@ -67,11 +57,12 @@ class InspectResult:
     crates: list
     allocator: AllocatorInfo
     grow_sites: list[GrowSite]
-    findings: list[Finding] = field(default_factory=list)
-    checks: list[Check] = field(default_factory=list)
-    top: int = 20
     dwarf: dict | None = None  # dwarf_summary(): compile units, producers, crates
-    dwarf_functions: object | None = None  # DwarfFunctions from the opt-in full walk  # how many functions the text report lists
+    dwarf_functions: object | None = None  # DwarfFunctions from the opt-in full walk
+
+    def exit_code(self) -> int:
+        """0: a module read is no verdict (the rules' findings are: auditor.rules.engine.audit)."""
+        return 0
 
     # -- derived facts -------------------------------------------------------------
     @property
@@ -210,8 +201,8 @@ class InspectResult:
                 **({"functions": self.dwarf_functions.to_json(mod)} if self.dwarf_functions is not None else {}),
             },
             "warnings": list(mod.warnings),
-            "findings": [f.to_json() for f in self.findings],
-            "checks": [c.to_json() for c in self.checks],
+            "findings": [],  # filled by the rules stage (auditor.rules.engine.audit)
+            "checks": [],
         }
 
 
@@ -252,10 +243,8 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
     comp.start()
     try:
         mod = parse_module(data, name)
-        exported: dict[int, list[str]] = {}
-        for e in mod.exports:
-            if e.kind == "func":
-                exported.setdefault(e.index, []).append(e.name)
+        graph = item_graph(mod)  # the one walk over every body (grow sites read it too)
+        exported = graph.exported(Kind.FUNCTION)
         functions = []
         for f in mod.functions:
             dem = strip_hash(demangle(f.name)) if f.name else None

@@ -18,6 +18,10 @@ SECTION_KINDS = {
 
 EXTERNAL_KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
 
+# Import modules that mark a wasm-bindgen module (before and after the CLI ran) and a WASI one.
+WASM_BINDGEN_MODULES = ("__wbindgen_placeholder__", "wbg", "__wbindgen_externref_xform__")
+WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
+
 
 @dataclass
 class Section:
@@ -157,6 +161,9 @@ class Module:
     producers: dict[str, list[tuple[str, str]]] = _field(default_factory=dict)
     target_features: list[tuple[str, str]] = _field(default_factory=list)  # (prefix, name)
     warnings: list[str] = _field(default_factory=list)  # non-fatal: malformed custom sections
+    # Structures derived from this module once and shared by every analysis (the item
+    # graph: auditor.wasm.graph.item_graph), so no analysis re-reads the bytes for them.
+    derived: dict[str, object] = _field(default_factory=dict, repr=False, compare=False)
 
     @property
     def size(self) -> int:

@@ -6,7 +6,7 @@ can find the comment it posted before and edit it instead of adding a new one.
 
 from __future__ import annotations
 
-from auditor.gate.show import percent
+from auditor.units import percent
 from auditor.report.fmt_markdown import code, table
 from auditor.report.table import human_bytes
 

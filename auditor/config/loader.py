@@ -18,124 +18,19 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from auditor.config.schema import REQUIRED, RULE_LEVELS, RULES, SCHEMA, ArrayOf, MapOf
 from auditor.errors import AuditorError
-from auditor.manifest import schema, toml
-from auditor.manifest.schema import boolean as _bool
-from auditor.manifest.schema import choice as _choice
-from auditor.manifest.schema import integer as _int
-from auditor.manifest.schema import is_int as _is_int
-from auditor.manifest.schema import pos_int as _pos_int
-from auditor.manifest.schema import string as _str
+from auditor.manifest import toml
 from auditor.manifest.locate import find_workspace_root
-from auditor.units import PAGE, parse_bytes, parse_pages, parse_percent_or_bytes
+from auditor.manifest.schema import is_int as _is_int
 
 PACKAGE_PREFIX = ("package", "metadata", "auditor")
 WORKSPACE_PREFIX = ("workspace", "metadata", "auditor")
 CONFIG_FILES = ("auditor.toml", ".auditor.toml")
-RULE_LEVELS = ("error", "warning", "note", "off")
 
 _MISSING = object()
-
-
-# --------------------------------------------------------------------------- schema
-# A node is a dict (fixed keys), MapOf (any names), ArrayOf (array of tables) or a
-# leaf check: a function value -> error text or None.
-
-
-@dataclass(frozen=True)
-class MapOf:
-    node: Any
-    what: str = "name"
-
-
-@dataclass(frozen=True)
-class ArrayOf:
-    node: Any
-
-
-def _number(v):
-    return None if (_is_int(v) or isinstance(v, float)) and v >= 0 else "expected a non-negative number"
-
-
-def _str_list(v):
-    return None if isinstance(v, list) and all(isinstance(x, str) for x in v) else "expected a list of strings"
-
-
-def _num_list(v):
-    ok = isinstance(v, list) and all(_is_int(x) or isinstance(x, float) for x in v)
-    return None if ok else "expected a list of numbers"
-
-
-def _quantity(parse, example: str, types: tuple) -> Callable:
-    def check(v):
-        if isinstance(v, bool) or not isinstance(v, types):
-            return f"expected {example}, got {v!r}"
-        try:
-            parse(v, what="")
-        except ValueError as e:
-            return str(e).removeprefix(": ")
-        return None
-    return check
-
-
-_size = _quantity(parse_bytes, 'a size like "150 KiB" or bytes', (int, str))
-
-
-def _memory_limit(v):
-    """A runtime cap: a size of at least one page (what `auditor run`/`scan` will accept)."""
-    problem = _size(v)
-    if problem is None and parse_bytes(v, what="") < PAGE:
-        bare = str(v).strip().isdigit() and int(v) > 0
-        return f"{v!r} is below one 64 KiB page" + (f' (a bare number is bytes: "{v} pages" is pages)' if bare else "")
-    return problem
-
-
-_pages = _quantity(parse_pages, 'pages like 17 or "20 pages"', (int, str))
-_increase = _quantity(parse_percent_or_bytes, '"5%" or a size', (int, float, str))
-
-# scan profiles are cargo profiles plus auditor's own description (shown in reports)
-CARGO_PROFILE = {**schema.CARGO_PROFILE, "description": _str}
-
-ALLOCATOR = {
-    "description": _str, "crate": _str, "version": _str, "path": _str, "git": _str,
-    "branch": _str, "rev": _str, "tag": _str, "features": _str_list,
-    "default-features": _bool, "type": _str, "item": _str, "inject": _bool,
-    "matrix": _bool, "patterns": _str_list, "requires-any": _str_list,
-    "exclusive-of": _str_list, "class": _choice("plateau", "leak", "page-per-alloc", "fixed-arena"),
-    "notes": _str,
-}
-
-BUDGET = {
-    "name": _str, "variant": _str, "raw": _size, "gzip": _size, "brotli": _size,
-    "code": _size, "data": _size, "custom": _size, "crate": MapOf(_size, "crate"),
-    "initial-pages": _pages, "max-pages": _pages, "pages-at-cap": _pages,
-    "churn-slope": _number, "message": _str, "max-increase": _increase,
-}
-
-SCHEMA: dict = {
-    "scan": {
-        "profiles": _str_list, "allocators": _str_list, "jobs": _pos_int,
-        "runtime": _bool, "default-variant": _str,
-    },
-    "profile": MapOf(CARGO_PROFILE, "profile"),
-    "allocator": MapOf(ALLOCATOR, "allocator"),
-    "runtime": {
-        "memory-limit": _memory_limit, "fuel": _pos_int,
-        "unknown-imports": _choice("trap", "default"), "churn-rounds": _pos_int,
-        "hold-cycles": _pos_int, "timeout": _number, "seed": _int,
-    },
-    "scenario": ArrayOf({
-        "name": _str, "export": _str, "args": _num_list, "memory-limit": _memory_limit,
-        "expect": _choice("ok", "graceful-error", "trap"), "error-value": _int, "fuel": _pos_int,
-    }),
-    "budget": ArrayOf(BUDGET),
-    "gate": {"baseline": _str, "max-increase": _increase},
-    "rules": "RULES",  # validated against the rule catalogue
-}
-
-REQUIRED = {("scenario",): ("export",)}
 
 
 # --------------------------------------------------------------------------- layers
@@ -400,7 +295,7 @@ def _name(path: tuple) -> str:
 
 def _check_node(layer: Layer, node, value, path: tuple) -> None:
     """Walk value and schema together so the first bad key is reported at its own position."""
-    if node == "RULES":
+    if node == RULES:
         _check_rules(layer, value, path)
     elif isinstance(node, dict):
         if not isinstance(value, dict):
@@ -460,54 +355,26 @@ def _check_rules(layer: Layer, value, path: tuple) -> None:
             _fail(layer, p, f"rules.{rid}: expected one of {', '.join(RULE_LEVELS)}, got {level!r}")
 
 
-# --------------------------------------------------------------------------- report
 
 
 @dataclass
 class ConfigResult:
-    """`auditor config`: every effective value and the layer it came from."""
+    """`auditor config`: every effective value and the layer it came from (the report
+    layer writes it; `pipeline.config_report` fills `defaults` from the stages)."""
 
     KIND = "config"
     crate_dir: str
     config: Config
-    defaults: dict = field(default_factory=dict)  # built-in values of keys no layer sets
+    defaults: dict[str, Any] = field(default_factory=dict)  # built-in values of keys no layer sets
 
     @property
-    def findings(self) -> list:
+    def findings(self) -> list[Any]:
         return []
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "schema": "auditor.config/1",
             "crate": self.crate_dir,
             **self.config.to_json(),
             "defaults": self.defaults,
         }
-
-
-def builtin_defaults(config: Config) -> dict[str, Any]:
-    """What each stage uses for a key no layer sets (read from the stages themselves, so
-    this never drifts from the code). Imports the runtime: for `auditor config` only."""
-    import dataclasses
-
-    from auditor.data import load_rules_file
-    from auditor.pipeline import DEFAULT_JOBS
-    from auditor.runtime.api import RuntimeOptions
-
-    rt = {f.name: f.default for f in dataclasses.fields(RuntimeOptions)}
-    allocators = load_rules_file("allocators.toml").get("allocator", {})
-    out = {
-        "scan.profiles": list(load_rules_file("profiles.toml").get("profile", {})),
-        "scan.allocators": [n for n, a in allocators.items() if a.get("matrix", True)],
-        "scan.jobs": DEFAULT_JOBS,
-        "scan.runtime": True,
-        "scan.default-variant": "release/default",
-        "runtime.memory-limit": f"{rt['memory_limit_pages']} pages",
-        "runtime.fuel": rt["fuel"],
-        "runtime.timeout": rt["timeout"],
-        "runtime.unknown-imports": rt["unknown_imports"],
-        "runtime.churn-rounds": rt["churn_rounds"],
-        "runtime.hold-cycles": rt["hold_cycles"],
-        "runtime.seed": rt["seed"],
-    }
-    return {k: v for k, v in out.items() if config.get(k) is None}

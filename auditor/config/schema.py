@@ -1,0 +1,181 @@
+"""Every key auditor's configuration accepts, and the check of each value.
+
+A node is a dict (fixed keys), MapOf (any names), ArrayOf (array of tables), RULES (the
+rule catalogue decides) or a leaf check: a function value -> error text or None. Checks
+that a stage also needs for values given through its Python API live here too
+(`RUNTIME_CHECKS`, used by `auditor.runtime.options`) or in the manifest stage (cargo's
+profile keys), so a value is judged by one function wherever it comes from. Stages may
+import this module (it imports only the manifest's value checks and units); the loader
+that applies it is the pipeline's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.manifest import schema
+from auditor.manifest.schema import boolean as _bool
+from auditor.manifest.schema import choice as _choice
+from auditor.manifest.schema import is_int as _is_int
+from auditor.manifest.schema import pos_int as _pos_int
+from auditor.manifest.schema import string as _str
+from auditor.units import MAX_FUEL, PAGE, parse_bytes, parse_pages, parse_percent_or_bytes
+
+RULE_LEVELS = ("error", "warning", "note", "off")
+UNKNOWN_IMPORTS = ("trap", "default")
+Leaf = Callable[[Any], "str | None"]
+
+
+@dataclass(frozen=True)
+class MapOf:
+    node: Any
+    what: str = "name"
+
+
+@dataclass(frozen=True)
+class ArrayOf:
+    node: Any
+
+
+RULES = "RULES"  # validated against the rule catalogue
+
+
+# --------------------------------------------------------------------------- runtime keys
+# The runtime stage's own keys (auditor.runtime.options applies them to RuntimeOptions).
+# Each returns the problem with a value (None: fine); messages read after "KEY: ".
+
+
+def memory_limit_problem(value: object) -> str | None:
+    """A memory cap: a size (bytes, "4 MiB", "64 pages") of at least one page."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return f'expected a size like "150 KiB" or bytes, got {value!r}'
+    try:
+        n = parse_bytes(value, what="")
+    except ValueError as e:
+        return str(e).removeprefix(": ")
+    if n < PAGE:
+        bare = str(value).strip().isdigit() and n > 0
+        return f"{value!r} is below one 64 KiB page" + (f' (a bare number is bytes: "{value} pages" is pages)'
+                                                        if bare else "")
+    return None
+
+
+def fuel_problem(value: object) -> str | None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return f"fuel must be a positive integer, got {value!r}"
+    if value > MAX_FUEL:
+        return f"fuel must be at most {MAX_FUEL} (wasmtime counts it in 64 bits)"
+    return None
+
+
+def _positive(key: str) -> Leaf:
+    def check(value: object) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        return None if ok else f"{key} must be a positive integer, got {value!r}"
+    return check
+
+
+def timeout_problem(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return f"timeout must be a number of seconds, got {value!r}"
+    try:
+        t = float(value)
+    except ValueError:
+        return f"timeout must be a number of seconds, got {value!r}"
+    if not math.isfinite(t) or t < 0:
+        return f"timeout must be a finite number of seconds >= 0 (0 turns it off), got {value!r}"
+    return None
+
+
+def _unknown_imports(value: object) -> str | None:
+    return None if isinstance(value, str) and value in UNKNOWN_IMPORTS else \
+        f"unknown-imports must be \"trap\" or \"default\", got {value!r}"
+
+
+def _seed(value: object) -> str | None:
+    return None if _is_int(value) else f"expected an integer, got {value!r}"
+
+
+# runtime.* key -> its check, for config files, the command line and the Python API alike
+RUNTIME_CHECKS: dict[str, Leaf] = {
+    "memory-limit": memory_limit_problem,
+    "fuel": fuel_problem,
+    "timeout": timeout_problem,
+    "unknown-imports": _unknown_imports,
+    "churn-rounds": _positive("churn-rounds"),
+    "hold-cycles": _positive("hold-cycles"),
+    "seed": _seed,
+}
+
+
+
+
+def _number(v: Any) -> str | None:
+    return None if (_is_int(v) or isinstance(v, float)) and v >= 0 else "expected a non-negative number"
+
+
+def _str_list(v: Any) -> str | None:
+    return None if isinstance(v, list) and all(isinstance(x, str) for x in v) else "expected a list of strings"
+
+
+def _num_list(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(_is_int(x) or isinstance(x, float) for x in v)
+    return None if ok else "expected a list of numbers"
+
+
+def _quantity(parse: Callable[..., Any], example: str, types: tuple[type, ...]) -> Leaf:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, types):
+            return f"expected {example}, got {v!r}"
+        try:
+            parse(v, what="")
+        except ValueError as e:
+            return str(e).removeprefix(": ")
+        return None
+    return check
+
+
+_size = _quantity(parse_bytes, 'a size like "150 KiB" or bytes', (int, str))
+_pages = _quantity(parse_pages, 'pages like 17 or "20 pages"', (int, str))
+_increase = _quantity(parse_percent_or_bytes, '"5%" or a size', (int, float, str))
+
+# scan profiles are cargo profiles plus auditor's own description (shown in reports)
+CARGO_PROFILE = {**schema.CARGO_PROFILE, "description": _str}
+
+ALLOCATOR = {
+    "description": _str, "crate": _str, "version": _str, "path": _str, "git": _str,
+    "branch": _str, "rev": _str, "tag": _str, "features": _str_list,
+    "default-features": _bool, "type": _str, "item": _str, "inject": _bool,
+    "matrix": _bool, "patterns": _str_list, "requires-any": _str_list,
+    "exclusive-of": _str_list, "class": _choice("plateau", "leak", "page-per-alloc", "fixed-arena"),
+    "notes": _str,
+}
+
+BUDGET = {
+    "name": _str, "variant": _str, "raw": _size, "gzip": _size, "brotli": _size,
+    "code": _size, "data": _size, "custom": _size, "crate": MapOf(_size, "crate"),
+    "initial-pages": _pages, "max-pages": _pages, "pages-at-cap": _pages,
+    "churn-slope": _number, "message": _str, "max-increase": _increase,
+}
+
+SCHEMA: dict[str, Any] = {
+    "scan": {
+        "profiles": _str_list, "allocators": _str_list, "jobs": _pos_int,
+        "runtime": _bool, "default-variant": _str,
+    },
+    "profile": MapOf(CARGO_PROFILE, "profile"),
+    "allocator": MapOf(ALLOCATOR, "allocator"),
+    "runtime": RUNTIME_CHECKS,
+    "scenario": ArrayOf({
+        "name": _str, "export": _str, "args": _num_list, "memory-limit": memory_limit_problem,
+        "expect": _choice("ok", "graceful-error", "trap"), "error-value": schema.integer, "fuel": _pos_int,
+    }),
+    "budget": ArrayOf(BUDGET),
+    "gate": {"baseline": _str, "max-increase": _increase},
+    "rules": RULES,
+}
+
+REQUIRED: dict[tuple[str, ...], tuple[str, ...]] = {("scenario",): ("export",)}

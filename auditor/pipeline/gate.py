@@ -1,0 +1,64 @@
+"""The gate, orchestrated once for `auditor check REPORT` and `auditor scan --gate`:
+plan (baseline read, --max-increase parsed: bad input stops the command before any work),
+then apply to a scan record (budgets and growth evaluated; a gate with nothing to check
+is an error, so a CI job whose config was not found cannot pass for ever)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.config.view import ConfigView
+from auditor.errors import AuditorError
+from auditor.gate import budgets
+from auditor.gate.budgets import CheckResult
+from auditor.records.scan import ScanRecord
+
+
+@dataclass
+class GatePlan:
+    config: ConfigView
+    baseline: dict[str, Any] | None  # the baseline scan report
+    baseline_path: str | None
+    max_increase: str | None  # --max-increase as given
+
+
+def plan_gate(config: ConfigView, baseline: str | None, max_increase: str | None, *,
+              before_scan: str | None = None) -> GatePlan:
+    """Read the baseline (--baseline, else gate.baseline) and check --max-increase. With
+    `before_scan` (the manifest), also refuse a `scan --gate` that could check nothing,
+    before any build."""
+    base, path = budgets.prepare(config, baseline, max_increase)
+    if before_scan is not None:
+        allowance = max_increase or config.get("gate.max-increase")
+        if not config.get("budget") and not (base is not None and allowance):
+            raise AuditorError("--gate has nothing to check: no [[budget]] tables and no baseline with a "
+                               "max-increase (--baseline/--max-increase or gate.baseline/gate.max-increase)",
+                               before_scan)
+    return GatePlan(config, base, path, max_increase)
+
+
+def apply_gate(plan: GatePlan, scan: ScanRecord | dict[str, Any], *, report_name: str | None = None) -> CheckResult:
+    """Budgets and baseline growth evaluated on one scan record."""
+    result = budgets.evaluate(scan, plan.config, plan.baseline, plan.max_increase, report_name=report_name,
+                              baseline_name=plan.baseline_path)
+    error = budgets.nothing_to_gate(result, plan.config)
+    if error is not None:
+        raise error
+    return result
+
+
+def check_report(report: str, *, config_file: str | None = None, crate_dir: str | None = None,
+                 baseline: str | None = None, max_increase: str | None = None) -> CheckResult:
+    """`auditor check REPORT`: a saved scan report (or merged shards) gated on the budgets
+    of the scanned crate's config (or --crate / --config)."""
+    from auditor.config.loader import load_config
+    from auditor.gate.report import crate_dir as find_crate
+    from auditor.gate.report import load_report
+
+    scan = load_report(report, kinds=("scan",))
+    config = load_config(find_crate(scan, crate_dir), config_file=config_file)
+    return apply_gate(plan_gate(config, baseline, max_increase), scan, report_name=report)
+
+
+__all__ = ["GatePlan", "apply_gate", "check_report", "plan_gate"]

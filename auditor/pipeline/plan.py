@@ -1,0 +1,225 @@
+"""Everything a scan decides before its first build: options, config, toolchain, crate,
+matrix, and per variant the cache key that says whether it must be built at all.
+
+A variant's key hashes every input a build reads (the toolchain, the workspace's sources
+and cargo config, the relevant environment, the injected glue, the profile's settings,
+the allocator's source) and the cache format; a hit needs the stored record, its module
+and unchanged files outside those inputs that rustc was seen reading.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditor.build import toolchain as tc_mod
+from auditor.build.cache import CACHE_FORMAT, VariantCache, default_cache_dir, digest, file_sha256
+from auditor.build.cargo import BuildOptions, cargo_args, display_command
+from auditor.build.matrix import Allocator, Matrix, Profile, build_matrix, pin_allocator
+from auditor.build.shadow import PROBE_FEATURE, probe_source
+from auditor.build.toolchain import TARGET, Toolchain
+from auditor.build.workspace import CrateInfo, cargo_config_files, find_manifest, fingerprint, load_crate
+from auditor.config.view import ConfigView
+from auditor.errors import AuditorError
+from auditor.pipeline.gate import GatePlan, plan_gate
+from auditor.pipeline.progress import Reporter
+from auditor.records.scan import InjectedRecord, join_id
+
+# Measured on 2 cores (benchmarks/scan_overhead.py, README ("auditor scan")): 27 variants of
+# a fixture crate took 11.4 s with 1 job, 6.8-9.1 s with 2. Work units are whole profiles,
+# so a second job never compiles a dependency twice; more jobs than cores only contend.
+DEFAULT_JOBS = min(2, os.cpu_count() or 1)
+_ENV_PREFIXES = ("CARGO_BUILD_", "CARGO_PROFILE_", "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_", "CARGO_UNSTABLE_",
+                 "CARGO_REGISTRIES_", "CARGO_SOURCE_", "CARGO_PATCH_")
+_ENV_KEYS = ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTC_BOOTSTRAP",
+             "CARGO_HOME")
+
+
+@dataclass
+class ScanOptions:
+    profiles: list[str] | None = None  # None: config scan.profiles, else every profile
+    allocators: list[str] | None = None  # None: config scan.allocators, else the default matrix
+    build: BuildOptions = field(default_factory=BuildOptions)
+    jobs: int | None = None  # None: config scan.jobs, else DEFAULT_JOBS
+    runtime: bool | None = None  # None: config scan.runtime, else True
+    runtime_overrides: dict[str, Any] = field(default_factory=dict)  # for RuntimeOptions.from_config
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    check_reproducible: bool = False
+    quiet: bool = False
+    progress: bool | None = None  # None: when stderr is a TTY and not quiet
+    config_file: Path | None = None
+    config: ConfigView | None = None  # a loaded auditor.config.Config (else loaded here)
+    shard: tuple[int, int] | None = None
+    gate: bool = False
+    baseline: Path | None = None
+    max_increase: str | None = None
+    compression: str = "auto"
+    tmp_dir: Path | None = None  # where shadow copies go (default: the system temp dir)
+
+
+@dataclass
+class Plan:
+    """One variant to report: its cache entry, what is stored, what must still be built."""
+
+    index: int
+    profile: Profile
+    allocator: Allocator
+    key: str
+    cache: VariantCache
+    record: dict[str, Any] | None
+    need_clean: bool
+    need_probes: bool
+    args: list[str]
+
+    @property
+    def id(self) -> str:
+        return join_id(self.profile.name, self.allocator.name)
+
+
+@dataclass
+class Context:
+    """A prepared scan: everything before the first build."""
+
+    config: ConfigView
+    toolchain: Toolchain
+    crate: CrateInfo
+    matrix: Matrix
+    ids: list[str]  # the whole matrix, canonical order
+    chosen: list[tuple[Profile, Allocator]]  # this run's variants (a shard's slice)
+    notices: list[str]
+    runtime_on: bool
+    jobs: int
+    rep: Reporter
+    cache_root: Path
+    gate: GatePlan | None = None
+
+
+def prepare(crate_dir: Path, options: ScanOptions) -> Context:
+    """Config, toolchain, crate and matrix: everything before the first build. A bad
+    --max-increase or baseline stops the scan here, before any build."""
+    manifest = find_manifest(crate_dir)
+    config = options.config
+    if config is None:
+        from auditor.config.loader import load_config
+
+        config = load_config(manifest.parent, config_file=options.config_file)
+    rep = Reporter(options.quiet, options.progress)
+    cache_root = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
+    found = tc_mod.select(manifest.parent, cache_root)
+    tc = found.selected
+    if tc is None:  # select() raises when nothing usable is found
+        raise AuditorError(found.reason)
+    rep.notice(found.reason)
+    crate, notices = load_crate(manifest, tc.cargo, tc.env(), options.build.package)
+    matrix = build_matrix(config, options.profiles, options.allocators)
+    notices += pin_allocator(crate, matrix, config)
+    for n in notices:
+        rep.notice(n)
+    runtime_on = options.runtime if options.runtime is not None else bool(config.get("scan.runtime", True))
+    jobs = options.jobs or config.get("scan.jobs") or DEFAULT_JOBS
+    everything = matrix.variants()
+    ids = [join_id(p.name, a.name) for p, a in everything]
+    chosen = everything
+    if options.shard:
+        from auditor.gate.shard import select
+
+        keep = set(select(ids, *options.shard))
+        chosen = [(p, a) for p, a in everything if join_id(p.name, a.name) in keep]
+    gate = None
+    if options.gate:
+        gate = plan_gate(config, str(options.baseline) if options.baseline else None, options.max_increase,
+                         before_scan=str(manifest))
+    return Context(config, tc, crate, matrix, ids, chosen, notices, runtime_on, jobs, rep, cache_root, gate)
+
+
+def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
+    """Per chosen variant: its key, what the cache holds, and what must be built."""
+    inputs = build_inputs(ctx.crate, ctx.toolchain)
+    plans = []
+    for i, (p, a) in enumerate(ctx.chosen):
+        key = digest([CACHE_FORMAT, inputs, TARGET, p.name, p.settings, allocator_key(a), options.build.to_json()])
+        vc = VariantCache(ctx.cache_root, key, read=options.use_cache)
+        rec = vc.record()
+        if rec is not None and rec.get("status") == "ok" and not vc.path("module.wasm").is_file():
+            rec = None
+        if rec is not None and not unchanged(rec.get("extra_inputs") or {}):
+            rec = None
+        need_clean = rec is None
+        probes_done = rec is not None and (rec.get("probe_status") == "failed" or (
+            rec.get("probe_status") == "ok" and vc.path("probes.wasm").is_file()))
+        need_probes = ctx.runtime_on and (need_clean or (rec is not None and rec.get("status") == "ok"
+                                                         and not probes_done))
+        args = cargo_args(p.config_args(), p.name, ctx.crate.name, options.build)
+        plans.append(Plan(i, p, a, key, vc, rec, need_clean, need_probes, args))
+    return plans
+
+
+def command_rows(ctx: Context, options: ScanOptions) -> list[dict[str, Any]]:
+    """Each chosen variant's reproducing cargo command (`scan --print-commands`)."""
+    out = []
+    for p, a in ctx.chosen:
+        args = cargo_args(p.config_args(), p.name, ctx.crate.name, options.build)
+        out.append({"id": join_id(p.name, a.name), "command": display_command(args),
+                    "cwd": str(ctx.crate.package_dir), "injected": injected(a)})
+    return out
+
+
+def injected(a: Allocator) -> InjectedRecord | None:
+    """What the shadow crate gets for an injected allocator (None: nothing injected)."""
+    if not a.inject:
+        return None
+    return {
+        "dependency": a.dependency_line(),
+        "global_allocator": a.static_item(),
+        "how": "the shadow crate depends on a generated crate holding this static (your files are not edited)",
+    }
+
+
+# --------------------------------------------------------------------------- cache keys
+
+
+def build_inputs(crate: CrateInfo, tc: Toolchain) -> dict[str, Any]:
+    """Everything outside the variant that a build reads."""
+    skip = {crate.target_directory.resolve()}
+    configs = cargo_config_files(crate.package_dir)
+    env = {k: v for k, v in os.environ.items() if k in _ENV_KEYS or k.startswith(_ENV_PREFIXES)}
+    return {
+        "toolchain": tc.key,
+        "package": crate.name,
+        "workspace_root": str(crate.workspace_root),
+        "sources": fingerprint([crate.workspace_root] + list(crate.outside_paths), skip),
+        "cargo_config": fingerprint(configs),
+        "env": env,
+        "glue": digest([probe_source(), PROBE_FEATURE]),
+    }
+
+
+_path_prints: dict[str, str] = {}
+
+
+def allocator_key(a: Allocator) -> dict[str, Any]:
+    """The allocator's part of a key: its spec, and for a path source the sources' hash."""
+    spec = a.to_json()
+    spec.pop("origin", None)
+    spec.pop("description", None)
+    path = a.source.get("path")
+    if path:
+        if path not in _path_prints:
+            _path_prints[path] = fingerprint([Path(path)])
+        spec["path_sources"] = _path_prints[path]
+    return spec
+
+
+def unchanged(extra_inputs: dict[str, str | None]) -> bool:
+    """Files rustc read outside the hashed inputs still hash as recorded."""
+    for path, sha in extra_inputs.items():
+        try:
+            now: str | None = file_sha256(Path(path))
+        except OSError:
+            now = None
+        if now != sha:
+            return False
+    return True

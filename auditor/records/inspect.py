@@ -1,0 +1,179 @@
+"""`auditor.inspect/1`: one module read by the wasm stage (README ("JSON: auditor.inspect/1")).
+
+`auditor inspect --format json` prints it; each scan variant's `wasm` is one (with empty
+`findings` and `checks`); `diff`, the rules and the budgets read it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from auditor.records.findings import CheckRecord, FindingRecord
+
+SCHEMA = "auditor.inspect/1"
+
+
+class SectionRecord(TypedDict):
+    id: int
+    name: str
+    custom: bool
+    offset: int
+    size: int
+    payload_offset: int
+    payload_size: int
+
+
+class SectionTotalsRecord(TypedDict):
+    code: int
+    data: int
+    custom: int
+    other: int
+    preamble: int
+
+
+class MemoryRecord(TypedDict):
+    index: int
+    imported: bool
+    module: str | None
+    field: str | None
+    initial_pages: int
+    max_pages: int | None
+    initial_bytes: int
+    max_bytes: int | None
+    page_size: int
+    shared: bool
+    memory64: bool
+    exports: list[str]
+    unbounded: bool
+
+
+# `global` is a Python keyword, so this one is written in the functional form
+StackRecord = TypedDict("StackRecord", {
+    "global": int,  # the stack pointer's global index
+    "name": str | None,
+    "init": int,
+    "size": int,
+    "layout": str,  # stack-first | after-data
+})
+
+
+class SourcePathRecord(TypedDict):
+    text: str
+    offset: int
+    bytes: int
+
+
+class DataSegmentsRecord(TypedDict):
+    count: int
+    active: int
+    passive: int
+
+
+class ImportRecord(TypedDict, total=False):
+    module: str
+    field: str
+    kind: str
+    signature: str  # functions only
+
+
+class ExportRecord(TypedDict, total=False):
+    name: str
+    kind: str
+    index: int
+    signature: str  # functions only
+
+
+class InterfaceRecord(TypedDict):
+    imports_by_kind: dict[str, int]
+    exports_by_kind: dict[str, int]
+    wasm_bindgen: bool
+    wasi: str | None
+
+
+class ProducerRecord(TypedDict):
+    name: str
+    version: str
+
+
+class CountSizeRecord(TypedDict):
+    count: int
+    size: int
+
+
+class FunctionRecord(TypedDict):
+    index: int
+    name: str | None
+    demangled: str | None
+    size: int
+    crate: str
+    exports: list[str]
+
+
+class CrateRecord(TypedDict):
+    name: str
+    size: int
+    functions: int
+
+
+class EvidenceRecord(TypedDict):
+    function: str
+    size: int
+
+
+class AllocatorRecord(TypedDict):
+    name: str
+    description: str
+    evidence: list[EvidenceRecord]
+    evidence_bytes: int
+    expected_class: str | None
+    ambiguous_with: list[str]
+    class_hint: str | None
+
+
+class GrowSiteRecord(TypedDict):
+    function: int
+    name: str | None
+    offset: int
+    memory: int
+    checked: bool
+    use: str  # compared | dropped | unchecked
+
+
+class CompressionImplRecord(TypedDict):
+    zlib: str
+    brotli: str | None
+
+
+class InspectRecord(TypedDict):
+    schema: str
+    file: str
+    bytes: int
+    gzip: int | None
+    brotli: int | None
+    compression: str
+    compression_impl: CompressionImplRecord
+    sections: list[SectionRecord]
+    section_totals: SectionTotalsRecord
+    memories: list[MemoryRecord]
+    stack: StackRecord | None
+    static_data_bytes: int
+    source_paths: list[SourcePathRecord]
+    data_segments: DataSegmentsRecord
+    symbols: dict[str, int | None]
+    imports: list[ImportRecord]
+    exports: list[ExportRecord]
+    interface: InterfaceRecord
+    producers: dict[str, list[ProducerRecord]]
+    rustc_version: str | None
+    target_features: list[str]
+    function_count: int
+    named_functions: CountSizeRecord
+    unnamed_functions: CountSizeRecord
+    functions: list[FunctionRecord]
+    crates: list[CrateRecord]
+    allocator: AllocatorRecord
+    memory_grow_sites: list[GrowSiteRecord]
+    dwarf: dict[str, Any] | None  # README ("DWARF debug info"): the summary, and `functions` with --dwarf
+    warnings: list[str]
+    findings: list[FindingRecord]  # empty from the wasm stage; the rules fill them
+    checks: list[CheckRecord]

@@ -1,0 +1,225 @@
+"""`auditor.run/1`: one module run by the runtime stage (README ("JSON: auditor.run/1")).
+
+`auditor run --format json` prints it; each scan variant's `runtime` is one (with empty
+`findings` and `checks`); the runtime rules and the budgets' runtime metrics read it.
+Workload records are `total=False`: a workload that was not probed carries only
+`verdict`/`outcome`, `reason` and the figures it could not measure as null.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from auditor.records.findings import CheckRecord, FindingRecord
+
+SCHEMA = "auditor.run/1"
+
+
+class OptionsRecord(TypedDict):
+    memory_limit_pages: int
+    fuel: int
+    timeout: float | None
+    unknown_imports: str
+    churn_rounds: int
+    hold_cycles: int
+    seed: int
+    workloads: list[str]
+    capture_bytes: int
+
+
+class ImportPlanRecord(TypedDict):
+    module: str
+    name: str
+    kind: str
+    provided: str  # wasi | stub-trap | stub-default | default-value
+
+
+class ModuleRecord(TypedDict):
+    initial_pages: int | None
+    max_pages: int | None
+    wasi: bool
+    wasm_bindgen: bool
+    imports: list[ImportPlanRecord]
+    exports: list[str]
+
+
+class TrapRecord(TypedDict, total=False):
+    outcome: str
+    code: str | None
+    message: str | None
+    frames: list[str]
+    exit_code: int
+
+
+class InstantiateRecord(TypedDict, total=False):
+    outcome: str  # ok | memory-over-cap | start-trap | unsatisfied-imports | instantiate-error
+    message: str | None
+    pages: int | None
+    trap: TrapRecord | None
+
+
+class RejectedRecord(TypedDict):
+    name: str
+    signature: str
+    reason: str
+
+
+class EntryRecord(TypedDict):
+    family: str | None
+    alloc: str | None
+    free: str | None
+    realloc: str | None
+    try_reserve: str | None
+    shapes: dict[str, str | None]
+    ptr_type: str | None
+    rejected: list[RejectedRecord]
+
+
+class OomRecord(TypedDict, total=False):
+    entry: str
+    outcome: str  # null | err | unreachable | out-of-bounds | stack-overflow | timeout | trap | no-failure | not-probed
+    pages: int | None
+    initial_pages: int
+    cap_pages: int
+    request: int | None
+    live_bytes: int
+    grew_on_failure: bool
+    curve: list[int]
+    requests: list[int]
+    trap: TrapRecord | None
+    recovered: bool | None
+    recovery: str | None
+    stdout: str | None
+    stderr: str | None
+    try_reserve: OomRecord | None
+    reason: str | None
+
+
+class GrowthRecord(TypedDict, total=False):
+    """`churn` and `hold_release`."""
+
+    verdict: str  # plateau | leak | page-per-alloc | fixed-arena | not-probed
+    reason: str | None
+    outcome: str
+    steps: int
+    allocations: int
+    pages_initial: int
+    pages_after_warmup: int | None
+    pages_end: int | None
+    pages_max: int
+    slope: float | None
+    slope_unit: str
+    warmup: int
+    curve: list[int]
+    trap: TrapRecord | None
+    rounds: int  # churn
+    slots: int
+    live_bytes: int
+    cycles: int  # hold/release
+    blocks_per_cycle: int
+    period: int
+    live_peak_bytes: int
+    pages_per_cycle: list[int]
+
+
+class FragmentationRecord(TypedDict, total=False):
+    verdict: str  # reuse | grow | elsewhere | failed | not-probed
+    reason: str | None
+    outcome: str
+    block: int
+    blocks: int
+    freed_bytes: int
+    request: int
+    pages_before: int
+    pages_after: int
+    reused: bool
+    holes: dict[str, Any]
+    curve: list[int]
+    trap: TrapRecord | None
+
+
+class ReallocRecord(TypedDict, total=False):
+    verdict: str  # tight | copying | wasteful | failed | not-probed
+    reason: str | None
+    outcome: str
+    emulated: bool
+    steps: int
+    moves: int
+    live_bytes: int
+    pages_initial: int
+    pages_peak: int
+    overhead: float | None
+    curve: list[int]
+    trap: TrapRecord | None
+
+
+class GrowFunctionRecord(TypedDict):
+    function: int
+    name: str | None
+    sites: int
+    unchecked: int
+    offsets: list[int]
+
+
+class StaticRecord(TypedDict):
+    available: bool
+    reason: str | None
+    memory_grow_sites: int | None
+    unchecked_grow_sites: int | None
+    grow_functions: list[GrowFunctionRecord]
+    aborts_on_oom: bool | None
+    oom_handlers: list[str]
+    oom_path_ends_in_unreachable: bool | None
+    exports_reaching_oom: list[str]
+    named_functions: int
+
+
+class WasiRecord(TypedDict):
+    entry: str
+    outcome: str | None
+    exit_code: int | None
+    stdout: str | None
+    stderr: str | None
+    truncated: bool
+    pages: int | None
+    trap: TrapRecord | None
+
+
+class ScenarioRecord(TypedDict):
+    name: str
+    export: str
+    args: list[int | float]
+    expected: str
+    error_value: int | None
+    memory_limit_pages: int
+    observed: str | None
+    passed: bool
+    value: Any
+    pages_before: int | None
+    pages_after: int | None
+    trap: TrapRecord | None
+    message: str | None
+    stdout: str | None
+    stderr: str | None
+    origin: str | None
+
+
+class RunRecord(TypedDict):
+    schema: str
+    file: str
+    bytes: int
+    options: OptionsRecord
+    module: ModuleRecord
+    instantiate: InstantiateRecord
+    entry: EntryRecord
+    oom: OomRecord
+    churn: GrowthRecord
+    hold_release: GrowthRecord
+    fragmentation: FragmentationRecord
+    realloc: ReallocRecord
+    static: StaticRecord
+    wasi: WasiRecord | None
+    scenarios: list[ScenarioRecord]
+    findings: list[FindingRecord]  # empty from the runtime stage; the rules fill them
+    checks: list[CheckRecord]
+    timings: dict[str, float | int]

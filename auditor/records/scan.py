@@ -1,0 +1,158 @@
+"""`auditor.scan/1` (README ("JSON: auditor.scan/1")) and the figures derived across its
+variants.
+
+The derivations are functions of the record, so a scan (auditor.build.result) and a
+merge of shard reports (auditor.gate.merge) compute `delta` and `smallest` with the same
+code; which variant to *recommend* is policy and lives in the rules stage
+(auditor.rules.recommend, data in rules/runtime.toml).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NotRequired, TypedDict
+
+from auditor.records.findings import CheckRecord, FindingRecord
+from auditor.records.inspect import InspectRecord
+from auditor.records.run import RunRecord
+
+SCHEMA = "auditor.scan/1"
+
+
+class ChangeRecord(TypedDict):
+    bytes: int
+    percent: float | None
+
+
+class DeltaRecord(TypedDict):
+    baseline: str
+    raw: ChangeRecord | None
+    gzip: ChangeRecord | None
+    brotli: ChangeRecord | None
+
+
+class InjectedRecord(TypedDict):
+    dependency: str
+    global_allocator: str
+    how: str
+
+
+class AllocatorCheckRecord(TypedDict):
+    requested: str | None
+    detected: str | None
+    status: str  # match | mismatch | unverified
+    message: str | None
+
+
+class VariantRecord(TypedDict):
+    id: str
+    profile: str
+    allocator: str
+    status: str  # ok | failed
+    error: str | None
+    build_seconds: float | None
+    command: str
+    injected: InjectedRecord | None
+    reproducible: bool | None
+    sha256: str | None
+    wasm_path: str | None
+    probes_path: str | None
+    allocator_check: AllocatorCheckRecord | None
+    delta: DeltaRecord | None
+    wasm: InspectRecord | None
+    runtime: RunRecord | None
+    runtime_error: str | None
+
+
+class SmallestRecord(TypedDict):
+    variant: str
+    bytes: int
+    profile: str
+    allocator: str
+    settings: dict[str, Any]
+    delta: DeltaRecord | None
+
+
+class SkippedRecord(TypedDict):
+    reason: str
+    variants: list[str]
+
+
+class RecommendedRecord(SmallestRecord):
+    runtime_checked: bool
+    skipped: list[SkippedRecord]
+
+
+class ShardRecord(TypedDict):
+    index: int
+    count: int
+
+
+class SummaryRecord(TypedDict):
+    variants: int
+    ok: int
+    failed: int
+
+
+class ScanRecord(TypedDict):
+    schema: str
+    crate: dict[str, Any]
+    toolchain: dict[str, Any]
+    options: dict[str, Any]
+    profiles: list[dict[str, Any]]
+    allocators: list[dict[str, Any]]
+    matrix: list[str]
+    shard: ShardRecord | None
+    baseline_variant: str | None
+    smallest: SmallestRecord | None
+    recommended: RecommendedRecord | None
+    summary: SummaryRecord
+    variants: list[VariantRecord]
+    notices: list[str]
+    findings: list[FindingRecord]
+    checks: list[CheckRecord]
+    check: NotRequired[dict[str, Any]]  # auditor.check/1 with `scan --gate`
+
+
+def join_id(profile: str, allocator: str) -> str:
+    """"profile/allocator": a variant's id, the key budgets select on and shards split on."""
+    return f"{profile}/{allocator}"
+
+
+def variant_id(variant: VariantRecord | dict[str, Any]) -> str:
+    """The id of a variant record (its `id` is optional in hand-made reports)."""
+    return join_id(variant["profile"], variant["allocator"])
+
+
+def size_delta(wasm: InspectRecord, base_wasm: InspectRecord, base_id: str) -> DeltaRecord:
+    """raw / gzip / brotli change of one module against the reference variant's."""
+    out: dict[str, Any] = {"baseline": base_id}
+    for key, field_ in (("raw", "bytes"), ("gzip", "gzip"), ("brotli", "brotli")):
+        a, b = wasm.get(field_), base_wasm.get(field_)
+        out[key] = None if a is None or b is None else {
+            "bytes": a - b, "percent": round(100.0 * (a - b) / b, 2) if b else None}
+    return DeltaRecord(**out)
+
+
+def built(variants: Sequence[VariantRecord]) -> list[VariantRecord]:
+    """The variants that built and were read."""
+    return [v for v in variants if v["status"] == "ok" and v.get("wasm")]
+
+
+def smallest(variants: Sequence[VariantRecord], matrix: Sequence[str],
+             profiles: Sequence[dict[str, Any]]) -> SmallestRecord | None:
+    """The smallest ok variant (ties: earlier in the matrix) and the settings behind it."""
+    ok = built(variants)
+    if not ok:
+        return None
+
+    def order(v: VariantRecord) -> tuple[int, int]:
+        vid = variant_id(v)
+        return v["wasm"]["bytes"] if v["wasm"] else 0, matrix.index(vid) if vid in matrix else 0
+
+    small = min(ok, key=order)
+    settings = next((p.get("settings", {}) for p in profiles if isinstance(p, dict)
+                     and p.get("name") == small["profile"]), {})
+    return {"variant": variant_id(small), "bytes": small["wasm"]["bytes"] if small["wasm"] else 0,
+            "profile": small["profile"], "allocator": small["allocator"], "settings": settings,
+            "delta": small.get("delta")}

@@ -1,0 +1,172 @@
+"""The import rule of README ("Architecture"), checked on the source: every `import` and
+`from ... import` of every module under auditor/ (function-level ones too) is parsed with
+`ast` and its target's layer must be one the importer's layer may use.
+
+The rule (a layer may always import itself and the helpers):
+- helpers (errors, units, data, io, config.view): nothing else;
+- records (the typed JSON contracts, auditor/records/): nothing else; findings: records;
+- manifest, wasm: the ground floor, records only;
+- config.schema (every config key's check): manifest;
+- build: manifest (and config.schema); runtime: wasm (and its own option model,
+  runtime.options, which uses config.schema);
+- rules: manifest, wasm, findings, the runtime's option model;
+- gate: rules and what rules may use;
+- config (the loader): manifest, config.schema, the rule catalogue;
+- pipeline: every stage and config (never report, commands or cli);
+- report: anything but pipeline, commands and cli;
+- commands: pipeline and report; cli: helpers (commands are named, not imported);
+nothing imports commands or cli.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "auditor"
+
+HELPERS = {"auditor", "auditor.errors", "auditor.units", "auditor.data", "auditor.io", "auditor.config.view"}
+SINGLES = {  # modules whose layer is not their folder's
+    "auditor.findings": "findings",
+    "auditor.config.schema": "config-schema",
+    "auditor.runtime.options": "runtime-models",
+    "auditor.rules.catalog": "rule-catalogue",
+    "auditor.cli": "cli",
+    "auditor.__main__": "main",
+}
+GROUND = {"records", "manifest", "wasm"}
+RULES = GROUND | {"findings", "config-schema", "runtime-models", "rule-catalogue"}
+STAGES = RULES | {"build", "runtime", "rules", "gate"}
+
+# layer -> layers it may import (besides itself and "helpers")
+ALLOWED: dict[str, set[str]] = {
+    "helpers": set(),
+    "records": set(),
+    "findings": {"records"},
+    "manifest": {"records"},
+    "wasm": {"records"},
+    "config-schema": {"manifest"},
+    "build": {"records", "findings", "manifest", "config-schema"},
+    "runtime-models": {"records", "config-schema"},
+    "runtime": {"records", "wasm", "runtime-models", "config-schema"},
+    "rule-catalogue": {"records", "findings", "manifest"},
+    "rules": RULES,
+    "gate": RULES | {"rules"},
+    "config": {"records", "manifest", "config-schema", "rule-catalogue"},
+    "pipeline": STAGES | {"config"},
+    "report": STAGES | {"config"},
+    "commands": {"pipeline", "report"},
+    "cli": set(),
+    "main": {"cli"},
+}
+
+
+def layer(module: str) -> str:
+    if module in HELPERS:
+        return "helpers"
+    if module in SINGLES:
+        return SINGLES[module]
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 else ""
+    if top in ("records", "manifest", "wasm", "build", "runtime", "rules", "gate", "config", "pipeline", "report",
+               "commands"):
+        return top
+    raise AssertionError(f"{module}: no layer; add it to tests/test_architecture.py and README (Architecture)")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def resolve(target: str) -> str:
+    """The module a dotted name imports: `auditor.wasm.parse.parse_module` -> auditor.wasm.parse."""
+    parts = target.split(".")
+    while parts:
+        name = ".".join(parts)
+        base = REPO.joinpath(*parts)
+        if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
+            return name
+        parts.pop()
+    raise AssertionError(f"cannot resolve {target}")
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, imported auditor module) of every import in the file, nested ones too."""
+    me = module_name(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            names = [f"{mod}.{a.name}" for a in node.names]
+        else:
+            continue
+        for n in names:
+            if n.split(".")[0] == "auditor":
+                out.append((node.lineno, resolve(n)))
+    return out
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_module_has_a_layer():
+    for path in SOURCES:
+        layer(module_name(path))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_imports_follow_the_layers(path):
+    me = module_name(path)
+    mine = layer(me)
+    bad = []
+    for line, target in sorted(set(imports(path))):
+        theirs = layer(target)
+        if theirs in (mine, "helpers") or theirs in ALLOWED[mine]:
+            continue
+        bad.append(f"{path.relative_to(REPO)}:{line}: {mine} ({me}) imports {theirs} ({target})")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_rule_can_fail():
+    """The checker sees a forbidden edge (so a green run means something)."""
+    assert layer("auditor.wasm.inspect") == "wasm"
+    assert "rules" not in ALLOWED["wasm"] and "report" not in ALLOWED["gate"]
+    assert ("auditor.report.show" in {t for _, t in imports(PACKAGE / "report" / "text_check.py")})
+
+
+def test_wasm_inspect_knows_no_findings():
+    """The wasm stage's record carries no rules-stage objects (the rules fill `findings`)."""
+    targets = {t for _, t in imports(PACKAGE / "wasm" / "inspect.py")}
+    assert "auditor.findings" not in targets
+    from auditor.wasm.inspect import InspectResult
+
+    assert not {"findings", "checks", "top"} & set(InspectResult.__dataclass_fields__)
+
+
+def test_only_report_commands_and_cli_format_for_terminals():
+    """Formatting lives in report: no stage imports click (styles, echo)."""
+    bad = []
+    for path in SOURCES:
+        mine = layer(module_name(path))
+        if mine in ("report", "commands", "cli"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "click" for n in names):
+                bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not bad, bad
