@@ -8,6 +8,7 @@ click command called `command`.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from auditor.errors import AuditorError
@@ -24,7 +24,7 @@ def rules_dir() -> Path:
     raise AuditorError("rules/ data directory not found (set AUDITOR_RULES_DIR)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_rules_file(name: str) -> dict:
     path = rules_dir() / name
     try:

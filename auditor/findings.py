@@ -6,7 +6,11 @@ new command gets every format by filling them in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import cast
+
+from auditor.records.findings import CheckRecord, FindingRecord
 
 LEVELS = ("error", "warning", "note")
 
@@ -25,8 +29,9 @@ class Finding:
     help: str | None = None
     source_line: str | None = None  # the manifest line, for text output
 
-    def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+    def to_json(self) -> FindingRecord:
+        """Fields that are null or empty are left out (the record's keys are optional)."""
+        return cast(FindingRecord, {k: v for k, v in asdict(self).items() if v not in (None, "")})
 
 
 @dataclass
@@ -39,7 +44,7 @@ class Check:
     message: str = ""
     findings: list[Finding] = field(default_factory=list)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> CheckRecord:
         return {
             "rule": self.rule,
             "target": self.target,
@@ -48,6 +53,6 @@ class Check:
         }
 
 
-def exit_code(findings: list[Finding]) -> int:
+def exit_code(findings: Sequence[Finding]) -> int:
     """1 when any finding is an error, else 0 (usage errors exit 2 elsewhere)."""
     return 1 if any(f.level == "error" for f in findings) else 0

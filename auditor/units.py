@@ -24,7 +24,7 @@ _BYTE_UNITS = {
 _NUM = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 
 
-def _whole(x: float, what: str, value) -> int:
+def _whole(x: float, what: str, value: object) -> int:
     if not math.isfinite(x):
         raise ValueError(f"{what}: {value!r} is not a finite size")
     if x < 0:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,12 +52,12 @@ def main(paths: list[str]) -> None:
         mod = parse_module(Path(path).read_bytes(), path)
         info = debug_sections(mod)[".debug_info"]
         mb = (info.end - info.start) / 1e6
-        summary = best(lambda: dwarf_summary(mod))
-        walk = best(lambda: dwarf_walk(mod), n=2)
+        summary = best(lambda mod=mod: dwarf_summary(mod))
+        walk = best(lambda mod=mod: dwarf_walk(mod), n=2)
         result = dwarf_walk(mod)
-        llvm = best(lambda: subprocess.run(["llvm-dwarfdump-16", "--debug-info", path],
+        llvm = best(lambda path=path: subprocess.run(["llvm-dwarfdump-16", "--debug-info", path],
                                            stdout=subprocess.DEVNULL, check=True), n=2)
-        llvm_top = best(lambda: subprocess.run(
+        llvm_top = best(lambda path=path: subprocess.run(
             ["llvm-dwarfdump-16", "--debug-info", "--recurse-depth=0", path],
             stdout=subprocess.DEVNULL, check=True))
         print(f"{Path(path).name}: {mod.size / 1e6:.1f} MB file, {mb:.2f} MB .debug_info, "

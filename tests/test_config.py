@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from test_lint import line_of, write
 
 from auditor.config import load_config
 from auditor.errors import AuditorError
+
+from test_lint import line_of, write
 
 
 @pytest.fixture

@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import fixturelib
-import objdump
 from auditor.wasm.crates import CXX_GLOBAL, LINKER, NO_MANGLE, UNNAMED, CrateSize, crate_of, rollup
 from auditor.wasm.demangle import demangle, strip_hash
+
+import fixturelib
+import objdump
 
 CASES = [
     # Plain paths: the first segment.

@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import fixturelib
 from auditor.wasm import demangle as dm
 from auditor.wasm.demangle import _demangle_rust, demangle, is_rust_symbol, strip_hash
+
+import fixturelib
 
 # ------------------------------------------------------------------ vectors
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from auditor.gate.diff import diff_reports, normalise
+
 from objdump import sections
 
 REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"

@@ -20,10 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import fixturelib
-import objdump
 from auditor.wasm import dwarf
 from auditor.wasm.parse import parse_module
+
+import fixturelib
+import objdump
 
 # Package llvm-16 (installed with clang-16 on Debian); a missing tool fails, not skips.
 DWARFDUMP = shutil.which("llvm-dwarfdump-16") or shutil.which("llvm-dwarfdump") or "llvm-dwarfdump-16"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_lint import run, write
 
+from test_lint import run, write
 
 BEFORE = """\
 # top comment
@@ -204,9 +204,9 @@ keys = st.fixed_dictionaries({}, optional={
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(keys, st.booleans(), st.booleans())
 def test_any_profile_fixes_to_lint_clean_in_one_pass(tmp_path_factory, settings_, comments, spaced):
-    from auditor.rules.fix import plan_fix
-    from auditor.manifest.workspace import profile_facts
     from auditor.manifest import toml
+    from auditor.manifest.workspace import profile_facts
+    from auditor.rules.fix import plan_fix
 
     d = tmp_path_factory.mktemp("p")
     eq = " = " if spaced else "="

@@ -332,7 +332,7 @@ def test_wat_facts_agree_with_objdump(name):
     assert path.stat().st_size == facts["bytes"]
     # Section size including id and length bytes = payload end - previous section end.
     dumped, prev_end = [], 8
-    for kind, start, size in sections(path):
+    for _kind, start, size in sections(path):
         dumped.append(start + size - prev_end)
         prev_end = start + size
     assert dumped == [s["size"] for s in facts["sections"]]

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 from urllib.parse import urlparse
 
-from test_lint import MANIFESTS, run
-
 from auditor.findings import Check, Finding
 from auditor.report import render
 from auditor.report.formats import REGISTRY
+
+from test_lint import MANIFESTS, run
 
 SCHEMA = json.loads((MANIFESTS / "sarif-2.1.0-subset.schema.json").read_text())
 
@@ -328,10 +328,10 @@ def test_color_auto_on_a_tty_and_no_color(tmp_path):
 
 def test_formats_on_a_real_inspect_result(tmp_path):
     """inspect results get every format: findings come from the rules on auditor.inspect/1."""
-    from fixturelib import wat
-
     from auditor.rules.audit import audit
     from auditor.wasm.inspect import inspect_file
+
+    from fixturelib import wat
 
     res = audit(inspect_file(wat("grow_sites")))
     facts, checks = res.record, res.checks

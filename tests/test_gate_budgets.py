@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
-
-import re
 
 import pytest
 
@@ -16,6 +15,7 @@ from auditor.config import load_config
 from auditor.errors import AuditorError
 from auditor.gate.budgets import evaluate
 from auditor.gate.report import load_report, variant_id
+
 from objdump import sections
 
 REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
@@ -50,7 +50,7 @@ def _leb_len(n: int) -> int:
 def objdump_section_bytes(kind: str) -> int:
     """Whole-section bytes (id + size LEB + payload, name included) per wasm-objdump -h."""
     total = 0
-    for name, start, size in sections(WASM_V1):
+    for name, _start, size in sections(WASM_V1):
         if name == kind:
             total += 1 + _leb_len(size) + size
     return total

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from auditor.report.markdown_blocks import MARKER
 from auditor.gate.report import load_report, variant_id
 from auditor.gate.shard import select
+from auditor.report.markdown_blocks import MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -28,7 +28,7 @@ BUDGET = '[[budget]]\nname = "main"\nvariant = "min-size-z/default"\nraw = "28 K
 
 def scripts() -> list[str]:
     out = [s["run"] for job in GITHUB["jobs"].values() for s in job["steps"] if "run" in s]
-    for name, job in GITLAB.items():
+    for job in GITLAB.values():
         if isinstance(job, dict):
             out += job.get("script", []) + job.get("before_script", [])
     return out

@@ -9,9 +9,9 @@ from pathlib import Path
 from auditor.config import load_config
 from auditor.gate.budgets import evaluate
 from auditor.gate.diff import diff_reports
-from auditor.report.markdown_blocks import MARKER
 from auditor.gate.report import load_report
 from auditor.report import markdown_check, markdown_diff, markdown_scan
+from auditor.report.markdown_blocks import MARKER
 
 REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 V1, V2 = load_report(REPORTS / "scan-v1.json"), load_report(REPORTS / "scan-v2.json")
@@ -139,8 +139,8 @@ def test_scan_gate_comment_has_baseline_column_budgets_and_details(tmp_path):
 def test_percentages_read_the_same_in_text_and_markdown(tmp_path):
     """One exact ratio, rounded once: 1,320 / 2,531 = 52.153% is 52.2% everywhere (rounding
     to 52.15 first and then to one decimal would print 52.1%)."""
-    from auditor.units import percent
     from auditor.report import text_diff
+    from auditor.units import percent
 
     def record(size):
         return {"schema": "auditor.inspect/1", "file": "m.wasm", "bytes": size, "gzip": None, "brotli": None,

@@ -21,6 +21,7 @@ import sys
 import pytest
 
 from auditor.gate.report import variant_id
+
 from fixturelib import fixture_crate
 
 CONFIG = """

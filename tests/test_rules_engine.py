@@ -85,9 +85,9 @@ def test_template_fallback_for_null_or_missing_values():
 def test_unchecked_grow_in_a_module_without_names_is_not_called_none():
     # grow_sites.wat has no name section; its unchecked sites are functions 1 and 3 at file
     # offsets 135 and 155 (hand-computed in the fixture's header).
-    from fixturelib import wat
-
     from auditor.wasm.inspect import inspect_file
+
+    from fixturelib import wat
 
     findings, _ = evaluate("inspect", inspect_file(wat("grow_sites")).to_json())
     assert [f.message for f in findings if f.rule == "AUD303"] == [
@@ -270,7 +270,7 @@ def section_total(path, pred) -> int:
     """Bytes of matching sections, with their id byte and size LEB (as inspect counts them)."""
     data = path.read_bytes()
     total = 0
-    for name, start, size in objdump_sections(path):
+    for name, _start, size in objdump_sections(path):
         if pred(name):
             # header = id byte + LEB of the payload size (+ name for custom sections, inside the payload)
             header = 1
@@ -315,9 +315,9 @@ def test_debug_and_name_sections_on_an_unstripped_build(release_minimal):
 
 
 def test_stripped_and_capped_build_is_quiet():
-    from fixturelib import build_crate
-
     from auditor.wasm.inspect import inspect_file
+
+    from fixturelib import build_crate
 
     wasm = build_crate("minimal", config=['profile.release.strip=true',
                                           'target.wasm32-unknown-unknown.rustflags=["-C","link-arg=--max-memory=4194304","-C","link-arg=--initial-memory=1966080"]'])
@@ -334,9 +334,9 @@ def test_stripped_and_capped_build_is_quiet():
 
 
 def test_initial_memory_far_above_need(tmp_path, monkeypatch):
-    from fixturelib import build_crate
-
     from auditor.wasm.inspect import inspect_file
+
+    from fixturelib import build_crate
 
     wasm = build_crate("minimal", config=['target.wasm32-unknown-unknown.rustflags=["-C","link-arg=--initial-memory=4194304"]'])
     assert "initial=64" in objdump_memory(wasm)
@@ -350,9 +350,9 @@ def test_initial_memory_far_above_need(tmp_path, monkeypatch):
 
 
 def test_panic_fmt_machinery_on_heavy_crate():
-    from fixturelib import build_crate
-
     from auditor.wasm.inspect import inspect_file
+
+    from fixturelib import build_crate
 
     wasm = build_crate("heavy")
     facts = inspect_file(wasm, compression="none").to_json()

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-import fixturelib
 from auditor.runtime.api import RuntimeOptions, run_module
 from auditor.runtime.scenarios import Scenario
 from auditor.runtime.workloads import LEAK_SLOPE, RAMP_START
+
+import fixturelib
 
 HAZARDS = Path(__file__).resolve().parents[1] / "fixtures" / "runtime" / "hazards"
 PAGE = 65536

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import fixturelib
 from auditor.errors import AuditorError
 from auditor.runtime.api import RuntimeOptions, run_module
 from auditor.runtime.scenarios import Scenario, parse_spec
+
+import fixturelib
 
 RUNTIME_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runtime"
 

@@ -6,14 +6,11 @@ import hashlib
 import json
 import os
 import shlex
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-
-from test_scan_support import (CRATES, REPO, TARGET, auditor, copy_crate, exports, objdump, scan_json,
-                               variants)
+from test_scan_support import CRATES, REPO, TARGET, auditor, copy_crate, exports, objdump, scan_json, variants
 
 MINIMAL = ["--profiles", "release,min-size-z", "--allocators", "default,fixture_bump", "--no-runtime",
            "--compression", "none"]

@@ -10,8 +10,16 @@ import sys
 import time
 from pathlib import Path
 
-from test_scan_support import (REPO, auditor, copy_crate, counting_cargo, rust_processes_under, tree_digest,
-                               variant_builds, variants)
+from test_scan_support import (
+    REPO,
+    auditor,
+    copy_crate,
+    counting_cargo,
+    rust_processes_under,
+    tree_digest,
+    variant_builds,
+    variants,
+)
 
 
 def _workspace_copy(tmp: Path) -> Path:

@@ -7,7 +7,8 @@ The definitions budgets are written in: "1.5 MB" is 1,500,000 bytes, "1.5 MiB" i
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from auditor.units import PAGE, parse_bytes, parse_pages, parse_percent_or_bytes
 

@@ -180,8 +180,9 @@ def test_count_never_allocates_by_bogus_value():
 
 def test_fast_opcode_walk_agrees_with_exact_decode():
     """The regex walk used on every body must find exactly what decode() finds."""
-    import fixturelib
     from auditor.wasm.opcodes import code_start, decode, find_opcode
+
+    import fixturelib
 
     modules = [fixturelib.build_crate(n) for n in ("heavy", "guarded")]
     modules += [fixturelib.build_crate("heavy", config=["profile.release.lto=true", 'profile.release.opt-level="z"'])]

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 CACHE_FORMAT = 1
@@ -37,7 +37,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_hash(package: str, data_files: tuple[str, ...] = ()) -> str:
     """Hash of the Python sources (and `rules/` data files) that produce an analysis."""
     import importlib
@@ -45,7 +45,7 @@ def code_hash(package: str, data_files: tuple[str, ...] = ()) -> str:
     from auditor.data import rules_dir
 
     h = hashlib.sha256()
-    root = Path(importlib.import_module(package).__file__).parent
+    root = Path(importlib.import_module(package).__file__ or package).parent
     for f in sorted(root.rglob("*.py")):
         h.update(f.relative_to(root).as_posix().encode())
         h.update(f.read_bytes())

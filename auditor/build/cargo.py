@@ -13,6 +13,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class BuildOutcome:
 
 
 def cargo_args(profile_args: list[str], profile: str, package: str, opts: BuildOptions,
-               extra_features: list[str] = ()) -> list[str]:
+               extra_features: Sequence[str] = ()) -> list[str]:
     """Arguments after the cargo binary (what a user would type, minus message format)."""
     args = list(profile_args) + ["build", "--lib", "--target", TARGET, "--profile", profile, "-p", package]
     features = list(opts.features) + list(extra_features)
@@ -64,8 +65,8 @@ def display_command(args: list[str]) -> str:
 class ProcessRegistry:
     """Live cargo processes, so an interrupt can end them all."""
 
-    def __init__(self):
-        self._procs: set[subprocess.Popen] = set()
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen[str]] = set()
         self._lock = threading.Lock()
         self.stopping = False
 
@@ -109,11 +110,13 @@ def run_cargo(cargo: str, args: list[str], cwd: Path, env: dict, manifest: Path,
     # stdin an empty pipe (see toolchain._run): cargo's `rustc -` must read nothing.
     p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          stdin=subprocess.PIPE, text=True, start_new_session=True)
+    assert p.stdin is not None and p.stdout is not None and p.stderr is not None  # all three are pipes
     p.stdin.close()
     registry.add(p)
+    stderr_pipe = p.stderr
     try:
         stderr_chunks: list[str] = []
-        reader = threading.Thread(target=lambda: stderr_chunks.append(p.stderr.read()), daemon=True)
+        reader = threading.Thread(target=lambda: stderr_chunks.append(stderr_pipe.read()), daemon=True)
         reader.start()
         wasm, errors = None, []
         manifest_s = str(manifest)

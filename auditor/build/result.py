@@ -16,7 +16,14 @@ from auditor.findings import Check, Finding
 from auditor.records.inspect import InspectRecord
 from auditor.records.run import RunRecord
 from auditor.records.scan import (
-    SCHEMA, AllocatorCheckRecord, DeltaRecord, InjectedRecord, RecommendedRecord, ScanRecord, VariantRecord, join_id,
+    SCHEMA,
+    AllocatorCheckRecord,
+    DeltaRecord,
+    InjectedRecord,
+    RecommendedRecord,
+    ScanRecord,
+    VariantRecord,
+    join_id,
     smallest,
 )
 
@@ -67,7 +74,8 @@ class VariantResult:
         def section(i: int) -> int:
             return sum(s["size"] for s in w["sections"] if s["id"] == i)
 
-        mem = next((m for m in w.get("memories", []) if not m.get("imported")), None) or (w.get("memories") or [None])[0]
+        memories = w.get("memories") or []
+        mem = next((m for m in memories if not m.get("imported")), None) or (memories[0] if memories else None)
         return {
             "raw": w["bytes"], "gzip": w.get("gzip"), "brotli": w.get("brotli"),
             "code": section(CODE), "data": section(DATA), "custom": section(CUSTOM),

@@ -160,7 +160,7 @@ class ShadowSet:
 
     def close(self) -> None:
         shutil.rmtree(self.base, ignore_errors=True)
-        if self._lock_fd is not None:
+        if self._lock_fd is not None and self._lock_path is not None:
             try:
                 os.unlink(self._lock_path)
             except OSError:
@@ -225,8 +225,8 @@ class ShadowSet:
                 raise AuditorError(f"the crate root {crate.lib_src} is outside the workspace; "
                                    "auditor cannot inject into it", str(crate.manifest_path)) from None
             _add_glue_dependency(manifest, glue_dir)
-            with open(lib_copy, "a", encoding="utf-8") as f:
-                f.write(_ROOT_LINE)
+            with open(lib_copy, "a", encoding="utf-8") as out:
+                out.write(_ROOT_LINE)
         return Tree(kind, mirror, ws_copy, manifest, glue_dir)
 
 

@@ -154,8 +154,9 @@ def candidates(crate_dir: Path | None = None, include_all: bool = False) -> tupl
             seen.add(ident)
             out.append(tc)
 
-    cargo, rustc = shutil.which("cargo"), shutil.which("rustc")
-    if cargo and rustc:
+    path_cargo, path_rustc = shutil.which("cargo"), shutil.which("rustc")
+    if path_cargo and path_rustc:
+        cargo, rustc = path_cargo, path_rustc
         if _is_rustup_proxy(rustc):
             # Resolve the proxy where the crate is, so a rust-toolchain.toml there counts,
             # then use that toolchain's real binaries (no proxy decisions later).
@@ -370,7 +371,7 @@ def discover(crate_dir: Path | None = None, cache_dir: Path | None = None, *, al
     elif selected is cands[0]:
         why = "the default toolchain"
     else:
-        skipped = [f"{tc.source} ({tc.rustc_version or '?'}) has {tc.problem}" if tc.problem.startswith("no ")
+        skipped = [f"{tc.source} ({tc.rustc_version or '?'}) has {tc.problem}" if (tc.problem or "").startswith("no ")
                    else f"{tc.source} ({tc.rustc_version or '?'}): {tc.problem}" for tc in cands[: cands.index(selected)]]
         why = "; ".join(skipped)
     return Discovery(cands, selected, f"using {selected.label()}: {why}", explicit)

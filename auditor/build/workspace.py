@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import tomllib
+from collections.abc import Iterator, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,7 +241,7 @@ def is_build_output(d: Path) -> bool:
         d.name == "target" and (d.parent / "Cargo.toml").is_file())
 
 
-def walk_tree(root: Path, skip: set[Path] = frozenset()):
+def walk_tree(root: Path, skip: Set[Path] = frozenset()) -> Iterator[Path]:
     """Files under root that a build can read, sorted, without VCS and build output."""
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
@@ -255,7 +256,7 @@ def walk_tree(root: Path, skip: set[Path] = frozenset()):
             yield here / f
 
 
-def fingerprint(paths: list[Path], skip: set[Path] = frozenset()) -> str:
+def fingerprint(paths: list[Path], skip: Set[Path] = frozenset()) -> str:
     """Content hash of every file under the given dirs (and of given files)."""
     h = hashlib.sha256()
     for root in paths:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from auditor.config.schema import REQUIRED, RULE_LEVELS, RULES, SCHEMA, ArrayOf, MapOf
 from auditor.errors import AuditorError
@@ -283,7 +283,7 @@ def validate(layer: Layer) -> None:
     _check_node(layer, SCHEMA, layer.data, ())
 
 
-def _fail(layer: Layer, path: tuple, what: str):
+def _fail(layer: Layer, path: tuple, what: str) -> NoReturn:
     if layer.doc is None:  # the command line: `where` already names the key, say it once
         what = what.removeprefix(f"{_name(path)}: ")
     raise AuditorError(what, layer.where(path))

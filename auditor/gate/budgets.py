@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import fnmatch
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
+from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.findings import Check, Finding, exit_code
 from auditor.gate.metrics import METRICS, Metric, Unmeasured, crate_metric, figure
 from auditor.gate.report import variant_id
-from auditor.units import percent, quantity
+from auditor.records.check import BudgetRecord, BudgetVariantRecord, GateRecord, IncreaseRecord, LimitRecord
 from auditor.rules import catalog
-from auditor.units import parse_percent_or_bytes
+from auditor.units import parse_percent_or_bytes, percent, quantity
 
 DEFAULT_VARIANT = "release/default"
 RULE_EXCEEDED, RULE_INCREASE, RULE_FAILED, RULE_UNMEASURED = "AUD901", "AUD902", "AUD903", "AUD904"
@@ -53,7 +56,7 @@ class LimitResult:
             return None
         return round((self.limit - self.actual) * 100 / self.limit, 2)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> LimitRecord:
         return {"metric": self.metric, "unit": self.unit, "actual": self.actual,
                 "limit": self.limit, "limit_text": self.limit_text,
                 "headroom": self.headroom, "headroom_percent": self.headroom_percent,
@@ -63,14 +66,14 @@ class LimitResult:
 @dataclass
 class IncreaseResult:
     metric: str
-    baseline: int | None  # None: variant not in the baseline (or failed or unmeasured there)
-    actual: int | None
+    baseline: int | float | None  # bytes; None: variant not in the baseline (or failed or unmeasured there)
+    actual: int | float | None
     allowed_text: str  # "5%" or "10 KiB"
     allowed: int | None  # whole bytes allowed on top of the baseline
     status: str  # pass | fail | skip
 
     @property
-    def delta(self) -> int | None:
+    def delta(self) -> int | float | None:
         return None if self.baseline is None or self.actual is None else self.actual - self.baseline
 
     @property
@@ -79,7 +82,7 @@ class IncreaseResult:
             return None
         return round(self.delta * 100 / self.baseline, 2)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> IncreaseRecord:
         return {"metric": self.metric, "baseline": self.baseline, "actual": self.actual,
                 "delta": self.delta, "delta_percent": self.delta_percent,
                 "max_increase": self.allowed_text, "allowed": self.allowed, "status": self.status}
@@ -93,7 +96,7 @@ class BudgetVariant:
     increases: list[IncreaseResult] = field(default_factory=list)
     error: str | None = None  # build error or "no variant matches"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> BudgetVariantRecord:
         return {"variant": self.variant, "status": self.status, "error": self.error,
                 "limits": [x.to_json() for x in self.limits],
                 "increases": [x.to_json() for x in self.increases]}
@@ -115,7 +118,7 @@ class BudgetResult:
         statuses = {v.status for v in self.variants}
         return "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> BudgetRecord:
         return {"name": self.name, "variant": self.selector, "status": self.status,
                 "message": self.message, "max_increase": self.max_increase,
                 "file": self.file, "line": self.line,
@@ -129,8 +132,8 @@ class CheckResult:
     KIND = "check"
     report: str | None
     baseline_file: str | None
-    scan: dict  # the scan report (auditor.scan/1)
-    baseline: dict | None
+    scan: Mapping[str, Any]  # the scan report (auditor.scan/1)
+    baseline: Mapping[str, Any] | None
     default_variant: str
     budgets: list[BudgetResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -164,7 +167,7 @@ class CheckResult:
             rows.append(row)
         return rows
 
-    def to_json(self) -> dict:
+    def to_json(self) -> GateRecord:
         return {
             "schema": "auditor.check/1",
             "report": self.report,
@@ -216,7 +219,8 @@ def default_variant(config) -> str:
     return (config.get("scan.default-variant") if config is not None else None) or DEFAULT_VARIANT
 
 
-def evaluate(scan_json: dict, config, baseline: dict | None = None, max_increase=None, *,
+def evaluate(scan_json: Mapping[str, Any], config: ConfigView | None, baseline: Mapping[str, Any] | None = None,
+             max_increase: str | None = None, *,
              report_name: str | None = None, baseline_name: str | None = None) -> CheckResult:
     """Gate a scan report: budgets from `config`, growth against `baseline`.
 
@@ -336,12 +340,12 @@ def parse_increase(value) -> tuple[str, float]:
     return parse_percent_or_bytes(value, what="max-increase")
 
 
-def _allowed(increase: tuple[str, float], before: int) -> int:
+def _allowed(increase: tuple[str, float], before: int | float) -> int:
     """Whole bytes allowed on top of `before`, computed exactly (5% of 40,000 is 2,000,
     not 1,999.9999) and rounded down, since growth is a whole number of bytes."""
     kind, amount = increase
-    amount = Fraction(str(amount))
-    return math.floor(before * amount / 100 if kind == "percent" else amount)
+    exact = Fraction(str(amount))
+    return math.floor(before * exact / 100 if kind == "percent" else exact)
 
 
 # --------------------------------------------------------------------------- findings
@@ -354,7 +358,15 @@ def _fmt(value, unit: str) -> str:
 def _level(config, rule: str) -> str | None:
     """The configured level of a rule, else its default from rules/budget.toml; None when off."""
     level = config.rule_level(rule) if config is not None else None
-    return None if level == "off" else (level or catalog.get(rule).level)
+    return None if level == "off" else (level or _rule(rule).level)
+
+
+def _rule(rule_id: str) -> catalog.Rule:
+    """A budget rule of rules/budget.toml (they are auditor's own: a missing one is a bug)."""
+    entry = catalog.get(rule_id)
+    if entry is None:
+        raise AuditorError(f"rule {rule_id} is missing from rules/budget.toml")
+    return entry
 
 
 def _finding(config, rule, message, budget: BudgetResult, variant, key) -> Finding | None:
@@ -369,7 +381,7 @@ def _finding(config, rule, message, budget: BudgetResult, variant, key) -> Findi
             file, line = loc
     if budget.message:
         message = f"{message} — {budget.message}"
-    entry = catalog.get(rule)
+    entry = _rule(rule)
     return Finding(rule=rule, level=level, message=message, title=entry.title, category="budget",
                    file=file, line=line, variant=variant, help=entry.fix)
 
@@ -377,30 +389,31 @@ def _finding(config, rule, message, budget: BudgetResult, variant, key) -> Findi
 def _record(result: CheckResult, budget: BudgetResult, config) -> None:
     """Findings for every breach and one Check per budget x variant."""
     for bv in budget.variants:
-        new: list[Finding] = []
+        made: list[Finding | None] = []  # None: the rule is off
         head = f"budget {budget.name!r} ({bv.variant})"
         if bv.error:
             rule = RULE_FAILED if bv.error.startswith("variant failed") else RULE_UNMEASURED
-            new.append(_finding(config, rule, f"{head}: {bv.error}", budget, bv.variant, "variant"))
+            made.append(_finding(config, rule, f"{head}: {bv.error}", budget, bv.variant, "variant"))
         for lim in bv.limits:
             if lim.status == "error":
-                new.append(_finding(config, RULE_UNMEASURED, f"{head}: {lim.metric} not measured: {lim.note}",
+                made.append(_finding(config, RULE_UNMEASURED, f"{head}: {lim.metric} not measured: {lim.note}",
                                     budget, bv.variant, lim.metric))
             elif lim.status == "fail":
                 if lim.actual is None:
                     text = f"{head}: {lim.metric}: {lim.note} (limit {lim.limit_text})"
                 else:
+                    over = lim.actual - lim.limit
                     text = (f"{head}: {lim.metric} {_fmt(lim.actual, lim.unit)} > limit {lim.limit_text} "
-                            f"({_fmt(lim.limit, lim.unit)}), over by {_fmt(-lim.headroom, lim.unit)}"
-                            + (f" ({-lim.headroom * 100 / lim.limit:.1f}%)" if lim.limit else ""))
-                new.append(_finding(config, RULE_EXCEEDED, text, budget, bv.variant, lim.metric))
+                            f"({_fmt(lim.limit, lim.unit)}), over by {_fmt(over, lim.unit)}"
+                            + (f" ({over * 100 / lim.limit:.1f}%)" if lim.limit else ""))
+                made.append(_finding(config, RULE_EXCEEDED, text, budget, bv.variant, lim.metric))
         for inc in bv.increases:
             if inc.status == "fail":
                 text = (f"{head}: {inc.metric} grew {inc.delta:+,} B{percent(inc.delta, inc.baseline)} over the baseline "
                         f"({inc.baseline:,} B -> {inc.actual:,} B), max-increase {inc.allowed_text} "
                         f"allows {_fmt(inc.allowed, 'bytes')}")
-                new.append(_finding(config, RULE_INCREASE, text, budget, bv.variant, "max-increase"))
-        new = [f for f in new if f is not None]
+                made.append(_finding(config, RULE_INCREASE, text, budget, bv.variant, "max-increase"))
+        new = [f for f in made if f is not None]
         result.findings += new
         rule = new[0].rule if new else (RULE_INCREASE if bv.increases and not bv.limits else RULE_EXCEEDED)
         message = "; ".join(f.message for f in new) if new else f"{head}: within budget"

@@ -11,8 +11,10 @@ Rows are sorted by absolute delta, largest first; unchanged rows are left out.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from auditor.errors import AuditorError
 from auditor.gate.metrics import METRICS, figure
@@ -105,7 +107,7 @@ class DiffResult:
 # --------------------------------------------------------------------------- loading
 
 
-def load_side(path: str) -> tuple[str, dict]:
+def load_side(path: str) -> tuple[str, Mapping[str, Any]]:
     """("scan" | "inspect" | "wasm", report-like dict) for a JSON report or a .wasm file."""
     p = Path(path)
     try:
@@ -124,7 +126,7 @@ def load_side(path: str) -> tuple[str, dict]:
 # --------------------------------------------------------------------------- rows
 
 
-def normalise(function: dict) -> str:
+def normalise(function: Mapping[str, Any]) -> str:
     """The name a function is matched by across builds."""
     from auditor.wasm.demangle import demangle, strip_hash
 
@@ -155,28 +157,29 @@ def _table(old: dict[str, int], new: dict[str, int], top: int,
     changed.sort(key=lambda r: (-abs(r.delta), r.name))
     keep = changed if top <= 0 else changed[:top]
     rest = changed[len(keep):]
-    return Table(keep, len(rest), sum(r.delta for r in rest), len(rows) - len(changed))
+    return Table(keep, len(rest), int(sum(r.delta for r in rest)), len(rows) - len(changed))
 
 
-def section_name(section: dict) -> str:
+def section_name(section: Mapping[str, Any]) -> str:
     return f"custom:{section['name']}" if section["id"] == 0 else section["name"]
 
 
-def diff_modules(old: dict, new: dict, top: int, variant: str | None = None) -> ModuleDiff:
+def diff_modules(old: Mapping[str, Any], new: Mapping[str, Any], top: int, variant: str | None = None) -> ModuleDiff:
     """Totals, sections, crates and functions of two inspect records (or scan variants)."""
     from auditor.wasm.demangle import strip_hash
 
     old_v, new_v = _as_variant(old), _as_variant(new)
     totals = [Row(k, figure(METRICS[k], old_v), figure(METRICS[k], new_v)) for k in TOTALS]
     totals.append(Row("functions", len(old["functions"]), len(new["functions"])))
-    sections = _table(*[_sizes(w["sections"], section_name)[0] for w in (old, new)], top=0)
-    crates = _table(*[_sizes(w["crates"], lambda c: strip_hash(c["name"]))[0] for w in (old, new)], top=top)
+    sections = _table(_sizes(old["sections"], section_name)[0], _sizes(new["sections"], section_name)[0], top=0)
+    crates = _table(_sizes(old["crates"], lambda c: strip_hash(c["name"]))[0],
+                    _sizes(new["crates"], lambda c: strip_hash(c["name"]))[0], top=top)
     (fo, co), (fn, cn) = (_sizes(w["functions"], normalise) for w in (old, new))
     functions = _table(fo, fn, top, co, cn)
     return ModuleDiff(variant, totals, sections, crates, functions)
 
 
-def _as_variant(wasm: dict) -> dict:
+def _as_variant(wasm: Mapping[str, Any]) -> dict[str, Any]:
     return {"status": "ok", "wasm": wasm}
 
 
@@ -206,7 +209,7 @@ def diff_reports(old_path: str, new_path: str, *, top: int = 10, variant: str | 
     return result
 
 
-def _pick(kind: str, report: dict, where: str, selector: str | None) -> tuple[dict, str | None]:
+def _pick(kind: str, report: Mapping[str, Any], where: str, selector: str | None) -> tuple[Mapping[str, Any], str | None]:
     """The module record of one side: a scan report contributes one selected variant."""
     if kind != "scan":
         return report, None
@@ -221,7 +224,7 @@ def _pick(kind: str, report: dict, where: str, selector: str | None) -> tuple[di
     return hits[0]["wasm"], variant_id(hits[0])
 
 
-def _variant_row(vid: str, old: dict | None, new: dict | None) -> dict:
+def _variant_row(vid: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> dict[str, Any]:
     row = {"variant": vid,
            "old_status": old["status"] if old else None, "new_status": new["status"] if new else None}
     for key in ("raw", "gzip", "brotli"):

@@ -76,7 +76,7 @@ def merge_reports(reports: list[tuple[str, dict]], config=None, *, rerun_rules: 
         raise AuditorError("is a whole-matrix report and cannot be merged with shard reports", where)
     if sharded:
         n = _check_split(sharded)
-        shards.sort(key=lambda s: s[2][0])  # the output does not depend on argument order
+        shards.sort(key=lambda s: s[2][0] if s[2] else 0)  # the output does not depend on argument order
     _no_duplicates(shards)
     if sharded:
         variants = _place(sharded, n)
@@ -194,4 +194,4 @@ def _merged_findings(shards, order: list[str]) -> list[dict]:
             if key not in seen:
                 seen.add(key)
                 out.append(f)
-    return sorted(out, key=lambda f: rank.get(f.get("variant"), -1) if isinstance(f, dict) else -1)
+    return sorted(out, key=lambda f: rank.get(f.get("variant") or "", -1) if isinstance(f, dict) else -1)

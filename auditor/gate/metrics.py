@@ -7,8 +7,9 @@ record, runtime figures from its `runtime` object (issue 4 contract).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 from auditor.units import parse_bytes, parse_pages
 
@@ -19,29 +20,29 @@ class Unmeasured(Exception):
     """The figure is not in the report (runtime not run, module not probed, ...)."""
 
 
-def section_bytes(wasm: dict, section_id: int) -> int:
+def section_bytes(wasm: Mapping[str, Any], section_id: int) -> int:
     """Bytes of every section with this id, each counted with its id and length bytes."""
     return sum(s["size"] for s in wasm["sections"] if s["id"] == section_id)
 
 
-def crate_bytes(wasm: dict, name: str) -> int:
+def crate_bytes(wasm: Mapping[str, Any], name: str) -> int:
     """Code bytes the inspect rollup attributes to a crate; a crate not linked has 0."""
     return sum(c["size"] for c in wasm["crates"] if c["name"] == name)
 
 
-def _compressed(wasm: dict, key: str) -> int:
+def _compressed(wasm: Mapping[str, Any], key: str) -> int:
     if wasm.get(key) is None:
         raise Unmeasured(f"{key} size not in the report (scanned without compression)")
     return wasm[key]
 
 
-def _memory(wasm: dict) -> dict:
+def _memory(wasm: Mapping[str, Any]) -> Mapping[str, Any]:
     if not wasm["memories"]:
         raise Unmeasured("module has no memory")
     return wasm["memories"][0]
 
 
-def _runtime(variant: dict, part: str, field: str):
+def _runtime(variant: Mapping[str, Any], part: str, field: str) -> int | float:
     rt = variant.get("runtime")
     if not rt:
         raise Unmeasured("no runtime results in the report (scan with runtime probes on)")
@@ -61,8 +62,8 @@ class Metric:
     key: str  # config key in a [[budget]] table
     label: str
     unit: str  # "bytes" | "pages" | "pages/1k rounds"
-    read: Callable[[dict], int | float | None]  # variant record -> value (None = unbounded)
-    parse: Callable[[object], int | float]  # config limit -> value in `unit`
+    read: Callable[[Mapping[str, Any]], int | float | None]  # variant record -> value (None = unbounded)
+    parse: Callable[[Any], int | float]  # config limit -> value in `unit`
 
 
 def _slope(v) -> float:
@@ -90,7 +91,7 @@ def crate_metric(name: str) -> Metric:
                   lambda v: crate_bytes(v["wasm"], name), parse_bytes)
 
 
-def figure(metric: Metric, variant: dict | None):
+def figure(metric: Metric, variant: Mapping[str, Any] | None) -> int | float | None:
     """The metric of a variant, or None when the variant is absent, failed or unmeasured."""
     if variant is None or variant.get("status") != "ok":
         return None

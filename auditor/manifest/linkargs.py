@@ -97,7 +97,7 @@ def _target_applies(key: str, target: str) -> bool:
     if key == target:
         return True
     m = re.fullmatch(r"cfg\((.*)\)", key.strip(), re.S)
-    return bool(m) and _cfg_true(m.group(1), TARGETS[target])
+    return m is not None and _cfg_true(m.group(1), TARGETS[target])
 
 
 def rustflags(start: Path, memo: dict | None = None,
@@ -121,7 +121,7 @@ def _targets(start: Path, memo: dict | None) -> list[str]:
     named: list[str] = []
     for path in cargo_config_files(start, memo):
         data = toml.load(path).data
-        build = data.get("build") if isinstance(data.get("build"), dict) else {}
+        build = data["build"] if isinstance(data.get("build"), dict) else {}
         build_targets = build.get("target", [])
         for t in [build_targets] if isinstance(build_targets, str) else build_targets:
             named.append(t)

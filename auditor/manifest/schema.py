@@ -7,7 +7,7 @@ keys live here (ground floor) so the manifest reader rejects what `cargo build` 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 Check = Callable[[object], "str | None"]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from auditor.errors import AuditorError
 from auditor.manifest import linkargs, schema, toml
@@ -136,7 +137,7 @@ def load_workspace(path: Path | str = ".", profile: str = "release") -> Workspac
 
 def _typed(doc: toml.TomlDoc, path: tuple, check, what: str):
     """The value at `path` (None when absent), or cargo's own parse error at that key."""
-    cur = doc.data
+    cur: Any = doc.data
     for key in path:
         cur = cur.get(key) if isinstance(cur, dict) else None
     if cur is not None and not check(cur):
@@ -180,7 +181,7 @@ def _package(doc: toml.TomlDoc, root: toml.TomlDoc, memo: dict) -> Package:
     """Facts about one package: targets, dependencies, member profiles and linker settings."""
     data = doc.data
     pkg = table(doc, ("package",)) or {}
-    name = pkg.get("name") if isinstance(pkg.get("name"), str) else doc.path.parent.name
+    name = pkg["name"] if isinstance(pkg.get("name"), str) else doc.path.parent.name
     lib = table(doc, ("lib",))
     has_lib = lib is not None or (doc.path.parent / "src" / "lib.rs").is_file()
     crate_types = []
@@ -307,7 +308,8 @@ def _where(loc: dict) -> str:
 
 def _inherits_chain(name: str, tables: dict, headers: dict, root: toml.TomlDoc) -> list[str]:
     """[name, parent, ..., built-in]: cargo's rules for `inherits`, its errors at the key."""
-    chain, cur = [], name
+    chain: list[str] = []
+    cur: str | None = name
     while cur is not None:
         if cur in chain:
             raise AuditorError(f"profile inheritance loop: {' -> '.join(chain + [cur])}",
@@ -325,7 +327,7 @@ def _inherits_chain(name: str, tables: dict, headers: dict, root: toml.TomlDoc) 
             where = _where(headers[cur]) if cur in headers else root.display
             raise AuditorError(f"profile {cur!r} has no `inherits` (required for all profiles but dev and release)",
                                where)
-        cur = parent if cur not in ("release", "dev") else None
+        cur = parent if cur not in ("release", "dev") and isinstance(parent, str) else None
     return chain
 
 
@@ -338,7 +340,7 @@ def _profile_tables(root: toml.TomlDoc) -> tuple[dict[str, dict], dict[str, dict
     sources += [toml.load(p) for p in reversed(linkargs.cargo_config_files(root.path.parent))]
     for doc in sources:  # later (nearer config) overrides earlier
         for pname in table(doc, ("profile",)) or {}:
-            settings = table(doc, ("profile", pname))
+            settings = table(doc, ("profile", pname)) or {}
             entry = out.setdefault(pname, {})
             headers.setdefault(pname, _loc(doc, ("profile", pname)))
             for key, value in settings.items():

@@ -16,9 +16,9 @@ import queue
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from auditor.build.cache import code_hash, digest, file_sha256
 from auditor.build.cargo import BuildOutcome, ProcessRegistry, cargo_args, dep_info, display_command, run_cargo
@@ -31,7 +31,10 @@ from auditor.errors import AuditorError
 from auditor.pipeline.plan import Plan, ScanOptions, injected
 from auditor.pipeline.progress import Reporter
 from auditor.records.inspect import InspectRecord
+from auditor.records.run import RunRecord
 from auditor.rules.allocator import allocator_check
+from auditor.runtime.options import RuntimeOptions, Scenario
+from auditor.runtime.options import from_config as scenarios_from_config
 
 
 def groups(todo: list[Plan], jobs: int) -> list[list[Plan]]:
@@ -72,7 +75,7 @@ class Runner:
         self._slots = threading.local()
         self._next_slot = 0
         self.notices: list[str] = []
-        self._runtime: tuple[Any, Any, Any] | None = None  # (api module, options, scenarios), loaded on first use
+        self._runtime: tuple[RuntimeOptions, list[Scenario]] | None = None  # checked on first use
 
     # ---------------------------------------------------------------- orchestration
     def run(self, plans: list[Plan]) -> list[VariantResult]:
@@ -87,7 +90,7 @@ class Runner:
                 try:
                     for p in plans:
                         if p not in todo:
-                            results[p.index] = self._analyse(p, p.record, cached=True)
+                            results[p.index] = self._analyse(p, p.record or {}, cached=True)
                     left = len(todo)
                     while left:
                         try:
@@ -141,27 +144,29 @@ class Runner:
     def _build(self, plan: Plan) -> dict[str, Any]:
         a = plan.allocator
         slot = self._slot()
-        target = self.shadows.target_dir(f"t{slot}")
+        shadows = self.shadows
+        assert shadows is not None  # run() makes them before any build starts
+        target = shadows.target_dir(f"t{slot}")
         rec = dict(plan.record or {})
         vc = plan.cache
         if plan.need_clean:
-            tree = self.shadows.tree(a.name if a.inject else "plain", a if a.inject else None, glue=a.inject)
+            tree = shadows.tree(a.name if a.inject else "plain", a if a.inject else None, glue=a.inject)
             out = self._cargo(tree, plan.args, target)
             if out.interrupted:
                 raise KeyboardInterrupt
             previous = vc.previous_record()
             rec = {"status": "ok" if out.ok else "failed", "error": unshadow(out.error, tree),
                    "build_seconds": round(out.seconds, 3), "compile_error": out.compile_error}
-            if out.ok:
+            if out.ok and out.wasm is not None:
                 vc.put_file("module.wasm", out.wasm)
                 rec["sha256"] = file_sha256(vc.path("module.wasm"))
-                rec["extra_inputs"] = self._extra_inputs(tree, out.wasm)
+                rec["extra_inputs"] = self._extra_inputs(tree, out.wasm, shadows.base)
                 if self.options.check_reproducible:
-                    again = self.shadows.target_dir(f"r{slot}")
+                    again = shadows.target_dir(f"r{slot}")
                     out2 = self._cargo(tree, plan.args, again)
                     if out2.interrupted:
                         raise KeyboardInterrupt
-                    rec["reproducible"] = out2.ok and file_sha256(out2.wasm) == rec["sha256"]
+                    rec["reproducible"] = out2.wasm is not None and file_sha256(out2.wasm) == rec["sha256"]
                     shutil.rmtree(again, ignore_errors=True)
                 elif previous and previous.get("sha256"):
                     rec["reproducible"] = previous["sha256"] == rec["sha256"]
@@ -170,23 +175,23 @@ class Runner:
                 rec["transient"] = True
         if plan.need_probes and rec.get("status") == "ok":
             kind = a.name if a.inject else "plain+probes"
-            tree = self.shadows.tree(kind, a if a.inject else None, glue=True)
+            tree = shadows.tree(kind, a if a.inject else None, glue=True)
             out = self._cargo(tree, cargo_args(plan.profile.config_args(), plan.profile.name, self.crate.name,
                                                self.options.build, [PROBE_FEATURE]), target)
             if out.interrupted:
                 raise KeyboardInterrupt
             rec["probe_status"] = "ok" if out.ok else "failed"
             rec["probe_error"] = unshadow(out.error, tree)
-            if out.ok:
+            if out.ok and out.wasm is not None:
                 vc.put_file("probes.wasm", out.wasm)
         if not rec.get("transient"):
             vc.put_json("record.json", rec)
         return rec
 
-    def _extra_inputs(self, tree: Tree, wasm: Path) -> dict[str, str | None]:
+    def _extra_inputs(self, tree: Tree, wasm: Path, shadow_base: Path) -> dict[str, str | None]:
         """Files rustc read outside everything the cache key hashes (an include! that
         leaves the workspace): recorded with their hashes and checked on a cache hit."""
-        roots = [self.crate.workspace_root, *self.crate.outside_paths, self.shadows.base,
+        roots = [self.crate.workspace_root, *self.crate.outside_paths, shadow_base,
                  Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")]  # registry sources never change
         if self.tc.sysroot:
             roots.append(Path(self.tc.sysroot))
@@ -225,27 +230,26 @@ class Runner:
         # is the variant's `wasm_path` (in the cache).
         shown = f"target/{TARGET}/{plan.profile.name}/{self.crate.lib_name}.wasm"
         name = f"inspect-{digest([code_hash('auditor.wasm', ('allocators.toml',)), self.options.compression, shown])[:20]}.json"
-        data = plan.cache.analysis(name)
-        if data is None:
-            from auditor.wasm.inspect import inspect_file
+        cached = plan.cache.analysis(name)
+        if cached is not None:
+            return cast(InspectRecord, cached)  # written by the line below, with this code's hash in its name
+        from auditor.wasm.inspect import inspect_file
 
-            data = inspect_file(module, compression=self.options.compression, display_name=shown).to_json()
-            plan.cache.put_json(name, data)
+        data = inspect_file(module, compression=self.options.compression, display_name=shown).to_json()
+        plan.cache.put_json(name, data)
         return data
 
-    def _runtime_setup(self) -> tuple[Any, Any, Any]:
+    def _runtime_setup(self) -> tuple[RuntimeOptions, list[Scenario]]:
         """Runtime options and scenarios, checked before the first build (config errors exit 2)."""
         if self._runtime is None:
             try:
-                from auditor.runtime import api
-                from auditor.runtime import scenarios as sc
+                import wasmtime  # noqa: F401  (the probes need it; say so before building anything)
             except ImportError as e:
                 raise AuditorError(f"runtime probes need the wasmtime Python package ({e}): "
                                    "python -m pip install wasmtime, or scan with --no-runtime") from None
-
-            ropts = api.RuntimeOptions.from_config(self.config, self.options.runtime_overrides)
-            scen = sc.from_config(self.config) if self.config is not None else []
-            self._runtime = (api, ropts, scen)
+            ropts = RuntimeOptions.from_config(self.config, self.options.runtime_overrides)
+            scen = scenarios_from_config(self.config) if self.config is not None else []
+            self._runtime = (ropts, scen)
         return self._runtime
 
     def _run(self, plan: Plan, rec: dict[str, Any], v: VariantResult) -> None:
@@ -255,16 +259,18 @@ class Runner:
             return
         probes = plan.cache.path("probes.wasm")
         v.probes_path = str(probes)
-        api, ropts, scen = self._runtime_setup()
-        opts_json = asdict(ropts) if is_dataclass(ropts) else repr(ropts)
-        scen_json = [asdict(s) if is_dataclass(s) else repr(s) for s in scen]
-        name = f"runtime-{digest([code_hash('auditor.runtime'), opts_json, scen_json])[:20]}.json"
-        data = plan.cache.analysis(name)
-        if data is None:
-            try:
-                data = api.run_module(probes, ropts, scen).to_json()
-            except AuditorError as e:
-                v.runtime_error = e.line()
-                return
-            plan.cache.put_json(name, data)
+        ropts, scen = self._runtime_setup()
+        name = f"runtime-{digest([code_hash('auditor.runtime'), asdict(ropts), [asdict(s) for s in scen]])[:20]}.json"
+        cached = plan.cache.analysis(name)
+        if cached is not None:
+            v.runtime = cast(RunRecord, cached)  # written below, with this code's hash in its name
+            return
+        from auditor.runtime.api import run_module
+
+        try:
+            data = run_module(probes, ropts, scen).to_json()
+        except AuditorError as e:
+            v.runtime_error = e.line()
+            return
+        plan.cache.put_json(name, data)
         v.runtime = data

@@ -25,9 +25,9 @@ class LimitRecord(TypedDict):
 
 class IncreaseRecord(TypedDict):
     metric: str
-    baseline: int | None
-    actual: int | None
-    delta: int | None
+    baseline: int | float | None  # bytes (whole numbers in practice)
+    actual: int | float | None
+    delta: int | float | None
     delta_percent: float | None
     max_increase: str  # as written
     allowed: int | None  # whole bytes

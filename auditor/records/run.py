@@ -182,7 +182,7 @@ class WasiRecord(TypedDict):
     stderr: str | None
     truncated: bool
     pages: int | None
-    trap: TrapRecord | None
+    trap: TrapRecord | InstantiateRecord | None  # the instantiation failure when it never ran
 
 
 class ScenarioRecord(TypedDict):

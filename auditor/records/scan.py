@@ -126,12 +126,14 @@ def variant_id(variant: VariantRecord | dict[str, Any]) -> str:
 
 def size_delta(wasm: InspectRecord, base_wasm: InspectRecord, base_id: str) -> DeltaRecord:
     """raw / gzip / brotli change of one module against the reference variant's."""
-    out: dict[str, Any] = {"baseline": base_id}
-    for key, field_ in (("raw", "bytes"), ("gzip", "gzip"), ("brotli", "brotli")):
-        a, b = wasm.get(field_), base_wasm.get(field_)
-        out[key] = None if a is None or b is None else {
-            "bytes": a - b, "percent": round(100.0 * (a - b) / b, 2) if b else None}
-    return DeltaRecord(**out)
+    def change(a: int | None, b: int | None) -> ChangeRecord | None:
+        if a is None or b is None:
+            return None
+        return {"bytes": a - b, "percent": round(100.0 * (a - b) / b, 2) if b else None}
+
+    return {"baseline": base_id, "raw": change(wasm["bytes"], base_wasm["bytes"]),
+            "gzip": change(wasm.get("gzip"), base_wasm.get("gzip")),
+            "brotli": change(wasm.get("brotli"), base_wasm.get("brotli"))}
 
 
 def built(variants: Sequence[VariantRecord]) -> list[VariantRecord]:
@@ -151,8 +153,8 @@ def smallest(variants: Sequence[VariantRecord], matrix: Sequence[str],
         return v["wasm"]["bytes"] if v["wasm"] else 0, matrix.index(vid) if vid in matrix else 0
 
     small = min(ok, key=order)
-    settings = next((p.get("settings", {}) for p in profiles if isinstance(p, dict)
-                     and p.get("name") == small["profile"]), {})
+    settings: dict[str, Any] = next((p.get("settings", {}) for p in profiles if isinstance(p, dict)
+                                     and p.get("name") == small["profile"]), {})
     return {"variant": variant_id(small), "bytes": small["wasm"]["bytes"] if small["wasm"] else 0,
             "profile": small["profile"], "allocator": small["allocator"], "settings": settings,
             "delta": small.get("delta")}

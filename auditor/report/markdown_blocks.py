@@ -6,9 +6,9 @@ can find the comment it posted before and edit it instead of adding a new one.
 
 from __future__ import annotations
 
-from auditor.units import percent
 from auditor.report.fmt_markdown import code, table
 from auditor.report.table import human_bytes
+from auditor.units import percent
 
 MARKER = "<!-- auditor-report -->"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.report.markdown_blocks import MARKER, change, module_details, size
 from auditor.gate.diff import budget_diffs
-from auditor.report.fmt_markdown import cell, code, table
 from auditor.report import show
+from auditor.report.fmt_markdown import cell, code, table
+from auditor.report.markdown_blocks import MARKER, change, module_details, size
 
 
 def _title(result) -> str:
@@ -21,6 +21,7 @@ def variants_table(result) -> list[str]:
     """Every variant with its sizes and a delta: against the baseline when there is one,
     else against the report's reference variant (the crate's own release build)."""
     rows = result.variant_rows()
+    deltas: list[str | None]
     if result.baseline is not None:
         against, deltas = "baseline", [change(r["baseline_raw"], r["raw"]) for r in rows]
     else:
@@ -29,11 +30,11 @@ def variants_table(result) -> list[str]:
         deltas = [("reference" if r["variant"] == against else change(ref, r["raw"])) if ref is not None else None
                   for r in rows]
     has_delta = any(d is not None for d in deltas)
-    out = []
+    out: list[list[str]] = []
     for r, delta in zip(rows, deltas):
         status = "ok" if r["status"] == "ok" else f"❌ build failed: {cell((r['error'] or '').splitlines()[0][:120])}"
         out.append([code(r["variant"]), size(r["raw"]), size(r["gzip"]), size(r["brotli"])]
-                   + ([delta] if has_delta else []) + [status])
+                   + ([delta or ""] if has_delta else []) + [status])
     headers = ["variant", "raw", "gzip", "brotli"] + ([f"Δ raw vs {against}"] if has_delta else []) + ["status"]
     return table(headers, out, "lrrr" + ("r" if has_delta else "") + "l")
 

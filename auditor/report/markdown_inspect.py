@@ -4,8 +4,8 @@ allocator, biggest crates and functions, findings."""
 from __future__ import annotations
 
 from auditor.report.fmt_markdown import cell, code, counts_line, findings_table, help_details, table
-from auditor.units import human_bytes
 from auditor.report.show import function_label
+from auditor.units import human_bytes
 
 
 def _size(n) -> str:

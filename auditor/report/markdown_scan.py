@@ -4,10 +4,10 @@ change against the baseline and the top changed functions when `scan --gate` ran
 
 from __future__ import annotations
 
-from auditor.report.markdown_blocks import MARKER, change, size
 from auditor.gate.metrics import METRICS, figure
 from auditor.gate.report import variant_id
 from auditor.report.fmt_markdown import cell, code, table
+from auditor.report.markdown_blocks import MARKER, change, size
 
 
 def _pages(wasm: dict | None) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from auditor.units import percent
 from auditor.report.table import table
+from auditor.units import percent
 
 
 def num(value, unit: str = "B") -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from auditor.report.table import human_bytes, table
-from auditor.report.show import function_label
+from typing import Any
 
+from auditor.report.show import function_label
+from auditor.report.table import human_bytes, table
 
 NAME_WIDTH = 110
 
@@ -56,7 +57,7 @@ def render(result, *, color: bool = False) -> str:
 
     out.append("")
     out.append(_bold("Sections", color))
-    rows = [["", "(preamble)", 0, 8, _pct(8, total)]]
+    rows: list[list[Any]] = [["", "(preamble)", 0, 8, _pct(8, total)]]
     for s in j["sections"]:
         label = f'custom "{s["name"]}"' if s["custom"] else s["name"]
         rows.append([s["id"], label, f"0x{s['offset']:x}", s["size"], _pct(s["size"], total)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from auditor.report.table import human_bytes, table
 from auditor.units import PAGE
+
 _BAD = {"leak", "page-per-alloc", "wasteful", "grow", "failed", "out-of-bounds", "timeout", "trap",
         "stack-overflow"}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from auditor.config.view import ConfigView
 from auditor.findings import Check, Finding, exit_code
@@ -19,7 +19,7 @@ from auditor.rules.engine import evaluate
 
 
 class StageResult(Protocol):
-    KIND: str
+    KIND: ClassVar[str]
 
     @property
     def file(self) -> str: ...

@@ -33,9 +33,11 @@ from __future__ import annotations
 import ast
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.findings import Check, Finding
 from auditor.manifest.toml import literal
@@ -51,10 +53,10 @@ class NotMeasured(Exception):
 
 @dataclass
 class Ctx:
-    item: object
-    root: dict
-    thresholds: dict
-    let: dict
+    item: Any  # the object a condition reads (the facts, or one `for-each` element)
+    root: Any  # the whole facts record (`$.` paths)
+    thresholds: dict[str, Any]
+    let: dict[str, Any]
 
 
 # --------------------------------------------------------------------------- paths
@@ -265,7 +267,7 @@ def _compute(spec: dict, ctx: Ctx):
     if op == "count":
         return len(vals)
     if op in ("max", "min"):
-        nums = [v for v in vals if _num(v)]
+        nums: list[float] = [v for v in vals if _num(v)]
         return (max if op == "max" else min)(nums) if nums else None
     if op == "first":
         return vals[0] if vals else None
@@ -345,8 +347,8 @@ def _effective(rule: Rule, config) -> tuple[str, dict]:
     return level, thresholds
 
 
-def evaluate_rule(rule: Rule, facts: dict, config=None, *, target: str, variant: str | None = None,
-                  default_file: str | None = None) -> Check | None:
+def evaluate_rule(rule: Rule, facts: Mapping[str, Any], config: ConfigView | None = None, *, target: str,
+                  variant: str | None = None, default_file: str | None = None) -> Check | None:
     """One rule on one facts object: a Check (None when the rule is off)."""
     level, thresholds = _effective(rule, config)
     if level == "off":
@@ -419,7 +421,7 @@ def rules_for(kind: str) -> list[Rule]:
     return [r for r in load_catalog().values() if r.kind == kind and r.check]
 
 
-def evaluate(kind: str, facts: dict, config=None) -> tuple[list[Finding], list[Check]]:
+def evaluate(kind: str, facts: Mapping[str, Any], config: ConfigView | None = None) -> tuple[list[Finding], list[Check]]:
     """Findings and checks of every data rule of `kind` over one report's JSON object.
 
     kind: "manifest" (auditor.manifest/1), "inspect" (auditor.inspect/1), "run"
@@ -462,7 +464,7 @@ def evaluate(kind: str, facts: dict, config=None) -> tuple[list[Finding], list[C
     return findings, checks
 
 
-def _run(rules, facts, config, **kw) -> list[Check]:
+def _run(rules: list[Rule], facts: Mapping[str, Any], config: ConfigView | None, **kw: Any) -> list[Check]:
     out = []
     for r in rules:
         c = evaluate_rule(r, facts, config, **kw)

@@ -44,6 +44,11 @@ class FixResult:
         return "".join(out)
 
 
+def _as_string(item: Any) -> str:
+    """An item as written in the document (tomlkit items, inline ones included)."""
+    return str(item.as_string()).strip()
+
+
 def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
@@ -150,7 +155,7 @@ def _write(tdoc, table, name: str, wanted: dict) -> None:
 
     if isinstance(table, InlineTable):
         # rebuilt, so the edited table reads `{ a = 1, b = 2 }` like a hand-written one
-        text = {k: table.item(k).as_string().strip() for k in table}  # untouched values as written
+        text = {k: _as_string(table.item(k)) for k in table}  # untouched values as written
         text.update({k: tomlkit.item(v).as_string() for k, v in wanted.items()})
         pairs = [f"{tomlkit.key(k).as_string()} = {v}" for k, v in text.items()]
         _replace(tdoc["profile"], name, tomlkit.parse(f"x = {{ {', '.join(pairs)} }}")["x"])

@@ -10,17 +10,29 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from auditor.records.run import (
+    SCHEMA,
+    EntryRecord,
+    FragmentationRecord,
+    GrowthRecord,
+    InstantiateRecord,
+    ModuleRecord,
+    OomRecord,
+    ReallocRecord,
+    RunRecord,
+    ScenarioRecord,
+    StaticRecord,
+    WasiRecord,
+)
 from auditor.runtime import scenarios as sc_mod
 from auditor.runtime import workloads as wl
-from auditor.runtime.entry import detect
+from auditor.runtime.entry import Entry, detect
 from auditor.runtime.harness import Harness, InstantiateError
 from auditor.runtime.options import REPORT_KEYS, WORKLOADS, RuntimeOptions, Scenario
 from auditor.runtime.static import static_facts
 from auditor.wasm.model import WASM_BINDGEN_MODULES
-
-SCHEMA = "auditor.run/1"
 
 __all__ = ["SCHEMA", "WORKLOADS", "RunResult", "RuntimeOptions", "run_module", "workload_cap"]
 
@@ -28,7 +40,7 @@ __all__ = ["SCHEMA", "WORKLOADS", "RunResult", "RuntimeOptions", "run_module", "
 # --------------------------------------------------------------------------- result
 
 
-def _not_probed(reason: str, kind: str) -> dict:
+def _not_probed(reason: str, kind: str) -> dict[str, Any]:
     if kind == "oom":
         return {"outcome": "not-probed", "reason": reason, "pages": None, "try_reserve": None}
     if kind in ("churn", "hold_release"):
@@ -43,25 +55,25 @@ class RunResult:
     file: str
     bytes: int
     options: RuntimeOptions
-    module: dict
-    instantiate: dict
-    entry: dict
-    oom: dict
-    churn: dict
-    hold_release: dict
-    fragmentation: dict
-    realloc: dict
-    static: dict
-    wasi: dict | None
-    scenarios: list[dict]
-    timings: dict
+    module: ModuleRecord
+    instantiate: InstantiateRecord
+    entry: EntryRecord
+    oom: OomRecord
+    churn: GrowthRecord
+    hold_release: GrowthRecord
+    fragmentation: FragmentationRecord
+    realloc: ReallocRecord
+    static: StaticRecord
+    wasi: WasiRecord | None
+    scenarios: list[ScenarioRecord]
+    timings: dict[str, float | int]
 
     def exit_code(self) -> int:
         """1 when a scenario failed, else 0 (the rules' findings add theirs:
         `auditor.rules.engine.Audited.exit_code`)."""
         return 1 if any(not s["passed"] for s in self.scenarios) else 0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> RunRecord:
         return {
             "schema": SCHEMA,
             "file": self.file,
@@ -84,7 +96,7 @@ class RunResult:
         }
 
 
-def _module_facts(h: Harness) -> dict:
+def _module_facts(h: Harness) -> ModuleRecord:
     init, mx = h.memory_limits()
     plan = h.import_plan()
     return {
@@ -97,9 +109,9 @@ def _module_facts(h: Harness) -> dict:
     }
 
 
-def _wasi_run(h: Harness, cap: int) -> dict:
+def _wasi_run(h: Harness, cap: int) -> WasiRecord:
     """Run a WASI command's `_start` once: outcome, exit code, captured output."""
-    rec = {"entry": "_start", "outcome": None, "exit_code": None, "stdout": None, "stderr": None,
+    rec: WasiRecord = {"entry": "_start", "outcome": None, "exit_code": None, "stdout": None, "stderr": None,
            "truncated": False, "pages": None, "trap": None}
     try:
         s = h.session(cap)
@@ -128,7 +140,7 @@ def workload_cap(limit_pages: int, module_max: int | None) -> int:
     return limit_pages if module_max is None else min(limit_pages, module_max)
 
 
-def _workload(kind: str, h: Harness, entry, options: RuntimeOptions, grow_sites: int | None) -> dict:
+def _workload(kind: str, h: Harness, entry: Entry, options: RuntimeOptions, grow_sites: int | None) -> dict[str, Any]:
     cap = workload_cap(options.memory_limit_pages, h.memory_limits()[1])
     if kind == "oom":
         rec = wl.ramp(h, entry, cap).to_json()
@@ -152,7 +164,7 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
     options = options or RuntimeOptions()
     path = Path(path)
     t0 = time.perf_counter()
-    timings: dict = {}
+    timings: dict[str, float | int] = {}
     cap = options.memory_limit_pages
     with Harness(path, fuel=options.fuel, timeout=options.timeout, unknown_imports=options.unknown_imports,
                  capture_bytes=options.capture_bytes) as h:
@@ -164,7 +176,7 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
         entry = detect(h.func_signature)
         try:
             with h.session(cap) as s:
-                instantiate = {"outcome": "ok", "message": None, "pages": s.pages()}
+                instantiate: InstantiateRecord = {"outcome": "ok", "message": None, "pages": s.pages()}
         except InstantiateError as e:
             instantiate = e.to_json()
         if instantiate["outcome"] != "ok":
@@ -174,7 +186,7 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
         else:
             reason = h.unmeasurable_memory()
         grow_sites = static["memory_grow_sites"] if static.get("available") else None
-        results = {}
+        results: dict[str, Any] = {}
         for kind, (wname, needs_free) in REPORT_KEYS.items():
             why = reason or ("workload not selected" if wname not in options.workloads else None) or \
                 (f"no free export next to {entry.alloc}" if needs_free and entry.free is None else None)
@@ -184,7 +196,7 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
             t = time.perf_counter()
             results[kind] = _workload(kind, h, entry, options, grow_sites)
             timings[wname] = round(time.perf_counter() - t, 4)
-        wasi = None
+        wasi: WasiRecord | None = None
         if h.wasi and "_start" in h.export_types:
             t = time.perf_counter()
             wasi = _wasi_run(h, cap)
@@ -197,4 +209,6 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
     timings["calls"] = h.calls
     timings["sessions"] = h.sessions
     return RunResult(file=str(path), bytes=len(h.data), options=options, module=module, instantiate=instantiate,
-                     entry=entry.to_json(), static=static, wasi=wasi, scenarios=scen, timings=timings, **results)
+                     entry=entry.to_json(), oom=results["oom"], churn=results["churn"],
+                     hold_release=results["hold_release"], fragmentation=results["fragmentation"],
+                     realloc=results["realloc"], static=static, wasi=wasi, scenarios=scen, timings=timings)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from auditor.records.run import EntryRecord, RejectedRecord
+
 # family -> (alloc, free, realloc) export names, tried in this order.
 FAMILIES = (
     ("probe", "__auditor_alloc", "__auditor_dealloc", "__auditor_realloc"),
@@ -49,13 +51,13 @@ class Entry:
     realloc_shape: str | None = None
     try_reserve: str | None = None
     ptr_type: str = "i32"
-    rejected: list[dict] = field(default_factory=list)
+    rejected: list[RejectedRecord] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
         return self.alloc is not None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> EntryRecord:
         return {
             "family": self.family,
             "alloc": self.alloc,

@@ -21,10 +21,12 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import wasmtime
 
 from auditor.errors import AuditorError
+from auditor.records.run import ImportPlanRecord, InstantiateRecord, TrapRecord
 from auditor.units import PAGE
 from auditor.wasm.model import Module
 from auditor.wasm.parse import parse_module
@@ -59,10 +61,10 @@ class CallResult:
     def ok(self) -> bool:
         return self.outcome == "ok"
 
-    def trap_json(self) -> dict | None:
+    def trap_json(self) -> TrapRecord | None:
         if self.outcome == "ok":
             return None
-        out = {"outcome": self.outcome, "code": self.trap_code, "message": self.message,
+        out: TrapRecord = {"outcome": self.outcome, "code": self.trap_code, "message": self.message,
                "frames": self.frames}
         if self.exit_code is not None:
             out["exit_code"] = self.exit_code
@@ -78,8 +80,8 @@ class InstantiateError(Exception):
         self.message = message
         self.call = call
 
-    def to_json(self) -> dict:
-        out = {"outcome": self.outcome, "message": self.message}
+    def to_json(self) -> InstantiateRecord:
+        out: InstantiateRecord = {"outcome": self.outcome, "message": self.message}
         if self.call is not None:
             out["trap"] = self.call.trap_json()
         return out
@@ -113,7 +115,7 @@ def classify_trap(e: BaseException, stub_calls: list[str] | None = None) -> Call
         frames = [_frame_name(f) for f in e.frames][:16]
         if name is None and stub_calls:
             return CallResult("trap", message=stub_calls[-1], frames=frames)
-        return CallResult(_TRAP_OUTCOMES.get(name, "trap"), trap_code=name,
+        return CallResult(_TRAP_OUTCOMES.get(name or "", "trap"), trap_code=name,
                           message=_last_line(e.message), frames=frames)
     return CallResult("trap", message=_last_line(str(e)))
 
@@ -125,7 +127,7 @@ class ImportInfo:
     kind: str  # func | memory | global | table
     provided: str  # wasi | stub-trap | stub-default | default-value
 
-    def to_json(self) -> dict:
+    def to_json(self) -> ImportPlanRecord:
         return {"module": self.module, "name": self.name, "kind": self.kind, "provided": self.provided}
 
 
@@ -257,16 +259,16 @@ class Harness:
         if self._sigs is not None and (module, name) in self._sigs[1]:
             return self._sigs[1][(module, name)][1]
         t = next(i.type for i in self.imports if (i.module, i.name) == (module, name))
-        return _types_of(t)[1]
+        return _types_of(t)[1] if isinstance(t, wasmtime.FuncType) else ()
 
     def _memory_type(self) -> wasmtime.MemoryType | None:
         """Memory 0 as far as the module's interface shows it (imported, else exported)."""
         for i in self.imports:
             if isinstance(i.type, wasmtime.MemoryType):
                 return i.type
-        exported = sorted((e for e in self.module.exports if isinstance(e.type, wasmtime.MemoryType)),
-                          key=lambda e: e.name != "memory")
-        return exported[0].type if exported else None
+        exported = sorted(((e.name, e.type) for e in self.module.exports if isinstance(e.type, wasmtime.MemoryType)),
+                          key=lambda e: e[0] != "memory")
+        return exported[0][1] if exported else None
 
     def memory_limits(self) -> tuple[int | None, int | None]:
         """(initial, maximum) pages of memory 0, defined or imported."""
@@ -290,7 +292,7 @@ class Harness:
             store, linker = wasmtime.Store(self.engine), wasmtime.Linker(self.engine)
             linker.define_wasi()
             for i in self.imports:
-                if i.module in WASI_MODULES:
+                if i.module in WASI_MODULES and i.name is not None:
                     try:
                         linker.get(store, i.module, i.name)
                         wasi_names.add((i.module, i.name))
@@ -315,12 +317,12 @@ class Harness:
                 provided = "stub-trap" if self.unknown_imports == "trap" else "stub-default"
             else:
                 provided = "default-value"
-            out.append(ImportInfo(i.module, i.name, kind, provided))
+            out.append(ImportInfo(i.module, i.name or "", kind, provided))
         return out
 
     # ------------------------------------------------------------------ sessions
 
-    def session(self, memory_limit_pages: int) -> "Session":
+    def session(self, memory_limit_pages: int) -> Session:
         """A fresh store + instance capped at `memory_limit_pages`; InstantiateError if not."""
         self.sessions += 1
         return Session(self, memory_limit_pages, self.sessions)
@@ -334,10 +336,15 @@ class Session:
         self.cap_pages = memory_limit_pages
         self.stub_calls: list[str] = []
         self.fuel_override: int | None = None  # a scenario's own fuel budget
-        self.store = wasmtime.Store(harness.engine)
+        # wasmtime objects, dropped (set to None) by close()
+        self.store: Any = wasmtime.Store(harness.engine)
+        self.instance: Any = None
+        self.exports: Any = {}
+        self.memory: Any = None
         self.store.set_limits(memory_size=memory_limit_pages * PAGE)
-        self._out = self._err = None
-        if harness.wasi:
+        self._out: str | None = None
+        self._err: str | None = None
+        if harness.wasi and harness._tmp is not None:
             wc = wasmtime.WasiConfig()
             wc.argv = []
             self._out = os.path.join(harness._tmp, f"{serial}.out")
@@ -443,7 +450,7 @@ class Session:
         texts = []
         for p in (self._out, self._err):
             try:
-                with open(p, "rb") as f:
+                with open(p or "", "rb") as f:
                     b = f.read(self.h.capture_bytes + 1)
             except OSError:
                 b = b""

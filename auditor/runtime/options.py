@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from auditor.config.schema import RUNTIME_CHECKS, memory_limit_problem
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
+from auditor.records.run import OptionsRecord
 from auditor.units import MAX_FUEL, PAGE, parse_bytes
 
 # report key -> (workload name, needs a free export), in report order
@@ -74,10 +75,11 @@ class RuntimeOptions:
         field names (`memory_limit_pages` takes pages); None means "not given".
         """
         opts = cls()
-        for key in FIELDS if config is not None else ():
-            value = config.get(f"runtime.{key}", None) if config is not None else None
-            if value is not None:
-                opts.set(key, value, _where(config, key))
+        if config is not None:
+            for key in FIELDS:
+                value = config.get(f"runtime.{key}", None)
+                if value is not None:
+                    opts.set(key, value, _where(config, key))
         for key, value in (cli_overrides or {}).items():
             if value is None:
                 continue
@@ -108,10 +110,11 @@ class RuntimeOptions:
         else:
             setattr(self, name, value)
 
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["workloads"] = list(self.workloads)
-        return d
+    def to_json(self) -> OptionsRecord:
+        return {"memory_limit_pages": self.memory_limit_pages, "fuel": self.fuel, "timeout": self.timeout,
+                "unknown_imports": self.unknown_imports, "churn_rounds": self.churn_rounds,
+                "hold_cycles": self.hold_cycles, "seed": self.seed, "workloads": list(self.workloads),
+                "capture_bytes": self.capture_bytes}
 
 
 def _where(config: ConfigView, key: str) -> str:

@@ -8,6 +8,7 @@ auditor.toml, or from `--scenario` on the command line in the same keys.
 
 from __future__ import annotations
 
+from auditor.records.run import ScenarioRecord
 from auditor.runtime.harness import TRAP_OUTCOMES, Harness, InstantiateError, to_signed
 from auditor.runtime.options import Scenario, from_config, parse_spec
 
@@ -49,10 +50,10 @@ def passes(expect: str, observed: str) -> bool:
     return observed == expect
 
 
-def run_scenario(h: Harness, sc: Scenario, default_cap: int) -> dict:
+def run_scenario(h: Harness, sc: Scenario, default_cap: int) -> ScenarioRecord:
     """The report record of one scenario (never raises for module behaviour)."""
     cap = sc.memory_limit_pages or default_cap
-    rec = {"name": sc.label(), "export": sc.export, "args": list(sc.args), "expected": sc.expect,
+    rec: ScenarioRecord = {"name": sc.label(), "export": sc.export, "args": list(sc.args), "expected": sc.expect,
            "error_value": sc.error_value, "memory_limit_pages": cap, "observed": None, "passed": False,
            "value": None, "pages_before": None, "pages_after": None, "trap": None, "message": None,
            "stdout": None, "stderr": None, "origin": sc.origin}
@@ -96,5 +97,5 @@ def run_scenario(h: Harness, sc: Scenario, default_cap: int) -> dict:
         rec["observed"], rec["trap"], rec["message"] = r.outcome, r.trap_json(), r.message
         if r.exit_code is not None:
             rec["value"] = r.exit_code
-    rec["passed"] = passes(sc.expect, rec["observed"])
+    rec["passed"] = passes(sc.expect, rec["observed"] or "")
     return rec

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from auditor.errors import AuditorError
+from auditor.records.run import GrowFunctionRecord, StaticRecord
 from auditor.wasm.demangle import demangle, strip_hash
 from auditor.wasm.graph import item_graph
 from auditor.wasm.grow import find_grow_sites
@@ -30,13 +31,13 @@ OOM_HANDLER = re.compile(
 OP_UNREACHABLE = 0x00
 
 
-def _unavailable(reason: str) -> dict:
+def _unavailable(reason: str) -> StaticRecord:
     return {"available": False, "reason": reason, "memory_grow_sites": None, "unchecked_grow_sites": None,
             "grow_functions": [], "aborts_on_oom": None, "oom_handlers": [], "oom_path_ends_in_unreachable": None,
             "exports_reaching_oom": [], "named_functions": 0}
 
 
-def static_facts(module: Module | str | Path) -> dict:
+def static_facts(module: Module | str | Path) -> StaticRecord:
     """The `static` object of the run report (see README ("auditor run")) from the wasm
     stage's IR; given the reason the module could not be read (a str), the facts are
     "unavailable" with that reason; given a path, it is read here (for API callers)."""
@@ -60,7 +61,7 @@ def static_facts(module: Module | str | Path) -> dict:
         raw = mod.func_name(i)
         return strip_hash(demangle(raw)) if raw else None
 
-    per_fn: dict[int, dict] = {}
+    per_fn: dict[int, GrowFunctionRecord] = {}
     for s in sites:
         f = per_fn.setdefault(s.function, {"function": s.function, "name": name_of(s.function), "sites": 0,
                                            "unchecked": 0, "offsets": []})

@@ -25,7 +25,9 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
+from auditor.records.run import TrapRecord
 from auditor.runtime.entry import Entry
 from auditor.runtime.harness import CallResult, Harness, to_signed
 from auditor.units import PAGE
@@ -64,7 +66,9 @@ class Heap:
     def _u(self, v) -> int:
         return int(v or 0) & ((1 << self.bits) - 1)
 
-    def _call(self, name: str, shape: str, **vals) -> CallResult:
+    def _call(self, name: str | None, shape: str | None, **vals: int) -> CallResult:
+        # Heap is only built on an Entry that was found: every name it calls has a shape.
+        assert name is not None and shape is not None
         self.calls += 1
         return self.s.call(name, *(to_signed(vals[k], self.bits) for k in shape.split(",")))
 
@@ -81,6 +85,7 @@ class Heap:
 
     def try_reserve(self, n: int) -> tuple[CallResult, int]:
         self.calls += 1
+        assert self.e.try_reserve is not None  # only called when the module exports one
         r = self.s.call(self.e.try_reserve, to_signed(n, self.bits))
         return r, self._u(r.value) if r.ok else 0
 
@@ -96,8 +101,11 @@ def _failure(r: CallResult, ptr: int, null_name: str = "null") -> str | None:
     return null_name if ptr == 0 else None
 
 
+@dataclass
 class _Record:
-    def to_json(self) -> dict:
+    """A workload's record: its dataclass fields, as the run report shows them."""
+
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -165,7 +173,7 @@ class RampResult(_Record):
     grew_on_failure: bool  # did the failing call itself grow memory
     curve: list[int]
     requests: list[int]
-    trap: dict | None = None
+    trap: TrapRecord | None = None
     recovered: bool | None = None  # instance usable after the failure
     recovery: str | None = None  # outcome of the recovery call
     stdout: str | None = None  # what a WASI module printed (Rust's OOM hook writes to stderr)
@@ -197,7 +205,7 @@ def ramp(h: Harness, entry: Entry, cap: int, *, fallible: bool = False) -> RampR
             recovered, recovery = _recover(heap, held)
         stdout, stderr, _ = s.output()
         return RampResult(
-            entry=entry.try_reserve if fallible else entry.alloc, outcome=outcome, pages=curve[-1],
+            entry=(entry.try_reserve if fallible else entry.alloc) or "", outcome=outcome, pages=curve[-1],
             initial_pages=initial, cap_pages=cap, request=req, live_bytes=live, grew_on_failure=grew,
             curve=curve, requests=requests, trap=trap, recovered=recovered, recovery=recovery, stdout=stdout,
             stderr=stderr)
@@ -237,7 +245,7 @@ class GrowthResult:
     slope: float  # pages per 1,000 slope_unit after warm-up
     warmup: int  # steps counted as warm-up
     curve: list[int]  # pages after every step; curve[0] is before the first
-    trap: dict | None = None
+    trap: TrapRecord | None = None
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -277,7 +285,7 @@ class _Steps:
         self.allocs: list[int] = []
         self.units: list[int] = []
         self.failed: str | None = None
-        self.trap: dict | None = None
+        self.trap: TrapRecord | None = None
         self._n = 0
 
     def alloc(self, size: int) -> int:
@@ -401,7 +409,7 @@ class FragResult(_Record):
     reused: bool | None  # the request landed inside the freed span
     holes: dict | None  # the same question with only every other block freed
     curve: list[int]  # pages before the first call and after every call
-    trap: dict | None = None
+    trap: TrapRecord | None = None
 
 
 def fragmentation(h: Harness, entry: Entry, cap: int) -> FragResult:
@@ -472,7 +480,7 @@ class ReallocResult(_Record):
     pages_peak: int
     overhead: float | None  # (peak - initial pages) * 64 KiB / live bytes
     curve: list[int]
-    trap: dict | None = None
+    trap: TrapRecord | None = None
 
 
 def realloc_growth(h: Harness, entry: Entry, cap: int) -> ReallocResult:
@@ -514,9 +522,9 @@ def realloc_growth(h: Harness, entry: Entry, cap: int) -> ReallocResult:
         pages = f"{peak - initial} pages grown for {size} live bytes ({overhead}x); {moves} of {steps} doublings moved"
         if outcome != "ok":
             verdict, why = "failed", f"{outcome} doubling {size} -> {size * 2} bytes at {curve[-1]} pages"
-        elif overhead <= TIGHT_OVERHEAD:
+        elif overhead is not None and overhead <= TIGHT_OVERHEAD:
             verdict, why = "tight", pages
-        elif overhead <= WASTEFUL_OVERHEAD:
+        elif overhead is not None and overhead <= WASTEFUL_OVERHEAD:
             verdict, why = "copying", pages
         else:
             verdict, why = "wasteful", pages

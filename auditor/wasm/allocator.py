@@ -14,19 +14,20 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from auditor.data import load_rules_file
+from auditor.records.inspect import AllocatorRecord, EvidenceRecord
 
 
 @dataclass
 class AllocatorInfo:
     name: str  # entry name, "unknown" (no names to go by) or "none" (no allocator code)
     description: str = ""
-    evidence: list[dict] = field(default_factory=list)  # {"function", "size"}
+    evidence: list[EvidenceRecord] = field(default_factory=list)
     evidence_bytes: int = 0
     expected_class: str | None = None
     ambiguous_with: list[str] = field(default_factory=list)
     class_hint: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> AllocatorRecord:
         return {
             "name": self.name,
             "description": self.description,
@@ -78,13 +79,13 @@ def detect(functions: list[tuple[str | None, str | None, int]], grow_sites: list
     anyp = _any_pattern()
     named = [(raw, dem, size) for raw, dem, size in functions
              if (dem and anyp.search(dem)) or (raw and anyp.search(raw))]
-    found = []
+    found: list[tuple[_Entry, list[EvidenceRecord]]] = []
     for entry in _entries():
-        evidence = []
+        evidence: list[EvidenceRecord] = []
         required = not entry.requires
         for raw, dem, size in named:
             if any(p.search(dem or "") or p.search(raw or "") for p in entry.patterns):
-                evidence.append({"function": dem or raw, "size": size})
+                evidence.append({"function": dem or raw or "", "size": size})
             if not required and any(p.search(dem or "") or p.search(raw or "") for p in entry.requires):
                 required = True
         if evidence and required:

@@ -120,9 +120,9 @@ def crate_of(demangled_name: str | None) -> str:
             crate = name[:cut]
             return _CRATE_ALIASES.get(crate, crate)
     if name[0] == "<" or "::" in name:
-        crate = _rust_crate(name)
-        if crate:
-            return _CRATE_ALIASES.get(crate, crate)
+        rust = _rust_crate(name)
+        if rust:
+            return _CRATE_ALIASES.get(rust, rust)
     return _plain_bucket(name)
 
 

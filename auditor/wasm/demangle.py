@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 __all__ = ["demangle", "strip_hash", "is_rust_symbol"]
 
@@ -101,7 +102,7 @@ def _load_cxxfilt():
         return None
 
 
-_CXX: object = None  # the cxxfilt demangler, loaded at the first C++ name
+_CXX: Any = None  # the cxxfilt module, loaded at the first C++ name
 _CXX_LOADED = False
 
 
@@ -468,8 +469,8 @@ class _V0Printer:
             dis, name = self.ident()
             if ns <= "Z":  # special namespace: closures, shims
                 kind = _SPECIAL_NAMESPACES.get(ns, ns)
-                dis = 0 if dis is None else _base62_value(dis) + 1
-                out.append(f"::{{{kind}:{name}#{dis}}}" if name else f"::{{{kind}#{dis}}}")
+                number = 0 if dis is None else _base62_value(dis) + 1
+                out.append(f"::{{{kind}:{name}#{number}}}" if name else f"::{{{kind}#{number}}}")
             elif name:
                 out.append("::")
                 out.append(name)

@@ -24,6 +24,7 @@ import io
 import posixpath
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from auditor.wasm import model as m
 from auditor.wasm.reader import MalformedModule, Reader
@@ -99,6 +100,14 @@ class _Unit:
 
     __slots__ = ("offset", "end", "version", "unit_type", "offset_size", "addr_size",
                  "abbrev_offset", "die_offset")
+    offset: int
+    end: int
+    version: int
+    unit_type: int
+    offset_size: int
+    addr_size: int
+    abbrev_offset: int
+    die_offset: int
 
 
 def _uint(r: Reader, n: int) -> int:
@@ -276,8 +285,9 @@ def _read_top_die(mod: m.Module, sections: dict[str, DebugSection], u: _Unit) ->
                                       f".debug_str_offsets", at, mod.file)
             out[key] = _cstring(mod, sections, ".debug_str", _uint(entry, u.offset_size), at)
         # strp_sup / GNU_strp_alt live in a supplementary file we do not have: left out.
-    if _AT_LANGUAGE in raw and isinstance(raw[_AT_LANGUAGE][1], int):
-        out["language"] = raw[_AT_LANGUAGE][1]
+    language = raw[_AT_LANGUAGE][1] if _AT_LANGUAGE in raw else None
+    if isinstance(language, int):
+        out["language"] = language
     return out
 
 
@@ -421,7 +431,7 @@ def _describe(e: BaseException) -> str:
 
 
 def _dwarfinfo(mod: m.Module, sections: dict[str, DebugSection]):
-    from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DWARFInfo, DwarfConfig
+    from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
 
     def desc(name: str):
         s = sections.get(name)
@@ -465,7 +475,7 @@ def _text(value) -> str | None:
 class _FileTable:
     """DW_AT_decl_file index -> path, from the unit's line program header, built lazily."""
 
-    def __init__(self, dwarfinfo, cu):
+    def __init__(self, dwarfinfo: Any, cu: Any) -> None:  # pyelftools objects (untyped library)
         self.dwarfinfo, self.cu = dwarfinfo, cu
         self.paths: dict[int, str] | None = None
         self.error: BaseException | None = None  # a line table that could not be read
@@ -650,8 +660,8 @@ def _fill(out: DwarfFunctions, mod: m.Module, subs: dict[int, _Sub], found: dict
             into.setdefault(key(origin), set()).add(body)
     for index, offset in found.items():
         sub = _resolved(subs, offset)
-        entry = {"file": sub.file, "line": sub.line, "crate": sub.crate,
-                 "linkage_name": sub.linkage_name}
+        entry: dict[str, object] = {"file": sub.file, "line": sub.line, "crate": sub.crate,
+                                    "linkage_name": sub.linkage_name}
         others = sorted(into.get(key(offset), set()) - {index})
         if others:
             entry["inlined_into"] = others

@@ -34,9 +34,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from auditor.wasm.model import Function, Module
+from auditor.wasm.model import Function, Module, Section
 from auditor.wasm.opcodes import (
-    OP_CALL, OP_CALL_INDIRECT, OP_MEMORY_GROW, OP_REF_FUNC, OP_RETURN_CALL, code_start, decode, find_opcode,
+    OP_CALL,
+    OP_CALL_INDIRECT,
+    OP_MEMORY_GROW,
+    OP_REF_FUNC,
+    OP_RETURN_CALL,
+    code_start,
+    decode,
+    find_opcode,
 )
 
 OP_RETURN_CALL_INDIRECT = 0x13
@@ -128,7 +135,7 @@ class ItemGraph:
             name = self._customs()[index].name
         return name if name is not None else f"{kind.name.lower()}[{index}]"
 
-    def _customs(self) -> list:
+    def _customs(self) -> list[Section]:
         return [s for s in self.module.sections if s.custom]
 
     # -- edges -----------------------------------------------------------------------
@@ -277,13 +284,13 @@ def _build(mod: Module) -> ItemGraph:
     export_kinds = {"func": Kind.FUNCTION, "table": Kind.TABLE, "memory": Kind.MEMORY, "global": Kind.GLOBAL,
                     "tag": Kind.TAG}
     for ex in mod.exports:
-        k = export_kinds.get(ex.kind)
-        if k is not None and 0 <= ex.index < counts[k]:
-            g.roots.append(first[k] + ex.index)
+        ek = export_kinds.get(ex.kind)
+        if ek is not None and 0 <= ex.index < counts[ek]:
+            g.roots.append(first[ek] + ex.index)
             g.root_kinds.append(Root.EXPORT)
             g.root_names.append(ex.name)
-    if mod.start is not None and (s := func_id(mod.start)) is not None:
-        g.roots.append(s)
+    if mod.start is not None and (start := func_id(mod.start)) is not None:
+        g.roots.append(start)
         g.root_kinds.append(Root.START)
         g.root_names.append("")
     return g

@@ -14,11 +14,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from auditor.records.inspect import GrowSiteRecord
 from auditor.wasm.graph import item_graph
 from auditor.wasm.model import Module
 from auditor.wasm.opcodes import (
-    OP_CALL, OP_CALL_INDIRECT, OP_DROP, OP_I32_CONST, OP_I64_CONST, OP_LOCAL_GET,
-    OP_LOCAL_SET, OP_LOCAL_TEE, OP_MEMORY_GROW, code_start, decode,
+    OP_CALL,
+    OP_CALL_INDIRECT,
+    OP_DROP,
+    OP_I32_CONST,
+    OP_I64_CONST,
+    OP_LOCAL_GET,
+    OP_LOCAL_SET,
+    OP_LOCAL_TEE,
+    OP_MEMORY_GROW,
+    code_start,
+    decode,
 )
 
 WINDOW = 48
@@ -51,7 +61,7 @@ class GrowSite:
     checked: bool
     use: str  # compared | dropped | unchecked
 
-    def to_json(self) -> dict:
+    def to_json(self) -> GrowSiteRecord:
         return {
             "function": self.function,
             "name": self.name,

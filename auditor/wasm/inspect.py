@@ -11,17 +11,32 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from auditor.errors import AuditorError
+from auditor.records.inspect import (
+    SCHEMA,
+    CompressionImplRecord,
+    ExportRecord,
+    FunctionRecord,
+    ImportRecord,
+    InspectRecord,
+    InterfaceRecord,
+    SectionTotalsRecord,
+    SourcePathRecord,
+    StackRecord,
+)
 from auditor.wasm import model as m
-from auditor.wasm.model import WASI_MODULES, WASM_BINDGEN_MODULES
 from auditor.wasm.allocator import AllocatorInfo, detect
 from auditor.wasm.graph import Kind, item_graph
 from auditor.wasm.grow import GrowSite, find_grow_sites
+from auditor.wasm.model import WASI_MODULES, WASM_BINDGEN_MODULES
 from auditor.wasm.parse import parse_module
 
-SCHEMA = "auditor.inspect/1"
+if TYPE_CHECKING:  # imported when a module is read (the DWARF reader costs start-up time)
+    from auditor.wasm.crates import CrateSize
+    from auditor.wasm.dwarf import DwarfFunctions
+
 COMPRESSION = {"exact": (9, 11), "fast": (6, 9), "none": (None, None)}
 # brotli -q 11 runs at ~0.6 MB/s: "auto" keeps it for files up to this size (shipped
 # modules) and uses "fast" above it (modules carrying megabytes of DWARF).
@@ -41,7 +56,7 @@ class FunctionInfo:
     crate: str
     exports: tuple[str, ...] = ()  # export names: what a stripped module still says
 
-    def to_json(self) -> dict:
+    def to_json(self) -> FunctionRecord:
         return {"index": self.index, "name": self.name, "demangled": self.demangled, "size": self.size,
                 "crate": self.crate, "exports": list(self.exports)}
 
@@ -54,14 +69,14 @@ class InspectResult:
     brotli: int | None
     compression: str
     functions: list[FunctionInfo]
-    crates: list
+    crates: list[CrateSize]
     allocator: AllocatorInfo
     grow_sites: list[GrowSite]
-    dwarf: dict | None = None  # dwarf_summary(): compile units, producers, crates
-    dwarf_functions: object | None = None  # DwarfFunctions from the opt-in full walk
+    dwarf: dict[str, Any] | None = None  # dwarf_summary(): compile units, producers, crates
+    dwarf_functions: DwarfFunctions | None = None  # from the opt-in full walk
 
     def exit_code(self) -> int:
-        """0: a module read is no verdict (the rules' findings are: auditor.rules.engine.audit)."""
+        """0: a module read is no verdict (the rules' findings are: auditor.rules.audit.audit)."""
         return 0
 
     # -- derived facts -------------------------------------------------------------
@@ -69,13 +84,13 @@ class InspectResult:
     def file(self) -> str:
         return self.module.file
 
-    def section_bytes(self) -> dict[str, int]:
+    def section_bytes(self) -> SectionTotalsRecord:
         out = {"code": 0, "data": 0, "custom": 0, "other": 0}
         for s in self.module.sections:
             key = s.name if s.name in ("code", "data") else "custom" if s.custom else "other"
             out[key] += s.size
-        out["preamble"] = 8
-        return out
+        return {"code": out["code"], "data": out["data"], "custom": out["custom"], "other": out["other"],
+                "preamble": 8}
 
     def global_value(self, export_name: str) -> int | None:
         mod = self.module
@@ -84,7 +99,7 @@ class InspectResult:
                 return mod.globals[e.index].init
         return None
 
-    def stack(self) -> dict | None:
+    def stack(self) -> StackRecord | None:
         mod = self.module
         sp = next((g for g in mod.globals if g.name == "__stack_pointer"), None)
         if sp is None:  # rustc/clang: the first defined mutable i32 global with a constant
@@ -92,16 +107,16 @@ class InspectResult:
         if sp is None or sp.init is None:
             return None
         init = sp.init & 0xFFFFFFFF
-        active = [d for d in mod.data_segments if d.mode == "active" and d.offset is not None]
-        data_start = min((d.offset for d in active), default=None)
-        data_end = self.global_value("__data_end") or max((d.offset + d.size for d in active), default=0)
+        active = [(d.offset, d.size) for d in mod.data_segments if d.mode == "active" and d.offset is not None]
+        data_start = min((offset for offset, _ in active), default=None)
+        data_end = self.global_value("__data_end") or max((offset + size for offset, size in active), default=0)
         if data_start is None or init <= data_start:
             layout, size = "stack-first", init
         else:
             layout, size = "after-data", max(init - data_end, 0)
         return {"global": sp.index, "name": sp.name, "init": init, "size": size, "layout": layout}
 
-    def interface(self) -> dict:
+    def interface(self) -> InterfaceRecord:
         mod = self.module
         imports_by_kind: dict[str, int] = {}
         for i in mod.imports:
@@ -119,12 +134,13 @@ class InspectResult:
             "wasi": wasi,
         }
 
-    def source_paths(self) -> list[dict]:
+    def source_paths(self) -> list[SourcePathRecord]:
         mod = self.module
-        out = []
+        out: list[SourcePathRecord] = []
         for seg in mod.data_segments:
-            for m in SOURCE_PATH.finditer(mod.data, seg.data_offset, seg.data_offset + seg.size):
-                out.append({"text": m.group().decode("utf-8", "replace"), "offset": m.start(), "bytes": len(m.group())})
+            for hit in SOURCE_PATH.finditer(mod.data, seg.data_offset, seg.data_offset + seg.size):
+                out.append({"text": hit.group().decode("utf-8", "replace"), "offset": hit.start(),
+                            "bytes": len(hit.group())})
         return out
 
     def rustc_version(self) -> str | None:
@@ -134,7 +150,29 @@ class InspectResult:
         return None
 
     # -- JSON ------------------------------------------------------------------------
-    def to_json(self) -> dict:
+    def _import(self, i: m.Import) -> ImportRecord:
+        rec: ImportRecord = {"module": i.module, "field": i.field, "kind": i.kind}
+        types = self.module.types
+        t = types[i.type_index] if i.kind == "func" and i.type_index is not None and i.type_index < len(types) else None
+        if t is not None:
+            rec["signature"] = t.signature()
+        return rec
+
+    def _export(self, e: m.Export) -> ExportRecord:
+        rec: ExportRecord = {"name": e.name, "kind": e.kind, "index": e.index}
+        t = self.module.func_type(e.index) if e.kind == "func" else None
+        if t is not None:
+            rec["signature"] = t.signature()
+        return rec
+
+    def _dwarf(self) -> dict[str, Any] | None:
+        if self.dwarf is None:
+            return None
+        if self.dwarf_functions is None:
+            return dict(self.dwarf)
+        return {**self.dwarf, "functions": self.dwarf_functions.to_json(self.module)}
+
+    def to_json(self) -> InspectRecord:
         mod = self.module
         sb = self.section_bytes()
         named = [f for f in self.functions if f.name]
@@ -174,17 +212,8 @@ class InspectResult:
                 "passive": sum(1 for d in mod.data_segments if d.mode == "passive"),
             },
             "symbols": {"__data_end": self.global_value("__data_end"), "__heap_base": self.global_value("__heap_base")},
-            "imports": [
-                {"module": i.module, "field": i.field, "kind": i.kind,
-                 **({"signature": mod.types[i.type_index].signature()} if i.kind == "func" and i.type_index is not None
-                    and i.type_index < len(mod.types) and mod.types[i.type_index] else {})}
-                for i in mod.imports
-            ],
-            "exports": [
-                {"name": e.name, "kind": e.kind, "index": e.index,
-                 **({"signature": t.signature()} if e.kind == "func" and (t := mod.func_type(e.index)) else {})}
-                for e in mod.exports
-            ],
+            "imports": [self._import(i) for i in mod.imports],
+            "exports": [self._export(e) for e in mod.exports],
             "interface": self.interface(),
             "producers": {k: [{"name": n, "version": v} for n, v in vals] for k, vals in mod.producers.items()},
             "rustc_version": self.rustc_version(),
@@ -196,17 +225,14 @@ class InspectResult:
             "crates": [{"name": c.name, "size": c.size, "functions": c.functions} for c in self.crates],
             "allocator": self.allocator.to_json(),
             "memory_grow_sites": [g.to_json() for g in self.grow_sites],
-            "dwarf": None if self.dwarf is None else {
-                **self.dwarf,
-                **({"functions": self.dwarf_functions.to_json(mod)} if self.dwarf_functions is not None else {}),
-            },
+            "dwarf": self._dwarf(),
             "warnings": list(mod.warnings),
-            "findings": [],  # filled by the rules stage (auditor.rules.engine.audit)
+            "findings": [],  # filled by the rules stage (auditor.rules.audit.audit)
             "checks": [],
         }
 
 
-def _compression_impl() -> dict:
+def _compression_impl() -> CompressionImplRecord:
     import zlib
 
     import brotli

@@ -6,7 +6,8 @@ to re-read the binary except through `Module.data` for lazy instruction scans.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as _field
+from dataclasses import dataclass
+from dataclasses import field as _field
 
 PAGE_SIZE = 65536
 
