@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from auditor.build.toolchain import TARGET
 
@@ -29,7 +30,7 @@ class BuildOptions:
     all_features: bool = False
     no_default_features: bool = False
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"package": self.package, "features": self.features, "all_features": self.all_features,
                 "no_default_features": self.no_default_features}
 

@@ -19,6 +19,7 @@ from auditor.data import load_rules_file, rules_dir
 from auditor.errors import AuditorError
 from auditor.manifest.toml import key as toml_key
 from auditor.manifest.toml import literal
+from auditor.records.scan import AllocatorSpecRecord, ProfileRecord
 
 # Cargo keeps these profile names for itself; only release/dev may be redefined.
 _RESERVED = {"test", "bench", "doc", "check", "build", "debug"}
@@ -46,7 +47,7 @@ class Profile:
             out += ["--config", f"profile.{toml_key(self.name)}.{key}={literal(value)}"]
         return out
 
-    def to_json(self) -> dict:
+    def to_json(self) -> ProfileRecord:
         return {"name": self.name, "settings": self.settings, "description": self.description, "origin": self.origin}
 
 
@@ -85,7 +86,7 @@ class Allocator:
     def static_item(self) -> str:
         return f"#[global_allocator]\nstatic ALLOC: {self.type} = {self.item};"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> AllocatorSpecRecord:
         return {
             "name": self.name, "inject": self.inject, "crate": self.crate, "source": self.source,
             "features": self.features, "default_features": self.default_features, "type": self.type,

@@ -18,10 +18,15 @@ from auditor.records.run import RunRecord
 from auditor.records.scan import (
     SCHEMA,
     AllocatorCheckRecord,
+    AllocatorSpecRecord,
+    CrateRecord,
     DeltaRecord,
     InjectedRecord,
+    ProfileRecord,
     RecommendedRecord,
+    ScanOptionsRecord,
     ScanRecord,
+    ToolchainRecord,
     VariantRecord,
     join_id,
     smallest,
@@ -108,11 +113,11 @@ class VariantResult:
 @dataclass
 class ScanResult:
     KIND: ClassVar[str] = "scan"
-    crate: dict[str, Any]
-    toolchain: dict[str, Any]
-    options: dict[str, Any]
-    profiles: list[dict[str, Any]]
-    allocators: list[dict[str, Any]]
+    crate: CrateRecord
+    toolchain: ToolchainRecord
+    options: ScanOptionsRecord
+    profiles: list[ProfileRecord]
+    allocators: list[AllocatorSpecRecord]
     matrix: list[str]  # every variant id of the full matrix, canonical order (for merge)
     variants: list[VariantResult]
     baseline: str | None  # variant the deltas are against

@@ -18,9 +18,11 @@ import tomllib
 from collections.abc import Iterator, Set
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from auditor.errors import AuditorError
 from auditor.manifest import locate
+from auditor.records.scan import CrateRecord, OwnAllocatorRecord
 
 # Never copied nor hashed: version control and build output.
 SKIP_DIRS = {".git", ".hg", ".svn", ".jj"}
@@ -42,13 +44,13 @@ class CrateInfo:
     members: list[str]
     target_directory: Path
     outside_paths: list[Path] = field(default_factory=list)  # path deps outside the workspace root
-    own_allocator: dict | None = None  # {"file", "line", "type"}
+    own_allocator: OwnAllocatorRecord | None = None
 
     @property
     def package_dir(self) -> Path:
         return self.manifest_path.parent
 
-    def to_json(self, cwd: Path | None = None) -> dict:
+    def to_json(self, cwd: Path | None = None) -> CrateRecord:
         return {
             "name": self.name,
             "version": self.version,
@@ -207,13 +209,13 @@ def _strip_comments(text: str) -> str:
     return re.sub(r"//[^\n]*", "", text)
 
 
-def find_global_allocator(lib_src: Path) -> dict | None:
+def find_global_allocator(lib_src: Path) -> OwnAllocatorRecord | None:
     """Where the crate declares its own `#[global_allocator]` (its src tree), if it does.
 
     Several declarations (behind cfg features, say) are all listed; `type` is then None
     because which one is linked depends on the features.
     """
-    found = []
+    found: list[dict[str, Any]] = []
     files = [lib_src] + [f for f in walk_tree(lib_src.parent) if f.suffix == ".rs" and f != lib_src]
     for f in files:
         try:
@@ -228,11 +230,9 @@ def find_global_allocator(lib_src: Path) -> dict | None:
             found.append({"file": shown, "line": line, "type": type_text})
     if not found:
         return None
-    first = dict(found[0])
-    if len({d["type"] for d in found}) > 1:
-        first["type"] = None
-    first["all"] = found
-    return first
+    several = len({d["type"] for d in found}) > 1
+    return {"file": found[0]["file"], "line": found[0]["line"], "type": None if several else found[0]["type"],
+            "all": found}
 
 
 def is_build_output(d: Path) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 from auditor.errors import AuditorError
 from auditor.gate.metrics import METRICS, figure
 from auditor.gate.report import WASM_MAGIC, load_report, variant_id
+from auditor.records.diff import SCHEMA, DiffRecord, ModuleDiffRecord, RowRecord, TableRecord
 
 UNNAMED = "(unnamed functions)"
 TOTALS = ("raw", "gzip", "brotli", "code", "data", "custom", "initial-pages", "max-pages")
@@ -50,9 +51,9 @@ class Row:
     def delta_percent(self) -> float | None:
         return round(self.delta * 100 / self.old, 2) if self.old else None
 
-    def to_json(self) -> dict:
-        out = {"name": self.name, "status": self.status, "old": self.old, "new": self.new,
-               "delta": self.delta, "delta_percent": self.delta_percent}
+    def to_json(self) -> RowRecord:
+        out: RowRecord = {"name": self.name, "status": self.status, "old": self.old, "new": self.new,
+                          "delta": self.delta, "delta_percent": self.delta_percent}
         if self.old_count is not None or self.new_count is not None:
             out["old_count"], out["new_count"] = self.old_count or 0, self.new_count or 0
         return out
@@ -67,7 +68,7 @@ class Table:
     omitted_delta: int = 0  # their summed delta
     unchanged: int = 0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> TableRecord:
         return {"rows": [r.to_json() for r in self.rows], "omitted": self.omitted,
                 "omitted_delta": self.omitted_delta, "unchanged": self.unchanged}
 
@@ -80,7 +81,7 @@ class ModuleDiff:
     crates: Table
     functions: Table
 
-    def to_json(self) -> dict:
+    def to_json(self) -> ModuleDiffRecord:
         return {"variant": self.variant, "totals": [r.to_json() for r in self.totals],
                 "sections": self.sections.to_json(), "crates": self.crates.to_json(),
                 "functions": self.functions.to_json()}
@@ -98,8 +99,8 @@ class DiffResult:
     modules: list[ModuleDiff] = field(default_factory=list)
     findings: list = field(default_factory=list)
 
-    def to_json(self) -> dict:
-        return {"schema": "auditor.diff/1", "old": {"file": self.old, "kind": self.old_kind},
+    def to_json(self) -> DiffRecord:
+        return {"schema": SCHEMA, "old": {"file": self.old, "kind": self.old_kind},
                 "new": {"file": self.new, "kind": self.new_kind}, "top": self.top,
                 "variants": self.variants, "modules": [m.to_json() for m in self.modules]}
 

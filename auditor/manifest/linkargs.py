@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.manifest import toml
+from auditor.records.manifest import LinkFlagRecord
 
 # What `cfg(...)` sees for each wasm target a crate may be built for: a setting made for
 # any of them counts (lint cannot know which one the user builds).
@@ -44,7 +45,7 @@ class Flag:
     column: int
     via: str  # "rustflags" | "build.rs"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> LinkFlagRecord:
         return {"set": True, "value": self.value, "file": self.file, "line": self.line,
                 "column": self.column, "via": self.via}
 

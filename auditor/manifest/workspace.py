@@ -15,8 +15,14 @@ from typing import Any
 from auditor.errors import AuditorError
 from auditor.manifest import linkargs, schema, toml
 from auditor.manifest.locate import find_manifest, find_workspace_root
-
-SCHEMA = "auditor.manifest/1"
+from auditor.records.manifest import (
+    SCHEMA,
+    DependencyRecord,
+    LocationRecord,
+    ManifestRecord,
+    PackageRecord,
+    ProfileFactsRecord,
+)
 
 # Cargo's built-in profiles (defaults cargo applies when a key is not written).
 BUILTIN = {
@@ -35,7 +41,7 @@ DEP_TABLES = (("dependencies", "normal"), ("dev-dependencies", "dev"),
               ("build_dependencies", "build"))
 
 
-def _loc(doc: toml.TomlDoc, path: tuple) -> dict:
+def _loc(doc: toml.TomlDoc, path: tuple) -> LocationRecord:
     line, col = doc.pos(path) or (1, 1)
     return {"file": doc.display, "line": line, "column": col}
 
@@ -49,8 +55,8 @@ class Package:
     is_root: bool
     has_lib: bool
     crate_types: list[str]
-    dependencies: list[dict] = field(default_factory=list)
-    member_profiles: list[dict] = field(default_factory=list)
+    dependencies: list[DependencyRecord] = field(default_factory=list)
+    member_profiles: list[dict[str, Any]] = field(default_factory=list)
     max_memory: linkargs.Flag | None = None
     stack_size: linkargs.Flag | None = None
     build_script: str | None = None
@@ -59,7 +65,7 @@ class Package:
     def dir(self) -> Path:
         return self.doc.path.parent
 
-    def to_json(self) -> dict:
+    def to_json(self) -> PackageRecord:
         anchor_path = ("package",) if self.doc.pos(("package",)) else ()
         return {
             "name": self.name,
@@ -83,10 +89,10 @@ class Workspace:
     root: toml.TomlDoc  # workspace-root manifest (the package's own when not in a workspace)
     target: toml.TomlDoc  # the manifest the user pointed at
     packages: list[Package]
-    profile: dict
+    profile: ProfileFactsRecord
     is_workspace: bool
 
-    def to_json(self) -> dict:
+    def to_json(self) -> ManifestRecord:
         anchor = ("workspace",) if self.is_workspace and self.root.pos(("workspace",)) else \
             ("package",) if self.root.pos(("package",)) else ()
         return {
@@ -209,7 +215,7 @@ def _package(doc: toml.TomlDoc, root: toml.TomlDoc, memo: dict) -> Package:
     return p
 
 
-def _dependencies(doc: toml.TomlDoc, root: toml.TomlDoc, member: str) -> list[dict]:
+def _dependencies(doc: toml.TomlDoc, root: toml.TomlDoc, member: str) -> list[DependencyRecord]:
     """Every dependency entry with its kind (normal, dev, build), real package name (renames,
     workspace = true) and line: rules decide which kinds ship."""
     tables: list[tuple[tuple, dict, str, str | None]] = []
@@ -221,7 +227,7 @@ def _dependencies(doc: toml.TomlDoc, root: toml.TomlDoc, member: str) -> list[di
             if isinstance(t, dict) and isinstance(t.get(tname), dict):
                 tables.append((("target", tkey, tname), t[tname], kind, tkey))
     ws_deps = ((root.data.get("workspace") or {}).get("dependencies") or {})
-    out = []
+    out: list[DependencyRecord] = []
     for path, table, kind, target in tables:
         for name, spec in table.items():
             real = name
@@ -249,7 +255,7 @@ def _requirement(spec, ws_spec) -> str:
     return "*"
 
 
-def profile_facts(root: toml.TomlDoc, name: str, missing_inherits: str | None = None) -> dict:
+def profile_facts(root: toml.TomlDoc, name: str, missing_inherits: str | None = None) -> ProfileFactsRecord:
     """The named profile as cargo resolves it: written settings, inherits chain, defaults.
 
     `.cargo/config.toml` [profile.*] tables override the manifest (cargo's precedence),
@@ -331,11 +337,11 @@ def _inherits_chain(name: str, tables: dict, headers: dict, root: toml.TomlDoc) 
     return chain
 
 
-def _profile_tables(root: toml.TomlDoc) -> tuple[dict[str, dict], dict[str, dict]]:
+def _profile_tables(root: toml.TomlDoc) -> tuple[dict[str, dict[str, Any]], dict[str, LocationRecord]]:
     """profile name -> {key: (value, location)} (config files win over the manifest),
     and profile name -> location of its nearest-winning table header."""
     out: dict[str, dict] = {}
-    headers: dict[str, dict] = {}
+    headers: dict[str, LocationRecord] = {}
     sources = [root]
     sources += [toml.load(p) for p in reversed(linkargs.cargo_config_files(root.path.parent))]
     for doc in sources:  # later (nearer config) overrides earlier

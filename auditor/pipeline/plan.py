@@ -202,9 +202,7 @@ _path_prints: dict[str, str] = {}
 
 def allocator_key(a: Allocator) -> dict[str, Any]:
     """The allocator's part of a key: its spec, and for a path source the sources' hash."""
-    spec = a.to_json()
-    spec.pop("origin", None)
-    spec.pop("description", None)
+    spec: dict[str, Any] = {k: v for k, v in a.to_json().items() if k not in ("origin", "description")}
     path = a.source.get("path")
     if path:
         if path not in _path_prints:

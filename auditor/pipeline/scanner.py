@@ -20,7 +20,7 @@ from auditor.pipeline.gate import apply_gate
 from auditor.pipeline.plan import ScanOptions, command_rows, plan_variants, prepare
 from auditor.pipeline.progress import sigterm_as_interrupt
 from auditor.pipeline.runner import Runner
-from auditor.records.scan import join_id, size_delta
+from auditor.records.scan import ScanOptionsRecord, ToolchainRecord, join_id, size_delta
 from auditor.rules.engine import evaluate
 from auditor.rules.recommend import recommended
 
@@ -61,7 +61,7 @@ def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
             v.delta = size_delta(v.wasm, base.wasm, base.id)
     result = ScanResult(
         crate=ctx.crate.to_json(), toolchain=toolchain_json(ctx.toolchain),
-        options={**options.build.to_json(), "runtime": ctx.runtime_on, "check_reproducible": options.check_reproducible},
+        options=options_record(options, ctx.runtime_on),
         profiles=[p.to_json() for p in ctx.matrix.profiles], allocators=[a.to_json() for a in ctx.matrix.allocators],
         matrix=ctx.ids, variants=variants, baseline=baseline if base is not None else None,
         notices=ctx.notices + runner.notices, shard=options.shard, builds=runner.builds,
@@ -97,6 +97,13 @@ def reference_variant(matrix: Matrix, chosen: list[tuple[Profile, Allocator]]) -
     return join_id("release", alloc)
 
 
-def toolchain_json(tc: Toolchain) -> dict[str, Any]:
+def options_record(options: ScanOptions, runtime_on: bool) -> ScanOptionsRecord:
+    b = options.build
+    return {"package": b.package, "features": b.features, "all_features": b.all_features,
+            "no_default_features": b.no_default_features, "runtime": runtime_on,
+            "check_reproducible": options.check_reproducible}
+
+
+def toolchain_json(tc: Toolchain) -> ToolchainRecord:
     return {"rustc": tc.rustc_version, "cargo": tc.cargo_version, "host": tc.host, "target": TARGET,
             "source": tc.source}

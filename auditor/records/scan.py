@@ -9,7 +9,7 @@ code; which variant to *recommend* is policy and lives in the rules stage
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NotRequired, TypedDict
 
 from auditor.records.findings import CheckRecord, FindingRecord
@@ -17,6 +17,65 @@ from auditor.records.inspect import InspectRecord
 from auditor.records.run import RunRecord
 
 SCHEMA = "auditor.scan/1"
+
+
+class OwnAllocatorRecord(TypedDict):
+    """A crate's own #[global_allocator]: the first one found, and every one (cfg-chosen)."""
+
+    file: str
+    line: int
+    type: str | None
+    all: list[dict[str, Any]]  # file, line, type of each
+
+
+class CrateRecord(TypedDict):
+    name: str
+    version: str
+    manifest_path: str  # relative to the working directory when possible
+    workspace_root: str
+    package_dir: str  # absolute: `check` finds the budgets with it from any directory
+    lib: str
+    crate_types: list[str]
+    own_global_allocator: OwnAllocatorRecord | None
+
+
+class ToolchainRecord(TypedDict):
+    rustc: str | None
+    cargo: str | None
+    host: str | None
+    target: str
+    source: str
+
+
+class ScanOptionsRecord(TypedDict):
+    package: str | None
+    features: list[str]
+    all_features: bool
+    no_default_features: bool
+    runtime: bool
+    check_reproducible: bool
+
+
+class ProfileRecord(TypedDict):
+    name: str
+    settings: dict[str, Any]  # cargo profile keys
+    description: str
+    origin: str
+
+
+class AllocatorSpecRecord(TypedDict):
+    name: str
+    inject: bool
+    crate: str | None
+    source: dict[str, Any]  # version | path | git (+ branch/rev/tag)
+    features: list[str]
+    default_features: bool | None
+    type: str | None
+    item: str | None
+    description: str
+    origin: str
+    pinned_at: str | None
+    candidates: list[str]
 
 
 class ChangeRecord(TypedDict):
@@ -96,11 +155,11 @@ class SummaryRecord(TypedDict):
 
 class ScanRecord(TypedDict):
     schema: str
-    crate: dict[str, Any]
-    toolchain: dict[str, Any]
-    options: dict[str, Any]
-    profiles: list[dict[str, Any]]
-    allocators: list[dict[str, Any]]
+    crate: CrateRecord
+    toolchain: ToolchainRecord
+    options: ScanOptionsRecord
+    profiles: list[ProfileRecord]
+    allocators: list[AllocatorSpecRecord]
     matrix: list[str]
     shard: ShardRecord | None
     baseline_variant: str | None
@@ -142,7 +201,7 @@ def built(variants: Sequence[VariantRecord]) -> list[VariantRecord]:
 
 
 def smallest(variants: Sequence[VariantRecord], matrix: Sequence[str],
-             profiles: Sequence[dict[str, Any]]) -> SmallestRecord | None:
+             profiles: Sequence[ProfileRecord] | Sequence[Mapping[str, Any]]) -> SmallestRecord | None:
     """The smallest ok variant (ties: earlier in the matrix) and the settings behind it."""
     ok = built(variants)
     if not ok:

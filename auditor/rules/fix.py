@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.manifest import toml
 from auditor.manifest.locate import find_manifest, find_workspace_root
+from auditor.records.manifest import ProfileFactsRecord
 
 
 @dataclass
@@ -53,7 +55,7 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
-def recommended(profile: dict, config=None) -> dict:
+def recommended(profile: ProfileFactsRecord, config: ConfigView | None = None) -> dict[str, Any]:
     """Settings the firing rules' `autofix` tables ask for, minus those already in effect.
 
     `profile` is manifest.workspace.profile_facts(). AUD101 (no profile) fires on the

@@ -6,15 +6,16 @@ import, so this module pulls in tomllib, the manifest reader and the engine only
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from auditor.config.view import ConfigView
 from auditor.findings import Check, Finding, exit_code
-
-SCHEMA = "auditor.lint/1"
+from auditor.records.lint import SCHEMA, LintRecord
+from auditor.records.manifest import ManifestRecord
+from auditor.rules.catalog import Rule
 
 
 @dataclass
@@ -37,7 +38,7 @@ class LintResult:
             out[f.level] = out.get(f.level, 0) + 1
         return out
 
-    def to_json(self) -> dict:
+    def to_json(self) -> LintRecord:
         return {
             "schema": SCHEMA,
             "profile": self.profile,
@@ -76,11 +77,13 @@ def lint(paths: list[str] | tuple[str, ...], config_for: Callable[[Path], Config
     for path in paths or ["."]:
         ws = load_workspace(path, profile)
         facts = ws.to_json()
-        scopes = [(facts, ws.root.path.parent, [r for r in rules if not _package_scoped(r)])]
+        scopes: list[tuple[Mapping[str, Any], Path, list[Rule]]] = [
+            (facts, ws.root.path.parent, [r for r in rules if not _package_scoped(r)])]
         for pkg, pfacts in zip(ws.packages, facts["packages"]):
-            view = {**facts, "packages": [pfacts], "dependencies": pfacts["dependencies"],
-                    "member_profiles": [mp for mp in facts["member_profiles"] if mp["package"] == pkg.name]}
-            scopes.append((view, pkg.dir, [r for r in rules if _package_scoped(r)]))
+            package_view: ManifestRecord = {
+                **facts, "packages": [pfacts], "dependencies": pfacts["dependencies"],
+                "member_profiles": [mp for mp in facts["member_profiles"] if mp["package"] == pkg.name]}
+            scopes.append((package_view, pkg.dir, [r for r in rules if _package_scoped(r)]))
         if ws.root.display not in result.manifests:
             result.manifests.append(ws.root.display)
         for view, where, scoped_rules in scopes:

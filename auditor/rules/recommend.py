@@ -9,13 +9,21 @@ merge of shard reports (auditor.gate.merge) both call `recommended` on the recor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from auditor.data import load_rules_file
 from auditor.errors import AuditorError
-from auditor.records.scan import RecommendedRecord, SkippedRecord, VariantRecord, built, smallest, variant_id
+from auditor.records.scan import (
+    ProfileRecord,
+    RecommendedRecord,
+    SkippedRecord,
+    VariantRecord,
+    built,
+    smallest,
+    variant_id,
+)
 from auditor.rules.engine import fill, matching
 
 
@@ -50,7 +58,7 @@ def passed_over(variants: Sequence[VariantRecord]) -> list[SkippedRecord]:
 
 
 def recommended(variants: Sequence[VariantRecord], matrix: Sequence[str],
-                profiles: Sequence[dict[str, Any]]) -> RecommendedRecord | None:
+                profiles: Sequence[ProfileRecord] | Sequence[Mapping[str, Any]]) -> RecommendedRecord | None:
     """The smallest variant whose runtime probes found nothing wrong: what to ship.
 
     Without runtime results it is the smallest, and says the probes did not run. None
