@@ -239,7 +239,7 @@ class Runner:
         plan.cache.put_json(name, data)
         return data
 
-    def _runtime_setup(self) -> tuple[RuntimeOptions, list[Scenario]]:
+    def runtime_setup(self) -> tuple[RuntimeOptions, list[Scenario]]:
         """Runtime options and scenarios, checked before the first build (config errors exit 2)."""
         if self._runtime is None:
             try:
@@ -259,7 +259,7 @@ class Runner:
             return
         probes = plan.cache.path("probes.wasm")
         v.probes_path = str(probes)
-        ropts, scen = self._runtime_setup()
+        ropts, scen = self.runtime_setup()
         name = f"runtime-{digest([code_hash('auditor.runtime'), asdict(ropts), [asdict(s) for s in scen]])[:20]}.json"
         cached = plan.cache.analysis(name)
         if cached is not None:

@@ -51,7 +51,7 @@ def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
     ctx.rep.total = len(plans)
     runner = Runner(ctx.crate, ctx.toolchain, options, ctx.runtime_on, ctx.config, ctx.rep, ctx.jobs)
     if ctx.runtime_on:
-        runner._runtime_setup()  # config errors in runtime options or scenarios exit 2 before any build
+        runner.runtime_setup()  # config errors in runtime options or scenarios exit 2 before any build
     variants = runner.run(plans)
 
     baseline = reference_variant(ctx.matrix, ctx.chosen)
