@@ -25,6 +25,7 @@ def scan(tmp_path_factory):
     return text, js
 
 
+@pytest.mark.cargo
 def test_demo_scan_passes_its_gate(scan):
     text, _ = scan
     assert text.returncode == 0, text.stdout + text.stderr
@@ -35,6 +36,7 @@ def test_demo_scan_passes_its_gate(scan):
     assert "AUD501 warning" in out and "fixture_bump" in out  # the bump allocator leaks under churn
 
 
+@pytest.mark.cargo
 def test_demo_scan_json_runtime_verdicts(scan):
     _, js = scan
     report = json.loads(js.stdout)
@@ -45,6 +47,7 @@ def test_demo_scan_json_runtime_verdicts(scan):
         "default", "fixture_bump", "fixture_freelist", "fixture_arena"}
 
 
+@pytest.mark.cargo
 def test_recommended_variant_skips_leaks_and_arenas(scan):
     _, js = scan
     report = json.loads(js.stdout)
@@ -70,6 +73,7 @@ def test_recommended_without_runtime_is_the_smallest():
     assert rec["variant"] == "opt-z/default" and rec["runtime_checked"] is False and rec["skipped"] == []
 
 
+@pytest.mark.cargo
 def test_scan_annotations_point_at_the_manifest(tmp_path):
     """Module findings of a scan name the crate's Cargo.toml (a file that exists in the
     repository), not the artifact path the scan never writes."""

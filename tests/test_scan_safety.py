@@ -10,8 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from test_scan_support import (REPO, auditor, copy_crate, counting_cargo, rust_processes_under, tree_digest,
                                variant_builds, variants)
+
+pytestmark = pytest.mark.cargo  # every test here builds Rust (tests/cargo_guard.py checks)
 
 
 def _workspace_copy(tmp: Path) -> Path:

@@ -203,6 +203,7 @@ def test_call_graph_hand_computed(tmp_path):
     assert 6 not in g.reachable([0])
 
 
+@pytest.mark.cargo
 def test_fast_opcode_walk_agrees_with_exact_decode():
     """The regex walk used on every body must find exactly what decode() finds."""
     import fixturelib
