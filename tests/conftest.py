@@ -4,7 +4,7 @@ Every factory memoises by its arguments, so a Rust fixture is built once per ses
 no matter how many tests ask for it. Tests may also import fixturelib directly.
 
 The session also: fails unmarked tests that run cargo (cargo_guard.py), gives auditor a
-private $XDG_CACHE_HOME, makes one fixture cache for the session (shared by xdist
+private $XDG_CACHE_HOME, makes one fixture directory for the session (shared by xdist
 workers), and parametrises tests that take a `toolchain` argument over the toolchains
 AUDITOR_TOOLCHAINS selects (all that CI requires by default).
 """
@@ -29,15 +29,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _session_fixture_cache(config: pytest.Config) -> None:
-    """One fixture cache directory per session, named in the environment, so xdist
-    workers (started later, inheriting it) build each fixture once between them."""
-    if os.environ.get("AUDITOR_FIXTURE_CACHE") or os.environ.get(fixturelib.SESSION_CACHE_ENV):
-        return  # a kept cache, or a worker of a session that made one
+    """One directory per session for fixture builds (unless AUDITOR_FIXTURE_CACHE keeps
+    them elsewhere) and fixturelib's scan cache, named in the environment, so xdist
+    workers (started later, inheriting it) share it and build each fixture once."""
+    if os.environ.get(fixturelib.SESSION_DIR_ENV):
+        return  # a worker of a session that made one
     root = tempfile.mkdtemp(prefix="auditor-fixtures-")
-    os.environ[fixturelib.SESSION_CACHE_ENV] = root
+    os.environ[fixturelib.SESSION_DIR_ENV] = root
 
     def remove() -> None:
-        os.environ.pop(fixturelib.SESSION_CACHE_ENV, None)
+        os.environ.pop(fixturelib.SESSION_DIR_ENV, None)
         shutil.rmtree(root, ignore_errors=True)
 
     config.add_cleanup(remove)

@@ -31,6 +31,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -45,6 +46,9 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 CRATES = FIXTURES / "crates"
 ALLOCATORS = FIXTURES / "allocators"
+REAL = FIXTURES / "real"
+#: Where a bare crate name is looked up, in order.
+CRATE_DIRS = (CRATES, ALLOCATORS, REAL)
 WAT_DIR = FIXTURES / "wat"
 C_DIR = FIXTURES / "c"
 MALFORMED_DIR = FIXTURES / "malformed"
@@ -75,23 +79,33 @@ class FixtureError(RuntimeError):
 # --------------------------------------------------------------------------- cache
 
 _memo: dict[str, Path] = {}
-#: Set by tests/conftest.py for a session (and inherited by its xdist workers): the
-#: session's cache directory when AUDITOR_FIXTURE_CACHE does not name a kept one.
-SESSION_CACHE_ENV = "AUDITOR_FIXTURE_SESSION_CACHE"
+#: Set by tests/conftest.py for a session (and inherited by its xdist workers): a
+#: directory of that session, removed at its end.
+SESSION_DIR_ENV = "AUDITOR_FIXTURE_SESSION_DIR"
+
+
+@cache
+def session_dir() -> Path:
+    """This session's own directory (scan caches; fixture builds unless kept)."""
+    named = os.environ.get(SESSION_DIR_ENV)
+    if named:
+        root = Path(named).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+    root = Path(tempfile.mkdtemp(prefix="auditor-fixtures-"))
+    atexit.register(shutil.rmtree, root, True)
+    return root
 
 
 @cache
 def cache_dir() -> Path:
-    """Root of all fixture outputs (kept only when AUDITOR_FIXTURE_CACHE is set)."""
-    for var in ("AUDITOR_FIXTURE_CACHE", SESSION_CACHE_ENV):
-        named = os.environ.get(var)
-        if named:
-            root = Path(named).resolve()
-            root.mkdir(parents=True, exist_ok=True)
-            return root
-    root = Path(tempfile.mkdtemp(prefix="auditor-fixtures-"))
-    atexit.register(shutil.rmtree, root, True)
-    return root
+    """Root of the fixture builds: AUDITOR_FIXTURE_CACHE when set (kept), else session_dir()."""
+    kept = os.environ.get("AUDITOR_FIXTURE_CACHE")
+    if kept:
+        root = Path(kept).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+    return session_dir()
 
 
 def _digest(*parts: object) -> str:
@@ -350,11 +364,11 @@ def rustc_version() -> str:
 
 
 def fixture_crate(name: str) -> Path:
-    """fixtures/crates/NAME, or fixtures/allocators/NAME, as a path in the repo."""
-    for base in (CRATES, ALLOCATORS):
+    """fixtures/crates/NAME, fixtures/allocators/NAME or fixtures/real/NAME, in that order."""
+    for base in CRATE_DIRS:
         if (base / name / "Cargo.toml").is_file():
             return base / name
-    raise FixtureError(f"no fixture crate named {name!r} in {CRATES} or {ALLOCATORS}")
+    raise FixtureError(f"no fixture crate named {name!r} in {', '.join(map(str, CRATE_DIRS))}")
 
 
 # Inherited variables that change what a build produces without being cargo's own:
@@ -579,6 +593,61 @@ def build_with_allocator(allocator: str, **kwargs) -> Path:
     else:
         raise ValueError(f"unknown fixture allocator {allocator!r}")
     return build_crate(CRATES / "probe", features=features, **kwargs)
+
+
+# --------------------------------------------------------------------------- auditor scan
+
+_scans: dict[str, subprocess.CompletedProcess] = {}
+
+
+def scan_env(toolchain: Toolchain | str | None = None, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for `auditor scan` pinned to `toolchain` (CARGO/RUSTC set: auditor's
+    explicit choice, so what rustup or PATH holds on this machine does not matter)."""
+    tc = _as_toolchain(toolchain)
+    out = {k: v for k, v in os.environ.items()
+           if k not in _SCRUBBED_ENV and not (k.startswith("CARGO_") and k != "CARGO_HOME")}
+    out.update(CARGO=tc.cargo, RUSTC=tc.rustc)
+    out.update(tc.environ())
+    if tc.rustflags:
+        out["RUSTFLAGS"] = shlex.join(tc.rustflags)
+    out.update(env or {})
+    return out
+
+
+def scan(crate: Path | str, *args: str, toolchain: Toolchain | str | None = None,
+         env: Mapping[str, str] | None = None, expect: Iterable[int] = (0, 1)) -> subprocess.CompletedProcess:
+    """`python -m auditor scan CRATE ARGS` on `toolchain`, run once per session per arguments.
+
+    The scan cache (`--cache-dir`) is the session's, shared by every call, so variants
+    two calls have in common are built once; a test about caching itself must use its
+    own `--cache-dir` and run auditor directly. crate: a path or a fixture name. An exit
+    code outside `expect` raises FixtureError with auditor's stderr. The result is
+    shared: do not modify it.
+    """
+    tc = _as_toolchain(toolchain)
+    if isinstance(crate, str) and "/" not in crate:
+        crate = fixture_crate(crate)
+    crate = Path(crate).resolve()
+    sources = fixtures_digest() if crate.is_relative_to(FIXTURES.resolve()) else _tree_digest(crate)
+    env = dict(env or {})
+    key = _digest("scan", str(crate), sources, args, tc.fingerprint, sorted(env.items()))
+    cargo_watch.record(f"fixturelib scan {crate.name} {tc.name}")
+    if key not in _scans:
+        cmd = [sys.executable, "-m", "auditor", "scan", str(crate), "--cache-dir",
+               str(session_dir() / "auditor-scan-cache"), *args]
+        _scans[key] = subprocess.run(cmd, env=scan_env(tc, env), capture_output=True, text=True,
+                                     stdin=subprocess.DEVNULL)
+    proc = _scans[key]
+    if proc.returncode not in tuple(expect):
+        tail = "\n".join(proc.stderr.strip().splitlines()[-25:])
+        raise FixtureError(f"auditor scan of {crate} ({tc.name}) exited {proc.returncode}:\n"
+                           f"$ {shlex.join(proc.args)}\n{tail}")
+    return proc
+
+
+def scan_report(crate: Path | str, *args: str, **kwargs) -> dict:
+    """scan(CRATE, "--format", "json", *ARGS) parsed: the `auditor.scan/1` report (a fresh copy)."""
+    return json.loads(scan(crate, "--format", "json", *args, **kwargs).stdout)
 
 
 # --------------------------------------------------------------------------- .wat

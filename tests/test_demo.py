@@ -16,10 +16,15 @@ DEMO = ROOT / "fixtures" / "crates" / "demo"
 
 
 @pytest.fixture(scope="module")
-def scan(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
+def demo_cache(tmp_path_factory) -> Path:
+    """One scan cache for this module: the demo's variants are built once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def scan(demo_cache):
     args = [sys.executable, "-m", "auditor", "scan", str(DEMO), "--profiles", "release,min-size-z",
-            "--cache-dir", str(cache)]
+            "--cache-dir", str(demo_cache)]
     text = subprocess.run(args + ["--gate"], capture_output=True, text=True)
     js = subprocess.run(args + ["--format", "json"], capture_output=True, text=True)
     return text, js
@@ -74,11 +79,11 @@ def test_recommended_without_runtime_is_the_smallest():
 
 
 @pytest.mark.cargo
-def test_scan_annotations_point_at_the_manifest(tmp_path):
+def test_scan_annotations_point_at_the_manifest(demo_cache):
     """Module findings of a scan name the crate's Cargo.toml (a file that exists in the
     repository), not the artifact path the scan never writes."""
     proc = subprocess.run([sys.executable, "-m", "auditor", "scan", str(DEMO), "--profiles", "min-size-z",
-                           "--allocators", "default", "--no-runtime", "--cache-dir", str(tmp_path), "--format", "github"],
+                           "--allocators", "default", "--no-runtime", "--cache-dir", str(demo_cache), "--format", "github"],
                           capture_output=True, text=True, cwd=ROOT)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("::")]
     assert lines and all("file=fixtures/crates/demo/Cargo.toml" in l for l in lines), lines

@@ -44,6 +44,21 @@ def fresh_toolchains(monkeypatch):
     fixturelib._toolchain.cache_clear()
 
 
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """A cold fixture cache of the test's own: its cargo runs can be counted, and nothing
+    it builds lands in the session's (or a kept AUDITOR_FIXTURE_CACHE) cache."""
+    root = tmp_path / "fixture-cache"
+    monkeypatch.setenv("AUDITOR_FIXTURE_CACHE", str(root))
+    monkeypatch.setattr(fixturelib, "_memo", {})
+    fixturelib.cache_dir.cache_clear()
+    fixturelib.fixture_tree.cache_clear()
+    yield root
+    monkeypatch.undo()
+    fixturelib.cache_dir.cache_clear()
+    fixturelib.fixture_tree.cache_clear()
+
+
 # ------------------------------------------------------------------ toolchains
 
 def test_toolchain_selection_from_the_environment(monkeypatch):
@@ -105,13 +120,13 @@ def test_every_selected_toolchain_is_a_parameter(request, toolchain):
 # ------------------------------------------------------------------ the build cache
 
 @pytest.mark.cargo
-def test_identical_builds_run_cargo_once(toolchain):
-    nonce = {"AUDITOR_FIXTURE_TEST_NONCE": f"once-{os.getpid()}"}
+def test_identical_builds_run_cargo_once(private_cache, toolchain):
     before = log_offset()
-    first = fixturelib.build_crate("probe", features=["freelist"], env=nonce, toolchain=toolchain)
+    first = fixturelib.build_crate("probe", features=["freelist"], toolchain=toolchain)
+    assert first.is_relative_to(private_cache)
     # the same build, spelt differently: a path instead of a name, the toolchain by name
     again = fixturelib.build_crate(fixturelib.CRATES / "probe", features=("freelist", "freelist"),
-                                   env=dict(nonce), toolchain=toolchain.name)
+                                   env={}, toolchain=toolchain.name)
     assert again == first
     assert len(cargo_runs(before)) == 1
     record = fixturelib.build_record(first)
@@ -119,27 +134,24 @@ def test_identical_builds_run_cargo_once(toolchain):
 
 
 @pytest.mark.cargo
-def test_different_crates_share_compiled_dependencies(toolchain):
-    nonce = {"AUDITOR_FIXTURE_TEST_NONCE": f"share-{os.getpid()}"}
-    probe = fixturelib.build_record(fixturelib.build_crate("probe", features=["freelist"], env=nonce,
-                                                           toolchain=toolchain))
-    pinned = fixturelib.build_record(fixturelib.build_crate("pinned", env=nonce, toolchain=toolchain))
+def test_different_crates_share_compiled_dependencies(private_cache, toolchain):
+    probe = fixturelib.build_record(fixturelib.build_crate("probe", features=["freelist"], toolchain=toolchain))
+    pinned = fixturelib.build_record(fixturelib.build_crate("pinned", toolchain=toolchain))
     assert probe["target_dir"] == pinned["target_dir"]
     assert "auditor_fixture_freelist" in probe["compiled"]
     # cargo itself reports the allocator crate as reused when it links `pinned`
     assert "auditor_fixture_freelist" in pinned["fresh"] and "pinned" in pinned["compiled"]
     # different settings (here: profile) never share a target dir
-    dev = fixturelib.build_record(fixturelib.build_crate("pinned", profile="dev", env=nonce, toolchain=toolchain))
+    dev = fixturelib.build_record(fixturelib.build_crate("pinned", profile="dev", toolchain=toolchain))
     assert dev["target_dir"] != pinned["target_dir"]
 
 
 @pytest.mark.cargo
-def test_feature_builds_in_a_shared_target_dir_never_return_each_others_module():
+def test_feature_builds_in_a_shared_target_dir_never_return_each_others_module(private_cache):
     """cargo names a cdylib without a hash: two feature sets of one crate write one file."""
-    nonce = {"AUDITOR_FIXTURE_TEST_NONCE": f"features-{os.getpid()}"}
-    bump = fixturelib.build_crate("probe", features=["bump"], env=nonce)
+    bump = fixturelib.build_crate("probe", features=["bump"])
     bump_bytes = bump.read_bytes()
-    freelist = fixturelib.build_crate("probe", features=["freelist"], env=nonce)
+    freelist = fixturelib.build_crate("probe", features=["freelist"])
     assert fixturelib.build_record(bump)["target_dir"] == fixturelib.build_record(freelist)["target_dir"]
     assert bump_bytes != freelist.read_bytes()
     # forget the bump build: the next request runs cargo again in the same target dir,
@@ -151,14 +163,14 @@ def test_feature_builds_in_a_shared_target_dir_never_return_each_others_module()
     for path in sorted(record_dir.rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
     before = log_offset()
-    rebuilt = fixturelib.build_crate("probe", features=["bump"], env=nonce)
+    rebuilt = fixturelib.build_crate("probe", features=["bump"])
     assert len(cargo_runs(before)) == 1
     assert rebuilt.read_bytes() == bump_bytes
     assert "probe" in fixturelib.build_record(rebuilt)["compiled"]
 
 
 @pytest.mark.cargo
-def test_the_toolchain_is_part_of_the_key():
+def test_the_toolchain_is_part_of_the_key(private_cache):
     base = fixturelib.toolchain("rust163")
     # same binaries, one more variable in the build environment: another toolchain
     other = fixturelib.Toolchain("rust163", base.cargo, base.rustc, env=(("AUDITOR_FIXTURE_TEST_NONCE", "tc"),))
@@ -185,7 +197,7 @@ def test_a_kept_cache_serves_later_and_concurrent_sessions(tmp_path):
     log = tmp_path / "cargo.log"
     env = dict(os.environ, AUDITOR_FIXTURE_CACHE=str(tmp_path / "kept"))
     env[cargo_watch.ENV_LOG] = str(log)  # the sessions' own log: their cargo runs, counted
-    env.pop(fixturelib.SESSION_CACHE_ENV, None)
+    env.pop(fixturelib.SESSION_DIR_ENV, None)
     code = SESSION.format(tests=str(TESTS))
     sessions = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True) for _ in range(3)]
@@ -253,3 +265,22 @@ def test_toolchain_parameters_fail_when_missing_and_skip_only_on_request(tmp_pat
                                                  fixturelib.RUST196_PREFIX_ENV: missing})
     assert "ERROR test_inner.py::test_each[rust196]" in required.stdout, required.stdout
     assert required.returncode == 1
+
+
+# ------------------------------------------------------------------ scans
+
+@pytest.mark.cargo
+def test_scan_runs_once_per_arguments_on_the_pinned_toolchain(toolchain):
+    args = ("--profiles", "min-size-z", "--allocators", "default", "--no-runtime", "--compression", "none")
+    before = log_offset()
+    report = fixturelib.scan_report("minimal", *args, toolchain=toolchain)
+    assert any(line.startswith("exec ") for line in cargo_watch.read_from(os.environ[cargo_watch.ENV_LOG], before))
+    version = subprocess.run([toolchain.rustc, "-V"], capture_output=True, text=True, check=True,
+                             env={**os.environ, **toolchain.environ()}).stdout.split()[:2]
+    assert report["toolchain"]["rustc"] == " ".join(version)
+    assert [v["id"] for v in report["variants"]] == ["min-size-z/default"]
+    again_from = log_offset()
+    assert fixturelib.scan_report(fixturelib.CRATES / "minimal", *args, toolchain=toolchain.name) == report
+    assert cargo_runs(again_from) == []
+    with pytest.raises(fixturelib.FixtureError, match=r"auditor scan of .*minimal \(.*\) exited 2"):
+        fixturelib.scan("minimal", "--profiles", "no-such-profile", toolchain=toolchain)
