@@ -5,7 +5,8 @@ no matter how many tests ask for it. Tests may also import fixturelib directly.
 
 The session also: fails unmarked tests that run cargo (cargo_guard.py), gives auditor a
 private $XDG_CACHE_HOME, makes one fixture directory for the session (shared by xdist
-workers), and parametrises tests that take a `toolchain` argument over the toolchains
+workers), exports CARGO/RUSTC = rust163's pair (so no test depends on what toolchain
+discovery would pick on this machine), and parametrises tests that take a `toolchain` argument over the toolchains
 AUDITOR_TOOLCHAINS selects (all that CI requires by default).
 """
 
@@ -26,6 +27,28 @@ def pytest_configure(config: pytest.Config) -> None:
     cargo_guard.register(config)
     _private_user_cache(config)
     _session_fixture_cache(config)
+    _pin_toolchain(config)
+
+
+def _pin_toolchain(config: pytest.Config) -> None:
+    """Exports CARGO/RUSTC = rust163's pair for the session.
+
+    WHY: `auditor scan` would otherwise pick whatever toolchain discovery finds first on
+    this machine (a rustup toolchain that gained a wasm32 std, say), and tests that
+    expect rustc 1.63 would change meaning. Tests of discovery itself remove the two
+    (test_build_toolchain.py); tests of another toolchain use fixturelib.scan_env().
+    """
+    saved = {k: os.environ.get(k) for k in ("CARGO", "RUSTC")}
+    os.environ.update(CARGO=fixturelib.CARGO, RUSTC=fixturelib.RUSTC)
+
+    def restore() -> None:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    config.add_cleanup(restore)
 
 
 def _session_fixture_cache(config: pytest.Config) -> None:

@@ -23,6 +23,7 @@ the toolchain-parametrised tests run on; a chosen toolchain that is missing is a
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -200,13 +201,16 @@ def _run(cmd: list[str], *, cwd: Path | None = None, env: Mapping[str, str] | No
 
 # --------------------------------------------------------------------------- toolchains
 
-#: Environment variable naming the prefix of the second toolchain (rustc-web 1.96).
+#: Environment variable naming the prefix of the second toolchain (rustc-web 1.96);
+#: unset, the prefix is RUST196_DEFAULT_PREFIX (the link scripts/setup.sh makes).
 RUST196_PREFIX_ENV = "AUDITOR_RUST196_PREFIX"
+RUST196_DEFAULT_PREFIX = REPO / ".toolchains" / "rust-1.96"
 #: Environment variable choosing the toolchains of toolchain-parametrised tests
 #: ("1.63", "1.63,1.96", or names: "rust163"); unset means REQUIRED_TOOLCHAINS.
 TOOLCHAINS_ENV = "AUDITOR_TOOLCHAINS"
-#: Toolchains CI installs (scripts/setup.sh): a missing one fails the tests that use it.
-REQUIRED_TOOLCHAINS = ("rust163",)
+#: Toolchains CI has, because scripts/setup.sh installs them: a missing one fails the
+#: tests that use it. rustc 1.96 comes with scripts/rust_web.sh.
+REQUIRED_TOOLCHAINS = ("rust163", "rust196") if (REPO / "scripts" / "rust_web.sh").is_file() else ("rust163",)
 #: Every toolchain the library knows, by name; aliases accepted by AUDITOR_TOOLCHAINS.
 KNOWN_TOOLCHAINS = ("rust163", "rust196")
 _ALIASES = {"1.63": "rust163", "163": "rust163", "1.96": "rust196", "196": "rust196"}
@@ -231,6 +235,11 @@ class Toolchain:
 
     def environ(self) -> dict[str, str]:
         return dict(self.env)
+
+    def with_env(self, **env: str) -> Toolchain:
+        """The same toolchain with more build environment (another fingerprint, so
+        other cache keys), e.g. cargo 1.65's sparse-registry switches for crates.io."""
+        return dataclasses.replace(self, env=tuple(sorted({**self.environ(), **env}.items())))
 
     @property
     def rustc_vv(self) -> str:
@@ -280,24 +289,18 @@ def _rust163() -> Toolchain:
 
 
 def _rust196() -> Toolchain:
-    """rustc-web 1.96 unpacked into $AUDITOR_RUST196_PREFIX (bin/, lib/)."""
-    prefix = os.environ.get(RUST196_PREFIX_ENV)
-    if not prefix:
-        raise FixtureError(f"toolchain rust196: {RUST196_PREFIX_ENV} is not set (scripts/setup.sh "
-                           f"installs rustc 1.96; set {TOOLCHAINS_ENV}=1.63 to run without it)")
-    root = Path(prefix)
+    """rustc-web 1.96 unpacked by scripts/setup.sh: PREFIX/bin/{cargo,rustc} are wrappers
+    that set their own LD_LIBRARY_PATH, and the wasm32 std is in rustc's sysroot, so the
+    pair needs no extra environment or flags."""
+    named = os.environ.get(RUST196_PREFIX_ENV)
+    root = Path(named) if named else RUST196_DEFAULT_PREFIX
+    where = f"{RUST196_PREFIX_ENV}={named}" if named else f"{RUST196_PREFIX_ENV} unset, so {root}"
     cargo, rustc = root / "bin" / "cargo", root / "bin" / "rustc"
     for tool in (cargo, rustc):
         if not os.access(tool, os.X_OK):
-            raise FixtureError(f"toolchain rust196: {tool} is missing or not executable "
-                               f"({RUST196_PREFIX_ENV}={prefix}); run scripts/setup.sh, or set "
-                               f"{TOOLCHAINS_ENV}=1.63 to run without it")
-    env: tuple[tuple[str, str], ...] = ()
-    lib = root / "lib"
-    if lib.is_dir():
-        inherited = os.environ.get("LD_LIBRARY_PATH")
-        env = (("LD_LIBRARY_PATH", f"{lib}:{inherited}" if inherited else str(lib)),)
-    return Toolchain("rust196", str(cargo), str(rustc), env=env, note=f"rustc-web 1.96 in {root}")
+            raise FixtureError(f"toolchain rust196: {tool} is missing or not executable ({where}); "
+                               f"run scripts/setup.sh, or set {TOOLCHAINS_ENV}=1.63 to run without it")
+    return Toolchain("rust196", str(cargo), str(rustc), note=f"rustc-web 1.96 in {root}")
 
 
 _FACTORIES: dict[str, Callable[[], Toolchain]] = {"rust163": _rust163, "rust196": _rust196}
@@ -402,7 +405,7 @@ def cargo_env(target_dir: Path, env: Mapping[str, str] | None = None, *,
 def cargo_command(*, profile: str = "release", config: Iterable[str] = (),
                   target: str | None = WASM32, package: str | None = None,
                   features: Iterable[str] = (), no_default_features: bool = False,
-                  mangling: str = "legacy", locked: bool = False,
+                  mangling: str = "legacy", locked: bool = False, offline: bool = True,
                   toolchain: Toolchain | str | None = None) -> list[str]:
     """The `cargo build` argv build_crate runs (also handy to show in failures)."""
     if mangling not in ("legacy", "v0"):
@@ -414,7 +417,7 @@ def cargo_command(*, profile: str = "release", config: Iterable[str] = (),
         # Stable since rustc 1.59: no -Z / RUSTC_BOOTSTRAP needed. Only crates compiled
         # in this build get v0 names; the prebuilt std keeps legacy `_ZN` names.
         cmd += ["--config", 'build.rustflags=["-C", "symbol-mangling-version=v0"]']
-    cmd += ["build", "--offline", "--message-format=json-render-diagnostics"]
+    cmd += ["build", *(["--offline"] if offline else []), "--message-format=json-render-diagnostics"]
     if locked:
         cmd.append("--locked")
     if profile == "release":
@@ -504,7 +507,7 @@ def build_crate(crate_dir: Path | str, *, profile: str = "release", config: Iter
                 target: str | None = WASM32, package: str | None = None,
                 env: Mapping[str, str] | None = None, features: Iterable[str] = (),
                 no_default_features: bool = False, mangling: str = "legacy",
-                toolchain: Toolchain | str | None = None) -> Path:
+                toolchain: Toolchain | str | None = None, offline: bool = True) -> Path:
     """Builds a COPY of a crate (cached per arguments) and returns its .wasm.
 
     crate_dir: a path, or a bare fixture name ("minimal", "bump"). Crates under
@@ -512,7 +515,8 @@ def build_crate(crate_dir: Path | str, *, profile: str = "release", config: Iter
     Cargo.lock is committed for them); other crates are copied alone, so their path
     dependencies must be absolute. `config` items are passed as `cargo --config ITEM`;
     `mangling="v0"` builds with `-C symbol-mangling-version=v0`; `toolchain` is a
-    Toolchain or its name (default "rust163"). The returned file is read-only: copy it
+    Toolchain or its name (default "rust163"); `offline=False` lets cargo download
+    registry crates the committed Cargo.lock pins (a fresh machine has none cached). The returned file is read-only: copy it
     before changing it. Raises FixtureError when cargo fails or the build yields no
     single .wasm (e.g. no cdylib crate-type, or a workspace built without `package`).
     """
@@ -543,7 +547,7 @@ def build_crate(crate_dir: Path | str, *, profile: str = "release", config: Iter
                 return wasm
         cmd = cargo_command(profile=profile, config=config, target=target, package=package,
                             features=features, no_default_features=no_default_features,
-                            mangling=mangling, locked=locked, toolchain=tc)
+                            mangling=mangling, locked=locked, offline=offline, toolchain=tc)
         target_dir = cache_dir() / "targets" / f"{tc.name}-{shared}"
         with _locked(target_dir):  # one cargo at a time here, and the copy before the next
             _clear_final_artifacts(target_dir, target, profile)

@@ -86,10 +86,11 @@ def test_rust163_is_debians_toolchain_with_a_wasm32_std():
 
 def test_a_missing_rust196_fails_with_the_reason_and_the_way_out(fresh_toolchains, tmp_path):
     fresh_toolchains.delenv(fixturelib.RUST196_PREFIX_ENV, raising=False)
+    fresh_toolchains.setattr(fixturelib, "RUST196_DEFAULT_PREFIX", tmp_path / ".toolchains" / "rust-1.96")
     with pytest.raises(fixturelib.FixtureError) as unset:
         fixturelib.toolchain("rust196")
-    assert "AUDITOR_RUST196_PREFIX is not set" in str(unset.value)
-    assert "AUDITOR_TOOLCHAINS=1.63" in str(unset.value)
+    assert f"AUDITOR_RUST196_PREFIX unset, so {tmp_path}/.toolchains/rust-1.96" in str(unset.value)
+    assert "run scripts/setup.sh" in str(unset.value) and "AUDITOR_TOOLCHAINS=1.63" in str(unset.value)
     fresh_toolchains.setenv(fixturelib.RUST196_PREFIX_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(fixturelib.FixtureError, match=r"nowhere/bin/cargo is missing"):
         fixturelib.toolchain("1.96")
