@@ -35,11 +35,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
 
 import cargo_watch
 
@@ -327,7 +327,7 @@ def toolchain(name: str = "rust163") -> Toolchain:
 def _toolchain(name: str) -> Toolchain:
     tc = _FACTORIES[name]()
     try:
-        tc.rustc_vv, tc.cargo_version
+        _ = (tc.rustc_vv, tc.cargo_version)  # both must run
     except FixtureError as exc:
         raise FixtureError(f"toolchain {name}: its rustc or cargo does not run: {exc}") from None
     if not tc.has_target(WASM32):
