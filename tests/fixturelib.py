@@ -155,6 +155,29 @@ def _cached_file(kind: str, inputs: object, filename: str, make: Callable[[Path]
     return _memo[key]
 
 
+def cached_dir(kind: str, inputs: object, make: Callable[[Path], None]) -> Path:
+    """cache/KIND/<hash of inputs>/, filled once by make(empty_dir) and then reused.
+
+    For one-time setup several tests (or xdist workers, or concurrent sessions on a kept
+    cache) may ask for at once (a vendored registry, a converted corpus): the first
+    caller makes it under a lock, into a temporary dir renamed when complete, and every
+    other caller waits and gets the finished directory. `inputs` must name everything
+    the contents depend on (JSON-serialisable).
+    """
+    key = _digest(kind, inputs)
+    if key not in _memo:
+        out = cache_dir() / kind / key
+        with _locked(out):
+            if not out.is_dir():
+                partial = out.with_name(out.name + ".partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir(parents=True)
+                make(partial)
+                partial.rename(out)
+        _memo[key] = out
+    return _memo[key]
+
+
 @cache
 def fixtures_digest() -> str:
     h = hashlib.sha256(_tree_digest(FIXTURES).encode())

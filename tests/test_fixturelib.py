@@ -285,3 +285,30 @@ def test_scan_runs_once_per_arguments_on_the_pinned_toolchain(toolchain):
     assert cargo_runs(again_from) == []
     with pytest.raises(fixturelib.FixtureError, match=r"auditor scan of .*minimal \(.*\) exited 2"):
         fixturelib.scan("minimal", "--profiles", "no-such-profile", toolchain=toolchain)
+
+
+ONCE = textwrap.dedent("""\
+    import os, sys, time
+    sys.path.insert(0, {tests!r})
+    import fixturelib
+
+    def make(d):
+        with open({log!r}, "a") as fh:
+            fh.write(f"{{os.getpid()}}\\n")
+        time.sleep(0.5)  # long enough for the other sessions to arrive and wait
+        (d / "data").write_text("made")
+
+    print(fixturelib.cached_dir("once-test", {{"v": 1}}, make))
+    """)
+
+
+def test_cached_dir_is_made_once_by_concurrent_sessions(tmp_path):
+    log = tmp_path / "makers.log"
+    env = dict(os.environ, AUDITOR_FIXTURE_CACHE=str(tmp_path / "kept"))
+    code = ONCE.format(tests=str(TESTS), log=str(log))
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(outs) == 1 and (Path(outs.pop()) / "data").read_text() == "made"
+    assert len(log.read_text().splitlines()) == 1
