@@ -3,12 +3,31 @@
 Tests run `auditor` and `pre-commit` as subprocesses; put the running interpreter's
 bin directory (the venv that scripts/setup.sh made) first on PATH so they resolve to
 the installed ones whether or not the venv is activated.
+
+pyproject's `-n auto` (pytest-xdist) is resolved here: the whole suite (no test paths
+given) runs on two workers, a run that names files or tests in one process, where
+workers would only add their start-up. `-n N` on the command line, `--pdb` and
+PYTEST_XDIST_AUTO_NUM_WORKERS decide as usual.
 """
 
 import os
 import sys
 from pathlib import Path
 
+import pytest
+
 _bin = str(Path(sys.executable).parent)
 if os.environ.get("PATH", "").split(os.pathsep)[:1] != [_bin]:
     os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
+
+#: Workers for a whole-suite run: the machines this suite is measured on have 2 cores,
+#: and each worker's cargo builds use both (README: Development).
+WORKERS = 2
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return 0
+    return min(WORKERS, len(os.sched_getaffinity(0)))

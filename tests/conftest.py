@@ -2,15 +2,125 @@
 
 Every factory memoises by its arguments, so a Rust fixture is built once per session
 no matter how many tests ask for it. Tests may also import fixturelib directly.
+
+The session also: fails unmarked tests that run cargo (cargo_guard.py), gives auditor a
+private $XDG_CACHE_HOME, makes one fixture directory for the session (shared by xdist
+workers), exports CARGO/RUSTC = rust163's pair (so no test depends on what toolchain
+discovery would pick on this machine), and parametrises tests that take a `toolchain` argument over the toolchains
+AUDITOR_TOOLCHAINS selects (all that CI requires by default).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+import cargo_guard
 import fixturelib
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    cargo_guard.register(config)
+    _private_user_cache(config)
+    _session_fixture_cache(config)
+    _pin_toolchain(config)
+
+
+def _pin_toolchain(config: pytest.Config) -> None:
+    """Exports CARGO/RUSTC = rust163's pair for the session.
+
+    WHY: `auditor scan` would otherwise pick whatever toolchain discovery finds first on
+    this machine (a rustup toolchain that gained a wasm32 std, say), and tests that
+    expect rustc 1.63 would change meaning. Tests of discovery itself remove the two
+    (test_build_toolchain.py); tests of another toolchain use fixturelib.scan_env().
+    """
+    saved = {k: os.environ.get(k) for k in ("CARGO", "RUSTC")}
+    os.environ.update(CARGO=fixturelib.CARGO, RUSTC=fixturelib.RUSTC)
+
+    def restore() -> None:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    config.add_cleanup(restore)
+
+
+def _session_fixture_cache(config: pytest.Config) -> None:
+    """One directory per session for fixture builds (unless AUDITOR_FIXTURE_CACHE keeps
+    them elsewhere) and fixturelib's scan cache, named in the environment, so xdist
+    workers (started later, inheriting it) share it and build each fixture once."""
+    if os.environ.get(fixturelib.SESSION_DIR_ENV):
+        return  # a worker of a session that made one
+    root = tempfile.mkdtemp(prefix="auditor-fixtures-")
+    os.environ[fixturelib.SESSION_DIR_ENV] = root
+
+    def remove() -> None:
+        os.environ.pop(fixturelib.SESSION_DIR_ENV, None)
+        shutil.rmtree(root, ignore_errors=True)
+
+    config.add_cleanup(remove)
+
+
+def _private_user_cache(config: pytest.Config) -> None:
+    """Points $XDG_CACHE_HOME (auditor's default cache and toolchain verdicts) at a
+    directory of this session, removed at its end.
+
+    WHY: a test that scans without --cache-dir would otherwise read and write the
+    developer's ~/.cache/auditor, so whether it builds (and its `cargo` marker) would
+    depend on earlier sessions.
+    """
+    saved = os.environ.get("XDG_CACHE_HOME")
+    root = tempfile.mkdtemp(prefix="auditor-test-xdg-")
+    os.environ["XDG_CACHE_HOME"] = root
+
+    def restore() -> None:
+        if saved is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = saved
+        shutil.rmtree(root, ignore_errors=True)
+
+    config.add_cleanup(restore)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test taking `toolchain` runs once per selected toolchain (see `toolchain`)."""
+    if "toolchain" not in metafunc.fixturenames:
+        return
+    selected = fixturelib.selected_toolchains()
+    only = metafunc.definition.get_closest_marker("toolchains")
+    wanted = [fixturelib.toolchain_name(n) for n in only.args] if only else list(selected)
+    # Only an explicit AUDITOR_TOOLCHAINS leaves a toolchain out; by default a test
+    # marked for one runs on it (and fails if it is missing).
+    explicit = bool(os.environ.get(fixturelib.TOOLCHAINS_ENV))
+    names = [n for n in wanted if n in selected or not explicit]
+    if names:
+        metafunc.parametrize("toolchain", names, indirect=True, ids=names, scope="session")
+    else:  # every toolchain it is for was left out explicitly: say so, do not pretend
+        reason = f"for {', '.join(wanted)}; {fixturelib.TOOLCHAINS_ENV} selects {', '.join(selected)}"
+        metafunc.parametrize("toolchain", [pytest.param(None, marks=pytest.mark.skip(reason=reason))],
+                             indirect=True, ids=["none-selected"], scope="session")
+
+
+@pytest.fixture(scope="session")
+def toolchain(request: pytest.FixtureRequest) -> fixturelib.Toolchain:
+    """The fixturelib.Toolchain this instance of the test runs on (rust163, rust196, ...).
+
+    A test that takes it runs on every toolchain AUDITOR_TOOLCHAINS selects (default:
+    fixturelib.REQUIRED_TOOLCHAINS); `@pytest.mark.toolchains("rust196")` names its
+    own list instead, which only an explicit AUDITOR_TOOLCHAINS narrows. A toolchain
+    that is missing fails the test with the reason.
+    """
+    try:
+        return fixturelib.toolchain(request.param)
+    except fixturelib.FixtureError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")

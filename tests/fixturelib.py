@@ -2,45 +2,58 @@
 
 Every build happens in a cache directory, never in the repository: the whole
 `fixtures/` tree is copied there once (so workspace members and path dependencies
-outside a crate keep their relative layout) and each build gets its own
-`CARGO_TARGET_DIR`. Results are memoised per process by their arguments, so a test
-session builds each variant once.
+outside a crate keep their relative layout). Results are memoised per process and stored
+on disk under a key of everything the build reads, so a session builds each variant
+once, and so does a machine when the cache is kept.
 
-The cache lives in a temporary directory removed at exit, unless the environment
-variable AUDITOR_FIXTURE_CACHE names a directory to keep between sessions; keys include
-a hash of the sources and the toolchain version, so a kept cache is never stale.
+The cache lives in a temporary directory removed at the end of the session (one per
+pytest session, shared by its xdist workers), unless the environment variable
+AUDITOR_FIXTURE_CACHE names a directory to keep between sessions. Keys include the
+sources, the toolchain (`rustc -vV`, `cargo -V`, paths, env) and every build argument,
+so a kept cache is never stale; entries are flock-ed, so sessions of several worktrees
+can share one.
 
-Rust fixtures are built with Debian's `/usr/bin/cargo` + `/usr/bin/rustc` (rustc 1.63,
-the only toolchain here with a wasm32 std), overridable with AUDITOR_FIXTURE_CARGO /
-AUDITOR_FIXTURE_RUSTC.
+Rust fixtures build with a `Toolchain`: `rust163` (Debian's `/usr/bin/cargo` +
+`/usr/bin/rustc`, overridable with AUDITOR_FIXTURE_CARGO / AUDITOR_FIXTURE_RUSTC) is the
+default; `rust196` (Debian's rustc-web, unpacked into a prefix) comes from
+AUDITOR_RUST196_PREFIX. AUDITOR_TOOLCHAINS ("1.63", "1.63,1.96") chooses which ones
+the toolchain-parametrised tests run on; a chosen toolchain that is missing is an error.
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import fcntl
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+
+import cargo_watch
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 CRATES = FIXTURES / "crates"
 ALLOCATORS = FIXTURES / "allocators"
+REAL = FIXTURES / "real"
+#: Where a bare crate name is looked up, in order.
+CRATE_DIRS = (CRATES, ALLOCATORS, REAL)
 WAT_DIR = FIXTURES / "wat"
 C_DIR = FIXTURES / "c"
 MALFORMED_DIR = FIXTURES / "malformed"
 
-CARGO = os.environ.get("AUDITOR_FIXTURE_CARGO", "/usr/bin/cargo")
-RUSTC = os.environ.get("AUDITOR_FIXTURE_RUSTC", "/usr/bin/rustc")
 CLANG = os.environ.get("AUDITOR_FIXTURE_CLANG", "clang-16")
 CLANGXX = os.environ.get("AUDITOR_FIXTURE_CLANGXX", "clang++-16")
 
@@ -67,19 +80,33 @@ class FixtureError(RuntimeError):
 # --------------------------------------------------------------------------- cache
 
 _memo: dict[str, Path] = {}
+#: Set by tests/conftest.py for a session (and inherited by its xdist workers): a
+#: directory of that session, removed at its end.
+SESSION_DIR_ENV = "AUDITOR_FIXTURE_SESSION_DIR"
 
 
 @cache
-def cache_dir() -> Path:
-    """Root of all fixture outputs (kept only when AUDITOR_FIXTURE_CACHE is set)."""
-    kept = os.environ.get("AUDITOR_FIXTURE_CACHE")
-    if kept:
-        root = Path(kept).resolve()
+def session_dir() -> Path:
+    """This session's own directory (scan caches; fixture builds unless kept)."""
+    named = os.environ.get(SESSION_DIR_ENV)
+    if named:
+        root = Path(named).resolve()
         root.mkdir(parents=True, exist_ok=True)
         return root
     root = Path(tempfile.mkdtemp(prefix="auditor-fixtures-"))
     atexit.register(shutil.rmtree, root, True)
     return root
+
+
+@cache
+def cache_dir() -> Path:
+    """Root of the fixture builds: AUDITOR_FIXTURE_CACHE when set (kept), else session_dir()."""
+    kept = os.environ.get("AUDITOR_FIXTURE_CACHE")
+    if kept:
+        root = Path(kept).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+    return session_dir()
 
 
 def _digest(*parts: object) -> str:
@@ -128,6 +155,29 @@ def _cached_file(kind: str, inputs: object, filename: str, make: Callable[[Path]
     return _memo[key]
 
 
+def cached_dir(kind: str, inputs: object, make: Callable[[Path], None]) -> Path:
+    """cache/KIND/<hash of inputs>/, filled once by make(empty_dir) and then reused.
+
+    For one-time setup several tests (or xdist workers, or concurrent sessions on a kept
+    cache) may ask for at once (a vendored registry, a converted corpus): the first
+    caller makes it under a lock, into a temporary dir renamed when complete, and every
+    other caller waits and gets the finished directory. `inputs` must name everything
+    the contents depend on (JSON-serialisable).
+    """
+    key = _digest(kind, inputs)
+    if key not in _memo:
+        out = cache_dir() / kind / key
+        with _locked(out):
+            if not out.is_dir():
+                partial = out.with_name(out.name + ".partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir(parents=True)
+                make(partial)
+                partial.rename(out)
+        _memo[key] = out
+    return _memo[key]
+
+
 @cache
 def fixtures_digest() -> str:
     h = hashlib.sha256(_tree_digest(FIXTURES).encode())
@@ -159,11 +209,6 @@ def fixture_tree() -> Path:
     return dest
 
 
-@cache
-def rustc_version() -> str:
-    return _run([RUSTC, "-vV"]).stdout.strip()
-
-
 def _run(cmd: list[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
          what: str = "") -> subprocess.CompletedProcess:
     try:
@@ -177,41 +222,225 @@ def _run(cmd: list[str], *, cwd: Path | None = None, env: Mapping[str, str] | No
     return proc
 
 
+# --------------------------------------------------------------------------- toolchains
+
+#: Environment variable naming the prefix of the second toolchain (rustc-web 1.96);
+#: unset, the prefix is RUST196_DEFAULT_PREFIX (the link scripts/setup.sh makes).
+RUST196_PREFIX_ENV = "AUDITOR_RUST196_PREFIX"
+RUST196_DEFAULT_PREFIX = REPO / ".toolchains" / "rust-1.96"
+#: Environment variable choosing the toolchains of toolchain-parametrised tests
+#: ("1.63", "1.63,1.96", or names: "rust163"); unset means REQUIRED_TOOLCHAINS.
+TOOLCHAINS_ENV = "AUDITOR_TOOLCHAINS"
+#: Toolchains CI has, because scripts/setup.sh installs them: a missing one fails the
+#: tests that use it. rustc 1.96 comes with scripts/rust_web.sh.
+REQUIRED_TOOLCHAINS = ("rust163", "rust196") if (REPO / "scripts" / "rust_web.sh").is_file() else ("rust163",)
+#: Every toolchain the library knows, by name; aliases accepted by AUDITOR_TOOLCHAINS.
+KNOWN_TOOLCHAINS = ("rust163", "rust196")
+_ALIASES = {"1.63": "rust163", "163": "rust163", "1.96": "rust196", "196": "rust196"}
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """One cargo + rustc pair and what a build with it needs.
+
+    `env` is added to every build's environment (e.g. LD_LIBRARY_PATH for an unpacked
+    prefix, RUSTC_BOOTSTRAP); `rustflags` go before any RUSTFLAGS a test passes (e.g.
+    `--sysroot DIR` when the wasm32 std is not in rustc's own sysroot). Frozen and
+    hashable: the version queries below are cached per toolchain.
+    """
+
+    name: str
+    cargo: str
+    rustc: str
+    env: tuple[tuple[str, str], ...] = ()
+    rustflags: tuple[str, ...] = ()
+    note: str = field(default="", compare=False)
+
+    def environ(self) -> dict[str, str]:
+        return dict(self.env)
+
+    def with_env(self, **env: str) -> Toolchain:
+        """The same toolchain with more build environment (another fingerprint, so
+        other cache keys), e.g. cargo 1.65's sparse-registry switches for crates.io."""
+        return dataclasses.replace(self, env=tuple(sorted({**self.environ(), **env}.items())))
+
+    @property
+    def rustc_vv(self) -> str:
+        """`rustc -vV` of exactly this toolchain (part of every cache key)."""
+        return _tool_output(self, self.rustc, "-vV")
+
+    @property
+    def cargo_version(self) -> str:
+        return _tool_output(self, self.cargo, "-V")
+
+    @property
+    def release(self) -> str:
+        """"1.63.0" (from `rustc -vV`'s `release:` line)."""
+        for line in self.rustc_vv.splitlines():
+            if line.startswith("release:"):
+                return line.split(":", 1)[1].strip()
+        return "unknown"
+
+    @property
+    def sysroot(self) -> Path:
+        flags = list(self.rustflags)
+        if "--sysroot" in flags[:-1]:
+            return Path(flags[flags.index("--sysroot") + 1])
+        return Path(_tool_output(self, self.rustc, "--print", "sysroot").strip())
+
+    def has_target(self, target: str) -> bool:
+        """Whether this toolchain's sysroot holds a std for `target`."""
+        return (self.sysroot / "lib" / "rustlib" / target / "lib").is_dir()
+
+    @property
+    def fingerprint(self) -> str:
+        """Digest of everything that makes this toolchain's output what it is."""
+        return _digest(self.name, self.cargo, self.rustc, self.env, self.rustflags,
+                       self.rustc_vv, self.cargo_version)
+
+
+@cache
+def _tool_output(tc: Toolchain, program: str, *args: str) -> str:
+    env = {**os.environ, **tc.environ()}
+    return _run([program, *args], env=env, what=f"{tc.name}: {Path(program).name} {' '.join(args)}").stdout
+
+
+def _rust163() -> Toolchain:
+    cargo = os.environ.get("AUDITOR_FIXTURE_CARGO", "/usr/bin/cargo")
+    rustc = os.environ.get("AUDITOR_FIXTURE_RUSTC", "/usr/bin/rustc")
+    return Toolchain("rust163", cargo, rustc, note="Debian's rustc 1.63 / cargo 1.65 at /usr/bin")
+
+
+def _rust196() -> Toolchain:
+    """rustc-web 1.96 unpacked by scripts/setup.sh: PREFIX/bin/{cargo,rustc} are wrappers
+    that set their own LD_LIBRARY_PATH, and the wasm32 std is in rustc's sysroot, so the
+    pair needs no extra environment or flags."""
+    named = os.environ.get(RUST196_PREFIX_ENV)
+    root = Path(named) if named else RUST196_DEFAULT_PREFIX
+    where = f"{RUST196_PREFIX_ENV}={named}" if named else f"{RUST196_PREFIX_ENV} unset, so {root}"
+    cargo, rustc = root / "bin" / "cargo", root / "bin" / "rustc"
+    for tool in (cargo, rustc):
+        if not os.access(tool, os.X_OK):
+            raise FixtureError(f"toolchain rust196: {tool} is missing or not executable ({where}); "
+                               f"run scripts/setup.sh, or set {TOOLCHAINS_ENV}=1.63 to run without it")
+    return Toolchain("rust196", str(cargo), str(rustc), note=f"rustc-web 1.96 in {root}")
+
+
+_FACTORIES: dict[str, Callable[[], Toolchain]] = {"rust163": _rust163, "rust196": _rust196}
+
+
+def toolchain_name(name: str) -> str:
+    """"rust163" for "rust163", "1.63" or "163"; FixtureError for an unknown name."""
+    canonical = _ALIASES.get(name, name)
+    if canonical not in KNOWN_TOOLCHAINS:
+        raise FixtureError(f"unknown toolchain {name!r} (known: {', '.join(KNOWN_TOOLCHAINS)})")
+    return canonical
+
+
+def toolchain(name: str = "rust163") -> Toolchain:
+    """The toolchain called `name` ("rust163", "rust196"; "1.63" and "1.96" work too).
+
+    Raises FixtureError with a one-line reason when it is not installed or cannot
+    build wasm32 (no std in its sysroot, rustc that does not run).
+    """
+    return _toolchain(toolchain_name(name))
+
+
+@cache
+def _toolchain(name: str) -> Toolchain:
+    tc = _FACTORIES[name]()
+    try:
+        _ = (tc.rustc_vv, tc.cargo_version)  # both must run
+    except FixtureError as exc:
+        raise FixtureError(f"toolchain {name}: its rustc or cargo does not run: {exc}") from None
+    if not tc.has_target(WASM32):
+        raise FixtureError(f"toolchain {name}: no {WASM32} std under {tc.sysroot}/lib/rustlib "
+                           f"(run scripts/setup.sh, or set {TOOLCHAINS_ENV} to leave {name} out)")
+    return tc
+
+
+def selected_toolchains() -> tuple[str, ...]:
+    """Names chosen by AUDITOR_TOOLCHAINS (default REQUIRED_TOOLCHAINS), in KNOWN order."""
+    raw = os.environ.get(TOOLCHAINS_ENV, "").replace(" ", "")
+    if not raw:
+        return REQUIRED_TOOLCHAINS
+    names = {_ALIASES.get(part, part) for part in raw.split(",") if part}
+    unknown = sorted(names - set(KNOWN_TOOLCHAINS))  # named in the error as written
+    if unknown:
+        raise FixtureError(f"{TOOLCHAINS_ENV}={raw}: unknown toolchain(s) {', '.join(unknown)} "
+                           f"(known: 1.63, 1.96)")
+    return tuple(n for n in KNOWN_TOOLCHAINS if n in names)
+
+
+def _as_toolchain(tc: Toolchain | str | None) -> Toolchain:
+    if tc is None:
+        return toolchain("rust163")
+    return tc if isinstance(tc, Toolchain) else toolchain(tc)
+
+
 # --------------------------------------------------------------------------- Rust
 
+CARGO = _rust163().cargo
+RUSTC = _rust163().rustc
+
+
+def rustc_version() -> str:
+    """`rustc -vV` of the default toolchain (rust163)."""
+    return toolchain("rust163").rustc_vv
+
+
 def fixture_crate(name: str) -> Path:
-    """fixtures/crates/NAME, or fixtures/allocators/NAME, as a path in the repo."""
-    for base in (CRATES, ALLOCATORS):
+    """fixtures/crates/NAME, fixtures/allocators/NAME or fixtures/real/NAME, in that order."""
+    for base in CRATE_DIRS:
         if (base / name / "Cargo.toml").is_file():
             return base / name
-    raise FixtureError(f"no fixture crate named {name!r} in {CRATES} or {ALLOCATORS}")
+    raise FixtureError(f"no fixture crate named {name!r} in {', '.join(map(str, CRATE_DIRS))}")
 
 
-def cargo_env(target_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for a reproducible fixture build with the Debian toolchain."""
+# Inherited variables that change what a build produces without being cargo's own:
+# C compilers and flags for build scripts (cc crate), rustc bootstrap switches. They are
+# part of every cache key; everything else inherited (PATH, HOME, ...) is not.
+_KEYED_ENV = re.compile(r"^(CC|CXX|AR|CFLAGS|CXXFLAGS|CPPFLAGS|LDFLAGS|(CC|CXX|AR|CFLAGS|CXXFLAGS)_.*"
+                        r"|TARGET_(CC|CXX|AR|CFLAGS|CXXFLAGS)|CRATE_CC_NO_DEFAULTS|RUSTC_BOOTSTRAP"
+                        r"|SOURCE_DATE_EPOCH|CARGO_HOME|LD_LIBRARY_PATH)$")
+
+
+def cargo_env(target_dir: Path, env: Mapping[str, str] | None = None, *,
+              toolchain: Toolchain | str | None = None) -> dict[str, str]:
+    """Environment for a reproducible fixture build with `toolchain` (default rust163).
+
+    Inherited RUSTFLAGS, CARGO_* (except CARGO_HOME), RUSTC_WRAPPER and RUSTUP_TOOLCHAIN
+    are dropped; the toolchain's env comes next, `env` last. The toolchain's rustflags
+    are joined with an `env` RUSTFLAGS (theirs first).
+    """
+    tc = _as_toolchain(toolchain)
     out = {k: v for k, v in os.environ.items()
            if k not in _SCRUBBED_ENV and not (k.startswith("CARGO_") and k != "CARGO_HOME")}
-    out.update(CARGO=CARGO, RUSTC=RUSTC, CARGO_INCREMENTAL="0", CARGO_TERM_COLOR="never",
+    out.update(CARGO=tc.cargo, RUSTC=tc.rustc, CARGO_INCREMENTAL="0", CARGO_TERM_COLOR="never",
                CARGO_TARGET_DIR=str(target_dir))
+    out.update(tc.environ())
     out.update(env or {})
+    if tc.rustflags:
+        out["RUSTFLAGS"] = shlex.join(tc.rustflags) + (f" {env['RUSTFLAGS']}" if env and env.get("RUSTFLAGS") else "")
     return out
 
 
 def cargo_command(*, profile: str = "release", config: Iterable[str] = (),
                   target: str | None = WASM32, package: str | None = None,
                   features: Iterable[str] = (), no_default_features: bool = False,
-                  mangling: str = "legacy", locked: bool = False) -> list[str]:
+                  mangling: str = "legacy", locked: bool = False, offline: bool = True,
+                  toolchain: Toolchain | str | None = None) -> list[str]:
     """The `cargo build` argv build_crate runs (also handy to show in failures)."""
     if mangling not in ("legacy", "v0"):
         raise ValueError(f"mangling must be 'legacy' or 'v0', not {mangling!r}")
-    cmd = [CARGO]
+    cmd = [_as_toolchain(toolchain).cargo]
     for item in config:
         cmd += ["--config", item]
     if mangling == "v0":
         # Stable since rustc 1.59: no -Z / RUSTC_BOOTSTRAP needed. Only crates compiled
         # in this build get v0 names; the prebuilt std keeps legacy `_ZN` names.
         cmd += ["--config", 'build.rustflags=["-C", "symbol-mangling-version=v0"]']
-    cmd += ["build", "--offline", "--message-format=json-render-diagnostics"]
+    cmd += ["build", *(["--offline"] if offline else []), "--message-format=json-render-diagnostics"]
     if locked:
         cmd.append("--locked")
     if profile == "release":
@@ -230,14 +459,14 @@ def cargo_command(*, profile: str = "release", config: Iterable[str] = (),
     return cmd
 
 
-def _wasm_artifacts(stdout: str) -> list[Path]:
+def _artifact_messages(stdout: str) -> list[dict]:
+    msgs = (json.loads(line) for line in stdout.splitlines() if line.startswith("{"))
+    return [m for m in msgs if m.get("reason") == "compiler-artifact"]
+
+
+def _wasm_artifacts(messages: list[dict]) -> list[Path]:
     found = []
-    for line in stdout.splitlines():
-        if not line.startswith("{"):
-            continue
-        msg = json.loads(line)
-        if msg.get("reason") != "compiler-artifact":
-            continue
+    for msg in messages:
         kinds = msg["target"]["kind"]
         if "cdylib" in kinds or "bin" in kinds:
             found += [Path(f) for f in msg["filenames"] if f.endswith(".wasm")]
@@ -266,29 +495,69 @@ def _source_of(crate: Path) -> tuple[Path, str, bool]:
     return fixture_tree() / rel, fixtures_digest(), _has_lockfile(crate, FIXTURES.resolve())
 
 
+def _outer_cargo_configs(source: Path, env: Mapping[str, str]) -> str:
+    """Digest of the cargo config files a build in `source` reads from outside the copied
+    sources: `.cargo/config[.toml]` of the cache's parent directories and $CARGO_HOME's."""
+    home = Path(env.get("CARGO_HOME") or Path.home() / ".cargo")
+    dirs = [d for d in source.parents if not d.is_relative_to(cache_dir())]
+    files = [d / ".cargo" / n for d in dirs for n in ("config", "config.toml")]
+    files += [home / "config", home / "config.toml"]
+    return _digest([(str(f), f.read_bytes().hex() if f.is_file() else None) for f in files])
+
+
+def _profile_dir(profile: str) -> str:
+    return {"dev": "debug", "test": "debug", "bench": "release"}.get(profile, profile)
+
+
+def _clear_final_artifacts(target_dir: Path, target: str | None, profile: str) -> None:
+    """Deletes the .wasm files a previous build left where cargo writes cdylibs/bins.
+
+    WHY: cargo names a path package's cdylib without its metadata hash
+    (`deps/NAME.wasm`), so two builds of one crate with different features, or two
+    crates with one lib name, write the same file, and cargo trusts a fresh fingerprint
+    without looking at the file's contents. Removing the file makes cargo rebuild the
+    top crate (an output it recorded is missing), while compiled dependencies (hashed
+    .rlib names) stay shared.
+    """
+    base = target_dir / target if target else target_dir
+    for d in (base / _profile_dir(profile), base / _profile_dir(profile) / "deps"):
+        if d.is_dir():
+            for wasm in d.glob("*.wasm"):
+                wasm.unlink()
+
+
 def build_crate(crate_dir: Path | str, *, profile: str = "release", config: Iterable[str] = (),
                 target: str | None = WASM32, package: str | None = None,
                 env: Mapping[str, str] | None = None, features: Iterable[str] = (),
-                no_default_features: bool = False, mangling: str = "legacy") -> Path:
+                no_default_features: bool = False, mangling: str = "legacy",
+                toolchain: Toolchain | str | None = None, offline: bool = True) -> Path:
     """Builds a COPY of a crate (cached per arguments) and returns its .wasm.
 
     crate_dir: a path, or a bare fixture name ("minimal", "bump"). Crates under
     fixtures/ build inside the session copy of the whole tree (with `--locked` when a
     Cargo.lock is committed for them); other crates are copied alone, so their path
     dependencies must be absolute. `config` items are passed as `cargo --config ITEM`;
-    `mangling="v0"` builds with `-C symbol-mangling-version=v0`. The returned file is
-    read-only: copy it before changing it. Raises FixtureError when cargo fails or
-    the build yields no single .wasm (e.g. no cdylib crate-type, or a workspace built
-    without `package`).
+    `mangling="v0"` builds with `-C symbol-mangling-version=v0`; `toolchain` is a
+    Toolchain or its name (default "rust163"); `offline=False` lets cargo download
+    registry crates the committed Cargo.lock pins (a fresh machine has none cached). The returned file is read-only: copy it
+    before changing it. Raises FixtureError when cargo fails or the build yields no
+    single .wasm (e.g. no cdylib crate-type, or a workspace built without `package`).
     """
+    tc = _as_toolchain(toolchain)
     if isinstance(crate_dir, str) and "/" not in crate_dir:
         crate_dir = fixture_crate(crate_dir)
     source, digest, locked = _source_of(Path(crate_dir))
     config = tuple(config)
-    features = tuple(features)
-    key = _digest(str(source.relative_to(cache_dir())), digest, profile, config, target,
-                  package, sorted((env or {}).items()), features, no_default_features,
-                  mangling, rustc_version())
+    features = tuple(sorted(set(features)))
+    env = dict(env or {})
+    build_env = cargo_env(Path("/"), env, toolchain=tc)
+    keyed_env = sorted((k, v) for k, v in build_env.items() if _KEYED_ENV.match(k))
+    # Builds that may share a target dir: same toolchain and everything that changes
+    # how every unit is compiled. Different crates, packages and features share it.
+    shared = _digest(tc.fingerprint, target, profile, config, mangling, sorted(env.items()), keyed_env)
+    key = _digest(str(source.relative_to(cache_dir())), digest, package, features,
+                  no_default_features, shared, _outer_cargo_configs(source, build_env))
+    cargo_watch.record(f"fixturelib build_crate {source.name} {profile} {tc.name}")
     if key in _memo:
         return _memo[key]
     work = cache_dir() / "builds" / key
@@ -301,25 +570,42 @@ def build_crate(crate_dir: Path | str, *, profile: str = "release", config: Iter
                 return wasm
         cmd = cargo_command(profile=profile, config=config, target=target, package=package,
                             features=features, no_default_features=no_default_features,
-                            mangling=mangling, locked=locked)
-        proc = _run(cmd, cwd=source, env=cargo_env(work / "target", env),
-                    what=f"cargo build of {source}")
-        wasm_files = _wasm_artifacts(proc.stdout)
-        if len(wasm_files) != 1:
-            names = ", ".join(p.name for p in wasm_files) or "none"
-            hint = ('is [lib] crate-type = ["cdylib"] set?' if not wasm_files
-                    else "pass package= to pick one workspace member")
-            raise FixtureError(f"cargo build of {source} produced {len(wasm_files)} .wasm "
-                               f"artifacts ({names}): {hint}\n$ {shlex.join(cmd)}")
-        out = work / "out" / wasm_files[0].name
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.exists():
-            out.chmod(0o644)
-        shutil.copyfile(wasm_files[0], out)
+                            mangling=mangling, locked=locked, offline=offline, toolchain=tc)
+        target_dir = cache_dir() / "targets" / f"{tc.name}-{shared}"
+        with _locked(target_dir):  # one cargo at a time here, and the copy before the next
+            _clear_final_artifacts(target_dir, target, profile)
+            started = time.monotonic()
+            proc = _run(cmd, cwd=source, env=cargo_env(target_dir, env, toolchain=tc),
+                        what=f"cargo build of {source} ({tc.name})")
+            seconds = round(time.monotonic() - started, 3)
+            messages = _artifact_messages(proc.stdout)
+            wasm_files = _wasm_artifacts(messages)
+            if len(wasm_files) != 1:
+                names = ", ".join(p.name for p in wasm_files) or "none"
+                hint = ('is [lib] crate-type = ["cdylib"] set?' if not wasm_files
+                        else "pass package= to pick one workspace member")
+                raise FixtureError(f"cargo build of {source} produced {len(wasm_files)} .wasm "
+                                   f"artifacts ({names}): {hint}\n$ {shlex.join(cmd)}")
+            out = work / "out" / wasm_files[0].name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if out.exists():
+                out.chmod(0o644)
+            shutil.copyfile(wasm_files[0], out)
         out.chmod(0o444)
-        result_file.write_text(json.dumps({"wasm": str(out), "command": cmd}))
+        record = {"wasm": str(out), "command": cmd, "toolchain": tc.name, "target_dir": str(target_dir),
+                  "seconds": seconds,
+                  "compiled": sorted({m["target"]["name"] for m in messages if not m.get("fresh")}),
+                  "fresh": sorted({m["target"]["name"] for m in messages if m.get("fresh")})}
+        result_file.write_text(json.dumps(record, indent=1))
     _memo[key] = out
     return out
+
+
+def build_record(wasm: Path) -> dict:
+    """What build_crate recorded for the .wasm it returned: `command`, `toolchain`,
+    `target_dir`, `seconds`, and cargo's own word on which targets it `compiled` and
+    which were `fresh` (reused from the shared target dir)."""
+    return json.loads((Path(wasm).parent.parent / "result.json").read_text())
 
 
 def build_with_allocator(allocator: str, **kwargs) -> Path:
@@ -334,6 +620,61 @@ def build_with_allocator(allocator: str, **kwargs) -> Path:
     else:
         raise ValueError(f"unknown fixture allocator {allocator!r}")
     return build_crate(CRATES / "probe", features=features, **kwargs)
+
+
+# --------------------------------------------------------------------------- auditor scan
+
+_scans: dict[str, subprocess.CompletedProcess] = {}
+
+
+def scan_env(toolchain: Toolchain | str | None = None, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for `auditor scan` pinned to `toolchain` (CARGO/RUSTC set: auditor's
+    explicit choice, so what rustup or PATH holds on this machine does not matter)."""
+    tc = _as_toolchain(toolchain)
+    out = {k: v for k, v in os.environ.items()
+           if k not in _SCRUBBED_ENV and not (k.startswith("CARGO_") and k != "CARGO_HOME")}
+    out.update(CARGO=tc.cargo, RUSTC=tc.rustc)
+    out.update(tc.environ())
+    if tc.rustflags:
+        out["RUSTFLAGS"] = shlex.join(tc.rustflags)
+    out.update(env or {})
+    return out
+
+
+def scan(crate: Path | str, *args: str, toolchain: Toolchain | str | None = None,
+         env: Mapping[str, str] | None = None, expect: Iterable[int] = (0, 1)) -> subprocess.CompletedProcess:
+    """`python -m auditor scan CRATE ARGS` on `toolchain`, run once per session per arguments.
+
+    The scan cache (`--cache-dir`) is the session's, shared by every call, so variants
+    two calls have in common are built once; a test about caching itself must use its
+    own `--cache-dir` and run auditor directly. crate: a path or a fixture name. An exit
+    code outside `expect` raises FixtureError with auditor's stderr. The result is
+    shared: do not modify it.
+    """
+    tc = _as_toolchain(toolchain)
+    if isinstance(crate, str) and "/" not in crate:
+        crate = fixture_crate(crate)
+    crate = Path(crate).resolve()
+    sources = fixtures_digest() if crate.is_relative_to(FIXTURES.resolve()) else _tree_digest(crate)
+    env = dict(env or {})
+    key = _digest("scan", str(crate), sources, args, tc.fingerprint, sorted(env.items()))
+    cargo_watch.record(f"fixturelib scan {crate.name} {tc.name}")
+    if key not in _scans:
+        cmd = [sys.executable, "-m", "auditor", "scan", str(crate), "--cache-dir",
+               str(session_dir() / "auditor-scan-cache"), *args]
+        _scans[key] = subprocess.run(cmd, env=scan_env(tc, env), capture_output=True, text=True,
+                                     stdin=subprocess.DEVNULL)
+    proc = _scans[key]
+    if proc.returncode not in tuple(expect):
+        tail = "\n".join(proc.stderr.strip().splitlines()[-25:])
+        raise FixtureError(f"auditor scan of {crate} ({tc.name}) exited {proc.returncode}:\n"
+                           f"$ {shlex.join(proc.args)}\n{tail}")
+    return proc
+
+
+def scan_report(crate: Path | str, *args: str, **kwargs) -> dict:
+    """scan(CRATE, "--format", "json", *ARGS) parsed: the `auditor.scan/1` report (a fresh copy)."""
+    return json.loads(scan(crate, "--format", "json", *args, **kwargs).stdout)
 
 
 # --------------------------------------------------------------------------- .wat

@@ -14,6 +14,8 @@ import pytest
 from auditor.build import toolchain as tc_mod
 from auditor.errors import AuditorError
 
+pytestmark = pytest.mark.cargo  # every test here builds Rust (tests/cargo_guard.py checks)
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET = "wasm32-unknown-unknown"
 

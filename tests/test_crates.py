@@ -188,6 +188,7 @@ def _rollup_of(wasm) -> list[CrateSize]:
                   for i, size in sizes.items())
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("build", [
     lambda mangling: fixturelib.build_crate("heavy", mangling=mangling),
     lambda mangling: fixturelib.build_with_allocator("freelist", mangling=mangling),
@@ -200,6 +201,7 @@ def test_legacy_and_v0_builds_roll_up_the_same(build):
     assert sum(r.size for r in v0) == sum(objdump.code_sizes(build("v0")).values())
 
 
+@pytest.mark.cargo
 def test_user_crate_and_its_trait_impls():
     rows = {r.name: r for r in _rollup_of(fixturelib.build_with_allocator("freelist", mangling="v0"))}
     # freelist_{alloc,free,grow} and <FreeListAlloc as GlobalAlloc>::{alloc,dealloc}

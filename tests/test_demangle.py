@@ -407,6 +407,7 @@ def _cxxfilt_rust(names: list[str]) -> list[str]:
     return out.split("\n")[: len(names)]
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("mangling", ["legacy", "v0"])
 def test_fixture_names_match_binutils_cxxfilt(mangling):
     """Every Rust name of a real module demangles as GNU c++filt reads it.

@@ -16,15 +16,21 @@ DEMO = ROOT / "fixtures" / "crates" / "demo"
 
 
 @pytest.fixture(scope="module")
-def scan(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
+def demo_cache(tmp_path_factory) -> Path:
+    """One scan cache for this module: the demo's variants are built once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def scan(demo_cache):
     args = [sys.executable, "-m", "auditor", "scan", str(DEMO), "--profiles", "release,min-size-z",
-            "--cache-dir", str(cache)]
+            "--cache-dir", str(demo_cache)]
     text = subprocess.run(args + ["--gate"], capture_output=True, text=True)
     js = subprocess.run(args + ["--format", "json"], capture_output=True, text=True)
     return text, js
 
 
+@pytest.mark.cargo
 def test_demo_scan_passes_its_gate(scan):
     text, _ = scan
     assert text.returncode == 0, text.stdout + text.stderr
@@ -35,6 +41,7 @@ def test_demo_scan_passes_its_gate(scan):
     assert "AUD501 warning" in out and "fixture_bump" in out  # the bump allocator leaks under churn
 
 
+@pytest.mark.cargo
 def test_demo_scan_json_runtime_verdicts(scan):
     _, js = scan
     report = json.loads(js.stdout)
@@ -45,6 +52,7 @@ def test_demo_scan_json_runtime_verdicts(scan):
         "default", "fixture_bump", "fixture_freelist", "fixture_arena"}
 
 
+@pytest.mark.cargo
 def test_recommended_variant_skips_leaks_and_arenas(scan):
     _, js = scan
     report = json.loads(js.stdout)
@@ -70,11 +78,12 @@ def test_recommended_without_runtime_is_the_smallest():
     assert rec["variant"] == "opt-z/default" and rec["runtime_checked"] is False and rec["skipped"] == []
 
 
-def test_scan_annotations_point_at_the_manifest(tmp_path):
+@pytest.mark.cargo
+def test_scan_annotations_point_at_the_manifest(demo_cache):
     """Module findings of a scan name the crate's Cargo.toml (a file that exists in the
     repository), not the artifact path the scan never writes."""
     proc = subprocess.run([sys.executable, "-m", "auditor", "scan", str(DEMO), "--profiles", "min-size-z",
-                           "--allocators", "default", "--no-runtime", "--cache-dir", str(tmp_path), "--format", "github"],
+                           "--allocators", "default", "--no-runtime", "--cache-dir", str(demo_cache), "--format", "github"],
                           capture_output=True, text=True, cwd=ROOT)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("::")]
     assert lines and all("file=fixtures/crates/demo/Cargo.toml" in l for l in lines), lines

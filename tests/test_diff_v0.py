@@ -13,6 +13,8 @@ import pytest
 
 from auditor.gate.diff import diff_reports
 
+pytestmark = pytest.mark.cargo  # every test here builds Rust (tests/cargo_guard.py checks)
+
 SOURCE = """
 #![no_std]
 #[panic_handler]

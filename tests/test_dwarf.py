@@ -32,6 +32,11 @@ DWARFDUMP = shutil.which("llvm-dwarfdump-16") or shutil.which("llvm-dwarfdump") 
 HEAVY_DEBUG = ("profile.release.debug=true",)
 
 
+def inputs(*names: str) -> list:
+    """Parameters for fixture(): the Rust ones carry the `cargo` marker."""
+    return [pytest.param(n, marks=pytest.mark.cargo) if n.startswith("heavy") else n for n in names]
+
+
 # --------------------------------------------------------------------------- inputs
 
 @cache
@@ -227,7 +232,7 @@ def test_no_debug_info_gives_none(wat_module):
     assert result.functions == {} and result.unmatched == [f.index for f in mod.functions]
 
 
-@pytest.mark.parametrize("name", ["heavy", "heavy-debug", "c-dwarf4", "c-dwarf5"])
+@pytest.mark.parametrize("name", inputs("heavy", "heavy-debug", "c-dwarf4", "c-dwarf5"))
 def test_summary_units_equal_llvm_dwarfdump(name):
     versions, dies = dwarfdump(name, depth=0)
     tops = [d for d in dies if d.tag == "DW_TAG_compile_unit"]
@@ -245,6 +250,7 @@ def test_summary_units_equal_llvm_dwarfdump(name):
     json.dumps(summary)
 
 
+@pytest.mark.cargo
 def test_summary_figures_of_real_modules():
     rust = dwarf.dwarf_summary(module("heavy"))
     assert rust["languages"] == ["DW_LANG_Rust"]
@@ -260,7 +266,7 @@ def test_summary_figures_of_real_modules():
     assert dwarf.dwarf_summary(module("c-dwarf4"))["versions"] == [4]
 
 
-@pytest.mark.parametrize("name", ["heavy", "c-dwarf5"])
+@pytest.mark.parametrize("name", inputs("heavy", "c-dwarf5"))
 def test_summary_bytes_equal_wasm_objdump(name):
     path = fixture(name)
     # wasm-objdump -h gives payload start/size; a whole section adds its id byte, size
@@ -292,7 +298,7 @@ def test_crate_of_unit(unit, crate):
 
 # --------------------------------------------------------------------------- full walk
 
-@pytest.mark.parametrize("name", ["heavy", "heavy-debug", "c-dwarf4", "c-dwarf5"])
+@pytest.mark.parametrize("name", inputs("heavy", "heavy-debug", "c-dwarf4", "c-dwarf5"))
 def test_functions_equal_llvm_dwarfdump_and_objdump(name):
     got = walk(name)
     assert got.errors == [] and got.failed_units == 0
@@ -303,6 +309,7 @@ def test_functions_equal_llvm_dwarfdump_and_objdump(name):
     assert sorted(got.unmatched) == sorted(set(objdump.code_sizes(fixture(name))) - set(got.functions))
 
 
+@pytest.mark.cargo
 def test_linkage_names_equal_the_name_section():
     # The compiler wrote DWARF, the linker the name section: a wrong low_pc mapping
     # would pair a body with another function's symbol.
@@ -314,6 +321,7 @@ def test_linkage_names_equal_the_name_section():
             assert entry["linkage_name"] in (symbol, None), index
 
 
+@pytest.mark.cargo
 def test_coverage_of_real_modules():
     debug = walk("heavy-debug")
     # Every body but rustc's allocator shims (generated without debug info) is described.
@@ -383,6 +391,7 @@ def test_missing_abbrev_is_an_error_not_a_crash():
     _no_internal_error(mod)
 
 
+@pytest.mark.cargo
 def test_truncated_unit_names_its_offset():
     mod = module("heavy")
     info = content(mod, ".debug_info")
@@ -414,6 +423,7 @@ def small_rust(units: int = 2) -> bytes:
     return with_custom(mod.data, ".debug_info", content(mod, ".debug_info")[:end])
 
 
+@pytest.mark.cargo
 def test_cut_module_is_a_valid_seed():
     mod = parse_module(small_rust())
     assert dwarf.dwarf_summary(mod)["compile_units"] == 2
@@ -425,6 +435,7 @@ def seeds() -> list[bytes]:
     return [fixture("c-dwarf4").read_bytes(), fixture("c-dwarf5").read_bytes(), small_rust()]
 
 
+@pytest.mark.cargo
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_corrupt_debug_sections_never_crash(data):
@@ -451,6 +462,7 @@ def test_corrupt_debug_sections_never_crash(data):
     _no_internal_error(parse_module(with_custom(base, name, bytes(body))))
 
 
+@pytest.mark.cargo
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(offset=st.integers(0, 1_628_000), chunk=st.binary(min_size=1, max_size=8))
 def test_summary_of_corrupt_std_debug_info(offset, chunk):

@@ -82,6 +82,7 @@ def instance(path: Path, cap_bytes: int | None = None):
 
 # ------------------------------------------------------------------ Rust crates
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("key", sorted(RUST_FIXTURES))
 def test_rust_fixture_builds_valid_module_with_its_exports(key):
     path = build(key)
@@ -92,13 +93,15 @@ def test_rust_fixture_builds_valid_module_with_its_exports(key):
         assert signatures.get(name) == sig, (name, signatures)
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("allocator", ALLOCATORS)
-def test_probe_crate_builds_with_each_allocator(allocator):
-    path = fixturelib.build_with_allocator(allocator)
+def test_probe_crate_builds_with_each_allocator(allocator, toolchain):
+    path = fixturelib.build_with_allocator(allocator, toolchain=toolchain)
     assert subprocess.run(["wasm-validate", str(path)], capture_output=True).returncode == 0
     assert PROBE_EXPORTS <= set(exported_signatures(path))
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("allocator, functions", [
     ("bump", ("bump_alloc", "bump_grow")),
     ("freelist", ("freelist_alloc", "freelist_free", "freelist_grow")),
@@ -117,12 +120,14 @@ def test_fixture_allocator_is_linked_and_named(allocator, functions, lto):
     assert not any("dlmalloc" in n for n in names)  # std's allocator is not linked
 
 
+@pytest.mark.cargo
 def test_default_probe_links_std_dlmalloc_only():
     names = function_names(fixturelib.build_with_allocator("default"))
     assert any("dlmalloc" in n for n in names)
     assert not any("auditor_fixture_" in n for n in names)
 
 
+@pytest.mark.cargo
 def test_pinned_crate_links_its_own_freelist_allocator():
     names = function_names(build("pinned"))
     assert any("auditor_fixture_freelist" in n and "freelist_alloc" in n for n in names)
@@ -131,11 +136,13 @@ def test_pinned_crate_links_its_own_freelist_allocator():
     assert source.index("#[global_allocator]") + 1 == 8  # the line its docs promise
 
 
+@pytest.mark.cargo
 def test_arena_allocator_never_grows_memory():
     disassembly = objdump("-d", fixturelib.build_with_allocator("arena"))
     assert "memory.grow" not in disassembly
 
 
+@pytest.mark.cargo
 def test_workspace_members_use_their_path_dependencies():
     assert any("ws_common" in n and "mix" in n for n in function_names(build("workspace:ws_app")))
     # shared_util lives outside the workspace root: it built from the copied tree.
@@ -146,16 +153,19 @@ def test_workspace_members_use_their_path_dependencies():
     assert member.read_bytes() == build("workspace:ws_app").read_bytes()
 
 
+@pytest.mark.cargo
 def test_workspace_root_without_package_is_refused():
     with pytest.raises(fixturelib.FixtureError, match=r"2 \.wasm artifacts.*package="):
         fixturelib.build_crate(fixturelib.CRATES / "workspace")
 
 
+@pytest.mark.cargo
 def test_crate_without_cdylib_yields_no_module():
     with pytest.raises(fixturelib.FixtureError, match=r'0 \.wasm artifacts.*crate-type = \["cdylib"\]'):
         fixturelib.build_crate("nocdylib")
 
 
+@pytest.mark.cargo
 def test_failed_build_reports_command_and_compiler_error(tmp_path):
     crate = tmp_path / "broken"
     (crate / "src").mkdir(parents=True)
@@ -169,6 +179,7 @@ def test_failed_build_reports_command_and_compiler_error(tmp_path):
     assert not (crate / "target").exists() and not (crate / "Cargo.lock").exists()
 
 
+@pytest.mark.cargo
 def test_builds_never_write_into_the_repository():
     def snapshot() -> dict[str, tuple[int, int]]:
         return {str(p): (p.stat().st_size, p.stat().st_mtime_ns)
@@ -182,17 +193,20 @@ def test_builds_never_write_into_the_repository():
     assert not list(fixturelib.FIXTURES.rglob("target"))
 
 
+@pytest.mark.cargo
 def test_build_is_memoised_and_output_read_only():
     first = fixturelib.build_crate("minimal")
     assert fixturelib.build_crate(fixturelib.CRATES / "minimal") == first
     assert not first.stat().st_mode & 0o222
 
 
+@pytest.mark.cargo
 def test_rebuild_in_another_target_dir_is_byte_identical():
     again = fixturelib.build_crate("heavy", env={"AUDITOR_FIXTURE_TEST_NONCE": "repro"})
     assert again != build("heavy") and again.read_bytes() == build("heavy").read_bytes()
 
 
+@pytest.mark.cargo
 def test_v0_mangling_option():
     # rustc 1.63 accepts -C symbol-mangling-version=v0 on stable; the prebuilt std keeps
     # legacy names, so a v0 build mixes both schemes.
@@ -205,6 +219,7 @@ def test_v0_mangling_option():
         fixturelib.build_crate("pinned", mangling="v1")
 
 
+@pytest.mark.cargo
 def test_heavy_carries_panic_locations_in_data():
     path = build("heavy")
     ((start, size),) = [(start, size) for kind, start, size in sections(path) if kind == "Data"]
@@ -239,17 +254,20 @@ def churn(path: Path, rounds: int, sizes: tuple[int, ...], live: int, cap_pages:
     return pages
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("allocator", ["default", "freelist"])
 def test_reusing_allocators_plateau_under_churn(allocator):
     pages = churn(fixturelib.build_with_allocator(allocator), 3000, (24, 100, 1000, 5000), 40)
     assert pages[len(pages) // 3] == pages[-1]
 
 
+@pytest.mark.cargo
 def test_bump_allocator_grows_without_bound_under_churn():
     pages = churn(fixturelib.build_with_allocator("bump"), 3000, (24, 100, 1000, 5000), 40)
     assert pages[-1] - pages[len(pages) // 3] > 20  # ~2 MB freed but never reused
 
 
+@pytest.mark.cargo
 def test_arena_allocator_reuses_cells_then_fails_at_capacity():
     path = fixturelib.build_with_allocator("arena")
     pages = churn(path, 2000, (24, 100, 1000), 40)  # fits the 256 KiB arena
@@ -266,6 +284,7 @@ def test_arena_allocator_reuses_cells_then_fails_at_capacity():
     assert ex["memory"].size(store) == start
 
 
+@pytest.mark.cargo
 def test_oom_guards_of_guarded_and_unguarded():
     cap = 4 * 1024 * 1024
     store, ex = instance(build("guarded"), cap)
@@ -284,6 +303,7 @@ def test_oom_guards_of_guarded_and_unguarded():
     assert ex["unsafe_allocation"](store, 1000) == 1  # the instance still works
 
 
+@pytest.mark.cargo
 def test_wasi_hello_prints_known_lines():
     engine = wasmtime.Engine()
     store = wasmtime.Store(engine)

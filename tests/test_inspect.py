@@ -38,6 +38,7 @@ def rust_modules() -> dict[str, Path]:
     return {name: fixturelib.build_crate(name) for name in RUST_CRATES}
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("name", RUST_CRATES)
 def test_rust_fixture_matches_objdump(rust_modules, name):
     path = rust_modules[name]
@@ -48,6 +49,7 @@ def test_rust_fixture_matches_objdump(rust_modules, name):
     assert any(s["name"].startswith(".debug_") for s in report["sections"])  # Debian std ships DWARF
 
 
+@pytest.mark.cargo
 def test_memory_stack_and_symbols_of_a_rust_module(rust_modules):
     path = rust_modules["minimal"]
     report = run_inspect(path, "--compression", "none")
@@ -68,6 +70,7 @@ def test_memory_stack_and_symbols_of_a_rust_module(rust_modules):
     assert initial == -(-inits["__heap_base"] // 65536)
 
 
+@pytest.mark.cargo
 def test_max_memory_from_linker_flag():
     path = fixturelib.build_crate("minimal", env={"RUSTFLAGS": "-C link-arg=--max-memory=4194304"})
     report = run_inspect(path, "--compression", "none")
@@ -75,6 +78,7 @@ def test_max_memory_from_linker_flag():
     assert report["memories"][0]["max_bytes"] == 4194304
 
 
+@pytest.mark.cargo
 def test_compressed_sizes(rust_modules, tmp_path):
     """gzip is zlib level 9 in a gzip container (as size-limit and nginx compute it) and
     brotli is the brotli library at quality 11; the CLIs use other encoders, so they are
@@ -107,6 +111,7 @@ def test_compressed_sizes(rust_modules, tmp_path):
         assert report["brotli"] == int(node.stdout)
 
 
+@pytest.mark.cargo
 def test_functions_demangled_and_rolled_up_by_crate(rust_modules):
     report = run_inspect(rust_modules["heavy"], "--compression", "none")
     names = [f["demangled"] for f in report["functions"] if f["demangled"]]
@@ -118,6 +123,7 @@ def test_functions_demangled_and_rolled_up_by_crate(rust_modules):
     assert sum(c["functions"] for c in report["crates"]) == len(report["functions"])
 
 
+@pytest.mark.cargo
 def test_default_allocator_detected(rust_modules):
     report = run_inspect(rust_modules["guarded"], "--compression", "none")
     al = report["allocator"]
@@ -130,6 +136,7 @@ def test_default_allocator_detected(rust_modules):
     assert all(data[s["offset"]] == 0x40 for s in sites)
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("allocator, expected", [("bump", "fixture_bump"), ("freelist", "fixture_freelist"), ("arena", "fixture_arena")])
 def test_fixture_allocators_detected(allocator, expected):
     path = fixturelib.build_with_allocator(allocator)
@@ -139,11 +146,13 @@ def test_fixture_allocators_detected(allocator, expected):
         assert report["memory_grow_sites"] == []
 
 
+@pytest.mark.cargo
 def test_pinned_allocator_detected(rust_modules):
     report = run_inspect(rust_modules["pinned"], "--compression", "none")
     assert report["allocator"]["name"] == "fixture_freelist"
 
 
+@pytest.mark.cargo
 def test_stripped_module_gives_unknown_and_class_hint(rust_modules, tmp_path):
     stripped = tmp_path / "s.wasm"
     subprocess.run(["wasm-strip", str(rust_modules["guarded"]), "-o", str(stripped)], check=True)
@@ -176,6 +185,7 @@ def test_module_without_functions_has_no_allocator_rather_than_a_stripped_one(tm
     assert (report["allocator"]["name"], report["allocator"]["description"]) == ("none", "no function bodies")
 
 
+@pytest.mark.cargo
 def test_lto_strip_build_matches_objdump():
     path = fixturelib.build_crate("heavy", config=['profile.release.lto=true', 'profile.release.opt-level="z"',
                                                     'profile.release.codegen-units=1', 'profile.release.panic="abort"'])
@@ -196,6 +206,7 @@ def test_clang_modules_match_objdump(flags):
         check_against_objdump(path, run_inspect(path, "--compression", "none"))
 
 
+@pytest.mark.cargo
 def test_text_report(rust_modules):
     proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--top", "5", str(rust_modules["heavy"])],
                           capture_output=True, text=True)
@@ -228,6 +239,7 @@ def test_markdown_headline_sizes_say_each_figure_once():
     assert "| 159 B | - | - | 56 B | 0 B | 0 B |" in out
 
 
+@pytest.mark.cargo
 def test_output_file_is_written_and_stdout_stays_empty(rust_modules, tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--format", "json", "-o", str(out),
@@ -237,6 +249,7 @@ def test_output_file_is_written_and_stdout_stays_empty(rust_modules, tmp_path):
     assert not list(tmp_path.glob(".r.json.*"))  # no temp file left behind
 
 
+@pytest.mark.cargo
 def test_source_paths_in_data(rust_modules):
     path = rust_modules["heavy"]
     data = path.read_bytes()
@@ -249,6 +262,7 @@ def test_source_paths_in_data(rust_modules):
     assert run_inspect(rust_modules["minimal"], "--compression", "none")["source_paths"] == []
 
 
+@pytest.mark.cargo
 def test_module_rules_run_in_inspect(rust_modules, tmp_path):
     path = rust_modules["heavy"]
     report = run_inspect(path, "--compression", "none")
@@ -267,6 +281,7 @@ def test_module_rules_run_in_inspect(rust_modules, tmp_path):
     assert proc.returncode == 1 and "AUD401 error" in proc.stdout
 
 
+@pytest.mark.cargo
 def test_dwarf_block_in_inspect(rust_modules):
     report = run_inspect(rust_modules["heavy"], "--compression", "none")
     dw = report["dwarf"]
@@ -279,6 +294,7 @@ def test_dwarf_block_in_inspect(rust_modules):
                        "--compression", "none")["dwarf"] is None
 
 
+@pytest.mark.cargo
 def test_markdown_report(rust_modules):
     path = rust_modules["guarded"]
     proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--format", "markdown", "--compression", "none",

@@ -101,6 +101,7 @@ def test_workspace_root_profile_and_member_profile(tmp_path):
     # the rlib member `util` is not a wasm module and is not asked for them.
 
 
+@pytest.mark.cargo
 def test_cargo_itself_ignores_the_member_profile(tmp_path):
     """Independent check of AUD102's premise: cargo warns it ignores that profile."""
     ws = copy_fixture("workspace", tmp_path)
@@ -146,6 +147,7 @@ def test_custom_profile_resolves_inherits(tmp_path):
     assert r.returncode == 2 and "no profile 'nope'" in r.stderr
 
 
+@pytest.mark.cargo
 def test_effective_profile_matches_what_cargo_passes_rustc(tmp_path):
     """Independent reader: `cargo build -v` shows the -C flags cargo derived.
 
@@ -232,6 +234,7 @@ def test_max_memory_from_build_rs_and_string_rustflags(tmp_path, monkeypatch):
     assert pkg["stack_size"]["value"] == 32768
 
 
+@pytest.mark.cargo
 def test_build_rs_link_args_match_what_cargo_links(tmp_path, monkeypatch):
     """Independent reader: a real cargo build, and wasm-objdump's memory maximum, decide
     which build.rs instructions bound the cdylib; lint's max_memory fact must agree."""
@@ -255,6 +258,7 @@ def test_build_rs_link_args_match_what_cargo_links(tmp_path, monkeypatch):
         assert load_workspace(crate).to_json()["packages"][0]["max_memory"]["set"] is linked_max, instruction
 
 
+@pytest.mark.cargo
 def test_max_memory_for_a_wasi_crate(tmp_path, monkeypatch):
     """A crate whose cargo config builds for wasm32-wasi: its cfg(target_os = "wasi")
     rustflags bound the module (real build, wasm-objdump), so AUD111 must stay quiet."""
@@ -398,6 +402,7 @@ def test_manifest_cargo_refuses_is_one_line_exit_2(tmp_path, text, where, expect
     assert line.startswith(f"auditor: c/Cargo.toml:{where}: {expect}")
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("profiles, where, expect", [
     ('[profile.x]\ninherits = "y"\n[profile.y]\ninherits = "x"\n', "4:1", "profile inheritance loop: x -> y -> x"),
     ('[profile.x]\nopt-level = 1\n', "1:1", "profile 'x' has no `inherits`"),

@@ -24,6 +24,8 @@ from auditor.gate.report import variant_id
 
 from fixturelib import fixture_crate
 
+pytestmark = pytest.mark.cargo  # every test here builds Rust (tests/cargo_guard.py checks)
+
 CONFIG = """
 [profile.release]
 strip = true           # every profile inherits it: small modules, cheap exact compression

@@ -18,6 +18,10 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.cargo  # every test here builds Rust (tests/cargo_guard.py checks)
+
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "fixtures" / "manifests"
 PRE_COMMIT = [sys.executable, "-m", "pre_commit"]

@@ -292,6 +292,7 @@ def release_minimal():
     return build_crate("minimal")
 
 
+@pytest.mark.cargo
 def test_debug_and_name_sections_on_an_unstripped_build(release_minimal):
     from auditor.wasm.inspect import inspect_file
 
@@ -314,6 +315,7 @@ def test_debug_and_name_sections_on_an_unstripped_build(release_minimal):
     assert {c.rule: c.status for c in checks}["AUD404"] in ("pass", "fail", "error")
 
 
+@pytest.mark.cargo
 def test_stripped_and_capped_build_is_quiet():
     from auditor.wasm.inspect import inspect_file
 
@@ -333,6 +335,7 @@ def test_stripped_and_capped_build_is_quiet():
     assert "AUD302" not in got
 
 
+@pytest.mark.cargo
 def test_initial_memory_far_above_need(tmp_path, monkeypatch):
     from auditor.wasm.inspect import inspect_file
 
@@ -349,6 +352,7 @@ def test_initial_memory_far_above_need(tmp_path, monkeypatch):
     assert "AUD302" not in by_rule(evaluate("inspect", facts, load_config(tmp_path))[0])
 
 
+@pytest.mark.cargo
 def test_panic_fmt_machinery_on_heavy_crate():
     from auditor.wasm.inspect import inspect_file
 

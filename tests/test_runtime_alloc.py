@@ -47,6 +47,7 @@ def objdump_grow_count(path: Path) -> int:
 # --------------------------------------------------------------------------- growth verdicts
 
 
+@pytest.mark.cargo
 def test_bump_allocator_leaks_under_churn_and_hold_release():
     r = report("bump")
     c = r["churn"]
@@ -61,6 +62,7 @@ def test_bump_allocator_leaks_under_churn_and_hold_release():
     assert r["hold_release"]["pages_end"] > r["hold_release"]["pages_after_warmup"]
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("allocator", ["default", "freelist"])
 def test_reusing_allocators_plateau(allocator):
     r = report(allocator)
@@ -75,6 +77,7 @@ def test_reusing_allocators_plateau(allocator):
     assert r["hold_release"]["steps"] == 48
 
 
+@pytest.mark.cargo
 def test_static_arena_never_grows_and_fails_at_capacity():
     path = fixturelib.build_with_allocator("arena")
     r = report("arena")
@@ -115,6 +118,7 @@ def bump_model(initial_pages: int, cap: int, sizes, align: int = 8):
     return curve, None, pages
 
 
+@pytest.mark.cargo
 def test_bump_ramp_matches_a_model_of_the_allocator():
     path = fixturelib.build_with_allocator("bump")
     oom = report("bump")["oom"]
@@ -127,6 +131,7 @@ def test_bump_ramp_matches_a_model_of_the_allocator():
     assert oom["curve"][1:-1] == curve  # curve[0] is before the first request, the last is the failure
 
 
+@pytest.mark.cargo
 def test_infallible_allocation_at_the_cap_traps_unreachable_and_instance_survives():
     oom = report("default")["oom"]
     assert oom["outcome"] == "unreachable"
@@ -139,6 +144,7 @@ def test_infallible_allocation_at_the_cap_traps_unreachable_and_instance_survive
     assert oom["recovered"] is True and oom["recovery"] == "ok"
 
 
+@pytest.mark.cargo
 @pytest.mark.parametrize("allocator", ["default", "bump", "freelist", "arena"])
 def test_try_reserve_at_the_cap_returns_err_without_growth(allocator):
     tr = report(allocator)["oom"]["try_reserve"]
@@ -152,6 +158,7 @@ def test_try_reserve_at_the_cap_returns_err_without_growth(allocator):
 # --------------------------------------------------------------------------- fragmentation, realloc
 
 
+@pytest.mark.cargo
 def test_fragmentation_reuse_or_grow():
     for allocator in ("default", "freelist"):
         f = report(allocator)["fragmentation"]
@@ -164,6 +171,7 @@ def test_fragmentation_reuse_or_grow():
     assert f["pages_after"] - f["pages_before"] == 2
 
 
+@pytest.mark.cargo
 def test_realloc_doubling_overhead():
     r = report("default")["realloc"]
     initial = r["pages_initial"]
@@ -179,6 +187,7 @@ def test_realloc_doubling_overhead():
 # --------------------------------------------------------------------------- scenarios
 
 
+@pytest.mark.cargo
 def test_seed_note_safe_allocation_guarded_vs_unguarded():
     guard = Scenario("safe_allocation", (200_000_000,), "graceful-error", 0, memory_limit_pages=64)
     unguarded_expect_error = Scenario("unguarded_allocation", (200_000_000,), "graceful-error", 0,
@@ -195,6 +204,7 @@ def test_seed_note_safe_allocation_guarded_vs_unguarded():
     assert result.exit_code() == 1
 
 
+@pytest.mark.cargo
 def test_guarded_and_unguarded_fixture_crates_and_static_abort_path():
     guarded = fixturelib.build_crate("guarded")
     unguarded = fixturelib.build_crate("unguarded")
@@ -214,6 +224,7 @@ def test_guarded_and_unguarded_fixture_crates_and_static_abort_path():
     assert sorted(u["static"]["exports_reaching_oom"]) == ["reserve_bytes", "unsafe_allocation"]
 
 
+@pytest.mark.cargo
 def test_infinite_loop_ends_as_timeout_within_the_fuel_bound():
     path = fixturelib.build_crate(HAZARDS)
     t = time.perf_counter()
@@ -225,6 +236,7 @@ def test_infinite_loop_ends_as_timeout_within_the_fuel_bound():
     assert elapsed < 5
 
 
+@pytest.mark.cargo
 def test_wall_clock_backstop_when_fuel_is_huge():
     path = fixturelib.build_crate(HAZARDS)
     t = time.perf_counter()
@@ -235,6 +247,7 @@ def test_wall_clock_backstop_when_fuel_is_huge():
     assert 0.3 <= elapsed < 5
 
 
+@pytest.mark.cargo
 def test_memory_bomb_stops_at_the_cap():
     r = run_module(fixturelib.build_crate(HAZARDS), RuntimeOptions(workloads=()),
                    [Scenario("bomb", (), "trap", memory_limit_pages=64)]).to_json()
@@ -244,6 +257,7 @@ def test_memory_bomb_stops_at_the_cap():
     assert 62 <= s["pages_after"] <= 64
 
 
+@pytest.mark.cargo
 def test_deep_recursion_is_stack_overflow():
     r = run_module(fixturelib.build_crate(HAZARDS), RuntimeOptions(workloads=()),
                    [Scenario("recurse", (10_000_000,), "trap"), Scenario("recurse", (10,), "ok")]).to_json()
@@ -253,6 +267,7 @@ def test_deep_recursion_is_stack_overflow():
 # --------------------------------------------------------------------------- other module kinds
 
 
+@pytest.mark.cargo
 def test_wasi_stdout_and_stderr_are_captured():
     path = fixturelib.build_crate("wasi_hello", target=fixturelib.WASI)
     r = run_module(path, RuntimeOptions()).to_json()
@@ -264,6 +279,7 @@ def test_wasi_stdout_and_stderr_are_captured():
     assert r["oom"]["outcome"] == "not-probed"
 
 
+@pytest.mark.cargo
 def test_wasm_bindgen_like_module_is_probed_through_wbindgen_exports():
     r = run_module(fixturelib.build_crate("bindgen_like"), RuntimeOptions(),
                    [Scenario("greet", (1,), "trap")]).to_json()
@@ -280,6 +296,7 @@ def test_wasm_bindgen_like_module_is_probed_through_wbindgen_exports():
     assert s["observed"] == "trap" and "wbg::__wbg_log_a1b2c3d4e5f60718" in s["message"]
 
 
+@pytest.mark.cargo
 def test_rust_module_same_numbers_run_after_run():
     path = fixturelib.build_with_allocator("freelist")
     a = run_module(path, RuntimeOptions()).to_json()
@@ -290,6 +307,7 @@ def test_rust_module_same_numbers_run_after_run():
     assert c["churn"]["curve"] != a["churn"]["curve"] or c["hold_release"]["curve"] != a["hold_release"]["curve"]
 
 
+@pytest.mark.cargo
 def test_text_report_names_the_leak_and_the_abort_path():
     from auditor.report import render
 
@@ -303,6 +321,7 @@ def test_text_report_names_the_leak_and_the_abort_path():
     assert result.exit_code() == 0  # a leak is a fact; rules and budgets decide whether it fails
 
 
+@pytest.mark.cargo
 def test_same_numbers_across_processes():
     import json
     import os

@@ -104,6 +104,7 @@ def test_start_function_timeout_is_a_start_trap(wat):
     assert j["oom"]["outcome"] == "not-probed"
 
 
+@pytest.mark.cargo
 def test_live_set_that_does_not_fit_gets_no_verdict():
     # std's dlmalloc needs 19 pages for the churn live set and 25 for hold/release: under
     # an 18-page cap the allocator's reuse cannot be judged (before: "leak").
@@ -114,6 +115,7 @@ def test_live_set_that_does_not_fit_gets_no_verdict():
     assert j["oom"]["outcome"] == "unreachable" and j["oom"]["pages"] == 18
 
 
+@pytest.mark.cargo
 def test_fragmentation_records_pages_after_every_call():
     f = run_module(fixturelib.build_with_allocator("bump"), RuntimeOptions(workloads=("fragmentation",))).fragmentation
     n = 2 * FRAG_PAIRS
@@ -140,6 +142,7 @@ def test_imported_memory_is_created_under_the_cap_and_measured(wat):
     assert big["instantiate"]["message"] == "initial memory 300 pages is above the cap of 256 pages"
 
 
+@pytest.mark.cargo
 def test_static_record_has_the_same_keys_when_unavailable():
     full = static.static_facts(fixturelib.build_with_allocator("default"))
     assert full["available"] is True
@@ -149,6 +152,7 @@ def test_static_record_has_the_same_keys_when_unavailable():
 # --------------------------------------------------------------------------- WASI
 
 
+@pytest.mark.cargo
 def test_wasi_sandbox_is_empty():
     path = fixturelib.build_crate(RUNTIME / "wasi_sandbox", target=fixturelib.WASI)
     w = run_module(path, RuntimeOptions()).to_json()["wasi"]
@@ -160,6 +164,7 @@ def test_wasi_sandbox_is_empty():
                            "create out.txt -> denied\n")
 
 
+@pytest.mark.cargo
 def test_wasi_output_of_the_ramp_is_captured():
     # Rust's OOM hook prints to stderr on wasm32-wasi before it aborts.
     path = fixturelib.build_crate(RUNTIME / "hazards", target=fixturelib.WASI)
@@ -174,6 +179,7 @@ def test_wasi_output_of_the_ramp_is_captured():
     assert f"    | memory allocation of {oom['request']} bytes failed" in text
 
 
+@pytest.mark.cargo
 def test_non_wasi_module_output_fields_are_null():
     oom = run_module(fixturelib.build_with_allocator("default"), RuntimeOptions(workloads=("ramp",))).oom
     assert (oom["stdout"], oom["stderr"]) == (None, None)
@@ -231,6 +237,7 @@ def test_cli_hold_cycles_goes_through_the_config_layer(wat, tmp_path):
 # --------------------------------------------------------------------------- scenarios from Cargo.toml
 
 
+@pytest.mark.cargo
 def test_seed_note_scenarios_from_cargo_metadata(tmp_path):
     crate = tmp_path / "crate"
     (crate / "src").mkdir(parents=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from test_scan_support import CRATES, REPO, TARGET, auditor, copy_crate, exports, objdump, scan_json, variants
 
+pytestmark = pytest.mark.cargo  # every test here builds Rust (tests/cargo_guard.py checks)
+
 MINIMAL = ["--profiles", "release,min-size-z", "--allocators", "default,fixture_bump", "--no-runtime",
            "--compression", "none"]
 

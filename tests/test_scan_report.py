@@ -8,12 +8,15 @@ import pty
 import subprocess
 import sys
 
+import pytest
+
 from test_scan_support import CRATES, REPO, auditor
 
 ARGS = ("--profiles", "release,min-size-z", "--allocators", "default,fixture_bump", "--no-runtime",
         "--compression", "none")
 
 
+@pytest.mark.cargo
 def test_text_report_marks_smallest_and_settings(tmp_path):
     p = auditor("scan", CRATES / "guarded", *ARGS, "--cache-dir", tmp_path)
     assert p.returncode in (0, 1), p.stderr
@@ -29,6 +32,7 @@ def test_text_report_marks_smallest_and_settings(tmp_path):
     assert len(rows) == 4 and rows["release/fixture_bump"].count("fixture_bump") == 2  # the detected column
 
 
+@pytest.mark.cargo
 def test_progress_only_on_a_tty_and_never_with_quiet(tmp_path):
     args = [sys.executable, "-m", "auditor", "scan", str(CRATES / "minimal"), *ARGS, "--cache-dir", str(tmp_path)]
     master, slave = pty.openpty()
@@ -55,6 +59,7 @@ def test_progress_only_on_a_tty_and_never_with_quiet(tmp_path):
     assert quiet.stderr == "" and quiet.stdout == piped.stdout
 
 
+@pytest.mark.cargo
 def test_gate_evaluates_budgets(tmp_path):
     cfg = tmp_path / "budgets.toml"
     cfg.write_text('[[budget]]\nname = "tiny"\nvariant = "min-size-z/default"\nraw = "50 B"\n')
@@ -71,6 +76,7 @@ def test_gate_evaluates_budgets(tmp_path):
     assert ok.returncode == (1 if any(f["level"] == "error" for f in json.loads(ok.stdout)["findings"]) else 0)
 
 
+@pytest.mark.cargo
 def test_shard_builds_a_slice(tmp_path):
     r = [json.loads(auditor("scan", CRATES / "minimal", *ARGS, "--cache-dir", tmp_path, "--format", "json",
                             "--shard", f"{k}/2").stdout) for k in (1, 2)]

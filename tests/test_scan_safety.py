@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from test_scan_support import (
     REPO,
     auditor,
@@ -20,6 +22,8 @@ from test_scan_support import (
     variant_builds,
     variants,
 )
+
+pytestmark = pytest.mark.cargo  # every test here builds Rust (tests/cargo_guard.py checks)
 
 
 def _workspace_copy(tmp: Path) -> Path:

@@ -178,6 +178,7 @@ def test_count_never_allocates_by_bogus_value():
     assert "larger than the 0 bytes left" in err.value.what
 
 
+@pytest.mark.cargo
 def test_fast_opcode_walk_agrees_with_exact_decode():
     """The regex walk used on every body must find exactly what decode() finds."""
     from auditor.wasm.opcodes import code_start, decode, find_opcode
