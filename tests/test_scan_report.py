@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_scan_support import CRATES, REPO, auditor
 
 ARGS = ("--profiles", "release,min-size-z", "--allocators", "default,fixture_bump", "--no-runtime",
