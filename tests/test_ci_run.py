@@ -39,6 +39,9 @@ def test_ci_run_passes_the_suite_exit_code_through_and_prints_wall_time(tmp_path
     fake.parent.mkdir(parents=True)
     fake.write_text(f'#!/bin/sh\necho "ran: $*" > "{tmp_path}/ran"\nexit {pytest_exit}\n')
     fake.chmod(0o755)
+    for checker in ("ruff", "mypy"):  # the lint and type steps that run before the suite
+        (fake.parent / checker).write_text("#!/bin/sh\nexit 0\n")
+        (fake.parent / checker).chmod(0o755)
     proc = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     assert proc.returncode == pytest_exit, proc.stderr
