@@ -1,38 +1,41 @@
-"""Table-driven instruction decoding: enough to walk any body, not to execute it.
+"""Instructions and value types, decoded from the data tables in `rules/`.
 
-The MVP opcodes and their immediate shapes come from wasm-tob's table (it is right for
-them); the post-MVP opcodes it does not know (sign-ext, bulk memory, reference types,
-SIMD, threads, tail calls, exceptions, GC, multi-memory and memory64 immediates) are
-added here. Decoding yields (offset, opcode, value) where value is the immediate that
-analyses use (an index or a constant) and None otherwise.
+`rules/wasm_opcodes.toml` lists every instruction (opcode, name, immediate kinds) and
+`rules/wasm_types.toml` every type encoding, so a new proposal is a table edit. From
+the tables this module builds two decoders that must agree on every input:
+
+- the exact one (`decode_one`, `decode`, `check_body_exact`): a Python walk, one
+  instruction at a time, that says precisely what is wrong and where;
+- the fast one (`check_body`): compiled regular expressions over the instruction
+  encodings, so validating a 30 MB code section is a few C-level passes instead of
+  millions of Python steps. Every instruction's encoding is self-delimiting and decided
+  by its first bytes (the opcode fixes the immediates' shape), so a possessive repeat
+  of the token alternatives tokenises a body in one left-to-right pass that never
+  backtracks: linear in the body's size. Whatever the fast decoder does not vouch for
+  (an unusual instruction, any error) is handed to the exact decoder, which either
+  accepts it or reports it.
+
+Both are checked against each other by a differential property test and against
+wasm-tools / wasm-objdump on the whole spec testsuite (tests/test_spec_corpus.py).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
-
-from wasm_tob.opcodes import OPCODES as _TOB_OPCODES
+from typing import Any
 
 from auditor.wasm.reader import MalformedModule, Reader
 
-# Immediate kinds
-NONE, BLOCK, U32, U32X2, BR_TABLE, MEMARG, I32, I64, F32, F64 = range(10)
-SELECT_T, HEAPTYPE, BYTE, V128, MEMARG_LANE, LANE, TRY_TABLE, MEMIDX, BR_ON_CAST, U32_BYTE = range(10, 20)
-
-_FROM_TOB = {
-    "NoneType": NONE, "BlockImm": BLOCK, "BranchImm": U32, "BranchTableImm": BR_TABLE,
-    "CallImm": U32, "CallIndirectImm": U32X2, "LocalVarXsImm": U32, "GlobalVarXsImm": U32,
-    "MemoryImm": MEMARG, "CurGrowMemImm": MEMIDX, "I32ConstImm": I32, "I64ConstImm": I64,
-    "F32ConstImm": F32, "F64ConstImm": F64,
-}
-
-# Opcode numbers analyses look for.
+# Opcode numbers analyses look for (single-byte opcodes; prefixed ones are
+# prefix << 16 | sub-opcode).
 OP_UNREACHABLE = 0x00
 OP_END = 0x0B
 OP_CALL = 0x10
 OP_CALL_INDIRECT = 0x11
 OP_RETURN_CALL = 0x12
+OP_RETURN_CALL_INDIRECT = 0x13
 OP_DROP = 0x1A
 OP_LOCAL_GET, OP_LOCAL_SET, OP_LOCAL_TEE = 0x20, 0x21, 0x22
 OP_GLOBAL_GET = 0x23
@@ -40,180 +43,288 @@ OP_MEMORY_SIZE, OP_MEMORY_GROW = 0x3F, 0x40
 OP_I32_CONST, OP_I64_CONST = 0x41, 0x42
 OP_REF_FUNC = 0xD2
 
-SINGLE: dict[int, int] = {}
-for _op in _TOB_OPCODES:
-    SINGLE[_op.id] = _FROM_TOB[type(_op.imm_struct).__name__]
-# wasm-tob reads memory.size/grow's immediate as a reserved byte; multi-memory makes it a
-# memory index, and call_indirect's reserved byte a table index (reference types).
-SINGLE.update({
-    0x06: BLOCK,  # try (legacy exceptions)
-    0x07: U32,  # catch
-    0x08: U32,  # throw
-    0x09: U32,  # rethrow
-    0x0A: NONE,  # throw_ref
-    0x12: U32,  # return_call
-    0x13: U32X2,  # return_call_indirect
-    0x14: U32,  # call_ref
-    0x15: U32,  # return_call_ref
-    0x18: U32,  # delegate
-    0x19: NONE,  # catch_all
-    0x1C: SELECT_T,  # select t*
-    0x1F: TRY_TABLE,  # try_table
-    0x25: U32,  # table.get
-    0x26: U32,  # table.set
-    0xC0: NONE, 0xC1: NONE, 0xC2: NONE, 0xC3: NONE, 0xC4: NONE,  # sign-ext
-    0xD0: HEAPTYPE,  # ref.null
-    0xD1: NONE,  # ref.is_null
-    0xD2: U32,  # ref.func
-    0xD3: NONE,  # ref.as_non_null
-    0xD4: U32,  # br_on_null
-    0xD5: NONE,  # ref.eq
-    0xD6: U32,  # br_on_non_null
-})
-
-# 0xFC: saturating truncation, bulk memory, table ops, wide arithmetic.
-PREFIX_FC: dict[int, int] = {i: NONE for i in range(8)}
-PREFIX_FC.update({
-    8: U32X2,  # memory.init data mem
-    9: U32,  # data.drop
-    10: U32X2,  # memory.copy mem mem
-    11: U32,  # memory.fill mem
-    12: U32X2,  # table.init elem table
-    13: U32,  # elem.drop
-    14: U32X2,  # table.copy
-    15: U32,  # table.grow
-    16: U32,  # table.size
-    17: U32,  # table.fill
-    19: NONE, 20: NONE, 21: NONE, 22: NONE,  # wide arithmetic
-})
-
-# 0xFD: SIMD (incl. relaxed SIMD, which has no immediates).
-PREFIX_FD: dict[int, int] = {i: NONE for i in range(0x114)}
-for _i in list(range(0, 12)) + [92, 93]:
-    PREFIX_FD[_i] = MEMARG
-PREFIX_FD[12] = V128  # v128.const
-PREFIX_FD[13] = V128  # i8x16.shuffle
-for _i in range(21, 35):
-    PREFIX_FD[_i] = LANE
-for _i in range(84, 92):
-    PREFIX_FD[_i] = MEMARG_LANE
-# 0xFE: threads / atomics.
-PREFIX_FE: dict[int, int] = {0: MEMARG, 1: MEMARG, 2: MEMARG, 3: BYTE}
-for _i in range(0x10, 0x4F):
-    PREFIX_FE[_i] = MEMARG
-
-# 0xFB: GC.
-PREFIX_FB: dict[int, int] = {}
-for _i in (0, 1, 6, 7, 11, 12, 13, 14, 16):
-    PREFIX_FB[_i] = U32
-for _i in (2, 3, 4, 5, 8, 9, 10, 17, 18, 19):
-    PREFIX_FB[_i] = U32X2
-for _i in (15, 26, 27, 28, 29, 30):
-    PREFIX_FB[_i] = NONE
-for _i in (20, 21, 22, 23):
-    PREFIX_FB[_i] = HEAPTYPE
-PREFIX_FB[24] = PREFIX_FB[25] = BR_ON_CAST
-
-PREFIXES = {0xFB: PREFIX_FB, 0xFC: PREFIX_FC, 0xFD: PREFIX_FD, 0xFE: PREFIX_FE}
+MAX_LOCALS = 0xFFFFFFFF  # a body declares fewer than 2**32 locals
 
 
-def _skip_leb(data, pos: int, end: int, start: int, file) -> int:
-    for i in range(10):
-        if pos >= end:
-            raise MalformedModule("unexpected end inside an instruction immediate", start, file)
-        b = data[pos]
-        pos += 1
-        if b < 0x80:
-            return pos
-    raise MalformedModule("LEB128 immediate longer than 10 bytes", start, file)
+# -- the tables ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Op:
+    code: int  # the byte, or prefix << 16 | sub-opcode
+    name: str
+    imms: tuple[str, ...]
+    proposal: str
+
+
+@dataclass(frozen=True)
+class Tables:
+    single: dict[int, Op]
+    prefixed: dict[int, dict[int, Op]]  # prefix byte -> sub-opcode -> Op
+    by_name: dict[str, Op]
+    opens: frozenset[int]
+    else_op: int
+    catches: frozenset[int]
+    delegate: int | None
+    end: int
+    needs_datacount: frozenset[int]
+    catch_clauses: dict[int, tuple[str, ...]]
+    valtypes: dict[int, str]
+    heaptypes: dict[int, str]  # abstract heap types
+    reftypes: dict[int, bool]  # constructor byte -> nullable
+    exact_prefix: frozenset[int]
+    packed: dict[int, str]
+    types: dict  # the rest of wasm_types.toml, for the section reader
+
+
+IMMEDIATE_KINDS = frozenset((
+    "u32", "i32", "i64", "f32", "f64", "v128", "shuffle", "lane", "memarg", "blocktype", "heaptype",
+    "castflags", "zero", "valtypes", "labels", "trytable",
+))
+
+
+def _byte_keys(table: dict, what: str) -> dict[int, Any]:
+    out: dict[int, Any] = {}
+    for k, v in table.items():
+        try:
+            out[int(k, 0)] = v
+        except ValueError:
+            raise ValueError(f"{what}: key {k!r} is not a number") from None
+    return out
+
+
+@lru_cache(maxsize=1)
+def tables() -> Tables:
+    """Load and check both tables once per process (a malformed table is a bug, so it
+    raises at once with the offending row)."""
+    from auditor.data import load_rules_file
+
+    ops_doc = load_rules_file("wasm_opcodes.toml")
+    types = load_rules_file("wasm_types.toml")
+    single: dict[int, Op] = {}
+    prefixed: dict[int, dict[int, Op]] = {}
+    by_name: dict[str, Op] = {}
+    for group in ops_doc["group"]:
+        prefix = None if group["prefix"] == "none" else int(group["prefix"], 16)
+        for row in group["ops"].splitlines():
+            if not row.strip():
+                continue
+            code_s, name, *imms = row.split()
+            sub = int(code_s, 16)
+            bad = [i for i in imms if i not in IMMEDIATE_KINDS]
+            if bad:
+                raise ValueError(f"wasm_opcodes.toml: {name}: unknown immediate kind {bad[0]!r}")
+            code = sub if prefix is None else prefix << 16 | sub
+            op = Op(code, name, tuple(imms), group["proposal"])
+            target = single if prefix is None else prefixed.setdefault(prefix, {})
+            if sub in target or name in by_name:
+                raise ValueError(f"wasm_opcodes.toml: {name} (0x{code:x}) listed twice")
+            target[sub] = op
+            by_name[name] = op
+    overlap = set(single) & set(prefixed)
+    if overlap:
+        raise ValueError(f"wasm_opcodes.toml: 0x{min(overlap):02x} is both an opcode and a prefix")
+    st = ops_doc["structure"]
+
+    def code_of(name: str) -> int:
+        return by_name[name].code
+
+    return Tables(
+        single=single,
+        prefixed=prefixed,
+        by_name=by_name,
+        opens=frozenset(code_of(n) for n in st["open"]),
+        else_op=code_of(st["else"]),
+        catches=frozenset(code_of(n) for n in st.get("catch", [])),
+        delegate=code_of(st["delegate"]) if "delegate" in st else None,
+        end=code_of(st["end"]),
+        needs_datacount=frozenset(code_of(n) for n in ops_doc["datacount"]["requires"]),
+        catch_clauses={k: tuple(v.split()) for k, v in _byte_keys(ops_doc["catch"], "catch").items()},
+        valtypes=_byte_keys(types["valtype"], "valtype"),
+        heaptypes=_byte_keys(types["heaptype"], "heaptype"),
+        reftypes={k: v == "ref null" for k, v in _byte_keys(types["reftype"], "reftype").items()},
+        exact_prefix=frozenset(_byte_keys(types["heaptype_prefix"], "heaptype_prefix")),
+        packed=_byte_keys(types["packed"], "packed"),
+        types=types,
+    )
+
+
+def op_name(code: int) -> str:
+    t = tables()
+    op = t.single.get(code) if code < 0x100 else t.prefixed.get(code >> 16, {}).get(code & 0xFFFF)
+    return op.name if op else f"0x{code:x}"
+
+
+# -- exact decoding ------------------------------------------------------------------
+
+def _shorthand(heap: str) -> str:
+    """funcref, externref, ... nullfuncref: the text format's names for (ref null ht)."""
+    return f"null{heap[2:]}ref" if heap.startswith("no") and heap != "none" else "nullref" if heap == "none" else f"{heap}ref"
+
+
+def read_heaptype(r: Reader) -> str:
+    t = tables()
+    at = r.pos
+    b = r.u8()
+    name = t.heaptypes.get(b)
+    if name is not None:
+        return name
+    if b in t.exact_prefix:
+        return f"exact {r.u32()}"
+    if b < 0x40 or b >= 0x80:  # a type index: a non-negative s33
+        r.pos = at
+        idx = r.sleb(33)
+        if idx < 0:
+            raise r.fail(f"malformed heap type (negative type index {idx})", at)
+        return str(idx)
+    raise r.fail(f"unknown heap type 0x{b:02x}", at)
+
+
+def read_valtype(r: Reader) -> str:
+    """A value type, named as the text format does: i32 ... v128, funcref, (ref null 3)."""
+    t = tables()
+    at = r.pos
+    b = r.u8()
+    name = t.valtypes.get(b)
+    if name is not None:
+        return name
+    heap = t.heaptypes.get(b)
+    if heap is not None:
+        return _shorthand(heap)
+    nullable = t.reftypes.get(b)
+    if nullable is not None:
+        return f"(ref {'null ' if nullable else ''}{read_heaptype(r)})"
+    raise r.fail(f"unknown value type 0x{b:02x}", at)
+
+
+def read_reftype(r: Reader) -> str:
+    """A reference type (table element types, element segments): a value type that is
+    not a number or a vector."""
+    t = tables()
+    at = r.pos
+    if at < r.end and r.data[at] not in t.heaptypes and r.data[at] not in t.reftypes:
+        raise r.fail(f"malformed reference type 0x{r.data[at]:02x}", at)
+    return read_valtype(r)
+
+
+def read_blocktype(r: Reader) -> None:
+    at = r.pos
+    b = r.u8()
+    if b == 0x40:
+        return
+    if 0x40 < b < 0x80:  # a negative one-byte s33: must be a value type
+        r.pos = at
+        read_valtype(r)
+        return
+    r.pos = at  # a type index: a non-negative s33
+    if r.sleb(33) < 0:
+        raise r.fail("malformed block type (negative type index)", at)
+
+
+def _memarg(r: Reader) -> None:
+    at = r.pos
+    flags = r.u32()
+    if flags >= 0x80:
+        raise r.fail(f"malformed memop flags 0x{flags:x} (alignment and memory-index bit must be below 0x80)", at)
+    if flags & 0x40:
+        r.u32()  # memory index (multi-memory)
+    r.uleb(64)  # offset (u64: memory64)
+
+
+def _castflags(r: Reader) -> None:
+    at = r.pos
+    if r.u8() > 3:
+        raise r.fail("malformed cast flags", at)
+
+
+def _zero(r: Reader) -> None:
+    at = r.pos
+    if r.u8() != 0:
+        raise r.fail("zero byte expected", at)
+
+
+def _valtypes(r: Reader) -> None:
+    for _ in range(r.count(1, "select type")):
+        read_valtype(r)
+
+
+def _labels(r: Reader) -> None:
+    for _ in range(r.count(1, "br_table target") + 1):
+        r.u32()
+
+
+def _trytable(r: Reader) -> None:
+    clauses = tables().catch_clauses
+    read_blocktype(r)
+    for _ in range(r.count(2, "catch clause")):
+        at = r.pos
+        imms = clauses.get(r.u8())
+        if imms is None:
+            raise r.fail(f"malformed catch clause kind 0x{r.data[at]:02x}", at)
+        for _ in imms:
+            r.u32()
+
+
+_READERS = {
+    "u32": Reader.u32,
+    "i32": lambda r: r.sleb(32),
+    "i64": lambda r: r.sleb(64),
+    "f32": lambda r: r.skip(4),
+    "f64": lambda r: r.skip(8),
+    "v128": lambda r: r.skip(16),
+    "shuffle": lambda r: r.skip(16),
+    "lane": lambda r: r.skip(1),
+    "memarg": _memarg,
+    "blocktype": read_blocktype,
+    "heaptype": read_heaptype,
+    "castflags": _castflags,
+    "zero": _zero,
+    "valtypes": _valtypes,
+    "labels": _labels,
+    "trytable": _trytable,
+}
+_VALUE_KINDS = frozenset(("u32", "i32", "i64"))
+
+
+@lru_cache(maxsize=1)
+def _plans() -> tuple[dict[int, tuple], dict[int, dict[int, tuple]]]:
+    """Per opcode: (readers of its immediates, whether the first is its value)."""
+    t = tables()
+
+    def plan(op: Op) -> tuple:
+        return tuple(_READERS[k] for k in op.imms), bool(op.imms) and op.imms[0] in _VALUE_KINDS
+
+    return ({c: plan(op) for c, op in t.single.items()},
+            {p: {c: plan(op) for c, op in subs.items()} for p, subs in t.prefixed.items()})
 
 
 def decode_one(r: Reader):
     """Decode the instruction at r.pos, move past it, return (offset, op, value).
 
     `op` is the opcode byte, or (prefix << 16 | sub-opcode) for prefixed ones. `value` is
-    the first index/constant immediate for U32/I32/I64/MEMIDX/U32X2 kinds, else None.
-    Raises MalformedModule on an unknown opcode or an immediate past the reader's end.
+    the first immediate when it is an index or integer constant, else None. Raises
+    MalformedModule on an unknown opcode or a malformed or truncated immediate.
     """
-    data = r.data
+    single, prefixed = _plans()
     at = r.pos
     op = r.u8()
-    kind = SINGLE.get(op)
-    if kind is None:
-        table = PREFIXES.get(op)
-        if table is None:
-            raise r.fail(f"unknown opcode 0x{op:02x}", at)
+    plan = single.get(op)
+    if plan is None:
+        subs = prefixed.get(op)
+        if subs is None:
+            raise r.fail(f"illegal opcode 0x{op:02x}", at)
         sub = r.u32()
-        kind = table.get(sub)
-        if kind is None:
-            raise r.fail(f"unknown opcode 0x{op:02x} 0x{sub:x}", at)
+        plan = subs.get(sub)
+        if plan is None:
+            raise r.fail(f"illegal opcode 0x{op:02x} 0x{sub:x}", at)
         op = op << 16 | sub
+    readers, has_value = plan
     value = None
-    if kind == NONE:
-        pass
-    elif kind == U32 or kind == MEMIDX:
-        value = r.u32()
-    elif kind == I32:
-        value = r.sleb(32)
-    elif kind == BLOCK:
-        b = r.u8()
-        if b != 0x40 and not (0x63 <= b <= 0x7F):
-            r.pos -= 1  # s33 type index (multi-value)
-            r.sleb(33)
-    elif kind == MEMARG:
-        align = r.u32()
-        if align & 0x40:
-            r.u32()  # memory index (multi-memory)
-        r.pos = _skip_leb(data, r.pos, r.end, at, r.file)  # offset: u32, or u64 for memory64
-    elif kind == U32X2:
-        value = r.u32()
-        r.u32()
-    elif kind == I64:
-        value = r.sleb(64)
-    elif kind == BR_TABLE:
-        n = r.count(1, "br_table target")
-        for _ in range(n + 1):
-            r.u32()
-    elif kind == F32:
-        r.skip(4)
-    elif kind == F64:
-        r.skip(8)
-    elif kind == SELECT_T:
-        n = r.count(1, "select type")
-        for _ in range(n):
-            read_valtype(r)
-    elif kind == HEAPTYPE:
-        r.sleb(33)
-    elif kind == BYTE:
-        r.skip(1)
-    elif kind == V128:
-        r.skip(16)
-    elif kind == MEMARG_LANE:
-        align = r.u32()
-        if align & 0x40:
-            r.u32()
-        r.pos = _skip_leb(data, r.pos, r.end, at, r.file)
-        r.skip(1)
-    elif kind == LANE:
-        r.skip(1)
-    elif kind == TRY_TABLE:
-        b = r.u8()
-        if b != 0x40 and not (0x63 <= b <= 0x7F):
-            r.pos -= 1
-            r.sleb(33)
-        n = r.count(2, "catch clause")
-        for _ in range(n):
-            clause = r.u8()
-            if clause in (0, 1):
-                r.u32()  # tag
-            elif clause not in (2, 3):
-                raise r.fail(f"unknown catch clause kind {clause}", r.pos - 1)
-            r.u32()  # label
-    elif kind == BR_ON_CAST:
-        r.skip(1)
-        r.u32()
-        r.sleb(33)
-        r.sleb(33)
+    if readers:
+        value = readers[0](r)
+        for read in readers[1:]:
+            read(r)
+        if not has_value:
+            value = None
     return at, op, value
 
 
@@ -226,114 +337,420 @@ def decode(data: bytes, start: int, end: int, file: str | None = None) -> list:
     return out
 
 
-VALTYPES = {
-    0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128",
-    0x70: "funcref", 0x6F: "externref", 0x6E: "anyref", 0x6D: "eqref", 0x6C: "i31ref",
-    0x6B: "structref", 0x6A: "arrayref", 0x69: "exnref", 0x74: "nullexnref",
-    0x73: "nullfuncref", 0x72: "nullexternref", 0x71: "nullref",
-}
-
-
-def read_valtype(r: Reader) -> str:
-    at = r.pos
-    b = r.u8()
-    name = VALTYPES.get(b)
-    if name is not None:
-        return name
-    if b in (0x63, 0x64):  # (ref null ht) / (ref ht)
-        ht = r.sleb(33)
-        inner = f"type {ht}" if ht >= 0 else VALTYPES.get(ht & 0x7F, f"0x{ht & 0x7F:02x}")
-        return f"(ref {'null ' if b == 0x63 else ''}{inner})"
-    raise r.fail(f"unknown value type 0x{b:02x}", at)
+def read_locals(data: bytes, code_offset: int, end: int, file: str | None = None) -> int:
+    """Check a body's local declarations; return the offset of its first instruction."""
+    r = Reader(data, code_offset, end, file)
+    total = 0
+    for _ in range(r.count(2, "local group")):
+        total += r.u32()
+        read_valtype(r)
+    if total > MAX_LOCALS:
+        raise r.fail(f"too many locals ({total}, at most 2**32-1)", code_offset)
+    return r.pos
 
 
 def code_start(data: bytes, code_offset: int, end: int) -> int:
     """Offset of a body's first instruction, past its local declarations."""
-    r = Reader(data, code_offset, end)
-    for _ in range(r.u32()):
-        r.u32()
-        read_valtype(r)
-    return r.pos
+    return read_locals(data, code_offset, end)
 
 
-# -- whole-body scanning in C --------------------------------------------------------
-# One regular expression tokenises instructions (each opcode's immediates are a fixed
-# shape, so tokenisation is deterministic), built from the same tables as decode_one.
-# `_UNTIL` matches tokens up to the next target opcode (group 1), the end of the body
-# (group 2 empty) or a byte it does not vouch for (group 3), so a body is walked by a
-# handful of match() calls instead of a Python loop per instruction.
+def check_body_exact(data: bytes, first: int, end: int, file: str | None, datacount: bool) -> None:
+    """Walk data[first:end] one instruction at a time; raise on anything malformed.
+
+    The instructions must nest (`else` only in an `if`, legacy `catch` only in a `try`)
+    and the function's own `end` must be the body's last byte. This is the reference the
+    fast path is tested against; `check_body` is what the reader calls.
+    """
+    r = Reader(data, first, end, file)
+    frames = _Frames(r, end, datacount)
+    while True:
+        if r.pos >= end:
+            raise r.fail("function body ends without its final `end` (0x0b)", end)
+        at, op, _ = decode_one(r)
+        if frames.step(op, at, r.pos):
+            return
+
+
+class _Frames:
+    """The block structure of one body, fed one instruction at a time."""
+
+    __slots__ = ("datacount", "end", "r", "stack", "t")
+
+    def __init__(self, r: Reader, end: int, datacount: bool):
+        self.r, self.end, self.datacount = r, end, datacount
+        self.stack: list[int] = []  # open frames: the opening opcode (else/catch replace it)
+        self.t = tables()
+
+    def step(self, op: int, at: int, after: int) -> bool:
+        """Account for instruction `op` at `at`; True once the function's `end` is read."""
+        t, stack, r = self.t, self.stack, self.r
+        if op == t.end:
+            if not stack:
+                if after != self.end:
+                    raise r.fail("operators remaining after the end of the function body", after)
+                return True
+            stack.pop()
+        elif op in t.opens:
+            stack.append(op)
+        elif op == t.else_op:
+            if not stack or stack[-1] != _IF:
+                raise r.fail("`else` outside an `if` block", at)
+            stack[-1] = op
+        elif op in t.catches:
+            if not stack or stack[-1] not in _TRY_STATES or stack[-1] == _CATCH_ALL:
+                raise r.fail(f"`{op_name(op)}` outside a `try` block", at)
+            stack[-1] = _CATCH_ALL if op == _CATCH_ALL else _TRY_CATCH
+        elif op == t.delegate:
+            if not stack or stack[-1] != _TRY:
+                raise r.fail("`delegate` outside a `try` block", at)
+            stack.pop()
+        elif op in t.needs_datacount and not self.datacount:
+            raise r.fail(f"{op_name(op)} requires a datacount section", at)
+        return False
+
+
+# Frame states of the structure check (opcode values double as states).
+_IF = 0x04
+_TRY = 0x06
+_TRY_CATCH = 0x07
+_CATCH_ALL = 0x19
+_TRY_STATES = frozenset((_TRY, _TRY_CATCH, _CATCH_ALL))
+
+
+# -- fast decoding: the instruction encodings as regular expressions ----------------
+# Each pattern below matches exactly the encodings its immediate kind allows (LEB128
+# width and unused bits included), so the fast path accepts nothing the exact path
+# would reject. Bounded, possessive repeats only: each byte is looked at a bounded
+# number of times.
+
+_ANY = rb"[\x00-\xff]"
+_U32 = rb"(?:[\x00-\x7f]|[\x80-\xff]{1,3}+[\x00-\x7f]|[\x80-\xff]{4}[\x00-\x0f])"
+_S32 = rb"(?:[\x00-\x7f]|[\x80-\xff]{1,3}+[\x00-\x7f]|[\x80-\xff]{4}[\x00-\x07\x78-\x7f])"
+_S64 = rb"(?:[\x00-\x7f]|[\x80-\xff]{1,8}+[\x00-\x7f]|[\x80-\xff]{9}[\x00\x7f])"
+_U64 = rb"(?:[\x00-\x7f]|[\x80-\xff]{1,8}+[\x00-\x7f]|[\x80-\xff]{9}[\x00\x01])"
+_S33_NONNEG = rb"(?:[\x00-\x3f]|[\x80-\xff]{1,3}+[\x00-\x3f]|[\x80-\xff]{4}[\x00-\x0f])"
+# memarg flags below 0x80: bit 6 clear (memory 0) or set (a memory index follows).
+_MEMARG = (rb"(?:(?:[\x00-\x3f]|[\x80-\xbf]\x80{0,3}+\x00)|(?:[\x40-\x7f]|[\xc0-\xff]\x80{0,3}+\x00)" + _U32 + rb")"
+           + _U64)
+
 
 def _cls(values) -> bytes:
-    return b"[" + b"".join(re.escape(bytes((v,))) for v in sorted(values)) + b"]"
+    return b"[" + b"".join(re.escape(bytes((v,))) for v in sorted(set(values))) + b"]"
 
 
-_L32 = rb"[\x80-\xff]{0,4}[\x00-\x7f]"
-_L64 = rb"[\x80-\xff]{0,9}[\x00-\x7f]"
-_MEMARG = rb"(?:[\x00-\x3f]|[\x80-\xbf][\x80-\xff]{0,3}[\x00-\x7f]|(?:[\x40-\x7f]|[\xc0-\xff][\x80-\xff]{0,3}[\x00-\x7f])" + _L32 + rb")" + _L64
-_SHAPES = {
-    NONE: b"", U32: _L32, MEMIDX: _L32, I32: _L32, I64: _L64, U32X2: _L32 + _L32,
-    BLOCK: rb"(?:[\x40\x63-\x7f]|" + _L32 + rb")", MEMARG: _MEMARG,
-    F32: rb"[\x00-\xff]{4}", F64: rb"[\x00-\xff]{8}", V128: rb"[\x00-\xff]{16}",
-    LANE: rb"[\x00-\xff]", BYTE: rb"[\x00-\xff]", MEMARG_LANE: _MEMARG + rb"[\x00-\xff]",
-    BR_TABLE: None, SELECT_T: None, HEAPTYPE: None, TRY_TABLE: None, BR_ON_CAST: None,
-}
+@lru_cache(maxsize=1)
+def _type_patterns() -> dict[str, bytes]:
+    t = tables()
+    heap = b"(?:" + _cls(t.heaptypes) + b"|" + _cls(t.exact_prefix) + _U32 + b"|" + _S33_NONNEG + b")"
+    val = b"(?:" + _cls(set(t.valtypes) | set(t.heaptypes)) + b"|" + _cls(t.reftypes) + heap + b")"
+    block = b"(?:\\x40|" + val + b"|" + _S33_NONNEG + b")"
+    return {"heaptype": heap, "valtype": val, "blocktype": block}
 
 
-def _token_regex(exclude: frozenset) -> bytes:
-    by_shape: dict[bytes, set[int]] = {}
-    for op, kind in SINGLE.items():
-        shape = _SHAPES[kind]
-        if shape is not None and op not in exclude:
-            by_shape.setdefault(shape, set()).add(op)
-    alts = [_cls(ops) + shape for shape, ops in by_shape.items()]
-    for prefix, table in PREFIXES.items():
-        sub_by_shape: dict[bytes, set[int]] = {}
-        for sub, kind in table.items():
-            shape = _SHAPES[kind]
-            if shape is not None and sub < 0x80:
-                sub_by_shape.setdefault(shape, set()).add(sub)
-        for shape, subs in sub_by_shape.items():
-            alts.append(re.escape(bytes((prefix,))) + _cls(subs) + shape)
-    return b"(?:" + b"|".join(alts) + b")"
+@lru_cache(maxsize=1)
+def _imm_patterns() -> dict[str, bytes | None]:
+    tp = _type_patterns()
+    return {
+        "u32": _U32, "i32": _S32, "i64": _S64, "f32": _ANY + b"{4}", "f64": _ANY + b"{8}",
+        "v128": _ANY + b"{16}", "shuffle": _ANY + b"{16}", "lane": _ANY, "memarg": _MEMARG,
+        "blocktype": tp["blocktype"], "heaptype": tp["heaptype"], "castflags": rb"[\x00-\x03]",
+        "zero": rb"\x00",
+        # Vectors whose length decides what follows are not regular; the fast path hands
+        # them to the exact decoder, except the common small shapes below.
+        "valtypes": None, "labels": None, "trytable": None,
+    }
 
 
-@lru_cache(maxsize=8)
-def _until(targets: frozenset) -> re.Pattern:
-    token = _token_regex(targets)
-    target = b"|".join(_cls((op,)) + _SHAPES[SINGLE[op]] for op in sorted(targets))
-    return re.compile(token + rb"*+(?:(" + target + rb")|(\Z)|([\x00-\xff]))", re.DOTALL)
+# br_table with up to this many targets (a one-byte count) is matched by the fast path.
+_BR_TABLE_FAST = 64
 
+
+def _shape(op: Op) -> bytes | None:
+    imms = _imm_patterns()
+    parts = [imms[k] for k in op.imms]
+    if None not in parts:
+        return b"".join(parts)  # type: ignore[arg-type]
+    if op.imms == ("labels",):
+        return b"(?:" + b"|".join(re.escape(bytes((n,))) + b"(?:" + _U32 + b"){%d}" % (n + 1)
+                                  for n in range(_BR_TABLE_FAST)) + b")"
+    if op.imms == ("valtypes",):
+        return b"\\x01" + _type_patterns()["valtype"]
+    return None
+
+
+def _encoding(code: int) -> bytes:
+    """An opcode's bytes in the shortest encoding (prefixed: the prefix, then the
+    sub-opcode as LEB128). Longer encodings of a sub-opcode are valid but only
+    assemblers written to test readers emit them: the exact decoder reads those."""
+    if code < 0x100:
+        return bytes((code,))
+    prefix, sub = code >> 16, code & 0xFFFF
+    out = bytearray((prefix,))
+    while True:
+        b = sub & 0x7F
+        sub >>= 7
+        out.append(b | 0x80 if sub else b)
+        if not sub:
+            return bytes(out)
+
+
+def _all_codes() -> list[int]:
+    t = tables()
+    return list(t.single) + [p << 16 | s for p, subs in t.prefixed.items() for s in subs]
+
+
+# Compiler output is mostly local.get, i32.const, loads/stores and arithmetic: the
+# regex engine tries alternatives in order, so those shapes come first.
+_FREQUENT = (0x20, 0x41, 0x28, 0x6A, 0x0B, 0x36, 0x10, 0x42, 0x02)
+
+
+def _alternatives(codes) -> list[bytes]:
+    """Token alternatives for these opcodes: one per shape for single-byte opcodes (the
+    opcodes as a character class), and one per prefix byte whose inner alternatives are
+    grouped the same way, so a byte that starts no token fails after a few tests.
+    Frequent shapes first: the regex engine tries alternatives in order."""
+    t = tables()
+    singles: dict[bytes, set[int]] = {}
+    prefixed: dict[int, dict[tuple[bytes, bytes], set[int]]] = {}
+    for code in codes:
+        op = t.single[code] if code < 0x100 else t.prefixed[code >> 16][code & 0xFFFF]
+        shape = _shape(op)
+        if shape is None:
+            continue
+        if code < 0x100:
+            singles.setdefault(shape, set()).add(code)
+            continue
+        enc = _encoding(code)  # prefix, then the sub-opcode's LEB128 bytes
+        # Group on the bytes after the first sub-opcode byte: one class per shape.
+        prefixed.setdefault(enc[0], {}).setdefault((enc[2:], shape), set()).add(enc[1])
+
+    def rank(item) -> int:
+        return min((_FREQUENT.index(c) for c in item[1] if c in _FREQUENT), default=len(_FREQUENT))
+
+    out = [_cls(ops) + shape for shape, ops in sorted(singles.items(), key=rank)]
+    for prefix in sorted(prefixed, key=lambda p: _PREFIX_ORDER.index(p) if p in _PREFIX_ORDER else 99):
+        inner = [_cls(firsts) + re.escape(tail) + shape for (tail, shape), firsts in prefixed[prefix].items()]
+        out.append(re.escape(bytes((prefix,))) + b"(?:" + b"|".join(inner) + b")")
+    return out
+
+
+# 0xfc (bulk memory: memory.copy/fill) is common in Rust output, then SIMD.
+_PREFIX_ORDER = (0xFC, 0xFD, 0xFB, 0xFE)
+
+
+@lru_cache(maxsize=16)
+def scanner(interesting: frozenset[int]) -> re.Pattern:
+    """A pattern whose findall() over a body yields one item per interesting instruction:
+    its whole encoding, or one byte where the plain tokens stop (an interesting
+    instruction without immediates, an unknown opcode, a malformed immediate, or a
+    shape only the exact decoder reads), and b"" once at the end. Every byte of the body
+    is inside a plain token, an item, or the tail before the final b"": nothing is
+    skipped, and since tokens are self-delimiting the possessive repeat never
+    backtracks."""
+    plain = [c for c in _all_codes() if c not in interesting]
+    simple = b"(?:" + b"|".join(_alternatives(plain)) + b")"
+    special = b"".join(a + b"|" for a in _alternatives(interesting))
+    return re.compile(simple + b"*+(?:(" + special + _ANY + b")|\\Z)")
+
+
+@lru_cache(maxsize=1)
+def _datacount_prefixes() -> frozenset[int]:
+    """First bytes of the datacount instructions' tokens (all prefixed: 0xfc)."""
+    codes = tables().needs_datacount
+    assert all(c > 0xFF for c in codes), "the fast path expects prefixed datacount instructions"
+    return frozenset(c >> 16 for c in codes)
+
+
+@lru_cache(maxsize=1)
+def _validation_set() -> frozenset[int]:
+    t = tables()
+    return frozenset(t.opens | {t.else_op, t.end} | t.catches | ({t.delegate} if t.delegate is not None else set())
+                     | t.needs_datacount | REF_OPS)
+
+
+# Instructions whose targets the item graph needs: calls, indirect calls (their table),
+# function references and memory.grow. parse_module collects them in the same regex pass
+# that validates each body, so no analysis walks the code again for them.
+REF_OPS = frozenset((OP_CALL, OP_RETURN_CALL, OP_CALL_INDIRECT, OP_RETURN_CALL_INDIRECT, OP_REF_FUNC, OP_MEMORY_GROW))
+_INDIRECT = frozenset((OP_CALL_INDIRECT, OP_RETURN_CALL_INDIRECT))
+
+
+def _leb_at(tok: bytes, pos: int) -> tuple[int, int]:
+    """(value, next position) of a u32 LEB128 inside a token the regex has validated."""
+    value = shift = 0
+    while True:
+        b = tok[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+
+
+def ref_value(op: int, tok: bytes) -> int:
+    """The target of a REF_OPS instruction from its whole encoding: the callee, the
+    referenced function, the memory, or (call_indirect) the table."""
+    value, pos = _leb_at(tok, 1)
+    if op in _INDIRECT:
+        value, _ = _leb_at(tok, pos)
+    return value
+
+
+def body_refs(data: bytes, first: int, end: int) -> list[tuple[int, int]]:
+    """(opcode, target) of every REF_OPS instruction in a validated body, in order."""
+    hits = find_opcode(data, first, end, REF_OPS)
+    if hits is None:
+        raise MalformedModule("function body does not decode", first)
+    out = []
+    for at in hits:
+        r = Reader(data, at, end)
+        decode_one(r)
+        out.append((data[at], ref_value(data[at], data[at : r.pos])))
+    return out
+
+
+def check_body(data: bytes, first: int, end: int, file: str | None, datacount: bool,
+               refs: list[tuple[int, int]] | None = None) -> None:
+    """Validate the instructions data[first:end] of one body, as check_body_exact does,
+    and append (opcode, target) of its REF_OPS instructions to `refs` when given.
+
+    Fast path: one findall() of `scanner` tokenises the whole body in C and yields only
+    the block instructions and REF_OPS, whose nesting and targets a short Python loop
+    reads. A body with anything else among them goes to the segmented path, and a
+    malformed one to the exact decoder, which makes the error message.
+    """
+    t = tables()
+    if end > first and data[end - 1] == t.end:
+        stack: list[int] = []
+        opens, end_op, else_op = t.opens, t.end, t.else_op
+        dc_prefixes = _datacount_prefixes()
+        found: list[tuple[int, int]] = []
+        tok = b"x"
+        for tok in scanner(_validation_set()).findall(data, first, end - 1):
+            if not tok:
+                break
+            b = tok[0]
+            if b == end_op:
+                if not stack:
+                    break
+                stack.pop()
+            elif len(tok) > 1 and b in REF_OPS:  # a whole token: call, ref.func, memory.grow, ...
+                found.append((b, ref_value(b, tok)))
+            elif len(tok) > 1 and b in opens:  # a whole token: a block opener
+                stack.append(b)
+            elif len(tok) > 1 and datacount and b in dc_prefixes:  # memory.init, data.drop
+                pass
+            elif b != else_op or not stack or stack[-1] != _IF:
+                break  # legacy exceptions, unusual shapes, errors
+            else:
+                stack[-1] = b
+        if not tok and not stack:
+            if refs is not None:
+                refs.extend(found)
+            return
+        if _check_body_segmented(data, first, end, datacount):
+            if refs is not None:
+                refs.extend(body_refs(data, first, end))
+            return
+    check_body_exact(data, first, end, file, datacount)
+    raise MalformedModule("function body rejected by the fast decoder but not the exact one", first, file)  # pragma: no cover
+
+
+def _check_body_segmented(data: bytes, first: int, end: int, datacount: bool) -> bool:
+    """True if the body is well-formed; False if the exact decoder must say why.
+
+    Instructions the regex does not cover (a br_table longer than it enumerates, a
+    try_table, a select with several types, an over-long sub-opcode) are found by a
+    first regex pass and decoded exactly; the runs between them are checked like the
+    fast path, with every structural instruction accounted for.
+    """
+    t = tables()
+    plain, validation = scanner(frozenset()), scanner(_validation_set())
+    frames: list[int] = []
+    stop = end - 1  # the last byte is the function's `end`
+    pos = first
+    try:
+        while True:
+            m = plain.match(data, pos, stop)
+            tok = m.group(1) if m else None
+            unusual_at = m.start(1) if tok else stop  # type: ignore[union-attr]
+            for item in validation.findall(data, pos, unusual_at):
+                if not item:
+                    break
+                op = item[0]
+                if op in t.prefixed:  # a whole prefixed token: decode its opcode
+                    op = decode_one(Reader(item, 0, len(item)))[1]
+                if not _nest(t, frames, op, datacount):
+                    return False
+            if not tok:
+                return not frames
+            r = Reader(data, unusual_at, stop)
+            _, op, _ = decode_one(r)
+            if not _nest(t, frames, op, datacount):
+                return False
+            pos = r.pos
+    except MalformedModule:
+        return False
+
+
+def _nest(t: Tables, frames: list[int], op: int, datacount: bool) -> bool:
+    """One step of the structure check without positions (see _Frames.step)."""
+    if op == t.end:
+        if not frames:
+            return False  # the function's own end is not inside the checked range
+        frames.pop()
+    elif op in t.opens:
+        frames.append(op)
+    elif op == t.else_op:
+        if not frames or frames[-1] != _IF:
+            return False
+        frames[-1] = op
+    elif op in t.catches:
+        if not frames or frames[-1] not in _TRY_STATES or frames[-1] == _CATCH_ALL:
+            return False
+        frames[-1] = _CATCH_ALL if op == _CATCH_ALL else _TRY_CATCH
+    elif op == t.delegate:
+        if not frames or frames[-1] != _TRY:
+            return False
+        frames.pop()
+    elif op in t.needs_datacount and not datacount:
+        return False
+    return True
+
+
+# -- finding instructions in validated bodies -----------------------------------------
 
 def find_opcode(data: bytes, start: int, end: int, targets: int | frozenset) -> list[int] | None:
-    """Offsets of the target opcodes (single-byte ops with index immediates: call,
-    call_indirect, memory.grow, ref.func, ...) in data[start:end], walking instructions.
+    """Offsets of the target opcodes in data[start:end] (instructions, not immediates).
 
-    Returns None when the walk finds something it cannot decode (unknown opcode, an
-    immediate past `end`); the caller then uses `decode`, which reports the exact problem.
-    Shapes the regex does not cover (br_table, select t, try_table, ...) are decoded one
-    instruction at a time with decode_one.
+    Meant for bodies the reader has validated; returns None if the range does not
+    decode (callers then use `decode`, which reports the exact problem).
     """
     if not isinstance(targets, frozenset):
         targets = frozenset((targets,))
-    pattern = _until(targets)
-    hits = []
+    pattern = scanner(targets)
+    single = _plans()[0]
+    hits: list[int] = []
     pos = start
-    view = data if end == len(data) else memoryview(data)[:end]
     while True:
-        m = pattern.match(view, pos)
-        if m is None:
+        m = pattern.match(data, pos, end)
+        if m is None:  # pragma: no cover - the pattern matches everywhere
             return None
-        if m.group(1) is not None:
-            hits.append(m.start(1))
-            pos = m.end()
-        elif m.group(3) is not None:
-            r = Reader(data, m.start(3), end)
-            try:
-                at, op, _ = decode_one(r)
-            except MalformedModule:
-                return None
-            if op in targets:
-                hits.append(at)
-            pos = r.pos
-        else:
+        tok = m.group(1)
+        if not tok:  # the end of the range
             return hits
+        at = m.start(1)
+        b = tok[0]
+        if b in targets and (len(tok) > 1 or not single[b][0]):
+            hits.append(at)
+            pos = m.end()
+            continue
+        # One byte the fast path does not vouch for: decode that instruction exactly.
+        r = Reader(data, at, end)
+        try:
+            _, op, _ = decode_one(r)
+        except MalformedModule:
+            return None
+        if op in targets:
+            hits.append(at)
+        pos = r.pos

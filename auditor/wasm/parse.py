@@ -1,30 +1,75 @@
 """Read a .wasm binary into the Module IR, exactly and defensively.
 
-Why our own reader and not wasm-tob's `decode_module` for the structure: wasm-tob has no
-magic/version/truncation checks, dies on section 13 and import kind 4, misreads
-multi-value types and cannot read passive segments (measured, see DESIGN.md); a report
-that is exact on current rustc output needs all of those. wasm-tob's MVP opcode table is
-used by `opcodes.py`. Every count and length is checked against the bytes left before
-use, so a hostile file cannot make us allocate by a bogus count.
+This is the one reader: `inspect`, `scan` and the runtime's static pass all get their
+Module from `parse_module`, and it accepts a module only if every section AND every
+function body is well-formed (instructions, immediates, block nesting, the datacount
+rule), so no later analysis can meet a body it cannot decode. Encodings come from the
+tables in `rules/wasm_types.toml` and `rules/wasm_opcodes.toml`. Every count and length
+is checked against the bytes left before use, so a hostile file cannot make us allocate
+by a bogus count; every error is a MalformedModule with the byte offset.
+
+Why our own reader: wasm-tob (the MVP decoder we started from) has no truncation checks
+and dies on post-MVP sections (DESIGN.md); twiggy fails on exception tags and
+components. Being the reader that never fails on a valid module is the point.
 """
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 from auditor.wasm import model as m
-from auditor.wasm.opcodes import OP_END, OP_GLOBAL_GET, OP_I32_CONST, OP_I64_CONST, decode_one, read_valtype
+from auditor.wasm.opcodes import (
+    _S32,
+    OP_END,
+    OP_GLOBAL_GET,
+    OP_I32_CONST,
+    OP_I64_CONST,
+    check_body,
+    decode_one,
+    read_locals,
+    read_reftype,
+    read_valtype,
+    tables,
+)
 from auditor.wasm.reader import MalformedModule, Reader
 
 MAGIC = b"\0asm"
 VERSION = b"\x01\x00\x00\x00"
+COMPONENT_VERSION = b"\x0d\x00\x01\x00"
 
-# Order in which known sections must appear (tag sits between memory and global,
-# datacount between element and code).
-_ORDER = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+
+@lru_cache(maxsize=1)
+def _formats() -> dict:
+    """The section and type encodings of rules/wasm_types.toml, keyed by byte."""
+    ty = tables().types
+
+    def keys(name: str) -> dict[int, object]:
+        return {int(k, 0): v for k, v in ty[name].items()}
+
+    sections = {int(k): tuple(v) for k, v in ty["section"].items()}
+    return {
+        "section_name": {k: v[0] for k, v in sections.items()},
+        "section_rank": {k: v[1] for k, v in sections.items()},
+        "import_kind": keys("import_kind"),
+        "export_kind": keys("export_kind"),
+        "compact_import": keys("compact_import"),
+        "mutability": keys("mutability"),
+        "comptype": keys("comptype"),
+        "clause": {v: k for k, v in keys("comptype_clause").items()},
+        "elemkind": keys("elemkind"),
+        "rec": ty["typeform"]["rec"],
+        "sub": (ty["typeform"]["sub"], ty["typeform"]["sub_final"]),
+        "memory_flags": ty["limits"]["memory_flags"],
+        "table_flags": ty["limits"]["table_flags"],
+        "max_page_size_log2": ty["limits"]["max_page_size_log2"],
+    }
 
 
 def parse_module(data: bytes, name: str = "<module>") -> m.Module:
     if not isinstance(data, bytes):
         data = bytes(data)
+    fmt = _formats()
     r = Reader(data, 0, len(data), name)
     if len(data) == 0:
         raise MalformedModule("empty file, not a wasm module", 0, name)
@@ -35,7 +80,7 @@ def parse_module(data: bytes, name: str = "<module>") -> m.Module:
     if len(data) < 8:
         raise MalformedModule("truncated in the version field", len(data), name)
     if data[4:8] != VERSION:
-        if data[4:8] == b"\x0d\x00\x01\x00":
+        if data[4:8] == COMPONENT_VERSION:
             raise MalformedModule("this is a component (version 0x1000d), not a core module", 4, name)
         raise MalformedModule(f"unsupported version {data[4:8].hex(' ')}, expected 01 00 00 00", 4, name)
     r.pos = 8
@@ -44,64 +89,59 @@ def parse_module(data: bytes, name: str = "<module>") -> m.Module:
     seen: set[int] = set()
     func_decls: list[int] | None = None
     code_section_at = None
+    section_name, section_rank = fmt["section_name"], fmt["section_rank"]
     while not r.at_end():
         start = r.pos
         sid = r.u8()
         size = r.u32()
         payload_offset = r.pos
         if size > r.left:
-            raise r.fail(f"section {m.SECTION_KINDS.get(sid, sid)} length {size} runs past the end of the file ({r.left} bytes left)", start)
+            kind = section_name.get(sid, "custom" if sid == 0 else sid)
+            raise r.fail(f"section {kind} length {size} runs past the end of the file ({r.left} bytes left)", start)
         body = r.sub(size)
         if sid == 0:
             cname = body.name("custom section name")
-            sec = m.Section(0, cname, start, r.pos - start, payload_offset, size)
-            mod.sections.append(sec)
+            mod.sections.append(m.Section(0, cname, start, r.pos - start, payload_offset, size))
             _read_custom(mod, cname, body)
             continue
-        if sid not in _ORDER:
+        kind = section_name.get(sid)
+        if kind is None:
             raise MalformedModule(f"unknown section id {sid}", start, name)
-        kind = m.SECTION_KINDS[sid]
         if sid in seen:
             raise MalformedModule(f"repeated {kind} section", start, name)
-        if _ORDER[sid] < last_rank:
+        if section_rank[sid] < last_rank:
             raise MalformedModule(f"{kind} section out of order", start, name)
         seen.add(sid)
-        last_rank = _ORDER[sid]
+        last_rank = section_rank[sid]
         mod.sections.append(m.Section(sid, kind, start, r.pos - start, payload_offset, size))
-        if sid == 1:
+        if kind == "type":
             _read_types(mod, body)
-        elif sid == 2:
+        elif kind == "import":
             _read_imports(mod, body)
-        elif sid == 3:
-            n = body.count(1, "function")
-            func_decls = [body.u32() for _ in range(n)]
-        elif sid == 4:
+        elif kind == "function":
+            func_decls = _u32_vector(body, body.count(1, "function"))
+        elif kind == "table":
             _read_tables(mod, body)
-        elif sid == 5:
-            n = body.count(1, "memory")
-            for _ in range(n):
+        elif kind == "memory":
+            for _ in range(body.count(1, "memory")):
                 mod.memories.append(m.Memory(len(mod.memories), _read_limits(body, memory=True)))
-        elif sid == 13:
-            n = body.count(2, "tag")
-            for _ in range(n):
-                at = body.pos
-                if body.u8() != 0:
-                    raise body.fail("tag attribute must be 0", at)
-                mod.tags.append(body.u32())
-        elif sid == 6:
+        elif kind == "tag":
+            for _ in range(body.count(2, "tag")):
+                mod.tags.append(_read_tagtype(body))
+        elif kind == "global":
             _read_globals(mod, body)
-        elif sid == 7:
+        elif kind == "export":
             _read_exports(mod, body)
-        elif sid == 8:
+        elif kind == "start":
             mod.start = body.u32()
-        elif sid == 9:
+        elif kind == "element":
             _read_elements(mod, body)
-        elif sid == 12:
+        elif kind == "datacount":
             mod.data_count = body.u32()
-        elif sid == 10:
+        elif kind == "code":
             code_section_at = start
             _read_code(mod, body, func_decls or [])
-        elif sid == 11:
+        elif kind == "data":
             _read_data(mod, body)
         if not body.at_end():
             raise MalformedModule(f"{kind} section has {body.left} bytes left over after its contents (section size mismatch)", body.pos, name)
@@ -113,131 +153,230 @@ def parse_module(data: bytes, name: str = "<module>") -> m.Module:
         )
     if mod.data_count is not None and mod.data_count != len(mod.data_segments):
         sec = mod.section("data") or mod.section("datacount")
+        assert sec is not None
         raise MalformedModule(f"datacount {mod.data_count} differs from the {len(mod.data_segments)} data segments", sec.offset, name)
     _link(mod)
     return mod
 
 
+# -- vectors of u32 at C speed where possible --------------------------------------
+
+def _u32_vector(r: Reader, n: int) -> list[int]:
+    """n u32 LEB128s: one slice when they are all one byte (the usual function section)."""
+    data, pos = r.data, r.pos
+    if pos + n <= r.end:
+        chunk = data[pos : pos + n]
+        if chunk.isascii():  # every byte below 0x80: n one-byte values
+            r.pos = pos + n
+            return list(chunk)
+    u32 = r.u32
+    return [u32() for _ in range(n)]
+
+
+# -- types -----------------------------------------------------------------------
+
 def _read_types(mod: m.Module, r: Reader) -> None:
-    n = r.count(1, "type")
-    for _ in range(n):
-        at = r.pos
-        form = r.u8()
-        if form == 0x4E:  # rec group
-            k = r.count(1, "rec group type")
-            for _ in range(k):
+    rec = _formats()["rec"]
+    for _ in range(r.count(1, "type")):
+        if r.pos < r.end and r.data[r.pos] == rec:
+            r.pos += 1
+            for _ in range(r.count(1, "rec group type")):
                 mod.types.append(_read_subtype(r))
-            continue
-        r.pos = at
-        mod.types.append(_read_subtype(r))
+        else:
+            mod.types.append(_read_subtype(r))
 
 
 def _read_subtype(r: Reader) -> m.FuncType | None:
+    fmt = _formats()
     at = r.pos
     form = r.u8()
-    if form in (0x50, 0x4F):  # sub / sub final
-        k = r.count(1, "supertype")
-        for _ in range(k):
+    if form in fmt["sub"]:
+        for _ in range(r.count(1, "supertype")):
             r.u32()
         at = r.pos
         form = r.u8()
-    if form == 0x60:
-        np = r.count(1, "parameter")
-        params = tuple(read_valtype(r) for _ in range(np))
-        nr = r.count(1, "result")
-        results = tuple(read_valtype(r) for _ in range(nr))
+    clause = fmt["clause"]
+    for key in ("describes", "descriptor"):  # custom descriptors, in this order
+        if form == clause.get(key):
+            r.u32()
+            at = r.pos
+            form = r.u8()
+    comp = fmt["comptype"].get(form)
+    if comp == "func":
+        params = tuple(read_valtype(r) for _ in range(r.count(1, "parameter")))
+        results = tuple(read_valtype(r) for _ in range(r.count(1, "result")))
         return m.FuncType(params, results)
-    if form == 0x5F:  # struct
-        k = r.count(2, "struct field")
-        for _ in range(k):
+    if comp == "struct":
+        for _ in range(r.count(2, "struct field")):
             _read_fieldtype(r)
         return None
-    if form == 0x5E:  # array
+    if comp == "array":
         _read_fieldtype(r)
         return None
-    raise r.fail(f"unknown type form 0x{form:02x}", at)
+    raise r.fail(f"malformed type: unknown type form 0x{form:02x}", at)
 
 
 def _read_fieldtype(r: Reader) -> None:
+    if not (r.pos < r.end and r.data[r.pos] in tables().packed):
+        read_valtype(r)
+    else:
+        r.pos += 1
+    _read_mutability(r, "field")
+
+
+def _read_mutability(r: Reader, what: str) -> bool:
     at = r.pos
     b = r.u8()
-    if b not in (0x78, 0x77):  # i8 / i16 packed
-        r.pos = at
-        read_valtype(r)
-    mut = r.u8()
-    if mut > 1:
-        raise r.fail(f"bad mutability {mut}", r.pos - 1)
+    mut = _formats()["mutability"].get(b)
+    if mut is None:
+        raise r.fail(f"malformed {what} mutability 0x{b:02x}", at)
+    return mut == "var"
 
 
 def _read_limits(r: Reader, memory: bool) -> m.Limits:
+    fmt = _formats()
     at = r.pos
     flags = r.u8()
-    allowed = 0x0F if memory else 0x05
+    allowed = fmt["memory_flags"] if memory else fmt["table_flags"]
     if flags & ~allowed:
-        raise r.fail(f"bad limits flags 0x{flags:02x}", at)
+        raise r.fail(f"malformed {'memory' if memory else 'table'} limits flags 0x{flags:02x}", at)
     is64 = bool(flags & 0x04)
     bits = 64 if is64 else 32
-    initial = r.uleb(bits)
-    maximum = r.uleb(bits) if flags & 0x01 else None
+    # Limits are u64 in the encoding (WebAssembly 3.0, with memory64); the address type
+    # bounds them below, as validation does.
+    initial = r.uleb(64)
+    maximum = r.uleb(64) if flags & 0x01 else None
     shared = bool(flags & 0x02)
     page_size = m.PAGE_SIZE
     if flags & 0x08:
+        log_at = r.pos
         log2 = r.u32()
-        if log2 > 16:
-            raise r.fail(f"bad page size 2**{log2}", at)
+        if log2 > fmt["max_page_size_log2"]:
+            raise r.fail(f"invalid custom page size 2**{log2}", log_at)
         page_size = 1 << log2
     if maximum is not None and maximum < initial:
-        raise r.fail(f"maximum {maximum} below initial {initial}", at)
+        raise r.fail(f"limits maximum {maximum} below the minimum {initial}", at)
+    # A memory or table larger than its address space is not a valid module (and would
+    # make every size figure nonsense): 2**32 bytes for 32-bit memories, 2**64 for
+    # 64-bit ones; 2**32-1 / 2**64-1 elements for tables.
+    for what, n in (("minimum", initial), ("maximum", maximum)):
+        if n is None:
+            continue
+        if memory and n * page_size > 1 << bits:
+            raise r.fail(f"memory {what} of {n} pages of {page_size} bytes exceeds the {bits}-bit address space", at)
+        if not memory and n >= 1 << bits:
+            raise r.fail(f"table {what} of {n} elements exceeds the {bits}-bit index space", at)
     return m.Limits(initial, maximum, shared, is64, page_size)
 
 
 def _read_tabletype(r: Reader) -> tuple[str, m.Limits]:
-    reftype = read_valtype(r)
+    reftype = read_reftype(r)
     return reftype, _read_limits(r, memory=False)
 
 
+def _read_tagtype(r: Reader) -> int:
+    at = r.pos
+    if r.u8() != 0:
+        raise r.fail("malformed tag attribute (must be 0)", at)
+    return r.u32()
+
+
+# -- imports and exports ----------------------------------------------------------
+
 def _read_imports(mod: m.Module, r: Reader) -> None:
-    n = r.count(4, "import")
+    fmt = _formats()
     counters = {"func": 0, "table": 0, "memory": 0, "global": 0, "tag": 0}
-    for _ in range(n):
+    compact = fmt["compact_import"]
+    for _ in range(r.count(3, "import")):
         module = r.name("import module name")
         field = r.name("import field name")
-        at = r.pos
-        kb = r.u8()
-        kind = m.EXTERNAL_KINDS.get(kb)
-        if kind is None:
-            raise r.fail(f"unknown import kind 0x{kb:02x}", at)
-        imp = m.Import(module, field, kind, counters[kind])
-        counters[kind] += 1
-        if kind == "func":
-            imp.type_index = r.u32()
-            mod.func_type_indices.append(imp.type_index)
-        elif kind == "table":
-            imp.valtype, imp.limits = _read_tabletype(r)
-            mod.tables.append(m.Table(len(mod.tables), imp.valtype, imp.limits, imported=True))
-        elif kind == "memory":
-            imp.limits = _read_limits(r, memory=True)
-            mod.memories.append(m.Memory(len(mod.memories), imp.limits, True, module, field))
-        elif kind == "global":
-            imp.valtype = read_valtype(r)
-            mb = r.u8()
-            if mb > 1:
-                raise r.fail(f"bad global mutability {mb}", r.pos - 1)
-            imp.mutable = bool(mb)
-            mod.globals.append(m.Global(len(mod.globals), imp.valtype, imp.mutable, imported=True))
-        else:  # tag
-            if r.u8() != 0:
-                raise r.fail("tag attribute must be 0", r.pos - 1)
-            imp.type_index = r.u32()
-            mod.tags.append(imp.type_index)
-        mod.imports.append(imp)
+        if field == "" and r.pos < r.end and r.data[r.pos] in compact:
+            # compact-import-section: a group of imports from one module.
+            form = compact[r.data[r.pos]]
+            r.pos += 1
+            if form == "names-and-kinds":
+                for _ in range(r.count(2, "compact import")):
+                    item = r.name("import field name")
+                    _read_import_desc(mod, r, module, item, counters)
+            else:
+                desc_at = r.pos
+                _read_import_desc(mod, r, module, "", counters, dry=True)
+                desc_end = r.pos
+                for _ in range(r.count(1, "compact import")):
+                    item = r.name("import field name")
+                    after = r.pos
+                    r.pos = desc_at
+                    _read_import_desc(mod, r, module, item, counters)
+                    assert r.pos == desc_end
+                    r.pos = after
+            continue
+        _read_import_desc(mod, r, module, field, counters)
 
+
+def _read_import_desc(mod: m.Module, r: Reader, module: str, field: str, counters: dict, dry: bool = False) -> None:
+    at = r.pos
+    kb = r.u8()
+    kind = _formats()["import_kind"].get(kb)
+    if kind is None:
+        raise r.fail(f"malformed import kind 0x{kb:02x}", at)
+    imp = m.Import(module, field, kind, counters[kind])
+    if kind == "func":
+        imp.type_index = r.u32()
+    elif kind == "table":
+        imp.valtype, imp.limits = _read_tabletype(r)
+    elif kind == "memory":
+        imp.limits = _read_limits(r, memory=True)
+    elif kind == "global":
+        imp.valtype = read_valtype(r)
+        imp.mutable = _read_mutability(r, "global")
+    else:  # tag
+        imp.type_index = _read_tagtype(r)
+    if dry:
+        return
+    counters[kind] += 1
+    if kind == "func":
+        assert imp.type_index is not None
+        mod.func_type_indices.append(imp.type_index)
+    elif kind == "table":
+        assert imp.valtype is not None and imp.limits is not None
+        mod.tables.append(m.Table(len(mod.tables), imp.valtype, imp.limits, imported=True))
+    elif kind == "memory":
+        assert imp.limits is not None
+        mod.memories.append(m.Memory(len(mod.memories), imp.limits, True, module, field))
+    elif kind == "global":
+        assert imp.valtype is not None
+        mod.globals.append(m.Global(len(mod.globals), imp.valtype, imp.mutable, imported=True))
+    else:
+        assert imp.type_index is not None
+        mod.tags.append(imp.type_index)
+    mod.imports.append(imp)
+
+
+def _read_exports(mod: m.Module, r: Reader) -> None:
+    kinds = _formats()["export_kind"]
+    names = set()
+    for _ in range(r.count(3, "export")):
+        at = r.pos
+        name = r.name("export name")
+        if name in names:
+            raise r.fail(f"duplicate export name {name!r}", at)
+        names.add(name)
+        kat = r.pos
+        kb = r.u8()
+        kind = kinds.get(kb)
+        if kind is None:
+            raise r.fail(f"malformed export kind 0x{kb:02x}", kat)
+        mod.exports.append(m.Export(name, kind, r.u32()))
+
+
+# -- tables, globals, constant expressions ---------------------------------------
 
 def _read_tables(mod: m.Module, r: Reader) -> None:
-    n = r.count(2, "table")
-    for _ in range(n):
+    for _ in range(r.count(2, "table")):
         at = r.pos
-        if r.data[at] == 0x40 and r.left >= 2 and r.data[at + 1] == 0x00:  # table with init expr
+        if r.left >= 2 and r.data[at] == 0x40:  # function-references: a table with an initialiser
+            if r.data[at + 1] != 0x00:
+                raise r.fail(f"malformed table: reserved byte 0x{r.data[at + 1]:02x} after 0x40", at + 1)
             r.pos += 2
             reftype, limits = _read_tabletype(r)
             _read_const_expr(r)
@@ -246,16 +385,35 @@ def _read_tables(mod: m.Module, r: Reader) -> None:
         mod.tables.append(m.Table(len(mod.tables), reftype, limits))
 
 
+_I32_CONST_EXPR = re.compile(b"\\x41(" + _S32 + b")\\x0b")
+
+
 def _read_const_expr(r: Reader) -> tuple[int | None, int | None]:
-    """Walk a constant expression to its `end`; return (constant, global.get index)."""
+    """Walk a constant expression to its `end`; return (constant, global.get index).
+
+    Any instruction is read (validity is the validator's business; well-formedness is
+    ours), blocks included, so the expression ends at the `end` that closes it.
+    """
+    fast = _I32_CONST_EXPR.match(r.data, r.pos, r.end)
+    if fast is not None:  # `i32.const N end`: almost every data and element offset
+        r.pos = fast.start(1)
+        value = r.sleb(32)
+        r.pos = fast.end()
+        return value, None
     start = r.pos
     insns = []
+    depth = 0
+    t = tables()
     while True:
         if r.at_end():
             raise r.fail("constant expression has no `end` before the end of its section", start)
         _, op, value = decode_one(r)
         if op == OP_END:
-            break
+            if depth == 0:
+                break
+            depth -= 1
+        elif op in t.opens:
+            depth += 1
         insns.append((op, value))
     if len(insns) == 1:
         op, value = insns[0]
@@ -267,62 +425,45 @@ def _read_const_expr(r: Reader) -> tuple[int | None, int | None]:
 
 
 def _read_globals(mod: m.Module, r: Reader) -> None:
-    n = r.count(3, "global")
-    for _ in range(n):
+    for _ in range(r.count(3, "global")):
         valtype = read_valtype(r)
-        mb = r.u8()
-        if mb > 1:
-            raise r.fail(f"bad global mutability {mb}", r.pos - 1)
+        mutable = _read_mutability(r, "global")
         init, init_global = _read_const_expr(r)
-        mod.globals.append(m.Global(len(mod.globals), valtype, bool(mb), init, init_global))
-
-
-def _read_exports(mod: m.Module, r: Reader) -> None:
-    n = r.count(3, "export")
-    names = set()
-    for _ in range(n):
-        at = r.pos
-        name = r.name("export name")
-        if name in names:
-            raise r.fail(f"duplicate export name {name!r}", at)
-        names.add(name)
-        kat = r.pos
-        kb = r.u8()
-        kind = m.EXTERNAL_KINDS.get(kb)
-        if kind is None:
-            raise r.fail(f"unknown export kind 0x{kb:02x}", kat)
-        mod.exports.append(m.Export(name, kind, r.u32()))
+        mod.globals.append(m.Global(len(mod.globals), valtype, mutable, init, init_global))
 
 
 def _read_elements(mod: m.Module, r: Reader) -> None:
-    n = r.count(1, "element segment")
-    for i in range(n):
+    elemkinds = _formats()["elemkind"]
+    for i in range(r.count(1, "element segment")):
         at = r.pos
         flags = r.u32()
         if flags > 7:
-            raise r.fail(f"bad element segment flags {flags}", at)
+            raise r.fail(f"malformed element segment flags {flags}", at)
         mode = "passive" if flags & 1 and not flags & 2 else "declarative" if flags & 3 == 3 else "active"
         table = None
         if mode == "active":
             table = r.u32() if flags & 2 else 0
             _read_const_expr(r)
         uses_exprs = bool(flags & 4)
-        if flags & 3:  # elemkind / reftype present
+        if flags & 3:  # an element kind (flags 1-3) or a reference type (5-7) follows
             if uses_exprs:
-                read_valtype(r)
+                read_reftype(r)
             else:
+                kat = r.pos
                 ek = r.u8()
-                if ek != 0:
-                    raise r.fail(f"bad element kind 0x{ek:02x}", r.pos - 1)
+                if ek not in elemkinds:
+                    raise r.fail(f"malformed element kind 0x{ek:02x}", kat)
         k = r.count(1, "element")
         funcs: list[int] = []
-        for _ in range(k):
-            if uses_exprs:
+        if uses_exprs:
+            for _ in range(k):
                 _read_const_expr(r)
-            else:
-                funcs.append(r.u32())
+        else:
+            funcs = _u32_vector(r, k)
         mod.elements.append(m.ElementSegment(i, mode, table, k, funcs))
 
+
+# -- code and data ------------------------------------------------------------------
 
 def _read_code(mod: m.Module, r: Reader, decls: list[int]) -> None:
     n = r.count(2, "code body")
@@ -330,49 +471,53 @@ def _read_code(mod: m.Module, r: Reader, decls: list[int]) -> None:
         raise r.fail(f"code section has {n} bodies but the function section declares {len(decls)}", r.pos)
     base = len(mod.func_type_indices)
     mod.func_type_indices.extend(decls)
-    data = r.data
+    data, file = r.data, r.file
+    datacount = mod.data_count is not None
+    functions = mod.functions
+    Function = m.Function
+    pos, section_end = r.pos, r.end
     for i in range(n):
-        body_offset = r.pos
-        size = r.u32()
-        code_offset = r.pos
-        if size > r.left:
-            raise r.fail(f"function body {base + i} size {size} runs past the end of the code section ({r.left} bytes left)", body_offset)
+        body_offset = pos
+        if pos < section_end and data[pos] < 0x80:  # the body size, usually one byte... or not
+            size, code_offset = data[pos], pos + 1
+        else:
+            r.pos = pos
+            size = r.u32()
+            code_offset = r.pos
+        end = code_offset + size
+        if end > section_end:
+            raise MalformedModule(f"function body {base + i} size {size} runs past the end of the code section "
+                                  f"({section_end - code_offset} bytes left)", body_offset, file)
         if size == 0:
-            raise r.fail(f"function body {base + i} is empty", body_offset)
-        if data[code_offset + size - 1] != OP_END:
-            raise r.fail(f"function body {base + i} does not end with `end` (0x0b)", code_offset + size - 1)
-        # Locals: validate their declaration (counts are not trusted for allocation).
-        locals_r = Reader(data, code_offset, code_offset + size, r.file)
-        groups = locals_r.count(2, "local group")
-        total = 0
-        for _ in range(groups):
-            total += locals_r.u32()
-            read_valtype(locals_r)
-        if total > 0xFFFFFFFF:
-            raise locals_r.fail(f"function body {base + i} declares {total} locals (more than 2**32-1)", code_offset)
-        r.pos = code_offset + size
-        mod.functions.append(m.Function(base + i, decls[i], body_offset, code_offset, size))
+            raise MalformedModule(f"function body {base + i} is empty", body_offset, file)
+        first = read_locals(data, code_offset, end, file)
+        check_body(data, first, end, file, datacount)
+        functions.append(Function(base + i, decls[i], body_offset, code_offset, size))
+        pos = end
+    r.pos = pos
 
 
 def _read_data(mod: m.Module, r: Reader) -> None:
-    n = r.count(1, "data segment")
-    for i in range(n):
+    for i in range(r.count(1, "data segment")):
         at = r.pos
         flags = r.u32()
         if flags > 2:
-            raise r.fail(f"bad data segment flags {flags}", at)
+            raise r.fail(f"malformed data segment flags {flags}", at)
         memory = offset = None
         mode = "passive" if flags == 1 else "active"
         if flags != 1:
             memory = r.u32() if flags == 2 else 0
             offset, _ = _read_const_expr(r)
+        size_at = r.pos
         size = r.u32()
         data_offset = r.pos
         if size > r.left:
-            raise r.fail(f"data segment {i} size {size} runs past the end of the data section ({r.left} bytes left)", data_offset)
+            raise r.fail(f"data segment {i} size {size} runs past the end of the data section ({r.left} bytes left)", size_at)
         r.pos += size
         mod.data_segments.append(m.DataSegment(i, mode, memory, offset, size, data_offset))
 
+
+# -- custom sections ---------------------------------------------------------------
 
 def _read_custom(mod: m.Module, cname: str, r: Reader) -> None:
     """Custom sections never make a module invalid: problems become warnings."""
@@ -380,14 +525,12 @@ def _read_custom(mod: m.Module, cname: str, r: Reader) -> None:
         if cname == "name":
             _read_names(mod, r)
         elif cname == "producers":
-            n = r.count(2, "producers field")
-            for _ in range(n):
+            for _ in range(r.count(2, "producers field")):
                 field = r.name("producers field name")
                 k = r.count(2, "producers value")
                 mod.producers[field] = [(r.name("producer name"), r.name("producer version")) for _ in range(k)]
         elif cname == "target_features":
-            n = r.count(2, "target feature")
-            for _ in range(n):
+            for _ in range(r.count(2, "target feature")):
                 prefix = chr(r.u8())
                 mod.target_features.append((prefix, r.name("feature name")))
     except MalformedModule as e:
@@ -403,11 +546,25 @@ def _read_names(mod: m.Module, r: Reader) -> None:
             mod.module_name = sub.name("module name")
         elif sub_id in (1, 7, 9):
             target = {1: mod.function_names, 7: mod.global_names, 9: mod.data_names}[sub_id]
-            k = sub.count(2, "name map entry")
-            for _ in range(k):
-                idx = sub.u32()
-                target[idx] = sub.name("name")
+            _read_name_map(sub, target)
         # other subsections (locals, labels, types, ...) are skipped by their size
+
+
+def _read_name_map(r: Reader, target: dict[int, str]) -> None:
+    """idx -> name entries; a tight loop, since a big module names ~10^5 functions."""
+    k = r.count(2, "name map entry")
+    data, end, u32 = r.data, r.end, r.u32
+    for _ in range(k):
+        idx = u32()
+        n = u32()
+        pos = r.pos
+        if n > end - pos:
+            raise MalformedModule(f"name length {n} runs past the end ({end - pos} bytes left)", pos, r.file)
+        try:
+            target[idx] = data[pos : pos + n].decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise MalformedModule("name is not valid UTF-8", pos + e.start, r.file) from None
+        r.pos = pos + n
 
 
 def _link(mod: m.Module) -> None:

@@ -22,7 +22,7 @@ class MalformedModule(AuditorError):
 
 
 class Reader:
-    __slots__ = ("data", "pos", "end", "file")
+    __slots__ = ("data", "end", "file", "pos")
 
     def __init__(self, data: bytes, pos: int = 0, end: int | None = None, file: str | None = None):
         self.data = data
@@ -33,7 +33,7 @@ class Reader:
     def fail(self, what: str, offset: int | None = None) -> MalformedModule:
         return MalformedModule(what, self.pos if offset is None else offset, self.file)
 
-    def sub(self, size: int) -> "Reader":
+    def sub(self, size: int) -> Reader:
         """A reader over the next `size` bytes; this reader moves past them."""
         if size > self.end - self.pos:
             raise self.fail(f"length {size} runs past the end ({self.end - self.pos} bytes left)")
@@ -109,9 +109,8 @@ class Reader:
                 if i == max_bytes - 1:
                     # The unused high bits of the last byte must all equal the sign bit.
                     used = bits - 7 * i  # bits this byte contributes (incl. sign)
-                    if used < 7:
-                        if b >> (used - 1) not in (0, 0x7F >> (used - 1)):
-                            raise self.fail(f"LEB128 s{bits} has unused bits set", start)
+                    if used < 7 and b >> (used - 1) not in (0, 0x7F >> (used - 1)):
+                        raise self.fail(f"LEB128 s{bits} has unused bits set", start)
                 if b & 0x40:
                     result -= 1 << shift
                 return result

@@ -1,0 +1,45 @@
+"""Coverage-guided fuzzing (atheris / libFuzzer) of everything that reads untrusted bytes.
+
+Targets (fuzz/targets.py; the first argument here), each with a committed seed corpus in
+fuzz/seeds/<target> (fuzz/make_seeds.py rebuilds them from the repository's fixtures):
+
+  module   parse_module, then everything `inspect` derives from what it accepts (names,
+           producers, data, memory.grow sites, allocator, crates, the DWARF summary,
+           the JSON record)
+  dwarf    the DWARF readers (summary and the full pyelftools walk) on modules whose
+           .debug_* sections are fuzzed (seeds: clang modules with DWARF 4 and 5)
+  names    the demanglers (Rust legacy and v0, C++), hash stripping, crate attribution
+
+The property, on every input: nothing but auditor's own error type (AuditorError, as
+one line) escapes. libFuzzer enforces the rest: -timeout=2 (seconds per input),
+-rss_limit_mb=500, -max_len=1048576 (inputs under 1 MB). Any other exception, a timeout
+or the memory limit is a crash: libFuzzer writes the input to crash-*/timeout-*/oom-* and
+exits non-zero; each one becomes a file in fuzz/regressions/<target>/, which
+tests/test_fuzz.py replays on every run.
+
+Usage (tests/test_fuzz.py runs each target for a bounded time in the suite):
+  python fuzz/fuzz_wasm.py module -max_total_time=60 -timeout=2 -rss_limit_mb=500 \\
+      -max_len=1048576 NEW_CORPUS_DIR fuzz/seeds/module
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import atheris
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+with atheris.instrument_imports(include=["auditor"]):
+    from targets import TARGETS
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 2 or argv[1] not in TARGETS:
+        sys.exit(f"usage: {argv[0]} {{{'|'.join(TARGETS)}}} [libFuzzer options] [corpus dirs]")
+    atheris.Setup([argv[0], *argv[2:]], TARGETS[argv[1]])
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
