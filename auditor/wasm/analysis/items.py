@@ -1,0 +1,424 @@
+"""The item graph: every byte of a module in exactly one item, and what keeps each item
+alive. Built once per module; every size analysis is a function over it.
+
+Items, in id order (ids of one kind are contiguous and follow that kind's index space;
+functions come first, so a function's id is its function index):
+
+- function, one per function (imports first): its body, the body's size LEB and its
+  function-section entry (twiggy's convention); an imported one: its import entry;
+- table, memory, global, tag: its section entry, or its import entry;
+- element, data: the segment's whole entry (flags, offset expression, contents);
+- custom: the whole custom section (id, size, name, payload);
+- export: its entry (name, kind, index);
+- section: the 8-byte preamble, and per standard section its id, size and count bytes
+  (the type, start and datacount sections whole),
+
+so the sizes add up to the file size. Edges (`Edge`):
+
+- CALL function -> function (`call`, `return_call`); REF_FUNC (`ref.func`);
+- CALL_INDIRECT function -> table (`call_indirect`, `return_call_indirect`); the table
+  reaches its functions through TABLE_ELEMENT table -> active element segment and
+  ELEMENT_FUNCTION segment -> function (also `ref.func` in element expressions);
+- GLOBAL_ACCESS function -> global (`global.get` / `global.set`); GLOBAL_INIT global ->
+  global its initialiser reads; INIT_FUNC global or table -> function its initialiser
+  takes by `ref.func`;
+- DATA_REF function -> data segment holding an address the code names as an `i32.const`
+  (an approximation: a constant inside a segment's address range is taken for a pointer
+  into it; an address computed at run time is missed);
+- DATA_POINTER data segment -> data segment an aligned word of it points into (the
+  same approximation, for data: `&str` tables, panic locations, vtables' neighbours);
+- SEGMENT function -> data / element segment it names in `memory.init`, `data.drop`,
+  `table.init`, `elem.drop`; TAG function -> tag (`throw`, `catch`);
+- EXPORT export -> the exported item; START start section -> the start function.
+
+Roots: every export and section item, every custom section, every memory (loads and
+stores are not traced: a module's memory is always in use) and every tag (`try_table`
+clauses are not traced). Active data segments hang off no memory edge: a segment no
+code address points into is reported as garbage, with that caveat.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from auditor.wasm.model import Module
+
+__all__ = ["Edge", "ItemGraph", "Kind", "Root", "build_item_graph"]
+
+
+class Kind(IntEnum):
+    FUNCTION = 0
+    TABLE = 1
+    MEMORY = 2
+    GLOBAL = 3
+    TAG = 4
+    ELEMENT = 5
+    DATA = 6
+    CUSTOM = 7
+    EXPORT = 8
+    SECTION = 9
+
+
+class Edge(IntEnum):
+    CALL = 0
+    CALL_INDIRECT = 1
+    REF_FUNC = 2
+    TABLE_ELEMENT = 3
+    ELEMENT_FUNCTION = 4
+    MEMORY_DATA = 5  # not emitted: see the module docstring
+    DATA_POINTER = 14
+    GLOBAL_INIT = 6
+    GLOBAL_ACCESS = 7
+    DATA_REF = 8
+    SEGMENT = 9
+    TAG = 10
+    INIT_FUNC = 11
+    EXPORT = 12
+    START = 13
+
+
+class Root(IntEnum):
+    EXPORT = 0
+    START = 1
+    SECTION = 2
+    CUSTOM = 3
+    MEMORY = 4
+    TAG = 5
+
+
+KIND_NAMES = {Kind.FUNCTION: "function", Kind.TABLE: "table", Kind.MEMORY: "memory", Kind.GLOBAL: "global",
+              Kind.TAG: "tag", Kind.ELEMENT: "element", Kind.DATA: "data", Kind.CUSTOM: "custom",
+              Kind.EXPORT: "export", Kind.SECTION: "section"}
+_EXTERN = {"func": Kind.FUNCTION, "table": Kind.TABLE, "memory": Kind.MEMORY, "global": Kind.GLOBAL,
+           "tag": Kind.TAG}
+
+
+@dataclass(eq=False)
+class ItemGraph:
+    """Items and edges of one module (see the module docstring); build with `item_graph`."""
+
+    module: Module
+    first: dict[Kind, int]  # id of the first item of each kind
+    count: dict[Kind, int]  # items of each kind
+    kinds: array = field(default_factory=lambda: array("B"))  # Kind per item
+    indices: array = field(default_factory=lambda: array("I"))  # index in its kind's index space
+    sizes: array = field(default_factory=lambda: array("Q"))  # shallow bytes
+    starts: array = field(default_factory=lambda: array("I"))  # edges of item i: [starts[i], starts[i+1])
+    targets: array = field(default_factory=lambda: array("I"))
+    edge_kinds: array = field(default_factory=lambda: array("B"))
+    roots: array = field(default_factory=lambda: array("I"))  # item ids
+    root_kinds: array = field(default_factory=lambda: array("B"))
+    root_names: list[str] = field(default_factory=list)  # export name, else ""
+    section_names: list[str] = field(default_factory=list)  # per section item: "preamble", "type", ...
+    # function index -> file offsets of its memory.grow opcodes (found by the same walk)
+    grow_offsets: dict[int, list[int]] = field(default_factory=dict)
+    # function index -> data addresses its i32.consts name (inside an active segment)
+    data_addresses: dict[int, list[int]] = field(default_factory=dict)
+    data_pointers: dict[int, int] = field(default_factory=dict)  # refs.data_pointers(module)
+    undecodable: list[int] = field(default_factory=list)  # bodies the fast walk could not read
+    _closure: tuple[frozenset[int], frozenset[int]] | None = field(default=None, repr=False)
+
+    # -- items -----------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def id(self, kind: Kind, index: int) -> int:
+        if not 0 <= index < self.count[kind]:
+            raise IndexError(f"no {kind.name.lower()} {index}")
+        return self.first[kind] + index
+
+    def kind(self, item: int) -> Kind:
+        return Kind(self.kinds[item])
+
+    def index(self, item: int) -> int:
+        return self.indices[item]
+
+    def size(self, item: int) -> int:
+        return self.sizes[item]
+
+    def name(self, item: int) -> str:
+        """The item's own name in the module (name section, export name, custom section
+        name), else `kind[index]`; functions keep their raw (mangled) symbol."""
+        kind, index = self.kind(item), self.index(item)
+        mod = self.module
+        name: str | None = None
+        if kind == Kind.FUNCTION:
+            name = mod.function_names.get(index)
+            if name is None and index < mod.num_imported_funcs:
+                imp = self._imports(Kind.FUNCTION)[index]
+                name = f"{imp.module}.{imp.field}"
+        elif kind == Kind.GLOBAL:
+            name = mod.global_names.get(index)
+        elif kind == Kind.DATA:
+            name = mod.data_names.get(index)
+        elif kind == Kind.CUSTOM:
+            name = f"custom section {self._customs()[index].name}"
+        elif kind == Kind.EXPORT:
+            name = f'export "{mod.exports[index].name}"'
+        elif kind == Kind.SECTION:
+            s = self.section_names[index]
+            name = "preamble" if s == "preamble" else f"{s} section" if s in ("type", "start", "datacount") \
+                else f"{s} section header"
+        return name if name is not None else f"{kind.name.lower()}[{index}]"
+
+    def label(self, item: int) -> str:
+        """What reports print: `name`, with a function's symbol demangled."""
+        name = self.name(item)
+        if self.kinds[item] == Kind.FUNCTION and self.module.function_names.get(self.indices[item]):
+            from auditor.wasm.demangle import demangle
+
+            return demangle(name)
+        return name
+
+    def _customs(self) -> list:
+        return [s for s in self.module.sections if s.custom]
+
+    def _imports(self, kind: Kind) -> list:
+        want = {Kind.FUNCTION: "func", Kind.TABLE: "table", Kind.MEMORY: "memory", Kind.GLOBAL: "global",
+                Kind.TAG: "tag"}[kind]
+        return [i for i in self.module.imports if i.kind == want]
+
+    # -- edges -----------------------------------------------------------------------
+    def successors(self, item: int) -> array:
+        """Ids the item retains (sorted, no duplicates)."""
+        return self.targets[self.starts[item]:self.starts[item + 1]]
+
+    def edges(self, item: int) -> Iterator[tuple[int, Edge]]:
+        for e in range(self.starts[item], self.starts[item + 1]):
+            yield self.targets[e], Edge(self.edge_kinds[e])
+
+    def exported(self, kind: Kind) -> dict[int, list[str]]:
+        """Index -> export names, for the exported items of one kind."""
+        out: dict[int, list[str]] = {}
+        lo, hi = self.first[kind], self.first[kind] + self.count[kind]
+        e0 = self.first[Kind.EXPORT]
+        for i, ex in enumerate(self.module.exports):
+            for t in self.successors(e0 + i):
+                if lo <= t < hi:
+                    out.setdefault(t - lo, []).append(ex.name)
+        return out
+
+    # -- simple analyses (the rest live in auditor.wasm.analysis) ----------------------
+    def reachable(self, roots: Iterable[int]) -> set[int]:
+        """Item ids reachable from `roots` (ids) over every edge."""
+        seen: set[int] = set()
+        todo = list(roots)
+        starts, targets = self.starts, self.targets
+        while todo:
+            i = todo.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            todo.extend(t for t in targets[starts[i]:starts[i + 1]] if t not in seen)
+        return seen
+
+    def call_closure(self, functions: Iterable[int]) -> set[int]:
+        """Function indices a call from `functions` may reach, conservatively: direct calls,
+        and from any function with an indirect call every function whose reference
+        escapes (listed in an element segment or taken by `ref.func`), whichever table it
+        ends up in — the table contents at run time are not known statically."""
+        indirect, escaping = self._indirect()
+        f0 = self.first[Kind.FUNCTION]
+        starts, targets, kinds = self.starts, self.targets, self.edge_kinds
+        seen: set[int] = set()
+        todo = [f0 + f for f in functions]
+        escaped = False  # the escaping functions are queued once, by the first indirect caller
+        while todo:
+            i = todo.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            for e in range(starts[i], starts[i + 1]):
+                if kinds[e] == Edge.CALL and targets[e] not in seen:
+                    todo.append(targets[e])
+            if not escaped and i in indirect:
+                escaped = True
+                todo.extend(escaping)
+        return {i - f0 for i in seen}
+
+    def _indirect(self) -> tuple[frozenset[int], frozenset[int]]:
+        if self._closure is None:
+            indirect, escaping = set(), set()
+            for e, k in enumerate(self.edge_kinds):
+                if k in (Edge.REF_FUNC, Edge.ELEMENT_FUNCTION, Edge.INIT_FUNC):
+                    escaping.add(self.targets[e])
+            lo, hi = self.first[Kind.FUNCTION], self.first[Kind.FUNCTION] + self.count[Kind.FUNCTION]
+            for i in range(lo, hi):
+                if any(self.edge_kinds[e] == Edge.CALL_INDIRECT for e in range(self.starts[i], self.starts[i + 1])):
+                    indirect.add(i)
+            self._closure = (frozenset(indirect), frozenset(escaping))
+        return self._closure
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_item_graph(mod: Module) -> ItemGraph:
+    """Build the graph (one walk over every body; raises MalformedModule when a body does
+    not decode)."""
+    from auditor.wasm.analysis.refs import code_references, data_pointers, data_ranges
+    from auditor.wasm.layout import layout
+
+    lay = layout(mod)
+    customs = [s for s in mod.sections if s.custom]
+    standard = [sl for sl in lay.sections if not sl.section.custom]
+    counts = {
+        Kind.FUNCTION: len(mod.func_type_indices), Kind.TABLE: len(mod.tables), Kind.MEMORY: len(mod.memories),
+        Kind.GLOBAL: len(mod.globals), Kind.TAG: len(mod.tags), Kind.ELEMENT: len(mod.elements),
+        Kind.DATA: len(mod.data_segments), Kind.CUSTOM: len(customs), Kind.EXPORT: len(mod.exports),
+        Kind.SECTION: 1 + len(standard),
+    }
+    first: dict[Kind, int] = {}
+    n = 0
+    for k in Kind:
+        first[k] = n
+        n += counts[k]
+    g = ItemGraph(mod, first, counts)
+    for k in Kind:
+        g.kinds.extend([int(k)] * counts[k])
+        g.indices.extend(range(counts[k]))
+
+    # ---- sizes
+    sizes = [0] * n
+    imported = {k: 0 for k in _EXTERN.values()}
+    for imp, (a, b) in zip(mod.imports, lay.spans("import"), strict=True):
+        k = _EXTERN[imp.kind]
+        sizes[first[k] + imported[k]] = b - a
+        imported[k] += 1
+    for k, kind_name in ((Kind.TABLE, "table"), (Kind.MEMORY, "memory"), (Kind.GLOBAL, "global"),
+                         (Kind.TAG, "tag")):
+        for i, (a, b) in enumerate(lay.spans(kind_name)):
+            sizes[first[k] + imported[k] + i] = b - a
+    for f, (a, b) in zip(mod.functions, lay.spans("function"), strict=True):
+        sizes[f.index] = (f.end - f.body_offset) + (b - a)
+    for k, kind_name in ((Kind.ELEMENT, "element"), (Kind.DATA, "data"), (Kind.EXPORT, "export")):
+        for i, (a, b) in enumerate(lay.spans(kind_name)):
+            sizes[first[k] + i] = b - a
+    for i, s in enumerate(customs):
+        sizes[first[Kind.CUSTOM] + i] = s.size
+    sec0 = first[Kind.SECTION]
+    sizes[sec0] = 8
+    g.section_names.append("preamble")
+    for i, sl in enumerate(standard, start=1):
+        sizes[sec0 + i] = sl.header
+        g.section_names.append(sl.section.name)
+    g.sizes.extend(sizes)
+
+    # ---- edges
+    nf, nt, ng = counts[Kind.FUNCTION], counts[Kind.TABLE], counts[Kind.GLOBAL]
+    ne, nd, ntag = counts[Kind.ELEMENT], counts[Kind.DATA], counts[Kind.TAG]
+    out: list[list[tuple[int, int]] | None] = [None] * n
+
+    def add(src: int, dst: int, kind: Edge) -> None:
+        lst = out[src]
+        if lst is None:
+            out[src] = [(dst, kind)]
+        else:
+            lst.append((dst, kind))
+
+    ranges = data_ranges(mod)
+    range_starts = [s for s, _, _ in ranges]
+    refs = code_references(mod)
+    g.undecodable = refs.undecodable
+    t0, gl0, d0, e0, tag0 = first[Kind.TABLE], first[Kind.GLOBAL], first[Kind.DATA], first[Kind.ELEMENT], \
+        first[Kind.TAG]
+    for fi, r in refs.bodies.items():
+        for c in r.calls:
+            if c < nf:
+                add(fi, c, Edge.CALL)
+        for c in r.ref_funcs:
+            if c < nf:
+                add(fi, c, Edge.REF_FUNC)
+        for t in r.indirect_tables:
+            if t < nt:
+                add(fi, t0 + t, Edge.CALL_INDIRECT)
+        for x in r.globals:
+            if x < ng:
+                add(fi, gl0 + x, Edge.GLOBAL_ACCESS)
+        seen_segments: set[int] = set()
+        for addr in r.data_addresses:
+            at = bisect_right(range_starts, addr) - 1
+            if at >= 0 and addr < ranges[at][1] and ranges[at][2] not in seen_segments:
+                seen_segments.add(ranges[at][2])
+                add(fi, d0 + ranges[at][2], Edge.DATA_REF)
+        for x in r.data_segments:
+            if x < nd:
+                add(fi, d0 + x, Edge.SEGMENT)
+        for x in r.elem_segments:
+            if x < ne:
+                add(fi, e0 + x, Edge.SEGMENT)
+        for x in r.tags:
+            if x < ntag:
+                add(fi, tag0 + x, Edge.TAG)
+        if r.grow:
+            g.grow_offsets[fi] = r.grow
+        if r.data_addresses:
+            g.data_addresses[fi] = r.data_addresses
+    pointers = data_pointers(mod)
+    g.data_pointers = pointers
+    for word, target in pointers.items():
+        a = bisect_right(range_starts, word) - 1
+        b = bisect_right(range_starts, target) - 1
+        if a >= 0 and b >= 0 and ranges[a][2] != ranges[b][2]:
+            add(d0 + ranges[a][2], d0 + ranges[b][2], Edge.DATA_POINTER)
+    for el in mod.elements:
+        item = e0 + el.index
+        for fn in [*el.func_indices, *lay.element_functions.get(el.index, ())]:
+            if fn < nf:
+                add(item, fn, Edge.ELEMENT_FUNCTION)
+        if el.mode == "active":
+            t = el.table if el.table is not None else 0
+            if t < nt:
+                add(t0 + t, item, Edge.TABLE_ELEMENT)
+    for glob in mod.globals:
+        if glob.init_global is not None and glob.init_global < ng:
+            add(gl0 + glob.index, gl0 + glob.init_global, Edge.GLOBAL_INIT)
+    nimp_g = counts[Kind.GLOBAL] - len(lay.spans("global"))
+    for i, fs in lay.global_functions.items():
+        for fn in fs:
+            if fn < nf:
+                add(gl0 + nimp_g + i, fn, Edge.INIT_FUNC)
+    nimp_t = counts[Kind.TABLE] - len(lay.spans("table"))
+    for i, fs in lay.table_functions.items():
+        for fn in fs:
+            if fn < nf:
+                add(t0 + nimp_t + i, fn, Edge.INIT_FUNC)
+    x0 = first[Kind.EXPORT]
+    for i, ex in enumerate(mod.exports):
+        ekind = _EXTERN.get(ex.kind)
+        if ekind is not None and 0 <= ex.index < counts[ekind]:
+            add(x0 + i, first[ekind] + ex.index, Edge.EXPORT)
+    start_item = None
+    if mod.start is not None and 0 <= mod.start < nf:
+        start_item = sec0 + g.section_names.index("start")
+        add(start_item, mod.start, Edge.START)
+
+    g.starts.append(0)
+    for lst in out:
+        if lst:
+            for target, kind in sorted(set(lst)):
+                g.targets.append(target)
+                g.edge_kinds.append(kind)
+        g.starts.append(len(g.targets))
+
+    # ---- roots
+    def root(item: int, kind: Root, name: str = "") -> None:
+        g.roots.append(item)
+        g.root_kinds.append(kind)
+        g.root_names.append(name)
+
+    for i, ex in enumerate(mod.exports):
+        root(x0 + i, Root.EXPORT, ex.name)
+    for i in range(counts[Kind.SECTION]):
+        root(sec0 + i, Root.START if sec0 + i == start_item else Root.SECTION)
+    for i in range(counts[Kind.CUSTOM]):
+        root(first[Kind.CUSTOM] + i, Root.CUSTOM)
+    for i in range(counts[Kind.MEMORY]):
+        root(first[Kind.MEMORY] + i, Root.MEMORY)
+    for i in range(counts[Kind.TAG]):
+        root(tag0 + i, Root.TAG)
+    return g

@@ -1,0 +1,229 @@
+"""Monomorphizations: copies of one generic function, and what they cost.
+
+A function's generic is its demangled name with hashes and generic arguments removed,
+so both Rust manglings meet on one key:
+
+- v0 prints the arguments: `core::ptr::drop_in_place::<alloc::vec::Vec<u8>>` and
+  `<alloc::vec::Vec<u32> as core::ops::drop::Drop>::drop`;
+- legacy prints arguments of generic functions (`core::ptr::drop_in_place<alloc::vec::Vec<u8>>::h…`)
+  but only the impl's parameters (`<alloc::vec::Vec<T,A> as core::ops::drop::Drop>::drop::h…`);
+  its hash is what tells copies apart.
+
+Both become `core::ptr::drop_in_place` and `<alloc::vec::Vec as core::ops::drop::Drop>::drop`.
+Legacy names impl blocks by module (`core::fmt::num::<impl core::fmt::Debug for i32>::fmt`),
+v0 by type (`<i32 as core::fmt::Debug>::fmt`): the first is rewritten to the second.
+The self type of a trait impl is kept: v0 cannot tell
+`<&Foo as Debug>::fmt` of a blanket `impl<T> Debug for &T` from two hand-written impls,
+so such copies stay apart (legacy prints `<&T as Debug>` and groups them) — the report
+under-counts rather than inventing a generic.
+
+twiggy groups Rust functions by legacy hash only (so nothing under v0) and estimates
+savings as min(average x (copies - 1), total - largest); here savings are exactly
+`bytes - largest`: what dynamic dispatch would save if one copy remained.
+
+The scan is a single left-to-right pass with a bracket counter (no regex), linear in
+the name's length whatever its nesting.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from auditor.wasm.crates import _CXX_TAIL  # a C++ name ends with its parameter list
+from auditor.wasm.demangle import strip_hash
+
+__all__ = ["generic_of", "Generic", "monos"]
+
+_IDENT_TAIL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_]")
+
+
+@functools.lru_cache(maxsize=65536)
+def generic_of(demangled: str) -> str:
+    """The generic function `demangled` instantiates (itself when nothing is generic)."""
+    name = strip_hash(demangled)
+    if "<" not in name:
+        return name
+    if _CXX_TAIL.search(name):
+        return _cxx_generic(name)
+    return _unwrap_inherent(_strip_args(_legacy_impl(name)))
+
+
+# C++ operators whose names contain brackets, kept out of the bracket matching.
+_CXX_OPERATORS = ("operator<=>", "operator<<=", "operator>>=", "operator<<", "operator>>",
+                  "operator<=", "operator>=", "operator->*", "operator->", "operator<", "operator>")
+
+
+def _cxx_generic(name: str) -> str:
+    """`long long geometry::twice<long long>(long long)` -> `geometry::twice`. Only names
+    with template arguments before their parameter list group; overloads such as
+    `area(int, int)` / `area(double, double)` are different functions and stay apart."""
+    depth = 0
+    open_at = -1
+    for i in range(len(name) - 1, -1, -1):  # the '(' matching the final ')'
+        c = name[i]
+        if c == ")":
+            depth += 1
+        elif c == "(":
+            depth -= 1
+            if depth == 0:
+                open_at = i
+                break
+    if open_at <= 0:
+        return name
+    base = name[:open_at]
+    saved = []
+    for k, op in enumerate(_CXX_OPERATORS):
+        if op in base:
+            base = base.replace(op + " <", f"op{k}__<").replace(op, f"op{k}__")
+            saved.append(k)
+    if "<" not in base:
+        return name
+    stripped = _strip_args(base)
+    depth = 0
+    cut = 0
+    for i, c in enumerate(stripped):  # drop a return type: the last top-level space
+        if c in "<(":
+            depth += 1
+        elif c in ">)":
+            depth -= 1
+        elif c == " " and depth == 0:
+            cut = i + 1
+    stripped = stripped[cut:]
+    for k in saved:
+        stripped = stripped.replace(f"op{k}__", _CXX_OPERATORS[k])
+    return stripped
+
+
+def _matching(name: str, i: int) -> int:
+    """Index of the `>` closing the `<` at i (`->` is not one), or -1."""
+    depth = 0
+    n = len(name)
+    while i < n:
+        c = name[i]
+        if c == "<":
+            depth += 1
+        elif c == ">" and name[i - 1] != "-":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _legacy_impl(name: str) -> str:
+    """Legacy names an impl block by its module: `core::fmt::num::<impl core::fmt::Debug
+    for i32>::fmt`; v0 by its types: `<i32 as core::fmt::Debug>::fmt`. Rewrite the
+    first to the second (`m::<impl X>::f` -> `X::f`) so both schemes give one key."""
+    at = name.find("::<impl ")
+    if at < 0 or "<" in name[:at]:
+        return name
+    end = _matching(name, at + 2)
+    if end < 0:
+        return name
+    inner = name[at + 8:end]
+    depth = 0
+    for i, c in enumerate(inner):
+        if c == "<":
+            depth += 1
+        elif c == ">" and inner[i - 1] != "-":
+            depth -= 1
+        elif depth == 0 and inner.startswith(" for ", i):
+            return f"<{inner[i + 5:]} as {inner[:i]}>{name[end + 1:]}"
+    return inner + name[end + 1:]
+
+
+def _strip_args(name: str) -> str:
+    out: list[str] = []
+    # Stack of open '<': True when its contents are dropped (generic arguments).
+    stack: list[bool] = []
+    dropping = 0  # dropped brackets open
+    i, n = 0, len(name)
+    while i < n:
+        c = name[i]
+        if c == "-" and i + 1 < n and name[i + 1] == ">":  # `->` in a fn type
+            if not dropping:
+                out.append("->")
+            i += 2
+            continue
+        if c == "<":
+            if dropping:
+                stack.append(True)
+                dropping += 1
+            elif i >= 2 and name.startswith("::<", i - 2):
+                del out[-2:]  # the turbofish's `::` goes too
+                stack.append(True)
+                dropping += 1
+            elif out and out[-1][-1] in _IDENT_TAIL:
+                stack.append(True)  # `Vec<u8>`: arguments of a type or function
+                dropping += 1
+            else:
+                stack.append(False)  # `<T as Trait>`: structure, kept
+                out.append(c)
+            i += 1
+            continue
+        if c == ">" and stack:
+            if stack.pop():
+                dropping -= 1
+            else:
+                out.append(c)
+            i += 1
+            continue
+        if not dropping:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _unwrap_inherent(name: str) -> str:
+    """`<alloc::vec::Vec>::push` (v0's inherent impl) -> `alloc::vec::Vec::push` (legacy's)."""
+    if not name.startswith("<"):
+        return name
+    depth = 0
+    for i, c in enumerate(name):
+        if c == "<":
+            depth += 1
+        elif c == ">" and not (i and name[i - 1] == "-"):
+            depth -= 1
+            if depth == 0:
+                inner = name[1:i]
+                if " as " in inner:
+                    return name
+                return inner + name[i + 1:] if name.startswith("::", i + 1) else name
+    return name
+
+
+@dataclass
+class Generic:
+    """One generic function and its copies in the module."""
+
+    name: str
+    copies: int
+    bytes: int
+    savings: int  # bytes - largest copy
+    instances: list[tuple[str, int]] = field(default_factory=list)  # (name, bytes), largest first
+
+    def to_json(self, limit: int | None = None) -> dict:
+        shown = self.instances if limit is None else self.instances[:limit]
+        return {"name": self.name, "copies": self.copies, "bytes": self.bytes, "savings": self.savings,
+                "instances": [{"name": n, "bytes": b} for n, b in shown]}
+
+
+def monos(functions: Iterable[tuple[str | None, int]]) -> list[Generic]:
+    """Group (demangled name, bytes) pairs by generic; only generics with two or more
+    copies are returned, most savings first (then bytes, then name)."""
+    groups: dict[str, list[tuple[str, int]]] = {}
+    for name, size in functions:
+        if not name:
+            continue
+        groups.setdefault(generic_of(name), []).append((name, size))
+    out = []
+    for key, insts in groups.items():
+        if len(insts) < 2:
+            continue
+        insts.sort(key=lambda x: (-x[1], x[0]))
+        total = sum(s for _, s in insts)
+        out.append(Generic(key, len(insts), total, total - insts[0][1], insts))
+    out.sort(key=lambda g: (-g.savings, -g.bytes, g.name))
+    return out

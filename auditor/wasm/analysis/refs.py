@@ -1,0 +1,214 @@
+"""What each function body refers to, read in one pass over the code section: the
+edges of the item graph.
+
+Per body: direct callees (`call`, `return_call`), tables used by `call_indirect` /
+`return_call_indirect`, functions taken by `ref.func`, globals read or written, data
+addresses (`i32.const` values inside an active data segment), passive data / element
+segments named by `memory.init`, `data.drop`, `table.init`, `elem.drop`, tags named by
+`throw` / `catch`, and where `memory.grow` runs.
+
+Why constants count as data references (an approximation, said so in the README):
+rustc and clang put the address of a string or static in an `i32.const` (non-PIC
+wasm32), so a constant inside a segment's address range almost always points into
+it; an integer that merely happens to fall in that range makes a false edge, and an
+address computed at run time (base + offset, PIC's `__memory_base`) is missed.
+
+Speed: the instruction walk is `opcodes.find_opcode`'s tokenizing regex (C speed); only
+the target instructions cost Python work, and an `i32.const` whose LEB is too short to
+reach the lowest data address is skipped without decoding it.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from auditor.wasm import model as m
+from auditor.wasm.opcodes import code_start, decode, find_opcode
+from auditor.wasm.reader import Reader
+
+__all__ = ["BodyRefs", "CodeRefs", "code_references", "data_pointers", "data_ranges"]
+
+OP_CALL, OP_CALL_INDIRECT, OP_RETURN_CALL, OP_RETURN_CALL_INDIRECT = 0x10, 0x11, 0x12, 0x13
+OP_GLOBAL_GET, OP_GLOBAL_SET, OP_I32_CONST, OP_REF_FUNC = 0x23, 0x24, 0x41, 0xD2
+OP_CATCH, OP_THROW, OP_MEMORY_GROW = 0x07, 0x08, 0x40
+_TARGETS = frozenset((OP_CALL, OP_CALL_INDIRECT, OP_RETURN_CALL, OP_RETURN_CALL_INDIRECT,
+                      OP_GLOBAL_GET, OP_GLOBAL_SET, OP_I32_CONST, OP_REF_FUNC, OP_CATCH, OP_THROW,
+                      OP_MEMORY_GROW))
+_NO_CONSTS = _TARGETS - {OP_I32_CONST}
+# 0xFC 8 memory.init, 9 data.drop, 12 table.init, 13 elem.drop: rare (init code); in a
+# module with passive segments, a byte search finds candidate bodies, which are then
+# decoded exactly.
+_SEGMENT_OPS = re.compile(rb"\xfc[\x08\x09\x0c\x0d]")
+_MEMORY_INIT, _DATA_DROP = 0xFC << 16 | 8, 0xFC << 16 | 9
+_TABLE_INIT, _ELEM_DROP = 0xFC << 16 | 12, 0xFC << 16 | 13
+
+
+@dataclass
+class BodyRefs:
+    calls: set[int] = field(default_factory=set)
+    indirect_tables: set[int] = field(default_factory=set)
+    ref_funcs: set[int] = field(default_factory=set)
+    globals: set[int] = field(default_factory=set)
+    data_addresses: list[int] = field(default_factory=list)  # i32.const values in data
+    data_segments: set[int] = field(default_factory=set)  # memory.init / data.drop
+    elem_segments: set[int] = field(default_factory=set)  # table.init / elem.drop
+    tags: set[int] = field(default_factory=set)  # throw / catch (legacy exceptions)
+    grow: list[int] = field(default_factory=list)  # file offsets of memory.grow opcodes
+
+
+@dataclass
+class CodeRefs:
+    bodies: dict[int, BodyRefs] = field(default_factory=dict)  # function index -> refs
+    undecodable: list[int] = field(default_factory=list)  # bodies the walk could not read
+
+
+def data_ranges(mod: m.Module) -> list[tuple[int, int, int]]:
+    """(start address, end address, segment index) of active memory-0 segments with a
+    constant offset, sorted by address."""
+    out = [(s.offset, s.offset + s.size, s.index) for s in mod.data_segments
+           if s.mode == "active" and s.memory in (0, None) and s.offset is not None and s.size]
+    out.sort()
+    return out
+
+
+def data_pointers(mod: m.Module) -> dict[int, int]:
+    """Aligned 4-byte words of active data that hold an address inside an active
+    segment: word address -> the address it holds (an approximation, like the code's
+    constants: `&str`s, `Location`s, fmt pieces and statics' pointers look like this,
+    and so does any integer that happens to fall in the range)."""
+    ranges = data_ranges(mod)
+    if not ranges:
+        return {}
+    starts = [s for s, _, _ in ranges]
+    lo, hi = starts[0], max(e for _, e, _ in ranges)
+    contiguous = all(ranges[k][1] == ranges[k + 1][0] for k in range(len(ranges) - 1))
+    out: dict[int, int] = {}
+    data = mod.data
+    for s, e, idx in ranges:
+        seg = mod.data_segments[idx]
+        first, last = (s + 3) & ~3, e & ~3
+        if last <= first:
+            continue
+        words = array("I")
+        words.frombytes(data[seg.data_offset + first - s:seg.data_offset + last - s])
+        if sys.byteorder != "little":  # pragma: no cover - wasm is little-endian
+            words.byteswap()
+        hits = [k for k, v in enumerate(words) if lo <= v < hi]
+        for k in hits:
+            v = words[k]
+            if contiguous:
+                out[first + 4 * k] = v
+            else:
+                j = bisect_right(starts, v) - 1
+                if j >= 0 and v < ranges[j][1]:
+                    out[first + 4 * k] = v
+    return out
+
+
+def _short_leb_bytes(lo: int) -> int:
+    """How many leading LEB bytes an i32.const must continue past to reach `lo`."""
+    k = 0
+    while k < 4 and lo >= 1 << (7 * (k + 1) - 1):
+        k += 1
+    return k
+
+
+def code_references(mod: m.Module) -> CodeRefs:
+    data = mod.data
+    ranges = data_ranges(mod)
+    lo = ranges[0][0] if ranges else None
+    hi = max(r[1] for r in ranges) if ranges else None
+    skip = _short_leb_bytes(lo) if lo is not None else 0
+    targets = _TARGETS if ranges else _NO_CONSTS
+    # memory.init / table.init need a passive segment (data.drop / elem.drop of an active
+    # one is a no-op): without one, no body is searched for them.
+    segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
+        any(e.mode == "passive" for e in mod.elements)
+    out = CodeRefs()
+    for f in mod.functions:
+        refs = BodyRefs()
+        out.bodies[f.index] = refs
+        first = code_start(data, f.code_offset, f.end)
+        hits = find_opcode(data, first, f.end, targets)
+        if hits is None:
+            out.undecodable.append(f.index)
+            _decode_body(mod, f, first, refs, lo, hi)
+            continue
+        calls, globs = refs.calls, refs.globals
+        for at in hits:
+            op = data[at]
+            if op == OP_I32_CONST:
+                if skip and data[at + skip] < 0x80:
+                    continue
+                v = Reader(data, at + 1, f.end).sleb(32)
+                if lo is not None and lo <= v < hi:  # type: ignore[operator]
+                    refs.data_addresses.append(v)
+                continue
+            if op == OP_MEMORY_GROW:
+                refs.grow.append(at)
+                continue
+            # the walk matched the immediate as a well-formed LEB inside the body
+            v = data[at + 1]
+            pos = at + 2
+            if v >= 0x80:
+                v, pos = _uleb(data, at + 1)
+            if op == OP_CALL or op == OP_RETURN_CALL:
+                calls.add(v)
+            elif op == OP_GLOBAL_GET or op == OP_GLOBAL_SET:
+                globs.add(v)
+            elif op == OP_REF_FUNC:
+                refs.ref_funcs.add(v)
+            elif op == OP_THROW or op == OP_CATCH:
+                refs.tags.add(v)
+            else:  # call_indirect type table
+                refs.indirect_tables.add(_uleb(data, pos)[0])
+        if segment_ops and _SEGMENT_OPS.search(data, first, f.end):
+            _segment_ops(mod, f, first, refs)
+    return out
+
+
+def _uleb(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, next position) of a LEB128 the opcode walk already matched (bounded)."""
+    value = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _decode_body(mod: m.Module, f: m.Function, first: int, refs: BodyRefs, lo, hi) -> None:
+    """The exact (slow) decoder, for bodies the regex walk does not vouch for."""
+    for at, op, value in decode(mod.data, first, f.end, mod.file):
+        if op == OP_MEMORY_GROW:
+            refs.grow.append(at)
+        elif op in (OP_THROW, OP_CATCH):
+            refs.tags.add(value)
+        elif op in (OP_CALL, OP_RETURN_CALL):
+            refs.calls.add(value)
+        elif op in (OP_GLOBAL_GET, OP_GLOBAL_SET):
+            refs.globals.add(value)
+        elif op == OP_REF_FUNC:
+            refs.ref_funcs.add(value)
+        elif op in (OP_CALL_INDIRECT, OP_RETURN_CALL_INDIRECT):
+            r = Reader(mod.data, at + 1, f.end)
+            r.u32()
+            refs.indirect_tables.add(r.u32())
+        elif op == OP_I32_CONST and lo is not None and lo <= value < hi:
+            refs.data_addresses.append(value)
+    if any(s.mode == "passive" for s in mod.data_segments) or any(e.mode == "passive" for e in mod.elements):
+        _segment_ops(mod, f, first, refs)
+
+
+def _segment_ops(mod: m.Module, f: m.Function, first: int, refs: BodyRefs) -> None:
+    for _, op, value in decode(mod.data, first, f.end, mod.file):
+        if op in (_MEMORY_INIT, _DATA_DROP):
+            refs.data_segments.add(value)
+        elif op in (_TABLE_INIT, _ELEM_DROP):
+            refs.elem_segments.add(value)

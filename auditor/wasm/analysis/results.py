@@ -1,0 +1,324 @@
+"""The deep size analyses as results: one function per command, each reading the item
+graph (or the module's DWARF) and returning a dataclass with its record (`to_json`).
+
+Results carry plain values only (names already demangled, sizes, ids), so renderers
+never reach back into the module. Every JSON record has a `schema` (README "Deep size
+analysis").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from auditor.errors import AuditorError
+from auditor.wasm.analysis.dominators import Dominators, dominators
+from auditor.wasm.analysis.items import KIND_NAMES, Edge, ItemGraph, Kind
+from auditor.wasm.analysis.monos import Generic, monos
+from auditor.wasm.analysis.reach import bfs, garbage, why_paths
+from auditor.wasm.model import Module
+
+__all__ = ["CratesResult", "DataResult", "DominatorsResult", "GarbageResult", "ItemRow", "MonosResult",
+           "PathsResult", "SourcesResult", "TopResult", "crates_of", "data_of", "dominator_rows", "find_items",
+           "garbage_items", "generic_groups", "sources_of", "top_items", "why"]
+
+
+@dataclass
+class ItemRow:
+    id: int
+    name: str
+    kind: str
+    index: int
+    shallow: int
+    retained: int
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "index": self.index, "shallow": self.shallow,
+                "retained": self.retained}
+
+
+def _row(g: ItemGraph, d: Dominators, i: int) -> ItemRow:
+    return ItemRow(i, g.label(i), KIND_NAMES[g.kind(i)], g.index(i), g.sizes[i], d.retained[i])
+
+
+def _analysed(g: ItemGraph) -> Dominators:
+    """Dominators of the graph, computed once per graph (kept in the module's `derived`)."""
+    key = "item_graph_dominators"
+    d = g.module.derived.get(key) if hasattr(g.module, "derived") else None
+    if not isinstance(d, Dominators):
+        d = dominators(g)
+        if hasattr(g.module, "derived"):
+            g.module.derived[key] = d
+    return d
+
+
+# --------------------------------------------------------------------------- top
+
+@dataclass
+class TopResult:
+    KIND = "top"
+    file: str
+    bytes: int
+    sort: str  # shallow | retained
+    items: list[ItemRow]
+    total_items: int
+    rest_items: int  # items not listed
+    rest_bytes: int  # their shallow bytes
+
+    def to_json(self) -> dict:
+        return {"schema": "auditor.top/1", "file": self.file, "bytes": self.bytes, "sort": self.sort,
+                "items": [r.to_json() for r in self.items], "total_items": self.total_items,
+                "rest": {"items": self.rest_items, "shallow": self.rest_bytes}}
+
+
+def top_items(g: ItemGraph, n: int = 20, retained: bool = False) -> TopResult:
+    """The n largest items (0: all) by shallow or retained size, ties by id."""
+    d = _analysed(g)
+    key = d.retained if retained else g.sizes
+    order = sorted(range(len(g)), key=lambda i: (-key[i], i))
+    shown = order if n <= 0 else order[:n]
+    rest = order[len(shown):]
+    return TopResult(g.module.file, len(g.module.data), "retained" if retained else "shallow",
+                     [_row(g, d, i) for i in shown], len(g), len(rest), sum(g.sizes[i] for i in rest))
+
+
+# --------------------------------------------------------------------------- finding items
+
+def find_items(g: ItemGraph, query: str) -> list[int]:
+    """Items named `query` (the raw symbol, or the demangled name, compared without
+    hashes and crate disambiguators), else the items whose printed name the regular
+    expression `query` matches."""
+    from auditor.wasm.demangle import strip_hash
+
+    bare = strip_hash(query)  # also accepts names as other tools print them (`core[1a2b…]::…`)
+    exact = [i for i in range(len(g)) if query == g.name(i) or bare == strip_hash(g.label(i))]
+    if exact:
+        return exact
+    try:
+        rx = re.compile(query)
+    except re.error as e:
+        raise AuditorError(f"no item is named {query!r}, and it is not a regular expression ({e})") from None
+    return [i for i in range(len(g)) if rx.search(g.label(i))]
+
+
+# --------------------------------------------------------------------------- dominators
+
+@dataclass
+class DominatorsResult:
+    KIND = "dominators"
+    file: str
+    bytes: int
+    root: str | None  # the item the tree starts at (None: the whole module)
+    rows: list[tuple[int, ItemRow]]  # (depth, item) in tree order
+    truncated: bool  # rows or depth limits cut the tree
+    unreachable_items: int
+    unreachable_bytes: int
+
+    def to_json(self) -> dict:
+        return {"schema": "auditor.dominators/1", "file": self.file, "bytes": self.bytes, "root": self.root,
+                "items": [{**r.to_json(), "depth": depth} for depth, r in self.rows],
+                "truncated": self.truncated,
+                "unreachable": {"items": self.unreachable_items, "bytes": self.unreachable_bytes}}
+
+
+def dominator_rows(g: ItemGraph, start: list[int] | None = None, depth: int | None = None,
+                   rows: int | None = None) -> DominatorsResult:
+    """The dominator tree in preorder, children by retained size (largest first), from
+    the super-root or from each item of `start`; `depth`/`rows` bound the output."""
+    d = _analysed(g)
+    cstart, kids = d.children()
+    root = len(g)
+
+    def children(v: int) -> list[int]:
+        out = list(kids[cstart[v]:cstart[v + 1]])
+        out.sort(key=lambda c: (-d.retained[c], c))
+        return out
+
+    out: list[tuple[int, ItemRow]] = []
+    truncated = False
+    firsts = [(0, v) for v in (start if start is not None else children(root))]
+    stack = list(reversed(firsts))
+    while stack:
+        lvl, v = stack.pop()
+        if rows is not None and len(out) >= rows:
+            truncated = True
+            break
+        out.append((lvl, _row(g, d, v)))
+        if d.is_reachable(v) or start is not None:
+            cs = children(v) if d.is_reachable(v) else []
+            if cs and depth is not None and lvl + 1 > depth:
+                truncated = True
+                continue
+            stack.extend((lvl + 1, c) for c in reversed(cs))
+    dead = [i for i in range(len(g)) if not d.is_reachable(i)]
+    name = None if start is None else ", ".join(g.label(i) for i in start)
+    return DominatorsResult(g.module.file, len(g.module.data), name, out, truncated, len(dead),
+                            sum(g.sizes[i] for i in dead))
+
+
+# --------------------------------------------------------------------------- paths
+
+@dataclass
+class ItemPaths:
+    item: ItemRow
+    paths: list[list[str]]
+    total: int  # shortest paths there are (one per live referrer, one more if it is a root)
+    referrers: int
+
+    def to_json(self) -> dict:
+        return {**self.item.to_json(), "paths": self.paths, "total_paths": self.total, "referrers": self.referrers}
+
+
+@dataclass
+class PathsResult:
+    KIND = "paths"
+    file: str
+    query: str
+    items: list[ItemPaths]
+    matched: int  # items the query matched (at most `items` are listed)
+
+    def to_json(self) -> dict:
+        return {"schema": "auditor.paths/1", "file": self.file, "query": self.query,
+                "paths": [p for it in self.items for p in it.paths],
+                "items": [it.to_json() for it in self.items], "matched": self.matched}
+
+
+def why(g: ItemGraph, query: str, max_paths: int = 10, max_items: int = 10) -> PathsResult:
+    """Shortest root paths to every item `query` names or matches (largest first)."""
+    from auditor.wasm.analysis.core import predecessors
+
+    found = find_items(g, query)
+    if not found:
+        raise AuditorError(f"no item is named or matches {query!r}")
+    d = _analysed(g)
+    found.sort(key=lambda i: (-g.sizes[i], i))
+    tree, preds = bfs(g), predecessors(g)
+    out = []
+    for i in found[:max_items] if max_items > 0 else found:
+        w = why_paths(g, i, max_paths, tree=tree, preds=preds)
+        out.append(ItemPaths(_row(g, d, i), [[g.label(v) for v in p] for p in w.paths], w.total, w.referrers))
+    return PathsResult(g.module.file, query, out, len(found))
+
+
+# --------------------------------------------------------------------------- garbage
+
+@dataclass
+class GarbageResult:
+    KIND = "garbage"
+    file: str
+    bytes_total: int  # file size
+    items: list[ItemRow]
+    bytes: int  # all garbage
+    data_items: int  # of which data segments (reached only by approximated references)
+    data_bytes: int
+
+    def to_json(self) -> dict:
+        return {"schema": "auditor.garbage/1", "file": self.file,
+                "items": [{"name": r.name, "kind": r.kind, "index": r.index, "shallow": r.shallow}
+                          for r in self.items],
+                "bytes": self.bytes, "data_segments": {"items": self.data_items, "bytes": self.data_bytes}}
+
+
+def garbage_items(g: ItemGraph) -> GarbageResult:
+    d = _analysed(g)
+    dead = garbage(g)
+    rows = [_row(g, d, i) for i in dead]
+    data = [r for r in rows if r.kind == "data"]
+    return GarbageResult(g.module.file, len(g.module.data), rows, sum(r.shallow for r in rows), len(data),
+                         sum(r.shallow for r in data))
+
+
+# --------------------------------------------------------------------------- monos
+
+@dataclass
+class MonosResult:
+    KIND = "monos"
+    file: str
+    generics: list[Generic] = field(default_factory=list)
+    instances_shown: int = 10
+
+    @property
+    def bytes(self) -> int:
+        return sum(x.bytes for x in self.generics)
+
+    @property
+    def savings(self) -> int:
+        return sum(x.savings for x in self.generics)
+
+    def to_json(self) -> dict:
+        return {"schema": "auditor.monos/1", "file": self.file, "bytes": self.bytes, "savings": self.savings,
+                "generics": [x.to_json(self.instances_shown) for x in self.generics]}
+
+
+def generic_groups(g: ItemGraph, instances: int = 10) -> MonosResult:
+    """Defined functions grouped by generic (sizes are function items: body, size LEB
+    and function entry, as in top and twiggy)."""
+    mod = g.module
+    f0 = g.first[Kind.FUNCTION]
+    named = ((g.label(f0 + f.index) if mod.function_names.get(f.index) else None, g.sizes[f0 + f.index])
+             for f in mod.functions)
+    return MonosResult(mod.file, monos(named), instances)
+
+
+# --------------------------------------------------------------------------- crates, sources, data
+
+@dataclass
+class CratesResult:
+    KIND = "crates"
+    file: str
+    record: dict  # CrateViews.to_json() plus the file and a hint
+
+    def to_json(self) -> dict:
+        return {"schema": "auditor.crates/1", "file": self.file, **self.record}
+
+
+def crates_of(mod: Module, with_dwarf: bool = True) -> CratesResult:
+    from auditor.wasm.analysis.ownership import module_crate_views
+
+    views = module_crate_views(mod, with_dwarf=with_dwarf)
+    unknown = views.sources["instantiating"]["none"]
+    hint = None
+    if unknown:
+        hint = (f"{unknown} bodies have no instantiating crate: their names are legacy-mangled and the module "
+                "has no DWARF for them; build with `debug = 1` (or `-C symbol-mangling-version=v0`) to attribute "
+                "them")
+    return CratesResult(mod.file, {**views.to_json(), "hint": hint})
+
+
+@dataclass
+class SourcesResult:
+    KIND = "sources"
+    file: str
+    record: dict
+
+    def to_json(self) -> dict:
+        return {"schema": "auditor.sources/1", "file": self.file, **self.record}
+
+
+def sources_of(mod: Module, top_functions: int = 10, top_lines: int = 5) -> SourcesResult:
+    from auditor.wasm.analysis.sources import source_attribution
+
+    attr = source_attribution(mod)
+    return SourcesResult(mod.file, attr.to_json(mod, top_functions, top_lines))
+
+
+@dataclass
+class DataResult:
+    KIND = "data"
+    file: str
+    record: dict
+
+    def to_json(self) -> dict:
+        return {"schema": "auditor.data/1", "file": self.file, **self.record}
+
+
+def data_of(g: ItemGraph, top: int = 10) -> DataResult:
+    from auditor.wasm.analysis.data import data_attribution, formatting_functions
+
+    mod = g.module
+    f0 = g.first[Kind.FUNCTION]
+    calls = {f.index: [t - f0 for t, e in g.edges(f0 + f.index) if e == Edge.CALL] for f in mod.functions}
+    attr = data_attribution(mod, g.data_addresses, keep=top, formatters=formatting_functions(mod, calls),
+                            pointers=g.data_pointers)
+    names = {f.index: g.label(f0 + f.index) for f in mod.functions if mod.function_names.get(f.index)}
+    return DataResult(mod.file, attr.to_json(names, top))

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Every deep size analysis on the largest real Rust modules we know, next to twiggy.
+
+Downloads (npm registry, `npm pack`, into benchmarks/out/deep/, gitignored) two real
+Rust-built modules: @swc/wasm (18 MB, no function names) and @biomejs/wasm-nodejs
+(45.6 MB, 35,823 named functions), runs each `auditor` analysis and the twiggy command
+that answers the same question in a fresh process, and prints wall time and peak RSS
+(from wait4) side by side, best of --repeat runs. Goal (README "Deep size analysis"):
+every analysis of a 10 MB module in <= 5 s and <= 10x its size in RSS, never slower
+than twiggy.
+
+Then, where twiggy publishes expectations for a public module (the fixtures and
+expectation files shipped in the twiggy crate, found in cargo's registry after
+`cargo install twiggy`), compares our figures with twiggy's, item by item.
+
+    python benchmarks/deep_analysis.py [--repeat 2] [--only swc|biome] [--no-twiggy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "out" / "deep"
+MODULES = {
+    "swc": ("@swc/wasm", "1.16.21", "package/wasm_bg.wasm"),
+    "biome": ("@biomejs/wasm-nodejs", "2.5.14", "package/biome_wasm_bg.wasm"),
+}
+
+
+def fetch(key: str) -> Path:
+    """The module of an npm package, downloaded once with `npm pack`."""
+    name, version, member = MODULES[key]
+    target = OUT / key / Path(member).name
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["npm", "pack", "--silent", f"{name}@{version}"], cwd=target.parent, check=True,
+                   stdout=subprocess.DEVNULL)
+    tgz = next(target.parent.glob("*.tgz"))
+    with tarfile.open(tgz) as tar:
+        f = tar.extractfile(member)
+        if f is None:
+            raise SystemExit(f"{tgz}: no {member}")
+        target.write_bytes(f.read())
+    tgz.unlink()
+    return target
+
+
+def measure(cmd: list[str]) -> tuple[float, float, int, str]:
+    """(wall s, CPU s, peak RSS bytes, stdout) of one fresh process."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = p.stdout.read() if p.stdout else b""
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+        raise SystemExit(f"failed: {' '.join(cmd)}: {err[-800:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, out.decode(errors="replace")
+
+
+def best(cmd: list[str], repeat: int) -> tuple[float, float, int, str]:
+    return min((measure(cmd) for _ in range(repeat)), key=lambda r: r[0])
+
+
+def auditor(*args: str) -> list[str]:
+    return [sys.executable, "-m", "auditor", *args]
+
+
+def twiggy_bin() -> str | None:
+    return shutil.which("twiggy") or (str(Path.home() / ".cargo/bin/twiggy")
+                                       if (Path.home() / ".cargo/bin/twiggy").exists() else None)
+
+
+def biggest_function(path: Path, twiggy: str | None) -> tuple[str, str]:
+    """(auditor's query, twiggy's query) for the same function: twiggy's largest named
+    function as twiggy prints it (auditor accepts v0 crate disambiguators and legacy
+    hashes); in a module without names, the largest body (twiggy calls body i `code[i]`,
+    auditor `function[imports + i]`)."""
+    if twiggy:
+        out = subprocess.run([twiggy, "top", "-n", "40", "-f", "json", str(path)], capture_output=True,
+                             text=True).stdout
+        for item in json.loads(out or "[]"):
+            name = item.get("name", "")
+            if "::" in name and not name.startswith(("custom section", "data", "export", "import", "type")):
+                return name, name
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from auditor.wasm.parse import parse_module
+
+    mod = parse_module(path.read_bytes(), str(path))
+    f = max(mod.functions, key=lambda f: (f.body_size, -f.index))
+    ours = mod.function_names.get(f.index) or f"function[{f.index}]"
+    return ours, mod.function_names.get(f.index) or f"code[{f.index - mod.num_imported_funcs}]"
+
+
+def bench(path: Path, repeat: int, twiggy: str | None) -> None:
+    size = path.stat().st_size
+    print(f"\n{path.name}: {size:,} bytes ({size / 1e6:.1f} MB)")
+    name, tname = biggest_function(path, twiggy)
+    rows = [
+        ("top -n 20", auditor("top", "-n", "20", str(path)), ["top", "-n", "20", str(path)]),
+        ("top --retained -n 20", auditor("top", "--retained", "-n", "20", str(path)),
+         ["top", "--retained", "-n", "20", str(path)]),
+        ("dominators (depth 3, 100 rows)", auditor("dominators", "--depth", "3", "--rows", "100", str(path)),
+         ["dominators", "-d", "3", "-r", "100", str(path)]),
+        ("paths <largest function>", auditor("paths", str(path), name), ["paths", str(path), tname]),
+        ("garbage", auditor("garbage", str(path)), ["garbage", str(path)]),
+        ("monos", auditor("monos", str(path)), ["monos", str(path)]),
+        ("crates (both views)", auditor("crates", str(path)), None),
+        ("sources (DWARF)", auditor("sources", str(path)), None),
+        ("data attribution", auditor("data", str(path)), None),
+    ]
+    print(f"{'analysis':<32} {'auditor wall/CPU s':>19} {'RSS MB':>7} {'RSS/size':>8} "
+          f"{'twiggy wall/CPU s':>18} {'RSS MB':>7}")
+    for label, ours, theirs in rows:
+        w, c, rss, _ = best(ours, repeat)
+        line = f"{label:<32} {w:>9.2f}/{c:<9.2f} {rss / 1e6:>7.0f} {rss / size:>8.1f}"
+        if theirs and twiggy:
+            tw, tc, trss, _ = best([twiggy, *theirs], repeat)
+            line += f" {tw:>8.2f}/{tc:<9.2f} {trss / 1e6:>7.0f}"
+        print(line, flush=True)
+
+
+# --------------------------------------------------------------------------- expectations
+
+def twiggy_tests() -> Path | None:
+    home = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo"))
+    found = sorted(glob.glob(str(home / "registry/src/*/twiggy-*/tests/all")))
+    return Path(found[-1]) if found else None
+
+
+_ROW = re.compile(r"^\s*(\d+) ┊\s+[\d.]+% ┊ (.+)$")
+
+
+def expectation_rows(path: Path) -> dict[str, int]:
+    out = {}
+    for line in path.read_text().splitlines():
+        m = _ROW.match(line)
+        if m and not m.group(2).startswith(("...", "Σ")):
+            out[m.group(2).strip()] = int(m.group(1))
+    return out
+
+
+def compare_expectations() -> None:
+    tests = twiggy_tests()
+    if tests is None:
+        print("\ntwiggy's published expectations: not found (run `cargo install twiggy`)")
+        return
+    wasm = tests / "fixtures" / "wee_alloc.wasm"
+    print(f"\ntwiggy's published expectations ({tests.parent.parent.name}): {wasm.name}")
+    ours = json.loads(measure(auditor("top", "--format", "json", "-n", "0", str(wasm)))[3])["items"]
+    by_name = {}
+    for it in ours:
+        by_name.setdefault(it["name"], it)
+    for exp, field in (("top_wee_alloc", "shallow"), ("top_retained_wee_alloc", "retained")):
+        rows = expectation_rows(tests / "expectations" / exp)
+        same = diff = missing = 0
+        for name, value in rows.items():
+            ourname = re.sub(r"^data\[(\d+)\]$", r"data[\1]", name)
+            it = by_name.get(ourname)
+            if it is None:
+                missing += 1
+                print(f"  {exp}: {name!r} ({value}): no item of that name here")
+            elif it[field] == value:
+                same += 1
+            else:
+                diff += 1
+                print(f"  {exp}: {name!r}: twiggy {value}, auditor {it[field]}")
+        print(f"  {exp}: {same} equal, {diff} different, {missing} named differently, of {len(rows)} rows")
+    garbage = json.loads(measure(auditor("garbage", "--format", "json", str(wasm)))[3])
+    print(f"  garbage: twiggy expects 0 items + 3 'potential false-positive data segments' (1084 B); "
+          f"auditor: {len(garbage['items'])} items, {garbage['bytes']} B")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--only", choices=sorted(MODULES))
+    ap.add_argument("--no-twiggy", action="store_true")
+    args = ap.parse_args()
+    twiggy = None if args.no_twiggy else twiggy_bin()
+    load = os.getloadavg()
+    version = subprocess.run([twiggy, "--version"], capture_output=True, text=True).stdout.strip() if twiggy else "none"
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load {load[0]:.1f} {load[1]:.1f} "
+          f"{load[2]:.1f}; twiggy: {version}")
+    for key in ([args.only] if args.only else list(MODULES)):
+        bench(fetch(key), args.repeat, twiggy)
+    compare_expectations()
+
+
+if __name__ == "__main__":
+    main()

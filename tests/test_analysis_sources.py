@@ -1,0 +1,174 @@
+"""Per-source-file attribution from DWARF line tables, checked against llvm-dwarfdump-16.
+
+Every row range llvm-dwarfdump --debug-line prints must be ours, with the same file
+path and line; per-file byte sums computed from llvm-dwarfdump's rows must equal ours;
+sampled addresses must resolve as `llvm-dwarfdump --lookup` resolves them; and the
+files plus the unattributed row must sum to the code section wasm-objdump reports.
+Inputs: Rust (rustc 1.63, DWARF 4; release with and without `debug = true`) and C
+(clang-16, DWARF 4 and 5).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from auditor.wasm.analysis.sources import source_attribution
+from auditor.wasm.dwarf_lines import read_line_tables
+from auditor.wasm.parse import parse_module
+
+import fixturelib
+import objdump
+
+DWARFDUMP = shutil.which("llvm-dwarfdump-16") or "llvm-dwarfdump-16"
+NAMES = ["heavy", "heavy-debug", "c-dwarf4", "c-dwarf5"]
+
+
+@cache
+def fixture(name: str) -> Path:
+    if name == "heavy":
+        return fixturelib.build_crate("heavy")
+    if name == "heavy-debug":
+        return fixturelib.build_crate("heavy", config=("profile.release.debug=true",))
+    if name == "c-dwarf4":
+        return fixturelib.clang_module("debug_info.c", ("-gdwarf-4",))
+    if name == "c-dwarf5":
+        return fixturelib.clang_module("debug_info.c", ("-gdwarf-5",))
+    raise KeyError(name)
+
+
+@cache
+def module(name: str):
+    p = fixture(name)
+    return parse_module(p.read_bytes(), str(p))
+
+
+def _dump(*args: str) -> str:
+    return subprocess.run([DWARFDUMP, *args], check=True, capture_output=True, text=True).stdout
+
+
+@cache
+def comp_dirs(name: str) -> dict[int, str]:
+    """stmt_list -> DW_AT_comp_dir of each unit, from llvm-dwarfdump --debug-info."""
+    out, stmt = {}, None
+    for line in _dump("--debug-info", "--recurse-depth=0", str(fixture(name))).splitlines():
+        if m := re.search(r"DW_AT_stmt_list\t\(0x([0-9a-f]+)\)", line):
+            stmt = int(m.group(1), 16)
+        elif (m := re.search(r'DW_AT_comp_dir\t\("(.*)"\)', line)) and stmt is not None:
+            out[stmt] = m.group(1)
+            stmt = None
+    return out
+
+
+@cache
+def dump_rows(name: str) -> list[tuple[int, int, str, int]]:
+    """(start, end, path, line) of every row range llvm-dwarfdump --debug-line prints."""
+    text = _dump("--debug-line", str(fixture(name)))
+    rows: list[tuple[int, int, str, int]] = []
+    dirs: dict[int, str] = {}
+    files: dict[int, tuple[str, int]] = {}
+    version = 4
+    comp_dir = ""
+    pending: tuple[int, int, int] | None = None
+    cur_file = None
+    for line in text.splitlines():
+        if m := re.match(r"debug_line\[0x([0-9a-f]+)\]", line):
+            dirs, files, pending = {}, {}, None
+            comp_dir = comp_dirs(name).get(int(m.group(1), 16), "")
+        elif m := re.match(r"\s+version: (\d+)", line):
+            version = int(m.group(1))
+        elif m := re.match(r'include_directories\[\s*(\d+)\] = "(.*)"', line):
+            dirs[int(m.group(1))] = m.group(2)
+        elif m := re.match(r"file_names\[\s*(\d+)\]:", line):
+            cur_file = int(m.group(1))
+        elif (m := re.match(r'\s+name: "(.*)"', line)) and cur_file is not None:
+            files[cur_file] = (m.group(1), 0)
+        elif (m := re.match(r"\s+dir_index: (\d+)", line)) and cur_file is not None:
+            files[cur_file] = (files[cur_file][0], int(m.group(1)))
+        elif m := re.match(r"0x([0-9a-f]{16})\s+(\d+)\s+\d+\s+(\d+)\s.*", line):
+            addr, ln, f = int(m.group(1), 16), int(m.group(2)), int(m.group(3))
+            if pending is not None and addr > pending[0]:
+                fname, d = files[pending[2]]
+                directory = comp_dir if (version < 5 and d == 0) else dirs.get(d, "")
+                if directory and not posixpath.isabs(directory):
+                    directory = posixpath.join(comp_dir, directory)
+                path = fname if posixpath.isabs(fname) else posixpath.join(directory, fname)
+                rows.append((pending[0], addr, path, pending[1]))
+            pending = None if "end_sequence" in line else (addr, ln, f)
+    return sorted(rows)
+
+
+@pytest.mark.cargo
+@pytest.mark.parametrize("name", NAMES)
+def test_rows_equal_llvm_dwarfdump(name):
+    table = read_line_tables(module(name))
+    assert table is not None and table.errors == []
+    ours = sorted(zip(table.start, table.end, (table.paths[p] for p in table.path), table.line, strict=True))
+    assert ours == dump_rows(name)
+    assert table.overlapping_bytes == 0
+
+
+@pytest.mark.cargo
+@pytest.mark.parametrize("name", NAMES)
+def test_file_sums_equal_llvm_dwarfdump_and_add_up_to_the_code_section(name):
+    mod = module(name)
+    attr = source_attribution(mod)
+    code = next(s for s in objdump.sections(fixture(name)) if s[0] == "Code")
+    code_section = mod.section("code")
+    assert code[1] == code_section.payload_offset and code[2] == code_section.payload_size
+    assert attr.code_bytes == code_section.size
+    # bytes per file from llvm-dwarfdump's rows, clipped to the bodies
+    base = code_section.payload_offset
+    bodies = [(f.code_offset - base, f.end - base) for f in mod.functions]
+    expected: dict[str, int] = {}
+    for a, b, path, _ in dump_rows(name):
+        for lo, hi in bodies:
+            n = min(b, hi) - max(a, lo)
+            if n > 0:
+                expected[path] = expected.get(path, 0) + n
+    assert {f.path: f.bytes for f in attr.files} == expected
+    assert sum(f.bytes for f in attr.files) + attr.unattributed == code_section.size
+    assert sum(b for _, b in attr.directories) == sum(expected.values())
+    assert attr.overhead == code_section.size - sum(sizes for sizes in objdump.code_sizes(fixture(name)).values())
+
+
+@pytest.mark.cargo
+@pytest.mark.parametrize("name", ["heavy-debug", "c-dwarf5"])
+def test_sampled_addresses_resolve_like_llvm_dwarfdump_lookup(name):
+    mod = module(name)
+    table = read_line_tables(mod)
+    rows = dump_rows(name)
+    step = max(1, len(rows) // 8)
+    for a, b, _, _ in rows[::step][:8]:
+        addr = (a + b) // 2
+        out = _dump(f"--lookup=0x{addr:x}", str(fixture(name)))
+        m = re.search(r"Line info: file '([^']*)', line (\d+)", out)
+        assert m, out[-400:]
+        path, line = table.lookup(addr)
+        # --lookup prints the file entry's own name (a base name, or `src/x.rs` in 1.96's std)
+        assert path.endswith("/" + m.group(1)) and line == int(m.group(2))
+
+
+@pytest.mark.cargo
+def test_release_build_without_debug_info_leaves_own_code_unattributed():
+    # std carries DWARF, the crate's own units do not: their bytes are `no_line_info`
+    attr = source_attribution(module("heavy"))
+    debug = source_attribution(module("heavy-debug"))
+    assert attr.no_line_info > debug.no_line_info > 0  # allocator shims never have lines
+    assert not any("/fixtures/crates/heavy/src/" in f.path for f in attr.files)
+    assert any(f.path.endswith("/fixtures/crates/heavy/src/lib.rs") for f in debug.files)
+    assert attr.lines is not None and attr.lines.tombstoned > 0  # std's dead code
+
+
+def test_without_dwarf_everything_is_unattributed_with_the_setting_to_add_it():
+    mod = parse_module(fixturelib.wat("names").read_bytes())
+    attr = source_attribution(mod)
+    assert not attr.available and attr.files == []
+    assert attr.unattributed == attr.code_bytes == mod.section("code").size
+    assert "debug = 1" in attr.to_json()["hint"]

@@ -1,0 +1,56 @@
+"""Section entry spans (auditor/wasm/layout.py): contiguous, inside their section, as
+many as wasm-objdump counts, with data segment entries ending at the data wasm-objdump
+places; expression element segments yield their ref.func targets."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from auditor.wasm.layout import layout
+from auditor.wasm.parse import parse_module
+
+import fixturelib
+import objdump
+
+
+def modules():
+    yield from (fixturelib.wat(n) for n in fixturelib.wat_names())
+    yield fixturelib.build_crate("heavy")
+    yield fixturelib.clang_module("malloc_free.c")
+
+
+@pytest.mark.parametrize("path", list(modules()), ids=lambda p: p.stem)
+def test_entries_tile_each_section(path):
+    mod = parse_module(path.read_bytes(), str(path))
+    lay = layout(mod)
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(
+        r"^\s*(\w+) start=.*count: (\d+)", subprocess.run(["wasm-objdump", "-h", str(path)], check=True,
+                                                          capture_output=True, text=True).stdout, re.M)}
+    dumped = {kind: (start, size) for kind, start, size in objdump.sections(path)}
+    for sl in lay.sections:
+        s = sl.section
+        if s.custom:
+            continue
+        kind = objdump.OBJDUMP_KIND[s.name]
+        assert dumped[kind] == (s.payload_offset, s.payload_size)
+        if sl.entries:
+            assert len(sl.entries) == counts[kind], kind
+            assert sl.entries[0][0] > s.payload_offset and sl.entries[-1][1] == s.payload_offset + s.payload_size
+            assert all(a[1] == b[0] for a, b in zip(sl.entries, sl.entries[1:], strict=False))
+            assert sl.header == s.size - sum(b - a for a, b in sl.entries) > 0
+
+
+def test_expression_elements_and_global_initialisers(tmp_path):
+    wat = tmp_path / "e.wat"
+    wat.write_text("""(module
+      (table 3 funcref)
+      (func $a) (func $b)
+      (global funcref (ref.func $b))
+      (elem (table 0) (i32.const 0) funcref (ref.func $a) (ref.null func) (ref.func $b)))""")
+    subprocess.run(["wat2wasm", str(wat), "-o", str(tmp_path / "e.wasm")], check=True)
+    lay = layout(parse_module((tmp_path / "e.wasm").read_bytes()))
+    assert lay.element_functions == {0: [0, 1]}
+    assert lay.global_functions == {0: [1]}
