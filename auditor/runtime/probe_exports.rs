@@ -78,3 +78,53 @@ pub extern "C" fn __auditor_try_reserve(n: usize) -> *mut u8 {
         Err(_) => std::ptr::null_mut(),
     }
 }
+
+// __auditor_replay runs a script of allocator calls inside the module, so the speed probe
+// can time the allocator without a host call per action (a wasmtime-py call costs ~20 us,
+// an allocation ~0.05 us). It calls `alloc`/`dealloc`/`realloc` directly, NOT the
+// infallible wrappers above: a null stops the replay instead of aborting.
+// - `script`: `actions` records of 4 words [op, slot, size, align]; op 0 = alloc
+//   (size, align) into `slot`, 1 = free `slot`, 2 = realloc `slot` to `size` (its
+//   alignment unchanged), 3 = nothing (calibration: the fuel of a replay of op-3 records
+//   is the loop's own cost, which the speed probe subtracts). Sizes are >= 1.
+// - Every record is read with volatile loads, so each op pays the same decoding cost.
+// - `slots`: 3 words per slot [ptr, size, align], written by alloc/realloc and read by
+//   free/realloc; the caller owns both buffers and never frees a slot twice.
+// - Returns `actions` when every call succeeded, else the index of the first action whose
+//   call returned null or whose layout is invalid (nothing after it ran).
+
+#[no_mangle]
+pub unsafe extern "C" fn __auditor_replay(script: *const usize, actions: usize, slots: *mut usize) -> usize {
+    let mut i = 0;
+    while i < actions {
+        let a = script.add(i * 4);
+        let op = std::ptr::read_volatile(a);
+        let s = slots.add(std::ptr::read_volatile(a.add(1)) * 3);
+        let size = std::ptr::read_volatile(a.add(2));
+        let align = std::ptr::read_volatile(a.add(3));
+        if op == 1 {
+            dealloc(*s as *mut u8, Layout::from_size_align_unchecked(*s.add(1), *s.add(2)));
+        } else if op != 3 {
+            let (p, align) = if op == 0 {
+                match Layout::from_size_align(size, align) {
+                    Ok(l) => (alloc(l), align),
+                    Err(_) => return i,
+                }
+            } else {
+                let align = *s.add(2);
+                if Layout::from_size_align(size, align).is_err() {
+                    return i;
+                }
+                (realloc(*s as *mut u8, Layout::from_size_align_unchecked(*s.add(1), align), size), align)
+            };
+            if p.is_null() {
+                return i;
+            }
+            *s = p as usize;
+            *s.add(1) = size;
+            *s.add(2) = align;
+        }
+        i += 1;
+    }
+    actions
+}
