@@ -65,6 +65,8 @@ class VariantResult:
     delta: DeltaRecord | None = None
     runtime: RunRecord | None = None  # of the probe build
     runtime_error: str | None = None
+    stages: list[dict[str, Any]] | None = None  # shipping stages' sizes (pipeline/ship.py); wasm = `stage`'s
+    stage: str | None = None
 
     @property
     def id(self) -> str:
@@ -107,6 +109,8 @@ class VariantResult:
             "wasm": self.wasm,
             "runtime": self.runtime,
             "runtime_error": self.runtime_error,
+            "stage": self.stage,
+            "stages": self.stages,
         }
 
 

@@ -43,12 +43,23 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--compression", type=click.Choice(["auto", "exact", "fast", "none"]), default="auto", show_default=True,
               help="gzip/brotli columns: exact (gzip -9, brotli -q 11), fast (gzip -6, brotli -q 9), none, "
                    "or auto: exact for modules up to 1 MiB, fast above (brotli -q 11 takes ~6 s on 5 MB of DWARF).")
+@click.option("--stage", type=click.Choice(["shipped", "cargo", "bindgen", "wasm-opt"]), default=None,
+              help="Which shipping stage the table, recommendation, budgets and diffs read (default: ship.stage, "
+                   "else shipped = the last stage that ran).")
+@click.option("--bindgen/--no-bindgen", default=None,
+              help="Run the wasm-bindgen CLI on crates that use wasm-bindgen (default: ship.bindgen, else on).")
+@click.option("--bindgen-target", default=None, help="wasm-bindgen --target (default: ship.bindgen-target, else web).")
+@click.option("--wasm-opt/--no-wasm-opt", "wasm_opt", default=None,
+              help="Run wasm-opt (default: ship.wasm-opt, else after the wasm-bindgen CLI only).")
+@click.option("--wasm-opt-level", type=click.Choice(["-O", "-O0", "-O1", "-O2", "-O3", "-O4", "-Os", "-Oz"]),
+              default=None, help="wasm-opt level (default: ship.wasm-opt-level, else -O as wasm-pack).")
 @click.option("--print-commands", "print_commands_only", is_flag=True, help="Print each variant's cargo command and exit without building.")
 @click.option("-q", "--quiet", is_flag=True, help="No notices or progress on stderr.")
 @output_options("scan")
 def command(crate, package, features, all_features, no_default_features, profiles, allocators, jobs, runtime,
             memory_limit, cache_dir, no_cache, check_reproducible, config_file, shard, gate, baseline, max_increase,
-            compression, print_commands_only, quiet, fmt, output, color) -> int:
+            compression, stage, bindgen, bindgen_target, wasm_opt, wasm_opt_level, print_commands_only, quiet, fmt,
+            output, color) -> int:
     """Build CRATE for wasm32 under each size profile x global allocator and compare.
 
     Nothing in CRATE is written: builds happen in a shadow copy in a temp dir, removed
@@ -73,6 +84,8 @@ def command(crate, package, features, all_features, no_default_features, profile
         config_file=Path(config_file) if config_file else None, shard=shard_kn,
         gate=gate, baseline=Path(baseline) if baseline else None, max_increase=max_increase,
         compression=compression,
+        ship={"stage": stage, "bindgen": bindgen, "bindgen_target": bindgen_target, "wasm_opt": wasm_opt,
+              "wasm_opt_level": wasm_opt_level},
     )
     if print_commands_only:
         render_and_emit(print_commands(crate, options), fmt, output, color)

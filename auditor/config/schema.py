@@ -174,6 +174,13 @@ SCHEMA: dict[str, Any] = {
         "expect": _choice("ok", "graceful-error", "trap"), "error-value": schema.integer, "fuel": _pos_int,
     }),
     "budget": ArrayOf(BUDGET),
+    "ship": {  # shipping stages after cargo (auditor/build/ship.py, README "Shipping stages")
+        "bindgen": _bool, "bindgen-target": _choice("web", "bundler", "nodejs", "no-modules", "deno",
+                                                    "experimental-nodejs-module"),
+        "bindgen-args": _str_list, "wasm-opt": _bool, "wasm-opt-level": _choice("-O", "-O0", "-O1", "-O2", "-O3",
+                                                                               "-O4", "-Os", "-Oz"),
+        "wasm-opt-args": _str_list, "install": _bool, "stage": _choice("cargo", "bindgen", "wasm-opt", "shipped"),
+    },
     "gate": {"baseline": _str, "max-increase": _increase},
     "rules": RULES,
 }

@@ -58,6 +58,7 @@ class ScanOptions:
     max_increase: str | None = None
     compression: str = "auto"
     tmp_dir: Path | None = None  # where shadow copies go (default: the system temp dir)
+    ship: dict[str, Any] = field(default_factory=dict)  # ShipOptions overrides (pipeline/ship.py)
 
 
 @dataclass

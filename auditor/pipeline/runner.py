@@ -30,6 +30,7 @@ from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.pipeline.plan import Plan, ScanOptions, injected
 from auditor.pipeline.progress import Reporter
+from auditor.pipeline.ship import ship_variant
 from auditor.records.inspect import InspectRecord
 from auditor.records.run import RunRecord
 from auditor.rules.allocator import allocator_check
@@ -219,6 +220,7 @@ class Runner:
             v.wasm_path = str(module)
             v.wasm = self._inspect(plan, module)
             v.allocator_check = allocator_check(a.name, a.candidates, v.wasm)
+            ship_variant(self, plan, v, module)  # bindgen CLI, wasm-opt: v.wasm becomes the shipped module's
             if self.runtime_on:
                 self._run(plan, rec, v)
         self.rep.step(v.id, "from cache" if cached else (f"built in {v.build_seconds:.1f}s" if v.status == "ok"

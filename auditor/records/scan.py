@@ -121,6 +121,30 @@ class VariantRecord(TypedDict):
     wasm: InspectRecord | None
     runtime: RunRecord | None
     runtime_error: str | None
+    # Shipping stages (issue 11): which stage `wasm` describes, and every stage's sizes.
+    stage: NotRequired[str | None]  # cargo | bindgen | wasm-opt
+    stages: NotRequired[list[StageRecord] | None]
+
+
+class StageSizeRecord(TypedDict):
+    path: str
+    bytes: int
+    gzip: int | None
+    brotli: int | None
+
+
+class StageRecord(StageSizeRecord):
+    """One shipping stage's output: cargo's module, the wasm-bindgen CLI's `_bg.wasm`
+    (+ `js`, its glue), wasm-opt's module. `tool` {name, version, source}."""
+
+    name: str  # cargo | bindgen | wasm-opt
+    tool: dict[str, str] | None
+    shipped: bool  # the last stage that ran: what is deployed
+    selected: bool  # the one `wasm` (and the table, budgets, diffs) describe
+    js: NotRequired[StageSizeRecord | None]
+    target: NotRequired[str]  # bindgen --target
+    level: NotRequired[str]  # wasm-opt level
+    enable: NotRequired[list[str]]  # wasm-opt --enable-… flags from the module's features
 
 
 class SmallestRecord(TypedDict):
