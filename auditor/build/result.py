@@ -10,7 +10,7 @@ checks, the recommendation (rules policy) and, with `scan --gate`, the gate's ve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from auditor.findings import Check, Finding
 from auditor.records.inspect import InspectRecord
@@ -26,6 +26,7 @@ from auditor.records.scan import (
     RecommendedRecord,
     ScanOptionsRecord,
     ScanRecord,
+    StageRecord,
     ToolchainRecord,
     VariantRecord,
     join_id,
@@ -110,7 +111,7 @@ class VariantResult:
             "runtime": self.runtime,
             "runtime_error": self.runtime_error,
             "stage": self.stage,
-            "stages": self.stages,
+            "stages": cast("list[StageRecord] | None", self.stages),
         }
 
 
