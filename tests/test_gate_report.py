@@ -75,7 +75,6 @@ def _set(path, value):
 MALFORMED = [
     ("not-json", '{"schema": "auditor.scan/1",\n  "variants": [}\n', "2:16", "not valid JSON"),
     ("empty", "", None, "empty file"),
-    ("wasm", b"\0asm\x01\0\0\0", None, "is a .wasm module"),
     ("latin1", b'{"schema": "\xff"}', None, "not UTF-8 text (byte offset 12)"),
     ("array", "[1, 2]", None, "expected a JSON object (an auditor report), got an array"),
     ("no-schema", {"variants": []}, None, "missing field 'schema'"),
@@ -113,6 +112,22 @@ def test_malformed_report_exit_2_names_file_and_problem(tmp_path, name, content,
     assert r.stdout == ""
     assert "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and str(path) in r.stderr and problem in r.stderr
+
+
+def test_a_module_is_not_a_report_but_check_gates_it(tmp_path):
+    """load_report refuses a .wasm; `auditor check` gates it as a module (issue 11): with no
+    budget it has nothing to check (exit 2), with --budget it measures the file's bytes."""
+    path = _write(tmp_path, "empty.wasm", b"\0asm\x01\0\0\0")
+    with pytest.raises(AuditorError) as e:
+        load_report(path, kinds=("scan",))
+    assert "is a .wasm module" in e.value.what
+    r = run("check", path, cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == "" and "nothing to check" in r.stderr
+    assert r.stderr.count("\n") == 1
+    r = run("check", path, "--budget", "raw<=8 B", "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = run("check", path, "--budget", "raw<=7 B", cwd=tmp_path)
+    assert r.returncode == 1 and "8 B > limit" in r.stdout
 
 
 def test_older_schema_is_refused_with_a_clear_message(tmp_path):

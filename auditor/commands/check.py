@@ -15,9 +15,12 @@ from auditor.commands.options import output_options, render_and_emit
                    "directory if it exists here, else .).")
 @click.option("--baseline", type=click.Path(dir_okay=False), help="Scan report saved from the base branch (default: gate.baseline).")
 @click.option("--max-increase", help='Allowed growth over the baseline: "5%" or a size like "10 KiB" (a budget\'s own max-increase wins).')
+@click.option("--budget", "budget", multiple=True,
+              help='A budget on the command line, METRIC<=LIMIT, e.g. "raw<=150 KiB" or "brotli<=60 KiB" '
+                   "(repeatable; added to the configured ones).")
 @output_options("check")
-def command(report, config_file, crate_dir, baseline, max_increase, fmt, output, color):
-    """Gate REPORT (a scan report, or merged shards) on the configured budgets.
+def command(report, config_file, crate_dir, baseline, max_increase, budget, fmt, output, color):
+    """Gate REPORT (a scan report, merged shards, or a .wasm module) on the budgets.
 
     Prints actual, limit and headroom per budget and variant; exit 1 on any breach,
     a failed variant or a figure that could not be measured; 2 on bad input.
@@ -25,6 +28,6 @@ def command(report, config_file, crate_dir, baseline, max_increase, fmt, output,
     from auditor.pipeline import check_report
 
     result = check_report(report, config_file=config_file, crate_dir=crate_dir, baseline=baseline,
-                          max_increase=max_increase)
+                          max_increase=max_increase, budget=budget)
     render_and_emit(result, fmt, output, color)
     return result.exit_code()

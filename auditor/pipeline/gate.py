@@ -49,16 +49,27 @@ def apply_gate(plan: GatePlan, scan: ScanRecord | dict[str, Any], *, report_name
 
 
 def check_report(report: str, *, config_file: str | None = None, crate_dir: str | None = None,
-                 baseline: str | None = None, max_increase: str | None = None) -> CheckResult:
+                 baseline: str | None = None, max_increase: str | None = None,
+                 budget: tuple[str, ...] | list[str] = ()) -> CheckResult:
     """`auditor check REPORT`: a saved scan report (or merged shards) gated on the budgets
-    of the scanned crate's config (or --crate / --config)."""
-    from auditor.config.loader import load_config
-    from auditor.gate.report import crate_dir as find_crate
-    from auditor.gate.report import load_report
+    of the scanned crate's config (or --crate / --config) and `budget` ("raw<=150 KiB").
+    REPORT may be a .wasm module (pipeline/check_module.py): every budget applies to it."""
+    from pathlib import Path
 
-    scan = load_report(report, kinds=("scan",))
-    config = load_config(find_crate(scan, crate_dir), config_file=config_file)
-    return apply_gate(plan_gate(config, baseline, max_increase), scan, report_name=report)
+    from auditor.config.loader import load_config
+    from auditor.gate.report import WASM_MAGIC, load_report
+    from auditor.gate.report import crate_dir as find_crate
+    from auditor.pipeline.check_module import module_scan_record, with_budgets
+
+    is_module = False
+    if Path(report).is_file():
+        with open(report, "rb") as f:
+            is_module = f.read(4) == WASM_MAGIC
+    scan = module_scan_record(Path(report)) if is_module else load_report(report, kinds=("scan",))
+    config = load_config(Path(crate_dir) if crate_dir else (Path(".") if is_module else find_crate(scan, None)),
+                         config_file=config_file)
+    view = with_budgets(config, list(budget), is_module)
+    return apply_gate(plan_gate(view, baseline, max_increase), scan, report_name=report)
 
 
 __all__ = ["GatePlan", "apply_gate", "check_report", "plan_gate"]
