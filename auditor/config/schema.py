@@ -126,6 +126,17 @@ def _num_list(v: Any) -> str | None:
     return None if ok else "expected a list of numbers"
 
 
+def _scenario_args(v: Any) -> str | None:
+    """Numbers, or byte slices for wasm-bindgen exports: { bytes = N } / { data = [ints] }."""
+    def one(x: Any) -> bool:
+        if _is_int(x) or isinstance(x, float):
+            return True
+        return isinstance(x, dict) and len(x) == 1 and (
+            ("bytes" in x and _is_int(x["bytes"])) or ("data" in x and isinstance(x["data"], list)))
+    ok = isinstance(v, list) and all(one(x) for x in v)
+    return None if ok else "expected a list of numbers or byte slices ({ bytes = N }, { data = [...] })"
+
+
 def _quantity(parse: Callable[..., Any], example: str, types: tuple[type, ...]) -> Leaf:
     def check(v: Any) -> str | None:
         if isinstance(v, bool) or not isinstance(v, types):
@@ -170,8 +181,8 @@ SCHEMA: dict[str, Any] = {
     "allocator": MapOf(ALLOCATOR, "allocator"),
     "runtime": RUNTIME_CHECKS,
     "scenario": ArrayOf({
-        "name": _str, "export": _str, "args": _num_list, "memory-limit": memory_limit_problem,
-        "expect": _choice("ok", "graceful-error", "trap"), "error-value": schema.integer, "fuel": _pos_int,
+        "name": _str, "export": _str, "args": _scenario_args, "memory-limit": memory_limit_problem,
+        "expect": _choice("ok", "graceful-error", "trap", "none", "some", "err"), "error-value": schema.integer, "fuel": _pos_int,
     }),
     "budget": ArrayOf(BUDGET),
     "ship": {  # shipping stages after cargo (auditor/build/ship.py, README "Shipping stages")

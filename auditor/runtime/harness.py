@@ -335,6 +335,7 @@ class Session:
         self.h = harness
         self.cap_pages = memory_limit_pages
         self.stub_calls: list[str] = []
+        self.console: list[str] = []  # console.* text from wasm-bindgen imports (runtime/bindgen.py)
         self.fuel_override: int | None = None  # a scenario's own fuel budget
         # wasmtime objects, dropped (set to None) by close()
         self.store: Any = wasmtime.Store(harness.engine)
@@ -394,6 +395,11 @@ class Session:
 
     def _stub(self, module: str, name: str, ty: wasmtime.FuncType):
         results = list(self.h.import_results(module, name))
+        from auditor.runtime.bindgen import js_stub
+
+        by_kind = js_stub(self, module, name, results)  # performance.now, console.*: stubs by kind
+        if by_kind is not None:
+            return by_kind
         trap = self.h.unknown_imports == "trap"
         defaults = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0}
 

@@ -26,7 +26,7 @@ REPORT_KEYS: dict[str, tuple[str, bool]] = {
     "oom": ("ramp", False), "churn": ("churn", True), "hold_release": ("hold_release", True),
     "fragmentation": ("fragmentation", True), "realloc": ("realloc", False)}
 WORKLOADS: tuple[str, ...] = tuple(name for name, _ in REPORT_KEYS.values())
-EXPECTS = ("ok", "graceful-error", "trap")
+EXPECTS = ("ok", "graceful-error", "trap", "none", "some", "err")  # the last three: runtime/bindgen.py
 SCENARIO_KEYS = ("name", "export", "args", "memory-limit", "expect", "error-value", "fuel")
 
 
@@ -137,10 +137,19 @@ def parse_workloads(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]
 # --------------------------------------------------------------------------- scenarios
 
 
+def _bytes_arg(a: object) -> bool:
+    """A `&[u8]` argument of a wasm-bindgen export: { bytes = N } or { data = [ints] }."""
+    if not isinstance(a, dict) or len(a) != 1:
+        return False
+    if "bytes" in a:
+        return _is_int(a["bytes"]) and 0 <= a["bytes"] <= 1 << 30
+    return "data" in a and isinstance(a["data"], list) and all(_is_int(x) for x in a["data"])
+
+
 @dataclass
 class Scenario:
     export: str
-    args: tuple[int | float, ...] = ()
+    args: tuple[Any, ...] = ()  # numbers; dicts are byte slices (runtime/bindgen.py)
     expect: str = "ok"
     error_value: int | None = None
     memory_limit_pages: int | None = None
@@ -161,8 +170,9 @@ class Scenario:
         args = d.get("args", [])
         if _is_int(args) or isinstance(args, float):
             args = [args]
-        if not isinstance(args, list) or not all(_is_int(a) or isinstance(a, float) for a in args):
-            raise AuditorError("scenario `args` must be a list of numbers", where("args"))
+        if not isinstance(args, list) or not all(_is_int(a) or isinstance(a, float) or _bytes_arg(a) for a in args):
+            raise AuditorError("scenario `args` must be a list of numbers (or byte slices for a wasm-bindgen "
+                               "export: { bytes = N } or { data = [1, 2] })", where("args"))
         expect = d.get("expect", "ok")
         if expect not in EXPECTS:
             raise AuditorError(f"scenario `expect` must be one of {', '.join(EXPECTS)}, got {expect!r}",

@@ -8,6 +8,8 @@ auditor.toml, or from `--scenario` on the command line in the same keys.
 
 from __future__ import annotations
 
+from typing import cast
+
 from auditor.records.run import ScenarioRecord
 from auditor.runtime.harness import TRAP_OUTCOMES, Harness, InstantiateError, to_signed
 from auditor.runtime.options import Scenario, from_config, parse_spec
@@ -68,31 +70,56 @@ def run_scenario(h: Harness, sc: Scenario, default_cap: int) -> ScenarioRecord:
         rec["observed"] = "bad-arguments"
         rec["message"] = f"{sc.export} returns ({', '.join(results)}): auditor cannot call a function returning v128"
         return rec
-    if len(params) != len(sc.args):
+    from auditor.runtime import bindgen as bg
+
+    nargs = sum(2 if bg.is_bytes_arg(a) else 1 for a in sc.args)
+    retptr = bg.wants_retptr(params, results, nargs) and h.func_signature(bg.MALLOC) is not None
+    plain = params[1:] if retptr else params
+    if len(plain) != nargs:
         rec["observed"] = "bad-arguments"
         rec["message"] = f"{sc.export} takes {len(params)} argument(s) ({', '.join(params)}), got {len(sc.args)}"
         return rec
-    try:
-        args = [_arg(a, t) for a, t in zip(sc.args, params)]
-    except ValueError as e:
-        rec["observed"], rec["message"] = "bad-arguments", str(e)
+    if sc.expect in bg.BINDGEN_EXPECTS and not retptr and len(results) < 2:
+        rec["observed"] = "bad-arguments"
+        rec["message"] = (f"expect = {sc.expect!r} reads a wasm-bindgen return (Option/Result through a return "
+                          f"pointer or several results); {sc.export} is ({', '.join(params)}) -> ({', '.join(results)})")
         return rec
+    if not any(bg.is_bytes_arg(a) for a in sc.args):
+        try:
+            args = [_arg(a, t) for a, t in zip(sc.args, plain)]
+        except ValueError as e:
+            rec["observed"], rec["message"] = "bad-arguments", str(e)
+            return rec
     try:
         s = h.session(cap)
     except InstantiateError as e:
         rec["observed"], rec["message"] = "instantiate-failed", f"{e.outcome}: {e.message}"
         return rec
+    decoded: str | None = None
     with s:
         if sc.fuel:
             s.fuel_override = sc.fuel
+        try:
+            flat = bg.expand_args(s, list(sc.args))
+            args = [_arg(a, t) for a, t in zip(flat, plain)]
+            area = bg.retptr_area(s) if retptr else None
+        except ValueError as e:
+            rec["observed"], rec["message"] = "bad-arguments", str(e)
+            return rec
         rec["pages_before"] = s.pages()
-        r = s.call(sc.export, *args)
+        r = s.call(sc.export, *([area] if area is not None else []), *args)
         rec["pages_after"] = s.pages()
         rec["stdout"], rec["stderr"], _ = s.output()
+        if s.console:
+            rec["stdout"] = (rec["stdout"] or "") + "".join(f"{line}\n" for line in s.console)
+        if r.ok and (retptr or len(results) >= 2) and sc.expect in bg.BINDGEN_EXPECTS:
+            words = bg.read_words(s, area) if area is not None else [int(x) & 0xFFFFFFFF for x in cast(list, r.value)]
+            decoded = bg.decode(sc.expect, words, None if area is not None else len(results))
+            r.value = words[:len(results)] if area is None else words[:4]
     if r.ok:
         rec["value"] = r.value
         graceful = sc.error_value is not None and _matches(r.value, sc.error_value)
-        rec["observed"] = "graceful-error" if graceful else "ok"
+        rec["observed"] = decoded if decoded in bg.BINDGEN_EXPECTS else ("graceful-error" if graceful else "ok")
     else:
         rec["observed"], rec["trap"], rec["message"] = r.outcome, r.trap_json(), r.message
         if r.exit_code is not None:
