@@ -104,23 +104,7 @@ def attribution(path: str | Path, *, top_items: int = 20) -> dict[str, Any]:
 
 
 def attribution_of(mod: Module, *, top_items: int = 20) -> dict[str, Any]:
-    g = graph_of(mod)
-    t = r.top_items(g, n=top_items, retained=True).to_json()
-    gb = r.garbage_items(g)
-    cr = r.crates_of(mod).to_json()
-    so = r.sources_of(mod, top_functions=5, top_lines=3).to_json()
-    da = r.data_of(g, top=3).to_json()
-    return {
-        "schema": r.ATTRIBUTION_SCHEMA, "file": mod.file, "bytes": len(mod.data),
-        "retained": t["items"],
-        "garbage": {"items": len(gb.items), "bytes": gb.bytes},
-        "crates": {"defining": cr["defining"], "instantiating": cr["instantiating"], "code_bytes": cr["code_bytes"],
-                   "hint": cr["hint"]},
-        "sources": {"available": so["available"], "hint": so["hint"], "files": so["files"],
-                    "directories": so["directories"], "unattributed": so["unattributed"]},
-        "data": {"bytes": da["bytes"], "categories": [{"name": c["name"], "bytes": c["bytes"], "pieces": c["pieces"]}
-                                                      for c in da["categories"]]},
-    }
+    return r.attribution_of(mod, graph_of(mod), top_items=top_items)
 
 
 # --------------------------------------------------------------------------- scan --attribute

@@ -21,7 +21,7 @@ from auditor.wasm.model import Module
 
 ATTRIBUTION_SCHEMA = "auditor.attribution/1"
 
-__all__ = ["ATTRIBUTION_SCHEMA", "name_matcher", "CratesResult", "DataResult", "DominatorsResult", "GarbageResult", "ItemRow", "MonosResult",
+__all__ = ["ATTRIBUTION_SCHEMA", "attribution_of", "name_matcher", "CratesResult", "DataResult", "DominatorsResult", "GarbageResult", "ItemRow", "MonosResult",
            "PathsResult", "SourcesResult", "TopResult", "crates_of", "data_of", "dominator_rows", "find_items",
            "garbage_items", "generic_groups", "sources_of", "top_items", "why"]
 
@@ -353,3 +353,32 @@ def data_of(g: ItemGraph, top: int = 10) -> DataResult:
                             pointers=g.data_pointers)
     names = {f.index: g.label(f0 + f.index) for f in mod.functions if mod.function_names.get(f.index)}
     return DataResult(mod.file, attr.to_json(names, top))
+
+
+# --------------------------------------------------------------------------- attribution (scan --attribute, diff)
+
+def attribution_of(mod: Module, g: ItemGraph, *, top_items: int = 20) -> dict:
+    """Every view of one module in one record (`auditor.attribution/1`): the largest
+    items by retained size (`top_items`; 0: every item), garbage bytes, both crate
+    views, files and directories, and the data categories."""
+    t = top_items_rows(g, top_items)
+    gb = garbage_items(g)
+    cr = crates_of(mod).to_json()
+    so = sources_of(mod, top_functions=5, top_lines=3).to_json()
+    da = data_of(g, top=3).to_json()
+    return {
+        "schema": ATTRIBUTION_SCHEMA, "file": mod.file, "bytes": len(mod.data),
+        "retained": t,
+        "retained_complete": top_items <= 0,  # every item listed (diff compares them)
+        "garbage": {"items": len(gb.items), "bytes": gb.bytes},
+        "crates": {"defining": cr["defining"], "instantiating": cr["instantiating"], "code_bytes": cr["code_bytes"],
+                   "hint": cr["hint"]},
+        "sources": {"available": so["available"], "hint": so["hint"], "files": so["files"],
+                    "directories": so["directories"], "unattributed": so["unattributed"]},
+        "data": {"bytes": da["bytes"], "categories": [{"name": c["name"], "bytes": c["bytes"], "pieces": c["pieces"]}
+                                                      for c in da["categories"]]},
+    }
+
+
+def top_items_rows(g: ItemGraph, n: int) -> list[dict]:
+    return [row.to_json() for row in top_items(g, n=n, retained=True).items]
