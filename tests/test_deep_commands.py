@@ -6,6 +6,7 @@ as README "Deep size analysis" documents them; untrusted names escaped in text."
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -259,16 +260,45 @@ def test_crates_sources_data_schemas_and_sums(graph_wasm):
 
 
 @pytest.mark.cargo
-def test_sources_and_crates_on_a_debug_build_sum_to_objdumps_code_section():
-    path = fixturelib.build_crate("heavy", config=("profile.release.debug=true",))
+def test_sources_and_crates_on_a_debug_build_agree_with_objdump_and_dwarfdump(toolchain):
+    """Both toolchains, `debug = true`: every view sums to wasm-objdump's code section;
+    sampled bodies resolve to the file, line and compile unit llvm-dwarfdump names."""
+    from auditor.wasm.analysis.ownership import module_crate_views
+    from auditor.wasm.dwarf_lines import read_line_tables
+    from auditor.wasm.parse import parse_module
+
+    path = fixturelib.build_crate("heavy", config=("profile.release.debug=true",), toolchain=toolchain)
     code_payload = next(size for kind, _, size in objdump.sections(path) if kind == "Code")
     s = js("sources", path)
     assert s["available"]
-    total = sum(f["bytes"] for f in s["files"]) + s["unattributed"]["bytes"]
-    assert total == s["code_bytes"] and code_payload < s["code_bytes"] <= code_payload + 6
+    code = s["code_bytes"]
+    assert code_payload < code <= code_payload + 6  # + id byte and size LEB
+    assert sum(f["bytes"] for f in s["files"]) + s["unattributed"]["bytes"] == code
+    assert sum(d["bytes"] for d in s["directories"]) == sum(f["bytes"] for f in s["files"])
     c = js("crates", path)
-    assert sum(r["bytes"] for r in c["instantiating"]) == s["code_bytes"]
+    for view in ("defining", "instantiating"):
+        assert sum(r["bytes"] for r in c[view]) == code
     assert c["evidence"]["instantiating"]["dwarf"] > 0
+    assert "heavy" in {r["name"] for r in c["instantiating"]}
+
+    mod = parse_module(path.read_bytes(), str(path))
+    table = read_line_tables(mod)
+    views = module_crate_views(mod)
+    base = mod.section("code").payload_offset
+    checked = 0
+    for f in mod.functions[:: max(1, len(mod.functions) // 10)]:
+        addr = (f.code_offset + f.end) // 2 - base
+        out = subprocess.run(["llvm-dwarfdump-16", f"--lookup=0x{addr:x}", str(path)], check=True,
+                             capture_output=True, text=True).stdout
+        unit = re.search(r'DW_TAG_compile_unit.*?DW_AT_name\t\("[^"]*/@/([A-Za-z0-9_]+)\.', out, re.S)
+        line = re.search(r"Line info: file '([^']*)', line (\d+)", out)
+        if unit is None or line is None:  # allocator shims and the like carry no DWARF
+            continue
+        found = table.lookup(addr)
+        assert found is not None and found[0].endswith("/" + line.group(1)) and found[1] == int(line.group(2))
+        assert views.of_function[f.index][1] == unit.group(1)
+        checked += 1
+    assert checked >= 5
 
 
 # --------------------------------------------------------------------------- diff
