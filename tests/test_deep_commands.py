@@ -372,3 +372,12 @@ def test_scan_attribute_must_name_one_variant():
 
     with pytest.raises(AuditorError, match="exactly one variant; it matches 2"):
         attribute_variant(R(), "*/default", None)
+
+
+def test_dominators_from_a_regex_and_crates_without_dwarf(graph_wasm):
+    j = js("dominators", graph_wasm, "^(helper|cb)$")
+    tops = [it["name"] for it in j["items"] if it["depth"] == 0]
+    assert tops == ["helper", "cb"]  # both matches, each with its own subtree
+    assert [it["name"] for it in j["items"] if it["depth"] == 1] == ["data[0]", "log"]
+    c = js("crates", graph_wasm, "--no-dwarf")
+    assert c["evidence"]["defining"]["dwarf"] == 0 and sum(r["bytes"] for r in c["defining"]) == 53
