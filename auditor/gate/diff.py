@@ -136,12 +136,12 @@ def load_side(path: str, deep: bool = False) -> tuple[str, Mapping[str, Any]]:
 
 
 def module_attribution(path: Path) -> dict[str, Any]:
-    from auditor.wasm.analysis.items import build_item_graph
     from auditor.wasm.analysis.results import attribution_of
+    from auditor.wasm.graph import item_graph
     from auditor.wasm.parse import parse_module
 
     mod = parse_module(path.read_bytes(), str(path))
-    return attribution_of(mod, build_item_graph(mod), top_items=0)
+    return attribution_of(mod, item_graph(mod, full=True), top_items=0)
 
 
 # --------------------------------------------------------------------------- rows

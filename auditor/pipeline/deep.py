@@ -15,7 +15,8 @@ from typing import Any
 
 from auditor.errors import AuditorError
 from auditor.wasm.analysis import results as r
-from auditor.wasm.analysis.items import ItemGraph, build_item_graph
+from auditor.wasm.analysis.items import ItemGraph
+from auditor.wasm.graph import item_graph
 from auditor.wasm.model import Module
 from auditor.wasm.parse import parse_module
 
@@ -35,12 +36,8 @@ def load_module(path: str | Path) -> Module:
 
 
 def graph_of(mod: Module) -> ItemGraph:
-    """The module's item graph, built once per parsed module."""
-    g = mod.derived.get("analysis_item_graph")
-    if not isinstance(g, ItemGraph):
-        g = build_item_graph(mod)
-        mod.derived["analysis_item_graph"] = g
-    return g
+    """The module's full item graph, built once per parsed module (`wasm.graph.item_graph`)."""
+    return item_graph(mod, full=True)
 
 
 def load_graph(path: str | Path) -> ItemGraph:
