@@ -321,6 +321,8 @@ def test_diff_deep_deltas_by_hand(tmp_path, graph_wasm):
     assert {r["name"]: r["delta"] for r in deep["defining_crates"]["rows"]} == {"[no_mangle]": 2}
     text = auditor("diff", graph_wasm, new).stdout
     assert "Retained size per item" in text and "Code per instantiating crate" in text
+    md = auditor("diff", graph_wasm, new, "--format", "markdown").stdout
+    assert "**Retained size per item**" in md and "| `dead` | 10 B | 23 B |" in md
     plain = json.loads(auditor("diff", graph_wasm, new, "--format", "json", "--no-deep").stdout)
     assert "deep" not in plain["modules"][0]
 
