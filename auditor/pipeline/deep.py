@@ -54,7 +54,10 @@ def dominators(path: str | Path, name: str | None = None, *, depth: int = 0, row
     g = load_graph(path)
     start = None
     if name is not None:
-        start = r.find_items(g, name)
+        try:
+            start = r.find_items(g, name)
+        except AuditorError as e:
+            raise AuditorError(e.what, e.where or str(path)) from None
         if not start:
             raise AuditorError(f"no item is named or matches {name!r}", str(path))
     return r.dominator_rows(g, start, depth=depth or None, rows=rows or None)
