@@ -153,7 +153,7 @@ def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
             if op == OP_I32_CONST:
                 if skip and data[at + skip] < 0x80:
                     continue
-                v = Reader(data, at + 1, f.end).sleb(32)
+                v = _sleb(data, at + 1)
                 if lo is not None and lo <= v < hi:  # type: ignore[operator]
                     refs.data_addresses.append(v)
                 continue
@@ -178,6 +178,26 @@ def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
         if segment_ops and _SEGMENT_OPS.search(data, first, f.end):
             _segment_ops(mod, f, first, refs)
     return out
+
+
+def _sleb(data: bytes, pos: int) -> int:
+    """The signed 32-bit LEB128 at pos, which the opcode walk already matched (at most 5
+    bytes, terminated inside the body): i32.const's immediate, as an i32."""
+    b = data[pos]
+    if b < 0x80:
+        return b - 0x80 if b & 0x40 else b
+    value = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            if b & 0x40:
+                value -= 1 << shift
+            break
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def _uleb(data: bytes, pos: int) -> tuple[int, int]:
