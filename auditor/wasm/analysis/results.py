@@ -45,13 +45,16 @@ def _row(g: ItemGraph, d: Dominators, i: int) -> ItemRow:
 
 
 def _analysed(g: ItemGraph) -> Dominators:
-    """Dominators of the graph, computed once per graph (kept in the module's `derived`)."""
+    """Dominators of the graph, computed once per graph (kept in the module's `derived`
+    with the graph they belong to: a call graph and the full graph differ)."""
     key = "item_graph_dominators"
-    d = g.module.derived.get(key) if hasattr(g.module, "derived") else None
-    if not isinstance(d, Dominators):
-        d = dominators(g)
-        if hasattr(g.module, "derived"):
-            g.module.derived[key] = d
+    derived = getattr(g.module, "derived", None)
+    cached = derived.get(key) if derived is not None else None
+    if isinstance(cached, tuple) and cached[0] is g:
+        return cached[1]
+    d = dominators(g)
+    if derived is not None:
+        derived[key] = (g, d)
     return d
 
 
