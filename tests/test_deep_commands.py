@@ -280,6 +280,7 @@ def test_sources_and_crates_on_a_debug_build_agree_with_objdump_and_dwarfdump(to
         assert sum(r["bytes"] for r in c[view]) == code
     assert c["evidence"]["instantiating"]["dwarf"] > 0
     assert "heavy" in {r["name"] for r in c["instantiating"]}
+    assert sum(it["shallow"] for it in js("top", path, "-n", "0")["items"]) == path.stat().st_size
 
     mod = parse_module(path.read_bytes(), str(path))
     table = read_line_tables(mod)
