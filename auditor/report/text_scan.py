@@ -153,6 +153,9 @@ def render(result, *, color: bool = False) -> str:
                 lines[i] = _style(lines[i], "31", color)
     out += [""] + lines
     out.append("")
+    from auditor.report.ship_blocks import stage_lines
+
+    out += stage_lines(result.variants)
     if small is not None:
         d = _delta(small.delta)
         out.append(_style(f"smallest: {small.id}, {small.wasm['bytes']:,} bytes ({human_bytes(small.wasm['bytes'])})"
