@@ -10,8 +10,20 @@ proposal names; the shipping stage maps them to tool flags (rules/ship.toml).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from auditor.wasm import model as m
-from auditor.wasm.opcodes import code_start, decode
+from auditor.wasm.opcodes import code_start, decode, tables
+
+
+@lru_cache(maxsize=1)
+def _proposals() -> dict[int, str]:
+    """Opcode (byte, or prefix << 16 | sub-opcode, as `decode` gives it) -> proposal."""
+    t = tables()
+    out = {code: op.proposal for code, op in t.single.items()}
+    for prefix, subs in t.prefixed.items():
+        out.update({prefix << 16 | sub: op.proposal for sub, op in subs.items()})
+    return out
 
 
 def used_features(mod: m.Module) -> list[str]:
@@ -19,16 +31,15 @@ def used_features(mod: m.Module) -> list[str]:
     proposals of the instructions in every body, `threads`/`memory64` for such memories,
     `multivalue` for a function type with several results."""
     out: set[str] = {name for prefix, name in mod.target_features if prefix in ("+", "=")}
-    seen_ops: set[str] = set()
+    seen_ops: set[int] = set()
     for f in mod.functions:
         try:
             first = code_start(mod.data, f.code_offset, f.end)
-            for _at, op, _v in decode(mod.data, first, f.end):
-                if op.proposal != "core":
-                    seen_ops.add(op.proposal)
+            seen_ops.update(op for _at, op, _v in decode(mod.data, first, f.end))
         except Exception:  # noqa: BLE001 - a malformed body: inspect reports it; features stay partial
             continue
-    out |= seen_ops
+    props = _proposals()
+    out |= {props[op] for op in seen_ops if props.get(op, "core") != "core"}
     for mem in mod.memories:
         if mem.limits.shared:
             out.add("threads")
