@@ -307,12 +307,16 @@ class Harness:
         return out
 
     def import_plan(self) -> list[ImportInfo]:
+        from auditor.runtime.bindgen import stub_kind
+
         stubbed = {(i.module, i.name) for i in self.unknown_func_imports}
         out = []
         for i in self.imports:
             kind = _kind(i.type)
             if i.module in WASI_MODULES and (i.module, i.name) not in stubbed:
                 provided = "wasi"
+            elif kind == "func" and (js := stub_kind(i.module, i.name or "")) is not None:
+                provided = f"stub-js-{js}"  # wasm-bindgen's JS side, stubbed by kind (runtime/bindgen.py)
             elif kind == "func":
                 provided = "stub-trap" if self.unknown_imports == "trap" else "stub-default"
             else:
