@@ -299,7 +299,7 @@ def test_wasm_bindgen_like_module_is_probed_through_wbindgen_exports():
     assert s["stdout"] == "hello from bindgen_like\n"
     provided = {(i["module"], i["name"]): i["provided"] for i in r["module"]["imports"]}
     assert provided[("wbg", "__wbg_log_a1b2c3d4e5f60718")] == "stub-js-console"
-    assert provided[("__wbindgen_placeholder__", "__wbindgen_describe")] == "stub-trap"  # only the CLI calls it
+    assert provided[("__wbindgen_placeholder__", "__wbindgen_describe")] == "stub-js-noop"
 
 
 @pytest.mark.cargo
