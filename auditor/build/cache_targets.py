@@ -89,11 +89,22 @@ class TargetStore:
         self._lock = threading.Lock()
         self.used = False  # a build ran in it (then the size bound is applied at release)
 
-    def acquire(self) -> bool:
+    def acquire(self, immutable: str = "") -> bool:
+        """Lock the store for this scan. `immutable` hashes the sources cargo never checks
+        for changes (directory and local-registry sources: vendored crates are fresh by
+        version for cargo): when it differs from the last scan's, the target dirs go."""
         fd = _try_lock(self.dir / ".lock")
         if fd is None:
             return False
         self._fd = fd
+        marker = self.dir / "immutable-inputs"
+        try:
+            old = marker.read_text(encoding="utf-8")
+        except OSError:
+            old = None
+        if old != immutable:
+            shutil.rmtree(self.dir / "t", ignore_errors=True)
+            marker.write_text(immutable, encoding="utf-8")
         try:
             self._stamps = json.loads((self.dir / "stamps.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -207,3 +218,67 @@ def prune(cache_root: Path, max_bytes: int, keep: Path | None = None) -> list[St
         total -= s.bytes
         removed.append(s)
     return removed
+
+
+# --------------------------------------------------------------------------- `auditor cache`
+
+_RESULT_KINDS = ("variants", "probes", "metadata", "toolchains")
+
+
+@dataclass
+class CacheReport:
+    """`auditor cache info` / `auditor cache prune`: what the cache holds (and removed)."""
+
+    KIND = "cache"
+    path: Path
+    action: str  # info | prune
+    results: dict[str, dict[str, int]]  # kind -> {"entries", "bytes"}
+    targets: list[StoreInfo]
+    max_target_bytes: int
+    removed: list[StoreInfo]
+    removed_results: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": "auditor.cache/1", "path": str(self.path), "action": self.action,
+                "results": self.results, "targets": [t.to_json() for t in self.targets],
+                "target_bytes": sum(t.bytes for t in self.targets), "max_target_bytes": self.max_target_bytes,
+                "removed": [t.to_json() for t in self.removed], "removed_results": self.removed_results}
+
+    def exit_code(self) -> int:
+        return 0
+
+
+def _results(cache_root: Path) -> dict[str, dict[str, int]]:
+    out = {}
+    for kind in _RESULT_KINDS:
+        d = cache_root / kind
+        if kind in ("variants", "probes"):
+            entries = sum(1 for sub in d.glob("*/*") if sub.is_dir()) if d.is_dir() else 0
+        else:
+            entries = sum(1 for _ in d.glob("*.json")) if d.is_dir() else 0
+        out[kind] = {"entries": entries, "bytes": dir_size(d) if d.is_dir() else 0}
+    return out
+
+
+def cache_info(cache_root: Path) -> CacheReport:
+    return CacheReport(cache_root, "info", _results(cache_root), stores(cache_root), max_target_size(), [], [])
+
+
+def cache_prune(cache_root: Path, max_bytes: int = 0, everything: bool = False) -> CacheReport:
+    """Remove target stores down to max_bytes (0: all that no scan is using); with
+    `everything`, the cached results too (every variant is rebuilt next time)."""
+    removed = prune(cache_root, max_bytes)
+    removed_results = []
+    if everything:
+        for kind in _RESULT_KINDS:
+            d = cache_root / kind
+            if d.is_dir():
+                trash = d.with_name(f".removing-{kind}-{os.getpid()}")
+                try:
+                    os.rename(d, trash)
+                except OSError:
+                    continue
+                shutil.rmtree(trash, ignore_errors=True)
+                removed_results.append(kind)
+    return CacheReport(cache_root, "prune", _results(cache_root), stores(cache_root), max_target_size(), removed,
+                       removed_results)

@@ -125,7 +125,8 @@ class Tree:
 class ShadowSet:
     """All shadow trees and target dirs of one scan; `close()` removes everything."""
 
-    def __init__(self, crate: CrateInfo, tmp_root: Path | None = None, cache_root: Path | None = None):
+    def __init__(self, crate: CrateInfo, tmp_root: Path | None = None, cache_root: Path | None = None,
+                 immutable: str = ""):
         self.crate = crate
         self._trees: dict[str, Tree] = {}
         self._lock = threading.Lock()
@@ -143,7 +144,7 @@ class ShadowSet:
             store = TargetStore(cache_root, f"{_safe(crate.name)}-{key}",
                                 {"crate": crate.name, "workspace_root": str(crate.workspace_root),
                                  "shadow": str(self.base)})
-            if store.acquire():
+            if store.acquire(immutable):
                 self.store = store
 
     def _claim(self, base: Path) -> Path:

@@ -138,6 +138,7 @@ class Context:
     rep: Reporter
     cache_root: Path
     gate: GatePlan | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)  # build_inputs(), once plan_variants ran
 
 
 def prepare(crate_dir: Path, options: ScanOptions) -> Context:
@@ -182,7 +183,7 @@ def prepare(crate_dir: Path, options: ScanOptions) -> Context:
 def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
     """Per chosen variant: its key, what the cache holds, and what must be built; with the
     runtime stage on, each variant's shared probe build too."""
-    inputs = build_inputs(ctx.crate, ctx.toolchain)
+    inputs = ctx.inputs = build_inputs(ctx.crate, ctx.toolchain)
     plans = []
     probes: dict[str, ProbePlan] = {}
     chosen_profiles = list({p.name: p for p, _ in ctx.chosen}.values())
@@ -286,13 +287,14 @@ def build_inputs(crate: CrateInfo, tc: Toolchain) -> dict[str, Any]:
     configs = cargo_config_files(crate.package_dir)
     env = {k: v for k, v in os.environ.items() if k in _ENV_KEYS or k.startswith(_ENV_PREFIXES)}
     roots = [crate.workspace_root] + list(crate.outside_paths)
-    extra = [d for d in config_sources(configs) if not any(d == r or r in d.parents for r in roots)]
     return {
         "toolchain": tc.key,
         "package": crate.name,
         "workspace_root": str(crate.workspace_root),
         "sources": build_fingerprint(roots, skip, raw_manifests=crate.has_build_script),
-        "config_sources": build_fingerprint(extra, frozenset(), raw_manifests=True),
+        # also when inside the workspace: this hash keys the kept target dirs too (cargo
+        # never rechecks a directory source's files; see cache_targets.TargetStore.acquire)
+        "config_sources": build_fingerprint(config_sources(configs), frozenset(), raw_manifests=True),
         "cargo_config": fingerprint(configs),
         "env": env,
         "glue": digest([probe_source(), PROBE_FEATURE]),

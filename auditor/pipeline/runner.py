@@ -77,10 +77,12 @@ class Runner:
     once per target dir); inspection and probes on the main thread as builds finish."""
 
     def __init__(self, crate: CrateInfo, tc: Toolchain, options: ScanOptions, runtime_on: bool,
-                 config: ConfigView, rep: Reporter, jobs: int, cache_root: Path | None = None):
+                 config: ConfigView, rep: Reporter, jobs: int, cache_root: Path | None = None,
+                 immutable_inputs: str = ""):
         self.crate, self.tc, self.options, self.runtime_on = crate, tc, options, runtime_on
         self.config, self.rep, self.jobs = config, rep, max(1, int(jobs))
         self.cache_root = cache_root
+        self.immutable_inputs = immutable_inputs  # see cache_targets.TargetStore.acquire
         self.registry = ProcessRegistry()
         self.shadows: ShadowSet | None = None
         self.builds = 0
@@ -110,7 +112,7 @@ class Runner:
 
         try:
             if todo or todo_probes:
-                self.shadows = ShadowSet(self.crate, self.options.tmp_dir, self.cache_root)
+                self.shadows = ShadowSet(self.crate, self.options.tmp_dir, self.cache_root, self.immutable_inputs)
             units = work_units(todo, todo_probes, self.jobs)
             with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="auditor-build") as pool:
                 futures = [pool.submit(self._build_unit, name, tasks, done_q) for name, tasks in units]

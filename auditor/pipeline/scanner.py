@@ -51,7 +51,8 @@ def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
     ctx = prepare(crate_dir, options)
     plans = plan_variants(ctx, options)
     ctx.rep.total = len(plans)
-    runner = Runner(ctx.crate, ctx.toolchain, options, ctx.runtime_on, ctx.config, ctx.rep, ctx.jobs, ctx.cache_root)
+    runner = Runner(ctx.crate, ctx.toolchain, options, ctx.runtime_on, ctx.config, ctx.rep, ctx.jobs, ctx.cache_root,
+                    ctx.inputs.get("config_sources", ""))
     if ctx.runtime_on:
         runner.runtime_setup()  # config errors in runtime options or scenarios exit 2 before any build
     variants = runner.run(plans)
