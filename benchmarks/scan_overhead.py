@@ -11,6 +11,9 @@ builds need no injection), side by side in one run:
    next to the re-scan (goal <= 1.5x);
 4. with --jobs, cold scans of 27 variants (3 allocators) with --jobs 1 and --jobs 2.
 
+Cold runs are repeated twice, alternating user builds and scans (the machine's load
+drifts); each figure is wall and CPU seconds (CPU of every process waited for: cargo,
+rustc, auditor), CPU being the steadier one on a loaded machine.
 Every cargo invocation is counted twice: by auditor (its stderr line) and by a wrapper
 script given as CARGO that logs each call (an independent count).
 
@@ -24,6 +27,7 @@ import datetime
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import subprocess
@@ -37,11 +41,17 @@ PROFILES = "release,opt-s,opt-z,lto,cgu1,panic-abort,strip,min-size-s,min-size-z
 EDIT = "\npub const AUDITOR_BENCH_EDIT: u32 = {n};\n"
 
 
-def auditor(*args, env=None) -> tuple[float, subprocess.CompletedProcess]:
-    t = time.perf_counter()
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def auditor(*args, env=None) -> tuple[float, subprocess.CompletedProcess, float]:
+    """Wall seconds, the process, and CPU seconds of auditor and every process it waited for."""
+    t, c = time.perf_counter(), _children_cpu()
     p = subprocess.run([sys.executable, "-m", "auditor", *map(str, args)], capture_output=True, text=True,
                        cwd=REPO, env=env)
-    return time.perf_counter() - t, p
+    return time.perf_counter() - t, p, _children_cpu() - c
 
 
 def summary(p: subprocess.CompletedProcess) -> str:
@@ -64,8 +74,7 @@ def main() -> None:
         user = work / "user" / crate_src.name
         for d in (crate, user):
             shutil.copytree(crate_src, d, ignore=shutil.ignore_patterns("target"))
-        cache = work / "cache"
-        _, p = auditor("scan", crate, "--profiles", PROFILES, "--allocators", "default", "--cache-dir", work / "c0",
+        _, p, _ = auditor("scan", crate, "--profiles", PROFILES, "--allocators", "default", "--cache-dir", work / "c0",
                        "--print-commands", "--format", "json", "-q")
         if p.returncode != 0:
             sys.exit(p.stderr)
@@ -84,62 +93,65 @@ def main() -> None:
         def logged() -> int:
             return len(log.read_text().splitlines()) if log.exists() else 0
 
-        user_env = dict(os.environ, RUSTC=tc["rustc"], CARGO_INCREMENTAL="0", CARGO_TARGET_DIR=str(work / "direct"))
+        def user_env(target: Path) -> dict:
+            return dict(os.environ, RUSTC=tc["rustc"], CARGO_INCREMENTAL="0", CARGO_TARGET_DIR=str(target))
 
-        def direct() -> float:
-            total = 0.0
+        def direct(target: Path) -> tuple[float, float]:
+            wall, c0 = 0.0, _children_cpu()
             for c in cmds:
                 argv = [tc["cargo"], *shlex.split(c["command"])[1:]]
                 t = time.perf_counter()
-                subprocess.run(argv, cwd=user, env=user_env, check=True, capture_output=True)
-                total += time.perf_counter() - t
-            return total
+                subprocess.run(argv, cwd=user, env=user_env(target), check=True, capture_output=True)
+                wall += time.perf_counter() - t
+            return wall, _children_cpu() - c0
 
         base = ["--profiles", PROFILES, "--allocators", "default", "--compression", "none", "--jobs", "1"]
-        rows: list[tuple[str, float, str, str]] = []
+        rows: list[tuple[str, str, str, str, str]] = []
 
-        cold_direct = direct()
-        rows.append((f"direct cargo builds, {len(cmds)} variants (sum)", cold_direct, "", ""))
+        def row(label: str, wall: float, cpu: float, ref: tuple[float, float] | None, goal: str, note: str) -> None:
+            ratio = f"{wall / ref[0]:.2f}x / {cpu / ref[1]:.2f}x" if ref else ""
+            rows.append((label, f"{wall:.2f} / {cpu:.2f}", ratio, goal, note))
 
-        def scan(label: str, ref: float | None, goal: str, *extra: str, cache_dir: Path) -> subprocess.CompletedProcess:
+        def scan(label: str, ref: tuple[float, float] | None, goal: str, *extra: str, cache_dir: Path) -> None:
             before = logged()
-            t, p = auditor("scan", crate, *base, *extra, "--cache-dir", cache_dir, env=env)
+            t, p, cpu = auditor("scan", crate, *base, *extra, "--cache-dir", cache_dir, env=env)
             assert p.returncode in (0, 1), p.stderr
             n = logged() - before
-            ratio = f"{t / ref:.2f}x" if ref else ""
             check = "" if counted(p) == n else f"  MISMATCH: wrapper saw {n}"
-            rows.append((label, t, ratio + (f" (goal {goal})" if goal else ""), summary(p) + check))
-            return p
+            row(label, t, cpu, ref, goal, summary(p) + check)
 
-        scan("scan cold, --no-runtime", cold_direct, "<= 1.1x", "--no-runtime", cache_dir=work / "c1")
-        scan("scan cold, with runtime", cold_direct, "<= 1.1x", cache_dir=cache)
+        # Cold, twice, alternating (the machine's load drifts): the user's builds in a fresh
+        # target dir, then the scan with a fresh cache.
+        for rep in (1, 2):
+            ref = direct(work / f"direct{rep}")
+            row(f"direct cargo builds, {len(cmds)} variants (sum), cold #{rep}", *ref, None, "", "")
+            scan(f"scan cold, --no-runtime #{rep}", ref, "<= 1.1x", "--no-runtime", cache_dir=work / f"n{rep}")
+            scan(f"scan cold, with runtime #{rep}", ref, "<= 1.1x", cache_dir=work / f"c{rep}")
+        cache = work / "c2"
         scan("scan warm, nothing changed", None, "<= 1 s, 0 cargo", cache_dir=cache)
-        for d in (crate, user):
-            lib = d / "src" / "lib.rs"
-            lib.write_text(lib.read_text() + EDIT.format(n=1))
-        edit_direct = direct()
-        rows.append(("direct cargo builds after a one-line edit (sum)", edit_direct, "", ""))
-        scan("scan after the edit, with runtime", edit_direct, "<= 1.5x", cache_dir=cache)
-        for d in (crate,):
-            lib = d / "src" / "lib.rs"
-            lib.write_text(lib.read_text() + EDIT.format(n=2).replace("EDIT", "EDIT2"))
-        scan("scan after a 2nd edit, --no-runtime", edit_direct, "<= 1.5x", "--no-runtime", cache_dir=cache)
+        for n in (1, 2):
+            for d in (crate, user):
+                lib = d / "src" / "lib.rs"
+                lib.write_text(lib.read_text() + EDIT.format(n=n).replace("EDIT", f"EDIT{n}"))
+            ref = direct(work / "direct2")
+            row(f"direct cargo builds after one-line edit #{n} (sum, warm target dir)", *ref, None, "", "")
+            scan(f"scan after edit #{n}, with runtime", ref, "<= 1.5x", cache_dir=cache)
 
         if jobs_compare:
             allocs = "default,fixture_bump,fixture_freelist"
             for j in ("1", "2"):
-                t, p = auditor("scan", crate, "--profiles", PROFILES, "--allocators", allocs, "--no-runtime",
-                               "--compression", "none", "--jobs", j, "--cache-dir", work / f"j{j}", env=env)
-                rows.append((f"27 variants, cold, --no-runtime --jobs {j}", t, "", summary(p)))
+                t, p, cpu = auditor("scan", crate, "--profiles", PROFILES, "--allocators", allocs, "--no-runtime",
+                                    "--compression", "none", "--jobs", j, "--cache-dir", work / f"j{j}", env=env)
+                row(f"27 variants, cold, --no-runtime --jobs {j}", t, cpu, None, "", summary(p))
 
         load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         print(f"# {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; uptime: {load}")
         print(f"# crate {crate_src.relative_to(REPO) if crate_src.is_relative_to(REPO) else crate_src}, "
               f"{tc['rustc_version']} + {tc['cargo_version']}, {os.cpu_count()} cores, --compression none, --jobs 1")
-        print("| measurement | wall s | ratio | auditor's count (checked against a logging CARGO wrapper) |")
-        print("|---|---|---|---|")
-        for label, t, ratio, note in rows:
-            print(f"| {label} | {t:.2f} | {ratio} | {note} |")
+        print("| measurement | wall / CPU s | ratio wall / CPU | goal | auditor's stderr (count checked against a logging CARGO wrapper) |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
