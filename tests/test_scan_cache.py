@@ -153,14 +153,18 @@ def _vendored_crate(root: Path) -> Path:
         '[package]\nname = "app"\nversion = "0.1.0"\nedition = "2021"\n\n[lib]\ncrate-type = ["cdylib"]\n\n'
         '[dependencies]\nvdep = "0.1"\n\n[workspace]\n\n'
         '[[package.metadata.auditor.budget]]\nvariant = "release/default"\nraw = "10 MiB"\n')
-    (app / "src" / "lib.rs").write_text('#[no_mangle]\npub extern "C" fn answer() -> i32 { vdep::answer() }\n')
+    (app / "src" / "lib.rs").write_text(
+        '#[no_mangle]\npub extern "C" fn answer() -> i32 { vdep::answer() }\n'
+        '#[no_mangle]\npub extern "C" fn flag() -> i32 { if option_env!("AUDITOR_TEST_FLAG").is_some() { 7 } else { 3 } }\n')
     return app
 
 
-def _answer(wasm: Path) -> list[str]:
-    """The i32 constants in the `answer` export's body (wasm-objdump's disassembly)."""
+def _answer(wasm: Path, func: str = "vdep6answer") -> list[str]:
+    """The i32 constants in the body of the function whose name contains `func`
+    (wasm-objdump's disassembly): vdep::answer, or an export such as `<flag>`."""
     text = objdump("-d", wasm)
-    body = text.split("<answer>:", 1)[1].split("\n\n", 1)[0]
+    head = next(l for l in text.splitlines() if " func[" in l and func in l)
+    body = re.split(r"\n\S+ func\[", text.split(head, 1)[1], maxsplit=1)[0]
     return re.findall(r"i32\.const (\d+)", body)
 
 
@@ -170,6 +174,8 @@ def test_cache_keys_cover_vendored_sources_and_not_budgets(tmp_path):
     env, log = counting_cargo(tmp_path)
     args = ("scan", app, "--profiles", "release", "--allocators", "default", "--no-runtime", "--compression", "none",
             "--cache-dir", tmp_path / "c", "--format", "json", "--gate")
+
+    env.pop("AUDITOR_TEST_FLAG", None)
 
     def scan():
         before = len(_calls(log))
@@ -199,6 +205,12 @@ def test_cache_keys_cover_vendored_sources_and_not_budgets(tmp_path):
     assert scan()[1] == 0
     manifest.write_text(manifest.read_text().replace("[workspace]", "[profile.release]\nopt-level = 1\n\n[workspace]"))
     assert scan()[1] == 1
+    # An environment variable the code reads (option_env!, seen in rustc's dep-info) is an input.
+    assert _answer(Path(gated["variants"][0]["wasm_path"]), "<flag>") == ["3"]
+    env["AUDITOR_TEST_FLAG"] = "1"
+    flagged, n = scan()
+    assert n == 1 and _answer(Path(flagged["variants"][0]["wasm_path"]), "<flag>") == ["7"]
+    assert scan()[1] == 0
 
 
 def test_prune_removes_least_recently_used_and_never_a_store_in_use(tmp_path):

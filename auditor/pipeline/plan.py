@@ -23,7 +23,7 @@ from typing import Any
 
 from auditor.build import toolchain as tc_mod
 from auditor.build.cache import CACHE_FORMAT, VariantCache, default_cache_dir, digest, file_sha256
-from auditor.build.cargo import BuildOptions, cargo_args, display_command
+from auditor.build.cargo import BuildOptions, cargo_args, display_command, env_unchanged
 from auditor.build.matrix import Allocator, Matrix, Profile, build_matrix, pin_allocator
 from auditor.build.shadow import PROBE_FEATURE, probe_source
 from auditor.build.toolchain import TARGET, Toolchain
@@ -209,11 +209,14 @@ def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
 
 
 def _usable(vc: VariantCache, module: str) -> dict[str, Any] | None:
-    """The stored record, when its module is there and rustc's outside inputs are unchanged."""
+    """The stored record, when its module is there and what rustc was seen reading
+    outside the key (files, environment variables) is unchanged."""
     rec = vc.record()
     if rec is not None and rec.get("status") == "ok" and not vc.path(module).is_file():
         return None
     if rec is not None and not unchanged(rec.get("extra_inputs") or {}):
+        return None
+    if rec is not None and not env_unchanged(rec.get("env_inputs") or {}, dict(os.environ)):
         return None
     return rec
 

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from auditor.build import invocations
 from auditor.build.cache import VariantCache, code_hash, digest, file_sha256
-from auditor.build.cargo import BuildOutcome, ProcessRegistry, dep_info, display_command, run_cargo
+from auditor.build.cargo import BuildOutcome, ProcessRegistry, dep_info, display_command, env_inputs, run_cargo
 from auditor.build.result import VariantResult
 from auditor.build.shadow import ShadowSet, Tree
 from auditor.build.toolchain import TARGET, Toolchain
@@ -193,6 +193,7 @@ class Runner:
             vc.put_file(module, out.wasm)
             rec["sha256"] = file_sha256(vc.path(module))
             rec["extra_inputs"] = self._extra_inputs(tree, out.wasm)
+            rec["env_inputs"] = env_inputs(out.wasm, dict(os.environ))
         if not out.ok and not out.compile_error:
             # Not the code's fault (network, registry, disk): do not cache, retry next time.
             rec["transient"] = True
