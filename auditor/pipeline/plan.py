@@ -89,7 +89,7 @@ class ProbePlan:
     record: dict[str, Any] | None
     need_build: bool
     args: list[str]
-    variants: list[str] = field(default_factory=list)  # ids of the variants it serves (this run)
+    variants: list[str] = field(default_factory=list)  # ids of the matrix's variants it serves
 
     @property
     def id(self) -> str:
@@ -186,7 +186,12 @@ def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
     inputs = ctx.inputs = build_inputs(ctx.crate, ctx.toolchain)
     plans = []
     probes: dict[str, ProbePlan] = {}
-    chosen_profiles = list({p.name: p for p, _ in ctx.chosen}.values())
+    # Chosen from the whole matrix, not a shard's slice: every shard names the same probe builds.
+    selected = ctx.matrix.profiles
+    serves: dict[tuple[str, str], list[str]] = {}
+    if ctx.runtime_on:
+        for p, a in ctx.matrix.variants():
+            serves.setdefault((probe_profile(p, selected)[0].name, a.name), []).append(join_id(p.name, a.name))
     for i, (p, a) in enumerate(ctx.chosen):
         key = digest([CACHE_FORMAT, inputs, TARGET, p.name, p.settings, allocator_key(a), options.build.to_json()])
         vc = VariantCache(ctx.cache_root, key, read=options.use_cache)
@@ -194,16 +199,16 @@ def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
         args = cargo_args(p.config_args(), p.name, ctx.crate.name, options.build)
         plan = Plan(i, p, a, key, vc, rec, rec is None, args)
         if ctx.runtime_on:
-            q, behaviour = probe_profile(p, chosen_profiles)
+            q, behaviour = probe_profile(p, selected)
             pkey = digest([CACHE_FORMAT, inputs, TARGET, "probes", q.name, q.settings, allocator_key(a),
                            options.build.to_json(), PROBE_FEATURE])
             if pkey not in probes:
                 pc = VariantCache(ctx.cache_root, pkey, read=options.use_cache, kind="probes")
                 prec = _usable(pc, "probes.wasm")
                 pargs = cargo_args(q.config_args(), q.name, ctx.crate.name, options.build, [PROBE_FEATURE])
-                probes[pkey] = ProbePlan(a, q, behaviour, pkey, pc, prec, prec is None, pargs)
+                probes[pkey] = ProbePlan(a, q, behaviour, pkey, pc, prec, prec is None, pargs,
+                                         serves.get((q.name, a.name), []))
             plan.probe = probes[pkey]
-            plan.probe.variants.append(plan.id)
         plans.append(plan)
     return plans
 
