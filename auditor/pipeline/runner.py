@@ -12,7 +12,6 @@ between scans) while the main thread inspects and runs finished modules.
 
 from __future__ import annotations
 
-import copy
 import os
 import queue
 import shutil
@@ -309,8 +308,9 @@ class Runner:
         v.probes_path = str(probes)
         if probe.key not in self._ran:
             self._ran[probe.key] = self._run_probe(probe, probes)
-        run, v.runtime_error = self._ran[probe.key]
-        v.runtime = copy.deepcopy(run)  # each variant's record is its own (the rules fill them)
+        # The same record for every variant it serves: nothing downstream modifies records
+        # (the rules put findings in the scan's lists), so it is shared, not copied.
+        v.runtime, v.runtime_error = self._ran[probe.key]
 
     def _run_probe(self, probe: ProbePlan, probes: Path) -> tuple[RunRecord | None, str | None]:
         ropts, scen = self.runtime_setup()
