@@ -236,3 +236,64 @@ def test_prune_removes_least_recently_used_and_never_a_store_in_use(tmp_path):
         os.close(held)
     p = auditor("cache", "prune", "--cache-dir", cache, "--max-size", "nonsense")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "--max-size" in p.stderr
+
+
+def test_probe_profile_groups_by_behaviour_keys():
+    from auditor.build.matrix import Profile, build_matrix
+    from auditor.pipeline.plan import probe_profile
+
+    profiles = build_matrix(None, None, ["default"]).profiles
+    chosen = {p.name: probe_profile(p, profiles)[0].name for p in profiles}
+    assert chosen == {"release": "release", "opt-s": "release", "opt-z": "release", "lto": "release",
+                      "cgu1": "release", "strip": "release", "panic-abort": "panic-abort",
+                      "min-size-s": "panic-abort", "min-size-z": "panic-abort"}
+    # Without release/panic-abort selected: the first selected profile of the same behaviour.
+    only = [p for p in profiles if p.name in ("opt-z", "min-size-s", "min-size-z")]
+    assert {p.name: probe_profile(p, only)[0].name for p in only} == \
+        {"opt-z": "opt-z", "min-size-s": "min-size-s", "min-size-z": "min-size-s"}
+    # overflow-checks changes behaviour: its own probe; a dev-based profile probes itself.
+    checked = Profile("checked", {"inherits": "release", "opt-level": "z", "overflow-checks": True})
+    devish = Profile("devish", {"inherits": "dev", "opt-level": 1})
+    q, behaviour = probe_profile(checked, profiles + [checked, devish])
+    assert q.name == "checked" and behaviour == {"overflow-checks": True}
+    assert probe_profile(devish, profiles + [devish])[0].name == "devish"
+
+
+def test_build_fingerprint_leaves_out_auditor_settings_only(tmp_path):
+    from auditor.build.workspace import build_fingerprint, config_sources
+
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    manifest = ws / "Cargo.toml"
+    manifest.write_text('[package]\nname = "x"\nversion = "0.1.0"\n\n[package.metadata.auditor]\nbudget = 1\n')
+    (ws / "src" / "lib.rs").write_text("")
+    base = build_fingerprint([ws])
+    manifest.write_text(manifest.read_text().replace("budget = 1", "budget = 2"))
+    (ws / "auditor.toml").write_text("[scan]\njobs = 1\n")
+    assert build_fingerprint([ws]) == base
+    assert build_fingerprint([ws], raw_manifests=True) != build_fingerprint([ws], raw_manifests=False)
+    manifest.write_text(manifest.read_text().replace('version = "0.1.0"', 'version = "0.1.1"'))
+    assert build_fingerprint([ws]) != base
+    cfg = ws / ".cargo" / "config.toml"
+    cfg.parent.mkdir()
+    cfg.write_text('paths = ["../ovr"]\n[source.v]\ndirectory = "vendor"\n[patch.crates-io]\nfoo = { path = "/abs/foo" }\n')
+    assert config_sources([cfg]) == [tmp_path / "ovr", ws / "vendor", Path("/abs/foo")]
+
+
+def test_env_inputs_from_rustc_and_build_script_dep_info(tmp_path):
+    from auditor.build.cargo import env_inputs, env_unchanged
+
+    wasm = tmp_path / "release" / "app.wasm"
+    (wasm.parent / "deps").mkdir(parents=True)
+    (wasm.parent / "build" / "dep-1234").mkdir(parents=True)
+    (wasm.parent / "deps" / "app.d").write_text(
+        "app.wasm: src/lib.rs\n\nsrc/lib.rs:\n\n# env-dep:FLAG=on\n# env-dep:UNSET\n# env-dep:CARGO_PKG_NAME=app\n")
+    (wasm.parent / "build" / "dep-1234" / "output").write_text("cargo:rerun-if-env-changed=CC_OPT\n")
+    environ = {"FLAG": "on", "CC_OPT": "-O2"}
+    rec = env_inputs(wasm, environ)
+    # CARGO_PKG_NAME came from cargo, not the environment: not an input of ours
+    assert rec == {"FLAG": "on", "UNSET": None, "CC_OPT": "-O2"}
+    assert env_unchanged(rec, environ)
+    assert not env_unchanged(rec, dict(environ, FLAG="off"))
+    assert not env_unchanged(rec, dict(environ, UNSET="1"))
+    assert not env_unchanged(rec, {"FLAG": "on"})

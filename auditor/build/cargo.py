@@ -218,6 +218,18 @@ def env_inputs(wasm: Path, environ: dict[str, str]) -> dict[str, str | None]:
             now = environ.get(name)
             if (now is None and recorded is None) or (now is not None and _escape_env(now) == recorded):
                 out[name] = recorded
+    # Build scripts' `cargo:rerun-if-env-changed=NAME` (in their `output` files).
+    for f in sorted((wasm.parent / "build").glob("*/output")):
+        try:
+            text = f.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            for prefix in ("cargo:rerun-if-env-changed=", "cargo::rerun-if-env-changed="):
+                if line.startswith(prefix):
+                    name = line[len(prefix):].strip()
+                    now = environ.get(name)
+                    out[name] = None if now is None else _escape_env(now)
     return out
 
 
