@@ -297,3 +297,29 @@ def test_env_inputs_from_rustc_and_build_script_dep_info(tmp_path):
     assert not env_unchanged(rec, dict(environ, FLAG="off"))
     assert not env_unchanged(rec, dict(environ, UNSET="1"))
     assert not env_unchanged(rec, {"FLAG": "on"})
+
+
+def test_hash_memo_never_serves_a_rewritten_file(tmp_path, monkeypatch):
+    from auditor.build.workspace import HashMemo, build_fingerprint
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    f = ws / "data.rs"
+    f.write_text("const A: u8 = 1;\n")
+    monkeypatch.setattr(HashMemo, "RACY_NS", -(10 ** 18))  # trust fresh files (no 2 s wait in a test)
+    memo_path = tmp_path / "memo.json"
+    memo = HashMemo(memo_path)
+    plain = build_fingerprint([ws])
+    assert build_fingerprint([ws], memo=memo) == plain  # same figure with or without the memo
+    memo.save()
+    entries = json.loads(memo_path.read_text())
+    assert entries[str(f)][4] == hashlib.sha256(f.read_bytes()).hexdigest()
+    # An unchanged file is not read again: a (planted) wrong entry with its stat would be used.
+    forged = dict(entries, **{str(f): entries[str(f)][:4] + ["00" * 32]})
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    assert build_fingerprint([ws], memo=HashMemo(tmp_path / "forged.json")) != plain
+    st = f.stat()
+    f.write_text("const A: u8 = 2;\n")  # same size, and the old mtime put back
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = build_fingerprint([ws], memo=HashMemo(memo_path))
+    assert again == build_fingerprint([ws]) != plain  # ctime moved: the memo entry is not used

@@ -270,6 +270,10 @@ def cache_prune(cache_root: Path, max_bytes: int = 0, everything: bool = False) 
     removed = prune(cache_root, max_bytes)
     removed_results = []
     if everything:
+        try:
+            (cache_root / "filehashes.json").unlink()
+        except OSError:
+            pass
         for kind in _RESULT_KINDS:
             d = cache_root / kind
             if d.is_dir():

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import tomllib
 from collections.abc import Iterator, Set
 from dataclasses import dataclass, field
@@ -381,7 +382,59 @@ def _build_view(f: Path, raw_manifests: bool) -> bytes | None:
     return b"parsed manifest\n" + json.dumps(doc, sort_keys=True, default=str).encode()
 
 
-def build_fingerprint(paths: list[Path], skip: Set[Path] = frozenset(), *, raw_manifests: bool = False) -> str:
+class HashMemo:
+    """File hashes remembered by (size, mtime, ctime, inode), so a warm re-scan of a big
+    tree (a vendor directory, say) reads only what changed. Like git's index, an entry
+    is trusted only when the file was last modified at least 2 s before it was hashed
+    (a write within the filesystem's timestamp granularity cannot hide behind it); any
+    write changes ctime, which no tool can set back."""
+
+    RACY_NS = 2_000_000_000
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.entries: dict[str, list] = {}
+        self.dirty = False
+        if path is not None:
+            try:
+                self.entries = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self.entries = {}
+
+    def digest(self, f: Path) -> tuple[int, bytes]:
+        """(size, sha256 digest) of the file's bytes."""
+        st = f.stat()
+        sig = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        key = str(f)
+        hit = self.entries.get(key)
+        if hit is not None and hit[:4] == sig:
+            return st.st_size, bytes.fromhex(hit[4])
+        data = f.read_bytes()
+        d = hashlib.sha256(data).digest()
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > self.RACY_NS and len(data) == st.st_size:
+            self.entries[key] = sig + [d.hex()]
+            self.dirty = True
+        return len(data), d
+
+    MAX_ENTRIES = 200_000
+
+    def save(self) -> None:
+        if self.path is None or not self.dirty:
+            return
+        if len(self.entries) > self.MAX_ENTRIES:  # bounded: start over rather than grow forever
+            self.entries = {}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(self.entries), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+        self.dirty = False
+
+
+def build_fingerprint(paths: list[Path], skip: Set[Path] = frozenset(), *, raw_manifests: bool = False,
+                      memo: HashMemo | None = None) -> str:
     """Content hash of what a build reads under the given dirs (files given directly are
     hashed raw): as `fingerprint`, without auditor's own settings (see `_build_view`)."""
     h = hashlib.sha256()
@@ -398,6 +451,11 @@ def build_fingerprint(paths: list[Path], skip: Set[Path] = frozenset(), *, raw_m
             try:
                 if f.is_symlink():
                     h.update(f"link {rel} {os.readlink(f)}\n".encode())
+                    continue
+                if memo is not None and f.name != "Cargo.toml" and (raw_manifests or f.name not in AUDITOR_CONFIGS):
+                    size, d = memo.digest(f)
+                    h.update(f"file {rel} {size}\n".encode())
+                    h.update(d)
                     continue
                 data = _build_view(f, raw_manifests)
             except OSError:

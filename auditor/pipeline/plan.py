@@ -29,6 +29,7 @@ from auditor.build.shadow import PROBE_FEATURE, probe_source
 from auditor.build.toolchain import TARGET, Toolchain
 from auditor.build.workspace import (
     CrateInfo,
+    HashMemo,
     build_fingerprint,
     cargo_config_files,
     config_sources,
@@ -183,7 +184,7 @@ def prepare(crate_dir: Path, options: ScanOptions) -> Context:
 def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
     """Per chosen variant: its key, what the cache holds, and what must be built; with the
     runtime stage on, each variant's shared probe build too."""
-    inputs = ctx.inputs = build_inputs(ctx.crate, ctx.toolchain)
+    inputs = ctx.inputs = build_inputs(ctx.crate, ctx.toolchain, ctx.cache_root)
     plans = []
     probes: dict[str, ProbePlan] = {}
     # Chosen from the whole matrix, not a shard's slice: every shard names the same probe builds.
@@ -281,7 +282,7 @@ def injected(a: Allocator) -> InjectedRecord | None:
 # --------------------------------------------------------------------------- cache keys
 
 
-def build_inputs(crate: CrateInfo, tc: Toolchain) -> dict[str, Any]:
+def build_inputs(crate: CrateInfo, tc: Toolchain, cache_root: Path | None = None) -> dict[str, Any]:
     """Everything outside the variant that a build reads.
 
     Sources: every file of the workspace and of path dependencies outside it (Cargo.lock
@@ -295,18 +296,21 @@ def build_inputs(crate: CrateInfo, tc: Toolchain) -> dict[str, Any]:
     configs = cargo_config_files(crate.package_dir)
     env = {k: v for k, v in os.environ.items() if k in _ENV_KEYS or k.startswith(_ENV_PREFIXES)}
     roots = [crate.workspace_root] + list(crate.outside_paths)
-    return {
+    memo = HashMemo(cache_root / "filehashes.json" if cache_root is not None else None)
+    out = {
         "toolchain": tc.key,
         "package": crate.name,
         "workspace_root": str(crate.workspace_root),
-        "sources": build_fingerprint(roots, skip, raw_manifests=crate.has_build_script),
+        "sources": build_fingerprint(roots, skip, raw_manifests=crate.has_build_script, memo=memo),
         # also when inside the workspace: this hash keys the kept target dirs too (cargo
         # never rechecks a directory source's files; see cache_targets.TargetStore.acquire)
-        "config_sources": build_fingerprint(config_sources(configs), frozenset(), raw_manifests=True),
+        "config_sources": build_fingerprint(config_sources(configs), frozenset(), raw_manifests=True, memo=memo),
         "cargo_config": fingerprint(configs),
         "env": env,
         "glue": digest([probe_source(), PROBE_FEATURE]),
     }
+    memo.save()
+    return out
 
 
 _path_prints: dict[str, str] = {}
