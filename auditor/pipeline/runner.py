@@ -145,11 +145,11 @@ class Runner:
 
     def _build_unit(self, name: str, tasks: list[Task], done_q: queue.Queue[Any]) -> None:
         """One unit's builds, in one target dir, so their dependencies build once."""
-        shadows = self.shadows
-        assert shadows is not None  # run() makes them before any build starts
-        target = shadows.target_dir(name)
+        target: Path | None = None
         for kind, task in tasks:
             try:
+                if target is None:
+                    target = self.shadows_or_fail().target_dir(name)
                 rec = self._build(task, target) if kind == "variant" else self._build_probe(task, target)
                 done_q.put((kind, task, rec, None))
             except BaseException as e:  # handed to the main thread, which stops the scan
