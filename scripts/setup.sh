@@ -67,6 +67,7 @@ if [ "$RUNTIME_ONLY" = 0 ]; then
   missing wabt
   missing brotli
   command -v node >/dev/null 2>&1 || missing nodejs
+  command -v npm >/dev/null 2>&1 || missing npm  # binaryen 132 (wasm-opt) for the shipping stages
   # Headless chromium for the HTML report tests (tests/browser.py; ~100 MB of .debs).
   if ! command -v chromium >/dev/null 2>&1; then pkgs+=(chromium fonts-liberation); fi
   if ! command -v clang-16 >/dev/null 2>&1; then pkgs+=(clang-16 lld-16); fi
@@ -104,11 +105,14 @@ if [ "$RUST_WEB" = 1 ]; then
   # versions); this checkout reaches it through .toolchains/rust-1.96 (gitignored).
   if [ "$DRY" = 1 ]; then
     bash scripts/rust_web.sh --dry-run
+    bash scripts/setup-ship.sh --dry-run
   else
     prefix=$(bash scripts/rust_web.sh)
     mkdir -p .toolchains
     ln -sfn "$prefix" .toolchains/rust-1.96
     say "rustc 1.96: .toolchains/rust-1.96 -> $prefix"
+    # The shipping stages' tools (wasm-bindgen CLI built by 1.96, npm binaryen), cached by version.
+    bash scripts/setup-ship.sh
   fi
 fi
 say "done: $VENV/bin/auditor"
