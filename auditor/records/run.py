@@ -52,7 +52,10 @@ class TrapRecord(TypedDict, total=False):
 
 
 class InstantiateRecord(TypedDict, total=False):
-    outcome: str  # ok | memory-over-cap | start-trap | unsatisfied-imports | instantiate-error
+    # ok | memory-over-cap | table-over-cap | tables-over-cap | memories-over-cap | instances-over-cap |
+    # shared-memory-over-cap | start-trap | start-timeout | host-error | unsatisfied-imports |
+    # instantiate-error | compile-timeout | compile-memory | compile-too-deep | compile-crash
+    outcome: str
     message: str | None
     pages: int | None
     trap: TrapRecord | None
@@ -204,6 +207,21 @@ class ScenarioRecord(TypedDict):
     origin: str | None
 
 
+class SandboxLimitsRecord(TypedDict):
+    memory_pages: int
+    table_elements: int
+    instances: int
+    tables: int
+    memories: int
+    compile_seconds: float
+    compile_memory_bytes: int
+    max_nesting: int
+
+
+class SandboxRecord(TypedDict):
+    limits: SandboxLimitsRecord  # (what the compile child took is in `timings`: it differs run to run)
+
+
 class RunRecord(TypedDict):
     schema: str
     file: str
@@ -220,6 +238,7 @@ class RunRecord(TypedDict):
     static: StaticRecord
     wasi: WasiRecord | None
     scenarios: list[ScenarioRecord]
+    sandbox: SandboxRecord
     findings: list[FindingRecord]  # empty from the runtime stage; the rules fill them
     checks: list[CheckRecord]
     timings: dict[str, float | int]
