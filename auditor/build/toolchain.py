@@ -312,6 +312,7 @@ def try_build(tc: Toolchain, cache_dir: Path | None) -> None:
         (crate / "src" / "lib.rs").write_text(_PROBE_RS)
         env = tc.env()
         env["CARGO_TARGET_DIR"] = str(Path(tmp) / "target")
+        env["TMPDIR"] = tmp  # rustc's temp dirs go (and are removed) with this one
         for k in ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"):
             env.pop(k, None)
         try:

@@ -120,7 +120,7 @@ def load_side(path: str) -> tuple[str, Mapping[str, Any]]:
         from auditor.wasm.inspect import inspect_file
 
         return "wasm", inspect_file(p).to_json()
-    report = load_report(p, kinds=("scan", "inspect"))
+    report = load_report(p, kinds=("scan", "inspect"), expected="a .wasm module or a JSON report")
     return report["schema"].split(".")[1].split("/")[0], report
 
 

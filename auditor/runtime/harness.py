@@ -26,10 +26,12 @@ from typing import Any
 import wasmtime
 
 from auditor.errors import AuditorError
+from auditor.io import describe
 from auditor.records.run import ImportPlanRecord, InstantiateRecord, TrapRecord
 from auditor.runtime.sandbox import (
     Limits,
     SandboxStop,
+    SignalWake,
     apply_limits,
     compile_module,
     deepest_nesting,
@@ -202,8 +204,9 @@ class Harness:
         # wasmtime.Module also accepts WAT text: refuse anything that is not a binary module.
         if data[:4] != b"\0asm":
             got = data[:4].hex(" ") if data else "an empty file"
-            raise AuditorError(f"not a WebAssembly module: expected magic 00 61 73 6d at offset 0, got {got}",
-                               str(path))
+            what = describe(data[:512], "a WebAssembly binary") if data else None
+            raise AuditorError(f"not a WebAssembly module: expected magic 00 61 73 6d at offset 0, got {got}"
+                               + (f": {what}" if what else ""), str(path))
         self.data = data
         self.fuel = fuel
         self.timeout = timeout
@@ -241,7 +244,9 @@ class Harness:
         self._tmp = tempfile.mkdtemp(prefix="auditor-run-") if self.wasi else None
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake: SignalWake | None = None
         if timeout:
+            self._wake = SignalWake()
             self._ticker = threading.Thread(target=self._tick, name="auditor-epoch", daemon=True)
             self._ticker.start()
         self.sessions = 0  # stores opened (one per workload, scenario, check)
@@ -250,12 +255,20 @@ class Harness:
     def _tick(self) -> None:
         while not self._stop.wait(EPOCH_TICK):
             self.engine.increment_epoch()
+            if self._wake is not None and self._wake.fired():
+                # Ctrl-C or SIGTERM during a call: pass every deadline so the call ends now
+                # and the signal's handler runs in the main thread.
+                for _ in range(int((self.timeout or 0) / EPOCH_TICK) + 2):
+                    self.engine.increment_epoch()
 
     def close(self) -> None:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join()
             self._ticker = None
+        if self._wake is not None:
+            self._wake.close()
+            self._wake = None
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None

@@ -166,6 +166,58 @@ def deepest_nesting(ir: Any, limit: int) -> tuple[int, int] | None:
     return None
 
 
+# --------------------------------------------------------------------------- signals
+
+
+class SignalWake:
+    """Tells a watcher thread that a signal arrived while the main thread is inside a
+    wasm call (where Python runs no signal handler until the call returns): the C-level
+    handler writes to `signal.set_wakeup_fd`'s pipe, the epoch ticker reads it and ends
+    the call at once, and the Python handler (Ctrl-C, SIGTERM) then runs as usual.
+    Inert outside the main thread or when someone else owns the wakeup fd (asyncio)."""
+
+    def __init__(self) -> None:
+        self._r = self._w = -1
+        self._old: int | None = None
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        try:
+            old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        except ValueError:  # not the main thread
+            os.close(r)
+            os.close(w)
+            return
+        if old != -1:  # someone else's: give it back and stay inert
+            signal.set_wakeup_fd(old)
+            os.close(r)
+            os.close(w)
+            return
+        self._r, self._w, self._old = r, w, old
+
+    def fired(self) -> bool:
+        if self._r < 0:
+            return False
+        try:
+            return bool(os.read(self._r, 64))
+        except BlockingIOError:
+            return False
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        if self._old is not None:
+            try:
+                signal.set_wakeup_fd(self._old)
+            except ValueError:
+                pass
+            self._old = None
+        for fd in (self._r, self._w):
+            if fd >= 0:
+                os.close(fd)
+        self._r = self._w = -1
+
+
 # --------------------------------------------------------------------------- the engine
 
 
