@@ -264,7 +264,8 @@ def test_seed_note_scenarios_from_cargo_metadata(tmp_path):
 
 @pytest.mark.parametrize("content,message", [
     (None, "is a directory, not a .wasm file"),
-    (b"(module)", "not a WebAssembly module: expected magic 00 61 73 6d at offset 0, got 28 6d 6f 64"),
+    (b"(module)", "not a WebAssembly module: expected magic 00 61 73 6d at offset 0, got 28 6d 6f 64: "
+                  "is a WebAssembly text file, not a WebAssembly binary — assemble it with wat2wasm"),
     (b"\0asm\x0d\x00\x01\x00", "not a valid module: expected a WebAssembly module but was given a "
                                "WebAssembly component"),
     (b"\0asm\x02\x00\x00\x00", "not a valid module: unknown binary version: 0x2 (at offset 0x4)"),
