@@ -122,9 +122,21 @@ GROW_IN_START = """(module
 @pytest.mark.parametrize("delta", [100_000_000, 0x7FFFFFFF])
 def test_table_grow_in_start_is_refused_at_the_element_cap(wat, delta):
     # Uncapped: 100 M elements took 817 MB, 0x7fffffff 16.4 GB (issue 15).
-    r, _, _ = audit(wat(GROW_IN_START.replace("DELTA", str(delta))))
+    path = wat(GROW_IN_START.replace("DELTA", str(delta)))
+    r, _, _ = audit(path)
     assert r["instantiate"]["outcome"] == "ok"  # the start function saw -1 and returned
     assert r["sandbox"]["limits"]["table_elements"] == 1_000_000
+    # The refusal is invisible at run time (wasmtime-py has no limiter callback): the
+    # request is found in the code, at the offset wasm-objdump disassembles it.
+    assert r["static"]["table_grow_sites"] == 1
+    assert r["static"]["table_grow_over_cap"] == [{"function": 0, "name": None, "offset": objdump_offset(path, "table.grow"),
+                                                    "table": 0, "delta": delta, "cap": 1_000_000}]
+    assert rules(r) == ["AUD524"]
+
+
+def objdump_offset(path: Path, mnemonic: str) -> int:
+    out = subprocess.run(["wasm-objdump", "-d", str(path)], capture_output=True, text=True, check=True).stdout
+    return int(next(l for l in out.splitlines() if f"| {mnemonic}" in l).split(":")[0], 16)
 
 
 def test_table_grow_under_the_cap_is_allowed(wat):
@@ -132,6 +144,7 @@ def test_table_grow_under_the_cap_is_allowed(wat):
     r, _, _ = audit(wat(GROW_IN_START.replace("DELTA", "1000")))
     assert r["instantiate"]["outcome"] == "start-trap"
     assert r["instantiate"]["trap"]["outcome"] == "unreachable"
+    assert r["static"]["table_grow_sites"] == 1 and r["static"]["table_grow_over_cap"] == []
 
 
 def test_exported_malloc_growing_a_table_per_call_is_bounded(wat):
@@ -146,6 +159,8 @@ def test_exported_malloc_growing_a_table_per_call_is_bounded(wat):
     r, _, _ = audit(path, "--scenario", "grow,expect=graceful-error,error-value=-1")
     assert r["instantiate"]["outcome"] == "ok"
     assert r["scenarios"][0]["observed"] == "graceful-error" and r["scenarios"][0]["passed"]
+    assert [(g["delta"], g["function"]) for g in r["static"]["table_grow_over_cap"]] == [(10_000_000, 0), (10_000_000, 2)]
+    assert rules(r) == ["AUD524", "AUD524"]
 
 
 def test_table_minimum_over_the_cap_is_its_own_outcome(wat):

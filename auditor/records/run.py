@@ -164,6 +164,15 @@ class GrowFunctionRecord(TypedDict):
     offsets: list[int]
 
 
+class TableGrowRecord(TypedDict):
+    function: int
+    name: str | None
+    offset: int  # file offset of the table.grow
+    table: int
+    delta: int  # the constant pushed right before it
+    cap: int  # the sandbox's elements per table
+
+
 class StaticRecord(TypedDict):
     available: bool
     reason: str | None
@@ -175,6 +184,8 @@ class StaticRecord(TypedDict):
     oom_path_ends_in_unreachable: bool | None
     exports_reaching_oom: list[str]
     named_functions: int
+    table_grow_sites: int | None
+    table_grow_over_cap: list[TableGrowRecord]  # constant requests above the sandbox's table cap
 
 
 class WasiRecord(TypedDict):

@@ -145,7 +145,8 @@ def _stopped(path: Path, options: RuntimeOptions, scenarios, stop: SandboxStop, 
     return RunResult(file=str(path), bytes=path.stat().st_size, options=options, module=module,
                      instantiate=instantiate, entry=entry, oom=results["oom"], churn=results["churn"],
                      hold_release=results["hold_release"], fragmentation=results["fragmentation"],
-                     realloc=results["realloc"], static=static_facts(ir if ir is not None else (stop.ir_error or reason)),
+                     realloc=results["realloc"], static=static_facts(ir if ir is not None else (stop.ir_error or reason),
+                                                               table_cap=limits.table_elements),
                      wasi=None, scenarios=scen,
                      timings={"compile": round(time.perf_counter() - t0, 4), **_compile_timings(stop.seconds, stop.peak_rss),
                               "total": round(time.perf_counter() - t0, 4), "calls": 0, "sessions": 0},
@@ -234,7 +235,7 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
         timings.update(_compile_timings(h.compile_seconds, h.compile_peak_rss))
         module = _module_facts(h)
         t = time.perf_counter()
-        static = static_facts(h.ir if h.ir is not None else h.ir_error)
+        static = static_facts(h.ir if h.ir is not None else h.ir_error, table_cap=limits.table_elements)
         timings["static"] = round(time.perf_counter() - t, 4)
         entry = detect(h.func_signature)
         try:
