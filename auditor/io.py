@@ -131,10 +131,3 @@ def describe(head: bytes, expected: str) -> str | None:
     what, advice = found
     return f"is {what}, not {expected}" + (f" — {advice}" if advice else "")
 
-
-def sniff_file(path: str | os.PathLike) -> tuple[str, str] | None:
-    try:
-        with open(path, "rb") as f:
-            return sniff(f.read(512))
-    except OSError:
-        return None

@@ -268,7 +268,11 @@ def compile_module(engine: Any, data: bytes, *, epoch: bool, limits: Limits, whe
     finds the module invalid (one line, as the in-process compile said it)."""
     import wasmtime
 
-    tmp = tempfile.mkdtemp(prefix="auditor-compile-")
+    try:
+        tmp = tempfile.mkdtemp(prefix="auditor-compile-")
+    except OSError as e:
+        raise AuditorError(f"cannot make a temporary directory to compile in: {e.strerror}",
+                           tempfile.gettempdir()) from None
     t0 = time.monotonic()
     p: subprocess.Popen | None = None
     try:
