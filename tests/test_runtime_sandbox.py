@@ -224,7 +224,21 @@ def test_wasmtime_py_internal_error_is_reported_as_such(wat):
     assert r["instantiate"]["outcome"] == "host-error"
     assert "wasmtime-py internal error" in r["instantiate"]["message"]
     assert "Unkown `ffi.wasmtime_valkind_t`: 4" in r["instantiate"]["message"]
+    assert [h["where"] for h in r["sandbox"]["host_errors"]] == ["instantiate (the start function)"]
     assert rules(r) == ["AUD523"]
+
+
+def test_wasmtime_py_internal_error_in_a_call_is_reported_once_as_such(wat):
+    r, _, _ = audit(wat("""(module
+      (import "env" "f" (func $f (param v128)))
+      (memory (export "memory") 1)
+      (func (export "g") (result i32) (call $f (v128.const i32x4 0 0 0 0)) (i32.const 1)))"""),
+        "--scenario", "g,expect=ok", "--scenario", "g,expect=ok,name=again")
+    assert r["instantiate"]["outcome"] == "ok"
+    assert [s["observed"] for s in r["scenarios"]] == ["host-error", "host-error"]
+    assert r["sandbox"]["host_errors"] == [{"where": "call g", "message": r["scenarios"][0]["message"]}]
+    assert "Unkown `ffi.wasmtime_valkind_t`: 4" in r["scenarios"][0]["message"]
+    assert rules(r) == ["AUD504", "AUD504", "AUD523"]  # the scenarios could not pass; the cause named once
 
 
 # --------------------------------------------------------------------------- compilation

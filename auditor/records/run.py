@@ -229,8 +229,14 @@ class SandboxLimitsRecord(TypedDict):
     max_nesting: int
 
 
+class HostErrorRecord(TypedDict):
+    where: str  # "instantiate (the start function)" | "call EXPORT"
+    message: str | None
+
+
 class SandboxRecord(TypedDict):
     limits: SandboxLimitsRecord  # (what the compile child took is in `timings`: it differs run to run)
+    host_errors: list[HostErrorRecord]  # wasmtime-py's own failures (not the module's), deduplicated
 
 
 class RunRecord(TypedDict):

@@ -100,12 +100,13 @@ class RunResult:
         }
 
 
-def sandbox_record(limits: Limits, memory_pages: int) -> SandboxRecord:
+def sandbox_record(limits: Limits, memory_pages: int, host_errors: list | None = None) -> SandboxRecord:
     lim = limits.to_json()
     return {"limits": {"memory_pages": memory_pages, "table_elements": lim["table_elements"],
                        "instances": lim["instances"], "tables": lim["tables"], "memories": lim["memories"],
                        "compile_seconds": lim["compile_seconds"],
-                       "compile_memory_bytes": lim["compile_memory_bytes"], "max_nesting": lim["max_nesting"]}}
+                       "compile_memory_bytes": lim["compile_memory_bytes"], "max_nesting": lim["max_nesting"]},
+            "host_errors": list(host_errors or [])}
 
 
 def _compile_timings(seconds: float | None, peak: int | None) -> dict[str, float | int]:
@@ -276,4 +277,4 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
                      entry=entry.to_json(), oom=results["oom"], churn=results["churn"],
                      hold_release=results["hold_release"], fragmentation=results["fragmentation"],
                      realloc=results["realloc"], static=static, wasi=wasi, scenarios=scen, timings=timings,
-                     sandbox=sandbox_record(limits, cap))
+                     sandbox=sandbox_record(limits, cap, h.host_errors))

@@ -249,8 +249,15 @@ class Harness:
             self._wake = SignalWake()
             self._ticker = threading.Thread(target=self._tick, name="auditor-epoch", daemon=True)
             self._ticker.start()
+        self.host_errors: list[dict[str, str | None]] = []  # wasmtime-py's own failures, deduplicated
         self.sessions = 0  # stores opened (one per workload, scenario, check)
         self.calls = 0  # calls into the module, over all sessions
+
+    def host_error(self, where: str, message: str | None) -> None:
+        """Record a wasmtime-py internal error once per (where, message), at most 8."""
+        rec = {"where": where, "message": message}
+        if rec not in self.host_errors and len(self.host_errors) < 8:
+            self.host_errors.append(rec)
 
     def _tick(self) -> None:
         while not self._stop.wait(EPOCH_TICK):
@@ -431,6 +438,7 @@ class Session:
         if isinstance(e, wasmtime.Trap) or is_host_error(e):
             call = classify_trap(e, self.stub_calls)
             if call.outcome == "host-error":
+                h.host_error("instantiate (the start function)", call.message)
                 return InstantiateError("host-error", f"the start function: {call.message}", call)
             outcome = "start-timeout" if call.outcome == "timeout" else "start-trap"
             return InstantiateError(outcome, f"the start function trapped ({call.outcome}): {call.message}", call)
@@ -502,7 +510,10 @@ class Session:
         try:
             value = func(self.store, *args)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-            return classify_trap(e, self.stub_calls)
+            r = classify_trap(e, self.stub_calls)
+            if r.outcome == "host-error":
+                self.h.host_error(f"call {name}", r.message)
+            return r
         return CallResult("ok", value)
 
     def output(self) -> tuple[str | None, str | None, bool]:
