@@ -243,11 +243,13 @@ class Compiled:
     peak_rss: int | None  # bytes, of the compile child
 
 
-def _rss(pid: int) -> int:
+def _rss(pid: int | str, field: bytes = b"VmRSS:") -> int:
+    """Bytes of `field` in /proc/PID/status (VmRSS: now; VmHWM: the peak since exec). Not
+    `wait4`'s ru_maxrss: Linux carries the parent's peak over fork and exec into it."""
     try:
         with open(f"/proc/{pid}/status", "rb") as f:
             for line in f:
-                if line.startswith(b"VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
@@ -283,9 +285,8 @@ def compile_module(engine: Any, data: bytes, *, epoch: bool, limits: Limits, whe
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              start_new_session=True)
         peak = 0
-        status = rusage = None
         while True:
-            pid, status, rusage = os.wait4(p.pid, os.WNOHANG)
+            pid, status, _ = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 p.returncode = os.waitstatus_to_exitcode(status)
                 break
@@ -304,7 +305,11 @@ def compile_module(engine: Any, data: bytes, *, epoch: bool, limits: Limits, whe
                                   f"(stopped at {_mib(rss)})", elapsed, peak)
             time.sleep(limits.poll_seconds)
         seconds = time.monotonic() - t0
-        peak = max(peak, rusage.ru_maxrss * 1024 if rusage is not None else 0)
+        try:  # the child's own peak (VmHWM), written just before it exited
+            with open(out + ".peak") as f:
+                peak = max(peak, int(f.read()))
+        except (OSError, ValueError):
+            pass
         err = (p.stderr.read() if p.stderr else b"").decode("utf-8", "replace").strip()
         if p.returncode == _INVALID_EXIT:
             raise AuditorError(f"not a valid module: {err.splitlines()[-1] if err else 'rejected by wasmtime'}",
@@ -345,6 +350,8 @@ def _child(argv: list[str]) -> int:
         return _INVALID_EXIT
     with open(out, "wb") as f:
         f.write(module.serialize())
+    with open(out + ".peak", "w") as f:
+        f.write(str(_rss("self", b"VmHWM:")))
     return 0
 
 
