@@ -30,7 +30,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               help="Run the runtime probes on every variant (default: scan.runtime, else on).")
 @click.option("--memory-limit", default=None, help="Runtime memory cap, e.g. \"16 MiB\" or \"256 pages\".")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="Cache directory (default: $XDG_CACHE_HOME/auditor).")
+              help="Cache directory: results and kept cargo target dirs (default: $XDG_CACHE_HOME/auditor; see `auditor cache`).")
 @click.option("--no-cache", is_flag=True, help="Rebuild every variant (the cache is still updated).")
 @click.option("--check-reproducible", is_flag=True,
               help="Build each variant twice in fresh target dirs and report whether the .wasm is byte-identical.")
@@ -45,10 +45,13 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
                    "or auto: exact for modules up to 1 MiB, fast above (brotli -q 11 takes ~6 s on 5 MB of DWARF).")
 @click.option("--print-commands", "print_commands_only", is_flag=True, help="Print each variant's cargo command and exit without building.")
 @click.option("-q", "--quiet", is_flag=True, help="No notices or progress on stderr.")
+@click.option("--attribute", "attribute", default=None, metavar="VARIANT",
+              help='Build a debug-info twin of VARIANT ("profile/allocator", a glob naming one) and add its '
+                   "per-crate, per-file, retained-size and data attribution to the report.")
 @output_options("scan")
 def command(crate, package, features, all_features, no_default_features, profiles, allocators, jobs, runtime,
             memory_limit, cache_dir, no_cache, check_reproducible, config_file, shard, gate, baseline, max_increase,
-            compression, print_commands_only, quiet, fmt, output, color) -> int:
+            compression, print_commands_only, quiet, attribute, fmt, output, color) -> int:
     """Build CRATE for wasm32 under each size profile x global allocator and compare.
 
     Nothing in CRATE is written: builds happen in a shadow copy in a temp dir, removed
@@ -78,5 +81,9 @@ def command(crate, package, features, all_features, no_default_features, profile
         render_and_emit(print_commands(crate, options), fmt, output, color)
         return 0
     result = scan(crate, options)
+    if attribute:
+        from auditor.pipeline.deep import attribute_variant
+
+        result.attribution = attribute_variant(result, attribute, options)
     render_and_emit(result, fmt, output, color)
     return result.exit_code()
