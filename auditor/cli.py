@@ -137,7 +137,9 @@ def usage_line(e: click.UsageError) -> str:
         # an argument is named with its command (`diff OLD: ...`)
         return f"{name}: {msg}" if isinstance(e.param, click.Option) else f"{cmd + ' ' if cmd else ''}{name}: {msg}"
     if msg.startswith("No such command"):
-        return f"{msg[:1].lower() + msg[1:].rstrip('.')} (commands: {', '.join(COMMANDS)})"
+        group = e.ctx.command if e.ctx is not None else None
+        names = group.list_commands(e.ctx) if isinstance(group, click.Group) and e.ctx is not None else list(COMMANDS)
+        return f"{where}{msg[:1].lower() + msg[1:].rstrip('.')} (commands: {', '.join(names)})"
     m = re.match(r"Got unexpected extra arguments? \((.*)\)$", msg)
     if m:
         return f"{where}unexpected extra argument: {m.group(1)}"

@@ -105,6 +105,7 @@ def test_other_usage_errors(files):
     assert one_line_error(auditor("lint", "--bogus")) == "auditor: lint: no such option --bogus"
     assert one_line_error(auditor("lint", "--prof")) == "auditor: lint: no such option --prof (did you mean --profile?)"
     assert one_line_error(auditor("bogus")).startswith("auditor: no such command 'bogus' (commands: inspect, scan, ")
+    assert one_line_error(auditor("cache", "bogus")) == "auditor: cache: no such command 'bogus' (commands: info, prune)"
     assert one_line_error(auditor("run", wasm, "--fuel", "x")) == "auditor: --fuel: 'x' is not a valid integer range"
     assert one_line_error(auditor("inspect", wasm, "--color", "sometimes")) == \
         "auditor: --color: 'sometimes' is not one of auto, always, never"
