@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
+import signal
 import sys
+import threading
+from types import FrameType
 
 import click
 
 from auditor import __version__
-from auditor.errors import AuditorError
+from auditor.errors import AuditorError, Terminated
 
 # name -> (module, one-line help shown by `auditor --help` without importing it)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -41,6 +45,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Stopped(BaseException):
+    """Ctrl-C or SIGTERM, carried past click's own KeyboardInterrupt handling."""
+
+    def __init__(self, cause: KeyboardInterrupt):
+        super().__init__(cause)
+        self.cause = cause
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return [name for name, (mod, _) in COMMANDS.items() if _available(mod)]
@@ -55,6 +67,13 @@ class LazyGroup(click.Group):
             if e.name == module:
                 return None
             raise
+
+    def invoke(self, ctx):
+        # click turns Ctrl-C into Abort after printing a blank line; auditor says one line.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:
+            raise _Stopped(e) from None
 
     def format_commands(self, ctx, formatter):
         rows = [(n, COMMANDS[n][1]) for n in self.list_commands(ctx)]
@@ -76,7 +95,80 @@ def cli() -> None:
     """
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+_PATH_PROBLEM = re.compile(r"^(?:File|Directory|Path) (['\"])(.*)\1 (.*?)\.?$", re.S)
+
+
+def _param_name(param: click.Parameter | None, hint: object) -> str:
+    if isinstance(param, click.Option):
+        return "/".join(param.opts)
+    if isinstance(param, click.Argument):
+        return param.human_readable_name
+    return str(hint or "").strip("'\"")
+
+
+def usage_line(e: click.UsageError) -> str:
+    """Click's usage error as one line naming the command, the option or argument and the
+    problem: `--format: 'bogus' is not one of text, json, ...` (click prints a
+    four-line usage block; the help is one `--help` away)."""
+    cmd = e.ctx.command_path.removeprefix("auditor").strip() if e.ctx is not None else ""
+    where = f"{cmd}: " if cmd else ""
+    msg = _one_line(e.message)
+    if isinstance(e, click.NoSuchOption):
+        more = f" (did you mean {', '.join(e.possibilities)}?)" if e.possibilities else ""
+        return f"{where}no such option {e.option_name}{more}"
+    if isinstance(e, click.MissingParameter):
+        return f"{where}missing {e.param_type or 'argument'} {_param_name(e.param, e.param_hint)}" + (
+            f" (usage: {e.ctx.command_path} {' '.join(e.ctx.command.collect_usage_pieces(e.ctx))})" if e.ctx else "")
+    if isinstance(e, click.BadParameter):
+        name = _param_name(e.param, e.param_hint)
+        head, sep, choices = msg.partition(" is not one of ")
+        if sep:
+            msg = f"{head}{sep}{choices.replace(chr(39), '').rstrip('.')}"
+        m = _PATH_PROBLEM.match(msg)
+        if m:
+            msg = f"{m.group(2)}: {m.group(3)}"
+        msg = msg.rstrip(".")
+        msg = msg if msg.startswith(("'", '"')) else msg[:1].lower() + msg[1:]
+        # an option names itself (`--format: ...`, as auditor's own option errors read);
+        # an argument is named with its command (`diff OLD: ...`)
+        return f"{name}: {msg}" if isinstance(e.param, click.Option) else f"{cmd + ' ' if cmd else ''}{name}: {msg}"
+    if msg.startswith("No such command"):
+        group = e.ctx.command if e.ctx is not None else None
+        names = group.list_commands(e.ctx) if isinstance(group, click.Group) and e.ctx is not None else list(COMMANDS)
+        return f"{where}{msg[:1].lower() + msg[1:].rstrip('.')} (commands: {', '.join(names)})"
+    m = re.match(r"Got unexpected extra arguments? \((.*)\)$", msg)
+    if m:
+        return f"{where}unexpected extra argument: {m.group(1)}"
+    return f"{where}{msg[:1].lower() + msg[1:]}"
+
+
+def _quiet_echo(msg: str) -> None:
+    try:
+        click.echo(msg, err=True)
+    except OSError:  # stderr gone with the terminal
+        pass
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> None:
+    # SIGTERM unwinds like Ctrl-C (every `finally` removes its temp dirs and stops its
+    # children), then exits 143 where Ctrl-C exits 130.
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
+    try:
+        _main(argv)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         rv = cli.main(args=argv, prog_name="auditor", standalone_mode=False)
     except AuditorError as e:
@@ -85,12 +177,19 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("auditor: interrupted", err=True)
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(2 if e.exit_code not in (0, 1) else e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("auditor: interrupted", err=True)
+    except (_Stopped, KeyboardInterrupt) as e:
+        cause = e.cause if isinstance(e, _Stopped) else e
+        if isinstance(cause, Terminated):
+            _quiet_echo(f"auditor: terminated (signal {cause.signum})")
+            sys.exit(128 + cause.signum)
+        _quiet_echo("auditor: interrupted")
         sys.exit(130)
+    except click.UsageError as e:
+        click.echo(f"auditor: {usage_line(e)}", err=True)
+        sys.exit(2)
+    except click.ClickException as e:
+        click.echo(f"auditor: {_one_line(e.format_message())}", err=True)
+        sys.exit(2 if e.exit_code not in (0, 1) else e.exit_code)
     except BrokenPipeError:
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)

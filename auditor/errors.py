@@ -18,3 +18,12 @@ class AuditorError(Exception):
 
     def line(self) -> str:
         return f"{self.where}: {self.what}" if self.where else self.what
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the same clean-up runs (builds stopped, temp dirs
+    removed); the CLI exits 128 + `signum` (143) instead of Ctrl-C's 130."""
+
+    def __init__(self, signum: int = 15):
+        super().__init__(signum)
+        self.signum = signum

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -12,12 +13,17 @@ from auditor.errors import AuditorError
 
 
 def atomic_write(path: str | os.PathLike, text: str) -> None:
-    """Write via a temp file in the same directory and rename, keeping the old mode.
+    """Write via a temp file in the same directory and rename, keeping the old mode; a
+    symlink is followed, and its target replaced that way.
 
     Only regular files are replaced that way: `-o /dev/null`, a FIFO or /dev/stdout is
     written in place (renaming over a device node would replace it with a file).
     """
     path = Path(path)
+    if path.is_symlink():
+        # Write through the link to its target (atomically there), like `>` does:
+        # renaming over the link itself would replace it with a plain file.
+        path = Path(os.path.realpath(path))
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -76,3 +82,52 @@ def emit(text: str, output: str | None) -> None:
 def log(msg: str) -> None:
     """Progress and notices: stderr, never stdout."""
     print(msg, file=sys.stderr, flush=True)
+
+
+# What a file is, from its first bytes: for errors that say what the user passed instead
+# of what was expected ("a WebAssembly text file — assemble it with wat2wasm").
+_MAGIC: tuple[tuple[bytes, str, str], ...] = (
+    (b"\x1f\x8b", "gzip data", "decompress it first (gunzip)"),
+    (b"\x28\xb5\x2f\xfd", "zstd data", "decompress it first (unzstd)"),
+    (b"\xfd7zXZ\x00", "xz data", "decompress it first (unxz)"),
+    (b"BZh", "bzip2 data", "decompress it first (bunzip2)"),
+    (b"PK\x03\x04", "a zip archive", "extract the file first"),
+    (b"\x7fELF", "an ELF executable or object", ""),
+    (b"MZ", "a Windows executable", ""),
+    (b"\xcf\xfa\xed\xfe", "a Mach-O executable", ""),
+    (b"\0asm\x0d\x00\x01\x00", "a WebAssembly component (version 0x1000d)", "auditor reads core modules"),
+    (b"\0asm", "a WebAssembly module (.wasm)", ""),
+)
+WAT = ("a WebAssembly text file", "assemble it with wat2wasm")
+_WAT = re.compile(rb"^\s*(?:\(\s*(?:module|component)\b|;;|\(;)")
+
+
+def sniff(head: bytes) -> tuple[str, str] | None:
+    """(what the file is, what to do about it) from `head`, a file's first bytes (512 are
+    plenty); None for text that is none of the formats auditor knows about."""
+    if not head:
+        return "an empty file", ""
+    for magic, what, advice in _MAGIC:
+        if head.startswith(magic):
+            return what, advice
+    text = head.removeprefix(b"\xef\xbb\xbf")
+    if _WAT.match(text):
+        return WAT
+    stripped = text.lstrip()
+    if stripped[:1] in (b"{", b"["):
+        if re.match(rb"\[[A-Za-z0-9_.\-\" ]+\]\s*\n", stripped):
+            return "a TOML file", ""
+        return "JSON", ""
+    if b"\0" in head:
+        return "binary data", ""
+    return None
+
+
+def describe(head: bytes, expected: str) -> str | None:
+    """"is gzip data, not a JSON report — decompress it first (gunzip)", or None."""
+    found = sniff(head)
+    if found is None:
+        return None
+    what, advice = found
+    return f"is {what}, not {expected}" + (f" — {advice}" if advice else "")
+

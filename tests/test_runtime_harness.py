@@ -95,10 +95,10 @@ def test_infinite_loop_in_every_workload_ends_as_timeout(wat):
     assert j["fragmentation"]["verdict"] == "failed" and j["realloc"]["verdict"] == "failed"
 
 
-def test_start_function_timeout_is_a_start_trap(wat):
+def test_start_function_timeout_is_its_own_outcome(wat):
     j = run_module(wat('(module (memory (export "memory") 1) (func $s (loop $l (br $l))) (start $s)'
                        ' (func (export "malloc") (param i32) (result i32) (i32.const 0)))'), FAST).to_json()
-    assert j["instantiate"]["outcome"] == "start-trap"
+    assert j["instantiate"]["outcome"] == "start-timeout"
     assert j["instantiate"]["trap"]["outcome"] == "timeout"
     assert j["instantiate"]["message"].startswith("the start function trapped (timeout): ")
     assert j["oom"]["outcome"] == "not-probed"
@@ -264,7 +264,8 @@ def test_seed_note_scenarios_from_cargo_metadata(tmp_path):
 
 @pytest.mark.parametrize("content,message", [
     (None, "is a directory, not a .wasm file"),
-    (b"(module)", "not a WebAssembly module: expected magic 00 61 73 6d at offset 0, got 28 6d 6f 64"),
+    (b"(module)", "not a WebAssembly module: expected magic 00 61 73 6d at offset 0, got 28 6d 6f 64: "
+                  "is a WebAssembly text file, not a WebAssembly binary — assemble it with wat2wasm"),
     (b"\0asm\x0d\x00\x01\x00", "not a valid module: expected a WebAssembly module but was given a "
                                "WebAssembly component"),
     (b"\0asm\x02\x00\x00\x00", "not a valid module: unknown binary version: 0x2 (at offset 0x4)"),

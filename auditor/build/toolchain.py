@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -296,6 +297,24 @@ crate-type = ["cdylib"]
 _PROBE_RS = "#[no_mangle]\npub extern \"C\" fn probe(n: usize) -> usize { vec![1u8; n].len() }\n"
 
 
+def _run_group(argv: list[str], cwd: Path, env: dict, timeout: float = 300) -> tuple[int, str]:
+    """(exit code, stderr) of a build in its own process group: on a timeout, Ctrl-C or
+    SIGTERM the whole group (cargo and its rustc) is killed and reaped before the caller
+    removes the directory they write in."""
+    p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = p.communicate(timeout=timeout)
+        return p.returncode, err
+    except BaseException:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        p.communicate()
+        raise
+
+
 def try_build(tc: Toolchain, cache_dir: Path | None) -> None:
     """Build a tiny std-using cdylib; the verdict is cached per exact toolchain identity."""
     digest = hashlib.sha256(f"{_PROBE_VERSION}\n{tc.key}".encode()).hexdigest()[:24]
@@ -314,14 +333,13 @@ def try_build(tc: Toolchain, cache_dir: Path | None) -> None:
         (crate / "src" / "lib.rs").write_text(_PROBE_RS)
         env = tc.env()
         env["CARGO_TARGET_DIR"] = str(Path(tmp) / "target")
+        env["TMPDIR"] = tmp  # rustc's temp dirs go (and are removed) with this one
         for k in ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"):
             env.pop(k, None)
         invocations.count("toolchain check")
         try:
-            p = subprocess.run([tc.cargo, "build", "--offline", "--release", "--target", TARGET],
-                               cwd=crate, env=env, capture_output=True, text=True, timeout=300,
-                               input="")
-            ok, text = p.returncode == 0, p.stderr
+            code, text = _run_group([tc.cargo, "build", "--offline", "--release", "--target", TARGET], crate, env)
+            ok = code == 0
         except (OSError, subprocess.TimeoutExpired) as e:
             ok, text = False, str(e)
     tc.can_build = ok

@@ -8,7 +8,7 @@ from auditor.commands.options import output_options, render_and_emit
 
 
 @click.command("doctor")
-@click.argument("crate", default=".", type=click.Path(file_okay=False, dir_okay=True))
+@click.argument("crate", default=".", type=click.Path(exists=True, file_okay=False, dir_okay=True))
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Where test-build verdicts are cached (default: $XDG_CACHE_HOME/auditor).")
 @output_options("doctor")

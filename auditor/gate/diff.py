@@ -131,7 +131,7 @@ def load_side(path: str, deep: bool = False) -> tuple[str, Mapping[str, Any]]:
         if deep:
             record["attribution"] = module_attribution(p)
         return "wasm", record
-    report = load_report(p, kinds=("scan", "inspect"))
+    report = load_report(p, kinds=("scan", "inspect"), expected="a .wasm module or a JSON report")
     return report["schema"].split(".")[1].split("/")[0], report
 
 

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from auditor.errors import AuditorError
+from auditor.io import describe, sniff
 from auditor.records.scan import variant_id
 
 __all__ = ["SUPPORTED", "WASM_MAGIC", "baseline_path", "crate_dir", "load_report", "validate_report", "variant_id"]
@@ -23,8 +24,9 @@ _SCHEMA = re.compile(r"^auditor\.([a-z]+)/([0-9]+)$")
 WASM_MAGIC = b"\0asm"
 
 
-def load_report(path: str | Path, kinds: tuple[str, ...] = ("scan", "inspect")) -> dict:
-    """The validated JSON object of a saved report of one of `kinds`."""
+def load_report(path: str | Path, kinds: tuple[str, ...] = ("scan", "inspect"), expected: str = "a JSON report") -> dict:
+    """The validated JSON object of a saved report of one of `kinds` (`expected`: what
+    an error says the command wanted instead of, say, gzip data)."""
     path = Path(path)
     where = str(path)
     try:
@@ -39,6 +41,9 @@ def load_report(path: str | Path, kinds: tuple[str, ...] = ("scan", "inspect")) 
         raise AuditorError("is a .wasm module, not a JSON report (make one with `auditor scan --format json -o FILE`)", where)
     if not data.strip():
         raise AuditorError("empty file, expected a JSON report", where)
+    found = sniff(data[:512])
+    if found is not None and found[0] != "JSON":
+        raise AuditorError(describe(data[:512], expected) or f"not {expected}", where)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -42,6 +42,9 @@ def config_report(path: str, *, config_file: str | None = None) -> ConfigResult:
         raise AuditorError("no such file or directory", path)
     crate = p.parent if p.is_file() else p
     cfg = load_config(crate, config_file=config_file)
+    if not cfg.layers and not (crate / "Cargo.toml").is_file():
+        raise AuditorError("no Cargo.toml here and no auditor.toml or .auditor.toml here or above: "
+                           "nothing to configure (pass a crate directory or --config FILE)", path)
     return ConfigResult(display_path(crate), cfg, builtin_defaults(cfg))
 
 

@@ -154,14 +154,16 @@ def prepare(crate_dir: Path, options: ScanOptions) -> Context:
         config = load_config(manifest.parent, config_file=options.config_file)
     rep = Reporter(options.quiet, options.progress)
     cache_root = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
+    # Errors in what the user asked for come before any notice: unknown profile or
+    # allocator names (data only), then a crate cargo cannot build as a cdylib.
+    matrix = build_matrix(config, options.profiles, options.allocators)
     found = tc_mod.select(manifest.parent, cache_root)
     tc = found.selected
     if tc is None:  # select() raises when nothing usable is found
         raise AuditorError(found.reason)
-    rep.notice(found.reason)
     crate, notices = load_crate(manifest, tc.cargo, tc.env(), options.build.package, cache_dir=cache_root,
                                 tool_key=tc.key)
-    matrix = build_matrix(config, options.profiles, options.allocators)
+    rep.notice(found.reason)
     notices += pin_allocator(crate, matrix, config)
     for n in notices:
         rep.notice(n)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from auditor.errors import Terminated
 from auditor.io import log
 
 
@@ -36,13 +37,13 @@ class Reporter:
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises KeyboardInterrupt in the main thread (elsewhere, or
-    where signals cannot be set, nothing changes)."""
+    """Within the block, SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main
+    thread (elsewhere, or where signals cannot be set, nothing changes)."""
     old = None
     if threading.current_thread() is threading.main_thread():
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            raise KeyboardInterrupt
+            raise Terminated(signum)
 
         try:
             old = signal.signal(signal.SIGTERM, handler)

@@ -160,6 +160,12 @@ class Runner:
     # ---------------------------------------------------------------- building (worker threads)
     def _env(self, target_dir: Path) -> dict[str, str]:
         env = self.tc.env()
+        if self.shadows is not None:
+            # rustc's own temp dirs (rustcXXXXXX) go inside the scan's temp dir, which is
+            # removed even when a build is killed half-way (Ctrl-C, SIGTERM).
+            tmp = self.shadows.base / "tmp"
+            tmp.mkdir(exist_ok=True)
+            env["TMPDIR"] = str(tmp)
         env["CARGO_TARGET_DIR"] = str(target_dir)
         env["CARGO_TERM_COLOR"] = "never"
         env["CARGO_TERM_PROGRESS_WHEN"] = "never"

@@ -52,7 +52,10 @@ class TrapRecord(TypedDict, total=False):
 
 
 class InstantiateRecord(TypedDict, total=False):
-    outcome: str  # ok | memory-over-cap | start-trap | unsatisfied-imports | instantiate-error
+    # ok | memory-over-cap | table-over-cap | tables-over-cap | memories-over-cap | instances-over-cap |
+    # shared-memory-over-cap | start-trap | start-timeout | host-error | unsatisfied-imports |
+    # instantiate-error | compile-timeout | compile-memory | compile-too-deep | compile-crash
+    outcome: str
     message: str | None
     pages: int | None
     trap: TrapRecord | None
@@ -161,6 +164,15 @@ class GrowFunctionRecord(TypedDict):
     offsets: list[int]
 
 
+class TableGrowRecord(TypedDict):
+    function: int
+    name: str | None
+    offset: int  # file offset of the table.grow
+    table: int
+    delta: int  # the constant pushed right before it
+    cap: int  # the sandbox's elements per table
+
+
 class StaticRecord(TypedDict):
     available: bool
     reason: str | None
@@ -172,6 +184,8 @@ class StaticRecord(TypedDict):
     oom_path_ends_in_unreachable: bool | None
     exports_reaching_oom: list[str]
     named_functions: int
+    table_grow_sites: int | None
+    table_grow_over_cap: list[TableGrowRecord]  # constant requests above the sandbox's table cap
 
 
 class WasiRecord(TypedDict):
@@ -204,6 +218,27 @@ class ScenarioRecord(TypedDict):
     origin: str | None
 
 
+class SandboxLimitsRecord(TypedDict):
+    memory_pages: int
+    table_elements: int
+    instances: int
+    tables: int
+    memories: int
+    compile_seconds: float
+    compile_memory_bytes: int
+    max_nesting: int
+
+
+class HostErrorRecord(TypedDict):
+    where: str  # "instantiate (the start function)" | "call EXPORT"
+    message: str | None
+
+
+class SandboxRecord(TypedDict):
+    limits: SandboxLimitsRecord  # (what the compile child took is in `timings`: it differs run to run)
+    host_errors: list[HostErrorRecord]  # wasmtime-py's own failures (not the module's), deduplicated
+
+
 class RunRecord(TypedDict):
     schema: str
     file: str
@@ -220,6 +255,7 @@ class RunRecord(TypedDict):
     static: StaticRecord
     wasi: WasiRecord | None
     scenarios: list[ScenarioRecord]
+    sandbox: SandboxRecord
     findings: list[FindingRecord]  # empty from the runtime stage; the rules fill them
     checks: list[CheckRecord]
     timings: dict[str, float | int]

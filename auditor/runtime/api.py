@@ -22,6 +22,7 @@ from auditor.records.run import (
     OomRecord,
     ReallocRecord,
     RunRecord,
+    SandboxRecord,
     ScenarioRecord,
     StaticRecord,
     WasiRecord,
@@ -31,6 +32,7 @@ from auditor.runtime import workloads as wl
 from auditor.runtime.entry import Entry, detect
 from auditor.runtime.harness import Harness, InstantiateError
 from auditor.runtime.options import REPORT_KEYS, WORKLOADS, RuntimeOptions, Scenario
+from auditor.runtime.sandbox import Limits, SandboxStop, default_limits
 from auditor.runtime.static import static_facts
 from auditor.wasm.model import WASM_BINDGEN_MODULES
 
@@ -67,6 +69,7 @@ class RunResult:
     wasi: WasiRecord | None
     scenarios: list[ScenarioRecord]
     timings: dict[str, float | int]
+    sandbox: SandboxRecord | None = None
 
     def exit_code(self) -> int:
         """1 when a scenario failed, else 0 (the rules' findings add theirs:
@@ -90,10 +93,65 @@ class RunResult:
             "static": self.static,
             "wasi": self.wasi,
             "scenarios": self.scenarios,
+            "sandbox": self.sandbox or sandbox_record(default_limits(), self.options.memory_limit_pages),
             "findings": [],  # filled by the rules stage (auditor.rules.engine.audit)
             "checks": [],
             "timings": self.timings,
         }
+
+
+def sandbox_record(limits: Limits, memory_pages: int, host_errors: list | None = None) -> SandboxRecord:
+    lim = limits.to_json()
+    return {"limits": {"memory_pages": memory_pages, "table_elements": lim["table_elements"],
+                       "instances": lim["instances"], "tables": lim["tables"], "memories": lim["memories"],
+                       "compile_seconds": lim["compile_seconds"],
+                       "compile_memory_bytes": lim["compile_memory_bytes"], "max_nesting": lim["max_nesting"]},
+            "host_errors": list(host_errors or [])}
+
+
+def _compile_timings(seconds: float | None, peak: int | None) -> dict[str, float | int]:
+    """The compile child's wall clock and peak RSS (bytes), when it ran."""
+    out: dict[str, float | int] = {}
+    if seconds is not None:
+        out["compile_child"] = round(seconds, 4)
+    if peak is not None:
+        out["compile_peak_rss"] = peak
+    return out
+
+
+def _stopped(path: Path, options: RuntimeOptions, scenarios, stop: SandboxStop, limits: Limits,
+             t0: float) -> RunResult:
+    """The report of a module the sandbox would not compile: what our own reader says
+    about it, every probe `not-probed` with the bound that stopped it."""
+    from auditor.runtime.static import static_facts
+
+    ir = stop.ir
+    mem = ir.memories[0].limits if ir is not None and ir.memories else None
+    module: ModuleRecord = {
+        "initial_pages": mem.initial if mem else None, "max_pages": mem.maximum if mem else None,
+        "wasi": bool(ir and any(i.module == "wasi_snapshot_preview1" for i in ir.imports)),
+        "wasm_bindgen": bool(ir and any(i.module in WASM_BINDGEN_MODULES for i in ir.imports)),
+        "imports": [], "exports": sorted(e.name for e in ir.exports if e.kind == "func") if ir else []}
+    reason = f"not compiled: {stop.message}"
+    results: dict[str, Any] = {kind: _not_probed(reason, kind) for kind in REPORT_KEYS}
+    scen: list[ScenarioRecord] = [
+        {"name": sc.label(), "export": sc.export, "args": list(sc.args), "expected": sc.expect,
+         "error_value": sc.error_value, "memory_limit_pages": sc.memory_limit_pages or options.memory_limit_pages,
+         "observed": "instantiate-failed", "passed": False, "value": None, "pages_before": None, "pages_after": None,
+         "trap": None, "message": f"{stop.outcome}: {stop.message}", "stdout": None, "stderr": None,
+         "origin": sc.origin} for sc in scenarios]
+    instantiate: InstantiateRecord = {"outcome": stop.outcome, "message": stop.message}
+    entry: EntryRecord = {"family": None, "alloc": None, "free": None, "realloc": None, "try_reserve": None,
+                          "shapes": {}, "ptr_type": None, "rejected": []}
+    return RunResult(file=str(path), bytes=path.stat().st_size, options=options, module=module,
+                     instantiate=instantiate, entry=entry, oom=results["oom"], churn=results["churn"],
+                     hold_release=results["hold_release"], fragmentation=results["fragmentation"],
+                     realloc=results["realloc"], static=static_facts(ir if ir is not None else (stop.ir_error or reason),
+                                                               table_cap=limits.table_elements),
+                     wasi=None, scenarios=scen,
+                     timings={"compile": round(time.perf_counter() - t0, 4), **_compile_timings(stop.seconds, stop.peak_rss),
+                              "total": round(time.perf_counter() - t0, 4), "calls": 0, "sessions": 0},
+                     sandbox=sandbox_record(limits, options.memory_limit_pages))
 
 
 def _module_facts(h: Harness) -> ModuleRecord:
@@ -159,19 +217,26 @@ def _workload(kind: str, h: Harness, entry: Entry, options: RuntimeOptions, grow
 
 
 def run_module(path: str | Path, options: RuntimeOptions | None = None,
-               scenarios: tuple[Scenario, ...] | list[Scenario] = ()) -> RunResult:
-    """Run every workload and scenario on one module; same module + options = same numbers."""
+               scenarios: tuple[Scenario, ...] | list[Scenario] = (), limits: Limits | None = None) -> RunResult:
+    """Run every workload and scenario on one module; same module + options = same numbers.
+    `limits`: the sandbox's bounds (default: `[sandbox]` in rules/runtime.toml)."""
     options = options or RuntimeOptions()
+    limits = limits or default_limits()
     path = Path(path)
     t0 = time.perf_counter()
     timings: dict[str, float | int] = {}
     cap = options.memory_limit_pages
-    with Harness(path, fuel=options.fuel, timeout=options.timeout, unknown_imports=options.unknown_imports,
-                 capture_bytes=options.capture_bytes) as h:
+    try:
+        harness = Harness(path, fuel=options.fuel, timeout=options.timeout, unknown_imports=options.unknown_imports,
+                          capture_bytes=options.capture_bytes, limits=limits)
+    except SandboxStop as stop:
+        return _stopped(path, options, scenarios, stop, limits, t0)
+    with harness as h:
         timings["compile"] = round(time.perf_counter() - t0, 4)
+        timings.update(_compile_timings(h.compile_seconds, h.compile_peak_rss))
         module = _module_facts(h)
         t = time.perf_counter()
-        static = static_facts(h.ir if h.ir is not None else h.ir_error)
+        static = static_facts(h.ir if h.ir is not None else h.ir_error, table_cap=limits.table_elements)
         timings["static"] = round(time.perf_counter() - t, 4)
         entry = detect(h.func_signature)
         try:
@@ -211,4 +276,5 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
     return RunResult(file=str(path), bytes=len(h.data), options=options, module=module, instantiate=instantiate,
                      entry=entry.to_json(), oom=results["oom"], churn=results["churn"],
                      hold_release=results["hold_release"], fragmentation=results["fragmentation"],
-                     realloc=results["realloc"], static=static, wasi=wasi, scenarios=scen, timings=timings)
+                     realloc=results["realloc"], static=static, wasi=wasi, scenarios=scen, timings=timings,
+                     sandbox=sandbox_record(limits, cap, h.host_errors))

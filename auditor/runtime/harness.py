@@ -26,7 +26,20 @@ from typing import Any
 import wasmtime
 
 from auditor.errors import AuditorError
+from auditor.io import describe
 from auditor.records.run import ImportPlanRecord, InstantiateRecord, TrapRecord
+from auditor.runtime.sandbox import (
+    Limits,
+    SandboxStop,
+    SignalWake,
+    apply_limits,
+    compile_module,
+    deepest_nesting,
+    default_limits,
+    engine_config,
+    instantiate_outcome,
+    is_host_error,
+)
 from auditor.units import PAGE
 from auditor.wasm.model import Module
 from auditor.wasm.parse import parse_module
@@ -50,7 +63,7 @@ TRAP_OUTCOMES = ("unreachable", "out-of-bounds", "stack-overflow", "trap")
 class CallResult:
     """What one call into the module did."""
 
-    outcome: str  # ok | exit | unreachable | out-of-bounds | stack-overflow | timeout | trap
+    outcome: str  # ok | exit | unreachable | out-of-bounds | stack-overflow | timeout | trap | host-error
     value: object = None
     trap_code: str | None = None
     message: str | None = None
@@ -76,7 +89,10 @@ class InstantiateError(Exception):
 
     def __init__(self, outcome: str, message: str, call: CallResult | None = None):
         super().__init__(message)
-        self.outcome = outcome  # memory-over-cap | unsatisfied-imports | start-trap | instantiate-error
+        # memory-over-cap | table-over-cap | tables-over-cap | memories-over-cap | instances-over-cap |
+        # shared-memory-over-cap | unsatisfied-imports | start-trap | start-timeout | host-error |
+        # instantiate-error
+        self.outcome = outcome
         self.message = message
         self.call = call
 
@@ -105,8 +121,13 @@ def _frame_name(f) -> str:
     return strip_hash(demangle(f.func_name)) if f.func_name else f"<wasm function {f.func_index}>"
 
 
+HOST_ERROR = "wasmtime-py internal error (a limit of the harness, not of the module)"
+
+
 def classify_trap(e: BaseException, stub_calls: list[str] | None = None) -> CallResult:
     """Turn a wasmtime exception into a CallResult with the report's outcome names."""
+    if is_host_error(e):
+        return CallResult("host-error", message=f"{HOST_ERROR}: {_last_line(str(e))}")
     if isinstance(e, wasmtime.ExitTrap):
         return CallResult("exit", exit_code=e.code, message=f"proc_exit({e.code})")
     if isinstance(e, wasmtime.Trap):
@@ -172,7 +193,7 @@ class Harness:
     """A compiled module plus everything needed to open capped sessions on it."""
 
     def __init__(self, path: Path, *, fuel: int, timeout: float | None, unknown_imports: str,
-                 capture_bytes: int = 65536):
+                 capture_bytes: int = 65536, limits: Limits | None = None):
         self.path = Path(path)
         if self.path.is_dir():
             raise AuditorError("is a directory, not a .wasm file", str(path))
@@ -183,57 +204,78 @@ class Harness:
         # wasmtime.Module also accepts WAT text: refuse anything that is not a binary module.
         if data[:4] != b"\0asm":
             got = data[:4].hex(" ") if data else "an empty file"
-            raise AuditorError(f"not a WebAssembly module: expected magic 00 61 73 6d at offset 0, got {got}",
-                               str(path))
+            what = describe(data[:512], "a WebAssembly binary") if data else None
+            raise AuditorError(f"not a WebAssembly module: expected magic 00 61 73 6d at offset 0, got {got}"
+                               + (f": {what}" if what else ""), str(path))
         self.data = data
         self.fuel = fuel
         self.timeout = timeout
         self.unknown_imports = unknown_imports
         self.capture_bytes = capture_bytes
-        cfg = wasmtime.Config()
-        cfg.consume_fuel = True
-        cfg.wasm_multi_memory = True
-        cfg.wasm_memory64 = True
-        cfg.wasm_threads = True
-        cfg.shared_memory = True
-        if timeout:
-            cfg.epoch_interruption = True
-        self.engine = wasmtime.Engine(cfg)
-        try:
-            self.module = wasmtime.Module(self.engine, data)
-        except wasmtime.WasmtimeError as e:
-            raise AuditorError(f"not a valid module: {_last_line(str(e))}", str(path)) from None
-        self.imports = list(self.module.imports)
-        self.export_types = {e.name: e.type for e in self.module.exports}
+        self.limits = limits or default_limits()
         # The wasm stage's reading of the same bytes, parsed once for the whole run: the
-        # signatures here, the static OOM facts (runtime.static) from the same IR.
+        # nesting pre-check, the signatures here, the static OOM facts (runtime.static).
         self.ir: Module | None = None
         self.ir_error: str | None = None
         try:
             self.ir = parse_module(data, str(path))
         except AuditorError as e:
             self.ir_error = e.line()
+        self.compile_seconds: float | None = None
+        self.compile_peak_rss: int | None = None
+        self.engine = wasmtime.Engine(engine_config(epoch=bool(timeout)))
+        try:
+            deep = deepest_nesting(self.ir, self.limits.max_nesting) if self.ir is not None else None
+            if deep is not None:
+                raise SandboxStop("compile-too-deep", f"function {deep[0]} nests blocks more than "
+                                  f"{self.limits.max_nesting:,} deep, the sandbox's limit (refused before compiling)")
+            compiled = compile_module(self.engine, data, epoch=bool(timeout), limits=self.limits, where=str(path))
+        except SandboxStop as e:
+            self.compile_seconds, self.compile_peak_rss = e.seconds, e.peak_rss
+            e.ir, e.ir_error = self.ir, self.ir_error  # what the report can still say about the module
+            raise
+        self.module = compiled.module
+        self.compile_seconds, self.compile_peak_rss = compiled.seconds, compiled.peak_rss
+        self.imports = list(self.module.imports)
+        self.export_types = {e.name: e.type for e in self.module.exports}
         self._sigs = _signatures(self.ir)
         self.wasi = any(i.module in WASI_MODULES for i in self.imports)
         self.unknown_func_imports = self._unknown_func_imports()
         self._tmp = tempfile.mkdtemp(prefix="auditor-run-") if self.wasi else None
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake: SignalWake | None = None
         if timeout:
+            self._wake = SignalWake()
             self._ticker = threading.Thread(target=self._tick, name="auditor-epoch", daemon=True)
             self._ticker.start()
+        self.host_errors: list[dict[str, str | None]] = []  # wasmtime-py's own failures, deduplicated
         self.sessions = 0  # stores opened (one per workload, scenario, check)
         self.calls = 0  # calls into the module, over all sessions
+
+    def host_error(self, where: str, message: str | None) -> None:
+        """Record a wasmtime-py internal error once per (where, message), at most 8."""
+        rec = {"where": where, "message": message}
+        if rec not in self.host_errors and len(self.host_errors) < 8:
+            self.host_errors.append(rec)
 
     def _tick(self) -> None:
         while not self._stop.wait(EPOCH_TICK):
             self.engine.increment_epoch()
+            if self._wake is not None and self._wake.fired():
+                # Ctrl-C or SIGTERM during a call: pass every deadline so the call ends now
+                # and the signal's handler runs in the main thread.
+                for _ in range(int((self.timeout or 0) / EPOCH_TICK) + 2):
+                    self.engine.increment_epoch()
 
     def close(self) -> None:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join()
             self._ticker = None
+        if self._wake is not None:
+            self._wake.close()
+            self._wake = None
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -324,6 +366,16 @@ class Harness:
             out.append(ImportInfo(i.module, i.name or "", kind, provided))
         return out
 
+    def shared_memory_over(self, cap_pages: int) -> str | None:
+        """wasmtime applies no store cap to shared memories, only their declared maximum:
+        one whose maximum is above the cap is refused rather than left unbounded."""
+        for m in (self.ir.memories if self.ir is not None else []):
+            lim = m.limits
+            if lim.shared and (lim.maximum or 0) * lim.page_size > cap_pages * PAGE:
+                return (f"shared memory {m.index} may grow to {lim.maximum:,} pages, above the cap of {cap_pages} "
+                        "pages (wasmtime cannot cap a shared memory below its declared maximum)")
+        return None
+
     # ------------------------------------------------------------------ sessions
 
     def session(self, memory_limit_pages: int) -> Session:
@@ -346,7 +398,7 @@ class Session:
         self.instance: Any = None
         self.exports: Any = {}
         self.memory: Any = None
-        self.store.set_limits(memory_size=memory_limit_pages * PAGE)
+        apply_limits(self.store, memory_limit_pages, harness.limits)
         self._out: str | None = None
         self._err: str | None = None
         if harness.wasi and harness._tmp is not None:
@@ -362,35 +414,54 @@ class Session:
             linker.define_wasi()
         for imp in harness.unknown_func_imports:
             linker.define_func(imp.module, imp.name, imp.type, self._stub(imp.module, imp.name, imp.type))
+        shared = harness.shared_memory_over(memory_limit_pages)
+        if shared is not None:
+            self.close()
+            raise InstantiateError("shared-memory-over-cap", shared)
         self._prime(harness)
         try:
             linker.define_unknown_imports_as_default_values(self.store, harness.module)
             self.instance = linker.instantiate(self.store, harness.module)
-        except wasmtime.Trap as e:
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
             self.close()
-            call = classify_trap(e, self.stub_calls)
-            raise InstantiateError("start-trap", f"the start function trapped ({call.outcome}): {call.message}",
-                                   call) from None
-        except wasmtime.WasmtimeError as e:
-            self.close()
-            full = str(e)
-            msg = _last_line(full)
-            if "exceeds memory limits" in full or "memory minimum size" in full:
-                init, _ = harness.memory_limits()
-                raise InstantiateError(
-                    "memory-over-cap",
-                    f"initial memory {init} pages is above the cap of {memory_limit_pages} pages") from None
-            if "import" in full:
-                first = full.strip().splitlines()[0]
-                raise InstantiateError("unsatisfied-imports", first if first == msg else f"{first}: {msg}") from None
-            raise InstantiateError("instantiate-error", msg) from None
+            raise self._instantiate_error(e, memory_limit_pages) from None
         self.exports = self.instance.exports(self.store)
         self.memory = self._find_memory(linker)
         if "_initialize" in harness.export_types:
             r = self.call("_initialize")
             if not r.ok:
                 self.close()
-                raise InstantiateError("start-trap", f"_initialize trapped ({r.outcome}): {r.message}", r)
+                if r.outcome == "host-error":
+                    raise InstantiateError("host-error", f"_initialize: {r.message}", r)
+                outcome = "start-timeout" if r.outcome == "timeout" else "start-trap"
+                raise InstantiateError(outcome, f"_initialize trapped ({r.outcome}): {r.message}", r)
+
+    def _instantiate_error(self, e: BaseException, cap: int) -> InstantiateError:
+        """What stopped instantiation, as the report's outcome: a store limit, the start
+        function's fuel or deadline, a trap, wasmtime-py itself, an import."""
+        h = self.h
+        if isinstance(e, wasmtime.Trap) or is_host_error(e):
+            call = classify_trap(e, self.stub_calls)
+            if call.outcome == "host-error":
+                h.host_error("instantiate (the start function)", call.message)
+                return InstantiateError("host-error", f"the start function: {call.message}", call)
+            outcome = "start-timeout" if call.outcome == "timeout" else "start-trap"
+            return InstantiateError(outcome, f"the start function trapped ({call.outcome}): {call.message}", call)
+        full = str(e)
+        msg = _last_line(full)
+        limit = instantiate_outcome(full, h.limits)
+        if limit == "memory-over-cap":
+            init, _ = h.memory_limits()
+            return InstantiateError("memory-over-cap", f"initial memory {init} pages is above the cap of {cap} pages")
+        if limit is not None:
+            caps = {"table-over-cap": f"{h.limits.table_elements:,} elements per table",
+                    "tables-over-cap": f"{h.limits.tables} tables", "memories-over-cap": f"{h.limits.memories} memories",
+                    "instances-over-cap": f"{h.limits.instances} instances"}
+            return InstantiateError(limit, f"{msg} (the sandbox allows {caps.get(limit, 'less')})")
+        if "import" in full:
+            first = full.strip().splitlines()[0]
+            return InstantiateError("unsatisfied-imports", first if first == msg else f"{first}: {msg}")
+        return InstantiateError("instantiate-error", msg)
 
     def _prime(self, harness: Harness) -> None:
         self.store.set_fuel(self.fuel_override or harness.fuel)
@@ -449,7 +520,10 @@ class Session:
         try:
             value = func(self.store, *args)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-            return classify_trap(e, self.stub_calls)
+            r = classify_trap(e, self.stub_calls)
+            if r.outcome == "host-error":
+                self.h.host_error(f"call {name}", r.message)
+            return r
         return CallResult("ok", value)
 
     def output(self) -> tuple[str | None, str | None, bool]:

@@ -44,6 +44,7 @@ from auditor.runtime.harness import (
     classify_trap,
     to_signed,
 )
+from auditor.runtime.sandbox import apply_limits
 from auditor.runtime.workloads import Heap
 from auditor.units import PAGE
 
@@ -272,7 +273,7 @@ class _Timer:
         self.timeout = h.timeout
         self.engine = compiled.engine
         self.store = wasmtime.Store(self.engine)
-        self.store.set_limits(memory_size=cap * PAGE)
+        apply_limits(self.store, cap, h.limits)  # every store bound (auditor.runtime.sandbox)
         linker = wasmtime.Linker(self.engine)
         if h.wasi:
             linker.define_wasi()

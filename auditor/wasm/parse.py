@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from auditor.io import describe
 from auditor.wasm import model as m
 from auditor.wasm.opcodes import (
     _S32,
@@ -74,7 +75,9 @@ def parse_module(data: bytes, name: str = "<module>") -> m.Module:
     if len(data) == 0:
         raise MalformedModule("empty file, not a wasm module", 0, name)
     if data[:4] != MAGIC[: len(data[:4])]:
-        raise MalformedModule(f"bad magic {data[:4].hex(' ')}, expected 00 61 73 6d (\\0asm)", 0, name)
+        what = describe(data[:512], "a WebAssembly binary")
+        raise MalformedModule(f"bad magic {data[:4].hex(' ')}, expected 00 61 73 6d (\\0asm)"
+                              + (f": {what}" if what else ""), 0, name)
     if len(data) < 4:
         raise MalformedModule("truncated in the magic number", len(data), name)
     if len(data) < 8:
