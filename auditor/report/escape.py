@@ -10,6 +10,10 @@ reverses what follows, and a byte such as 0x01 makes XML that no parser accepts.
   surrogates and non-characters become a visible `\\xNN` / `\\uNNNN` escape, and a
   backslash that would start one is doubled only when the text needs escaping (so
   ordinary Windows paths and `a\\b` stay as they are). Terminal and markdown formats.
+- `TERMINAL_FILTER`: `visible(…, lines=True)` as the registry's output filter of the
+  text, markdown and github formats: every renderer of those formats, present and
+  future, is filtered (`Registry.render` renders without colour first, so a control
+  character it finds can only come from the data; then colour is given up).
 - `xml_text(text)`: what XML 1.0 cannot carry at all (C0 but tab/newline/CR, U+FFFE/F,
   surrogates), escaped the same way; the serializer handles `<`, `&` and quotes.
 """
@@ -17,6 +21,8 @@ reverses what follows, and a byte such as 0x01 makes XML that no parser accepts.
 from __future__ import annotations
 
 import re
+
+from auditor.report.registry import OutputFilter
 
 # C0 controls but \t and \n, DEL, C1 controls, bidi embeddings/overrides/isolates and marks,
 # line and paragraph separators, BOM / zero-width no-break, lone surrogates, non-characters.
@@ -53,3 +59,15 @@ def xml_text(text: object) -> str:
     if not _XML.search(s):
         return s
     return _XML.sub(lambda m: _escape(m.group()), s.replace("\\", "\\\\"))
+
+
+def _needs_lines(text: str) -> bool:
+    return needs_escape(text, lines=True)
+
+
+def _visible_lines(text: str) -> str:
+    return visible(text, lines=True)
+
+
+# The output filter of the text, markdown and github formats (registered in formats.py).
+TERMINAL_FILTER = OutputFilter(_needs_lines, _visible_lines)
