@@ -15,16 +15,23 @@ from auditor.commands.options import output_options, render_and_emit
                    "directory if it exists here, else .).")
 @click.option("--baseline", type=click.Path(dir_okay=False), help="Scan report saved from the base branch (default: gate.baseline).")
 @click.option("--max-increase", help='Allowed growth over the baseline: "5%" or a size like "10 KiB" (a budget\'s own max-increase wins).')
+@click.option("--if-configured", is_flag=True,
+              help="A crate with no [[budget]] (and no baseline allowance) passes with a notice instead of "
+                   "exit 2 (CI on branches that have no budgets yet).")
 @output_options("check")
-def command(report, config_file, crate_dir, baseline, max_increase, fmt, output, color):
+def command(report, config_file, crate_dir, baseline, max_increase, if_configured, fmt, output, color):
     """Gate REPORT (a scan report, or merged shards) on the configured budgets.
 
     Prints actual, limit and headroom per budget and variant; exit 1 on any breach,
-    a failed variant or a figure that could not be measured; 2 on bad input.
+    a failed variant or a figure that could not be measured; 2 on bad input (and when
+    there is nothing to check, unless --if-configured).
     """
     from auditor.pipeline import check_report
 
     result = check_report(report, config_file=config_file, crate_dir=crate_dir, baseline=baseline,
-                          max_increase=max_increase)
+                          max_increase=max_increase, if_configured=if_configured)
+    if if_configured and not result.budgets:
+        click.echo("auditor: notice: no [[budget]] tables and no baseline allowance: nothing to check "
+                   "(--if-configured: passing)", err=True)
     render_and_emit(result, fmt, output, color)
     return result.exit_code()

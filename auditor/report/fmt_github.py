@@ -98,6 +98,10 @@ def markdown(result) -> str:
 def render(result, *, color: bool = False) -> str:
     shown, rest = select(group_findings(list(getattr(result, "findings", []) or [])))
     lines = [annotation(g.finding, g) for g in shown]
+    if getattr(result, "budgets", None) == [] and getattr(result, "KIND", "") == "check":
+        # check --if-configured on a crate without budgets: say so where people look
+        lines.append("::notice title=auditor check::no [[budget]] tables and no baseline allowance: nothing was "
+                     "gated (add budgets to the crate's config)")
     if rest:
         lines.append(overflow_line(rest))
     path = os.environ.get("GITHUB_STEP_SUMMARY")
