@@ -47,7 +47,7 @@ def test_installs_like_the_readme():
     assert "pip install" in plan.stdout + plan.stderr
     # a non-editable install: rules and fixture allocators are installed as data (test_install.py)
     pip = next(l for l in (plan.stdout + plan.stderr).splitlines() if "pip install" in l)
-    assert " -e " not in pip and pip.rstrip().endswith(" .")
+    assert " -e " not in pip and pip.rstrip().endswith(" .[html]")
 
 
 def test_runs_as_non_root_with_auditor_entrypoint():

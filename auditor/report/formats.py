@@ -45,6 +45,9 @@ REGISTRY.add("markdown", ANY, Lazy("auditor.report.fmt_markdown"), findings=True
 REGISTRY.add("sarif", ANY, Lazy("auditor.report.fmt_sarif"), findings=True)
 REGISTRY.add("junit", ANY, Lazy("auditor.report.fmt_junit"), findings=True)
 REGISTRY.add("github", ANY, Lazy("auditor.report.fmt_github"), findings=True)
+# html: one self-contained page with charts (plotly.js inlined; the `html` extra)
+for _kind in ("scan", "check", "inspect", "run"):
+    REGISTRY.add("html", _kind, Lazy("auditor.report.fmt_html"))
 # Untrusted module text (names, custom sections, data strings) never reaches a terminal or a
 # markdown page raw: the whole output of these formats goes through report/escape.py.
 for _fmt in ("text", "markdown", "github"):
