@@ -40,6 +40,8 @@ def test_visible_escapes_every_control_and_direction_character():
         assert_safe(out)
     assert visible("tab\there\nline") == "tab\\x09here\\x0aline"  # a name or a cell: one line
     assert visible("tab\there\nline", lines=True) == "tab\there\nline"  # a report's own layout
+    assert visible("crlf\r\nline", lines=True) == "crlf\r\nline"  # a CRLF file's diff (fix) still applies
+    assert visible("over\rwrite", lines=True) == "over\\x0dwrite"  # a lone CR rewrites the line: escaped
     assert visible("C:\\dir\\file ok — ünïcödé 名前") == "C:\\dir\\file ok — ünïcödé 名前"  # nothing to escape
     assert visible("a\\x01\x01") == "a\\\\x01\\x01"  # when escaping, a literal backslash is doubled
     assert not needs_escape("plain") and needs_escape("\x1bc")
@@ -135,3 +137,16 @@ def test_github_job_summary_is_escaped(hostile, tmp_path):
     text = summary.read_text()
     assert_safe(text)
     assert "grow_\\x01\\x1bc\\x1b]8;;" in text
+
+
+def test_fix_diff_of_a_crlf_manifest_is_not_escaped(tmp_path):
+    """The filter keeps CRLF line ends: `fix --dry-run` of a CRLF Cargo.toml still applies with GNU patch."""
+    d = tmp_path / "c"
+    d.mkdir()
+    (d / "Cargo.toml").write_bytes(b'[package]\r\nname = "c"\r\nversion = "0.1.0"\r\n\r\n[profile.release]\r\nopt-level = 3\r\n')
+    r = subprocess.run([sys.executable, "-m", "auditor", "fix", "--dry-run"], cwd=d, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert b"\r\n" in r.stdout and b"\\x0d" not in r.stdout
+    p = subprocess.run(["patch", "-p1", "--dry-run", "--binary", "-o", str(tmp_path / "patched")], input=r.stdout,
+                       cwd=d, capture_output=True)
+    assert p.returncode == 0, p.stdout + p.stderr

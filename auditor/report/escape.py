@@ -5,7 +5,7 @@ strings) are bytes the module's author chose. Written raw, `ESC c` resets the re
 terminal, `ESC ]8;;` makes a hyperlink, a carriage return overwrites a line, U+202E
 reverses what follows, and a byte such as 0x01 makes XML that no parser accepts.
 
-- `visible(text)`: every control character (C0 but tab and newline when `lines`, DEL,
+- `visible(text)`: every control character (C0 but tab, newline and CRLF when `lines`, DEL,
   C1), the bidirectional overrides and isolates, line/paragraph separators, lone
   surrogates and non-characters become a visible `\\xNN` / `\\uNNNN` escape, and a
   backslash that would start one is doubled only when the text needs escaping (so
@@ -26,9 +26,12 @@ from auditor.report.registry import OutputFilter
 
 # C0 controls but \t and \n, DEL, C1 controls, bidi embeddings/overrides/isolates and marks,
 # line and paragraph separators, BOM / zero-width no-break, lone surrogates, non-characters.
-_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff\ud800-\udfff\ufffe\uffff"
-_TERMINAL = re.compile(f"[{_UNSAFE}]")
-_TERMINAL_ONE_LINE = re.compile(f"[{_UNSAFE}\t\n]")
+_UNSAFE_BUT_CR = ("\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff"
+                  "\ud800-\udfff\ufffe\uffff")
+# lines: a CR is kept only as half of a CRLF line end (a CRLF Cargo.toml's `fix` diff must
+# still apply with patch); a lone CR, which rewrites the line on a terminal, is escaped
+_TERMINAL = re.compile(f"[{_UNSAFE_BUT_CR}]|\r(?!\n)")
+_TERMINAL_ONE_LINE = re.compile(f"[{_UNSAFE_BUT_CR}\r\t\n]")
 _XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
