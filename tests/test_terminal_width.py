@@ -103,3 +103,20 @@ def test_inspect_fits_80_columns_with_the_same_figures():
             head, tail = b[3].split("…")
             assert a[3].startswith(head) and a[3].endswith(tail)
     assert cut > 0
+
+
+def test_scan_progress_says_how_long_is_left(capsys, monkeypatch):
+    """Per-variant progress on a terminal ends with an estimate of the time left."""
+    from auditor.pipeline import progress
+
+    clock = iter([100.0, 110.0, 130.0, 160.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    rep = progress.Reporter(quiet=False, progress=True, total=4)
+    rep.step("release/default", "built in 10.0s")  # 10 s for 1 of 4: about 30 s for 3
+    rep.step("release/talc", "built in 20.0s")  # 30 s for 2: about 30 s for 2
+    rep.step("opt-z/default", "from cache")  # 60 s for 3: about 20 s for 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["[1/4] release/default: built in 10.0s (10.0s elapsed), about 30s left",
+                   "[2/4] release/talc: built in 20.0s (30.0s elapsed), about 30s left",
+                   "[3/4] opt-z/default: from cache (60.0s elapsed), about 20s left"]
+    assert progress._duration(125) == "2m 05s"
