@@ -223,7 +223,8 @@ def page_data(result: Any) -> tuple[str, list[tuple[str, str]], dict[str, Any], 
     baseline = None
     if kind == "scan":
         scan = rec
-        baseline = getattr(result, "baseline_record", None)
+        # `auditor report --baseline`, or the baseline `scan --gate --baseline` read
+        baseline = getattr(result, "baseline_record", None) or getattr(getattr(result, "check", None), "baseline", None)
     elif kind == "check":
         scan = dict(getattr(result, "scan", None) or {})
         baseline = getattr(result, "baseline", None)
