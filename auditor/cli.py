@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("auditor.commands.diff", "Compare two reports or two .wasm files."),
     "merge": ("auditor.commands.merge", "Merge shard reports into one."),
     "report": ("auditor.commands.report", "A saved scan or inspect report as one self-contained HTML page."),
+    "cache": ("auditor.commands.cache", "Show or prune the scan cache and its kept cargo target dirs."),
     # deep size analysis (README "Deep size analysis")
     "top": ("auditor.commands.top", "Largest items of a .wasm by shallow or retained size."),
     "dominators": ("auditor.commands.dominators", "The dominator tree of a .wasm, with retained sizes."),
