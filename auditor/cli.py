@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("auditor.commands.check", "Gate a scan report against budgets and a baseline."),
     "diff": ("auditor.commands.diff", "Compare two reports or two .wasm files."),
     "merge": ("auditor.commands.merge", "Merge shard reports into one."),
+    "report": ("auditor.commands.report", "A saved scan or inspect report as one self-contained HTML page."),
     "cache": ("auditor.commands.cache", "Show or prune the scan cache and its kept cargo target dirs."),
     # deep size analysis (README "Deep size analysis")
     "top": ("auditor.commands.top", "Largest items of a .wasm by shallow or retained size."),

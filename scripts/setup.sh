@@ -94,7 +94,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   run python3 -m venv "$VENV"
 fi
 extra="[test]"
-[ "$RUNTIME_ONLY" = 1 ] && extra=""
+[ "$RUNTIME_ONLY" = 1 ] && extra="[html]"  # the image renders HTML reports too
 if [ "$RUNTIME_ONLY" = 1 ]; then
   run "$VENV/bin/python" -m pip install -q --disable-pip-version-check ".$extra" >&2
 else

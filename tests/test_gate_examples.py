@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -30,8 +31,27 @@ def scripts() -> list[str]:
     out = [s["run"] for job in GITHUB["jobs"].values() for s in job["steps"] if "run" in s]
     for job in GITLAB.values():
         if isinstance(job, dict):
-            out += job.get("script", []) + job.get("before_script", [])
+            out += job.get("script", []) + job.get("before_script", []) + job.get("after_script", [])
     return out
+
+
+def schema(name: str) -> dict:
+    """SchemaStore's schema, as vendored in the check-jsonschema wheel (a test dependency)."""
+    from importlib.resources import files
+
+    return json.loads(files("check_jsonschema.builtin_schemas.vendor").joinpath(name).read_text())
+
+
+def test_examples_match_the_platforms_schemas():
+    import jsonschema
+
+    for doc, name in ((GITHUB, "github-workflows.json"), (GITLAB, "gitlab-ci.json")):
+        # PyYAML reads `on:` as True (YAML 1.1); the schema wants the key as written
+        doc = {("on" if k is True else k): v for k, v in doc.items()}
+        validator = jsonschema.Draft7Validator(schema(name))
+        assert [e.message for e in validator.iter_errors(doc)] == [], name
+    broken = {**GITLAB, "scan": {**GITLAB["scan"], "rules": [{"iff": "x"}]}}
+    assert list(jsonschema.Draft7Validator(schema("gitlab-ci.json")).iter_errors(broken))
 
 
 def auditor_commands() -> list[list[str]]:
@@ -52,6 +72,74 @@ def test_workflow_shape():
     script = next(s for s in gate["steps"] if s.get("uses", "").startswith("actions/github-script"))["with"]["script"]
     assert f"const marker = '{MARKER}';" in script and "updateComment" in script
     assert GITLAB["scan"]["parallel"] >= 2 and GITLAB["gate"]["artifacts"]["reports"]["junit"] == "budgets.xml"
+
+
+def test_examples_install_from_the_repository():
+    """wasm-auditor is not on PyPI: both examples pip-install the repository at a tag."""
+    texts = [(EXAMPLES / n).read_text() for n in ("github-actions.yml", "gitlab-ci.yml")]
+    for text in texts:
+        assert "pip install wasm-auditor" not in text and "install -q wasm-auditor" not in text
+    assert GITHUB["env"]["AUDITOR"].startswith("git+https://github.com/wasm-auditor/auditor@v")
+    assert GITLAB["variables"]["AUDITOR"] == GITHUB["env"]["AUDITOR"]
+    installs = [l for l in scripts() if "pip install" in l]
+    assert installs and all('"$AUDITOR"' in l for l in installs)
+
+
+def test_github_cache_key_is_bounded_and_pruned():
+    steps = GITHUB["jobs"]["scan"]["steps"]
+    restore = next(s for s in steps if s.get("uses", "").startswith("actions/cache/restore"))
+    save = next(s for s in steps if s.get("uses", "").startswith("actions/cache/save"))
+    assert "github.sha" not in restore["with"]["key"] and "hashFiles('**/Cargo.lock'" in restore["with"]["key"]
+    assert save["if"] == "steps.cache.outputs.cache-hit != 'true'"
+    assert save["with"]["key"] == "${{ steps.cache.outputs.cache-primary-key }}"
+    names = [s.get("name", s.get("uses", "")) for s in steps]
+    assert names.index("Prune the cache to the variants this shard used") < names.index("actions/cache/save@v4")
+    assert "CI_COMMIT_SHA" not in json.dumps(GITLAB[".auditor"]["cache"])
+    assert GITLAB[".auditor"]["cache"]["key"]["files"] == ["Cargo.lock", "Cargo.toml"]
+
+
+def test_github_sarif_uploads_have_distinct_categories():
+    steps = GITHUB["jobs"]["scan"]["steps"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif"))
+    assert "${{ matrix.shard }}" in upload["with"]["category"]  # one category per shard upload
+    assert GITHUB["permissions"]["security-events"] == "write"
+
+
+def test_every_check_passes_without_budgets_and_gitlab_gates_merge_requests():
+    checks = [c for c in auditor_commands() if c[0] == "check"]
+    assert checks and all("--if-configured" in c for c in checks)
+    mr = '$CI_PIPELINE_SOURCE == "merge_request_event"'
+    for job in ("scan", "baseline", "gate"):
+        assert any(r.get("if") == mr for r in GITLAB[job]["rules"]), job
+    for job in ("scan", "gate"):  # and on the default branch, where there is no baseline
+        assert any(r.get("if") == "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH" for r in GITLAB[job]["rules"])
+    base = "\n".join(GITLAB["baseline"]["script"])
+    assert "CI_MERGE_REQUEST_DIFF_BASE_SHA" in base and "TARGET_BRANCH_NAME" not in base
+
+
+def _prune_snippets() -> list[str]:
+    gh = next(s["run"] for s in GITHUB["jobs"]["scan"]["steps"] if s.get("name", "").startswith("Prune"))
+    gl = GITLAB[".auditor"]["after_script"][0]
+    return [gh, gl]
+
+
+def test_prune_snippets_keep_what_the_report_used(tmp_path):
+    """Both examples' prune commands on a cache with a used and a stale entry."""
+    for i, snippet in enumerate(_prune_snippets()):
+        work = tmp_path / str(i)
+        cache = work / ".cache" / "auditor"
+        used, stale = cache / "variants/aa/aa11", cache / "variants/bb/bb22"
+        for d in (used, stale):
+            d.mkdir(parents=True)
+            (d / "module.wasm").write_bytes(b"\0asm")
+        report = {"variants": [{"wasm_path": str(used / "module.wasm"), "probes_path": None}]}
+        (work / "head-1.json").write_text(json.dumps(report))
+        cmd = re.sub(r"(/opt/auditor/bin/python|python3) -c", f"{sys.executable} -c", snippet)
+        cmd = cmd.replace("~/.cache/auditor-scan", str(cache)).replace("${{ matrix.side }}-${{ matrix.shard }}", "head-1")
+        cmd = cmd.replace("|| true", "")  # GitLab's after_script must not fail the job; here it must work
+        r = subprocess.run(["bash", "-e", "-c", cmd], cwd=work, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert used.is_dir() and not stale.exists(), i
     hooks = [h["id"] for repo in PRECOMMIT["repos"] for h in repo["hooks"]]
     provided = [h["id"] for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())]
     assert hooks == ["auditor-lint", "auditor-scan"] and set(hooks) <= set(provided)
@@ -111,3 +199,25 @@ def test_gitlab_gate_job_runs(tmp_path):
     assert junit.startswith("<?xml") and "AUD902" in junit
     (tmp_path / "baseline.json").unlink()
     assert _run_steps(GITLAB["gate"]["script"], tmp_path, dict(os.environ)).returncode == 0
+
+
+def test_gate_jobs_pass_a_crate_without_budgets(tmp_path):
+    """A push to main before anyone wrote a [[budget]]: a notice, exit 0 (not exit 2)."""
+    _shards(load_report(REPORTS / "scan-v2.json"), "head", 3, tmp_path)
+    env = {**os.environ, "GITHUB_OUTPUT": str(tmp_path / "out"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+    r = _run_steps(GITLAB["gate"]["script"], tmp_path, env)
+    assert r.returncode == 0, r.stderr
+    assert "notice: no [[budget]] tables" in r.stderr
+    assert ET_tests(tmp_path / "budgets.xml") == ("0", "0")
+    steps = {s.get("name"): s["run"] for s in GITHUB["jobs"]["gate"]["steps"] if "run" in s}
+    r = _run_steps([steps["Merge the shards"], steps["Gate on the budgets"]], tmp_path, env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out").read_text() == "status=0\n"
+    assert "::notice title=auditor check::" in r.stdout
+
+
+def ET_tests(path: Path) -> tuple[str | None, str | None]:  # noqa: N802
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    return root.get("tests"), root.get("failures")

@@ -18,16 +18,23 @@ from auditor.commands.options import output_options, render_and_emit
 @click.option("--budget", "budget", multiple=True,
               help='A budget on the command line, METRIC<=LIMIT, e.g. "raw<=150 KiB" or "brotli<=60 KiB" '
                    "(repeatable; added to the configured ones).")
+@click.option("--if-configured", is_flag=True,
+              help="A crate with no [[budget]] (and no baseline allowance) passes with a notice instead of "
+                   "exit 2 (CI on branches that have no budgets yet).")
 @output_options("check")
-def command(report, config_file, crate_dir, baseline, max_increase, budget, fmt, output, color):
+def command(report, config_file, crate_dir, baseline, max_increase, budget, if_configured, fmt, output, color):
     """Gate REPORT (a scan report, merged shards, or a .wasm module) on the budgets.
 
     Prints actual, limit and headroom per budget and variant; exit 1 on any breach,
-    a failed variant or a figure that could not be measured; 2 on bad input.
+    a failed variant or a figure that could not be measured; 2 on bad input (and when
+    there is nothing to check, unless --if-configured).
     """
     from auditor.pipeline import check_report
 
     result = check_report(report, config_file=config_file, crate_dir=crate_dir, baseline=baseline,
-                          max_increase=max_increase, budget=budget)
+                          max_increase=max_increase, budget=budget, if_configured=if_configured)
+    if if_configured and not result.budgets:
+        click.echo("auditor: notice: no [[budget]] tables and no baseline allowance: nothing to check "
+                   "(--if-configured: passing)", err=True)
     render_and_emit(result, fmt, output, color)
     return result.exit_code()

@@ -30,7 +30,28 @@ def output_options(kind: str) -> Callable[[F], F]:
     return wrap
 
 
+def terminal_width() -> int | None:
+    """Columns text tables fit on stdout when it is a terminal: COLUMNS when set, else the
+    terminal's width. A file or a pipe gets whole names (COLUMNS alone does not count
+    there: GNU readline exports it into the environment of every child process)."""
+    import os
+    import shutil
+    import sys
+
+    if not (hasattr(sys.stdout, "isatty") and sys.stdout.isatty()):
+        return None
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return shutil.get_terminal_size().columns
+
+
 def render_and_emit(result: Result, fmt: str, output: str | None, color: str = "never") -> None:
-    """The result in `fmt` to -o FILE (atomically) or stdout; colour only in text on a terminal."""
-    text = render(result, fmt, color=(fmt == "text" and not output and use_color(color)))
+    """The result in `fmt` to -o FILE (atomically) or stdout; colour only in text on a
+    terminal; text tables on stdout fit the terminal's width (names cut in the middle)."""
+    from auditor.report.table import fit_width, fold
+
+    width = terminal_width() if fmt == "text" and not output else None
+    with fit_width(width):
+        text = fold(render(result, fmt, color=(fmt == "text" and not output and use_color(color))), width)
     emit(text, output)

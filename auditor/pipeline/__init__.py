@@ -28,6 +28,7 @@ _EXPORTS = {
     "fix": "auditor.pipeline.manifest", "apply_fix": "auditor.pipeline.manifest",
     "config_report": "auditor.pipeline.manifest",
     "diff": "auditor.pipeline.reports", "merge": "auditor.pipeline.reports",
+    "saved_report": "auditor.pipeline.reports",
     "doctor": "auditor.pipeline.toolchain",
     "cache_info": "auditor.pipeline.cachecmd", "cache_prune": "auditor.pipeline.cachecmd",
 }

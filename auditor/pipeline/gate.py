@@ -38,22 +38,26 @@ def plan_gate(config: ConfigView, baseline: str | None, max_increase: str | None
     return GatePlan(config, base, path, max_increase)
 
 
-def apply_gate(plan: GatePlan, scan: ScanRecord | dict[str, Any], *, report_name: str | None = None) -> CheckResult:
-    """Budgets and baseline growth evaluated on one scan record."""
+def apply_gate(plan: GatePlan, scan: ScanRecord | dict[str, Any], *, report_name: str | None = None,
+               if_configured: bool = False) -> CheckResult:
+    """Budgets and baseline growth evaluated on one scan record. Nothing to check is an
+    error, unless `if_configured`: then the result has no budgets (and passes)."""
     result = budgets.evaluate(scan, plan.config, plan.baseline, plan.max_increase, report_name=report_name,
                               baseline_name=plan.baseline_path)
     error = budgets.nothing_to_gate(result, plan.config)
-    if error is not None:
+    if error is not None and not if_configured:
         raise error
     return result
 
 
 def check_report(report: str, *, config_file: str | None = None, crate_dir: str | None = None,
                  baseline: str | None = None, max_increase: str | None = None,
-                 budget: tuple[str, ...] | list[str] = ()) -> CheckResult:
+                 budget: tuple[str, ...] | list[str] = (), if_configured: bool = False) -> CheckResult:
     """`auditor check REPORT`: a saved scan report (or merged shards) gated on the budgets
     of the scanned crate's config (or --crate / --config) and `budget` ("raw<=150 KiB").
-    REPORT may be a .wasm module (pipeline/check_module.py): every budget applies to it."""
+    REPORT may be a .wasm module (pipeline/check_module.py): every budget applies to it.
+    `if_configured`: a crate with no budget (and no baseline allowance) passes with an
+    empty result instead of exit 2."""
     from pathlib import Path
 
     from auditor.config.loader import load_config
@@ -69,7 +73,8 @@ def check_report(report: str, *, config_file: str | None = None, crate_dir: str 
     config = load_config(Path(crate_dir) if crate_dir else (Path(".") if is_module else find_crate(scan, None)),
                          config_file=config_file)
     view = with_budgets(config, list(budget), is_module)
-    return apply_gate(plan_gate(view, baseline, max_increase), scan, report_name=report)
+    return apply_gate(plan_gate(view, baseline, max_increase), scan, report_name=report,
+                      if_configured=if_configured)
 
 
 __all__ = ["GatePlan", "apply_gate", "check_report", "plan_gate"]

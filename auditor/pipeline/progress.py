@@ -32,7 +32,17 @@ class Reporter:
     def step(self, vid: str, what: str) -> None:
         self.done += 1
         if self.progress:
-            log(f"[{self.done}/{self.total}] {vid}: {what} ({time.monotonic() - self.t0:.1f}s elapsed)")
+            elapsed = time.monotonic() - self.t0
+            line = f"[{self.done}/{self.total}] {vid}: {what} ({elapsed:.1f}s elapsed)"
+            left = self.total - self.done
+            if left > 0:  # the mean time per finished variant so far, times the variants left
+                line += f", about {_duration(elapsed / self.done * left)} left"
+            log(line)
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 @contextmanager

@@ -24,4 +24,38 @@ def merge(reports: list[str] | tuple[str, ...], *, config_file: str | None = Non
     return MergedReport(merge_reports(loaded, config), list(reports))
 
 
-__all__ = ["DiffResult", "MergedReport", "diff", "merge"]
+
+
+class SavedReport:
+    """A scan or inspect report read back from its JSON (`auditor report`): the record,
+    its findings as Finding objects, and the baseline report when one is given."""
+
+    def __init__(self, record: dict, baseline: dict | None = None) -> None:
+        from auditor.findings import Finding
+
+        self.record = record
+        self.KIND = str(record.get("schema", "")).removeprefix("auditor.").split("/")[0]
+        fields = set(Finding.__dataclass_fields__)
+        self.findings = [Finding(**{k: v for k, v in f.items() if k in fields})
+                         for f in record.get("findings", []) if isinstance(f, dict)]
+        self.checks: list = []
+        self.baseline_record = baseline
+        self.file = record.get("file")
+
+    def to_json(self) -> dict:
+        return self.record
+
+    def exit_code(self) -> int:
+        return 0
+
+
+def saved_report(path: str, *, baseline: str | None = None) -> SavedReport:
+    """`auditor report FILE`: a saved scan or inspect report (and a baseline scan report)."""
+    from auditor.gate.report import load_report
+
+    record = load_report(path, kinds=("scan", "inspect"))
+    base = load_report(baseline, kinds=("scan",)) if baseline else None
+    return SavedReport(record, base)
+
+
+__all__ = ["DiffResult", "MergedReport", "SavedReport", "diff", "merge", "saved_report"]

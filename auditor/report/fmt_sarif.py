@@ -1,8 +1,11 @@
 """SARIF 2.1.0 for code-scanning uploads: rules from rules/*.toml, results from findings.
 
 Works for any result with `findings` (lint, inspect, run, scan, check). Rules carry
-their title, why and fix; results are located at the manifest line when the finding
-has one, else at the file (a .wasm) with the variant in `properties`.
+their title, why and fix. Findings that differ only in their variant become one result
+(the variants in its message and `properties`); every result has a location with a
+region (the manifest line, else line 1 of the file: a .wasm, a manifest), a
+`partialFingerprints` entry stable across runs, and the run an `automationDetails.id`
+(the upload category) per command and target.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from auditor import __version__
+from auditor.report.ci import Group, category, default_file, fingerprint, group_findings, record_of
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/wasm-auditor/auditor"
 _LEVEL = {"error": "error", "warning": "warning", "note": "note"}
+FINGERPRINT_KEY = "auditorFinding/v1"
 
 
 def _uri(path: str) -> tuple[str, str | None]:
@@ -53,6 +58,56 @@ def _rule_descriptor(rule_id: str, example) -> dict:
     }
 
 
+def _location(file: str, line: int | None, column: int | None, snippet: str | None) -> dict:
+    """A physical location that always has a region (GitHub requires one): the finding's
+    line and column, else line 1 of the artifact (a .wasm, or a manifest as a whole)."""
+    uri, base = _uri(file)
+    art = {"uri": uri}
+    if base:
+        art["uriBaseId"] = base
+    region: dict = {"startLine": int(line) if line else 1}
+    if line and column:
+        region["startColumn"] = int(column)
+    if line and snippet is not None:
+        region["snippet"] = {"text": snippet}
+    return {"physicalLocation": {"artifactLocation": art, "region": region}}
+
+
+def _results(groups: list[Group], index: dict[str, int], fallback: str | None) -> list[dict]:
+    """One result per rule x location x message, the variants it hit in its message and
+    properties; partialFingerprints stable across runs (figures blanked, see ci.py)."""
+    results = []
+    seen: dict[str, int] = {}
+    for g in groups:
+        f = g.finding
+        res: dict = {
+            "ruleId": f.rule,
+            "ruleIndex": index[f.rule],
+            "kind": "fail",
+            "level": _LEVEL.get(f.level, "warning"),
+            "message": {"text": g.message()},
+        }
+        file = f.file or fallback
+        if file:
+            res["locations"] = [_location(file, f.line, f.column, f.source_line)]
+        uri = _uri(file)[0] if file else ""
+        fp = fingerprint(f.rule, uri if not (file and Path(file).is_absolute()) else Path(file).name,
+                         f.source_line, f.message, g.variants)
+        seen[fp] = seen.get(fp, 0) + 1
+        res["partialFingerprints"] = {FINGERPRINT_KEY: f"{fp}:{seen[fp]}"}
+        props: dict = {}
+        if g.variants:
+            props["variants"] = list(g.variants)
+            if len(g.variants) == 1:
+                props["variant"] = g.variants[0]
+        if f.category:
+            props["category"] = f.category
+        if props:
+            res["properties"] = props
+        results.append(res)
+    return results
+
+
 def to_sarif(result) -> dict:
     """One run: every rule that ran is described (passes too), findings become located results."""
     findings = list(getattr(result, "findings", []) or [])
@@ -64,34 +119,8 @@ def to_sarif(result) -> dict:
         examples.setdefault(c.rule, None)
     rules = [_rule_descriptor(rid, f) for rid, f in examples.items()]
     index = {rid: i for i, rid in enumerate(examples)}
-
-    results = []
-    for f in findings:
-        res: dict = {
-            "ruleId": f.rule,
-            "ruleIndex": index[f.rule],
-            "kind": "fail",
-            "level": _LEVEL.get(f.level, "warning"),
-            "message": {"text": f.message},
-        }
-        if f.file:
-            uri, base = _uri(f.file)
-            art = {"uri": uri}
-            if base:
-                art["uriBaseId"] = base
-            phys: dict = {"artifactLocation": art}
-            if f.line:
-                region: dict = {"startLine": int(f.line)}
-                if f.column:
-                    region["startColumn"] = int(f.column)
-                if f.source_line is not None:
-                    region["snippet"] = {"text": f.source_line}
-                phys["region"] = region
-            res["locations"] = [{"physicalLocation": phys}]
-        props = {k: v for k, v in (("variant", f.variant), ("category", f.category)) if v}
-        if props:
-            res["properties"] = props
-        results.append(res)
+    record = record_of(result)
+    results = _results(group_findings(findings), index, default_file(result, record))
 
     exit_code = result.exit_code() if hasattr(result, "exit_code") else None
     invocation: dict = {"executionSuccessful": True}
@@ -103,10 +132,11 @@ def to_sarif(result) -> dict:
         "runs": [{
             "tool": {"driver": {"name": "auditor", "version": __version__, "semanticVersion": __version__,
                                 "informationUri": INFO_URI, "rules": rules}},
+            "automationDetails": {"id": category(result, record)},
             "invocations": [invocation],
             "columnKind": "unicodeCodePoints",
             "results": results,
-            "properties": {"kind": result.KIND},
+            "properties": {"kind": result.KIND, "findings": len(findings)},
         }],
     }
 

@@ -8,6 +8,7 @@ a `KIND` and `to_json()`, declare the kind below, and register its renderers.
 
 from __future__ import annotations
 
+from auditor.report.escape import TERMINAL_FILTER
 from auditor.report.registry import ANY, Lazy, Registry
 
 REGISTRY = Registry()
@@ -51,3 +52,10 @@ REGISTRY.add("markdown", ANY, Lazy("auditor.report.fmt_markdown"), findings=True
 REGISTRY.add("sarif", ANY, Lazy("auditor.report.fmt_sarif"), findings=True)
 REGISTRY.add("junit", ANY, Lazy("auditor.report.fmt_junit"), findings=True)
 REGISTRY.add("github", ANY, Lazy("auditor.report.fmt_github"), findings=True)
+# html: one self-contained page with charts (plotly.js inlined; the `html` extra)
+for _kind in ("scan", "check", "inspect", "run"):
+    REGISTRY.add("html", _kind, Lazy("auditor.report.fmt_html"))
+# Untrusted module text (names, custom sections, data strings) never reaches a terminal or a
+# markdown page raw: the whole output of these formats goes through report/escape.py.
+for _fmt in ("text", "markdown", "github"):
+    REGISTRY.filter(_fmt, TERMINAL_FILTER)

@@ -14,6 +14,8 @@ def _title(result) -> str:
     crate = result.scan.get("crate")
     name = crate.get("name") if isinstance(crate, dict) else crate
     verdict = "✅ size budgets passed" if result.passed else "❌ size budgets failed"
+    if not result.budgets:  # check --if-configured on a crate without budgets
+        verdict = "ℹ️ no size budgets configured"
     return f"## {verdict} — {name}" if name else f"## {verdict}"
 
 

@@ -13,7 +13,9 @@ A kind-specific renderer wins over a generic (ANY) one. A generic renderer regis
 with `findings=True` serves only kinds declared with `findings=True` (SARIF, JUnit,
 GitHub annotations need them). `formats(kind)` is what a command offers as `--format`.
 `Lazy` names the renderer's module and imports it at the first render, so `auditor lint`
-never loads the scan's renderers (or the stages they know).
+never loads the scan's renderers (or the stages they know). `REGISTRY.filter(fmt, ...)`
+puts every renderer of a format behind one output filter (text, markdown and github:
+module text made visible, `auditor/report/escape.py`), so a new renderer cannot forget it.
 """
 
 from __future__ import annotations
@@ -63,11 +65,26 @@ class _Entry:
     findings: bool  # generic entries: only for kinds that carry findings
 
 
+@dataclass(frozen=True)
+class OutputFilter:
+    """What a format's whole output goes through (text for terminals and markdown: module
+    names are untrusted). `needs(text)`: the output holds something to escape;
+    `escape(text)`: the safe form."""
+
+    needs: Callable[[str], bool]
+    escape: Callable[[str], str]
+
+
 @dataclass
 class Registry:
     kinds: dict[str, bool] = field(default_factory=dict)  # kind -> carries findings and checks
     entries: dict[tuple[str, str], _Entry] = field(default_factory=dict)  # (format, kind or ANY)
     order: list[str] = field(default_factory=list)  # formats in the order --format lists them
+    filters: dict[str, OutputFilter] = field(default_factory=dict)  # format -> its output filter
+
+    def filter(self, fmt: str, output_filter: OutputFilter) -> None:
+        """Every renderer of `fmt` (any kind, registered before or after) is filtered."""
+        self.filters[fmt] = output_filter
 
     def kind(self, name: str, *, findings: bool) -> None:
         """Declare a result kind; `findings`: its results have `findings` and `checks`."""
@@ -101,4 +118,13 @@ class Registry:
             if fmt not in self.order:
                 raise AuditorError(f"unknown output format {fmt!r}")
             raise AuditorError(f"format {fmt!r} is not available for {result.KIND} reports")
-        return renderer(result, color=color)
+        flt = self.filters.get(fmt)
+        if flt is None:
+            return renderer(result, color=color)
+        # Filtered: rendered without colour first, so a control character in the output
+        # can only have come from the data. None: the coloured rendering (its escapes are
+        # the renderer's own). Some: the plain rendering escaped, colour given up.
+        plain = renderer(result, color=False)
+        if flt.needs(plain):
+            return flt.escape(plain)
+        return renderer(result, color=True) if color else plain

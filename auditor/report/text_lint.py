@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from auditor.report.table import wrap
+
 _LEVEL_COLOR = {"error": "red", "warning": "yellow", "note": "cyan"}
 
 
@@ -17,14 +19,14 @@ def diagnostic(f, color: bool = False) -> str:
     head = f"{where}: {rule} {level}: {f.message}"
     if f.variant:
         head = f"{where}: {rule} {level}: [{f.variant}] {f.message}"
-    out = [head]
+    out = [wrap(head)]
     if f.source_line is not None and f.line:
         gutter = str(f.line)
         out.append(f"  {gutter} | {f.source_line}")
         caret = " " * ((f.column or 1) - 1) + "^"
         out.append(f"  {' ' * len(gutter)} | {click.style(caret, fg=_LEVEL_COLOR.get(f.level)) if color else caret}")
     if f.help:
-        out.append(f"  help: {f.help}")
+        out.append(wrap(f"  help: {f.help}", "        "))
     return "\n".join(out)
 
 
