@@ -131,7 +131,8 @@ def test_input_sniffing_names_the_file_type(files):
         f"auditor: {gz}: is gzip data, not a .wasm module or a JSON report — decompress it first (gunzip)")
     assert one_line_error(auditor("check", gz)) == \
         f"auditor: {gz}: is gzip data, not a JSON report — decompress it first (gunzip)"
-    assert one_line_error(auditor("check", wasm)).startswith(f"auditor: {wasm}: is a .wasm module, not a JSON report")
+    # `check` gates modules too (issue 11); `merge` takes only JSON reports
+    assert one_line_error(auditor("merge", wasm)).startswith(f"auditor: {wasm}: is a .wasm module, not a JSON report")
     assert one_line_error(auditor("merge", wat)) == \
         f"auditor: {wat}: is a WebAssembly text file, not a JSON report — assemble it with wat2wasm"
 
