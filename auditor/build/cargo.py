@@ -59,6 +59,22 @@ def cargo_args(profile_args: list[str], profile: str, package: str, opts: BuildO
     return args
 
 
+#: The probe build keeps its function names whatever the profile's `strip` says: it is
+#: the variant's name-keeping twin (allocator_check method "twin"). `cargo rustc` hands
+#: these to the final crate only, so dependencies are shared with the measured build;
+#: `strip` never changes code, only whether the name section is written.
+PROBE_RUSTC_ARGS = ("-C", "strip=debuginfo")
+
+
+def probe_cargo_args(profile_args: list[str], profile: str, package: str, opts: BuildOptions,
+                     probe_feature: str) -> list[str]:
+    """The probe build: `cargo rustc` with the measured build's arguments, the probe
+    feature and PROBE_RUSTC_ARGS."""
+    args = cargo_args(profile_args, profile, package, opts, [probe_feature])
+    i = args.index("build")
+    return args[:i] + ["rustc"] + args[i + 1:] + ["--", *PROBE_RUSTC_ARGS]
+
+
 def display_command(args: list[str]) -> str:
     return shlex.join(["cargo"] + args)
 
@@ -104,7 +120,8 @@ def _kill_group(p: subprocess.Popen, sig: int) -> None:
 def run_cargo(cargo: str, args: list[str], cwd: Path, env: dict, manifest: Path,
               registry: ProcessRegistry) -> BuildOutcome:
     """Run `cargo ARGS --message-format=json`; the cdylib .wasm of `manifest`'s package."""
-    argv = [cargo] + args + ["--message-format=json"]
+    cut = args.index("--") if "--" in args else len(args)  # `cargo rustc ... -- FLAGS`: ours go before
+    argv = [cargo] + args[:cut] + ["--message-format=json"] + args[cut:]
     start = time.monotonic()
     if registry.stopping:
         return BuildOutcome(False, 0.0, error="interrupted", interrupted=True)

@@ -394,3 +394,45 @@ def select(crate_dir: Path | None = None, cache_dir: Path | None = None) -> Disc
     if found.selected is None:
         raise AuditorError(found.reason)
     return found
+
+
+def _ar_symbols(path: Path) -> set[str]:
+    """Names in an ar archive's symbol index (GNU `/` or `/SYM64/` first member): the
+    global symbols its objects define. Empty when the archive has no index."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8 + 60)
+            if len(head) < 68 or head[:8] != b"!<arch>\n":
+                return set()
+            name, size_field = head[8:24].strip(), head[56:66].strip()
+            if name not in (b"/", b"/SYM64/") or not size_field.isdigit():
+                return set()
+            data = f.read(int(size_field))
+    except OSError:
+        return set()
+    width = 8 if name == b"/SYM64/" else 4
+    if len(data) < width:
+        return set()
+    count = int.from_bytes(data[:width], "big")
+    names = data[width + count * width:].split(b"\0")[:count]
+    return {n.decode("utf-8", "replace") for n in names if n}
+
+
+_std_cache: dict[str, frozenset[str]] = {}
+
+
+def std_symbols(tc: Toolchain) -> frozenset[str]:
+    """Global symbols of the toolchain's prebuilt wasm32 std (every rlib's archive index
+    in the sysroot): what tells std's private dlmalloc from the dlmalloc crate. Empty
+    when there is no prebuilt std (build-std builds it per target dir)."""
+    if not tc.sysroot:
+        return frozenset()
+    lib = Path(tc.sysroot) / "lib" / "rustlib" / TARGET / "lib"
+    key = str(lib)
+    if key not in _std_cache:
+        out: set[str] = set()
+        if lib.is_dir():
+            for p in sorted(lib.glob("*.rlib")):
+                out |= _ar_symbols(p)
+        _std_cache[key] = frozenset(out)
+    return _std_cache[key]

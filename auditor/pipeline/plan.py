@@ -16,7 +16,7 @@ from typing import Any
 
 from auditor.build import toolchain as tc_mod
 from auditor.build.cache import CACHE_FORMAT, VariantCache, default_cache_dir, digest, file_sha256
-from auditor.build.cargo import BuildOptions, cargo_args, display_command
+from auditor.build.cargo import PROBE_RUSTC_ARGS, BuildOptions, cargo_args, display_command
 from auditor.build.matrix import Allocator, Matrix, Profile, build_matrix, pin_allocator
 from auditor.build.shadow import PROBE_FEATURE, probe_source
 from auditor.build.toolchain import TARGET, Toolchain
@@ -193,7 +193,7 @@ def build_inputs(crate: CrateInfo, tc: Toolchain) -> dict[str, Any]:
         "sources": fingerprint([crate.workspace_root] + list(crate.outside_paths), skip),
         "cargo_config": fingerprint(configs),
         "env": env,
-        "glue": digest([probe_source(), PROBE_FEATURE]),
+        "glue": digest([probe_source(), PROBE_FEATURE, list(PROBE_RUSTC_ARGS)]),
     }
 
 

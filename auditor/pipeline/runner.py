@@ -21,20 +21,21 @@ from pathlib import Path
 from typing import Any, cast
 
 from auditor.build.cache import code_hash, digest, file_sha256
-from auditor.build.cargo import BuildOutcome, ProcessRegistry, cargo_args, dep_info, display_command, run_cargo
+from auditor.build.cargo import BuildOutcome, ProcessRegistry, dep_info, display_command, probe_cargo_args, run_cargo
 from auditor.build.result import VariantResult
 from auditor.build.shadow import PROBE_FEATURE, ShadowSet, Tree
-from auditor.build.toolchain import TARGET, Toolchain
+from auditor.build.toolchain import TARGET, Toolchain, std_symbols
 from auditor.build.workspace import CrateInfo
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.pipeline.plan import Plan, ScanOptions, injected
 from auditor.pipeline.progress import Reporter
-from auditor.records.inspect import InspectRecord
+from auditor.records.inspect import AllocatorRecord, InspectRecord
 from auditor.records.run import RunRecord
-from auditor.rules.allocator import allocator_check
+from auditor.rules.allocator import allocator_check, resolve_siblings
 from auditor.runtime.options import RuntimeOptions, Scenario
 from auditor.runtime.options import from_config as scenarios_from_config
+from auditor.wasm.allocator import StdSymbols
 
 
 def groups(todo: list[Plan], jobs: int) -> list[list[Plan]]:
@@ -76,6 +77,7 @@ class Runner:
         self._next_slot = 0
         self.notices: list[str] = []
         self._runtime: tuple[RuntimeOptions, list[Scenario]] | None = None  # checked on first use
+        self._std: StdSymbols | None = None  # the toolchain's std symbols, read on first use
 
     # ---------------------------------------------------------------- orchestration
     def run(self, plans: list[Plan]) -> list[VariantResult]:
@@ -110,7 +112,9 @@ class Runner:
             if self.shadows is not None:
                 self.registry.stop_all()
                 self.shadows.close()
-        return [results[p.index] for p in plans]
+        out = [results[p.index] for p in plans]
+        resolve_siblings(out)
+        return out
 
     def _build_group(self, group: list[Plan], done_q: queue.Queue[Any]) -> None:
         """Variants of one profile, in one target dir, so their dependencies build once."""
@@ -176,8 +180,8 @@ class Runner:
         if plan.need_probes and rec.get("status") == "ok":
             kind = a.name if a.inject else "plain+probes"
             tree = shadows.tree(kind, a if a.inject else None, glue=True)
-            out = self._cargo(tree, cargo_args(plan.profile.config_args(), plan.profile.name, self.crate.name,
-                                               self.options.build, [PROBE_FEATURE]), target)
+            out = self._cargo(tree, probe_cargo_args(plan.profile.config_args(), plan.profile.name, self.crate.name,
+                                                     self.options.build, PROBE_FEATURE), target)
             if out.interrupted:
                 raise KeyboardInterrupt
             rec["probe_status"] = "ok" if out.ok else "failed"
@@ -218,12 +222,37 @@ class Runner:
             module = plan.cache.path("module.wasm")
             v.wasm_path = str(module)
             v.wasm = self._inspect(plan, module)
-            v.allocator_check = allocator_check(a.name, a.candidates, v.wasm)
             if self.runtime_on:
                 self._run(plan, rec, v)
+            self._check_allocator(plan, rec, v)
         self.rep.step(v.id, "from cache" if cached else (f"built in {v.build_seconds:.1f}s" if v.status == "ok"
                                                             else "FAILED"))
         return v
+
+    def _check_allocator(self, plan: Plan, rec: dict[str, Any], v: VariantResult) -> None:
+        """allocator_check: the module's names, else its name-keeping twin (the probe
+        build), with the toolchain's std symbols and the churn verdict to narrow."""
+        a = plan.allocator
+        if self._std is None:
+            self._std = StdSymbols(std_symbols(self.tc))
+        twin = None
+        det: dict[str, Any] = dict(v.wasm["allocator"]) if v.wasm else {}
+        decided = det.get("name") not in (None, "unknown", "none") and not det.get("ambiguous_with")
+        probes = plan.cache.path("probes.wasm")
+        if not decided and rec.get("probe_status") == "ok" and probes.is_file():
+            name = f"twin-{digest([code_hash('auditor.wasm', ('allocators.toml',)), file_sha256(probes)])[:20]}.json"
+            cached = plan.cache.analysis(name)
+            if cached is not None:
+                twin = cast(AllocatorRecord, cached)
+            else:
+                from auditor.wasm.allocator import detect_file
+
+                twin = detect_file(probes)
+                plan.cache.put_json(name, twin)
+        run: dict[str, Any] = dict(v.runtime) if v.runtime else {}
+        churn = (run.get("churn") or {}).get("verdict")
+        assert v.wasm is not None  # only ok variants are checked
+        v.allocator_check = allocator_check(a.name, a.candidates, v.wasm, twin=twin, churn=churn, std=self._std)
 
     def _inspect(self, plan: Plan, module: Path) -> InspectRecord:
         # Named where the user's own `cargo build --profile P` would put it; the real file

@@ -99,7 +99,11 @@ class InjectedRecord(TypedDict):
 class AllocatorCheckRecord(TypedDict):
     requested: str | None
     detected: str | None
-    status: str  # match | mismatch | unverified
+    status: str  # match | mismatch | ambiguous | unverified
+    method: str  # names | twin | sibling | none (auditor/rules/allocator.py)
+    basis: list[str]  # the facts that decided, one line each
+    possible: list[str]  # entries the deciding source leaves possible
+    via: str | None  # sibling: the variant id that verified it
     message: str | None
 
 
