@@ -190,7 +190,7 @@ class CommandList:
     """`auditor scan --print-commands`: each variant's reproducing cargo command, unbuilt."""
 
     KIND: ClassVar[str] = "commands"
-    variants: list[dict[str, Any]]  # id, command, cwd, injected
+    variants: list[dict[str, Any]]  # id, command, cwd, injected, env, shell
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": "auditor.scan-commands/1", "variants": self.variants}

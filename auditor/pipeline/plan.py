@@ -10,6 +10,7 @@ and unchanged files outside those inputs that rustc was seen reading.
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,11 +161,26 @@ def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
 def command_rows(ctx: Context, options: ScanOptions) -> list[dict[str, Any]]:
     """Each chosen variant's reproducing cargo command (`scan --print-commands`)."""
     out = []
+    env = reproduce_env(ctx.toolchain)
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     for p, a in ctx.chosen:
         args = cargo_args(p.config_args(), p.name, ctx.crate.name, options.build)
         out.append({"id": join_id(p.name, a.name), "command": display_command(args),
-                    "cwd": str(ctx.crate.package_dir), "injected": injected(a)})
+                    "cwd": str(ctx.crate.package_dir), "injected": injected(a), "env": env,
+                    "shell": f"{assignments} {shlex.join([ctx.toolchain.cargo, *args])}"})
     return out
+
+
+def reproduce_env(tc: Toolchain) -> dict[str, str]:
+    """The environment a scan's cargo ran with that a clean shell lacks: the toolchain's
+    CARGO/RUSTC (cargo otherwise runs the `rustc` on PATH), CARGO_INCREMENTAL=0, what the
+    toolchain itself adds (RUSTC_BOOTSTRAP=1 for build-std) and the build-relevant
+    variables of this environment (the ones the cache key reads)."""
+    full = tc.env({})
+    env = {k: full[k] for k in ("CARGO", "RUSTC", "CARGO_INCREMENTAL")}
+    env.update({k: v for k, v in full.items() if k not in env})
+    env.update({k: v for k, v in sorted(os.environ.items()) if k in _ENV_KEYS or k.startswith(_ENV_PREFIXES)})
+    return env
 
 
 def injected(a: Allocator) -> InjectedRecord | None:
@@ -193,7 +209,7 @@ def build_inputs(crate: CrateInfo, tc: Toolchain) -> dict[str, Any]:
         "sources": fingerprint([crate.workspace_root] + list(crate.outside_paths), skip),
         "cargo_config": fingerprint(configs),
         "env": env,
-        "glue": digest([probe_source(), PROBE_FEATURE, list(PROBE_RUSTC_ARGS)]),
+        "glue": digest([probe_source(), PROBE_FEATURE, list(PROBE_RUSTC_ARGS), "twin-strip-override"]),
     }
 
 

@@ -181,7 +181,8 @@ class Runner:
             kind = a.name if a.inject else "plain+probes"
             tree = shadows.tree(kind, a if a.inject else None, glue=True)
             out = self._cargo(tree, probe_cargo_args(plan.profile.config_args(), plan.profile.name, self.crate.name,
-                                                     self.options.build, PROBE_FEATURE), target)
+                                                     self.options.build, PROBE_FEATURE,
+                                                     plan.profile.settings.get("strip")), target)
             if out.interrupted:
                 raise KeyboardInterrupt
             rec["probe_status"] = "ok" if out.ok else "failed"
