@@ -125,6 +125,7 @@ class ScanResult:
     shard: tuple[int, int] | None = None
     builds: int = 0  # cargo builds this run started
     seconds: float = 0.0
+    allocator_source: dict[str, Any] | None = None  # scan.registry-allocators: registry or fallback, and why
     # added by the later stages
     findings: list[Finding] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
@@ -160,6 +161,8 @@ class ScanResult:
                 "findings": [],
                 "checks": [],
             }
+            if self.allocator_source:
+                self._facts["allocator_source"] = self.allocator_source
         return self._facts
 
     def smallest(self) -> VariantResult | None:

@@ -43,12 +43,15 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--compression", type=click.Choice(["auto", "exact", "fast", "none"]), default="auto", show_default=True,
               help="gzip/brotli columns: exact (gzip -9, brotli -q 11), fast (gzip -6, brotli -q 9), none, "
                    "or auto: exact for modules up to 1 MiB, fast above (brotli -q 11 takes ~6 s on 5 MB of DWARF).")
+@click.option("--build-std", "build_std", is_flag=True, default=None,
+              help="Build std from source (-Zbuild-std=std,panic_abort; RUSTC_BOOTSTRAP=1 on stable): a toolchain "
+                   "without a prebuilt wasm32 std is then usable (config: scan.build-std).")
 @click.option("--print-commands", "print_commands_only", is_flag=True, help="Print each variant's cargo command and exit without building.")
 @click.option("-q", "--quiet", is_flag=True, help="No notices or progress on stderr.")
 @output_options("scan")
 def command(crate, package, features, all_features, no_default_features, profiles, allocators, jobs, runtime,
             memory_limit, cache_dir, no_cache, check_reproducible, config_file, shard, gate, baseline, max_increase,
-            compression, print_commands_only, quiet, fmt, output, color) -> int:
+            compression, build_std, print_commands_only, quiet, fmt, output, color) -> int:
     """Build CRATE for wasm32 under each size profile x global allocator and compare.
 
     Nothing in CRATE is written: builds happen in a shadow copy in a temp dir, removed
@@ -72,7 +75,7 @@ def command(crate, package, features, all_features, no_default_features, profile
         check_reproducible=check_reproducible, quiet=quiet,
         config_file=Path(config_file) if config_file else None, shard=shard_kn,
         gate=gate, baseline=Path(baseline) if baseline else None, max_increase=max_increase,
-        compression=compression,
+        compression=compression, build_std=build_std,
     )
     if print_commands_only:
         render_and_emit(print_commands(crate, options), fmt, output, color)

@@ -175,6 +175,7 @@ class ScanRecord(TypedDict):
     findings: list[FindingRecord]
     checks: list[CheckRecord]
     check: NotRequired[dict[str, Any]]  # auditor.check/1 with `scan --gate`
+    allocator_source: NotRequired[dict[str, Any]]  # scan.registry-allocators: source, allocators, reason
 
 
 def join_id(profile: str, allocator: str) -> str:
