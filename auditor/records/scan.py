@@ -176,6 +176,7 @@ class ScanRecord(TypedDict):
     checks: list[CheckRecord]
     check: NotRequired[dict[str, Any]]  # auditor.check/1 with `scan --gate`
     allocator_source: NotRequired[dict[str, Any]]  # scan.registry-allocators: source, allocators, reason
+    attribution: NotRequired[dict[str, Any]]  # auditor.attribution/1 with `scan --attribute VARIANT`
 
 
 def join_id(profile: str, allocator: str) -> str:

@@ -217,14 +217,13 @@ class _Callers:
             g = item_graph(self.mod)
             rev: dict[int, list[int]] = {}
             first_fn, n_fn = g.first[Kind.FUNCTION], g.count[Kind.FUNCTION]
-            starts, succ, kinds = g.succ_start, g.succ, g.edge_kinds
+            starts, succ, kinds = g.starts, g.targets, g.edge_kinds
             for item in range(len(starts) - 1):
                 for e in range(starts[item], starts[item + 1]):
-                    k = kinds[e]
-                    if k == Edge.CALL:
+                    if kinds[e] == Edge.CALL:
                         rev.setdefault(succ[e], []).append(item)
-                    elif k in (Edge.REF_FUNC, Edge.ELEMENT_FUNCTION):
-                        self._escapes.add(succ[e])
+                    else:  # ref.func, element segments, exports, start: reachable other than by a call
+                        self._escapes.add(succ[e] - first_fn)
             self._escapes.update(i - first_fn for i in g.roots if first_fn <= i < first_fn + n_fn)
             self._rev = rev
         return self._rev
