@@ -247,7 +247,8 @@ def test_probe_profile_groups_by_behaviour_keys():
     chosen = {p.name: probe_profile(p, profiles)[0].name for p in profiles}
     assert chosen == {"release": "release", "opt-s": "release", "opt-z": "release", "lto": "release",
                       "cgu1": "release", "strip": "release", "panic-abort": "panic-abort",
-                      "min-size-s": "panic-abort", "min-size-z": "panic-abort"}
+                      "min-size-s": "panic-abort", "min-size-z": "panic-abort",
+                      "nightly-min-size": "nightly-min-size"}  # std rebuilt (cargo-unstable): its own probe
     # Without release/panic-abort selected: the first selected profile of the same behaviour.
     only = [p for p in profiles if p.name in ("opt-z", "min-size-s", "min-size-z")]
     assert {p.name: probe_profile(p, only)[0].name for p in only} == \
