@@ -27,12 +27,20 @@ def _config(tmp_path: Path, text: str):
 def test_builtin_profiles_are_the_issue_list():
     profiles = load_profiles()
     assert list(profiles) == ["release", "opt-s", "opt-z", "lto", "cgu1", "panic-abort", "strip",
-                              "min-size-s", "min-size-z"]
+                              "min-size-s", "min-size-z", "nightly-min-size"]
     data = tomllib.loads((RULES / "profiles.toml").read_text())["profile"]
     for name in ("min-size-s", "min-size-z"):
         s = data[name]
         assert (s["lto"], s["codegen-units"], s["panic"], s["strip"]) == (True, 1, "abort", True)
     assert (data["min-size-s"]["opt-level"], data["min-size-z"]["opt-level"]) == ("s", "z")
+    # issue 9: build-std with optimize_for_size, immediate-abort, no location/fmt-debug detail
+    n = data["nightly-min-size"]
+    assert n["requires-unstable"] and n["immediate-abort"] and n["opt-level"] == "z" and n["lto"] is True
+    assert set(n["rustflags"]) == {"-Zlocation-detail=none", "-Zfmt-debug=none"}
+    assert "build-std-features=optimize_for_size" in n["cargo-unstable"]
+    args = profiles["nightly-min-size"].config_args()
+    assert args[:3] == ["-Zbuild-std=std,panic_abort", "-Zbuild-std-features=optimize_for_size", "-Zprofile-rustflags"]
+    assert not any("cargo-unstable" in a or "requires-unstable" in a or "immediate-abort" in a for a in args)
 
 
 def test_config_args_define_a_custom_profile_inheriting_release():

@@ -50,7 +50,7 @@ def test_config_errors_exit_2_with_location(tmp_path):
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip().splitlines() == [
         "auditor: Cargo.toml:7:1: unknown config key 'parallel' in [scan] "
-        "(known: allocators, default-variant, jobs, profiles, runtime)"]
+        "(known: allocators, build-std, default-variant, jobs, profiles, registry-allocators, runtime)"]
     r = run("config", "--config", "missing.toml", cwd=tmp_path)
     assert r.returncode == 2 and "missing.toml: config file not found" in r.stderr
     write(tmp_path / "src/lib.rs", "")

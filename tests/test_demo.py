@@ -87,3 +87,31 @@ def test_scan_annotations_point_at_the_manifest(demo_cache):
                           capture_output=True, text=True, cwd=ROOT)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("::")]
     assert lines and all("file=fixtures/crates/demo/Cargo.toml" in l for l in lines), lines
+
+
+@pytest.mark.cargo
+def test_demo_falls_back_to_fixture_allocators_when_cargo_cannot_reach_crates_io(scan):
+    """rustc 1.63's cargo 1.65 knows only the git index, which this network cannot reach:
+    the demo scans the fixture allocators and says so (stderr and JSON)."""
+    text, js = scan
+    report = json.loads(js.stdout)
+    src = report["allocator_source"]
+    assert src["source"] == "fallback" and src["reason"]
+    assert src["allocators"] == ["default", "fixture_bump", "fixture_freelist", "fixture_arena"]
+    assert {a["name"] for a in report["allocators"]} == set(src["allocators"])
+    assert "crates.io not reachable by cargo 1.65" in text.stderr and "scan.allocators" in text.stderr
+
+
+@pytest.mark.cargo
+@pytest.mark.toolchains("rust196")
+def test_demo_takes_registry_allocators_when_crates_io_resolves(toolchain):
+    """With rustc 1.96's cargo (sparse index) the demo selects the real wee_alloc,
+    lol_alloc, talc and dlmalloc from crates.io (no build: --print-commands)."""
+    import fixturelib
+
+    p = subprocess.run([sys.executable, "-m", "auditor", "scan", str(DEMO), "--profiles", "min-size-z",
+                        "--print-commands", "--format", "json"], env=fixturelib.scan_env(toolchain),
+                       capture_output=True, text=True, check=True)
+    ids = [v["id"] for v in json.loads(p.stdout)["variants"]]
+    assert ids == [f"min-size-z/{a}" for a in ("default", "wee_alloc", "lol_alloc", "talc", "dlmalloc")]
+    assert "crates.io reachable: scanning the registry allocators" in p.stderr

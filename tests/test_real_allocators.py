@@ -2,8 +2,8 @@
 independent readers: the Cargo.lock files as TOML, wasm-objdump for the modules' names,
 and V8 (Node) for what the modules do and how their memory grows.
 
-Scans use the auditor as it is (read-only); allocator_check verdicts are not asserted
-here (see the README's allocator table for what the scan reports today).
+Every variant's allocator_check must be `match`: from the module's own names, else from
+its name-keeping twin (the probe build, read here by wasm-objdump too) or a sibling.
 """
 
 from __future__ import annotations
@@ -53,6 +53,11 @@ def test_allocator_data_classes_match_expected_verdicts():
             assert data[name]["crate"] == CRATE_OF[name], name
 
 
+def _section_names(wasm) -> set[str]:
+    out = subprocess.run(["wasm-objdump", "-h", str(wasm)], check=True, capture_output=True, text=True).stdout
+    return {line.split('"')[1] for line in out.splitlines() if '"' in line}
+
+
 def _node_call(wasm, calls: list[tuple[str, int]]) -> list[int]:
     script = ("const fs=require('fs');const i=new WebAssembly.Instance(new WebAssembly.Module("
               "fs.readFileSync(process.argv[1])),{});const c=JSON.parse(process.argv[2]);"
@@ -92,6 +97,16 @@ def test_scan_builds_every_injected_allocator(tc_name):
             assert churn["verdict"] == EXPECTED_CHURN[a], (v["id"], churn["reason"])
             # Every real allocator aborts on OOM through handle_alloc_error.
             assert v["runtime"]["oom"]["outcome"] == "unreachable", v["id"]
+            check = v["allocator_check"]
+            assert check["status"] == "match" and check["detected"] == a, (v["id"], check)
+            if profile == "min-size-z":  # stripped: the verdict came from elsewhere
+                assert check["method"] in ("twin", "sibling"), (v["id"], check)
+                assert "name" not in _section_names(v["wasm_path"])
+                if check["method"] == "twin" and a != "default":
+                    # wasm-objdump finds the allocator's crate in the twin's name section
+                    names = subprocess.run(["wasm-objdump", "-x", "-j", "name", v["probes_path"]], check=True,
+                                           capture_output=True, text=True).stdout
+                    assert CRATE_OF[a].replace("-", "_") in names, v["id"]
     if tc_name == "1.63":
         for profile in PROFILES.split(","):
             v = got[f"{profile}/talc"]
@@ -142,3 +157,31 @@ def test_inspect_names_stds_allocator_in_legacy_and_v0_modules(tc_name):
     info = json.loads(r.stdout)["allocator"]
     assert info["name"] == "default", info
     assert any("malloc" in e["function"] and "Dlmalloc" in e["function"] for e in info["evidence"])
+
+
+#: The issue's acceptance scan: five allocators x release, min-size-z on rustc 1.96.
+ACCEPTANCE = ("release,min-size-z", "default,wee_alloc,lol_alloc,talc,dlmalloc")
+
+
+@pytest.mark.toolchains("rust196")
+def test_acceptance_scan_matches_all_ten_variants(toolchain):
+    """`--allocators default,wee_alloc,lol_alloc,talc,dlmalloc --profiles release,min-size-z`
+    on rustc 1.96: all ten variants `match` (the builds are the wider scan's, same cache).
+    Independently: wasm-objdump finds each injected crate in the module or its twin, and no
+    injected crate in the default variants; the stripped ones have no name section."""
+    report = scan("1.96", *ACCEPTANCE)
+    got = {v["id"]: v for v in report["variants"]}
+    assert len(got) == 10
+    for vid, v in got.items():
+        assert v["status"] == "ok", (vid, v["error"])
+        assert v["allocator_check"]["status"] == "match", (vid, v["allocator_check"])
+        module = v["wasm_path"] if v["profile"] == "release" else v["probes_path"]
+        names = subprocess.run(["wasm-objdump", "-x", "-j", "name", module], check=True, capture_output=True,
+                               text=True).stdout
+        for other in ("wee_alloc", "lol_alloc", "talc"):
+            # v0 and legacy paths spell a crate `9lol_alloc`, inside `<...>` legacy writes `lol_alloc..`
+            present = f"{len(other)}{other}" in names or f"{other}.." in names
+            assert present == (v["allocator"] == other), (vid, other)
+    # AUD202 follows the verified allocator: the stripped, shipped wee_alloc variant has it too.
+    aud202 = {f["variant"] for f in report["findings"] if f["rule"] == "AUD202"}
+    assert aud202 == {"release/wee_alloc", "min-size-z/wee_alloc"}

@@ -55,7 +55,8 @@ def shared(tmp_path_factory):
 @pytest.mark.cargo
 def test_probe_builds_are_shared_per_allocator_and_panic_strategy(shared):
     calls = [c for c in shared["calls"] if c.split()[0:1] != ["-V"]]
-    builds = [c for c in calls if " build --lib " in f" {c}"]
+    # measured builds are `cargo build --lib`, probe builds `cargo rustc --lib … -- -C strip=debuginfo`
+    builds = [c for c in calls if " build --lib " in f" {c}" or " rustc --lib " in f" {c}"]
     probe_builds = [c for c in builds if "auditor_injected_glue/probes" in c]
     # 6 measured builds; probes: release (serves release + opt-z) and min-size-z
     # (panic = "abort"), per allocator: 4, not 6.
@@ -123,7 +124,7 @@ def test_edit_rebuilds_incrementally_in_the_kept_target_dirs(tmp_path):
     lib = crate / "src" / "lib.rs"
     lib.write_text(lib.read_text() + "\n#[no_mangle]\npub extern \"C\" fn sub(a: i32, b: i32) -> i32 { a - b }\n")
     second = json.loads(auditor(*args, env=env).stdout)
-    assert len([c for c in _calls(log) if " build --lib " in f" {c}"]) == 2
+    assert len([c for c in _calls(log) if " build --lib " in f" {c}" or " rustc --lib " in f" {c}"]) == 2
     # The dependencies and the generated glue crate were not compiled again (cargo found
     # them fresh: same paths, same stamped mtimes); the crate itself was.
     assert {d: d.stat().st_mtime_ns for d in deps} == mtimes
@@ -246,7 +247,8 @@ def test_probe_profile_groups_by_behaviour_keys():
     chosen = {p.name: probe_profile(p, profiles)[0].name for p in profiles}
     assert chosen == {"release": "release", "opt-s": "release", "opt-z": "release", "lto": "release",
                       "cgu1": "release", "strip": "release", "panic-abort": "panic-abort",
-                      "min-size-s": "panic-abort", "min-size-z": "panic-abort"}
+                      "min-size-s": "panic-abort", "min-size-z": "panic-abort",
+                      "nightly-min-size": "nightly-min-size"}  # std rebuilt (cargo-unstable): its own probe
     # Without release/panic-abort selected: the first selected profile of the same behaviour.
     only = [p for p in profiles if p.name in ("opt-z", "min-size-s", "min-size-z")]
     assert {p.name: probe_profile(p, only)[0].name for p in only} == \

@@ -75,10 +75,12 @@ def counting_cargo(tmp: Path) -> tuple[dict, Path]:
 
 
 def variant_builds(log: Path) -> list[str]:
-    """Logged cargo builds of scan variants (not the toolchain test build, not metadata)."""
+    """Logged cargo builds of scan variants (not the toolchain test build, not metadata):
+    measured builds (`cargo build --lib`) and probe builds (`cargo rustc --lib`)."""
     if not log.exists():
         return []
-    return [l for l in log.read_text().splitlines() if " build --lib " in f" {l}" and "--profile" in l]
+    return [l for l in log.read_text().splitlines()
+            if (" build --lib " in f" {l}" or " rustc --lib " in f" {l}") and "--profile" in l]
 
 
 def objdump(*args) -> str:

@@ -59,6 +59,36 @@ def cargo_args(profile_args: list[str], profile: str, package: str, opts: BuildO
     return args
 
 
+#: The probe build keeps its function names whatever the profile's `strip` says: it is
+#: the variant's name-keeping twin (allocator_check method "twin"). `cargo rustc` hands
+#: these to the final crate only, so dependencies are shared with the measured build;
+#: `strip` never changes code, only whether the name section is written.
+PROBE_RUSTC_ARGS = ("-C", "strip=debuginfo")
+
+
+def probe_cargo_args(profile_args: list[str], profile: str, package: str, opts: BuildOptions,
+                     probe_feature: str, strip: Any = None) -> list[str]:
+    """The probe build: `cargo rustc` with the measured build's arguments, the probe
+    feature and PROBE_RUSTC_ARGS. `strip`: the profile's own `strip` setting, if it has
+    one; then the workspace's crates get `strip = false` and every other package keeps
+    `strip` (a `package."*"` override), because cargo before 1.7x puts the profile's
+    `-C strip` after `cargo rustc`'s flags, and a profile-wide change would rebuild every
+    dependency (strip is part of their metadata hash)."""
+    extra: list[str] = []
+    if strip is not None and strip is not False and strip != "none":
+        extra = ["--config", f"profile.{profile}.strip=false",
+                 "--config", f'profile.{profile}.package."*".strip={_toml_value(strip)}']
+    args = cargo_args(list(profile_args) + extra, profile, package, opts, [probe_feature])
+    i = args.index("build")
+    return args[:i] + ["rustc"] + args[i + 1:] + ["--", *PROBE_RUSTC_ARGS]
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def display_command(args: list[str]) -> str:
     return shlex.join(["cargo"] + args)
 
@@ -104,7 +134,8 @@ def _kill_group(p: subprocess.Popen, sig: int) -> None:
 def run_cargo(cargo: str, args: list[str], cwd: Path, env: dict, manifest: Path,
               registry: ProcessRegistry) -> BuildOutcome:
     """Run `cargo ARGS --message-format=json`; the cdylib .wasm of `manifest`'s package."""
-    argv = [cargo] + args + ["--message-format=json"]
+    cut = args.index("--") if "--" in args else len(args)  # `cargo rustc ... -- FLAGS`: ours go before
+    argv = [cargo] + args[:cut] + ["--message-format=json"] + args[cut:]
     start = time.monotonic()
     if registry.stopping:
         return BuildOutcome(False, 0.0, error="interrupted", interrupted=True)

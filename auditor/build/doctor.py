@@ -90,8 +90,9 @@ def _module(name: str, purpose: str, required: bool) -> Tool:
                 None if spec else f"{sys.executable} -m pip install {name}")
 
 
-def diagnose(crate_dir: Path | None = None, cache_dir: Path | None = None) -> DoctorResult:
-    found = tc_mod.discover(crate_dir, cache_dir, all_of_them=True)
+def diagnose(crate_dir: Path | None = None, cache_dir: Path | None = None,
+             build_std: tuple[list[str], str] | None = None) -> DoctorResult:
+    found = tc_mod.discover(crate_dir, cache_dir, all_of_them=True, build_std=build_std)
     tools = [
         _module("wasmtime", "runtime probes (auditor run, scan runtime columns)", required=False),
         _module("brotli", "brotli sizes", required=True),

@@ -26,6 +26,10 @@ _RESERVED = {"test", "bench", "doc", "check", "build", "debug"}
 _BUILTIN_CARGO = {"release", "dev"}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 _SOURCE_KEYS = ("version", "path", "git", "branch", "rev", "tag")
+#: Profile keys that are auditor's, not cargo's: `cargo-unstable` (cargo -Z flags the
+#: profile needs, e.g. build-std=std,panic_abort) and `requires-unstable` (left out, with a
+#: notice, on a toolchain where -Z flags do not work).
+AUDITOR_PROFILE_KEYS = ("cargo-unstable", "requires-unstable", "immediate-abort")
 
 
 @dataclass
@@ -37,12 +41,12 @@ class Profile:
 
     def config_args(self) -> list[str]:
         """`--config` arguments defining this profile for cargo (none for untouched release)."""
-        settings = dict(self.settings)
+        settings = {k: v for k, v in self.settings.items() if k not in AUDITOR_PROFILE_KEYS}
         if self.name in _BUILTIN_CARGO:
             settings.pop("inherits", None)
         elif "inherits" not in settings:
             settings["inherits"] = "release"
-        out: list[str] = []
+        out: list[str] = [f"-Z{flag}" for flag in self.settings.get("cargo-unstable") or []]
         for key, value in _flatten(settings):
             out += ["--config", f"profile.{toml_key(self.name)}.{key}={literal(value)}"]
         return out

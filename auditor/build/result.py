@@ -134,6 +134,7 @@ class ScanResult:
     builds: int = 0  # cargo builds this run started (variants and probe builds)
     cargo_invocations: dict[str, int] = field(default_factory=dict)  # every cargo process, by purpose
     seconds: float = 0.0
+    allocator_source: dict[str, Any] | None = None  # scan.registry-allocators: registry or fallback, and why
     # added by the later stages
     findings: list[Finding] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
@@ -170,6 +171,8 @@ class ScanResult:
                 "findings": [],
                 "checks": [],
             }
+            if self.allocator_source:
+                self._facts["allocator_source"] = self.allocator_source
         return self._facts
 
     def smallest(self) -> VariantResult | None:
@@ -202,7 +205,7 @@ class CommandList:
     """`auditor scan --print-commands`: each variant's reproducing cargo command, unbuilt."""
 
     KIND: ClassVar[str] = "commands"
-    variants: list[dict[str, Any]]  # id, command, cwd, injected
+    variants: list[dict[str, Any]]  # id, command, cwd, injected, env, shell
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": "auditor.scan-commands/1", "variants": self.variants}

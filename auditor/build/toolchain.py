@@ -40,6 +40,11 @@ class Toolchain:
     wasm32_std: bool = False
     linker: str | None = None  # rust-lld that rustc will use for wasm32
     can_build: bool | None = None  # None: not tried (no wasm32 std, or broken binaries)
+    rust_src: bool = False  # std's sources (lib/rustlib/src/rust/library): what build-std compiles
+    build_std: list[str] | None = None  # crates cargo builds from source (-Zbuild-std), when configured
+    build_std_from: str | None = None  # where build-std was configured (a config file, scan.build-std, --build-std)
+    nightly: bool = False  # a nightly/dev rustc: -Z flags without RUSTC_BOOTSTRAP
+    unstable: frozenset[str] = frozenset()  # cargo -Z flags this cargo knows (`cargo -Z help`), when asked
     problem: str | None = None  # why it cannot build
     fixes: list[str] = field(default_factory=list)  # exact commands that fix `problem`
 
@@ -62,9 +67,15 @@ class Toolchain:
         env["RUSTC"] = self.rustc
         env["CARGO"] = self.cargo
         env["CARGO_INCREMENTAL"] = "0"
+        if self.build_std and not self.nightly:
+            env["RUSTC_BOOTSTRAP"] = "1"  # -Zbuild-std on a stable/beta toolchain
         # A rustup proxy of another toolchain must not redirect our explicit binaries.
         env.pop("RUSTUP_TOOLCHAIN", None)
         return env
+
+    def can_unstable(self) -> bool:
+        """-Z flags work: a nightly rustc, or build-std already enabled them (RUSTC_BOOTSTRAP)."""
+        return self.nightly or bool(self.build_std)
 
     def to_json(self) -> dict:
         return {
@@ -76,6 +87,9 @@ class Toolchain:
             "host": self.host,
             "sysroot": self.sysroot,
             "wasm32_std": self.wasm32_std,
+            "rust_src": self.rust_src,
+            "build_std": self.build_std,
+            "build_std_from": self.build_std_from,
             "linker": self.linker,
             "can_build": self.can_build,
             "problem": self.problem,
@@ -243,9 +257,11 @@ def _write_json(path: Path, data: dict) -> None:
         pass
 
 
-def describe(tc: Toolchain, cache_dir: Path | None = None) -> None:
+def describe(tc: Toolchain, cache_dir: Path | None = None, build_std: tuple[list[str], str] | None = None) -> None:
     """Fill versions, sysroot, wasm32 std and linker (the std and linker checked live:
-    `rustup target add` changes them without touching the binaries)."""
+    `rustup target add` changes them without touching the binaries). `build_std`: the
+    crates build-std compiles and where that was configured; a toolchain without a
+    prebuilt wasm32 std but with std's sources is then usable."""
     if not _versions(tc, cache_dir):
         return
     if tc.sysroot:
@@ -259,9 +275,21 @@ def describe(tc: Toolchain, cache_dir: Path | None = None) -> None:
             found = shutil.which("rust-lld")
             if found and os.path.exists(os.path.realpath(found)):
                 tc.linker = found
-    if not tc.wasm32_std:
+    if tc.sysroot:
+        tc.rust_src = (Path(tc.sysroot) / "lib" / "rustlib" / "src" / "rust" / "library" / "std").is_dir()
+    tc.nightly = "-nightly" in (tc.rustc_version or "") or "-dev" in (tc.rustc_version or "")
+    if build_std and tc.rust_src:
+        tc.build_std, tc.build_std_from = list(build_std[0]), build_std[1]  # std comes from source
+    if not tc.wasm32_std and not tc.build_std:
         tc.problem = f"no {TARGET} standard library"
         tc.fixes = _target_fixes(tc)
+        if tc.rust_src and not build_std:
+            tc.fixes.append("or build std from source: auditor scan --build-std (or scan.build-std = true, "
+                            "or [unstable] build-std in .cargo/config.toml)")
+        if build_std and not tc.rust_src:
+            tc.problem += " and no std sources for build-std (rust-src)"
+            tc.fixes = ([f"rustup component add rust-src --toolchain {tc.rustup_name}"] if tc.rustup_name
+                        else []) + tc.fixes
     elif tc.linker is None:
         tc.problem = "no rust-lld linker for wasm32 (rustc links wasm32 with rust-lld)"
         tc.fixes = ["apt-get install lld"] if not tc.rustup_name else [f"rustup component add rustc --toolchain {tc.rustup_name}"]
@@ -361,7 +389,8 @@ def try_build(tc: Toolchain, cache_dir: Path | None) -> None:
         _write_json(record, {"can_build": tc.can_build, "problem": tc.problem, "fixes": tc.fixes})
 
 
-def discover(crate_dir: Path | None = None, cache_dir: Path | None = None, *, all_of_them: bool = False) -> Discovery:
+def discover(crate_dir: Path | None = None, cache_dir: Path | None = None, *, all_of_them: bool = False,
+             build_std: tuple[list[str], str] | None = None) -> Discovery:
     """Describe candidates in order and pick the first that builds.
 
     `all_of_them` (doctor) describes and test-builds every candidate instead of stopping
@@ -372,9 +401,12 @@ def discover(crate_dir: Path | None = None, cache_dir: Path | None = None, *, al
     for i, tc in enumerate(cands):
         if selected is not None and not all_of_them:
             break
-        describe(tc, cache_dir)
+        describe(tc, cache_dir, build_std)
         if tc.wasm32_std and tc.linker and tc.problem is None:
             try_build(tc, cache_dir)
+        elif tc.build_std and tc.linker and tc.problem is None:
+            # A test build would compile std (minutes): trusted, and said so on stderr.
+            tc.can_build = True
         if tc.usable and selected is None and (i == 0 or not explicit):
             selected = tc
     if explicit and selected is None:
@@ -387,6 +419,13 @@ def discover(crate_dir: Path | None = None, cache_dir: Path | None = None, *, al
         cands = cands[:1] if not all_of_them else cands
     if selected is None:
         return Discovery(cands, None, _no_toolchain_reason(cands, explicit), explicit)
+    if selected.build_std:
+        why_std = (f"; no prebuilt {TARGET} std: cargo builds {','.join(selected.build_std)} from source "
+                   f"(build-std, configured in {selected.build_std_from}"
+                   f"{', RUSTC_BOOTSTRAP=1' if not selected.nightly else ''}; the first build of each profile "
+                   "takes minutes)")
+    else:
+        why_std = ""
     if explicit:
         why = "CARGO/RUSTC set in the environment"
     elif selected is cands[0]:
@@ -395,7 +434,7 @@ def discover(crate_dir: Path | None = None, cache_dir: Path | None = None, *, al
         skipped = [f"{tc.source} ({tc.rustc_version or '?'}) has {tc.problem}" if (tc.problem or "").startswith("no ")
                    else f"{tc.source} ({tc.rustc_version or '?'}): {tc.problem}" for tc in cands[: cands.index(selected)]]
         why = "; ".join(skipped)
-    return Discovery(cands, selected, f"using {selected.label()}: {why}", explicit)
+    return Discovery(cands, selected, f"using {selected.label()}: {why}{why_std}", explicit)
 
 
 def _no_toolchain_reason(cands: list[Toolchain], explicit: bool) -> str:
@@ -409,9 +448,91 @@ def _no_toolchain_reason(cands: list[Toolchain], explicit: bool) -> str:
     return head + TARGET + ": " + "; ".join(parts) + " (see `auditor doctor`)"
 
 
-def select(crate_dir: Path | None = None, cache_dir: Path | None = None) -> Discovery:
+def select(crate_dir: Path | None = None, cache_dir: Path | None = None,
+           build_std: tuple[list[str], str] | None = None) -> Discovery:
     """The toolchain a scan uses, or AuditorError saying what is missing and how to fix it."""
-    found = discover(crate_dir, cache_dir)
+    found = discover(crate_dir, cache_dir, build_std=build_std)
     if found.selected is None:
         raise AuditorError(found.reason)
     return found
+
+
+def _ar_symbols(path: Path) -> set[str]:
+    """Names in an ar archive's symbol index (GNU `/` or `/SYM64/` first member): the
+    global symbols its objects define. Empty when the archive has no index."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8 + 60)
+            if len(head) < 68 or head[:8] != b"!<arch>\n":
+                return set()
+            name, size_field = head[8:24].strip(), head[56:66].strip()
+            if name not in (b"/", b"/SYM64/") or not size_field.isdigit():
+                return set()
+            data = f.read(int(size_field))
+    except OSError:
+        return set()
+    width = 8 if name == b"/SYM64/" else 4
+    if len(data) < width:
+        return set()
+    count = int.from_bytes(data[:width], "big")
+    names = data[width + count * width:].split(b"\0")[:count]
+    return {n.decode("utf-8", "replace") for n in names if n}
+
+
+_std_cache: dict[str, frozenset[str]] = {}
+
+
+def std_symbols(tc: Toolchain) -> frozenset[str]:
+    """Global symbols of the toolchain's prebuilt wasm32 std (every rlib's archive index
+    in the sysroot): what tells std's private dlmalloc from the dlmalloc crate. Empty
+    when there is no prebuilt std (build-std builds it per target dir)."""
+    if not tc.sysroot:
+        return frozenset()
+    lib = Path(tc.sysroot) / "lib" / "rustlib" / TARGET / "lib"
+    key = str(lib)
+    if key not in _std_cache:
+        out: set[str] = set()
+        if lib.is_dir():
+            for p in sorted(lib.glob("*.rlib")):
+                out |= _ar_symbols(p)
+        _std_cache[key] = frozenset(out)
+    return _std_cache[key]
+
+
+def configured_build_std(package_dir: Path, configured: object = None, where: str | None = None,
+                         config_files: list[Path] | None = None) -> tuple[list[str], str] | None:
+    """Crates to build from source and where that was said: auditor's `scan.build-std`
+    (or --build-std; true means std,panic_abort), else `[unstable] build-std` in a cargo
+    config file cargo reads for the crate. None: not configured."""
+    if configured:
+        crates = ["std", "panic_abort"] if configured is True else [str(c) for c in configured]  # type: ignore[attr-defined]  # noqa: E501
+        return crates, where or "scan.build-std"
+    import tomllib
+
+    for f in config_files or []:
+        try:
+            data = tomllib.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        listed = (data.get("unstable") or {}).get("build-std")
+        if listed:
+            return [str(c) for c in listed], f"{f} [unstable] build-std"
+    return None
+
+
+_unstable_cache: dict[str, frozenset[str]] = {}
+
+
+def cargo_unstable_flags(tc: Toolchain) -> frozenset[str]:
+    """The -Z flags this cargo knows (`cargo -Z help` with RUSTC_BOOTSTRAP=1)."""
+    if tc.cargo not in _unstable_cache:
+        env = {k: v for k, v in os.environ.items() if k != "RUSTUP_TOOLCHAIN"}
+        env["RUSTC_BOOTSTRAP"] = "1"
+        try:
+            p = subprocess.run([tc.cargo, "-Z", "help"], capture_output=True, text=True, timeout=30, input="", env=env)
+            text = p.stdout + p.stderr
+        except (OSError, subprocess.TimeoutExpired):
+            text = ""
+        flags = {line.split()[1] for line in text.splitlines() if line.strip().startswith("-Z ") and len(line.split()) > 1}
+        _unstable_cache[tc.cargo] = frozenset(flags)
+    return _unstable_cache[tc.cargo]

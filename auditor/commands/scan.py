@@ -53,6 +53,9 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               help="Run wasm-opt (default: ship.wasm-opt, else after the wasm-bindgen CLI only).")
 @click.option("--wasm-opt-level", type=click.Choice(["-O", "-O0", "-O1", "-O2", "-O3", "-O4", "-Os", "-Oz"]),
               default=None, help="wasm-opt level (default: ship.wasm-opt-level, else -O as wasm-pack).")
+@click.option("--build-std", "build_std", is_flag=True, default=None,
+              help="Build std from source (-Zbuild-std=std,panic_abort; RUSTC_BOOTSTRAP=1 on stable): a toolchain "
+                   "without a prebuilt wasm32 std is then usable (config: scan.build-std).")
 @click.option("--print-commands", "print_commands_only", is_flag=True, help="Print each variant's cargo command and exit without building.")
 @click.option("-q", "--quiet", is_flag=True, help="No notices or progress on stderr.")
 @click.option("--attribute", "attribute", default=None, metavar="VARIANT",
@@ -61,8 +64,8 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @output_options("scan")
 def command(crate, package, features, all_features, no_default_features, profiles, allocators, jobs, runtime,
             memory_limit, cache_dir, no_cache, check_reproducible, config_file, shard, gate, baseline, max_increase,
-            compression, stage, bindgen, bindgen_target, wasm_opt, wasm_opt_level, print_commands_only, quiet,
-            attribute, fmt, output, color) -> int:
+            compression, stage, bindgen, bindgen_target, wasm_opt, wasm_opt_level, build_std, print_commands_only,
+            quiet, attribute, fmt, output, color) -> int:
     """Build CRATE for wasm32 under each size profile x global allocator and compare.
 
     Nothing in CRATE is written: builds happen in a shadow copy in a temp dir, removed
@@ -86,7 +89,7 @@ def command(crate, package, features, all_features, no_default_features, profile
         check_reproducible=check_reproducible, quiet=quiet,
         config_file=Path(config_file) if config_file else None, shard=shard_kn,
         gate=gate, baseline=Path(baseline) if baseline else None, max_increase=max_increase,
-        compression=compression,
+        compression=compression, build_std=build_std,
         ship={"stage": stage, "bindgen": bindgen, "bindgen_target": bindgen_target, "wasm_opt": wasm_opt,
               "wasm_opt_level": wasm_opt_level},
     )

@@ -154,13 +154,15 @@ _pages = _quantity(parse_pages, 'pages like 17 or "20 pages"', (int, str))
 _increase = _quantity(parse_percent_or_bytes, '"5%" or a size', (int, float, str))
 
 # scan profiles are cargo profiles plus auditor's own description (shown in reports)
-CARGO_PROFILE = {**schema.CARGO_PROFILE, "description": _str}
+CARGO_PROFILE = {**schema.CARGO_PROFILE, "description": _str, "cargo-unstable": _str_list,
+                 "requires-unstable": _bool, "immediate-abort": _bool}
 
 ALLOCATOR = {
     "description": _str, "crate": _str, "version": _str, "path": _str, "git": _str,
     "branch": _str, "rev": _str, "tag": _str, "features": _str_list,
     "default-features": _bool, "type": _str, "item": _str, "inject": _bool,
-    "matrix": _bool, "patterns": _str_list, "requires-any": _str_list,
+    "matrix": _bool, "patterns": _str_list, "requires-any": _str_list, "crate-patterns": _str_list,
+    "crates": _str_list, "std-copy": _str,
     "exclusive-of": _str_list, "class": _choice("plateau", "leak", "page-per-alloc", "fixed-arena"),
     "notes": _str,
 }
@@ -175,7 +177,7 @@ BUDGET = {
 SCHEMA: dict[str, Any] = {
     "scan": {
         "profiles": _str_list, "allocators": _str_list, "jobs": _pos_int,
-        "runtime": _bool, "default-variant": _str,
+        "runtime": _bool, "default-variant": _str, "build-std": _bool, "registry-allocators": _str_list,
     },
     "profile": MapOf(CARGO_PROFILE, "profile"),
     "allocator": MapOf(ALLOCATOR, "allocator"),

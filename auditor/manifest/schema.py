@@ -70,7 +70,7 @@ CARGO_PROFILE: dict[str, Check] = {
     "debug-assertions": boolean,
     "overflow-checks": boolean,
     "lto": either(boolean, choice("off", "thin", "fat")),
-    "panic": choice("unwind", "abort"),
+    "panic": choice("unwind", "abort", "immediate-abort"),
     "incremental": boolean,
     "codegen-units": pos_int,
     "rpath": boolean,

@@ -17,13 +17,21 @@ probe build per allocator (`ProbePlan`), built with a selected profile of that b
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from auditor.build import toolchain as tc_mod
 from auditor.build.cache import CACHE_FORMAT, VariantCache, default_cache_dir, digest, file_sha256
-from auditor.build.cargo import BuildOptions, cargo_args, display_command, env_unchanged
+from auditor.build.cargo import (
+    PROBE_RUSTC_ARGS,
+    BuildOptions,
+    cargo_args,
+    display_command,
+    env_unchanged,
+    probe_cargo_args,
+)
 from auditor.build.matrix import Allocator, Matrix, Profile, build_matrix, pin_allocator
 from auditor.build.shadow import PROBE_FEATURE, probe_source
 from auditor.build.toolchain import TARGET, Toolchain
@@ -76,6 +84,7 @@ class ScanOptions:
     compression: str = "auto"
     tmp_dir: Path | None = None  # where shadow copies go (default: the system temp dir)
     ship: dict[str, Any] = field(default_factory=dict)  # ShipOptions overrides (pipeline/ship.py)
+    build_std: bool | None = None  # --build-std (None: config scan.build-std)
 
 
 @dataclass
@@ -140,6 +149,7 @@ class Context:
     rep: Reporter
     cache_root: Path
     gate: GatePlan | None = None
+    allocator_source: dict[str, Any] | None = None  # scan.registry-allocators: which list was scanned and why
     inputs: dict[str, Any] = field(default_factory=dict)  # build_inputs(), once plan_variants ran
 
 
@@ -156,14 +166,20 @@ def prepare(crate_dir: Path, options: ScanOptions) -> Context:
     cache_root = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
     # Errors in what the user asked for come before any notice: unknown profile or
     # allocator names (data only), then a crate cargo cannot build as a cdylib.
-    matrix = build_matrix(config, options.profiles, options.allocators)
-    found = tc_mod.select(manifest.parent, cache_root)
+    build_matrix(config, options.profiles, options.allocators)
+    wanted = options.build_std if options.build_std is not None else config.get("scan.build-std")
+    where = "--build-std" if options.build_std else (config.where("scan.build-std") if wanted else None)
+    build_std = tc_mod.configured_build_std(manifest.parent, wanted, where, cargo_config_files(manifest.parent))
+    found = tc_mod.select(manifest.parent, cache_root, build_std)
     tc = found.selected
     if tc is None:  # select() raises when nothing usable is found
         raise AuditorError(found.reason)
     crate, notices = load_crate(manifest, tc.cargo, tc.env(), options.build.package, cache_dir=cache_root,
                                 tool_key=tc.key)
     rep.notice(found.reason)
+    wanted_allocators, source = choose_allocators(config, options, tc, rep)
+    matrix = build_matrix(config, options.profiles, wanted_allocators)
+    notices += unstable_profiles(matrix, tc)
     notices += pin_allocator(crate, matrix, config)
     for n in notices:
         rep.notice(n)
@@ -181,7 +197,80 @@ def prepare(crate_dir: Path, options: ScanOptions) -> Context:
     if options.gate:
         gate = plan_gate(config, str(options.baseline) if options.baseline else None, options.max_increase,
                          before_scan=str(manifest))
-    return Context(config, tc, crate, matrix, ids, chosen, notices, runtime_on, jobs, rep, cache_root, gate)
+    return Context(config, tc, crate, matrix, ids, chosen, notices, runtime_on, jobs, rep, cache_root, gate,
+                   allocator_source=source)
+
+
+def choose_allocators(config: ConfigView, options: ScanOptions, tc: Toolchain,
+                      rep: Reporter) -> tuple[list[str] | None, dict[str, Any] | None]:
+    """`scan.registry-allocators` when cargo resolves them from crates.io, else
+    `scan.allocators` (the offline fallback); said on stderr and in the JSON
+    (`allocator_source`). Explicit --allocators win without a check."""
+    registry = config.get("scan.registry-allocators")
+    if options.allocators is not None or not registry:
+        return options.allocators, None
+    from auditor.build.matrix import load_allocators
+    from auditor.build.registry import resolves
+
+    known = load_allocators(config)
+    unknown = [n for n in registry if n not in known]
+    if unknown:
+        raise AuditorError(f"unknown allocator {', '.join(map(repr, unknown))} (known: {', '.join(known)})",
+                           config.where("scan.registry-allocators"))
+    lines = [known[n].dependency_line() for n in registry if known[n].inject and "version" in known[n].source]
+    ok, why = resolves(tc, lines)
+    fallback = config.get("scan.allocators")
+    if ok:
+        rep.notice(f"crates.io reachable: scanning the registry allocators {', '.join(registry)} "
+                   "(scan.registry-allocators)")
+        return list(registry), {"source": "registry", "allocators": list(registry), "reason": None}
+    listed = ", ".join(fallback) if fallback else "the default matrix"
+    rep.notice(f"crates.io not reachable by {tc.cargo_version} ({why}): scanning {listed} instead (scan.allocators)")
+    return fallback, {"source": "fallback", "allocators": list(fallback) if fallback else None, "reason": why}
+
+
+def unstable_profiles(matrix: Matrix, tc: Toolchain) -> list[str]:
+    """Profiles that need -Z flags: left out, with one notice, where they do not work;
+    elsewhere given build-std when the toolchain's std comes from scan.build-std, and
+    panic = "immediate-abort" in the form this toolchain knows. Every profile gets
+    -Zbuild-std when auditor's config (not the crate's cargo config) asked for it."""
+    notices: list[str] = []
+    def works(p: Profile) -> bool:
+        flags = p.settings.get("cargo-unstable") or []
+        return tc.can_unstable() and (tc.rust_src or not any(f.startswith("build-std") for f in flags))
+
+    dropped = [p.name for p in matrix.profiles if p.settings.get("requires-unstable") and not works(p)]
+    if dropped:
+        matrix.profiles[:] = [p for p in matrix.profiles if p.name not in dropped]
+        if not matrix.profiles:
+            raise AuditorError(f"profile {', '.join(dropped)} needs -Z flags: a nightly toolchain or build-std "
+                               f"(scan.build-std / --build-std); {tc.rustc_version} is neither")
+        notices.append(f"profile {', '.join(dropped)} left out: it needs -Z flags (a nightly toolchain, or build-std "
+                       f"via scan.build-std / --build-std / [unstable] build-std, which sets RUSTC_BOOTSTRAP=1); "
+                       f"{tc.rustc_version} is {'without std sources (rust-src)' if tc.can_unstable() else 'stable without build-std'}")
+    global_std = tc.build_std and not (tc.build_std_from or "").endswith("[unstable] build-std")
+    for p in matrix.profiles:
+        flags = list(p.settings.get("cargo-unstable") or [])
+        if global_std and not any(f.startswith("build-std=") for f in flags):
+            flags.insert(0, f"build-std={','.join(tc.build_std or [])}")
+        if p.settings.get("immediate-abort"):
+            known = tc_mod.cargo_unstable_flags(tc)
+            std_toml = Path(tc.sysroot or "/") / "lib" / "rustlib" / "src" / "rust" / "library" / "std" / "Cargo.toml"
+            try:
+                std_feature = "panic_immediate_abort" in std_toml.read_text(encoding="utf-8")
+            except OSError:
+                std_feature = False
+            if "panic-immediate-abort" in known:
+                p.settings["panic"] = "immediate-abort"
+                flags.append("panic-immediate-abort")
+            elif std_feature:
+                flags = [f + ",panic_immediate_abort" if f.startswith("build-std-features=") else f for f in flags]
+            else:
+                notices.append(f"profile {p.name}: panic stays \"abort\" ({tc.cargo_version} has no "
+                               "panic = \"immediate-abort\" and its std no panic_immediate_abort feature)")
+        if flags:
+            p.settings["cargo-unstable"] = flags
+    return notices
 
 
 def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
@@ -205,11 +294,12 @@ def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
         if ctx.runtime_on:
             q, behaviour = probe_profile(p, selected)
             pkey = digest([CACHE_FORMAT, inputs, TARGET, "probes", q.name, q.settings, allocator_key(a),
-                           options.build.to_json(), PROBE_FEATURE])
+                           options.build.to_json(), PROBE_FEATURE, list(PROBE_RUSTC_ARGS), "twin-strip-override"])
             if pkey not in probes:
                 pc = VariantCache(ctx.cache_root, pkey, read=options.use_cache, kind="probes")
                 prec = _usable(pc, "probes.wasm")
-                pargs = cargo_args(q.config_args(), q.name, ctx.crate.name, options.build, [PROBE_FEATURE])
+                pargs = probe_cargo_args(q.config_args(), q.name, ctx.crate.name, options.build, PROBE_FEATURE,
+                                         q.settings.get("strip"))
                 probes[pkey] = ProbePlan(a, q, behaviour, pkey, pc, prec, prec is None, pargs,
                                          serves.get((q.name, a.name), []))
             plan.probe = probes[pkey]
@@ -264,11 +354,26 @@ def probe_profile(p: Profile, chosen: list[Profile]) -> tuple[Profile, dict[str,
 def command_rows(ctx: Context, options: ScanOptions) -> list[dict[str, Any]]:
     """Each chosen variant's reproducing cargo command (`scan --print-commands`)."""
     out = []
+    env = reproduce_env(ctx.toolchain)
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     for p, a in ctx.chosen:
         args = cargo_args(p.config_args(), p.name, ctx.crate.name, options.build)
         out.append({"id": join_id(p.name, a.name), "command": display_command(args),
-                    "cwd": str(ctx.crate.package_dir), "injected": injected(a)})
+                    "cwd": str(ctx.crate.package_dir), "injected": injected(a), "env": env,
+                    "shell": f"{assignments} {shlex.join([ctx.toolchain.cargo, *args])}"})
     return out
+
+
+def reproduce_env(tc: Toolchain) -> dict[str, str]:
+    """The environment a scan's cargo ran with that a clean shell lacks: the toolchain's
+    CARGO/RUSTC (cargo otherwise runs the `rustc` on PATH), CARGO_INCREMENTAL=0, what the
+    toolchain itself adds (RUSTC_BOOTSTRAP=1 for build-std) and the build-relevant
+    variables of this environment (the ones the cache key reads)."""
+    full = tc.env({})
+    env = {k: full[k] for k in ("CARGO", "RUSTC", "CARGO_INCREMENTAL")}
+    env.update({k: v for k, v in full.items() if k not in env})
+    env.update({k: v for k, v in sorted(os.environ.items()) if k in _ENV_KEYS or k.startswith(_ENV_PREFIXES)})
+    return env
 
 
 def injected(a: Allocator) -> InjectedRecord | None:

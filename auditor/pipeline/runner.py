@@ -26,19 +26,20 @@ from auditor.build.cache import VariantCache, code_hash, digest, file_sha256
 from auditor.build.cargo import BuildOutcome, ProcessRegistry, dep_info, display_command, env_inputs, run_cargo
 from auditor.build.result import VariantResult
 from auditor.build.shadow import ShadowSet, Tree
-from auditor.build.toolchain import TARGET, Toolchain
+from auditor.build.toolchain import TARGET, Toolchain, std_symbols
 from auditor.build.workspace import CrateInfo, cargo_config_files, config_sources
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.pipeline.plan import Plan, ProbePlan, ScanOptions, injected
 from auditor.pipeline.progress import Reporter
 from auditor.pipeline.ship import ship_variant
-from auditor.records.inspect import InspectRecord
+from auditor.records.inspect import AllocatorRecord, InspectRecord
 from auditor.records.run import RunRecord
 from auditor.records.scan import ProbeBuildRecord
-from auditor.rules.allocator import allocator_check
+from auditor.rules.allocator import allocator_check, resolve_siblings
 from auditor.runtime.options import RuntimeOptions, Scenario
 from auditor.runtime.options import from_config as scenarios_from_config
+from auditor.wasm.allocator import StdSymbols
 
 Task = tuple[str, Any]  # ("variant", Plan) or ("probe", ProbePlan)
 
@@ -89,6 +90,7 @@ class Runner:
         self._count_lock = threading.Lock()
         self.notices: list[str] = []
         self._runtime: tuple[RuntimeOptions, list[Scenario]] | None = None  # checked on first use
+        self._std: StdSymbols | None = None  # the toolchain's std symbols, read on first use
         self._ran: dict[str, tuple[RunRecord | None, str | None]] = {}  # probe key -> (record, error)
 
     # ---------------------------------------------------------------- orchestration
@@ -142,7 +144,9 @@ class Runner:
             if self.shadows is not None:
                 self.registry.stop_all()
                 self.shadows.close()
-        return [results[p.index] for p in plans]
+        out = [results[p.index] for p in plans]
+        resolve_siblings(out)
+        return out
 
     def _build_unit(self, name: str, tasks: list[Task], done_q: queue.Queue[Any]) -> None:
         """One unit's builds, in one target dir, so their dependencies build once."""
@@ -268,10 +272,10 @@ class Runner:
             module = plan.cache.path("module.wasm")
             v.wasm_path = str(module)
             v.wasm = self._inspect(plan, module)
-            v.allocator_check = allocator_check(a.name, a.candidates, v.wasm)
-            ship_variant(self, plan, v, module)  # bindgen CLI, wasm-opt: v.wasm becomes the shipped module's
             if self.runtime_on and plan.probe is not None:
                 self._run(plan.probe, probe_rec or {}, v)
+            self._check_allocator(plan, probe_rec, v)  # on cargo's module, which keeps the most names
+            ship_variant(self, plan, v, module)  # bindgen CLI, wasm-opt: v.wasm becomes the shipped module's
         self.rep.step(v.id, "from cache" if cached else (f"built in {v.build_seconds:.1f}s" if v.status == "ok"
                                                             else "FAILED"))
         return v
@@ -289,6 +293,34 @@ class Runner:
         data = inspect_file(module, compression=self.options.compression, display_name=shown).to_json()
         plan.cache.put_json(name, data)
         return data
+
+    def _check_allocator(self, plan: Plan, probe_rec: dict[str, Any] | None, v: VariantResult) -> None:
+        """allocator_check: the module's names, else its name-keeping twin (the probe
+        build serving it: same injected static, names kept), with the toolchain's std
+        symbols and the churn verdict to narrow."""
+        a = plan.allocator
+        if self._std is None:
+            self._std = StdSymbols(std_symbols(self.tc))
+        twin = None
+        det: dict[str, Any] = dict(v.wasm["allocator"]) if v.wasm else {}
+        decided = det.get("name") not in (None, "unknown", "none") and not det.get("ambiguous_with")
+        probe = plan.probe
+        if not decided and probe is not None and (probe_rec or {}).get("status") == "ok":
+            probes = probe.cache.path("probes.wasm")
+            if probes.is_file():
+                name = f"twin-{digest([code_hash('auditor.wasm', ('allocators.toml',)), file_sha256(probes)])[:20]}.json"
+                cached = probe.cache.analysis(name)
+                if cached is not None:
+                    twin = cast(AllocatorRecord, cached)
+                else:
+                    from auditor.wasm.allocator import detect_file
+
+                    twin = detect_file(probes)
+                    probe.cache.put_json(name, twin)
+        run: dict[str, Any] = dict(v.runtime) if v.runtime else {}
+        churn = (run.get("churn") or {}).get("verdict")
+        assert v.wasm is not None  # only ok variants are checked
+        v.allocator_check = allocator_check(a.name, a.candidates, v.wasm, twin=twin, churn=churn, std=self._std)
 
     def runtime_setup(self) -> tuple[RuntimeOptions, list[Scenario]]:
         """Runtime options and scenarios, checked before the first build (config errors

@@ -68,6 +68,7 @@ def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
         profiles=[p.to_json() for p in ctx.matrix.profiles], allocators=[a.to_json() for a in ctx.matrix.allocators],
         matrix=ctx.ids, variants=variants, baseline=baseline if base is not None else None,
         notices=ctx.notices + runner.notices, shard=options.shard, builds=runner.builds,
+        allocator_source=ctx.allocator_source,
     )
     judge(result, ctx.config)
     if ctx.gate is not None:

@@ -118,6 +118,7 @@ class CrateRecord(TypedDict):
 class EvidenceRecord(TypedDict):
     function: str
     size: int
+    symbol: str | None  # the raw (mangled) name
 
 
 class AllocatorRecord(TypedDict):
@@ -128,6 +129,7 @@ class AllocatorRecord(TypedDict):
     expected_class: str | None
     ambiguous_with: list[str]
     class_hint: str | None
+    std_copy: str | None  # how std's private copy (dlmalloc) was told apart, when it was
 
 
 class GrowSiteRecord(TypedDict):

@@ -99,7 +99,11 @@ class InjectedRecord(TypedDict):
 class AllocatorCheckRecord(TypedDict):
     requested: str | None
     detected: str | None
-    status: str  # match | mismatch | unverified
+    status: str  # match | mismatch | ambiguous | unverified
+    method: str  # names | twin | sibling | none (auditor/rules/allocator.py)
+    basis: list[str]  # the facts that decided, one line each
+    possible: list[str]  # entries the deciding source leaves possible
+    via: str | None  # sibling: the variant id that verified it
     message: str | None
 
 
@@ -210,6 +214,7 @@ class ScanRecord(TypedDict):
     findings: list[FindingRecord]
     checks: list[CheckRecord]
     check: NotRequired[dict[str, Any]]  # auditor.check/1 with `scan --gate`
+    allocator_source: NotRequired[dict[str, Any]]  # scan.registry-allocators: source, allocators, reason
     attribution: NotRequired[dict[str, Any]]  # auditor.attribution/1 with `scan --attribute VARIANT`
 
 

@@ -12,5 +12,5 @@ def render(result: CommandList, *, color: bool = False) -> str:
         if r["injected"]:
             lines.append(f"#   after adding to [dependencies]: {r['injected']['dependency']}")
             lines.append("#   and to the crate root: " + r["injected"]["global_allocator"].replace("\n", " "))
-        lines.append(r["command"])
+        lines.append(r.get("shell") or r["command"])
     return "\n".join(lines)

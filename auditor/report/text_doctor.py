@@ -24,6 +24,8 @@ def render(result, *, color: bool = False) -> str:
         out.append(f"     wasm32-unknown-unknown std: {_mark(tc.wasm32_std, color)}"
                    f"   linker: {tc.linker or _mark(False, color)}"
                    f"   test build: {_mark(tc.can_build, color)}")
+        if tc.build_std:
+            out.append(f"     build-std: {','.join(tc.build_std)} from source ({tc.build_std_from})")
         if tc.problem:
             out.append(f"     problem: {tc.problem}")
         for fix in tc.fixes:

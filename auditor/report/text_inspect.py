@@ -129,7 +129,8 @@ def render(result, *, color: bool = False) -> str:
     sites = j["memory_grow_sites"]
     out.append(f"  memory.grow sites: {len(sites)}")
     for s in sites[:20]:
-        state = "checked against -1" if s["checked"] else _warn(f"NOT checked ({s['use']})", color)
+        state = ("returned; every caller compares it with -1" if s.get("use") == "compared-by-caller"
+                 else "checked against -1") if s["checked"] else _warn(f"NOT checked ({s['use']})", color)
         out.append(f"    0x{s['offset']:x} in {s['name'] or 'func[' + str(s['function']) + ']'}: {state}")
 
     out.append("")

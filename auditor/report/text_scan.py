@@ -27,6 +27,10 @@ def _allocator(check: dict | None) -> str:
         return f"{detected} != {check['requested']} !"
     if check["status"] == "unverified":
         return f"{detected} ?"
+    if check["status"] == "ambiguous":
+        return "|".join(check.get("possible") or [detected]) + " ~"
+    if check.get("method") in ("twin", "sibling"):
+        return f"{detected} ({check['method']})"
     return detected
 
 

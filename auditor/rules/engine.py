@@ -469,7 +469,10 @@ def evaluate(kind: str, facts: Mapping[str, Any], config: ConfigView | None = No
             # A variant's module path names an artifact the scan never writes into the
             # user's target dir: annotations (GitHub, SARIF) point at the manifest instead.
             where = manifest if isinstance(manifest, str) else wasm.get("file")
-            checks += _run(rules_for("inspect"), wasm, config, target=vid, variant=vid, default_file=where)
+            # The variant's verified allocator travels with its module's facts, so allocator
+            # rules (AUD202) hold for a stripped module whose twin or sibling proved it.
+            facts_v = {**wasm, "allocator_check": v.get("allocator_check")}
+            checks += _run(rules_for("inspect"), facts_v, config, target=vid, variant=vid, default_file=where)
             if isinstance(v.get("runtime"), dict):
                 checks += _run(rules_for("run"), v["runtime"], config, target=vid, variant=vid,
                                default_file=where)

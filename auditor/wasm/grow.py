@@ -8,6 +8,15 @@ symbolic stack and through locals (local.set/tee/get) until it meets a compariso
 -1 (or an equivalent test: `< 0`, `> -1`, unsigned compare with a constant above the
 page limit, `x + 1 == 0`), is dropped, or the walk ends (`WINDOW` instructions, a call
 or the end of the body), in which case it counts as unchecked.
+
+A result that the function returns (on top at `return` or at the body's final `end`,
+as in lol_alloc's `DefaultGrower::memory_grow`, a one-line wrapper) is followed into its
+callers: each direct `call` of that function is walked the same way with the call's
+result in the grow result's place, through further returns up to `RETURN_DEPTH`
+functions. The site counts as checked (`use` "compared-by-caller") only when the function
+cannot be reached any other way (not exported, not in a table or `ref.func`), has at
+least one call site, and every call site compares; otherwise it stays unchecked
+(`use` "returned").
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ from auditor.wasm.opcodes import (
 
 WINDOW = 48
 LOOKBEHIND = 6
+RETURN_DEPTH = 3
+OP_RETURN, OP_END = 0x0F, 0x0B
 
 _EQ_NE = {0x46, 0x47, 0x51, 0x52}
 _LT_S = {0x48, 0x53}
@@ -76,18 +87,25 @@ def _is_minus_one(v) -> bool:
     return isinstance(v, tuple) and v[1] in (-1, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
 
 
-def _classify(insns: list, i: int) -> str:
+def _classify(insns: list, i: int, pops: int = 1) -> str:
+    """How the value instruction `i` pushes (memory.grow's result, or a call's: `pops`
+    operands) is used: compared | dropped | returned | unchecked."""
     # Start a few instructions early so a constant pushed before the grow's operand
     # (`i32.const -1 ... memory.grow i32.eq`) is on the symbolic stack too.
     stack: list = []
     tainted: set[int] = set()
     lead = max(0, i - LOOKBEHIND)
+    last = len(insns) - 1
     for j, (_, op, val) in enumerate(insns[lead : i + 1 + WINDOW], start=lead):
         if j == i:
-            if stack:
-                stack.pop()
+            for _ in range(pops):
+                if stack:
+                    stack.pop()
             stack.append(G)
             continue
+        if j > i and (op == OP_RETURN or (op == OP_END and j == last)):
+            # The function's result: followed into its callers by find_grow_sites.
+            return "returned" if stack and stack[-1] == G else "unchecked"
         if j < i and op in (OP_LOCAL_TEE, OP_LOCAL_SET, OP_DROP) + tuple(_STOP):
             # Before the site only the stack shape matters.
             if op == OP_LOCAL_SET or op == OP_DROP:
@@ -164,9 +182,11 @@ def find_grow_sites(mod: Module) -> list[GrowSite]:
     immediate past the body's end is reported with its offset); only the few bodies with
     a site are decoded in full here.
     """
-    grow = item_graph(mod).grow_offsets
+    g = item_graph(mod)
+    grow = g.grow_offsets
     sites: list[GrowSite] = []
     data = mod.data
+    callers = _Callers(mod)
     for f in mod.functions:
         if f.index not in grow:
             continue
@@ -174,5 +194,73 @@ def find_grow_sites(mod: Module) -> list[GrowSite]:
         for i, (at, op, val) in enumerate(insns):
             if op == OP_MEMORY_GROW:
                 use = _classify(insns, i)
-                sites.append(GrowSite(f.index, f.name, at, val or 0, use == "compared", use))
+                if use == "returned":
+                    use = "compared-by-caller" if callers.all_compare(f.index, RETURN_DEPTH) else "returned"
+                sites.append(GrowSite(f.index, f.name, at, val or 0, use in ("compared", "compared-by-caller"), use))
     return sites
+
+
+class _Callers:
+    """Direct call sites per function (built on first use from the item graph's CALL
+    edges) and whether every one of them compares the returned value."""
+
+    def __init__(self, mod: Module):
+        self.mod = mod
+        self._rev: dict[int, list[int]] | None = None
+        self._escapes: set[int] = set()
+        self._memo: dict[int, bool] = {}
+
+    def _index(self) -> dict[int, list[int]]:
+        if self._rev is None:
+            from auditor.wasm.graph import Edge, Kind
+
+            g = item_graph(self.mod)
+            rev: dict[int, list[int]] = {}
+            first_fn, n_fn = g.first[Kind.FUNCTION], g.count[Kind.FUNCTION]
+            starts, succ, kinds = g.starts, g.targets, g.edge_kinds
+            for item in range(len(starts) - 1):
+                for e in range(starts[item], starts[item + 1]):
+                    if kinds[e] == Edge.CALL:
+                        rev.setdefault(succ[e], []).append(item)
+                    else:  # ref.func, element segments, exports, start: reachable other than by a call
+                        self._escapes.add(succ[e] - first_fn)
+            self._escapes.update(i - first_fn for i in g.roots if first_fn <= i < first_fn + n_fn)
+            self._rev = rev
+        return self._rev
+
+    def all_compare(self, func: int, depth: int) -> bool:
+        if depth <= 0:
+            return False
+        if func in self._memo:
+            return self._memo[func]
+        self._memo[func] = False  # recursion through a cycle proves nothing
+        rev = self._index()
+        from auditor.wasm.graph import Kind
+
+        first_fn = item_graph(self.mod).first[Kind.FUNCTION]
+        callers = rev.get(func + first_fn, [])
+        ok = bool(callers) and func not in self._escapes
+        ftype = self.mod.func_type(func)
+        pops = len(ftype.params) if ftype is not None else 0
+        bodies = {f.index: f for f in self.mod.functions}
+        data = self.mod.data
+        for caller_item in (callers if ok else []):
+            c = bodies.get(caller_item - first_fn)
+            if c is None:
+                ok = False
+                break
+            insns = decode(data, code_start(data, c.code_offset, c.end), c.end, self.mod.file)
+            for i, (_, op, val) in enumerate(insns):
+                if op != OP_CALL or val != func:
+                    continue
+                use = _classify(insns, i, pops)
+                if use == "returned":
+                    ok = self.all_compare(c.index, depth - 1)
+                else:
+                    ok = use == "compared"
+                if not ok:
+                    break
+            if not ok:
+                break
+        self._memo[func] = ok
+        return ok
