@@ -256,8 +256,15 @@ def _build(mod: Module) -> ItemGraph:
 
     out: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     assert first[Kind.FUNCTION] == 0 and first[Kind.TABLE] == counts[Kind.FUNCTION]  # _body_edges relies on it
-    for f in mod.functions:
-        out[f.index] = _body_edges(mod, f, counts[Kind.FUNCTION], counts[Kind.TABLE], g.grow_offsets)
+    refs = mod.derived.pop("body_refs", None)  # what parse_module's body pass found (issue 16)
+    if refs is not None and len(refs.starts) != len(mod.functions):  # type: ignore[attr-defined]
+        refs = None
+    for body, f in enumerate(mod.functions):
+        if refs is not None:
+            out[f.index] = _read_edges(mod, f, refs.of(body), counts[Kind.FUNCTION], counts[Kind.TABLE],  # type: ignore[attr-defined]
+                                       g.grow_offsets)
+        else:
+            out[f.index] = _body_edges(mod, f, counts[Kind.FUNCTION], counts[Kind.TABLE], g.grow_offsets)
     for e in mod.elements:
         item = first[Kind.ELEMENT] + e.index
         out[item] = [(t, Edge.ELEMENT_FUNCTION) for t in map(func_id, e.func_indices) if t is not None]
@@ -307,6 +314,36 @@ def _u32(data: bytes, pos: int) -> tuple[int, int]:
         if b < 0x80:
             return value, pos
         shift += 7
+
+
+def _read_edges(mod: Module, f: Function, flat: Iterable[int], functions: int, tables: int,
+                grow: dict[int, list[int]]) -> list[tuple[int, int]]:
+    """_body_edges from the (opcode, target) pairs parse_module collected while validating
+    the body; only a body that grows memory is walked again, for its memory.grow offsets."""
+    edges: list[tuple[int, int]] = []
+    it = iter(flat)
+    grows = False
+    for op, index in zip(it, it):
+        if op == OP_CALL or op == OP_RETURN_CALL:
+            if index < functions:
+                edges.append((index, Edge.CALL))
+        elif op == OP_REF_FUNC:
+            if index < functions:
+                edges.append((index, Edge.REF_FUNC))
+        elif op == OP_MEMORY_GROW:
+            grows = True
+        elif index < tables:  # call_indirect / return_call_indirect: the table
+            edges.append((functions + index, Edge.CALL_INDIRECT))
+    if grows:
+        first = code_start(mod.data, f.code_offset, f.end)
+        hits = find_opcode(mod.data, first, f.end, _GROW)
+        if hits is None:  # pragma: no cover - parse_module validated the body
+            hits = [at for at, op, _ in decode(mod.data, first, f.end, mod.file) if op == OP_MEMORY_GROW]
+        grow[f.index] = hits
+    return edges
+
+
+_GROW = frozenset((OP_MEMORY_GROW,))
 
 
 def _body_edges(mod: Module, f: Function, functions: int, tables: int,

@@ -610,9 +610,11 @@ def body_refs(data: bytes, first: int, end: int) -> list[tuple[int, int]]:
 
 
 def check_body(data: bytes, first: int, end: int, file: str | None, datacount: bool,
-               refs: list[tuple[int, int]] | None = None) -> None:
+               refs: list[tuple[int, int]] | None = None, flat: Any = None) -> None:
     """Validate the instructions data[first:end] of one body, as check_body_exact does,
-    and append (opcode, target) of its REF_OPS instructions to `refs` when given.
+    and append (opcode, target) of its REF_OPS instructions to `refs` when given, or
+    opcode, target, opcode, target, ... to `flat` (an `array`: what parse_module keeps,
+    so the item graph never walks the code again).
 
     Fast path: one findall() of `scanner` tokenises the whole body in C and yields only
     the block instructions and REF_OPS, whose nesting and targets a short Python loop
@@ -624,7 +626,7 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
         stack: list[int] = []
         opens, end_op, else_op = t.opens, t.end, t.else_op
         dc_prefixes = _datacount_prefixes()
-        found: list[tuple[int, int]] = []
+        found: list[int] = []  # opcode, target, opcode, target, ...
         tok = b"x"
         for tok in scanner(_validation_set()).findall(data, first, end - 1):
             if not tok:
@@ -635,7 +637,11 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
                     break
                 stack.pop()
             elif len(tok) > 1 and b in REF_OPS:  # a whole token: call, ref.func, memory.grow, ...
-                found.append((b, ref_value(b, tok)))
+                found.append(b)
+                if tok[1] < 0x80 and b not in _INDIRECT:  # a one-byte index: most calls in small modules
+                    found.append(tok[1])
+                else:
+                    found.append(ref_value(b, tok))
             elif len(tok) > 1 and b in opens:  # a whole token: a block opener
                 stack.append(b)
             elif len(tok) > 1 and datacount and b in dc_prefixes:  # memory.init, data.drop
@@ -646,11 +652,17 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
                 stack[-1] = b
         if not tok and not stack:
             if refs is not None:
-                refs.extend(found)
+                refs.extend(zip(found[::2], found[1::2]))
+            if flat is not None:
+                flat.extend(found)
             return
         if _check_body_segmented(data, first, end, datacount):
-            if refs is not None:
-                refs.extend(body_refs(data, first, end))
+            if refs is not None or flat is not None:
+                pairs = body_refs(data, first, end)
+                if refs is not None:
+                    refs.extend(pairs)
+                if flat is not None:
+                    flat.extend([x for pair in pairs for x in pair])
             return
     check_body_exact(data, first, end, file, datacount)
     raise MalformedModule("function body rejected by the fast decoder but not the exact one", first, file)  # pragma: no cover
