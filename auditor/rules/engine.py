@@ -31,6 +31,7 @@ value is null or missing (an unnamed function is not a function called "none");
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -64,14 +65,15 @@ class Ctx:
 _SEG = re.compile(r"([^.\[\]]+)|\[(\*|-?\d+)\]")
 
 
-def _segments(path: str) -> list:
-    out = []
+@functools.lru_cache(maxsize=1024)  # the same few paths, read for every element of a list (issue 16)
+def _segments(path: str) -> tuple:
+    out: list = []
     for m in _SEG.finditer(path):
         if m.group(1) is not None:
             out.append(int(m.group(1)) if m.group(1).lstrip("-").isdigit() else m.group(1))
         else:
             out.append("*" if m.group(2) == "*" else int(m.group(2)))
-    return out
+    return tuple(out)
 
 
 def _step(cur, seg):

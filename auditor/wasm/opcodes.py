@@ -337,8 +337,23 @@ def decode(data: bytes, start: int, end: int, file: str | None = None) -> list:
     return out
 
 
+_NUMERIC_VALTYPES = frozenset((0x7F, 0x7E, 0x7D, 0x7C, 0x7B))  # i32 i64 f32 f64 v128: one byte, always valid
+
+
 def read_locals(data: bytes, code_offset: int, end: int, file: str | None = None) -> int:
     """Check a body's local declarations; return the offset of its first instruction."""
+    # Fast path (nearly every body): fewer than 128 groups of fewer than 128 numeric locals,
+    # one byte each; anything else, and any error, is read by the Reader below.
+    groups = data[code_offset] if code_offset < end else 0x80
+    if groups < 0x80:
+        pos = code_offset + 1
+        for _ in range(groups):
+            if pos + 1 < end and data[pos] < 0x80 and data[pos + 1] in _NUMERIC_VALTYPES:
+                pos += 2
+            else:
+                break
+        else:
+            return pos
     r = Reader(data, code_offset, end, file)
     total = 0
     for _ in range(r.count(2, "local group")):
@@ -636,10 +651,13 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
                 if not stack:
                     break
                 stack.pop()
-            elif len(tok) > 1 and b in REF_OPS:  # a whole token: call, ref.func, memory.grow, ...
+            elif b in REF_OPS and len(tok) > 1:  # a whole token: call, ref.func, memory.grow, ...
                 found.append(b)
-                if tok[1] < 0x80 and b not in _INDIRECT:  # a one-byte index: most calls in small modules
+                n = len(tok)  # the opcode and one u32 LEB (call_indirect: two)
+                if n == 2 and b not in _INDIRECT:
                     found.append(tok[1])
+                elif n == 4 and b not in _INDIRECT:  # three-byte index: calls in modules of 16k+ functions
+                    found.append((tok[1] & 0x7F) | (tok[2] & 0x7F) << 7 | tok[3] << 14)
                 else:
                     found.append(ref_value(b, tok))
             elif len(tok) > 1 and b in opens:  # a whole token: a block opener
