@@ -137,15 +137,22 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | 
 
 
 def measure(cmd: list[str]) -> tuple[float, float, int]:
-    """(wall s, CPU s of the child, peak RSS bytes) of one fresh process."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    err = p.stderr.read().decode()[:500] if p.stderr else ""
-    if os.waitstatus_to_exitcode(status) not in (0, 1):  # inspect exits 1 when a rule reports an error
-        raise SystemExit(f"failed: {' '.join(cmd)}: {err}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+    """(wall s, CPU s, peak RSS bytes) of one fresh process, measured by GNU time: a
+    process's peak RSS starts as its parent's (Linux keeps the high-water mark across
+    fork and exec), and this script's grows with the modules it generates."""
+    with tempfile.NamedTemporaryFile("r") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.run([TIME, "-f", "%e %U %S %M", "-o", out.name, *cmd], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, env=ENV, check=False)
+        wall = time.perf_counter() - t0
+        if proc.returncode not in (0, 1):  # inspect exits 1 when a rule reports an error
+            raise SystemExit(f"failed: {' '.join(cmd)}: {proc.stderr.decode()[-500:]}")
+        fields = out.read().split()[-4:]
+    _, user, system, rss_kb = fields
+    return wall, float(user) + float(system), int(rss_kb) * 1024
+
+
+TIME = shutil.which("time") or "/usr/bin/time"
 
 
 def best(cmd: list[str], repeat: int) -> tuple[float, float, int]:
@@ -156,8 +163,23 @@ def best(cmd: list[str], repeat: int) -> tuple[float, float, int]:
     return min(runs, key=lambda r: r[0])
 
 
+AUDITOR = [sys.executable, "-m", "auditor"]
+
+
+def use_source(src: str) -> None:
+    """Run the auditor of another source tree (`git archive REV auditor rules | tar -x -C
+    DIR`), for before/after figures on the same inputs: no site (so this checkout's
+    editable install is not found), the tree and this venv's site-packages on the path."""
+    import site
+
+    global AUDITOR
+    ENV["PYTHONPATH"] = os.pathsep.join([str(Path(src).resolve()), *site.getsitepackages()])
+    ENV["AUDITOR_RULES_DIR"] = str(Path(src).resolve() / "rules")
+    AUDITOR = [sys.executable, "-S", "-m", "auditor"]
+
+
 def commands(path: Path, text: bool) -> list[tuple[str, list[str]]]:
-    auditor = [sys.executable, "-m", "auditor", "inspect", str(path)]
+    auditor = [*AUDITOR, "inspect", str(path)]
     out = [
         ("auditor inspect --format json --compression none", auditor + ["--format", "json", "--compression", "none"]),
         ("auditor inspect --format json --compression fast", auditor + ["--format", "json", "--compression", "fast"]),
@@ -248,7 +270,11 @@ def main() -> None:
     ap.add_argument("--phases", action="store_true", help="also time inspect's stages in-process")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", help="save the synthetic modules in this directory")
+    ap.add_argument("--auditor-src", help="time the auditor in this source tree instead (before/after figures)")
     args = ap.parse_args()
+    if args.auditor_src:
+        use_source(args.auditor_src)
+        args.phases = False  # the stages are timed in this process, with this checkout's code
     load = os.getloadavg()
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on "
           f"{os.cpu_count()} cores; best wall of {args.repeat} runs each, with that run's CPU and peak RSS")

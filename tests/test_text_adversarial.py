@@ -274,3 +274,96 @@ def test_inspect_linear(shape):
     out, spent = timed(lambda: render(audit(inspect_bytes(data, "t.wasm", compression="none")), "json"))
     assert spent < BOUND, f"{shape}: {spent:.2f} s"
     assert '"source_paths": []' in out
+
+
+# ------------------------------------------------------------------ regexes in rules/*.toml
+
+def _rule_patterns() -> list[str]:
+    """Every regex the rules data applies to module content: allocator detection
+    patterns (function names) and `matches` conditions (demangled names)."""
+    from auditor.data import load_rules_file
+
+    out = []
+    for spec in load_rules_file("allocators.toml").get("allocator", {}).values():
+        out += spec.get("patterns", []) + spec.get("requires-any", [])
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("op") in ("matches", "not-matches") and isinstance(node.get("value"), str):
+                out.append(node["value"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(load_rules_file("module.toml"))
+    return sorted(set(out))
+
+
+def _nested_unbounded_repeat(pattern: str) -> bool:
+    """Whether an unbounded repeat holds another unbounded repeat (`(a+)*`, `(.*x)+`):
+    the shape that backtracks exponentially. Possessive repeats and atomic groups do not
+    backtrack, so they do not count."""
+    import re._constants as c  # type: ignore[import-not-found]
+    import re._parser as p  # type: ignore[import-not-found]
+
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT)
+
+    def has_repeat(items) -> bool:
+        for op, av in items:
+            if op in repeats and av[1] == c.MAXREPEAT:
+                return True
+            for sub in _children(op, av):
+                if has_repeat(sub):
+                    return True
+        return False
+
+    def nested(items) -> bool:
+        for op, av in items:
+            if op in repeats and av[1] == c.MAXREPEAT and has_repeat(av[2]):
+                return True
+            for sub in _children(op, av):
+                if nested(sub):
+                    return True
+        return False
+
+    def _children(op, av):
+        if op in repeats or op == c.POSSESSIVE_REPEAT:
+            return [] if op == c.POSSESSIVE_REPEAT else [av[2]]
+        if op == c.SUBPATTERN:
+            return [av[3]]
+        if op == c.BRANCH:
+            return list(av[1])
+        if op in (c.ASSERT, c.ASSERT_NOT):
+            return [av[1]]
+        return []
+
+    return nested(p.parse(pattern))
+
+
+def test_nested_repeat_detector():
+    """The detector itself: it must be able to fail."""
+    assert _nested_unbounded_repeat(r"(a+)*b")
+    assert _nested_unbounded_repeat(r"^x(?:.*y)+$")
+    assert not _nested_unbounded_repeat(r"(?:a++)*b")  # possessive inner: no backtracking
+    assert not _nested_unbounded_repeat(r"^<?dlmalloc::Dlmalloc(<.*>)?::")
+
+
+def test_rule_patterns_have_no_nested_quantifiers():
+    patterns = _rule_patterns()
+    assert len(patterns) > 10  # the allocator table and the module rules were read
+    assert [p for p in patterns if _nested_unbounded_repeat(p)] == []
+
+
+@pytest.mark.parametrize("kind", ["plain-nested", "plain-generics", "plain-colons", "plain-as-chain", "legacy-100KB",
+                                  "plain-parens"])
+def test_rule_patterns_linear(kind):
+    """Each rules-data regex searched in a 1 MB (or 100 KB) hostile name."""
+    import re
+
+    name = HOSTILE[kind]
+    for pattern in _rule_patterns():
+        rx = re.compile(pattern)
+        _, spent = timed(rx.search, name)
+        assert spent < BOUND, f"{pattern!r} on {kind}: {spent:.2f} s"
