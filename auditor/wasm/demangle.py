@@ -445,7 +445,7 @@ class _V0Printer:
         if len(length) > 18:  # longer than any symbol (and than int()'s limit)
             raise _Invalid("identifier length")
         if dis is not None and len(dis) >= 11:  # 62**11 > 2**64: rustc-demangle rejects what overflows u64
-            _base62_value(dis)
+            _check_disambiguator(dis)
         start = m.end()
         end = start + int(length)
         if end > self.end:  # past the sentinel
@@ -783,6 +783,12 @@ class _V0Printer:
         self.out.append(self.ident()[1])
         self.out.append(": ")
         self.print_const(True)
+
+
+@functools.lru_cache(maxsize=4096)  # a module has few crates; their disambiguators repeat in every name
+def _check_disambiguator(digits: str) -> None:
+    """Raise _Invalid when a disambiguator does not fit in u64."""
+    _base62_value(digits)
 
 
 def _base62_value(digits: str) -> int:
