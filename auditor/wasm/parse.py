@@ -477,10 +477,10 @@ def _read_code(mod: m.Module, r: Reader, decls: list[int]) -> None:
     functions = mod.functions
     Function = m.Function
     # What every body calls, references and grows, read by the same regex pass that
-    # validates it: the item graph's edges (`BodyRefs`), so no analysis walks the code again.
-    refs = mod.derived.get("body_refs")
-    if not isinstance(refs, BodyRefs):
-        refs = mod.derived["body_refs"] = BodyRefs()
+    # validates it: the call graph's edges (`ParsedRefs`), so inspect never walks the code again.
+    refs = mod.derived.get(ParsedRefs.KEY)
+    if not isinstance(refs, ParsedRefs):
+        refs = mod.derived[ParsedRefs.KEY] = ParsedRefs()
     flat, starts = refs.flat, refs.starts
     pos, section_end = r.pos, r.end
     for i in range(n):
@@ -505,13 +505,14 @@ def _read_code(mod: m.Module, r: Reader, decls: list[int]) -> None:
     r.pos = pos
 
 
-class BodyRefs:
+class ParsedRefs:
     """The REF_OPS instructions (calls, indirect calls, ref.func, memory.grow) of every
     defined body, in body order: `flat` holds opcode, target, opcode, target, ... (the
     callee, the table, the function, the memory) and body k's pairs are
     flat[starts[k]:starts[k + 1]] (the last runs to the end)."""
 
     __slots__ = ("flat", "starts")
+    KEY = "parsed_refs"  # in Module.derived, until refs.code_references takes it
 
     def __init__(self) -> None:
         self.flat = array("L")

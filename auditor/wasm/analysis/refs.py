@@ -117,13 +117,26 @@ def _short_leb_bytes(lo: int) -> int:
     return k
 
 
-def code_references(mod: m.Module) -> CodeRefs:
+_CALLS_ONLY = frozenset((OP_CALL, OP_CALL_INDIRECT, OP_RETURN_CALL, OP_RETURN_CALL_INDIRECT, OP_REF_FUNC,
+                         OP_CATCH, OP_THROW, OP_MEMORY_GROW))
+
+
+def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
+    """Every body's references. `full=False` reads only calls, indirect calls, `ref.func`,
+    tags and `memory.grow` (the call graph `inspect` and the runtime's checks need): no
+    `global.get`/`global.set`, no `i32.const` data addresses, about half the work; and
+    none at all when parse_module kept what its validating pass found (`ParsedRefs`)."""
+    from auditor.wasm.parse import ParsedRefs
+
+    parsed = mod.derived.pop(ParsedRefs.KEY, None)
+    if not full and isinstance(parsed, ParsedRefs) and len(parsed.starts) == len(mod.functions) and not mod.tags:
+        return _from_parse(mod, parsed)  # no tags: no throw/catch edges, which the parse pass does not keep
     data = mod.data
-    ranges = data_ranges(mod)
+    ranges = data_ranges(mod) if full else []
     lo = ranges[0][0] if ranges else None
     hi = max(r[1] for r in ranges) if ranges else None
     skip = _short_leb_bytes(lo) if lo is not None else 0
-    targets = _TARGETS if ranges else _NO_CONSTS
+    targets = _TARGETS if ranges else _NO_CONSTS if full else _CALLS_ONLY
     # memory.init / table.init need a passive segment (data.drop / elem.drop of an active
     # one is a no-op): without one, no body is searched for them.
     segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
@@ -137,6 +150,8 @@ def code_references(mod: m.Module) -> CodeRefs:
         if hits is None:
             out.undecodable.append(f.index)
             _decode_body(mod, f, first, refs, lo, hi)
+            if not full:
+                refs.globals.clear()
             continue
         calls, globs = refs.calls, refs.globals
         for at in hits:
@@ -144,7 +159,7 @@ def code_references(mod: m.Module) -> CodeRefs:
             if op == OP_I32_CONST:
                 if skip and data[at + skip] < 0x80:
                     continue
-                v = Reader(data, at + 1, f.end).sleb(32)
+                v = _sleb(data, at + 1)
                 if lo is not None and lo <= v < hi:  # type: ignore[operator]
                     refs.data_addresses.append(v)
                 continue
@@ -169,6 +184,60 @@ def code_references(mod: m.Module) -> CodeRefs:
         if segment_ops and _SEGMENT_OPS.search(data, first, f.end):
             _segment_ops(mod, f, first, refs)
     return out
+
+
+_GROW_ONLY = frozenset((OP_MEMORY_GROW,))
+
+
+def _from_parse(mod: m.Module, parsed) -> CodeRefs:
+    """code_references(mod, full=False) from the (opcode, target) pairs parse_module kept:
+    only bodies that grow memory are walked again (for the opcode offsets), and bodies
+    that may name a passive segment are searched as in the walk."""
+    data = mod.data
+    segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
+        any(e.mode == "passive" for e in mod.elements)
+    out = CodeRefs()
+    for k, f in enumerate(mod.functions):
+        refs = BodyRefs()
+        out.bodies[f.index] = refs
+        it = iter(parsed.of(k))
+        grows = False
+        for op, v in zip(it, it):
+            if op == OP_CALL or op == OP_RETURN_CALL:
+                refs.calls.add(v)
+            elif op == OP_REF_FUNC:
+                refs.ref_funcs.add(v)
+            elif op == OP_MEMORY_GROW:
+                grows = True
+            else:  # call_indirect / return_call_indirect: the table
+                refs.indirect_tables.add(v)
+        if grows or segment_ops:
+            first = code_start(data, f.code_offset, f.end)
+            if grows:
+                refs.grow = find_opcode(data, first, f.end, _GROW_ONLY) or []
+            if segment_ops and _SEGMENT_OPS.search(data, first, f.end):
+                _segment_ops(mod, f, first, refs)
+    return out
+
+
+def _sleb(data: bytes, pos: int) -> int:
+    """The signed 32-bit LEB128 at pos, which the opcode walk already matched (at most 5
+    bytes, terminated inside the body): i32.const's immediate, as an i32."""
+    b = data[pos]
+    if b < 0x80:
+        return b - 0x80 if b & 0x40 else b
+    value = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            if b & 0x40:
+                value -= 1 << shift
+            break
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def _uleb(data: bytes, pos: int) -> tuple[int, int]:
