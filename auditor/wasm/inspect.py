@@ -271,7 +271,7 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
     comp = threading.Thread(target=lambda: sizes.update(zip(("gz", "br"), _compress(data, compression))), daemon=True)
     comp.start()
     mod = parse_module(data, name)
-    graph = item_graph(mod)  # the one walk over every body (grow sites read it too)
+    graph = item_graph(mod)  # the call graph, from what the parse pass found in every body
     exported = graph.exported(Kind.FUNCTION)
     # Each distinct name demangled once, under one work budget for the module.
     demangled = demangle_all([f.name for f in mod.functions], strip=True)
