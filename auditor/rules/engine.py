@@ -65,8 +65,10 @@ class Ctx:
 _SEG = re.compile(r"([^.\[\]]+)|\[(\*|-?\d+)\]")
 
 
-@functools.lru_cache(maxsize=1024)  # the same few paths, read for every element of a list (issue 16)
+@functools.lru_cache(maxsize=4096)
 def _segments(path: str) -> tuple:
+    """A path's steps, parsed once per distinct path (rules evaluate the same few hundred
+    paths over every variant and item)."""
     out: list = []
     for m in _SEG.finditer(path):
         if m.group(1) is not None:
@@ -213,19 +215,28 @@ _PLACEHOLDER = re.compile(r"\{([\w$.\-]+(?::\w+)?)\}")
 _TEMPLATE = re.compile(r"\{([\w$.\-\[\]*]+(?::\w+)?)(?:\?([^{}]*))?\}")  # messages: {path:style?fallback}
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed_expr(expr: str) -> tuple[tuple[str, ...], ast.Expression]:
+    """An expression's placeholders (in order) and its tree over v0, v1, ...: parsed once."""
+    paths: list[str] = []
+
+    def sub(m):
+        paths.append(m.group(1))
+        return f"v{len(paths) - 1}"
+
+    tree = ast.parse(_PLACEHOLDER.sub(sub, expr), mode="eval")
+    return tuple(paths), tree
+
+
 def _expr(expr: str, ctx: Ctx):
     """Arithmetic over facts without eval(): only numbers, + - * / // %, and a few math functions."""
     names: dict = {}
-
-    def sub(m):
-        v = resolve(ctx, m.group(1).strip())
+    paths, tree = _parsed_expr(expr)
+    for i, path in enumerate(paths):
+        v = resolve(ctx, path.strip())
         if v is MISSING or v is None:
-            raise NotMeasured(m.group(1))
-        key = f"v{len(names)}"
-        names[key] = v
-        return key
-
-    tree = ast.parse(_PLACEHOLDER.sub(sub, expr), mode="eval")
+            raise NotMeasured(path)
+        names[f"v{i}"] = v
 
     def ev(n):
         if isinstance(n, ast.Expression):
