@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.wasm.source_paths import PATTERN, find_source_paths
+from auditor.wasm.source_paths import PATTERN, find_source_paths, find_source_paths_by_runs
 
-PIECES = [b"/", b"~", b"src/", b"library/", b".rs", b"a", b".", b"-", b"+", b" ", b"\x00", b"src", b"rs", b"b/",
+PIECES = [b"/", b"~", b"src/", b"library/", b".rs", b"a", b".", b"-", b"+", b" ", b"\x00", b"src", b"rs", b"b/", b"~~",
           b"/rustc/0123abc/library/core/src/fmt/mod.rs", b"src/lib.rs", b"~/.cargo/registry/src/x-1.0/src/a.rs"]
 
 
@@ -31,6 +31,18 @@ def test_same_matches_on_random_runs():
     for _ in range(20000):
         data = b"".join(rng.choice(PIECES) for _ in range(rng.randint(0, 16)))
         assert find_source_paths(data) == reference(data), data
+
+
+def test_same_matches_inside_bounds():
+    """inspect reads each data segment as data[start:end] of the whole module: the anchor
+    search and the run it reads stay inside the bounds, like PATTERN.finditer(data, start, end)."""
+    rng = random.Random(17)
+    for _ in range(20000):
+        data = b"".join(rng.choice(PIECES) for _ in range(rng.randint(0, 16)))
+        a, b = sorted((rng.randint(0, len(data)), rng.randint(0, len(data))))
+        expected = [(m.start(), m.group()) for m in PATTERN.finditer(data, a, b)]
+        assert find_source_paths(data, a, b) == expected, (data, a, b)
+        assert find_source_paths_by_runs(data, a, b) == expected, (data, a, b)
 
 
 def test_real_panic_locations():

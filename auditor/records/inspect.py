@@ -141,9 +141,11 @@ class GrowSiteRecord(TypedDict):
     use: str  # compared | dropped | unchecked
 
 
-class CompressionImplRecord(TypedDict):
+class CompressionImplRecord(TypedDict, total=False):
     zlib: str
     brotli: str | None
+    gzip_level: int | None  # the levels `compression` stands for (since issue 16: fast = gzip -6, brotli -q 6)
+    brotli_quality: int | None
 
 
 class InspectRecord(TypedDict):

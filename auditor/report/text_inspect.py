@@ -32,11 +32,13 @@ def render(result, *, color: bool = False) -> str:
     total = j["bytes"]
     out: list[str] = []
     comp = []
+    impl = j.get("compression_impl") or {}
+    exact = j["compression"] == "exact"
     if j["gzip"] is not None:
-        lv = "-9" if j["compression"] == "exact" else "-6"
-        comp.append(f"gzip {lv} {j['gzip']:,}")
+        lv = impl.get("gzip_level") or (9 if exact else 6)  # reports before issue 16 carry no levels
+        comp.append(f"gzip -{lv} {j['gzip']:,}")
     if j["brotli"] is not None:
-        q = "11" if j["compression"] == "exact" else "9"
+        q = impl.get("brotli_quality") or (11 if exact else 9)
         comp.append(f"brotli -q {q} {j['brotli']:,}")
     out.append(_bold(f"{j['file']}: {total:,} bytes ({human_bytes(total)})", color)
                + (f"; {', '.join(comp)}" if comp else ""))

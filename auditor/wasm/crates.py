@@ -131,22 +131,30 @@ def crate_of(demangled_name: str | None) -> str:
 # ----------------------------------------------------------------------- Rust
 
 
-def _rust_crate(path: str) -> str | None:
+# Qualified paths nest (`<<A as B>::C as D>::f`): each level is read by a scan of what is
+# left, so the nesting read is capped (@biomejs/wasm-nodejs nests 3 deep at most) to keep a hostile
+# `<<<<…` name linear; deeper levels count as unknown.
+_MAX_QUALIFIED_DEPTH = 6
+
+
+def _rust_crate(path: str, depth: int = 0) -> str | None:
     if not path:  # `<T as >::f`: an empty trait path (found by fuzz/fuzz_wasm.py names)
         return None
     if path[0] != "<":
         m = _SEGMENT.match(path)
         return m.group() if m else None
+    if depth >= _MAX_QUALIFIED_DEPTH:
+        return None
     split = _split_qualified(path)
     if split is None:
         return None
     self_ty, trait = split
     if trait is None:  # inherent impl: <T>::method
-        return _type_crate(self_ty) or _dyn_crate(self_ty) or "core"
+        return _type_crate(self_ty, depth + 1) or _dyn_crate(self_ty, depth + 1) or "core"
     # By the orphan rule the impl lives in the crate of the type or of the
     # trait; core/alloc/std cannot implement traits of other crates.
-    own = _type_crate(self_ty) or _dyn_crate(self_ty)  # `impl Debug for dyn MyTrait`
-    trait_crate = _rust_crate(trait)
+    own = _type_crate(self_ty, depth + 1) or _dyn_crate(self_ty, depth + 1)  # `impl Debug for dyn MyTrait`
+    trait_crate = _rust_crate(trait, depth + 1)
     if own is None:
         return trait_crate
     if own in _SYSROOT and trait_crate is not None and trait_crate not in _SYSROOT:
@@ -154,14 +162,14 @@ def _rust_crate(path: str) -> str | None:
     return own
 
 
-def _type_crate(ty: str) -> str | None:
+def _type_crate(ty: str, depth: int = 0) -> str | None:
     """Crate of a named (path) type; None for primitives, references, slices,
     arrays, tuples, pointers, fn pointers, trait objects and generic params."""
     ty = ty.strip()
     if not ty:
         return None
     if ty[0] == "<":
-        return _rust_crate(ty)
+        return _rust_crate(ty, depth)
     if ty[0] in "&*[(" or ty.startswith(("dyn ", "fn(", "unsafe ", "extern ", "for<")):
         return None
     if ty in _PRIMITIVES or "::" not in ty:
@@ -170,7 +178,7 @@ def _type_crate(ty: str) -> str | None:
     return m.group() if m else None
 
 
-def _dyn_crate(ty: str) -> str | None:
+def _dyn_crate(ty: str, depth: int = 0) -> str | None:
     """Crate of the first trait of a ``dyn Trait + …`` type, else None."""
     if not ty.startswith("dyn "):
         return None
@@ -178,7 +186,7 @@ def _dyn_crate(ty: str) -> str | None:
     if ty.startswith("for<"):  # dyn for<'a> Fn(&'a u8)
         end = ty.find("> ")
         ty = ty[end + 2 :] if end >= 0 else ""
-    return _type_crate(ty)
+    return _type_crate(ty, depth)
 
 
 def _split_qualified(path: str) -> tuple[str, str | None] | None:

@@ -7,7 +7,6 @@ budgets consume; the README documents each field.
 from __future__ import annotations
 
 import gzip
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,19 +31,18 @@ from auditor.wasm.graph import Kind, item_graph
 from auditor.wasm.grow import GrowSite, find_grow_sites
 from auditor.wasm.model import WASI_MODULES, WASM_BINDGEN_MODULES
 from auditor.wasm.parse import parse_module
+from auditor.wasm.source_paths import find_source_paths
 
 if TYPE_CHECKING:  # imported when a module is read (the DWARF reader costs start-up time)
     from auditor.wasm.crates import CrateSize
     from auditor.wasm.dwarf import DwarfFunctions
 
-COMPRESSION = {"exact": (9, 11), "fast": (6, 9), "none": (None, None)}
+COMPRESSION = {"exact": (9, 11), "fast": (6, 6), "none": (None, None)}
 # brotli -q 11 runs at ~0.6 MB/s: "auto" keeps it for files up to this size (shipped
-# modules) and uses "fast" above it (modules carrying megabytes of DWARF).
+# modules) and uses "fast" above it (modules carrying megabytes of DWARF). "fast" is
+# gzip -6 and brotli -q 6 (-q 9 until issue 16: 6.4 s CPU on a 45.6 MB module where
+# -q 6 takes 1.1 s and comes out 4.3 % larger), each in its own thread beside parsing.
 AUTO_EXACT_LIMIT = 1 << 20
-# Panic locations rustc stores in data: `src/lib.rs`, `/rustc/<hash>/library/core/src/...`,
-# `~/.cargo/registry/src/.../foo-1.0/src/x.rs`.
-# Strings sit back to back in data, so a path starts at `/` or `~`, or at `src/` itself.
-SOURCE_PATH = re.compile(rb"(?:[/~][\w./+-]*/)?(?:src|library)/[\w./+-]+\.rs")
 
 
 @dataclass
@@ -137,10 +135,11 @@ class InspectResult:
     def source_paths(self) -> list[SourcePathRecord]:
         mod = self.module
         out: list[SourcePathRecord] = []
+        # Panic locations rustc stores in data (`src/lib.rs`, `/rustc/<hash>/library/...`),
+        # found in linear time (auditor.wasm.source_paths; the regex it replaces backtracked).
         for seg in mod.data_segments:
-            for hit in SOURCE_PATH.finditer(mod.data, seg.data_offset, seg.data_offset + seg.size):
-                out.append({"text": hit.group().decode("utf-8", "replace"), "offset": hit.start(),
-                            "bytes": len(hit.group())})
+            for offset, text in find_source_paths(mod.data, seg.data_offset, seg.data_offset + seg.size):
+                out.append({"text": text.decode("utf-8", "replace"), "offset": offset, "bytes": len(text)})
         return out
 
     def rustc_version(self) -> str | None:
@@ -184,7 +183,8 @@ class InspectResult:
             "gzip": self.gzip,
             "brotli": self.brotli,
             "compression": self.compression,
-            "compression_impl": _compression_impl(),
+            "compression_impl": {**_compression_impl(), "gzip_level": COMPRESSION[self.compression][0],
+                                 "brotli_quality": COMPRESSION[self.compression][1]},
             "sections": [
                 {"id": s.id, "name": s.name, "custom": s.custom, "offset": s.offset, "size": s.size,
                  "payload_offset": s.payload_offset, "payload_size": s.payload_size}
@@ -248,7 +248,8 @@ def _compress(data: bytes, mode: str) -> tuple[int | None, int | None]:
 
     out: dict[str, int] = {}
     # Both codecs release the GIL: brotli runs beside gzip (and beside parsing).
-    t = threading.Thread(target=lambda: out.__setitem__("br", len(brotli.compress(data, quality=br_quality))))
+    t = threading.Thread(target=lambda: out.__setitem__("br", len(brotli.compress(data, quality=br_quality))),
+                         daemon=True)
     t.start()
     gz = len(gzip.compress(data, compresslevel=gz_level, mtime=0))
     t.join()
@@ -257,7 +258,7 @@ def _compress(data: bytes, mode: str) -> tuple[int | None, int | None]:
 
 def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto", dwarf: bool = False) -> InspectResult:
     from auditor.wasm.crates import crate_of, rollup
-    from auditor.wasm.demangle import demangle, strip_hash
+    from auditor.wasm.demangle import demangle_all
     from auditor.wasm.dwarf import dwarf_summary, dwarf_walk
 
     if compression == "auto":
@@ -265,26 +266,29 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
     if compression not in COMPRESSION:
         raise AuditorError(f"unknown compression mode {compression!r} (auto, exact, fast, none)")
     sizes: dict[str, int | None] = {}
-    comp = threading.Thread(target=lambda: sizes.update(zip(("gz", "br"), _compress(data, compression))))
+    # Compression runs beside parsing (zlib and brotli release the GIL); a module that
+    # fails to parse does not wait for it (daemon threads).
+    comp = threading.Thread(target=lambda: sizes.update(zip(("gz", "br"), _compress(data, compression))), daemon=True)
     comp.start()
-    try:
-        mod = parse_module(data, name)
-        graph = item_graph(mod)  # the one walk over every body (grow sites read it too)
-        exported = graph.exported(Kind.FUNCTION)
-        functions = []
-        for f in mod.functions:
-            dem = strip_hash(demangle(f.name)) if f.name else None
-            functions.append(FunctionInfo(f.index, f.name, dem, f.body_size, crate_of(dem), tuple(exported.get(f.index, ()))))
-        grow_sites = find_grow_sites(mod)
-        names = {f.index: f.demangled or f.name for f in functions}
-        for site in grow_sites:
-            site.name = names.get(site.function) or site.name
-        allocator = detect([(f.name, f.demangled, f.size) for f in functions], grow_sites)
-        crates = rollup((f.demangled, f.size) for f in functions)
-        summary = dwarf_summary(mod)
-        walk = dwarf_walk(mod) if dwarf and summary else None
-    finally:
-        comp.join()
+    mod = parse_module(data, name)
+    graph = item_graph(mod)  # the call graph, from what the parse pass found in every body
+    exported = graph.exported(Kind.FUNCTION)
+    # Each distinct name demangled once, under one work budget for the module.
+    demangled = demangle_all([f.name for f in mod.functions], strip=True)
+    warning = demangled.warning()
+    if warning:
+        mod.warnings.append(warning)
+    functions = [FunctionInfo(f.index, f.name, dem, f.body_size, crate_of(dem), tuple(exported.get(f.index, ())))
+                 for f, dem in zip(mod.functions, demangled.names)]
+    grow_sites = find_grow_sites(mod)
+    names = {f.index: f.demangled or f.name for f in functions}
+    for site in grow_sites:
+        site.name = names.get(site.function) or site.name
+    allocator = detect([(f.name, f.demangled, f.size) for f in functions], grow_sites)
+    crates = rollup((f.demangled, f.size) for f in functions)
+    summary = dwarf_summary(mod)
+    walk = dwarf_walk(mod) if dwarf and summary else None
+    comp.join()
     return InspectResult(mod, sizes.get("gz"), sizes.get("br"), compression, functions, crates, allocator, grow_sites,
                          dwarf=summary, dwarf_functions=walk)
 

@@ -337,8 +337,23 @@ def decode(data: bytes, start: int, end: int, file: str | None = None) -> list:
     return out
 
 
+_NUMERIC_VALTYPES = frozenset((0x7F, 0x7E, 0x7D, 0x7C, 0x7B))  # i32 i64 f32 f64 v128: one byte, always valid
+
+
 def read_locals(data: bytes, code_offset: int, end: int, file: str | None = None) -> int:
     """Check a body's local declarations; return the offset of its first instruction."""
+    # Fast path (nearly every body): fewer than 128 groups of fewer than 128 numeric locals,
+    # one byte each; anything else, and any error, is read by the Reader below.
+    groups = data[code_offset] if code_offset < end else 0x80
+    if groups < 0x80:
+        pos = code_offset + 1
+        for _ in range(groups):
+            if pos + 1 < end and data[pos] < 0x80 and data[pos + 1] in _NUMERIC_VALTYPES:
+                pos += 2
+            else:
+                break
+        else:
+            return pos
     r = Reader(data, code_offset, end, file)
     total = 0
     for _ in range(r.count(2, "local group")):
@@ -610,9 +625,11 @@ def body_refs(data: bytes, first: int, end: int) -> list[tuple[int, int]]:
 
 
 def check_body(data: bytes, first: int, end: int, file: str | None, datacount: bool,
-               refs: list[tuple[int, int]] | None = None) -> None:
+               refs: list[tuple[int, int]] | None = None, flat: Any = None) -> None:
     """Validate the instructions data[first:end] of one body, as check_body_exact does,
-    and append (opcode, target) of its REF_OPS instructions to `refs` when given.
+    and append (opcode, target) of its REF_OPS instructions to `refs` when given, or
+    opcode, target, opcode, target, ... to `flat` (an `array`: what parse_module keeps,
+    so the item graph never walks the code again).
 
     Fast path: one findall() of `scanner` tokenises the whole body in C and yields only
     the block instructions and REF_OPS, whose nesting and targets a short Python loop
@@ -624,7 +641,7 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
         stack: list[int] = []
         opens, end_op, else_op = t.opens, t.end, t.else_op
         dc_prefixes = _datacount_prefixes()
-        found: list[tuple[int, int]] = []
+        found: list[int] = []  # opcode, target, opcode, target, ...
         tok = b"x"
         for tok in scanner(_validation_set()).findall(data, first, end - 1):
             if not tok:
@@ -634,8 +651,15 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
                 if not stack:
                     break
                 stack.pop()
-            elif len(tok) > 1 and b in REF_OPS:  # a whole token: call, ref.func, memory.grow, ...
-                found.append((b, ref_value(b, tok)))
+            elif b in REF_OPS and len(tok) > 1:  # a whole token: call, ref.func, memory.grow, ...
+                found.append(b)
+                n = len(tok)  # the opcode and one u32 LEB (call_indirect: two)
+                if n == 2 and b not in _INDIRECT:
+                    found.append(tok[1])
+                elif n == 4 and b not in _INDIRECT:  # three-byte index: calls in modules of 16k+ functions
+                    found.append((tok[1] & 0x7F) | (tok[2] & 0x7F) << 7 | tok[3] << 14)
+                else:
+                    found.append(ref_value(b, tok))
             elif len(tok) > 1 and b in opens:  # a whole token: a block opener
                 stack.append(b)
             elif len(tok) > 1 and datacount and b in dc_prefixes:  # memory.init, data.drop
@@ -646,11 +670,17 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
                 stack[-1] = b
         if not tok and not stack:
             if refs is not None:
-                refs.extend(found)
+                refs.extend(zip(found[::2], found[1::2]))
+            if flat is not None:
+                flat.extend(found)
             return
         if _check_body_segmented(data, first, end, datacount):
-            if refs is not None:
-                refs.extend(body_refs(data, first, end))
+            if refs is not None or flat is not None:
+                pairs = body_refs(data, first, end)
+                if refs is not None:
+                    refs.extend(pairs)
+                if flat is not None:
+                    flat.extend([x for pair in pairs for x in pair])
             return
     check_body_exact(data, first, end, file, datacount)
     raise MalformedModule("function body rejected by the fast decoder but not the exact one", first, file)  # pragma: no cover

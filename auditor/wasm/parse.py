@@ -16,6 +16,7 @@ components. Being the reader that never fails on a valid module is the point.
 from __future__ import annotations
 
 import re
+from array import array
 from functools import lru_cache
 
 from auditor.io import describe
@@ -478,6 +479,12 @@ def _read_code(mod: m.Module, r: Reader, decls: list[int]) -> None:
     datacount = mod.data_count is not None
     functions = mod.functions
     Function = m.Function
+    # What every body calls, references and grows, read by the same regex pass that
+    # validates it: the call graph's edges (`ParsedRefs`), so inspect never walks the code again.
+    refs = mod.derived.get(ParsedRefs.KEY)
+    if not isinstance(refs, ParsedRefs):
+        refs = mod.derived[ParsedRefs.KEY] = ParsedRefs()
+    flat, starts = refs.flat, refs.starts
     pos, section_end = r.pos, r.end
     for i in range(n):
         body_offset = pos
@@ -494,10 +501,30 @@ def _read_code(mod: m.Module, r: Reader, decls: list[int]) -> None:
         if size == 0:
             raise MalformedModule(f"function body {base + i} is empty", body_offset, file)
         first = read_locals(data, code_offset, end, file)
-        check_body(data, first, end, file, datacount)
+        starts.append(len(flat))
+        check_body(data, first, end, file, datacount, flat=flat)
         functions.append(Function(base + i, decls[i], body_offset, code_offset, size))
         pos = end
     r.pos = pos
+
+
+class ParsedRefs:
+    """The REF_OPS instructions (calls, indirect calls, ref.func, memory.grow) of every
+    defined body, in body order: `flat` holds opcode, target, opcode, target, ... (the
+    callee, the table, the function, the memory) and body k's pairs are
+    flat[starts[k]:starts[k + 1]] (the last runs to the end)."""
+
+    __slots__ = ("flat", "starts")
+    KEY = "parsed_refs"  # in Module.derived, until refs.code_references takes it
+
+    def __init__(self) -> None:
+        self.flat = array("L")
+        self.starts = array("L")
+
+    def of(self, k: int) -> array:
+        """opcode, target, ... of the k-th defined body."""
+        end = self.starts[k + 1] if k + 1 < len(self.starts) else len(self.flat)
+        return self.flat[self.starts[k] : end]
 
 
 def _read_data(mod: m.Module, r: Reader) -> None:

@@ -124,7 +124,13 @@ _CALLS_ONLY = frozenset((OP_CALL, OP_CALL_INDIRECT, OP_RETURN_CALL, OP_RETURN_CA
 def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
     """Every body's references. `full=False` reads only calls, indirect calls, `ref.func`,
     tags and `memory.grow` (the call graph `inspect` and the runtime's checks need): no
-    `global.get`/`global.set`, no `i32.const` data addresses, about half the work."""
+    `global.get`/`global.set`, no `i32.const` data addresses, about half the work; and
+    none at all when parse_module kept what its validating pass found (`ParsedRefs`)."""
+    from auditor.wasm.parse import ParsedRefs
+
+    parsed = mod.derived.pop(ParsedRefs.KEY, None)
+    if not full and isinstance(parsed, ParsedRefs) and len(parsed.starts) == len(mod.functions) and not mod.tags:
+        return _from_parse(mod, parsed)  # no tags: no throw/catch edges, which the parse pass does not keep
     data = mod.data
     ranges = data_ranges(mod) if full else []
     lo = ranges[0][0] if ranges else None
@@ -177,6 +183,40 @@ def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
                 refs.indirect_tables.add(_uleb(data, pos)[0])
         if segment_ops and _SEGMENT_OPS.search(data, first, f.end):
             _segment_ops(mod, f, first, refs)
+    return out
+
+
+_GROW_ONLY = frozenset((OP_MEMORY_GROW,))
+
+
+def _from_parse(mod: m.Module, parsed) -> CodeRefs:
+    """code_references(mod, full=False) from the (opcode, target) pairs parse_module kept:
+    only bodies that grow memory are walked again (for the opcode offsets), and bodies
+    that may name a passive segment are searched as in the walk."""
+    data = mod.data
+    segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
+        any(e.mode == "passive" for e in mod.elements)
+    out = CodeRefs()
+    for k, f in enumerate(mod.functions):
+        refs = BodyRefs()
+        out.bodies[f.index] = refs
+        it = iter(parsed.of(k))
+        grows = False
+        for op, v in zip(it, it):
+            if op == OP_CALL or op == OP_RETURN_CALL:
+                refs.calls.add(v)
+            elif op == OP_REF_FUNC:
+                refs.ref_funcs.add(v)
+            elif op == OP_MEMORY_GROW:
+                grows = True
+            else:  # call_indirect / return_call_indirect: the table
+                refs.indirect_tables.add(v)
+        if grows or segment_ops:
+            first = code_start(data, f.code_offset, f.end)
+            if grows:
+                refs.grow = find_opcode(data, first, f.end, _GROW_ONLY) or []
+            if segment_ops and _SEGMENT_OPS.search(data, first, f.end):
+                _segment_ops(mod, f, first, refs)
     return out
 
 

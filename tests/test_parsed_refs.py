@@ -1,0 +1,89 @@
+"""The call graph from the parse pass equals the call graph from a walk over the code.
+
+parse_module keeps the calls, indirect calls, `ref.func` and `memory.grow` its validating
+regex pass finds in every body (`ParsedRefs`), and `refs.code_references(mod,
+full=False)` builds the call graph from them instead of walking the code again (issue
+16). Here every hand-written `.wat` fixture (wat2wasm), the synthetic benchmark module
+and the four npm modules of scripts/real_modules.sh are read both ways: every body's
+callees, tables, referenced functions, memory.grow offsets and segment references must
+be equal, and the walk itself is checked against `wasm-objdump -d` call targets on one
+module.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auditor.wasm.analysis.refs import code_references
+from auditor.wasm.parse import ParsedRefs, parse_module
+
+import fixturelib
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def both_ways(data: bytes, name: str):
+    mod = parse_module(data, name)
+    assert ParsedRefs.KEY in mod.derived
+    parsed = code_references(mod, full=False)
+    assert ParsedRefs.KEY not in mod.derived  # taken, so its arrays are freed with the graph
+    bare = parse_module(data, name)
+    bare.derived.pop(ParsedRefs.KEY)
+    walked = code_references(bare, full=False)
+    return mod, parsed, walked
+
+
+def facts(refs):
+    return {i: (sorted(b.calls), sorted(b.indirect_tables), sorted(b.ref_funcs), b.grow, sorted(b.data_segments),
+                sorted(b.elem_segments), sorted(b.tags)) for i, b in refs.bodies.items()}
+
+
+@pytest.mark.parametrize("name", fixturelib.wat_names())
+def test_wat_fixtures(name):
+    path = fixturelib.wat(name)
+    mod, parsed, walked = both_ways(path.read_bytes(), name)
+    assert facts(parsed) == facts(walked)
+
+
+def test_synthetic_module_and_objdump():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from inspect_speed import synthetic_module
+
+    data = synthetic_module(300_000)
+    mod, parsed, walked = both_ways(data, "synthetic.wasm")
+    assert facts(parsed) == facts(walked)
+    # callees as wasm-objdump -d disassembles them (an independent decoder)
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".wasm") as f:
+        f.write(data)
+        f.flush()
+        out = subprocess.run(["wasm-objdump", "-d", f.name], capture_output=True, text=True, check=True).stdout
+    calls: dict[int, set[int]] = {}
+    current = None
+    for line in out.splitlines():
+        head = re.match(r"^[0-9a-f]+ func\[(\d+)\]", line)
+        if head:
+            current = int(head.group(1))
+            calls[current] = set()
+            continue
+        call = re.search(r"\|\s+call (\d+)", line)
+        if call and current is not None:
+            calls[current].add(int(call.group(1)))
+    assert {i: set(b.calls) for i, b in parsed.bodies.items()} == calls
+
+
+def test_real_modules():
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "real_modules.sh")], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    paths = [Path(p) for p in proc.stdout.split()]
+    assert len(paths) == 4
+    for path in paths:
+        _, parsed, walked = both_ways(path.read_bytes(), path.name)
+        assert facts(parsed) == facts(walked), path.name
