@@ -63,6 +63,9 @@ def test_cost_notes_say_what_each_choice_costs_against_the_others():
     t = tradeoff([DEFAULT, LOL, TALC])
     assert ("release/lol_alloc saves 600 B against release/talc but needs 6.0x the instructions per allocator "
             "call and uses only 87.0% of its heap before refusing a request (vs 90.0%)") in t.notes
-    assert len(t.notes) == 1  # balanced = fastest = talc: one pair
+    # balanced = fastest = talc, most heap-efficient = default: three pairs
+    assert len(t.notes) == 3
+    assert ("release/talc saves 4.0 KiB and needs 2.0x fewer instructions per allocator call against "
+            "release/default but uses only 90.0% of its heap before refusing a request (vs 98.0%)") in t.notes
     t = tradeoff([DEFAULT, LOL, TALC], weights={"size": 0, "speed": 0, "heap": 1})
     assert any(n.startswith("release/lol_alloc saves 4.6 KiB against release/default but needs 3.0x") for n in t.notes)

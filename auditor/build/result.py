@@ -65,6 +65,7 @@ class VariantResult:
     delta: DeltaRecord | None = None
     runtime: RunRecord | None = None  # of the probe build
     runtime_error: str | None = None
+    allocator_code: dict[str, Any] | None = None  # of the shipped module (auditor.wasm.allocator_cost)
 
     @property
     def id(self) -> str:
@@ -107,6 +108,7 @@ class VariantResult:
             "wasm": self.wasm,
             "runtime": self.runtime,
             "runtime_error": self.runtime_error,
+            "allocator_code": self.allocator_code,
         }
 
 

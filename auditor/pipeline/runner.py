@@ -219,6 +219,7 @@ class Runner:
             v.wasm_path = str(module)
             v.wasm = self._inspect(plan, module)
             v.allocator_check = allocator_check(a.name, a.candidates, v.wasm)
+            v.allocator_code = self._allocator_code(plan, module, v.wasm)
             if self.runtime_on:
                 self._run(plan, rec, v)
         self.rep.step(v.id, "from cache" if cached else (f"built in {v.build_seconds:.1f}s" if v.status == "ok"
@@ -236,6 +237,19 @@ class Runner:
         from auditor.wasm.inspect import inspect_file
 
         data = inspect_file(module, compression=self.options.compression, display_name=shown).to_json()
+        plan.cache.put_json(name, data)
+        return data
+
+    def _allocator_code(self, plan: Plan, module: Path, wasm: InspectRecord) -> dict[str, Any]:
+        """What the allocator costs in the shipped module's code (allocspeed; cached like inspect)."""
+        name = f"alloccode-{digest([code_hash('auditor.wasm', ('allocators.toml',)), wasm['allocator']])[:20]}.json"
+        cached = plan.cache.analysis(name)
+        if cached is not None:
+            return cached
+        from auditor.wasm.allocator_cost import allocator_code_json
+        from auditor.wasm.parse import parse_module
+
+        data = allocator_code_json(parse_module(module.read_bytes(), str(module)), dict(wasm["allocator"]))
         plan.cache.put_json(name, data)
         return data
 

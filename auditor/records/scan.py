@@ -121,6 +121,7 @@ class VariantRecord(TypedDict):
     wasm: InspectRecord | None
     runtime: RunRecord | None
     runtime_error: str | None
+    allocator_code: NotRequired[dict[str, Any] | None]  # auditor.wasm.allocator_cost of the shipped module
 
 
 class SmallestRecord(TypedDict):
@@ -140,6 +141,7 @@ class SkippedRecord(TypedDict):
 class RecommendedRecord(SmallestRecord):
     runtime_checked: bool
     skipped: list[SkippedRecord]
+    tradeoff: NotRequired[dict[str, Any] | None]  # auditor.rules.recommend.tradeoff_record
 
 
 class ShardRecord(TypedDict):

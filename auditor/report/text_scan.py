@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from auditor.report.speed_blocks import speed_cells, tradeoff_lines
 from auditor.report.table import human_bytes, table
+
+
+def _code_cell(code: dict | None) -> str:
+    """The allocator's own code in the shipped module (a lower bound; "-" unattributed)."""
+    return "-" if not code or code.get("method") == "none" else human_bytes(code["bytes"])
 
 
 def _style(s: str, code: str, color: bool) -> str:
@@ -173,6 +179,7 @@ def render(result, *, color: bool = False) -> str:
             out += _origin(rec["profile"], rec["allocator"], j)
         for sk in rec["skipped"]:
             out.append(f"  passed over: {sk['reason']} ({_variants(sk['variants'], 3)})")
+        out += tradeoff_lines(rec.get("tradeoff"))
     elif small is not None:
         from auditor.rules.recommend import passed_over
 
@@ -192,7 +199,7 @@ def render(result, *, color: bool = False) -> str:
             continue
         if v.runtime is None:
             if v.runtime_error:
-                rt_rows.append([v.id, v.runtime_error[:70], "", "", "", "", ""])
+                rt_rows.append([v.id, v.runtime_error[:70], "", "", "", "", "", "", "", ""])
             continue
         r = v.runtime
         oom, churn, frag, realloc = (r.get(k) or {} for k in ("oom", "churn", "fragmentation", "realloc"))
@@ -202,11 +209,12 @@ def render(result, *, color: bool = False) -> str:
         if overhead is not None and grow != "failed":
             grow += f" {overhead:g}x"
         rt_rows.append([v.id, oom.get("outcome", "-"), oom.get("pages", "-"), churn.get("verdict", "-"),
-                        "-" if slope is None else f"{slope:g}", frag.get("verdict", "-"), grow])
+                        "-" if slope is None else f"{slope:g}", frag.get("verdict", "-"), grow,
+                        *speed_cells(r), _code_cell(v.allocator_code)])
     if rt_rows:
         out += ["", _style("Runtime (probe build of each variant)", "1", color)]
-        out.append(table(["variant", "oom", "pages at cap", "churn", "slope /1k", "fragmentation", "realloc growth"],
-                         rt_rows, align="llrlrll"))
+        out.append(table(["variant", "oom", "pages at cap", "churn", "slope /1k", "fragmentation", "realloc growth",
+                          "fuel/action", "heap eff.", "alloc code"], rt_rows, align="llrlrllrrr"))
     sc_rows = _scenarios(result.variants)
     if sc_rows:
         out += ["", _style("Scenarios (probe build of each variant)", "1", color)]

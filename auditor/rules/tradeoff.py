@@ -161,8 +161,9 @@ def versus(a: Point, b: Point, axes: tuple[str, ...]) -> str | None:
 
 
 def cost_notes(t: Tradeoff) -> list[str]:
-    """One line per distinct pair of named choices (smallest, fastest, balanced)."""
-    named = [p for p in (t.smallest, t.fastest, t.balanced) if p is not None]
+    """One line per distinct pair of named choices (smallest, fastest, most heap-efficient,
+    balanced)."""
+    named = [p for p in (t.smallest, t.fastest, t.most_efficient, t.balanced) if p is not None]
     out: list[str] = []
     seen: set[tuple[str, str]] = set()
     for a in named:
