@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from auditor.report.table import human_bytes, table
 
-
 ROLES = (("smallest", "smallest"), ("fastest", "fastest"), ("most_efficient", "most heap-efficient"),
          ("balanced", "balanced"))
 

@@ -179,6 +179,10 @@ def render(result, *, color: bool = False) -> str:
             out += _origin(rec["profile"], rec["allocator"], j)
         for sk in rec["skipped"]:
             out.append(f"  passed over: {sk['reason']} ({_variants(sk['variants'], 3)})")
+        balanced = ((rec.get("tradeoff") or {}).get("balanced") or {}).get("variant")
+        if balanced and balanced != rec["variant"] and len(rec["tradeoff"].get("axes") or []) > 1:
+            out.append(_style(f"balanced choice: {balanced} — size, speed and heap efficiency weighed "
+                              "(trade-off below)", "1", color))
         out += tradeoff_lines(rec.get("tradeoff"))
     elif small is not None:
         from auditor.rules.recommend import passed_over
