@@ -394,3 +394,18 @@ def test_auditor_run_text_shows_speed_heap_efficiency_and_allocator_code(counted
     assert "random_realloc (headline)" in r.stdout and "heap efficiency:" in r.stdout
     # speed_counted.wat has no name section: the allocator's code cannot be attributed
     assert "allocator code (" in r.stdout and "not attributed" in r.stdout
+
+
+def test_auditor_run_markdown_has_the_speed_table(counted, tmp_path):
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "auditor", "run", str(counted), "--speed-actions", "2000",
+                        "--workloads", "ramp", "--format", "markdown"], capture_output=True, text=True,
+                       cwd=tmp_path, check=False)
+    f = facts()
+    js = _run_json(counted, "--speed-actions", "2000", "--workloads", "ramp", cwd=tmp_path)["speed"]
+    w = js["workloads"]["random_realloc"]
+    hand = (f["alloc_fuel"] * w["allocs"] + f["free_fuel"] * w["frees"] + f["realloc_fuel"] * w["reallocs"]) / w["actions"]
+    row = next(line for line in r.stdout.splitlines() if line.startswith("| `random_realloc` (headline)"))
+    assert f"| {hand:,.1f} |" in row
+    assert "### Allocator speed" in r.stdout and "no findings" in r.stdout

@@ -211,3 +211,19 @@ def test_merge_redraws_the_tradeoff_with_the_shards_settings(tmp_path):
     t = json.loads(r.stdout)["recommended"]["tradeoff"]
     assert t["weights"] == s["weights"] and t["balanced"]["variant"] == "release/lol_alloc"
     assert [p["variant"] for p in t["front"]] == ["release/default", "release/lol_alloc", "release/talc"]
+
+
+def test_scan_markdown_and_text_blocks_show_the_front_and_the_choices():
+    from auditor.report.speed_blocks import tradeoff_lines, tradeoff_markdown
+
+    t = recommended(RECORDS, MATRIX, PROFILES)["tradeoff"]
+    md = "\n".join(tradeoff_markdown(t))
+    assert "| `release/talc` | 22,845 (22.3 KiB) | 413.0 | 90.2% | fastest, balanced |" in md
+    assert "| `release/default` | 29,653 (29.0 KiB) | 800.9 | 96.6% | most heap-efficient |" in md
+    assert "release/rlsf" not in md.split("- excluded")[0]  # dominated: not on the front
+    assert "- excluded `release/dlmalloc`: no speed figure" in md
+    text = "\n".join(tradeoff_lines(t))
+    assert "release/lol_alloc  20,949      1,441.0      83.8%  smallest" in text
+    # size alone: nothing to weigh, no block
+    assert tradeoff_lines(recommended([record("a", 5, None, None, speed=False)], ["release/a"], PROFILES)
+                          ["tradeoff"]) == []

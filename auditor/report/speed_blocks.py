@@ -106,3 +106,29 @@ def tradeoff_markdown(t: dict | None) -> list[str]:
     out.extend(f"- {n}" for n in t.get("notes") or [])
     out.extend(f"- excluded `{x['variant']}`: {x['reason']}" for x in t.get("excluded") or [])
     return out
+
+
+def speed_markdown(speed: dict | None, code: dict | None = None) -> list[str]:
+    """Markdown of the run report's speed block (empty when the probe did not run)."""
+    if not speed:
+        return []
+    out = ["", "### Allocator speed", ""]
+    if speed.get("reason") and not speed.get("workloads"):
+        out.append(f"Not probed: {speed['reason']}")
+    rows = []
+    for name, w in (speed.get("workloads") or {}).items():
+        mark = " (headline)" if name == speed.get("headline") else ""
+        rows.append(f"| `{name}`{mark} | {w['completed']:,} | {_num(w.get('fuel_per_action'), '{:,.1f}')} | "
+                    f"{_num(w.get('actions_per_us'), '{:.2f}')} | {_num(w.get('peak_to_live'), '{:.3f}')} | "
+                    f"{outcome_cell(w)} |")
+    if rows:
+        out += ["| workload | actions | fuel/action | actions/µs (CPU, noisy) | peak/live | outcome |",
+                "|---|---:|---:|---:|---:|---|", *rows]
+    out.append("")
+    if speed.get("heap_efficiency") is not None:
+        out.append(f"- heap efficiency: {speed['heap_efficiency']:.1%} of the heap live when the first request "
+                   "was refused")
+    if code and code.get("method") != "none":
+        out.append(f"- allocator code ({code.get('allocator')}): {code['bytes']:,} bytes "
+                   f"({human_bytes(code['bytes'])}, a lower bound after inlining)")
+    return out
