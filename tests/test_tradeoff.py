@@ -129,7 +129,7 @@ def test_front_and_choices_from_scan_records():
     assert t["balanced"]["variant"] == max(by_hand, key=by_hand.__getitem__) == "release/talc"
     assert t["candidates"] == 5  # wee_alloc was passed over before the trade-off
     assert t["excluded"] == [{"variant": "release/dlmalloc",
-                              "reason": "no speed figure (random_realloc: null at action 6,872)"}]
+                              "reason": "no speed figure (random_realloc: null at action 6,872)", "by": None}]
     # 22,845 - 20,949 = 1,896 B = 1.9 KiB; 1,441 / 413 = 3.49
     assert ("release/lol_alloc saves 1.9 KiB against release/talc but needs 3.5x the instructions per "
             "allocator call and uses only 83.8% of its heap before refusing a request (vs 90.2%)") in t["notes"]
@@ -155,6 +155,12 @@ def test_config_weights_and_minimums(tmp_path):
     assert out == {"release/dlmalloc", "release/lol_alloc", "release/rlsf"}
     assert [p["variant"] for p in t["front"]] == ["release/default", "release/talc"]
     assert t["smallest"]["variant"] == "release/talc"
+    # the minimums rule lol_alloc (the smallest) out of the recommendation too, and say so;
+    # dlmalloc only lacks a speed figure, which the pick does not need
+    rec = recommended(RECORDS, MATRIX, PROFILES, s)
+    assert rec["variant"] == "release/talc"
+    assert {"reason": "slower than min-speed 50% of the fastest (29%)", "variants": ["release/lol_alloc"]} \
+        in rec["skipped"]
 
 
 @pytest.mark.parametrize("text,message", [

@@ -70,12 +70,15 @@ def recommended(variants: Sequence[VariantRecord], matrix: Sequence[str],
     when every built variant has a problem (`passed_over` says which)."""
     ok = built(variants)
     good = [v for v in ok if not runtime_problems(v)]
-    pick = smallest(good, matrix, profiles)
+    trade = tradeoff_record(good, settings)
+    # a configured minimum (min-speed, min-heap-efficiency) rules a variant out of the pick too
+    below = {x["variant"]: x["reason"] for x in (trade or {}).get("excluded") or [] if x.get("by")}
+    pick = smallest([v for v in good if variant_id(v) not in below], matrix, profiles)
     if pick is None:
         return None
     probed = any(v.get("runtime") for v in ok)
-    return {**pick, "runtime_checked": probed, "skipped": passed_over(ok),
-            "tradeoff": tradeoff_record(good, settings)}
+    skipped = passed_over(ok) + [{"reason": why, "variants": [vid]} for vid, why in below.items()]
+    return {**pick, "runtime_checked": probed, "skipped": skipped, "tradeoff": trade}
 
 
 # --------------------------------------------------------------------------- the trade-off
@@ -161,7 +164,8 @@ def tradeoff_record(variants: Sequence[VariantRecord] | Sequence[dict[str, Any]]
         lacking = [a for a in measured if f[a] is None]
         if lacking or not isinstance(f["size"], int):
             axis = " and ".join(lacking) or "size"
-            excluded.append({"variant": vid, "reason": fill(policy["missing"], _ctx(axis, _why_missing(v)))})
+            excluded.append({"variant": vid, "reason": fill(policy["missing"], _ctx(axis, _why_missing(v))),
+                             "by": None})
             continue
         points.append(Point(vid, f["size"], f["speed"], f["heap"]))
     t = tradeoff(points, weights=s.get("weights"), min_speed=s.get("min_speed"),
