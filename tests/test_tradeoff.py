@@ -128,6 +128,12 @@ def test_front_and_choices_from_scan_records():
                for r in RECORDS[:3]}
     assert t["balanced"]["variant"] == max(by_hand, key=by_hand.__getitem__) == "release/talc"
     assert t["candidates"] == 5  # wee_alloc was passed over before the trade-off
+    assert t["fastest"]["speed_from"] == "release/talc probe build"
+    shared = copy.deepcopy(RECORDS)  # a scan that probes one build per allocator says which one
+    shared[2] = dict(shared[2], id="opt-z/talc", profile="opt-z",
+                     probe_build={"profile": "release", "allocator": "talc", "path": "x"})
+    t2 = recommended(shared, [r["id"] for r in shared], PROFILES)["tradeoff"]
+    assert t2["fastest"] == {**t["fastest"], "variant": "opt-z/talc", "speed_from": "release/talc probe build"}
     assert t["excluded"] == [{"variant": "release/dlmalloc",
                               "reason": "no speed figure (random_realloc: null at action 6,872)", "by": None}]
     # 22,845 - 20,949 = 1,896 B = 1.9 KiB; 1,441 / 413 = 3.49

@@ -171,10 +171,23 @@ def tradeoff_record(variants: Sequence[VariantRecord] | Sequence[dict[str, Any]]
     t = tradeoff(points, weights=s.get("weights"), min_speed=s.get("min_speed"),
                  min_heap=s.get("min_heap_efficiency"))
     out = t.to_json()
+    # which module the speed figures came from: the variant's probe build, which a scan may
+    # share between the variants of one allocator (`probe_build`), else the variant's own
+    origin = {variant_id(v): _probed(v) for v in variants}
+    for p in [*out["front"], *(out[k] for k in ("smallest", "fastest", "most_efficient", "balanced"))]:
+        if p is not None:
+            p["speed_from"] = origin.get(p["variant"])
     out["excluded"] = excluded + out["excluded"]
     out["min_speed"], out["min_heap_efficiency"] = s.get("min_speed"), s.get("min_heap_efficiency")
     out["candidates"] = len(variants)
     return out
+
+
+def _probed(v: VariantRecord | dict[str, Any]) -> str:
+    pb = v.get("probe_build")
+    if isinstance(pb, dict) and pb.get("profile") and pb.get("allocator"):
+        return f"{pb['profile']}/{pb['allocator']} probe build"
+    return f"{variant_id(v)} probe build"
 
 
 def _ctx(axis: str, why: str) -> Ctx:
