@@ -20,6 +20,14 @@ _bin = str(Path(sys.executable).parent)
 if os.environ.get("PATH", "").split(os.pathsep)[:1] != [_bin]:
     os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 
+# Hundreds of tests start `auditor` in a child interpreter. With PYTHONDONTWRITEBYTECODE
+# (set on some CI machines) each child compiles every module it imports again; let the
+# children cache bytecode outside the repository (tests never write into it) instead.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None and "PYTHONPYCACHEPREFIX" not in os.environ:
+    import tempfile
+
+    os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), f"auditor-tests-pycache-{os.getuid()}")
+
 #: Workers for a whole-suite run: the machines this suite is measured on have 2 cores,
 #: and each worker's cargo builds use both (README: Development).
 WORKERS = 2

@@ -28,6 +28,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("auditor.commands.check", "Gate a scan report against budgets and a baseline."),
     "diff": ("auditor.commands.diff", "Compare two reports or two .wasm files."),
     "merge": ("auditor.commands.merge", "Merge shard reports into one."),
+    # deep size analysis (README "Deep size analysis")
+    "top": ("auditor.commands.top", "Largest items of a .wasm by shallow or retained size."),
+    "dominators": ("auditor.commands.dominators", "The dominator tree of a .wasm, with retained sizes."),
+    "paths": ("auditor.commands.paths", "Why is this item here? Shortest paths from the roots."),
+    "garbage": ("auditor.commands.garbage", "Items of a .wasm no root reaches, with their bytes."),
+    "monos": ("auditor.commands.monos", "Monomorphized copies grouped by generic function."),
+    "crates": ("auditor.commands.crates", "Code bytes per defining and per instantiating crate."),
+    "sources": ("auditor.commands.sources", "Code bytes per source file, directory and line (DWARF)."),
+    "data": ("auditor.commands.data", "Data segment bytes: panic messages, paths, format strings, tables."),
 }
 
 

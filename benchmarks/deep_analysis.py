@@ -56,16 +56,47 @@ def fetch(key: str) -> Path:
     return target
 
 
+LIMIT_GB = 4.0  # address-space cap per measured process (twiggy paths passed 10 GB on an 18 MB module)
+TIMEOUT = 300.0
+
+
+class Failed(Exception):
+    """The process was stopped by the memory cap or the time limit, or failed."""
+
+
 def measure(cmd: list[str]) -> tuple[float, float, int, str]:
-    """(wall s, CPU s, peak RSS bytes, stdout) of one fresh process."""
+    """(wall s, CPU s, peak RSS bytes, stdout) of one fresh process, under an address-space
+    cap of LIMIT_GB and a TIMEOUT; raises Failed saying which stopped it."""
+    import resource
+    import tempfile
+
+    def cap() -> None:
+        limit = int(LIMIT_GB * (1 << 30))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = p.stdout.read() if p.stdout else b""
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        err = p.stderr.read().decode(errors="replace") if p.stderr else ""
-        raise SystemExit(f"failed: {' '.join(cmd)}: {err[-800:]}")
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        p = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, preexec_fn=cap)
+        timed_out = False
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - t0 > TIMEOUT:
+                p.kill()
+                timed_out = True
+            time.sleep(0.05)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read(), err_f.read().decode(errors="replace")
+    if timed_out:
+        raise Failed(f"stopped after {TIMEOUT:.0f} s")
+    if p.returncode not in (0, 1):
+        if "memory allocation" in err or "MemoryError" in err or p.returncode in (-6, -9, 134, 137):
+            raise Failed(f"out of memory at the {LIMIT_GB:g} GB cap after {wall:.1f} s")
+        raise Failed(f"exit {p.returncode}: {err.strip().splitlines()[-1][:80] if err.strip() else ''}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, out.decode(errors="replace")
 
 
@@ -126,8 +157,11 @@ def bench(path: Path, repeat: int, twiggy: str | None) -> None:
         w, c, rss, _ = best(ours, repeat)
         line = f"{label:<32} {w:>9.2f}/{c:<9.2f} {rss / 1e6:>7.0f} {rss / size:>8.1f}"
         if theirs and twiggy:
-            tw, tc, trss, _ = best([twiggy, *theirs], repeat)
-            line += f" {tw:>8.2f}/{tc:<9.2f} {trss / 1e6:>7.0f}"
+            try:
+                tw, tc, trss, _ = best([twiggy, *theirs], repeat)
+                line += f" {tw:>8.2f}/{tc:<9.2f} {trss / 1e6:>7.0f}"
+            except Failed as e:
+                line += f"  twiggy: {e}"
         print(line, flush=True)
 
 
@@ -187,12 +221,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--only", choices=sorted(MODULES))
     ap.add_argument("--no-twiggy", action="store_true")
+    ap.add_argument("--limit-gb", type=float, default=LIMIT_GB, help="address-space cap per process")
+    ap.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per process")
     args = ap.parse_args()
+    globals().update(LIMIT_GB=args.limit_gb, TIMEOUT=args.timeout)
     twiggy = None if args.no_twiggy else twiggy_bin()
     load = os.getloadavg()
     version = subprocess.run([twiggy, "--version"], capture_output=True, text=True).stdout.strip() if twiggy else "none"
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load {load[0]:.1f} {load[1]:.1f} "
-          f"{load[2]:.1f}; twiggy: {version}")
+          f"{load[2]:.1f}; twiggy: {version}; per process: {LIMIT_GB:g} GB address space, {TIMEOUT:.0f} s")
     for key in ([args.only] if args.only else list(MODULES)):
         bench(fetch(key), args.repeat, twiggy)
     compare_expectations()

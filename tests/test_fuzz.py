@@ -1,7 +1,7 @@
 """Coverage-guided fuzzing in the suite, and every crasher it ever found as a regression.
 
 test_fuzz_target runs fuzz/fuzz_wasm.py (atheris, libFuzzer) on each target for a bounded
-time — AUDITOR_FUZZ_SECONDS per target, 30 by default, 90 s in all — from the committed
+time — AUDITOR_FUZZ_SECONDS per target, 30 by default, 90 s in all, marked `fuzz` — from the committed
 seeds in fuzz/seeds/<target>, into a temporary corpus (nothing is written into the
 repository). It fails, naming the input libFuzzer saved, if anything but auditor's
 one-line error escapes, an input takes over 2 s (of CPU: a wall-clock timeout is
@@ -30,6 +30,7 @@ SECONDS = int(os.environ.get("AUDITOR_FUZZ_SECONDS", "30"))
 LIMITS = ["-timeout=2", "-rss_limit_mb=500", "-max_len=1048576"]
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("target", TARGETS)
 def test_fuzz_target(target, tmp_path):
     corpus = tmp_path / "corpus"

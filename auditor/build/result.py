@@ -132,6 +132,7 @@ class ScanResult:
     checks: list[Check] = field(default_factory=list)
     recommended: RecommendedRecord | None = None  # auditor.rules.recommend
     check: GateVerdict | None = None  # auditor.gate.budgets.CheckResult with --gate
+    attribution: dict[str, Any] | None = None  # `scan --attribute VARIANT` (auditor.attribution/1)
     _facts: ScanRecord | None = field(default=None, repr=False, compare=False)
 
     def facts(self) -> ScanRecord:
@@ -184,6 +185,8 @@ class ScanResult:
                            "checks": [c.to_json() for c in self.checks]}
         if self.check is not None:
             out["check"] = self.check.to_json()
+        if self.attribution is not None:
+            out["attribution"] = self.attribution
         return out
 
 

@@ -47,10 +47,13 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
                    "or auto: exact for modules up to 1 MiB, fast above (brotli -q 11 takes ~6 s on 5 MB of DWARF).")
 @click.option("--print-commands", "print_commands_only", is_flag=True, help="Print each variant's cargo command and exit without building.")
 @click.option("-q", "--quiet", is_flag=True, help="No notices or progress on stderr.")
+@click.option("--attribute", "attribute", default=None, metavar="VARIANT",
+              help='Build a debug-info twin of VARIANT ("profile/allocator", a glob naming one) and add its '
+                   "per-crate, per-file, retained-size and data attribution to the report.")
 @output_options("scan")
 def command(crate, package, features, all_features, no_default_features, profiles, allocators, jobs, runtime,
-            speed, memory_limit, cache_dir, no_cache, check_reproducible, config_file, shard, gate, baseline, max_increase,
-            compression, print_commands_only, quiet, fmt, output, color) -> int:
+            speed, memory_limit, cache_dir, no_cache, check_reproducible, config_file, shard, gate, baseline,
+            max_increase, compression, print_commands_only, quiet, attribute, fmt, output, color) -> int:
     """Build CRATE for wasm32 under each size profile x global allocator and compare.
 
     Nothing in CRATE is written: builds happen in a shadow copy in a temp dir, removed
@@ -80,5 +83,9 @@ def command(crate, package, features, all_features, no_default_features, profile
         render_and_emit(print_commands(crate, options), fmt, output, color)
         return 0
     result = scan(crate, options)
+    if attribute:
+        from auditor.pipeline.deep import attribute_variant
+
+        result.attribution = attribute_variant(result, attribute, options)
     render_and_emit(result, fmt, output, color)
     return result.exit_code()

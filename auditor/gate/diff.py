@@ -80,11 +80,17 @@ class ModuleDiff:
     sections: Table
     crates: Table
     functions: Table
+    # deep deltas (README "auditor diff OLD NEW"): name -> table, present when both sides
+    # are modules or scan reports attributing the same variant (`scan --attribute`)
+    deep: dict[str, Table] = field(default_factory=dict)
 
     def to_json(self) -> ModuleDiffRecord:
-        return {"variant": self.variant, "totals": [r.to_json() for r in self.totals],
-                "sections": self.sections.to_json(), "crates": self.crates.to_json(),
-                "functions": self.functions.to_json()}
+        out: ModuleDiffRecord = {"variant": self.variant, "totals": [r.to_json() for r in self.totals],
+                                 "sections": self.sections.to_json(), "crates": self.crates.to_json(),
+                                 "functions": self.functions.to_json()}
+        if self.deep:
+            out["deep"] = {k: t.to_json() for k, t in self.deep.items()}
+        return out
 
 
 @dataclass
@@ -108,8 +114,10 @@ class DiffResult:
 # --------------------------------------------------------------------------- loading
 
 
-def load_side(path: str) -> tuple[str, Mapping[str, Any]]:
-    """("scan" | "inspect" | "wasm", report-like dict) for a JSON report or a .wasm file."""
+def load_side(path: str, deep: bool = False) -> tuple[str, Mapping[str, Any]]:
+    """("scan" | "inspect" | "wasm", report-like dict) for a JSON report or a .wasm file;
+    with `deep`, a module's record also carries its `attribution` (every item's retained
+    size, both crate views, files)."""
     p = Path(path)
     try:
         with p.open("rb") as f:
@@ -119,9 +127,21 @@ def load_side(path: str) -> tuple[str, Mapping[str, Any]]:
     if head == WASM_MAGIC:
         from auditor.wasm.inspect import inspect_file
 
-        return "wasm", inspect_file(p).to_json()
+        record: dict[str, Any] = dict(inspect_file(p).to_json())
+        if deep:
+            record["attribution"] = module_attribution(p)
+        return "wasm", record
     report = load_report(p, kinds=("scan", "inspect"))
     return report["schema"].split(".")[1].split("/")[0], report
+
+
+def module_attribution(path: Path) -> dict[str, Any]:
+    from auditor.wasm.analysis.results import attribution_of
+    from auditor.wasm.graph import item_graph
+    from auditor.wasm.parse import parse_module
+
+    mod = parse_module(path.read_bytes(), str(path))
+    return attribution_of(mod, item_graph(mod, full=True), top_items=0)
 
 
 # --------------------------------------------------------------------------- rows
@@ -165,8 +185,36 @@ def section_name(section: Mapping[str, Any]) -> str:
     return f"custom:{section['name']}" if section["id"] == 0 else section["name"]
 
 
+def deep_tables(old: Mapping[str, Any], new: Mapping[str, Any], top: int) -> dict[str, Table]:
+    """Deltas of two attribution records: retained size per item (when both list every
+    item: modules, not scan reports, which keep the largest), code bytes per defining
+    and per instantiating crate, per source file and directory (when both have DWARF)."""
+    from auditor.wasm.demangle import strip_hash
+
+    out: dict[str, Table] = {}
+    if old.get("retained_complete") and new.get("retained_complete"):
+        def key(it: Mapping[str, Any]) -> str:
+            return strip_hash(it["name"]) if it["kind"] == "function" else it["name"]
+
+        (ro, co), (rn, cn) = (_sizes(({"name": key(it), "size": it["retained"]} for it in a["retained"]),
+                                     lambda x: x["name"]) for a in (old, new))
+        out["retained"] = _table(ro, rn, top, co, cn)
+    for view in ("defining", "instantiating"):
+        o = {c["name"]: c["bytes"] for c in old["crates"][view]}
+        n = {c["name"]: c["bytes"] for c in new["crates"][view]}
+        out[f"{view}_crates"] = _table(o, n, top)
+    so, sn = old["sources"], new["sources"]
+    if so["available"] and sn["available"]:
+        out["files"] = _table({f["path"]: f["bytes"] for f in so["files"]},
+                              {f["path"]: f["bytes"] for f in sn["files"]}, top)
+        out["directories"] = _table({d["path"]: d["bytes"] for d in so["directories"]},
+                                    {d["path"]: d["bytes"] for d in sn["directories"]}, top)
+    return out
+
+
 def diff_modules(old: Mapping[str, Any], new: Mapping[str, Any], top: int, variant: str | None = None) -> ModuleDiff:
-    """Totals, sections, crates and functions of two inspect records (or scan variants)."""
+    """Totals, sections, crates and functions of two inspect records (or scan variants);
+    deep deltas when both carry an `attribution`."""
     from auditor.wasm.demangle import strip_hash
 
     old_v, new_v = _as_variant(old), _as_variant(new)
@@ -177,7 +225,10 @@ def diff_modules(old: Mapping[str, Any], new: Mapping[str, Any], top: int, varia
                     _sizes(new["crates"], lambda c: strip_hash(c["name"]))[0], top=top)
     (fo, co), (fn, cn) = (_sizes(w["functions"], normalise) for w in (old, new))
     functions = _table(fo, fn, top, co, cn)
-    return ModuleDiff(variant, totals, sections, crates, functions)
+    deep = {}
+    if old.get("attribution") and new.get("attribution"):
+        deep = deep_tables(old["attribution"], new["attribution"], top)
+    return ModuleDiff(variant, totals, sections, crates, functions, deep)
 
 
 def _as_variant(wasm: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,9 +238,10 @@ def _as_variant(wasm: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- reports
 
 
-def diff_reports(old_path: str, new_path: str, *, top: int = 10, variant: str | None = None) -> DiffResult:
-    old_kind, old = load_side(old_path)
-    new_kind, new = load_side(new_path)
+def diff_reports(old_path: str, new_path: str, *, top: int = 10, variant: str | None = None,
+                 deep: bool = True) -> DiffResult:
+    old_kind, old = load_side(old_path, deep)
+    new_kind, new = load_side(new_path, deep)
     result = DiffResult(old_path, new_path, old_kind, new_kind, top)
     if old_kind == "scan" and new_kind == "scan":
         olds = {variant_id(v): v for v in old["variants"]}
@@ -203,11 +255,26 @@ def diff_reports(old_path: str, new_path: str, *, top: int = 10, variant: str | 
         if variant is not None and not selected:
             raise AuditorError(f"--variant {variant!r} matches no variant built in both reports "
                                f"({', '.join(order) or 'none'})")
-        result.modules = [diff_modules(olds[vid]["wasm"], news[vid]["wasm"], top, vid) for vid in selected]
+        result.modules = [diff_modules(_with_attribution(olds[vid], old, deep), _with_attribution(news[vid], new, deep),
+                                       top, vid) for vid in selected]
     else:
         (ow, ov), (nw, nv) = _pick(old_kind, old, old_path, variant), _pick(new_kind, new, new_path, variant)
+        if ov is not None:
+            ow = _with_attribution(next(v for v in old["variants"] if variant_id(v) == ov), old, deep)
+        if nv is not None:
+            nw = _with_attribution(next(v for v in new["variants"] if variant_id(v) == nv), new, deep)
         result.modules = [diff_modules(ow, nw, top, ov or nv)]
     return result
+
+
+def _with_attribution(variant: Mapping[str, Any], report: Mapping[str, Any], deep: bool) -> Mapping[str, Any]:
+    """A scan variant's module record, with the report's `attribution` when it is this
+    variant's (`scan --attribute`)."""
+    att = report.get("attribution")
+    wasm = variant["wasm"]
+    if deep and att and not att.get("error") and att.get("variant") == variant_id(dict(variant)):
+        return {**wasm, "attribution": att}
+    return wasm
 
 
 def _pick(kind: str, report: Mapping[str, Any], where: str, selector: str | None) -> tuple[Mapping[str, Any], str | None]:

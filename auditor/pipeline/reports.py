@@ -7,8 +7,8 @@ from auditor.gate.diff import DiffResult, diff_reports
 from auditor.gate.merge import MergedReport
 
 
-def diff(old: str, new: str, *, top: int = 10, variant: str | None = None) -> DiffResult:
-    return diff_reports(old, new, top=top, variant=variant)
+def diff(old: str, new: str, *, top: int = 10, variant: str | None = None, deep: bool = True) -> DiffResult:
+    return diff_reports(old, new, top=top, variant=variant, deep=deep)
 
 
 def merge(reports: list[str] | tuple[str, ...], *, config_file: str | None = None,

@@ -32,6 +32,8 @@ class ModuleDiffRecord(TypedDict):
     sections: TableRecord
     crates: TableRecord
     functions: TableRecord
+    # retained, defining_crates, instantiating_crates, files, directories (README "auditor diff OLD NEW")
+    deep: NotRequired[dict[str, TableRecord]]
 
 
 class SideRecord(TypedDict):

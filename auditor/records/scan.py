@@ -173,6 +173,7 @@ class ScanRecord(TypedDict):
     findings: list[FindingRecord]
     checks: list[CheckRecord]
     check: NotRequired[dict[str, Any]]  # auditor.check/1 with `scan --gate`
+    attribution: NotRequired[dict[str, Any]]  # auditor.attribution/1 with `scan --attribute VARIANT`
 
 
 def join_id(profile: str, allocator: str) -> str:

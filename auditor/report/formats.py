@@ -15,7 +15,10 @@ REGISTRY = Registry()
 # result kinds: (name, carries findings and checks)
 for _kind, _findings in (("inspect", True), ("run", True), ("scan", True), ("lint", True), ("check", True),
                          ("diff", False), ("config", False), ("doctor", False), ("commands", False),
-                         ("rules", False), ("merge", False), ("fix", False)):
+                         ("rules", False), ("merge", False), ("fix", False),
+                         # deep size analyses (auditor/report/text_deep.py)
+                         ("top", False), ("dominators", False), ("paths", False), ("garbage", False),
+                         ("monos", False), ("crates", False), ("sources", False), ("data", False)):
     REGISTRY.kind(_kind, findings=_findings)
 
 # text: for people, one module per kind
@@ -30,6 +33,8 @@ REGISTRY.add("text", "doctor", Lazy("auditor.report.text_doctor"))
 REGISTRY.add("text", "commands", Lazy("auditor.report.text_commands"))
 REGISTRY.add("text", "rules", Lazy("auditor.report.text_rules"))
 REGISTRY.add("text", "fix", Lazy("auditor.report.text_fix"))
+for _kind in ("top", "dominators", "paths", "garbage", "monos", "crates", "sources", "data"):
+    REGISTRY.add("text", _kind, Lazy("auditor.report.text_deep", f"render_{_kind}"))
 # json: the documented record of any kind
 REGISTRY.add("json", ANY, Lazy("auditor.report.fmt_json"))
 # markdown: PR comments and job summaries; kinds without their own get the findings summary

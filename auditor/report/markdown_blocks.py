@@ -45,12 +45,20 @@ def breakdown(title: str, tab, names: str) -> list[str]:
     return out
 
 
+_DEEP = (("retained", "Retained size per item", "item"),
+         ("instantiating_crates", "Code per instantiating crate", "crate"),
+         ("files", "Code per source file", "file"))
+
+
 def module_details(diffs, against: str) -> list[str]:
     """The collapsible block: top changed crates and functions per variant."""
     out = []
     for m in diffs:
         body = breakdown("Crates", m.crates, "crate") + [""] + breakdown(
             "Functions (symbol hashes ignored)", m.functions, "function")
+        for key, title, what in _DEEP:  # `diff`'s deep deltas (README "Deep deltas")
+            if key in getattr(m, "deep", {}):
+                body += [""] + breakdown(title, m.deep[key], what)
         label = code(m.variant) if m.variant else "module"
         out += details(f"Top changed crates and functions: {label} vs {against}", body) + [""]
     return out

@@ -40,6 +40,13 @@ def _breakdown(title: str, what: str, tab, color: bool, counts: bool = False) ->
     return out
 
 
+_DEEP = (("retained", "Retained size per item (what goes with it)", "item"),
+         ("defining_crates", "Code per defining crate", "crate"),
+         ("instantiating_crates", "Code per instantiating crate", "crate"),
+         ("files", "Code per source file (DWARF)", "file"),
+         ("directories", "Code per source directory (DWARF)", "directory"))
+
+
 def render(result, *, color: bool = False) -> str:
     out = [f"diff {result.old} ({result.old_kind}) -> {result.new} ({result.new_kind})"]
     if result.variants:
@@ -64,4 +71,7 @@ def render(result, *, color: bool = False) -> str:
         out += _breakdown("Sections", "section", m.sections, color)
         out += _breakdown("Crates", "crate", m.crates, color)
         out += _breakdown("Functions (symbol hashes ignored)", "function", m.functions, color, counts=True)
+        for key, title, what in _DEEP:
+            if key in m.deep:
+                out += _breakdown(title, what, m.deep[key], color, counts=key == "retained")
     return "\n".join(line.rstrip() for line in "\n".join(out).splitlines()) + "\n"

@@ -239,4 +239,8 @@ def render(result, *, color: bool = False) -> str:
         from auditor.report import text_check
 
         out += ["", text_check.render(result.check, color=color).rstrip()]
+    if j.get("attribution"):
+        from auditor.report.text_deep import attribution_lines
+
+        out += [""] + attribution_lines(j["attribution"])
     return "\n".join(out).rstrip() + "\n"

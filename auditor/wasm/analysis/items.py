@@ -120,6 +120,7 @@ class ItemGraph:
     data_addresses: dict[int, list[int]] = field(default_factory=dict)
     data_pointers: dict[int, int] = field(default_factory=dict)  # refs.data_pointers(module)
     undecodable: list[int] = field(default_factory=list)  # bodies the fast walk could not read
+    full: bool = True  # False: built without GLOBAL_ACCESS, DATA_REF and DATA_POINTER edges
     _closure: tuple[frozenset[int], frozenset[int]] | None = field(default=None, repr=False)
 
     # -- items -----------------------------------------------------------------------
@@ -257,9 +258,12 @@ class ItemGraph:
 # --------------------------------------------------------------------------- building
 
 
-def build_item_graph(mod: Module) -> ItemGraph:
+def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
     """Build the graph (one walk over every body; raises MalformedModule when a body does
-    not decode)."""
+    not decode). `full=False` leaves out the edges only the size analyses need
+    (GLOBAL_ACCESS, DATA_REF, DATA_POINTER), so the walk reads calls, indirect calls,
+    `ref.func`, tags and `memory.grow` only: the call graph, at about half the cost.
+    Items, sizes, the other edges and the roots are the same."""
     from auditor.wasm.analysis.refs import code_references, data_pointers, data_ranges
     from auditor.wasm.layout import layout
 
@@ -322,7 +326,8 @@ def build_item_graph(mod: Module) -> ItemGraph:
 
     ranges = data_ranges(mod)
     range_starts = [s for s, _, _ in ranges]
-    refs = code_references(mod)
+    refs = code_references(mod, full=full)
+    g.full = full
     g.undecodable = refs.undecodable
     t0, gl0, d0, e0, tag0 = first[Kind.TABLE], first[Kind.GLOBAL], first[Kind.DATA], first[Kind.ELEMENT], \
         first[Kind.TAG]
@@ -358,7 +363,7 @@ def build_item_graph(mod: Module) -> ItemGraph:
             g.grow_offsets[fi] = r.grow
         if r.data_addresses:
             g.data_addresses[fi] = r.data_addresses
-    pointers = data_pointers(mod)
+    pointers = data_pointers(mod) if full else {}
     g.data_pointers = pointers
     for word, target in pointers.items():
         a = bisect_right(range_starts, word) - 1

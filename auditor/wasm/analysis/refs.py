@@ -117,13 +117,20 @@ def _short_leb_bytes(lo: int) -> int:
     return k
 
 
-def code_references(mod: m.Module) -> CodeRefs:
+_CALLS_ONLY = frozenset((OP_CALL, OP_CALL_INDIRECT, OP_RETURN_CALL, OP_RETURN_CALL_INDIRECT, OP_REF_FUNC,
+                         OP_CATCH, OP_THROW, OP_MEMORY_GROW))
+
+
+def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
+    """Every body's references. `full=False` reads only calls, indirect calls, `ref.func`,
+    tags and `memory.grow` (the call graph `inspect` and the runtime's checks need): no
+    `global.get`/`global.set`, no `i32.const` data addresses, about half the work."""
     data = mod.data
-    ranges = data_ranges(mod)
+    ranges = data_ranges(mod) if full else []
     lo = ranges[0][0] if ranges else None
     hi = max(r[1] for r in ranges) if ranges else None
     skip = _short_leb_bytes(lo) if lo is not None else 0
-    targets = _TARGETS if ranges else _NO_CONSTS
+    targets = _TARGETS if ranges else _NO_CONSTS if full else _CALLS_ONLY
     # memory.init / table.init need a passive segment (data.drop / elem.drop of an active
     # one is a no-op): without one, no body is searched for them.
     segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
@@ -137,6 +144,8 @@ def code_references(mod: m.Module) -> CodeRefs:
         if hits is None:
             out.undecodable.append(f.index)
             _decode_body(mod, f, first, refs, lo, hi)
+            if not full:
+                refs.globals.clear()
             continue
         calls, globs = refs.calls, refs.globals
         for at in hits:
@@ -144,7 +153,7 @@ def code_references(mod: m.Module) -> CodeRefs:
             if op == OP_I32_CONST:
                 if skip and data[at + skip] < 0x80:
                     continue
-                v = Reader(data, at + 1, f.end).sleb(32)
+                v = _sleb(data, at + 1)
                 if lo is not None and lo <= v < hi:  # type: ignore[operator]
                     refs.data_addresses.append(v)
                 continue
@@ -169,6 +178,26 @@ def code_references(mod: m.Module) -> CodeRefs:
         if segment_ops and _SEGMENT_OPS.search(data, first, f.end):
             _segment_ops(mod, f, first, refs)
     return out
+
+
+def _sleb(data: bytes, pos: int) -> int:
+    """The signed 32-bit LEB128 at pos, which the opcode walk already matched (at most 5
+    bytes, terminated inside the body): i32.const's immediate, as an i32."""
+    b = data[pos]
+    if b < 0x80:
+        return b - 0x80 if b & 0x40 else b
+    value = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            if b & 0x40:
+                value -= 1 << shift
+            break
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def _uleb(data: bytes, pos: int) -> tuple[int, int]:

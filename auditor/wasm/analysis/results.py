@@ -9,6 +9,7 @@ analysis").
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from auditor.errors import AuditorError
@@ -18,7 +19,9 @@ from auditor.wasm.analysis.monos import Generic, monos
 from auditor.wasm.analysis.reach import bfs, garbage, why_paths
 from auditor.wasm.model import Module
 
-__all__ = ["CratesResult", "DataResult", "DominatorsResult", "GarbageResult", "ItemRow", "MonosResult",
+ATTRIBUTION_SCHEMA = "auditor.attribution/1"
+
+__all__ = ["ATTRIBUTION_SCHEMA", "attribution_of", "name_matcher", "CratesResult", "DataResult", "DominatorsResult", "GarbageResult", "ItemRow", "MonosResult",
            "PathsResult", "SourcesResult", "TopResult", "crates_of", "data_of", "dominator_rows", "find_items",
            "garbage_items", "generic_groups", "sources_of", "top_items", "why"]
 
@@ -42,13 +45,16 @@ def _row(g: ItemGraph, d: Dominators, i: int) -> ItemRow:
 
 
 def _analysed(g: ItemGraph) -> Dominators:
-    """Dominators of the graph, computed once per graph (kept in the module's `derived`)."""
+    """Dominators of the graph, computed once per graph (kept in the module's `derived`
+    with the graph they belong to: a call graph and the full graph differ)."""
     key = "item_graph_dominators"
-    d = g.module.derived.get(key) if hasattr(g.module, "derived") else None
-    if not isinstance(d, Dominators):
-        d = dominators(g)
-        if hasattr(g.module, "derived"):
-            g.module.derived[key] = d
+    derived = getattr(g.module, "derived", None)
+    cached = derived.get(key) if derived is not None else None
+    if isinstance(cached, tuple) and cached[0] is g:
+        return cached[1]
+    d = dominators(g)
+    if derived is not None:
+        derived[key] = (g, d)
     return d
 
 
@@ -84,21 +90,43 @@ def top_items(g: ItemGraph, n: int = 20, retained: bool = False) -> TopResult:
 
 # --------------------------------------------------------------------------- finding items
 
+def name_matcher(query: str) -> Callable[[str], bool]:
+    """`query` as a regular expression searched in a name, in time linear in the name:
+    RE2 (google-re2) when installed, which has no backtracking (a hostile pattern such
+    as `(a+)+$` costs what a plain one does); else Python's `re` (README "auditor paths")."""
+    try:
+        import re2  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:  # pragma: no cover - google-re2 is a dependency
+        try:
+            rx = re.compile(query)
+        except re.error as e:
+            raise AuditorError(f"no item is named {query!r}, and it is not a regular expression ({e})") from None
+        return lambda name: rx.search(name) is not None
+    opts = re2.Options()
+    opts.log_errors = False
+    try:
+        rx2 = re2.compile(query, options=opts)
+    except re2.error as e:
+        why = e.args[0].decode(errors="replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        raise AuditorError(f"no item is named {query!r}, and it is not a regular expression RE2 accepts "
+                           f"({why}; backreferences and lookaround are not supported)") from None
+    return lambda name: rx2.search(name) is not None
+
+
 def find_items(g: ItemGraph, query: str) -> list[int]:
     """Items named `query` (the raw symbol, or the demangled name, compared without
     hashes and crate disambiguators), else the items whose printed name the regular
-    expression `query` matches."""
+    expression `query` matches (linear time per name, see `name_matcher`)."""
     from auditor.wasm.demangle import strip_hash
 
     bare = strip_hash(query)  # also accepts names as other tools print them (`core[1a2b…]::…`)
-    exact = [i for i in range(len(g)) if query == g.name(i) or bare == strip_hash(g.label(i))]
+    labels = [g.label(i) for i in range(len(g))]
+    exact = [i for i, label in enumerate(labels) if query == label or query == g.name(i)
+             or bare == strip_hash(label)]
     if exact:
         return exact
-    try:
-        rx = re.compile(query)
-    except re.error as e:
-        raise AuditorError(f"no item is named {query!r}, and it is not a regular expression ({e})") from None
-    return [i for i in range(len(g)) if rx.search(g.label(i))]
+    matches = name_matcher(query)
+    return [i for i, label in enumerate(labels) if matches(label)]
 
 
 # --------------------------------------------------------------------------- dominators
@@ -211,6 +239,7 @@ class GarbageResult:
     bytes: int  # all garbage
     data_items: int  # of which data segments (reached only by approximated references)
     data_bytes: int
+    shown: int = 0  # rows the text report lists (0: all); JSON lists every item
 
     def to_json(self) -> dict:
         return {"schema": "auditor.garbage/1", "file": self.file,
@@ -236,6 +265,7 @@ class MonosResult:
     file: str
     generics: list[Generic] = field(default_factory=list)
     instances_shown: int = 10
+    shown: int = 0  # generics listed (0: all)
 
     @property
     def bytes(self) -> int:
@@ -246,8 +276,12 @@ class MonosResult:
         return sum(x.savings for x in self.generics)
 
     def to_json(self) -> dict:
+        listed = self.generics if self.shown <= 0 else self.generics[:self.shown]
+        rest = self.generics[len(listed):]
         return {"schema": "auditor.monos/1", "file": self.file, "bytes": self.bytes, "savings": self.savings,
-                "generics": [x.to_json(self.instances_shown) for x in self.generics]}
+                "generics": [x.to_json(self.instances_shown) for x in listed],
+                "rest": {"generics": len(rest), "bytes": sum(x.bytes for x in rest),
+                         "savings": sum(x.savings for x in rest)}}
 
 
 def generic_groups(g: ItemGraph, instances: int = 10) -> MonosResult:
@@ -322,3 +356,32 @@ def data_of(g: ItemGraph, top: int = 10) -> DataResult:
                             pointers=g.data_pointers)
     names = {f.index: g.label(f0 + f.index) for f in mod.functions if mod.function_names.get(f.index)}
     return DataResult(mod.file, attr.to_json(names, top))
+
+
+# --------------------------------------------------------------------------- attribution (scan --attribute, diff)
+
+def attribution_of(mod: Module, g: ItemGraph, *, top_items: int = 20) -> dict:
+    """Every view of one module in one record (`auditor.attribution/1`): the largest
+    items by retained size (`top_items`; 0: every item), garbage bytes, both crate
+    views, files and directories, and the data categories."""
+    t = top_items_rows(g, top_items)
+    gb = garbage_items(g)
+    cr = crates_of(mod).to_json()
+    so = sources_of(mod, top_functions=5, top_lines=3).to_json()
+    da = data_of(g, top=3).to_json()
+    return {
+        "schema": ATTRIBUTION_SCHEMA, "file": mod.file, "bytes": len(mod.data),
+        "retained": t,
+        "retained_complete": top_items <= 0,  # every item listed (diff compares them)
+        "garbage": {"items": len(gb.items), "bytes": gb.bytes},
+        "crates": {"defining": cr["defining"], "instantiating": cr["instantiating"], "code_bytes": cr["code_bytes"],
+                   "hint": cr["hint"]},
+        "sources": {"available": so["available"], "hint": so["hint"], "files": so["files"],
+                    "directories": so["directories"], "unattributed": so["unattributed"]},
+        "data": {"bytes": da["bytes"], "categories": [{"name": c["name"], "bytes": c["bytes"], "pieces": c["pieces"]}
+                                                      for c in da["categories"]]},
+    }
+
+
+def top_items_rows(g: ItemGraph, n: int) -> list[dict]:
+    return [row.to_json() for row in top_items(g, n=n, retained=True).items]

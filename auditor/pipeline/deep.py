@@ -1,0 +1,173 @@
+"""The deep size analyses of one module, no build: `auditor top`, `dominators`, `paths`,
+`garbage`, `monos`, `crates`, `sources` and `data` (README "Deep size analysis").
+
+Each flow reads the file once, parses it, builds the item graph once (kept on the
+module) and returns the wasm stage's result object (`auditor.wasm.analysis.results`),
+which the report layer renders. `attribution(path)` runs the per-crate, per-source and
+data views together: what `scan --attribute VARIANT` attaches to a scan report and
+`diff` compares.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import AuditorError
+from auditor.wasm.analysis import results as r
+from auditor.wasm.analysis.items import ItemGraph
+from auditor.wasm.graph import item_graph
+from auditor.wasm.model import Module
+from auditor.wasm.parse import parse_module
+
+
+def load_module(path: str | Path) -> Module:
+    """The parsed module at `path` (one-line errors naming the file)."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except IsADirectoryError:
+        raise AuditorError("is a directory, not a .wasm file", str(p)) from None
+    except FileNotFoundError:
+        raise AuditorError("no such file", str(p)) from None
+    except OSError as e:
+        raise AuditorError(f"cannot read: {e.strerror}", str(p)) from None
+    return parse_module(data, str(p))
+
+
+def graph_of(mod: Module) -> ItemGraph:
+    """The module's full item graph, built once per parsed module (`wasm.graph.item_graph`)."""
+    return item_graph(mod, full=True)
+
+
+def load_graph(path: str | Path) -> ItemGraph:
+    return graph_of(load_module(path))
+
+
+def top(path: str | Path, *, n: int = 20, retained: bool = False) -> r.TopResult:
+    return r.top_items(load_graph(path), n=n, retained=retained)
+
+
+def dominators(path: str | Path, name: str | None = None, *, depth: int = 0, rows: int = 0) -> r.DominatorsResult:
+    """The dominator tree (from the roots, or from the items `name` names or matches);
+    `depth`/`rows` 0 = unbounded."""
+    g = load_graph(path)
+    start = None
+    if name is not None:
+        try:
+            start = r.find_items(g, name)
+        except AuditorError as e:
+            raise AuditorError(e.what, e.where or str(path)) from None
+        if not start:
+            raise AuditorError(f"no item is named or matches {name!r}", str(path))
+    return r.dominator_rows(g, start, depth=depth or None, rows=rows or None)
+
+
+def paths(path: str | Path, query: str, *, max_paths: int = 10, max_items: int = 10) -> r.PathsResult:
+    g = load_graph(path)
+    try:
+        return r.why(g, query, max_paths=max_paths, max_items=max_items)
+    except AuditorError as e:
+        raise AuditorError(e.what, e.where or str(path)) from None
+
+
+def garbage(path: str | Path, *, n: int = 20) -> r.GarbageResult:
+    res = r.garbage_items(load_graph(path))
+    res.shown = n
+    return res
+
+
+def monos(path: str | Path, *, n: int = 20, instances: int = 10) -> r.MonosResult:
+    res = r.generic_groups(load_graph(path), instances=instances)
+    res.shown = n
+    return res
+
+
+def crates(path: str | Path, *, dwarf: bool = True) -> r.CratesResult:
+    return r.crates_of(load_module(path), with_dwarf=dwarf)
+
+
+def sources(path: str | Path, *, functions: int = 10, lines: int = 5) -> r.SourcesResult:
+    return r.sources_of(load_module(path), top_functions=functions, top_lines=lines)
+
+
+def data(path: str | Path, *, n: int = 10) -> r.DataResult:
+    return r.data_of(load_graph(path), top=n)
+
+
+def attribution(path: str | Path, *, top_items: int = 20) -> dict[str, Any]:
+    """Every view of one module in one record (`auditor.attribution/1`): the largest items
+    by retained size, garbage bytes, both crate views, files and directories, and the
+    data categories; the module is read and its graph built once."""
+    mod = load_module(path)
+    return attribution_of(mod, top_items=top_items)
+
+
+def attribution_of(mod: Module, *, top_items: int = 20) -> dict[str, Any]:
+    return r.attribution_of(mod, graph_of(mod), top_items=top_items)
+
+
+# --------------------------------------------------------------------------- scan --attribute
+
+TWIN_SUFFIX = "-debuginfo"
+
+
+def twin_settings(settings: dict[str, Any], profile: str) -> dict[str, Any]:
+    """The cargo profile settings of a variant's debug-info twin: the same settings with
+    line tables and namespaces kept (`debug = 1`, `strip = "none"`), inheriting from
+    what the variant's profile inherits."""
+    out = {k: v for k, v in settings.items()}
+    if "inherits" not in out:
+        out["inherits"] = profile if profile in ("release", "dev") else "release"
+    out["debug"] = 1
+    out["strip"] = "none"
+    return out
+
+
+def attribute_variant(result: Any, variant: str, options: Any) -> dict[str, Any]:
+    """`scan --attribute VARIANT`: build the debug-info twin of the one variant of
+    `result` that `variant` (a glob over "profile/allocator") names, and attribute it:
+    the `attribution` block of the scan report (`auditor.attribution/1` plus `variant`,
+    `twin_profile`, `twin_settings`, `variant_code_bytes`). A twin that fails to build
+    gives a block with `error`."""
+    import fnmatch
+    from dataclasses import replace
+
+    from auditor.config.loader import load_config
+    from auditor.pipeline.scanner import scan
+
+    ids = [v.id for v in result.variants]
+    hits = [v for v in result.variants if fnmatch.fnmatchcase(v.id, variant)]
+    if len(hits) != 1:
+        raise AuditorError(f"--attribute {variant!r} must name exactly one variant; it matches {len(hits)} "
+                           f"(variants: {', '.join(ids) or 'none'})")
+    v = hits[0]
+    base = next((p for p in result.profiles if p["name"] == v.profile), None)
+    twin_name = f"{v.profile}{TWIN_SUFFIX}"
+    block: dict[str, Any] = {"schema": r.ATTRIBUTION_SCHEMA, "variant": v.id, "twin_profile": twin_name}
+    if v.status != "ok" or base is None:
+        block["error"] = f"variant {v.id} did not build: nothing to attribute"
+        return block
+    settings = twin_settings(dict(base["settings"]), v.profile)
+    block["twin_settings"] = settings
+    manifest = Path(result.crate["manifest_path"])
+    config = load_config(manifest.parent, config_file=options.config_file,
+                         cli={f"profile.{twin_name}": settings})
+    twin_options = replace(options, profiles=[twin_name], allocators=[v.allocator], runtime=False, gate=False,
+                           baseline=None, max_increase=None, shard=None, check_reproducible=False, config=config)
+    twin = scan(str(manifest.parent), twin_options)
+    tv = twin.variants[0] if twin.variants else None
+    if tv is None or tv.status != "ok" or not tv.wasm_path:
+        first = ((tv.error if tv else None) or "no module").strip().splitlines()
+        block["error"] = f"the debug-info twin {twin_name} of {v.id} failed to build: {first[0] if first else ''}"
+        return block
+    block.update(attribution(tv.wasm_path))
+    block.update({"variant": v.id, "twin_profile": twin_name, "twin_settings": settings,
+                  "wasm_path": tv.wasm_path,
+                  # the variant's own code section, next to the twin's (debug info rarely changes code)
+                  "variant_code_bytes": (v.wasm or {}).get("section_totals", {}).get("code")})
+    return block
+
+
+__all__ = ["attribute_variant", "attribution", "attribution_of", "crates", "data", "dominators", "garbage", "graph_of", "load_graph",
+           "load_module", "monos", "paths", "sources", "top"]
