@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("auditor.commands.check", "Gate a scan report against budgets and a baseline."),
     "diff": ("auditor.commands.diff", "Compare two reports or two .wasm files."),
     "merge": ("auditor.commands.merge", "Merge shard reports into one."),
+    "cache": ("auditor.commands.cache", "Show or prune the scan cache and its kept cargo target dirs."),
     # deep size analysis (README "Deep size analysis")
     "top": ("auditor.commands.top", "Largest items of a .wasm by shallow or retained size."),
     "dominators": ("auditor.commands.dominators", "The dominator tree of a .wasm, with retained sizes."),

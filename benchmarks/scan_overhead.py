@@ -1,21 +1,33 @@
-"""How much time `auditor scan` adds on top of the cargo builds it runs.
+"""How much time `auditor scan` adds on top of the cargo builds it runs (issue 16 goals).
 
-Prints, for a fixture crate and the built-in profiles:
+For a fixture crate, the built-in profiles and std's allocator (so the user's own
+builds need no injection), side by side in one run:
 1. the sum of the same cargo builds run directly (the commands `scan --print-commands`
-   prints, one after another in one target dir, as a user would run them) next to the
-   wall time of a cold `auditor scan --no-runtime --compression none` (goal <= 1.05x);
-2. a warm re-scan with nothing changed (goal <= 1 s; zero cargo builds);
-3. cold scans with --jobs 1 and --jobs 2 (the default is chosen from this);
-4. with --full, for information, a cold full scan (probe builds, runtime, exact gzip/brotli).
+   prints, one after another in one target dir, as a user would run them) next to a
+   cold `auditor scan --jobs 1` without and with the runtime stage (goal <= 1.1x: N
+   builds, not 2N — the probe builds are one per behaviour setting, incremental);
+2. a warm re-scan with nothing changed (goal <= 1 s, 0 cargo invocations);
+3. a one-line source edit: the same N cargo builds again in the user's warm target dir
+   next to the re-scan (goal <= 1.5x);
+4. with --jobs, cold scans of 27 variants (3 allocators) with --jobs 1 and --jobs 2.
 
-Usage: python benchmarks/scan_overhead.py [--full] [CRATE] (default fixtures/crates/guarded)
+Cold runs are repeated twice, alternating user builds and scans (the machine's load
+drifts); each figure is wall and CPU seconds (CPU of every process waited for: cargo,
+rustc, auditor), CPU being the steadier one on a loaded machine.
+Every cargo invocation is counted twice: by auditor (its stderr line) and by a wrapper
+script given as CARGO that logs each call (an independent count).
+
+Usage: python benchmarks/scan_overhead.py [--jobs] [CRATE] (default fixtures/crates/guarded)
 Uses the toolchain auditor picks (CARGO/RUSTC honoured).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import re
+import resource
 import shlex
 import shutil
 import subprocess
@@ -26,62 +38,120 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = "release,opt-s,opt-z,lto,cgu1,panic-abort,strip,min-size-s,min-size-z"
+EDIT = "\npub const AUDITOR_BENCH_EDIT: u32 = {n};\n"
 
 
-def auditor(*args, env=None) -> tuple[float, subprocess.CompletedProcess]:
-    t = time.perf_counter()
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def auditor(*args, env=None) -> tuple[float, subprocess.CompletedProcess, float]:
+    """Wall seconds, the process, and CPU seconds of auditor and every process it waited for."""
+    t, c = time.perf_counter(), _children_cpu()
     p = subprocess.run([sys.executable, "-m", "auditor", *map(str, args)], capture_output=True, text=True,
                        cwd=REPO, env=env)
-    return time.perf_counter() - t, p
+    return time.perf_counter() - t, p, _children_cpu() - c
+
+
+def summary(p: subprocess.CompletedProcess) -> str:
+    lines = [l for l in p.stderr.splitlines() if "cargo invocation" in l]
+    return lines[-1].removeprefix("auditor: ") if lines else p.stderr.strip()[-300:]
+
+
+def counted(p: subprocess.CompletedProcess) -> int:
+    m = re.search(r"(\d+) cargo invocations?", summary(p))
+    return int(m.group(1)) if m else -1
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--full"]
-    full_scan = "--full" in sys.argv[1:]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    jobs_compare = "--jobs" in sys.argv[1:]
     crate_src = Path(args[0] if args else REPO / "fixtures" / "crates" / "guarded").resolve()
     work = Path(tempfile.mkdtemp(prefix="auditor-bench-"))
     try:
-        crate = work / crate_src.name
-        shutil.copytree(crate_src, crate, ignore=shutil.ignore_patterns("target"))
-        cache = work / "cache"
-        base = ["--profiles", PROFILES, "--allocators", "default", "--cache-dir", cache, "-q"]
-
-        _, p = auditor("scan", crate, *base, "--print-commands", "--format", "json")
+        crate = work / "scan" / crate_src.name
+        user = work / "user" / crate_src.name
+        for d in (crate, user):
+            shutil.copytree(crate_src, d, ignore=shutil.ignore_patterns("target"))
+        _, p, _ = auditor("scan", crate, "--profiles", PROFILES, "--allocators", "default", "--cache-dir", work / "c0",
+                       "--print-commands", "--format", "json", "-q")
         if p.returncode != 0:
             sys.exit(p.stderr)
         cmds = json.loads(p.stdout)["variants"]
-        doctor = json.loads(auditor("doctor", "--format", "json", "--cache-dir", cache)[1].stdout)
+        doctor = json.loads(auditor("doctor", "--format", "json", "--cache-dir", work / "c0")[1].stdout)
         tc = doctor["toolchains"][doctor["selected"]]
-        env = dict(os.environ, RUSTC=tc["rustc"], CARGO_INCREMENTAL="0", CARGO_TARGET_DIR=str(work / "direct"))
-        direct = 0.0
-        for c in cmds:
-            argv = [tc["cargo"], *shlex.split(c["command"])[1:]]
-            t = time.perf_counter()
-            subprocess.run(argv, cwd=crate, env=env, check=True, capture_output=True)
-            direct += time.perf_counter() - t
 
-        cold, p = auditor("scan", crate, *base, "--no-runtime", "--compression", "none", "--no-cache", "--jobs", "1")
-        assert p.returncode in (0, 1), p.stderr
-        warm, p = auditor("scan", crate, *base, "--no-runtime", "--compression", "none")
-        _, p2 = auditor("scan", crate, "--profiles", PROFILES, "--allocators", "default", "--cache-dir", cache,
-                        "--no-runtime", "--compression", "none")
-        print(f"crate: {crate_src.relative_to(REPO) if crate_src.is_relative_to(REPO) else crate_src}, "
-              f"{len(cmds)} variants, toolchain {tc['rustc_version']} + {tc['cargo_version']}, {os.cpu_count()} cores")
-        print(f"direct cargo builds (sum)          {direct:7.2f} s")
-        print(f"auditor scan, cold, --jobs 1       {cold:7.2f} s   ratio {cold / direct:.3f} (goal <= 1.05)")
-        print(f"auditor scan, warm re-scan         {warm:7.2f} s   (goal <= 1 s; stderr: "
-              f"{p2.stderr.strip().splitlines()[-1].removeprefix('auditor: ')})")
+        # An independent count: CARGO is a script that logs every call, then runs the real one.
+        log = work / "cargo-calls.log"
+        wrapper = work / "bin" / "cargo"
+        wrapper.parent.mkdir()
+        wrapper.write_text(f'#!/bin/sh\necho "$@" >> "{log}"\nexec {shlex.quote(tc["cargo"])} "$@"\n')
+        wrapper.chmod(0o755)
+        env = dict(os.environ, CARGO=str(wrapper), RUSTC=tc["rustc"])
 
-        allocs = "default,fixture_bump,fixture_freelist"
-        wide = ["--profiles", PROFILES, "--allocators", allocs, "--no-runtime", "--compression", "none", "--no-cache",
-                "-q"]
-        j1, _ = auditor("scan", crate, *wide, "--jobs", "1", "--cache-dir", work / "c1")
-        j2, _ = auditor("scan", crate, *wide, "--jobs", "2", "--cache-dir", work / "c2")
-        print(f"27 variants (3 allocators), cold:  --jobs 1 {j1:6.2f} s   --jobs 2 {j2:6.2f} s")
-        if full_scan:
-            full, p = auditor("scan", crate, "--profiles", PROFILES, "--allocators", allocs, "--no-cache", "-q",
-                              "--cache-dir", work / "c3")
-            print(f"27 variants, full scan (probe builds, runtime, exact gzip/brotli): {full:6.2f} s")
+        def logged() -> int:
+            return len(log.read_text().splitlines()) if log.exists() else 0
+
+        def user_env(target: Path) -> dict:
+            return dict(os.environ, RUSTC=tc["rustc"], CARGO_INCREMENTAL="0", CARGO_TARGET_DIR=str(target))
+
+        def direct(target: Path) -> tuple[float, float]:
+            wall, c0 = 0.0, _children_cpu()
+            for c in cmds:
+                argv = [tc["cargo"], *shlex.split(c["command"])[1:]]
+                t = time.perf_counter()
+                subprocess.run(argv, cwd=user, env=user_env(target), check=True, capture_output=True)
+                wall += time.perf_counter() - t
+            return wall, _children_cpu() - c0
+
+        base = ["--profiles", PROFILES, "--allocators", "default", "--compression", "none", "--jobs", "1"]
+        rows: list[tuple[str, str, str, str, str]] = []
+
+        def row(label: str, wall: float, cpu: float, ref: tuple[float, float] | None, goal: str, note: str) -> None:
+            ratio = f"{wall / ref[0]:.2f}x / {cpu / ref[1]:.2f}x" if ref else ""
+            rows.append((label, f"{wall:.2f} / {cpu:.2f}", ratio, goal, note))
+
+        def scan(label: str, ref: tuple[float, float] | None, goal: str, *extra: str, cache_dir: Path) -> None:
+            before = logged()
+            t, p, cpu = auditor("scan", crate, *base, *extra, "--cache-dir", cache_dir, env=env)
+            assert p.returncode in (0, 1), p.stderr
+            n = logged() - before
+            check = "" if counted(p) == n else f"  MISMATCH: wrapper saw {n}"
+            row(label, t, cpu, ref, goal, summary(p) + check)
+
+        # Cold, twice, alternating (the machine's load drifts): the user's builds in a fresh
+        # target dir, then the scan with a fresh cache.
+        for rep in (1, 2):
+            ref = direct(work / f"direct{rep}")
+            row(f"direct cargo builds, {len(cmds)} variants (sum), cold #{rep}", *ref, None, "", "")
+            scan(f"scan cold, --no-runtime #{rep}", ref, "<= 1.1x", "--no-runtime", cache_dir=work / f"n{rep}")
+            scan(f"scan cold, with runtime #{rep}", ref, "<= 1.1x", cache_dir=work / f"c{rep}")
+        cache = work / "c2"
+        scan("scan warm, nothing changed", None, "<= 1 s, 0 cargo", cache_dir=cache)
+        for n in (1, 2):
+            for d in (crate, user):
+                lib = d / "src" / "lib.rs"
+                lib.write_text(lib.read_text() + EDIT.format(n=n).replace("EDIT", f"EDIT{n}"))
+            ref = direct(work / "direct2")
+            row(f"direct cargo builds after one-line edit #{n} (sum, warm target dir)", *ref, None, "", "")
+            scan(f"scan after edit #{n}, with runtime", ref, "<= 1.5x", cache_dir=cache)
+
+        if jobs_compare:
+            allocs = "default,fixture_bump,fixture_freelist"
+            for j in ("1", "2"):
+                t, p, cpu = auditor("scan", crate, "--profiles", PROFILES, "--allocators", allocs, "--no-runtime",
+                                    "--compression", "none", "--jobs", j, "--cache-dir", work / f"j{j}", env=env)
+                row(f"27 variants, cold, --no-runtime --jobs {j}", t, cpu, None, "", summary(p))
+
+        load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+        print(f"# {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; uptime: {load}")
+        print(f"# crate {crate_src.relative_to(REPO) if crate_src.is_relative_to(REPO) else crate_src}, "
+              f"{tc['rustc_version']} + {tc['cargo_version']}, {os.cpu_count()} cores, --compression none, --jobs 1")
+        print("| measurement | wall / CPU s | ratio wall / CPU | goal | auditor's stderr (count checked against a logging CARGO wrapper) |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

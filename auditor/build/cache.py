@@ -4,7 +4,13 @@ Layout: `<cache>/variants/<key>/` holds `record.json` (status, error, seconds, s
 `module.wasm` (the measured build), `probes.wasm` (the build with probe exports) and
 analysis results `inspect-<k>.json` / `runtime-<k>.json`, whose keys add the analysing
 code's own hash, so a newer auditor re-reads modules instead of trusting old figures.
+Probe builds (one per allocator and behaviour settings, shared by every variant whose
+profile agrees on them) live under `<cache>/probes/<key>/` the same way.
 Writes go through a temp file and a rename: an interrupted scan leaves no half entry.
+
+`TargetStore` keeps the cargo target dirs between scans (`<cache>/targets/<crate>/`), so
+a re-scan after an edit is an incremental build; its size is bounded (least recently
+used crates go first) and `auditor cache prune` empties it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: probe builds shared per allocator and behaviour settings
 
 
 def default_cache_dir() -> Path:
@@ -58,8 +64,8 @@ def code_hash(package: str, data_files: tuple[str, ...] = ()) -> str:
 class VariantCache:
     """One variant's cache entry (a directory); `enabled=False` reads nothing."""
 
-    def __init__(self, root: Path, key: str, read: bool = True):
-        self.dir = root / "variants" / key[:2] / key
+    def __init__(self, root: Path, key: str, read: bool = True, kind: str = "variants"):
+        self.dir = root / kind / key[:2] / key
         self.read = read
 
     def path(self, name: str) -> Path:

@@ -191,3 +191,51 @@ def dep_info(wasm: Path) -> list[str]:
                 out.append(token)
             token = ""
     return out
+
+
+def _escape_env(value: str) -> str:
+    """As rustc writes an `# env-dep:NAME=VALUE` line."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def env_inputs(wasm: Path, environ: dict[str, str]) -> dict[str, str | None]:
+    """Environment variables the compiled crates read (`env!`, `option_env!`: rustc's
+    `# env-dep:` lines in the dep-info files of the artifact's `deps/`) that came from
+    `environ` (or were unset in it), with their values: checked on a cache hit. Variables
+    cargo or a build script set (`CARGO_PKG_*`, `OUT_DIR`, `cargo:rustc-env`) differ from
+    `environ` and are cargo's own business."""
+    out: dict[str, str | None] = {}
+    for d in sorted((wasm.parent / "deps").glob("*.d")):
+        try:
+            text = d.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if not line.startswith("# env-dep:"):
+                continue
+            name, eq, value = line[len("# env-dep:"):].partition("=")
+            recorded = value if eq else None
+            now = environ.get(name)
+            if (now is None and recorded is None) or (now is not None and _escape_env(now) == recorded):
+                out[name] = recorded
+    # Build scripts' `cargo:rerun-if-env-changed=NAME` (in their `output` files).
+    for f in sorted((wasm.parent / "build").glob("*/output")):
+        try:
+            text = f.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            for prefix in ("cargo:rerun-if-env-changed=", "cargo::rerun-if-env-changed="):
+                if line.startswith(prefix):
+                    name = line[len(prefix):].strip()
+                    now = environ.get(name)
+                    out[name] = None if now is None else _escape_env(now)
+    return out
+
+
+def env_unchanged(recorded: dict[str, str | None], environ: dict[str, str]) -> bool:
+    for name, value in recorded.items():
+        now = environ.get(name)
+        if (None if now is None else _escape_env(now)) != value:
+            return False
+    return True

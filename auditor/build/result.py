@@ -22,6 +22,7 @@ from auditor.records.scan import (
     CrateRecord,
     DeltaRecord,
     InjectedRecord,
+    ProbeBuildRecord,
     ProfileRecord,
     RecommendedRecord,
     ScanOptionsRecord,
@@ -60,7 +61,8 @@ class VariantResult:
     sha256: str | None = None
     wasm: InspectRecord | None = None
     wasm_path: str | None = None  # the module in the cache (inspect/run it again)
-    probes_path: str | None = None  # the same variant built with probe exports
+    probes_path: str | None = None  # the probe build the runtime stage ran (shared, see probe_build)
+    probe_build: ProbeBuildRecord | None = None  # which build that is
     allocator_check: AllocatorCheckRecord | None = None
     delta: DeltaRecord | None = None
     runtime: RunRecord | None = None  # of the probe build
@@ -103,6 +105,7 @@ class VariantResult:
             "sha256": self.sha256,
             "wasm_path": self.wasm_path,
             "probes_path": self.probes_path,
+            "probe_build": self.probe_build,
             "allocator_check": self.allocator_check,
             "delta": self.delta,
             "wasm": self.wasm,
@@ -125,7 +128,8 @@ class ScanResult:
     baseline: str | None  # variant the deltas are against
     notices: list[str] = field(default_factory=list)
     shard: tuple[int, int] | None = None
-    builds: int = 0  # cargo builds this run started
+    builds: int = 0  # cargo builds this run started (variants and probe builds)
+    cargo_invocations: dict[str, int] = field(default_factory=dict)  # every cargo process, by purpose
     seconds: float = 0.0
     # added by the later stages
     findings: list[Finding] = field(default_factory=list)

@@ -15,6 +15,9 @@ the measured build and the probe build without `--all-features` turning probes o
 
 The shadow location is deterministic per workspace (guarded by a lock), so paths that
 end up in debug info are the same from scan to scan and rebuilds can be byte-identical.
+With a `TargetStore` (build/cache_targets.py) the cargo target dirs live in the cache
+and outlive the scan: the sources are copied with their mtimes, and every file auditor
+generates or rewrites is stamped, so cargo's next build is incremental.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import tomlkit
 
+from auditor.build.cache_targets import TargetStore
 from auditor.build.matrix import Allocator
 from auditor.build.workspace import SKIP_DIRS, CrateInfo, dependency_tables, is_build_output, walk_tree
 from auditor.errors import AuditorError
@@ -121,7 +125,8 @@ class Tree:
 class ShadowSet:
     """All shadow trees and target dirs of one scan; `close()` removes everything."""
 
-    def __init__(self, crate: CrateInfo, tmp_root: Path | None = None):
+    def __init__(self, crate: CrateInfo, tmp_root: Path | None = None, cache_root: Path | None = None,
+                 immutable: str = ""):
         self.crate = crate
         self._trees: dict[str, Tree] = {}
         self._lock = threading.Lock()
@@ -133,6 +138,14 @@ class ShadowSet:
         self._parent = parent
         ident = hashlib.sha256(f"{crate.workspace_root}\0{crate.name}".encode()).hexdigest()[:12]
         self.base = self._claim(parent / ident)
+        self.store: TargetStore | None = None
+        if cache_root is not None and self._lock_fd is not None:  # the deterministic location: paths repeat
+            key = hashlib.sha256(f"{self.base}\0{crate.workspace_root}\0{crate.name}".encode()).hexdigest()[:16]
+            store = TargetStore(cache_root, f"{_safe(crate.name)}-{key}",
+                                {"crate": crate.name, "workspace_root": str(crate.workspace_root),
+                                 "shadow": str(self.base)})
+            if store.acquire(immutable):
+                self.store = store
 
     def _claim(self, base: Path) -> Path:
         """The deterministic dir if no other scan holds it, else a fresh random one."""
@@ -160,6 +173,9 @@ class ShadowSet:
 
     def close(self) -> None:
         shutil.rmtree(self.base, ignore_errors=True)
+        if self.store is not None:
+            self.store.release()
+            self.store = None
         if self._lock_fd is not None and self._lock_path is not None:
             try:
                 os.unlink(self._lock_path)
@@ -178,8 +194,21 @@ class ShadowSet:
     def __exit__(self, *exc):
         self.close()
 
+    @property
+    def persistent(self) -> bool:
+        """Target dirs outlive the scan (in the cache's target store)."""
+        return self.store is not None
+
     def target_dir(self, name: str) -> Path:
+        if self.store is not None:
+            return self.store.target_dir(name)
         d = self.base / "t" / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def scratch_dir(self, name: str) -> Path:
+        """A throw-away target dir (removed with the shadow trees)."""
+        d = self.base / "scratch" / name
         d.mkdir(parents=True, exist_ok=True)
         return d
 
@@ -206,14 +235,17 @@ class ShadowSet:
         ws_copy = mirror / ws.relative_to(ws.anchor)
         skip = {crate.target_directory.resolve()}
         shutil.copytree(ws, ws_copy, symlinks=True, ignore=_ignore(skip))
+        generated: list[Path] = []
         for f in walk_tree(ws_copy):
             rel = f.relative_to(ws_copy)
             if f.name == "Cargo.toml":
-                _rewrite_manifest(f, ws / rel.parent, ws)
+                if _rewrite_manifest(f, ws / rel.parent, ws):
+                    generated.append(f)
             elif f.name in _CONFIG_NAMES and f.parent.name == ".cargo":
-                _rewrite_config(f, ws / rel.parent.parent, ws)
+                if _rewrite_config(f, ws / rel.parent.parent, ws):
+                    generated.append(f)
         _link_outside(ws, mirror)
-        _copy_ancestor_configs(ws, mirror)
+        generated += _copy_ancestor_configs(ws, mirror)
         manifest = ws_copy / crate.manifest_path.relative_to(ws)
         glue_dir = None
         if glue:
@@ -227,6 +259,10 @@ class ShadowSet:
             _add_glue_dependency(manifest, glue_dir)
             with open(lib_copy, "a", encoding="utf-8") as out:
                 out.write(_ROOT_LINE)
+            generated += [manifest, lib_copy, *(p for p in sorted(glue_dir.rglob("*")) if p.is_file())]
+        if self.store is not None:
+            for f in dict.fromkeys(generated):
+                self.store.stamp(f)
         return Tree(kind, mirror, ws_copy, manifest, glue_dir)
 
 
@@ -255,7 +291,7 @@ def _absolute_if_outside(value: str, orig_base: Path, ws: Path) -> str | None:
     return None if _inside(resolved, ws) else str(resolved)
 
 
-def _rewrite_manifest(path: Path, orig_dir: Path, ws: Path) -> None:
+def _rewrite_manifest(path: Path, orig_dir: Path, ws: Path) -> bool:
     doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     changed = False
     for table in dependency_tables(doc):
@@ -282,6 +318,7 @@ def _rewrite_manifest(path: Path, orig_dir: Path, ws: Path) -> None:
                     changed = True
     if changed:
         path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    return changed
 
 
 def _rewrite_config(path: Path, orig_base: Path, ws: Path) -> bool:
@@ -357,7 +394,8 @@ def _link_outside(ws: Path, mirror: Path) -> None:
         child = d
 
 
-def _copy_ancestor_configs(ws: Path, mirror: Path) -> None:
+def _copy_ancestor_configs(ws: Path, mirror: Path) -> list[Path]:
+    out = []
     home = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo").resolve()
     for d in ws.parents:
         cargo_dir = d / ".cargo"
@@ -370,6 +408,8 @@ def _copy_ancestor_configs(ws: Path, mirror: Path) -> None:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(f, dest)
                 _rewrite_config(dest, d, ws)
+                out.append(dest)
+    return out
 
 
 def write_glue(glue_dir: Path, allocator: Allocator | None) -> None:

@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor.build import invocations
 from auditor.errors import AuditorError
 
 TARGET = "wasm32-unknown-unknown"
@@ -211,6 +212,7 @@ def _versions(tc: Toolchain, cache_dir: Path | None) -> bool:
     fields = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
     tc.host = fields.get("host")
     tc.rustc_version = f"rustc {fields['release']}" if "release" in fields else out.splitlines()[0]
+    invocations.count("version")
     code, out, err = _run([tc.cargo, "-V"])
     if code != 0:
         return _does_not_run(tc, tc.cargo, out, err)
@@ -314,6 +316,7 @@ def try_build(tc: Toolchain, cache_dir: Path | None) -> None:
         env["CARGO_TARGET_DIR"] = str(Path(tmp) / "target")
         for k in ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"):
             env.pop(k, None)
+        invocations.count("toolchain check")
         try:
             p = subprocess.run([tc.cargo, "build", "--offline", "--release", "--target", TARGET],
                                cwd=crate, env=env, capture_output=True, text=True, timeout=300,

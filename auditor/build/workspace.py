@@ -14,18 +14,22 @@ import json
 import os
 import re
 import subprocess
+import time
 import tomllib
 from collections.abc import Iterator, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auditor.build import invocations
 from auditor.errors import AuditorError
 from auditor.manifest import locate
 from auditor.records.scan import CrateRecord, OwnAllocatorRecord
 
 # Never copied nor hashed: version control and build output.
 SKIP_DIRS = {".git", ".hg", ".svn", ".jj"}
+# Auditor's own config files: not build inputs (left out of build cache keys).
+AUDITOR_CONFIGS = ("auditor.toml", ".auditor.toml")
 _DEP_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")
 _GLOBAL_ALLOC = re.compile(r"#\s*\[\s*global_allocator\s*\]")
 _STATIC = re.compile(r"static\s+(?:mut\s+)?[A-Za-z_][A-Za-z0-9_]*\s*:\s*(?P<type>[^=;]+?)\s*=")
@@ -45,6 +49,7 @@ class CrateInfo:
     target_directory: Path
     outside_paths: list[Path] = field(default_factory=list)  # path deps outside the workspace root
     own_allocator: OwnAllocatorRecord | None = None
+    has_build_script: bool = False  # a workspace member has build.rs (it could read any file)
 
     @property
     def package_dir(self) -> Path:
@@ -75,6 +80,7 @@ def _display(p: Path, cwd: Path | None) -> str:
 def cargo_metadata(manifest: Path, cargo: str, env: dict) -> dict:
     """`cargo metadata --no-deps` of the user's manifest (reads, never writes)."""
     argv = [cargo, "metadata", "--no-deps", "--format-version", "1", "--manifest-path", str(manifest)]
+    invocations.count("metadata")
     try:
         p = subprocess.run(argv, cwd=manifest.parent, env=env, capture_output=True, text=True, timeout=120,
                            input="")
@@ -93,10 +99,66 @@ def find_manifest(path: Path) -> Path:
     return locate.find_manifest(path).resolve()
 
 
-def load_crate(path: Path, cargo: str, env: dict, package: str | None = None) -> tuple[CrateInfo, list[str]]:
+def _metadata_layout(manifest: Path, ws_root: Path, outside: list[str]) -> str:
+    """What `cargo metadata --no-deps` reads: the manifests and cargo configs from the
+    package up to `/` (cargo looks for a workspace root there), the workspace's file
+    list (target auto-discovery, member globs) and its manifests, and the manifests of
+    path dependencies outside it."""
+    h = hashlib.sha256()
+
+    def add(f: Path) -> None:
+        try:
+            h.update(f"{f}\0".encode() + hashlib.sha256(f.read_bytes()).digest())
+        except OSError:
+            h.update(f"{f}\0-".encode())
+
+    for d in (manifest.parent, *manifest.parent.parents):
+        for f in (d / "Cargo.toml", d / ".cargo" / "config", d / ".cargo" / "config.toml"):
+            add(f)
+    for f in walk_tree(ws_root):
+        h.update(f"{f}\n".encode())
+        if f.name == "Cargo.toml":
+            add(f)
+    for o in outside:
+        add(Path(o) / "Cargo.toml")
+    return h.hexdigest()
+
+
+def cached_metadata(manifest: Path, cargo: str, env: dict, cache_dir: Path | None, tool_key: str = "") -> dict:
+    """`cargo metadata --no-deps`, or its stored answer when nothing it reads changed
+    (a warm re-scan starts no cargo at all)."""
+    if cache_dir is None:
+        return cargo_metadata(manifest, cargo, env)
+    env_key = sorted((k, v) for k, v in env.items() if k.startswith(("CARGO", "RUST")))
+    ident = hashlib.sha256(json.dumps([str(manifest), cargo, tool_key, env_key]).encode()).hexdigest()[:32]
+    store = cache_dir / "metadata" / f"{ident}.json"
+    try:
+        entry = json.loads(store.read_text(encoding="utf-8"))
+        ws = Path(entry["meta"]["workspace_root"])
+        if entry["layout"] == _metadata_layout(manifest, ws, entry["outside"]):
+            return entry["meta"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    meta = cargo_metadata(manifest, cargo, env)
+    ws_root = Path(meta["workspace_root"]).resolve()
+    members = set(meta.get("workspace_members", []))
+    outside = [str(p) for p in outside_path_deps(meta, [p for p in meta["packages"] if p["id"] in members], ws_root)]
+    entry = {"meta": meta, "outside": outside, "layout": _metadata_layout(manifest, ws_root, outside)}
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        tmp = store.with_name(f".{store.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(entry), encoding="utf-8")
+        os.replace(tmp, store)
+    except OSError:
+        pass
+    return meta
+
+
+def load_crate(path: Path, cargo: str, env: dict, package: str | None = None, *,
+               cache_dir: Path | None = None, tool_key: str = "") -> tuple[CrateInfo, list[str]]:
     """The package to scan and notices; AuditorError for no cdylib or an ambiguous workspace."""
     manifest = find_manifest(path)
-    meta = cargo_metadata(manifest, cargo, env)
+    meta = cached_metadata(manifest, cargo, env, cache_dir, tool_key)
     members = set(meta.get("workspace_members", []))
     pkgs = [p for p in meta["packages"] if p["id"] in members]
     notices: list[str] = []
@@ -143,6 +205,7 @@ def load_crate(path: Path, cargo: str, env: dict, package: str | None = None) ->
         members=sorted(p["name"] for p in pkgs), target_directory=Path(meta["target_directory"]),
     )
     info.outside_paths = outside_path_deps(meta, pkgs, ws_root)
+    info.has_build_script = any("custom-build" in t.get("kind", []) for p in pkgs for t in p["targets"])
     info.own_allocator = find_global_allocator(info.lib_src)
     return info, notices
 
@@ -294,4 +357,136 @@ def cargo_config_files(start: Path) -> list[Path]:
         f = home / name
         if f.is_file() and f not in out:
             out.append(f)
+    return out
+
+
+def _build_view(f: Path, raw_manifests: bool) -> bytes | None:
+    """A file's bytes as a build sees them: None for auditor's own config files, a
+    manifest without its `[package|workspace.metadata.auditor]` tables (cargo never reads
+    those); raw bytes when a build script could read them (`raw_manifests`)."""
+    if raw_manifests:
+        return f.read_bytes()
+    if f.name in AUDITOR_CONFIGS:
+        return None
+    data = f.read_bytes()
+    if f.name != "Cargo.toml" or b"auditor" not in data:
+        return data
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return data  # cargo will say what is wrong with it
+    for table in ("package", "workspace"):
+        meta = (doc.get(table) or {}).get("metadata")
+        if isinstance(meta, dict):
+            meta.pop("auditor", None)
+    return b"parsed manifest\n" + json.dumps(doc, sort_keys=True, default=str).encode()
+
+
+class HashMemo:
+    """File hashes remembered by (size, mtime, ctime, inode), so a warm re-scan of a big
+    tree (a vendor directory, say) reads only what changed. Like git's index, an entry
+    is trusted only when the file was last modified at least 2 s before it was hashed
+    (a write within the filesystem's timestamp granularity cannot hide behind it); any
+    write changes ctime, which no tool can set back."""
+
+    RACY_NS = 2_000_000_000
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.entries: dict[str, list] = {}
+        self.dirty = False
+        if path is not None:
+            try:
+                self.entries = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self.entries = {}
+
+    def digest(self, f: Path) -> tuple[int, bytes]:
+        """(size, sha256 digest) of the file's bytes."""
+        st = f.stat()
+        sig = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        key = str(f)
+        hit = self.entries.get(key)
+        if hit is not None and hit[:4] == sig:
+            return st.st_size, bytes.fromhex(hit[4])
+        data = f.read_bytes()
+        d = hashlib.sha256(data).digest()
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > self.RACY_NS and len(data) == st.st_size:
+            self.entries[key] = sig + [d.hex()]
+            self.dirty = True
+        return len(data), d
+
+    MAX_ENTRIES = 200_000
+
+    def save(self) -> None:
+        if self.path is None or not self.dirty:
+            return
+        if len(self.entries) > self.MAX_ENTRIES:  # bounded: start over rather than grow forever
+            self.entries = {}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(self.entries), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+        self.dirty = False
+
+
+def build_fingerprint(paths: list[Path], skip: Set[Path] = frozenset(), *, raw_manifests: bool = False,
+                      memo: HashMemo | None = None) -> str:
+    """Content hash of what a build reads under the given dirs (files given directly are
+    hashed raw): as `fingerprint`, without auditor's own settings (see `_build_view`)."""
+    h = hashlib.sha256()
+    for root in paths:
+        h.update(f"root {root}\n".encode())
+        if root.is_file():
+            h.update(hashlib.sha256(root.read_bytes()).digest())
+            continue
+        if not root.is_dir():
+            h.update(b"missing\n")
+            continue
+        for f in walk_tree(root, skip):
+            rel = f.relative_to(root).as_posix()
+            try:
+                if f.is_symlink():
+                    h.update(f"link {rel} {os.readlink(f)}\n".encode())
+                    continue
+                if memo is not None and f.name != "Cargo.toml" and (raw_manifests or f.name not in AUDITOR_CONFIGS):
+                    size, d = memo.digest(f)
+                    h.update(f"file {rel} {size}\n".encode())
+                    h.update(d)
+                    continue
+                data = _build_view(f, raw_manifests)
+            except OSError:
+                continue
+            if data is None:
+                continue
+            h.update(f"file {rel} {len(data)}\n".encode())
+            h.update(hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def config_sources(configs: list[Path]) -> list[Path]:
+    """Directories cargo config files make build inputs: `[source.*] directory` and
+    `local-registry` (vendored crates), `paths` overrides and `[patch.*]` paths.
+    Relative paths are relative to the directory holding `.cargo/` (cargo's rule)."""
+    out: list[Path] = []
+    for cfg in configs:
+        try:
+            data = tomllib.loads(cfg.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        base = cfg.parent.parent
+        found: list[str] = [p for p in data.get("paths") or [] if isinstance(p, str)]
+        for src in (data.get("source") or {}).values():
+            if isinstance(src, dict):
+                found += [src[k] for k in ("directory", "local-registry") if isinstance(src.get(k), str)]
+        for reg in (data.get("patch") or {}).values():
+            if isinstance(reg, dict):
+                found += [d["path"] for d in reg.values() if isinstance(d, dict) and isinstance(d.get("path"), str)]
+        for p in found:
+            d = Path(os.path.normpath(base / p))
+            if d not in out:
+                out.append(d)
     return out

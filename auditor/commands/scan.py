@@ -32,7 +32,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               help="Allocator speed probe on every variant's probe build (default: runtime.speed, else on).")
 @click.option("--memory-limit", default=None, help="Runtime memory cap, e.g. \"16 MiB\" or \"256 pages\".")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="Cache directory (default: $XDG_CACHE_HOME/auditor).")
+              help="Cache directory: results and kept cargo target dirs (default: $XDG_CACHE_HOME/auditor; see `auditor cache`).")
 @click.option("--no-cache", is_flag=True, help="Rebuild every variant (the cache is still updated).")
 @click.option("--check-reproducible", is_flag=True,
               help="Build each variant twice in fresh target dirs and report whether the .wasm is byte-identical.")

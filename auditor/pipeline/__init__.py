@@ -4,7 +4,8 @@
   signals in progress.py), `ScanOptions`, `BuildOptions`;
 - `check_report`, `plan_gate`, `apply_gate` (gate.py: `check` and `scan --gate`);
 - `inspect`, `run` (module.py); `lint`, `list_rules`, `fix`, `config_report`
-  (manifest.py); `diff`, `merge` (reports.py); `doctor` (toolchain.py).
+  (manifest.py); `diff`, `merge` (reports.py); `doctor` (toolchain.py);
+  `cache_info`, `cache_prune` (cachecmd.py).
 
 Names are looked up in their module on first use, so `auditor lint` (a pre-commit hook)
 imports the manifest flows only, never the build, wasm or runtime stages.
@@ -28,6 +29,7 @@ _EXPORTS = {
     "config_report": "auditor.pipeline.manifest",
     "diff": "auditor.pipeline.reports", "merge": "auditor.pipeline.reports",
     "doctor": "auditor.pipeline.toolchain",
+    "cache_info": "auditor.pipeline.cachecmd", "cache_prune": "auditor.pipeline.cachecmd",
 }
 __all__ = sorted(_EXPORTS)
 

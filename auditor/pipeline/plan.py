@@ -2,9 +2,16 @@
 matrix, and per variant the cache key that says whether it must be built at all.
 
 A variant's key hashes every input a build reads (the toolchain, the workspace's sources
-and cargo config, the relevant environment, the injected glue, the profile's settings,
-the allocator's source) and the cache format; a hit needs the stored record, its module
-and unchanged files outside those inputs that rustc was seen reading.
+and cargo config, directory/vendored sources, the relevant environment, the injected
+glue, the profile's settings, the allocator's source) and the cache format; a hit needs
+the stored record, its module and unchanged files outside those inputs that rustc was
+seen reading. Auditor's own settings (budgets, rules, runtime options: auditor.toml and
+`[*.metadata.auditor]`) are not build inputs and are left out.
+
+The runtime stage needs a build with probe exports. Variants whose profiles agree on the
+behaviour keys (rules/scan.toml: panic, overflow-checks, debug-assertions) share one
+probe build per allocator (`ProbePlan`), built with a selected profile of that behaviour
+(`release` when selected), so it reuses that profile's compiled dependencies.
 """
 
 from __future__ import annotations
@@ -16,12 +23,22 @@ from typing import Any
 
 from auditor.build import toolchain as tc_mod
 from auditor.build.cache import CACHE_FORMAT, VariantCache, default_cache_dir, digest, file_sha256
-from auditor.build.cargo import BuildOptions, cargo_args, display_command
+from auditor.build.cargo import BuildOptions, cargo_args, display_command, env_unchanged
 from auditor.build.matrix import Allocator, Matrix, Profile, build_matrix, pin_allocator
 from auditor.build.shadow import PROBE_FEATURE, probe_source
 from auditor.build.toolchain import TARGET, Toolchain
-from auditor.build.workspace import CrateInfo, cargo_config_files, find_manifest, fingerprint, load_crate
+from auditor.build.workspace import (
+    CrateInfo,
+    HashMemo,
+    build_fingerprint,
+    cargo_config_files,
+    config_sources,
+    find_manifest,
+    fingerprint,
+    load_crate,
+)
 from auditor.config.view import ConfigView
+from auditor.data import load_rules_file
 from auditor.errors import AuditorError
 from auditor.pipeline.gate import GatePlan, plan_gate
 from auditor.pipeline.progress import Reporter
@@ -61,6 +78,33 @@ class ScanOptions:
 
 
 @dataclass
+class ProbePlan:
+    """One probe build (probe exports on) serving every variant of one allocator whose
+    profile has the same behaviour settings."""
+
+    allocator: Allocator
+    profile: Profile  # the cargo profile it is built with
+    behaviour: dict[str, Any]  # the behaviour keys it stands for (on top of [profile.release])
+    key: str
+    cache: VariantCache
+    record: dict[str, Any] | None
+    need_build: bool
+    args: list[str]
+    variants: list[str] = field(default_factory=list)  # ids of the matrix's variants it serves
+
+    @property
+    def id(self) -> str:
+        return join_id(self.profile.name, self.allocator.name)
+
+    def to_json(self) -> dict[str, Any]:
+        rec = self.record or {}
+        return {"profile": self.profile.name, "allocator": self.allocator.name, "behaviour": self.behaviour,
+                "status": rec.get("status"), "sha256": rec.get("sha256"),
+                "path": str(self.cache.path("probes.wasm")) if rec.get("status") == "ok" else None,
+                "command": display_command(self.args), "variants": list(self.variants)}
+
+
+@dataclass
 class Plan:
     """One variant to report: its cache entry, what is stored, what must still be built."""
 
@@ -71,8 +115,8 @@ class Plan:
     cache: VariantCache
     record: dict[str, Any] | None
     need_clean: bool
-    need_probes: bool
     args: list[str]
+    probe: ProbePlan | None = None  # its probe build (None with --no-runtime)
 
     @property
     def id(self) -> str:
@@ -95,6 +139,7 @@ class Context:
     rep: Reporter
     cache_root: Path
     gate: GatePlan | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)  # build_inputs(), once plan_variants ran
 
 
 def prepare(crate_dir: Path, options: ScanOptions) -> Context:
@@ -113,7 +158,8 @@ def prepare(crate_dir: Path, options: ScanOptions) -> Context:
     if tc is None:  # select() raises when nothing usable is found
         raise AuditorError(found.reason)
     rep.notice(found.reason)
-    crate, notices = load_crate(manifest, tc.cargo, tc.env(), options.build.package)
+    crate, notices = load_crate(manifest, tc.cargo, tc.env(), options.build.package, cache_dir=cache_root,
+                                tool_key=tc.key)
     matrix = build_matrix(config, options.profiles, options.allocators)
     notices += pin_allocator(crate, matrix, config)
     for n in notices:
@@ -136,25 +182,80 @@ def prepare(crate_dir: Path, options: ScanOptions) -> Context:
 
 
 def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
-    """Per chosen variant: its key, what the cache holds, and what must be built."""
-    inputs = build_inputs(ctx.crate, ctx.toolchain)
+    """Per chosen variant: its key, what the cache holds, and what must be built; with the
+    runtime stage on, each variant's shared probe build too."""
+    inputs = ctx.inputs = build_inputs(ctx.crate, ctx.toolchain, ctx.cache_root)
     plans = []
+    probes: dict[str, ProbePlan] = {}
+    # Chosen from the whole matrix, not a shard's slice: every shard names the same probe builds.
+    selected = ctx.matrix.profiles
+    serves: dict[tuple[str, str], list[str]] = {}
+    if ctx.runtime_on:
+        for p, a in ctx.matrix.variants():
+            serves.setdefault((probe_profile(p, selected)[0].name, a.name), []).append(join_id(p.name, a.name))
     for i, (p, a) in enumerate(ctx.chosen):
         key = digest([CACHE_FORMAT, inputs, TARGET, p.name, p.settings, allocator_key(a), options.build.to_json()])
         vc = VariantCache(ctx.cache_root, key, read=options.use_cache)
-        rec = vc.record()
-        if rec is not None and rec.get("status") == "ok" and not vc.path("module.wasm").is_file():
-            rec = None
-        if rec is not None and not unchanged(rec.get("extra_inputs") or {}):
-            rec = None
-        need_clean = rec is None
-        probes_done = rec is not None and (rec.get("probe_status") == "failed" or (
-            rec.get("probe_status") == "ok" and vc.path("probes.wasm").is_file()))
-        need_probes = ctx.runtime_on and (need_clean or (rec is not None and rec.get("status") == "ok"
-                                                         and not probes_done))
+        rec = _usable(vc, "module.wasm")
         args = cargo_args(p.config_args(), p.name, ctx.crate.name, options.build)
-        plans.append(Plan(i, p, a, key, vc, rec, need_clean, need_probes, args))
+        plan = Plan(i, p, a, key, vc, rec, rec is None, args)
+        if ctx.runtime_on:
+            q, behaviour = probe_profile(p, selected)
+            pkey = digest([CACHE_FORMAT, inputs, TARGET, "probes", q.name, q.settings, allocator_key(a),
+                           options.build.to_json(), PROBE_FEATURE])
+            if pkey not in probes:
+                pc = VariantCache(ctx.cache_root, pkey, read=options.use_cache, kind="probes")
+                prec = _usable(pc, "probes.wasm")
+                pargs = cargo_args(q.config_args(), q.name, ctx.crate.name, options.build, [PROBE_FEATURE])
+                probes[pkey] = ProbePlan(a, q, behaviour, pkey, pc, prec, prec is None, pargs,
+                                         serves.get((q.name, a.name), []))
+            plan.probe = probes[pkey]
+        plans.append(plan)
     return plans
+
+
+def _usable(vc: VariantCache, module: str) -> dict[str, Any] | None:
+    """The stored record, when its module is there and what rustc was seen reading
+    outside the key (files, environment variables) is unchanged."""
+    rec = vc.record()
+    if rec is not None and rec.get("status") == "ok" and not vc.path(module).is_file():
+        return None
+    if rec is not None and not unchanged(rec.get("extra_inputs") or {}):
+        return None
+    if rec is not None and not env_unchanged(rec.get("env_inputs") or {}, dict(os.environ)):
+        return None
+    return rec
+
+
+def behaviour_keys() -> tuple[str, ...]:
+    return tuple(load_rules_file("scan.toml").get("probe", {}).get("behaviour-keys", ["panic"]))
+
+
+def _on_release(p: Profile) -> bool:
+    return p.name == "release" or (p.name != "dev" and p.settings.get("inherits", "release") == "release")
+
+
+def probe_profile(p: Profile, chosen: list[Profile]) -> tuple[Profile, dict[str, Any]]:
+    """The profile variant profile `p`'s probe build uses, and the behaviour it stands for.
+
+    Profiles on top of [profile.release] share a probe build when they agree on the
+    behaviour keys: it is built with the first selected profile whose settings are
+    exactly those keys (`release` for none, `panic-abort` for panic = "abort": names kept,
+    nothing else changed), else the first selected profile with that behaviour (`p`
+    itself at worst), so it always reuses a measured profile's compiled dependencies.
+    Any other profile (inheriting `dev`, say) probes itself.
+    """
+    if not _on_release(p):
+        return p, {k: v for k, v in p.settings.items() if k != "inherits"}
+    keys = behaviour_keys()
+
+    def behaviour(q: Profile) -> dict[str, Any]:
+        return {k: q.settings[k] for k in keys if k in q.settings}
+
+    want = behaviour(p)
+    same = [q for q in chosen if _on_release(q) and behaviour(q) == want]
+    exact = [q for q in same if {k: v for k, v in q.settings.items() if k != "inherits"} == want]
+    return (exact or same or [p])[0], want
 
 
 def command_rows(ctx: Context, options: ScanOptions) -> list[dict[str, Any]]:
@@ -181,20 +282,35 @@ def injected(a: Allocator) -> InjectedRecord | None:
 # --------------------------------------------------------------------------- cache keys
 
 
-def build_inputs(crate: CrateInfo, tc: Toolchain) -> dict[str, Any]:
-    """Everything outside the variant that a build reads."""
+def build_inputs(crate: CrateInfo, tc: Toolchain, cache_root: Path | None = None) -> dict[str, Any]:
+    """Everything outside the variant that a build reads.
+
+    Sources: every file of the workspace and of path dependencies outside it (Cargo.lock
+    among them: registry checksums, git revisions), with auditor's own settings left out
+    (auditor.toml, `[*.metadata.auditor]` in manifests — unless a build script could read
+    them); directory, local-registry and `paths` sources named by the cargo config files
+    (vendored crates: each file's hash); the config files themselves; the environment
+    cargo and rustc read.
+    """
     skip = {crate.target_directory.resolve()}
     configs = cargo_config_files(crate.package_dir)
     env = {k: v for k, v in os.environ.items() if k in _ENV_KEYS or k.startswith(_ENV_PREFIXES)}
-    return {
+    roots = [crate.workspace_root] + list(crate.outside_paths)
+    memo = HashMemo(cache_root / "filehashes.json" if cache_root is not None else None)
+    out = {
         "toolchain": tc.key,
         "package": crate.name,
         "workspace_root": str(crate.workspace_root),
-        "sources": fingerprint([crate.workspace_root] + list(crate.outside_paths), skip),
+        "sources": build_fingerprint(roots, skip, raw_manifests=crate.has_build_script, memo=memo),
+        # also when inside the workspace: this hash keys the kept target dirs too (cargo
+        # never rechecks a directory source's files; see cache_targets.TargetStore.acquire)
+        "config_sources": build_fingerprint(config_sources(configs), frozenset(), raw_manifests=True, memo=memo),
         "cargo_config": fingerprint(configs),
         "env": env,
         "glue": digest([probe_source(), PROBE_FEATURE]),
     }
+    memo.save()
+    return out
 
 
 _path_prints: dict[str, str] = {}

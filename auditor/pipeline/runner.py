@@ -1,12 +1,13 @@
 """The scan's worker: cargo builds in threads, analyses on the main thread as they finish.
 
-For each variant (profile x allocator) the build stage gives two modules from a shadow
-copy of the workspace: the measured one (exactly the user's crate plus the allocator)
-and, when the runtime stage is on, the same build with probe exports added. Sizes come
-only from the first, so probes never distort them. Build records are cached by the
-plan's key; analyses are cached with the analysing code's hash on top. Builds run in
-worker threads while the main thread inspects and runs finished modules, so analysis
-time hides behind the next build.
+For each variant (profile x allocator) the build stage gives the measured module from a
+shadow copy of the workspace: exactly the user's crate plus the allocator. With the
+runtime stage on, each allocator also gets one probe build (probe exports on) per
+behaviour setting (plan.ProbePlan), shared by every variant it stands for; sizes come
+only from the measured builds, so probes never distort them. Build records are cached by
+the plan's keys; analyses with the analysing code's hash on top, runtime results once per
+probe build. Builds run in worker threads (one target dir per profile, kept in the cache
+between scans) while the main thread inspects and runs finished modules.
 """
 
 from __future__ import annotations
@@ -20,34 +21,44 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, cast
 
-from auditor.build.cache import code_hash, digest, file_sha256
-from auditor.build.cargo import BuildOutcome, ProcessRegistry, cargo_args, dep_info, display_command, run_cargo
+from auditor.build import invocations
+from auditor.build.cache import VariantCache, code_hash, digest, file_sha256
+from auditor.build.cargo import BuildOutcome, ProcessRegistry, dep_info, display_command, env_inputs, run_cargo
 from auditor.build.result import VariantResult
-from auditor.build.shadow import PROBE_FEATURE, ShadowSet, Tree
+from auditor.build.shadow import ShadowSet, Tree
 from auditor.build.toolchain import TARGET, Toolchain
-from auditor.build.workspace import CrateInfo
+from auditor.build.workspace import CrateInfo, cargo_config_files, config_sources
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
-from auditor.pipeline.plan import Plan, ScanOptions, injected
+from auditor.pipeline.plan import Plan, ProbePlan, ScanOptions, injected
 from auditor.pipeline.progress import Reporter
 from auditor.records.inspect import InspectRecord
 from auditor.records.run import RunRecord
+from auditor.records.scan import ProbeBuildRecord
 from auditor.rules.allocator import allocator_check
 from auditor.runtime.options import RuntimeOptions, Scenario
 from auditor.runtime.options import from_config as scenarios_from_config
 
+Task = tuple[str, Any]  # ("variant", Plan) or ("probe", ProbePlan)
 
-def groups(todo: list[Plan], jobs: int) -> list[list[Plan]]:
-    """Work units: one per profile (deps are compiled per profile), split further only
-    when there are fewer units than parallel jobs."""
-    by_profile: dict[str, list[Plan]] = {}
+
+def work_units(todo: list[Plan], probes: list[ProbePlan], jobs: int) -> list[tuple[str, list[Task]]]:
+    """Work units, named after their target dir: one per profile (dependencies are
+    compiled per profile), a probe build right after the measured build of its allocator
+    in its profile's unit (so it rebuilds only the glue and the crate); split further
+    only when there are fewer units than parallel jobs."""
+    by_profile: dict[str, list[Task]] = {}
     for p in todo:
-        by_profile.setdefault(p.profile.name, []).append(p)
-    out = list(by_profile.values())
-    while len(out) < jobs and any(len(g) > 1 for g in out):
-        big = max(out, key=len)
-        i = out.index(big)
-        out[i:i + 1] = [big[: len(big) // 2], big[len(big) // 2:]]
+        by_profile.setdefault(p.profile.name, []).append(("variant", p))
+    for q in probes:
+        tasks = by_profile.setdefault(q.profile.name, [])
+        same = [i for i, (k, t) in enumerate(tasks) if k == "variant" and t.allocator.name == q.allocator.name]
+        tasks.insert(same[-1] + 1 if same else len(tasks), ("probe", q))
+    out = list(by_profile.items())
+    while len(out) < jobs and any(len(g) > 1 for _, g in out):
+        i = max(range(len(out)), key=lambda j: len(out[j][1]))
+        name, big = out[i]
+        out[i:i + 1] = [(name, big[: len(big) // 2]), (f"{name}~{len(out)}", big[len(big) // 2:])]
     return out
 
 
@@ -61,46 +72,66 @@ def unshadow(text: str | None, tree: Tree) -> str | None:
 
 
 class Runner:
-    """Builds in worker threads (one profile's variants per unit, so dependencies build
+    """Builds in worker threads (one profile's builds per unit, so dependencies build
     once per target dir); inspection and probes on the main thread as builds finish."""
 
     def __init__(self, crate: CrateInfo, tc: Toolchain, options: ScanOptions, runtime_on: bool,
-                 config: ConfigView, rep: Reporter, jobs: int):
+                 config: ConfigView, rep: Reporter, jobs: int, cache_root: Path | None = None,
+                 immutable_inputs: str = ""):
         self.crate, self.tc, self.options, self.runtime_on = crate, tc, options, runtime_on
         self.config, self.rep, self.jobs = config, rep, max(1, int(jobs))
+        self.cache_root = cache_root
+        self.immutable_inputs = immutable_inputs  # see cache_targets.TargetStore.acquire
         self.registry = ProcessRegistry()
         self.shadows: ShadowSet | None = None
         self.builds = 0
         self._count_lock = threading.Lock()
-        self._slots = threading.local()
-        self._next_slot = 0
         self.notices: list[str] = []
         self._runtime: tuple[RuntimeOptions, list[Scenario]] | None = None  # checked on first use
+        self._ran: dict[str, tuple[RunRecord | None, str | None]] = {}  # probe key -> (record, error)
 
     # ---------------------------------------------------------------- orchestration
     def run(self, plans: list[Plan]) -> list[VariantResult]:
         results: dict[int, VariantResult] = {}
-        todo = [p for p in plans if p.need_clean or p.need_probes]
+        probes = list({p.probe.key: p.probe for p in plans if p.probe is not None}.values())
+        todo = [p for p in plans if p.need_clean]
+        todo_probes = [q for q in probes if q.need_build]
+        measured: dict[int, dict[str, Any]] = {p.index: p.record or {} for p in plans if not p.need_clean}
+        probed: dict[str, dict[str, Any]] = {q.key: q.record or {} for q in probes if not q.need_build}
         done_q: queue.Queue[Any] = queue.Queue()
+
+        def finish_ready() -> None:
+            for p in plans:
+                if p.index in results or p.index not in measured:
+                    continue
+                if p.probe is not None and p.probe.key not in probed:
+                    continue
+                results[p.index] = self._analyse(p, measured[p.index], probed.get(p.probe.key) if p.probe else None,
+                                                 cached=not p.need_clean)
+
         try:
-            if todo:
-                self.shadows = ShadowSet(self.crate, self.options.tmp_dir)
+            if todo or todo_probes:
+                self.shadows = ShadowSet(self.crate, self.options.tmp_dir, self.cache_root, self.immutable_inputs)
+            units = work_units(todo, todo_probes, self.jobs)
             with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="auditor-build") as pool:
-                futures = [pool.submit(self._build_group, g, done_q) for g in groups(todo, self.jobs)]
+                futures = [pool.submit(self._build_unit, name, tasks, done_q) for name, tasks in units]
                 try:
-                    for p in plans:
-                        if p not in todo:
-                            results[p.index] = self._analyse(p, p.record or {}, cached=True)
-                    left = len(todo)
+                    finish_ready()
+                    left = len(todo) + len(todo_probes)
                     while left:
                         try:
-                            p, rec, exc = done_q.get(timeout=0.5)
+                            kind, task, rec, exc = done_q.get(timeout=0.5)
                         except queue.Empty:
                             continue
                         if exc is not None:
                             raise exc
-                        results[p.index] = self._analyse(p, rec, cached=False)
+                        if kind == "variant":
+                            measured[task.index] = rec
+                        else:
+                            task.record = rec
+                            probed[task.key] = rec
                         left -= 1
+                        finish_ready()
                 except BaseException:
                     self.registry.stop_all()
                     for f in futures:
@@ -112,21 +143,18 @@ class Runner:
                 self.shadows.close()
         return [results[p.index] for p in plans]
 
-    def _build_group(self, group: list[Plan], done_q: queue.Queue[Any]) -> None:
-        """Variants of one profile, in one target dir, so their dependencies build once."""
-        for p in group:
+    def _build_unit(self, name: str, tasks: list[Task], done_q: queue.Queue[Any]) -> None:
+        """One unit's builds, in one target dir, so their dependencies build once."""
+        target: Path | None = None
+        for kind, task in tasks:
             try:
-                done_q.put((p, self._build(p), None))
+                if target is None:
+                    target = self.shadows_or_fail().target_dir(name)
+                rec = self._build(task, target) if kind == "variant" else self._build_probe(task, target)
+                done_q.put((kind, task, rec, None))
             except BaseException as e:  # handed to the main thread, which stops the scan
-                done_q.put((p, None, e))
+                done_q.put((kind, task, None, e))
                 return
-
-    def _slot(self) -> int:
-        if not hasattr(self._slots, "n"):
-            with self._count_lock:
-                self._slots.n = self._next_slot
-                self._next_slot += 1
-        return self._slots.n
 
     # ---------------------------------------------------------------- building (worker threads)
     def _env(self, target_dir: Path) -> dict[str, str]:
@@ -136,69 +164,83 @@ class Runner:
         env["CARGO_TERM_PROGRESS_WHEN"] = "never"
         return env
 
-    def _cargo(self, tree: Tree, args: list[str], target_dir: Path) -> BuildOutcome:
+    def _cargo(self, tree: Tree, args: list[str], target_dir: Path, kind: str = "build") -> BuildOutcome:
         with self._count_lock:
-            self.builds += 1
-        return run_cargo(self.tc.cargo, args, tree.manifest.parent, self._env(target_dir), tree.manifest, self.registry)
+            if kind in ("build", "probe build"):
+                self.builds += 1
+        invocations.count(kind)
+        out = run_cargo(self.tc.cargo, args, tree.manifest.parent, self._env(target_dir), tree.manifest,
+                        self.registry)
+        if out.interrupted:
+            raise KeyboardInterrupt
+        return out
 
-    def _build(self, plan: Plan) -> dict[str, Any]:
-        a = plan.allocator
-        slot = self._slot()
-        shadows = self.shadows
-        assert shadows is not None  # run() makes them before any build starts
-        target = shadows.target_dir(f"t{slot}")
-        rec = dict(plan.record or {})
+    def _tree(self, plan: Plan | ProbePlan, probes: bool) -> Tree:
+        shadows, alloc = self.shadows_or_fail(), plan.allocator
+        if alloc.inject:
+            return shadows.tree(alloc.name, alloc, glue=True)
+        return shadows.tree("plain+probes" if probes else "plain", None, glue=probes)
+
+    def shadows_or_fail(self) -> ShadowSet:
+        assert self.shadows is not None  # run() makes them before any build starts
+        return self.shadows
+
+    def _record(self, out: BuildOutcome, tree: Tree, vc: VariantCache, module: str) -> dict[str, Any]:
+        rec: dict[str, Any] = {"status": "ok" if out.ok else "failed", "error": unshadow(out.error, tree),
+                               "build_seconds": round(out.seconds, 3), "compile_error": out.compile_error}
+        if out.ok and out.wasm is not None:
+            vc.put_file(module, out.wasm)
+            rec["sha256"] = file_sha256(vc.path(module))
+            rec["extra_inputs"] = self._extra_inputs(tree, out.wasm)
+            rec["env_inputs"] = env_inputs(out.wasm, dict(os.environ))
+        if not out.ok and not out.compile_error:
+            # Not the code's fault (network, registry, disk): do not cache, retry next time.
+            rec["transient"] = True
+        return rec
+
+    def _build(self, plan: Plan, target: Path) -> dict[str, Any]:
+        tree = self._tree(plan, probes=False)
         vc = plan.cache
-        if plan.need_clean:
-            tree = shadows.tree(a.name if a.inject else "plain", a if a.inject else None, glue=a.inject)
-            out = self._cargo(tree, plan.args, target)
-            if out.interrupted:
-                raise KeyboardInterrupt
-            previous = vc.previous_record()
-            rec = {"status": "ok" if out.ok else "failed", "error": unshadow(out.error, tree),
-                   "build_seconds": round(out.seconds, 3), "compile_error": out.compile_error}
-            if out.ok and out.wasm is not None:
-                vc.put_file("module.wasm", out.wasm)
-                rec["sha256"] = file_sha256(vc.path("module.wasm"))
-                rec["extra_inputs"] = self._extra_inputs(tree, out.wasm, shadows.base)
-                if self.options.check_reproducible:
-                    again = shadows.target_dir(f"r{slot}")
-                    out2 = self._cargo(tree, plan.args, again)
-                    if out2.interrupted:
-                        raise KeyboardInterrupt
-                    rec["reproducible"] = out2.wasm is not None and file_sha256(out2.wasm) == rec["sha256"]
-                    shutil.rmtree(again, ignore_errors=True)
-                elif previous and previous.get("sha256"):
-                    rec["reproducible"] = previous["sha256"] == rec["sha256"]
-            if not out.ok and not out.compile_error:
-                # Not the code's fault (network, registry, disk): do not cache, retry next time.
-                rec["transient"] = True
-        if plan.need_probes and rec.get("status") == "ok":
-            kind = a.name if a.inject else "plain+probes"
-            tree = shadows.tree(kind, a if a.inject else None, glue=True)
-            out = self._cargo(tree, cargo_args(plan.profile.config_args(), plan.profile.name, self.crate.name,
-                                               self.options.build, [PROBE_FEATURE]), target)
-            if out.interrupted:
-                raise KeyboardInterrupt
-            rec["probe_status"] = "ok" if out.ok else "failed"
-            rec["probe_error"] = unshadow(out.error, tree)
-            if out.ok and out.wasm is not None:
-                vc.put_file("probes.wasm", out.wasm)
+        previous = vc.previous_record()
+        out = self._cargo(tree, plan.args, target)
+        rec = self._record(out, tree, vc, "module.wasm")
+        if rec.get("sha256"):
+            if self.options.check_reproducible:
+                again = self.shadows_or_fail().scratch_dir(f"r-{plan.index}")
+                out2 = self._cargo(tree, plan.args, again, kind="reproducibility build")
+                rec["reproducible"] = out2.wasm is not None and file_sha256(out2.wasm) == rec["sha256"]
+                shutil.rmtree(again, ignore_errors=True)
+            elif previous and previous.get("sha256"):
+                rec["reproducible"] = previous["sha256"] == rec["sha256"]
         if not rec.get("transient"):
             vc.put_json("record.json", rec)
         return rec
 
-    def _extra_inputs(self, tree: Tree, wasm: Path, shadow_base: Path) -> dict[str, str | None]:
+    def _build_probe(self, probe: ProbePlan, target: Path) -> dict[str, Any]:
+        tree = self._tree(probe, probes=True)
+        out = self._cargo(tree, probe.args, target, kind="probe build")
+        rec = self._record(out, tree, probe.cache, "probes.wasm")
+        if not rec.get("transient"):
+            probe.cache.put_json("record.json", rec)
+        return rec
+
+    def _extra_inputs(self, tree: Tree, wasm: Path) -> dict[str, str | None]:
         """Files rustc read outside everything the cache key hashes (an include! that
-        leaves the workspace): recorded with their hashes and checked on a cache hit."""
-        roots = [self.crate.workspace_root, *self.crate.outside_paths, shadow_base,
+        leaves the workspace, a manifest read by include_str!): recorded with their raw
+        hashes and checked on a cache hit."""
+        shadows = self.shadows_or_fail()
+        hashed = [self.crate.workspace_root, *self.crate.outside_paths,
+                  *config_sources(cargo_config_files(self.crate.package_dir))]
+        roots = [*hashed, shadows.base,
                  Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")]  # registry sources never change
         if self.tc.sysroot:
             roots.append(Path(self.tc.sysroot))
         out: dict[str, str | None] = {}
         for dep in dep_info(wasm):
             orig = tree.original(dep)
-            if any(orig == r or r in orig.parents for r in roots):
+            # Auditor's own settings are left out of the key: a file the build read anyway counts.
+            if orig.name not in ("Cargo.toml", "auditor.toml", ".auditor.toml") and any(
+                    orig == r or r in orig.parents for r in roots):
                 continue
             try:
                 out[str(orig)] = file_sha256(orig)
@@ -207,7 +249,8 @@ class Runner:
         return out
 
     # ---------------------------------------------------------------- analysis (main thread)
-    def _analyse(self, plan: Plan, rec: dict[str, Any], cached: bool) -> VariantResult:
+    def _analyse(self, plan: Plan, rec: dict[str, Any], probe_rec: dict[str, Any] | None,
+                 cached: bool) -> VariantResult:
         a = plan.allocator
         v = VariantResult(
             profile=plan.profile.name, allocator=a.name, status=rec.get("status", "failed"), error=rec.get("error"),
@@ -220,8 +263,8 @@ class Runner:
             v.wasm = self._inspect(plan, module)
             v.allocator_check = allocator_check(a.name, a.candidates, v.wasm)
             v.allocator_code = self._allocator_code(plan, module, v.wasm)
-            if self.runtime_on:
-                self._run(plan, rec, v)
+            if self.runtime_on and plan.probe is not None:
+                self._run(plan.probe, probe_rec or {}, v)
         self.rep.step(v.id, "from cache" if cached else (f"built in {v.build_seconds:.1f}s" if v.status == "ok"
                                                             else "FAILED"))
         return v
@@ -254,37 +297,46 @@ class Runner:
         return data
 
     def runtime_setup(self) -> tuple[RuntimeOptions, list[Scenario]]:
-        """Runtime options and scenarios, checked before the first build (config errors exit 2)."""
+        """Runtime options and scenarios, checked before the first build (config errors
+        exit 2). wasmtime is looked for, not imported: a warm scan never loads it."""
         if self._runtime is None:
-            try:
-                import wasmtime  # noqa: F401  (the probes need it; say so before building anything)
-            except ImportError as e:
-                raise AuditorError(f"runtime probes need the wasmtime Python package ({e}): "
-                                   "python -m pip install wasmtime, or scan with --no-runtime") from None
+            import importlib.util
+
+            if importlib.util.find_spec("wasmtime") is None:
+                raise AuditorError("runtime probes need the wasmtime Python package (not installed): "
+                                   "python -m pip install wasmtime, or scan with --no-runtime")
             ropts = RuntimeOptions.from_config(self.config, self.options.runtime_overrides)
             scen = scenarios_from_config(self.config) if self.config is not None else []
             self._runtime = (ropts, scen)
         return self._runtime
 
-    def _run(self, plan: Plan, rec: dict[str, Any], v: VariantResult) -> None:
-        if rec.get("probe_status") != "ok":
-            first = (rec.get("probe_error") or "not built").splitlines()[0]
+    def _run(self, probe: ProbePlan, rec: dict[str, Any], v: VariantResult) -> None:
+        """The runtime record of the variant's probe build: run once per probe build (and
+        cached with the runtime code's hash and options), shared by the variants it serves."""
+        v.probe_build = cast(ProbeBuildRecord, probe.to_json())
+        if rec.get("status") != "ok":
+            first = (rec.get("error") or "not built").splitlines()[0]
             v.runtime_error = f"probe build failed: {first}"
             return
-        probes = plan.cache.path("probes.wasm")
+        probes = probe.cache.path("probes.wasm")
         v.probes_path = str(probes)
+        if probe.key not in self._ran:
+            self._ran[probe.key] = self._run_probe(probe, probes)
+        # The same record for every variant it serves: nothing downstream modifies records
+        # (the rules put findings in the scan's lists), so it is shared, not copied.
+        v.runtime, v.runtime_error = self._ran[probe.key]
+
+    def _run_probe(self, probe: ProbePlan, probes: Path) -> tuple[RunRecord | None, str | None]:
         ropts, scen = self.runtime_setup()
         name = f"runtime-{digest([code_hash('auditor.runtime'), asdict(ropts), [asdict(s) for s in scen]])[:20]}.json"
-        cached = plan.cache.analysis(name)
+        cached = probe.cache.analysis(name)
         if cached is not None:
-            v.runtime = cast(RunRecord, cached)  # written below, with this code's hash in its name
-            return
+            return cast(RunRecord, cached), None  # written below, with this code's hash in its name
         from auditor.runtime.api import run_module
 
         try:
             data = run_module(probes, ropts, scen).to_json()
         except AuditorError as e:
-            v.runtime_error = e.line()
-            return
-        plan.cache.put_json(name, data)
-        v.runtime = data
+            return None, e.line()
+        probe.cache.put_json(name, data)
+        return data, None

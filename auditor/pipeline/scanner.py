@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from auditor.build import invocations
 from auditor.build.matrix import Allocator, Matrix, Profile
 from auditor.build.result import CommandList, ScanResult
 from auditor.build.toolchain import TARGET, Toolchain
@@ -46,10 +47,12 @@ def print_commands(crate_dir: str | Path, options: ScanOptions | None = None) ->
 
 def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
     t0 = time.monotonic()
+    calls = invocations.snapshot()
     ctx = prepare(crate_dir, options)
     plans = plan_variants(ctx, options)
     ctx.rep.total = len(plans)
-    runner = Runner(ctx.crate, ctx.toolchain, options, ctx.runtime_on, ctx.config, ctx.rep, ctx.jobs)
+    runner = Runner(ctx.crate, ctx.toolchain, options, ctx.runtime_on, ctx.config, ctx.rep, ctx.jobs, ctx.cache_root,
+                    ctx.inputs.get("config_sources", ""))
     if ctx.runtime_on:
         runner.runtime_setup()  # config errors in runtime options or scenarios exit 2 before any build
     variants = runner.run(plans)
@@ -72,11 +75,12 @@ def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
         result.findings += result.check.findings
         result.checks += result.check.checks
     result.seconds = time.monotonic() - t0
+    result.cargo_invocations = invocations.since(calls)
     cached = sum(v.cached for v in variants)
     failed = len(result.failed())
     ctx.rep.notice(f"{len(variants)} variant{'s' if len(variants) != 1 else ''} ({len(variants) - failed} ok, "
                    f"{failed} failed): {runner.builds} cargo build{'s' if runner.builds != 1 else ''}, "
-                   f"{cached} from cache, {result.seconds:.1f}s")
+                   f"{cached} from cache; {invocations.describe(result.cargo_invocations)}; {result.seconds:.1f}s")
     return result
 
 

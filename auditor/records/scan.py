@@ -103,6 +103,20 @@ class AllocatorCheckRecord(TypedDict):
     message: str | None
 
 
+class ProbeBuildRecord(TypedDict):
+    """The build the runtime stage ran for a variant (shared by variants of one allocator
+    whose profiles agree on the behaviour keys)."""
+
+    profile: str  # the cargo profile it was built with
+    allocator: str
+    behaviour: dict[str, Any]  # the behaviour keys it stands for, e.g. {"panic": "abort"}
+    status: str | None  # ok | failed
+    sha256: str | None
+    path: str | None  # the module (in the cache), null when it failed
+    command: str  # the reproducing cargo command (probe exports via the glue crate's feature)
+    variants: list[str]  # the variants of this run it serves
+
+
 class VariantRecord(TypedDict):
     id: str
     profile: str
@@ -116,6 +130,7 @@ class VariantRecord(TypedDict):
     sha256: str | None
     wasm_path: str | None
     probes_path: str | None
+    probe_build: ProbeBuildRecord | None
     allocator_check: AllocatorCheckRecord | None
     delta: DeltaRecord | None
     wasm: InspectRecord | None

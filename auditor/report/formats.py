@@ -16,6 +16,7 @@ REGISTRY = Registry()
 for _kind, _findings in (("inspect", True), ("run", True), ("scan", True), ("lint", True), ("check", True),
                          ("diff", False), ("config", False), ("doctor", False), ("commands", False),
                          ("rules", False), ("merge", False), ("fix", False),
+                         ("cache", False),
                          # deep size analyses (auditor/report/text_deep.py)
                          ("top", False), ("dominators", False), ("paths", False), ("garbage", False),
                          ("monos", False), ("crates", False), ("sources", False), ("data", False)):
@@ -33,6 +34,7 @@ REGISTRY.add("text", "doctor", Lazy("auditor.report.text_doctor"))
 REGISTRY.add("text", "commands", Lazy("auditor.report.text_commands"))
 REGISTRY.add("text", "rules", Lazy("auditor.report.text_rules"))
 REGISTRY.add("text", "fix", Lazy("auditor.report.text_fix"))
+REGISTRY.add("text", "cache", Lazy("auditor.report.text_cache"))
 for _kind in ("top", "dominators", "paths", "garbage", "monos", "crates", "sources", "data"):
     REGISTRY.add("text", _kind, Lazy("auditor.report.text_deep", f"render_{_kind}"))
 # json: the documented record of any kind

@@ -201,9 +201,11 @@ def render(result, *, color: bool = False) -> str:
     for v in result.variants:
         if v.status != "ok":
             continue
+        pb = v.probe_build
+        probed = f"{pb['profile']}/{pb['allocator']}" if pb else "-"
         if v.runtime is None:
             if v.runtime_error:
-                rt_rows.append([v.id, v.runtime_error[:70], "", "", "", "", "", "", "", ""])
+                rt_rows.append([v.id, probed, v.runtime_error[:70], "", "", "", "", "", "", "", ""])
             continue
         r = v.runtime
         oom, churn, frag, realloc = (r.get(k) or {} for k in ("oom", "churn", "fragmentation", "realloc"))
@@ -212,16 +214,20 @@ def render(result, *, color: bool = False) -> str:
         grow = realloc.get("verdict", "-")
         if overhead is not None and grow != "failed":
             grow += f" {overhead:g}x"
-        rt_rows.append([v.id, oom.get("outcome", "-"), oom.get("pages", "-"), churn.get("verdict", "-"),
+        rt_rows.append([v.id, probed, oom.get("outcome", "-"), oom.get("pages", "-"), churn.get("verdict", "-"),
                         "-" if slope is None else f"{slope:g}", frag.get("verdict", "-"), grow,
                         *speed_cells(r), _code_cell(v.allocator_code)])
     if rt_rows:
-        out += ["", _style("Runtime (probe build of each variant)", "1", color)]
-        out.append(table(["variant", "oom", "pages at cap", "churn", "slope /1k", "fragmentation", "realloc growth",
-                          "fuel/action", "heap eff.", "alloc code"], rt_rows, align="llrlrllrrr"))
+        n_probes = len({(v.probe_build or {}).get("path") for v in result.variants if v.probe_build})
+        out += ["", _style(f"Runtime ({n_probes} probe build{'s' if n_probes != 1 else ''}: one per allocator and "
+                           "behaviour setting, named under 'probed'; alloc code: the variant's own module)", "1",
+                           color)]
+        out.append(table(["variant", "probed", "oom", "pages at cap", "churn", "slope /1k", "fragmentation",
+                          "realloc growth", "fuel/action", "heap eff.", "alloc code"], rt_rows,
+                         align="lllrlrllrrr"))
     sc_rows = _scenarios(result.variants)
     if sc_rows:
-        out += ["", _style("Scenarios (probe build of each variant)", "1", color)]
+        out += ["", _style("Scenarios (on each variant's probe build)", "1", color)]
         out.append(table(["scenario", "expected", "observed", "passed"], sc_rows, align="llll"))
     if failed:
         out += ["", _style(f"Failed variants ({len(failed)})", "1;31", color)]

@@ -31,6 +31,7 @@ value is null or missing (an unnamed function is not a function called "none");
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -64,14 +65,17 @@ class Ctx:
 _SEG = re.compile(r"([^.\[\]]+)|\[(\*|-?\d+)\]")
 
 
-def _segments(path: str) -> list:
-    out = []
+@functools.lru_cache(maxsize=4096)
+def _segments(path: str) -> tuple:
+    """A path's steps, parsed once per distinct path (rules evaluate the same few hundred
+    paths over every variant and item)."""
+    out: list = []
     for m in _SEG.finditer(path):
         if m.group(1) is not None:
             out.append(int(m.group(1)) if m.group(1).lstrip("-").isdigit() else m.group(1))
         else:
             out.append("*" if m.group(2) == "*" else int(m.group(2)))
-    return out
+    return tuple(out)
 
 
 def _step(cur, seg):
@@ -211,19 +215,28 @@ _PLACEHOLDER = re.compile(r"\{([\w$.\-]+(?::\w+)?)\}")
 _TEMPLATE = re.compile(r"\{([\w$.\-\[\]*]+(?::\w+)?)(?:\?([^{}]*))?\}")  # messages: {path:style?fallback}
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed_expr(expr: str) -> tuple[tuple[str, ...], ast.Expression]:
+    """An expression's placeholders (in order) and its tree over v0, v1, ...: parsed once."""
+    paths: list[str] = []
+
+    def sub(m):
+        paths.append(m.group(1))
+        return f"v{len(paths) - 1}"
+
+    tree = ast.parse(_PLACEHOLDER.sub(sub, expr), mode="eval")
+    return tuple(paths), tree
+
+
 def _expr(expr: str, ctx: Ctx):
     """Arithmetic over facts without eval(): only numbers, + - * / // %, and a few math functions."""
     names: dict = {}
-
-    def sub(m):
-        v = resolve(ctx, m.group(1).strip())
+    paths, tree = _parsed_expr(expr)
+    for i, path in enumerate(paths):
+        v = resolve(ctx, path.strip())
         if v is MISSING or v is None:
-            raise NotMeasured(m.group(1))
-        key = f"v{len(names)}"
-        names[key] = v
-        return key
-
-    tree = ast.parse(_PLACEHOLDER.sub(sub, expr), mode="eval")
+            raise NotMeasured(path)
+        names[f"v{i}"] = v
 
     def ev(n):
         if isinstance(n, ast.Expression):
