@@ -337,3 +337,75 @@ def test_speed_text_block_names_the_headline_and_a_failed_workload():
     assert "random_realloc (headline)" in text and "837.2" in text and "11.85" in text
     assert "null at 6,872 of 20,216" in text
     assert "heap efficiency: 50.0% of the heap live" in text and "25.0% of all linear memory" in text
+
+
+# --------------------------------------------------------------------------- `auditor run`
+
+
+def _run_json(path: Path, *args: str, cwd: Path | None = None) -> dict:
+    import json
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "auditor", "run", str(path), "--format", "json", *args],
+                       capture_output=True, text=True, cwd=cwd, check=False)
+    assert r.returncode in (0, 1), r.stderr
+    return json.loads(r.stdout)
+
+
+def test_auditor_run_reports_the_hand_counted_fuel_and_is_identical_twice(counted, tmp_path):
+    f = facts()
+    first = _run_json(counted, "--speed-actions", "2000", "--workloads", "ramp", cwd=tmp_path)
+    second = _run_json(counted, "--speed-actions", "2000", "--workloads", "ramp", cwd=tmp_path)
+    speed = first["speed"]
+    assert first["options"]["speed"] is True and first["options"]["speed_actions"] == 2000
+    assert speed["headline"] == "random_realloc" and set(speed["workloads"]) == set(sw.WORKLOADS)
+    for name, w in speed["workloads"].items():
+        expected = (f["alloc_fuel"] * w["allocs"] + f["free_fuel"] * w["frees"]
+                    + f["realloc_fuel"] * w["reallocs"]) / w["actions"]
+        assert w["fuel_per_action"] == round(expected, 2), name
+        again = second["speed"]["workloads"][name]
+        assert (w["fuel"], w["loop_fuel"], w["fuel_per_action"]) == (again["fuel"], again["loop_fuel"],
+                                                                    again["fuel_per_action"]), name
+    assert speed["fuel_per_action"] == speed["workloads"]["random_realloc"]["fuel_per_action"]
+    # a bump allocator in 200 fixed pages: the fill ends at the first null; the live bytes
+    # are all it handed out, the heap is memory above __heap_base
+    fill = speed["fill"]["trials"][0]
+    assert fill["outcome"] == "null" and fill["heap_bytes"] == f["memory_end"] - f["heap_base"]
+    assert speed["heap_efficiency"] == round(fill["live_bytes"] / fill["heap_bytes"], 4)
+
+
+def test_speed_can_be_turned_off_by_flag_and_by_config(counted, tmp_path):
+    assert _run_json(counted, "--no-speed", "--workloads", "ramp", cwd=tmp_path)["speed"] is None
+    (tmp_path / "auditor.toml").write_text("[runtime]\nspeed = false\n")
+    assert _run_json(counted, "--workloads", "ramp", "--crate", str(tmp_path), cwd=tmp_path)["speed"] is None
+    (tmp_path / "auditor.toml").write_text("[runtime]\nspeed = \"yes\"\n")
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "auditor", "run", str(counted), "--crate", str(tmp_path)],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 2 and "speed must be true or false" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_auditor_run_text_shows_speed_heap_efficiency_and_allocator_code(counted, tmp_path):
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "auditor", "run", str(counted), "--speed-actions", "2000",
+                        "--workloads", "ramp"], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert "random_realloc (headline)" in r.stdout and "heap efficiency:" in r.stdout
+    # speed_counted.wat has no name section: the allocator's code cannot be attributed
+    assert "allocator code (" in r.stdout and "not attributed" in r.stdout
+
+
+def test_auditor_run_markdown_has_the_speed_table(counted, tmp_path):
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "auditor", "run", str(counted), "--speed-actions", "2000",
+                        "--workloads", "ramp", "--format", "markdown"], capture_output=True, text=True,
+                       cwd=tmp_path, check=False)
+    f = facts()
+    js = _run_json(counted, "--speed-actions", "2000", "--workloads", "ramp", cwd=tmp_path)["speed"]
+    w = js["workloads"]["random_realloc"]
+    hand = (f["alloc_fuel"] * w["allocs"] + f["free_fuel"] * w["frees"] + f["realloc_fuel"] * w["reallocs"]) / w["actions"]
+    row = next(line for line in r.stdout.splitlines() if line.startswith("| `random_realloc` (headline)"))
+    assert f"| {hand:,.1f} |" in row
+    assert "### Allocator speed" in r.stdout and "no findings" in r.stdout

@@ -70,6 +70,7 @@ class VariantResult:
     runtime_error: str | None = None
     stages: list[dict[str, Any]] | None = None  # shipping stages' sizes (pipeline/ship.py); wasm = `stage`'s
     stage: str | None = None
+    allocator_code: dict[str, Any] | None = None  # of the shipped module (auditor.wasm.allocator_cost)
 
     @property
     def id(self) -> str:
@@ -115,6 +116,7 @@ class VariantResult:
             "runtime_error": self.runtime_error,
             "stage": self.stage,
             "stages": cast("list[StageRecord] | None", self.stages),
+            "allocator_code": self.allocator_code,
         }
 
 

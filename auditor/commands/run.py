@@ -24,6 +24,10 @@ from auditor.commands.options import output_options, render_and_emit
 @click.option("--seed", type=int, default=None, metavar="N", help="Seed of the workloads' sizes (default 1).")
 @click.option("--workloads", default=None, metavar="LIST",
               help="Comma-separated subset of ramp,churn,hold_release,fragmentation,realloc.")
+@click.option("--speed/--no-speed", default=None,
+              help="Allocator speed probe: fuel per action, actions/µs, heap efficiency (default: runtime.speed, else on).")
+@click.option("--speed-actions", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Records per speed workload (default 20000; talc's wasm-perf uses 100000).")
 @click.option("--scenario", "scenarios", multiple=True, metavar="SPEC",
               help="export=NAME,args=[1,2],memory-limit=4 MiB,expect=ok|graceful-error|trap,error-value=N "
                    "(repeatable; replaces the config's scenarios).")
@@ -33,7 +37,7 @@ from auditor.commands.options import output_options, render_and_emit
               help="Where to look for Cargo.toml [package.metadata.auditor] and auditor.toml.")
 @output_options("run")
 def command(wasm, memory_limit, fuel, timeout, unknown_imports, churn_rounds, hold_cycles, seed, workloads,
-            scenarios, config_file, crate_dir, fmt, output, color) -> int:
+            speed, speed_actions, scenarios, config_file, crate_dir, fmt, output, color) -> int:
     """Run FILE.wasm in wasmtime: OOM behaviour, memory growth, OOM-guard scenarios.
 
     Exit 0 when every scenario passes and no rule reports an error, 1 otherwise, 2 when
@@ -42,7 +46,8 @@ def command(wasm, memory_limit, fuel, timeout, unknown_imports, churn_rounds, ho
     from auditor.pipeline import run
 
     runtime = {"memory-limit": memory_limit, "fuel": fuel, "timeout": timeout, "unknown-imports": unknown_imports,
-               "churn-rounds": churn_rounds, "hold-cycles": hold_cycles, "seed": seed}
+               "churn-rounds": churn_rounds, "hold-cycles": hold_cycles, "seed": seed, "speed": speed,
+               "speed-actions": speed_actions}
     result = run(wasm, runtime=runtime, workloads=workloads, scenarios=scenarios, config_file=config_file,
                  crate_dir=crate_dir)
     render_and_emit(result, fmt, output, color)

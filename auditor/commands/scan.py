@@ -28,6 +28,8 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               help="Builds in parallel, each in its own target dir (default: scan.jobs, else 2 or the core count if lower).")
 @click.option("--runtime/--no-runtime", default=None,
               help="Run the runtime probes on every variant (default: scan.runtime, else on).")
+@click.option("--speed/--no-speed", default=None,
+              help="Allocator speed probe on every variant's probe build (default: runtime.speed, else on).")
 @click.option("--memory-limit", default=None, help="Runtime memory cap, e.g. \"16 MiB\" or \"256 pages\".")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Cache directory: results and kept cargo target dirs (default: $XDG_CACHE_HOME/auditor; see `auditor cache`).")
@@ -63,9 +65,9 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
                    "per-crate, per-file, retained-size and data attribution to the report.")
 @output_options("scan")
 def command(crate, package, features, all_features, no_default_features, profiles, allocators, jobs, runtime,
-            memory_limit, cache_dir, no_cache, check_reproducible, config_file, shard, gate, baseline, max_increase,
-            compression, stage, bindgen, bindgen_target, wasm_opt, wasm_opt_level, build_std, print_commands_only,
-            quiet, attribute, fmt, output, color) -> int:
+            speed, memory_limit, cache_dir, no_cache, check_reproducible, config_file, shard, gate, baseline,
+            max_increase, compression, stage, bindgen, bindgen_target, wasm_opt, wasm_opt_level, build_std,
+            print_commands_only, quiet, attribute, fmt, output, color) -> int:
     """Build CRATE for wasm32 under each size profile x global allocator and compare.
 
     Nothing in CRATE is written: builds happen in a shadow copy in a temp dir, removed
@@ -84,7 +86,7 @@ def command(crate, package, features, all_features, no_default_features, profile
         profiles=_split(profiles), allocators=_split(allocators),
         build=BuildOptions(package=package, features=feats, all_features=all_features,
                            no_default_features=no_default_features),
-        jobs=jobs, runtime=runtime, runtime_overrides={"memory-limit": memory_limit},
+        jobs=jobs, runtime=runtime, runtime_overrides={"memory-limit": memory_limit, "speed": speed},
         cache_dir=Path(cache_dir) if cache_dir else None, use_cache=not no_cache,
         check_reproducible=check_reproducible, quiet=quiet,
         config_file=Path(config_file) if config_file else None, shard=shard_kn,

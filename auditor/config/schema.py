@@ -99,6 +99,39 @@ def _seed(value: object) -> str | None:
     return None if _is_int(value) else f"expected an integer, got {value!r}"
 
 
+def _flag(key: str) -> Leaf:
+    def check(value: object) -> str | None:
+        return None if isinstance(value, bool) else f"{key} must be true or false, got {value!r}"
+    return check
+
+
+def _count(key: str) -> Leaf:
+    def check(value: object) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return None if ok else f"{key} must be an integer >= 0, got {value!r}"
+    return check
+
+
+def _fraction(key: str) -> Leaf:
+    """A share 0..1, written 0.9 or "90%"."""
+    def check(value: object) -> str | None:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            try:
+                value = float(value.strip()[:-1]) / 100
+            except ValueError:
+                return f'{key} must be a share like 0.9 or "90%", got {value!r}'
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+        return None if ok else f'{key} must be a share from 0 to 1 (0.9 or "90%"), got {value!r}'
+    return check
+
+
+def fraction(value: object) -> float:
+    """The value of a `_fraction`-checked key (0.9 or "90%") as 0..1."""
+    if isinstance(value, str):
+        return float(value.strip().removesuffix("%")) / 100
+    return float(value)  # type: ignore[arg-type]
+
+
 # runtime.* key -> its check, for config files, the command line and the Python API alike
 RUNTIME_CHECKS: dict[str, Leaf] = {
     "memory-limit": memory_limit_problem,
@@ -108,7 +141,14 @@ RUNTIME_CHECKS: dict[str, Leaf] = {
     "churn-rounds": _positive("churn-rounds"),
     "hold-cycles": _positive("hold-cycles"),
     "seed": _seed,
+    # the speed probe (auditor/runtime/speed.py): on/off, records per workload, timed
+    # iterations (0: no wall-clock figure), heap-fill trials (0: no heap efficiency)
+    "speed": _flag("speed"),
+    "speed-actions": _positive("speed-actions"),
+    "speed-runs": _count("speed-runs"),
+    "speed-trials": _count("speed-trials"),
 }
+
 
 
 
@@ -171,7 +211,17 @@ BUDGET = {
     "name": _str, "variant": _str, "raw": _size, "gzip": _size, "brotli": _size,
     "code": _size, "data": _size, "custom": _size, "crate": MapOf(_size, "crate"),
     "initial-pages": _pages, "max-pages": _pages, "pages-at-cap": _pages,
-    "churn-slope": _number, "message": _str, "max-increase": _increase,
+    "churn-slope": _number, "fuel-per-action": _number, "message": _str, "max-increase": _increase,
+}
+
+# [recommend]: how a scan's allocator trade-off is drawn (auditor/rules/tradeoff.py).
+# Weights of the balanced choice (>= 0; default 1 each, from rules/runtime.toml);
+# minimums exclude a variant before the Pareto front is drawn.
+RECOMMEND = {
+    "weight-size": _number, "weight-speed": _number,
+    "weight-heap": _number,
+    "min-speed": _fraction("min-speed"),  # share of the fastest variant's speed (0.5: at most 2x its fuel)
+    "min-heap-efficiency": _fraction("min-heap-efficiency"),  # heap efficiency, 0.9 or "90%"
 }
 
 SCHEMA: dict[str, Any] = {
@@ -182,6 +232,7 @@ SCHEMA: dict[str, Any] = {
     "profile": MapOf(CARGO_PROFILE, "profile"),
     "allocator": MapOf(ALLOCATOR, "allocator"),
     "runtime": RUNTIME_CHECKS,
+    "recommend": RECOMMEND,
     "scenario": ArrayOf({
         "name": _str, "export": _str, "args": _scenario_args, "memory-limit": memory_limit_problem,
         "expect": _choice("ok", "graceful-error", "trap", "none", "some", "err"), "error-value": schema.integer, "fuel": _pos_int,

@@ -282,7 +282,7 @@ def _evaluate_budget(index, spec, config, variants, base_variants, have_baseline
         raise AuditorError(f"budget {name!r}: {e}", where) from None
     if not limits and "max-increase" not in spec:
         raise AuditorError(f"budget {name!r} sets no limit (raw, gzip, brotli, code, data, custom, crate, "
-                           "initial-pages, max-pages, pages-at-cap, churn-slope or max-increase)", where)
+                           "initial-pages, max-pages, pages-at-cap, churn-slope, fuel-per-action or max-increase)", where)
     selected = [v for v in variants if fnmatch.fnmatchcase(variant_id(v), selector)]
     if not selected:
         if not is_shard:  # a shard holds part of the matrix: gate the merged report instead

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from auditor.errors import AuditorError
 from auditor.gate.shard import positions
 from auditor.records.scan import size_delta, smallest, variant_id
-from auditor.rules.recommend import recommended
+from auditor.rules.recommend import recommended, tradeoff_settings_of
 
 
 @dataclass
@@ -123,7 +123,8 @@ def _derive(merged: dict, reports: list[dict]) -> None:
     if "smallest" in merged:
         merged["smallest"] = smallest(variants, merged.get("matrix") or [], merged.get("profiles") or [])
     if "recommended" in merged:
-        merged["recommended"] = recommended(variants, merged.get("matrix") or [], merged.get("profiles") or [])
+        merged["recommended"] = recommended(variants, merged.get("matrix") or [], merged.get("profiles") or [],
+                                            tradeoff_settings_of(reports))
     if isinstance(merged.get("notices"), list):
         merged["notices"] = list(dict.fromkeys(n for r in reports for n in r.get("notices") or []))
 

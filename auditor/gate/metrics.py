@@ -66,10 +66,15 @@ class Metric:
     parse: Callable[[Any], int | float]  # config limit -> value in `unit`
 
 
-def _slope(v) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-        raise ValueError(f"churn-slope: expected a non-negative number, got {v!r}")
-    return float(v)
+def _non_negative(key: str) -> Callable[[Any], float]:
+    def parse(v) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise ValueError(f"{key}: expected a non-negative number, got {v!r}")
+        return float(v)
+    return parse
+
+
+_slope = _non_negative("churn-slope")
 
 
 METRICS: dict[str, Metric] = {m.key: m for m in (
@@ -83,6 +88,9 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("max-pages", "maximum memory", "pages", lambda v: _memory(v["wasm"])["max_pages"], parse_pages),
     Metric("pages-at-cap", "pages at OOM", "pages", lambda v: _runtime(v, "oom", "pages"), parse_pages),
     Metric("churn-slope", "churn slope", "pages/1k rounds", lambda v: _runtime(v, "churn", "slope"), _slope),
+    # the speed probe's deterministic figure (fuel per action of its headline workload)
+    Metric("fuel-per-action", "fuel per action", "instructions/action",
+           lambda v: _runtime(v, "speed", "fuel_per_action"), _non_negative("fuel-per-action")),
 )}
 
 

@@ -276,6 +276,7 @@ class Runner:
                 self._run(plan.probe, probe_rec or {}, v)
             self._check_allocator(plan, probe_rec, v)  # on cargo's module, which keeps the most names
             ship_variant(self, plan, v, module)  # bindgen CLI, wasm-opt: v.wasm becomes the shipped module's
+            v.allocator_code = self._allocator_code(plan, Path(v.wasm_path), v.wasm)
         self.rep.step(v.id, "from cache" if cached else (f"built in {v.build_seconds:.1f}s" if v.status == "ok"
                                                             else "FAILED"))
         return v
@@ -321,6 +322,21 @@ class Runner:
         churn = (run.get("churn") or {}).get("verdict")
         assert v.wasm is not None  # only ok variants are checked
         v.allocator_check = allocator_check(a.name, a.candidates, v.wasm, twin=twin, churn=churn, std=self._std)
+
+    def _allocator_code(self, plan: Plan, module: Path, wasm: InspectRecord) -> dict[str, Any]:
+        """What the allocator costs in the shipped module's code (allocspeed; cached like inspect)."""
+        # Keyed by the module too: with shipping stages, one variant has several modules.
+        key = digest([code_hash("auditor.wasm", ("allocators.toml",)), wasm["allocator"], file_sha256(module)])
+        name = f"alloccode-{key[:20]}.json"
+        cached = plan.cache.analysis(name)
+        if cached is not None:
+            return cached
+        from auditor.wasm.allocator_cost import allocator_code_json
+        from auditor.wasm.parse import parse_module
+
+        data = allocator_code_json(parse_module(module.read_bytes(), str(module)), dict(wasm["allocator"]))
+        plan.cache.put_json(name, data)
+        return data
 
     def runtime_setup(self) -> tuple[RuntimeOptions, list[Scenario]]:
         """Runtime options and scenarios, checked before the first build (config errors

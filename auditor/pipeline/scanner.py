@@ -23,7 +23,7 @@ from auditor.pipeline.progress import sigterm_as_interrupt
 from auditor.pipeline.runner import Runner
 from auditor.records.scan import ScanOptionsRecord, ToolchainRecord, join_id, size_delta
 from auditor.rules.engine import evaluate
-from auditor.rules.recommend import recommended
+from auditor.rules.recommend import recommended, tradeoff_settings
 
 
 def scan(crate_dir: str | Path, options: ScanOptions | None = None) -> ScanResult:
@@ -92,7 +92,7 @@ def judge(result: ScanResult, config: ConfigView | None) -> None:
     findings, checks = evaluate("scan", facts, config)
     result.findings += findings
     result.checks += checks
-    result.recommended = recommended(facts["variants"], result.matrix, result.profiles)
+    result.recommended = recommended(facts["variants"], result.matrix, result.profiles, tradeoff_settings(config))
 
 
 def reference_variant(matrix: Matrix, chosen: list[tuple[Profile, Allocator]]) -> str:

@@ -25,6 +25,10 @@ class OptionsRecord(TypedDict):
     seed: int
     workloads: list[str]
     capture_bytes: int
+    speed: bool
+    speed_actions: int
+    speed_runs: int
+    speed_trials: int
 
 
 class ImportPlanRecord(TypedDict):
@@ -256,6 +260,8 @@ class RunRecord(TypedDict):
     wasi: WasiRecord | None
     scenarios: list[ScenarioRecord]
     sandbox: SandboxRecord
+    speed: dict[str, Any] | None  # the speed probe (README "Allocator speed and heap efficiency"); null: off
+    allocator_code: dict[str, Any] | None  # auditor.wasm.allocator_cost on this module; null: not parsed
     findings: list[FindingRecord]  # empty from the runtime stage; the rules fill them
     checks: list[CheckRecord]
     timings: dict[str, float | int]

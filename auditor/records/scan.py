@@ -143,6 +143,7 @@ class VariantRecord(TypedDict):
     # Shipping stages (issue 11): which stage `wasm` describes, and every stage's sizes.
     stage: NotRequired[str | None]  # cargo | bindgen | wasm-opt
     stages: NotRequired[list[StageRecord] | None]
+    allocator_code: NotRequired[dict[str, Any] | None]  # auditor.wasm.allocator_cost of the shipped module
 
 
 class StageSizeRecord(TypedDict):
@@ -183,6 +184,7 @@ class SkippedRecord(TypedDict):
 class RecommendedRecord(SmallestRecord):
     runtime_checked: bool
     skipped: list[SkippedRecord]
+    tradeoff: NotRequired[dict[str, Any] | None]  # auditor.rules.recommend.tradeoff_record
 
 
 class ShardRecord(TypedDict):

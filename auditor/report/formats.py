@@ -43,6 +43,7 @@ REGISTRY.add("json", ANY, Lazy("auditor.report.fmt_json"))
 # markdown: PR comments and job summaries; kinds without their own get the findings summary
 REGISTRY.add("markdown", "inspect", Lazy("auditor.report.markdown_inspect"))
 REGISTRY.add("markdown", "scan", Lazy("auditor.report.markdown_scan"))
+REGISTRY.add("markdown", "run", Lazy("auditor.report.markdown_run"))
 REGISTRY.add("markdown", "lint", Lazy("auditor.report.markdown_lint"))
 REGISTRY.add("markdown", "check", Lazy("auditor.report.markdown_check"))
 REGISTRY.add("markdown", "diff", Lazy("auditor.report.markdown_diff"))

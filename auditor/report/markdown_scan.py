@@ -8,6 +8,7 @@ from auditor.gate.metrics import METRICS, figure
 from auditor.gate.report import variant_id
 from auditor.report.fmt_markdown import cell, code, table
 from auditor.report.markdown_blocks import MARKER, change, size
+from auditor.report.speed_blocks import tradeoff_markdown
 
 
 def _pages(wasm: dict | None) -> str:
@@ -61,6 +62,8 @@ def render(result, *, color: bool = False) -> str:
     out += table(["variant", "raw", "gzip", "code", "pages (initial / max)", "allocator",
                   f"Δ raw vs {reference or 'release'}"] + (["Δ raw vs baseline"] if base is not None else [])
                  + ["status"], rows, "lrrrrlr" + ("r" if base is not None else "") + "l")
+    if rec is not None and rec.get("tradeoff") and rec["tradeoff"].get("front"):
+        out += ["", "### Allocator trade-off", *tradeoff_markdown(rec["tradeoff"])]
     if check is not None:
         from auditor.report.markdown_check import budgets_table, details_section
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from auditor.report.speed_blocks import allocator_code_lines, speed_lines
 from auditor.report.table import human_bytes, table
 from auditor.units import PAGE
 
@@ -67,6 +68,8 @@ def render(result, *, color: bool = False) -> str:
     else:
         _workloads(j, out, color)
     _static(j["static"], j["oom"]["outcome"] != "not-probed", out, color)
+    out.extend(speed_lines(j.get("speed")))
+    out.extend(allocator_code_lines(j.get("allocator_code")))
     _wasi(j["wasi"], o, out, color)
     _scenarios(j["scenarios"], out, color)
     for fd in j["findings"]:

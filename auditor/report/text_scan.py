@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from auditor.report.speed_blocks import speed_cells, tradeoff_lines
 from auditor.report.table import human_bytes, table
+
+
+def _code_cell(code: dict | None) -> str:
+    """The allocator's own code in the shipped module (a lower bound; "-" unattributed)."""
+    return "-" if not code or code.get("method") == "none" else human_bytes(code["bytes"])
 
 
 def _style(s: str, code: str, color: bool) -> str:
@@ -180,6 +186,11 @@ def render(result, *, color: bool = False) -> str:
             out += _origin(rec["profile"], rec["allocator"], j)
         for sk in rec["skipped"]:
             out.append(f"  passed over: {sk['reason']} ({_variants(sk['variants'], 3)})")
+        balanced = ((rec.get("tradeoff") or {}).get("balanced") or {}).get("variant")
+        if balanced and balanced != rec["variant"] and len(rec["tradeoff"].get("axes") or []) > 1:
+            out.append(_style(f"balanced choice: {balanced} — size, speed and heap efficiency weighed "
+                              "(trade-off below)", "1", color))
+        out += tradeoff_lines(rec.get("tradeoff"))
     elif small is not None:
         from auditor.rules.recommend import passed_over
 
@@ -201,7 +212,7 @@ def render(result, *, color: bool = False) -> str:
         probed = f"{pb['profile']}/{pb['allocator']}" if pb else "-"
         if v.runtime is None:
             if v.runtime_error:
-                rt_rows.append([v.id, probed, v.runtime_error[:70], "", "", "", "", ""])
+                rt_rows.append([v.id, probed, v.runtime_error[:70], "", "", "", "", "", "", "", ""])
             continue
         r = v.runtime
         oom, churn, frag, realloc = (r.get(k) or {} for k in ("oom", "churn", "fragmentation", "realloc"))
@@ -211,13 +222,16 @@ def render(result, *, color: bool = False) -> str:
         if overhead is not None and grow != "failed":
             grow += f" {overhead:g}x"
         rt_rows.append([v.id, probed, oom.get("outcome", "-"), oom.get("pages", "-"), churn.get("verdict", "-"),
-                        "-" if slope is None else f"{slope:g}", frag.get("verdict", "-"), grow])
+                        "-" if slope is None else f"{slope:g}", frag.get("verdict", "-"), grow,
+                        *speed_cells(r), _code_cell(v.allocator_code)])
     if rt_rows:
         n_probes = len({(v.probe_build or {}).get("path") for v in result.variants if v.probe_build})
         out += ["", _style(f"Runtime ({n_probes} probe build{'s' if n_probes != 1 else ''}: one per allocator and "
-                           "behaviour setting, named under 'probed')", "1", color)]
+                           "behaviour setting, named under 'probed'; alloc code: the variant's own module)", "1",
+                           color)]
         out.append(table(["variant", "probed", "oom", "pages at cap", "churn", "slope /1k", "fragmentation",
-                          "realloc growth"], rt_rows, align="lllrlrll"))
+                          "realloc growth", "fuel/action", "heap eff.", "alloc code"], rt_rows,
+                         align="lllrlrllrrr"))
     sc_rows = _scenarios(result.variants)
     if sc_rows:
         out += ["", _style("Scenarios (on each variant's probe build)", "1", color)]

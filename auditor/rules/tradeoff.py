@@ -113,12 +113,12 @@ def tradeoff(points: list[Point], *, weights: Mapping[str, float] | None = None,
         rel = {p.id: least / _key(p, "speed") for p in cands}
         keep = [p for p in cands if rel[p.id] >= min_speed - 1e-9]
         excluded += [{"variant": p.id, "reason": f"slower than min-speed {min_speed:.0%} of the fastest "
-                      f"({rel[p.id]:.0%})"} for p in cands if p not in keep]
+                      f"({rel[p.id]:.0%})", "by": "min-speed"} for p in cands if p not in keep]
         cands = keep
     if min_heap is not None and "heap" in axes:
         keep = [p for p in cands if p.heap is not None and p.heap >= min_heap - 1e-9]
         excluded += [{"variant": p.id, "reason": f"heap efficiency {p.heap:.1%} below min-heap-efficiency "
-                      f"{min_heap:.0%}"} for p in cands if p not in keep]
+                      f"{min_heap:.0%}", "by": "min-heap-efficiency"} for p in cands if p not in keep]
         cands = keep
     if not cands:
         return Tradeoff(axes, [], None, None, None, None, excluded, weights=w)
@@ -161,8 +161,9 @@ def versus(a: Point, b: Point, axes: tuple[str, ...]) -> str | None:
 
 
 def cost_notes(t: Tradeoff) -> list[str]:
-    """One line per distinct pair of named choices (smallest, fastest, balanced)."""
-    named = [p for p in (t.smallest, t.fastest, t.balanced) if p is not None]
+    """One line per distinct pair of named choices (smallest, fastest, most heap-efficient,
+    balanced)."""
+    named = [p for p in (t.smallest, t.fastest, t.most_efficient, t.balanced) if p is not None]
     out: list[str] = []
     seen: set[tuple[str, str]] = set()
     for a in named:

@@ -70,6 +70,8 @@ class RunResult:
     scenarios: list[ScenarioRecord]
     timings: dict[str, float | int]
     sandbox: SandboxRecord | None = None
+    speed: dict[str, Any] | None = None
+    allocator_code: dict[str, Any] | None = None
 
     def exit_code(self) -> int:
         """1 when a scenario failed, else 0 (the rules' findings add theirs:
@@ -94,6 +96,8 @@ class RunResult:
             "wasi": self.wasi,
             "scenarios": self.scenarios,
             "sandbox": self.sandbox or sandbox_record(default_limits(), self.options.memory_limit_pages),
+            "speed": self.speed,
+            "allocator_code": self.allocator_code,
             "findings": [],  # filled by the rules stage (auditor.rules.engine.audit)
             "checks": [],
             "timings": self.timings,
@@ -270,6 +274,7 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
         scen = [sc_mod.run_scenario(h, s, cap) for s in scenarios]
         if scen:
             timings["scenarios"] = round(time.perf_counter() - t, 4)
+        speed = _speed(h, entry, options, reason, timings)
     timings["total"] = round(time.perf_counter() - t0, 4)
     timings["calls"] = h.calls
     timings["sessions"] = h.sessions
@@ -277,4 +282,31 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
                      entry=entry.to_json(), oom=results["oom"], churn=results["churn"],
                      hold_release=results["hold_release"], fragmentation=results["fragmentation"],
                      realloc=results["realloc"], static=static, wasi=wasi, scenarios=scen, timings=timings,
-                     sandbox=sandbox_record(limits, cap, h.host_errors))
+                     sandbox=sandbox_record(limits, cap, h.host_errors),
+                     speed=speed, allocator_code=_allocator_code(h))
+
+
+def _speed(h: Harness, entry: Entry, options: RuntimeOptions, reason: str | None,
+           timings: dict[str, float | int]) -> dict[str, Any] | None:
+    """The speed probe's record (auditor/runtime/speed.py), None when turned off."""
+    if not options.speed:
+        return None
+    from auditor.runtime.speed import SpeedOptions, SpeedResult, speed_probe
+
+    sopts = SpeedOptions(actions=options.speed_actions, runs=options.speed_runs, trials=options.speed_trials,
+                         seed=options.seed)
+    if reason is not None:
+        return SpeedResult(reason=reason, options=sopts.to_json()).to_json()
+    t = time.perf_counter()
+    rec = speed_probe(h, entry, workload_cap(options.memory_limit_pages, h.memory_limits()[1]), sopts).to_json()
+    timings["speed"] = round(time.perf_counter() - t, 4)
+    return rec
+
+
+def _allocator_code(h: Harness) -> dict[str, Any] | None:
+    """What the module's allocator costs in code bytes (auditor/wasm/allocator_cost.py)."""
+    if h.ir is None:
+        return None
+    from auditor.wasm.allocator_cost import allocator_code_json
+
+    return allocator_code_json(h.ir)

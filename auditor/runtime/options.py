@@ -47,7 +47,8 @@ def memory_limit_pages(value: object, *, what: str = "memory limit", where: str 
 FIELDS: dict[str, str] = {
     "memory-limit": "memory_limit_pages", "fuel": "fuel", "timeout": "timeout",
     "unknown-imports": "unknown_imports", "churn-rounds": "churn_rounds", "hold-cycles": "hold_cycles",
-    "seed": "seed",
+    "seed": "seed", "speed": "speed", "speed-actions": "speed_actions", "speed-runs": "speed_runs",
+    "speed-trials": "speed_trials",
 }
 
 
@@ -65,6 +66,10 @@ class RuntimeOptions:
     seed: int = 1
     workloads: tuple[str, ...] = WORKLOADS
     capture_bytes: int = 65536  # WASI stdout/stderr kept per stream
+    speed: bool = True  # the speed probe (fuel per action, heap efficiency, allocator code)
+    speed_actions: int = 20_000  # records per speed workload (talc's wasm-perf: 100,000)
+    speed_runs: int = 3  # timed iterations after the warm-up (0: no wall-clock figure)
+    speed_trials: int = 1  # heap-fill trials (0: no heap efficiency)
 
     @classmethod
     def from_config(cls, config: ConfigView | None = None,
@@ -114,7 +119,8 @@ class RuntimeOptions:
         return {"memory_limit_pages": self.memory_limit_pages, "fuel": self.fuel, "timeout": self.timeout,
                 "unknown_imports": self.unknown_imports, "churn_rounds": self.churn_rounds,
                 "hold_cycles": self.hold_cycles, "seed": self.seed, "workloads": list(self.workloads),
-                "capture_bytes": self.capture_bytes}
+                "capture_bytes": self.capture_bytes, "speed": self.speed, "speed_actions": self.speed_actions,
+                "speed_runs": self.speed_runs, "speed_trials": self.speed_trials}
 
 
 def _where(config: ConfigView, key: str) -> str:

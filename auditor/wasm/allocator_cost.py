@@ -117,3 +117,21 @@ def module_allocator_code(mod: m.Module, allocator: AllocatorInfo) -> AllocatorC
 
     names = {f.index: (f.name, strip_hash(demangle(f.name)) if f.name else None) for f in mod.functions}
     return allocator_code(mod, names, allocator)
+
+
+def allocator_code_json(mod: m.Module, allocator: AllocatorInfo | dict | None = None) -> dict:
+    """`AllocatorCode.to_json()` of a parsed module: `allocator` is the detection (an
+    `AllocatorInfo` or an inspect record's `allocator` object), detected here when None.
+    What `auditor run` (on the module it runs) and `auditor scan` (on each variant's
+    shipped module) report as `allocator_code`."""
+    from auditor.wasm.allocator import detect
+    from auditor.wasm.demangle import demangle, strip_hash
+    from auditor.wasm.grow import find_grow_sites
+
+    names = {f.index: (f.name, strip_hash(demangle(f.name)) if f.name else None) for f in mod.functions}
+    if allocator is None:
+        allocator = detect([(f.name, names[f.index][1], f.body_size) for f in mod.functions], find_grow_sites(mod))
+    elif isinstance(allocator, dict):
+        allocator = AllocatorInfo(name=str(allocator.get("name") or "unknown"),
+                                  evidence=list(allocator.get("evidence") or []))
+    return allocator_code(mod, names, allocator).to_json()
