@@ -168,6 +168,22 @@ def test_a_module_without_the_replay_export_still_gets_the_heap_fill(counted, tm
     assert r["fill"]["trials"][0]["outcome"] == "null"
 
 
+def test_an_allocator_that_never_fails_stops_once_live_bytes_exceed_memory(tmp_path):
+    # malloc hands out one address forever: no allocation fails, so without a stop the fill
+    # would run its 1,000,000 host calls (46 s here). Live bytes past what the memory cap
+    # can hold prove the blocks overlap. The cap: 1 page initial, no maximum, so the
+    # default --memory-limit of 256 pages (16 MiB); one fill request is at most 100,000 bytes.
+    (tmp_path / "m.wat").write_text("""(module (memory (export "memory") 1)
+      (func (export "malloc") (param i32) (result i32) (i32.const 16))
+      (func (export "free") (param i32)))""")
+    subprocess.run(["wat2wasm", str(tmp_path / "m.wat"), "-o", str(tmp_path / "m.wasm")], check=True)
+    r = probe(tmp_path / "m.wasm", actions=500, runs=0, trials=1)
+    trial = r["fill"]["trials"][0]
+    assert trial["outcome"] == "overlapping"
+    assert 256 * 65536 < trial["live_bytes"] <= 256 * 65536 + 100_000
+    assert trial["actions"] < 10_000 and r["fill"]["efficiency"] is None
+
+
 # --------------------------------------------------------------------------- the scripts
 
 
