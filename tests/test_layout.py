@@ -54,3 +54,19 @@ def test_expression_elements_and_global_initialisers(tmp_path):
     lay = layout(parse_module((tmp_path / "e.wasm").read_bytes()))
     assert lay.element_functions == {0: [0, 1]}
     assert lay.global_functions == {0: [1]}
+
+
+def test_exact_function_import_is_one_entry_as_the_parser_reads_it():
+    """Kind 0x20 (custom descriptors: an exact function import, then a type index) once
+    sent layout's own import walk past the section end while parse_module accepted it
+    (a hypothesis mutant of tests/test_wasm_fuzz.py); layout now walks with the parser's
+    reader. Offsets by hand: type section 8..14, import section id at 14, size at 15,
+    count at 16, the entry `01 6d 01 66 20 00` at 17..23."""
+    from auditor.runtime.static import static_facts
+    from auditor.wasm.layout import layout
+    from auditor.wasm.parse import parse_module
+
+    data = bytes.fromhex("0061736d01000000" "010401600000" "020701016d01662000")
+    mod = parse_module(data, "m.wasm")
+    assert layout(mod).by_kind["import"].entries == [(17, 23)]
+    assert static_facts(mod)["available"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from auditor.wasm import model as m
 from auditor.wasm.opcodes import decode_one, read_valtype
+from auditor.wasm.parse import read_import_entry
 from auditor.wasm.reader import Reader
 
 __all__ = ["Layout", "SectionLayout", "layout"]
@@ -92,24 +93,11 @@ def layout(mod: m.Module) -> Layout:
         r = Reader(data, sec.payload_offset, sec.payload_offset + sec.payload_size, mod.file)
         kind = sec.name
         if kind == "import":
-            def imp(r: Reader, _i: int) -> None:
-                r.skip(r.u32())
-                r.skip(r.u32())
-                k = r.u8()
-                if k == 0:
-                    r.u32()
-                elif k == 1:
-                    read_valtype(r)
-                    _limits(r)
-                elif k == 2:
-                    _limits(r)
-                elif k == 3:
-                    read_valtype(r)
-                    r.u8()
-                else:
-                    r.u8()
-                    r.u32()
-            sl.entries = _entries(r, imp)
+            # The parser's own entry reader (compact groups, exact function imports, tags,
+            # typed tables): into a scratch module, so it cannot disagree with parse_module.
+            scratch = m.Module(mod.file, data, types=mod.types)
+            counters = {"func": 0, "table": 0, "memory": 0, "global": 0, "tag": 0}
+            sl.entries = _entries(r, lambda r, _i, s=scratch, c=counters: read_import_entry(s, r, c))
         elif kind == "function":
             sl.entries = _entries(r, lambda r, _i: r.u32())
         elif kind == "table":

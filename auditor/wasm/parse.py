@@ -288,33 +288,39 @@ def _read_tagtype(r: Reader) -> int:
 # -- imports and exports ----------------------------------------------------------
 
 def _read_imports(mod: m.Module, r: Reader) -> None:
-    fmt = _formats()
     counters = {"func": 0, "table": 0, "memory": 0, "global": 0, "tag": 0}
-    compact = fmt["compact_import"]
     for _ in range(r.count(3, "import")):
-        module = r.name("import module name")
-        field = r.name("import field name")
-        if field == "" and r.pos < r.end and r.data[r.pos] in compact:
-            # compact-import-section: a group of imports from one module.
-            form = compact[r.data[r.pos]]
-            r.pos += 1
-            if form == "names-and-kinds":
-                for _ in range(r.count(2, "compact import")):
-                    item = r.name("import field name")
-                    _read_import_desc(mod, r, module, item, counters)
-            else:
-                desc_at = r.pos
-                _read_import_desc(mod, r, module, "", counters, dry=True)
-                desc_end = r.pos
-                for _ in range(r.count(1, "compact import")):
-                    item = r.name("import field name")
-                    after = r.pos
-                    r.pos = desc_at
-                    _read_import_desc(mod, r, module, item, counters)
-                    assert r.pos == desc_end
-                    r.pos = after
-            continue
-        _read_import_desc(mod, r, module, field, counters)
+        read_import_entry(mod, r, counters)
+
+
+def read_import_entry(mod: m.Module, r: Reader, counters: dict[str, int]) -> None:
+    """One entry of the import section: an import, or a compact group of imports from one
+    module (appended to `mod`). Also how layout.py walks the section, so the two can
+    never disagree on where an entry ends."""
+    compact = _formats()["compact_import"]
+    module = r.name("import module name")
+    field = r.name("import field name")
+    if field == "" and r.pos < r.end and r.data[r.pos] in compact:
+        # compact-import-section: a group of imports from one module.
+        form = compact[r.data[r.pos]]
+        r.pos += 1
+        if form == "names-and-kinds":
+            for _ in range(r.count(2, "compact import")):
+                item = r.name("import field name")
+                _read_import_desc(mod, r, module, item, counters)
+        else:
+            desc_at = r.pos
+            _read_import_desc(mod, r, module, "", counters, dry=True)
+            desc_end = r.pos
+            for _ in range(r.count(1, "compact import")):
+                item = r.name("import field name")
+                after = r.pos
+                r.pos = desc_at
+                _read_import_desc(mod, r, module, item, counters)
+                assert r.pos == desc_end
+                r.pos = after
+        return
+    _read_import_desc(mod, r, module, field, counters)
 
 
 def _read_import_desc(mod: m.Module, r: Reader, module: str, field: str, counters: dict, dry: bool = False) -> None:
