@@ -70,3 +70,21 @@ def test_exact_function_import_is_one_entry_as_the_parser_reads_it():
     mod = parse_module(data, "m.wasm")
     assert layout(mod).by_kind["import"].entries == [(17, 23)]
     assert static_facts(mod)["available"]
+
+
+def test_compact_import_group_gives_one_span_per_import():
+    """A committed fuzz seed (GC types, an exact function import and a compact import
+    group of two) whose import spans once disagreed in number with mod.imports (libFuzzer:
+    fuzz/regressions/module/compact-import-group-layout-spans.wasm). Offsets from
+    `wasm-tools dump`: the exact import at 0x27..0x2d; the group header (module "m", type,
+    count) at 0x2d and its imports "a" at 0x34 and "b" at 0x36..0x38 — the group's shared
+    bytes go to its first import."""
+    from pathlib import Path
+
+    from auditor.wasm.layout import layout
+    from auditor.wasm.parse import parse_module
+
+    path = Path(__file__).resolve().parents[1] / "fuzz" / "regressions" / "module" / "compact-import-group-layout-spans.wasm"
+    mod = parse_module(path.read_bytes(), str(path))
+    assert [i.field for i in mod.imports] == ["f", "a", "b"]
+    assert layout(mod).by_kind["import"].entries == [(0x27, 0x2D), (0x2D, 0x36), (0x36, 0x38)]

@@ -97,7 +97,14 @@ def layout(mod: m.Module) -> Layout:
             # typed tables): into a scratch module, so it cannot disagree with parse_module.
             scratch = m.Module(mod.file, data, types=mod.types)
             counters = {"func": 0, "table": 0, "memory": 0, "global": 0, "tag": 0}
-            sl.entries = _entries(r, lambda r, _i, s=scratch, c=counters: read_import_entry(s, r, c))
+            ends: list[int] = []
+            n = r.u32()
+            first = r.pos
+            for _ in range(n):
+                read_import_entry(scratch, r, counters, ends)
+            # One span per import (the item graph zips them with mod.imports), each from
+            # where the previous one ended.
+            sl.entries = list(zip([first, *ends[:-1]], ends))
         elif kind == "function":
             sl.entries = _entries(r, lambda r, _i: r.u32())
         elif kind == "table":

@@ -293,10 +293,11 @@ def _read_imports(mod: m.Module, r: Reader) -> None:
         read_import_entry(mod, r, counters)
 
 
-def read_import_entry(mod: m.Module, r: Reader, counters: dict[str, int]) -> None:
+def read_import_entry(mod: m.Module, r: Reader, counters: dict[str, int], ends: list[int] | None = None) -> None:
     """One entry of the import section: an import, or a compact group of imports from one
     module (appended to `mod`). Also how layout.py walks the section, so the two can
-    never disagree on where an entry ends."""
+    never disagree on where an entry ends; `ends` gets the offset where each import's
+    own bytes end (a group's header and shared type go to its first import)."""
     compact = _formats()["compact_import"]
     module = r.name("import module name")
     field = r.name("import field name")
@@ -308,6 +309,8 @@ def read_import_entry(mod: m.Module, r: Reader, counters: dict[str, int]) -> Non
             for _ in range(r.count(2, "compact import")):
                 item = r.name("import field name")
                 _read_import_desc(mod, r, module, item, counters)
+                if ends is not None:
+                    ends.append(r.pos)
         else:
             desc_at = r.pos
             _read_import_desc(mod, r, module, "", counters, dry=True)
@@ -319,8 +322,12 @@ def read_import_entry(mod: m.Module, r: Reader, counters: dict[str, int]) -> Non
                 _read_import_desc(mod, r, module, item, counters)
                 assert r.pos == desc_end
                 r.pos = after
+                if ends is not None:
+                    ends.append(after)
         return
     _read_import_desc(mod, r, module, field, counters)
+    if ends is not None:
+        ends.append(r.pos)
 
 
 def _read_import_desc(mod: m.Module, r: Reader, module: str, field: str, counters: dict, dry: bool = False) -> None:
