@@ -96,7 +96,10 @@ def test_crate_config_build_std_scans_nightly_min_size(toolchain, tmp_path):
         assert flag in row["command"], row["command"]
     assert row["command"].count("-Zbuild-std=") == 1  # the profile's own (the crate config's is not repeated)
     p = subprocess.run(cmd + ["--format", "json"], env=env, capture_output=True, text=True, timeout=1800)
-    assert "[unstable] build-std" in p.stderr and "RUSTC_BOOTSTRAP=1" in p.stderr, p.stderr
+    notice = [line for line in p.stderr.splitlines() if "toolchain:" in line]
+    assert notice == [f"auditor: toolchain: rustc {toolchain.release} ({Path(rustc).parent}) from CARGO/RUSTC; std built "
+                      "from source ([unstable] build-std in .cargo/config.toml, RUSTC_BOOTSTRAP=1: minutes on each "
+                      "profile's first build); details: auditor doctor"], p.stderr
     (v,) = json.loads(p.stdout)["variants"]
     assert v["status"] == "ok", v["error"]
     assert v["wasm"]["allocator"]["name"] == "unknown"  # stripped

@@ -85,6 +85,8 @@ def test_default_without_wasm32_falls_back_to_usr_bin(clean_env, monkeypatch):
     assert found.selected is not None and found.selected.rustc == "/usr/bin/rustc"
     assert found.reason.startswith("using /usr/bin/cargo + /usr/bin/rustc (rustc 1.63")
     assert "default (PATH) (rustc 9.9.9) has no wasm32-unknown-unknown standard library" in found.reason
+    # What a scan prints on every run is one short line; the story above is for doctor.
+    assert found.summary() == "toolchain: rustc 1.63.0 (/usr/bin); 1 skipped (no wasm32 std); details: auditor doctor"
 
 
 def test_rustup_toolchain_without_target_gets_rustup_fix(clean_env, monkeypatch):
@@ -111,6 +113,7 @@ def test_explicit_cargo_rustc_are_used(clean_env, monkeypatch):
     assert found.explicit and len(found.toolchains) == 1
     assert (found.selected.cargo, found.selected.rustc) == ("/usr/bin/cargo", "/usr/bin/rustc")
     assert found.reason.endswith("CARGO/RUSTC set in the environment")
+    assert found.summary() == "toolchain: rustc 1.63.0 (/usr/bin) from CARGO/RUSTC"
     env = found.selected.env({})
     assert env["RUSTC"] == "/usr/bin/rustc" and env["CARGO_INCREMENTAL"] == "0"
 

@@ -232,5 +232,6 @@ def test_explicit_cargo_rustc(tmp_path):
     p = auditor("scan", CRATES / "minimal", "--profiles", "min-size-z", "--allocators", "default", "--no-runtime",
                 "--compression", "none", "--format", "json", "--cache-dir", tmp_path, env=env)
     assert p.returncode in (0, 1), p.stderr
-    assert "CARGO/RUSTC set in the environment" in p.stderr
+    notice = [line for line in p.stderr.splitlines() if "toolchain:" in line]
+    assert notice == ["auditor: toolchain: rustc 1.63.0 (/usr/bin) from CARGO/RUSTC"], p.stderr
     assert json.loads(p.stdout)["variants"][0]["status"] == "ok"

@@ -101,8 +101,44 @@ class Toolchain:
 class Discovery:
     toolchains: list[Toolchain]
     selected: Toolchain | None
-    reason: str  # one line: which pair and why
+    reason: str  # one line: which pair and why, every skipped candidate named (doctor, errors)
     explicit: bool  # CARGO or RUSTC was set
+
+    def summary(self) -> str:
+        """The notice a scan prints on every run: short, because it is read every time
+        and the full story (each skipped candidate, its fix) is one `auditor doctor` away."""
+        tc = self.selected
+        if tc is None:
+            return self.reason
+        version = (tc.rustc_version or "rustc ?").removeprefix("rustc ")
+        where = str(Path(tc.rustc).parent)
+        if str(Path(tc.cargo).parent) != where:
+            where = f"{where}, cargo in {Path(tc.cargo).parent}"
+        line = f"toolchain: rustc {version} ({where})"
+        if self.explicit:
+            line += " from CARGO/RUSTC"
+        skipped = self.toolchains[: self.toolchains.index(tc)] if tc in self.toolchains else []
+        if skipped:
+            problems = sorted({_short_problem(t.problem) for t in skipped})
+            line += f"; {len(skipped)} skipped ({', '.join(problems)})"
+        if tc.build_std:
+            said = tc.build_std_from or "build-std"
+            if said.startswith("/"):  # "<crate>/.cargo/config.toml [unstable] build-std"
+                path, _, rest = said.partition(" ")
+                said = f"{rest} in {'/'.join(Path(path).parts[-2:])}"
+            bootstrap = "" if tc.nightly else ", RUSTC_BOOTSTRAP=1"
+            line += f"; std built from source ({said}{bootstrap}: minutes on each profile's first build)"
+        if skipped or tc.build_std:
+            line += "; details: auditor doctor"
+        return line
+
+
+def _short_problem(problem: str | None) -> str:
+    if not problem:
+        return "unusable"
+    if problem.startswith("no wasm32"):
+        return "no wasm32 std"
+    return problem.split(":")[0].split("(")[0].strip()[:40]
 
 
 def _run(argv: list[str], cwd: str | None = None, timeout: float = 30) -> tuple[int, str, str]:

@@ -176,7 +176,7 @@ def prepare(crate_dir: Path, options: ScanOptions) -> Context:
         raise AuditorError(found.reason)
     crate, notices = load_crate(manifest, tc.cargo, tc.env(), options.build.package, cache_dir=cache_root,
                                 tool_key=tc.key)
-    rep.notice(found.reason)
+    rep.notice(found.summary())
     wanted_allocators, source = choose_allocators(config, options, tc, rep)
     matrix = build_matrix(config, options.profiles, wanted_allocators)
     notices += unstable_profiles(matrix, tc)
