@@ -19,6 +19,8 @@ PACKAGES=(
   "esbuild-wasm@0.28.2 esbuild-wasm-0.28.2.tgz package/esbuild.wasm"
 )
 mkdir -p "$DIR"
+exec 9>"$DIR/.lock"  # one download at a time (test sessions of several worktrees share it)
+flock 9
 for entry in "${PACKAGES[@]}"; do
   read -r spec tgz member <<<"$entry"
   out="$DIR/${tgz%.tgz}"

