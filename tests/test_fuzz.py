@@ -1,10 +1,13 @@
 """Coverage-guided fuzzing in the suite, and every crasher it ever found as a regression.
 
 test_fuzz_target runs fuzz/fuzz_wasm.py (atheris, libFuzzer) on each target for a bounded
-time — AUDITOR_FUZZ_SECONDS per target, 30 by default, 90 s in all, marked `fuzz` — from the committed
-seeds in fuzz/seeds/<target>, into a temporary corpus (nothing is written into the
-repository). It fails, naming the input libFuzzer saved, if anything but auditor's
-one-line error escapes, an input takes over 2 s (of CPU: a wall-clock timeout is
+time, marked `fuzz` — AUDITOR_FUZZ_SECONDS per target; by default 30 (90 s in all) in a run
+that includes the cargo tests (the whole suite), 5 in a run that deselects them
+(`-m "not cargo"`, the quick subset, whose 60 s budget the full campaign alone would
+exceed) — from the committed seeds in fuzz/seeds/<target>, into a temporary corpus
+(nothing is written into the repository). A long campaign:
+`AUDITOR_FUZZ_SECONDS=600 pytest -m fuzz -s tests/test_fuzz.py` (README Fuzzing).
+It fails, naming the input libFuzzer saved, if anything but auditor's one-line error escapes, an input takes over 2 s (of CPU: a wall-clock timeout is
 replayed to confirm it), or the process exceeds 500 MB.
 
 test_regressions replays fuzz/regressions/<target>/* in-process: the inputs that once
@@ -26,13 +29,22 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 FUZZ = REPO / "fuzz"
 TARGETS = ("module", "dwarf", "names")
-SECONDS = int(os.environ.get("AUDITOR_FUZZ_SECONDS", "30"))
+#: Seconds per target: the whole suite's campaign, and the quick subset's (README: Development).
+FULL_SECONDS, QUICK_SECONDS = 30, 5
+
+
+def budget(config: pytest.Config) -> int:
+    """AUDITOR_FUZZ_SECONDS, else QUICK_SECONDS when the run's -m deselects `cargo`, else FULL_SECONDS."""
+    if os.environ.get("AUDITOR_FUZZ_SECONDS"):
+        return int(os.environ["AUDITOR_FUZZ_SECONDS"])
+    return QUICK_SECONDS if re.search(r"\bnot\s+cargo\b", config.option.markexpr or "") else FULL_SECONDS
 LIMITS = ["-timeout=2", "-rss_limit_mb=500", "-max_len=1048576"]
 
 
 @pytest.mark.fuzz
 @pytest.mark.parametrize("target", TARGETS)
-def test_fuzz_target(target, tmp_path):
+def test_fuzz_target(target, tmp_path, pytestconfig):
+    seconds = budget(pytestconfig)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     artifacts = tmp_path / "artifacts"
@@ -42,9 +54,9 @@ def test_fuzz_target(target, tmp_path):
     # -rss_limit_mb reads) across exec, so a fuzzer exec'd straight from a pytest that has
     # grown to 500 MB would start "out of memory"; a child forked by a small shell starts fresh.
     proc = subprocess.run(
-        ["sh", "-c", '"$0" "$@" & wait $!', sys.executable, str(FUZZ / "fuzz_wasm.py"), target, f"-max_total_time={SECONDS}", *LIMITS, *dictionary,
+        ["sh", "-c", '"$0" "$@" & wait $!', sys.executable, str(FUZZ / "fuzz_wasm.py"), target, f"-max_total_time={seconds}", *LIMITS, *dictionary,
          f"-artifact_prefix={artifacts}/", "-print_final_stats=1", str(corpus), str(FUZZ / "seeds" / target)],
-        capture_output=True, text=True, check=False, cwd=tmp_path, timeout=SECONDS + 120,
+        capture_output=True, text=True, check=False, cwd=tmp_path, timeout=seconds + 120,
     )
     stats = dict(re.findall(r"^stat::(\w+):\s+(\d+)", proc.stderr, re.MULTILINE))
     found = sorted(p.name for p in artifacts.iterdir())
@@ -58,7 +70,7 @@ def test_fuzz_target(target, tmp_path):
         found = [n for n in found if n not in spurious]
         if not found:
             return
-    print(f"\nfuzz {target}: {stats.get('number_of_executed_units', '?')} inputs in {SECONDS} s "
+    print(f"\nfuzz {target}: {stats.get('number_of_executed_units', '?')} inputs in {seconds} s "
           f"({stats.get('average_exec_per_sec', '?')}/s), {stats.get('new_units_added', '?')} new coverage units, "
           f"peak RSS {stats.get('peak_rss_mb', '?')} MB, crashers: {found or 'none'}")
     assert proc.returncode == 0 and not found, (
