@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import clirun
 from test_lint import run, write
 
 
@@ -59,14 +60,11 @@ def test_config_errors_exit_2_with_location(tmp_path):
 
 
 def test_config_shows_built_in_defaults_for_unset_keys():
-    import subprocess
-    import sys
 
     from auditor.runtime.api import RuntimeOptions
 
     repo = Path(__file__).resolve().parents[1]
-    proc = subprocess.run([sys.executable, "-m", "auditor", "config", "--format", "json", str(repo / "fixtures/crates/demo")],
-                          capture_output=True, text=True)
+    proc = clirun.run(["config", "--format", "json", repo / "fixtures/crates/demo"])
     assert proc.returncode == 0, proc.stderr
     j = json.loads(proc.stdout)
     defaults = j["defaults"]
@@ -74,6 +72,5 @@ def test_config_shows_built_in_defaults_for_unset_keys():
     assert defaults["runtime.churn-rounds"] == RuntimeOptions().churn_rounds
     assert defaults["scan.profiles"][0] == "release" and "min-size-z" in defaults["scan.profiles"]
     assert "scan.allocators" not in defaults  # set by the demo crate too
-    text = subprocess.run([sys.executable, "-m", "auditor", "config", str(repo / "fixtures/crates/demo")],
-                          capture_output=True, text=True).stdout
+    text = clirun.run(["config", repo / "fixtures/crates/demo"]).stdout
     assert "runtime.seed = 1" in text and "# built-in default" in text

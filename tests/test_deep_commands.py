@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+import clirun
 import fixturelib
 import objdump
 
@@ -31,9 +31,9 @@ RETAINED = {"main": 66, 'export "main"': 73, "helper": 30, "table[0]": 16, "elem
             "start section": 11, "g": 5, "log": 10, "data[0]": 11, "cb": 6, "shared": 7}
 
 
-def auditor(*args, expect=0, timeout=600) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "auditor", *map(str, args)], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
+def auditor(*args, expect=0, timeout=None) -> subprocess.CompletedProcess:
+    """The CLI in-process (tests/clirun.py); with a timeout (a run that must end), in a real child."""
+    proc = clirun.run(args) if timeout is None else clirun.run_process(args, timeout=timeout)
     assert proc.returncode == expect, proc.stderr
     return proc
 
@@ -330,7 +330,8 @@ def test_diff_deep_deltas_by_hand(tmp_path, graph_wasm):
 
 def test_missing_file_is_one_line_exit_2(tmp_path):
     for cmd in ("top", "dominators", "garbage", "monos", "crates", "sources", "data"):
-        proc = auditor(cmd, tmp_path / "nope.wasm", expect=2)
+        proc = clirun.run_process([cmd, tmp_path / "nope.wasm"]) if cmd == "top" else auditor(cmd, tmp_path / "nope.wasm", expect=2)
+        assert proc.returncode == 2 and proc.stdout == "", cmd
         assert proc.stderr.strip() == f"auditor: {tmp_path / 'nope.wasm'}: no such file", cmd
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from auditor.gate.diff import diff_reports, normalise
 
+import clirun
 from objdump import sections
 
 REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
@@ -21,8 +21,8 @@ HASH = re.compile(r"17h[0-9a-f]{16}E(\.llvm\.[0-9]+)?$")
 
 
 def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "auditor", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd)
+    """The CLI in-process (tests/clirun.py)."""
+    return clirun.run(args, cwd=cwd)
 
 
 def objdump_functions(path: Path) -> dict[str, tuple[int, int]]:

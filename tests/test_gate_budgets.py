@@ -16,6 +16,7 @@ from auditor.errors import AuditorError
 from auditor.gate.budgets import evaluate
 from auditor.gate.report import load_report, variant_id
 
+import clirun
 from objdump import sections
 
 REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
@@ -35,8 +36,8 @@ def line_of(tmp_path: Path, needle: str) -> int:
 
 
 def run(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "auditor", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd)
+    """The CLI in-process (tests/clirun.py)."""
+    return clirun.run(args, cwd=cwd)
 
 
 def limit(result, budget=0, variant=0, n=0):

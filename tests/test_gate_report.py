@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,13 +11,15 @@ import pytest
 from auditor.errors import AuditorError
 from auditor.gate.report import load_report, variant_id
 
+import clirun
+
 REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 SCAN = json.loads((REPORTS / "scan-v1.json").read_text())
 
 
 def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "auditor", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd)
+    """The CLI in-process (tests/clirun.py)."""
+    return clirun.run(args, cwd=cwd)
 
 
 def test_fixture_reports_load():

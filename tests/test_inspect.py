@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import clirun
 import fixturelib
 from objdump import OBJDUMP_KIND, code_sizes, sections
 
@@ -19,8 +20,8 @@ RUST_CRATES = ["minimal", "heavy", "guarded", "unguarded", "pinned"]
 
 
 def run_inspect(path: Path, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--format", "json", *args, str(path)],
-                          capture_output=True, text=True)
+    """`auditor inspect --format json` through the CLI's main() in-process (tests/clirun.py)."""
+    proc = clirun.run(["inspect", "--format", "json", *args, path])
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -167,8 +168,7 @@ def test_stripped_module_gives_unknown_and_class_hint(rust_modules, tmp_path):
                           check=True).stdout
     expected = {int(m.group(1)): m.group(2) for m in re.finditer(r"func\[(\d+)\](?: <[^>]*>)? -> \"([^\"]+)\"", dump)}
     assert {f["index"]: f["exports"][0] for f in report["functions"] if f["exports"]} == expected
-    text = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--compression", "none", "--top", "0", str(stripped)],
-                          capture_output=True, text=True).stdout
+    text = clirun.run(["inspect", "--compression", "none", "--top", "0", stripped]).stdout
     assert all(f'func[{i}] (export "{name}")' in text for i, name in expected.items())
 
 

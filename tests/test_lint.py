@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import clirun
+
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "fixtures" / "manifests"
 CARGO = "/usr/bin/cargo"
@@ -22,8 +24,7 @@ def run(*args, cwd=None, env=None):
     e = dict(os.environ)
     e.pop("NO_COLOR", None)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "auditor", *args], cwd=cwd, env=e,
-                          capture_output=True, text=True)
+    return clirun.run(args, cwd=cwd, env=e)  # in-process (tests/clirun.py)
 
 
 def line_of(path: Path, needle: str) -> int:

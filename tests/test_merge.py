@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,13 +15,15 @@ from auditor.gate.merge import merge_reports
 from auditor.gate.report import load_report, variant_id
 from auditor.gate.shard import parse_shard, select
 
+import clirun
+
 REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 FULL = load_report(REPORTS / "scan-v1.json")
 
 
 def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "auditor", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd)
+    """The CLI in-process (tests/clirun.py)."""
+    return clirun.run(args, cwd=cwd)
 
 
 @given(st.lists(st.text(min_size=1, max_size=12), unique=True, max_size=60), st.integers(1, 16))

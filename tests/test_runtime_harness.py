@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from auditor.runtime.api import RuntimeOptions, run_module
 from auditor.runtime.scenarios import Scenario
 from auditor.runtime.workloads import FRAG_PAIRS
 
+import clirun
 import fixturelib
 
 RUNTIME = Path(__file__).resolve().parents[1] / "fixtures" / "runtime"
@@ -59,8 +59,8 @@ def wat(tmp_path):
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "auditor", "run", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, stdin=subprocess.DEVNULL)
+    """`auditor run ARGS` in-process (tests/clirun.py; the compile child is still a process)."""
+    return clirun.run(["run", *args], cwd=cwd)
 
 
 # --------------------------------------------------------------------------- ramp outcomes, time bounds

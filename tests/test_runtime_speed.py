@@ -28,6 +28,7 @@ from auditor.runtime.entry import detect
 from auditor.runtime.harness import Harness
 from auditor.runtime.speed import CHUNK, SpeedOptions, speed_probe
 
+import clirun
 import fixturelib
 
 RUNTIME_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runtime"
@@ -360,10 +361,8 @@ def test_speed_text_block_names_the_headline_and_a_failed_workload():
 
 def _run_json(path: Path, *args: str, cwd: Path | None = None) -> dict:
     import json
-    import sys
 
-    r = subprocess.run([sys.executable, "-m", "auditor", "run", str(path), "--format", "json", *args],
-                       capture_output=True, text=True, cwd=cwd, check=False)
+    r = clirun.run(["run", path, "--format", "json", *args], cwd=cwd)  # in-process (tests/clirun.py)
     assert r.returncode in (0, 1), r.stderr
     return json.loads(r.stdout)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from auditor.errors import AuditorError
 from auditor.runtime.api import RuntimeOptions, run_module
 from auditor.runtime.scenarios import Scenario, parse_spec
 
+import clirun
 import fixturelib
 
 RUNTIME_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runtime"
@@ -39,8 +39,8 @@ def wat(tmp_path_factory):
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "auditor", "run", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd)
+    """`auditor run ARGS` in-process (tests/clirun.py; the compile child is still a process)."""
+    return clirun.run(["run", *args], cwd=cwd)
 
 
 def _strip_timings(j: dict) -> dict:
