@@ -1,7 +1,11 @@
 """Every CLI error is one line on stderr naming what and where, with exit 2 (nothing on
 stdout, no traceback, no usage block); signals exit 128 + N and leave $TMPDIR empty.
 
-Each case runs the real command line in a subprocess with a private $TMPDIR."""
+Cases that give a private $TMPDIR (every command's bad --format, doctor, scan) and the
+signal cases run the real command line in a subprocess; the others call the console
+script's main() in-process (tests/clirun.py: the same exit code, stdout and stderr, a
+traceback if an exception escaped), which AUDITOR_TEST_CLI=process turns back into
+subprocesses."""
 
 from __future__ import annotations
 
@@ -16,11 +20,15 @@ from pathlib import Path
 
 import pytest
 
+import clirun
+
 REPO = Path(__file__).resolve().parents[1]
 FORMATS = "text, json, markdown, sarif, junit, github"
 
 
 def auditor(*args, cwd: Path | None = None, tmpdir: Path | None = None) -> subprocess.CompletedProcess:
+    if tmpdir is None:
+        return clirun.run(args, cwd=cwd or REPO)
     env = dict(os.environ)
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
