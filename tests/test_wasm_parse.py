@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from auditor.wasm.grow import find_grow_sites
 from auditor.wasm.parse import parse_module
 from auditor.wasm.reader import MalformedModule
 
+import clirun
 from objdump import OBJDUMP_KIND, code_sizes, sections
 
 
@@ -268,8 +268,7 @@ def test_malformed_module_one_line_with_offset(data, problem, offset, tmp_path):
     # ... and through the CLI: exit 2, one line, the offset, no traceback
     path = tmp_path / "bad.wasm"
     path.write_bytes(data)
-    proc = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--compression", "none", str(path)],
-                          capture_output=True, text=True, check=False)
+    proc = clirun.run(["inspect", "--compression", "none", path])  # in-process (test_wasm_fuzz keeps real ones)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip() == f"auditor: {path}: byte {offset} (0x{offset:x}): {err.value.what}"
 
