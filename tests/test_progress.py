@@ -28,6 +28,11 @@ STATUS = re.compile(r"^\[(\d+)/(\d+)\]( \d+(m \d\ds|s)( elapsed)?(, (about |~)(\
 FINISHED = re.compile(r"^\[(\d+)/(\d+)\] (\S+): (built in [\d.]+s|from cache|FAILED)")
 
 
+@pytest.fixture(autouse=True)
+def a_real_terminal(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")  # TERM=dumb turns the status line off
+
+
 class FakeTTY(io.StringIO):
     def isatty(self) -> bool:
         return True
@@ -170,6 +175,13 @@ def test_finished_lines_fit_a_narrow_terminal_but_stay_whole_in_logs(monkeypatch
     assert m and m.group(1, 2) == ("1", "4") and m.group(4) == "built in 12.3s"
     head, tail = m.group(3).split("…")
     assert "min-size-z/fixture_bump".startswith(head) and "min-size-z/fixture_bump".endswith(tail)
+    # wider: only the ETA clause goes (the status line below has a fresher one), the name stays whole
+    rep, out, t = live_reporter(width=70)
+    rep.live_start()
+    t[0] += 20
+    rep.step("min-size-z/fixture_bump", "built in 12.3s")
+    rep.live_stop()
+    assert play(out.getvalue()) == (["[1/4] min-size-z/fixture_bump: built in 12.3s (20.0s elapsed)"], "")
     # progress forced on but stderr not a terminal (a log file): the whole line, no status line
     clock = iter([100.0, 120.0])
     logged = Reporter(False, True, total=4, clock=lambda: next(clock), width=lambda: 40)
@@ -180,7 +192,7 @@ def test_finished_lines_fit_a_narrow_terminal_but_stay_whole_in_logs(monkeypatch
     assert err == "[1/4] min-size-z/fixture_bump: built in 12.3s (20.0s elapsed), about 1m 00s left\n"
 
 
-def test_no_status_line_when_not_a_terminal_or_quiet():
+def test_no_status_line_when_not_a_terminal_or_quiet(monkeypatch):
     piped = io.StringIO()
     rep = Reporter(False, None, total=2, stream=piped, clock=lambda: 0.0, width=lambda: 80)
     assert not rep.progress
@@ -198,6 +210,15 @@ def test_no_status_line_when_not_a_terminal_or_quiet():
     quiet.notice("hello")
     quiet.live_stop()
     assert tty.getvalue() == "" and auditor_io._log_hook is None
+    monkeypatch.setenv("TERM", "dumb")  # a terminal without erase-line (an Emacs shell buffer)
+    dumb = FakeTTY()
+    rep = Reporter(False, None, total=2, stream=dumb, clock=lambda: 0.0, width=lambda: 80)
+    rep.live_start()
+    rep.started("variant", "release/default")
+    rep.redraw()
+    rep.step("release/default", "built in 1.0s")
+    rep.live_stop()
+    assert dumb.getvalue() == "[1/2] release/default: built in 1.0s (0.0s elapsed), about 0s left\n"
 
 
 def test_the_ticker_redraws_without_events(monkeypatch):
@@ -248,7 +269,7 @@ COLS = 60
 
 def scan_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    env.update(CARGO="/usr/bin/cargo", RUSTC="/usr/bin/rustc")
+    env.update(CARGO="/usr/bin/cargo", RUSTC="/usr/bin/rustc", TERM="xterm")
     return env
 
 

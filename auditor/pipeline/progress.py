@@ -68,12 +68,12 @@ class Reporter:
     # ------------------------------------------------------------ lines that stay
     def notice(self, msg: str) -> None:
         if not self.quiet:
-            log(f"auditor: {msg}")
+            self._line(f"auditor: {msg}")
 
     def step(self, vid: str, what: str) -> None:
         """Variant `vid` is finished: its analysis is no longer active; with progress on,
-        its line `[k/N] vid: what (T elapsed), about E left` (on a live terminal, cut to fit:
-        the name in the middle, then the elapsed and ETA clauses, which the status line shows)."""
+        its line `[k/N] vid: what (T elapsed), about E left` (on a live terminal, cut to fit,
+        see _fit_finished)."""
         with self._lock:
             self.done += 1
             self._active.pop(("analyse", vid), None)
@@ -88,7 +88,7 @@ class Reporter:
             name = _clean(vid)
             if self._live:
                 name, extra = _fit_finished(head, name, tail, extra, self._columns() - 1)
-            log(head + name + tail + "".join(extra))
+            self._line(head + name + tail + "".join(extra))
 
     # ------------------------------------------------------------ what runs now
     def started(self, kind: str, vid: str) -> None:
@@ -102,8 +102,9 @@ class Reporter:
 
     # ------------------------------------------------------------ the status line
     def live_start(self) -> None:
-        """Start redrawing the status line (only with progress on and stderr a terminal)."""
-        if not self.progress or self._live or not _isatty(self.stream):
+        """Start redrawing the status line (only with progress on and stderr a terminal
+        that understands erase-line: not TERM=dumb, as in an Emacs shell buffer)."""
+        if not self.progress or self._live or not _isatty(self.stream) or os.environ.get("TERM") == "dumb":
             return
         with self._lock:
             self._live = True
@@ -152,6 +153,14 @@ class Reporter:
 
     def _columns(self) -> int:
         return self._width() if self._width is not None else terminal_columns(self.stream)
+
+    def _line(self, msg: str) -> None:
+        """A line that stays: through auditor.io.log (which the live status line hooks), or
+        to the injected stream."""
+        if self._stream is None:
+            log(msg)
+        else:
+            self._log_above(msg)
 
     def _log_above(self, msg: str) -> None:
         """auditor.io.log while the status line is live: erase it, write the line, redraw."""
@@ -222,16 +231,21 @@ def _cut_names(names: list[str], room: int) -> list[str] | None:
 
 
 def _fit_finished(head: str, name: str, tail: str, extra: list[str], width: int) -> tuple[str, list[str]]:
-    """A finished line for a terminal: the whole line if it fits, else the name cut in the
-    middle (down to MIN_NAME), then the ETA clause and the elapsed clause dropped."""
+    """A finished line for a terminal: the whole line if it fits, else without its ETA
+    clause (the status line below shows a fresher one), then the name cut in the middle
+    (down to MIN_NAME), then without the elapsed clause too."""
     extra = list(extra)
-    while True:
-        room = width - len(head) - len(tail) - sum(map(len, extra))
-        if len(name) <= room:
-            return name, extra
-        if room >= min(len(name), MIN_NAME) or not extra:
-            return middle(name, max(room, min(len(name), MIN_NAME))), extra
+
+    def room() -> int:
+        return width - len(head) - len(tail) - sum(map(len, extra))
+
+    if len(name) <= room():
+        return name, extra
+    if len(extra) > 1:
         extra.pop()
+    while extra and room() < min(len(name), MIN_NAME):
+        extra.pop()
+    return middle(name, max(room(), min(len(name), MIN_NAME))), extra
 
 
 def middle(s: str, width: int) -> str:
