@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 
 import pytest
@@ -149,7 +150,8 @@ def test_status_is_erased_before_every_other_line_and_at_the_end(monkeypatch):
         t[0] += 10
         rep.step("release/default", "built in 9.9s")  # 1 of 4 in 11.2 s: about 34 s for 3
         tail = out.getvalue()[len(before) + len(after):]
-        assert tail.startswith(CLEAR + "[1/4] release/default: built in 9.9s (11.2s elapsed), about 34s left\n")
+        assert tail.startswith(CLEAR + "[0/4] 1s elapsed | build min-size-z/fixture_bump, analyse release/default"
+                               + CLEAR + "[1/4] release/default: built in 9.9s (11.2s elapsed), about 34s left\n")
         assert tail.endswith("[1/4] 11s elapsed, about 34s left | build min-size-z/fixture_bump")
     finally:
         rep.live_stop()
@@ -219,6 +221,21 @@ def test_no_status_line_when_not_a_terminal_or_quiet(monkeypatch):
     rep.step("release/default", "built in 1.0s")
     rep.live_stop()
     assert dumb.getvalue() == "[1/2] release/default: built in 1.0s (0.0s elapsed), about 0s left\n"
+
+
+def test_a_start_is_drawn_at_once_from_any_thread(monkeypatch):
+    monkeypatch.setattr(progress, "TICK", 3600)  # no ticker: only the event draws
+    rep, out, t = live_reporter(width=80)
+    rep.live_start()
+    try:
+        worker = threading.Thread(target=rep.started, args=("variant", "release/default"))
+        worker.start()
+        worker.join()
+        assert out.getvalue().endswith(CLEAR + "[0/4] 0s elapsed | build release/default")
+        rep.ended("variant", "release/default")
+    finally:
+        rep.live_stop()
+    assert play(out.getvalue()) == ([], "")
 
 
 def test_the_ticker_redraws_without_events(monkeypatch):

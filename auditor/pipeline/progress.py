@@ -35,7 +35,7 @@ class Reporter:
     """Notices (unless --quiet), per-variant progress lines (TTY only) and the live status
     line (TTY only) on stderr.
 
-    Workers call `started(kind, id)` / `ended(kind, id)` (thread-safe; they never write);
+    Workers call `started(kind, id)` / `ended(kind, id)` (thread-safe; a start redraws);
     `step(id, what)` ends the variant's analysis and writes its finished line; between
     `live_start()` and `live_stop()` a ticker thread redraws the status line. `stream`,
     `clock` and `width` are for tests (default: sys.stderr at write time, time.monotonic,
@@ -92,9 +92,11 @@ class Reporter:
 
     # ------------------------------------------------------------ what runs now
     def started(self, kind: str, vid: str) -> None:
-        """`kind` ("variant" build, "probe" build, "analyse") of variant `vid` began (any thread)."""
+        """`kind` ("variant" build, "probe" build, "analyse") of variant `vid` began (any
+        thread; shown at once, so even a build shorter than a tick is seen)."""
         with self._lock:
             self._active[(kind, vid)] = None
+            self.redraw()
 
     def ended(self, kind: str, vid: str) -> None:
         with self._lock:
