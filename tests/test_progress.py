@@ -238,6 +238,27 @@ def test_a_start_is_drawn_at_once_from_any_thread(monkeypatch):
     assert play(out.getvalue()) == ([], "")
 
 
+def test_an_error_in_the_runner_leaves_no_status_line(monkeypatch):
+    """Runner.run erases the status line however it ends: here the shadow copy fails."""
+    from types import SimpleNamespace
+
+    from auditor.errors import AuditorError
+    from auditor.pipeline import runner as runner_mod
+
+    def broken(*args, **kwargs):
+        raise AuditorError("cannot copy the crate", "/nowhere")
+
+    monkeypatch.setattr(runner_mod, "ShadowSet", broken)
+    monkeypatch.setattr(progress, "TICK", 3600)
+    rep, out, t = live_reporter(width=80, total=1)
+    r = runner_mod.Runner(SimpleNamespace(), SimpleNamespace(), SimpleNamespace(tmp_dir=None), False, None, rep, 1)
+    plan = SimpleNamespace(index=0, probe=None, need_clean=True, record=None)
+    with pytest.raises(AuditorError, match="cannot copy the crate"):
+        r.run([plan])
+    assert out.getvalue().startswith(CLEAR + "[0/1] 0s elapsed")  # it was up
+    assert play(out.getvalue()) == ([], "") and auditor_io._log_hook is None
+
+
 def test_the_ticker_redraws_without_events(monkeypatch):
     monkeypatch.setattr(progress, "TICK", 0.01)
     rep, out, t = live_reporter(width=60)
