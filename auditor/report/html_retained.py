@@ -16,8 +16,9 @@ gets the same page size as a small one, and the largest subtrees get the detail.
 
 The module comes from the result (`inspect --format html` has it parsed) or from the
 path the report names (a scan variant's `wasm_path` in the cache, an inspect report's
-`file`), checked against the report first: the sha256 a scan recorded, and for every
-report the file size, the section layout and each body's size. A file that is missing,
+`file`), checked against the report first: the record's `sha256` (inspect records carry
+it; an older scan variant's own `sha256` when no shipping stage ran), and for every report
+the file size, the section layout and each body's size. A file that is missing,
 unreadable, malformed or changed gives one line (on stderr and in the page), never a
 traceback, and the page is drawn without the retained view.
 """
