@@ -338,3 +338,5 @@ def test_retained_treemap_is_bounded(tmp_path):
     assert len(chart["ids"]) == BOXES and chart["values"][0] == big.stat().st_size
     assert_total(chart)
     assert max(sum(1 for p in chart["parents"] if p == q) for q in set(chart["parents"])) <= CHILDREN + 1
+    st = status(load(page, tmp_path / "profile"))  # plotly draws every one of them
+    assert st["errors"] == [] and st["resources"] == 0 and st["charts"]["chart-retained"]["boxes"] == BOXES
