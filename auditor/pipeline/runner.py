@@ -22,8 +22,17 @@ from pathlib import Path
 from typing import Any, cast
 
 from auditor.build import invocations
+from auditor.build import toolchain as tc_mod
 from auditor.build.cache import VariantCache, code_hash, digest, file_sha256
-from auditor.build.cargo import BuildOutcome, ProcessRegistry, dep_info, display_command, env_inputs, run_cargo
+from auditor.build.cargo import (
+    BuildOutcome,
+    ProcessRegistry,
+    RustcInfo,
+    dep_info,
+    display_command,
+    env_inputs,
+    run_cargo,
+)
 from auditor.build.result import VariantResult
 from auditor.build.shadow import ShadowSet, Tree
 from auditor.build.toolchain import TARGET, Toolchain, std_symbols
@@ -64,6 +73,15 @@ def work_units(todo: list[Plan], probes: list[ProbePlan], jobs: int) -> list[tup
     return out
 
 
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """A file unchanged since: same inode, size and mtime (cache files are written once, by rename)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def unshadow(text: str | None, tree: Tree) -> str | None:
     """Compiler messages with the user's paths instead of the shadow copy's."""
     if not text:
@@ -91,7 +109,14 @@ class Runner:
         self.notices: list[str] = []
         self._runtime: tuple[RuntimeOptions, list[Scenario]] | None = None  # checked on first use
         self._std: StdSymbols | None = None  # the toolchain's std symbols, read on first use
+        # (path, file identity, sha256, parsed module) of the last inspect: see _allocator_code
+        self._parsed: tuple[str, tuple[int, int, int] | None, str, Any] | None = None
         self._ran: dict[str, tuple[RunRecord | None, str | None]] = {}  # probe key -> (record, error)
+        self.toolchain_notice: str | None = None  # said once the first build settles a deferred test build
+        self._tc_lock = threading.Lock()
+        # cargo's rustc info cache, shared by the target dirs (one per profile): see RustcInfo
+        self.rustc_info = RustcInfo(cache_root / "toolchains" / f"rustc-info-{digest([tc.key])[:24]}.json"
+                                    if cache_root is not None else None)
 
     # ---------------------------------------------------------------- orchestration
     def run(self, plans: list[Plan]) -> list[VariantResult]:
@@ -180,11 +205,36 @@ class Runner:
             if kind in ("build", "probe build"):
                 self.builds += 1
         invocations.count(kind)
+        self.rustc_info.seed(target_dir)
         out = run_cargo(self.tc.cargo, args, tree.manifest.parent, self._env(target_dir), tree.manifest,
                         self.registry)
+        self.rustc_info.learn(target_dir)
         if out.interrupted:
             raise KeyboardInterrupt
+        self._settle_toolchain(out)
         return out
+
+    def _settle_toolchain(self, out: BuildOutcome) -> None:
+        """With the toolchain's test build deferred, the first finished build settles it:
+        a success is the verdict; a failure runs the test build now, and when that fails
+        too the scan stops (DeferredCheckFailed: the scanner selects again, as if the
+        test build had run first)."""
+        if not self.tc.check_deferred:
+            return
+        with self._tc_lock:
+            if not self.tc.check_deferred:
+                return
+            if out.ok:
+                tc_mod.confirm(self.tc, self.cache_root)
+            elif not tc_mod.check_after_failure(self.tc, self.cache_root):
+                raise tc_mod.DeferredCheckFailed(self.tc.problem)
+            self.say_toolchain()
+
+    def say_toolchain(self) -> None:
+        """The toolchain notice held back while its test build was deferred (once)."""
+        if self.toolchain_notice is not None:
+            self.rep.notice(self.toolchain_notice)
+            self.toolchain_notice = None
 
     def _tree(self, plan: Plan | ProbePlan, probes: bool) -> Tree:
         shadows, alloc = self.shadows_or_fail(), plan.allocator
@@ -289,9 +339,15 @@ class Runner:
         cached = plan.cache.analysis(name)
         if cached is not None:
             return cast(InspectRecord, cached)  # written by the line below, with this code's hash in its name
-        from auditor.wasm.inspect import inspect_file
+        import hashlib
 
-        data = inspect_file(module, compression=self.options.compression, display_name=shown).to_json()
+        from auditor.wasm.inspect import inspect_bytes
+
+        raw = module.read_bytes()
+        result = inspect_bytes(raw, shown, self.options.compression)
+        # Parsed once: _allocator_code takes this parse when it asks for the same bytes.
+        self._parsed = (str(module), _identity(module), hashlib.sha256(raw).hexdigest(), result.module)
+        data = result.to_json()
         plan.cache.put_json(name, data)
         return data
 
@@ -326,7 +382,11 @@ class Runner:
     def _allocator_code(self, plan: Plan, module: Path, wasm: InspectRecord) -> dict[str, Any]:
         """What the allocator costs in the shipped module's code (allocspeed; cached like inspect)."""
         # Keyed by the module too: with shipping stages, one variant has several modules.
-        key = digest([code_hash("auditor.wasm", ("allocators.toml",)), wasm["allocator"], file_sha256(module)])
+        parsed, self._parsed = self._parsed, None
+        if parsed is not None and (parsed[1] is None or (parsed[0], parsed[1]) != (str(module), _identity(module))):
+            parsed = None  # another file (a shipped stage's), or this one rewritten since
+        sha = parsed[2] if parsed is not None else file_sha256(module)
+        key = digest([code_hash("auditor.wasm", ("allocators.toml",)), wasm["allocator"], sha])
         name = f"alloccode-{key[:20]}.json"
         cached = plan.cache.analysis(name)
         if cached is not None:
@@ -334,7 +394,9 @@ class Runner:
         from auditor.wasm.allocator_cost import allocator_code_json
         from auditor.wasm.parse import parse_module
 
-        data = allocator_code_json(parse_module(module.read_bytes(), str(module)), dict(wasm["allocator"]))
+        # the parse inspect just made of these very bytes, else a parse of the file
+        mod = parsed[3] if parsed is not None else parse_module(module.read_bytes(), str(module))
+        data = allocator_code_json(mod, dict(wasm["allocator"]))
         plan.cache.put_json(name, data)
         return data
 
