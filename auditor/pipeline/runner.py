@@ -109,8 +109,8 @@ class Runner:
         self.notices: list[str] = []
         self._runtime: tuple[RuntimeOptions, list[Scenario]] | None = None  # checked on first use
         self._std: StdSymbols | None = None  # the toolchain's std symbols, read on first use
-        # (path, file identity, sha256, parsed module) of the last inspect: see _allocator_code
-        self._parsed: tuple[str, tuple[int, int, int] | None, str, Any] | None = None
+        # (path, file identity, parsed module) of the last inspect: see _allocator_code
+        self._parsed: tuple[str, tuple[int, int, int] | None, Any] | None = None
         self._ran: dict[str, tuple[RunRecord | None, str | None]] = {}  # probe key -> (record, error)
         self.toolchain_notice: str | None = None  # said once the first build settles a deferred test build
         self._tc_lock = threading.Lock()
@@ -326,7 +326,8 @@ class Runner:
                 self._run(plan.probe, probe_rec or {}, v)
             self._check_allocator(plan, probe_rec, v)  # on cargo's module, which keeps the most names
             ship_variant(self, plan, v, module)  # bindgen CLI, wasm-opt: v.wasm becomes the shipped module's
-            v.allocator_code = self._allocator_code(plan, Path(v.wasm_path), v.wasm)
+            v.allocator_code = self._allocator_code(plan, Path(v.wasm_path), v.wasm,
+                                                    sha=v.sha256 if v.wasm_path == str(module) else None)
         self.rep.step(v.id, "from cache" if cached else (f"built in {v.build_seconds:.1f}s" if v.status == "ok"
                                                             else "FAILED"))
         return v
@@ -339,14 +340,12 @@ class Runner:
         cached = plan.cache.analysis(name)
         if cached is not None:
             return cast(InspectRecord, cached)  # written by the line below, with this code's hash in its name
-        import hashlib
-
         from auditor.wasm.inspect import inspect_bytes
 
-        raw = module.read_bytes()
-        result = inspect_bytes(raw, shown, self.options.compression)
-        # Parsed once: _allocator_code takes this parse when it asks for the same bytes.
-        self._parsed = (str(module), _identity(module), hashlib.sha256(raw).hexdigest(), result.module)
+        before = _identity(module)
+        result = inspect_bytes(module.read_bytes(), shown, self.options.compression)
+        # Parsed once: _allocator_code takes this parse while the file is unchanged.
+        self._parsed = (str(module), before, result.module) if before == _identity(module) else None
         data = result.to_json()
         plan.cache.put_json(name, data)
         return data
@@ -379,14 +378,14 @@ class Runner:
         assert v.wasm is not None  # only ok variants are checked
         v.allocator_check = allocator_check(a.name, a.candidates, v.wasm, twin=twin, churn=churn, std=self._std)
 
-    def _allocator_code(self, plan: Plan, module: Path, wasm: InspectRecord) -> dict[str, Any]:
-        """What the allocator costs in the shipped module's code (allocspeed; cached like inspect)."""
+    def _allocator_code(self, plan: Plan, module: Path, wasm: InspectRecord, sha: str | None = None) -> dict[str, Any]:
+        """What the allocator costs in the shipped module's code (allocspeed; cached like inspect).
+        `sha`: the module's sha256 when known (the build record's, for the measured module)."""
         # Keyed by the module too: with shipping stages, one variant has several modules.
         parsed, self._parsed = self._parsed, None
         if parsed is not None and (parsed[1] is None or (parsed[0], parsed[1]) != (str(module), _identity(module))):
             parsed = None  # another file (a shipped stage's), or this one rewritten since
-        sha = parsed[2] if parsed is not None else file_sha256(module)
-        key = digest([code_hash("auditor.wasm", ("allocators.toml",)), wasm["allocator"], sha])
+        key = digest([code_hash("auditor.wasm", ("allocators.toml",)), wasm["allocator"], sha or file_sha256(module)])
         name = f"alloccode-{key[:20]}.json"
         cached = plan.cache.analysis(name)
         if cached is not None:
@@ -395,7 +394,7 @@ class Runner:
         from auditor.wasm.parse import parse_module
 
         # the parse inspect just made of these very bytes, else a parse of the file
-        mod = parsed[3] if parsed is not None else parse_module(module.read_bytes(), str(module))
+        mod = parsed[2] if parsed is not None else parse_module(module.read_bytes(), str(module))
         data = allocator_code_json(mod, dict(wasm["allocator"]))
         plan.cache.put_json(name, data)
         return data
