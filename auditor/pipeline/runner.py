@@ -137,6 +137,7 @@ class Runner:
                 results[p.index] = self._analyse(p, measured[p.index], probed.get(p.probe.key) if p.probe else None,
                                                  cached=not p.need_clean)
 
+        self.rep.live_start()  # the status line on a terminal (erased in the finally below)
         try:
             if todo or todo_probes:
                 self.shadows = ShadowSet(self.crate, self.options.tmp_dir, self.cache_root, self.immutable_inputs)
@@ -166,6 +167,7 @@ class Runner:
                         f.cancel()
                     raise
         finally:
+            self.rep.live_stop()
             if self.shadows is not None:
                 self.registry.stop_all()
                 self.shadows.close()
@@ -177,6 +179,7 @@ class Runner:
         """One unit's builds, in one target dir, so their dependencies build once."""
         target: Path | None = None
         for kind, task in tasks:
+            self.rep.started(kind, task.id)  # shown on the status line until ended
             try:
                 if target is None:
                     target = self.shadows_or_fail().target_dir(name)
@@ -185,6 +188,8 @@ class Runner:
             except BaseException as e:  # handed to the main thread, which stops the scan
                 done_q.put((kind, task, None, e))
                 return
+            finally:
+                self.rep.ended(kind, task.id)
 
     # ---------------------------------------------------------------- building (worker threads)
     def _env(self, target_dir: Path) -> dict[str, str]:
@@ -312,6 +317,7 @@ class Runner:
     # ---------------------------------------------------------------- analysis (main thread)
     def _analyse(self, plan: Plan, rec: dict[str, Any], probe_rec: dict[str, Any] | None,
                  cached: bool) -> VariantResult:
+        self.rep.started("analyse", plan.id)  # until rep.step below
         a = plan.allocator
         v = VariantResult(
             profile=plan.profile.name, allocator=a.name, status=rec.get("status", "failed"), error=rec.get("error"),
