@@ -4,11 +4,13 @@ own `Func.__call__`, on a hand-written .wat (compiled by wat2wasm, run by wasmti
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import subprocess
 
 import pytest
 import wasmtime
 
+from auditor.runtime import harness
 from auditor.runtime.harness import fast_caller
 
 WAT = """(module
@@ -68,6 +70,16 @@ def test_fast_caller_matches_wasmtime_func_call(wasm, name, args):
 
 def test_only_integer_signatures_take_the_fast_path(wasm):
     store, exports = _instance(wasm)
-    assert fast_caller(exports["add"], store).__name__ == "fast"
-    assert fast_caller(exports["nothing"], store).__name__ == "fast"
+    # Only the wasmtime-py release whose internals the fast path copies takes it.
+    fast = "fast" if importlib.metadata.version("wasmtime").split(".")[0] == "50" else "generic"
+    assert fast_caller(exports["add"], store).__name__ == fast
+    assert fast_caller(exports["nothing"], store).__name__ == fast
     assert fast_caller(exports["half"], store).__name__ == "generic"
+
+
+def test_other_wasmtime_releases_take_the_generic_call(wasm, monkeypatch):
+    monkeypatch.setattr(harness, "_FAST_CALLS", False)
+    store, exports = _instance(wasm)
+    store.set_fuel(100_000)
+    call = fast_caller(exports["add"], store)
+    assert call.__name__ == "generic" and call(2, 3) == 5

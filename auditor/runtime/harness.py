@@ -568,6 +568,22 @@ class Session:
         self.close()
 
 
+def _fast_calls_supported() -> bool:
+    """The fast path copies wasmtime-py 50's `Func.__call__` through private ctypes
+    bindings: another release may change them without an AttributeError (a wrong call
+    signature corrupts memory instead of failing), so only the release it was checked
+    against takes it (`pip install wasmtime>=50` may bring a newer one)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wasmtime").split(".")[0] == "50"
+    except PackageNotFoundError:
+        return False
+
+
+_FAST_CALLS = _fast_calls_supported()
+
+
 def fast_caller(func: Any, store: Any) -> Any:
     """`lambda *args: func(store, *args)` for an export whose parameters and results are
     all i32/i64, without wasmtime-py's per-call reflection: `Func.__call__` asks the
@@ -578,6 +594,8 @@ def fast_caller(func: Any, store: Any) -> Any:
     def generic(*args: Any) -> Any:
         return func(store, *args)
 
+    if not _FAST_CALLS:
+        return generic
     try:
         from ctypes import byref
 
