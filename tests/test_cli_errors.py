@@ -202,7 +202,16 @@ def test_signal_during_a_wasm_call_exits_at_once_and_cleans_tmp(tmp_path, sig, c
     p = subprocess.Popen([sys.executable, "-m", "auditor", "run", str(wasm), "--fuel", str(2**64 - 1),
                           "--timeout", "60"], cwd=REPO, env=dict(os.environ, TMPDIR=str(tmpdir)),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)  # compiled and looping
+    # Compiled (its compile child's auditor-compile-* directory came and went) and
+    # looping: then 0.5 s more; at most 3 s in all, as a fixed wait used to be.
+    deadline, seen = time.monotonic() + 3, False
+    while time.monotonic() < deadline:
+        busy = any(n.startswith("auditor-compile-") for n in os.listdir(tmpdir))
+        if seen and not busy:
+            time.sleep(0.5)
+            break
+        seen = seen or busy
+        time.sleep(0.02)
     assert p.poll() is None
     t0 = time.monotonic()
     p.send_signal(sig)
