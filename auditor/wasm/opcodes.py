@@ -554,16 +554,29 @@ _PREFIX_ORDER = (0xFC, 0xFD, 0xFB, 0xFE)
 
 
 @lru_cache(maxsize=16)
-def scanner(interesting: frozenset[int]) -> re.Pattern:
+def scanner(interesting: frozenset[int], short_consts: int = 0) -> re.Pattern:
     """A pattern whose findall() over a body yields one item per interesting instruction:
     its whole encoding, or one byte where the plain tokens stop (an interesting
     instruction without immediates, an unknown opcode, a malformed immediate, or a
     shape only the exact decoder reads), and b"" once at the end. Every byte of the body
     is inside a plain token, an item, or the tail before the final b"": nothing is
     skipped, and since tokens are self-delimiting the possessive repeat never
-    backtracks."""
+    backtracks.
+
+    `short_consts` (1-4, with i32.const interesting): an i32.const whose immediate has at
+    most that many LEB bytes is a plain token, so only the longer ones are items (the
+    item graph wants the constants that can reach a data address: most constants are
+    small and never become Python objects)."""
     plain = [c for c in _all_codes() if c not in interesting]
-    simple = b"(?:" + b"|".join(_alternatives(plain)) + b")"
+    alternatives = _alternatives(plain)
+    if short_consts and OP_I32_CONST in interesting:
+        if not 1 <= short_consts <= 4:
+            raise ValueError(f"short_consts {short_consts}: 1 to 4 LEB bytes")
+        # any LEB of at most 4 bytes is a valid s32; a longer one fails this alternative
+        # after at most 4 bytes and is matched as an item
+        short = rb"[\x00-\x7f]" if short_consts == 1 else rb"[\x80-\xff]{0,%d}+[\x00-\x7f]" % (short_consts - 1)
+        alternatives.insert(0, bytes((OP_I32_CONST,)) + short)
+    simple = b"(?:" + b"|".join(alternatives) + b")"
     special = b"".join(a + b"|" for a in _alternatives(interesting))
     return re.compile(simple + b"*+(?:(" + special + _ANY + b")|\\Z)")
 

@@ -27,7 +27,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from auditor.wasm import model as m
-from auditor.wasm.opcodes import code_start, decode, find_opcode
+from auditor.wasm.opcodes import code_start, decode, find_opcode, scanner
 from auditor.wasm.reader import Reader
 
 __all__ = ["BodyRefs", "CodeRefs", "code_references", "data_pointers", "data_ranges"]
@@ -142,10 +142,19 @@ def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
     segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
         any(e.mode == "passive" for e in mod.elements)
     out = CodeRefs()
+    pattern = scanner(targets, skip if OP_I32_CONST in targets else 0)
+    memo: dict[bytes, tuple[int, int]] = {}  # token -> (opcode, value): calls and globals repeat
     for f in mod.functions:
         refs = BodyRefs()
         out.bodies[f.index] = refs
         first = code_start(data, f.code_offset, f.end)
+        if _from_tokens(pattern.findall(data, first, f.end), refs, memo, skip, lo, hi):
+            if refs.grow:
+                refs.grow = find_opcode(data, first, f.end, _GROW_ONLY) or []
+            if segment_ops and _SEGMENT_OPS.search(data, first, f.end):
+                _segment_ops(mod, f, first, refs)
+            continue
+        refs = out.bodies[f.index] = BodyRefs()  # an unusual instruction: the walk below decodes it
         hits = find_opcode(data, first, f.end, targets)
         if hits is None:
             out.undecodable.append(f.index)
@@ -189,6 +198,49 @@ def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
 _GROW_ONLY = frozenset((OP_MEMORY_GROW,))
 
 
+def _from_tokens(tokens: list[bytes], refs: BodyRefs, memo: dict[bytes, tuple[int, int]], skip: int,
+                 lo: int | None, hi: int | None) -> bool:
+    """Fill `refs` from one findall() of the scanner over a body: each item is a target
+    instruction's whole encoding (the regex has matched its immediates), then b"" at the
+    end. False when an item is one byte (an instruction only the exact decoder reads):
+    the caller walks that body instruction by instruction instead. `refs.grow` gets a
+    placeholder the caller replaces with the offsets."""
+    calls, globs = refs.calls, refs.globals
+    addresses = refs.data_addresses
+    for tok in tokens:
+        n = len(tok)
+        if n < 2:
+            return n == 0
+        op = tok[0]
+        if op == OP_I32_CONST:
+            if n <= skip + 1:  # too few LEB bytes to reach the lowest data address
+                continue
+            v = _sleb(tok, 1)
+            if lo is not None and lo <= v < hi:  # type: ignore[operator]
+                addresses.append(v)
+            continue
+        hit = memo.get(tok)
+        if hit is None:
+            v, pos = _uleb(tok, 1)
+            if op == OP_CALL_INDIRECT or op == OP_RETURN_CALL_INDIRECT:
+                v = _uleb(tok, pos)[0]
+            hit = memo[tok] = (op, v)
+        op, v = hit
+        if op == OP_CALL or op == OP_RETURN_CALL:
+            calls.add(v)
+        elif op == OP_GLOBAL_GET or op == OP_GLOBAL_SET:
+            globs.add(v)
+        elif op == OP_REF_FUNC:
+            refs.ref_funcs.add(v)
+        elif op == OP_MEMORY_GROW:
+            refs.grow = [0]
+        elif op == OP_THROW or op == OP_CATCH:
+            refs.tags.add(v)
+        else:  # call_indirect / return_call_indirect: the table
+            refs.indirect_tables.add(v)
+    return True  # pragma: no cover - findall always ends with b""
+
+
 def _from_parse(mod: m.Module, parsed) -> CodeRefs:
     """code_references(mod, full=False) from the (opcode, target) pairs parse_module kept:
     only bodies that grow memory are walked again (for the opcode offsets), and bodies
@@ -197,12 +249,17 @@ def _from_parse(mod: m.Module, parsed) -> CodeRefs:
     segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
         any(e.mode == "passive" for e in mod.elements)
     out = CodeRefs()
+    flat = parsed.flat
+    ops, values = flat[0::2], flat[1::2]
+    bounds = [s // 2 for s in parsed.starts]
+    bounds.append(len(ops))
     for k, f in enumerate(mod.functions):
         refs = BodyRefs()
         out.bodies[f.index] = refs
-        it = iter(parsed.of(k))
+        a, b = bounds[k], bounds[k + 1]
         grows = False
-        for op, v in zip(it, it):
+        # distinct (opcode, target) pairs: a body calls the same few functions many times
+        for op, v in set(zip(ops[a:b], values[a:b])):
             if op == OP_CALL or op == OP_RETURN_CALL:
                 refs.calls.add(v)
             elif op == OP_REF_FUNC:
