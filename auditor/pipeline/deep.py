@@ -32,7 +32,7 @@ def load_module(path: str | Path) -> Module:
         raise AuditorError("no such file", str(p)) from None
     except OSError as e:
         raise AuditorError(f"cannot read: {e.strerror}", str(p)) from None
-    return parse_module(data, str(p))
+    return parse_module(data, str(p), full_refs=True)
 
 
 def graph_of(mod: Module) -> ItemGraph:

@@ -337,6 +337,7 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
     call, ref_func, call_ind, glob_acc = int(Edge.CALL), int(Edge.REF_FUNC), int(Edge.CALL_INDIRECT), \
         int(Edge.GLOBAL_ACCESS)
     data_ref, segment, tag = int(Edge.DATA_REF), int(Edge.SEGMENT), int(Edge.TAG)
+    segment_of: dict[int, int] = {}  # data address -> its segment, or -1
     for fi, r in refs.bodies.items():
         es = [(c, call) for c in r.calls if c < nf]
         if r.ref_funcs:
@@ -347,11 +348,14 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
             es += [(gl0 + x, glob_acc) for x in r.globals if x < ng]
         if r.data_addresses:
             seen_segments: set[int] = set()
-            for addr in r.data_addresses:
-                at = bisect_right(range_starts, addr) - 1
-                if at >= 0 and addr < ranges[at][1] and ranges[at][2] not in seen_segments:
-                    seen_segments.add(ranges[at][2])
-                    es.append((d0 + ranges[at][2], data_ref))
+            for addr in set(r.data_addresses):
+                seg = segment_of.get(addr)
+                if seg is None:
+                    at = bisect_right(range_starts, addr) - 1
+                    seg = segment_of[addr] = ranges[at][2] if at >= 0 and addr < ranges[at][1] else -1
+                if seg >= 0 and seg not in seen_segments:
+                    seen_segments.add(seg)
+                    es.append((d0 + seg, data_ref))
             g.data_addresses[fi] = r.data_addresses
         if r.data_segments:
             es += [(d0 + x, segment) for x in r.data_segments if x < nd]
