@@ -34,7 +34,7 @@ from auditor.wasm.opcodes import (
     read_valtype,
     tables,
 )
-from auditor.wasm.reader import MalformedModule, Reader
+from auditor.wasm.reader import MalformedModule, Reader, gc_paused
 
 MAGIC = b"\0asm"
 VERSION = b"\x01\x00\x00\x00"
@@ -68,6 +68,7 @@ def _formats() -> dict:
     }
 
 
+@gc_paused()
 def parse_module(data: bytes, name: str = "<module>", *, full_refs: bool = False) -> m.Module:
     """The module in `data`, every body validated. The same pass keeps what every body
     calls, references and grows (`ParsedRefs`, the call graph's edges); `full_refs` keeps
