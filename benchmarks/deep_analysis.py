@@ -134,7 +134,7 @@ def use_source(src: str) -> None:
     root = Path(src).resolve()
     ENV = ENV | {"PYTHONPATH": os.pathsep.join([str(root), *site.getsitepackages()]),
                  "AUDITOR_RULES_DIR": str(root / "rules")}
-    AUDITOR = [sys.executable, "-S", "-m", "auditor"]
+    AUDITOR = [sys.executable, "-P", "-S", "-m", "auditor"]  # -P: not the current directory's auditor either
 
 
 def twiggy_bin() -> str | None:
