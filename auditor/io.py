@@ -7,6 +7,7 @@ import re
 import stat
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from auditor.errors import AuditorError
@@ -79,8 +80,22 @@ def emit(text: str, output: str | None) -> None:
         sys.stdout.flush()
 
 
+_log_hook: Callable[[str], None] | None = None  # set while a live status line is on stderr
+
+
+def set_log_hook(hook: Callable[[str], None] | None) -> None:
+    """Route `log` through `hook` (the scan's live status line erases itself first, see
+    pipeline/progress.py); None: straight to stderr again."""
+    global _log_hook
+    _log_hook = hook
+
+
 def log(msg: str) -> None:
     """Progress and notices: stderr, never stdout."""
+    hook = _log_hook
+    if hook is not None:
+        hook(msg)
+        return
     print(msg, file=sys.stderr, flush=True)
 
 

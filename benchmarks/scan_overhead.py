@@ -17,8 +17,12 @@ rustc, auditor), CPU being the steadier one on a loaded machine.
 Every cargo invocation is counted twice: by auditor (its stderr line) and by a wrapper
 script given as CARGO that logs each call (an independent count).
 
-Usage: python benchmarks/scan_overhead.py [--jobs] [CRATE] (default fixtures/crates/guarded)
-Uses the toolchain auditor picks (CARGO/RUSTC honoured).
+Usage: python benchmarks/scan_overhead.py [--jobs] [--reps=N] [CRATE] (default fixtures/crates/guarded)
+Uses the toolchain auditor picks (CARGO/RUSTC honoured). --reps: cold rounds (default 2);
+with more than one, a row per mode sums every round (CPU of the 9 builds swings +-20 %
+between identical rounds here, so the sum is the steadier ratio). auditor runs with its
+bytecode cached, as installed (PYTHONDONTWRITEBYTECODE in the caller's environment is
+dropped for it: recompiling ~80 modules costs ~0.2-0.3 s CPU in every run).
 """
 
 from __future__ import annotations
@@ -46,11 +50,24 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+# auditor as installed: its bytecode compiled once (pip does it at install time). A
+# PYTHONDONTWRITEBYTECODE in the caller's environment would recompile ~80 modules in
+# every run (~0.2-0.3 s CPU of each scan here); the cache goes in the run's temp dir.
+PYC: dict[str, str] = {}
+
+
+def _with_bytecode(env: dict | None) -> dict:
+    e = dict(os.environ if env is None else env)
+    e.pop("PYTHONDONTWRITEBYTECODE", None)
+    e.update(PYC)
+    return e
+
+
 def auditor(*args, env=None) -> tuple[float, subprocess.CompletedProcess, float]:
     """Wall seconds, the process, and CPU seconds of auditor and every process it waited for."""
     t, c = time.perf_counter(), _children_cpu()
     p = subprocess.run([sys.executable, "-m", "auditor", *map(str, args)], capture_output=True, text=True,
-                       cwd=REPO, env=env)
+                       cwd=REPO, env=_with_bytecode(env))
     return time.perf_counter() - t, p, _children_cpu() - c
 
 
@@ -67,8 +84,10 @@ def counted(p: subprocess.CompletedProcess) -> int:
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     jobs_compare = "--jobs" in sys.argv[1:]
+    reps = next((int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--reps=")), 2)
     crate_src = Path(args[0] if args else REPO / "fixtures" / "crates" / "guarded").resolve()
     work = Path(tempfile.mkdtemp(prefix="auditor-bench-"))
+    PYC["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     try:
         crate = work / "scan" / crate_src.name
         user = work / "user" / crate_src.name
@@ -112,22 +131,37 @@ def main() -> None:
             ratio = f"{wall / ref[0]:.2f}x / {cpu / ref[1]:.2f}x" if ref else ""
             rows.append((label, f"{wall:.2f} / {cpu:.2f}", ratio, goal, note))
 
-        def scan(label: str, ref: tuple[float, float] | None, goal: str, *extra: str, cache_dir: Path) -> None:
+        def scan(label: str, ref: tuple[float, float] | None, goal: str, *extra: str,
+                 cache_dir: Path) -> tuple[float, float]:
             before = logged()
             t, p, cpu = auditor("scan", crate, *base, *extra, "--cache-dir", cache_dir, env=env)
             assert p.returncode in (0, 1), p.stderr
             n = logged() - before
             check = "" if counted(p) == n else f"  MISMATCH: wrapper saw {n}"
             row(label, t, cpu, ref, goal, summary(p) + check)
+            return t, cpu
 
         # Cold, twice, alternating (the machine's load drifts): the user's builds in a fresh
         # target dir, then the scan with a fresh cache.
-        for rep in (1, 2):
+        totals = {"direct": [0.0, 0.0], "no-runtime": [0.0, 0.0], "runtime": [0.0, 0.0]}
+
+        def add(key: str, figures: tuple[float, float]) -> None:
+            totals[key][0] += figures[0]
+            totals[key][1] += figures[1]
+
+        for rep in range(1, reps + 1):
             ref = direct(work / f"direct{rep}")
+            add("direct", ref)
             row(f"direct cargo builds, {len(cmds)} variants (sum), cold #{rep}", *ref, None, "", "")
-            scan(f"scan cold, --no-runtime #{rep}", ref, "<= 1.1x", "--no-runtime", cache_dir=work / f"n{rep}")
-            scan(f"scan cold, with runtime #{rep}", ref, "<= 1.1x", cache_dir=work / f"c{rep}")
-        cache = work / "c2"
+            add("no-runtime", scan(f"scan cold, --no-runtime #{rep}", ref, "<= 1.1x", "--no-runtime",
+                                   cache_dir=work / f"n{rep}"))
+            add("runtime", scan(f"scan cold, with runtime #{rep}", ref, "<= 1.1x", cache_dir=work / f"c{rep}"))
+        if reps > 1:
+            d = (totals["direct"][0], totals["direct"][1])
+            for key, label in (("no-runtime", "--no-runtime"), ("runtime", "with runtime")):
+                row(f"scan cold, {label}, all {reps} rounds (sums)", totals[key][0], totals[key][1], d, "<= 1.1x",
+                    f"against the {reps} rounds of direct builds: {d[0]:.2f} / {d[1]:.2f}")
+        cache = work / f"c{reps}"
         scan("scan warm, nothing changed", None, "<= 1 s, 0 cargo", cache_dir=cache)
         for n in (1, 2):
             for d in (crate, user):

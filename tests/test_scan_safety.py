@@ -68,7 +68,8 @@ def _rustc_temp_dirs(tmpdir: Path) -> list[Path]:
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
 def test_tree_unchanged_and_temp_removed_after_a_signal(tmp_path, sig, code, word, phase):
     # rustc's own temp dirs (rustcXXXXXX) included: cargo gets a TMPDIR inside the scan's.
-    # With a cold cache the first rustc is the toolchain check's; warm, the variants' builds.
+    # With a cold cache the first rustc is cargo's first build with a toolchain not yet
+    # verified (the scan defers the toolchain's test build to it); warm, a verified one.
     ws = _workspace_copy(tmp_path / "src")
     before = tree_digest(tmp_path / "src")
     tmpdir = tmp_path / "tmp"

@@ -93,6 +93,65 @@ def display_command(args: list[str]) -> str:
     return shlex.join(["cargo"] + args)
 
 
+RUSTC_INFO = ".rustc_info.json"
+
+
+class RustcInfo:
+    """cargo's rustc info cache (`<target dir>/.rustc_info.json`: `rustc -vV` and the
+    target-info queries, ~6 rustc runs), shared between the scan's target dirs.
+
+    A user who builds every profile in one target dir pays those queries once; the scan
+    builds each profile in its own target dir and would pay them on every build. cargo
+    checks the file itself (a fingerprint of the rustc binary and wrapper, and a hash
+    of each query's arguments and environment) and re-runs whatever does not match, so
+    copying it into a new target dir never changes a build, only skips repeated queries.
+    `store`: where the copy survives between scans (None: this scan only)."""
+
+    def __init__(self, store: Path | None = None):
+        self.store = store
+        self._data: bytes | None = None
+        self._lock = threading.Lock()
+        if store is not None:
+            try:
+                self._data = store.read_bytes()
+            except OSError:
+                pass
+
+    def seed(self, target_dir: Path) -> None:
+        """Give a target dir without a rustc info cache the last one seen."""
+        with self._lock:
+            data = self._data
+        dest = target_dir / RUSTC_INFO
+        if data is None or dest.exists():
+            return
+        try:
+            target_dir.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f"{RUSTC_INFO}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, dest)
+        except OSError:
+            pass
+
+    def learn(self, target_dir: Path) -> None:
+        """Keep the target dir's rustc info cache (as cargo left it after a build)."""
+        try:
+            data = (target_dir / RUSTC_INFO).read_bytes()
+        except OSError:
+            return
+        with self._lock:
+            if data == self._data:
+                return
+            self._data = data
+        if self.store is not None:
+            try:
+                self.store.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.store.with_name(f"{self.store.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, self.store)
+            except OSError:
+                pass
+
+
 class ProcessRegistry:
     """Live cargo processes, so an interrupt can end them all."""
 

@@ -26,6 +26,12 @@ TARGET = "wasm32-unknown-unknown"
 _PROBE_VERSION = 1  # bump when the probe build changes, to drop cached verdicts
 
 
+class DeferredCheckFailed(Exception):
+    """The toolchain picked without its test build failed that build after a real build
+    failed: the caller selects again, as if the test build had run first (which gives
+    the usual one-line diagnosis, or the next candidate)."""
+
+
 @dataclass
 class Toolchain:
     cargo: str
@@ -47,6 +53,9 @@ class Toolchain:
     unstable: frozenset[str] = frozenset()  # cargo -Z flags this cargo knows (`cargo -Z help`), when asked
     problem: str | None = None  # why it cannot build
     fixes: list[str] = field(default_factory=list)  # exact commands that fix `problem`
+    # The test build was skipped (`discover(defer_check=True)`): the scan's first real
+    # build stands in for it; `confirm()` or `check_after_failure()` settles it.
+    check_deferred: bool = False
 
     @property
     def usable(self) -> bool:
@@ -379,17 +388,59 @@ def _run_group(argv: list[str], cwd: Path, env: dict, timeout: float = 300) -> t
         raise
 
 
-def try_build(tc: Toolchain, cache_dir: Path | None) -> None:
-    """Build a tiny std-using cdylib; the verdict is cached per exact toolchain identity."""
+def _verdict_record(tc: Toolchain, cache_dir: Path | None) -> Path | None:
     digest = hashlib.sha256(f"{_PROBE_VERSION}\n{tc.key}".encode()).hexdigest()[:24]
-    record = cache_dir / "toolchains" / f"{digest}.json" if cache_dir else None
+    return cache_dir / "toolchains" / f"{digest}.json" if cache_dir else None
+
+
+# Deferred test builds that failed (toolchain key -> problem, fixes). Failures are not
+# written to the cache (installing the missing piece does not change the binaries), but
+# the scan re-selects right after one and must not build it again: read once, then gone.
+_failed_checks: dict[str, tuple[str | None, list[str]]] = {}
+
+
+def cached_verdict(tc: Toolchain, cache_dir: Path | None) -> bool:
+    """Fill the test build's verdict from this process or the cache; False: none known."""
+    if tc.key in _failed_checks:
+        tc.can_build = False
+        tc.problem, fixes = _failed_checks.pop(tc.key)
+        tc.fixes = list(fixes)
+        return True
+    record = _verdict_record(tc, cache_dir)
     if record and record.is_file():
         try:
             data = json.loads(record.read_text())
             tc.can_build, tc.problem, tc.fixes = data["can_build"], data["problem"], data["fixes"]
-            return
+            return True
         except (OSError, ValueError, KeyError):
             pass
+    return False
+
+
+def confirm(tc: Toolchain, cache_dir: Path | None) -> None:
+    """A real wasm32 build with this toolchain succeeded: it can build (the verdict the
+    skipped test build would have cached)."""
+    tc.can_build, tc.problem, tc.fixes, tc.check_deferred = True, None, [], False
+    record = _verdict_record(tc, cache_dir)
+    if record:
+        _write_json(record, {"can_build": True, "problem": None, "fixes": []})
+
+
+def check_after_failure(tc: Toolchain, cache_dir: Path | None) -> bool:
+    """The first real build failed while the test build was deferred: run it now, to
+    tell a broken toolchain (False: `tc.problem` says why) from the crate's own failure."""
+    tc.check_deferred = False
+    try_build(tc, cache_dir)
+    if not tc.can_build:
+        _failed_checks[tc.key] = (tc.problem, list(tc.fixes))
+    return bool(tc.can_build)
+
+
+def try_build(tc: Toolchain, cache_dir: Path | None) -> None:
+    """Build a tiny std-using cdylib; the verdict is cached per exact toolchain identity."""
+    if cached_verdict(tc, cache_dir):
+        return
+    record = _verdict_record(tc, cache_dir)
     with tempfile.TemporaryDirectory(prefix="auditor-toolchain-") as tmp:
         crate = Path(tmp) / "probe"
         (crate / "src").mkdir(parents=True)
@@ -426,11 +477,14 @@ def try_build(tc: Toolchain, cache_dir: Path | None) -> None:
 
 
 def discover(crate_dir: Path | None = None, cache_dir: Path | None = None, *, all_of_them: bool = False,
-             build_std: tuple[list[str], str] | None = None) -> Discovery:
+             build_std: tuple[list[str], str] | None = None, defer_check: bool = False) -> Discovery:
     """Describe candidates in order and pick the first that builds.
 
     `all_of_them` (doctor) describes and test-builds every candidate instead of stopping
-    at the first usable one.
+    at the first usable one. `defer_check` (scan): a candidate with a wasm32 std and a
+    linker whose verdict is not known yet is taken without its test build
+    (`check_deferred`); the caller's first real build confirms it, and if that build
+    fails, `check_after_failure` runs the test build then.
     """
     cands, explicit = candidates(crate_dir, include_all=all_of_them)
     selected = None
@@ -439,7 +493,10 @@ def discover(crate_dir: Path | None = None, cache_dir: Path | None = None, *, al
             break
         describe(tc, cache_dir, build_std)
         if tc.wasm32_std and tc.linker and tc.problem is None:
-            try_build(tc, cache_dir)
+            if defer_check and not all_of_them and not cached_verdict(tc, cache_dir):
+                tc.can_build, tc.check_deferred = True, True
+            else:
+                try_build(tc, cache_dir)
         elif tc.build_std and tc.linker and tc.problem is None:
             # A test build would compile std (minutes): trusted, and said so on stderr.
             tc.can_build = True
@@ -485,9 +542,9 @@ def _no_toolchain_reason(cands: list[Toolchain], explicit: bool) -> str:
 
 
 def select(crate_dir: Path | None = None, cache_dir: Path | None = None,
-           build_std: tuple[list[str], str] | None = None) -> Discovery:
+           build_std: tuple[list[str], str] | None = None, defer_check: bool = False) -> Discovery:
     """The toolchain a scan uses, or AuditorError saying what is missing and how to fix it."""
-    found = discover(crate_dir, cache_dir, build_std=build_std)
+    found = discover(crate_dir, cache_dir, build_std=build_std, defer_check=defer_check)
     if found.selected is None:
         raise AuditorError(found.reason)
     return found

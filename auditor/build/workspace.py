@@ -16,7 +16,7 @@ import re
 import subprocess
 import time
 import tomllib
-from collections.abc import Iterator, Set
+from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -321,6 +321,15 @@ def walk_tree(root: Path, skip: Set[Path] = frozenset()) -> Iterator[Path]:
 
 def fingerprint(paths: list[Path], skip: Set[Path] = frozenset()) -> str:
     """Content hash of every file under the given dirs (and of given files)."""
+    return _tree_digest(paths, skip, lambda f: f.read_bytes())
+
+
+FileView = Callable[[Path], "bytes | tuple[int, bytes] | None"]
+
+
+def _tree_digest(paths: list[Path], skip: Set[Path], view: FileView) -> str:
+    """One walk for both fingerprints: `view` gives a file's bytes, or (size, sha256
+    digest) already computed, or None to leave the file out."""
     h = hashlib.sha256()
     for root in paths:
         h.update(f"root {root}\n".encode())
@@ -336,11 +345,14 @@ def fingerprint(paths: list[Path], skip: Set[Path] = frozenset()) -> str:
                 if f.is_symlink():
                     h.update(f"link {rel} {os.readlink(f)}\n".encode())
                     continue
-                data = f.read_bytes()
+                seen = view(f)
             except OSError:
                 continue
-            h.update(f"file {rel} {len(data)}\n".encode())
-            h.update(hashlib.sha256(data).digest())
+            if seen is None:
+                continue
+            size, digest = (len(seen), hashlib.sha256(seen).digest()) if isinstance(seen, bytes) else seen
+            h.update(f"file {rel} {size}\n".encode())
+            h.update(digest)
     return h.hexdigest()
 
 
@@ -437,34 +449,13 @@ def build_fingerprint(paths: list[Path], skip: Set[Path] = frozenset(), *, raw_m
                       memo: HashMemo | None = None) -> str:
     """Content hash of what a build reads under the given dirs (files given directly are
     hashed raw): as `fingerprint`, without auditor's own settings (see `_build_view`)."""
-    h = hashlib.sha256()
-    for root in paths:
-        h.update(f"root {root}\n".encode())
-        if root.is_file():
-            h.update(hashlib.sha256(root.read_bytes()).digest())
-            continue
-        if not root.is_dir():
-            h.update(b"missing\n")
-            continue
-        for f in walk_tree(root, skip):
-            rel = f.relative_to(root).as_posix()
-            try:
-                if f.is_symlink():
-                    h.update(f"link {rel} {os.readlink(f)}\n".encode())
-                    continue
-                if memo is not None and f.name != "Cargo.toml" and (raw_manifests or f.name not in AUDITOR_CONFIGS):
-                    size, d = memo.digest(f)
-                    h.update(f"file {rel} {size}\n".encode())
-                    h.update(d)
-                    continue
-                data = _build_view(f, raw_manifests)
-            except OSError:
-                continue
-            if data is None:
-                continue
-            h.update(f"file {rel} {len(data)}\n".encode())
-            h.update(hashlib.sha256(data).digest())
-    return h.hexdigest()
+
+    def view(f: Path) -> bytes | tuple[int, bytes] | None:
+        if memo is not None and f.name != "Cargo.toml" and (raw_manifests or f.name not in AUDITOR_CONFIGS):
+            return memo.digest(f)
+        return _build_view(f, raw_manifests)
+
+    return _tree_digest(paths, skip, view)
 
 
 def config_sources(configs: list[Path]) -> list[Path]:

@@ -151,11 +151,19 @@ class Context:
     gate: GatePlan | None = None
     allocator_source: dict[str, Any] | None = None  # scan.registry-allocators: which list was scanned and why
     inputs: dict[str, Any] = field(default_factory=dict)  # build_inputs(), once plan_variants ran
+    # The toolchain notice, held back while its test build is deferred (prepare(defer_check=True)):
+    # the runner says it once the first real build settled the toolchain.
+    toolchain_notice: str | None = None
 
 
-def prepare(crate_dir: Path, options: ScanOptions) -> Context:
+def prepare(crate_dir: Path, options: ScanOptions, defer_check: bool = False) -> Context:
     """Config, toolchain, crate and matrix: everything before the first build. A bad
-    --max-increase or baseline stops the scan here, before any build."""
+    --max-increase or baseline stops the scan here, before any build.
+
+    `defer_check` (a scan that builds): the toolchain's test build is skipped when its
+    verdict is not cached yet, since the first real build tells the same; a failure
+    before or in that build runs the test build then (`DeferredCheckFailed` when it
+    fails too: the caller prepares again without deferring)."""
     manifest = find_manifest(crate_dir)
     config = options.config
     if config is None:
@@ -170,13 +178,22 @@ def prepare(crate_dir: Path, options: ScanOptions) -> Context:
     wanted = options.build_std if options.build_std is not None else config.get("scan.build-std")
     where = "--build-std" if options.build_std else (config.where("scan.build-std") if wanted else None)
     build_std = tc_mod.configured_build_std(manifest.parent, wanted, where, cargo_config_files(manifest.parent))
-    found = tc_mod.select(manifest.parent, cache_root, build_std)
+    found = tc_mod.select(manifest.parent, cache_root, build_std, defer_check=defer_check)
     tc = found.selected
     if tc is None:  # select() raises when nothing usable is found
         raise AuditorError(found.reason)
-    crate, notices = load_crate(manifest, tc.cargo, tc.env(), options.build.package, cache_dir=cache_root,
-                                tool_key=tc.key)
-    rep.notice(found.summary())
+    try:
+        crate, notices = load_crate(manifest, tc.cargo, tc.env(), options.build.package, cache_dir=cache_root,
+                                    tool_key=tc.key)
+    except AuditorError:
+        # `cargo metadata` failed before the deferred test build: a broken toolchain's
+        # diagnosis comes first, as it did when the test build ran up front.
+        if tc.check_deferred and not tc_mod.check_after_failure(tc, cache_root):
+            raise tc_mod.DeferredCheckFailed(tc.problem) from None
+        raise
+    toolchain_notice = found.summary() if tc.check_deferred else None
+    if toolchain_notice is None:
+        rep.notice(found.summary())
     wanted_allocators, source = choose_allocators(config, options, tc, rep)
     matrix = build_matrix(config, options.profiles, wanted_allocators)
     notices += unstable_profiles(matrix, tc)
@@ -198,7 +215,7 @@ def prepare(crate_dir: Path, options: ScanOptions) -> Context:
         gate = plan_gate(config, str(options.baseline) if options.baseline else None, options.max_increase,
                          before_scan=str(manifest))
     return Context(config, tc, crate, matrix, ids, chosen, notices, runtime_on, jobs, rep, cache_root, gate,
-                   allocator_source=source)
+                   allocator_source=source, toolchain_notice=toolchain_notice)
 
 
 def choose_allocators(config: ConfigView, options: ScanOptions, tc: Toolchain,

@@ -30,7 +30,8 @@ class SavedReport:
     """A scan or inspect report read back from its JSON (`auditor report`): the record,
     its findings as Finding objects, and the baseline report when one is given."""
 
-    def __init__(self, record: dict, baseline: dict | None = None) -> None:
+    def __init__(self, record: dict, baseline: dict | None = None, *, path: str | None = None,
+                 retained: bool = True) -> None:
         from auditor.findings import Finding
 
         self.record = record
@@ -41,6 +42,8 @@ class SavedReport:
         self.checks: list = []
         self.baseline_record = baseline
         self.file = record.get("file")
+        self.path = path  # the report file (a relative module path is also tried next to it)
+        self.retained = retained  # the HTML page's retained-size view (`--no-retained`: off)
 
     def to_json(self) -> dict:
         return self.record
@@ -49,13 +52,14 @@ class SavedReport:
         return 0
 
 
-def saved_report(path: str, *, baseline: str | None = None) -> SavedReport:
-    """`auditor report FILE`: a saved scan or inspect report (and a baseline scan report)."""
+def saved_report(path: str, *, baseline: str | None = None, retained: bool = True) -> SavedReport:
+    """`auditor report FILE`: a saved scan or inspect report (and a baseline scan report);
+    `retained`: the page's retained-size view reads the module the report names."""
     from auditor.gate.report import load_report
 
     record = load_report(path, kinds=("scan", "inspect"))
     base = load_report(baseline, kinds=("scan",)) if baseline else None
-    return SavedReport(record, base)
+    return SavedReport(record, base, path=path, retained=retained)
 
 
 __all__ = ["DiffResult", "MergedReport", "SavedReport", "diff", "merge", "saved_report"]

@@ -22,8 +22,17 @@ from pathlib import Path
 from typing import Any, cast
 
 from auditor.build import invocations
+from auditor.build import toolchain as tc_mod
 from auditor.build.cache import VariantCache, code_hash, digest, file_sha256
-from auditor.build.cargo import BuildOutcome, ProcessRegistry, dep_info, display_command, env_inputs, run_cargo
+from auditor.build.cargo import (
+    BuildOutcome,
+    ProcessRegistry,
+    RustcInfo,
+    dep_info,
+    display_command,
+    env_inputs,
+    run_cargo,
+)
 from auditor.build.result import VariantResult
 from auditor.build.shadow import ShadowSet, Tree
 from auditor.build.toolchain import TARGET, Toolchain, std_symbols
@@ -64,6 +73,15 @@ def work_units(todo: list[Plan], probes: list[ProbePlan], jobs: int) -> list[tup
     return out
 
 
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """A file unchanged since: same inode, size and mtime (cache files are written once, by rename)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def unshadow(text: str | None, tree: Tree) -> str | None:
     """Compiler messages with the user's paths instead of the shadow copy's."""
     if not text:
@@ -91,7 +109,14 @@ class Runner:
         self.notices: list[str] = []
         self._runtime: tuple[RuntimeOptions, list[Scenario]] | None = None  # checked on first use
         self._std: StdSymbols | None = None  # the toolchain's std symbols, read on first use
+        # (path, file identity, parsed module) of the last inspect: see _allocator_code
+        self._parsed: tuple[str, tuple[int, int, int] | None, Any] | None = None
         self._ran: dict[str, tuple[RunRecord | None, str | None]] = {}  # probe key -> (record, error)
+        self.toolchain_notice: str | None = None  # said once the first build settles a deferred test build
+        self._tc_lock = threading.Lock()
+        # cargo's rustc info cache, shared by the target dirs (one per profile): see RustcInfo
+        self.rustc_info = RustcInfo(cache_root / "toolchains" / f"rustc-info-{digest([tc.key])[:24]}.json"
+                                    if cache_root is not None else None)
 
     # ---------------------------------------------------------------- orchestration
     def run(self, plans: list[Plan]) -> list[VariantResult]:
@@ -112,6 +137,7 @@ class Runner:
                 results[p.index] = self._analyse(p, measured[p.index], probed.get(p.probe.key) if p.probe else None,
                                                  cached=not p.need_clean)
 
+        self.rep.live_start()  # the status line on a terminal (erased in the finally below)
         try:
             if todo or todo_probes:
                 self.shadows = ShadowSet(self.crate, self.options.tmp_dir, self.cache_root, self.immutable_inputs)
@@ -141,6 +167,7 @@ class Runner:
                         f.cancel()
                     raise
         finally:
+            self.rep.live_stop()
             if self.shadows is not None:
                 self.registry.stop_all()
                 self.shadows.close()
@@ -152,6 +179,7 @@ class Runner:
         """One unit's builds, in one target dir, so their dependencies build once."""
         target: Path | None = None
         for kind, task in tasks:
+            self.rep.started(kind, task.id)  # shown on the status line until ended
             try:
                 if target is None:
                     target = self.shadows_or_fail().target_dir(name)
@@ -160,6 +188,8 @@ class Runner:
             except BaseException as e:  # handed to the main thread, which stops the scan
                 done_q.put((kind, task, None, e))
                 return
+            finally:
+                self.rep.ended(kind, task.id)
 
     # ---------------------------------------------------------------- building (worker threads)
     def _env(self, target_dir: Path) -> dict[str, str]:
@@ -180,11 +210,36 @@ class Runner:
             if kind in ("build", "probe build"):
                 self.builds += 1
         invocations.count(kind)
+        self.rustc_info.seed(target_dir)
         out = run_cargo(self.tc.cargo, args, tree.manifest.parent, self._env(target_dir), tree.manifest,
                         self.registry)
+        self.rustc_info.learn(target_dir)
         if out.interrupted:
             raise KeyboardInterrupt
+        self._settle_toolchain(out)
         return out
+
+    def _settle_toolchain(self, out: BuildOutcome) -> None:
+        """With the toolchain's test build deferred, the first finished build settles it:
+        a success is the verdict; a failure runs the test build now, and when that fails
+        too the scan stops (DeferredCheckFailed: the scanner selects again, as if the
+        test build had run first)."""
+        if not self.tc.check_deferred:
+            return
+        with self._tc_lock:
+            if not self.tc.check_deferred:
+                return
+            if out.ok:
+                tc_mod.confirm(self.tc, self.cache_root)
+            elif not tc_mod.check_after_failure(self.tc, self.cache_root):
+                raise tc_mod.DeferredCheckFailed(self.tc.problem)
+            self.say_toolchain()
+
+    def say_toolchain(self) -> None:
+        """The toolchain notice held back while its test build was deferred (once)."""
+        if self.toolchain_notice is not None:
+            self.rep.notice(self.toolchain_notice)
+            self.toolchain_notice = None
 
     def _tree(self, plan: Plan | ProbePlan, probes: bool) -> Tree:
         shadows, alloc = self.shadows_or_fail(), plan.allocator
@@ -262,6 +317,7 @@ class Runner:
     # ---------------------------------------------------------------- analysis (main thread)
     def _analyse(self, plan: Plan, rec: dict[str, Any], probe_rec: dict[str, Any] | None,
                  cached: bool) -> VariantResult:
+        self.rep.started("analyse", plan.id)  # until rep.step below
         a = plan.allocator
         v = VariantResult(
             profile=plan.profile.name, allocator=a.name, status=rec.get("status", "failed"), error=rec.get("error"),
@@ -276,7 +332,8 @@ class Runner:
                 self._run(plan.probe, probe_rec or {}, v)
             self._check_allocator(plan, probe_rec, v)  # on cargo's module, which keeps the most names
             ship_variant(self, plan, v, module)  # bindgen CLI, wasm-opt: v.wasm becomes the shipped module's
-            v.allocator_code = self._allocator_code(plan, Path(v.wasm_path), v.wasm)
+            v.allocator_code = self._allocator_code(plan, Path(v.wasm_path), v.wasm,
+                                                    sha=v.sha256 if v.wasm_path == str(module) else None)
         self.rep.step(v.id, "from cache" if cached else (f"built in {v.build_seconds:.1f}s" if v.status == "ok"
                                                             else "FAILED"))
         return v
@@ -289,9 +346,13 @@ class Runner:
         cached = plan.cache.analysis(name)
         if cached is not None:
             return cast(InspectRecord, cached)  # written by the line below, with this code's hash in its name
-        from auditor.wasm.inspect import inspect_file
+        from auditor.wasm.inspect import inspect_bytes
 
-        data = inspect_file(module, compression=self.options.compression, display_name=shown).to_json()
+        before = _identity(module)
+        result = inspect_bytes(module.read_bytes(), shown, self.options.compression)
+        # Parsed once: _allocator_code takes this parse while the file is unchanged.
+        self._parsed = (str(module), before, result.module) if before == _identity(module) else None
+        data = result.to_json()
         plan.cache.put_json(name, data)
         return data
 
@@ -323,10 +384,14 @@ class Runner:
         assert v.wasm is not None  # only ok variants are checked
         v.allocator_check = allocator_check(a.name, a.candidates, v.wasm, twin=twin, churn=churn, std=self._std)
 
-    def _allocator_code(self, plan: Plan, module: Path, wasm: InspectRecord) -> dict[str, Any]:
-        """What the allocator costs in the shipped module's code (allocspeed; cached like inspect)."""
+    def _allocator_code(self, plan: Plan, module: Path, wasm: InspectRecord, sha: str | None = None) -> dict[str, Any]:
+        """What the allocator costs in the shipped module's code (allocspeed; cached like inspect).
+        `sha`: the module's sha256 when known (the build record's, for the measured module)."""
         # Keyed by the module too: with shipping stages, one variant has several modules.
-        key = digest([code_hash("auditor.wasm", ("allocators.toml",)), wasm["allocator"], file_sha256(module)])
+        parsed, self._parsed = self._parsed, None
+        if parsed is not None and (parsed[1] is None or (parsed[0], parsed[1]) != (str(module), _identity(module))):
+            parsed = None  # another file (a shipped stage's), or this one rewritten since
+        key = digest([code_hash("auditor.wasm", ("allocators.toml",)), wasm["allocator"], sha or file_sha256(module)])
         name = f"alloccode-{key[:20]}.json"
         cached = plan.cache.analysis(name)
         if cached is not None:
@@ -334,7 +399,9 @@ class Runner:
         from auditor.wasm.allocator_cost import allocator_code_json
         from auditor.wasm.parse import parse_module
 
-        data = allocator_code_json(parse_module(module.read_bytes(), str(module)), dict(wasm["allocator"]))
+        # the parse inspect just made of these very bytes, else a parse of the file
+        mod = parsed[2] if parsed is not None else parse_module(module.read_bytes(), str(module))
+        data = allocator_code_json(mod, dict(wasm["allocator"]))
         plan.cache.put_json(name, data)
         return data
 

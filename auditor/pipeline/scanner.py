@@ -15,10 +15,10 @@ from typing import Any
 from auditor.build import invocations
 from auditor.build.matrix import Allocator, Matrix, Profile
 from auditor.build.result import CommandList, ScanResult
-from auditor.build.toolchain import TARGET, Toolchain
+from auditor.build.toolchain import TARGET, DeferredCheckFailed, Toolchain
 from auditor.config.view import ConfigView
 from auditor.pipeline.gate import apply_gate
-from auditor.pipeline.plan import ScanOptions, command_rows, plan_variants, prepare
+from auditor.pipeline.plan import Context, Plan, ScanOptions, command_rows, plan_variants, prepare
 from auditor.pipeline.progress import sigterm_as_interrupt
 from auditor.pipeline.runner import Runner
 from auditor.records.scan import ScanOptionsRecord, ToolchainRecord, join_id, size_delta
@@ -48,14 +48,20 @@ def print_commands(crate_dir: str | Path, options: ScanOptions | None = None) ->
 def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
     t0 = time.monotonic()
     calls = invocations.snapshot()
-    ctx = prepare(crate_dir, options)
-    plans = plan_variants(ctx, options)
-    ctx.rep.total = len(plans)
-    runner = Runner(ctx.crate, ctx.toolchain, options, ctx.runtime_on, ctx.config, ctx.rep, ctx.jobs, ctx.cache_root,
-                    ctx.inputs.get("config_sources", ""))
-    if ctx.runtime_on:
-        runner.runtime_setup()  # config errors in runtime options or scenarios exit 2 before any build
-    variants = runner.run(plans)
+    first: Runner | None = None
+    try:
+        # The toolchain's test build is deferred on a cold cache: the first real build
+        # tells the same (see plan.prepare).
+        ctx, plans, runner = _start(crate_dir, options, defer_check=True)
+        first = runner
+        variants = runner.run(plans)
+    except DeferredCheckFailed:
+        # The toolchain failed its test build after a real build failed: select again as
+        # if the test build had run first (its one-line diagnosis, or the next candidate).
+        ctx, plans, runner = _start(crate_dir, options, defer_check=False)
+        runner.builds += first.builds if first is not None else 0  # every build counted
+        variants = runner.run(plans)
+    runner.say_toolchain()  # nothing was built: the held-back notice still goes out
 
     baseline = reference_variant(ctx.matrix, ctx.chosen)
     base = next((v for v in variants if v.id == baseline and v.status == "ok"), None)
@@ -83,6 +89,18 @@ def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
                    f"{failed} failed): {runner.builds} cargo build{'s' if runner.builds != 1 else ''}, "
                    f"{cached} from cache; {invocations.describe(result.cargo_invocations)}; {result.seconds:.1f}s")
     return result
+
+
+def _start(crate_dir: Path, options: ScanOptions, defer_check: bool) -> tuple[Context, list[Plan], Runner]:
+    ctx = prepare(crate_dir, options, defer_check=defer_check)
+    plans = plan_variants(ctx, options)
+    ctx.rep.total = len(plans)
+    runner = Runner(ctx.crate, ctx.toolchain, options, ctx.runtime_on, ctx.config, ctx.rep, ctx.jobs, ctx.cache_root,
+                    ctx.inputs.get("config_sources", ""))
+    runner.toolchain_notice = ctx.toolchain_notice
+    if ctx.runtime_on:
+        runner.runtime_setup()  # config errors in runtime options or scenarios exit 2 before any build
+    return ctx, plans, runner
 
 
 def judge(result: ScanResult, config: ConfigView | None) -> None:

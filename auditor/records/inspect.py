@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from auditor.records.findings import CheckRecord, FindingRecord
 
@@ -152,6 +152,7 @@ class InspectRecord(TypedDict):
     schema: str
     file: str
     bytes: int
+    sha256: NotRequired[str]  # of the module read (absent in reports made before issue 14's retained treemap)
     gzip: int | None
     brotli: int | None
     compression: str

@@ -25,8 +25,10 @@ from typing import Any
 from auditor import __version__
 from auditor.errors import AuditorError
 from auditor.findings import Finding
+from auditor.io import log
 from auditor.report.ci import group_findings, record_of
 from auditor.report.escape import visible
+from auditor.report.html_retained import BOXES, CHILDREN
 from auditor.units import human_bytes
 
 TREEMAP_FUNCTIONS = 40  # functions shown per crate in the treemap (the rest: one "other" box)
@@ -90,7 +92,9 @@ def _heatmap(scan: dict[str, Any]) -> dict[str, Any] | None:
     return {"profiles": profiles, "allocators": allocators, "metrics": metrics, "marks": marks, "failed": failed}
 
 
-def _treemap(wasm: dict[str, Any], title: str) -> dict[str, Any] | None:
+def _treemap(wasm: dict[str, Any], title: str, retained: dict[int, int] | None = None) -> dict[str, Any] | None:
+    """Crates -> functions by body size (shallow: these sums add up); with `retained`
+    (function index -> retained bytes) each function's retained size is in its hover."""
     functions = [f for f in wasm.get("functions", []) or [] if isinstance(f, dict) and f.get("size")]
     if not functions:
         return None
@@ -116,7 +120,34 @@ def _treemap(wasm: dict[str, Any], title: str) -> dict[str, Any] | None:
             labels.append(f"{len(rest)} more functions")
             parents.append(cid)
             values.append(sum(int(f["size"]) for f in rest))
-    return {"ids": ids, "labels": labels, "parents": parents, "values": values, "crates": len(by_crate)}
+    out: dict[str, Any] = {"ids": ids, "labels": labels, "parents": parents, "values": values, "crates": len(by_crate)}
+    if retained:
+        out["retained"] = [retained.get(int(i[2:])) if i.startswith("f:") and i[2:].isdigit() else None for i in ids]
+    return out
+
+
+def _retained(result: Any, kind: str, wasm: dict[str, Any], title: str, *, path: str | None = None,
+              sha256: str | None = None) -> tuple[dict[str, Any] | None, dict[int, int] | None, str | None]:
+    """(dominator treemap, retained bytes per function index, why not) for the module
+    `wasm` describes: the result's own parsed module (`inspect --format html`), else the
+    file at `path` checked against the report (auditor.report.html_retained)."""
+    from auditor.report import html_retained as hr
+    from auditor.wasm.model import Module
+
+    if getattr(result, "retained", True) is False:  # `auditor report --no-retained`
+        return None, None, None
+    mod = getattr(getattr(result, "result", None), "module", None) if kind == "inspect" else None
+    why = None
+    if not isinstance(mod, Module):
+        report_path = getattr(result, "path", None)
+        base = Path(report_path).parent if report_path else None
+        mod, why = hr.module_for(path, wasm, sha256=sha256, base=base)
+    if mod is None:
+        return None, None, why
+    crates = {int(f["index"]): str(f["crate"]) for f in wasm.get("functions", []) or []
+              if isinstance(f, dict) and isinstance(f.get("index"), int) and f.get("crate")}
+    tree, by_function = hr.retained_view(mod, title, crates=crates)
+    return tree, by_function, None
 
 
 def _curves(scan_variants: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -231,6 +262,7 @@ def page_data(result: Any) -> tuple[str, list[tuple[str, str]], dict[str, Any], 
     charts: dict[str, Any] = {}
     sections: list[tuple[str, str]] = []
     summary: list[tuple[str, str]] = []
+    retained_note: str | None = None
     if scan is not None:
         crate = scan.get("crate") or {}
         title = f"{crate.get('name', 'crate')} {crate.get('version', '')}".strip()
@@ -248,9 +280,16 @@ def page_data(result: Any) -> tuple[str, list[tuple[str, str]], dict[str, Any], 
         pick = max(with_wasm, key=lambda v: ((v["wasm"].get("named_functions") or {}).get("count", 0) > 0,
                                              v.get("id") == rec_v), default=None)
         if pick:
-            charts["treemap"] = _treemap(pick["wasm"], pick.get("id") or title)
+            vid = pick.get("id") or title
+            # a later shipping stage (bindgen, wasm-opt) is not the file `sha256` is of
+            sha = pick.get("sha256") if pick.get("stage") in (None, "cargo") else None
+            tree, by_function, why = _retained(result, kind, pick["wasm"], vid, path=pick.get("wasm_path"), sha256=sha)
+            charts["treemap"] = _treemap(pick["wasm"], vid, by_function)
             if charts["treemap"]:
                 charts["treemap"]["variant"] = pick.get("id")
+            if tree:
+                charts["retained"] = {**tree, "variant": pick.get("id")}
+            retained_note = why
         charts["curves"] = _curves(variants)
         charts["before_after"] = _before_after(scan, baseline)
         sections.append(("Out of memory: outcomes", _oom_table(variants)))
@@ -258,13 +297,21 @@ def page_data(result: Any) -> tuple[str, list[tuple[str, str]], dict[str, Any], 
         title = str(rec.get("file") or kind)
         summary = [("file", title), ("bytes", str(rec.get("bytes", ""))), ("gzip", str(rec.get("gzip", ""))),
                    ("brotli", str(rec.get("brotli", ""))), ("functions", str(rec.get("function_count", "")))]
-        charts["treemap"] = _treemap(rec, Path(title).name)
+        if kind == "inspect" and rec.get("functions") is not None:
+            tree, by_function, retained_note = _retained(result, kind, rec, Path(title).name, path=rec.get("file"))
+            charts["retained"] = tree
+        else:
+            by_function = None
+        charts["treemap"] = _treemap(rec, Path(title).name, by_function)
         if isinstance(rec.get("sections"), list):
             charts["sections"] = {"names": [visible(s.get("name")) for s in rec["sections"]],
                                   "sizes": [s.get("size") for s in rec["sections"]]}
         if kind == "run":
             charts["curves"] = _curves([{"id": title, "runtime": rec}])
             sections.append(("Out of memory: outcomes", _oom_table([{"id": title, "runtime": rec}])))
+    if retained_note:
+        log(f"auditor: retained sizes not shown: {retained_note}")
+        summary.append(("retained sizes", f"not shown: {retained_note}"))
     sections.append(("Findings by rule", _findings_section(_findings_of(result))))
     return title, summary, {k: v for k, v in charts.items() if v}, sections
 
@@ -331,11 +378,29 @@ _SCRIPT = r"""
   }
   if (C.treemap) {
     var T = C.treemap;
-    plot('chart-treemap', [{type: 'treemap', ids: T.ids, labels: T.labels.map(esc), parents: T.parents,
+    var tm = {type: 'treemap', ids: T.ids, labels: T.labels.map(esc), parents: T.parents,
       values: T.values, branchvalues: 'total', maxdepth: 2, textinfo: 'label+value+percent root',
-      hovertemplate: '%{label}<br>%{value:,} B<extra></extra>'}],
+      hovertemplate: '%{label}<br>%{value:,} B<extra></extra>'};
+    if (T.retained) {
+      // retained bytes of each function in its hover (what would go with it)
+      tm.customdata = T.retained.map(function (r) { return r == null ? '' : 'retained ' + r.toLocaleString('en-US') + ' B'; });
+      tm.hovertemplate = '%{label}<br>%{value:,} B body<br>%{customdata}<extra></extra>';
+    }
+    plot('chart-treemap', [tm],
       {title: {text: 'Where the code bytes go: crates → functions' + (T.variant ? ' (' + esc(T.variant) + ')' : '') +
                ' — click a crate to zoom'}, margin: {l: 10, r: 10, t: 40, b: 10}});
+  }
+  if (C.retained) {
+    var R = C.retained;
+    plot('chart-retained', [{type: 'treemap', ids: R.ids, labels: R.labels.map(esc), parents: R.parents,
+      values: R.values, branchvalues: 'total', maxdepth: 3, textinfo: 'label+value+percent root',
+      customdata: R.kinds.map(function (k, i) {
+        return [esc(k), R.shallow[i].toLocaleString('en-US'), (100 * R.values[i] / R.bytes).toFixed(1)]; }),
+      hovertemplate: '%{label}<br>%{customdata[0]}<br>retained %{value:,} B (%{customdata[2]}% of the file)' +
+                     '<br>shallow %{customdata[1]} B<extra></extra>'}],
+      {title: {text: 'What each item keeps alive: retained size, dominator tree' +
+               (R.variant ? ' (' + esc(R.variant) + ')' : '') + ' — click a box to zoom'},
+       margin: {l: 10, r: 10, t: 40, b: 10}});
   }
   if (C.sections) {
     plot('chart-sections', [{type: 'bar', orientation: 'h', y: C.sections.names.map(esc), x: C.sections.sizes,
@@ -386,7 +451,14 @@ _CHART_SECTIONS = [
      "the recommended variant is starred. Empty cells: failed builds or variants not in this report."),
     ("before_after", "Before / after", ["chart-before-after"], "Each variant's raw size in the baseline and now."),
     ("treemap", "Code size by crate and function", ["chart-treemap"],
-     f"Function body bytes, grouped by crate (the {TREEMAP_FUNCTIONS} largest functions of each; the rest in one box)."),
+     f"Function body bytes, grouped by crate (the {TREEMAP_FUNCTIONS} largest functions of each; the rest in one box). "
+     "With the module at hand, a function's hover adds its retained size (below)."),
+    ("retained", "Retained size: the dominator tree", ["chart-retained"],
+     "Each box is an item (function, data segment, table, export, section...) sized by its retained bytes: its own "
+     "plus everything only it keeps alive, which would go with it. A box's children are the items it immediately "
+     "dominates (every path from a root to them passes through it); the space around them is the item's own bytes. "
+     f"The largest subtrees are expanded first, at most {CHILDREN} boxes per parent (the rest in one box) and "
+     f"{BOXES} in all; \"unreachable\" is what no export, start function or section reaches."),
     ("sections", "Sections", ["chart-sections"], "Bytes per section."),
     ("curves", "Memory growth", ["chart-churn", "chart-hold", "chart-oom"],
      "Linear memory in 64 KiB pages, per variant probed; the dashed line is the runtime cap."),

@@ -7,6 +7,7 @@ budgets consume; the README documents each field.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +182,7 @@ class InspectResult:
             "schema": SCHEMA,
             "file": mod.file,
             "bytes": mod.size,
+            "sha256": hashlib.sha256(mod.data).hexdigest(),  # 25 ms on 45 MB: `auditor report` checks the file
             "gzip": self.gzip,
             "brotli": self.brotli,
             "compression": self.compression,
