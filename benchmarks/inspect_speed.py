@@ -175,7 +175,7 @@ def use_source(src: str) -> None:
     global AUDITOR
     ENV["PYTHONPATH"] = os.pathsep.join([str(Path(src).resolve()), *site.getsitepackages()])
     ENV["AUDITOR_RULES_DIR"] = str(Path(src).resolve() / "rules")
-    AUDITOR = [sys.executable, "-S", "-m", "auditor"]
+    AUDITOR = [sys.executable, "-P", "-S", "-m", "auditor"]  # -P: not the current directory's auditor either
 
 
 def commands(path: Path, text: bool) -> list[tuple[str, list[str]]]:

@@ -21,8 +21,9 @@ from auditor.wasm.model import Module
 from auditor.wasm.parse import parse_module
 
 
-def load_module(path: str | Path) -> Module:
-    """The parsed module at `path` (one-line errors naming the file)."""
+def load_module(path: str | Path, *, full_refs: bool = False) -> Module:
+    """The parsed module at `path` (one-line errors naming the file); `full_refs` for a
+    module whose full item graph will be built (`parse_module`: one pass over the code)."""
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -32,7 +33,7 @@ def load_module(path: str | Path) -> Module:
         raise AuditorError("no such file", str(p)) from None
     except OSError as e:
         raise AuditorError(f"cannot read: {e.strerror}", str(p)) from None
-    return parse_module(data, str(p))
+    return parse_module(data, str(p), full_refs=full_refs)
 
 
 def graph_of(mod: Module) -> ItemGraph:
@@ -41,7 +42,7 @@ def graph_of(mod: Module) -> ItemGraph:
 
 
 def load_graph(path: str | Path) -> ItemGraph:
-    return graph_of(load_module(path))
+    return graph_of(load_module(path, full_refs=True))
 
 
 def top(path: str | Path, *, n: int = 20, retained: bool = False) -> r.TopResult:
@@ -99,7 +100,7 @@ def attribution(path: str | Path, *, top_items: int = 20) -> dict[str, Any]:
     """Every view of one module in one record (`auditor.attribution/1`): the largest items
     by retained size, garbage bytes, both crate views, files and directories, and the
     data categories; the module is read and its graph built once."""
-    mod = load_module(path)
+    mod = load_module(path, full_refs=True)
     return attribution_of(mod, top_items=top_items)
 
 

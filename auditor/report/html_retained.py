@@ -101,7 +101,7 @@ def module_for(path: str | None, wasm: dict[str, Any], *, sha256: str | None = N
                 return None, (f"{p} changed since the report was made (sha256 {now[:12]}…, "
                               f"the report has {sha256[:12]}…)")
         try:
-            mod = parse_module(data, str(p))
+            mod = parse_module(data, str(p), full_refs=True)
         except AuditorError as e:
             return None, f"{p}: {e.what}"
         why = _matches(mod, wasm)

@@ -189,23 +189,29 @@ def _dyn_crate(ty: str, depth: int = 0) -> str | None:
     return _type_crate(ty, depth)
 
 
+_QUALIFIED_TOKENS = re.compile(r"[<(\[{]|->|[>)\]}]| as ")
+
+
 def _split_qualified(path: str) -> tuple[str, str | None] | None:
-    """``<T as Trait>::…`` → (T, Trait); ``<T>::…`` → (T, None)."""
+    """``<T as Trait>::…`` → (T, Trait); ``<T>::…`` → (T, None). Only the brackets and
+    ` as ` are visited (one regex scan), not every character; `->` of fn types is no
+    bracket."""
     depth = 0
     as_at = -1
-    for i, c in enumerate(path):
-        if c in "<([{":
+    for m in _QUALIFIED_TOKENS.finditer(path):
+        t = m.group()
+        if t in "<([{":
             depth += 1
-        elif c in ">)]}":
-            if c == ">" and path[i - 1] == "-":  # "->" in fn types
-                continue
+        elif t == " as ":
+            if depth == 1 and as_at < 0:
+                as_at = m.start()
+        elif t != "->":
             depth -= 1
             if depth == 0:
+                i = m.start()
                 if as_at < 0:
                     return path[1:i], None
                 return path[1:as_at], path[as_at + 4 : i]
-        elif c == " " and depth == 1 and as_at < 0 and path.startswith(" as ", i):
-            as_at = i
     return None
 
 

@@ -23,6 +23,8 @@ import functools
 import re
 from typing import Any
 
+from auditor.wasm.reader import gc_paused
+
 __all__ = ["demangle", "demangle_all", "strip_hash", "is_rust_symbol", "Demangled"]
 
 # Output larger than this is treated as malformed input (backrefs can expand
@@ -107,6 +109,7 @@ class Demangled:
                 f"module's budget of {self.budget:,} characters (v0 backrefs can expand exponentially)")
 
 
+@gc_paused()
 def demangle_all(names: list[str | None], *, strip: bool = False, budget: int | None = None) -> Demangled:
     """Every name of one module demangled, each distinct name once, under one work budget
     for the whole module, so a module of v0 backref bombs costs time linear in its size

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from auditor.wasm.analysis.items import Edge, ItemGraph, Kind, Root, build_item_graph
 from auditor.wasm.model import Module
+from auditor.wasm.reader import gc_paused
 
 __all__ = ["Edge", "ItemGraph", "Kind", "Root", "item_graph"]
 
 _KEY = "item_graph"
 
 
+@gc_paused()
 def item_graph(mod: Module, *, full: bool = False) -> ItemGraph:
     """The module's item graph, built on first use and kept on the module.
 

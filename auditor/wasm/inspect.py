@@ -32,6 +32,7 @@ from auditor.wasm.graph import Kind, item_graph
 from auditor.wasm.grow import GrowSite, find_grow_sites
 from auditor.wasm.model import WASI_MODULES, WASM_BINDGEN_MODULES
 from auditor.wasm.parse import parse_module
+from auditor.wasm.reader import gc_paused
 from auditor.wasm.source_paths import find_source_paths
 
 if TYPE_CHECKING:  # imported when a module is read (the DWARF reader costs start-up time)
@@ -258,6 +259,7 @@ def _compress(data: bytes, mode: str) -> tuple[int | None, int | None]:
     return gz, out["br"]
 
 
+@gc_paused()
 def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto", dwarf: bool = False) -> InspectResult:
     from auditor.wasm.crates import crate_of, rollup
     from auditor.wasm.demangle import demangle_all

@@ -81,6 +81,24 @@ def _entries(r: Reader, walk) -> list[tuple[int, int]]:
     return out
 
 
+def _data_entries(mod: m.Module, r: Reader, sl: SectionLayout) -> bool:
+    """The data section's entries from what the parser read: each segment's entry ends
+    where its bytes end and starts where the previous one ended (right after the count
+    for the first). False (walk them instead) if the parsed segments do not fill the
+    section exactly that way."""
+    at = r.pos
+    n = r.u32()
+    segs = mod.data_segments
+    ends = [s.data_offset + s.size for s in segs]
+    starts = [r.pos, *ends[:-1]]
+    if n != len(segs) or (ends[-1] if ends else r.pos) != r.end or \
+            any(s.data_offset < a for s, a in zip(segs, starts)):
+        r.pos = at
+        return False
+    sl.entries = list(zip(starts, ends))
+    return True
+
+
 def layout(mod: m.Module) -> Layout:
     out = Layout()
     data = mod.data
@@ -106,7 +124,13 @@ def layout(mod: m.Module) -> Layout:
             # where the previous one ended.
             sl.entries = list(zip([first, *ends[:-1]], ends))
         elif kind == "function":
-            sl.entries = _entries(r, lambda r, _i: r.u32())
+            n = r.u32()
+            first = r.pos
+            if r.end - first == n and data[first:r.end].isascii():  # n one-byte type indices
+                sl.entries = [(first + i, first + i + 1) for i in range(n)]
+            else:
+                r.pos = sec.payload_offset
+                sl.entries = _entries(r, lambda r, _i: r.u32())
         elif kind == "table":
             def table(r: Reader, i: int) -> None:
                 with_init = r.data[r.pos] == 0x40 and r.pos + 1 < r.end and r.data[r.pos + 1] == 0
@@ -164,6 +188,8 @@ def layout(mod: m.Module) -> Layout:
             sl.entries = _entries(r, elem)
         elif kind == "code":
             sl.entries = [(f.body_offset, f.end) for f in mod.functions]
+        elif kind == "data" and _data_entries(mod, r, sl):
+            pass
         elif kind == "data":
             def seg(r: Reader, _i: int) -> None:
                 flags = r.u32()

@@ -38,7 +38,7 @@ OP_RETURN_CALL = 0x12
 OP_RETURN_CALL_INDIRECT = 0x13
 OP_DROP = 0x1A
 OP_LOCAL_GET, OP_LOCAL_SET, OP_LOCAL_TEE = 0x20, 0x21, 0x22
-OP_GLOBAL_GET = 0x23
+OP_GLOBAL_GET, OP_GLOBAL_SET = 0x23, 0x24
 OP_MEMORY_SIZE, OP_MEMORY_GROW = 0x3F, 0x40
 OP_I32_CONST, OP_I64_CONST = 0x41, 0x42
 OP_REF_FUNC = 0xD2
@@ -554,18 +554,49 @@ _PREFIX_ORDER = (0xFC, 0xFD, 0xFB, 0xFE)
 
 
 @lru_cache(maxsize=16)
-def scanner(interesting: frozenset[int]) -> re.Pattern:
+def scanner(interesting: frozenset[int], const_window: tuple[int, int] | None = None) -> re.Pattern:
     """A pattern whose findall() over a body yields one item per interesting instruction:
     its whole encoding, or one byte where the plain tokens stop (an interesting
     instruction without immediates, an unknown opcode, a malformed immediate, or a
     shape only the exact decoder reads), and b"" once at the end. Every byte of the body
     is inside a plain token, an item, or the tail before the final b"": nothing is
     skipped, and since tokens are self-delimiting the possessive repeat never
-    backtracks."""
+    backtracks.
+
+    `const_window` (lo, hi), with i32.const interesting: an i32.const whose encoding
+    shows it cannot hold a value in [lo, hi) (by its LEB's length and last byte) is a
+    plain token, so only the others are items: the item graph wants the constants that
+    may be data addresses, and most constants never become Python objects."""
     plain = [c for c in _all_codes() if c not in interesting]
-    simple = b"(?:" + b"|".join(_alternatives(plain)) + b")"
+    alternatives = _alternatives(plain)
+    if const_window is not None and OP_I32_CONST in interesting:
+        outside = _consts_outside(*const_window)
+        if outside is not None:
+            alternatives.insert(0, outside)
+    simple = b"(?:" + b"|".join(alternatives) + b")"
     special = b"".join(a + b"|" for a in _alternatives(interesting))
     return re.compile(simple + b"*+(?:(" + special + _ANY + b")|\\Z)")
+
+
+def _consts_outside(lo: int, hi: int) -> bytes | None:
+    """The i32.const encodings that cannot hold a value in [lo, hi), as one alternative:
+    per LEB length L (1-5), the last bytes whose values, whatever the other bytes, all
+    fall outside. A last byte b covers [b << 7(L-1), (b + 1) << 7(L-1)), less 128 << 7(L-1)
+    when its sign bit (0x40) is set; a 5-byte LEB's last byte is one _S32 allows."""
+    shapes = []
+    for n in range(1, 6):
+        shift = 7 * (n - 1)
+        lasts = range(0x80) if n < 5 else [*range(0x08), *range(0x78, 0x80)]
+        keep = []
+        for b in lasts:
+            v = b - 0x80 if b & 0x40 else b
+            if (v + 1) << shift <= lo or v << shift >= hi:
+                keep.append(b)
+        if keep:
+            shapes.append((b"[\\x80-\\xff]{%d}" % (n - 1) if n > 1 else b"") + _cls(keep))
+    if not shapes:
+        return None
+    return bytes((OP_I32_CONST,)) + b"(?:" + b"|".join(shapes) + b")"
 
 
 @lru_cache(maxsize=1)
@@ -602,6 +633,21 @@ def _leb_at(tok: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
+def _sleb_u32(tok: bytes) -> int:
+    """The i32.const immediate of a token the regex has validated, as a u32."""
+    value = shift = 0
+    pos = 1
+    while True:
+        b = tok[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            if b & 0x40:
+                value -= 1 << shift
+            return value & 0xFFFFFFFF
+
+
 def ref_value(op: int, tok: bytes) -> int:
     """The target of a REF_OPS instruction from its whole encoding: the callee, the
     referenced function, the memory, or (call_indirect) the table."""
@@ -611,25 +657,61 @@ def ref_value(op: int, tok: bytes) -> int:
     return value
 
 
-def body_refs(data: bytes, first: int, end: int) -> list[tuple[int, int]]:
-    """(opcode, target) of every REF_OPS instruction in a validated body, in order."""
-    hits = find_opcode(data, first, end, REF_OPS)
-    if hits is None:
-        raise MalformedModule("function body does not decode", first)
-    out = []
-    for at in hits:
-        r = Reader(data, at, end)
-        decode_one(r)
-        out.append((data[at], ref_value(data[at], data[at : r.pos])))
-    return out
+# With a const window (the item graph's full walk, done by the parse pass): also
+# global.get, global.set and the i32.consts that may be data addresses.
+FULL_REF_OPS = REF_OPS | {OP_GLOBAL_GET, OP_GLOBAL_SET, OP_I32_CONST}
+
+
+def body_refs(data: bytes, first: int, end: int, const_window: tuple[int, int] | None = None) -> list[tuple[int, int]]:
+    """(opcode, target) of every REF_OPS instruction in a validated body, in order; with
+    `const_window` (lo, hi), FULL_REF_OPS too, and i32.const values (as u32) in [lo, hi).
+
+    For the bodies check_body's fast path does not read (a long br_table, a try_table):
+    the runs between such instructions are tokenised by findall, as in the fast path,
+    and only those instructions are decoded one by one."""
+    targets = REF_OPS if const_window is None else FULL_REF_OPS
+    items, plain = scanner(targets, const_window), scanner(frozenset())
+    lo, hi = const_window if const_window is not None else (0, 0)
+    out: list[tuple[int, int]] = []
+    pos = first
+    while True:
+        m = plain.match(data, pos, end)
+        unusual = m.group(1) if m else None
+        stop = m.start(1) if unusual else end  # type: ignore[union-attr]
+        for tok in items.findall(data, pos, stop):
+            if not tok:
+                break
+            op = tok[0]
+            if len(tok) < 2:  # pragma: no cover - the plain scanner read this run
+                raise MalformedModule("function body does not decode", pos)
+            if op == OP_I32_CONST:
+                value = _sleb_u32(tok)
+                if lo <= (value - (1 << 32) if value >= 1 << 31 else value) < hi:
+                    out.append((op, value))
+            else:
+                out.append((op, ref_value(op, tok)))
+        if not unusual:
+            return out
+        r = Reader(data, stop, end)
+        _, op, value = decode_one(r)  # raises when the body does not decode
+        if op in targets:  # pragma: no cover - every target's shape is a plain token
+            if op == OP_I32_CONST:
+                if lo <= value < hi:
+                    out.append((op, value & 0xFFFFFFFF))
+            else:
+                out.append((op, ref_value(op, data[stop : r.pos])))
+        pos = r.pos
 
 
 def check_body(data: bytes, first: int, end: int, file: str | None, datacount: bool,
-               refs: list[tuple[int, int]] | None = None, flat: Any = None) -> None:
+               refs: list[tuple[int, int]] | None = None, flat: Any = None,
+               const_window: tuple[int, int] | None = None) -> None:
     """Validate the instructions data[first:end] of one body, as check_body_exact does,
     and append (opcode, target) of its REF_OPS instructions to `refs` when given, or
     opcode, target, opcode, target, ... to `flat` (an `array`: what parse_module keeps,
-    so the item graph never walks the code again).
+    so the item graph never walks the code again). With `const_window` (lo, hi),
+    FULL_REF_OPS: also global.get / global.set (the global) and the i32.consts whose
+    encoding may hold a value in [lo, hi) (a superset; each value as a u32), in order.
 
     Fast path: one findall() of `scanner` tokenises the whole body in C and yields only
     the block instructions and REF_OPS, whose nesting and targets a short Python loop
@@ -643,7 +725,11 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
         dc_prefixes = _datacount_prefixes()
         found: list[int] = []  # opcode, target, opcode, target, ...
         tok = b"x"
-        for tok in scanner(_validation_set()).findall(data, first, end - 1):
+        if const_window is None:
+            ref_ops, pattern = REF_OPS, scanner(_validation_set())
+        else:
+            ref_ops, pattern = FULL_REF_OPS, scanner(_validation_set() | FULL_REF_OPS, const_window)
+        for tok in pattern.findall(data, first, end - 1):
             if not tok:
                 break
             b = tok[0]
@@ -651,10 +737,12 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
                 if not stack:
                     break
                 stack.pop()
-            elif b in REF_OPS and len(tok) > 1:  # a whole token: call, ref.func, memory.grow, ...
+            elif b in ref_ops and len(tok) > 1:  # a whole token: call, ref.func, memory.grow, ...
                 found.append(b)
                 n = len(tok)  # the opcode and one u32 LEB (call_indirect: two)
-                if n == 2 and b not in _INDIRECT:
+                if b == OP_I32_CONST:
+                    found.append(_sleb_u32(tok))
+                elif n == 2 and b not in _INDIRECT:
                     found.append(tok[1])
                 elif n == 4 and b not in _INDIRECT:  # three-byte index: calls in modules of 16k+ functions
                     found.append((tok[1] & 0x7F) | (tok[2] & 0x7F) << 7 | tok[3] << 14)
@@ -676,7 +764,7 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
             return
         if _check_body_segmented(data, first, end, datacount):
             if refs is not None or flat is not None:
-                pairs = body_refs(data, first, end)
+                pairs = body_refs(data, first, end, const_window)
                 if refs is not None:
                     refs.extend(pairs)
                 if flat is not None:

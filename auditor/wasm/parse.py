@@ -34,7 +34,7 @@ from auditor.wasm.opcodes import (
     read_valtype,
     tables,
 )
-from auditor.wasm.reader import MalformedModule, Reader
+from auditor.wasm.reader import MalformedModule, Reader, gc_paused
 
 MAGIC = b"\0asm"
 VERSION = b"\x01\x00\x00\x00"
@@ -68,7 +68,12 @@ def _formats() -> dict:
     }
 
 
-def parse_module(data: bytes, name: str = "<module>") -> m.Module:
+@gc_paused()
+def parse_module(data: bytes, name: str = "<module>", *, full_refs: bool = False) -> m.Module:
+    """The module in `data`, every body validated. The same pass keeps what every body
+    calls, references and grows (`ParsedRefs`, the call graph's edges); `full_refs` keeps
+    also its global accesses and the i32.consts that may be data addresses, so the full
+    item graph (the deep analyses) never walks the code a second time either."""
     if not isinstance(data, bytes):
         data = bytes(data)
     fmt = _formats()
@@ -144,7 +149,7 @@ def parse_module(data: bytes, name: str = "<module>") -> m.Module:
             mod.data_count = body.u32()
         elif kind == "code":
             code_section_at = start
-            _read_code(mod, body, func_decls or [])
+            _read_code(mod, body, func_decls or [], _peek_data_window(data, r.pos) if full_refs else None)
         elif kind == "data":
             _read_data(mod, body)
         if not body.at_end():
@@ -482,7 +487,55 @@ def _read_elements(mod: m.Module, r: Reader) -> None:
 
 # -- code and data ------------------------------------------------------------------
 
-def _read_code(mod: m.Module, r: Reader, decls: list[int]) -> None:
+ALL_CONSTS = (-(1 << 31), 1 << 32)  # a window every i32.const may fall in
+
+
+def _peek_data_window(data: bytes, pos: int) -> tuple[int, int]:
+    """For the code pass with full refs, read ahead to the data section (after the code)
+    for the addresses [lowest, highest end) of the active memory-0 segments: the
+    i32.consts that cannot fall there are not kept ((0, 0) when there is no active data;
+    ALL_CONSTS when the sections ahead do not read plainly). The item graph checks the
+    window against the real segments, so this look-ahead only saves work."""
+    spans = []
+    try:
+        r = Reader(data, pos, len(data))
+        while not r.at_end():
+            sid = r.u8()
+            size = r.u32()
+            if size > r.left:
+                return ALL_CONSTS
+            if sid != 11:
+                r.pos += size
+                continue
+            body = r.sub(size)
+            for _ in range(body.count(1, "data segment")):
+                flags = body.u32()
+                if flags > 2:
+                    return ALL_CONSTS
+                memory = body.u32() if flags == 2 else 0
+                offset = None
+                if flags != 1:
+                    fast = _I32_CONST_EXPR.match(body.data, body.pos, body.end)
+                    if fast is None:
+                        return ALL_CONSTS
+                    body.pos = fast.start(1)
+                    offset = body.sleb(32)
+                    body.pos = fast.end()
+                size = body.u32()
+                if size > body.left:
+                    return ALL_CONSTS
+                body.pos += size
+                if offset is not None and memory == 0 and size:
+                    spans.append((offset, offset + size))
+            break
+    except MalformedModule:
+        return ALL_CONSTS
+    if not spans:
+        return (0, 0)
+    return min(a for a, _ in spans), max(b for _, b in spans)
+
+
+def _read_code(mod: m.Module, r: Reader, decls: list[int], window: tuple[int, int] | None = None) -> None:
     n = r.count(2, "code body")
     if n != len(decls):
         raise r.fail(f"code section has {n} bodies but the function section declares {len(decls)}", r.pos)
@@ -498,6 +551,7 @@ def _read_code(mod: m.Module, r: Reader, decls: list[int]) -> None:
     if not isinstance(refs, ParsedRefs):
         refs = mod.derived[ParsedRefs.KEY] = ParsedRefs()
     flat, starts = refs.flat, refs.starts
+    refs.window = window
     pos, section_end = r.pos, r.end
     for i in range(n):
         body_offset = pos
@@ -515,7 +569,7 @@ def _read_code(mod: m.Module, r: Reader, decls: list[int]) -> None:
             raise MalformedModule(f"function body {base + i} is empty", body_offset, file)
         first = read_locals(data, code_offset, end, file)
         starts.append(len(flat))
-        check_body(data, first, end, file, datacount, flat=flat)
+        check_body(data, first, end, file, datacount, flat=flat, const_window=window)
         functions.append(Function(base + i, decls[i], body_offset, code_offset, size))
         pos = end
     r.pos = pos
@@ -527,12 +581,16 @@ class ParsedRefs:
     callee, the table, the function, the memory) and body k's pairs are
     flat[starts[k]:starts[k + 1]] (the last runs to the end)."""
 
-    __slots__ = ("flat", "starts")
+    __slots__ = ("flat", "starts", "window")
     KEY = "parsed_refs"  # in Module.derived, until refs.code_references takes it
 
     def __init__(self) -> None:
         self.flat = array("L")
         self.starts = array("L")
+        # None: REF_OPS only; (lo, hi): also global.get / global.set and the i32.consts
+        # that may hold a value in [lo, hi) (a superset, each as a u32):
+        # `parse_module(full_refs=True)`
+        self.window: tuple[int, int] | None = None
 
     def of(self, k: int) -> array:
         """opcode, target, ... of the k-th defined body."""

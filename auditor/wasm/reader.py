@@ -6,7 +6,27 @@ where it was read instead of allocating or slicing past the end.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from auditor.errors import AuditorError
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cycle collector off for the duration (also as a decorator), back on after
+    if it was on. Reading a big module allocates 10^5-10^6 container objects (functions,
+    edge lists, refs) and almost no cycles; each allocation burst made the collector walk
+    the whole young heap again and again: a third of `inspect`'s CPU on a 45 MB module."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class MalformedModule(AuditorError):

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from auditor.wasm.analysis.core import Graph, reachable
+from auditor.wasm.reader import gc_paused
 
 __all__ = ["Dominators", "dominators", "retained_by", "RetainedBy"]
 
@@ -68,6 +69,7 @@ class Dominators:
         return out
 
 
+@gc_paused()
 def dominators(g: Graph) -> Dominators:
     n = len(g)
     start, succ, sizes = g.starts, g.targets, g.sizes

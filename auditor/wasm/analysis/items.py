@@ -331,38 +331,46 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
     g.undecodable = refs.undecodable
     t0, gl0, d0, e0, tag0 = first[Kind.TABLE], first[Kind.GLOBAL], first[Kind.DATA], first[Kind.ELEMENT], \
         first[Kind.TAG]
+    # Per body, its edges as (target, kind) pairs, built in bulk (the call graph of a big
+    # module has 10^5-10^6 of them): each set holds distinct targets, so pairs of one
+    # kind are distinct and only the final sort merges kinds.
+    call, ref_func, call_ind, glob_acc = int(Edge.CALL), int(Edge.REF_FUNC), int(Edge.CALL_INDIRECT), \
+        int(Edge.GLOBAL_ACCESS)
+    data_ref, segment, tag = int(Edge.DATA_REF), int(Edge.SEGMENT), int(Edge.TAG)
+    segment_of: dict[int, int] = {}  # data address -> its segment, or -1
     for fi, r in refs.bodies.items():
-        for c in r.calls:
-            if c < nf:
-                add(fi, c, Edge.CALL)
-        for c in r.ref_funcs:
-            if c < nf:
-                add(fi, c, Edge.REF_FUNC)
-        for t in r.indirect_tables:
-            if t < nt:
-                add(fi, t0 + t, Edge.CALL_INDIRECT)
-        for x in r.globals:
-            if x < ng:
-                add(fi, gl0 + x, Edge.GLOBAL_ACCESS)
-        seen_segments: set[int] = set()
-        for addr in r.data_addresses:
-            at = bisect_right(range_starts, addr) - 1
-            if at >= 0 and addr < ranges[at][1] and ranges[at][2] not in seen_segments:
-                seen_segments.add(ranges[at][2])
-                add(fi, d0 + ranges[at][2], Edge.DATA_REF)
-        for x in r.data_segments:
-            if x < nd:
-                add(fi, d0 + x, Edge.SEGMENT)
-        for x in r.elem_segments:
-            if x < ne:
-                add(fi, e0 + x, Edge.SEGMENT)
-        for x in r.tags:
-            if x < ntag:
-                add(fi, tag0 + x, Edge.TAG)
+        es = [(c, call) for c in r.calls if c < nf]
+        if r.ref_funcs:
+            es += [(c, ref_func) for c in r.ref_funcs if c < nf]
+        if r.indirect_tables:
+            es += [(t0 + t, call_ind) for t in r.indirect_tables if t < nt]
+        if r.globals:
+            es += [(gl0 + x, glob_acc) for x in r.globals if x < ng]
+        if r.data_addresses:
+            seen_segments: set[int] = set()
+            for addr in set(r.data_addresses):
+                seg = segment_of.get(addr)
+                if seg is None:
+                    at = bisect_right(range_starts, addr) - 1
+                    seg = segment_of[addr] = ranges[at][2] if at >= 0 and addr < ranges[at][1] else -1
+                if seg >= 0 and seg not in seen_segments:
+                    seen_segments.add(seg)
+                    es.append((d0 + seg, data_ref))
+            g.data_addresses[fi] = r.data_addresses
+        if r.data_segments:
+            es += [(d0 + x, segment) for x in r.data_segments if x < nd]
+        if r.elem_segments:
+            es += [(e0 + x, segment) for x in r.elem_segments if x < ne]
+        if r.tags:
+            es += [(tag0 + x, tag) for x in r.tags if x < ntag]
         if r.grow:
             g.grow_offsets[fi] = r.grow
-        if r.data_addresses:
-            g.data_addresses[fi] = r.data_addresses
+        if es:
+            lst = out[fi]
+            if lst is None:
+                out[fi] = es
+            else:  # pragma: no cover - function items get edges only here
+                lst.extend(es)
     pointers = data_pointers(mod) if full else {}
     g.data_pointers = pointers
     for word, target in pointers.items():
@@ -402,13 +410,16 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
         start_item = sec0 + g.section_names.index("start")
         add(start_item, mod.start, Edge.START)
 
-    g.starts.append(0)
+    starts, targets, kinds = [0], [], []
     for lst in out:
         if lst:
-            for target, kind in sorted(set(lst)):
-                g.targets.append(target)
-                g.edge_kinds.append(kind)
-        g.starts.append(len(g.targets))
+            pairs = sorted(set(lst))
+            targets += [t for t, _ in pairs]
+            kinds += [k for _, k in pairs]
+        starts.append(len(targets))
+    g.starts.extend(starts)
+    g.targets.extend(targets)
+    g.edge_kinds.extend(kinds)
 
     # ---- roots
     def root(item: int, kind: Root, name: str = "") -> None:

@@ -27,7 +27,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from auditor.wasm import model as m
-from auditor.wasm.opcodes import code_start, decode, find_opcode
+from auditor.wasm.opcodes import code_start, decode, find_opcode, scanner
 from auditor.wasm.reader import Reader
 
 __all__ = ["BodyRefs", "CodeRefs", "code_references", "data_pointers", "data_ranges"]
@@ -88,18 +88,21 @@ def data_pointers(mod: m.Module) -> dict[int, int]:
     contiguous = all(ranges[k][1] == ranges[k + 1][0] for k in range(len(ranges) - 1))
     out: dict[int, int] = {}
     data = mod.data
+    candidates = _candidate_pattern(lo, hi)
     for s, e, idx in ranges:
         seg = mod.data_segments[idx]
         first, last = (s + 3) & ~3, e & ~3
         if last <= first:
             continue
+        chunk = data[seg.data_offset + first - s:seg.data_offset + last - s]
         words = array("I")
-        words.frombytes(data[seg.data_offset + first - s:seg.data_offset + last - s])
+        words.frombytes(chunk)
         if sys.byteorder != "little":  # pragma: no cover - wasm is little-endian
             words.byteswap()
-        hits = [k for k, v in enumerate(words) if lo <= v < hi]
-        for k in hits:
+        for k in _candidate_words(chunk, candidates):
             v = words[k]
+            if not lo <= v < hi:
+                continue
             if contiguous:
                 out[first + 4 * k] = v
             else:
@@ -107,6 +110,30 @@ def data_pointers(mod: m.Module) -> dict[int, int]:
                 if j >= 0 and v < ranges[j][1]:
                     out[first + 4 * k] = v
     return out
+
+
+def _candidate_pattern(lo: int, hi: int) -> re.Pattern | None:
+    """A zero-width regex that matches where a little-endian word whose two high bytes
+    could belong to a value in [lo, hi) starts: found by one pass in C (the caller tests
+    each aligned hit exactly), instead of a Python comparison per word. None: test every
+    word."""
+    if lo < 0:  # pragma: no cover - a segment at a negative i32 offset
+        return None
+    top_lo, top_hi = lo >> 24, min((hi - 1) >> 24, 0xFF)
+    if top_lo > 0xFF:  # pragma: no cover - above 4 GiB
+        return re.compile(rb"(?!)")
+    if top_lo == top_hi:
+        third = rb"[\x%02x-\x%02x]" % ((lo >> 16) & 0xFF, ((hi - 1) >> 16) & 0xFF)
+    else:
+        third = rb"[\x00-\xff]"
+    return re.compile(rb"(?=[\x00-\xff]{2}" + third + rb"[\x%02x-\x%02x])" % (top_lo, top_hi))
+
+
+def _candidate_words(chunk: bytes, pattern: re.Pattern | None) -> list[int]:
+    """Indices of the words of `chunk` (aligned at 0) where `pattern` matches."""
+    if pattern is None:  # pragma: no cover
+        return list(range(len(chunk) >> 2))
+    return [m.start() >> 2 for m in pattern.finditer(chunk) if not m.start() & 3]
 
 
 def _short_leb_bytes(lo: int) -> int:
@@ -129,23 +156,39 @@ def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
     from auditor.wasm.parse import ParsedRefs
 
     parsed = mod.derived.pop(ParsedRefs.KEY, None)
-    if not full and isinstance(parsed, ParsedRefs) and len(parsed.starts) == len(mod.functions) and not mod.tags:
-        return _from_parse(mod, parsed)  # no tags: no throw/catch edges, which the parse pass does not keep
     data = mod.data
     ranges = data_ranges(mod) if full else []
     lo = ranges[0][0] if ranges else None
     hi = max(r[1] for r in ranges) if ranges else None
     skip = _short_leb_bytes(lo) if lo is not None else 0
+    # no tags: no throw/catch edges, which the parse pass does not keep
+    if isinstance(parsed, ParsedRefs) and len(parsed.starts) == len(mod.functions) and not mod.tags:
+        if not full:
+            return _from_parse(mod, parsed)
+        # the parse pass kept globals and the constants that may fall in [lo, hi)
+        w = parsed.window
+        window = (lo, hi) if lo is not None and hi is not None else None
+        if w is not None and (window is None or w[0] <= window[0] and window[1] <= w[1]):
+            return _from_parse(mod, parsed, window)
     targets = _TARGETS if ranges else _NO_CONSTS if full else _CALLS_ONLY
     # memory.init / table.init need a passive segment (data.drop / elem.drop of an active
     # one is a no-op): without one, no body is searched for them.
     segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
         any(e.mode == "passive" for e in mod.elements)
     out = CodeRefs()
+    pattern = scanner(targets, (lo, hi) if lo is not None and OP_I32_CONST in targets else None)
+    memo: dict[bytes, tuple[int, int]] = {}  # token -> (opcode, value): calls and globals repeat
     for f in mod.functions:
         refs = BodyRefs()
         out.bodies[f.index] = refs
         first = code_start(data, f.code_offset, f.end)
+        if _from_tokens(pattern.findall(data, first, f.end), refs, memo, skip, lo, hi):
+            if refs.grow:
+                refs.grow = find_opcode(data, first, f.end, _GROW_ONLY) or []
+            if segment_ops and _SEGMENT_OPS.search(data, first, f.end):
+                _segment_ops(mod, f, first, refs)
+            continue
+        refs = out.bodies[f.index] = BodyRefs()  # an unusual instruction: the walk below decodes it
         hits = find_opcode(data, first, f.end, targets)
         if hits is None:
             out.undecodable.append(f.index)
@@ -189,22 +232,118 @@ def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
 _GROW_ONLY = frozenset((OP_MEMORY_GROW,))
 
 
-def _from_parse(mod: m.Module, parsed) -> CodeRefs:
+def _from_tokens(tokens: list[bytes], refs: BodyRefs, memo: dict[bytes, tuple[int, int]], skip: int,
+                 lo: int | None, hi: int | None) -> bool:
+    """Fill `refs` from one findall() of the scanner over a body: each item is a target
+    instruction's whole encoding (the regex has matched its immediates), then b"" at the
+    end. False when an item is one byte (an instruction only the exact decoder reads):
+    the caller walks that body instruction by instruction instead. `refs.grow` gets a
+    placeholder the caller replaces with the offsets."""
+    calls, globs = refs.calls, refs.globals
+    addresses = refs.data_addresses
+    for tok in tokens:
+        n = len(tok)
+        if n < 2:
+            return n == 0
+        op = tok[0]
+        if op == OP_I32_CONST:
+            if n <= skip + 1:  # too few LEB bytes to reach the lowest data address
+                continue
+            v = _sleb(tok, 1)
+            if lo is not None and lo <= v < hi:  # type: ignore[operator]
+                addresses.append(v)
+            continue
+        hit = memo.get(tok)
+        if hit is None:
+            v, pos = _uleb(tok, 1)
+            if op == OP_CALL_INDIRECT or op == OP_RETURN_CALL_INDIRECT:
+                v = _uleb(tok, pos)[0]
+            hit = memo[tok] = (op, v)
+        op, v = hit
+        if op == OP_CALL or op == OP_RETURN_CALL:
+            calls.add(v)
+        elif op == OP_GLOBAL_GET or op == OP_GLOBAL_SET:
+            globs.add(v)
+        elif op == OP_REF_FUNC:
+            refs.ref_funcs.add(v)
+        elif op == OP_MEMORY_GROW:
+            refs.grow = [0]
+        elif op == OP_THROW or op == OP_CATCH:
+            refs.tags.add(v)
+        else:  # call_indirect / return_call_indirect: the table
+            refs.indirect_tables.add(v)
+    return True  # pragma: no cover - findall always ends with b""
+
+
+def _from_parse(mod: m.Module, parsed, full: tuple[int, int] | None | bool = False) -> CodeRefs:
     """code_references(mod, full=False) from the (opcode, target) pairs parse_module kept:
     only bodies that grow memory are walked again (for the opcode offsets), and bodies
-    that may name a passive segment are searched as in the walk."""
+    that may name a passive segment are searched as in the walk. With `full` (the data
+    addresses' range (lo, hi), or None when there is no active data), also the globals
+    and data addresses a `parse_module(full_refs=True)` pass kept: code_references(mod)."""
+    if full is not False and parsed.window is not None:
+        return _from_full_parse(mod, parsed, full)  # type: ignore[arg-type]
     data = mod.data
     segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
         any(e.mode == "passive" for e in mod.elements)
     out = CodeRefs()
+    flat = parsed.flat
+    ops, values = flat[0::2], flat[1::2]
+    bounds = [s // 2 for s in parsed.starts]
+    bounds.append(len(ops))
     for k, f in enumerate(mod.functions):
         refs = BodyRefs()
         out.bodies[f.index] = refs
-        it = iter(parsed.of(k))
+        a, b = bounds[k], bounds[k + 1]
         grows = False
-        for op, v in zip(it, it):
+        # distinct (opcode, target) pairs: a body calls the same few functions many times
+        for op, v in set(zip(ops[a:b], values[a:b])):
             if op == OP_CALL or op == OP_RETURN_CALL:
                 refs.calls.add(v)
+            elif op == OP_REF_FUNC:
+                refs.ref_funcs.add(v)
+            elif op == OP_MEMORY_GROW:
+                grows = True
+            elif op == OP_CALL_INDIRECT or op == OP_RETURN_CALL_INDIRECT:  # the table
+                refs.indirect_tables.add(v)
+            # (a full_refs pass also kept globals and constants: not part of the call graph)
+        if grows or segment_ops:
+            first = code_start(data, f.code_offset, f.end)
+            if grows:
+                refs.grow = find_opcode(data, first, f.end, _GROW_ONLY) or []
+            if segment_ops and _SEGMENT_OPS.search(data, first, f.end):
+                _segment_ops(mod, f, first, refs)
+    return out
+
+
+def _from_full_parse(mod: m.Module, parsed, window: tuple[int, int] | None) -> CodeRefs:
+    """code_references(mod) from a full_refs parse pass: every pair in body order
+    (data addresses keep their order and repeats, as the walk lists them)."""
+    data = mod.data
+    segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
+        any(e.mode == "passive" for e in mod.elements)
+    lo, hi = window if window is not None else (0, 0)
+    out = CodeRefs()
+    flat = parsed.flat
+    ops, values = flat[0::2], flat[1::2]
+    bounds = [s // 2 for s in parsed.starts]
+    bounds.append(len(ops))
+    for k, f in enumerate(mod.functions):
+        refs = BodyRefs()
+        out.bodies[f.index] = refs
+        a, b = bounds[k], bounds[k + 1]
+        grows = False
+        calls, globs, addresses = refs.calls, refs.globals, refs.data_addresses
+        for op, v in zip(ops[a:b], values[a:b]):
+            if op == OP_I32_CONST:
+                if v >= 0x80000000:
+                    v -= 0x100000000
+                if lo <= v < hi:
+                    addresses.append(v)
+            elif op == OP_CALL or op == OP_RETURN_CALL:
+                calls.add(v)
+            elif op == OP_GLOBAL_GET or op == OP_GLOBAL_SET:
+                globs.add(v)
             elif op == OP_REF_FUNC:
                 refs.ref_funcs.add(v)
             elif op == OP_MEMORY_GROW:
