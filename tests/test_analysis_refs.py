@@ -160,10 +160,11 @@ def test_constants_in_data_windows_equal_wasm_objdump(tmp_path, segments):
         assert theirs[0]["addresses"], "the window holds some of the constants"
 
 
-@pytest.mark.parametrize("path", list(modules()), ids=lambda p: p.stem)
-def test_parse_pass_full_refs_equal_wasm_objdump(path):
+@pytest.mark.parametrize("make", list(modules()))
+def test_parse_pass_full_refs_equal_wasm_objdump(make):
     """parse_module(full_refs=True) keeps globals and data-address constants in its one
     pass (what the deep analyses read): the same references as wasm-objdump."""
+    path = make()
     mod = parse_module(path.read_bytes(), str(path), full_refs=True)
     ours = code_references(mod)
     theirs = objdump_refs(path, data_ranges(mod))
