@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -28,6 +29,20 @@ def pytest_configure(config: pytest.Config) -> None:
     _private_user_cache(config)
     _session_fixture_cache(config)
     _pin_toolchain(config)
+    _sigint_not_ignored()
+
+
+def _sigint_not_ignored() -> None:
+    """Gives SIGINT a handler when the suite was started with it ignored.
+
+    WHY: a shell without job control starts `cmd &` with SIGINT ignored, children
+    inherit an ignored signal across exec, and Python then installs no KeyboardInterrupt
+    handler: every test that sends SIGINT to `auditor` (exit 130 expected) saw it ignored
+    and the command finish with 0. A handled signal resets to the default at exec, so the
+    children start as they do from a terminal. Runs in every xdist worker too.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _pin_toolchain(config: pytest.Config) -> None:
