@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,12 +26,14 @@ from pathlib import Path
 
 from auditor.data import load_rules_file
 from auditor.errors import AuditorError
+from auditor.io import log
 
 Say = Callable[[str], None]
 
 
 def _stderr(msg: str) -> None:
-    print(f"auditor: {msg}", file=sys.stderr, flush=True)
+    # through io.log: during a scan it erases the live status line first
+    log(f"auditor: {msg}")
 
 
 @dataclass
