@@ -18,21 +18,14 @@ from auditor.wasm.analysis import results as r
 from auditor.wasm.analysis.items import ItemGraph
 from auditor.wasm.graph import item_graph
 from auditor.wasm.model import Module
-from auditor.wasm.parse import parse_module
+from auditor.wasm.parse import parse_module, read_module_file
 
 
 def load_module(path: str | Path, *, full_refs: bool = False) -> Module:
     """The parsed module at `path` (one-line errors naming the file); `full_refs` for a
     module whose full item graph will be built (`parse_module`: one pass over the code)."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except IsADirectoryError:
-        raise AuditorError("is a directory, not a .wasm file", str(p)) from None
-    except FileNotFoundError:
-        raise AuditorError("no such file", str(p)) from None
-    except OSError as e:
-        raise AuditorError(f"cannot read: {e.strerror}", str(p)) from None
+    data = read_module_file(p)
     return parse_module(data, str(p), full_refs=full_refs)
 
 

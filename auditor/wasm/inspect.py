@@ -31,7 +31,7 @@ from auditor.wasm.allocator import AllocatorInfo, detect
 from auditor.wasm.graph import Kind, item_graph
 from auditor.wasm.grow import GrowSite, find_grow_sites
 from auditor.wasm.model import WASI_MODULES, WASM_BINDGEN_MODULES
-from auditor.wasm.parse import parse_module
+from auditor.wasm.parse import parse_module, read_module_file
 from auditor.wasm.reader import gc_paused
 from auditor.wasm.source_paths import find_source_paths
 
@@ -300,12 +300,5 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
 def inspect_file(path: str | Path, compression: str = "auto", display_name: str | None = None,
                  dwarf: bool = False) -> InspectResult:
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise AuditorError("is a directory, not a .wasm file", str(path)) from None
-    except FileNotFoundError:
-        raise AuditorError("no such file", str(path)) from None
-    except OSError as e:
-        raise AuditorError(f"cannot read: {e.strerror}", str(path)) from None
+    data = read_module_file(path)
     return inspect_bytes(data, display_name or str(path), compression, dwarf)

@@ -18,7 +18,9 @@ from __future__ import annotations
 import re
 from array import array
 from functools import lru_cache
+from pathlib import Path
 
+from auditor.errors import AuditorError
 from auditor.io import describe
 from auditor.wasm import model as m
 from auditor.wasm.opcodes import (
@@ -69,6 +71,19 @@ def _formats() -> dict:
 
 
 @gc_paused()
+def read_module_file(path: str | Path) -> bytes:
+    """The bytes of the .wasm file at `path`, or the one-line error every command gives
+    for a directory, a missing file or an unreadable one."""
+    try:
+        return Path(path).read_bytes()
+    except IsADirectoryError:
+        raise AuditorError("is a directory, not a .wasm file", str(path)) from None
+    except FileNotFoundError:
+        raise AuditorError("no such file", str(path)) from None
+    except OSError as e:
+        raise AuditorError(f"cannot read: {e.strerror}", str(path)) from None
+
+
 def parse_module(data: bytes, name: str = "<module>", *, full_refs: bool = False) -> m.Module:
     """The module in `data`, every body validated. The same pass keeps what every body
     calls, references and grows (`ParsedRefs`, the call graph's edges); `full_refs` keeps
