@@ -8,8 +8,9 @@ bytes; that is the key here, so a cached answer is the one the tool gave on thes
 bytes. The check itself is unchanged: auditor's reading is compared with it as before.
 
 run(tool, args, path) runs `tool *args path` (check=False, text) unless the cache holds
-the answer. The key: the tool's resolved binary (path, size, mtime), the arguments, the
-input's basename and sha256. The input's path is stored as a placeholder and put back,
+the answer. The key: the tool's resolved binary (file name, size and sha256 of its
+bytes, so every checkout's copy of the same release shares the entries), the arguments,
+the input's basename and sha256. The input's path is stored as a placeholder and put back,
 so an answer cached from one directory reads as if the tool ran on this one.
 
 The cache is the directory $AUDITOR_TOOL_OUTPUT_CACHE (tests/conftest.py sets it to
@@ -34,10 +35,17 @@ _PLACEHOLDER = "\0input\0"
 
 @cache
 def _tool_identity(tool: str) -> str:
+    """The tool's binary by content: its size and sha256 (its file name too, as a tool may
+    answer by the name it is started under). Not its path or mtime: every checkout's
+    .venv installs its own copy of wasm-tools, the same bytes, and a fresh clone (a CI run)
+    would otherwise miss every entry. Hashed once per process (~20 ms for 17 MB)."""
     found = shutil.which(tool) or tool
     real = os.path.realpath(found)
-    st = os.stat(real)
-    return f"{real}:{st.st_size}:{st.st_mtime_ns}"
+    digest = hashlib.sha256()
+    with open(real, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return f"{os.path.basename(real)}:{os.path.getsize(real)}:{digest.hexdigest()}"
 
 
 def _root() -> Path | None:
