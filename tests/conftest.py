@@ -22,6 +22,7 @@ import pytest
 
 import cargo_guard
 import fixturelib
+import longest_first
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,6 +31,16 @@ def pytest_configure(config: pytest.Config) -> None:
     _session_fixture_cache(config)
     _pin_toolchain(config)
     _sigint_not_ignored()
+    if not hasattr(config, "workerinput"):  # the controller (or a run without workers)
+        config.pluginmanager.register(longest_first.Recorder(), "auditor-test-durations")
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadscope` hands out the longest modules first (tests/longest_first.py)."""
+    if config.getvalue("dist") == "loadscope":
+        return longest_first.make_scheduler(config, log)
+    return None
 
 
 def _sigint_not_ignored() -> None:
@@ -106,11 +117,13 @@ def _private_user_cache(config: pytest.Config) -> None:
 
 
 #: What the session keeps in the user's cache between sessions: environment variable ->
-#: directory under it. The spec testsuite and the npm modules (scripts/spec_corpus.sh,
-#: scripts/real_modules.sh: keyed by version, stamped, checked) and the independent
-#: tools' output keyed by tool binary and input bytes (tests/toolcache.py).
+#: directory (or file) under it. The spec testsuite and the npm modules (scripts/spec_corpus.sh,
+#: scripts/real_modules.sh: keyed by version, stamped, checked), the independent
+#: tools' output keyed by tool binary and input bytes (tests/toolcache.py), and each
+#: test's last duration, which orders the modules for the workers (tests/longest_first.py).
 MACHINE_CACHES = {"AUDITOR_SPEC_CORPUS": "auditor/spec-corpus", "AUDITOR_NPM_CACHE": "auditor/npm",
-                  "AUDITOR_TOOL_OUTPUT_CACHE": "auditor/test-tool-output"}
+                  "AUDITOR_TOOL_OUTPUT_CACHE": "auditor/test-tool-output",
+                  "AUDITOR_TEST_DURATIONS": "auditor/test-durations.json"}
 
 
 def _keep_machine_caches(user_cache: Path) -> None:
@@ -119,7 +132,8 @@ def _keep_machine_caches(user_cache: Path) -> None:
     WHY: the scripts default to $XDG_CACHE_HOME, which the session makes private, so
     every session fetched the spec testsuite again and converted its ~1,000 .wast files
     (about 15 CPU-s) and downloaded 93 MB of npm modules. Every entry is keyed by what
-    it was made from, so a kept copy is never stale; auditor's own cache stays private.
+    it was made from, so a kept copy is never stale (the durations only order the
+    work); auditor's own cache stays private.
     """
     for var, sub in MACHINE_CACHES.items():
         os.environ.setdefault(var, str(user_cache / sub))
