@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import clirun
 from browser import load, png_colours, status
 from hostile import hostile_wasm
 
@@ -21,7 +22,9 @@ REPORTS = ROOT / "fixtures" / "reports"
 
 
 def auditor(*args, cwd=None) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "auditor", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    """The CLI in this process (tests/clirun.py): these tests read its files and stderr;
+    test_report_command_refuses_what_is_not_a_report keeps a real child."""
+    r = clirun.run(args, cwd=cwd)
     assert r.returncode in (0, 1), r.stderr
     return r
 
@@ -51,7 +54,7 @@ def test_scan_report_with_baseline_in_chromium(tmp_path):
     text = page.read_text()
     assert "http://" not in text.split("<script>", 1)[0] and 'src="http' not in text  # nothing to fetch
     shot = tmp_path / "shot.png"
-    st = status(load(page, tmp_path / "profile", screenshot=shot, size="1000,800"))
+    st = status(load(page, screenshot=shot, size="1000,800"))
     assert st["errors"] == [] and st["resources"] == 0 and st["violations"] == 0
     charts = st["charts"]
     profiles = {v["profile"] for v in report["variants"]}
@@ -86,7 +89,7 @@ def test_inspect_html_escapes_hostile_names(tmp_path):
     page = tmp_path / "x.html"
     auditor("inspect", wasm, "--format", "html", "-o", page)
     assert payload not in page.read_text()
-    dom = load(page, tmp_path / "profile")
+    dom = load(page)
     st = status(dom)
     assert st["errors"] == [] and st["resources"] == 0
     assert "data-pwned" not in dom and st["charts"]["chart-treemap"]["boxes"] >= 2
@@ -96,7 +99,7 @@ def test_inspect_html_escapes_hostile_names(tmp_path):
     auditor("inspect", hostile_wasm(tmp_path), "--format", "html", "-o", page2)
     body = page2.read_text().split("</head>", 1)[1]  # (plotly.min.js itself holds a 0x01 in a string)
     assert "\x1b" not in body and "\x01" not in body and "grow_\\x01\\x1bc" in body
-    assert status(load(page2, tmp_path / "profile"))["errors"] == []
+    assert status(load(page2))["errors"] == []
 
 
 def test_report_command_refuses_what_is_not_a_report(tmp_path):
@@ -114,7 +117,7 @@ def test_demo_scan_html_in_chromium(tmp_path):
     report = json.loads(fixturelib.scan(*args, "--format", "json").stdout)
     page = tmp_path / "demo.html"
     page.write_text(fixturelib.scan(*args, "--format", "html").stdout)
-    st = status(load(page, tmp_path / "profile"))
+    st = status(load(page))
     assert st["errors"] == [] and st["resources"] == 0
     probed = [v for v in report["variants"] if (v.get("runtime") or {}).get("churn", {}).get("curve")]
     assert probed and st["charts"]["chart-churn"]["lines"] == len(probed)
@@ -270,7 +273,7 @@ def test_retained_treemap_is_the_hand_computed_dominator_tree(tmp_path):
     retained = dict(zip(crates["labels"], crates["retained"]))
     assert retained["a"] == got["a"][1] and retained["dead"] == sizes["dead"]
     # in Chromium: both treemaps drawn, one box per id, no errors, nothing fetched
-    st = status(load(page, tmp_path / "profile"))
+    st = status(load(page))
     assert st["errors"] == [] and st["resources"] == 0 and st["violations"] == 0
     assert st["charts"]["chart-retained"]["boxes"] == len(HAND_TREE) + len(rest) + 2  # + the file + "unreachable"
     # a saved report reads the module back, from another directory too (next to the report)
@@ -338,5 +341,5 @@ def test_retained_treemap_is_bounded(tmp_path):
     assert len(chart["ids"]) == BOXES and chart["values"][0] == big.stat().st_size
     assert_total(chart)
     assert max(sum(1 for p in chart["parents"] if p == q) for q in set(chart["parents"])) <= CHILDREN + 1
-    st = status(load(page, tmp_path / "profile"))  # plotly draws every one of them
+    st = status(load(page))  # plotly draws every one of them
     assert st["errors"] == [] and st["resources"] == 0 and st["charts"]["chart-retained"]["boxes"] == BOXES
