@@ -138,6 +138,14 @@ def browser() -> Browser:
     return _browser
 
 
+def shutdown() -> None:
+    """Closes this process's browser (the HTML tests' module does, when it is done)."""
+    global _browser
+    if _browser is not None:
+        _browser.close()
+        _browser = None
+
+
 _READY = ("document.readyState === 'complete' && location.href === {url} && "
           "!!document.querySelector('#auditor-status[data-ready=\"1\"]')")
 

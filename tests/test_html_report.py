@@ -13,12 +13,20 @@ from pathlib import Path
 
 import pytest
 
+import browser
 import clirun
 from browser import load, png_colours, status
 from hostile import hostile_wasm
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "fixtures" / "reports"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_browser():
+    """The module's pages share one Chromium (tests/browser.py), closed after the module."""
+    yield
+    browser.shutdown()
 
 
 def auditor(*args, cwd=None) -> subprocess.CompletedProcess:
