@@ -18,6 +18,7 @@ from auditor.report.escape import needs_escape, visible, xml_text
 from auditor.report.formats import REGISTRY
 from auditor.report.registry import Registry
 
+import clirun
 from fixturelib import wat
 from hostile import CUSTOM, EXPORT, FUNC, hostile_wasm
 
@@ -92,8 +93,9 @@ def hostile(tmp_path_factory):
 
 
 def auditor(*args, cwd=None) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "auditor", *map(str, args)], capture_output=True, text=True,
-                       cwd=cwd, env={"PATH": "/usr/bin:/bin", "GITHUB_STEP_SUMMARY": "", "HOME": "/nonexistent"})
+    """The CLI in this process (tests/clirun.py: non-TTY pipes, the environment replaced);
+    the job-summary and `fix` tests below keep a real child each."""
+    r = clirun.run(args, cwd=cwd, env={"PATH": "/usr/bin:/bin", "GITHUB_STEP_SUMMARY": "", "HOME": "/nonexistent"})
     assert r.returncode in (0, 1), r.stderr
     return r
 
