@@ -226,16 +226,14 @@ def test_top_zero_lists_every_function_as_in_diff():
     # grow_sites.wat has 4 bodies (24, 9, 9, 7 bytes by hand); --top 0 means all, not none
     path = fixturelib.wat("grow_sites")
     for fmt, row in (("text", r"^\s+\d+\s+[\d.]+%\s+\[unnamed\]\s+func\[\d\]( \(export \"\w+\"\))?$"), ("markdown", r"^\| \d+ \| `\[unnamed\]` \|")):
-        out = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--top", "0", "--format", fmt, str(path)],
-                             capture_output=True, text=True).stdout
+        out = clirun.run(["inspect", "--top", "0", "--format", fmt, path]).stdout
         assert len(re.findall(row, out, re.M)) == 4, out
         assert "more functions" not in out
 
 
 def test_markdown_headline_sizes_say_each_figure_once():
     # grow_sites.wat: 159 bytes, code section 56 (hand-computed in its header); no "159 B (159 B)"
-    out = subprocess.run([sys.executable, "-m", "auditor", "inspect", "--format", "markdown", "--compression", "none",
-                          str(fixturelib.wat("grow_sites"))], capture_output=True, text=True).stdout
+    out = clirun.run(["inspect", "--format", "markdown", "--compression", "none", fixturelib.wat("grow_sites")]).stdout
     assert "| 159 B | - | - | 56 B | 0 B | 0 B |" in out
 
 

@@ -394,29 +394,20 @@ def test_speed_can_be_turned_off_by_flag_and_by_config(counted, tmp_path):
     (tmp_path / "auditor.toml").write_text("[runtime]\nspeed = false\n")
     assert _run_json(counted, "--workloads", "ramp", "--crate", str(tmp_path), cwd=tmp_path)["speed"] is None
     (tmp_path / "auditor.toml").write_text("[runtime]\nspeed = \"yes\"\n")
-    import sys
-
-    r = subprocess.run([sys.executable, "-m", "auditor", "run", str(counted), "--crate", str(tmp_path)],
-                       capture_output=True, text=True, check=False)
+    r = clirun.run(["run", counted, "--crate", tmp_path])
     assert r.returncode == 2 and "speed must be true or false" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_auditor_run_text_shows_speed_heap_efficiency_and_allocator_code(counted, tmp_path):
-    import sys
-
-    r = subprocess.run([sys.executable, "-m", "auditor", "run", str(counted), "--speed-actions", "2000",
-                        "--workloads", "ramp"], capture_output=True, text=True, cwd=tmp_path, check=False)
+    r = clirun.run(["run", counted, "--speed-actions", "2000", "--workloads", "ramp"], cwd=tmp_path)
     assert "random_realloc (headline)" in r.stdout and "heap efficiency:" in r.stdout
     # speed_counted.wat has no name section: the allocator's code cannot be attributed
     assert "allocator code (" in r.stdout and "not attributed" in r.stdout
 
 
 def test_auditor_run_markdown_has_the_speed_table(counted, tmp_path):
-    import sys
-
-    r = subprocess.run([sys.executable, "-m", "auditor", "run", str(counted), "--speed-actions", "2000",
-                        "--workloads", "ramp", "--format", "markdown"], capture_output=True, text=True,
-                       cwd=tmp_path, check=False)
+    r = clirun.run(["run", counted, "--speed-actions", "2000", "--workloads", "ramp", "--format", "markdown"],
+                   cwd=tmp_path)
     f = facts()
     js = _run_json(counted, "--speed-actions", "2000", "--workloads", "ramp", cwd=tmp_path)["speed"]
     w = js["workloads"]["random_realloc"]

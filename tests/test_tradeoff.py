@@ -77,8 +77,6 @@ def test_cost_notes_say_what_each_choice_costs_against_the_others():
 
 import copy  # noqa: E402
 import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -87,6 +85,8 @@ from auditor.config import load_config  # noqa: E402
 from auditor.errors import AuditorError  # noqa: E402
 from auditor.gate.budgets import evaluate  # noqa: E402
 from auditor.rules.recommend import recommended, tradeoff_settings  # noqa: E402
+
+import clirun  # noqa: E402
 
 
 def record(alloc: str, size: int, fuel: float | None, heap: float | None, churn: str = "plateau",
@@ -217,8 +217,7 @@ def test_merge_redraws_the_tradeoff_with_the_shards_settings(tmp_path):
                "recommended": recommended(part, MATRIX, PROFILES, s), "findings": [], "checks": []}
         shards.append(tmp_path / f"s{i}.json")
         shards[-1].write_text(json.dumps(rep))
-    r = subprocess.run([sys.executable, "-m", "auditor", "merge", *map(str, shards)],
-                       capture_output=True, text=True, cwd=tmp_path, check=False)
+    r = clirun.run(["merge", *shards], cwd=tmp_path)
     assert r.returncode in (0, 1), r.stderr
     t = json.loads(r.stdout)["recommended"]["tradeoff"]
     assert t["weights"] == s["weights"] and t["balanced"]["variant"] == "release/lol_alloc"
