@@ -138,7 +138,9 @@ class Recorder:
         self.seconds: dict[str, float] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
+        # only this suite's tests (not those of the sessions tests start in a temporary dir)
+        if report.nodeid.startswith("tests/"):
+            self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if exitstatus in (0, 1):  # a finished run (not interrupted, not a usage error)
