@@ -15,8 +15,10 @@ import subprocess
 
 import pytest
 
-from auditor.runtime.api import RuntimeOptions, run_module
+from auditor.runtime.api import RuntimeOptions
 from auditor.runtime.workloads import RAMP_START
+
+from inprocess_run import run_module
 
 OPTS = RuntimeOptions(churn_rounds=200, hold_cycles=16)
 

@@ -16,12 +16,13 @@ import pytest
 
 from auditor.errors import AuditorError
 from auditor.runtime import static
-from auditor.runtime.api import RuntimeOptions, run_module
+from auditor.runtime.api import RuntimeOptions
 from auditor.runtime.scenarios import Scenario
 from auditor.runtime.workloads import FRAG_PAIRS
 
 import clirun
 import fixturelib
+from inprocess_run import run_module
 
 RUNTIME = Path(__file__).resolve().parents[1] / "fixtures" / "runtime"
 FAST = RuntimeOptions(fuel=1_000_000, churn_rounds=100, hold_cycles=8)

@@ -25,11 +25,11 @@ import wasmtime
 
 from auditor.runtime import speed_workloads as sw
 from auditor.runtime.entry import detect
-from auditor.runtime.harness import Harness
 from auditor.runtime.speed import CHUNK, SpeedOptions, speed_probe
 
 import clirun
 import fixturelib
+from inprocess_run import Harness
 
 RUNTIME_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runtime"
 PAGE = 65536

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from auditor.errors import AuditorError
-from auditor.runtime.api import RuntimeOptions, run_module
+from auditor.runtime.api import RuntimeOptions
 from auditor.runtime.scenarios import Scenario, parse_spec
 
 import clirun
 import fixturelib
+from inprocess_run import run_module
 
 RUNTIME_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runtime"
 
