@@ -5,7 +5,6 @@ on the hand-written modules, C, and rustc builds."""
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 
@@ -13,13 +12,14 @@ from auditor.wasm.analysis.refs import code_references, data_ranges
 from auditor.wasm.parse import parse_module
 
 import fixturelib
+import toolcache
 
 _FUNC = re.compile(r"^[0-9a-f]+ func\[(\d+)\]")
 _INSN = re.compile(r"^ [0-9a-f]+: [0-9a-f ]+\|\s*([a-z0-9_.]+)(?: (-?\d+))?")
 
 
 def objdump_refs(path, ranges):
-    text = subprocess.run(["wasm-objdump", "-d", str(path)], check=True, capture_output=True, text=True).stdout
+    text = toolcache.run_checked("wasm-objdump", ["-d"], path)
     out: dict[int, dict[str, object]] = {}
     cur = None
     for line in text.splitlines():

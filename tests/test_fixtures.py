@@ -13,6 +13,7 @@ import pytest
 import wasmtime
 
 import fixturelib
+import toolcache
 from objdump import code_sizes, sections
 
 # cdylib fixture -> (build arguments, {export: wasm-objdump signature})
@@ -37,8 +38,8 @@ PAGE = 65536
 
 
 def objdump(*args: str | Path) -> str:
-    return subprocess.run(["wasm-objdump", *map(str, args)], capture_output=True, text=True,
-                          check=True).stdout
+    """wasm-objdump ARGS... PATH (the path last), cached by the file's content (tests/toolcache.py)."""
+    return toolcache.run_checked("wasm-objdump", [str(a) for a in args[:-1]], args[-1])
 
 
 def build(key: str) -> Path:

@@ -14,6 +14,7 @@ from auditor.wasm.parse import parse_module
 
 import fixturelib
 import objdump
+import toolcache
 
 
 def modules():
@@ -30,8 +31,7 @@ def test_entries_tile_each_section(make):
     mod = parse_module(path.read_bytes(), str(path))
     lay = layout(mod)
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(
-        r"^\s*(\w+) start=.*count: (\d+)", subprocess.run(["wasm-objdump", "-h", str(path)], check=True,
-                                                          capture_output=True, text=True).stdout, re.M)}
+        r"^\s*(\w+) start=.*count: (\d+)", toolcache.run_checked("wasm-objdump", ["-h"], path), re.M)}
     dumped = {kind: (start, size) for kind, start, size in objdump.sections(path)}
     for sl in lay.sections:
         s = sl.section
