@@ -30,7 +30,6 @@ import os
 import re
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,8 +211,8 @@ def _check_against_dump(case: Case) -> str | None:
 
 def test_every_valid_module_read_like_wasm_tools(corpus):
     """Sections, bodies and every instruction (offset and opcode) equal wasm-tools dump's."""
-    with ThreadPoolExecutor(JOBS) as pool:
-        results = list(pool.map(_check_against_dump, corpus.valid))
+    toolcache.warm(wasm_tools(), ["dump"], [c.path for c in corpus.valid], JOBS)
+    results = [_check_against_dump(c) for c in corpus.valid]
     wrong = [(c.path, r) for c, r in zip(corpus.valid, results) if r]
     print(f"\n{len(corpus.valid) - len(wrong)}/{len(corpus.valid)} valid modules equal to wasm-tools dump "
           f"(sections, bodies, every instruction's offset and opcode)")
@@ -259,8 +258,8 @@ def _check_against_objdump(case: Case) -> str | None:
 
 
 def test_valid_modules_equal_wasm_objdump_where_wabt_reads_them(corpus):
-    with ThreadPoolExecutor(JOBS) as pool:
-        results = list(pool.map(_check_against_objdump, corpus.valid))
+    toolcache.warm("wasm-objdump", ["-h", "-x"], [c.path for c in corpus.valid], JOBS)
+    results = [_check_against_objdump(c) for c in corpus.valid]
     read = [r for r in results if r != "skip"]
     wrong = [(c.path, r) for c, r in zip(corpus.valid, results) if r not in (None, "skip")]
     print(f"\n{len(read) - len(wrong)}/{len(read)} valid modules wabt {_wabt_version()} reads equal to "

@@ -26,6 +26,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -53,6 +55,26 @@ def _root() -> Path | None:
     return None if value in ("", "off") else Path(value)
 
 
+def _entry(root: Path, tool: str, args: list[str], path: str) -> Path:
+    data = Path(path).read_bytes()
+    key = hashlib.sha256(json.dumps([_tool_identity(tool), args, os.path.basename(path)]).encode()
+                         + b"\0" + hashlib.sha256(data).digest()).hexdigest()
+    return root / key[:2] / f"{key}.json"
+
+
+def warm(tool: str, args: list[str], paths: Iterable[Path | str], jobs: int = 2) -> None:
+    """Runs the tool, `jobs` at a time, on the paths it has no cached answer for: a
+    caller that then reads thousands of answers in order needs no thread pool of its
+    own (threads cost ~0.3 CPU-s per 1,800 cached answers on the spec corpus)."""
+    root = _root()
+    if root is None:
+        return  # no cache: each run() runs the tool itself
+    missing = [p for p in paths if not _entry(root, tool, args, str(p)).is_file()]
+    if missing:
+        with ThreadPoolExecutor(jobs) as pool:
+            list(pool.map(lambda p: run(tool, args, p), missing))
+
+
 def run(tool: str, args: list[str], path: Path | str) -> subprocess.CompletedProcess[str]:
     """`tool *args path`, from the cache when the same binary read the same bytes."""
     path = str(path)
@@ -60,10 +82,7 @@ def run(tool: str, args: list[str], path: Path | str) -> subprocess.CompletedPro
     root = _root()
     if root is None:
         return subprocess.run(argv, check=False, capture_output=True, text=True)
-    data = Path(path).read_bytes()
-    key = hashlib.sha256(json.dumps([_tool_identity(tool), args, os.path.basename(path)]).encode()
-                         + b"\0" + hashlib.sha256(data).digest()).hexdigest()
-    entry = root / key[:2] / f"{key}.json"
+    entry = _entry(root, tool, args, path)
     try:
         saved = json.loads(entry.read_text())
     except (OSError, ValueError):
