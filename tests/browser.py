@@ -56,11 +56,14 @@ class Browser:
         # two pipe ends there; first they are moved above 9, clear of 3 and 4.
         to_browser_r, from_browser_w = (_above_nine(fd) for fd in (to_browser_r, from_browser_w))
         script = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w} {to_browser_r}<&- {from_browser_w}>&-'
-        self.proc = subprocess.Popen(
-            ["bash", "-c", script, chromium(), *FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-pipe",
-             "about:blank"],
-            pass_fds=(to_browser_r, from_browser_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True)
+        # stderr to a file: Chromium logs on every start (D-Bus), a pipe nobody reads would fill
+        self._log = Path(self.profile) / "stderr.log"
+        with open(self._log, "wb") as log:
+            self.proc = subprocess.Popen(
+                ["bash", "-c", script, chromium(), *FLAGS, f"--user-data-dir={self.profile}",
+                 "--remote-debugging-pipe", "about:blank"],
+                pass_fds=(to_browser_r, from_browser_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=log, start_new_session=True)
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buf = b""
@@ -94,9 +97,10 @@ class Browser:
                 self._buf += chunk
 
     def _stderr(self) -> str:
-        if self.alive() or self.proc.stderr is None:
+        try:
+            return self._log.read_bytes()[-2000:].decode("utf-8", "replace")
+        except OSError:
             return ""
-        return self.proc.stderr.read().decode("utf-8", "replace")[-2000:]
 
     def close(self) -> None:
         try:
@@ -113,8 +117,6 @@ class Browser:
                 os.close(fd)
             except OSError:
                 pass
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
