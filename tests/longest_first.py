@@ -33,18 +33,19 @@ import pytest
 ENV = "AUDITOR_TEST_DURATIONS"
 #: A test without a recorded duration, in a module not in SEED.
 DEFAULT_TEST_SECONDS = 0.02
-#: Seconds per module on one worker of a quiet 2-core machine (-m "not cargo", 2026-12-03);
+#: About the seconds per module on one worker of a quiet 2-core machine (-m "not cargo"; from
+#: CPU-s measured under load, 2026-12-03, after the second round);
 #: only the order they give matters. Refresh from a run's --durations if it drifts.
 SEED = {
-    "tests/test_fuzz.py": 20,  # 3 targets x (5 s campaign + ~1.5 s start-up)
-    "tests/test_html_report.py": 14, "tests/test_parsed_refs.py": 12, "tests/test_runtime_sandbox.py": 11,
-    "tests/test_text_adversarial.py": 8, "tests/test_spec_corpus.py": 6, "tests/test_manifest_toml.py": 5,
-    "tests/test_wasm_fuzz.py": 5, "tests/test_runtime_wat.py": 4, "tests/test_cli_errors.py": 4,
-    "tests/test_runtime_entry.py": 4, "tests/test_demangle.py": 4, "tests/test_source_paths.py": 3,
-    "tests/test_install.py": 3, "tests/test_runtime_harness.py": 2, "tests/test_runtime_speed.py": 2,
-    "tests/test_gate_examples.py": 2, "tests/test_inspect.py": 2, "tests/test_fixturelib.py": 2,
-    "tests/test_analysis_graph.py": 2, "tests/test_architecture.py": 2, "tests/test_escaping.py": 2,
-    "tests/test_analysis_refs.py": 1, "tests/test_rules_engine.py": 1, "tests/test_analysis_data.py": 1,
+    "tests/test_fuzz.py": 18,  # 3 targets x (5 s campaign + ~1 s start-up)
+    "tests/test_html_report.py": 10, "tests/test_runtime_sandbox.py": 10, "tests/test_parsed_refs.py": 6,
+    "tests/test_text_adversarial.py": 6, "tests/test_manifest_toml.py": 4, "tests/test_spec_corpus.py": 4,
+    "tests/test_wasm_fuzz.py": 4, "tests/test_cli_errors.py": 4, "tests/test_demangle.py": 3,
+    "tests/test_source_paths.py": 3, "tests/test_install.py": 3, "tests/test_runtime_wat.py": 2,
+    "tests/test_gate_examples.py": 2, "tests/test_fixturelib.py": 2, "tests/test_analysis_graph.py": 2,
+    "tests/test_inspect.py": 1, "tests/test_architecture.py": 1, "tests/test_runtime_speed.py": 1,
+    "tests/test_runtime_entry.py": 1, "tests/test_runtime_harness.py": 1, "tests/test_escaping.py": 1,
+    "tests/test_analysis_data.py": 1, "tests/test_analysis_refs.py": 1, "tests/test_rules_engine.py": 1,
 }
 
 
