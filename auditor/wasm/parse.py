@@ -15,7 +15,9 @@ components. Being the reader that never fails on a valid module is the point.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from array import array
 from functools import lru_cache
 from pathlib import Path
@@ -84,11 +86,14 @@ def read_module_file(path: str | Path) -> bytes:
         raise AuditorError(f"cannot read: {e.strerror}", str(path)) from None
 
 
-def parse_module(data: bytes, name: str = "<module>", *, full_refs: bool = False) -> m.Module:
+def parse_module(data: bytes, name: str = "<module>", *, full_refs: bool = False,
+                 native: bool | None = None) -> m.Module:
     """The module in `data`, every body validated. The same pass keeps what every body
     calls, references and grows (`ParsedRefs`, the call graph's edges); `full_refs` keeps
     also its global accesses and the i32.consts that may be data addresses, so the full
-    item graph (the deep analyses) never walks the code a second time either."""
+    item graph (the deep analyses) never walks the code a second time either. `native`:
+    True/False forces the compiled code reader (auditor/wasm/native) on/off, None
+    decides by the code section's size (`native_reader_mode`); the result is the same."""
     if not isinstance(data, bytes):
         data = bytes(data)
     fmt = _formats()
@@ -164,7 +169,7 @@ def parse_module(data: bytes, name: str = "<module>", *, full_refs: bool = False
             mod.data_count = body.u32()
         elif kind == "code":
             code_section_at = start
-            _read_code(mod, body, func_decls or [], _peek_data_window(data, r.pos) if full_refs else None)
+            _read_code(mod, body, func_decls or [], _peek_data_window(data, r.pos) if full_refs else None, native)
         elif kind == "data":
             _read_data(mod, body)
         if not body.at_end():
@@ -550,7 +555,8 @@ def _peek_data_window(data: bytes, pos: int) -> tuple[int, int]:
     return min(a for a, _ in spans), max(b for _, b in spans)
 
 
-def _read_code(mod: m.Module, r: Reader, decls: list[int], window: tuple[int, int] | None = None) -> None:
+def _read_code(mod: m.Module, r: Reader, decls: list[int], window: tuple[int, int] | None = None,
+               native: bool | None = None) -> None:
     n = r.count(2, "code body")
     if n != len(decls):
         raise r.fail(f"code section has {n} bodies but the function section declares {len(decls)}", r.pos)
@@ -560,34 +566,94 @@ def _read_code(mod: m.Module, r: Reader, decls: list[int], window: tuple[int, in
     datacount = mod.data_count is not None
     functions = mod.functions
     Function = m.Function
-    # What every body calls, references and grows, read by the same regex pass that
-    # validates it: the call graph's edges (`ParsedRefs`), so inspect never walks the code again.
+    # What every body calls, references and grows, read by the same pass that validates
+    # it: the call graph's edges (`ParsedRefs`), so inspect never walks the code again.
     refs = mod.derived.get(ParsedRefs.KEY)
     if not isinstance(refs, ParsedRefs):
         refs = mod.derived[ParsedRefs.KEY] = ParsedRefs()
     flat, starts = refs.flat, refs.starts
     refs.window = window
     pos, section_end = r.pos, r.end
-    for i in range(n):
-        body_offset = pos
-        if pos < section_end and data[pos] < 0x80:  # the body size, usually one byte... or not
-            size, code_offset = data[pos], pos + 1
-        else:
-            r.pos = pos
-            size = r.u32()
-            code_offset = r.pos
-        end = code_offset + size
-        if end > section_end:
-            raise MalformedModule(f"function body {base + i} size {size} runs past the end of the code section "
-                                  f"({section_end - code_offset} bytes left)", body_offset, file)
-        if size == 0:
-            raise MalformedModule(f"function body {base + i} is empty", body_offset, file)
-        first = read_locals(data, code_offset, end, file)
-        starts.append(len(flat))
-        check_body(data, first, end, file, datacount, flat=flat, const_window=window)
-        functions.append(Function(base + i, decls[i], body_offset, code_offset, size))
-        pos = end
+    # The compiled reader (auditor/wasm/native) reads runs of bodies; it stops before any
+    # body it does not vouch for, which the Python pass below reads (and rejects with its
+    # message), and goes on after it.
+    session = _native_session(data, pos, section_end, n, native)
+    i = 0
+    while i < n:
+        if session is not None:
+            batch = session.scan(pos, n - i, datacount, window)
+            c = batch.count
+            if c:
+                recs, shift = batch.recs, len(flat)
+                starts.extend([s + shift for s in recs[3::4]])
+                flat.extend(batch.flat)
+                functions.extend(map(Function, range(base + i, base + i + c), decls[i : i + c],
+                                     recs[0::4], recs[1::4], recs[2::4]))
+                i += c
+                pos = recs[-3] + recs[-2]
+                if i == n:
+                    break
+        pos = _read_body(mod, data, file, pos, section_end, base + i, decls[i], datacount, refs, window)
+        i += 1
     r.pos = pos
+
+
+def _read_body(mod: m.Module, data: bytes, file: str | None, pos: int, section_end: int, index: int, type_index: int,
+               datacount: bool, refs: ParsedRefs, window: tuple[int, int] | None) -> int:
+    """One body with the Python pass (opcodes.check_body); returns where the next starts."""
+    body_offset = pos
+    if pos < section_end and data[pos] < 0x80:  # the body size, usually one byte... or not
+        size, code_offset = data[pos], pos + 1
+    else:
+        r = Reader(data, pos, section_end, file)
+        size = r.u32()
+        code_offset = r.pos
+    end = code_offset + size
+    if end > section_end:
+        raise MalformedModule(f"function body {index} size {size} runs past the end of the code section "
+                              f"({section_end - code_offset} bytes left)", body_offset, file)
+    if size == 0:
+        raise MalformedModule(f"function body {index} is empty", body_offset, file)
+    first = read_locals(data, code_offset, end, file)
+    refs.starts.append(len(refs.flat))
+    check_body(data, first, end, file, datacount, flat=refs.flat, const_window=window)
+    mod.functions.append(m.Function(index, type_index, body_offset, code_offset, size))
+    return end
+
+
+def native_reader_mode() -> str:
+    """`AUDITOR_NATIVE_READER`: "auto" (the default: the compiled reader for code sections
+    of at least rules/wasm_opcodes.toml [native] min-code-bytes), "on" (every code
+    section) or "off" (the Python pass only)."""
+    mode = os.environ.get("AUDITOR_NATIVE_READER", "auto").strip().lower() or "auto"
+    if mode not in ("auto", "on", "off"):
+        raise AuditorError(f"AUDITOR_NATIVE_READER={mode!r}: expected auto, on or off")
+    return mode
+
+
+def _native_session(data: bytes, start: int, end: int, n: int, native: bool | None):
+    """A compiled-reader session over the code section, or None for the Python pass."""
+    if native is None:
+        mode = native_reader_mode()
+        if mode == "off":
+            return None
+        if mode == "auto":
+            limits = tables().native
+            loaded = "wasmtime" in sys.modules  # then only compiling the reader is left to pay
+            if end - start < limits["min-code-bytes-loaded" if loaded else "min-code-bytes"]:
+                return None
+    elif not native:
+        return None
+    if n == 0:
+        return None
+    from auditor.wasm import native as nat
+
+    if not nat.available():
+        return None
+    try:
+        return nat.Session(data, start, end, n)
+    except MemoryError:  # a section beyond the reader's 32-bit memory: the Python pass
+        return None
 
 
 class ParsedRefs:
@@ -600,10 +666,10 @@ class ParsedRefs:
     KEY = "parsed_refs"  # in Module.derived, until refs.code_references takes it
 
     def __init__(self) -> None:
-        self.flat = array("L")
-        self.starts = array("L")
+        self.flat = array("I")  # u32s (the compiled reader writes them as such)
+        self.starts = array("I")
         # None: REF_OPS only; (lo, hi): also global.get / global.set and the i32.consts
-        # that may hold a value in [lo, hi) (a superset, each as a u32):
+        # whose value (signed) is in [lo, hi) (each as a u32):
         # `parse_module(full_refs=True)`
         self.window: tuple[int, int] | None = None
 

@@ -1,0 +1,250 @@
+"""The compiled code-section reader: codescan.c, built to codescan.wasm, run in wasmtime.
+
+`scan_code` reads many function bodies in one call, as parse.py's Python pass does
+(`opcodes.check_body` per body): it validates each body exactly and keeps the same
+`ParsedRefs` pairs. It stops before the first body it does not vouch for; the caller
+reads that body with the Python pass (which raises the one-line error, or, should the
+two ever disagree, reads it) and calls again after it. So every message and offset is
+the Python pass's, and the compiled reader can only make reading faster.
+
+The C code knows no opcode: `table_blob()` encodes, from the same tables opcodes.py
+reads (rules/wasm_opcodes.toml, rules/wasm_types.toml), each instruction's immediate
+kinds, its role in the block structure and which references it is, and the loader
+writes that into the instance's memory. A table the C code cannot represent (a new
+immediate kind, an instruction with two roles) makes `available()` False: the Python
+pass reads everything, as before.
+
+Untrusted module bytes are read inside a wasm sandbox: the instance's memory is
+bounded by the store's limit (what one call needs), and every loop of the scanner
+moves forward, so no fuel is metered.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from array import array
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from auditor.wasm.opcodes import (
+    _CATCH_ALL,
+    _IF,
+    _INDIRECT,
+    _TRY,
+    FULL_REF_OPS,
+    OP_GLOBAL_GET,
+    OP_GLOBAL_SET,
+    OP_I32_CONST,
+    REF_OPS,
+    Op,
+    tables,
+)
+
+WASM = Path(__file__).with_name("codescan.wasm")
+SOURCE = Path(__file__).with_name("codescan.c")
+
+# The encodings codescan.c knows, in its enum order (from 1). Shape kinds, not opcodes.
+NATIVE_KINDS = ("u32", "i32", "i64", "f32", "f64", "v128", "shuffle", "lane", "memarg", "blocktype", "heaptype",
+                "castflags", "zero", "valtypes", "labels", "trytable")
+NATIVE_ROLES = ("open", "open-if", "open-try", "else", "catch", "catch-all", "delegate", "end", "datacount")
+NATIVE_REFS = ("first", "second", "full-first", "full-const")
+TABLES_VERSION = 1
+_E_OP, _E_PREFIX = 1, 2
+_T_VALTYPE, _T_HEAPTYPE, _T_REFTYPE, _T_EXACT = 1, 2, 4, 8
+_PAGE = 65536
+
+
+class Unsupported(Exception):
+    """The opcode tables say something codescan.c cannot represent."""
+
+
+def _roles() -> dict[int, str]:
+    t = tables()
+    roles: dict[int, str] = {}
+
+    def put(code: int, role: str) -> None:
+        if code in roles:
+            raise Unsupported(f"0x{code:x} has two roles ({roles[code]}, {role})")
+        roles[code] = role
+
+    for code in t.opens:
+        put(code, "open-if" if code == _IF else "open-try" if code == _TRY else "open")
+    put(t.else_op, "else")
+    for code in t.catches:
+        put(code, "catch-all" if code == _CATCH_ALL else "catch")
+    if t.delegate is not None:
+        put(t.delegate, "delegate")
+    put(t.end, "end")
+    for code in t.needs_datacount:
+        put(code, "datacount")
+    return roles
+
+
+def _refs() -> dict[int, str]:
+    out = {}
+    for code in FULL_REF_OPS:
+        if code == OP_I32_CONST:
+            out[code] = "full-const"
+        elif code in (OP_GLOBAL_GET, OP_GLOBAL_SET):
+            out[code] = "full-first"
+        elif code in _INDIRECT:
+            out[code] = "second"
+        elif code in REF_OPS:
+            out[code] = "first"
+        else:  # pragma: no cover - a new kind of reference needs codescan.c to learn it
+            raise Unsupported(f"reference 0x{code:x}")
+    return out
+
+
+def _entry(op: Op, roles: dict[int, str], refs: dict[int, str]) -> bytes:
+    if len(op.imms) > 4:
+        raise Unsupported(f"{op.name}: {len(op.imms)} immediates")
+    try:
+        kinds = [NATIVE_KINDS.index(k) + 1 for k in op.imms]
+    except ValueError:
+        raise Unsupported(f"{op.name}: immediate kinds {op.imms}") from None
+    ref = refs.get(op.code)
+    if ref is not None:  # the value kept must be a u32 (an i32 for the constant) the scanner reads
+        want = {"first": ("u32",), "full-first": ("u32",), "full-const": ("i32",), "second": ("u32", "u32")}[ref]
+        if op.imms[: len(want)] != want:
+            raise Unsupported(f"{op.name}: reference from immediates {op.imms}")
+    role = roles.get(op.code)
+    return bytes([*kinds, *[0] * (4 - len(kinds)),
+                  NATIVE_ROLES.index(role) + 1 if role else 0,
+                  NATIVE_REFS.index(ref) + 1 if ref else 0,
+                  _E_OP, 0])
+
+
+@lru_cache(maxsize=1)
+def table_blob() -> bytes:
+    """The instruction table codescan.c reads (its `Tables` struct), from the opcode tables."""
+    t = tables()
+    roles, refs = _roles(), _refs()
+    single = bytearray(8 * 256)
+    pfirst, pcount = [0] * 256, [0] * 256
+    prefixed = bytearray()
+    for code, op in t.single.items():
+        single[8 * code : 8 * code + 8] = _entry(op, roles, refs)
+    for prefix in sorted(t.prefixed):
+        subs = t.prefixed[prefix]
+        single[8 * prefix + 6] = _E_PREFIX
+        pfirst[prefix] = len(prefixed) // 8
+        pcount[prefix] = max(subs) + 1
+        chunk = bytearray(8 * pcount[prefix])
+        for sub, op in subs.items():
+            chunk[8 * sub : 8 * sub + 8] = _entry(op, roles, refs)
+        prefixed += chunk
+    tclass = bytearray(256)
+    for b in t.valtypes:
+        tclass[b] |= _T_VALTYPE
+    for b in t.heaptypes:
+        tclass[b] |= _T_HEAPTYPE
+    for b in t.reftypes:
+        tclass[b] |= _T_REFTYPE
+    for b in t.exact_prefix:
+        tclass[b] |= _T_EXACT
+    arity = bytearray([0xFF] * 256)
+    for kind, imms in t.catch_clauses.items():
+        if any(k != "u32" for k in imms) or len(imms) > 254:
+            raise Unsupported(f"catch clause 0x{kind:02x}: {imms}")
+        arity[kind] = len(imms)
+    return (struct.pack("<II", TABLES_VERSION, len(prefixed) // 8) + bytes(single)
+            + struct.pack("<256I", *pfirst) + struct.pack("<256I", *pcount) + bytes(tclass) + bytes(arity)
+            + bytes(prefixed))
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> tuple[Any, Any] | None:
+    """(engine, module), or None when the reader cannot run here (no wasmtime, no
+    codescan.wasm, a table it cannot represent): then the Python pass reads everything."""
+    try:
+        table_blob()
+        wasm = WASM.read_bytes()
+        import wasmtime
+    except (OSError, ImportError, Unsupported):
+        return None
+    config = wasmtime.Config()
+    config.cranelift_opt_level = "speed"
+    engine = wasmtime.Engine(config)
+    return engine, wasmtime.Module(engine, wasm)
+
+
+def available() -> bool:
+    return _compiled() is not None
+
+
+@dataclass
+class Batch:
+    """What one scan call read: `count` bodies; `recs` per body (file offset of the body,
+    of its locals, its size, where its pairs start in `flat`); `flat` the pairs."""
+
+    count: int
+    recs: array
+    flat: array
+
+
+class Session:
+    """One instance over one code section: the section's bytes copied in once, then
+    `scan` from any body (the caller reads a body the scanner stops before and resumes
+    after it). The memory (a copy of the section and room for every pair it may hold)
+    goes with the session."""
+
+    def __init__(self, data: bytes, start: int, end: int, n: int):
+        import wasmtime
+
+        compiled = _compiled()
+        assert compiled is not None
+        engine, module = compiled
+        blob = table_blob()
+        self.store = store = wasmtime.Store(engine)
+        length = end - start
+        # layout: [static data + stack | tables | section | records | pairs]
+        inst = wasmtime.Instance(store, module, [])
+        ex: Any = inst.exports(store)
+        self.memory = mem = ex["memory"]
+        heap = ex["__heap_base"].value(store)
+        self.tables_at = tables_at = _align(heap)
+        self.code_at = code_at = _align(tables_at + len(blob))
+        self.recs_at = recs_at = _align(code_at + length)
+        self.flat_at = flat_at = _align(recs_at + 16 * n)
+        # a pair is 8 bytes for an instruction of at least 2: at most 4 bytes per byte
+        need = flat_at + 4 * length + 64
+        if need > 0xFFFF_0000:
+            raise MemoryError("code section too large for the native reader")
+        pages = (need + _PAGE - 1) // _PAGE
+        store.set_limits(memory_size=pages * _PAGE, instances=1, tables=1, memories=1)
+        have = mem.size(store)
+        if pages > have:
+            mem.grow(store, pages - have)
+        base = ctypes.addressof(mem.data_ptr(store).contents)
+        self.base = base
+        ctypes.memmove(base + tables_at, blob, len(blob))
+        src = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+        assert src is not None
+        ctypes.memmove(base + code_at, src + start, length)
+        self.start, self.length = start, length
+        self._scan = ex["scan"]
+        self._result = ex["result_ptr"](store)
+        if not ex["init"](store, tables_at):
+            raise RuntimeError("codescan.wasm: table version mismatch")
+
+    def scan(self, pos: int, n: int, datacount: bool, window: tuple[int, int] | None) -> Batch:
+        """Read up to n bodies from file offset `pos`."""
+        flags = (1 if window is not None else 0) | (2 if datacount else 0)
+        lo, hi = window if window is not None else (0, 0)
+        hi = min(hi, (1 << 63) - 1)
+        count = self._scan(self.store, self.code_at, self.length, pos - self.start, n, self.start,
+                           self.recs_at, self.flat_at, flags, lo, hi)
+        nflat = struct.unpack_from("<I", ctypes.string_at(self.base + self._result + 4, 4))[0]
+        recs = array("I")
+        recs.frombytes(ctypes.string_at(self.base + self.recs_at, 16 * count))
+        flat = array("I")
+        flat.frombytes(ctypes.string_at(self.base + self.flat_at, 4 * nflat))
+        return Batch(count, recs, flat)
+
+
+def _align(n: int) -> int:
+    return (n + 15) & ~15
