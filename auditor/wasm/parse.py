@@ -564,20 +564,30 @@ def _read_code(mod: m.Module, r: Reader, decls: list[int], window: tuple[int, in
     mod.func_type_indices.extend(decls)
     data, file = r.data, r.file
     datacount = mod.data_count is not None
-    functions = mod.functions
-    Function = m.Function
     # What every body calls, references and grows, read by the same pass that validates
     # it: the call graph's edges (`ParsedRefs`), so inspect never walks the code again.
     refs = mod.derived.get(ParsedRefs.KEY)
     if not isinstance(refs, ParsedRefs):
         refs = mod.derived[ParsedRefs.KEY] = ParsedRefs()
-    flat, starts = refs.flat, refs.starts
     refs.window = window
     pos, section_end = r.pos, r.end
     # The compiled reader (auditor/wasm/native) reads runs of bodies; it stops before any
     # body it does not vouch for, which the Python pass below reads (and rejects with its
     # message), and goes on after it.
     session = _native_session(data, pos, section_end, n, native)
+    try:
+        pos = _read_bodies(mod, data, file, pos, section_end, n, base, decls, datacount, refs, window, session)
+    finally:
+        if session is not None:
+            session.close()
+    r.pos = pos
+
+
+def _read_bodies(mod: m.Module, data: bytes, file: str | None, pos: int, section_end: int, n: int, base: int,
+                 decls: list[int], datacount: bool, refs: ParsedRefs, window: tuple[int, int] | None,
+                 session) -> int:
+    functions, Function = mod.functions, m.Function
+    flat, starts = refs.flat, refs.starts
     i = 0
     while i < n:
         if session is not None:
@@ -595,7 +605,7 @@ def _read_code(mod: m.Module, r: Reader, decls: list[int], window: tuple[int, in
                     break
         pos = _read_body(mod, data, file, pos, section_end, base + i, decls[i], datacount, refs, window)
         i += 1
-    r.pos = pos
+    return pos
 
 
 def _read_body(mod: m.Module, data: bytes, file: str | None, pos: int, section_end: int, index: int, type_index: int,

@@ -21,6 +21,8 @@ moves forward, so no fuel is metered.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
 import struct
 from array import array
@@ -166,10 +168,18 @@ def _compiled() -> tuple[Any, Any] | None:
         import wasmtime
     except (OSError, ImportError, Unsupported):
         return None
+    atexit.register(_release)
     config = wasmtime.Config()
     config.cranelift_opt_level = "speed"
     engine = wasmtime.Engine(config)
     return engine, wasmtime.Module(engine, wasm)
+
+
+def _release() -> None:
+    """Drop the pooled instances and the compiled module before the interpreter tears
+    wasmtime-py's bindings down (their finalizers call into it)."""
+    _POOL.clear()
+    _compiled.cache_clear()
 
 
 def available() -> bool:
@@ -186,13 +196,11 @@ class Batch:
     flat: array
 
 
-class Session:
-    """One instance over one code section: the section's bytes copied in once, then
-    `scan` from any body (the caller reads a body the scanner stops before and resumes
-    after it). The memory (a copy of the section and room for every pair it may hold)
-    goes with the session."""
+class _Instance:
+    """A store and an instance of the reader with the tables written in; its memory
+    grows to what a section needs, within the store's limit."""
 
-    def __init__(self, data: bytes, start: int, end: int, n: int):
+    def __init__(self) -> None:
         import wasmtime
 
         compiled = _compiled()
@@ -200,50 +208,85 @@ class Session:
         engine, module = compiled
         blob = table_blob()
         self.store = store = wasmtime.Store(engine)
-        length = end - start
-        # layout: [static data + stack | tables | section | records | pairs]
+        store.set_limits(memory_size=1 << 20, instances=1, tables=1, memories=1)
         inst = wasmtime.Instance(store, module, [])
         ex: Any = inst.exports(store)
-        self.memory = mem = ex["memory"]
-        heap = ex["__heap_base"].value(store)
-        self.tables_at = tables_at = _align(heap)
-        self.code_at = code_at = _align(tables_at + len(blob))
-        self.recs_at = recs_at = _align(code_at + length)
-        self.flat_at = flat_at = _align(recs_at + 16 * n)
-        # a pair is 8 bytes for an instruction of at least 2: at most 4 bytes per byte
-        need = flat_at + 4 * length + 64
-        if need > 0xFFFF_0000:
-            raise MemoryError("code section too large for the native reader")
+        self.memory = ex["memory"]
+        self.args_at = _align(ex["__heap_base"].value(store))  # scan's arguments (codescan.c `Args`)
+        self.tables_at = self.args_at + 64
+        self.code_at = _align(self.tables_at + len(blob))
+        self.scan = ex["scan"]
+        self.result_at = ex["result_ptr"](store)
+        self.size = 0
+        self.base = 0
+        self.reserve(self.code_at)
+        ctypes.memmove(self.base + self.tables_at, blob, len(blob))
+        if not ex["init"](store, self.tables_at):  # pragma: no cover - built from this source
+            raise RuntimeError("codescan.wasm: table version mismatch")
+
+    def reserve(self, need: int) -> None:
         pages = (need + _PAGE - 1) // _PAGE
-        store.set_limits(memory_size=pages * _PAGE, instances=1, tables=1, memories=1)
-        have = mem.size(store)
+        self.store.set_limits(memory_size=max(pages * _PAGE, 1 << 20), instances=1, tables=1, memories=1)
+        have = self.memory.size(self.store)
         if pages > have:
-            mem.grow(store, pages - have)
-        base = ctypes.addressof(mem.data_ptr(store).contents)
-        self.base = base
-        ctypes.memmove(base + tables_at, blob, len(blob))
+            self.memory.grow(self.store, pages - have)
+        self.size = self.memory.data_len(self.store)
+        self.base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+
+
+# Instances whose memory stays small are kept for the next module (a spec-corpus module
+# costs ~0.4 ms of store and instance set-up); big ones go with their session.
+_POOL: list[_Instance] = []
+_POOL_MAX_BYTES = 8 << 20
+_MAX_BYTES = 0xFFFF_0000  # 32-bit memory, less a page
+
+
+class Session:
+    """One code section in one instance: the section's bytes copied in once, then `scan`
+    from any body (the caller reads a body the scanner stops before and resumes after
+    it). `close()` gives the instance back (or drops it with its memory)."""
+
+    def __init__(self, data: bytes, start: int, end: int, n: int):
+        length = end - start
+        inst = None
+        with contextlib.suppress(IndexError):
+            inst = _POOL.pop()
+        if inst is None:
+            inst = _Instance()
+        self.inst = inst
+        # layout: [static data + stack | arguments | tables | section | records | pairs]
+        self.recs_at = _align(inst.code_at + length)
+        self.flat_at = _align(self.recs_at + 16 * n)
+        # a pair is 8 bytes for an instruction of at least 2: at most 4 bytes per byte
+        need = self.flat_at + 4 * length + 64
+        if need > _MAX_BYTES:
+            raise MemoryError("code section too large for the native reader")
+        inst.reserve(need)
         src = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
         assert src is not None
-        ctypes.memmove(base + code_at, src + start, length)
+        ctypes.memmove(inst.base + inst.code_at, src + start, length)
         self.start, self.length = start, length
-        self._scan = ex["scan"]
-        self._result = ex["result_ptr"](store)
-        if not ex["init"](store, tables_at):
-            raise RuntimeError("codescan.wasm: table version mismatch")
 
     def scan(self, pos: int, n: int, datacount: bool, window: tuple[int, int] | None) -> Batch:
         """Read up to n bodies from file offset `pos`."""
+        inst = self.inst
         flags = (1 if window is not None else 0) | (2 if datacount else 0)
         lo, hi = window if window is not None else (0, 0)
         hi = min(hi, (1 << 63) - 1)
-        count = self._scan(self.store, self.code_at, self.length, pos - self.start, n, self.start,
-                           self.recs_at, self.flat_at, flags, lo, hi)
-        nflat = struct.unpack_from("<I", ctypes.string_at(self.base + self._result + 4, 4))[0]
+        args = struct.pack("<8I2q", inst.code_at, self.length, pos - self.start, n, self.start, self.recs_at,
+                           self.flat_at, flags, lo, hi)
+        ctypes.memmove(inst.base + inst.args_at, args, len(args))
+        inst.scan(inst.store, inst.args_at)
+        count, nflat = struct.unpack("<2I", ctypes.string_at(inst.base + inst.result_at, 8))
         recs = array("I")
-        recs.frombytes(ctypes.string_at(self.base + self.recs_at, 16 * count))
+        recs.frombytes(ctypes.string_at(inst.base + self.recs_at, 16 * count))
         flat = array("I")
-        flat.frombytes(ctypes.string_at(self.base + self.flat_at, 4 * nflat))
+        flat.frombytes(ctypes.string_at(inst.base + self.flat_at, 4 * nflat))
         return Batch(count, recs, flat)
+
+    def close(self) -> None:
+        if self.inst.size <= _POOL_MAX_BYTES and len(_POOL) < 4:
+            _POOL.append(self.inst)
 
 
 def _align(n: int) -> int:

@@ -372,18 +372,28 @@ static const u8 *scan_locals(const u8 *p, const u8 *e) {
 /* Read up to `n` bodies from `code` (section bytes [code, code + len), the first body
    at `code + pos`). For body k: recs[4k..4k+3] = its offset in the file (`file_base` is
    the file offset of `code`), the offset of its locals, its size, and how many u32s
-   `flat` held before it. Stops before the first body it does not vouch for; result[0]
-   says how many it read, result[1] how many u32s it wrote to `flat`. */
-__attribute__((export_name("scan"))) u32 scan(const u8 *code, u32 len, u32 pos, u32 n, u32 file_base,
-                                             u32 *recs, u32 *flat, u32 flags, i64 lo, i64 hi) {
+   `flat` held before it. Stops before the first body it does not vouch for; returns
+   how many it read, and result[1] says how many u32s it wrote to `flat`. The arguments
+   come as one struct in memory: a call from Python converts each argument at a cost. */
+typedef struct {
+    const u8 *code;
+    u32 len, pos, n, file_base;
+    u32 *recs, *flat;
+    u32 flags;  /* 1: full refs (globals, constants in [lo, hi)); 2: a datacount section */
+    i64 lo, hi;
+} Args;
+
+__attribute__((export_name("scan"))) u32 scan(const Args *a) {
     Ctx cx;
+    u32 *flat = a->flat, *recs = a->recs;
+    const u8 *code = a->code;
     cx.flat = flat;
-    cx.full = flags & 1;
-    cx.datacount = (flags >> 1) & 1;
-    cx.lo = lo;
-    cx.hi = hi;
-    const u8 *p = code + pos, *end = code + len;
-    u32 done = 0;
+    cx.full = a->flags & 1;
+    cx.datacount = (a->flags >> 1) & 1;
+    cx.lo = a->lo;
+    cx.hi = a->hi;
+    const u8 *p = code + a->pos, *end = code + a->len;
+    u32 done = 0, n = a->n;
     result[0] = result[1] = 0;
     if (!T) return 0;
     while (done < n) {
@@ -395,8 +405,8 @@ __attribute__((export_name("scan"))) u32 scan(const u8 *code, u32 len, u32 pos, 
         const u8 *first = scan_locals(p, body_end);
         u32 *before = cx.flat;
         if (!first || !scan_body(&cx, first, body_end)) { cx.flat = before; break; }
-        recs[0] = file_base + (u32)(body - code);
-        recs[1] = file_base + (u32)(p - code);
+        recs[0] = a->file_base + (u32)(body - code);
+        recs[1] = a->file_base + (u32)(p - code);
         recs[2] = size;
         recs[3] = (u32)(before - flat);
         recs += 4;
