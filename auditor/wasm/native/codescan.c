@@ -77,9 +77,22 @@ static u32 result[2];
 
 __attribute__((export_name("tables_version"))) u32 tables_version(void) { return TABLES_VERSION; }
 
+/* Per one-byte opcode, the shapes with a short path in scan_body (derived from the
+   table at init, so still no opcode here): */
+enum { Q_GENERIC, Q_BARE, Q_U32, Q_MEMARG };
+static u8 quick[256];
+
 __attribute__((export_name("init"))) u32 init(const Tables *tables) {
     if (tables->version != TABLES_VERSION) return 0;
     T = tables;
+    for (int b = 0; b < 256; b++) {
+        const Entry *en = &tables->single[b];
+        quick[b] = Q_GENERIC;
+        if (en->valid != E_OP || en->role != R_NONE || en->ref != F_NONE || en->imm[1] != K_NONE) continue;
+        if (en->imm[0] == K_NONE) quick[b] = Q_BARE;
+        else if (en->imm[0] == K_U32) quick[b] = Q_U32;
+        else if (en->imm[0] == K_MEMARG) quick[b] = Q_MEMARG;
+    }
     return 1;
 }
 
@@ -89,6 +102,11 @@ __attribute__((export_name("result_ptr"))) u32 *result_ptr(void) { return result
 
 static inline int rd_u32(const u8 **pp, const u8 *e, u32 *out) {
     const u8 *p = *pp;
+    if (p < e && *p < 0x80) {  /* one byte: most indices, offsets and alignments */
+        *out = *p;
+        *pp = p + 1;
+        return 1;
+    }
     u32 v = 0;
     for (int i = 0; i < 5; i++) {
         if (p >= e) return 0;
@@ -106,6 +124,10 @@ static inline int rd_u32(const u8 **pp, const u8 *e, u32 *out) {
 
 static inline int rd_u64(const u8 **pp, const u8 *e) {
     const u8 *p = *pp;
+    if (p < e && *p < 0x80) {
+        *pp = p + 1;
+        return 1;
+    }
     for (int i = 0; i < 10; i++) {
         if (p >= e) return 0;
         u8 b = *p++;
@@ -209,6 +231,19 @@ static int scan_body(Ctx *cx, const u8 *p, const u8 *e) {
     u32 depth = 0;
     while (p < e) {
         u32 code = *p++;
+        switch (quick[code]) {  /* no role, no reference: only the immediates to check */
+        case Q_BARE:
+            continue;
+        case Q_U32:
+            if (p < e && *p < 0x80) { p++; continue; }
+            { u32 u; if (!rd_u32(&p, e, &u)) return 0; }
+            continue;
+        case Q_MEMARG:
+            if (e - p >= 2 && p[0] < 0x40 && p[1] < 0x80) { p += 2; continue; }
+            break;  /* the generic path reads it */
+        default:
+            break;
+        }
         const Entry *en = &t->single[code];
         if (en->valid != E_OP) {
             if (en->valid != E_PREFIX) return 0;
