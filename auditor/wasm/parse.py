@@ -743,20 +743,38 @@ def _read_names(mod: m.Module, r: Reader) -> None:
 
 
 def _read_name_map(r: Reader, target: dict[int, str]) -> None:
-    """idx -> name entries; a tight loop, since a big module names ~10^5 functions."""
+    """idx -> name entries; a tight loop, since a big module names ~10^5 functions: an
+    index or length of one or two bytes is read inline (anything longer, or at the end,
+    by the Reader, which raises its one-line errors)."""
     k = r.count(2, "name map entry")
     data, end, u32 = r.data, r.end, r.u32
+    pos = r.pos
     for _ in range(k):
-        idx = u32()
-        n = u32()
-        pos = r.pos
+        if pos + 2 < end and data[pos] < 0x80:
+            idx = data[pos]
+            pos += 1
+        elif pos + 2 < end and data[pos + 1] < 0x80:
+            idx = (data[pos] & 0x7F) | data[pos + 1] << 7
+            pos += 2
+        else:
+            r.pos = pos
+            idx = u32()
+            pos = r.pos
+        if pos < end and data[pos] < 0x80:
+            n = data[pos]
+            pos += 1
+        else:
+            r.pos = pos
+            n = u32()
+            pos = r.pos
         if n > end - pos:
             raise MalformedModule(f"name length {n} runs past the end ({end - pos} bytes left)", pos, r.file)
         try:
             target[idx] = data[pos : pos + n].decode("utf-8")
         except UnicodeDecodeError as e:
             raise MalformedModule("name is not valid UTF-8", pos + e.start, r.file) from None
-        r.pos = pos + n
+        pos += n
+    r.pos = pos
 
 
 def _link(mod: m.Module) -> None:
