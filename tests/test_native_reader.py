@@ -407,3 +407,19 @@ def test_table_blob_follows_the_opcode_tables():
         assert entry(code)[5] != 0
     assert entry(t.by_name["i32.add"].code)[:6] == bytes(6)
     assert entry(t.by_name["if"].code)[4] == nat.NATIVE_ROLES.index("open-if") + 1
+
+
+@pytest.mark.parametrize("window", [1, 37, 4096])
+def test_small_windows(monkeypatch, window):
+    """The section goes through linear memory a window at a time (4 MB; a body bigger
+    than the window gets its own): with tiny windows every body crosses one, and the
+    result is still the Python pass's."""
+    monkeypatch.setattr(nat.Session, "WINDOW", window)
+    counted = Counted(monkeypatch)
+    good = b"\x00\x41\x05\x10\x00\x1a\x0b"
+    big = b"\x00" + b"\x41\xe8\x07\x1a" * 3000 + b"\x10\x01\x0b"  # i32.const 1000 (in the data window), drop
+    for wasm in (module([good, big, good, good, big], datacount=False),
+                 module([good, good, b"\x00\x41\x05\xff\x0b", good], datacount=False),
+                 *(fixturelib.wat(name).read_bytes() for name in fixturelib.wat_names())):
+        same_both_ways(wasm, counted)
+    assert counted.sessions > 0

@@ -591,9 +591,8 @@ def _read_bodies(mod: m.Module, data: bytes, file: str | None, pos: int, section
     i = 0
     while i < n:
         if session is not None:
-            batch = session.scan(pos, n - i, datacount, window)
-            c = batch.count
-            if c:
+            for batch in session.scan(pos, n - i, datacount, window):
+                c = batch.count
                 recs, shift = batch.recs, len(flat)
                 starts.extend([s + shift for s in recs[3::4]])
                 flat.extend(batch.flat)
@@ -601,8 +600,8 @@ def _read_bodies(mod: m.Module, data: bytes, file: str | None, pos: int, section
                                      recs[0::4], recs[1::4], recs[2::4]))
                 i += c
                 pos = recs[-3] + recs[-2]
-                if i == n:
-                    break
+            if i == n:
+                break
         pos = _read_body(mod, data, file, pos, section_end, base + i, decls[i], datacount, refs, window)
         i += 1
     return pos

@@ -237,44 +237,93 @@ class _Instance:
 # Instances whose memory stays small are kept for the next module (a spec-corpus module
 # costs ~0.4 ms of store and instance set-up); big ones go with their session.
 _POOL: list[_Instance] = []
-_POOL_MAX_BYTES = 8 << 20
+_POOL_MAX_BYTES = 2 << 20
 _MAX_BYTES = 0xFFFF_0000  # 32-bit memory, less a page
 
 
 class Session:
-    """One code section in one instance: the section's bytes copied in once, then `scan`
-    from any body (the caller reads a body the scanner stops before and resumes after
-    it). `close()` gives the instance back (or drops it with its memory)."""
+    """One code section read through one instance, a window of at most WINDOW bytes of
+    it at a time (more when one body is bigger): the copy in linear memory stays small
+    whatever the module's size. `scan` reads bodies from any offset (the caller reads a
+    body the scanner declines and resumes after it); `close()` gives the instance back
+    (or drops it with its memory)."""
+
+    WINDOW = 4 << 20
 
     def __init__(self, data: bytes, start: int, end: int, n: int):
-        length = end - start
+        if end > _MAX_BYTES:
+            raise MemoryError("module too large for the native reader's 32-bit offsets")
         inst = None
         with contextlib.suppress(IndexError):
             inst = _POOL.pop()
         if inst is None:
             inst = _Instance()
         self.inst = inst
-        # layout: [static data + stack | arguments | tables | section | records | pairs]
-        self.recs_at = _align(inst.code_at + length)
-        self.flat_at = _align(self.recs_at + 16 * n)
-        # a pair is 8 bytes for an instruction of at least 2: at most 4 bytes per byte
-        need = self.flat_at + 4 * length + 64
-        if need > _MAX_BYTES:
-            raise MemoryError("code section too large for the native reader")
-        inst.reserve(need)
+        self.data, self.start, self.end = data, start, end
         src = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
         assert src is not None
-        ctypes.memmove(inst.base + inst.code_at, src + start, length)
-        self.start, self.length = start, length
+        self.src = src
+        self.win_start = self.win_end = start
+        self.recs_at = self.flat_at = 0
 
-    def scan(self, pos: int, n: int, datacount: bool, window: tuple[int, int] | None) -> Batch:
-        """Read up to n bodies from file offset `pos`."""
+    def _load(self, pos: int, size: int) -> None:
+        """Copy data[pos : pos + size] in (the section's end at most)."""
+        inst = self.inst
+        size = min(size, self.end - pos)
+        # layout: [static data + stack | arguments | tables | window | records | pairs]; a
+        # body is at least 2 bytes (16 of records), a pair 8 bytes for an instruction of
+        # at least 2 (4 per byte)
+        self.recs_at = _align(inst.code_at + size)
+        self.flat_at = _align(self.recs_at + 8 * size + 16)
+        need = self.flat_at + 4 * size + 64
+        if need > _MAX_BYTES:
+            raise MemoryError("function body too large for the native reader")
+        inst.reserve(need)
+        ctypes.memmove(inst.base + inst.code_at, self.src + pos, size)
+        self.win_start, self.win_end = pos, pos + size
+
+    def _body_bytes(self, pos: int) -> int | None:
+        """Bytes of the body at `pos` (its size LEB included), or None if it cannot be
+        read or runs past the section (the Python pass says why)."""
+        data, size, shift = self.data, 0, 0
+        for i in range(5):
+            if pos + i >= self.end:
+                return None
+            b = data[pos + i]
+            size |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return i + 1 + size if pos + i + 1 + size <= self.end else None
+        return None
+
+    def scan(self, pos: int, n: int, datacount: bool, window: tuple[int, int] | None) -> list[Batch]:
+        """Read up to n bodies from file offset `pos`, moving the window as needed; stops
+        before the first body the scanner declines."""
+        out = []
+        while n:
+            if not self.win_start <= pos < self.win_end:
+                self._load(pos, self.WINDOW)
+            batch = self._scan(pos, n, datacount, window)
+            if batch.count:
+                out.append(batch)
+                n -= batch.count
+                pos = batch.recs[-3] + batch.recs[-2]
+            if not n or self.win_end >= self.end:
+                break
+            # stopped: past the window's end, or a body the scanner declines
+            need = self._body_bytes(pos)
+            if need is None or (pos == self.win_start and pos + need <= self.win_end):
+                break
+            self._load(pos, max(self.WINDOW, need))
+        return out
+
+    def _scan(self, pos: int, n: int, datacount: bool, window: tuple[int, int] | None) -> Batch:
         inst = self.inst
         flags = (1 if window is not None else 0) | (2 if datacount else 0)
         lo, hi = window if window is not None else (0, 0)
         hi = min(hi, (1 << 63) - 1)
-        args = struct.pack("<8I2q", inst.code_at, self.length, pos - self.start, n, self.start, self.recs_at,
-                           self.flat_at, flags, lo, hi)
+        args = struct.pack("<8I2q", inst.code_at, self.win_end - self.win_start, pos - self.win_start, n,
+                           self.win_start, self.recs_at, self.flat_at, flags, lo, hi)
         ctypes.memmove(inst.base + inst.args_at, args, len(args))
         inst.scan(inst.store, inst.args_at)
         count, nflat = struct.unpack("<2I", ctypes.string_at(inst.base + inst.result_at, 8))
