@@ -423,3 +423,22 @@ def test_small_windows(monkeypatch, window):
                  *(fixturelib.wat(name).read_bytes() for name in fixturelib.wat_names())):
         same_both_ways(wasm, counted)
     assert counted.sessions > 0
+
+
+def test_compiled_reader_cache(tmp_path, monkeypatch):
+    """The reader's machine code is cached per wasmtime version and codescan.wasm; a
+    file wasmtime refuses (here: garbage) is compiled again and replaced."""
+    import wasmtime
+
+    monkeypatch.setenv("AUDITOR_NATIVE_CACHE", str(tmp_path))
+    engine = wasmtime.Engine()
+    wasm = nat.WASM.read_bytes()
+    first = nat._module(wasmtime, engine, wasm)
+    (cached,) = tmp_path.glob("codescan-*.cwasm")
+    assert [e.name for e in first.exports] == [e.name for e in wasmtime.Module(engine, wasm).exports]
+    good = cached.read_bytes()
+    cached.write_bytes(b"not machine code")
+    again = nat._module(wasmtime, engine, wasm)
+    assert cached.read_bytes() == good
+    assert {e.name for e in again.exports} >= {"scan", "init", "memory"}
+    assert nat._module(wasmtime, engine, wasm) is not None  # now from the file
