@@ -29,5 +29,6 @@ cd "$SRC_DIR"
 "$LLD" --no-entry --strip-all --export=__heap_base --export-memory \
   -z stack-size=65536 --initial-memory=262144 \
   -o "$TMP/codescan.wasm" "$TMP/codescan.o"
+chmod 644 "$TMP/codescan.wasm"
 mv "$TMP/codescan.wasm" "$OUT"
 echo "$OUT"

@@ -442,3 +442,34 @@ def test_compiled_reader_cache(tmp_path, monkeypatch):
     assert cached.read_bytes() == good
     assert {e.name for e in again.exports} >= {"scan", "init", "memory"}
     assert nat._module(wasmtime, engine, wasm) is not None  # now from the file
+
+
+def test_wasmtime_refusing_mid_section_leaves_the_rest_to_python(monkeypatch):
+    """A trap or a refused memory in the reader (a bug, a limit) is not the module's
+    fault: the bodies read so far stand, the Python pass reads the rest."""
+    good = b"\x00\x41\x05\x10\x00\x1a\x0b"
+    wasm = module([good] * 6, datacount=False)
+    expect = outcome(wasm, False, True)
+    monkeypatch.setattr(nat.Session, "WINDOW", 20)  # a few bodies per window: several calls
+    calls = []
+    real = nat.Session._scan
+
+    def failing(self, *args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise nat.Failure("trap: out of bounds memory access (simulated)")
+        return real(self, *args)
+
+    monkeypatch.setattr(nat.Session, "_scan", failing)
+    counted = Counted(monkeypatch)
+    assert outcome(wasm, True, True) == expect
+    assert len(calls) == 2 and 0 < counted.python_bodies < 6
+
+    def no_instance():
+        raise RuntimeError("simulated: wasmtime cannot instantiate")
+
+    monkeypatch.setattr(nat, "_Instance", no_instance)
+    monkeypatch.setattr(nat, "_POOL", [])
+    counted.python_bodies = 0
+    assert outcome(wasm, True, True) == expect
+    assert counted.python_bodies == 6

@@ -591,7 +591,12 @@ def _read_bodies(mod: m.Module, data: bytes, file: str | None, pos: int, section
     i = 0
     while i < n:
         if session is not None:
-            for batch in session.scan(pos, n - i, datacount, window):
+            try:
+                batches = session.scan(pos, n - i, datacount, window)
+            except session.Failure:  # wasmtime refused: the Python pass reads the rest
+                session = None
+                continue
+            for batch in batches:
                 c = batch.count
                 recs, shift = batch.recs, len(flat)
                 starts.extend([s + shift for s in recs[3::4]])
@@ -661,7 +666,7 @@ def _native_session(data: bytes, start: int, end: int, n: int, native: bool | No
         return None
     try:
         return nat.Session(data, start, end, n)
-    except MemoryError:  # a section beyond the reader's 32-bit memory: the Python pass
+    except nat.Failure:  # e.g. a module beyond the reader's 32-bit offsets: the Python pass
         return None
 
 

@@ -65,6 +65,11 @@ class Unsupported(Exception):
     """The opcode tables say something codescan.c cannot represent."""
 
 
+class Failure(Exception):
+    """wasmtime refused something (memory beyond the store's limit, a trap: a bug of the
+    reader): the caller reads on with the Python pass."""
+
+
 def _roles() -> dict[int, str]:
     t = tables()
     roles: dict[int, str] = {}
@@ -293,15 +298,20 @@ class Session:
     (or drops it with its memory)."""
 
     WINDOW = 4 << 20
+    Failure = Failure
 
     def __init__(self, data: bytes, start: int, end: int, n: int):
+        self.broken = True  # until set up
         if end > _MAX_BYTES:
-            raise MemoryError("module too large for the native reader's 32-bit offsets")
+            raise Failure("module too large for the native reader's 32-bit offsets")
         inst = None
         with contextlib.suppress(IndexError):
             inst = _POOL.pop()
         if inst is None:
-            inst = _Instance()
+            try:
+                inst = _Instance()
+            except Exception as e:
+                raise Failure(f"codescan.wasm: {e}") from e
         self.inst = inst
         self.data, self.start, self.end = data, start, end
         src = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
@@ -309,6 +319,7 @@ class Session:
         self.src = src
         self.win_start = self.win_end = start
         self.recs_at = self.flat_at = 0
+        self.broken = False
 
     def _load(self, pos: int, size: int) -> None:
         """Copy data[pos : pos + size] in (the section's end at most)."""
@@ -321,8 +332,11 @@ class Session:
         self.flat_at = _align(self.recs_at + 8 * size + 16)
         need = self.flat_at + 4 * size + 64
         if need > _MAX_BYTES:
-            raise MemoryError("function body too large for the native reader")
-        inst.reserve(need)
+            raise Failure("function body too large for the native reader")
+        try:
+            inst.reserve(need)
+        except Exception as e:  # wasmtime refused the memory
+            raise Failure(f"codescan.wasm memory: {e}") from e
         ctypes.memmove(inst.base + inst.code_at, self.src + pos, size)
         self.win_start, self.win_end = pos, pos + size
 
@@ -342,8 +356,20 @@ class Session:
 
     def scan(self, pos: int, n: int, datacount: bool, window: tuple[int, int] | None) -> list[Batch]:
         """Read up to n bodies from file offset `pos`, moving the window as needed; stops
-        before the first body the scanner declines."""
-        out = []
+        before the first body the scanner declines. Raises Failure (and the session is
+        done) when wasmtime refuses something."""
+        if self.broken:
+            raise Failure("codescan.wasm: the session failed before")
+        out: list[Batch] = []
+        try:
+            self._scan_all(out, pos, n, datacount, window)
+        except Failure:
+            self.broken = True
+            if not out:
+                raise
+        return out  # what was read before the failure stands
+
+    def _scan_all(self, out: list[Batch], pos: int, n: int, datacount: bool, window: tuple[int, int] | None) -> None:
         while n:
             if not self.win_start <= pos < self.win_end:
                 self._load(pos, self.WINDOW)
@@ -359,7 +385,6 @@ class Session:
             if need is None or (pos == self.win_start and pos + need <= self.win_end):
                 break
             self._load(pos, max(self.WINDOW, need))
-        return out
 
     def _scan(self, pos: int, n: int, datacount: bool, window: tuple[int, int] | None) -> Batch:
         inst = self.inst
@@ -369,7 +394,10 @@ class Session:
         args = struct.pack("<8I2q", inst.code_at, self.win_end - self.win_start, pos - self.win_start, n,
                            self.win_start, self.recs_at, self.flat_at, flags, lo, hi)
         ctypes.memmove(inst.base + inst.args_at, args, len(args))
-        inst.scan(inst.store, inst.args_at)
+        try:
+            inst.scan(inst.store, inst.args_at)
+        except Exception as e:  # a wasmtime Trap or error
+            raise Failure(f"codescan.wasm: {e}") from e
         count, nflat = struct.unpack("<2I", ctypes.string_at(inst.base + inst.result_at, 8))
         recs = array("I")
         recs.frombytes(ctypes.string_at(inst.base + self.recs_at, 16 * count))
@@ -378,7 +406,7 @@ class Session:
         return Batch(count, recs, flat)
 
     def close(self) -> None:
-        if self.inst.size <= _POOL_MAX_BYTES and len(_POOL) < 4:
+        if not self.broken and self.inst.size <= _POOL_MAX_BYTES and len(_POOL) < 4:
             _POOL.append(self.inst)
 
 
