@@ -27,6 +27,7 @@ from auditor.io import describe
 from auditor.wasm import model as m
 from auditor.wasm.opcodes import (
     _S32,
+    _U32,
     OP_END,
     OP_GLOBAL_GET,
     OP_I32_CONST,
@@ -430,6 +431,30 @@ def _read_tables(mod: m.Module, r: Reader) -> None:
 _I32_CONST_EXPR = re.compile(b"\\x41(" + _S32 + b")\\x0b")
 
 
+# An active data segment of memory 0 at `i32.const N` (flags 0): offset and size, as one
+# match (Go modules have ~10^5 segments).
+_ACTIVE0_SEGMENT = re.compile(b"\\x00\\x41(" + _S32 + b")\\x0b(" + _U32 + b")")
+
+
+def _uleb_matched(leb: bytes) -> int:
+    value = shift = 0
+    for b in leb:
+        value |= (b & 0x7F) << shift
+        shift += 7
+    return value
+
+
+def _sleb_matched(leb: bytes) -> int:
+    """The value of a signed LEB128 the pattern above has validated (Reader.sleb's
+    checks already done by the regex): a short loop for 10^5 data segments (Go)."""
+    value = shift = 0
+    b = 0
+    for b in leb:
+        value |= (b & 0x7F) << shift
+        shift += 7
+    return value - (1 << shift) if b & 0x40 else value
+
+
 def _read_const_expr(r: Reader) -> tuple[int | None, int | None]:
     """Walk a constant expression to its `end`; return (constant, global.get index).
 
@@ -438,10 +463,8 @@ def _read_const_expr(r: Reader) -> tuple[int | None, int | None]:
     """
     fast = _I32_CONST_EXPR.match(r.data, r.pos, r.end)
     if fast is not None:  # `i32.const N end`: almost every data and element offset
-        r.pos = fast.start(1)
-        value = r.sleb(32)
         r.pos = fast.end()
-        return value, None
+        return _sleb_matched(fast.group(1)), None
     start = r.pos
     insns = []
     depth = 0
@@ -528,7 +551,18 @@ def _peek_data_window(data: bytes, pos: int) -> tuple[int, int]:
                 r.pos += size
                 continue
             body = r.sub(size)
+            active0, bdata, bend = _ACTIVE0_SEGMENT.match, body.data, body.end
             for _ in range(body.count(1, "data segment")):
+                fast = active0(bdata, body.pos, bend)
+                if fast is not None:
+                    size = _uleb_matched(fast.group(2))
+                    if size > bend - fast.end():
+                        return ALL_CONSTS
+                    body.pos = fast.end() + size
+                    if size:
+                        at = _sleb_matched(fast.group(1))
+                        spans.append((at, at + size))
+                    continue
                 flags = body.u32()
                 if flags > 2:
                     return ALL_CONSTS
@@ -538,8 +572,7 @@ def _peek_data_window(data: bytes, pos: int) -> tuple[int, int]:
                     fast = _I32_CONST_EXPR.match(body.data, body.pos, body.end)
                     if fast is None:
                         return ALL_CONSTS
-                    body.pos = fast.start(1)
-                    offset = body.sleb(32)
+                    offset = _sleb_matched(fast.group(1))
                     body.pos = fast.end()
                 size = body.u32()
                 if size > body.left:
@@ -694,7 +727,16 @@ class ParsedRefs:
 
 
 def _read_data(mod: m.Module, r: Reader) -> None:
+    segments, DataSegment, active0, data, end = mod.data_segments, m.DataSegment, _ACTIVE0_SEGMENT.match, r.data, r.end
     for i in range(r.count(1, "data segment")):
+        fast = active0(data, r.pos, end)
+        if fast is not None:  # flags 0, `i32.const N end`, size: nearly every segment
+            size = _uleb_matched(fast.group(2))
+            data_offset = fast.end()
+            if size <= end - data_offset:
+                segments.append(DataSegment(i, "active", 0, _sleb_matched(fast.group(1)), size, data_offset))
+                r.pos = data_offset + size
+                continue
         at = r.pos
         flags = r.u32()
         if flags > 2:
