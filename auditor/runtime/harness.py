@@ -193,7 +193,7 @@ class Harness:
     """A compiled module plus everything needed to open capped sessions on it."""
 
     def __init__(self, path: Path, *, fuel: int, timeout: float | None, unknown_imports: str,
-                 capture_bytes: int = 65536, limits: Limits | None = None):
+                 capture_bytes: int = 65536, limits: Limits | None = None, trusted: bool = False):
         self.path = Path(path)
         if self.path.is_dir():
             raise AuditorError("is a directory, not a .wasm file", str(path))
@@ -229,12 +229,14 @@ class Harness:
             if deep is not None:
                 raise SandboxStop("compile-too-deep", f"function {deep[0]} nests blocks more than "
                                   f"{self.limits.max_nesting:,} deep, the sandbox's limit (refused before compiling)")
-            compiled = compile_module(self.engine, data, epoch=bool(timeout), limits=self.limits, where=str(path))
+            compiled = compile_module(self.engine, data, epoch=bool(timeout), limits=self.limits, where=str(path),
+                                      trusted=trusted)
         except SandboxStop as e:
             self.compile_seconds, self.compile_peak_rss = e.seconds, e.peak_rss
             e.ir, e.ir_error = self.ir, self.ir_error  # what the report can still say about the module
             raise
         self.module = compiled.module
+        self.compiled_in = compiled.where
         self.compile_seconds, self.compile_peak_rss = compiled.seconds, compiled.peak_rss
         self.imports = list(self.module.imports)
         self.export_types = {e.name: e.type for e in self.module.exports}
