@@ -146,7 +146,7 @@ def tables() -> Tables:
         exact_prefix=frozenset(_byte_keys(types["heaptype_prefix"], "heaptype_prefix")),
         packed=_byte_keys(types["packed"], "packed"),
         types=types,
-        native=dict(ops_doc["native"]),
+        native=dict(ops_doc.get("native", {})),
     )
 
 

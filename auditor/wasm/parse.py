@@ -685,9 +685,9 @@ def _native_session(data: bytes, start: int, end: int, n: int, native: bool | No
         if mode == "off":
             return None
         if mode == "auto":
-            limits = tables().native
-            loaded = "wasmtime" in sys.modules  # then only compiling the reader is left to pay
-            if end - start < limits["min-code-bytes-loaded" if loaded else "min-code-bytes"]:
+            loaded = "wasmtime" in sys.modules  # then only loading the reader is left to pay
+            threshold = tables().native.get("min-code-bytes-loaded" if loaded else "min-code-bytes")
+            if threshold is None or end - start < threshold:  # (a rules dir without [native]: Python)
                 return None
     elif not native:
         return None
