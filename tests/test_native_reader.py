@@ -384,6 +384,13 @@ def test_mode_switch_and_threshold(monkeypatch):
         counted.sessions = 0
         parse_module(wasm)
         assert counted.sessions == sessions, mode
+    monkeypatch.setenv("AUDITOR_NATIVE_READER", "auto")
+    threshold = max(tables().native["min-code-bytes"], tables().native["min-code-bytes-loaded"])
+    body = b"\x00" + b"\x41\x05\x1a" * 20_000 + b"\x0b"  # i32.const 5, drop
+    big = module([body] * (threshold // len(body) + 1), datacount=False)
+    counted.sessions = 0
+    parse_module(big)
+    assert counted.sessions == 1
     monkeypatch.setenv("AUDITOR_NATIVE_READER", "fast")
     with pytest.raises(AuditorError, match="AUDITOR_NATIVE_READER"):
         parse_module(wasm)
