@@ -268,6 +268,43 @@ def phases(path: Path) -> None:
     print(f"  {'total (inspect: the auto parse on)':<44} {sum(spent.values()) - next(iter(spent.values())):>7.3f}   ({len(text):,} bytes of JSON)")
 
 
+_PARSE_ONCE = """
+import sys, time
+from auditor.wasm.parse import parse_module
+data = open(sys.argv[2], "rb").read()
+parse_module(b"\\0asm\\1\\0\\0\\0")  # the opcode tables loaded, as in any inspect
+if sys.argv[1] == "loaded":
+    import wasmtime  # noqa: F401  (as in a scan that ran runtime probes)
+t = time.process_time()
+mod = parse_module(data, native=sys.argv[1] != "python")
+print(time.process_time() - t, mod.section("code").size)
+"""
+
+
+def threshold(repeat: int) -> None:
+    """Where the compiled code reader starts to pay (rules/wasm_opcodes.toml [native]):
+    parse_module's CPU time in a fresh process with the Python pass, with the compiled
+    reader from cold (importing wasmtime, loading the reader) and with wasmtime already
+    imported, on synthetic modules of growing size."""
+    print(f"\nparse_module CPU s in a fresh process (best of {repeat}): code bytes, Python pass, compiled reader "
+          "cold, compiled reader with wasmtime imported")
+    with tempfile.TemporaryDirectory() as d:
+        for mb in (0.125, 0.25, 0.5, 1, 2, 4):
+            path = Path(d) / f"t{mb}.wasm"
+            path.write_bytes(synthetic_module(int(mb * 1_000_000)))
+            row = []
+            code = 0
+            for mode in ("python", "cold", "loaded"):
+                runs = []
+                for _ in range(repeat):
+                    out = subprocess.run([*AUDITOR[:-2], "-c", _PARSE_ONCE, mode, str(path)], capture_output=True,
+                                         text=True, env=ENV, check=True).stdout.split()
+                    runs.append(float(out[0]))
+                    code = int(out[1])
+                row.append(min(runs))
+            print(f"  {code:>10,} {row[0]:>8.4f} {row[1]:>8.4f} {row[2]:>8.4f}")
+
+
 def real_modules() -> list[Path]:
     proc = subprocess.run(["bash", str(REPO / "scripts" / "real_modules.sh")], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -283,11 +320,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", help="save the synthetic modules in this directory")
     ap.add_argument("--auditor-src", help="time the auditor in this source tree instead (before/after figures)")
+    ap.add_argument("--threshold", action="store_true",
+                    help="only measure where the compiled code reader starts to pay (rules/wasm_opcodes.toml [native])")
     ap.add_argument("--reader", choices=["auto", "on", "off", "both"], default="auto",
                     help="AUDITOR_NATIVE_READER for auditor's runs; both: off and auto side by side (the compiled "
                          "code reader's before/after)")
     args = ap.parse_args()
     READERS[:] = ["off", "auto"] if args.reader == "both" else [args.reader]
+    if args.threshold:
+        threshold(args.repeat)
+        return
     if args.auditor_src:
         use_source(args.auditor_src)
         args.phases = False  # the stages are timed in this process, with this checkout's code
