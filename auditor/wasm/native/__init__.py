@@ -1,6 +1,6 @@
 """The compiled code-section reader: codescan.c, built to codescan.wasm, run in wasmtime.
 
-`scan_code` reads many function bodies in one call, as parse.py's Python pass does
+`Session.scan` reads many function bodies in one call, as parse.py's Python pass does
 (`opcodes.check_body` per body): it validates each body exactly and keeps the same
 `ParsedRefs` pairs. It stops before the first body it does not vouch for; the caller
 reads that body with the Python pass (which raises the one-line error, or, should the
@@ -15,8 +15,10 @@ immediate kind, an instruction with two roles) makes `available()` False: the Py
 pass reads everything, as before.
 
 Untrusted module bytes are read inside a wasm sandbox: the instance's memory is
-bounded by the store's limit (what one call needs), and every loop of the scanner
-moves forward, so no fuel is metered.
+bounded by the store's limit (what one window of the section needs: 4 MB of bytes plus
+room for its records and pairs), and every loop of the scanner moves forward, so no
+fuel is metered. A wasmtime refusal (a trap would be a bug here) raises `Failure` and
+the caller reads on with the Python pass.
 """
 
 from __future__ import annotations
