@@ -481,3 +481,49 @@ def test_wasmtime_refusing_mid_section_leaves_the_rest_to_python(monkeypatch):
     counted.python_bodies = 0
     assert outcome(wasm, True, True) == expect
     assert counted.python_bodies == 6
+
+
+# -- the name map's inline LEB reads (parse._read_name_map) ---------------------------------
+
+def _name_map_by_reader(data: bytes) -> dict[int, str]:
+    """The name map read one Reader call at a time: the reference for the inline reads."""
+    from auditor.wasm.reader import MalformedModule, Reader
+
+    r = Reader(data, 0, len(data), "m.wasm")
+    out: dict[int, str] = {}
+    for _ in range(r.count(2, "name map entry")):
+        idx = r.u32()
+        n = r.u32()
+        if n > r.end - r.pos:
+            raise MalformedModule(f"name length {n} runs past the end ({r.end - r.pos} bytes left)", r.pos, r.file)
+        try:
+            out[idx] = data[r.pos : r.pos + n].decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise MalformedModule("name is not valid UTF-8", r.pos + e.start, r.file) from None
+        r.pos += n
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(entries=st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 4), st.binary(max_size=200),
+                                  st.integers(0, 2)), max_size=6),
+       cut=st.integers(0, 8), junk=st.binary(max_size=3))
+def test_name_map_inline_reads(entries, cut, junk):
+    from auditor.wasm.reader import Reader
+
+    body = _uleb(len(entries)) + b"".join(
+        _uleb(idx, pad) + _uleb(len(name), lpad) + name for idx, pad, name, lpad in entries)
+    body = (body[: len(body) - cut] if cut else body) + junk
+
+    def run(read):
+        try:
+            return ("ok", read())
+        except AuditorError as e:
+            return ("error", e.what, getattr(e, "offset", None))
+
+    def inline():
+        out: dict[int, str] = {}
+        parse_mod._read_name_map(Reader(body, 0, len(body), "m.wasm"), out)
+        return out
+
+    assert run(inline) == run(lambda: _name_map_by_reader(body))

@@ -790,26 +790,44 @@ def _read_names(mod: m.Module, r: Reader) -> None:
 
 def _read_name_map(r: Reader, target: dict[int, str]) -> None:
     """idx -> name entries; a tight loop, since a big module names ~10^5 functions: an
-    index or length of one or two bytes is read inline (anything longer, or at the end,
-    by the Reader, which raises its one-line errors)."""
+    index or length of up to three bytes (2**21: every index of a module of fewer than
+    two million functions, every name shorter than 2 MB) is read inline; anything longer,
+    or near the end, by the Reader, which raises its one-line errors."""
     k = r.count(2, "name map entry")
     data, end, u32 = r.data, r.end, r.u32
     pos = r.pos
     for _ in range(k):
-        if pos + 2 < end and data[pos] < 0x80:
-            idx = data[pos]
-            pos += 1
-        elif pos + 2 < end and data[pos + 1] < 0x80:
-            idx = (data[pos] & 0x7F) | data[pos + 1] << 7
-            pos += 2
-        else:
+        idx = -1
+        if pos + 3 < end:
+            b0 = data[pos]
+            if b0 < 0x80:
+                idx, pos = b0, pos + 1
+            else:
+                b1 = data[pos + 1]
+                if b1 < 0x80:
+                    idx, pos = (b0 & 0x7F) | b1 << 7, pos + 2
+                else:
+                    b2 = data[pos + 2]
+                    if b2 < 0x80:
+                        idx, pos = (b0 & 0x7F) | (b1 & 0x7F) << 7 | b2 << 14, pos + 3
+        if idx < 0:
             r.pos = pos
             idx = u32()
             pos = r.pos
-        if pos < end and data[pos] < 0x80:
-            n = data[pos]
-            pos += 1
-        else:
+        n = -1
+        if pos + 3 < end:
+            b0 = data[pos]
+            if b0 < 0x80:
+                n, pos = b0, pos + 1
+            else:
+                b1 = data[pos + 1]
+                if b1 < 0x80:
+                    n, pos = (b0 & 0x7F) | b1 << 7, pos + 2
+                else:
+                    b2 = data[pos + 2]
+                    if b2 < 0x80:
+                        n, pos = (b0 & 0x7F) | (b1 & 0x7F) << 7 | b2 << 14, pos + 3
+        if n < 0:
             r.pos = pos
             n = u32()
             pos = r.pos
