@@ -788,45 +788,38 @@ def _read_names(mod: m.Module, r: Reader) -> None:
         # other subsections (locals, labels, types, ...) are skipped by their size
 
 
+def _short_u32(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    """(value, position after it) of a LEB128 u32 of at most 3 bytes at `pos`, read inline
+    (a name map's indices and lengths nearly always are); (-1, pos) for a longer one or near
+    the end, which the caller leaves to the Reader and its one-line errors."""
+    if pos + 3 < end:
+        b0 = data[pos]
+        if b0 < 0x80:
+            return b0, pos + 1
+        b1 = data[pos + 1]
+        if b1 < 0x80:
+            return (b0 & 0x7F) | b1 << 7, pos + 2
+        b2 = data[pos + 2]
+        if b2 < 0x80:
+            return (b0 & 0x7F) | (b1 & 0x7F) << 7 | b2 << 14, pos + 3
+    return -1, pos
+
+
 def _read_name_map(r: Reader, target: dict[int, str]) -> None:
     """idx -> name entries; a tight loop, since a big module names ~10^5 functions: an
     index or length of up to three bytes (2**21: every index of a module of fewer than
-    two million functions, every name shorter than 2 MB) is read inline; anything longer,
+    two million functions, every name shorter than 2 MB) is read by `_short_u32`; anything longer,
     or near the end, by the Reader, which raises its one-line errors."""
     k = r.count(2, "name map entry")
     data, end, u32 = r.data, r.end, r.u32
     pos = r.pos
     for _ in range(k):
-        idx = -1
-        if pos + 3 < end:
-            b0 = data[pos]
-            if b0 < 0x80:
-                idx, pos = b0, pos + 1
-            else:
-                b1 = data[pos + 1]
-                if b1 < 0x80:
-                    idx, pos = (b0 & 0x7F) | b1 << 7, pos + 2
-                else:
-                    b2 = data[pos + 2]
-                    if b2 < 0x80:
-                        idx, pos = (b0 & 0x7F) | (b1 & 0x7F) << 7 | b2 << 14, pos + 3
+        idx, pos = _short_u32(data, pos, end)
         if idx < 0:
             r.pos = pos
             idx = u32()
             pos = r.pos
-        n = -1
-        if pos + 3 < end:
-            b0 = data[pos]
-            if b0 < 0x80:
-                n, pos = b0, pos + 1
-            else:
-                b1 = data[pos + 1]
-                if b1 < 0x80:
-                    n, pos = (b0 & 0x7F) | b1 << 7, pos + 2
-                else:
-                    b2 = data[pos + 2]
-                    if b2 < 0x80:
-                        n, pos = (b0 & 0x7F) | (b1 & 0x7F) << 7 | b2 << 14, pos + 3
+        n, pos = _short_u32(data, pos, end)
         if n < 0:
             r.pos = pos
             n = u32()
