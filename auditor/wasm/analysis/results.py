@@ -9,7 +9,7 @@ analysis").
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from auditor.errors import AuditorError
@@ -351,11 +351,39 @@ def data_of(g: ItemGraph, top: int = 10) -> DataResult:
 
     mod = g.module
     f0 = g.first[Kind.FUNCTION]
-    calls = {f.index: [t - f0 for t, e in g.edges(f0 + f.index) if e == Edge.CALL] for f in mod.functions}
+    calls: dict[int, list[int]] = {}
+    if mod.function_names:  # formatting_functions needs them only then
+        starts, targets, kinds, call = g.starts, g.targets, g.edge_kinds, int(Edge.CALL)
+        calls = {f.index: [targets[e] - f0 for e in range(starts[f0 + f.index], starts[f0 + f.index + 1])
+                           if kinds[e] == call] for f in mod.functions}
     attr = data_attribution(mod, g.data_addresses, keep=top, formatters=formatting_functions(mod, calls),
                             pointers=g.data_pointers)
-    names = {f.index: g.label(f0 + f.index) for f in mod.functions if mod.function_names.get(f.index)}
-    return DataResult(mod.file, attr.to_json(names, top))
+    return DataResult(mod.file, attr.to_json(_FunctionLabels(g), top))
+
+
+class _FunctionLabels(Mapping[int, str]):
+    """Defined function index -> its printed name, for the functions that have one in the
+    name section; each demangled when a report asks for it (a report shows a few)."""
+
+    def __init__(self, g: ItemGraph):
+        mod = g.module
+        self._g, self._f0 = g, g.first[Kind.FUNCTION]
+        self._names = mod.function_names
+        self._defined = range(mod.num_imported_funcs, mod.num_imported_funcs + len(mod.functions))
+
+    def __getitem__(self, f: int) -> str:
+        if f not in self._defined or not self._names.get(f):
+            raise KeyError(f)
+        return self._g.label(self._f0 + f)
+
+    def __iter__(self) -> Iterator[int]:
+        return (f for f in self._defined if self._names.get(f))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __bool__(self) -> bool:  # `names or {}`: no count of the names
+        return True
 
 
 # --------------------------------------------------------------------------- attribution (scan --attribute, diff)
