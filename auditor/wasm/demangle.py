@@ -25,7 +25,7 @@ from typing import Any
 
 from auditor.wasm.reader import gc_paused
 
-__all__ = ["demangle", "demangle_all", "strip_hash", "is_rust_symbol", "Demangled"]
+__all__ = ["demangle", "demangle_all", "strip_hash", "is_rust_symbol", "v0_instantiating_crate", "Demangled"]
 
 # Output larger than this is treated as malformed input (backrefs can expand
 # exponentially). rustc-demangle uses 1_000_000; real names are < 100 KB.
@@ -360,17 +360,58 @@ _HEX_NIBBLES = re.compile(r"([0-9a-f]*)_")
 def _v0(inner: str, limit: int = _MAX_OUTPUT) -> tuple[str, str] | None:
     if not inner or not ("A" <= inner[0] <= "Z") or not inner.isascii() or "\0" in inner:
         return None
-    p = _V0Printer(inner + "\0", limit)
     try:
-        p.print_path(True)
-        # Instantiating crate: parsed, never printed.
-        if "A" <= p.sym[p.pos] <= "Z":
+        text, pos = _v0_main_path(inner) if limit == _MAX_OUTPUT else _v0_print_main_path(inner, limit)
+        # Instantiating crate: parsed, never printed (a printer in the state the main
+        # path left: depth 0, no lifetimes bound).
+        if "A" <= inner[pos : pos + 1] <= "Z":
+            p = _V0Printer(inner + "\0", limit)
+            p.pos = pos
             p.skipping(lambda: p.print_path(False))
+            pos = p.pos
     except _OverLimit:
         raise
     except (_Invalid, RecursionError):
         return None
-    return "".join(p.out), inner[p.pos :]
+    return text, inner[pos:]
+
+
+def _v0_print_main_path(inner: str, limit: int) -> tuple[str, int]:
+    """The printed main path of a v0 symbol (without `_R`) and where it ends; raises
+    _Invalid (or _OverLimit, or RecursionError) like the printer."""
+    p = _V0Printer(inner + "\0", limit)
+    p.print_path(True)
+    return "".join(p.out), p.pos
+
+
+@functools.lru_cache(maxsize=65536)
+def _v0_main_path(inner: str) -> tuple[str, int]:
+    """_v0_print_main_path with the per-name limit, once per symbol: `demangle` and
+    `v0_instantiating_crate` both read it (exceptions are not cached)."""
+    return _v0_print_main_path(inner, _MAX_OUTPUT)
+
+
+def v0_instantiating_crate(symbol: str) -> str | None:
+    """The instantiating crate a v0 symbol (`_R…`) ends with, or None (legacy, non-generic
+    or malformed). The main path is the one `demangle` parsed (cached): only the crate's
+    own path is read here, printed as the printer would continue after the main path
+    (its backrefs count the main path's output against the limit)."""
+    if not symbol.startswith("_R"):
+        return None
+    inner = symbol[2:]
+    if not inner or not inner.isascii() or "\0" in inner:
+        return None
+    try:
+        text, pos = _v0_main_path(inner)
+        if "A" <= inner[pos : pos + 1] <= "Z":
+            p = _V0Printer(inner + "\0")
+            p.pos = pos
+            p.out = [text]
+            p.print_path(False)
+            return "".join(p.out[1:]) or None
+    except (_Invalid, RecursionError, IndexError):
+        return None
+    return None
 
 
 class _V0Printer:
