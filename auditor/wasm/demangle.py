@@ -355,6 +355,7 @@ _INTEGER_62 = re.compile(r"([0-9a-zA-Z]*)_")
 # a digit or "_".
 _DIS_IDENT = re.compile(r"(?:s([0-9a-zA-Z]*)_)?(u?)(0|[1-9][0-9]*)_?")
 _HEX_NIBBLES = re.compile(r"([0-9a-f]*)_")
+_NAMESPACES = re.compile(r"(?:N[A-Za-z])+")  # the symbol is ASCII: isalpha() is [A-Za-z]
 
 
 def _v0(inner: str, limit: int = _MAX_OUTPUT) -> tuple[str, str] | None:
@@ -482,7 +483,8 @@ class _V0Printer:
     def ident(self) -> tuple[str | None, str]:
         """Disambiguator digits (None if absent) and printed text of
         ``[s<base-62>_] <identifier>``; the value is computed when printed."""
-        m = _DIS_IDENT.match(self.sym, self.pos)
+        sym = self.sym
+        m = _DIS_IDENT.match(sym, self.pos)
         if m is None:
             raise _Invalid("identifier")
         dis, punycode, length = m.groups()
@@ -495,9 +497,9 @@ class _V0Printer:
         if end > self.end:  # past the sentinel
             raise _Invalid("identifier past end")
         self.pos = end
-        text = self.sym[start:end]
         if not punycode:
-            return dis, text
+            return dis, sym[start:end]
+        text = sym[start:end]
         cut = text.rfind("_")
         ascii_part, code = (text[:cut], text[cut + 1 :]) if cut >= 0 else ("", text)
         if not code:
@@ -573,13 +575,15 @@ class _V0Printer:
         # then the innermost path, then one ``[disambiguator] ident`` each.
         sym = self.sym
         depth0 = self.depth
-        namespaces = []
-        while sym[self.pos] == "N":
-            ns = sym[self.pos + 1]
-            if not ns.isalpha():
+        namespaces = ""
+        if sym[self.pos] == "N":  # the run of `N<namespace>` pairs in one match
+            m = _NAMESPACES.match(sym, self.pos)
+            if m is None:
                 raise _Invalid("namespace")
-            namespaces.append(ns)
-            self.pos += 2
+            namespaces = m.group()[1::2]
+            self.pos = m.end()
+            if sym[self.pos] == "N":  # an `N` whose namespace is not a letter
+                raise _Invalid("namespace")
         self.depth += len(namespaces) + 1
         if self.depth > _MAX_DEPTH:
             raise _Invalid("recursion limit")
@@ -606,7 +610,7 @@ class _V0Printer:
             self.backref(lambda: self.print_path(in_value))
         else:
             raise _Invalid("path tag")
-        for ns in reversed(namespaces):
+        for ns in namespaces[::-1]:
             dis, name = self.ident()
             if ns <= "Z":  # special namespace: closures, shims
                 kind = _SPECIAL_NAMESPACES.get(ns, ns)

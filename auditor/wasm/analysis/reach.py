@@ -108,5 +108,5 @@ def garbage(g: Graph) -> list[int]:
     seen = reachable(g)
     sizes = g.sizes
     out = [v for v in range(len(g)) if not seen[v]]
-    out.sort(key=lambda v: (-sizes[v], v))
+    out.sort(key=sizes.__getitem__, reverse=True)  # largest first; stable: ties stay in node order
     return out

@@ -26,22 +26,45 @@ __all__ = ["ATTRIBUTION_SCHEMA", "attribution_of", "name_matcher", "CratesResult
            "garbage_items", "generic_groups", "sources_of", "top_items", "why"]
 
 
-@dataclass
 class ItemRow:
-    id: int
-    name: str
-    kind: str
-    index: int
-    shallow: int
-    retained: int
+    """One item of a result. `name` is the printed name; with `label` instead, it is
+    worked out (demangled) the first time it is read, so rows a report does not print
+    cost no demangling (`garbage` keeps every row, the text lists 20)."""
+
+    __slots__ = ("id", "_name", "kind", "index", "shallow", "retained", "_label")
+
+    def __init__(self, id: int, name: str | None, kind: str, index: int, shallow: int, retained: int,
+                 label: Callable[[int], str] | None = None):
+        self.id, self._name, self.kind, self.index = id, name, kind, index
+        self.shallow, self.retained, self._label = shallow, retained, label
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            assert self._label is not None
+            self._name = self._label(self.id)
+        return self._name
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ItemRow):
+            return NotImplemented
+        return (self.id, self.name, self.kind, self.index, self.shallow, self.retained) == \
+            (other.id, other.name, other.kind, other.index, other.shallow, other.retained)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"ItemRow(id={self.id!r}, name={self.name!r}, kind={self.kind!r}, index={self.index!r}, "
+                f"shallow={self.shallow!r}, retained={self.retained!r})")
 
     def to_json(self) -> dict:
         return {"name": self.name, "kind": self.kind, "index": self.index, "shallow": self.shallow,
                 "retained": self.retained}
 
 
-def _row(g: ItemGraph, d: Dominators, i: int) -> ItemRow:
-    return ItemRow(i, g.label(i), KIND_NAMES[g.kind(i)], g.index(i), g.sizes[i], d.retained[i])
+def _row(g: ItemGraph, d: Dominators, i: int, lazy: bool = False) -> ItemRow:
+    return ItemRow(i, None if lazy else g.label(i), KIND_NAMES[g.kind(i)], g.index(i), g.sizes[i], d.retained[i],
+                   g.label if lazy else None)
 
 
 def _analysed(g: ItemGraph) -> Dominators:
@@ -81,11 +104,13 @@ def top_items(g: ItemGraph, n: int = 20, retained: bool = False) -> TopResult:
     """The n largest items (0: all) by shallow or retained size, ties by id."""
     d = _analysed(g)
     key = d.retained if retained else g.sizes
-    order = sorted(range(len(g)), key=lambda i: (-key[i], i))
+    # largest first, ties by id: a stable sort keeps equal keys in id order, reversed too
+    order = sorted(range(len(g)), key=key.__getitem__, reverse=True)
     shown = order if n <= 0 else order[:n]
-    rest = order[len(shown):]
+    rest_items = len(g) - len(shown)
+    rest_bytes = sum(g.sizes) - sum(g.sizes[i] for i in shown)
     return TopResult(g.module.file, len(g.module.data), "retained" if retained else "shallow",
-                     [_row(g, d, i) for i in shown], len(g), len(rest), sum(g.sizes[i] for i in rest))
+                     [_row(g, d, i) for i in shown], len(g), rest_items, rest_bytes)
 
 
 # --------------------------------------------------------------------------- finding items
@@ -157,9 +182,11 @@ def dominator_rows(g: ItemGraph, start: list[int] | None = None, depth: int | No
     cstart, kids = d.children()
     root = len(g)
 
+    retained = d.retained
+
     def children(v: int) -> list[int]:
-        out = list(kids[cstart[v]:cstart[v + 1]])
-        out.sort(key=lambda c: (-d.retained[c], c))
+        out = sorted(kids[cstart[v]:cstart[v + 1]])  # by id, then stably by retained size, largest first
+        out.sort(key=retained.__getitem__, reverse=True)
         return out
 
     out: list[tuple[int, ItemRow]] = []
@@ -178,10 +205,11 @@ def dominator_rows(g: ItemGraph, start: list[int] | None = None, depth: int | No
                 truncated = True
                 continue
             stack.extend((lvl + 1, c) for c in reversed(cs))
-    dead = [i for i in range(len(g)) if not d.is_reachable(i)]
+    idom, sizes = d.idom, g.sizes
+    dead = [i for i in range(len(g)) if idom[i] < 0]  # not d.is_reachable(i)
     name = None if start is None else ", ".join(g.label(i) for i in start)
     return DominatorsResult(g.module.file, len(g.module.data), name, out, truncated, len(dead),
-                            sum(g.sizes[i] for i in dead))
+                            sum(sizes[i] for i in dead))
 
 
 # --------------------------------------------------------------------------- paths
@@ -251,7 +279,7 @@ class GarbageResult:
 def garbage_items(g: ItemGraph) -> GarbageResult:
     d = _analysed(g)
     dead = garbage(g)
-    rows = [_row(g, d, i) for i in dead]
+    rows = [_row(g, d, i, lazy=True) for i in dead]
     data = [r for r in rows if r.kind == "data"]
     return GarbageResult(g.module.file, len(g.module.data), rows, sum(r.shallow for r in rows), len(data),
                          sum(r.shallow for r in data))
