@@ -260,3 +260,53 @@ def test_v0_instantiating_crate_on_mutated_symbols(seed, cut, at, insert):
 @pytest.mark.parametrize("sym", V0_SEEDS)
 def test_v0_instantiating_crate_seeds(sym):
     assert dm.v0_instantiating_crate(sym) == ref_v0_instantiating_crate(sym)
+
+
+# --------------------------------------------------------------------------- dominators
+
+def _reach(adj, roots, removed=None):
+    seen = set()
+    todo = [r for r in roots if r != removed]
+    while todo:
+        v = todo.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        todo.extend(w for w in adj[v] if w != removed and w not in seen)
+    return seen
+
+
+raw_graphs = st.integers(1, 12).flatmap(lambda n: st.tuples(
+    st.just(n),
+    st.lists(st.lists(st.integers(0, n - 1), unique=True, max_size=4), min_size=n, max_size=n),
+    st.lists(st.integers(0, n - 1), min_size=1, max_size=4),  # unsorted, repeats
+    st.lists(st.integers(0, 50), min_size=n, max_size=n)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw_graphs)
+def test_dominators_with_self_loops_and_repeated_roots(case):
+    """The item graph keeps a recursive function's edge to itself and lists roots in its
+    own order: the dominator tree (predecessors recorded by the DFS itself) must still be
+    the definition's."""
+    from auditor.wasm.analysis.core import CSRGraph
+    from auditor.wasm.analysis.dominators import dominators
+
+    n, adj_lists, roots, sizes = case
+    starts, targets = [0], []
+    for lst in adj_lists:
+        targets += lst
+        starts.append(len(targets))
+    g = CSRGraph(sizes, starts, targets, roots)
+    adj = dict(enumerate(adj_lists))
+    d = dominators(g)
+    live = _reach(adj, roots)
+    assert sorted(d.order) == sorted(live)
+    for b in range(n):
+        if b not in live:
+            assert not d.is_reachable(b) and d.retained[b] == sizes[b]
+            continue
+        doms = {a for a in live if a != b and b not in _reach(adj, roots, removed=a)}
+        assert set(d.dominators_of(b)) - {b} == doms
+        killed = live - _reach(adj, roots, removed=b)
+        assert d.retained[b] == sum(sizes[x] for x in killed)

@@ -277,9 +277,11 @@ class GarbageResult:
 
 
 def garbage_items(g: ItemGraph) -> GarbageResult:
-    d = _analysed(g)
+    """Items no root reaches, largest first. No dominator tree: an unreachable item's
+    retained size is its shallow size (as `dominators` gives it)."""
     dead = garbage(g)
-    rows = [_row(g, d, i, lazy=True) for i in dead]
+    sizes, kinds, indices = g.sizes, g.kinds, g.indices
+    rows = [ItemRow(i, None, KIND_NAMES[Kind(kinds[i])], indices[i], sizes[i], sizes[i], g.label) for i in dead]
     data = [r for r in rows if r.kind == "data"]
     return GarbageResult(g.module.file, len(g.module.data), rows, sum(r.shallow for r in rows), len(data),
                          sum(r.shallow for r in data))
