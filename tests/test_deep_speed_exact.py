@@ -310,3 +310,53 @@ def test_dominators_with_self_loops_and_repeated_roots(case):
         assert set(d.dominators_of(b)) - {b} == doms
         killed = live - _reach(adj, roots, removed=b)
         assert d.retained[b] == sum(sizes[x] for x in killed)
+
+
+# --------------------------------------------------------------------------- paths / dominators NAME
+
+def ref_find_items(g, query, labels, names, stripped):
+    """find_items as it was (labels, raw names and stripped labels of every item computed
+    once by the caller)."""
+    from auditor.wasm.analysis.results import name_matcher
+
+    bare = dm.strip_hash(query)
+    exact = [i for i, label in enumerate(labels) if query == label or query == names[i]
+             or bare == stripped[i]]
+    if exact:
+        return exact
+    matches = name_matcher(query)
+    return [i for i, label in enumerate(labels) if matches(label)]
+
+
+def test_find_items_demangles_only_names_that_may_match():
+    import random
+
+    from auditor.wasm.analysis.results import find_items
+    from auditor.wasm.graph import item_graph
+    from auditor.wasm.parse import parse_module
+
+    biome = next(p for p in real_modules() if "biome" in p.name)
+    g = item_graph(parse_module(biome.read_bytes(), biome.name))
+    named = [i for i in range(len(g)) if g.module.function_names.get(g.index(i))]
+    rnd = random.Random(12)
+    queries = ["function[12]", "export \"memory\"", "core::fmt::write", "drop_in_place", "no such thing",
+               "biome_service::file_handlers::compute_manifest_visitor"]
+    for i in rnd.sample(named, 10):
+        label = g.label(i)
+        queries += [label, dm.strip_hash(label), g.name(i)]
+        head, sep, rest = label.partition("::")
+        if sep:
+            queries.append(f"{head}[1a2b3c4d5e6f7a8b]::{rest}")  # as tools print v0 crate disambiguators
+    # the point of it: an exact name ending in an identifier demangles few names
+    dm.demangle.cache_clear()
+    assert find_items(g, "biome_service::file_handlers::compute_analyzer_visitor")
+    assert dm.demangle.cache_info().currsize < len(named) // 10
+    labels = [g.label(i) for i in range(len(g))]
+    names = [g.name(i) for i in range(len(g))]
+    stripped = [dm.strip_hash(x) for x in labels]
+    hits = 0
+    for q in queries:
+        got = find_items(g, q)
+        assert got == ref_find_items(g, q, labels, names, stripped), q
+        hits += bool(got)
+    assert hits > 30

@@ -145,13 +145,52 @@ def find_items(g: ItemGraph, query: str) -> list[int]:
     from auditor.wasm.demangle import strip_hash
 
     bare = strip_hash(query)  # also accepts names as other tools print them (`core[1a2b…]::…`)
-    labels = [g.label(i) for i in range(len(g))]
-    exact = [i for i, label in enumerate(labels) if query == label or query == g.name(i)
-             or bare == strip_hash(label)]
+    may_equal = _label_may_equal(g, bare)
+    exact = []
+    for i in range(len(g)):
+        if query == g.name(i):
+            exact.append(i)
+        elif may_equal(i):
+            label = g.label(i)
+            if query == label or bare == strip_hash(label):
+                exact.append(i)
     if exact:
         return exact
     matches = name_matcher(query)
-    return [i for i, label in enumerate(labels) if matches(label)]
+    return [i for i in range(len(g)) if matches(g.label(i))]
+
+
+_TAIL = re.compile(r"[A-Za-z0-9_]+$")
+
+
+def _label_may_equal(g: ItemGraph, bare: str) -> Callable[[int], bool]:
+    """A test on an item that is False only when strip_hash(label) cannot be `bare`, so
+    that most names are not demangled to be compared (`paths foo::bar`).
+
+    When `bare` ends with an identifier T, so does the stripped label it equals. For a
+    v0 symbol (`_R…`) the demangled name ends with its main path's last identifier,
+    printed from the symbol's own text (or the ASCII part of a punycode identifier,
+    which is in the symbol too), or with `}` / `>` (closures, generic arguments), or
+    with the symbol's own suffix; strip_hash removes a trailing `::h<hash>`, `.llvm.…`
+    or `[hex]` disambiguator, none of which can make a new identifier end the name
+    unless the symbol has a `[` itself. So T must occur in such a symbol. Any other
+    name is always compared (legacy escapes, C++ abbreviations)."""
+    m = _TAIL.search(bare)
+    if m is None:
+        return lambda i: True
+    tail = m.group()
+    kinds, indices, names = g.kinds, g.indices, g.module.function_names
+    function = int(Kind.FUNCTION)
+
+    def may_equal(i: int) -> bool:
+        if kinds[i] != function:
+            return True
+        raw = names.get(indices[i])
+        if not raw or not raw.startswith("_R") or "[" in raw:
+            return True
+        return tail in raw
+
+    return may_equal
 
 
 # --------------------------------------------------------------------------- dominators
