@@ -44,6 +44,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
+from itertools import repeat
 
 from auditor.wasm.model import Module
 
@@ -334,16 +335,13 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
     pointers = data_pointers(mod) if full else {}
     g.data_pointers = pointers
     pairs: set[tuple[int, int]] = set()
-    lo_a = hi_a = 0  # the range_starts interval of the last word's segment: words ascend
-    a = -1
-    for word, target in pointers.items():
-        if not lo_a <= word < hi_a:
-            a = bisect_right(range_starts, word) - 1
-            lo_a = range_starts[a] if a >= 0 else -(1 << 63)
-            hi_a = range_starts[a + 1] if a + 1 < len(range_starts) else 1 << 63
-        b = bisect_right(range_starts, target) - 1
-        if a >= 0 and b >= 0 and ranges[a][2] != ranges[b][2]:
-            pairs.add((ranges[a][2], ranges[b][2]))
+    # each word's and each target's place among the segment starts, by C-level map and
+    # zip; only the distinct (word's, target's) places are looked at in Python
+    places = zip(map(bisect_right, repeat(range_starts), pointers), map(bisect_right, repeat(range_starts),
+                                                                       pointers.values()))
+    for pa, pb in set(places):
+        if pa > 0 and pb > 0 and ranges[pa - 1][2] != ranges[pb - 1][2]:
+            pairs.add((ranges[pa - 1][2], ranges[pb - 1][2]))
     for sa, sb in sorted(pairs):
         add(d0 + sa, d0 + sb, Edge.DATA_POINTER)
     for el in mod.elements:
@@ -414,10 +412,16 @@ _GLOBAL_ACCESS, _DATA_REF, _SEGMENT, _TAG = int(Edge.GLOBAL_ACCESS), int(Edge.DA
 
 
 def _data_ref_keys(addresses: Iterable[int], ranges: list[tuple[int, int, int]], range_starts: list[int],
-                   segment_of: dict[int, int], d0: int) -> list[int]:
-    """DATA_REF edge keys to the segments holding `addresses` (each segment once)."""
+                   segment_of: dict[int, int], d0: int, contiguous: bool = False) -> list[int]:
+    """DATA_REF edge keys to the segments holding `addresses` (each segment once).
+    `contiguous`: the addresses are all in [lowest start, highest end) of segments that
+    follow each other without a gap."""
+    distinct = set(addresses)
+    if contiguous:  # every address in [lo, hi) is in the segment starting at or below it
+        return [(d0 + ranges[j - 1][2]) << 4 | _DATA_REF
+                for j in set(map(bisect_right, repeat(range_starts), distinct)) if j > 0]
     segs: set[int] = set()
-    for addr in set(addresses):
+    for addr in distinct:
         seg = segment_of.get(addr)
         if seg is None:
             at = bisect_right(range_starts, addr) - 1
@@ -506,6 +510,8 @@ def _edges_from_parse(mod: Module, g: ItemGraph, out: list, ranges: list[tuple[i
     # i32.const values are kept as u32; the signed value is in [lo, hi) iff the unsigned
     # one is when 0 <= lo and hi <= 2^31 (the usual case: no conversion per constant)
     unsigned_ok = lo >= 0 and hi <= 1 << 31
+    # every constant kept is in [lo, hi): with no gap between segments, in one of them
+    contiguous = all(ranges[k][1] == ranges[k + 1][0] for k in range(len(ranges) - 1))
     flat = parsed.flat
     ops, values = flat[0::2], flat[1::2]
     bounds = [s // 2 for s in parsed.starts]
@@ -548,7 +554,7 @@ def _edges_from_parse(mod: Module, g: ItemGraph, out: list, ranges: list[tuple[i
                              if lo <= x < hi]
             if addresses:
                 g.data_addresses[f.index] = addresses
-                es += _data_ref_keys(addresses, ranges, range_starts, segment_of, d0)
+                es += _data_ref_keys(addresses, ranges, range_starts, segment_of, d0, contiguous)
         if grows or segment_ops:
             start = code_start(data, f.code_offset, f.end)
             if grows:
