@@ -331,19 +331,20 @@ def ref_find_items(g, query, labels, names, stripped):
 def test_find_items_demangles_only_names_that_may_match():
     import random
 
+    from auditor.wasm.analysis.items import Kind
     from auditor.wasm.analysis.results import find_items
     from auditor.wasm.graph import item_graph
     from auditor.wasm.parse import parse_module
 
     biome = next(p for p in real_modules() if "biome" in p.name)
     g = item_graph(parse_module(biome.read_bytes(), biome.name))
-    named = [i for i in range(len(g)) if g.module.function_names.get(g.index(i))]
+    named = [i for i in range(g.count[Kind.FUNCTION]) if g.module.function_names.get(i)]
     rnd = random.Random(12)
     queries = ["function[12]", "export \"memory\"", "core::fmt::write", "drop_in_place", "no such thing",
                "biome_service::file_handlers::compute_manifest_visitor"]
     for i in rnd.sample(named, 10):
         label = g.label(i)
-        queries += [label, dm.strip_hash(label), g.name(i)]
+        queries += [label, dm.strip_hash(label), g.name(i), label.replace("::", "::x", 1), label + "x"]
         head, sep, rest = label.partition("::")
         if sep:
             queries.append(f"{head}[1a2b3c4d5e6f7a8b]::{rest}")  # as tools print v0 crate disambiguators
@@ -351,6 +352,10 @@ def test_find_items_demangles_only_names_that_may_match():
     dm.demangle.cache_clear()
     assert find_items(g, "biome_service::file_handlers::compute_analyzer_visitor")
     assert dm.demangle.cache_info().currsize < len(named) // 10
+    generic = next(g.label(i) for i in named if g.label(i).endswith(">") and '"' not in g.label(i))
+    dm.demangle.cache_clear()
+    assert find_items(g, generic)  # a name ending in generic arguments (twiggy's largest in the benchmark)
+    assert dm.demangle.cache_info().currsize < len(named) // 4
     labels = [g.label(i) for i in range(len(g))]
     names = [g.name(i) for i in range(len(g))]
     stripped = [dm.strip_hash(x) for x in labels]

@@ -160,25 +160,33 @@ def find_items(g: ItemGraph, query: str) -> list[int]:
     return [i for i in range(len(g)) if matches(g.label(i))]
 
 
-_TAIL = re.compile(r"[A-Za-z0-9_]+$")
+_RUN = re.compile(r"[A-Za-z0-9_]+")  # maximal runs: one starting with a digit is a number
+# identifiers the v0 printer writes itself (types, keywords, closures, placeholders)
+_V0_WORDS = frozenset(("bool", "char", "str", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32",
+                       "u64", "u128", "usize", "f32", "f64", "_", "as", "is", "for", "fn", "dyn", "mut", "const",
+                       "unsafe", "extern", "true", "false", "null", "closure", "shim", "punycode"))
 
 
 def _label_may_equal(g: ItemGraph, bare: str) -> Callable[[int], bool]:
     """A test on an item that is False only when strip_hash(label) cannot be `bare`, so
     that most names are not demangled to be compared (`paths foo::bar`).
 
-    When `bare` ends with an identifier T, so does the stripped label it equals. For a
-    v0 symbol (`_R…`) the demangled name ends with its main path's last identifier,
-    printed from the symbol's own text (or the ASCII part of a punycode identifier,
-    which is in the symbol too), or with `}` / `>` (closures, generic arguments), or
-    with the symbol's own suffix; strip_hash removes a trailing `::h<hash>`, `.llvm.…`
-    or `[hex]` disambiguator, none of which can make a new identifier end the name
-    unless the symbol has a `[` itself. So T must occur in such a symbol. Any other
-    name is always compared (legacy escapes, C++ abbreviations)."""
-    m = _TAIL.search(bare)
-    if m is None:
+    The v0 printer (`_R…` symbols) writes every identifier of a name from the symbol's
+    own text (directly, through a backref to an earlier part of the same symbol, or as
+    the ASCII part of a punycode identifier, which is in the symbol too), except its
+    own words (`_V0_WORDS`), numbers (`0x1f` included), and what is quoted (string and char constants,
+    lifetimes, an ABI). So when `bare` has no quote, its longest identifier T that is
+    not such a word occurs in every v0 symbol whose stripped name is `bare`: no piece
+    the printer writes ends or starts an identifier next to another, and strip_hash can
+    join two only across a `[hex]`, which needs a `[` in the symbol (such symbols are
+    always compared). Legacy and C++ names are always compared (escapes,
+    abbreviations)."""
+    if '"' in bare or "'" in bare:
         return lambda i: True
-    tail = m.group()
+    runs = [t for t in _RUN.findall(bare) if not t[0].isdigit() and t not in _V0_WORDS]
+    if not runs:
+        return lambda i: True
+    token = max(runs, key=len)
     kinds, indices, names = g.kinds, g.indices, g.module.function_names
     function = int(Kind.FUNCTION)
 
@@ -188,7 +196,7 @@ def _label_may_equal(g: ItemGraph, bare: str) -> Callable[[int], bool]:
         raw = names.get(indices[i])
         if not raw or not raw.startswith("_R") or "[" in raw:
             return True
-        return tail in raw
+        return token in raw
 
     return may_equal
 
