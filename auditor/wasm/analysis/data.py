@@ -186,10 +186,12 @@ def _entry_prefilter(entries: Iterable[str]):
     if not tails or not all(_IDENT.fullmatch(t) for t in tails):
         return lambda raw: True
 
+    any_tail = re.compile("|".join(re.escape(t) for t in tails)).search
+
     def maybe(raw: str) -> bool:
         if not raw.startswith("_R") or "[" in raw:
             return True
-        return any(t in raw for t in tails)
+        return any_tail(raw) is not None
 
     return maybe
 
@@ -227,9 +229,13 @@ def data_attribution(mod: m.Module, code_addresses: Mapping[int, Iterable[int]],
         return k if k >= 0 and addr < segs[k][1] else -1
 
     by_addr: dict[int, set[int]] = {}
+    inside: dict[int, bool] = {}  # address -> in a segment (each address looked up once)
     for fn, addrs in code_addresses.items():
-        for a in addrs:
-            if segment_at(a) >= 0:
+        for a in set(addrs):
+            ok = inside.get(a)
+            if ok is None:
+                ok = inside[a] = segment_at(a) >= 0
+            if ok:
                 by_addr.setdefault(a, set()).add(fn)
     out.references = len(by_addr)
     ptr_at = pointers if pointers is not None else data_pointers(mod)
