@@ -229,12 +229,12 @@ def data_attribution(mod: m.Module, code_addresses: Mapping[int, Iterable[int]],
         return k if k >= 0 and addr < segs[k][1] else -1
 
     by_addr: dict[int, set[int]] = {}
-    inside: dict[int, bool] = {}  # address -> in a segment (each address looked up once)
+    in_segment: dict[int, bool] = {}  # address -> in a segment (each address looked up once)
     for fn, addrs in code_addresses.items():
         for a in set(addrs):
-            ok = inside.get(a)
+            ok = in_segment.get(a)
             if ok is None:
-                ok = inside[a] = segment_at(a) >= 0
+                ok = in_segment[a] = segment_at(a) >= 0
             if ok:
                 by_addr.setdefault(a, set()).add(fn)
     out.references = len(by_addr)
