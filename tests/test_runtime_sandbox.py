@@ -323,3 +323,68 @@ def test_invalid_module_is_still_one_line_exit_2(tmp_path):
     rc, out, err, _, _ = run_measured([sys.executable, "-m", "auditor", "run", str(path)], tmp_path)
     assert rc == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith(f"auditor: {path}: not a valid module: "), err
+
+
+# --------------------------------------------------------------------------- trusted modules
+
+SMALL = '(module (memory (export "memory") 1) (func (export "f") (result i32) (i32.const 7)))'
+
+
+def _no_child(monkeypatch):
+    from auditor.runtime import sandbox
+
+    def refuse(*a, **k):
+        raise AssertionError("a compile child was started")
+
+    monkeypatch.setattr(sandbox.subprocess, "Popen", refuse)
+
+
+def test_a_module_the_scan_built_compiles_in_process_with_the_same_results(wat, monkeypatch):
+    from auditor.runtime.api import run_module
+    from auditor.runtime.options import parse_spec
+
+    path = wat(SMALL)
+    scen = [parse_spec("f,expect=ok")]
+    child = run_module(path, scenarios=scen).to_json()
+    _no_child(monkeypatch)
+    here = run_module(path, scenarios=scen, trusted=True).to_json()
+    assert child["sandbox"]["compiled_in"] == "child" and "compile_child" in child["timings"]
+    assert here["sandbox"]["compiled_in"] == "process" and "compile_child" not in here["timings"]
+    assert here["scenarios"][0]["value"] == 7
+    for key in ("instantiate", "oom", "churn", "hold_release", "scenarios", "static", "module"):
+        assert here[key] == child[key], key
+
+
+def test_a_trusted_module_over_the_size_bound_still_compiles_in_the_child(wat):
+    from auditor.runtime.api import run_module
+    from auditor.runtime.sandbox import default_limits
+
+    path = wat(SMALL)
+    limits = default_limits().replace(trusted_in_process=path.stat().st_size - 1)
+    r = run_module(path, limits=limits, trusted=True).to_json()
+    assert r["sandbox"]["compiled_in"] == "child" and r["timings"]["compile_child"] > 0
+
+
+def test_the_default_bound_is_the_rules_data_and_run_never_trusts(wat):
+    from auditor.runtime.sandbox import default_limits
+
+    assert default_limits().trusted_in_process == 16 << 20  # rules/runtime.toml [sandbox] trusted-in-process
+    r, _, _ = audit(wat(SMALL))
+    assert r["sandbox"]["compiled_in"] == "child"
+
+
+def test_an_invalid_trusted_module_says_the_same_line_in_process(tmp_path, monkeypatch):
+    from auditor.errors import AuditorError
+    from auditor.runtime.api import run_module
+
+    path = tmp_path / "bad.wasm"
+    body = b"\x00\x0b"  # an i32 function that returns nothing: wasmtime refuses it
+    path.write_bytes(b"\0asm\1\0\0\0" + section(1, b"\x01\x60\x00\x01\x7f") + section(3, b"\x01\x00")
+                     + section(10, b"\x01" + leb(len(body)) + body))
+    with pytest.raises(AuditorError) as child:
+        run_module(path)
+    _no_child(monkeypatch)
+    with pytest.raises(AuditorError) as here:
+        run_module(path, trusted=True)
+    assert here.value.line() == child.value.line()
+    assert "not a valid module: " in here.value.line()

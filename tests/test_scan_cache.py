@@ -78,6 +78,8 @@ def test_probe_builds_are_shared_per_allocator_and_panic_strategy(shared):
         for x in (rel, optz, minz):
             assert x["probe_build"]["sha256"] == _sha(x["probes_path"])  # the module it names
             assert x["runtime"]["file"] == x["probes_path"]  # the runtime ran that module
+            # built by this scan from the crate: compiled in-process, not in the sandbox's child
+            assert x["runtime"]["sandbox"]["compiled_in"] == "process" and "compile_child" not in x["runtime"]["timings"]
             assert PROBES <= exports(Path(x["probes_path"]))
             assert not PROBES & exports(Path(x["wasm_path"]))  # sizes from the clean build
         assert rel["runtime"]["churn"] == optz["runtime"]["churn"]

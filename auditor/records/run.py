@@ -241,6 +241,7 @@ class HostErrorRecord(TypedDict):
 class SandboxRecord(TypedDict):
     limits: SandboxLimitsRecord  # (what the compile child took is in `timings`: it differs run to run)
     host_errors: list[HostErrorRecord]  # wasmtime-py's own failures (not the module's), deduplicated
+    compiled_in: str  # "child" (the sandboxed compile) or "process" (a module the scan built itself)
 
 
 class RunRecord(TypedDict):

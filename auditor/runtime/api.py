@@ -104,13 +104,14 @@ class RunResult:
         }
 
 
-def sandbox_record(limits: Limits, memory_pages: int, host_errors: list | None = None) -> SandboxRecord:
+def sandbox_record(limits: Limits, memory_pages: int, host_errors: list | None = None,
+                   compiled_in: str = "child") -> SandboxRecord:
     lim = limits.to_json()
     return {"limits": {"memory_pages": memory_pages, "table_elements": lim["table_elements"],
                        "instances": lim["instances"], "tables": lim["tables"], "memories": lim["memories"],
                        "compile_seconds": lim["compile_seconds"],
                        "compile_memory_bytes": lim["compile_memory_bytes"], "max_nesting": lim["max_nesting"]},
-            "host_errors": list(host_errors or [])}
+            "host_errors": list(host_errors or []), "compiled_in": compiled_in}
 
 
 def _compile_timings(seconds: float | None, peak: int | None) -> dict[str, float | int]:
@@ -221,9 +222,12 @@ def _workload(kind: str, h: Harness, entry: Entry, options: RuntimeOptions, grow
 
 
 def run_module(path: str | Path, options: RuntimeOptions | None = None,
-               scenarios: tuple[Scenario, ...] | list[Scenario] = (), limits: Limits | None = None) -> RunResult:
+               scenarios: tuple[Scenario, ...] | list[Scenario] = (), limits: Limits | None = None,
+               trusted: bool = False) -> RunResult:
     """Run every workload and scenario on one module; same module + options = same numbers.
-    `limits`: the sandbox's bounds (default: `[sandbox]` in rules/runtime.toml)."""
+    `limits`: the sandbox's bounds (default: `[sandbox]` in rules/runtime.toml). `trusted`:
+    a module auditor built from the user's crate (a scan's probe build), which may be
+    compiled in-process (`Limits.trusted_in_process`)."""
     options = options or RuntimeOptions()
     limits = limits or default_limits()
     path = Path(path)
@@ -232,12 +236,13 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
     cap = options.memory_limit_pages
     try:
         harness = Harness(path, fuel=options.fuel, timeout=options.timeout, unknown_imports=options.unknown_imports,
-                          capture_bytes=options.capture_bytes, limits=limits)
+                          capture_bytes=options.capture_bytes, limits=limits, trusted=trusted)
     except SandboxStop as stop:
         return _stopped(path, options, scenarios, stop, limits, t0)
     with harness as h:
         timings["compile"] = round(time.perf_counter() - t0, 4)
-        timings.update(_compile_timings(h.compile_seconds, h.compile_peak_rss))
+        if h.compiled_in == "child":
+            timings.update(_compile_timings(h.compile_seconds, h.compile_peak_rss))
         module = _module_facts(h)
         t = time.perf_counter()
         static = static_facts(h.ir if h.ir is not None else h.ir_error, table_cap=limits.table_elements)
@@ -282,7 +287,7 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
                      entry=entry.to_json(), oom=results["oom"], churn=results["churn"],
                      hold_release=results["hold_release"], fragmentation=results["fragmentation"],
                      realloc=results["realloc"], static=static, wasi=wasi, scenarios=scen, timings=timings,
-                     sandbox=sandbox_record(limits, cap, h.host_errors),
+                     sandbox=sandbox_record(limits, cap, h.host_errors, h.compiled_in),
                      speed=speed, allocator_code=_allocator_code(h))
 
 

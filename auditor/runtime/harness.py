@@ -189,11 +189,52 @@ def _types_of(t: wasmtime.FuncType) -> Sig:
     return tuple(str(p) for p in t.params), tuple(str(r) for r in t.results)
 
 
+class Exports:
+    """An instance's exports, each looked up by name when first asked.
+
+    wasmtime-py's `Instance.exports` reads every export through
+    `wasmtime_instance_export_nth`, which walks the export list from its start on every
+    call: quadratic in the number of exports. A cargo build of a wasm-bindgen crate
+    exports ~1,400 `__wbindgen_describe_*` functions, which made every fresh instance cost
+    0.2-0.3 s (1,600 exports: 323 ms) and the runtime opens ~20. A linker that has the
+    instance defined answers one name in well under a millisecond."""
+
+    NAMESPACE = "\0auditor-instance"  # no import module can collide with it: never a stub's
+
+    def __init__(self, linker: Any, store: Any, instance: Any, types: dict[str, Any]):
+        linker.define_instance(store, self.NAMESPACE, instance)
+        self._linker, self._store, self._types = linker, store, types
+        self._got: dict[str, Any] = {}
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name not in self._types:
+            return default
+        got = self._got.get(name)
+        if got is None:
+            got = self._got[name] = self._linker.get(self._store, self.NAMESPACE, name)
+        return got
+
+    def __getitem__(self, name: str) -> Any:
+        got = self.get(name)
+        if got is None:
+            raise KeyError(name)
+        return got
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def memory(self) -> Any:
+        """The exported memory called `memory`, else the first exported memory, else None.
+        A shared memory is not one (wasmtime-py cannot read its size: see unmeasurable_memory)."""
+        names = [n for n, t in self._types.items() if isinstance(t, wasmtime.MemoryType) and not t.is_shared]
+        return self[sorted(names, key=lambda n: n != "memory")[0]] if names else None
+
+
 class Harness:
     """A compiled module plus everything needed to open capped sessions on it."""
 
     def __init__(self, path: Path, *, fuel: int, timeout: float | None, unknown_imports: str,
-                 capture_bytes: int = 65536, limits: Limits | None = None):
+                 capture_bytes: int = 65536, limits: Limits | None = None, trusted: bool = False):
         self.path = Path(path)
         if self.path.is_dir():
             raise AuditorError("is a directory, not a .wasm file", str(path))
@@ -229,12 +270,14 @@ class Harness:
             if deep is not None:
                 raise SandboxStop("compile-too-deep", f"function {deep[0]} nests blocks more than "
                                   f"{self.limits.max_nesting:,} deep, the sandbox's limit (refused before compiling)")
-            compiled = compile_module(self.engine, data, epoch=bool(timeout), limits=self.limits, where=str(path))
+            compiled = compile_module(self.engine, data, epoch=bool(timeout), limits=self.limits, where=str(path),
+                                      trusted=trusted)
         except SandboxStop as e:
             self.compile_seconds, self.compile_peak_rss = e.seconds, e.peak_rss
             e.ir, e.ir_error = self.ir, self.ir_error  # what the report can still say about the module
             raise
         self.module = compiled.module
+        self.compiled_in = compiled.where
         self.compile_seconds, self.compile_peak_rss = compiled.seconds, compiled.peak_rss
         self.imports = list(self.module.imports)
         self.export_types = {e.name: e.type for e in self.module.exports}
@@ -426,7 +469,7 @@ class Session:
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
             self.close()
             raise self._instantiate_error(e, memory_limit_pages) from None
-        self.exports = self.instance.exports(self.store)
+        self.exports = Exports(linker, self.store, self.instance, harness.export_types)
         self.memory = self._find_memory(linker)
         if "_initialize" in harness.export_types:
             r = self.call("_initialize")
@@ -489,12 +532,9 @@ class Session:
         return stub
 
     def _find_memory(self, linker):
-        mems = [(n, v) for n, v in self.instance.exports(self.store).items() if isinstance(v, wasmtime.Memory)]
-        for n, v in mems:
-            if n == "memory":
-                return v
-        if mems:
-            return mems[0][1]
+        exported = self.exports.memory()
+        if exported is not None:
+            return exported
         for imp in self.h.imports:
             if isinstance(imp.type, wasmtime.MemoryType):
                 try:

@@ -39,6 +39,7 @@ from auditor.runtime import speed_workloads as sw
 from auditor.runtime.entry import Entry
 from auditor.runtime.harness import (
     CallResult,
+    Exports,
     Harness,
     InstantiateError,
     classify_trap,
@@ -282,11 +283,9 @@ class _Timer:
         linker.define_unknown_imports_as_default_values(self.store, module)
         self._arm()
         instance = linker.instantiate(self.store, module)
-        exports = instance.exports(self.store)
-        self.funcs = {n: v for n, v in exports.items() if isinstance(v, wasmtime.Func)}
-        mems = sorted((n != "memory", n, v) for n, v in exports.items() if isinstance(v, wasmtime.Memory))
-        self.memory: wasmtime.Memory | None = mems[0][2] if mems else None
-        if "_initialize" in self.funcs:
+        self.funcs = Exports(linker, self.store, instance, h.export_types)  # by name, not all (quadratic)
+        self.memory: wasmtime.Memory | None = self.funcs.memory()
+        if isinstance(self.funcs.get("_initialize"), wasmtime.Func):
             self.call("_initialize")
 
     def _arm(self) -> threading.Timer | None:
