@@ -365,3 +365,30 @@ def test_find_items_demangles_only_names_that_may_match():
         assert got == ref_find_items(g, q, labels, names, stripped), q
         hits += bool(got)
     assert hits > 30
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw_graphs, st.sampled_from(["I", "i", "Q", "list"]))
+def test_referrers_by_byte_search_equal_the_reversed_graph(case, code):
+    """`paths` finds the referrers of the items it lists by searching the edge array's
+    bytes; they must be the reversed graph's predecessor lists."""
+    from array import array
+
+    from auditor.wasm.analysis.core import CSRGraph, predecessors
+    from auditor.wasm.analysis.reach import referrers
+
+    n, adj_lists, roots, sizes = case
+    starts, targets = [0], []
+    for lst in adj_lists:
+        targets += lst
+        starts.append(len(targets))
+    # values that share bytes with their neighbours (256, 1) test the alignment check
+    big = [t * 257 + 1 for t in targets] if code == "Q" else targets
+    g = CSRGraph(sizes, starts, big if code == "list" else array(code, big), roots)
+    pstart, pred = predecessors(g) if code != "Q" else ([], [])
+    for t in set(big) | {0, 5}:
+        if t >= n or code == "Q":
+            assert referrers(g, t) == sorted({v for v in range(n) for k in range(starts[v], starts[v + 1])
+                                              if big[k] == t})
+        else:
+            assert referrers(g, t) == sorted(set(pred[pstart[t]:pstart[t + 1]]))

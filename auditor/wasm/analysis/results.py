@@ -147,8 +147,10 @@ def find_items(g: ItemGraph, query: str) -> list[int]:
     bare = strip_hash(query)  # also accepts names as other tools print them (`core[1a2b…]::…`)
     may_equal = _label_may_equal(g, bare)
     exact = []
+    kinds, indices, fnames, function = g.kinds, g.indices, g.module.function_names, int(Kind.FUNCTION)
     for i in range(len(g)):
-        if query == g.name(i):
+        raw = fnames.get(indices[i]) if kinds[i] == function else None
+        if query == (raw if raw is not None else g.name(i)):  # g.name(i), without its formatting for most
             exact.append(i)
         elif may_equal(i):
             label = g.label(i)
@@ -295,9 +297,11 @@ def why(g: ItemGraph, query: str, max_paths: int = 10, max_items: int = 10) -> P
         raise AuditorError(f"no item is named or matches {query!r}")
     d = _analysed(g)
     found.sort(key=lambda i: (-g.sizes[i], i))
-    tree, preds = bfs(g), predecessors(g)
+    listed = found[:max_items] if max_items > 0 else found
+    # the reversed graph for many items; a byte search of the edges for a few
+    tree, preds = bfs(g), predecessors(g) if len(listed) > 20 else None
     out = []
-    for i in found[:max_items] if max_items > 0 else found:
+    for i in listed:
         w = why_paths(g, i, max_paths, tree=tree, preds=preds)
         out.append(ItemPaths(_row(g, d, i), [[g.label(v) for v in p] for p in w.paths], w.total, w.referrers))
     return PathsResult(g.module.file, query, out, len(found))
