@@ -1,9 +1,8 @@
 """The speed-ups of the deep analyses (issue 12) change no answer.
 
 Each fast path is compared with the code it replaced, kept here verbatim as the
-reference: random inputs (hypothesis) reach the corners, and the names of the npm
-modules of scripts/real_modules.sh (35,823 v0 names in @biomejs/wasm-nodejs) are the
-real cases.
+reference: random inputs (hypothesis) reach the corners, and the 35,823 v0 names of
+@biomejs/wasm-nodejs (scripts/real_modules.sh) are the real cases.
 
 - monos: the bracket scans of `generic_of` work on the `<`, `>`, `->` of a name and copy
   the text between them in slices (was: one character at a time);
@@ -42,12 +41,18 @@ def real_modules() -> list[Path]:
 
 
 @lru_cache(maxsize=1)
-def real_names() -> list[str]:
+def biome_module():
+    """@biomejs/wasm-nodejs, parsed once for the tests below: the npm module with names
+    (35,823 v0 symbols; the other three have none, or Go's)."""
     from auditor.wasm.parse import parse_module
 
-    names: list[str] = []
-    for path in real_modules():
-        names += [n for n in parse_module(path.read_bytes(), path.name).function_names.values() if n]
+    path = next(p for p in real_modules() if "biome" in p.name)
+    return parse_module(path.read_bytes(), path.name)
+
+
+@lru_cache(maxsize=1)
+def real_names() -> list[str]:
+    names = [n for n in biome_module().function_names.values() if n]
     assert len(names) > 35_000
     return names
 
@@ -184,13 +189,13 @@ def test_bracket_scans_equal_the_character_loops(name):
 
 
 def test_bracket_scans_on_real_names():
-    names = {dm.strip_hash(dm.demangle(n)) for n in real_names()}
+    names = {dm.strip_hash(dm.demangle(n)) for n in real_names()[::4]}  # a quarter: ~9,000 names
     generic = 0
     for name in names:
         assert mo._strip_args(name) == ref_strip_args(name), name
         assert mo._unwrap_inherent(name) == ref_unwrap_inherent(name), name
         generic += "<" in name
-    assert generic > 20_000
+    assert generic > 5_000
 
 
 # --------------------------------------------------------------------------- data
@@ -317,32 +322,31 @@ def test_dominators_with_self_loops_and_repeated_roots(case):
 def ref_find_items(g, query, labels, names, stripped):
     """find_items as it was (labels, raw names and stripped labels of every item computed
     once by the caller)."""
-    from auditor.wasm.analysis.results import name_matcher
+    from auditor.wasm.analysis import results
 
     bare = dm.strip_hash(query)
     exact = [i for i, label in enumerate(labels) if query == label or query == names[i]
              or bare == stripped[i]]
     if exact:
         return exact
-    matches = name_matcher(query)
+    matches = results.name_matcher(query)
     return [i for i, label in enumerate(labels) if matches(label)]
 
 
-def test_find_items_demangles_only_names_that_may_match():
+def test_find_items_demangles_only_names_that_may_match(monkeypatch):
     import random
 
+    from auditor.wasm.analysis import results
     from auditor.wasm.analysis.items import Kind
     from auditor.wasm.analysis.results import find_items
     from auditor.wasm.graph import item_graph
-    from auditor.wasm.parse import parse_module
 
-    biome = next(p for p in real_modules() if "biome" in p.name)
-    g = item_graph(parse_module(biome.read_bytes(), biome.name))
+    g = item_graph(biome_module())
     named = [i for i in range(g.count[Kind.FUNCTION]) if g.module.function_names.get(i)]
     rnd = random.Random(12)
     queries = ["function[12]", "export \"memory\"", "core::fmt::write", "drop_in_place", "no such thing",
                "biome_service::file_handlers::compute_manifest_visitor"]
-    for i in rnd.sample(named, 10):
+    for i in rnd.sample(named, 6):
         label = g.label(i)
         queries += [label, dm.strip_hash(label), g.name(i), label.replace("::", "::x", 1), label + "x"]
         head, sep, rest = label.partition("::")
@@ -360,11 +364,19 @@ def test_find_items_demangles_only_names_that_may_match():
     names = [g.name(i) for i in range(len(g))]
     stripped = [dm.strip_hash(x) for x in labels]
     hits = 0
-    for q in queries:
+    for q in queries[:6]:  # two of them regular expressions
         got = find_items(g, q)
         assert got == ref_find_items(g, q, labels, names, stripped), q
         hits += bool(got)
-    assert hits > 30
+    # the rest compares the exact stage (what the prefilter changes): a query with no
+    # exact match would search every label with RE2, twice, in ~0.3 s; both sides get a
+    # matcher that matches nothing instead
+    monkeypatch.setattr(results, "name_matcher", lambda query: lambda name: False)
+    for q in queries[6:]:
+        got = find_items(g, q)
+        assert got == ref_find_items(g, q, labels, names, stripped), q
+        hits += bool(got)
+    assert hits > 20
 
 
 @settings(max_examples=300, deadline=None)

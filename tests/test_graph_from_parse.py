@@ -5,9 +5,9 @@ item graph built from a walk over the code.
 `refs.BodyRefs` per body (items._edges_from_parse, issue 12 speed); without them it
 walks every body with `refs.code_references` (the regex walk, an independent reader of
 the same bytes). Both must give the same edges, edge kinds, data addresses (order and
-repeats), memory.grow offsets and data pointers, for the call graph and the full graph,
-on every hand-written `.wat` fixture (wat2wasm) and the four npm modules of
-scripts/real_modules.sh.
+repeats), memory.grow offsets and data pointers: the call graph and the full graph of
+every hand-written `.wat` fixture (wat2wasm), the full graph of two npm modules of
+scripts/real_modules.sh (biome: Rust, 8,767 data segments; esbuild: Go).
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ def test_real_modules():
     paths = [Path(p) for p in proc.stdout.split()]
     assert len(paths) == 4
     edges = 0
-    for path in paths:
-        data = path.read_bytes()
-        for full in (False, True):
-            fast, walked = both_ways(data, path.name, full)
-            assert graph_facts(fast) == graph_facts(walked), (path.name, full)
-            edges += len(fast.targets)
-    assert edges > 500_000  # the modules were read, not empty
+    # the full graph (the call graph's edges are a subset, read by the same loop) of the
+    # Rust module with 8,767 data segments and of the Go one (the walk costs ~5 s each)
+    for path in [p for p in paths if "biome" in p.name or "esbuild" in p.name]:
+        fast, walked = both_ways(path.read_bytes(), path.name, True)
+        assert graph_facts(fast) == graph_facts(walked), path.name
+        edges += len(fast.targets)
+    assert edges > 300_000  # the modules were read, not empty
