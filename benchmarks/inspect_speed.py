@@ -19,7 +19,10 @@ machine) and peak RSS. Goals: a 45.6 MB module in <= 5 s and <= 5x its size in R
 crates, allocator detection, source paths, record + rules, JSON), so a regression
 names its stage.
 
-    python benchmarks/inspect_speed.py [--sizes 2,5,10,20,40] [--real] [--phases] [--repeat 3]
+`--reader both` times auditor with the compiled code reader off (AUDITOR_NATIVE_READER=off:
+the Python pass, as before it) and on (auto), side by side.
+
+    python benchmarks/inspect_speed.py [--sizes 2,5,10,20,40] [--real] [--phases] [--repeat 3] [--reader both]
 """
 
 from __future__ import annotations
@@ -178,15 +181,22 @@ def use_source(src: str) -> None:
     AUDITOR = [sys.executable, "-P", "-S", "-m", "auditor"]  # -P: not the current directory's auditor either
 
 
+READERS = ["auto"]  # AUDITOR_NATIVE_READER values to time auditor with (--reader)
+
+
 def commands(path: Path, text: bool) -> list[tuple[str, list[str]]]:
-    auditor = [*AUDITOR, "inspect", str(path)]
-    out = [
-        ("auditor inspect --format json --compression none", auditor + ["--format", "json", "--compression", "none"]),
-        ("auditor inspect --format json --compression fast", auditor + ["--format", "json", "--compression", "fast"]),
-        ("auditor inspect (text, default compression)", auditor),
-    ]
-    if not text:
-        out.pop()
+    out = []
+    for reader in READERS:
+        auditor = ["env", f"AUDITOR_NATIVE_READER={reader}", *AUDITOR, "inspect", str(path)]
+        tag = "" if READERS == ["auto"] else f" [reader {reader}]"
+        out += [
+            ("auditor inspect --format json --compression none" + tag,
+             auditor + ["--format", "json", "--compression", "none"]),
+            ("auditor inspect --format json --compression fast" + tag,
+             auditor + ["--format", "json", "--compression", "fast"]),
+        ]
+        if text:
+            out.append(("auditor inspect (text, default compression)" + tag, auditor))
     out.append(("wasm-objdump -x", ["wasm-objdump", "-x", str(path)]))
     wasm_tools = shutil.which("wasm-tools", path=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     if wasm_tools:
@@ -197,13 +207,13 @@ def commands(path: Path, text: bool) -> list[tuple[str, list[str]]]:
 def table(path: Path, repeat: int, text: bool = True) -> dict[str, tuple[float, float, int]]:
     size = path.stat().st_size
     print(f"\n{path.name}: {size:,} bytes ({size / 1e6:.1f} MB)")
-    print(f"  {'command':<50} {'wall s':>8} {'CPU s':>7} {'s/MB':>6} {'RSS MB':>7} {'RSS/size':>8} {'x objdump':>9}")
+    print(f"  {'command':<62} {'wall s':>8} {'CPU s':>7} {'s/MB':>6} {'RSS MB':>7} {'RSS/size':>8} {'x objdump':>9}")
     results: dict[str, tuple[float, float, int]] = {}
     for label, cmd in commands(path, text):
         results[label] = best(cmd, repeat)
     ref = results["wasm-objdump -x"][0]
     for label, (wall, cpu, rss) in results.items():
-        print(f"  {label:<50} {wall:>8.2f} {cpu:>7.2f} {wall / (size / 1e6):>6.3f} {rss / 1e6:>7.1f} {rss / size:>8.1f} "
+        print(f"  {label:<62} {wall:>8.2f} {cpu:>7.2f} {wall / (size / 1e6):>6.3f} {rss / 1e6:>7.1f} {rss / size:>8.1f} "
               f"{wall / ref:>9.2f}")
     return results
 
@@ -229,8 +239,10 @@ def phases(path: Path) -> None:
         spent[stage] = now - clock[0]
         clock[0] = now
 
+    parse_module(data, str(path), native=False)
+    tick("parse + validate bodies (Python pass)")
     mod = parse_module(data, str(path))
-    tick("parse + validate bodies")
+    tick("parse + validate bodies (as inspect: auto)")
     graph = item_graph(mod)
     exported = graph.exported(Kind.FUNCTION)
     tick("item graph")
@@ -252,8 +264,45 @@ def phases(path: Path) -> None:
     tick("JSON")
     print(f"\n{path.name}: stages in-process (CPU s)")
     for stage, s in spent.items():
-        print(f"  {stage:<40} {s:>7.3f}")
-    print(f"  {'total':<40} {sum(spent.values()):>7.3f}   ({len(text):,} bytes of JSON)")
+        print(f"  {stage:<44} {s:>7.3f}")
+    print(f"  {'total (inspect: the auto parse on)':<44} {sum(spent.values()) - next(iter(spent.values())):>7.3f}   ({len(text):,} bytes of JSON)")
+
+
+_PARSE_ONCE = """
+import sys, time
+from auditor.wasm.parse import parse_module
+data = open(sys.argv[2], "rb").read()
+parse_module(b"\\0asm\\1\\0\\0\\0")  # the opcode tables loaded, as in any inspect
+if sys.argv[1] == "loaded":
+    import wasmtime  # noqa: F401  (as in a scan that ran runtime probes)
+t = time.process_time()
+mod = parse_module(data, native=sys.argv[1] != "python")
+print(time.process_time() - t, mod.section("code").size)
+"""
+
+
+def threshold(repeat: int) -> None:
+    """Where the compiled code reader starts to pay (rules/wasm_opcodes.toml [native]):
+    parse_module's CPU time in a fresh process with the Python pass, with the compiled
+    reader from cold (importing wasmtime, loading the reader) and with wasmtime already
+    imported, on synthetic modules of growing size."""
+    print(f"\nparse_module CPU s in a fresh process (best of {repeat}): code bytes, Python pass, compiled reader "
+          "cold, compiled reader with wasmtime imported")
+    with tempfile.TemporaryDirectory() as d:
+        for mb in (0.125, 0.25, 0.5, 1, 2, 4):
+            path = Path(d) / f"t{mb}.wasm"
+            path.write_bytes(synthetic_module(int(mb * 1_000_000)))
+            row = []
+            code = 0
+            for mode in ("python", "cold", "loaded"):
+                runs = []
+                for _ in range(repeat):
+                    out = subprocess.run([*AUDITOR[:-2], "-c", _PARSE_ONCE, mode, str(path)], capture_output=True,
+                                         text=True, env=ENV, check=True).stdout.split()
+                    runs.append(float(out[0]))
+                    code = int(out[1])
+                row.append(min(runs))
+            print(f"  {code:>10,} {row[0]:>8.4f} {row[1]:>8.4f} {row[2]:>8.4f}")
 
 
 def real_modules() -> list[Path]:
@@ -271,7 +320,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", help="save the synthetic modules in this directory")
     ap.add_argument("--auditor-src", help="time the auditor in this source tree instead (before/after figures)")
+    ap.add_argument("--threshold", action="store_true",
+                    help="only measure where the compiled code reader starts to pay (rules/wasm_opcodes.toml [native])")
+    ap.add_argument("--reader", choices=["auto", "on", "off", "both"], default="auto",
+                    help="AUDITOR_NATIVE_READER for auditor's runs; both: off and auto side by side (the compiled "
+                         "code reader's before/after)")
     args = ap.parse_args()
+    READERS[:] = ["off", "auto"] if args.reader == "both" else [args.reader]
+    if args.threshold:
+        threshold(args.repeat)
+        return
     if args.auditor_src:
         use_source(args.auditor_src)
         args.phases = False  # the stages are timed in this process, with this checkout's code
@@ -290,12 +348,12 @@ def main() -> None:
     if linear:
         labels = list(linear[0][1])
         print("\nseconds per MB (wall) by size:")
-        print(f"  {'command':<50} " + " ".join(f"{mb:>7.1f}" for mb, _ in linear))
+        print(f"  {'command':<62} " + " ".join(f"{mb:>7.1f}" for mb, _ in linear))
         for label in labels:
-            print(f"  {label:<50} " + " ".join(f"{r[label][0] / mb:>7.3f}" for mb, r in linear))
+            print(f"  {label:<62} " + " ".join(f"{r[label][0] / mb:>7.3f}" for mb, r in linear))
         print("CPU seconds per MB by size:")
         for label in labels:
-            print(f"  {label:<50} " + " ".join(f"{r[label][1] / mb:>7.3f}" for mb, r in linear))
+            print(f"  {label:<62} " + " ".join(f"{r[label][1] / mb:>7.3f}" for mb, r in linear))
     if args.real:
         for path in real_modules():
             table(path, args.repeat)

@@ -7,8 +7,9 @@ builds need no injection), side by side in one run:
    cold `auditor scan --jobs 1` without and with the runtime stage (goal <= 1.1x: N
    builds, not 2N — the probe builds are one per behaviour setting, incremental);
 2. a warm re-scan with nothing changed (goal <= 1 s, 0 cargo invocations);
-3. a one-line source edit: the same N cargo builds again in the user's warm target dir
-   next to the re-scan (goal <= 1.5x);
+3. a one-line source edit that changes the module (an exported function; twice), then a
+   comment-only edit that does not: the same N cargo builds again in the user's warm
+   target dir next to the re-scan (goal <= 1.5x);
 4. with --jobs, cold scans of 27 variants (3 allocators) with --jobs 1 and --jobs 2.
 
 Cold runs are repeated twice, alternating user builds and scans (the machine's load
@@ -42,7 +43,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = "release,opt-s,opt-z,lto,cgu1,panic-abort,strip,min-size-s,min-size-z"
-EDIT = "\npub const AUDITOR_BENCH_EDIT: u32 = {n};\n"
+# A one-line edit that changes the module (an exported function), and one that does not.
+EDIT = '\n#[no_mangle] pub extern "C" fn auditor_bench_edit{n}() -> u32 {{ {n} }}\n'
+COMMENT = "\n// auditor benchmark: a comment-only edit {n}\n"
 
 
 def _children_cpu() -> float:
@@ -163,13 +166,15 @@ def main() -> None:
                     f"against the {reps} rounds of direct builds: {d[0]:.2f} / {d[1]:.2f}")
         cache = work / f"c{reps}"
         scan("scan warm, nothing changed", None, "<= 1 s, 0 cargo", cache_dir=cache)
-        for n in (1, 2):
+        # the user's warm target dir is the last cold round's (not a fresh one)
+        for n, (kind, text) in enumerate((("one-line edit", EDIT), ("one-line edit", EDIT),
+                                          ("comment-only edit (module unchanged)", COMMENT)), 1):
             for d in (crate, user):
                 lib = d / "src" / "lib.rs"
-                lib.write_text(lib.read_text() + EDIT.format(n=n).replace("EDIT", f"EDIT{n}"))
-            ref = direct(work / "direct2")
-            row(f"direct cargo builds after one-line edit #{n} (sum, warm target dir)", *ref, None, "", "")
-            scan(f"scan after edit #{n}, with runtime", ref, "<= 1.5x", cache_dir=cache)
+                lib.write_text(lib.read_text() + text.format(n=n))
+            ref = direct(work / f"direct{reps}")
+            row(f"direct cargo builds after {kind} #{n} (sum, warm target dir)", *ref, None, "", "")
+            scan(f"scan after {kind} #{n}, with runtime", ref, "<= 1.5x", cache_dir=cache)
 
         if jobs_compare:
             allocs = "default,fixture_bump,fixture_freelist"

@@ -38,6 +38,7 @@ def installed(tmp_path_factory) -> Path:
     [wheel] = wheels.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.endswith("data/share/wasm-auditor/fixtures/allocators/freelist/src/lib.rs") for n in names)
+    assert "auditor/wasm/native/codescan.wasm" in names  # the compiled code reader (package data)
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
@@ -49,11 +50,13 @@ def installed(tmp_path_factory) -> Path:
 
 
 def test_installed_copy_is_the_wheel(installed):
-    code = "import auditor, auditor.data as d; print(auditor.__file__); print(d.rules_dir())"
+    code = ("import auditor, auditor.data as d, auditor.wasm.native as n; print(auditor.__file__); "
+            "print(d.rules_dir()); print(n.available())")
     out = subprocess.run([str(installed / "bin" / "python"), "-c", code], capture_output=True, text=True,
                          cwd="/", check=True).stdout.split("\n")
     assert out[0].startswith(str(installed)), out
     assert out[1] == str(installed / "share" / "wasm-auditor" / "rules")
+    assert out[2] == "True"  # the compiled code reader loads from the installed package
     assert (installed / "share/wasm-auditor/fixtures/allocators/freelist/Cargo.toml").is_file()
 
 

@@ -140,6 +140,37 @@ def test_edit_rebuilds_incrementally_in_the_kept_target_dirs(tmp_path):
     assert pruned["results"]["variants"]["entries"] == 2  # results stay: a re-scan is still warm
 
 
+@pytest.mark.cargo
+def test_an_edit_that_leaves_the_module_identical_reuses_everything_after_cargo(tmp_path):
+    crate = copy_crate("minimal", tmp_path / "src")
+    env, log = counting_cargo(tmp_path)
+    cache = tmp_path / "c"
+    args = ("scan", crate, "--profiles", "release", "--allocators", "fixture_bump", "--no-speed",
+            "--compression", "none", "--cache-dir", cache, "--format", "json")
+    first = json.loads(auditor(*args, env=env).stdout)["variants"][0]
+    lib = crate / "src" / "lib.rs"
+    lib.write_text(lib.read_text() + "\n// a comment: the module's bytes do not change\n")
+    second = json.loads(auditor(*args, env=env).stdout)["variants"][0]
+    builds = [c for c in _calls(log) if " build --lib " in f" {c}" or " rustc --lib " in f" {c}"]
+    assert len(builds) == 4  # measured + probe build, twice: the edit is a new build input
+    assert second["sha256"] == first["sha256"] == _sha(second["wasm_path"])
+    assert second["probe_build"]["sha256"] == first["probe_build"]["sha256"]
+    assert second["wasm_path"] != first["wasm_path"]  # another variant entry...
+    # ...whose runtime record was not measured again: its wall-clock timings are the first
+    # run's to the last digit (they differ between any two runs), its file the new entry's.
+    assert second["runtime"]["timings"] == first["runtime"]["timings"]
+    assert second["runtime"]["file"] == second["probes_path"] != first["probes_path"]
+    assert second["wasm"] == first["wasm"]
+    info = json.loads(auditor("cache", "info", "--cache-dir", cache, "--format", "json").stdout)
+    assert info["results"]["variants"]["entries"] == 2 and info["results"]["probes"]["entries"] == 2
+    assert info["results"]["modules"]["entries"] == 2  # the measured module and the probe module, once each
+
+    lib.write_text(lib.read_text() + "\n#[no_mangle]\npub extern \"C\" fn sub(a: i32, b: i32) -> i32 { a - b }\n")
+    third = json.loads(auditor(*args, env=env).stdout)["variants"][0]
+    assert third["sha256"] != first["sha256"]
+    assert third["runtime"]["timings"] != first["runtime"]["timings"]  # measured anew
+
+
 def _vendored_crate(root: Path) -> Path:
     """An app whose dependency `vdep` comes from a vendored directory source outside it."""
     vdep = root / "vendor" / "vdep"

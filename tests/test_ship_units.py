@@ -45,6 +45,19 @@ def test_every_flag_in_the_table_is_one_wasm_opt_knows():
     assert B.feature_flags(["+sign-ext", "sign-extension-ops", "no-such-feature"]) == ["--enable-sign-ext"]
 
 
+def test_wasm_opt_help_is_asked_once_per_binary(tmp_path):
+    """npm's wasm-opt takes 1-1.5 s for --help; a scan asked it once per variant."""
+    log, exe = tmp_path / "calls", tmp_path / "wasm-opt"
+    exe.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\necho '  --enable-simd  --enable-bulk-memory'\n")
+    exe.chmod(0o755)
+    tool = B.Tool("wasm-opt", str(exe), "1", "path")
+    assert B.supported_flags(tool) == B.supported_flags(tool) == {"--enable-simd", "--enable-bulk-memory"}
+    assert log.read_text().splitlines() == ["--help"]
+    exe.write_text(exe.read_text().replace("--enable-simd ", "--enable-gc "))  # another binary there now
+    assert B.supported_flags(tool) == {"--enable-gc", "--enable-bulk-memory"}
+    assert log.read_text().splitlines() == ["--help", "--help"]
+
+
 WAT = """(module
   (memory 1)
   (func (export "f") (param i32) (result i32)

@@ -5,7 +5,10 @@ Layout: `<cache>/variants/<key>/` holds `record.json` (status, error, seconds, s
 analysis results `inspect-<k>.json` / `runtime-<k>.json`, whose keys add the analysing
 code's own hash, so a newer auditor re-reads modules instead of trusting old figures.
 Probe builds (one per allocator and behaviour settings, shared by every variant whose
-profile agrees on them) live under `<cache>/probes/<key>/` the same way.
+profile agrees on them) live under `<cache>/probes/<key>/` the same way. What depends only
+on a built module's bytes (inspect, the runtime record, the shipping stages' outputs, the
+allocator's code cost) is kept by the module's sha256 under `<cache>/modules/<sha>/`, so
+an edit that leaves a module byte-identical costs its incremental build and nothing more.
 Writes go through a temp file and a rename: an interrupted scan leaves no half entry.
 
 `TargetStore` keeps the cargo target dirs between scans (`<cache>/targets/<crate>/`), so

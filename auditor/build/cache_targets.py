@@ -222,7 +222,8 @@ def prune(cache_root: Path, max_bytes: int, keep: Path | None = None) -> list[St
 
 # --------------------------------------------------------------------------- `auditor cache`
 
-_RESULT_KINDS = ("variants", "probes", "metadata", "toolchains")
+# native: the compiled code reader's machine code (auditor.wasm.native), one file per wasmtime version
+_RESULT_KINDS = ("variants", "probes", "modules", "metadata", "toolchains", "native")
 
 
 @dataclass
@@ -252,8 +253,10 @@ def _results(cache_root: Path) -> dict[str, dict[str, int]]:
     out = {}
     for kind in _RESULT_KINDS:
         d = cache_root / kind
-        if kind in ("variants", "probes"):
+        if kind in ("variants", "probes", "modules"):
             entries = sum(1 for sub in d.glob("*/*") if sub.is_dir()) if d.is_dir() else 0
+        elif kind == "native":
+            entries = sum(1 for _ in d.glob("*.cwasm")) if d.is_dir() else 0
         else:
             entries = sum(1 for _ in d.glob("*.json")) if d.is_dir() else 0
         out[kind] = {"entries": entries, "bytes": dir_size(d) if d.is_dir() else 0}

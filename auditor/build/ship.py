@@ -22,6 +22,7 @@ import subprocess
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from auditor.data import load_rules_file
@@ -252,11 +253,26 @@ def feature_flags(features: Iterable[str]) -> list[str]:
 
 def supported_flags(tool: Tool) -> set[str]:
     """The `--enable-…` flags this wasm-opt knows (an old one lacks newer features)."""
+    return set(_enable_flags(str(tool.path), _stat_key(tool.path)))
+
+
+def _stat_key(path: str | Path) -> tuple[int, int]:
     try:
-        out = subprocess.run([tool.path, "--help"], capture_output=True, text=True, timeout=120).stdout
+        st = os.stat(path)
+    except OSError:
+        return (0, 0)
+    return (st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _enable_flags(path: str, _stat: tuple[int, int]) -> frozenset[str]:
+    """Asked once per wasm-opt binary and process: npm's binaryen (wasm run by node)
+    takes 1-1.5 s to print its --help, and a scan ran it once per variant."""
+    try:
+        out = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=120).stdout
     except (OSError, subprocess.TimeoutExpired):
-        return set()
-    return set(re.findall(r"--enable-[a-z0-9-]+", out or ""))
+        return frozenset()
+    return frozenset(re.findall(r"--enable-[a-z0-9-]+", out or ""))
 
 
 def run_wasm_opt(tool: Tool, wasm: Path, out: Path, level: str = "-O", features: Iterable[str] = (),

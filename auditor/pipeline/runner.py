@@ -327,23 +327,34 @@ class Runner:
         if v.status == "ok":
             module = plan.cache.path("module.wasm")
             v.wasm_path = str(module)
-            v.wasm = self._inspect(plan, module)
+            # Everything after cargo is a function of the module's bytes: kept by its sha256.
+            by_module = self._by_module(rec.get("sha256"), plan.cache)
+            v.wasm = self._inspect(by_module, plan, module)
             if self.runtime_on and plan.probe is not None:
                 self._run(plan.probe, probe_rec or {}, v)
             self._check_allocator(plan, probe_rec, v)  # on cargo's module, which keeps the most names
-            ship_variant(self, plan, v, module)  # bindgen CLI, wasm-opt: v.wasm becomes the shipped module's
-            v.allocator_code = self._allocator_code(plan, Path(v.wasm_path), v.wasm,
+            ship_variant(self, by_module, v, module)  # bindgen CLI, wasm-opt: v.wasm becomes the shipped module's
+            v.allocator_code = self._allocator_code(by_module, Path(v.wasm_path), v.wasm,
                                                     sha=v.sha256 if v.wasm_path == str(module) else None)
         self.rep.step(v.id, "from cache" if cached else (f"built in {v.build_seconds:.1f}s" if v.status == "ok"
                                                             else "FAILED"))
         return v
 
-    def _inspect(self, plan: Plan, module: Path) -> InspectRecord:
+    def _by_module(self, sha: str | None, fallback: VariantCache) -> VariantCache:
+        """Where results that depend only on a module's bytes are kept (inspect, the runtime
+        record, shipping stages, allocator code): `<cache>/modules/<sha256>/`. A re-scan
+        after an edit that leaves a module byte-identical (a comment, a test, an unused
+        item) redoes its cargo build, incrementally, and nothing after it."""
+        if not sha or self.cache_root is None:
+            return fallback
+        return VariantCache(self.cache_root, sha, read=self.options.use_cache, kind="modules")
+
+    def _inspect(self, cache: VariantCache, plan: Plan, module: Path) -> InspectRecord:
         # Named where the user's own `cargo build --profile P` would put it; the real file
         # is the variant's `wasm_path` (in the cache).
         shown = f"target/{TARGET}/{plan.profile.name}/{self.crate.lib_name}.wasm"
         name = f"inspect-{digest([code_hash('auditor.wasm', ('allocators.toml',)), self.options.compression, shown])[:20]}.json"
-        cached = plan.cache.analysis(name)
+        cached = cache.analysis(name)
         if cached is not None:
             return cast(InspectRecord, cached)  # written by the line below, with this code's hash in its name
         from auditor.wasm.inspect import inspect_bytes
@@ -353,7 +364,7 @@ class Runner:
         # Parsed once: _allocator_code takes this parse while the file is unchanged.
         self._parsed = (str(module), before, result.module) if before == _identity(module) else None
         data = result.to_json()
-        plan.cache.put_json(name, data)
+        cache.put_json(name, data)
         return data
 
     def _check_allocator(self, plan: Plan, probe_rec: dict[str, Any] | None, v: VariantResult) -> None:
@@ -371,20 +382,22 @@ class Runner:
             probes = probe.cache.path("probes.wasm")
             if probes.is_file():
                 name = f"twin-{digest([code_hash('auditor.wasm', ('allocators.toml',)), file_sha256(probes)])[:20]}.json"
-                cached = probe.cache.analysis(name)
+                by_module = self._by_module((probe_rec or {}).get("sha256"), probe.cache)
+                cached = by_module.analysis(name)
                 if cached is not None:
                     twin = cast(AllocatorRecord, cached)
                 else:
                     from auditor.wasm.allocator import detect_file
 
                     twin = detect_file(probes)
-                    probe.cache.put_json(name, twin)
+                    by_module.put_json(name, twin)
         run: dict[str, Any] = dict(v.runtime) if v.runtime else {}
         churn = (run.get("churn") or {}).get("verdict")
         assert v.wasm is not None  # only ok variants are checked
         v.allocator_check = allocator_check(a.name, a.candidates, v.wasm, twin=twin, churn=churn, std=self._std)
 
-    def _allocator_code(self, plan: Plan, module: Path, wasm: InspectRecord, sha: str | None = None) -> dict[str, Any]:
+    def _allocator_code(self, cache: VariantCache, module: Path, wasm: InspectRecord,
+                        sha: str | None = None) -> dict[str, Any]:
         """What the allocator costs in the shipped module's code (allocspeed; cached like inspect).
         `sha`: the module's sha256 when known (the build record's, for the measured module)."""
         # Keyed by the module too: with shipping stages, one variant has several modules.
@@ -393,7 +406,7 @@ class Runner:
             parsed = None  # another file (a shipped stage's), or this one rewritten since
         key = digest([code_hash("auditor.wasm", ("allocators.toml",)), wasm["allocator"], sha or file_sha256(module)])
         name = f"alloccode-{key[:20]}.json"
-        cached = plan.cache.analysis(name)
+        cached = cache.analysis(name)
         if cached is not None:
             return cached
         from auditor.wasm.allocator_cost import allocator_code_json
@@ -402,7 +415,7 @@ class Runner:
         # the parse inspect just made of these very bytes, else a parse of the file
         mod = parsed[2] if parsed is not None else parse_module(module.read_bytes(), str(module))
         data = allocator_code_json(mod, dict(wasm["allocator"]))
-        plan.cache.put_json(name, data)
+        cache.put_json(name, data)
         return data
 
     def runtime_setup(self) -> tuple[RuntimeOptions, list[Scenario]]:
@@ -430,17 +443,18 @@ class Runner:
         probes = probe.cache.path("probes.wasm")
         v.probes_path = str(probes)
         if probe.key not in self._ran:
-            self._ran[probe.key] = self._run_probe(probe, probes)
+            self._ran[probe.key] = self._run_probe(self._by_module(rec.get("sha256"), probe.cache), probes)
         # The same record for every variant it serves: nothing downstream modifies records
         # (the rules put findings in the scan's lists), so it is shared, not copied.
         v.runtime, v.runtime_error = self._ran[probe.key]
 
-    def _run_probe(self, probe: ProbePlan, probes: Path) -> tuple[RunRecord | None, str | None]:
+    def _run_probe(self, cache: VariantCache, probes: Path) -> tuple[RunRecord | None, str | None]:
         ropts, scen = self.runtime_setup()
         name = f"runtime-{digest([code_hash('auditor.runtime'), asdict(ropts), [asdict(s) for s in scen]])[:20]}.json"
-        cached = probe.cache.analysis(name)
+        cached = cache.analysis(name)
         if cached is not None:
-            return cast(RunRecord, cached), None  # written below, with this code's hash in its name
+            # kept by the module's bytes: the same bytes may sit in another probe entry now
+            return cast(RunRecord, {**cached, "file": str(probes)}), None  # written below, with this code's hash in its name
         from auditor.runtime.api import run_module
 
         try:
@@ -448,5 +462,5 @@ class Runner:
             data = run_module(probes, ropts, scen, trusted=True).to_json()
         except AuditorError as e:
             return None, e.line()
-        probe.cache.put_json(name, data)
+        cache.put_json(name, data)
         return data, None

@@ -165,9 +165,10 @@ def _inspect_cached(cache: Any, compression: str, path: Path, shown: str) -> Ins
     return data
 
 
-def ship_variant(runner: Any, plan: Any, v: Any, module: Path) -> None:
+def ship_variant(runner: Any, cache: Any, v: Any, module: Path) -> None:
     """The runner's hook: run the shipping stages for variant `v` (cargo's `module`), then
-    point `v.wasm`/`v.wasm_path` at the selected stage and record every stage in `v.stages`."""
+    point `v.wasm`/`v.wasm_path` at the selected stage and record every stage in `v.stages`.
+    `cache`: where the stages' outputs are kept (the runner's entry for cargo's module)."""
     sh = getattr(runner, "_shipper", None)
     if sh is None:
         def notice(msg: str) -> None:
@@ -181,7 +182,7 @@ def ship_variant(runner: Any, plan: Any, v: Any, module: Path) -> None:
     if not applies and not sh.options.wasm_opt:
         return  # not a wasm-bindgen crate (or the CLI is off) and wasm-opt not asked for
     comp = runner.options.compression
-    stages, chosen, path, rec = sh.ship(plan.cache, runner.crate.lib_name, module, v.wasm,
-                                        lambda p, shown: _inspect_cached(plan.cache, comp, p, shown))
+    stages, chosen, path, rec = sh.ship(cache, runner.crate.lib_name, module, v.wasm,
+                                        lambda p, shown: _inspect_cached(cache, comp, p, shown))
     v.stages, v.stage = stages, chosen
     v.wasm, v.wasm_path = rec, str(path)

@@ -123,7 +123,7 @@ class ElementSegment:
     func_indices: list[int] = _field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)  # 10^5 of them in a big module: 88 bytes each instead of ~350 with a __dict__
 class Function:
     index: int  # in the function index space (imports first)
     type_index: int

@@ -74,6 +74,7 @@ class Tables:
     exact_prefix: frozenset[int]
     packed: dict[int, str]
     types: dict  # the rest of wasm_types.toml, for the section reader
+    native: dict  # wasm_opcodes.toml [native]: when parse.py uses the compiled code reader
 
 
 IMMEDIATE_KINDS = frozenset((
@@ -145,6 +146,7 @@ def tables() -> Tables:
         exact_prefix=frozenset(_byte_keys(types["heaptype_prefix"], "heaptype_prefix")),
         packed=_byte_keys(types["packed"], "packed"),
         types=types,
+        native=dict(ops_doc.get("native", {})),
     )
 
 
@@ -711,7 +713,8 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
     opcode, target, opcode, target, ... to `flat` (an `array`: what parse_module keeps,
     so the item graph never walks the code again). With `const_window` (lo, hi),
     FULL_REF_OPS: also global.get / global.set (the global) and the i32.consts whose
-    encoding may hold a value in [lo, hi) (a superset; each value as a u32), in order.
+    value (signed) is in [lo, hi) (each value as a u32), in order: exactly what
+    body_refs keeps and the compiled reader (auditor/wasm/native) keeps.
 
     Fast path: one findall() of `scanner` tokenises the whole body in C and yields only
     the block instructions and REF_OPS, whose nesting and targets a short Python loop
@@ -725,6 +728,7 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
         dc_prefixes = _datacount_prefixes()
         found: list[int] = []  # opcode, target, opcode, target, ...
         tok = b"x"
+        lo, hi = const_window if const_window is not None else (0, 0)
         if const_window is None:
             ref_ops, pattern = REF_OPS, scanner(_validation_set())
         else:
@@ -738,11 +742,15 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
                     break
                 stack.pop()
             elif b in ref_ops and len(tok) > 1:  # a whole token: call, ref.func, memory.grow, ...
-                found.append(b)
                 n = len(tok)  # the opcode and one u32 LEB (call_indirect: two)
-                if b == OP_I32_CONST:
-                    found.append(_sleb_u32(tok))
-                elif n == 2 and b not in _INDIRECT:
+                if b == OP_I32_CONST:  # the scanner kept those whose encoding may be in [lo, hi)
+                    value = _sleb_u32(tok)
+                    if lo <= (value - (1 << 32) if value >= 1 << 31 else value) < hi:
+                        found.append(b)
+                        found.append(value)
+                    continue
+                found.append(b)
+                if n == 2 and b not in _INDIRECT:
                     found.append(tok[1])
                 elif n == 4 and b not in _INDIRECT:  # three-byte index: calls in modules of 16k+ functions
                     found.append((tok[1] & 0x7F) | (tok[2] & 0x7F) << 7 | tok[3] << 14)

@@ -15,7 +15,9 @@ components. Being the reader that never fails on a valid module is the point.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from array import array
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +27,7 @@ from auditor.io import describe
 from auditor.wasm import model as m
 from auditor.wasm.opcodes import (
     _S32,
+    _U32,
     OP_END,
     OP_GLOBAL_GET,
     OP_I32_CONST,
@@ -84,11 +87,14 @@ def read_module_file(path: str | Path) -> bytes:
         raise AuditorError(f"cannot read: {e.strerror}", str(path)) from None
 
 
-def parse_module(data: bytes, name: str = "<module>", *, full_refs: bool = False) -> m.Module:
+def parse_module(data: bytes, name: str = "<module>", *, full_refs: bool = False,
+                 native: bool | None = None) -> m.Module:
     """The module in `data`, every body validated. The same pass keeps what every body
     calls, references and grows (`ParsedRefs`, the call graph's edges); `full_refs` keeps
     also its global accesses and the i32.consts that may be data addresses, so the full
-    item graph (the deep analyses) never walks the code a second time either."""
+    item graph (the deep analyses) never walks the code a second time either. `native`:
+    True/False forces the compiled code reader (auditor/wasm/native) on/off, None
+    decides by the code section's size (`native_reader_mode`); the result is the same."""
     if not isinstance(data, bytes):
         data = bytes(data)
     fmt = _formats()
@@ -164,7 +170,7 @@ def parse_module(data: bytes, name: str = "<module>", *, full_refs: bool = False
             mod.data_count = body.u32()
         elif kind == "code":
             code_section_at = start
-            _read_code(mod, body, func_decls or [], _peek_data_window(data, r.pos) if full_refs else None)
+            _read_code(mod, body, func_decls or [], _peek_data_window(data, r.pos) if full_refs else None, native)
         elif kind == "data":
             _read_data(mod, body)
         if not body.at_end():
@@ -425,6 +431,30 @@ def _read_tables(mod: m.Module, r: Reader) -> None:
 _I32_CONST_EXPR = re.compile(b"\\x41(" + _S32 + b")\\x0b")
 
 
+# An active data segment of memory 0 at `i32.const N` (flags 0): offset and size, as one
+# match (Go modules have ~10^5 segments).
+_ACTIVE0_SEGMENT = re.compile(b"\\x00\\x41(" + _S32 + b")\\x0b(" + _U32 + b")")
+
+
+def _uleb_matched(leb: bytes) -> int:
+    value = shift = 0
+    for b in leb:
+        value |= (b & 0x7F) << shift
+        shift += 7
+    return value
+
+
+def _sleb_matched(leb: bytes) -> int:
+    """The value of a signed LEB128 the pattern above has validated (Reader.sleb's
+    checks already done by the regex): a short loop for 10^5 data segments (Go)."""
+    value = shift = 0
+    b = 0
+    for b in leb:
+        value |= (b & 0x7F) << shift
+        shift += 7
+    return value - (1 << shift) if b & 0x40 else value
+
+
 def _read_const_expr(r: Reader) -> tuple[int | None, int | None]:
     """Walk a constant expression to its `end`; return (constant, global.get index).
 
@@ -433,10 +463,8 @@ def _read_const_expr(r: Reader) -> tuple[int | None, int | None]:
     """
     fast = _I32_CONST_EXPR.match(r.data, r.pos, r.end)
     if fast is not None:  # `i32.const N end`: almost every data and element offset
-        r.pos = fast.start(1)
-        value = r.sleb(32)
         r.pos = fast.end()
-        return value, None
+        return _sleb_matched(fast.group(1)), None
     start = r.pos
     insns = []
     depth = 0
@@ -523,7 +551,18 @@ def _peek_data_window(data: bytes, pos: int) -> tuple[int, int]:
                 r.pos += size
                 continue
             body = r.sub(size)
+            active0, bdata, bend = _ACTIVE0_SEGMENT.match, body.data, body.end
             for _ in range(body.count(1, "data segment")):
+                fast = active0(bdata, body.pos, bend)
+                if fast is not None:
+                    size = _uleb_matched(fast.group(2))
+                    if size > bend - fast.end():
+                        return ALL_CONSTS
+                    body.pos = fast.end() + size
+                    if size:
+                        at = _sleb_matched(fast.group(1))
+                        spans.append((at, at + size))
+                    continue
                 flags = body.u32()
                 if flags > 2:
                     return ALL_CONSTS
@@ -533,8 +572,7 @@ def _peek_data_window(data: bytes, pos: int) -> tuple[int, int]:
                     fast = _I32_CONST_EXPR.match(body.data, body.pos, body.end)
                     if fast is None:
                         return ALL_CONSTS
-                    body.pos = fast.start(1)
-                    offset = body.sleb(32)
+                    offset = _sleb_matched(fast.group(1))
                     body.pos = fast.end()
                 size = body.u32()
                 if size > body.left:
@@ -550,7 +588,8 @@ def _peek_data_window(data: bytes, pos: int) -> tuple[int, int]:
     return min(a for a, _ in spans), max(b for _, b in spans)
 
 
-def _read_code(mod: m.Module, r: Reader, decls: list[int], window: tuple[int, int] | None = None) -> None:
+def _read_code(mod: m.Module, r: Reader, decls: list[int], window: tuple[int, int] | None = None,
+               native: bool | None = None) -> None:
     n = r.count(2, "code body")
     if n != len(decls):
         raise r.fail(f"code section has {n} bodies but the function section declares {len(decls)}", r.pos)
@@ -558,36 +597,110 @@ def _read_code(mod: m.Module, r: Reader, decls: list[int], window: tuple[int, in
     mod.func_type_indices.extend(decls)
     data, file = r.data, r.file
     datacount = mod.data_count is not None
-    functions = mod.functions
-    Function = m.Function
-    # What every body calls, references and grows, read by the same regex pass that
-    # validates it: the call graph's edges (`ParsedRefs`), so inspect never walks the code again.
+    # What every body calls, references and grows, read by the same pass that validates
+    # it: the call graph's edges (`ParsedRefs`), so inspect never walks the code again.
     refs = mod.derived.get(ParsedRefs.KEY)
     if not isinstance(refs, ParsedRefs):
         refs = mod.derived[ParsedRefs.KEY] = ParsedRefs()
-    flat, starts = refs.flat, refs.starts
     refs.window = window
     pos, section_end = r.pos, r.end
-    for i in range(n):
-        body_offset = pos
-        if pos < section_end and data[pos] < 0x80:  # the body size, usually one byte... or not
-            size, code_offset = data[pos], pos + 1
-        else:
-            r.pos = pos
-            size = r.u32()
-            code_offset = r.pos
-        end = code_offset + size
-        if end > section_end:
-            raise MalformedModule(f"function body {base + i} size {size} runs past the end of the code section "
-                                  f"({section_end - code_offset} bytes left)", body_offset, file)
-        if size == 0:
-            raise MalformedModule(f"function body {base + i} is empty", body_offset, file)
-        first = read_locals(data, code_offset, end, file)
-        starts.append(len(flat))
-        check_body(data, first, end, file, datacount, flat=flat, const_window=window)
-        functions.append(Function(base + i, decls[i], body_offset, code_offset, size))
-        pos = end
+    # The compiled reader (auditor/wasm/native) reads runs of bodies; it stops before any
+    # body it does not vouch for, which the Python pass below reads (and rejects with its
+    # message), and goes on after it.
+    session = _native_session(data, pos, section_end, n, native)
+    try:
+        pos = _read_bodies(mod, data, file, pos, section_end, n, base, decls, datacount, refs, window, session)
+    finally:
+        if session is not None:
+            session.close()
     r.pos = pos
+
+
+def _read_bodies(mod: m.Module, data: bytes, file: str | None, pos: int, section_end: int, n: int, base: int,
+                 decls: list[int], datacount: bool, refs: ParsedRefs, window: tuple[int, int] | None,
+                 session) -> int:
+    functions, Function = mod.functions, m.Function
+    flat, starts = refs.flat, refs.starts
+    i = 0
+    while i < n:
+        if session is not None:
+            try:
+                batches = session.scan(pos, n - i, datacount, window)
+            except session.Failure:  # wasmtime refused: the Python pass reads the rest
+                session = None
+                continue
+            for batch in batches:
+                c = batch.count
+                recs, shift = batch.recs, len(flat)
+                starts.extend([s + shift for s in recs[3::4]])
+                flat.extend(batch.flat)
+                functions.extend(map(Function, range(base + i, base + i + c), decls[i : i + c],
+                                     recs[0::4], recs[1::4], recs[2::4]))
+                i += c
+                pos = recs[-3] + recs[-2]
+            if i == n:
+                break
+        pos = _read_body(mod, data, file, pos, section_end, base + i, decls[i], datacount, refs, window)
+        i += 1
+    return pos
+
+
+def _read_body(mod: m.Module, data: bytes, file: str | None, pos: int, section_end: int, index: int, type_index: int,
+               datacount: bool, refs: ParsedRefs, window: tuple[int, int] | None) -> int:
+    """One body with the Python pass (opcodes.check_body); returns where the next starts."""
+    body_offset = pos
+    if pos < section_end and data[pos] < 0x80:  # the body size, usually one byte... or not
+        size, code_offset = data[pos], pos + 1
+    else:
+        r = Reader(data, pos, section_end, file)
+        size = r.u32()
+        code_offset = r.pos
+    end = code_offset + size
+    if end > section_end:
+        raise MalformedModule(f"function body {index} size {size} runs past the end of the code section "
+                              f"({section_end - code_offset} bytes left)", body_offset, file)
+    if size == 0:
+        raise MalformedModule(f"function body {index} is empty", body_offset, file)
+    first = read_locals(data, code_offset, end, file)
+    refs.starts.append(len(refs.flat))
+    check_body(data, first, end, file, datacount, flat=refs.flat, const_window=window)
+    mod.functions.append(m.Function(index, type_index, body_offset, code_offset, size))
+    return end
+
+
+def native_reader_mode() -> str:
+    """`AUDITOR_NATIVE_READER`: "auto" (the default: the compiled reader for code sections
+    of at least rules/wasm_opcodes.toml [native] min-code-bytes), "on" (every code
+    section) or "off" (the Python pass only)."""
+    mode = os.environ.get("AUDITOR_NATIVE_READER", "auto").strip().lower() or "auto"
+    if mode not in ("auto", "on", "off"):
+        raise AuditorError(f"AUDITOR_NATIVE_READER={mode!r}: expected auto, on or off")
+    return mode
+
+
+def _native_session(data: bytes, start: int, end: int, n: int, native: bool | None):
+    """A compiled-reader session over the code section, or None for the Python pass."""
+    if native is None:
+        mode = native_reader_mode()
+        if mode == "off":
+            return None
+        if mode == "auto":
+            loaded = "wasmtime" in sys.modules  # then only loading the reader is left to pay
+            threshold = tables().native.get("min-code-bytes-loaded" if loaded else "min-code-bytes")
+            if threshold is None or end - start < threshold:  # (a rules dir without [native]: Python)
+                return None
+    elif not native:
+        return None
+    if n == 0:
+        return None
+    from auditor.wasm import native as nat
+
+    if not nat.available():
+        return None
+    try:
+        return nat.Session(data, start, end, n)
+    except nat.Failure:  # e.g. a module beyond the reader's 32-bit offsets: the Python pass
+        return None
 
 
 class ParsedRefs:
@@ -600,10 +713,10 @@ class ParsedRefs:
     KEY = "parsed_refs"  # in Module.derived, until refs.code_references takes it
 
     def __init__(self) -> None:
-        self.flat = array("L")
-        self.starts = array("L")
+        self.flat = array("I")  # u32s (the compiled reader writes them as such)
+        self.starts = array("I")
         # None: REF_OPS only; (lo, hi): also global.get / global.set and the i32.consts
-        # that may hold a value in [lo, hi) (a superset, each as a u32):
+        # whose value (signed) is in [lo, hi) (each as a u32):
         # `parse_module(full_refs=True)`
         self.window: tuple[int, int] | None = None
 
@@ -614,7 +727,16 @@ class ParsedRefs:
 
 
 def _read_data(mod: m.Module, r: Reader) -> None:
+    segments, DataSegment, active0, data, end = mod.data_segments, m.DataSegment, _ACTIVE0_SEGMENT.match, r.data, r.end
     for i in range(r.count(1, "data segment")):
+        fast = active0(data, r.pos, end)
+        if fast is not None:  # flags 0, `i32.const N end`, size: nearly every segment
+            size = _uleb_matched(fast.group(2))
+            data_offset = fast.end()
+            if size <= end - data_offset:
+                segments.append(DataSegment(i, "active", 0, _sleb_matched(fast.group(1)), size, data_offset))
+                r.pos = data_offset + size
+                continue
         at = r.pos
         flags = r.u32()
         if flags > 2:
@@ -666,21 +788,50 @@ def _read_names(mod: m.Module, r: Reader) -> None:
         # other subsections (locals, labels, types, ...) are skipped by their size
 
 
+def _short_u32(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    """(value, position after it) of a LEB128 u32 of at most 3 bytes at `pos`, read inline
+    (a name map's indices and lengths nearly always are); (-1, pos) for a longer one or near
+    the end, which the caller leaves to the Reader and its one-line errors."""
+    if pos + 3 < end:
+        b0 = data[pos]
+        if b0 < 0x80:
+            return b0, pos + 1
+        b1 = data[pos + 1]
+        if b1 < 0x80:
+            return (b0 & 0x7F) | b1 << 7, pos + 2
+        b2 = data[pos + 2]
+        if b2 < 0x80:
+            return (b0 & 0x7F) | (b1 & 0x7F) << 7 | b2 << 14, pos + 3
+    return -1, pos
+
+
 def _read_name_map(r: Reader, target: dict[int, str]) -> None:
-    """idx -> name entries; a tight loop, since a big module names ~10^5 functions."""
+    """idx -> name entries; a tight loop, since a big module names ~10^5 functions: an
+    index or length of up to three bytes (2**21: every index of a module of fewer than
+    two million functions, every name shorter than 2 MB) is read by `_short_u32`; anything longer,
+    or near the end, by the Reader, which raises its one-line errors."""
     k = r.count(2, "name map entry")
     data, end, u32 = r.data, r.end, r.u32
+    pos = r.pos
     for _ in range(k):
-        idx = u32()
-        n = u32()
-        pos = r.pos
+        idx, pos = _short_u32(data, pos, end)
+        if idx < 0:
+            r.pos = pos
+            idx = u32()
+            pos = r.pos
+        n, pos = _short_u32(data, pos, end)
+        if n < 0:
+            r.pos = pos
+            n = u32()
+            pos = r.pos
         if n > end - pos:
             raise MalformedModule(f"name length {n} runs past the end ({end - pos} bytes left)", pos, r.file)
         try:
             target[idx] = data[pos : pos + n].decode("utf-8")
         except UnicodeDecodeError as e:
             raise MalformedModule("name is not valid UTF-8", pos + e.start, r.file) from None
-        r.pos = pos + n
+        pos += n
+    r.pos = pos
 
 
 def _link(mod: m.Module) -> None:
