@@ -39,6 +39,7 @@ code address points into is reported as garbage, with that caveat.
 
 from __future__ import annotations
 
+import sys
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
@@ -476,6 +477,25 @@ def _edges_from_refs(mod: Module, g: ItemGraph, out: list, ranges: list[tuple[in
             out[fi] = es  # function items get edges only here
 
 
+def _pair_keys(flat: array) -> array:
+    """`ParsedRefs.flat` (opcode, value, opcode, value, ...) as one int per pair, opcode
+    | value << 8 (an opcode is one byte, a value a u32): built by byte slicing in C,
+    so a body's distinct pairs are a set of ints, not of tuples."""
+    n = len(flat) // 2
+    size = flat.itemsize
+    if n and size in (4, 8) and sys.byteorder == "little" and max(flat[0::2]) < 256 and max(flat[1::2]) < 1 << 32:
+        raw = flat.tobytes()
+        buf = bytearray(8 * n)
+        step = 2 * size
+        buf[0::8] = raw[0::step]  # the opcode's low byte
+        for k in range(4):  # the value's four low bytes
+            buf[1 + k::8] = raw[size + k::step]
+        keys = array("Q")
+        keys.frombytes(bytes(buf))
+        return keys
+    return array("Q", [op | v << 8 for op, v in zip(flat[0::2], flat[1::2])])
+
+
 def _edges_from_parse(mod: Module, g: ItemGraph, out: list, ranges: list[tuple[int, int, int]], full: bool) -> bool:
     """The bodies' edges straight from the (opcode, value) pairs `parse_module` kept
     (`parse.ParsedRefs`), without a `refs.BodyRefs` per body: what `_edges_from_refs`
@@ -512,10 +532,9 @@ def _edges_from_parse(mod: Module, g: ItemGraph, out: list, ranges: list[tuple[i
     unsigned_ok = lo >= 0 and hi <= 1 << 31
     # every constant kept is in [lo, hi): with no gap between segments, in one of them
     contiguous = all(ranges[k][1] == ranges[k + 1][0] for k in range(len(ranges) - 1))
-    flat = parsed.flat
-    ops, values = flat[0::2], flat[1::2]
+    keys = _pair_keys(parsed.flat)  # one int per pair: opcode | value << 8
     bounds = [s // 2 for s in parsed.starts]
-    bounds.append(len(ops))
+    bounds.append(len(keys))
     op_call, op_return_call, op_global_get, op_global_set = rf.OP_CALL, rf.OP_RETURN_CALL, rf.OP_GLOBAL_GET, \
         rf.OP_GLOBAL_SET
     op_const, op_ref_func, op_grow = rf.OP_I32_CONST, rf.OP_REF_FUNC, rf.OP_MEMORY_GROW
@@ -524,11 +543,12 @@ def _edges_from_parse(mod: Module, g: ItemGraph, out: list, ranges: list[tuple[i
         a, b = bounds[k], bounds[k + 1]
         if a == b and not segment_ops:
             continue
-        body_ops, body_values = ops[a:b], values[a:b]
+        body = keys[a:b]
         es: list[int] = []
         grows = consts = False
         # distinct (opcode, value) pairs: a body calls the same few functions many times
-        for op, v in set(zip(body_ops, body_values)):
+        for x in set(body):
+            op, v = x & 0xFF, x >> 8
             if op == op_call or op == op_return_call:
                 if v < nf:
                     es.append(v << 4 | _CALL)
@@ -547,11 +567,11 @@ def _edges_from_parse(mod: Module, g: ItemGraph, out: list, ranges: list[tuple[i
                     es.append((t0 + v) << 4 | _CALL_INDIRECT)
         if consts and full and hi > lo:
             if unsigned_ok:
-                addresses = [v for op, v in zip(body_ops, body_values) if op == op_const and lo <= v < hi]
+                addresses = [x >> 8 for x in body if x & 0xFF == op_const and lo <= x >> 8 < hi]
             else:
-                addresses = [x for x in (v - (1 << 32) if v >= 1 << 31 else v
-                                         for op, v in zip(body_ops, body_values) if op == op_const)
-                             if lo <= x < hi]
+                addresses = [c for c in ((x >> 8) - (1 << 32) if x >> 8 >= 1 << 31 else x >> 8
+                                         for x in body if x & 0xFF == op_const)
+                             if lo <= c < hi]
             if addresses:
                 g.data_addresses[f.index] = addresses
                 es += _data_ref_keys(addresses, ranges, range_starts, segment_of, d0, contiguous)
