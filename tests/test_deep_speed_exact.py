@@ -404,3 +404,20 @@ def test_referrers_by_byte_search_equal_the_reversed_graph(case, code):
                                               if big[k] == t})
         else:
             assert referrers(g, t) == sorted(set(pred[pstart[t]:pstart[t + 1]]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 0xFF), st.integers(0, (1 << 32) - 1)), max_size=40),
+       st.sampled_from(["I", "L", "Q"]), st.booleans())
+def test_pair_keys_by_byte_slicing(pairs, code, odd):
+    """The item graph reads a body's (opcode, value) pairs as ints opcode | value << 8
+    made by slicing the pairs array's bytes; an opcode or value too wide for that takes
+    the plain way. Both must equal the arithmetic."""
+    from array import array
+
+    from auditor.wasm.analysis.items import _pair_keys
+
+    if odd and code != "I":
+        pairs = [*pairs, (0x41, 1 << 40)]  # not a u32: the fallback
+    flat = array(code, [x for p in pairs for x in p])
+    assert list(_pair_keys(flat)) == [op | v << 8 for op, v in pairs]
