@@ -84,6 +84,36 @@ def counted(p: subprocess.CompletedProcess) -> int:
     return int(m.group(1)) if m else -1
 
 
+def lib_name(crate: Path) -> str:
+    import tomllib
+
+    manifest = tomllib.loads((crate / "Cargo.toml").read_text())
+    return str(manifest.get("lib", {}).get("name") or manifest["package"]["name"]).replace("-", "_")
+
+
+def ship_tools(crate: Path, tc: dict) -> tuple | None:
+    """(wasm-bindgen CLI, wasm-opt) for a crate that locks wasm-bindgen, found the way the
+    scan finds them (never installed here: run one scan first); None otherwise."""
+    sys.path.insert(0, str(REPO))
+    from auditor.build import ship as B
+
+    version = B.locked_version(crate / "Cargo.lock", B.ship_rules()["bindgen"]["crate"])
+    if not version:
+        return None
+    bindgen = B.find_wasm_bindgen(version, cargo=tc["cargo"], rustc=tc["rustc"], install=False)
+    return bindgen, B.find_wasm_opt(install=False)
+
+
+def ship_by_hand(tools: tuple, module: Path, out: Path) -> None:
+    from auditor.build import ship as B
+    from auditor.wasm.features import file_features
+
+    bindgen, opt = tools
+    res = B.run_bindgen(bindgen, module, out, module.stem)
+    if opt is not None:
+        B.run_wasm_opt(opt, res.wasm, out / "opt.wasm", "-O", file_features(str(res.wasm)))
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     jobs_compare = "--jobs" in sys.argv[1:]
@@ -118,12 +148,21 @@ def main() -> None:
         def user_env(target: Path) -> dict:
             return dict(os.environ, RUSTC=tc["rustc"], CARGO_INCREMENTAL="0", CARGO_TARGET_DIR=str(target))
 
+        ship = ship_tools(crate_src, tc)
+
         def direct(target: Path) -> tuple[float, float]:
+            """The user's builds; for a wasm-bindgen crate also what `wasm-pack build` runs
+            after cargo on each (the wasm-bindgen CLI, then wasm-opt -O: the same tools the
+            scan found), as the scan does."""
             wall, c0 = 0.0, _children_cpu()
             for c in cmds:
                 argv = [tc["cargo"], *shlex.split(c["command"])[1:]]
                 t = time.perf_counter()
                 subprocess.run(argv, cwd=user, env=user_env(target), check=True, capture_output=True)
+                if ship is not None:
+                    profile = re.search(r"--profile (\S+)", c["command"]).group(1)
+                    built = target / "wasm32-unknown-unknown" / profile / f"{lib_name(crate_src)}.wasm"
+                    ship_by_hand(ship, built, target / "pkg" / profile)
                 wall += time.perf_counter() - t
             return wall, _children_cpu() - c0
 
@@ -187,6 +226,10 @@ def main() -> None:
         print(f"# {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; uptime: {load}")
         print(f"# crate {crate_src.relative_to(REPO) if crate_src.is_relative_to(REPO) else crate_src}, "
               f"{tc['rustc_version']} + {tc['cargo_version']}, {os.cpu_count()} cores, --compression none, --jobs 1")
+        if ship is not None:
+            print(f"# a wasm-bindgen crate: every 'direct' row is cargo + wasm-bindgen {ship[0].version} + "
+                  f"wasm-opt {ship[1].version if ship[1] else '(none)'} -O per variant (what wasm-pack build runs; "
+                  "the scan runs the same stages)")
         print("| measurement | wall / CPU s | ratio wall / CPU | goal | auditor's stderr (count checked against a logging CARGO wrapper) |")
         print("|---|---|---|---|---|")
         for r in rows:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -527,3 +529,30 @@ def test_name_map_inline_reads(entries, cut, junk):
         return out
 
     assert run(inline) == run(lambda: _name_map_by_reader(body))
+
+
+def test_the_reader_runs_under_an_address_space_cap(tmp_path):
+    """Under `ulimit -v 4 GB` (some CI sets one) wasmtime's default 4 GiB reservation per
+    memory made the instance impossible and every module fell back to the Python pass.
+    In a child capped at 4 GB: the compiled reader reads every body of a module and gives
+    what the Python pass gives."""
+    module = fixturelib.wat(fixturelib.wat_names()[0])
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
+        "from auditor.wasm import native as nat, parse as P\n"
+        "calls = []\n"
+        "real = P._read_body\n"
+        "P._read_body = lambda *a, **k: calls.append(1) or real(*a, **k)\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "mine = P.parse_module(data, 'm', native=True)\n"
+        "assert not calls, f'{len(calls)} bodies left to the Python pass'\n"
+        "theirs = P.parse_module(data, 'm', native=False)\n"
+        "import dataclasses as d\n"
+        "assert [d.astuple(f) for f in mine.functions] == [d.astuple(f) for f in theirs.functions]\n"
+        "print(len(mine.functions))\n"
+    )
+    env = dict(os.environ, AUDITOR_NATIVE_CACHE=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code, str(module)], capture_output=True, text=True, env=env, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout) > 0

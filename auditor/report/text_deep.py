@@ -111,9 +111,11 @@ def render_paths(result: Any, *, color: bool = False) -> str:
 # --------------------------------------------------------------------------- garbage
 
 def render_garbage(result: Any, *, color: bool = False) -> str:
-    j = result.to_json()
+    # the record without its item list: only the rows shown are named (demangled)
+    j = {"file": result.file, "bytes": result.bytes,
+         "data_segments": {"items": result.data_items, "bytes": result.data_bytes}}
     total = result.bytes_total
-    items = j["items"]
+    items = result.items
     out = [_head(j, f"{len(items):,} items, {j['bytes']:,} bytes ({_pct(j['bytes'], total)} of "
                     f"{total:,}) unreachable from every root", color)]
     if not items:
@@ -121,11 +123,11 @@ def render_garbage(result: Any, *, color: bool = False) -> str:
         return "\n".join(out) + "\n"
     shown = items if not result.shown else items[:result.shown]
     out.append(table(["bytes", "%", "kind", "item"],
-                     [[it["shallow"], _pct(it["shallow"], total), it["kind"], safe(it["name"])] for it in shown],
+                     [[it.shallow, _pct(it.shallow, total), it.kind, safe(it.name)] for it in shown],
                      align="rrll"))
     rest = items[len(shown):]
     if rest:
-        out.append(f"  ... {len(rest):,} more items, {sum(x['shallow'] for x in rest):,} bytes (-n 0 lists all)")
+        out.append(f"  ... {len(rest):,} more items, {sum(x.shallow for x in rest):,} bytes (-n 0 lists all)")
     ds = j["data_segments"]
     if ds["items"]:
         out.append(f"  {ds['items']} of them are data segments ({ds['bytes']:,} B): a segment counts as used only "

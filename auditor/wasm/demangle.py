@@ -25,7 +25,7 @@ from typing import Any
 
 from auditor.wasm.reader import gc_paused
 
-__all__ = ["demangle", "demangle_all", "strip_hash", "is_rust_symbol", "Demangled"]
+__all__ = ["demangle", "demangle_all", "strip_hash", "is_rust_symbol", "v0_instantiating_crate", "Demangled"]
 
 # Output larger than this is treated as malformed input (backrefs can expand
 # exponentially). rustc-demangle uses 1_000_000; real names are < 100 KB.
@@ -355,22 +355,64 @@ _INTEGER_62 = re.compile(r"([0-9a-zA-Z]*)_")
 # a digit or "_".
 _DIS_IDENT = re.compile(r"(?:s([0-9a-zA-Z]*)_)?(u?)(0|[1-9][0-9]*)_?")
 _HEX_NIBBLES = re.compile(r"([0-9a-f]*)_")
+_NAMESPACES = re.compile(r"(?:N[A-Za-z])+")  # the symbol is ASCII: isalpha() is [A-Za-z]
 
 
 def _v0(inner: str, limit: int = _MAX_OUTPUT) -> tuple[str, str] | None:
     if not inner or not ("A" <= inner[0] <= "Z") or not inner.isascii() or "\0" in inner:
         return None
-    p = _V0Printer(inner + "\0", limit)
     try:
-        p.print_path(True)
-        # Instantiating crate: parsed, never printed.
-        if "A" <= p.sym[p.pos] <= "Z":
+        text, pos = _v0_main_path(inner) if limit == _MAX_OUTPUT else _v0_print_main_path(inner, limit)
+        # Instantiating crate: parsed, never printed (a printer in the state the main
+        # path left: depth 0, no lifetimes bound).
+        if "A" <= inner[pos : pos + 1] <= "Z":
+            p = _V0Printer(inner + "\0", limit)
+            p.pos = pos
             p.skipping(lambda: p.print_path(False))
+            pos = p.pos
     except _OverLimit:
         raise
     except (_Invalid, RecursionError):
         return None
-    return "".join(p.out), inner[p.pos :]
+    return text, inner[pos:]
+
+
+def _v0_print_main_path(inner: str, limit: int) -> tuple[str, int]:
+    """The printed main path of a v0 symbol (without `_R`) and where it ends; raises
+    _Invalid (or _OverLimit, or RecursionError) like the printer."""
+    p = _V0Printer(inner + "\0", limit)
+    p.print_path(True)
+    return "".join(p.out), p.pos
+
+
+@functools.lru_cache(maxsize=65536)
+def _v0_main_path(inner: str) -> tuple[str, int]:
+    """_v0_print_main_path with the per-name limit, once per symbol: `demangle` and
+    `v0_instantiating_crate` both read it (exceptions are not cached)."""
+    return _v0_print_main_path(inner, _MAX_OUTPUT)
+
+
+def v0_instantiating_crate(symbol: str) -> str | None:
+    """The instantiating crate a v0 symbol (`_R…`) ends with, or None (legacy, non-generic
+    or malformed). The main path is the one `demangle` parsed (cached): only the crate's
+    own path is read here, printed as the printer would continue after the main path
+    (its backrefs count the main path's output against the limit)."""
+    if not symbol.startswith("_R"):
+        return None
+    inner = symbol[2:]
+    if not inner or not inner.isascii() or "\0" in inner:
+        return None
+    try:
+        text, pos = _v0_main_path(inner)
+        if "A" <= inner[pos : pos + 1] <= "Z":
+            p = _V0Printer(inner + "\0")
+            p.pos = pos
+            p.out = [text]
+            p.print_path(False)
+            return "".join(p.out[1:]) or None
+    except (_Invalid, RecursionError, IndexError):
+        return None
+    return None
 
 
 class _V0Printer:
@@ -441,7 +483,8 @@ class _V0Printer:
     def ident(self) -> tuple[str | None, str]:
         """Disambiguator digits (None if absent) and printed text of
         ``[s<base-62>_] <identifier>``; the value is computed when printed."""
-        m = _DIS_IDENT.match(self.sym, self.pos)
+        sym = self.sym
+        m = _DIS_IDENT.match(sym, self.pos)
         if m is None:
             raise _Invalid("identifier")
         dis, punycode, length = m.groups()
@@ -454,9 +497,9 @@ class _V0Printer:
         if end > self.end:  # past the sentinel
             raise _Invalid("identifier past end")
         self.pos = end
-        text = self.sym[start:end]
         if not punycode:
-            return dis, text
+            return dis, sym[start:end]
+        text = sym[start:end]
         cut = text.rfind("_")
         ascii_part, code = (text[:cut], text[cut + 1 :]) if cut >= 0 else ("", text)
         if not code:
@@ -532,13 +575,15 @@ class _V0Printer:
         # then the innermost path, then one ``[disambiguator] ident`` each.
         sym = self.sym
         depth0 = self.depth
-        namespaces = []
-        while sym[self.pos] == "N":
-            ns = sym[self.pos + 1]
-            if not ns.isalpha():
+        namespaces = ""
+        if sym[self.pos] == "N":  # the run of `N<namespace>` pairs in one match
+            m = _NAMESPACES.match(sym, self.pos)
+            if m is None:
                 raise _Invalid("namespace")
-            namespaces.append(ns)
-            self.pos += 2
+            namespaces = m.group()[1::2]
+            self.pos = m.end()
+            if sym[self.pos] == "N":  # an `N` whose namespace is not a letter
+                raise _Invalid("namespace")
         self.depth += len(namespaces) + 1
         if self.depth > _MAX_DEPTH:
             raise _Invalid("recursion limit")
@@ -565,7 +610,7 @@ class _V0Printer:
             self.backref(lambda: self.print_path(in_value))
         else:
             raise _Invalid("path tag")
-        for ns in reversed(namespaces):
+        for ns in namespaces[::-1]:
             dis, name = self.ident()
             if ns <= "Z":  # special namespace: closures, shims
                 kind = _SPECIAL_NAMESPACES.get(ns, ns)

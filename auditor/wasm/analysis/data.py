@@ -158,12 +158,42 @@ def formatting_functions(mod: m.Module, calls: Mapping[int, Iterable[int]]) -> s
     entries = _rules()["format_strings"]["entry_points"]
     suffixes = tuple("::" + e for e in entries)
     exact = set(entries)
+    maybe = _entry_prefilter(entries)
     targets = set()
     for i, raw in mod.function_names.items():
+        if not maybe(raw):
+            continue
         name = strip_hash(demangle(raw))
         if name in exact or name.endswith(suffixes):
             targets.add(i)
     return {f for f, cs in calls.items() if targets.intersection(cs)}
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _entry_prefilter(entries: Iterable[str]):
+    """A test on a raw symbol that is False only when its demangled name cannot be an
+    entry point or end with `::` + one, so most names are never demangled.
+
+    Exact for v0 symbols (`_R…`): such a name ends with the entry's last identifier,
+    and the v0 printer prints identifiers from the symbol's own text (directly, through
+    a backref to an earlier part of the same symbol, or as the ASCII part of a punycode
+    identifier, whose decoded characters are all non-ASCII), so that identifier is in the
+    symbol. A `[` could let strip_hash join text (`wri[1a]te`), so such names are
+    demangled; so are all other mangled names (legacy escapes, C++ abbreviations)."""
+    tails = [e.rsplit("::", 1)[-1] for e in entries]
+    if not tails or not all(_IDENT.fullmatch(t) for t in tails):
+        return lambda raw: True
+
+    any_tail = re.compile("|".join(re.escape(t) for t in tails)).search
+
+    def maybe(raw: str) -> bool:
+        if not raw.startswith("_R") or "[" in raw:
+            return True
+        return any_tail(raw) is not None
+
+    return maybe
 
 
 def _text_category(raw: bytes, from_code: bool, from_data: bool) -> str:
@@ -199,9 +229,13 @@ def data_attribution(mod: m.Module, code_addresses: Mapping[int, Iterable[int]],
         return k if k >= 0 and addr < segs[k][1] else -1
 
     by_addr: dict[int, set[int]] = {}
+    in_segment: dict[int, bool] = {}  # address -> in a segment (each address looked up once)
     for fn, addrs in code_addresses.items():
-        for a in addrs:
-            if segment_at(a) >= 0:
+        for a in set(addrs):
+            ok = in_segment.get(a)
+            if ok is None:
+                ok = in_segment[a] = segment_at(a) >= 0
+            if ok:
                 by_addr.setdefault(a, set()).add(fn)
     out.references = len(by_addr)
     ptr_at = pointers if pointers is not None else data_pointers(mod)
@@ -211,31 +245,41 @@ def data_attribution(mod: m.Module, code_addresses: Mapping[int, Iterable[int]],
         pointed.setdefault(v, []).append(w)
     targets = sorted(set(by_addr) | set(pointed))
     words_sorted = sorted(ptr_at)
+    users = _TableUsers(by_addr)
     for s, e, idx in segs:
         inside = targets[bisect_left(targets, s):bisect_left(targets, e)]
         cuts = inside if inside and inside[0] == s else [s, *inside]
         seg = mod.data_segments[idx]
         for k, a in enumerate(cuts):
             b = cuts[k + 1] if k + 1 < len(cuts) else e
-            _classify(out, mod, seg, s, a, b, by_addr, pointed, ptr_at, words_sorted, formatters)
+            _classify(out, mod, seg, s, a, b, by_addr, pointed, ptr_at, words_sorted, formatters, users)
     # segments without a constant address (passive, or an offset from a global): no
     # references can point in, so only their text runs are found
     placed = {idx for _, _, idx in segs}
     for seg in mod.data_segments:
         if seg.index not in placed and seg.size:
-            _classify(out, mod, seg, None, 0, seg.size, {}, {}, {}, [], formatters)
+            _classify(out, mod, seg, None, 0, seg.size, {}, {}, {}, [], formatters, _TableUsers({}))
     return out
 
 
 def _classify(out: DataAttribution, mod: m.Module, seg: m.DataSegment, base: int | None, a: int, b: int,
               by_addr: Mapping[int, set[int]], pointed: Mapping[int, list[int]], ptr_at: Mapping[int, int],
-              words_sorted: list[int], formatters: set[int] | None) -> None:
+              words_sorted: list[int], formatters: set[int] | None, users: _TableUsers) -> None:
     """One piece [a, b) (addresses when base is set, else segment offsets)."""
     origin = base if base is not None else 0
     raw = mod.data[seg.data_offset + a - origin:seg.data_offset + b - origin]
     address = a if base is not None else None
     functions = sorted(by_addr.get(a, ()))
-    via = sorted({f for w in pointed.get(a, ()) for f in _table_users(w, by_addr, ptr_at)} - set(functions))
+    words_here = pointed.get(a)
+    # functions naming a table that points here: needed for the piece's record (only if it
+    # is among the largest) and to tell format pieces; worked out at most once
+    via_memo: list[list[int]] = []
+
+    def via_functions() -> list[int]:
+        if not via_memo:
+            via_memo.append(sorted({f for w in words_here for f in users(w)}
+                                   - set(functions)) if words_here else [])
+        return via_memo[0]
 
     def add(category: str, start: int, end: int) -> None:
         if end <= start:
@@ -251,7 +295,7 @@ def _classify(out: DataAttribution, mod: m.Module, seg: m.DataSegment, base: int
         chunk = raw[start:min(end, start + _PREVIEW + 1)]
         out._offer((category, size), lambda: DataPiece(at if address is not None else None, seg.index,
                                                        at - origin, size, category, preview(chunk),
-                                                       mine, via if start == 0 else []))
+                                                       mine, via_functions() if start == 0 else []))
 
     pos = 0
     if base is not None and a in ptr_at:
@@ -266,7 +310,7 @@ def _classify(out: DataAttribution, mod: m.Module, seg: m.DataSegment, base: int
     if first is not None:
         run = first.end()
         if run >= _MIN_REFERENCED_RUN or run == len(raw.rstrip(b"\0")):
-            piece = bool(pointed.get(a)) and (formatters is None or not formatters.isdisjoint(via))
+            piece = bool(words_here) and (formatters is None or not formatters.isdisjoint(via_functions()))
             add(_text_category(raw[:run], bool(functions), piece), 0, run)
             pos = run
     while pos < len(raw):
@@ -308,3 +352,21 @@ def _table_users(word: int, by_addr: Mapping[int, set[int]], ptr_at: Mapping[int
         if fs:
             return fs
     return set()
+
+
+class _TableUsers:
+    """`_table_users` for many words: the nearest code address at or below a word, in
+    steps of 4 (so of the word's residue mod 4), within 64 bytes, found by one bisection
+    in that residue's sorted addresses instead of up to 17 lookups."""
+
+    def __init__(self, by_addr: Mapping[int, set[int]]):
+        self.by_addr = by_addr
+        self.lists: list[list[int]] = [sorted(a for a, fs in by_addr.items() if fs and a % 4 == r)
+                                       for r in range(4)]
+
+    def __call__(self, word: int) -> set[int]:
+        lst = self.lists[word % 4]
+        j = bisect_right(lst, word) - 1
+        if j >= 0 and word - lst[j] <= 64:
+            return self.by_addr[lst[j]]
+        return set()

@@ -73,66 +73,46 @@ class Dominators:
 def dominators(g: Graph) -> Dominators:
     n = len(g)
     start, succ, sizes = g.starts, g.targets, g.sizes
-    # ---- DFS preorder from the super-root (DFS number 0), iteratively.
+    # ---- DFS preorder from the super-root (DFS number 0), iteratively; each edge it
+    # crosses records its source's DFS number as a predecessor of its target (only
+    # reachable nodes have any), so no second pass builds the predecessor lists.
     dfnum = array("i", [-1]) * n
-    vertex = array("i", [n])  # DFS number -> node (0: the super-root)
-    parent = array("i", [-1])  # DFS number -> parent's DFS number
-    stack_v: list[int] = []
-    stack_k: list[int] = []
+    vertex = [n]  # DFS number -> node (0: the super-root)
+    parent_l = [-1]  # DFS number -> parent's DFS number
+    preds_of: list[list[int] | None] = [None] * n  # node -> DFS numbers of its predecessors
     for r in g.roots:
+        pl = preds_of[r]
+        if pl is None:
+            preds_of[r] = [0]
+        elif 0 not in pl:
+            pl.append(0)
         if dfnum[r] >= 0:
             continue
         dfnum[r] = len(vertex)
         vertex.append(r)
-        parent.append(0)
-        stack_v.append(r)
-        stack_k.append(start[r])
-        while stack_v:
-            v = stack_v[-1]
-            k = stack_k[-1]
-            end = start[v + 1]
-            while k < end and dfnum[succ[k]] >= 0:
-                k += 1
-            if k == end:
-                stack_v.pop()
-                stack_k.pop()
-                continue
-            stack_k[-1] = k + 1
-            w = succ[k]
-            dfnum[w] = len(vertex)
-            parent.append(dfnum[v])
-            vertex.append(w)
-            stack_v.append(w)
-            stack_k.append(start[w])
+        parent_l.append(0)
+        stack = [(dfnum[r], iter(succ[start[r]:start[r + 1]]))]
+        while stack:
+            num_v, it = stack[-1]
+            for w in it:  # resumes where this node's scan stopped
+                pl = preds_of[w]
+                if pl is None:
+                    preds_of[w] = [num_v]
+                else:
+                    pl.append(num_v)
+                if dfnum[w] < 0:
+                    num_w = dfnum[w] = len(vertex)
+                    vertex.append(w)
+                    parent_l.append(num_v)
+                    stack.append((num_w, iter(succ[start[w]:start[w + 1]])))
+                    break
+            else:
+                stack.pop()
     count = len(vertex)
-    parent_l = parent.tolist()
-    del parent
-    # ---- predecessors in DFS-number space (only reachable nodes have any).
-    order_succ: list[int] = []  # successors of vertex[1], vertex[2], ... as DFS numbers
-    ostart = [0, 0]
-    for i in range(1, count):
-        v = vertex[i]
-        order_succ.extend([dfnum[w] for w in succ[start[v]:start[v + 1]]])
-        ostart.append(len(order_succ))
-    pcount = [0] * (count + 1)
-    root_nums = sorted({dfnum[r] for r in g.roots})
-    for j in root_nums:
-        pcount[j + 1] += 1
-    for j in order_succ:
-        pcount[j + 1] += 1
-    for i in range(count):
-        pcount[i + 1] += pcount[i]
-    fill = pcount[:]
-    preds = [0] * pcount[count]
-    for j in root_nums:
-        preds[fill[j]] = 0
-        fill[j] += 1
-    for i in range(1, count):
-        for k in range(ostart[i], ostart[i + 1]):
-            j = order_succ[k]
-            preds[fill[j]] = i
-            fill[j] += 1
-    del fill, order_succ, ostart
+    no_preds: list[int] = []
+    preds = [preds_of[vertex[i]] or no_preds for i in range(1, count)]
+    preds.insert(0, no_preds)
+    del preds_of
     # ---- Lengauer-Tarjan, simple version. A predecessor numbered below i is not yet
     # linked into the forest, so its evaluation is itself (semi = its own number): the
     # common case costs no call.
@@ -160,8 +140,7 @@ def dominators(g: Graph) -> Dominators:
 
     for i in range(count - 1, 0, -1):
         s = i
-        for k in range(pcount[i], pcount[i + 1]):
-            v = preds[k]
+        for v in preds[i]:
             if v < i:
                 if v < s:
                     s = v
@@ -206,7 +185,7 @@ def dominators(g: Graph) -> Dominators:
         v = vertex[i]
         node_idom[v] = vertex[idom[i]]
         retained[v] = ret[i]
-    return Dominators(node_idom, retained, vertex[1:], n, ret[0] if count else 0)
+    return Dominators(node_idom, retained, array("i", vertex[1:]), n, ret[0] if count else 0)
 
 
 @dataclass

@@ -39,11 +39,13 @@ code address points into is reported as garbage, with that caveat.
 
 from __future__ import annotations
 
+import sys
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
+from itertools import repeat
 
 from auditor.wasm.model import Module
 
@@ -264,7 +266,7 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
     (GLOBAL_ACCESS, DATA_REF, DATA_POINTER), so the walk reads calls, indirect calls,
     `ref.func`, tags and `memory.grow` only: the call graph, at about half the cost.
     Items, sizes, the other edges and the roots are the same."""
-    from auditor.wasm.analysis.refs import code_references, data_pointers, data_ranges
+    from auditor.wasm.analysis.refs import data_pointers, data_ranges
     from auditor.wasm.layout import layout
 
     lay = layout(mod)
@@ -314,70 +316,35 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
 
     # ---- edges
     nf, nt, ng = counts[Kind.FUNCTION], counts[Kind.TABLE], counts[Kind.GLOBAL]
-    ne, nd, ntag = counts[Kind.ELEMENT], counts[Kind.DATA], counts[Kind.TAG]
-    out: list[list[tuple[int, int]] | None] = [None] * n
+    # per item, its edges as ints `target << 4 | kind` (one int per edge, not a tuple:
+    # sorting them sorts by target, then kind)
+    out: list[list[int] | None] = [None] * n
 
     def add(src: int, dst: int, kind: Edge) -> None:
         lst = out[src]
         if lst is None:
-            out[src] = [(dst, kind)]
+            out[src] = [dst << 4 | kind]
         else:
-            lst.append((dst, kind))
+            lst.append(dst << 4 | kind)
 
     ranges = data_ranges(mod)
     range_starts = [s for s, _, _ in ranges]
-    refs = code_references(mod, full=full)
     g.full = full
-    g.undecodable = refs.undecodable
-    t0, gl0, d0, e0, tag0 = first[Kind.TABLE], first[Kind.GLOBAL], first[Kind.DATA], first[Kind.ELEMENT], \
-        first[Kind.TAG]
-    # Per body, its edges as (target, kind) pairs, built in bulk (the call graph of a big
-    # module has 10^5-10^6 of them): each set holds distinct targets, so pairs of one
-    # kind are distinct and only the final sort merges kinds.
-    call, ref_func, call_ind, glob_acc = int(Edge.CALL), int(Edge.REF_FUNC), int(Edge.CALL_INDIRECT), \
-        int(Edge.GLOBAL_ACCESS)
-    data_ref, segment, tag = int(Edge.DATA_REF), int(Edge.SEGMENT), int(Edge.TAG)
-    segment_of: dict[int, int] = {}  # data address -> its segment, or -1
-    for fi, r in refs.bodies.items():
-        es = [(c, call) for c in r.calls if c < nf]
-        if r.ref_funcs:
-            es += [(c, ref_func) for c in r.ref_funcs if c < nf]
-        if r.indirect_tables:
-            es += [(t0 + t, call_ind) for t in r.indirect_tables if t < nt]
-        if r.globals:
-            es += [(gl0 + x, glob_acc) for x in r.globals if x < ng]
-        if r.data_addresses:
-            seen_segments: set[int] = set()
-            for addr in set(r.data_addresses):
-                seg = segment_of.get(addr)
-                if seg is None:
-                    at = bisect_right(range_starts, addr) - 1
-                    seg = segment_of[addr] = ranges[at][2] if at >= 0 and addr < ranges[at][1] else -1
-                if seg >= 0 and seg not in seen_segments:
-                    seen_segments.add(seg)
-                    es.append((d0 + seg, data_ref))
-            g.data_addresses[fi] = r.data_addresses
-        if r.data_segments:
-            es += [(d0 + x, segment) for x in r.data_segments if x < nd]
-        if r.elem_segments:
-            es += [(e0 + x, segment) for x in r.elem_segments if x < ne]
-        if r.tags:
-            es += [(tag0 + x, tag) for x in r.tags if x < ntag]
-        if r.grow:
-            g.grow_offsets[fi] = r.grow
-        if es:
-            lst = out[fi]
-            if lst is None:
-                out[fi] = es
-            else:  # pragma: no cover - function items get edges only here
-                lst.extend(es)
+    t0, gl0, d0, e0 = first[Kind.TABLE], first[Kind.GLOBAL], first[Kind.DATA], first[Kind.ELEMENT]
+    if not _edges_from_parse(mod, g, out, ranges, full):
+        _edges_from_refs(mod, g, out, ranges, full)
     pointers = data_pointers(mod) if full else {}
     g.data_pointers = pointers
-    for word, target in pointers.items():
-        a = bisect_right(range_starts, word) - 1
-        b = bisect_right(range_starts, target) - 1
-        if a >= 0 and b >= 0 and ranges[a][2] != ranges[b][2]:
-            add(d0 + ranges[a][2], d0 + ranges[b][2], Edge.DATA_POINTER)
+    pairs: set[tuple[int, int]] = set()
+    # each word's and each target's place among the segment starts, by C-level map and
+    # zip; only the distinct (word's, target's) places are looked at in Python
+    places = zip(map(bisect_right, repeat(range_starts), pointers), map(bisect_right, repeat(range_starts),
+                                                                       pointers.values()))
+    for pa, pb in set(places):
+        if pa > 0 and pb > 0 and ranges[pa - 1][2] != ranges[pb - 1][2]:
+            pairs.add((ranges[pa - 1][2], ranges[pb - 1][2]))
+    for sa, sb in sorted(pairs):
+        add(d0 + sa, d0 + sb, Edge.DATA_POINTER)
     for el in mod.elements:
         item = e0 + el.index
         for fn in [*el.func_indices, *lay.element_functions.get(el.index, ())]:
@@ -413,9 +380,9 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
     starts, targets, kinds = [0], [], []
     for lst in out:
         if lst:
-            pairs = sorted(set(lst))
-            targets += [t for t, _ in pairs]
-            kinds += [k for _, k in pairs]
+            keys = sorted(set(lst))  # by target, then edge kind
+            targets += [x >> 4 for x in keys]
+            kinds += [x & 15 for x in keys]
         starts.append(len(targets))
     g.starts.extend(starts)
     g.targets.extend(targets)
@@ -436,5 +403,188 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
     for i in range(counts[Kind.MEMORY]):
         root(first[Kind.MEMORY] + i, Root.MEMORY)
     for i in range(counts[Kind.TAG]):
-        root(tag0 + i, Root.TAG)
+        root(first[Kind.TAG] + i, Root.TAG)
     return g
+
+
+_CALL, _CALL_INDIRECT, _REF_FUNC = int(Edge.CALL), int(Edge.CALL_INDIRECT), int(Edge.REF_FUNC)
+_GLOBAL_ACCESS, _DATA_REF, _SEGMENT, _TAG = int(Edge.GLOBAL_ACCESS), int(Edge.DATA_REF), int(Edge.SEGMENT), \
+    int(Edge.TAG)
+
+
+def _data_ref_keys(addresses: Iterable[int], ranges: list[tuple[int, int, int]], range_starts: list[int],
+                   segment_of: dict[int, int], d0: int, contiguous: bool = False) -> list[int]:
+    """DATA_REF edge keys to the segments holding `addresses` (each segment once).
+    `contiguous`: the addresses are all in [lowest start, highest end) of segments that
+    follow each other without a gap."""
+    distinct = set(addresses)
+    if contiguous:  # every address in [lo, hi) is in the segment starting at or below it
+        return [(d0 + ranges[j - 1][2]) << 4 | _DATA_REF
+                for j in set(map(bisect_right, repeat(range_starts), distinct)) if j > 0]
+    segs: set[int] = set()
+    for addr in distinct:
+        seg = segment_of.get(addr)
+        if seg is None:
+            at = bisect_right(range_starts, addr) - 1
+            seg = segment_of[addr] = ranges[at][2] if at >= 0 and addr < ranges[at][1] else -1
+        if seg >= 0:
+            segs.add(seg)
+    return [(d0 + seg) << 4 | _DATA_REF for seg in segs]
+
+
+def _body_keys(g: ItemGraph, r, ranges: list[tuple[int, int, int]], range_starts: list[int],
+               segment_of: dict[int, int]) -> list[int]:
+    """Edge keys of one body's `refs.BodyRefs`."""
+    first, count = g.first, g.count
+    nf, nt, ng = count[Kind.FUNCTION], count[Kind.TABLE], count[Kind.GLOBAL]
+    ne, nd, ntag = count[Kind.ELEMENT], count[Kind.DATA], count[Kind.TAG]
+    t0, gl0, d0, e0, tag0 = first[Kind.TABLE], first[Kind.GLOBAL], first[Kind.DATA], first[Kind.ELEMENT], \
+        first[Kind.TAG]
+    es = [c << 4 | _CALL for c in r.calls if c < nf]
+    if r.ref_funcs:
+        es += [c << 4 | _REF_FUNC for c in r.ref_funcs if c < nf]
+    if r.indirect_tables:
+        es += [(t0 + t) << 4 | _CALL_INDIRECT for t in r.indirect_tables if t < nt]
+    if r.globals:
+        es += [(gl0 + x) << 4 | _GLOBAL_ACCESS for x in r.globals if x < ng]
+    if r.data_addresses:
+        es += _data_ref_keys(r.data_addresses, ranges, range_starts, segment_of, d0)
+    if r.data_segments:
+        es += [(d0 + x) << 4 | _SEGMENT for x in r.data_segments if x < nd]
+    if r.elem_segments:
+        es += [(e0 + x) << 4 | _SEGMENT for x in r.elem_segments if x < ne]
+    if r.tags:
+        es += [(tag0 + x) << 4 | _TAG for x in r.tags if x < ntag]
+    return es
+
+
+def _edges_from_refs(mod: Module, g: ItemGraph, out: list, ranges: list[tuple[int, int, int]], full: bool) -> None:
+    """The bodies' edges from `refs.code_references` (a walk over the code when the parse
+    pass kept no refs, or not the ones needed)."""
+    from auditor.wasm.analysis.refs import code_references
+
+    refs = code_references(mod, full=full)
+    g.undecodable = refs.undecodable
+    range_starts = [s for s, _, _ in ranges]
+    segment_of: dict[int, int] = {}  # data address -> its segment, or -1
+    for fi, r in refs.bodies.items():
+        es = _body_keys(g, r, ranges, range_starts, segment_of)
+        if r.data_addresses:
+            g.data_addresses[fi] = r.data_addresses
+        if r.grow:
+            g.grow_offsets[fi] = r.grow
+        if es:
+            out[fi] = es  # function items get edges only here
+
+
+def _pair_keys(flat: array) -> array:
+    """`ParsedRefs.flat` (opcode, value, opcode, value, ...) as one int per pair, opcode
+    | value << 8 (an opcode is one byte, a value a u32): built by byte slicing in C,
+    so a body's distinct pairs are a set of ints, not of tuples."""
+    n = len(flat) // 2
+    size = flat.itemsize
+    if n and size in (4, 8) and sys.byteorder == "little" and max(flat[0::2]) < 256 and max(flat[1::2]) < 1 << 32:
+        raw = flat.tobytes()
+        buf = bytearray(8 * n)
+        step = 2 * size
+        buf[0::8] = raw[0::step]  # the opcode's low byte
+        for k in range(4):  # the value's four low bytes
+            buf[1 + k::8] = raw[size + k::step]
+        keys = array("Q")
+        keys.frombytes(bytes(buf))
+        return keys
+    return array("Q", [op | v << 8 for op, v in zip(flat[0::2], flat[1::2])])
+
+
+def _edges_from_parse(mod: Module, g: ItemGraph, out: list, ranges: list[tuple[int, int, int]], full: bool) -> bool:
+    """The bodies' edges straight from the (opcode, value) pairs `parse_module` kept
+    (`parse.ParsedRefs`), without a `refs.BodyRefs` per body: what `_edges_from_refs`
+    gives from `refs.code_references` on the same pairs, in a third of the time. False
+    (nothing done) when the parse pass kept no pairs or not the ones `full` needs; the
+    conditions are code_references'."""
+    from auditor.wasm.analysis import refs as rf
+    from auditor.wasm.opcodes import code_start, find_opcode
+    from auditor.wasm.parse import ParsedRefs
+
+    parsed = mod.derived.get(ParsedRefs.KEY)
+    if not isinstance(parsed, ParsedRefs) or len(parsed.starts) != len(mod.functions) or mod.tags:
+        return False
+    lo = hi = 0  # the data addresses' range (empty: no constant is one)
+    if full:
+        w = parsed.window
+        if w is None:
+            return False
+        if ranges:
+            lo, hi = ranges[0][0], max(r[1] for r in ranges)
+            if not (w[0] <= lo and hi <= w[1]):
+                return False
+    del mod.derived[ParsedRefs.KEY]  # as code_references takes it
+    data = mod.data
+    segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
+        any(e.mode == "passive" for e in mod.elements)
+    first, count = g.first, g.count
+    nf, nt, ng = count[Kind.FUNCTION], count[Kind.TABLE], count[Kind.GLOBAL]
+    t0, gl0, d0 = first[Kind.TABLE], first[Kind.GLOBAL], first[Kind.DATA]
+    range_starts = [s for s, _, _ in ranges]
+    segment_of: dict[int, int] = {}
+    # i32.const values are kept as u32; the signed value is in [lo, hi) iff the unsigned
+    # one is when 0 <= lo and hi <= 2^31 (the usual case: no conversion per constant)
+    unsigned_ok = lo >= 0 and hi <= 1 << 31
+    # every constant kept is in [lo, hi): with no gap between segments, in one of them
+    contiguous = all(ranges[k][1] == ranges[k + 1][0] for k in range(len(ranges) - 1))
+    keys = _pair_keys(parsed.flat)  # one int per pair: opcode | value << 8
+    bounds = [s // 2 for s in parsed.starts]
+    bounds.append(len(keys))
+    op_call, op_return_call, op_global_get, op_global_set = rf.OP_CALL, rf.OP_RETURN_CALL, rf.OP_GLOBAL_GET, \
+        rf.OP_GLOBAL_SET
+    op_const, op_ref_func, op_grow = rf.OP_I32_CONST, rf.OP_REF_FUNC, rf.OP_MEMORY_GROW
+    op_indirect, op_return_indirect = rf.OP_CALL_INDIRECT, rf.OP_RETURN_CALL_INDIRECT
+    for k, f in enumerate(mod.functions):
+        a, b = bounds[k], bounds[k + 1]
+        if a == b and not segment_ops:
+            continue
+        body = keys[a:b]
+        es: list[int] = []
+        grows = consts = False
+        # distinct (opcode, value) pairs: a body calls the same few functions many times
+        for x in set(body):
+            op, v = x & 0xFF, x >> 8
+            if op == op_call or op == op_return_call:
+                if v < nf:
+                    es.append(v << 4 | _CALL)
+            elif op == op_const:
+                consts = True
+            elif op == op_global_get or op == op_global_set:
+                if full and v < ng:
+                    es.append((gl0 + v) << 4 | _GLOBAL_ACCESS)
+            elif op == op_ref_func:
+                if v < nf:
+                    es.append(v << 4 | _REF_FUNC)
+            elif op == op_grow:
+                grows = True
+            elif op == op_indirect or op == op_return_indirect:  # the table
+                if v < nt:
+                    es.append((t0 + v) << 4 | _CALL_INDIRECT)
+        if consts and full and hi > lo:
+            if unsigned_ok:
+                addresses = [x >> 8 for x in body if x & 0xFF == op_const and lo <= x >> 8 < hi]
+            else:
+                addresses = [c for c in ((x >> 8) - (1 << 32) if x >> 8 >= 1 << 31 else x >> 8
+                                         for x in body if x & 0xFF == op_const)
+                             if lo <= c < hi]
+            if addresses:
+                g.data_addresses[f.index] = addresses
+                es += _data_ref_keys(addresses, ranges, range_starts, segment_of, d0, contiguous)
+        if grows or segment_ops:
+            start = code_start(data, f.code_offset, f.end)
+            if grows:
+                grow = find_opcode(data, start, f.end, rf._GROW_ONLY) or []
+                if grow:
+                    g.grow_offsets[f.index] = grow
+            if segment_ops and rf._SEGMENT_OPS.search(data, start, f.end):
+                r = rf.BodyRefs()
+                rf._segment_ops(mod, f, start, r)
+                es += _body_keys(g, r, ranges, range_starts, segment_of)
+        if es:
+            out[f.index] = es
+    return True

@@ -28,6 +28,7 @@ the name's length whatever its nesting.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -96,19 +97,23 @@ def _cxx_generic(name: str) -> str:
     return stripped
 
 
+_ANGLE = re.compile(r"[<>]")
+# what _strip_args acts on: a `->` (kept whole), `<`, `>`; the text between is copied or
+# dropped in one slice
+_STRIP_TOKEN = re.compile(r"->|[<>]")
+
+
 def _matching(name: str, i: int) -> int:
     """Index of the `>` closing the `<` at i (`->` is not one), or -1."""
     depth = 0
-    n = len(name)
-    while i < n:
-        c = name[i]
-        if c == "<":
+    for m in _ANGLE.finditer(name, i):
+        j = m.start()
+        if name[j] == "<":
             depth += 1
-        elif c == ">" and name[i - 1] != "-":
+        elif name[j - 1] != "-":
             depth -= 1
             if depth == 0:
-                return i
-        i += 1
+                return j
     return -1
 
 
@@ -135,24 +140,34 @@ def _legacy_impl(name: str) -> str:
 
 
 def _strip_args(name: str) -> str:
-    out: list[str] = []
+    """Drop generic arguments (`Vec<u8>` -> `Vec`, `f::<T>` -> `f`), keep the structure
+    of qualified paths (`<T as Trait>`). Works on the `<`, `>` and `->` of the name (the
+    text between them is copied or dropped in one slice)."""
+    out: list[str] = []  # non-empty strings
     # Stack of open '<': True when its contents are dropped (generic arguments).
     stack: list[bool] = []
     dropping = 0  # dropped brackets open
-    i, n = 0, len(name)
-    while i < n:
-        c = name[i]
-        if c == "-" and i + 1 < n and name[i + 1] == ">":  # `->` in a fn type
+    pos = 0
+    for m in _STRIP_TOKEN.finditer(name):
+        i = m.start()
+        if not dropping and i > pos:
+            out.append(name[pos:i])
+        pos = m.end()
+        tok = m.group()
+        if tok == "->":  # in a fn type
             if not dropping:
                 out.append("->")
-            i += 2
-            continue
-        if c == "<":
+        elif tok == "<":
             if dropping:
                 stack.append(True)
                 dropping += 1
             elif i >= 2 and name.startswith("::<", i - 2):
-                del out[-2:]  # the turbofish's `::` goes too
+                # the turbofish's `::` goes too: the last two characters copied
+                last = out[-1][:-2]
+                if last:
+                    out[-1] = last
+                else:
+                    out.pop()
                 stack.append(True)
                 dropping += 1
             elif out and out[-1][-1] in _IDENT_TAIL:
@@ -160,19 +175,16 @@ def _strip_args(name: str) -> str:
                 dropping += 1
             else:
                 stack.append(False)  # `<T as Trait>`: structure, kept
-                out.append(c)
-            i += 1
-            continue
-        if c == ">" and stack:
+                out.append("<")
+        elif stack:  # ">"
             if stack.pop():
                 dropping -= 1
             else:
-                out.append(c)
-            i += 1
-            continue
-        if not dropping:
-            out.append(c)
-        i += 1
+                out.append(">")
+        elif not dropping:  # an unmatched ">": text
+            out.append(">")
+    if not dropping and pos < len(name):
+        out.append(name[pos:])
     return "".join(out)
 
 
@@ -181,10 +193,11 @@ def _unwrap_inherent(name: str) -> str:
     if not name.startswith("<"):
         return name
     depth = 0
-    for i, c in enumerate(name):
-        if c == "<":
+    for m in _ANGLE.finditer(name):
+        i = m.start()
+        if name[i] == "<":
             depth += 1
-        elif c == ">" and not (i and name[i - 1] == "-"):
+        elif not (i and name[i - 1] == "-"):
             depth -= 1
             if depth == 0:
                 inner = name[1:i]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from auditor.wasm import model as m
 from auditor.wasm.crates import UNNAMED, crate_of
-from auditor.wasm.demangle import demangle
+from auditor.wasm.demangle import demangle, v0_instantiating_crate
 
 __all__ = ["UNATTRIBUTED", "CrateRow", "CrateViews", "crate_views", "v0_instantiating_crate"]
 
@@ -61,28 +61,6 @@ class CrateViews:
                 "defining": [r.to_json() for r in self.defining],
                 "instantiating": [r.to_json() for r in self.instantiating],
                 "evidence": self.sources}
-
-
-def v0_instantiating_crate(symbol: str) -> str | None:
-    """The instantiating crate a v0 symbol (`_R…`) ends with, or None (legacy, non-generic
-    or malformed)."""
-    if not symbol.startswith("_R"):
-        return None
-    from auditor.wasm.demangle import _Invalid, _V0Printer  # the demangler's own parser
-
-    inner = symbol[2:]
-    if not inner or not inner.isascii() or "\0" in inner:
-        return None
-    p = _V0Printer(inner + "\0")
-    try:
-        p.print_path(True)
-        if "A" <= p.sym[p.pos] <= "Z":
-            before = len(p.out)
-            p.print_path(False)
-            return "".join(p.out[before:]) or None
-    except (_Invalid, RecursionError, IndexError):
-        return None
-    return None
 
 
 def _rows(items: Mapping[int, tuple[str | None, int]], overhead: int) -> list[CrateRow]:

@@ -12,13 +12,15 @@ answer to "who keeps it, and by what chain" — shortest first, bounded by `limi
 
 from __future__ import annotations
 
+import sys
 from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from auditor.wasm.analysis.core import Graph, predecessors, reachable
+from auditor.wasm.analysis.core import Graph, reachable
 
-__all__ = ["BFS", "bfs", "WhyPaths", "why_paths", "garbage"]
+__all__ = ["BFS", "bfs", "WhyPaths", "referrers", "why_paths", "garbage"]
 
 
 @dataclass
@@ -77,20 +79,45 @@ class WhyPaths:
         return self.total > 0
 
 
+def referrers(g: Graph, target: int) -> list[int]:
+    """The direct predecessors of `target`, sorted, without building the reversed graph:
+    the edges into it are found by a byte search of the targets array (C speed), for
+    the few items a `paths` query asks about."""
+    targets, starts = g.targets, g.starts
+    size = getattr(targets, "itemsize", 0)
+    if size not in (4, 8) or target < 0:
+        return sorted({v for v in range(len(g)) for k in range(starts[v], starts[v + 1]) if targets[k] == target})
+    raw = targets.tobytes()  # type: ignore[attr-defined]
+    needle = target.to_bytes(size, sys.byteorder)
+    out: set[int] = set()
+    at = raw.find(needle)
+    while at >= 0:
+        if at % size == 0:
+            out.add(bisect_right(starts, at // size) - 1)
+            at = raw.find(needle, at + size)
+        else:
+            at = raw.find(needle, at + 1)
+    return sorted(out)
+
+
 def why_paths(g: Graph, target: int, limit: int = 10, tree: BFS | None = None,
               preds: tuple[Sequence[int], Sequence[int]] | None = None) -> WhyPaths:
     """Shortest root paths to `target`, one through each direct referrer.
 
     A referrer whose own shortest path already passes through the target (it is only
     reachable because of the target, e.g. a callee that calls back) explains nothing
-    and is skipped. Pass `tree` and `preds` to answer many targets from one search.
+    and is skipped. Pass `tree` (and `preds`, the reversed graph, if built) to answer
+    many targets from one search.
     """
     tree = tree or bfs(g)
-    pstart, pred = preds or predecessors(g)
     candidates: list[list[int]] = []
     if tree.dist[target] == 0:
         candidates.append([target])
-    refs = sorted(set(pred[pstart[target]:pstart[target + 1]]))
+    if preds is not None:
+        pstart, pred = preds
+        refs = sorted(set(pred[pstart[target]:pstart[target + 1]]))
+    else:
+        refs = referrers(g, target)
     for p in refs:
         if tree.dist[p] < 0:
             continue
@@ -108,5 +135,5 @@ def garbage(g: Graph) -> list[int]:
     seen = reachable(g)
     sizes = g.sizes
     out = [v for v in range(len(g)) if not seen[v]]
-    out.sort(key=lambda v: (-sizes[v], v))
+    out.sort(key=sizes.__getitem__, reverse=True)  # largest first; stable: ties stay in node order
     return out

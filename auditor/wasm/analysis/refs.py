@@ -25,6 +25,7 @@ import sys
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import compress
 
 from auditor.wasm import model as m
 from auditor.wasm.opcodes import code_start, decode, find_opcode, scanner
@@ -79,7 +80,7 @@ def data_pointers(mod: m.Module) -> dict[int, int]:
     """Aligned 4-byte words of active data that hold an address inside an active
     segment: word address -> the address it holds (an approximation, like the code's
     constants: `&str`s, `Location`s, fmt pieces and statics' pointers look like this,
-    and so does any integer that happens to fall in the range)."""
+    and so does any integer that happens to fall in the range). In ascending word order."""
     ranges = data_ranges(mod)
     if not ranges:
         return {}
@@ -88,7 +89,7 @@ def data_pointers(mod: m.Module) -> dict[int, int]:
     contiguous = all(ranges[k][1] == ranges[k + 1][0] for k in range(len(ranges) - 1))
     out: dict[int, int] = {}
     data = mod.data
-    candidates = _candidate_pattern(lo, hi)
+    tables = _candidate_tables(lo, hi)
     for s, e, idx in ranges:
         seg = mod.data_segments[idx]
         first, last = (s + 3) & ~3, e & ~3
@@ -99,41 +100,47 @@ def data_pointers(mod: m.Module) -> dict[int, int]:
         words.frombytes(chunk)
         if sys.byteorder != "little":  # pragma: no cover - wasm is little-endian
             words.byteswap()
-        for k in _candidate_words(chunk, candidates):
-            v = words[k]
-            if not lo <= v < hi:
-                continue
-            if contiguous:
-                out[first + 4 * k] = v
-            else:
-                j = bisect_right(starts, v) - 1
-                if j >= 0 and v < ranges[j][1]:
-                    out[first + 4 * k] = v
+        mask = _candidate_mask(chunk, tables)
+        # C-speed selection of the candidate words and their addresses, then the exact test
+        hits = zip(compress(range(first, last, 4), mask), compress(words, mask))
+        if contiguous:
+            out.update((w, v) for w, v in hits if lo <= v < hi)
+        else:
+            for w, v in hits:
+                if lo <= v < hi:
+                    j = bisect_right(starts, v) - 1
+                    if j >= 0 and v < ranges[j][1]:
+                        out[w] = v
     return out
 
 
-def _candidate_pattern(lo: int, hi: int) -> re.Pattern | None:
-    """A zero-width regex that matches where a little-endian word whose two high bytes
-    could belong to a value in [lo, hi) starts: found by one pass in C (the caller tests
-    each aligned hit exactly), instead of a Python comparison per word. None: test every
-    word."""
+def _candidate_tables(lo: int, hi: int) -> tuple[bytes, bytes] | None:
+    """bytes.translate tables that map the third and the fourth (high) byte of a
+    little-endian word to 1 when a value in [lo, hi) may have it, else to 0 (a superset:
+    the caller tests each candidate exactly). None: every word is a candidate."""
     if lo < 0:  # pragma: no cover - a segment at a negative i32 offset
         return None
     top_lo, top_hi = lo >> 24, min((hi - 1) >> 24, 0xFF)
     if top_lo > 0xFF:  # pragma: no cover - above 4 GiB
-        return re.compile(rb"(?!)")
+        return bytes(256), bytes(256)
     if top_lo == top_hi:
-        third = rb"[\x%02x-\x%02x]" % ((lo >> 16) & 0xFF, ((hi - 1) >> 16) & 0xFF)
+        third = bytes(1 if ((lo >> 16) & 0xFF) <= x <= (((hi - 1) >> 16) & 0xFF) else 0 for x in range(256))
     else:
-        third = rb"[\x00-\xff]"
-    return re.compile(rb"(?=[\x00-\xff]{2}" + third + rb"[\x%02x-\x%02x])" % (top_lo, top_hi))
+        third = bytes([1]) * 256
+    top = bytes(1 if top_lo <= x <= top_hi else 0 for x in range(256))
+    return third, top
 
 
-def _candidate_words(chunk: bytes, pattern: re.Pattern | None) -> list[int]:
-    """Indices of the words of `chunk` (aligned at 0) where `pattern` matches."""
-    if pattern is None:  # pragma: no cover
-        return list(range(len(chunk) >> 2))
-    return [m.start() >> 2 for m in pattern.finditer(chunk) if not m.start() & 3]
+def _candidate_mask(chunk: bytes, tables: tuple[bytes, bytes] | None) -> bytes:
+    """One byte per word of `chunk` (aligned at 0, a multiple of 4 long): nonzero where
+    the word may hold a value in the range `tables` were made for. Two translates and
+    one AND of big integers: no Python work per word."""
+    n = len(chunk) >> 2
+    if tables is None:  # pragma: no cover
+        return bytes([1]) * n
+    third = int.from_bytes(chunk[2::4].translate(tables[0]), "little")
+    top = int.from_bytes(chunk[3::4].translate(tables[1]), "little")
+    return (third & top).to_bytes(n, "little")
 
 
 def _short_leb_bytes(lo: int) -> int:

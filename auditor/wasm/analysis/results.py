@@ -9,7 +9,7 @@ analysis").
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from auditor.errors import AuditorError
@@ -26,22 +26,45 @@ __all__ = ["ATTRIBUTION_SCHEMA", "attribution_of", "name_matcher", "CratesResult
            "garbage_items", "generic_groups", "sources_of", "top_items", "why"]
 
 
-@dataclass
 class ItemRow:
-    id: int
-    name: str
-    kind: str
-    index: int
-    shallow: int
-    retained: int
+    """One item of a result. `name` is the printed name; with `label` instead, it is
+    worked out (demangled) the first time it is read, so rows a report does not print
+    cost no demangling (`garbage` keeps every row, the text lists 20)."""
+
+    __slots__ = ("id", "_name", "kind", "index", "shallow", "retained", "_label")
+
+    def __init__(self, id: int, name: str | None, kind: str, index: int, shallow: int, retained: int,
+                 label: Callable[[int], str] | None = None):
+        self.id, self._name, self.kind, self.index = id, name, kind, index
+        self.shallow, self.retained, self._label = shallow, retained, label
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            assert self._label is not None
+            self._name = self._label(self.id)
+        return self._name
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ItemRow):
+            return NotImplemented
+        return (self.id, self.name, self.kind, self.index, self.shallow, self.retained) == \
+            (other.id, other.name, other.kind, other.index, other.shallow, other.retained)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"ItemRow(id={self.id!r}, name={self.name!r}, kind={self.kind!r}, index={self.index!r}, "
+                f"shallow={self.shallow!r}, retained={self.retained!r})")
 
     def to_json(self) -> dict:
         return {"name": self.name, "kind": self.kind, "index": self.index, "shallow": self.shallow,
                 "retained": self.retained}
 
 
-def _row(g: ItemGraph, d: Dominators, i: int) -> ItemRow:
-    return ItemRow(i, g.label(i), KIND_NAMES[g.kind(i)], g.index(i), g.sizes[i], d.retained[i])
+def _row(g: ItemGraph, d: Dominators, i: int, lazy: bool = False) -> ItemRow:
+    return ItemRow(i, None if lazy else g.label(i), KIND_NAMES[g.kind(i)], g.index(i), g.sizes[i], d.retained[i],
+                   g.label if lazy else None)
 
 
 def _analysed(g: ItemGraph) -> Dominators:
@@ -81,11 +104,13 @@ def top_items(g: ItemGraph, n: int = 20, retained: bool = False) -> TopResult:
     """The n largest items (0: all) by shallow or retained size, ties by id."""
     d = _analysed(g)
     key = d.retained if retained else g.sizes
-    order = sorted(range(len(g)), key=lambda i: (-key[i], i))
+    # largest first, ties by id: a stable sort keeps equal keys in id order, reversed too
+    order = sorted(range(len(g)), key=key.__getitem__, reverse=True)
     shown = order if n <= 0 else order[:n]
-    rest = order[len(shown):]
+    rest_items = len(g) - len(shown)
+    rest_bytes = sum(g.sizes) - sum(g.sizes[i] for i in shown)
     return TopResult(g.module.file, len(g.module.data), "retained" if retained else "shallow",
-                     [_row(g, d, i) for i in shown], len(g), len(rest), sum(g.sizes[i] for i in rest))
+                     [_row(g, d, i) for i in shown], len(g), rest_items, rest_bytes)
 
 
 # --------------------------------------------------------------------------- finding items
@@ -120,13 +145,62 @@ def find_items(g: ItemGraph, query: str) -> list[int]:
     from auditor.wasm.demangle import strip_hash
 
     bare = strip_hash(query)  # also accepts names as other tools print them (`core[1a2b…]::…`)
-    labels = [g.label(i) for i in range(len(g))]
-    exact = [i for i, label in enumerate(labels) if query == label or query == g.name(i)
-             or bare == strip_hash(label)]
+    may_equal = _label_may_equal(g, bare)
+    exact = []
+    kinds, indices, fnames, function = g.kinds, g.indices, g.module.function_names, int(Kind.FUNCTION)
+    for i in range(len(g)):
+        raw = fnames.get(indices[i]) if kinds[i] == function else None
+        if query == (raw if raw is not None else g.name(i)):  # g.name(i), without its formatting for most
+            exact.append(i)
+        elif may_equal(i):
+            label = g.label(i)
+            if query == label or bare == strip_hash(label):
+                exact.append(i)
     if exact:
         return exact
     matches = name_matcher(query)
-    return [i for i, label in enumerate(labels) if matches(label)]
+    return [i for i in range(len(g)) if matches(g.label(i))]
+
+
+_RUN = re.compile(r"[A-Za-z0-9_]+")  # maximal runs: one starting with a digit is a number
+# identifiers the v0 printer writes itself (types, keywords, closures, placeholders)
+_V0_WORDS = frozenset(("bool", "char", "str", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32",
+                       "u64", "u128", "usize", "f32", "f64", "_", "as", "is", "for", "fn", "dyn", "mut", "const",
+                       "unsafe", "extern", "true", "false", "null", "closure", "shim", "punycode"))
+
+
+def _label_may_equal(g: ItemGraph, bare: str) -> Callable[[int], bool]:
+    """A test on an item that is False only when strip_hash(label) cannot be `bare`, so
+    that most names are not demangled to be compared (`paths foo::bar`).
+
+    The v0 printer (`_R…` symbols) writes every identifier of a name from the symbol's
+    own text (directly, through a backref to an earlier part of the same symbol, or as
+    the ASCII part of a punycode identifier, which is in the symbol too), except its
+    own words (`_V0_WORDS`), numbers (`0x1f` included), and what is quoted (string and char constants,
+    lifetimes, an ABI). So when `bare` has no quote, its longest identifier T that is
+    not such a word occurs in every v0 symbol whose stripped name is `bare`: no piece
+    the printer writes ends or starts an identifier next to another, and strip_hash can
+    join two only across a `[hex]`, which needs a `[` in the symbol (such symbols are
+    always compared). Legacy and C++ names are always compared (escapes,
+    abbreviations)."""
+    if '"' in bare or "'" in bare:
+        return lambda i: True
+    runs = [t for t in _RUN.findall(bare) if not t[0].isdigit() and t not in _V0_WORDS]
+    if not runs:
+        return lambda i: True
+    token = max(runs, key=len)
+    kinds, indices, names = g.kinds, g.indices, g.module.function_names
+    function = int(Kind.FUNCTION)
+
+    def may_equal(i: int) -> bool:
+        if kinds[i] != function:
+            return True
+        raw = names.get(indices[i])
+        if not raw or not raw.startswith("_R") or "[" in raw:
+            return True
+        return token in raw
+
+    return may_equal
 
 
 # --------------------------------------------------------------------------- dominators
@@ -157,9 +231,11 @@ def dominator_rows(g: ItemGraph, start: list[int] | None = None, depth: int | No
     cstart, kids = d.children()
     root = len(g)
 
+    retained = d.retained
+
     def children(v: int) -> list[int]:
-        out = list(kids[cstart[v]:cstart[v + 1]])
-        out.sort(key=lambda c: (-d.retained[c], c))
+        out = sorted(kids[cstart[v]:cstart[v + 1]])  # by id, then stably by retained size, largest first
+        out.sort(key=retained.__getitem__, reverse=True)
         return out
 
     out: list[tuple[int, ItemRow]] = []
@@ -178,10 +254,11 @@ def dominator_rows(g: ItemGraph, start: list[int] | None = None, depth: int | No
                 truncated = True
                 continue
             stack.extend((lvl + 1, c) for c in reversed(cs))
-    dead = [i for i in range(len(g)) if not d.is_reachable(i)]
+    idom, sizes = d.idom, g.sizes
+    dead = [i for i in range(len(g)) if idom[i] < 0]  # not d.is_reachable(i)
     name = None if start is None else ", ".join(g.label(i) for i in start)
     return DominatorsResult(g.module.file, len(g.module.data), name, out, truncated, len(dead),
-                            sum(g.sizes[i] for i in dead))
+                            sum(sizes[i] for i in dead))
 
 
 # --------------------------------------------------------------------------- paths
@@ -220,9 +297,11 @@ def why(g: ItemGraph, query: str, max_paths: int = 10, max_items: int = 10) -> P
         raise AuditorError(f"no item is named or matches {query!r}")
     d = _analysed(g)
     found.sort(key=lambda i: (-g.sizes[i], i))
-    tree, preds = bfs(g), predecessors(g)
+    listed = found[:max_items] if max_items > 0 else found
+    # the reversed graph for many items; a byte search of the edges for a few
+    tree, preds = bfs(g), predecessors(g) if len(listed) > 20 else None
     out = []
-    for i in found[:max_items] if max_items > 0 else found:
+    for i in listed:
         w = why_paths(g, i, max_paths, tree=tree, preds=preds)
         out.append(ItemPaths(_row(g, d, i), [[g.label(v) for v in p] for p in w.paths], w.total, w.referrers))
     return PathsResult(g.module.file, query, out, len(found))
@@ -249,9 +328,11 @@ class GarbageResult:
 
 
 def garbage_items(g: ItemGraph) -> GarbageResult:
-    d = _analysed(g)
+    """Items no root reaches, largest first. No dominator tree: an unreachable item's
+    retained size is its shallow size (as `dominators` gives it)."""
     dead = garbage(g)
-    rows = [_row(g, d, i) for i in dead]
+    sizes, kinds, indices = g.sizes, g.kinds, g.indices
+    rows = [ItemRow(i, None, KIND_NAMES[Kind(kinds[i])], indices[i], sizes[i], sizes[i], g.label) for i in dead]
     data = [r for r in rows if r.kind == "data"]
     return GarbageResult(g.module.file, len(g.module.data), rows, sum(r.shallow for r in rows), len(data),
                          sum(r.shallow for r in data))
@@ -351,11 +432,39 @@ def data_of(g: ItemGraph, top: int = 10) -> DataResult:
 
     mod = g.module
     f0 = g.first[Kind.FUNCTION]
-    calls = {f.index: [t - f0 for t, e in g.edges(f0 + f.index) if e == Edge.CALL] for f in mod.functions}
+    calls: dict[int, list[int]] = {}
+    if mod.function_names:  # formatting_functions needs them only then
+        starts, targets, kinds, call = g.starts, g.targets, g.edge_kinds, int(Edge.CALL)
+        calls = {f.index: [targets[e] - f0 for e in range(starts[f0 + f.index], starts[f0 + f.index + 1])
+                           if kinds[e] == call] for f in mod.functions}
     attr = data_attribution(mod, g.data_addresses, keep=top, formatters=formatting_functions(mod, calls),
                             pointers=g.data_pointers)
-    names = {f.index: g.label(f0 + f.index) for f in mod.functions if mod.function_names.get(f.index)}
-    return DataResult(mod.file, attr.to_json(names, top))
+    return DataResult(mod.file, attr.to_json(_FunctionLabels(g), top))
+
+
+class _FunctionLabels(Mapping[int, str]):
+    """Defined function index -> its printed name, for the functions that have one in the
+    name section; each demangled when a report asks for it (a report shows a few)."""
+
+    def __init__(self, g: ItemGraph):
+        mod = g.module
+        self._g, self._f0 = g, g.first[Kind.FUNCTION]
+        self._names = mod.function_names
+        self._defined = range(mod.num_imported_funcs, mod.num_imported_funcs + len(mod.functions))
+
+    def __getitem__(self, f: int) -> str:
+        if f not in self._defined or not self._names.get(f):
+            raise KeyError(f)
+        return self._g.label(self._f0 + f)
+
+    def __iter__(self) -> Iterator[int]:
+        return (f for f in self._defined if self._names.get(f))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __bool__(self) -> bool:  # `names or {}`: no count of the names
+        return True
 
 
 # --------------------------------------------------------------------------- attribution (scan --attribute, diff)
