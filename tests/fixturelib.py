@@ -797,3 +797,15 @@ def malformed_corpus(tmpdir: Path | str) -> list[tuple[Path, str]]:
             if command["type"] == "assert_malformed" and command.get("module_type") == "binary":
                 cases.append((tmpdir / command["filename"], command["text"]))
     return cases
+
+
+@cache
+def real_modules() -> tuple[Path, ...]:
+    """The four real Rust/Go modules from the npm registry (biome, swc, lightningcss,
+    esbuild), fetched once by scripts/real_modules.sh and cached outside the repository."""
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "real_modules.sh")], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, f"scripts/real_modules.sh failed: {proc.stderr[-2000:]}"
+    paths = tuple(Path(p) for p in proc.stdout.split())
+    assert len(paths) == 4, paths
+    return paths

@@ -16,7 +16,6 @@ reference: random inputs (hypothesis) reach the corners, and the 35,823 v0 names
 from __future__ import annotations
 
 import re
-import subprocess
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,15 +28,14 @@ from auditor.wasm.analysis import data as da
 from auditor.wasm.analysis import monos as mo
 from auditor.wasm.analysis import refs as rf
 
+import fixturelib
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 @lru_cache(maxsize=1)
 def real_modules() -> list[Path]:
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "real_modules.sh")], capture_output=True, text=True,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return [Path(p) for p in proc.stdout.split()]
+    return list(fixturelib.real_modules())
 
 
 @lru_cache(maxsize=1)

@@ -134,11 +134,7 @@ def test_real_modules_sampled_bodies():
     the spec corpus above covers) equal the Python pass's on that body (all of them:
     10 s of Python pass; tests/test_parsed_refs.py compares the whole call graph of the
     plain pass, now the compiled reader's, with a walk of the code)."""
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "real_modules.sh")], capture_output=True, text=True,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    paths = [Path(p) for p in proc.stdout.split()]
-    assert len(paths) == 4
+    paths = list(fixturelib.real_modules())
     checked = 0
     for path in paths:
         data = path.read_bytes()

@@ -84,11 +84,7 @@ def test_synthetic_module_and_objdump():
 
 @gc_paused()  # 10^6 acyclic objects per module: the collector re-walking them was a third of the CPU
 def test_real_modules():
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "real_modules.sh")], capture_output=True, text=True,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    paths = [Path(p) for p in proc.stdout.split()]
-    assert len(paths) == 4
+    paths = list(fixturelib.real_modules())
     for path in paths:
         _, parsed, walked = both_ways(path.read_bytes(), path.name)
         assert facts(parsed) == facts(walked), path.name

@@ -9,23 +9,20 @@ fast body validator may not change a single figure on real compiler output.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from auditor.wasm.parse import parse_module
 
+import fixturelib
 from objdump import OBJDUMP_KIND, code_sizes, sections
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _modules() -> list[Path]:
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "real_modules.sh")], capture_output=True, text=True,
-                          check=False)
-    assert proc.returncode == 0, f"scripts/real_modules.sh failed: {proc.stderr[-2000:]}"
-    return [Path(p) for p in proc.stdout.split()]
+    return list(fixturelib.real_modules())
 
 
 @pytest.fixture(scope="module")
