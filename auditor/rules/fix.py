@@ -194,11 +194,20 @@ def _append(table, key: str, value) -> None:
     from tomlkit.items import Comment, Table
 
     body = table.value.body
-    last = next((k for k, v in reversed(body) if k is not None and not isinstance(v, Table)), None)
+    last = next((i for i in range(len(body) - 1, -1, -1)
+                 if body[i][0] is not None and not isinstance(body[i][1], Table)), None)
     item = tomlkit.item(value)
     if last is not None:
-        item.trivia.indent = table.item(last.key).trivia.indent
-        table.value._insert_after(last.key, key, item)
+        item.trivia.indent = table.item(body[last][0].key).trivia.indent
+        # `_insert_at`, the one insertion tomlkit has kept (0.15.3 dropped `_insert_after`);
+        # it refuses the end of the body, where `add` appends
+        if last + 1 < len(body):
+            table.value._insert_at(last + 1, key, item)
+        else:
+            prev = body[last][1]
+            if "\n" not in prev.trivia.trail:
+                prev.trivia.trail += "\n"
+            table.add(key, item)
         return
     # no settings yet: after the comments right below the header, before any blank line
     idx = next((i for i, (k, v) in enumerate(body) if k is not None or not isinstance(v, Comment)), None)
