@@ -291,13 +291,8 @@ def _from_parse(mod: m.Module, parsed, full: tuple[int, int] | None | bool = Fal
     if full is not False and parsed.window is not None:
         return _from_full_parse(mod, parsed, full)  # type: ignore[arg-type]
     data = mod.data
-    segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
-        any(e.mode == "passive" for e in mod.elements)
+    segment_ops, ops, values, bounds = _pass_pairs(mod, parsed)
     out = CodeRefs()
-    flat = parsed.flat
-    ops, values = flat[0::2], flat[1::2]
-    bounds = [s // 2 for s in parsed.starts]
-    bounds.append(len(ops))
     for k, f in enumerate(mod.functions):
         refs = BodyRefs()
         out.bodies[f.index] = refs
@@ -323,18 +318,26 @@ def _from_parse(mod: m.Module, parsed, full: tuple[int, int] | None | bool = Fal
     return out
 
 
-def _from_full_parse(mod: m.Module, parsed, window: tuple[int, int] | None) -> CodeRefs:
-    """code_references(mod) from a full_refs parse pass: every pair in body order
-    (data addresses keep their order and repeats, as the walk lists them)."""
-    data = mod.data
+def _pass_pairs(mod: m.Module, parsed) -> tuple[bool, array, array, list[int]]:
+    """What both readings of the parse pass's pairs start from: whether any body may hold
+    a segment instruction (a passive data or element segment exists), the opcodes and
+    values apart, and each body's first pair index (plus the end)."""
     segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
         any(e.mode == "passive" for e in mod.elements)
-    lo, hi = window if window is not None else (0, 0)
-    out = CodeRefs()
     flat = parsed.flat
     ops, values = flat[0::2], flat[1::2]
     bounds = [s // 2 for s in parsed.starts]
     bounds.append(len(ops))
+    return segment_ops, ops, values, bounds
+
+
+def _from_full_parse(mod: m.Module, parsed, window: tuple[int, int] | None) -> CodeRefs:
+    """code_references(mod) from a full_refs parse pass: every pair in body order
+    (data addresses keep their order and repeats, as the walk lists them)."""
+    data = mod.data
+    segment_ops, ops, values, bounds = _pass_pairs(mod, parsed)
+    lo, hi = window if window is not None else (0, 0)
+    out = CodeRefs()
     for k, f in enumerate(mod.functions):
         refs = BodyRefs()
         out.bodies[f.index] = refs
