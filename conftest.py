@@ -28,6 +28,12 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None and "PYTHONPYCACH
     import tempfile
 
     os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), f"auditor-tests-pycache-{os.getuid()}")
+    # and this process too (a run without workers): pytest rewrites the asserts of every
+    # test module it imports, ~5 CPU-s for the quick subset's ~90 modules, and caches the
+    # result only when bytecode may be written (the workers, started with this
+    # environment, already did).
+    sys.dont_write_bytecode = False
+    sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
 
 #: Workers for a whole-suite run: the machines this suite is measured on have 2 cores,
 #: and each worker's cargo builds use both (README: Development).
