@@ -133,11 +133,13 @@ def _private_user_cache(config: pytest.Config) -> None:
 #: What the session keeps in the user's cache between sessions: environment variable ->
 #: directory (or file) under it. The spec testsuite and the npm modules (scripts/spec_corpus.sh,
 #: scripts/real_modules.sh: keyed by version, stamped, checked), the independent
-#: tools' output keyed by tool binary and input bytes (tests/toolcache.py), and each
-#: test's last duration, which orders the modules for the workers (tests/longest_first.py).
+#: tools' output keyed by tool binary and input bytes (tests/toolcache.py), the answers
+#: of slow reference code keyed by auditor's sources and the input bytes (tests/refcache.py),
+#: and each test's last duration, which orders the modules for the workers (tests/longest_first.py).
 MACHINE_CACHES = {"AUDITOR_SPEC_CORPUS": "auditor/spec-corpus", "AUDITOR_NPM_CACHE": "auditor/npm",
                   "AUDITOR_TOOL_OUTPUT_CACHE": "auditor/test-tool-output",
-                  "AUDITOR_TEST_DURATIONS": "auditor/test-durations.json"}
+                  "AUDITOR_TEST_DURATIONS": "auditor/test-durations.json",
+                  "AUDITOR_TEST_REFERENCE_CACHE": "auditor/test-reference-results"}
 
 
 def _keep_machine_caches(user_cache: Path) -> None:

@@ -1,0 +1,108 @@
+"""Results of slow reference computations, cached on disk by the content of the code and
+of the input that made them.
+
+WHY: the exactness tests compare a fast path with the slower code it must equal (the
+regex walk of the code against the parse pass's pairs, the Python pass against the
+compiled reader, the code a speed-up replaced) on the npm modules and the spec corpus,
+and the slow side is most of their CPU: ~10 CPU-s of the quick subset recomputed the
+same answers from the same bytes by the same code every session. The fast side, the
+one under test, still runs every time; only the reference's answer is remembered.
+
+cached(name, key, compute, code=()) returns compute() unless an entry exists for:
+  - `name` (which reference) and `key` (anything with a stable repr: a digest of the
+    input bytes, the options);
+  - the code: every file under auditor/ and rules/ (path and bytes; the reference may
+    call any of it, so ANY edit there makes every entry miss — never a stale answer),
+    plus the source of each object in `code` (a reference function kept in the test
+    file, or a file path).
+A miss computes and stores the answer (pickle, written atomically); per name only the
+KEEP newest entries stay, so the directory does not grow with every edit.
+
+The cache is the directory $AUDITOR_TEST_REFERENCE_CACHE (tests/conftest.py sets it to
+~/.cache/auditor/test-reference-results unless set; "off" or empty: always compute).
+It can be deleted at any time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+ENV = "AUDITOR_TEST_REFERENCE_CACHE"
+REPO = Path(__file__).resolve().parent.parent
+#: Entries kept per reference name (the worktrees of a machine share the directory).
+KEEP = 12
+
+T = TypeVar("T")
+
+
+@cache
+def code_identity() -> str:
+    """sha256 over every file of auditor/ and rules/ (relative path and bytes)."""
+    digest = hashlib.sha256()
+    for top in ("auditor", "rules"):
+        for path in sorted((REPO / top).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(REPO)).encode() + b"\0")
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _source(obj: Any) -> str:
+    if isinstance(obj, (str, Path)):
+        return hashlib.sha256(Path(obj).read_bytes()).hexdigest()
+    return inspect.getsource(obj)
+
+
+def _root() -> Path | None:
+    value = os.environ.get(ENV, "")
+    return None if value in ("", "off") else Path(value)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def cached(name: str, key: object, compute: Callable[[], T], code: Iterable[Any] = ()) -> T:
+    root = _root()
+    if root is None:
+        return compute()
+    h = hashlib.sha256(repr((name, key, code_identity(), [_source(c) for c in code])).encode()).hexdigest()
+    folder = root / name
+    entry = folder / f"{h}.pickle"
+    try:
+        with open(entry, "rb") as f:
+            value: T = pickle.load(f)
+        os.utime(entry)  # recently used: kept by _prune
+        return value
+    except (OSError, EOFError, pickle.UnpicklingError):
+        pass
+    value = compute()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, entry)
+        _prune(folder)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    return value
+
+
+def _prune(folder: Path) -> None:
+    entries = []
+    for p in folder.glob("*.pickle"):
+        try:
+            entries.append((p.stat().st_mtime, p))
+        except OSError:
+            continue
+    for _, p in sorted(entries, reverse=True)[KEEP:]:
+        p.unlink(missing_ok=True)
