@@ -70,6 +70,10 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def digest_raw(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
 def cached(name: str, key: object, compute: Callable[[], T], code: Iterable[Any] = ()) -> T:
     root = _root()
     if root is None:
