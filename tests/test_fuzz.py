@@ -110,6 +110,39 @@ def test_regressions(target, path):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500 * 1024
 
 
+def test_instrumented_modules_cover_what_each_target_runs():
+    """fuzz_wasm.py instruments only INSTRUMENT[target] and what those import: every
+    auditor module the target runs on its seeds must be among them, or libFuzzer would
+    be blind to its branches (a module imported lazily inside a function is not)."""
+    sys.path.insert(0, str(FUZZ))
+    try:
+        from fuzz_wasm import INSTRUMENT
+        from targets import TARGETS as FUNCS
+    finally:
+        sys.path.remove(str(FUZZ))
+    assert set(INSTRUMENT) == set(TARGETS) == set(FUNCS)
+    for target in TARGETS:
+        ran: set[str] = set()
+
+        def record(frame, event, arg, ran=ran):
+            if event == "call" and "/auditor/" in frame.f_code.co_filename:
+                ran.add(os.path.realpath(frame.f_code.co_filename))
+
+        sys.setprofile(record)
+        try:
+            for seed in sorted((FUZZ / "seeds" / target).iterdir()):
+                FUNCS[target](seed.read_bytes())
+        finally:
+            sys.setprofile(None)
+        code = ("import importlib, os, sys\n"
+                f"for m in {INSTRUMENT[target]!r}: importlib.import_module(m)\n"
+                "print('\\n'.join(os.path.realpath(m.__file__) for n, m in list(sys.modules.items())\n"
+                "                 if n == 'auditor' or n.startswith('auditor.')))")
+        imported = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                      cwd=REPO).stdout.split())
+        assert ran and ran <= imported, (target, sorted(ran - imported))
+
+
 def test_seed_corpora_are_committed_and_small():
     for target in TARGETS:
         seeds = list((FUZZ / "seeds" / target).iterdir())
