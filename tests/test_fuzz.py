@@ -16,6 +16,7 @@ crashed a target (copy a new crash-*/timeout-*/oom-* file there and commit it).
 
 from __future__ import annotations
 
+import cProfile
 import os
 import re
 import resource
@@ -122,18 +123,15 @@ def test_instrumented_modules_cover_what_each_target_runs():
         sys.path.remove(str(FUZZ))
     assert set(INSTRUMENT) == set(TARGETS) == set(FUNCS)
     for target in TARGETS:
-        ran: set[str] = set()
-
-        def record(frame, event, arg, ran=ran):
-            if event == "call" and "/auditor/" in frame.f_code.co_filename:
-                ran.add(os.path.realpath(frame.f_code.co_filename))
-
-        sys.setprofile(record)
+        profile = cProfile.Profile()  # the C profiler: the functions that ran, at a fifth of a Python hook's cost
+        profile.enable()
         try:
             for seed in sorted((FUZZ / "seeds" / target).iterdir()):
                 FUNCS[target](seed.read_bytes())
         finally:
-            sys.setprofile(None)
+            profile.disable()
+        ran = {os.path.realpath(e.code.co_filename) for e in profile.getstats()
+               if not isinstance(e.code, str) and "/auditor/" in e.code.co_filename}
         code = ("import importlib, os, sys\n"
                 f"for m in {INSTRUMENT[target]!r}: importlib.import_module(m)\n"
                 "print('\\n'.join(os.path.realpath(m.__file__) for n, m in list(sys.modules.items())\n"
