@@ -97,8 +97,10 @@ def test_guard_fails_exactly_the_unmarked_tests_that_run_cargo(tmp_path):
                                                         rustc=_fake(bin_dir, "rustc")))
     outer_log = os.environ[cargo_watch.ENV_LOG]
     before = cargo_watch.log_size(outer_log)
+    # no installed plugins (hypothesis, xdist: ~0.3 CPU-s a start): the session needs only the conftest
     proc = subprocess.run([sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", str(session)],
-                          cwd=session, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+                          cwd=session, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     outcomes = dict((name, state) for state, name in
                     re.findall(r"^(PASSED|FAILED) test_inner\.py::(\w+)", proc.stdout, re.M))
     assert outcomes == {

@@ -241,7 +241,8 @@ def _inner_session(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
             suite.pytest_configure, suite.pytest_generate_tests, suite.toolchain)
         """))
     (tmp_path / "test_inner.py").write_text(INNER)
-    full_env = {k: v for k, v in os.environ.items() if k != fixturelib.TOOLCHAINS_ENV} | env
+    # no installed plugins (hypothesis, xdist: ~0.3 CPU-s a start): the session needs only the conftest
+    full_env = {k: v for k, v in os.environ.items() if k != fixturelib.TOOLCHAINS_ENV} | env | {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return subprocess.run([sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", str(tmp_path)],
                           cwd=tmp_path, env=full_env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
 
