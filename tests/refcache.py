@@ -12,9 +12,10 @@ cached(name, key, compute, code=()) returns compute() unless an entry exists for
   - `name` (which reference) and `key` (anything with a stable repr: a digest of the
     input bytes, the options);
   - the code: every file under auditor/ and rules/ (path and bytes; the reference may
-    call any of it, so ANY edit there makes every entry miss — never a stale answer),
-    plus the source of each object in `code` (a reference function kept in the test
-    file, or a file path).
+    call any of it, so ANY edit there makes every entry miss — never a stale answer;
+    `tree=False` only for a reference that runs none of auditor's code), plus the source
+    of each object in `code` (a reference function kept in the test file, or a file
+    path: the test file itself when the reference reads its module-level tables).
 A miss computes and stores the answer (pickle, written atomically); per name only the
 KEEP newest entries stay, so the directory does not grow with every edit.
 
@@ -74,11 +75,15 @@ def digest_raw(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def cached(name: str, key: object, compute: Callable[[], T], code: Iterable[Any] = ()) -> T:
+def cached(name: str, key: object, compute: Callable[[], T], code: Iterable[Any] = (), tree: bool = True) -> T:
+    """compute(), or its answer stored for the same name, key, code (and, with `tree`,
+    the same auditor/ and rules/: leave it out only for a reference that runs none of
+    auditor's code, like a parser of a tool's output)."""
     root = _root()
     if root is None:
         return compute()
-    h = hashlib.sha256(repr((name, key, code_identity(), [_source(c) for c in code])).encode()).hexdigest()
+    h = hashlib.sha256(repr((name, key, code_identity() if tree else "", [_source(c) for c in code])).encode()
+                       ).hexdigest()
     folder = root / name
     entry = folder / f"{h}.pickle"
     try:
@@ -86,7 +91,7 @@ def cached(name: str, key: object, compute: Callable[[], T], code: Iterable[Any]
             value: T = pickle.load(f)
         os.utime(entry)  # recently used: kept by _prune
         return value
-    except (OSError, EOFError, pickle.UnpicklingError):
+    except Exception:  # missing, truncated, or naming a class that moved: computed again
         pass
     value = compute()
     try:

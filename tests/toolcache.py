@@ -50,6 +50,12 @@ def _tool_identity(tool: str) -> str:
     return f"{os.path.basename(real)}:{os.path.getsize(real)}:{digest.hexdigest()}"
 
 
+def identity(tool: str) -> str:
+    """The tool's binary by content (what the cache keys on): for callers that key their
+    own answers derived from its output (tests/refcache.py)."""
+    return _tool_identity(tool)
+
+
 def _root() -> Path | None:
     value = os.environ.get(ENV, "")
     return None if value in ("", "off") else Path(value)
