@@ -10,7 +10,7 @@ one under test, still runs every time; only the reference's answer is remembered
 
 cached(name, key, compute, code=()) returns compute() unless an entry exists for:
   - `name` (which reference) and `key` (anything with a stable repr: a digest of the
-    input bytes, the options);
+    input bytes, the options), and the Python version;
   - the code: every file under auditor/ and rules/ (path and bytes; the reference may
     call any of it, so ANY edit there makes every entry miss — never a stale answer;
     `tree=False` only for a reference that runs none of auditor's code), plus the source
@@ -30,6 +30,7 @@ import hashlib
 import inspect
 import os
 import pickle
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from functools import cache
@@ -82,8 +83,8 @@ def cached(name: str, key: object, compute: Callable[[], T], code: Iterable[Any]
     root = _root()
     if root is None:
         return compute()
-    h = hashlib.sha256(repr((name, key, code_identity() if tree else "", [_source(c) for c in code])).encode()
-                       ).hexdigest()
+    h = hashlib.sha256(repr((name, key, sys.version, code_identity() if tree else "", [_source(c) for c in code])
+                            ).encode()).hexdigest()
     folder = root / name
     entry = folder / f"{h}.pickle"
     try:
