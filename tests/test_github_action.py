@@ -29,7 +29,6 @@ from auditor.report.markdown_blocks import MARKER
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "github-action.sh"
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
-SCHEMAS = files("check_jsonschema.builtin_schemas.vendor")
 
 # The tools the script may run, found once and linked into a private bin directory.
 TOOLS = ["bash", "sh", "env", "cat", "cut", "sort", "find", "awk", "sha256sum", "mkdir", "rm", "dirname",
@@ -38,7 +37,9 @@ TOOLS = ["bash", "sh", "env", "cat", "cut", "sort", "find", "awk", "sha256sum", 
 
 
 def schema(name: str) -> dict:
-    return json.loads(SCHEMAS.joinpath(name).read_text())
+    # resolved here, not at import: the package's __init__ imports its CLI (~0.1 s in
+    # every xdist worker, which all import every test module)
+    return json.loads(files("check_jsonschema.builtin_schemas.vendor").joinpath(name).read_text())
 
 
 def test_action_yaml_matches_the_actions_schema():
