@@ -12,10 +12,12 @@ cached(name, key, compute, code=()) returns compute() unless an entry exists for
   - `name` (which reference) and `key` (anything with a stable repr: a digest of the
     input bytes, the options), and the Python version;
   - the code: every file under auditor/ and rules/ (path and bytes; the reference may
-    call any of it, so ANY edit there makes every entry miss — never a stale answer;
-    `tree=False` only for a reference that runs none of auditor's code), plus the source
-    of each object in `code` (a reference function kept in the test file, or a file
-    path: the test file itself when the reference reads its module-level tables).
+    call any of it, so ANY edit there makes every entry miss — never a stale answer);
+    `tree=WASM_STAGE` narrows that to the wasm stage and what the import rule lets it
+    import (tests/test_architecture.py enforces it, nested imports included), `None`
+    to nothing, for a reference that runs none of auditor's code; plus the source of
+    each object in `code` (a reference function kept in the test file, or a file path:
+    the test file itself when the reference reads its module-level tables).
 A miss computes and stores the answer (pickle, written atomically); per name only the
 KEEP newest entries stay, so the directory does not grow with every edit.
 
@@ -45,12 +47,23 @@ KEEP = 12
 T = TypeVar("T")
 
 
+#: Every source of auditor and its data.
+ALL = ("auditor", "rules")
+#: What the wasm stage's code can run: auditor/wasm and what tests/test_architecture.py
+#: lets it import (the records and the helper modules, which import nothing of ours), and
+#: the rules data. A reference that only calls auditor.wasm code is keyed by these, so the
+#: other stages' edits do not make it miss.
+WASM_STAGE = ("auditor/wasm", "auditor/records", "auditor/__init__.py", "auditor/errors.py", "auditor/units.py",
+              "auditor/data.py", "auditor/io.py", "auditor/config/view.py", "rules")
+
+
 @cache
-def code_identity() -> str:
-    """sha256 over every file of auditor/ and rules/ (relative path and bytes)."""
+def code_identity(tree: tuple[str, ...] = ALL) -> str:
+    """sha256 over every file under `tree` (relative path and bytes)."""
     digest = hashlib.sha256()
-    for top in ("auditor", "rules"):
-        for path in sorted((REPO / top).rglob("*")):
+    for top in tree:
+        root = REPO / top
+        for path in sorted(root.rglob("*")) if root.is_dir() else [root]:
             if path.is_file() and "__pycache__" not in path.parts:
                 digest.update(str(path.relative_to(REPO)).encode() + b"\0")
                 digest.update(hashlib.sha256(path.read_bytes()).digest())
@@ -76,15 +89,16 @@ def digest_raw(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def cached(name: str, key: object, compute: Callable[[], T], code: Iterable[Any] = (), tree: bool = True) -> T:
-    """compute(), or its answer stored for the same name, key, code (and, with `tree`,
-    the same auditor/ and rules/: leave it out only for a reference that runs none of
-    auditor's code, like a parser of a tool's output)."""
+def cached(name: str, key: object, compute: Callable[[], T], code: Iterable[Any] = (),
+           tree: tuple[str, ...] | None = ALL) -> T:
+    """compute(), or its answer stored for the same name, key, code and files under
+    `tree` (ALL; WASM_STAGE for a reference that calls only auditor.wasm; None only for
+    one that runs none of auditor's code, like a parser of a tool's output)."""
     root = _root()
     if root is None:
         return compute()
-    h = hashlib.sha256(repr((name, key, sys.version, code_identity() if tree else "", [_source(c) for c in code])
-                            ).encode()).hexdigest()
+    h = hashlib.sha256(repr((name, key, sys.version, code_identity(tree) if tree else "",
+                             [_source(c) for c in code])).encode()).hexdigest()
     folder = root / name
     entry = folder / f"{h}.pickle"
     try:

@@ -46,7 +46,8 @@ def both_ways(data: bytes, name: str, full: bool, remember: bool = False):
     def walk():
         return graph_facts(build_item_graph(bare, full=full))
 
-    walked = refcache.cached("item-graph-walk", (refcache.digest(data), full), walk, [graph_facts]) if remember \
+    walked = refcache.cached("item-graph-walk", (refcache.digest(data), full), walk, [graph_facts],
+                                     refcache.WASM_STAGE) if remember \
         else walk()
     return graph_facts(fast), walked
 

@@ -119,7 +119,7 @@ def test_spec_corpus_every_binary(monkeypatch):
     # the Python pass's answers from tests/refcache.py when auditor's sources and the
     # corpus are those it last ran on (~1.5 CPU-s); the compiled reader always runs
     python = refcache.cached("python-pass-spec-corpus", refcache.digest(b"".join(map(refcache.digest_raw, blobs))),
-                             lambda: [python_outcomes(b) for b in blobs], [outcome, python_outcomes])
+                             lambda: [python_outcomes(b) for b in blobs], [outcome, python_outcomes], refcache.WASM_STAGE)
     ok = errors = 0
     for data, python_pass in zip(blobs, python, strict=True):
         result = same_both_ways(data, counted, python_pass)

@@ -95,5 +95,6 @@ def test_real_modules():
         parsed = facts(code_references(mod, full=False))
         assert ParsedRefs.KEY not in mod.derived
         walked = refcache.cached("call-graph-walk", refcache.digest(data),
-                                 lambda bare=bare: facts(code_references(bare, full=False)), [facts])
+                                 lambda bare=bare: facts(code_references(bare, full=False)), [facts],
+                                 refcache.WASM_STAGE)
         assert parsed == walked, path.name

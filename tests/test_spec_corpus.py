@@ -222,7 +222,7 @@ def test_every_valid_module_read_like_wasm_tools(corpus):
     # and parsing 1,850 cached dumps took ~1 CPU-s); parse_module reads every module each time
     inputs = refcache.digest(b"".join(hashlib.sha256(p.read_bytes()).digest() for p in paths))
     theirs = refcache.cached("wasm-tools-dump", (toolcache.identity(wasm_tools()), inputs), dumps,
-                             [Path(__file__)], tree=False)
+                             [Path(__file__)], tree=None)
     results = [_check_against_dump(c, d) for c, d in zip(corpus.valid, theirs, strict=True)]
     wrong = [(c.path, r) for c, r in zip(corpus.valid, results) if r]
     print(f"\n{len(corpus.valid) - len(wrong)}/{len(corpus.valid)} valid modules equal to wasm-tools dump "
