@@ -33,19 +33,21 @@ import pytest
 ENV = "AUDITOR_TEST_DURATIONS"
 #: A test without a recorded duration, in a module not in SEED.
 DEFAULT_TEST_SECONDS = 0.02
-#: About the seconds per module on one worker of a quiet 2-core machine (-m "not cargo"; from
-#: CPU-s measured under load, 2026-12-03, after the second round);
-#: only the order they give matters. Refresh from a run's --durations if it drifts.
+#: Seconds per module on one of three workers (-m "not cargo"; each module's summed test
+#: durations in a run at load 1-4, 2026-12-03, fourth round): used only when nothing is
+#: recorded (a fresh clone, CI), and only the order they give matters. Refresh from a
+#: run's --durations if it drifts, and add a module that takes seconds.
 SEED = {
-    "tests/test_fuzz.py": 18,  # 3 targets x (5 s campaign + ~1 s start-up)
-    "tests/test_html_report.py": 10, "tests/test_runtime_sandbox.py": 10, "tests/test_parsed_refs.py": 6,
-    "tests/test_text_adversarial.py": 6, "tests/test_native_reader.py": 6, "tests/test_manifest_toml.py": 4, "tests/test_spec_corpus.py": 4,
-    "tests/test_wasm_fuzz.py": 4, "tests/test_cli_errors.py": 4, "tests/test_demangle.py": 3,
-    "tests/test_source_paths.py": 3, "tests/test_install.py": 3, "tests/test_runtime_wat.py": 2,
-    "tests/test_gate_examples.py": 2, "tests/test_fixturelib.py": 2, "tests/test_analysis_graph.py": 2,
-    "tests/test_inspect.py": 1, "tests/test_architecture.py": 1, "tests/test_runtime_speed.py": 1,
-    "tests/test_runtime_entry.py": 1, "tests/test_runtime_harness.py": 1, "tests/test_escaping.py": 1,
-    "tests/test_analysis_data.py": 1, "tests/test_analysis_refs.py": 1, "tests/test_rules_engine.py": 1,
+    "tests/test_deep_speed_exact.py": 17, "tests/test_text_adversarial.py": 13, "tests/test_fuzz.py": 13,
+    "tests/test_html_report.py": 12, "tests/test_native_reader.py": 11, "tests/test_runtime_sandbox.py": 10,
+    "tests/test_spec_corpus.py": 9.8, "tests/test_cli_errors.py": 9.3, "tests/test_manifest_toml.py": 8.3,
+    "tests/test_gate_examples.py": 8.0, "tests/test_wasm_fuzz.py": 6.6, "tests/test_graph_from_parse.py": 6.2,
+    "tests/test_demangle.py": 5.5, "tests/test_analysis_graph.py": 4.1, "tests/test_install.py": 3.5,
+    "tests/test_parsed_refs.py": 3.4, "tests/test_runtime_wat.py": 3.1, "tests/test_fixturelib.py": 3.0,
+    "tests/test_inspect.py": 2.6, "tests/test_architecture.py": 2.3, "tests/test_source_paths.py": 2.0,
+    "tests/test_formats.py": 1.8, "tests/test_runtime_speed.py": 1.8, "tests/test_rules_engine.py": 1.8,
+    "tests/test_runtime_entry.py": 1.8, "tests/test_terminal_width.py": 1.6, "tests/test_analysis_data.py": 1.5,
+    "tests/test_runtime_harness.py": 1.5, "tests/test_fixtures.py": 1.2, "tests/test_build_shadow.py": 1.1,
 }
 
 
