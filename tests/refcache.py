@@ -13,8 +13,9 @@ cached(name, key, compute, code=()) returns compute() unless an entry exists for
     input bytes, the options), and the Python version;
   - the code: every file under auditor/ and rules/ (path and bytes; the reference may
     call any of it, so ANY edit there makes every entry miss — never a stale answer);
-    `tree=WASM_STAGE` narrows that to the wasm stage and what the import rule lets it
-    import (tests/test_architecture.py enforces it, nested imports included), `None`
+    `tree=WASM_STAGE` narrows that to the wasm stage, what the import rule lets it
+    import (tests/test_architecture.py enforces it, nested imports included) and the
+    rules files it reads (tests/test_refcache.py checks its load_rules_file calls), `None`
     to nothing, for a reference that runs none of auditor's code; plus the source of
     each object in `code` (a reference function kept in the test file, or a file path:
     the test file itself when the reference reads its module-level tables).
@@ -51,10 +52,12 @@ T = TypeVar("T")
 ALL = ("auditor", "rules")
 #: What the wasm stage's code can run: auditor/wasm and what tests/test_architecture.py
 #: lets it import (the records and the helper modules, which import nothing of ours), and
-#: the rules data. A reference that only calls auditor.wasm code is keyed by these, so the
-#: other stages' edits do not make it miss.
+#: the rules files it reads (tests/test_refcache.py checks both lists against the code).
+#: A reference that only calls auditor.wasm code is keyed by these, so the other stages'
+#: edits (and their rules files) do not make it miss.
 WASM_STAGE = ("auditor/wasm", "auditor/records", "auditor/__init__.py", "auditor/errors.py", "auditor/units.py",
-              "auditor/data.py", "auditor/io.py", "auditor/config/view.py", "rules")
+              "auditor/data.py", "auditor/io.py", "auditor/config/view.py",
+              "rules/allocators.toml", "rules/data_strings.toml", "rules/wasm_opcodes.toml", "rules/wasm_types.toml")
 
 
 @cache

@@ -3,6 +3,7 @@ sources; WASM_STAGE is what the import rule lets the wasm stage run."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import test_architecture as arch
@@ -61,10 +62,26 @@ def test_only_the_newest_entries_are_kept(tmp_path, monkeypatch):
 
 def test_wasm_stage_is_what_the_import_rule_lets_wasm_run():
     """auditor.wasm may import records and the helper modules (which import nothing of
-    ours): exactly the paths WASM_STAGE hashes, besides the rules data."""
+    ours): exactly the code WASM_STAGE hashes; and the rules files it hashes are the ones
+    that code reads (every load_rules_file call names a literal file; nothing else lists
+    the rules directory)."""
     assert arch.ALLOWED["wasm"] == {"records"} and arch.ALLOWED["records"] == set() == arch.ALLOWED["helpers"]
     helpers = set()
     for module in arch.HELPERS:
         path = REPO / Path(*module.split("."))
         helpers.add(str((path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).relative_to(REPO)))
-    assert set(refcache.WASM_STAGE) == {"auditor/wasm", "auditor/records", "rules"} | helpers
+    code = {p for p in refcache.WASM_STAGE if not p.startswith("rules/")}
+    assert code == {"auditor/wasm", "auditor/records"} | helpers
+    read = set()
+    for top in code:
+        for path in [REPO / top] if top.endswith(".py") else sorted((REPO / top).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+                if name == "rules_dir":
+                    assert path.name == "data.py", f"{path}: lists the rules directory"
+                if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) \
+                        == "load_rules_file":
+                    [arg] = node.args
+                    assert isinstance(arg, ast.Constant) and isinstance(arg.value, str), f"{path}:{node.lineno}"
+                    read.add(f"rules/{arg.value}")
+    assert read == set(refcache.WASM_STAGE) - code
