@@ -1,0 +1,362 @@
+"""The item graph's hot loops compiled: graphcore.c, built to graphcore.wasm, run in
+wasmtime with the code reader's engine (`native.engine_`).
+
+What it computes, each exactly as the Python code it stands in for (which stays, as the
+fallback and as the tests' reference):
+
+- `edges`: every body's edges from the code pass's (opcode, value) pairs and the data
+  -> data pointer pairs, merged with the few other edges into the graph's CSR arrays
+  (auditor/wasm/analysis/items.py `_edges_from_parse`, refs.py `data_pointers`);
+- `dominators`: the dominator tree and retained sizes (analysis/dominators.py);
+- `reachable`, `bfs`: the walks of `garbage` and `paths` (analysis/core.py, reach.py).
+
+Every function returns None when the compiled module cannot run here (no wasmtime, a
+refused memory reservation, an input it does not take): the caller then runs the
+Python code. Inputs are bounded by the module's size and checked by the C code before
+they index anything; the store caps the instance's memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import struct
+import sys
+from array import array
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+WASM = Path(__file__).with_name("graphcore.wasm")
+SOURCE = Path(__file__).with_name("graphcore.c")
+VERSION = 1
+MAX_MEMORY = 0xFFFF0000  # 32-bit memory, less a page
+_PAGE = 65536
+
+# opcode roles of graphcore.c's body_edges (P_*), from refs.py's opcodes
+P_CALL, P_INDIRECT, P_REF_FUNC, P_GLOBAL, P_CONST, P_GROW = 1, 2, 3, 4, 5, 6
+
+
+def mode() -> str:
+    """`AUDITOR_NATIVE_GRAPH`: "auto" (the compiled module for graphs big enough to pay
+    for it, rules/wasm_opcodes.toml [native] min-graph-*), "on" or "off"."""
+    m = os.environ.get("AUDITOR_NATIVE_GRAPH", "auto").strip().lower() or "auto"
+    return m if m in ("auto", "on", "off") else "auto"
+
+
+def wanted(work: int) -> bool:
+    """Whether to use the compiled module for `work` units (pairs + edges + items): on,
+    off, or (auto) above rules/wasm_opcodes.toml [native] min-graph-work, lower when
+    wasmtime is imported already (the code reader ran)."""
+    m = mode()
+    if m != "auto":
+        return m == "on"
+    from auditor.wasm.opcodes import tables
+
+    loaded = "wasmtime" in sys.modules
+    threshold = tables().native.get("min-graph-work-loaded" if loaded else "min-graph-work")
+    return threshold is not None and work >= threshold
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> Any | None:
+    try:
+        wasm = WASM.read_bytes()
+        import wasmtime
+
+        from auditor.wasm import native
+    except (OSError, ImportError):
+        return None
+    try:
+        engine = native.engine_()
+        module = native._module(wasmtime, engine, wasm, "graphcore")
+    except Exception:  # wasmtime refused (e.g. no address space for the engine)
+        return None
+    native.RELEASE_HOOKS.append(_release)
+    return module
+
+
+def _release() -> None:
+    _POOL.clear()
+    _compiled.cache_clear()
+
+
+def available() -> bool:
+    return _compiled() is not None
+
+
+class Failure(Exception):
+    """wasmtime refused something, or the C code refused an input."""
+
+
+class _Instance:
+    def __init__(self) -> None:
+        import wasmtime
+
+        from auditor.wasm import native
+
+        module = _compiled()
+        if module is None:
+            raise Failure("graphcore.wasm is not available")
+        self.store = store = wasmtime.Store(native.engine_())
+        store.set_limits(memory_size=MAX_MEMORY, instances=1, tables=1, memories=1)
+        inst = wasmtime.Instance(store, module, [])
+        ex: Any = inst.exports(store)
+        self.memory = ex["memory"]
+        self.fn = {name: ex[name] for name in ("reset", "alloc", "body_edges", "pointer_edges", "csr", "dominators",
+                                               "reachable", "bfs")}
+        if ex["version"](store) != VERSION:  # pragma: no cover - built from this source
+            raise Failure("graphcore.wasm: version mismatch")
+        self.result_at = ex["result_ptr"](store)
+
+    def base(self) -> int:
+        return ctypes.addressof(self.memory.data_ptr(self.store).contents)
+
+    def call(self, name: str, *args: int) -> int:
+        try:
+            return int(self.fn[name](self.store, *args) or 0)
+        except Exception as e:  # a trap (a bug) or a refusal: the caller runs the Python code
+            raise Failure(f"graphcore.wasm {name}: {e}") from e
+
+    def alloc(self, n: int) -> int:
+        at = self.call("alloc", n)
+        if not at:
+            raise Failure("graphcore.wasm: out of memory")
+        return at
+
+    def put(self, data: bytes | bytearray | memoryview | array) -> int:
+        raw = data.tobytes() if isinstance(data, array) else bytes(data)
+        at = self.alloc(max(len(raw), 1))
+        ctypes.memmove(self.base() + at, raw, len(raw))
+        return at
+
+    def put_slice(self, data: bytes, lo: int, hi: int) -> int:
+        """data[lo:hi] written in without a copy of the slice."""
+        if not (0 <= lo <= hi <= len(data)):
+            raise Failure("slice out of range")
+        if not isinstance(data, bytes):
+            return self.put(bytes(memoryview(data)[lo:hi]))
+        at = self.alloc(max(hi - lo, 1))
+        src = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+        assert src is not None
+        ctypes.memmove(self.base() + at, src + lo, hi - lo)
+        return at
+
+    def put_u32(self, values: Any) -> int:
+        arr = values if isinstance(values, array) and values.typecode == "I" else array("I", values)
+        return self.put(arr)
+
+    def result(self, count: int) -> tuple[int, ...]:
+        return struct.unpack(f"<{count}I", ctypes.string_at(self.base() + self.result_at, 4 * count))
+
+    def take(self, at: int, typecode: str, count: int) -> array:
+        out = array(typecode)
+        if count:
+            out.frombytes(ctypes.string_at(self.base() + at, count * out.itemsize))
+        return out
+
+    def run(self, name: str, args: bytes) -> None:
+        at = self.put(args)
+        if not self.call(name, at):
+            raise Failure(f"graphcore.wasm {name} refused its input")
+
+
+_POOL: list[_Instance] = []
+
+
+@contextlib.contextmanager
+def _session():
+    """A reset instance from the pool (made on first use); back to the pool after."""
+    inst = _POOL.pop() if _POOL else None
+    if inst is None:
+        try:
+            inst = _Instance()
+        except Failure:
+            raise
+        except Exception as e:
+            raise Failure(f"graphcore.wasm: {e}") from e
+    inst.call("reset")
+    ok = False
+    try:
+        yield inst
+        ok = True
+    finally:
+        # a big memory goes with its instance; a failed one too
+        if ok and inst.memory.data_len(inst.store) <= 64 << 20 and not _POOL:
+            _POOL.append(inst)
+
+
+# --------------------------------------------------------------------------- edges
+
+@dataclass
+class BodyInput:
+    """What body_edges reads: the code pass's pairs and the graph's counts."""
+
+    flat: array  # u32: opcode, value, ...
+    starts: array  # u32 per body
+    f0: int  # function index of the first body
+    nf: int
+    nt: int
+    ng: int
+    t0: int
+    gl0: int
+    d0: int
+    full: bool
+    lo: int
+    hi: int
+
+
+@dataclass
+class Edges:
+    starts: array  # "I", n + 1
+    targets: array  # "I"
+    kinds: array  # "B"
+    grow_bodies: list[int]  # body numbers (0 = first defined) with memory.grow
+    addresses: array  # "i": data addresses, body order
+    address_counts: array  # "I" per body
+
+
+def _roles() -> bytes:
+    from auditor.wasm.analysis import refs as rf
+
+    roles = bytearray(256)
+    for op, role in ((rf.OP_CALL, P_CALL), (rf.OP_RETURN_CALL, P_CALL), (rf.OP_CALL_INDIRECT, P_INDIRECT),
+                     (rf.OP_RETURN_CALL_INDIRECT, P_INDIRECT), (rf.OP_REF_FUNC, P_REF_FUNC),
+                     (rf.OP_GLOBAL_GET, P_GLOBAL), (rf.OP_GLOBAL_SET, P_GLOBAL), (rf.OP_I32_CONST, P_CONST),
+                     (rf.OP_MEMORY_GROW, P_GROW)):
+        roles[op] = role
+    return bytes(roles)
+
+
+def _ranges_blob(inst: _Instance, ranges: list[tuple[int, int, int]]) -> tuple[int, int, int]:
+    starts = array("q", [s for s, _, _ in ranges])
+    ends = array("q", [e for _, e, _ in ranges])
+    segs = array("I", [i for _, _, i in ranges])
+    return inst.put(starts), inst.put(ends), inst.put(segs)
+
+
+def edges(n: int, body: BodyInput, ranges: list[tuple[int, int, int]],
+          pointer_data: tuple[bytes, int, int, array] | None, extra_src: array, extra_key: array) -> Edges | None:
+    """The graph's CSR arrays: the bodies' edges (`body`), the data -> data pointer pairs
+    (`pointer_data`: the file, the span [lo, hi) of it holding the segments' bytes, and
+    each range's offset into that span; None: not wanted, or already among the extras) and the extra (source, target << 4 | kind)
+    pairs, per item sorted by key without repeats. None: run the Python code."""
+    if _compiled() is None or n >= 1 << 28:
+        return None
+    if body.lo < -(1 << 62) or body.hi > 1 << 62:
+        return None
+    try:
+        with _session() as inst:
+            rs, re_, rseg = _ranges_blob(inst, ranges)
+            flat_at = inst.put_u32(body.flat)
+            starts_at = inst.put_u32(body.starts)
+            roles_at = inst.put(_roles())
+            nb = len(body.starts)
+            args = struct.pack("<2q17I", body.lo, body.hi, flat_at, starts_at, len(body.flat), nb, body.f0,
+                               body.nf, body.nt, body.ng, body.t0, body.gl0, body.d0, 1 if body.full else 0,
+                               roles_at, rs, re_, rseg, len(ranges))
+            inst.run("body_edges", args)
+            np_, src_at, key_at, flags_at, addr_at, acount_at, naddr = inst.result(7)
+            flags = inst.take(flags_at, "B", nb).tobytes()
+            addresses = inst.take(addr_at, "i", naddr)
+            counts = inst.take(acount_at, "I", nb)
+            lists = [(src_at, key_at, np_)]
+            if pointer_data is not None:
+                data, lo, hi, offsets = pointer_data
+                contiguous = all(ranges[k][1] == ranges[k + 1][0] for k in range(len(ranges) - 1))
+                bytes_at = inst.put_slice(data, lo, hi)
+                off_at = inst.put_u32(offsets)
+                args = struct.pack("<9I", bytes_at, off_at, rs, re_, rseg, len(ranges), hi - lo, body.d0,
+                                   1 if contiguous else 0)
+                inst.run("pointer_edges", args)
+                pp, psrc, pkey = inst.result(3)
+                lists.append((psrc, pkey, pp))
+            if len(extra_src):
+                lists.append((inst.put_u32(extra_src), inst.put_u32(extra_key), len(extra_src)))
+            srcs = inst.put_u32([x[0] for x in lists])
+            keys = inst.put_u32([x[1] for x in lists])
+            counts_at = inst.put_u32([x[2] for x in lists])
+            inst.run("csr", struct.pack("<5I", n, len(lists), srcs, keys, counts_at))
+            ne, cs, ct, ck = inst.result(4)
+            out = Edges(inst.take(cs, "I", n + 1), inst.take(ct, "I", ne), inst.take(ck, "B", ne),
+                        [], addresses, counts)
+    except Failure:
+        return None
+    if flags.count(0) != len(flags):
+        at = -1
+        while True:
+            at = flags.find(1, at + 1)
+            if at < 0:
+                break
+            out.grow_bodies.append(at)
+    return out
+
+
+# --------------------------------------------------------------------------- graph walks
+
+def _graph_args(inst: _Instance, g: Any, roots: Any) -> bytes:
+    n = len(g)
+    starts_at = inst.put_u32(g.starts)
+    targets_at = inst.put_u32(g.targets)
+    roots_at = inst.put_u32(roots)
+    sizes = g.sizes if isinstance(g.sizes, array) and g.sizes.typecode in ("Q", "q") else array("q", g.sizes)
+    sizes_at = inst.put(sizes)
+    return struct.pack("<6I", n, starts_at, targets_at, roots_at, len(roots), sizes_at)
+
+
+def _fits(g: Any) -> bool:
+    return len(g) < 0x7FFFFFF0 and len(g.starts) == len(g) + 1
+
+
+@dataclass
+class DominatorArrays:
+    idom: array  # "i"
+    retained: array  # "q"
+    order: array  # "i"
+    reachable_bytes: int
+
+
+def dominators(g: Any) -> DominatorArrays | None:
+    """Dominators of the graph (Graph protocol: len, sizes, starts, targets, roots), or
+    None: run the Python code. Sizes must be non-negative and fit in 63 bits."""
+    if _compiled() is None or not _fits(g):
+        return None
+    n = len(g)
+    try:
+        with _session() as inst:
+            if isinstance(g.sizes, array) and g.sizes.typecode == "q" and len(g.sizes) and min(g.sizes) < 0:
+                return None
+            inst.run("dominators", _graph_args(inst, g, g.roots))
+            count, idom_at, ret_at, order_at, lo, hi = inst.result(6)
+            return DominatorArrays(inst.take(idom_at, "i", n), inst.take(ret_at, "q", n),
+                                   inst.take(order_at, "i", count - 1), lo | hi << 32)
+    except (Failure, OverflowError):
+        return None
+
+
+def reachable(g: Any) -> bytearray | None:
+    """A 0/1 mark per node reachable from the graph's roots, or None."""
+    if _compiled() is None or not _fits(g):
+        return None
+    try:
+        with _session() as inst:
+            inst.run("reachable", _graph_args(inst, g, g.roots))
+            (seen_at,) = inst.result(2)[1:]
+            return bytearray(inst.take(seen_at, "B", len(g)).tobytes())
+    except (Failure, OverflowError):
+        return None
+
+
+def bfs(g: Any) -> tuple[array, array] | None:
+    """(dist, parent) of a breadth-first search from the sorted distinct roots, or None."""
+    if _compiled() is None or not _fits(g):
+        return None
+    try:
+        with _session() as inst:
+            inst.run("bfs", _graph_args(inst, g, sorted(set(g.roots))))
+            dist_at, parent_at = inst.result(3)[1:]
+            return inst.take(dist_at, "i", len(g)), inst.take(parent_at, "i", len(g))
+    except (Failure, OverflowError):
+        return None
