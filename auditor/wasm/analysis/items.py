@@ -116,8 +116,6 @@ class ItemGraph:
     root_kinds: array = field(default_factory=lambda: array("B"))
     root_names: list[str] = field(default_factory=list)  # export name, else ""
     section_names: list[str] = field(default_factory=list)  # per section item: "preamble", "type", ...
-    # function index -> file offsets of its memory.grow opcodes (found by the same walk)
-    grow_offsets: dict[int, list[int]] = field(default_factory=dict)
     undecodable: list[int] = field(default_factory=list)  # bodies the fast walk could not read
     full: bool = True  # False: built without GLOBAL_ACCESS, DATA_REF and DATA_POINTER edges
     _closure: tuple[frozenset[int], frozenset[int]] | None = field(default=None, repr=False)
@@ -125,6 +123,20 @@ class ItemGraph:
     _data_addresses: dict[int, list[int]] | None = field(default=None, repr=False)
     _lazy_addresses: Callable[[], dict[int, list[int]]] | None = field(default=None, repr=False)
     _data_pointers: dict[int, int] | None = field(default=None, repr=False)
+    _grow_offsets: dict[int, list[int]] | None = field(default=None, repr=False)
+    _lazy_grow: Callable[[], dict[int, list[int]]] | None = field(default=None, repr=False)
+
+    @property
+    def grow_offsets(self) -> dict[int, list[int]]:
+        """Function index -> file offsets of its memory.grow opcodes."""
+        if self._grow_offsets is None:
+            make, self._lazy_grow = self._lazy_grow, None
+            self._grow_offsets = make() if make is not None else {}
+        return self._grow_offsets
+
+    @grow_offsets.setter
+    def grow_offsets(self, value: dict[int, list[int]]) -> None:
+        self._grow_offsets, self._lazy_grow = value, None
 
     @property
     def data_addresses(self) -> dict[int, list[int]]:
@@ -468,15 +480,23 @@ def _native_edges(mod: Module, g: ItemGraph, lay, ranges: list[tuple[int, int, i
         return False
     del mod.derived[ParsedRefs.KEY]  # as code_references takes it
     g.starts, g.targets, g.edge_kinds = e.starts, e.targets, e.kinds
-    if e.grow_bodies:
+    grow_bodies = e.grow_bodies
+
+    def grow_offsets() -> dict[int, list[int]]:
+        # the bodies with a memory.grow, found again by opcode (compiling the opcode
+        # scanner costs ~40 ms: only for an analysis that asks)
         from auditor.wasm.analysis import refs as rf
         from auditor.wasm.opcodes import code_start, find_opcode
 
-        for k in e.grow_bodies:
+        out: dict[int, list[int]] = {}
+        for k in grow_bodies:
             f = funcs[k]
             grow = find_opcode(data, code_start(data, f.code_offset, f.end), f.end, rf._GROW_ONLY) or []
             if grow:
-                g.grow_offsets[f.index] = grow
+                out[f.index] = grow
+        return out
+
+    g._lazy_grow = grow_offsets if grow_bodies else None
     addresses, address_counts = e.addresses, e.address_counts
 
     def data_addresses() -> dict[int, list[int]]:

@@ -254,9 +254,9 @@ def edges(n: int, body: BodyInput, ranges: list[tuple[int, int, int]],
             starts_at = inst.put_u32(body.starts)
             roles_at = inst.put(_roles())
             nb = len(body.starts)
-            args = struct.pack("<2q17I", body.lo, body.hi, flat_at, starts_at, len(body.flat), nb, body.f0,
+            args = struct.pack("<2q18I", body.lo, body.hi, flat_at, starts_at, len(body.flat), nb, body.f0,
                                body.nf, body.nt, body.ng, body.t0, body.gl0, body.d0, 1 if body.full else 0,
-                               roles_at, rs, re_, rseg, len(ranges))
+                               roles_at, rs, re_, rseg, len(ranges), n)
             inst.run("body_edges", args)
             np_, src_at, key_at, flags_at, addr_at, acount_at, naddr = inst.result(7)
             flags = inst.take(flags_at, "B", nb).tobytes()

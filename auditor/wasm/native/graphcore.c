@@ -18,6 +18,7 @@
    return 0), so no input can make a read or write stray. */
 
 typedef unsigned char u8;
+typedef unsigned short u16;
 typedef unsigned int u32;
 typedef int i32;
 typedef unsigned long long u64;
@@ -46,7 +47,12 @@ __attribute__((export_name("alloc"))) u32 alloc(u32 n) {
     u64 have = (u64)__builtin_wasm_memory_size(0) << 16;
     if (end > have) {
         u64 pages = (end - have + 0xFFFFu) >> 16;
-        if (__builtin_wasm_memory_grow(0, (unsigned long)pages) == (unsigned long)-1) return 0;
+        u64 more = have >> 17;  /* grow by half again at least: few grow calls */
+        if (more > pages && have + (more << 16) <= 0xFFFF0000ull &&
+            __builtin_wasm_memory_grow(0, (unsigned long)more) != (unsigned long)-1) {
+            pages = 0;
+        }
+        if (pages && __builtin_wasm_memory_grow(0, (unsigned long)pages) == (unsigned long)-1) return 0;
     }
     u32 at = heap_top;
     heap_top = (u32)end;
@@ -54,41 +60,6 @@ __attribute__((export_name("alloc"))) u32 alloc(u32 n) {
 }
 
 #define NEW(type, count) ((type *)(unsigned long)alloc((u32)((u64)(count) * sizeof(type))))
-
-/* -- sorting ------------------------------------------------------------------------ */
-
-static void sort_u32(u32 *a, u32 n) {
-    if (n < 2) return;
-    if (n <= 16) {  /* insertion sort: most items have a few edges */
-        for (u32 i = 1; i < n; i++) {
-            u32 x = a[i], j = i;
-            while (j && a[j - 1] > x) { a[j] = a[j - 1]; j--; }
-            a[j] = x;
-        }
-        return;
-    }
-    /* heapsort: O(n log n) whatever the input, no recursion */
-    u32 start = n / 2, end = n;
-    for (;;) {
-        u32 root;
-        if (start > 0) {
-            root = --start;
-        } else {
-            end--;
-            if (end == 0) return;
-            u32 t = a[end]; a[end] = a[0]; a[0] = t;
-            root = 0;
-        }
-        for (;;) {
-            u32 child = 2 * root + 1;
-            if (child >= end) break;
-            if (child + 1 < end && a[child + 1] > a[child]) child++;
-            if (a[root] >= a[child]) break;
-            u32 t = a[root]; a[root] = a[child]; a[child] = t;
-            root = child;
-        }
-    }
-}
 
 /* the last k with starts[k] <= x (bisect_right - 1), or -1 */
 static i32 place(const i64 *starts, u32 n, i64 x) {
@@ -98,6 +69,45 @@ static i32 place(const i64 *starts, u32 n, i64 x) {
         if (starts[mid] <= x) lo = mid + 1; else hi = mid;
     }
     return (i32)lo - 1;
+}
+
+/* place() for many x in [lo, hi): a table of place(lo + (b << shift)) per bucket b
+   (about four buckets per range), then a step or two forward. */
+typedef struct {
+    const i64 *starts;
+    u32 n, shift;
+    i64 lo;
+    u32 *tab;
+    u32 ntab;
+} Index;
+
+static int index_init(Index *ix, const i64 *starts, u32 n, i64 lo, i64 hi) {
+    ix->starts = starts;
+    ix->n = n;
+    ix->lo = lo;
+    ix->shift = 0;
+    ix->tab = 0;
+    ix->ntab = 0;
+    if (!n || hi <= lo) return 1;
+    u64 span = (u64)(hi - lo);
+    while ((span >> ix->shift) > 4ull * n + 16) ix->shift++;
+    ix->ntab = (u32)(span >> ix->shift) + 1;
+    ix->tab = NEW(u32, ix->ntab);
+    if (!ix->tab) return 0;
+    u32 k = 0;
+    for (u32 b = 0; b < ix->ntab; b++) {
+        i64 x = lo + ((i64)b << ix->shift);
+        while (k + 1 < n && starts[k + 1] <= x) k++;
+        ix->tab[b] = k;  /* starts[0] = lo <= x */
+    }
+    return 1;
+}
+
+/* place(starts, n, x) for lo <= x < hi */
+static inline i32 index_place(const Index *ix, i64 x) {
+    u32 k = ix->tab[(u64)(x - ix->lo) >> ix->shift];
+    while (k + 1 < ix->n && ix->starts[k + 1] <= x) k++;
+    return (i32)k;
 }
 
 /* -- edges of the bodies (items.py `_edges_from_parse`) ------------------------------ */
@@ -119,6 +129,7 @@ typedef struct {
     const i64 *rstart, *rend;
     const u32 *rseg;
     u32 nranges;
+    u32 nitems;          /* every target is below */
 } BodyArgs;
 
 /* Every body's edges as (source item, target << 4 | kind) pairs, in body order, and the
@@ -132,11 +143,26 @@ __attribute__((export_name("body_edges"))) u32 body_edges(const BodyArgs *a) {
     u8 *flags = NEW(u8, nb + 1);
     i32 *addr = NEW(i32, npairs_max + 1);
     u32 *acount = NEW(u32, nb + 1);
-    if (!src || !key || !flags || !addr || !acount) return 0;
+    /* a body's distinct edges: stamp[target] = body + 1 when `kinds[target]` holds the
+       kinds it has of that target already */
+    u32 ntargets = a->nitems;
+    if (ntargets >= (1u << 28)) return 0;
+    u32 *stamp = NEW(u32, ntargets);
+    u16 *seen = NEW(u16, ntargets);
+    if (!src || !key || !flags || !addr || !acount || !stamp || !seen) return 0;
+    for (u32 t = 0; t < ntargets; t++) stamp[t] = 0;
     const u8 *roles = a->roles;
     u32 nf = a->nf, nt = a->nt, ng = a->ng, t0 = a->t0, gl0 = a->gl0, d0 = a->d0, full = a->full;
     i64 lo = a->lo, hi = a->hi;
     int consts = full && hi > lo;
+    /* constants are in [lo, hi) = [lowest start, highest end) (the loader's window): the
+       index covers it */
+    Index ix;
+    if (consts && a->nranges && a->rstart[0] == lo) {
+        if (!index_init(&ix, a->rstart, a->nranges, lo, hi)) return 0;
+    } else {
+        ix.tab = 0;
+    }
     u32 np = 0, na = 0;
     for (u32 k = 0; k < nb; k++) {
         u32 b0 = a->starts[k], b1 = k + 1 < nb ? a->starts[k + 1] : nflat;
@@ -171,7 +197,7 @@ __attribute__((export_name("body_edges"))) u32 body_edges(const BodyArgs *a) {
                 i64 c = (i64)(i32)v;
                 if (c < lo || c >= hi) continue;
                 addr[na++] = (i32)c;
-                i32 at = place(a->rstart, a->nranges, c);
+                i32 at = ix.tab ? index_place(&ix, c) : place(a->rstart, a->nranges, c);
                 if (at < 0 || c >= a->rend[at]) continue;
                 kk = (d0 + a->rseg[at]) << 4 | E_DATA_REF;
                 break;
@@ -182,6 +208,15 @@ __attribute__((export_name("body_edges"))) u32 body_edges(const BodyArgs *a) {
             default:
                 continue;
             }
+            u32 t = kk >> 4;
+            u16 bit = (u16)(1u << (kk & 15));
+            if (t >= ntargets) return 0;
+            if (stamp[t] != k + 1) {
+                stamp[t] = k + 1;
+                seen[t] = 0;
+            }
+            if (seen[t] & bit) continue;  /* a body calls the same few functions many times */
+            seen[t] |= bit;
             src[np] = item;
             key[np] = kk;
             np++;
@@ -223,6 +258,8 @@ __attribute__((export_name("pointer_edges"))) u32 pointer_edges(const PtrArgs *a
     if (!src || !key) return 0;
     i64 lo = a->rstart[0], hi = a->rend[0];
     for (u32 k = 1; k < nr; k++) if (a->rend[k] > hi) hi = a->rend[k];
+    Index ix;
+    if (!index_init(&ix, a->rstart, nr, lo, hi)) return 0;
     u32 np = 0;
     u32 last_s = 0xFFFFFFFFu, last_t = 0xFFFFFFFFu;
     for (u32 k = 0; k < nr; k++) {
@@ -236,8 +273,8 @@ __attribute__((export_name("pointer_edges"))) u32 pointer_edges(const PtrArgs *a
         for (i64 w = first; w < last; w += 4, p += 4) {
             u32 v = (u32)p[0] | (u32)p[1] << 8 | (u32)p[2] << 16 | (u32)p[3] << 24;
             if ((i64)v < lo || (i64)v >= hi) continue;
-            i32 j = place(a->rstart, nr, (i64)v);
-            if (j < 0) continue;
+            if ((i64)v >= s && (i64)v < e) continue;  /* into its own segment */
+            i32 j = index_place(&ix, (i64)v);
             if (!a->contiguous && (i64)v >= a->rend[j]) continue;
             u32 sb = a->rseg[j];
             if (sb == sa) continue;
@@ -265,45 +302,60 @@ typedef struct {
     const u32 *counts;
 } CsrArgs;
 
+/* One stable counting-sort pass of (src, key) pairs by kind (0), target (1) or source (2). */
+static void count_pass(const u32 *si, const u32 *ki, u32 *so, u32 *ko, u32 m, u32 *cnt, u32 nb, int by) {
+    for (u32 b = 0; b <= nb; b++) cnt[b] = 0;
+    for (u32 e = 0; e < m; e++) {
+        u32 b = by == 0 ? (ki[e] & 15) : by == 1 ? (ki[e] >> 4) : si[e];
+        cnt[b + 1]++;
+    }
+    for (u32 b = 0; b < nb; b++) cnt[b + 1] += cnt[b];
+    for (u32 e = 0; e < m; e++) {
+        u32 b = by == 0 ? (ki[e] & 15) : by == 1 ? (ki[e] >> 4) : si[e];
+        u32 at = cnt[b]++;
+        so[at] = si[e];
+        ko[at] = ki[e];
+    }
+}
+
 /* The edges of every list, per source item sorted by key (target, then kind) without
-   repeats. result: [0] edges, [1] starts (n + 1), [2] targets, [3] kinds (u8). */
+   repeats: three stable counting sorts (kind, target, source), O(edges + items).
+   result: [0] edges, [1] starts (n + 1), [2] targets, [3] kinds (u8). */
 __attribute__((export_name("csr"))) u32 csr(const CsrArgs *a) {
     u32 n = a->n;
     if (n >= (1u << 28)) return 0;
     u64 total = 0;
     for (u32 l = 0; l < a->nlists; l++) total += a->counts[l];
-    if (total >= 0xFFFFFFFFull / 8) return 0;
-    u32 *starts = NEW(u32, n + 2);
-    u32 *sorted = NEW(u32, total + 1);
-    if (!starts || !sorted) return 0;
-    for (u32 i = 0; i <= n + 1; i++) starts[i] = 0;
+    if (total >= 0xFFFFFFFFull / 16) return 0;
+    u32 m = (u32)total;
+    u32 *s0 = NEW(u32, m + 1), *k0 = NEW(u32, m + 1), *s1 = NEW(u32, m + 1), *k1 = NEW(u32, m + 1);
+    u32 *cnt = NEW(u32, n + 17);
+    u32 *starts = NEW(u32, n + 1);
+    if (!s0 || !k0 || !s1 || !k1 || !cnt || !starts) return 0;
+    u32 at = 0;
     for (u32 l = 0; l < a->nlists; l++) {
         const u32 *s = a->srcs[l], *k = a->keys[l];
         for (u32 e = 0; e < a->counts[l]; e++) {
             if (s[e] >= n || (k[e] >> 4) >= n) return 0;
-            starts[s[e] + 1]++;
+            s0[at] = s[e];
+            k0[at] = k[e];
+            at++;
         }
     }
-    for (u32 i = 0; i < n; i++) starts[i + 1] += starts[i];
-    /* scatter with starts[i] as the fill pointer of item i, then shift back */
-    for (u32 l = 0; l < a->nlists; l++) {
-        const u32 *s = a->srcs[l], *k = a->keys[l];
-        for (u32 e = 0; e < a->counts[l]; e++) sorted[starts[s[e]]++] = k[e];
-    }
-    for (u32 i = n; i > 0; i--) starts[i] = starts[i - 1];
-    starts[0] = 0;
-    u32 *targets = NEW(u32, total + 1);
-    u8 *kinds = NEW(u8, total + 1);
+    count_pass(s0, k0, s1, k1, m, cnt, 16, 0);
+    count_pass(s1, k1, s0, k0, m, cnt, n, 1);
+    count_pass(s0, k0, s1, k1, m, cnt, n, 2);
+    u32 *targets = NEW(u32, m + 1);
+    u8 *kinds = NEW(u8, m + 1);
     if (!targets || !kinds) return 0;
-    u32 out = 0;
+    u32 out = 0, e = 0;
     for (u32 i = 0; i < n; i++) {
-        u32 b0 = starts[i], b1 = starts[i + 1];
-        sort_u32(sorted + b0, b1 - b0);
         starts[i] = out;
-        for (u32 e = b0; e < b1; e++) {
-            if (e > b0 && sorted[e] == sorted[e - 1]) continue;
-            targets[out] = sorted[e] >> 4;
-            kinds[out] = (u8)(sorted[e] & 15);
+        u32 first = out;
+        for (; e < m && s1[e] == i; e++) {
+            if (out > first && k1[e] == k1[e - 1]) continue;
+            targets[out] = k1[e] >> 4;
+            kinds[out] = (u8)(k1[e] & 15);
             out++;
         }
     }
