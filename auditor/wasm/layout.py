@@ -14,7 +14,9 @@ taken from the model), a few milliseconds even for 45 MB modules.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from auditor.wasm import model as m
 from auditor.wasm.opcodes import decode_one, read_valtype
@@ -69,6 +71,13 @@ def _expr(r: Reader) -> list[int]:
             return funcs
         if op == OP_REF_FUNC and value is not None:
             funcs.append(value)
+
+
+@lru_cache(maxsize=64)
+def _u32_run(count: int) -> re.Pattern[bytes]:
+    """`count` u32 LEB128s of at most 5 bytes (the bytes a loop of Reader.u32 reads from
+    a section the parser has read: its unused-bits check passed there already)."""
+    return re.compile(rb"(?:[\x80-\xff]{0,4}[\x00-\x7f]){%d}" % count)
 
 
 def _entries(r: Reader, walk) -> list[tuple[int, int]]:
@@ -178,7 +187,13 @@ def layout(mod: m.Module) -> Layout:
                     else:
                         r.u8()  # elemkind
                 funcs: list[int] = []
-                for _ in range(r.u32()):
+                count = r.u32()
+                if not exprs:  # function indices (the parser read them): skipped by one match
+                    m = _u32_run(count).match(r.data, r.pos, r.end) if 0 < count < 1 << 24 else None
+                    if m is not None:
+                        r.pos = m.end()
+                        count = 0
+                for _ in range(count):
                     if exprs:
                         funcs += _expr(r)
                     else:

@@ -377,7 +377,15 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
         pointers = data_pointers(mod) if full else {}
         g.data_pointers = pointers
         _pointer_edges(g, ranges, pointers, add)
-        _other_edges(mod, g, lay, add, start_item)
+
+        def add_many(src: int, dsts: list[int], kind: Edge) -> None:
+            lst = out[src]
+            if lst is None:
+                out[src] = [d << 4 | kind for d in dsts]
+            else:
+                lst += [d << 4 | kind for d in dsts]
+
+        _other_edges(mod, g, lay, add, start_item, add_many)
         starts, targets, kinds = [0], [], []
         for lst in out:
             if lst:
@@ -447,7 +455,11 @@ def _native_edges(mod: Module, g: ItemGraph, lay, ranges: list[tuple[int, int, i
         extra_src.append(src)
         extra_key.append(dst << 4 | kind)
 
-    _other_edges(mod, g, lay, add, start_item)
+    def add_many(src: int, dsts: list[int], kind: Edge) -> None:
+        extra_src.extend(repeat(src, len(dsts)))
+        extra_key.extend([d << 4 | kind for d in dsts])
+
+    _other_edges(mod, g, lay, add, start_item, add_many)
     data = mod.data
     if any(sg.mode == "passive" for sg in mod.data_segments) or any(e.mode == "passive" for e in mod.elements):
         from auditor.wasm.analysis import refs as rf
@@ -542,17 +554,25 @@ def _pointer_edges(g: ItemGraph, ranges: list[tuple[int, int, int]], pointers: d
 
 
 def _other_edges(mod: Module, g: ItemGraph, lay, add: Callable[[int, int, Edge], None],
-                 start_item: int | None) -> None:
+                 start_item: int | None,
+                 add_many: Callable[[int, list[int], Edge], None] | None = None) -> None:
     """The edges that do not come from bodies or data: element segments, tables,
-    global initialisers, exports, the start function."""
+    global initialisers, exports, the start function. `add_many(source, targets, kind)`
+    takes an element segment's functions at once."""
     first, counts = g.first, g.count
     nf, nt, ng = counts[Kind.FUNCTION], counts[Kind.TABLE], counts[Kind.GLOBAL]
     t0, gl0, e0 = first[Kind.TABLE], first[Kind.GLOBAL], first[Kind.ELEMENT]
     for el in mod.elements:
         item = e0 + el.index
-        for fn in [*el.func_indices, *lay.element_functions.get(el.index, ())]:
+        fns = [*el.func_indices, *lay.element_functions.get(el.index, ())]
+        if add_many is not None:
+            add_many(item, [fn for fn in fns if fn < nf], Edge.ELEMENT_FUNCTION)
+            continue
+        for fn in fns:
             if fn < nf:
                 add(item, fn, Edge.ELEMENT_FUNCTION)
+    for el in mod.elements:
+        item = e0 + el.index
         if el.mode == "active":
             t = el.table if el.table is not None else 0
             if t < nt:
