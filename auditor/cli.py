@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
 import signal
 import sys
@@ -18,6 +19,7 @@ from types import FrameType
 import click
 
 from auditor import __version__
+from auditor import io as auditor_io
 from auditor.errors import AuditorError, Terminated
 
 # name -> (module, one-line help shown by `auditor --help` without importing it)
@@ -162,11 +164,27 @@ def main(argv: list[str] | None = None) -> None:
     # SIGTERM unwinds like Ctrl-C (every `finally` removes its temp dirs and stops its
     # children), then exits 143 where Ctrl-C exits 130.
     old = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
+    auditor_io.skip_teardown(False)
     try:
         _main(argv)
+    except SystemExit as e:
+        if argv is None and auditor_io.teardown_skippable() and isinstance(e.code, int):
+            _end_now(e.code)
+        raise
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
+
+
+def _end_now(code: int) -> None:
+    """Exit at once, without the interpreter's teardown (auditor.io.skip_teardown): the
+    output is flushed first; if that fails, the normal exit path reports it."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)
 
 
 def _main(argv: list[str] | None) -> None:

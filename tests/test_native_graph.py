@@ -282,3 +282,32 @@ def test_no_wasmtime_falls_back_to_python(monkeypatch):
     g = build_item_graph(parse_module(data, "x", full_refs=True), full=True)
     assert facts(g) == facts(py)
     assert native_analyses(g) == analyses(py)
+
+
+# --------------------------------------------------------------------------- the program's exit
+
+def test_deep_commands_end_without_teardown_with_the_same_output(tmp_path):
+    """`python -m auditor top|dominators|paths|garbage` ends with os._exit after flushing
+    (auditor.io.skip_teardown): the same bytes and exit code as the in-process call,
+    the -o file complete, and a reader that closes the pipe early gets no traceback."""
+    import os
+    import sys
+
+    import clirun
+
+    wasm = str(fixturelib.wat("item_graph"))
+    env = {k: v for k, v in os.environ.items() if k != "AUDITOR_NATIVE_GRAPH"}
+    for args in (["top", "--retained", "-n", "0", wasm], ["dominators", wasm, "main"], ["paths", wasm, "log"],
+                 ["garbage", "--format", "json", wasm]):
+        real = subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True, text=True, env=env,
+                              check=False)
+        same = clirun.run(args)
+        assert (real.returncode, real.stdout, real.stderr) == (same.returncode, same.stdout, same.stderr), args
+        assert real.returncode == 0 and real.stdout
+    out = tmp_path / "top.json"
+    real = subprocess.run([sys.executable, "-m", "auditor", "top", "--format", "json", "-o", str(out), wasm],
+                          capture_output=True, text=True, env=env, check=False)
+    assert real.returncode == 0 and out.read_text() == clirun.run(["top", "--format", "json", wasm]).stdout
+    piped = subprocess.run(f"{sys.executable} -m auditor top -n 0 {wasm} | head -c 10", shell=True,
+                           capture_output=True, text=True, env=env, check=False)
+    assert len(piped.stdout) == 10 and "Traceback" not in piped.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from auditor.commands.options import output_options, render_and_emit
+from auditor.io import skip_teardown
 
 
 @click.command("dominators")
@@ -22,4 +23,5 @@ def command(wasm: str, name: str | None, depth: int, rows: int, fmt: str, output
     from auditor.pipeline.deep import dominators
 
     render_and_emit(dominators(wasm, name, depth=depth, rows=rows), fmt, output, color)
+    skip_teardown()  # a read-only analysis: nothing to clean up
     return 0

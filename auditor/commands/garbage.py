@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from auditor.commands.options import output_options, render_and_emit
+from auditor.io import skip_teardown
 
 
 @click.command("garbage")
@@ -19,4 +20,5 @@ def command(wasm: str, count: int, fmt: str, output: str | None, color: str) -> 
     from auditor.pipeline.deep import garbage
 
     render_and_emit(garbage(wasm, n=count), fmt, output, color)
+    skip_teardown()  # a read-only analysis: nothing to clean up
     return 0

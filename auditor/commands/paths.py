@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from auditor.commands.options import output_options, render_and_emit
+from auditor.io import skip_teardown
 
 
 @click.command("paths")
@@ -22,4 +23,5 @@ def command(wasm: str, query: str, max_paths: int, max_items: int, fmt: str, out
     from auditor.pipeline.deep import paths
 
     render_and_emit(paths(wasm, query, max_paths=max_paths or 1 << 30, max_items=max_items), fmt, output, color)
+    skip_teardown()  # a read-only analysis: nothing to clean up
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from auditor.commands.options import output_options, render_and_emit
+from auditor.io import skip_teardown
 
 
 @click.command("top")
@@ -21,4 +22,5 @@ def command(wasm: str, count: int, retained: bool, fmt: str, output: str | None,
     from auditor.pipeline.deep import top
 
     render_and_emit(top(wasm, n=count, retained=retained), fmt, output, color)
+    skip_teardown()  # a read-only analysis: nothing to clean up
     return 0
