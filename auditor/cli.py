@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     # children), then exits 143 where Ctrl-C exits 130.
     old = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
     auditor_io.skip_teardown(False)
+    auditor_io.set_program(argv is None)
     try:
         _main(argv)
     except SystemExit as e:

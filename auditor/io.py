@@ -6,7 +6,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,6 +45,8 @@ def atomic_write(path: str | os.PathLike, text: str) -> None:
     except FileNotFoundError:
         mode = None
     try:
+        import tempfile  # (imports random, shutil: not at start-up)
+
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as e:
         raise AuditorError(f"cannot write: {e.strerror}", str(path)) from None
@@ -81,6 +82,18 @@ def emit(text: str, output: str | None) -> None:
 
 
 _skip_teardown = False
+_program = False
+
+
+def set_program(program: bool) -> None:
+    """cli.main says whether it runs as the program (`auditor ...`, `python -m auditor`)
+    or is called in-process (tests): only the program may skip teardown."""
+    global _program
+    _program = program
+
+
+def is_program() -> bool:
+    return _program
 
 
 def skip_teardown(skip: bool = True) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from auditor.commands.options import output_options, render_and_emit
-from auditor.io import skip_teardown
+from auditor.commands.options import output_options, read_only_analysis, render_and_emit
 
 
 @click.command("dominators")
@@ -16,6 +15,7 @@ from auditor.io import skip_teardown
 @click.option("-r", "--rows", type=click.IntRange(min=0), default=100, show_default=True,
               help="Rows to show; 0 = all.")
 @output_options("dominators")
+@read_only_analysis
 def command(wasm: str, name: str | None, depth: int, rows: int, fmt: str, output: str | None, color: str) -> int:
     """Print the dominator tree of FILE.wasm, indented, children largest first: an item's
     subtree is what disappears with it. NAME (an item's name, or a regular expression)
@@ -23,5 +23,4 @@ def command(wasm: str, name: str | None, depth: int, rows: int, fmt: str, output
     from auditor.pipeline.deep import dominators
 
     render_and_emit(dominators(wasm, name, depth=depth, rows=rows), fmt, output, color)
-    skip_teardown()  # a read-only analysis: nothing to clean up
     return 0

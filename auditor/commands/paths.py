@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from auditor.commands.options import output_options, render_and_emit
-from auditor.io import skip_teardown
+from auditor.commands.options import output_options, read_only_analysis, render_and_emit
 
 
 @click.command("paths")
@@ -16,6 +15,7 @@ from auditor.io import skip_teardown
 @click.option("--items", "max_items", type=click.IntRange(min=0), default=10, show_default=True,
               help="Matching items to explain (largest first); 0 = all.")
 @output_options("paths")
+@read_only_analysis
 def command(wasm: str, query: str, max_paths: int, max_items: int, fmt: str, output: str | None, color: str) -> int:
     """Shortest paths from the roots (exports, start, sections) to the items QUERY names:
     an exact name (raw symbol or demangled, hashes ignored), else a regular expression
@@ -23,5 +23,4 @@ def command(wasm: str, query: str, max_paths: int, max_items: int, fmt: str, out
     from auditor.pipeline.deep import paths
 
     render_and_emit(paths(wasm, query, max_paths=max_paths or 1 << 30, max_items=max_items), fmt, output, color)
-    skip_teardown()  # a read-only analysis: nothing to clean up
     return 0

@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from auditor.errors import AuditorError
 from auditor.wasm.analysis.dominators import Dominators, dominators
 from auditor.wasm.analysis.items import KIND_NAMES, Edge, ItemGraph, Kind
-from auditor.wasm.analysis.monos import Generic, monos
 from auditor.wasm.analysis.reach import bfs, garbage, why_paths
 from auditor.wasm.model import Module
+
+if TYPE_CHECKING:  # monos (crates, demangle) imported by generic_groups only: start-up of the rest
+    from auditor.wasm.analysis.monos import Generic
 
 ATTRIBUTION_SCHEMA = "auditor.attribution/1"
 
@@ -369,6 +372,8 @@ class MonosResult:
 def generic_groups(g: ItemGraph, instances: int = 10) -> MonosResult:
     """Defined functions grouped by generic (sizes are function items: body, size LEB
     and function entry, as in top and twiggy)."""
+    from auditor.wasm.analysis.monos import monos
+
     mod = g.module
     f0 = g.first[Kind.FUNCTION]
     named = ((g.label(f0 + f.index) if mod.function_names.get(f.index) else None, g.sizes[f0 + f.index])

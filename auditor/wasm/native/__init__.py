@@ -436,10 +436,14 @@ class Session:
         except Exception as e:  # a wasmtime Trap or error
             raise Failure(f"codescan.wasm: {e}") from e
         count, nflat = struct.unpack("<2I", ctypes.string_at(inst.base + inst.result_at, 8))
+        # one copy each, from the instance's memory into the array (string_at made a
+        # bytes object first: a second copy into fresh pages)
         recs = array("I")
-        recs.frombytes(ctypes.string_at(inst.base + self.recs_at, 16 * count))
+        if count:
+            recs.frombytes((ctypes.c_char * (16 * count)).from_address(inst.base + self.recs_at))
         flat = array("I")
-        flat.frombytes(ctypes.string_at(inst.base + self.flat_at, 4 * nflat))
+        if nflat:
+            flat.frombytes((ctypes.c_char * (4 * nflat)).from_address(inst.base + self.flat_at))
         return Batch(count, recs, flat)
 
     def close(self) -> None:

@@ -127,7 +127,13 @@ class _Instance:
         return at
 
     def put(self, data: bytes | bytearray | memoryview | array) -> int:
-        raw = data.tobytes() if isinstance(data, array) else bytes(data)
+        if isinstance(data, array):  # straight from the array's buffer (no bytes copy)
+            addr, count = data.buffer_info()
+            size = count * data.itemsize
+            at = self.alloc(max(size, 1))
+            ctypes.memmove(self.base() + at, addr, size)
+            return at
+        raw = bytes(data)
         at = self.alloc(max(len(raw), 1))
         ctypes.memmove(self.base() + at, raw, len(raw))
         return at
@@ -153,8 +159,8 @@ class _Instance:
 
     def take(self, at: int, typecode: str, count: int) -> array:
         out = array(typecode)
-        if count:
-            out.frombytes(ctypes.string_at(self.base() + at, count * out.itemsize))
+        if count:  # one copy, from the instance's memory into the array
+            out.frombytes((ctypes.c_char * (count * out.itemsize)).from_address(self.base() + at))
         return out
 
     def run(self, name: str, args: bytes) -> None:
