@@ -311,3 +311,29 @@ def test_deep_commands_end_without_teardown_with_the_same_output(tmp_path):
     piped = subprocess.run(f"{sys.executable} -m auditor top -n 0 {wasm} | head -c 10", shell=True,
                            capture_output=True, text=True, env=env, check=False)
     assert len(piped.stdout) == 10 and "Traceback" not in piped.stderr
+
+
+def test_layout_skips_function_indices_as_the_reader_reads_them():
+    """layout's element walk skips a vector of u32 LEB128s by counting their last bytes
+    (`_skip_u32s`): the same end as Reader.u32 in a loop, for every length 1-5."""
+    from auditor.wasm.layout import _skip_u32s
+    from auditor.wasm.reader import Reader
+
+    rnd = random.Random(3)
+    for _ in range(3000):
+        values = [rnd.choice([0, 1, 127, 128, 300, 2 ** 14, 2 ** 21 - 1, 2 ** 28, 2 ** 32 - 1])
+                  for _ in range(rnd.randint(1, 40))]
+        enc = bytearray()
+        for v in values:
+            while True:
+                byte, v = v & 0x7F, v >> 7
+                enc.append(byte | (0x80 if v else 0))
+                if not v:
+                    break
+        data = rnd.randbytes(3) + bytes(enc) + rnd.randbytes(rnd.randint(0, 10))
+        n = rnd.randint(1, len(values))
+        r = Reader(data, 3, len(data))
+        for _ in range(n):
+            r.u32()
+        assert _skip_u32s(data, 3, len(data), n) == r.pos
+    assert _skip_u32s(b"\x80\x80", 0, 2, 1) is None  # no last byte: the loop reads it (and fails)
