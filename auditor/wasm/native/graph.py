@@ -126,33 +126,45 @@ class _Instance:
             raise Failure("graphcore.wasm: out of memory")
         return at
 
-    def put(self, data: bytes | bytearray | memoryview | array) -> int:
-        if isinstance(data, array):  # straight from the array's buffer (no bytes copy)
-            addr, count = data.buffer_info()
-            size = count * data.itemsize
-            at = self.alloc(max(size, 1))
-            ctypes.memmove(self.base() + at, addr, size)
-            return at
-        raw = bytes(data)
-        at = self.alloc(max(len(raw), 1))
+    def stage(self, parts: list[Any]) -> list[int]:
+        """Write every part in with one allocation (each wasmtime call costs ~0.1-0.2 ms
+        of wasmtime-py's argument reflection): an array (straight from its buffer), bytes,
+        a (bytes, lo, hi) slice of a file, or an int = that many bytes left to fill.
+        Returns each part's address."""
+        sizes = []
+        for part in parts:
+            if isinstance(part, array):
+                sizes.append(len(part) * part.itemsize)
+            elif isinstance(part, int):
+                sizes.append(part)
+            elif isinstance(part, tuple):
+                data, lo, hi = part
+                if not (0 <= lo <= hi <= len(data)) or not isinstance(data, bytes):
+                    raise Failure("slice out of range")
+                sizes.append(hi - lo)
+            else:
+                sizes.append(len(part))
+        total = sum(_align(max(n, 1)) for n in sizes)
+        at = self.alloc(total)
+        base = self.base()
+        addrs = []
+        for part, size in zip(parts, sizes):
+            addrs.append(at)
+            if size and not isinstance(part, int):
+                if isinstance(part, array):
+                    ctypes.memmove(base + at, part.buffer_info()[0], size)
+                elif isinstance(part, tuple):
+                    data, lo, _ = part
+                    src = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+                    assert src is not None
+                    ctypes.memmove(base + at, src + lo, size)
+                else:
+                    ctypes.memmove(base + at, bytes(part), size)
+            at += _align(max(size, 1))
+        return addrs
+
+    def write(self, at: int, raw: bytes) -> None:
         ctypes.memmove(self.base() + at, raw, len(raw))
-        return at
-
-    def put_slice(self, data: bytes, lo: int, hi: int) -> int:
-        """data[lo:hi] written in without a copy of the slice."""
-        if not (0 <= lo <= hi <= len(data)):
-            raise Failure("slice out of range")
-        if not isinstance(data, bytes):
-            return self.put(bytes(memoryview(data)[lo:hi]))
-        at = self.alloc(max(hi - lo, 1))
-        src = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
-        assert src is not None
-        ctypes.memmove(self.base() + at, src + lo, hi - lo)
-        return at
-
-    def put_u32(self, values: Any) -> int:
-        arr = values if isinstance(values, array) and values.typecode == "I" else array("I", values)
-        return self.put(arr)
 
     def result(self, count: int) -> tuple[int, ...]:
         return struct.unpack(f"<{count}I", ctypes.string_at(self.base() + self.result_at, 4 * count))
@@ -163,10 +175,19 @@ class _Instance:
             out.frombytes((ctypes.c_char * (count * out.itemsize)).from_address(self.base() + at))
         return out
 
-    def run(self, name: str, args: bytes) -> None:
-        at = self.put(args)
-        if not self.call(name, at):
+    def run(self, name: str, args_at: int, args: bytes) -> None:
+        """Write the argument struct at `args_at` (staged) and call `name` on it."""
+        self.write(args_at, args)
+        if not self.call(name, args_at):
             raise Failure(f"graphcore.wasm {name} refused its input")
+
+
+def _align(n: int) -> int:
+    return (n + 15) & ~15
+
+
+def _u32(values: Any) -> array:
+    return values if isinstance(values, array) and values.typecode == "I" else array("I", values)
 
 
 _POOL: list[_Instance] = []
@@ -224,6 +245,7 @@ class Edges:
     address_counts: array  # "I" per body
 
 
+@lru_cache(maxsize=1)
 def _roles() -> bytes:
     from auditor.wasm.analysis import refs as rf
 
@@ -234,13 +256,6 @@ def _roles() -> bytes:
                      (rf.OP_MEMORY_GROW, P_GROW)):
         roles[op] = role
     return bytes(roles)
-
-
-def _ranges_blob(inst: _Instance, ranges: list[tuple[int, int, int]]) -> tuple[int, int, int]:
-    starts = array("q", [s for s, _, _ in ranges])
-    ends = array("q", [e for _, e, _ in ranges])
-    segs = array("I", [i for _, _, i in ranges])
-    return inst.put(starts), inst.put(ends), inst.put(segs)
 
 
 def edges(n: int, body: BodyInput, ranges: list[tuple[int, int, int]],
@@ -255,36 +270,44 @@ def edges(n: int, body: BodyInput, ranges: list[tuple[int, int, int]],
         return None
     try:
         with _session() as inst:
-            rs, re_, rseg = _ranges_blob(inst, ranges)
-            flat_at = inst.put_u32(body.flat)
-            starts_at = inst.put_u32(body.starts)
-            roles_at = inst.put(_roles())
+            r_starts = array("q", [r[0] for r in ranges])
+            r_ends = array("q", [r[1] for r in ranges])
+            r_segs = array("I", [r[2] for r in ranges])
+            parts: list[Any] = [r_starts, r_ends, r_segs, _u32(body.flat), _u32(body.starts), _roles(), 88]
+            if pointer_data is not None:
+                data, lo, hi, offsets = pointer_data
+                parts += [(data, lo, hi), _u32(offsets), 36]
+            if len(extra_src):
+                parts += [_u32(extra_src), _u32(extra_key)]
+            addrs = inst.stage(parts)
+            rs, re_, rseg, flat_at, starts_at, roles_at, body_args = addrs[:7]
             nb = len(body.starts)
-            args = struct.pack("<2q18I", body.lo, body.hi, flat_at, starts_at, len(body.flat), nb, body.f0,
-                               body.nf, body.nt, body.ng, body.t0, body.gl0, body.d0, 1 if body.full else 0,
-                               roles_at, rs, re_, rseg, len(ranges), n)
-            inst.run("body_edges", args)
+            inst.run("body_edges", body_args,
+                     struct.pack("<2q18I", body.lo, body.hi, flat_at, starts_at, len(body.flat), nb, body.f0,
+                                 body.nf, body.nt, body.ng, body.t0, body.gl0, body.d0, 1 if body.full else 0,
+                                 roles_at, rs, re_, rseg, len(ranges), n))
             np_, src_at, key_at, flags_at, addr_at, acount_at, naddr = inst.result(7)
             flags = inst.take(flags_at, "B", nb).tobytes()
             addresses = inst.take(addr_at, "i", naddr)
             counts = inst.take(acount_at, "I", nb)
             lists = [(src_at, key_at, np_)]
+            rest = addrs[7:]
             if pointer_data is not None:
                 data, lo, hi, offsets = pointer_data
+                bytes_at, off_at, ptr_args = rest[:3]
+                rest = rest[3:]
                 contiguous = all(ranges[k][1] == ranges[k + 1][0] for k in range(len(ranges) - 1))
-                bytes_at = inst.put_slice(data, lo, hi)
-                off_at = inst.put_u32(offsets)
-                args = struct.pack("<9I", bytes_at, off_at, rs, re_, rseg, len(ranges), hi - lo, body.d0,
-                                   1 if contiguous else 0)
-                inst.run("pointer_edges", args)
+                inst.run("pointer_edges", ptr_args,
+                         struct.pack("<9I", bytes_at, off_at, rs, re_, rseg, len(ranges), hi - lo, body.d0,
+                                     1 if contiguous else 0))
                 pp, psrc, pkey = inst.result(3)
                 lists.append((psrc, pkey, pp))
             if len(extra_src):
-                lists.append((inst.put_u32(extra_src), inst.put_u32(extra_key), len(extra_src)))
-            srcs = inst.put_u32([x[0] for x in lists])
-            keys = inst.put_u32([x[1] for x in lists])
-            counts_at = inst.put_u32([x[2] for x in lists])
-            inst.run("csr", struct.pack("<5I", n, len(lists), srcs, keys, counts_at))
+                lists.append((rest[0], rest[1], len(extra_src)))
+            srcs, keys, counts_at, csr_args = inst.stage([array("I", [x[0] for x in lists]),
+                                                          array("I", [x[1] for x in lists]),
+                                                          array("I", [x[2] for x in lists]), 20])
+            inst.run("csr", csr_args, struct.pack("<5I", n, len(lists), srcs, keys, counts_at))
             ne, cs, ct, ck = inst.result(4)
             out = Edges(inst.take(cs, "I", n + 1), inst.take(ct, "I", ne), inst.take(ck, "B", ne),
                         [], addresses, counts)
@@ -302,14 +325,12 @@ def edges(n: int, body: BodyInput, ranges: list[tuple[int, int, int]],
 
 # --------------------------------------------------------------------------- graph walks
 
-def _graph_args(inst: _Instance, g: Any, roots: Any) -> bytes:
-    n = len(g)
-    starts_at = inst.put_u32(g.starts)
-    targets_at = inst.put_u32(g.targets)
-    roots_at = inst.put_u32(roots)
+def _run_graph(inst: _Instance, name: str, g: Any, roots: Any) -> None:
+    """Stage the graph (CSR arrays, roots, sizes) and run `name` over it."""
     sizes = g.sizes if isinstance(g.sizes, array) and g.sizes.typecode in ("Q", "q") else array("q", g.sizes)
-    sizes_at = inst.put(sizes)
-    return struct.pack("<6I", n, starts_at, targets_at, roots_at, len(roots), sizes_at)
+    starts_at, targets_at, roots_at, sizes_at, args_at = inst.stage([_u32(g.starts), _u32(g.targets), _u32(roots),
+                                                                     sizes, 24])
+    inst.run(name, args_at, struct.pack("<6I", len(g), starts_at, targets_at, roots_at, len(roots), sizes_at))
 
 
 def _fits(g: Any) -> bool:
@@ -334,7 +355,7 @@ def dominators(g: Any) -> DominatorArrays | None:
         with _session() as inst:
             if isinstance(g.sizes, array) and g.sizes.typecode == "q" and len(g.sizes) and min(g.sizes) < 0:
                 return None
-            inst.run("dominators", _graph_args(inst, g, g.roots))
+            _run_graph(inst, "dominators", g, g.roots)
             count, idom_at, ret_at, order_at, lo, hi = inst.result(6)
             return DominatorArrays(inst.take(idom_at, "i", n), inst.take(ret_at, "q", n),
                                    inst.take(order_at, "i", count - 1), lo | hi << 32)
@@ -348,7 +369,7 @@ def reachable(g: Any) -> bytearray | None:
         return None
     try:
         with _session() as inst:
-            inst.run("reachable", _graph_args(inst, g, g.roots))
+            _run_graph(inst, "reachable", g, g.roots)
             (seen_at,) = inst.result(2)[1:]
             return bytearray(inst.take(seen_at, "B", len(g)).tobytes())
     except (Failure, OverflowError):
@@ -361,7 +382,7 @@ def bfs(g: Any) -> tuple[array, array] | None:
         return None
     try:
         with _session() as inst:
-            inst.run("bfs", _graph_args(inst, g, sorted(set(g.roots))))
+            _run_graph(inst, "bfs", g, sorted(set(g.roots)))
             dist_at, parent_at = inst.result(3)[1:]
             return inst.take(dist_at, "i", len(g)), inst.take(parent_at, "i", len(g))
     except (Failure, OverflowError):
