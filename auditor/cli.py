@@ -7,6 +7,7 @@ click command called `command`.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import os
@@ -160,7 +161,10 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated(signum)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, loaded_without_gc: bool = False) -> None:
+    if loaded_without_gc:  # `python -m auditor` (auditor/__main__.py) loaded us with the collector off
+        gc.freeze()
+        gc.enable()
     # SIGTERM unwinds like Ctrl-C (every `finally` removes its temp dirs and stops its
     # children), then exits 143 where Ctrl-C exits 130.
     old = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
