@@ -2,9 +2,13 @@
 # Builds auditor/wasm/native/codescan.wasm (the compiled code-section reader) from
 # codescan.c with Debian's clang-16 and wasm-ld-16 (apt: clang-16 lld-16).
 #
-#   bash scripts/build-native.sh            rebuild the committed module in place
+#   bash scripts/build-native.sh            rebuild the committed modules in place
 #   bash scripts/build-native.sh OUT.wasm   build into OUT.wasm (tests/test_native_build.py
 #                                           does, and checks the bytes equal the committed ones)
+#
+# Which module: the source named like OUT (`demangle.wasm` <- demangle.c, the Rust
+# demangler), codescan.c otherwise; without OUT every module is rebuilt. Link flags that
+# differ per module are in link_flags below.
 #
 # Reproducible: fixed flags, the source compiled by a relative name in its own directory,
 # no debug info, no wasm-opt pass (see below), every custom section stripped (no paths, no producers
@@ -12,8 +16,21 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 SRC_DIR="$HERE/auditor/wasm/native"
-OUT=${1:-$SRC_DIR/codescan.wasm}
+if [ $# -eq 0 ]; then  # every module, in place
+  for c in "$SRC_DIR"/*.c; do bash "$0" "$SRC_DIR/$(basename "$c" .c).wasm"; done
+  exit 0
+fi
+OUT=$1
 case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
+NAME=$(basename "$OUT" .wasm)
+[ -f "$SRC_DIR/$NAME.c" ] || NAME=codescan
+link_flags() {
+  case "$1" in
+    # the demangler recurses (at most ~400 frames, C_DEPTH in demangle.c): a 1 MB stack
+    demangle) echo "-z stack-size=1048576 --initial-memory=2097152" ;;
+    *) echo "-z stack-size=65536 --initial-memory=262144" ;;
+  esac
+}
 CLANG=$(command -v "${CLANG:-clang-16}" || true)
 [ -n "$CLANG" ] || { echo "build-native: $CLANG not found (apt-get install clang-16 lld-16)" >&2; exit 2; }
 LLD=$(command -v wasm-ld-16 || command -v wasm-ld || true)
@@ -25,10 +42,11 @@ cd "$SRC_DIR"
 # whichever version is installed) after linking, which would make the bytes depend on
 # the machine; wasm-ld called directly does not.
 "$CLANG" --target=wasm32 -O2 -std=c11 -Wall -Wextra -Werror \
-  -ffreestanding -fno-builtin -fno-ident -c -o "$TMP/codescan.o" codescan.c
+  -ffreestanding -fno-builtin -fno-ident -c -o "$TMP/$NAME.o" "$NAME.c"
+# shellcheck disable=SC2046  # the flags are words
 "$LLD" --no-entry --strip-all --export=__heap_base --export-memory \
-  -z stack-size=65536 --initial-memory=262144 \
-  -o "$TMP/codescan.wasm" "$TMP/codescan.o"
-chmod 644 "$TMP/codescan.wasm"
-mv "$TMP/codescan.wasm" "$OUT"
+  $(link_flags "$NAME") \
+  -o "$TMP/$NAME.wasm" "$TMP/$NAME.o"
+chmod 644 "$TMP/$NAME.wasm"
+mv "$TMP/$NAME.wasm" "$OUT"
 echo "$OUT"

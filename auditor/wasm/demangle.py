@@ -15,6 +15,13 @@ C++ goes through ``cxxfilt`` (``abi::__cxa_demangle`` of libstdc++), which is a
 well-kept demangler; if libstdc++ cannot be loaded the name stays mangled.
 
 ``demangle`` never raises: anything it cannot read is returned unchanged.
+
+Many names at once (``demangle_all``, ``demangle_many``) go through the compiled
+transcription of this demangler, auditor/wasm/native/demangle.c run in wasmtime, in
+one call for all of them (~0.1 s instead of ~1.2 s for the 35,823 names of
+@biomejs/wasm-nodejs); this module stays the reference and reads every name the
+compiled one declines (punycode, non-ASCII constants, deep nesting) and every name
+when wasmtime cannot run (``AUDITOR_NATIVE_DEMANGLER=off``).
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from typing import Any
 
 from auditor.wasm.reader import gc_paused
 
-__all__ = ["demangle", "demangle_all", "strip_hash", "is_rust_symbol", "v0_instantiating_crate", "Demangled"]
+__all__ = ["demangle", "demangle_all", "demangle_many", "strip_hash", "is_rust_symbol", "v0_instantiating_crate",
+           "Demangled"]
 
 # Output larger than this is treated as malformed input (backrefs can expand
 # exponentially). rustc-demangle uses 1_000_000; real names are < 100 KB.
@@ -70,6 +78,9 @@ def is_rust_symbol(sym: str) -> bool:
 @functools.lru_cache(maxsize=65536)
 def demangle(sym: str) -> str:
     """Readable name for a symbol; unchanged when it is not a mangled name."""
+    hit = _PRIMED.get(sym)
+    if hit is not None:
+        return hit
     return _demangle(sym, _MAX_OUTPUT)[0]
 
 
@@ -86,9 +97,81 @@ def _demangle(sym: str, limit: int) -> tuple[str, bool]:
         rust = None
     if rust is not None:
         return rust, False
+    return _not_rust(sym), False
+
+
+def _not_rust(sym: str) -> str:
+    """What `_demangle` answers for a name that is no Rust symbol."""
     if sym.startswith("_Z") and len(sym) <= _MAX_CXX_INPUT:
-        return _demangle_cxx(sym), False
-    return sym, False
+        return _demangle_cxx(sym)
+    return sym
+
+
+# ------------------------------------------------------------- compiled demangler
+
+# Answers of the compiled demangler for `demangle` and `v0_instantiating_crate` (per-name
+# limit, so exactly theirs), filled by `demangle_many`; emptied when it would pass this.
+_PRIMED: dict[str, str] = {}
+_PRIMED_CRATE: dict[str, str | None] = {}
+_PRIMED_MAX = 400_000
+
+
+def _compiled_can_read(sym: str) -> bool:
+    """The names sent to the compiled demangler: Rust-looking, ASCII, no NUL (the others
+    are never Rust symbols, and this module answers them at once)."""
+    return sym.startswith(("_ZN", "_R")) and sym.isascii() and "\0" not in sym
+
+
+def _compiled(syms: list[str], limit: int, crates: bool = False) -> list[tuple[int, str, int, str]] | None:
+    """The compiled demangler's results for `syms` (see native.demangler.demangle_batch),
+    or None when it cannot run here."""
+    if not syms:
+        return []
+    from auditor.wasm.native import demangler as native
+
+    if not native.available():
+        return None
+    try:
+        return native.demangle_batch(syms, limit, crates)
+    except native.Failure:
+        return None
+
+
+# native.demangler's result codes (tests/test_demangle_native.py checks they agree)
+_C_NONE, _C_OK, _C_OVER, _C_DECLINE = 0, 1, 2, 3
+
+
+def _from_compiled(sym: str, result: tuple[int, str, int, str], limit: int) -> tuple[str, bool]:
+    """`_demangle(sym, limit)` from the compiled demangler's result for that limit."""
+    status = result[0]
+    if status == _C_OK:
+        return result[1], False
+    if status == _C_OVER:
+        return sym, True
+    if status == _C_NONE:
+        return _not_rust(sym), False
+    return _demangle(sym, limit)  # declined: this module reads it
+
+
+def demangle_many(names: list[str | None], *, crates: bool = False) -> list[str | None]:
+    """`[demangle(n) for n in names]` (None stays None), the Rust names demangled by the
+    compiled demangler in one call; later `demangle` calls on these names (a report's
+    labels) find them ready. `crates`: `v0_instantiating_crate` of the v0 names too."""
+    todo = [n for n in dict.fromkeys(names) if n and _compiled_can_read(n)
+            and (n not in _PRIMED or (crates and n.startswith("_R") and n not in _PRIMED_CRATE))]
+    results = _compiled(todo, _MAX_OUTPUT, crates)
+    if results:
+        if len(_PRIMED) + len(todo) > _PRIMED_MAX:
+            _PRIMED.clear()
+            _PRIMED_CRATE.clear()
+        for sym, r in zip(todo, results):
+            if r[0] == _C_OK:
+                _PRIMED[sym] = r[1]
+            elif r[0] != _C_DECLINE:
+                _PRIMED[sym] = _from_compiled(sym, r, _MAX_OUTPUT)[0]
+            if crates and r[2] != _C_DECLINE and sym.startswith("_R"):
+                _PRIMED_CRATE[sym] = r[3] if r[2] == _C_OK and r[3] else None
+    return [demangle(n) if n else n for n in names]
 
 
 class Demangled:
@@ -127,28 +210,56 @@ def demangle_all(names: list[str | None], *, strip: bool = False, budget: int | 
     distinct = list(dict.fromkeys(n for n in names if n))
     if budget is None:
         budget = _MODULE_BUDGET_FLOOR + sum(_share(n) for n in distinct)
+    # the compiled demangler reads the Rust names at their own share (what the first pass
+    # gives every name while the budget lasts); a name reached with less is read again
+    readable = [n for n in distinct if n.startswith(("_ZN", "_R")) and _compiled_can_read(n)]
+    compiled = dict(zip(readable, _compiled(readable, 0) or ()))
     left = budget
     done: dict[str, str] = {}
     retry: list[str] = []
+    get = compiled.get
+    per_char, per_name, most = _MODULE_BUDGET_PER_CHAR, _MODULE_BUDGET_PER_NAME, _MAX_OUTPUT
     for sym in distinct:
-        limit = min(_share(sym), left, _MAX_OUTPUT)
-        out, over = _demangle(sym, limit)
+        n = len(sym)
+        share = per_char * n + per_name
+        if share > most:
+            share = most
+        result = get(sym)
+        if result is not None and left >= share and result[0] == _C_OK:  # the common case, inline
+            out = result[1]
+            left -= n if n > len(out) else len(out)
+            done[sym] = out
+            continue
+        limit = share if left >= share else left
+        if result is not None and limit == share:
+            out, over = _from_compiled(sym, result, limit)
+        else:
+            out, over = _demangle(sym, limit)
         if over:
             retry.append(sym)
             left -= limit
         else:
-            left -= max(len(out), len(sym))
+            left -= max(len(out), n)
             done[sym] = out
     skipped = 0
     for sym in retry:
         limit = min(left, _MAX_OUTPUT)
-        out, over = _demangle(sym, limit) if limit > 0 else (sym, True)
+        out, over = _demangle_fast(sym, limit) if limit > 0 else (sym, True)
         left -= limit if over else max(len(out), len(sym))
         skipped += over and limit < _MAX_OUTPUT  # stopped by the budget, not by its own limit
         done[sym] = out
-    if strip:
-        done = {k: strip_hash(v) for k, v in done.items()}
+    if strip:  # strip_hash changes only names with one of these
+        done = {k: strip_hash(v) if (".llvm." in v or "::h" in v or "]" in v) else v for k, v in done.items()}
     return Demangled([done[n] if n else None for n in names], skipped, budget)
+
+
+def _demangle_fast(sym: str, limit: int) -> tuple[str, bool]:
+    """`_demangle(sym, limit)`, by the compiled demangler when it can read the name."""
+    if _compiled_can_read(sym):
+        result = _compiled([sym], limit)
+        if result:
+            return _from_compiled(sym, result[0], limit)
+    return _demangle(sym, limit)
 
 
 def _share(sym: str) -> int:
@@ -399,6 +510,8 @@ def v0_instantiating_crate(symbol: str) -> str | None:
     (its backrefs count the main path's output against the limit)."""
     if not symbol.startswith("_R"):
         return None
+    if symbol in _PRIMED_CRATE:
+        return _PRIMED_CRATE[symbol]
     inner = symbol[2:]
     if not inner or not inner.isascii() or "\0" in inner:
         return None

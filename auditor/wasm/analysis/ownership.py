@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from auditor.wasm import model as m
 from auditor.wasm.crates import UNNAMED, crate_of
-from auditor.wasm.demangle import demangle, v0_instantiating_crate
+from auditor.wasm.demangle import demangle, demangle_many, v0_instantiating_crate
 
 __all__ = ["UNATTRIBUTED", "CrateRow", "CrateViews", "crate_views", "v0_instantiating_crate"]
 
@@ -94,6 +94,8 @@ def crate_views(mod: m.Module, dwarf_crates: Mapping[int, str | None] | None = N
     evidence = {"defining": {"dwarf": 0, "name": 0, "none": 0},
                 "instantiating": {"dwarf": 0, "v0": 0, "v0-not-generic": 0, "plain-name": 0, "none": 0}}
     out = CrateViews(code.size)
+    # every name and v0 instantiating crate below, demangled in one call
+    demangle_many([mod.func_name(f.index) for f in mod.functions], crates=True)
     for f in mod.functions:
         size = f.end - f.body_offset
         raw = mod.func_name(f.index)

@@ -159,6 +159,9 @@ def find_items(g: ItemGraph, query: str) -> list[int]:
     if exact:
         return exact
     matches = name_matcher(query)
+    from auditor.wasm.demangle import demangle_many
+
+    demangle_many(list(fnames.values()))  # every function's label below, demangled in one call
     return [i for i in range(len(g)) if matches(g.label(i))]
 
 
@@ -368,10 +371,14 @@ class MonosResult:
 def generic_groups(g: ItemGraph, instances: int = 10) -> MonosResult:
     """Defined functions grouped by generic (sizes are function items: body, size LEB
     and function entry, as in top and twiggy)."""
+    from auditor.wasm.demangle import demangle_many
+
     mod = g.module
     f0 = g.first[Kind.FUNCTION]
-    named = ((g.label(f0 + f.index) if mod.function_names.get(f.index) else None, g.sizes[f0 + f.index])
-             for f in mod.functions)
+    sizes = g.sizes
+    # g.label of each named function, all demangled in one call
+    labels = demangle_many([mod.function_names.get(f.index) for f in mod.functions])
+    named = ((label, sizes[f0 + f.index]) for f, label in zip(mod.functions, labels))
     return MonosResult(mod.file, monos(named), instances)
 
 

@@ -1,0 +1,216 @@
+"""The compiled Rust demangler: demangle.c, built to demangle.wasm, run in wasmtime.
+
+`demangle_batch` demangles many names in one call (the per-call cost of wasmtime-py,
+~10 us, is paid per batch, not per name). demangle.c is a transcription of the Python
+demangler in auditor/wasm/demangle.py, which stays the reference: a name the C code
+does not vouch for (punycode, non-ASCII constants, deep nesting, output larger than its
+area) comes back DECLINE and the caller demangles it in Python. Only ASCII names
+without NUL are sent (others are never Rust symbols).
+
+Untrusted names are read inside a wasm sandbox: the instance's memory is bounded by
+the store's limit, recursion by demangle.c's depth limit (it declines deeper names) and
+its 1 MB stack, and every loop of the C code moves forward, so a batch costs time
+linear in its names plus its output, which the output area bounds. Anything wasmtime
+refuses (a trap would be a bug) raises `Failure`; the caller demangles in Python.
+
+`AUDITOR_NATIVE_DEMANGLER=off` (or a machine without wasmtime) keeps everything in
+Python. The machine code is cached next to the code reader's, in
+$XDG_CACHE_HOME/auditor/native (`AUDITOR_NATIVE_CACHE`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import hashlib
+import os
+import struct
+from array import array
+from functools import lru_cache
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+WASM = Path(__file__).with_name("demangle.wasm")
+SOURCE = Path(__file__).with_name("demangle.c")
+
+# demangle.c's result codes
+NONE, OK, OVER, DECLINE = 0, 1, 2, 3
+
+RESERVATION = 256 << 20  # address space reserved for the memory (wasmtime's default: 4 GiB)
+GUARD = 64 << 10
+_PAGE = 65536
+_CHUNK_BYTES = 4 << 20  # names per call, about: the memory holds a chunk, its results and output
+_MAX_MEMORY = 128 << 20  # the store's limit
+
+
+class Failure(Exception):
+    """wasmtime refused something: the caller demangles in Python."""
+
+
+def enabled() -> bool:
+    return os.environ.get("AUDITOR_NATIVE_DEMANGLER", "auto").strip().lower() not in ("off", "0", "no", "false")
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> tuple[Any, Any] | None:
+    """(engine, module), or None when the demangler cannot run here (no wasmtime, no
+    demangle.wasm, a module wasmtime refuses)."""
+    try:
+        wasm = WASM.read_bytes()
+        import wasmtime
+    except (OSError, ImportError):
+        return None
+    try:
+        config = wasmtime.Config()
+        config.cranelift_opt_level = "speed"
+        # a small reservation: under an address-space cap (`ulimit -v`) the default 4 GiB
+        # one would make every instance fail (see native/__init__.py)
+        config.memory_reservation = RESERVATION
+        config.memory_guard_size = GUARD
+        engine = wasmtime.Engine(config)
+        module = _module(wasmtime, engine, wasm)
+    except Exception:
+        return None
+    atexit.register(_release)
+    return engine, module
+
+
+def _module(wasmtime: Any, engine: Any, wasm: bytes) -> Any:
+    """demangle.wasm compiled for this engine: from the cache, else compiled (~20 ms)
+    and put there, keyed by its sha256 and wasmtime's version (a file made by another
+    version or for another CPU is refused by wasmtime and compiled again)."""
+    from auditor.wasm.native import _cache_dir, _dist_version
+
+    version = getattr(wasmtime, "__version__", None) or _dist_version()
+    key = hashlib.sha256(wasm + f"|wasmtime {version}|cranelift speed|{RESERVATION}|{GUARD}".encode()).hexdigest()[:24]
+    cached = _cache_dir() / f"demangle-{key}.cwasm"
+    if cached.is_file():
+        try:
+            return wasmtime.Module.deserialize_file(engine, str(cached))
+        except wasmtime.WasmtimeError:
+            pass
+    module = wasmtime.Module(engine, wasm)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
+        tmp.write_bytes(module.serialize())
+        os.replace(tmp, cached)
+    except OSError:
+        pass  # a read-only cache: compile every time
+    return module
+
+
+def _release() -> None:
+    """Drop the instance and module before the interpreter tears wasmtime-py down."""
+    global _INSTANCE
+    _INSTANCE = None
+    _compiled.cache_clear()
+
+
+def available() -> bool:
+    return enabled() and _compiled() is not None
+
+
+class _Instance:
+    def __init__(self) -> None:
+        import wasmtime
+
+        compiled = _compiled()
+        if compiled is None:
+            raise Failure("demangle.wasm cannot run here")
+        engine, module = compiled
+        self.store = wasmtime.Store(engine)
+        self.store.set_limits(memory_size=_MAX_MEMORY, instances=1, tables=1, memories=1)
+        inst = wasmtime.Instance(self.store, module, [])
+        ex: Any = inst.exports(self.store)
+        self.memory = ex["memory"]
+        self.func = ex["demangle"]
+        self.result_at = ex["result_ptr"](self.store)
+        self.heap = _align(ex["__heap_base"].value(self.store))
+        self.base = 0
+
+    def reserve(self, need: int) -> None:
+        pages = (need + _PAGE - 1) // _PAGE
+        have = self.memory.size(self.store)
+        if pages > have:
+            self.memory.grow(self.store, pages - have)
+        self.base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+
+
+_INSTANCE: _Instance | None = None
+
+
+def _instance() -> _Instance:
+    global _INSTANCE
+    if _INSTANCE is None:
+        _INSTANCE = _Instance()
+    return _INSTANCE
+
+
+Result = tuple[int, str, int, str]  # status, text, crate status, crate text
+
+
+def demangle_batch(names: list[str], limit: int = 0, crates: bool = False) -> list[Result]:
+    """demangle.c's answer for each name (ASCII, no NUL, each `_ZN…` or `_R…`): (status,
+    demangled text, status of the v0 instantiating crate, its text). `limit`: output
+    characters a name's backrefs may reach (0: each name's share of the module budget,
+    demangle_all's first pass). The crate is asked only with `crates` (else NONE).
+    Raises Failure when wasmtime refuses something."""
+    out: list[Result] = []
+    i = 0
+    try:
+        inst = _instance()
+        while i < len(names):
+            j, size = i, 0
+            while j < len(names) and (size < _CHUNK_BYTES or j == i):
+                size += len(names[j]) + 1
+                j += 1
+            i += _call(inst, names[i:j], limit, crates, out)
+    except Failure:
+        raise
+    except Exception as e:  # a wasmtime Trap or refusal
+        _release()
+        raise Failure(f"demangle.wasm: {e}") from e
+    return out
+
+
+def _call(inst: _Instance, names: list[str], limit: int, crates: bool, out: list[Result]) -> int:
+    """One call on `names`; returns how many it demangled (all, unless the output area
+    filled up), appending their results to `out`."""
+    blob = ("\0".join(names) + "\0").encode("ascii")
+    n = len(names)
+    starts = array("I", accumulate((len(s) + 1 for s in names[:-1]), initial=0))
+    names_at = inst.heap + 64
+    starts_at = _align(names_at + len(blob))
+    results_at = _align(starts_at + 4 * n)
+    out_at = _align(results_at + 24 * n)
+    out_cap = 2 * len(blob) + (1 << 20)
+    inst.reserve(out_at + out_cap)
+    base = inst.base
+    ctypes.memmove(base + names_at, blob, len(blob))
+    raw = starts.tobytes()
+    ctypes.memmove(base + starts_at, raw, len(raw))
+    args = struct.pack("<8I", names_at, starts_at, n, limit, 1 if crates else 0, results_at, out_at, out_cap)
+    ctypes.memmove(base + inst.heap, args, len(args))
+    inst.func(inst.store, inst.heap)
+    done = struct.unpack("<I", ctypes.string_at(base + inst.result_at, 4))[0]
+    res = array("I")
+    res.frombytes(ctypes.string_at(base + results_at, 24 * done))
+    # output is written in order: the last name's texts end it
+    used = max(res[-5] + res[-4], res[-2] + res[-1]) if done else 0
+    text = ctypes.string_at(base + out_at, used)
+    if text.isascii():
+        s = text.decode("ascii")
+        for k in range(0, 6 * done, 6):
+            st, off, ln, cst, coff, cln = res[k : k + 6]
+            out.append((st, s[off : off + ln], cst, s[coff : coff + cln]))
+    else:  # legacy `$u…$` escapes print UTF-8
+        for k in range(0, 6 * done, 6):
+            st, off, ln, cst, coff, cln = res[k : k + 6]
+            out.append((st, text[off : off + ln].decode(), cst, text[coff : coff + cln].decode()))
+    return done
+
+
+def _align(n: int) -> int:
+    return (n + 15) & ~15
