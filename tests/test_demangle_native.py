@@ -61,12 +61,12 @@ def check(names: list[str], limit: int = MAX, crates: bool = True) -> int:
     results = native.demangle_batch(names, limit, crates)
     assert len(results) == len(names)
     declined = 0
-    for sym, (status, text, cstatus, ctext) in zip(names, results):
+    for sym, (status, text, cstatus, ctext, _, _) in zip(names, results):
         share = min(dm._share(sym), MAX) if limit == 0 else limit
         if status == native.DECLINE:
             declined += 1
         else:
-            assert dm._from_compiled(sym, (status, text, cstatus, ctext), share) == python(sym, share), sym
+            assert dm._from_compiled(sym, (status, text, cstatus, ctext, 0, ""), share) == python(sym, share), sym
         if crates and cstatus != native.DECLINE:
             assert (ctext if cstatus == native.OK and ctext else None) == python_crate(sym), sym
     return declined
@@ -102,7 +102,7 @@ VECTORS = vectors.LEGACY + vectors.V0 + vectors.V0_CONSTS
 @pytest.mark.parametrize("mangled, expected", VECTORS)
 def test_vectors(mangled, expected):
     """rustc-demangle's expectations (tests/test_demangle.py), read by the compiled demangler."""
-    [(status, text, _, _)] = native.demangle_batch([mangled], MAX)
+    [(status, text, _, _, _, _)] = native.demangle_batch([mangled], MAX)
     if status != native.DECLINE:  # punycode and non-ASCII constants are the Python demangler's
         assert status == native.OK and text == expected
     assert dm.demangle_many([mangled]) == [expected]
@@ -244,10 +244,10 @@ def test_hostile_names_bounded(kind):
 
     name = HOSTILE[kind]
     start = time.process_time()
-    [(status, text, cstatus, ctext)] = native.demangle_batch([name, name], MAX, True)[:1]
+    [(status, text, cstatus, ctext, _, _)] = native.demangle_batch([name, name], MAX, True, True)[:1]
     assert time.process_time() - start < 1.0
     if status != native.DECLINE:
-        assert dm._from_compiled(name, (status, text, cstatus, ctext), MAX) == python(name)
+        assert dm._from_compiled(name, (status, text, cstatus, ctext, 0, ""), MAX) == python(name)
 
 
 def sample() -> list[str]:
@@ -287,3 +287,60 @@ def test_switched_off(monkeypatch):
     monkeypatch.setattr(native, "demangle_batch", lambda *a, **k: called.append(a))
     assert dm.demangle_all(["_RNvCs1234_7mycrate4main"]).names == ["mycrate::main"]
     assert not called
+
+
+# ------------------------------------------------------------------ generics (monos)
+
+def compiled_generics(names: list[str]) -> list[str | None]:
+    """demangle.c's generic_of of each name's demangled text (None: declined or not read)."""
+    results = native.demangle_batch(names, MAX, generics=True)
+    return [r[5] if r[0] == native.OK and r[4] == native.OK else None for r in results]
+
+
+def test_generics_of_biome_names_as_generic_of():
+    from auditor.wasm.analysis.monos import generic_of
+
+    names = [n for n in readable(biome_names()) if python(n)[0] != n]  # (14 names are no symbols)
+    got = compiled_generics(names)
+    assert None not in got  # none declined
+    assert got == [generic_of(python(n)[0]) for n in names]
+    assert len(set(got)) < len(got) * 0.9  # generic arguments were dropped: copies meet
+
+
+# pieces of legacy elements (no `$` or `.`, which legacy escapes) that generic_of reacts to
+_PIECES = ["<", ">", "->", "::", ":", " ", " as ", " for ", "<impl ", "impl", "&", "(", ")", ",", "[", "]",
+           "[1a]", "[0123456789abcdef0]", "h0123456789abcdef", "h01234567", "core", "Vec", "T", "u8", "_", "x",
+           "-", "const", "mut", "dyn ", "fn(", ";", "0", "f"]
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=1500, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=8).map("".join), min_size=1, max_size=6))
+def test_generics_of_any_text(elements):
+    """Legacy symbols whose elements spell any text of these pieces (a legacy element is
+    printed as written): the compiled generic_of is the Python one, or declines."""
+    from auditor.wasm.analysis.monos import generic_of
+
+    elements = [e for e in elements if e and not e[0].isdigit()] or ["x"]  # (lengths must stay apart)
+    sym = "_ZN" + "".join(f"{len(e)}{e}" for e in elements) + "E"
+    [got] = compiled_generics([sym])
+    text = python(sym)[0]
+    assert text == "::".join(elements)
+    if got is not None:
+        assert got == generic_of(text), text
+    else:  # declined: a C++-looking tail
+        assert ")" in text
+
+
+def test_monos_of_biome_as_with_the_python_demangler(monkeypatch):
+    """`auditor monos`'s record: the same with and without the compiled demangler."""
+    from auditor.wasm.analysis.results import generic_groups
+    from auditor.wasm.parse import parse_module
+
+    path = next(p for p in real_modules() if "biome" in p.name)
+    mod = parse_module(path.read_bytes(), path.name)
+    fast = generic_groups(mod).to_json()
+    monkeypatch.setattr(native, "_compiled", lambda: None)
+    for cache in (dm._PRIMED, dm._PRIMED_CRATE, dm._PRIMED_GENERIC):
+        cache.clear()
+    dm.demangle.cache_clear()
+    assert generic_groups(mod).to_json() == fast

@@ -32,7 +32,7 @@ from typing import Any
 
 from auditor.wasm.reader import gc_paused
 
-__all__ = ["demangle", "demangle_all", "demangle_many", "strip_hash", "is_rust_symbol", "v0_instantiating_crate",
+__all__ = ["demangle", "demangle_all", "demangle_many", "compiled_generic", "strip_hash", "is_rust_symbol", "v0_instantiating_crate",
            "Demangled"]
 
 # Output larger than this is treated as malformed input (backrefs can expand
@@ -113,6 +113,9 @@ def _not_rust(sym: str) -> str:
 # limit, so exactly theirs), filled by `demangle_many`; emptied when it would pass this.
 _PRIMED: dict[str, str] = {}
 _PRIMED_CRATE: dict[str, str | None] = {}
+# and the generic function of a name (analysis.monos.generic_of of its demangled text,
+# which demangle.c transcribes too), for `compiled_generic`
+_PRIMED_GENERIC: dict[str, str] = {}
 _PRIMED_MAX = 400_000
 
 
@@ -122,7 +125,8 @@ def _compiled_can_read(sym: str) -> bool:
     return sym.startswith(("_ZN", "_R")) and sym.isascii() and "\0" not in sym
 
 
-def _compiled(syms: list[str], limit: int, crates: bool = False) -> list[tuple[int, str, int, str]] | None:
+def _compiled(syms: list[str], limit: int, crates: bool = False,
+              generics: bool = False) -> list[tuple[int, str, int, str, int, str]] | None:
     """The compiled demangler's results for `syms` (see native.demangler.demangle_batch),
     or None when it cannot run here."""
     if not syms:
@@ -132,7 +136,7 @@ def _compiled(syms: list[str], limit: int, crates: bool = False) -> list[tuple[i
     if not native.available():
         return None
     try:
-        return native.demangle_batch(syms, limit, crates)
+        return native.demangle_batch(syms, limit, crates, generics)
     except native.Failure:
         return None
 
@@ -141,7 +145,7 @@ def _compiled(syms: list[str], limit: int, crates: bool = False) -> list[tuple[i
 _C_NONE, _C_OK, _C_OVER, _C_DECLINE = 0, 1, 2, 3
 
 
-def _from_compiled(sym: str, result: tuple[int, str, int, str], limit: int) -> tuple[str, bool]:
+def _from_compiled(sym: str, result: tuple[int, str, int, str, int, str], limit: int) -> tuple[str, bool]:
     """`_demangle(sym, limit)` from the compiled demangler's result for that limit."""
     status = result[0]
     if status == _C_OK:
@@ -153,25 +157,37 @@ def _from_compiled(sym: str, result: tuple[int, str, int, str], limit: int) -> t
     return _demangle(sym, limit)  # declined: this module reads it
 
 
-def demangle_many(names: list[str | None], *, crates: bool = False) -> list[str | None]:
+def demangle_many(names: list[str | None], *, crates: bool = False, generics: bool = False) -> list[str | None]:
     """`[demangle(n) for n in names]` (None stays None), the Rust names demangled by the
     compiled demangler in one call; later `demangle` calls on these names (a report's
-    labels) find them ready. `crates`: `v0_instantiating_crate` of the v0 names too."""
+    labels) find them ready. `crates`: `v0_instantiating_crate` of the v0 names too;
+    `generics`: their generic functions (`compiled_generic`)."""
     todo = [n for n in dict.fromkeys(names) if n and _compiled_can_read(n)
-            and (n not in _PRIMED or (crates and n.startswith("_R") and n not in _PRIMED_CRATE))]
-    results = _compiled(todo, _MAX_OUTPUT, crates)
+            and (n not in _PRIMED or (crates and n.startswith("_R") and n not in _PRIMED_CRATE)
+                 or (generics and n not in _PRIMED_GENERIC))]
+    results = _compiled(todo, _MAX_OUTPUT, crates, generics)
     if results:
         if len(_PRIMED) + len(todo) > _PRIMED_MAX:
             _PRIMED.clear()
             _PRIMED_CRATE.clear()
+            _PRIMED_GENERIC.clear()
         for sym, r in zip(todo, results):
             if r[0] == _C_OK:
                 _PRIMED[sym] = r[1]
+                if r[4] == _C_OK:
+                    _PRIMED_GENERIC[sym] = r[5]
             elif r[0] != _C_DECLINE:
                 _PRIMED[sym] = _from_compiled(sym, r, _MAX_OUTPUT)[0]
             if crates and r[2] != _C_DECLINE and sym.startswith("_R"):
                 _PRIMED_CRATE[sym] = r[3] if r[2] == _C_OK and r[3] else None
     return [demangle(n) if n else n for n in names]
+
+
+def compiled_generic(sym: str) -> str | None:
+    """The generic function of `sym` (`analysis.monos.generic_of(demangle(sym))`) as the
+    compiled demangler worked it out in `demangle_many(..., generics=True)`, or None
+    (not asked, declined, or no compiled demangler)."""
+    return _PRIMED_GENERIC.get(sym)
 
 
 class Demangled:

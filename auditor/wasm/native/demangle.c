@@ -903,6 +903,199 @@ static int legacy(P *p, const u8 *s, u32 n, u32 *suffix) {
     return D_OK;
 }
 
+
+/* ------------------------------------------------------------------ generics */
+
+/* analysis/monos.py generic_of(demangled), for a demangled text the C code printed:
+   strip_hash (legacy hashes, crate disambiguators), then, for a name with a `<`, the
+   legacy impl rewrite, the generic arguments dropped and v0's inherent impl unwrapped.
+   Declined (the Python one reads it): a `.llvm.` in the text, a control character, or a
+   `)` followed only by what a C++ qualifier tail may hold (`_CXX_TAIL`: a C++ name). */
+
+static int is_ident_tail(u8 c) { return is_alnum(c) || c == '_' || c == ']'; }
+
+static int starts(const u8 *s, u32 n, u32 i, const char *lit) {
+    u32 k = slen(lit);
+    if (i + k > n) return 0;
+    for (u32 j = 0; j < k; j++)
+        if (s[i + j] != (u8)lit[j]) return 0;
+    return 1;
+}
+
+/* _LEGACY_HASH.sub: `::h` + 16 lower hex followed by the end or one of `. >),;]` */
+static u32 strip_legacy_hash(const u8 *s, u32 n, u8 *o) {
+    u32 k = 0, i = 0;
+    while (i < n) {
+        if (i + 19 <= n && s[i] == ':' && s[i + 1] == ':' && s[i + 2] == 'h') {
+            u32 j = i + 3;
+            while (j < i + 19 && is_hex(s[j])) j++;
+            if (j == i + 19) {
+                u8 c = j < n ? s[j] : 0;
+                if (j == n || c == '.' || c == ' ' || c == '>' || c == ')' || c == ',' || c == ';' || c == ']') {
+                    i = j;
+                    continue;
+                }
+            }
+        }
+        o[k++] = s[i++];
+    }
+    return k;
+}
+
+/* _CRATE_DISAMBIGUATOR.sub: `[` + 1..16 lower hex + `]` after an identifier character */
+static u32 strip_disambiguators(const u8 *s, u32 n, u8 *o) {
+    u32 k = 0, i = 0;
+    while (i < n) {
+        if (s[i] == '[' && i > 0 && (is_alnum(s[i - 1]) || s[i - 1] == '_')) {
+            u32 j = i + 1;
+            while (j < n && is_hex(s[j])) j++;
+            if (j > i + 1 && j - i - 1 <= 16 && j < n && s[j] == ']') {
+                i = j + 1;
+                continue;
+            }
+        }
+        o[k++] = s[i++];
+    }
+    return k;
+}
+
+/* _matching: index of the `>` closing the `<` at i (a `>` after `-` is no bracket), or -1 */
+static i64 matching(const u8 *s, u32 n, u32 i) {
+    i64 depth = 0;
+    for (u32 j = i; j < n; j++) {
+        if (s[j] == '<') depth++;
+        else if (s[j] == '>' && !(j > 0 && s[j - 1] == '-')) {
+            if (--depth == 0) return j;
+        }
+    }
+    return -1;
+}
+
+static u32 copy(u8 *o, u32 k, const u8 *s, u32 n) {
+    for (u32 i = 0; i < n; i++) o[k + i] = s[i];
+    return k + n;
+}
+
+/* _legacy_impl: `m::<impl Y for X>::f` -> `<X as Y>::f`, `m::<impl X>::f` -> `X::f` */
+static u32 legacy_impl(const u8 *s, u32 n, u8 *o) {
+    i64 at = -1;
+    for (u32 i = 0; i + 8 <= n; i++)
+        if (starts(s, n, i, "::<impl ")) { at = i; break; }
+    if (at < 0) return copy(o, 0, s, n);
+    for (u32 i = 0; i < (u32)at; i++)
+        if (s[i] == '<') return copy(o, 0, s, n);
+    i64 end = matching(s, n, (u32)at + 2);
+    if (end < 0) return copy(o, 0, s, n);
+    const u8 *in = s + at + 8;
+    u32 m = (u32)end - ((u32)at + 8);
+    i64 depth = 0;
+    for (u32 i = 0; i < m; i++) {
+        u8 c = in[i];
+        u8 prev = i ? in[i - 1] : in[m - 1]; /* Python's inner[i - 1]: the last one for i = 0 */
+        if (c == '<') depth++;
+        else if (c == '>' && prev != '-') depth--;
+        else if (depth == 0 && starts(in, m, i, " for ")) {
+            u32 k = 0;
+            o[k++] = '<';
+            k = copy(o, k, in + i + 5, m - i - 5);
+            k = copy(o, k, (const u8 *)" as ", 4);
+            k = copy(o, k, in, i);
+            o[k++] = '>';
+            return copy(o, k, s + end + 1, n - (u32)end - 1);
+        }
+    }
+    u32 k = copy(o, 0, in, m);
+    return copy(o, k, s + end + 1, n - (u32)end - 1);
+}
+
+/* _strip_args: generic arguments dropped, qualified-path brackets kept. Its stack of
+   open `<` is always some kept ones under `dropping` dropped ones: two counters. */
+static u32 strip_args(const u8 *s, u32 n, u8 *o) {
+    u32 k = 0, pos = 0;
+    u64 kept = 0, dropping = 0;
+    u32 i = 0;
+    while (i < n) {
+        u32 tl;
+        u8 c = s[i];
+        if (c == '-' && i + 1 < n && s[i + 1] == '>') tl = 2;
+        else if (c == '<' || c == '>') tl = 1;
+        else { i++; continue; }
+        if (!dropping && i > pos) k = copy(o, k, s + pos, i - pos);
+        pos = i + tl;
+        if (tl == 2) {
+            if (!dropping) { o[k++] = '-'; o[k++] = '>'; }
+        } else if (c == '<') {
+            if (dropping) {
+                dropping++;
+            } else if (i >= 2 && s[i - 2] == ':' && s[i - 1] == ':') {
+                k -= 2; /* the turbofish's `::` goes too */
+                dropping++;
+            } else if (k && is_ident_tail(o[k - 1])) {
+                dropping++;
+            } else {
+                kept++;
+                o[k++] = '<';
+            }
+        } else if (kept + dropping) { /* '>' */
+            if (dropping) dropping--;
+            else { kept--; o[k++] = '>'; }
+        } else if (!dropping) {
+            o[k++] = '>';
+        }
+        i = pos;
+    }
+    if (!dropping && pos < n) k = copy(o, k, s + pos, n - pos);
+    return k;
+}
+
+/* _unwrap_inherent: `<alloc::vec::Vec>::push` -> `alloc::vec::Vec::push` */
+static u32 unwrap_inherent(const u8 *s, u32 n, u8 *o) {
+    if (!n || s[0] != '<') return copy(o, 0, s, n);
+    i64 depth = 0;
+    for (u32 i = 0; i < n; i++) {
+        if (s[i] == '<') depth++;
+        else if (s[i] == '>' && !(i && s[i - 1] == '-')) {
+            if (--depth == 0) {
+                for (u32 j = 1; j + 4 <= i; j++)
+                    if (starts(s, i, j, " as ")) return copy(o, 0, s, n);
+                if (i + 2 < n + 0 && s[i + 1] == ':' && s[i + 2] == ':') {
+                    u32 k = copy(o, 0, s + 1, i - 1);
+                    return copy(o, k, s + i + 1, n - i - 1);
+                }
+                return copy(o, 0, s, n);
+            }
+        }
+    }
+    return copy(o, 0, s, n);
+}
+
+/* generic_of of the text at t[0..n) into o (room for 4n bytes, scratch included): its
+   length, or -1 when declined */
+static i64 generic_of(const u8 *t, u32 n, u8 *o) {
+    for (u32 i = 0; i < n; i++)
+        if (t[i] < 0x20 || t[i] >= 0x7F) return -1;
+    for (u32 i = 0; i + 6 <= n; i++)
+        if (starts(t, n, i, ".llvm.")) return -1;
+    u8 *a = o + n, *b = o + 2 * n;
+    u32 m = strip_legacy_hash(t, n, a);
+    m = strip_disambiguators(a, m, b);
+    int angle = 0;
+    for (u32 i = 0; i < m; i++)
+        if (b[i] == '<') { angle = 1; break; }
+    if (!angle) return copy(o, 0, b, m);
+    /* _CXX_TAIL: a `)` then only qualifier letters, `&` and spaces to the end */
+    for (u32 i = m; i-- > 0;) {
+        u8 c = b[i];
+        if (c == ')') return -1;
+        if (!(c == ' ' || c == '&' || c == 'c' || c == 'o' || c == 'n' || c == 's' || c == 't' || c == 'v'
+              || c == 'l' || c == 'a' || c == 'i' || c == 'e' || c == 'x' || c == 'p'))
+            break;
+    }
+    m = legacy_impl(b, m, a);
+    m = strip_args(a, m, b);
+    return unwrap_inherent(b, m, o);
+}
+
 /* ------------------------------------------------------------------ names */
 
 static int suffix_ok(const u8 *s, u32 a, u32 b) {
@@ -977,8 +1170,9 @@ typedef struct {
     u32 starts;     /* u32 per name: its offset in `names` */
     u32 count;
     u32 limit;      /* output limit per name; 0 = each name's module share (demangle_all's first pass) */
-    u32 flags;      /* 1: also the v0 instantiating crate */
-    u32 results;    /* 6 u32 per name: status, offset, length, crate status, offset, length */
+    u32 flags;      /* 1: also the v0 instantiating crate; 2: also the generic (monos.generic_of) */
+    u32 results;    /* 9 u32 per name: status, offset, length of the demangled name; of the
+                       instantiating crate; of the generic */
     u32 out;        /* output area */
     u32 out_cap;
 } Args;
@@ -1001,7 +1195,7 @@ __attribute__((export_name("demangle"))) void demangle(const Args *a) {
     for (i = 0; i < a->count; i++) {
         const u8 *sym = names + starts[i];
         u32 n = slen((const char *)sym);
-        u32 *r = res + 6 * i;
+        u32 *r = res + 9 * i;
         u32 limit = a->limit;
         if (!limit) {
             u64 share = (u64)SHARE_PER_CHAR * n + SHARE_PER_NAME;
@@ -1009,6 +1203,7 @@ __attribute__((export_name("demangle"))) void demangle(const Args *a) {
         }
         u32 first = p.len;
         r[0] = D_NONE; r[1] = first; r[2] = 0; r[3] = D_NONE; r[4] = first; r[5] = 0;
+        r[6] = D_NONE; r[7] = first; r[8] = 0;
         u32 cut = llvm_cut(sym, n);
         int status = D_NONE;
         int nospace = 0;
@@ -1084,6 +1279,19 @@ __attribute__((export_name("demangle"))) void demangle(const Args *a) {
             r[3] = (u32)cs;
             r[4] = c0;
             r[5] = p.len - c0;
+        }
+        if ((a->flags & 2) && r[0] == D_OK) {
+            u32 g0 = p.len, tl = r[2];
+            if ((u64)4 * tl > p.cap - p.len) {
+                p.len = first;
+                if (first == 0) { r[0] = D_DECLINE; r[2] = 0; r[3] = D_DECLINE; r[5] = 0; continue; }
+                break;
+            }
+            i64 gl = generic_of(p.out + r[1], tl, p.out + g0);
+            r[6] = gl < 0 ? D_DECLINE : D_OK;
+            r[7] = g0;
+            r[8] = gl < 0 ? 0 : (u32)gl;
+            p.len = g0 + r[8];
         }
     }
     result[0] = i;

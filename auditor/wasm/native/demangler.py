@@ -148,17 +148,20 @@ def _instance() -> _Instance:
     return _INSTANCE
 
 
-Result = tuple[int, str, int, str]  # status, text, crate status, crate text
+Result = tuple[int, str, int, str, int, str]  # status and text of the name, its crate, its generic
 
 
-def demangle_batch(names: list[str], limit: int = 0, crates: bool = False) -> list[Result]:
+def demangle_batch(names: list[str], limit: int = 0, crates: bool = False, generics: bool = False) -> list[Result]:
     """demangle.c's answer for each name (ASCII, no NUL, each `_ZN…` or `_R…`): (status,
-    demangled text, status of the v0 instantiating crate, its text). `limit`: output
-    characters a name's backrefs may reach (0: each name's share of the module budget,
-    demangle_all's first pass). The crate is asked only with `crates` (else NONE).
-    Raises Failure when wasmtime refuses something."""
+    demangled text, status and text of the v0 instantiating crate, status and text of
+    the generic function, `analysis.monos.generic_of` of the demangled text). `limit`:
+    output characters a name's backrefs may reach (0: each name's share of the module
+    budget, demangle_all's first pass). The crate is read only with `crates`, the
+    generic only with `generics` (else NONE). Raises Failure when wasmtime refuses
+    something."""
     out: list[Result] = []
     i = 0
+    flags = (1 if crates else 0) | (2 if generics else 0)
     try:
         inst = _instance()
         while i < len(names):
@@ -166,7 +169,7 @@ def demangle_batch(names: list[str], limit: int = 0, crates: bool = False) -> li
             while j < len(names) and (size < _CHUNK_BYTES or j == i):
                 size += len(names[j]) + 1
                 j += 1
-            i += _call(inst, names[i:j], limit, crates, out)
+            i += _call(inst, names[i:j], limit, flags, out)
     except Failure:
         raise
     except Exception as e:  # a wasmtime Trap or refusal
@@ -175,7 +178,10 @@ def demangle_batch(names: list[str], limit: int = 0, crates: bool = False) -> li
     return out
 
 
-def _call(inst: _Instance, names: list[str], limit: int, crates: bool, out: list[Result]) -> int:
+_WORDS = 9  # u32 per name in the results
+
+
+def _call(inst: _Instance, names: list[str], limit: int, flags: int, out: list[Result]) -> int:
     """One call on `names`; returns how many it demangled (all, unless the output area
     filled up), appending their results to `out`."""
     blob = ("\0".join(names) + "\0").encode("ascii")
@@ -184,31 +190,30 @@ def _call(inst: _Instance, names: list[str], limit: int, crates: bool, out: list
     names_at = inst.heap + 64
     starts_at = _align(names_at + len(blob))
     results_at = _align(starts_at + 4 * n)
-    out_at = _align(results_at + 24 * n)
-    out_cap = 2 * len(blob) + (1 << 20)
+    out_at = _align(results_at + 4 * _WORDS * n)
+    out_cap = (6 if flags & 2 else 2) * len(blob) + (1 << 20)
     inst.reserve(out_at + out_cap)
     base = inst.base
     ctypes.memmove(base + names_at, blob, len(blob))
     raw = starts.tobytes()
     ctypes.memmove(base + starts_at, raw, len(raw))
-    args = struct.pack("<8I", names_at, starts_at, n, limit, 1 if crates else 0, results_at, out_at, out_cap)
+    args = struct.pack("<8I", names_at, starts_at, n, limit, flags, results_at, out_at, out_cap)
     ctypes.memmove(base + inst.heap, args, len(args))
     inst.func(inst.store, inst.heap)
     done = struct.unpack("<I", ctypes.string_at(base + inst.result_at, 4))[0]
     res = array("I")
-    res.frombytes(ctypes.string_at(base + results_at, 24 * done))
+    res.frombytes(ctypes.string_at(base + results_at, 4 * _WORDS * done))
     # output is written in order: the last name's texts end it
-    used = max(res[-5] + res[-4], res[-2] + res[-1]) if done else 0
+    used = max(res[-8] + res[-7], res[-5] + res[-4], res[-2] + res[-1]) if done else 0
     text = ctypes.string_at(base + out_at, used)
-    if text.isascii():
-        s = text.decode("ascii")
-        for k in range(0, 6 * done, 6):
-            st, off, ln, cst, coff, cln = res[k : k + 6]
-            out.append((st, s[off : off + ln], cst, s[coff : coff + cln]))
-    else:  # legacy `$u…$` escapes print UTF-8
-        for k in range(0, 6 * done, 6):
-            st, off, ln, cst, coff, cln = res[k : k + 6]
-            out.append((st, text[off : off + ln].decode(), cst, text[coff : coff + cln].decode()))
+    s: Any = text.decode("ascii") if text.isascii() else None
+    for k in range(0, _WORDS * done, _WORDS):
+        st, off, ln, cst, coff, cln, gst, goff, gln = res[k : k + _WORDS]
+        if s is not None:
+            out.append((st, s[off : off + ln], cst, s[coff : coff + cln], gst, s[goff : goff + gln]))
+        else:  # legacy `$u…$` escapes print UTF-8
+            out.append((st, text[off : off + ln].decode(), cst, text[coff : coff + cln].decode(), gst,
+                        text[goff : goff + gln].decode()))
     return done
 
 
