@@ -36,6 +36,15 @@ def _native_on(monkeypatch):
     assert native.available(), "wasmtime cannot run demangle.wasm here"
 
 
+def answers(names: list[str], limit: int = MAX, crates: bool = False,
+            generics: bool = False) -> list[tuple[int, str, int, str, int, str]]:
+    """native.demangle_batch's answers, one tuple per name: (status, text) of the name, of
+    its crate, of its generic."""
+    st, texts = native.demangle_batch(names, limit, crates, generics)
+    assert len(st) == len(texts) == 3 * len(names)
+    return [(st[k], texts[k], st[k + 1], texts[k + 1], st[k + 2], texts[k + 2]) for k in range(0, len(st), 3)]
+
+
 def python(sym: str, limit: int = MAX) -> tuple[str, bool]:
     """The reference: the Python demangler alone."""
     return dm._demangle(sym, limit)
@@ -58,7 +67,7 @@ def check(names: list[str], limit: int = MAX, crates: bool = True) -> int:
     """Every answer the compiled demangler gives equals the Python one; returns how many
     it declined."""
     names = readable(names)
-    results = native.demangle_batch(names, limit, crates)
+    results = answers(names, limit, crates)
     assert len(results) == len(names)
     declined = 0
     for sym, (status, text, cstatus, ctext, _, _) in zip(names, results):
@@ -66,7 +75,7 @@ def check(names: list[str], limit: int = MAX, crates: bool = True) -> int:
         if status == native.DECLINE:
             declined += 1
         else:
-            assert dm._from_compiled(sym, (status, text, cstatus, ctext, 0, ""), share) == python(sym, share), sym
+            assert dm._from_compiled(sym, status, text, share) == python(sym, share), sym
         if crates and cstatus != native.DECLINE:
             assert (ctext if cstatus == native.OK and ctext else None) == python_crate(sym), sym
     return declined
@@ -102,7 +111,7 @@ VECTORS = vectors.LEGACY + vectors.V0 + vectors.V0_CONSTS
 @pytest.mark.parametrize("mangled, expected", VECTORS)
 def test_vectors(mangled, expected):
     """rustc-demangle's expectations (tests/test_demangle.py), read by the compiled demangler."""
-    [(status, text, _, _, _, _)] = native.demangle_batch([mangled], MAX)
+    [(status, text, _, _, _, _)] = answers([mangled], MAX)
     if status != native.DECLINE:  # punycode and non-ASCII constants are the Python demangler's
         assert status == native.OK and text == expected
     assert dm.demangle_many([mangled]) == [expected]
@@ -112,7 +121,7 @@ def test_vectors(mangled, expected):
 def test_vectors_declined_are_the_non_ascii_v0_ones():
     """Declined: exactly the v0 names that print non-ASCII (punycode identifiers, char and
     string constants); legacy `$u…$` escapes are read."""
-    declined = [m for m, _ in VECTORS if native.demangle_batch([m], MAX)[0][0] == native.DECLINE]
+    declined = [m for m, _ in VECTORS if answers([m], MAX)[0][0] == native.DECLINE]
     assert declined == [m for m, e in VECTORS if m.startswith("_R") and not e.isascii()]
     assert len(declined) >= 3
 
@@ -143,10 +152,10 @@ def test_every_biome_name_as_the_python_demangler():
     # demangle_all's first pass (each name's share): the same where a name printed less
     # than its share (the answer does not depend on the limit then); the rest (backrefs
     # printing up to 6.5x the name) against the Python demangler at that limit
-    full = dict(zip(readable(names), native.demangle_batch(readable(names), MAX)))
-    at_share = native.demangle_batch(readable(names), 0)
+    full = dict(zip(readable(names), answers(readable(names), MAX)))
+    at_share = answers(readable(names), 0)
     over = [sym for sym, r in zip(readable(names), at_share) if r[:2] != full[sym][:2]]
-    assert all(r[0] == native.OVER for r in native.demangle_batch(over, 0))
+    assert all(r[0] == native.OVER for r in answers(over, 0))
     assert 0 < len(over) < 100 and check(over, 0, crates=False) == 0
 
 
@@ -197,7 +206,7 @@ def nested_pairs(levels: int) -> str:
 def test_backref_bombs_stop_where_the_python_demangler_stops(limit):
     names = [nested_pairs(k) for k in (1, 2, 3, 5, 8, 12, 16, 18)]  # 18 levels: past 1 M characters
     assert check(names, limit, crates=False) == 0
-    over = [s for s, r in zip(names, native.demangle_batch(names, limit)) if r[0] == native.OVER]
+    over = [s for s, r in zip(names, answers(names, limit)) if r[0] == native.OVER]
     assert over and (limit >= MAX or len(over) < len(names))
 
 
@@ -227,7 +236,7 @@ def test_output_larger_than_its_area_is_read_by_python():
     assert len(python(big)[0]) > 2 * len(big) + (1 << 20)
     small = "_RNvCs1234_7mycrate4main"
     names = [small, big, small + "x", big + ".0"]
-    results = native.demangle_batch(names, MAX)
+    results = answers(names, MAX)
     assert [r[0] for r in results] == [native.OK, native.DECLINE, native.NONE, native.DECLINE]
     assert dm.demangle_many(names) == [python(n)[0] for n in names]
 
@@ -244,10 +253,10 @@ def test_hostile_names_bounded(kind):
 
     name = HOSTILE[kind]
     start = time.process_time()
-    [(status, text, cstatus, ctext, _, _)] = native.demangle_batch([name, name], MAX, True, True)[:1]
+    [(status, text, cstatus, ctext, _, _)] = answers([name, name], MAX, True, True)[:1]
     assert time.process_time() - start < 1.0
     if status != native.DECLINE:
-        assert dm._from_compiled(name, (status, text, cstatus, ctext, 0, ""), MAX) == python(name)
+        assert dm._from_compiled(name, status, text, MAX) == python(name)
 
 
 def sample() -> list[str]:
@@ -293,7 +302,7 @@ def test_switched_off(monkeypatch):
 
 def compiled_generics(names: list[str]) -> list[str | None]:
     """demangle.c's generic_of of each name's demangled text (None: declined or not read)."""
-    results = native.demangle_batch(names, MAX, generics=True)
+    results = answers(names, MAX, generics=True)
     return [r[5] if r[0] == native.OK and r[4] == native.OK else None for r in results]
 
 

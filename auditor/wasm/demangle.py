@@ -126,11 +126,11 @@ def _compiled_can_read(sym: str) -> bool:
 
 
 def _compiled(syms: list[str], limit: int, crates: bool = False,
-              generics: bool = False) -> list[tuple[int, str, int, str, int, str]] | None:
-    """The compiled demangler's results for `syms` (see native.demangler.demangle_batch),
-    or None when it cannot run here."""
+              generics: bool = False) -> tuple[Any, list[str]] | None:
+    """The compiled demangler's results for `syms` (native.demangler.demangle_batch: three
+    statuses and three texts per name), or None when it cannot run here."""
     if not syms:
-        return []
+        return None
     from auditor.wasm.native import demangler as native
 
     if not native.available():
@@ -145,11 +145,10 @@ def _compiled(syms: list[str], limit: int, crates: bool = False,
 _C_NONE, _C_OK, _C_OVER, _C_DECLINE = 0, 1, 2, 3
 
 
-def _from_compiled(sym: str, result: tuple[int, str, int, str, int, str], limit: int) -> tuple[str, bool]:
-    """`_demangle(sym, limit)` from the compiled demangler's result for that limit."""
-    status = result[0]
+def _from_compiled(sym: str, status: int, text: str, limit: int) -> tuple[str, bool]:
+    """`_demangle(sym, limit)` from the compiled demangler's answer for that limit."""
     if status == _C_OK:
-        return result[1], False
+        return text, False
     if status == _C_OVER:
         return sym, True
     if status == _C_NONE:
@@ -162,25 +161,34 @@ def demangle_many(names: list[str | None], *, crates: bool = False, generics: bo
     compiled demangler in one call; later `demangle` calls on these names (a report's
     labels) find them ready. `crates`: `v0_instantiating_crate` of the v0 names too;
     `generics`: their generic functions (`compiled_generic`)."""
+    primed, pcrate, pgeneric = _PRIMED, _PRIMED_CRATE, _PRIMED_GENERIC
     todo = [n for n in dict.fromkeys(names) if n and _compiled_can_read(n)
-            and (n not in _PRIMED or (crates and n.startswith("_R") and n not in _PRIMED_CRATE)
-                 or (generics and n not in _PRIMED_GENERIC))]
+            and (n not in primed or (crates and n.startswith("_R") and n not in pcrate)
+                 or (generics and n not in pgeneric))]
     results = _compiled(todo, _MAX_OUTPUT, crates, generics)
-    if results:
-        if len(_PRIMED) + len(todo) > _PRIMED_MAX:
-            _PRIMED.clear()
-            _PRIMED_CRATE.clear()
-            _PRIMED_GENERIC.clear()
-        for sym, r in zip(todo, results):
-            if r[0] == _C_OK:
-                _PRIMED[sym] = r[1]
-                if r[4] == _C_OK:
-                    _PRIMED_GENERIC[sym] = r[5]
-            elif r[0] != _C_DECLINE:
-                _PRIMED[sym] = _from_compiled(sym, r, _MAX_OUTPUT)[0]
-            if crates and r[2] != _C_DECLINE and sym.startswith("_R"):
-                _PRIMED_CRATE[sym] = r[3] if r[2] == _C_OK and r[3] else None
-    return [demangle(n) if n else n for n in names]
+    if results is not None:
+        st, texts = results
+        if len(primed) + len(todo) > _PRIMED_MAX:
+            primed.clear()
+            pcrate.clear()
+            pgeneric.clear()
+        for i, sym in enumerate(todo):
+            k = 3 * i
+            status = st[k]
+            if status == _C_OK:
+                primed[sym] = texts[k]
+                if st[k + 2] == _C_OK:
+                    pgeneric[sym] = texts[k + 2]
+            elif status != _C_DECLINE:
+                primed[sym] = _from_compiled(sym, status, texts[k], _MAX_OUTPUT)[0]
+            if crates and st[k + 1] != _C_DECLINE and sym.startswith("_R"):
+                pcrate[sym] = texts[k + 1] if st[k + 1] == _C_OK and texts[k + 1] else None
+    get = primed.get
+    out: list[str | None] = []
+    for n in names:
+        hit = get(n) if n else None
+        out.append(hit if hit is not None else demangle(n) if n else n)
+    return out
 
 
 def compiled_generic(sym: str) -> str | None:
@@ -229,7 +237,8 @@ def demangle_all(names: list[str | None], *, strip: bool = False, budget: int | 
     # the compiled demangler reads the Rust names at their own share (what the first pass
     # gives every name while the budget lasts); a name reached with less is read again
     readable = [n for n in distinct if n.startswith(("_ZN", "_R")) and _compiled_can_read(n)]
-    compiled = dict(zip(readable, _compiled(readable, 0) or ()))
+    results = _compiled(readable, 0)
+    compiled = dict(zip(readable, zip(results[0][0::3], results[1][0::3]))) if results is not None else {}
     left = budget
     done: dict[str, str] = {}
     retry: list[str] = []
@@ -248,7 +257,7 @@ def demangle_all(names: list[str | None], *, strip: bool = False, budget: int | 
             continue
         limit = share if left >= share else left
         if result is not None and limit == share:
-            out, over = _from_compiled(sym, result, limit)
+            out, over = _from_compiled(sym, result[0], result[1], limit)
         else:
             out, over = _demangle(sym, limit)
         if over:
@@ -273,8 +282,8 @@ def _demangle_fast(sym: str, limit: int) -> tuple[str, bool]:
     """`_demangle(sym, limit)`, by the compiled demangler when it can read the name."""
     if _compiled_can_read(sym):
         result = _compiled([sym], limit)
-        if result:
-            return _from_compiled(sym, result[0], limit)
+        if result is not None:
+            return _from_compiled(sym, result[0][0], result[1][0], limit)
     return _demangle(sym, limit)
 
 

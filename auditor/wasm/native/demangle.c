@@ -980,7 +980,7 @@ static u32 copy(u8 *o, u32 k, const u8 *s, u32 n) {
 static u32 legacy_impl(const u8 *s, u32 n, u8 *o) {
     i64 at = -1;
     for (u32 i = 0; i + 8 <= n; i++)
-        if (starts(s, n, i, "::<impl ")) { at = i; break; }
+        if (s[i] == ':' && s[i + 2] == '<' && starts(s, n, i, "::<impl ")) { at = i; break; }
     if (at < 0) return copy(o, 0, s, n);
     for (u32 i = 0; i < (u32)at; i++)
         if (s[i] == '<') return copy(o, 0, s, n);
@@ -994,7 +994,7 @@ static u32 legacy_impl(const u8 *s, u32 n, u8 *o) {
         u8 prev = i ? in[i - 1] : in[m - 1]; /* Python's inner[i - 1]: the last one for i = 0 */
         if (c == '<') depth++;
         else if (c == '>' && prev != '-') depth--;
-        else if (depth == 0 && starts(in, m, i, " for ")) {
+        else if (depth == 0 && c == ' ' && starts(in, m, i, " for ")) {
             u32 k = 0;
             o[k++] = '<';
             k = copy(o, k, in + i + 5, m - i - 5);
@@ -1057,7 +1057,7 @@ static u32 unwrap_inherent(const u8 *s, u32 n, u8 *o) {
         else if (s[i] == '>' && !(i && s[i - 1] == '-')) {
             if (--depth == 0) {
                 for (u32 j = 1; j + 4 <= i; j++)
-                    if (starts(s, i, j, " as ")) return copy(o, 0, s, n);
+                    if (s[j] == ' ' && starts(s, i, j, " as ")) return copy(o, 0, s, n);
                 if (i + 2 < n + 0 && s[i + 1] == ':' && s[i + 2] == ':') {
                     u32 k = copy(o, 0, s + 1, i - 1);
                     return copy(o, k, s + i + 1, n - i - 1);
@@ -1072,28 +1072,43 @@ static u32 unwrap_inherent(const u8 *s, u32 n, u8 *o) {
 /* generic_of of the text at t[0..n) into o (room for 4n bytes, scratch included): its
    length, or -1 when declined */
 static i64 generic_of(const u8 *t, u32 n, u8 *o) {
-    for (u32 i = 0; i < n; i++)
-        if (t[i] < 0x20 || t[i] >= 0x7F) return -1;
-    for (u32 i = 0; i + 6 <= n; i++)
-        if (starts(t, n, i, ".llvm.")) return -1;
+    /* one look at the text first: most passes have nothing to do on most names */
+    int dot = 0, hash = 0, bracket = 0, angle = 0;
+    for (u32 i = 0; i < n; i++) {
+        u8 c = t[i];
+        if (c < 0x20 || c >= 0x7F) return -1;
+        if (c == '.') dot = 1;
+        else if (c == ']') bracket = 1;
+        else if (c == '<') angle = 1;
+        else if (c == 'h' && i >= 2 && t[i - 1] == ':' && t[i - 2] == ':') hash = 1;
+    }
+    if (dot)
+        for (u32 i = 0; i + 6 <= n; i++)
+            if (t[i] == '.' && starts(t, n, i, ".llvm.")) return -1;
     u8 *a = o + n, *b = o + 2 * n;
-    u32 m = strip_legacy_hash(t, n, a);
-    m = strip_disambiguators(a, m, b);
-    int angle = 0;
-    for (u32 i = 0; i < m; i++)
-        if (b[i] == '<') { angle = 1; break; }
-    if (!angle) return copy(o, 0, b, m);
+    const u8 *cur = t;
+    u32 m = n;
+    if (hash) { m = strip_legacy_hash(cur, m, a); cur = a; }
+    if (bracket) { m = strip_disambiguators(cur, m, b); cur = b; }
+    if (hash || bracket) {
+        angle = 0;
+        for (u32 i = 0; i < m; i++)
+            if (cur[i] == '<') { angle = 1; break; }
+    }
+    if (!angle) return copy(o, 0, cur, m);
     /* _CXX_TAIL: a `)` then only qualifier letters, `&` and spaces to the end */
     for (u32 i = m; i-- > 0;) {
-        u8 c = b[i];
+        u8 c = cur[i];
         if (c == ')') return -1;
         if (!(c == ' ' || c == '&' || c == 'c' || c == 'o' || c == 'n' || c == 's' || c == 't' || c == 'v'
               || c == 'l' || c == 'a' || c == 'i' || c == 'e' || c == 'x' || c == 'p'))
             break;
     }
-    m = legacy_impl(b, m, a);
-    m = strip_args(a, m, b);
-    return unwrap_inherent(b, m, o);
+    u8 *x = cur == a ? b : a; /* a scratch buffer that is not `cur` */
+    m = legacy_impl(cur, m, x);
+    u8 *y = x == a ? b : a;
+    m = strip_args(x, m, y);
+    return unwrap_inherent(y, m, o);
 }
 
 /* ------------------------------------------------------------------ names */
@@ -1171,18 +1186,106 @@ typedef struct {
     u32 count;
     u32 limit;      /* output limit per name; 0 = each name's module share (demangle_all's first pass) */
     u32 flags;      /* 1: also the v0 instantiating crate; 2: also the generic (monos.generic_of) */
-    u32 results;    /* 9 u32 per name: status, offset, length of the demangled name; of the
-                       instantiating crate; of the generic */
-    u32 out;        /* output area */
+    u32 results;    /* 3 u32 per name: status of its demangled text, of its crate, of its generic */
+    u32 out;        /* output area: per name its three texts, each ended by a NUL (empty unless D_OK) */
     u32 out_cap;
 } Args;
 
-static u32 result[1];
+static u32 result[2]; /* names done, output bytes */
 
 __attribute__((export_name("result_ptr"))) u32 *result_ptr(void) { return result; }
 
+/* One name's three texts into the output area; 0 when the area is full. */
+static int one(P *p, const Args *a, const u8 *sym, u32 *r) {
+    u32 n = slen((const char *)sym);
+    u32 limit = a->limit;
+    if (!limit) {
+        u64 share = (u64)SHARE_PER_CHAR * n + SHARE_PER_NAME;
+        limit = share > MAX_OUTPUT ? MAX_OUTPUT : (u32)share;
+    }
+    u32 first = p->len;
+    r[0] = r[1] = r[2] = D_NONE;
+    u32 cut = llvm_cut(sym, n);
+    int status = D_NONE;
+    u32 main_pos = 0, main_len = 0;
+    int main_ok = 0;
+    if (cut >= 3 && sym[0] == '_' && sym[1] == 'Z' && sym[2] == 'N') {
+        reset(p, sym, cut, limit);
+        u32 suffix = 0;
+        status = legacy(p, sym + 3, cut - 3, &suffix);
+        if (p->err == E_NOSPACE) return 0;
+        if (status == D_OK && !suffix_ok(sym + 3, suffix, cut - 3)) status = D_NONE;
+        else if (status == D_OK) {
+            put(p, (const char *)sym + 3 + suffix, cut - 3 - suffix);
+            if (p->err) return 0;
+        }
+    } else if (cut >= 2 && sym[0] == '_' && sym[1] == 'R') {
+        const u8 *inner = sym + 2;
+        u32 m = cut - 2;
+        /* the inner symbol must end at the cut: a sentinel there (restored below) */
+        u8 *end = (u8 *)inner + m;
+        u8 saved = *end;
+        *end = 0;
+        if (m && is_upper(inner[0])) {
+            reset(p, inner, m, limit);
+            print_path(p, 1);
+            if (!p->err) {
+                main_ok = 1;
+                main_pos = p->pos;
+                main_len = p->len - p->start;
+                if (is_upper(inner[p->pos])) {
+                    /* the instantiating crate: parsed, never printed, from a fresh state */
+                    p->depth = 0;
+                    p->bound = 0;
+                    skip_path(p);
+                }
+            }
+            if (!p->err) {
+                int ok = suffix_ok(inner, p->pos, m);
+                if (ok) put(p, (const char *)inner + p->pos, m - p->pos);
+                status = p->err ? D_DECLINE : ok ? D_OK : D_NONE;
+            } else {
+                status = status_of(p->err);
+            }
+        }
+        *end = saved;
+        if (p->err == E_NOSPACE) return 0;
+    }
+    if (status != D_OK) p->len = first;
+    u32 tlen = p->len - first;
+    p->err = 0;
+    p->printing = 1;
+    putc_(p, 0);
+    if (p->err) return 0;
+    r[0] = (u32)status;
+    if ((a->flags & 1) && n > 2 && sym[0] == '_' && sym[1] == 'R') {
+        /* v0_instantiating_crate(sym): the main path with the per-name limit; the demangle
+           pass printed it (a name without a cut suffix, printed whole within its limit, so
+           as with the per-name one): continue from it, else print it again */
+        u32 c0 = p->len;
+        int cs = cut == n && main_ok ? v0_crate(p, sym + 2, n - 2, 0, main_pos, main_len)
+                                     : v0_crate(p, sym + 2, n - 2, 1, 0, 0);
+        if (p->err == E_NOSPACE) return 0;
+        if (cs != D_OK) p->len = c0;
+        r[1] = (u32)cs;
+    }
+    p->err = 0;
+    p->printing = 1;
+    putc_(p, 0);
+    if (p->err) return 0;
+    if ((a->flags & 2) && status == D_OK) {
+        u32 g0 = p->len;
+        if ((u64)4 * tlen + 1 > p->cap - p->len) return 0;
+        i64 gl = generic_of(p->out + first, tlen, p->out + g0);
+        r[2] = gl < 0 ? D_DECLINE : D_OK;
+        p->len = g0 + (gl < 0 ? 0 : (u32)gl);
+    }
+    putc_(p, 0);
+    return !p->err;
+}
+
 /* Demangles names[0..count) (stops early when the output area is full: result[0] is
-   how many were done). */
+   how many were done, result[1] the bytes of output). */
 __attribute__((export_name("demangle"))) void demangle(const Args *a) {
     const u8 *names = (const u8 *)a->names;
     const u32 *starts = (const u32 *)a->starts;
@@ -1193,106 +1296,16 @@ __attribute__((export_name("demangle"))) void demangle(const Args *a) {
     p.len = 0;
     u32 i;
     for (i = 0; i < a->count; i++) {
-        const u8 *sym = names + starts[i];
-        u32 n = slen((const char *)sym);
-        u32 *r = res + 9 * i;
-        u32 limit = a->limit;
-        if (!limit) {
-            u64 share = (u64)SHARE_PER_CHAR * n + SHARE_PER_NAME;
-            limit = share > MAX_OUTPUT ? MAX_OUTPUT : (u32)share;
-        }
+        u32 *r = res + 3 * i;
         u32 first = p.len;
-        r[0] = D_NONE; r[1] = first; r[2] = 0; r[3] = D_NONE; r[4] = first; r[5] = 0;
-        r[6] = D_NONE; r[7] = first; r[8] = 0;
-        u32 cut = llvm_cut(sym, n);
-        int status = D_NONE;
-        int nospace = 0;
-        u32 main_pos = 0, main_len = 0;
-        int main_ok = 0;
-        if (cut >= 3 && sym[0] == '_' && sym[1] == 'Z' && sym[2] == 'N') {
-            reset(&p, sym, cut, limit);
-            u32 suffix = 0;
-            status = legacy(&p, sym + 3, cut - 3, &suffix);
-            if (p.err == E_NOSPACE) nospace = 1;
-            else if (status == D_OK && !suffix_ok(sym + 3, suffix, cut - 3)) status = D_NONE;
-            else if (status == D_OK) {
-                put(&p, (const char *)sym + 3 + suffix, cut - 3 - suffix);
-                if (p.err) nospace = 1;
-            }
-        } else if (cut >= 2 && sym[0] == '_' && sym[1] == 'R') {
-            const u8 *inner = sym + 2;
-            u32 m = cut - 2;
-            /* the inner symbol must end at the cut: a sentinel there (restored below) */
-            u8 *end = (u8 *)inner + m;
-            u8 saved = *end;
-            *end = 0;
-            if (m && is_upper(inner[0])) {
-                reset(&p, inner, m, limit);
-                print_path(&p, 1);
-                if (!p.err) {
-                    main_ok = 1;
-                    main_pos = p.pos;
-                    main_len = p.len - p.start;
-                    if (is_upper(inner[p.pos])) {
-                        /* the instantiating crate: parsed, never printed, from a fresh state */
-                        p.depth = 0;
-                        p.bound = 0;
-                        skip_path(&p);
-                    }
-                }
-                if (!p.err) {
-                    if (suffix_ok(inner, p.pos, m)) {
-                        put(&p, (const char *)inner + p.pos, m - p.pos);
-                        status = p.err ? D_DECLINE : D_OK;
-                    } else {
-                        status = D_NONE;
-                    }
-                } else {
-                    status = status_of(p.err);
-                }
-                if (p.err == E_NOSPACE) nospace = 1;
-            }
-            *end = saved;
-        }
-        if (nospace) {
-            p.len = first;
-            if (first == 0) { r[0] = D_DECLINE; continue; } /* alone too big: the Python demangler's */
-            break; /* the caller calls again from here with an empty area */
-        }
-        if (status != D_OK) p.len = first;
-        r[0] = (u32)status;
-        r[2] = p.len - first;
-        if ((a->flags & 1) && n >= 2 && sym[0] == '_' && sym[1] == 'R') {
-            /* v0_instantiating_crate(sym): the main path with the per-name limit */
-            int cs;
-            u32 c0 = p.len;
-            if (n == 2) cs = D_NONE;
-            /* the demangle pass printed this main path (a name without a cut suffix, printed
-               whole within its limit, so as with the per-name one): continue from it */
-            else if (cut == n && main_ok) cs = v0_crate(&p, sym + 2, n - 2, 0, main_pos, main_len);
-            else cs = v0_crate(&p, sym + 2, n - 2, 1, 0, 0);
-            if (p.err == E_NOSPACE) {
-                p.len = first;
-                if (first == 0) { r[0] = D_DECLINE; r[2] = 0; r[3] = D_DECLINE; continue; }
-                break;
-            }
-            r[3] = (u32)cs;
-            r[4] = c0;
-            r[5] = p.len - c0;
-        }
-        if ((a->flags & 2) && r[0] == D_OK) {
-            u32 g0 = p.len, tl = r[2];
-            if ((u64)4 * tl > p.cap - p.len) {
-                p.len = first;
-                if (first == 0) { r[0] = D_DECLINE; r[2] = 0; r[3] = D_DECLINE; r[5] = 0; continue; }
-                break;
-            }
-            i64 gl = generic_of(p.out + r[1], tl, p.out + g0);
-            r[6] = gl < 0 ? D_DECLINE : D_OK;
-            r[7] = g0;
-            r[8] = gl < 0 ? 0 : (u32)gl;
-            p.len = g0 + r[8];
-        }
+        if (one(&p, a, names + starts[i], r)) continue;
+        p.len = first;
+        if (first) break; /* the caller calls again from here with an empty area */
+        /* alone too big for the area: the Python demangler's */
+        r[0] = r[1] = r[2] = D_DECLINE;
+        p.out[0] = p.out[1] = p.out[2] = 0;
+        p.len = 3;
     }
     result[0] = i;
+    result[1] = p.len;
 }

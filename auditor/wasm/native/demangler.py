@@ -148,18 +148,18 @@ def _instance() -> _Instance:
     return _INSTANCE
 
 
-Result = tuple[int, str, int, str, int, str]  # status and text of the name, its crate, its generic
-
-
-def demangle_batch(names: list[str], limit: int = 0, crates: bool = False, generics: bool = False) -> list[Result]:
-    """demangle.c's answer for each name (ASCII, no NUL, each `_ZN…` or `_R…`): (status,
-    demangled text, status and text of the v0 instantiating crate, status and text of
-    the generic function, `analysis.monos.generic_of` of the demangled text). `limit`:
-    output characters a name's backrefs may reach (0: each name's share of the module
-    budget, demangle_all's first pass). The crate is read only with `crates`, the
+def demangle_batch(names: list[str], limit: int = 0, crates: bool = False,
+                   generics: bool = False) -> tuple[array, list[str]]:
+    """demangle.c's answer for the names (ASCII, no NUL, each `_ZN…` or `_R…`): three
+    statuses per name (`statuses[3 * i : 3 * i + 3]`: its demangled text, its v0
+    instantiating crate, its generic function, `analysis.monos.generic_of` of the
+    demangled text) and the three texts (`texts[3 * i : 3 * i + 3]`, empty unless OK).
+    `limit`: output characters a name's backrefs may reach (0: each name's share of the
+    module budget, demangle_all's first pass). The crate is read only with `crates`, the
     generic only with `generics` (else NONE). Raises Failure when wasmtime refuses
     something."""
-    out: list[Result] = []
+    statuses = array("I")
+    texts: list[str] = []
     i = 0
     flags = (1 if crates else 0) | (2 if generics else 0)
     try:
@@ -169,28 +169,25 @@ def demangle_batch(names: list[str], limit: int = 0, crates: bool = False, gener
             while j < len(names) and (size < _CHUNK_BYTES or j == i):
                 size += len(names[j]) + 1
                 j += 1
-            i += _call(inst, names[i:j], limit, flags, out)
+            i += _call(inst, names[i:j], limit, flags, statuses, texts)
     except Failure:
         raise
     except Exception as e:  # a wasmtime Trap or refusal
         _release()
         raise Failure(f"demangle.wasm: {e}") from e
-    return out
+    return statuses, texts
 
 
-_WORDS = 9  # u32 per name in the results
-
-
-def _call(inst: _Instance, names: list[str], limit: int, flags: int, out: list[Result]) -> int:
+def _call(inst: _Instance, names: list[str], limit: int, flags: int, statuses: array, texts: list[str]) -> int:
     """One call on `names`; returns how many it demangled (all, unless the output area
-    filled up), appending their results to `out`."""
+    filled up), appending their results."""
     blob = ("\0".join(names) + "\0").encode("ascii")
     n = len(names)
     starts = array("I", accumulate((len(s) + 1 for s in names[:-1]), initial=0))
     names_at = inst.heap + 64
     starts_at = _align(names_at + len(blob))
     results_at = _align(starts_at + 4 * n)
-    out_at = _align(results_at + 4 * _WORDS * n)
+    out_at = _align(results_at + 12 * n)
     out_cap = (6 if flags & 2 else 2) * len(blob) + (1 << 20)
     inst.reserve(out_at + out_cap)
     base = inst.base
@@ -200,20 +197,14 @@ def _call(inst: _Instance, names: list[str], limit: int, flags: int, out: list[R
     args = struct.pack("<8I", names_at, starts_at, n, limit, flags, results_at, out_at, out_cap)
     ctypes.memmove(base + inst.heap, args, len(args))
     inst.func(inst.store, inst.heap)
-    done = struct.unpack("<I", ctypes.string_at(base + inst.result_at, 4))[0]
-    res = array("I")
-    res.frombytes(ctypes.string_at(base + results_at, 4 * _WORDS * done))
-    # output is written in order: the last name's texts end it
-    used = max(res[-8] + res[-7], res[-5] + res[-4], res[-2] + res[-1]) if done else 0
-    text = ctypes.string_at(base + out_at, used)
-    s: Any = text.decode("ascii") if text.isascii() else None
-    for k in range(0, _WORDS * done, _WORDS):
-        st, off, ln, cst, coff, cln, gst, goff, gln = res[k : k + _WORDS]
-        if s is not None:
-            out.append((st, s[off : off + ln], cst, s[coff : coff + cln], gst, s[goff : goff + gln]))
-        else:  # legacy `$u…$` escapes print UTF-8
-            out.append((st, text[off : off + ln].decode(), cst, text[coff : coff + cln].decode(), gst,
-                        text[goff : goff + gln].decode()))
+    done, used = struct.unpack("<2I", ctypes.string_at(base + inst.result_at, 8))
+    statuses.frombytes(ctypes.string_at(base + results_at, 12 * done))
+    # three NUL-ended texts per name (legacy `$u…$` escapes print UTF-8)
+    parts = ctypes.string_at(base + out_at, used).decode().split("\0")
+    if len(parts) != 3 * done + 1:  # pragma: no cover - demangle.c writes three per name
+        raise Failure("demangle.wasm: output out of step")
+    del parts[-1]
+    texts.extend(parts)
     return done
 
 
