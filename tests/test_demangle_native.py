@@ -36,13 +36,14 @@ def _native_on(monkeypatch):
     assert native.available(), "wasmtime cannot run demangle.wasm here"
 
 
-def answers(names: list[str], limit: int = MAX, crates: bool = False,
-            generics: bool = False) -> list[tuple[int, str, int, str, int, str]]:
+def answers(names: list[str], limit: int = MAX, crates: bool = False, generics: bool = False,
+            crate_of: bool = False) -> list[tuple[int, str, int, str, int, str, int, str]]:
     """native.demangle_batch's answers, one tuple per name: (status, text) of the name, of
-    its crate, of its generic."""
-    st, texts = native.demangle_batch(names, limit, crates, generics)
-    assert len(st) == len(texts) == 3 * len(names)
-    return [(st[k], texts[k], st[k + 1], texts[k + 1], st[k + 2], texts[k + 2]) for k in range(0, len(st), 3)]
+    its instantiating crate, of its generic, of its crate."""
+    st, texts = native.demangle_batch(names, limit, crates, generics, crate_of)
+    assert len(st) == len(texts) == 4 * len(names)
+    return [(st[k], texts[k], st[k + 1], texts[k + 1], st[k + 2], texts[k + 2], st[k + 3], texts[k + 3])
+            for k in range(0, len(st), 4)]
 
 
 def python(sym: str, limit: int = MAX) -> tuple[str, bool]:
@@ -70,7 +71,7 @@ def check(names: list[str], limit: int = MAX, crates: bool = True) -> int:
     results = answers(names, limit, crates)
     assert len(results) == len(names)
     declined = 0
-    for sym, (status, text, cstatus, ctext, _, _) in zip(names, results):
+    for sym, (status, text, cstatus, ctext, *_) in zip(names, results):
         share = min(dm._share(sym), MAX) if limit == 0 else limit
         if status == native.DECLINE:
             declined += 1
@@ -89,7 +90,7 @@ def test_result_codes_agree():
 def test_committed_module_is_the_source_rebuilt(tmp_path):
     out = tmp_path / "sub dir" / "demangle.wasm"
     out.parent.mkdir()
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "build-native.sh"), str(out)], capture_output=True,
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "build-native.sh"), str(out), "demangle"], capture_output=True,
                           text=True, check=False, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     built = out.read_bytes()
@@ -111,7 +112,7 @@ VECTORS = vectors.LEGACY + vectors.V0 + vectors.V0_CONSTS
 @pytest.mark.parametrize("mangled, expected", VECTORS)
 def test_vectors(mangled, expected):
     """rustc-demangle's expectations (tests/test_demangle.py), read by the compiled demangler."""
-    [(status, text, _, _, _, _)] = answers([mangled], MAX)
+    [(status, text, *_)] = answers([mangled], MAX)
     if status != native.DECLINE:  # punycode and non-ASCII constants are the Python demangler's
         assert status == native.OK and text == expected
     assert dm.demangle_many([mangled]) == [expected]
@@ -253,7 +254,7 @@ def test_hostile_names_bounded(kind):
 
     name = HOSTILE[kind]
     start = time.process_time()
-    [(status, text, cstatus, ctext, _, _)] = answers([name, name], MAX, True, True)[:1]
+    [(status, text, cstatus, ctext, *_)] = answers([name, name], MAX, True, True, True)[:1]
     assert time.process_time() - start < 1.0
     if status != native.DECLINE:
         assert dm._from_compiled(name, status, text, MAX) == python(name)
@@ -353,3 +354,99 @@ def test_monos_of_biome_as_with_the_python_demangler(monkeypatch):
         cache.clear()
     dm.demangle.cache_clear()
     assert generic_groups(mod).to_json() == fast
+
+
+# ------------------------------------------------------------------ crates (crates.crate_of)
+
+def compiled_crates(names: list[str]) -> list[str | None]:
+    """demangle.c's crate_of of each name's demangled text, aliased as crates.py does
+    (None: declined or not read)."""
+    from auditor.wasm.crates import crate_alias
+
+    return [crate_alias(r[7]) if r[0] == native.OK and r[6] == native.OK else None
+            for r in answers(names, MAX, crate_of=True)]
+
+
+def test_crates_of_biome_names_as_crate_of():
+    from auditor.wasm.crates import crate_of
+
+    names = [n for n in readable(biome_names()) if python(n)[0] != n]
+    got = compiled_crates(names)
+    assert got.count(None) == 0
+    assert got == [crate_of.__wrapped__(python(n)[0]) for n in names]
+    assert len(set(got)) > 50
+
+
+# pieces of legacy elements that crate_of reacts to (qualified paths, impls, dyn, primitives)
+_CRATE_PIECES = ["<", ">", "::", " as ", "->", "(", ")", "[", "]", "{", "}", ",", " ", "&", "*", "dyn ", "for<'a> ",
+                 "fn(", "unsafe ", "extern ", "core", "alloc", "std", "proc_macro", "test", "serde", "u8", "str",
+                 "()", "_", "!", "f128", "usize", "T", "x", "__rustc", "impl", "0", "vtable for ", "const"]
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=1500, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_CRATE_PIECES), max_size=8).map("".join), min_size=1, max_size=6))
+def test_crates_of_any_text(elements):
+    """Legacy symbols spelling any text of these pieces: the compiled crate_of is
+    crates.py's, or declines (a bucket, C++, spaces around)."""
+    from auditor.wasm.crates import crate_of
+
+    elements = [e for e in elements if e and not e[0].isdigit()] or ["x"]
+    sym = "_ZN" + "".join(f"{len(e)}{e}" for e in elements) + "E"
+    [got] = compiled_crates([sym])
+    text = python(sym)[0]
+    assert text == "::".join(elements)
+    want = crate_of.__wrapped__(text)
+    if got is not None:
+        assert got == want, text
+    else:
+        assert want.startswith(("[", "c++:")) or text != text.strip() or " " in text or ")" in text, text
+
+
+@pytest.mark.parametrize("crate", ["core", "alloc", "std", "proc_macro", "test", "serde", "__rustc"])
+def test_sysroot_crates_as_crates_py(crate):
+    """The orphan rule's crates (crates.py _SYSROOT, copied in demangle.c): an impl of a
+    sysroot type for another crate's trait is the trait crate's."""
+    from auditor.wasm.crates import _SYSROOT, crate_of
+
+    names = [f"<{crate}::X as zz::Ser>::f", f"<{crate}::X as {crate}::Tr>::f", f"<<{crate}::X> as b::T>::f",
+             f"<dyn {crate}::Tr as b::T>::f"]
+    for text in names:
+        elements = text.split("::")
+        sym = "_ZN" + "".join(f"{len(e)}{e}" for e in elements) + "E"
+        assert python(sym)[0] == text
+        assert compiled_crates([sym]) == [crate_of.__wrapped__(text)], text
+    # the first name is the trait crate's exactly when the type's crate is a sysroot one
+    assert (compiled_crates(["_ZN" + "".join(f"{len(e)}{e}" for e in names[0].split("::")) + "E"])[0] == "zz") == (
+        crate in _SYSROOT)
+
+
+@pytest.mark.parametrize("ty", sorted(__import__("auditor.wasm.crates", fromlist=["_PRIMITIVES"])._PRIMITIVES)
+                         + ["u9", "f1", "T"])
+def test_primitive_types_as_crates_py(ty):
+    """crates.py _PRIMITIVES (copied in demangle.c): `<u8 as a::T>::f` is a's."""
+    from auditor.wasm.crates import crate_of
+
+    for text in (f"<{ty} as serde::Ser>::f", f"<{ty}>::f"):
+        elements = text.split("::")
+        sym = "_ZN" + "".join(f"{len(e)}{e}" for e in elements) + "E"
+        got = compiled_crates([sym])[0]
+        want = crate_of.__wrapped__(python(sym)[0])  # (`...` is printed `::.`: legacy escapes `..`)
+        assert got == want, text
+
+
+def test_crate_views_of_biome_as_with_the_python_demangler(monkeypatch):
+    """`auditor crates`'s two views: the same with and without the compiled demangler."""
+    from auditor.wasm.analysis.ownership import crate_views
+    from auditor.wasm.crates import crate_of
+    from auditor.wasm.parse import parse_module
+
+    path = next(p for p in real_modules() if "biome" in p.name)
+    mod = parse_module(path.read_bytes(), path.name)
+    fast = crate_views(mod)
+    monkeypatch.setattr(native, "_compiled", lambda: None)
+    for cache in (dm._PRIMED, dm._PRIMED_CRATE, dm._PRIMED_GENERIC, dm._PRIMED_CRATE_OF):
+        cache.clear()
+    dm.demangle.cache_clear()
+    crate_of.cache_clear()
+    slow = crate_views(mod)
+    assert slow.to_json() == fast.to_json() and slow.of_function == fast.of_function

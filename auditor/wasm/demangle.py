@@ -32,7 +32,7 @@ from typing import Any
 
 from auditor.wasm.reader import gc_paused
 
-__all__ = ["demangle", "demangle_all", "demangle_many", "compiled_generic", "strip_hash", "is_rust_symbol", "v0_instantiating_crate",
+__all__ = ["demangle", "demangle_all", "demangle_many", "compiled_crate", "compiled_generic", "strip_hash", "is_rust_symbol", "v0_instantiating_crate",
            "Demangled"]
 
 # Output larger than this is treated as malformed input (backrefs can expand
@@ -116,6 +116,8 @@ _PRIMED_CRATE: dict[str, str | None] = {}
 # and the generic function of a name (analysis.monos.generic_of of its demangled text,
 # which demangle.c transcribes too), for `compiled_generic`
 _PRIMED_GENERIC: dict[str, str] = {}
+# and the crate it belongs to (crates.crate_of of its demangled text, before the aliases)
+_PRIMED_CRATE_OF: dict[str, str] = {}
 _PRIMED_MAX = 400_000
 
 
@@ -125,10 +127,10 @@ def _compiled_can_read(sym: str) -> bool:
     return sym.startswith(("_ZN", "_R")) and sym.isascii() and "\0" not in sym
 
 
-def _compiled(syms: list[str], limit: int, crates: bool = False,
-              generics: bool = False) -> tuple[Any, list[str]] | None:
-    """The compiled demangler's results for `syms` (native.demangler.demangle_batch: three
-    statuses and three texts per name), or None when it cannot run here."""
+def _compiled(syms: list[str], limit: int, crates: bool = False, generics: bool = False,
+              crate_of: bool = False) -> tuple[Any, list[str]] | None:
+    """The compiled demangler's results for `syms` (native.demangler.demangle_batch: four
+    statuses and four texts per name), or None when it cannot run here."""
     if not syms:
         return None
     from auditor.wasm.native import demangler as native
@@ -136,7 +138,7 @@ def _compiled(syms: list[str], limit: int, crates: bool = False,
     if not native.available():
         return None
     try:
-        return native.demangle_batch(syms, limit, crates, generics)
+        return native.demangle_batch(syms, limit, crates, generics, crate_of)
     except native.Failure:
         return None
 
@@ -156,29 +158,32 @@ def _from_compiled(sym: str, status: int, text: str, limit: int) -> tuple[str, b
     return _demangle(sym, limit)  # declined: this module reads it
 
 
-def demangle_many(names: list[str | None], *, crates: bool = False, generics: bool = False) -> list[str | None]:
+def demangle_many(names: list[str | None], *, crates: bool = False, generics: bool = False,
+                  crate_of: bool = False) -> list[str | None]:
     """`[demangle(n) for n in names]` (None stays None), the Rust names demangled by the
     compiled demangler in one call; later `demangle` calls on these names (a report's
     labels) find them ready. `crates`: `v0_instantiating_crate` of the v0 names too;
-    `generics`: their generic functions (`compiled_generic`)."""
-    primed, pcrate, pgeneric = _PRIMED, _PRIMED_CRATE, _PRIMED_GENERIC
-    todo = [n for n in dict.fromkeys(names) if n and _compiled_can_read(n)
+    `generics`: their generic functions (`compiled_generic`); `crate_of`: the crate
+    their demangled names belong to (`compiled_crate`)."""
+    primed, pcrate, pgeneric, pcrate_of = _PRIMED, _PRIMED_CRATE, _PRIMED_GENERIC, _PRIMED_CRATE_OF
+    todo = [n for n in dict.fromkeys(names) if n and n.startswith(("_ZN", "_R")) and _compiled_can_read(n)
             and (n not in primed or (crates and n.startswith("_R") and n not in pcrate)
-                 or (generics and n not in pgeneric))]
-    results = _compiled(todo, _MAX_OUTPUT, crates, generics)
+                 or (generics and n not in pgeneric) or (crate_of and n not in pcrate_of))]
+    results = _compiled(todo, _MAX_OUTPUT, crates, generics, crate_of)
     if results is not None:
         st, texts = results
         if len(primed) + len(todo) > _PRIMED_MAX:
-            primed.clear()
-            pcrate.clear()
-            pgeneric.clear()
+            for cache in (primed, pcrate, pgeneric, pcrate_of):
+                cache.clear()
         for i, sym in enumerate(todo):
-            k = 3 * i
+            k = 4 * i
             status = st[k]
             if status == _C_OK:
                 primed[sym] = texts[k]
                 if st[k + 2] == _C_OK:
                     pgeneric[sym] = texts[k + 2]
+                if st[k + 3] == _C_OK:
+                    pcrate_of[sym] = texts[k + 3]
             elif status != _C_DECLINE:
                 primed[sym] = _from_compiled(sym, status, texts[k], _MAX_OUTPUT)[0]
             if crates and st[k + 1] != _C_DECLINE and sym.startswith("_R"):
@@ -189,6 +194,13 @@ def demangle_many(names: list[str | None], *, crates: bool = False, generics: bo
         hit = get(n) if n else None
         out.append(hit if hit is not None else demangle(n) if n else n)
     return out
+
+
+def compiled_crate(sym: str) -> str | None:
+    """The crate `crates.crate_of(demangle(sym))` names before its alias table, as the
+    compiled demangler worked it out in `demangle_many(..., crate_of=True)`, or None (not
+    asked, declined: a bucket or C++, or no compiled demangler)."""
+    return _PRIMED_CRATE_OF.get(sym)
 
 
 def compiled_generic(sym: str) -> str | None:
@@ -238,7 +250,7 @@ def demangle_all(names: list[str | None], *, strip: bool = False, budget: int | 
     # gives every name while the budget lasts); a name reached with less is read again
     readable = [n for n in distinct if n.startswith(("_ZN", "_R")) and _compiled_can_read(n)]
     results = _compiled(readable, 0)
-    compiled = dict(zip(readable, zip(results[0][0::3], results[1][0::3]))) if results is not None else {}
+    compiled = dict(zip(readable, zip(results[0][0::4], results[1][0::4]))) if results is not None else {}
     left = budget
     done: dict[str, str] = {}
     retry: list[str] = []

@@ -1111,6 +1111,172 @@ static i64 generic_of(const u8 *t, u32 n, u8 *o) {
     return unwrap_inherent(y, m, o);
 }
 
+
+/* ------------------------------------------------------------------ crates */
+
+/* crates.py crate_of(demangled) for a Rust name the C code printed: the crate before
+   crates.py's alias table (the caller applies it). Declined (crates.py reads it): a
+   control character, surrounding spaces, what may be C++ (a `)` tail, a word and a
+   space before any `:` or `<`: "vtable for …"), and a name crates.py files in a
+   bracketed bucket (no Rust path). The two sets below are crates.py's _SYSROOT and
+   _PRIMITIVES (tests/test_demangle_native.py checks each member). */
+
+typedef struct { u32 s, e; int ok; } Span; /* [s, e) of the text, ok = 0: None */
+
+static const char *const SYSROOT[] = {"core", "alloc", "std", "proc_macro", "test", 0};
+static const char *const PRIMITIVES[] = {"bool", "char", "str", "i8", "i16", "i32", "i64", "i128", "isize", "u8",
+                                         "u16", "u32", "u64", "u128", "usize", "f16", "f32", "f64", "f128", "!",
+                                         "()", "_", "...", 0};
+
+static int in_set(const u8 *t, Span x, const char *const *set) {
+    for (int k = 0; set[k]; k++)
+        if (span_is(t, x.s, x.e, set[k])) return 1;
+    return 0;
+}
+
+static int is_seg(u8 c) { /* _SEGMENT: [^:<>{}()\[\], ]+ */
+    return !(c == ':' || c == '<' || c == '>' || c == '{' || c == '}' || c == '(' || c == ')' || c == '[' || c == ']'
+             || c == ',' || c == ' ');
+}
+
+static Span none(void) { Span x = {0, 0, 0}; return x; }
+
+static Span segment(const u8 *t, u32 a, u32 b) {
+    u32 e = a;
+    while (e < b && is_seg(t[e])) e++;
+    if (e == a) return none();
+    Span x = {a, e, 1};
+    return x;
+}
+
+static Span rust_crate(const u8 *t, u32 a, u32 b, int depth);
+
+static Span type_crate(const u8 *t, u32 a, u32 b, int depth) {
+    while (a < b && t[a] == ' ') a++; /* ty.strip() (no other whitespace here) */
+    while (b > a && t[b - 1] == ' ') b--;
+    if (a == b) return none();
+    if (t[a] == '<') return rust_crate(t, a, b, depth);
+    u8 c = t[a];
+    if (c == '&' || c == '*' || c == '[' || c == '(') return none();
+    if (starts(t, b, a, "dyn ") || starts(t, b, a, "fn(") || starts(t, b, a, "unsafe ") || starts(t, b, a, "extern ")
+        || starts(t, b, a, "for<"))
+        return none();
+    Span all = {a, b, 1};
+    if (in_set(t, all, PRIMITIVES)) return none();
+    int colons = 0;
+    for (u32 i = a; i + 1 < b; i++)
+        if (t[i] == ':' && t[i + 1] == ':') { colons = 1; break; }
+    if (!colons) return none();
+    return segment(t, a, b);
+}
+
+static Span dyn_crate(const u8 *t, u32 a, u32 b, int depth) {
+    if (!starts(t, b, a, "dyn ")) return none();
+    a += 4;
+    if (starts(t, b, a, "for<")) {
+        u32 i = a;
+        while (i + 1 < b && !(t[i] == '>' && t[i + 1] == ' ')) i++;
+        if (i + 1 < b) a = i + 2;
+        else a = b; /* "" */
+    }
+    return type_crate(t, a, b, depth);
+}
+
+/* _split_qualified of t[a, b): 1 with (self type, trait or none) */
+static int split_qualified(const u8 *t, u32 a, u32 b, Span *self, Span *trait) {
+    i64 depth = 0;
+    i64 as_at = -1;
+    u32 i = a;
+    while (i < b) {
+        u8 c = t[i];
+        if (c == '<' || c == '(' || c == '[' || c == '{') {
+            depth++;
+            i++;
+        } else if (c == '-' && i + 1 < b && t[i + 1] == '>') {
+            i += 2;
+        } else if (c == '>' || c == ')' || c == ']' || c == '}') {
+            if (--depth == 0) {
+                if (as_at < 0) {
+                    self->s = a + 1; self->e = i; self->ok = 1;
+                    *trait = none();
+                } else {
+                    self->s = a + 1; self->e = (u32)as_at; self->ok = 1;
+                    trait->s = (u32)as_at + 4; trait->e = i; trait->ok = 1;
+                }
+                return 1;
+            }
+            i++;
+        } else if (c == ' ' && starts(t, b, i, " as ")) {
+            if (depth == 1 && as_at < 0) as_at = i;
+            i += 4;
+        } else {
+            i++;
+        }
+    }
+    return 0;
+}
+
+/* x.ok == 2 is "core" (an inherent impl of a type without a crate) */
+static int sysroot(const u8 *t, Span x) { return x.ok == 2 || (x.ok == 1 && in_set(t, x, SYSROOT)); }
+
+static Span rust_crate(const u8 *t, u32 a, u32 b, int depth) {
+    if (a == b) return none();
+    if (t[a] != '<') return segment(t, a, b);
+    if (depth >= 6) return none(); /* crates.py _MAX_QUALIFIED_DEPTH */
+    Span self, trait;
+    if (!split_qualified(t, a, b, &self, &trait)) return none();
+    Span own = type_crate(t, self.s, self.e, depth + 1);
+    if (!own.ok) own = dyn_crate(t, self.s, self.e, depth + 1);
+    if (!trait.ok) {
+        if (own.ok) return own;
+        Span core = {0, 0, 2}; /* "core" */
+        return core;
+    }
+    Span tc = rust_crate(t, trait.s, trait.e, depth + 1);
+    if (!own.ok) return tc;
+    if (sysroot(t, own) && tc.ok && !sysroot(t, tc)) return tc;
+    return own;
+}
+
+/* the crate of t[0, n) into o: its length, or -1 when declined */
+static i64 crate_of(const u8 *t, u32 n, u8 *o) {
+    if (!n || t[0] == ' ' || t[n - 1] == ' ') return -1;
+    for (u32 i = 0; i < n; i++)
+        if (t[i] < 0x20 || t[i] >= 0x7F) return -1;
+    /* C++: "vtable for …" and kin (a space before any `:` or `<`), or a `)` tail */
+    for (u32 i = 0; i < n && t[i] != ':' && t[i] != '<'; i++)
+        if (t[i] == ' ') return -1;
+    u8 last = t[n - 1];
+    if (last == ')' || last == 't' || last == '&' || last == 'e') {
+        for (u32 i = n; i-- > 0;) {
+            u8 c = t[i];
+            if (c == ')') return -1;
+            if (!(c == ' ' || c == '&' || c == 'c' || c == 'o' || c == 'n' || c == 's' || c == 't' || c == 'v'
+                  || c == 'l' || c == 'a' || c == 'i' || c == 'e' || c == 'x' || c == 'p'))
+                break;
+        }
+    }
+    Span x = none();
+    if (t[0] != '<') {
+        u32 cut = 0;
+        while (cut + 1 < n && !(t[cut] == ':' && t[cut + 1] == ':')) cut++;
+        if (cut + 1 < n && cut > 0) {
+            int ident = !is_digit(t[0]);
+            for (u32 i = 0; i < cut && ident; i++) ident = is_alnum(t[i]) || t[i] == '_';
+            if (ident) { x.s = 0; x.e = cut; x.ok = 1; }
+        }
+    }
+    if (!x.ok) {
+        int colons = 0;
+        for (u32 i = 0; i + 1 < n; i++)
+            if (t[i] == ':' && t[i + 1] == ':') { colons = 1; break; }
+        if (t[0] == '<' || colons) x = rust_crate(t, 0, n, 0);
+    }
+    if (!x.ok) return -1; /* a bucket: crates.py's */
+    if (x.ok == 2) return copy(o, 0, (const u8 *)"core", 4);
+    return copy(o, 0, t + x.s, x.e - x.s);
+}
+
 /* ------------------------------------------------------------------ names */
 
 static int suffix_ok(const u8 *s, u32 a, u32 b) {
@@ -1185,9 +1351,10 @@ typedef struct {
     u32 starts;     /* u32 per name: its offset in `names` */
     u32 count;
     u32 limit;      /* output limit per name; 0 = each name's module share (demangle_all's first pass) */
-    u32 flags;      /* 1: also the v0 instantiating crate; 2: also the generic (monos.generic_of) */
-    u32 results;    /* 3 u32 per name: status of its demangled text, of its crate, of its generic */
-    u32 out;        /* output area: per name its three texts, each ended by a NUL (empty unless D_OK) */
+    u32 flags;      /* 1: also the v0 instantiating crate; 2: the generic (monos.generic_of); 4: crates.crate_of */
+    u32 results;    /* 4 u32 per name: status of its demangled text, its instantiating crate, its
+                       generic, its crate (crate_of) */
+    u32 out;        /* output area: per name its four texts, each ended by a NUL (empty unless D_OK) */
     u32 out_cap;
 } Args;
 
@@ -1204,7 +1371,7 @@ static int one(P *p, const Args *a, const u8 *sym, u32 *r) {
         limit = share > MAX_OUTPUT ? MAX_OUTPUT : (u32)share;
     }
     u32 first = p->len;
-    r[0] = r[1] = r[2] = D_NONE;
+    r[0] = r[1] = r[2] = r[3] = D_NONE;
     u32 cut = llvm_cut(sym, n);
     int status = D_NONE;
     u32 main_pos = 0, main_len = 0;
@@ -1281,6 +1448,15 @@ static int one(P *p, const Args *a, const u8 *sym, u32 *r) {
         p->len = g0 + (gl < 0 ? 0 : (u32)gl);
     }
     putc_(p, 0);
+    if (p->err) return 0;
+    if ((a->flags & 4) && status == D_OK) {
+        u32 k0 = p->len;
+        if ((u64)tlen + 1 > p->cap - p->len) return 0;
+        i64 kl = crate_of(p->out + first, tlen, p->out + k0);
+        r[3] = kl < 0 ? D_DECLINE : D_OK;
+        p->len = k0 + (kl < 0 ? 0 : (u32)kl);
+    }
+    putc_(p, 0);
     return !p->err;
 }
 
@@ -1296,15 +1472,15 @@ __attribute__((export_name("demangle"))) void demangle(const Args *a) {
     p.len = 0;
     u32 i;
     for (i = 0; i < a->count; i++) {
-        u32 *r = res + 3 * i;
+        u32 *r = res + 4 * i;
         u32 first = p.len;
         if (one(&p, a, names + starts[i], r)) continue;
         p.len = first;
         if (first) break; /* the caller calls again from here with an empty area */
         /* alone too big for the area: the Python demangler's */
-        r[0] = r[1] = r[2] = D_DECLINE;
-        p.out[0] = p.out[1] = p.out[2] = 0;
-        p.len = 3;
+        r[0] = r[1] = r[2] = r[3] = D_DECLINE;
+        p.out[0] = p.out[1] = p.out[2] = p.out[3] = 0;
+        p.len = 4;
     }
     result[0] = i;
     result[1] = p.len;

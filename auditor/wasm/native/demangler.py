@@ -148,20 +148,24 @@ def _instance() -> _Instance:
     return _INSTANCE
 
 
-def demangle_batch(names: list[str], limit: int = 0, crates: bool = False,
-                   generics: bool = False) -> tuple[array, list[str]]:
-    """demangle.c's answer for the names (ASCII, no NUL, each `_ZN…` or `_R…`): three
-    statuses per name (`statuses[3 * i : 3 * i + 3]`: its demangled text, its v0
-    instantiating crate, its generic function, `analysis.monos.generic_of` of the
-    demangled text) and the three texts (`texts[3 * i : 3 * i + 3]`, empty unless OK).
-    `limit`: output characters a name's backrefs may reach (0: each name's share of the
-    module budget, demangle_all's first pass). The crate is read only with `crates`, the
-    generic only with `generics` (else NONE). Raises Failure when wasmtime refuses
-    something."""
+PER_NAME = 4  # statuses and texts per name: demangled, instantiating crate, generic, crate
+
+
+def demangle_batch(names: list[str], limit: int = 0, crates: bool = False, generics: bool = False,
+                   crate_of: bool = False) -> tuple[array, list[str]]:
+    """demangle.c's answer for the names (ASCII, no NUL, each `_ZN…` or `_R…`): PER_NAME
+    statuses per name (`statuses[4 * i : 4 * i + 4]`: its demangled text, its v0
+    instantiating crate, its generic function (`analysis.monos.generic_of` of the
+    demangled text), its crate (`crates.crate_of` of it, before crates.py's alias table))
+    and as many texts (`texts[4 * i : 4 * i + 4]`, empty unless OK). `limit`: output
+    characters a name's backrefs may reach (0: each name's share of the module budget,
+    demangle_all's first pass). Only the demangled text is read unless `crates`,
+    `generics` or `crate_of` ask for more (else NONE). Raises Failure when wasmtime
+    refuses something."""
     statuses = array("I")
     texts: list[str] = []
     i = 0
-    flags = (1 if crates else 0) | (2 if generics else 0)
+    flags = (1 if crates else 0) | (2 if generics else 0) | (4 if crate_of else 0)
     try:
         inst = _instance()
         while i < len(names):
@@ -187,8 +191,8 @@ def _call(inst: _Instance, names: list[str], limit: int, flags: int, statuses: a
     names_at = inst.heap + 64
     starts_at = _align(names_at + len(blob))
     results_at = _align(starts_at + 4 * n)
-    out_at = _align(results_at + 12 * n)
-    out_cap = (6 if flags & 2 else 2) * len(blob) + (1 << 20)
+    out_at = _align(results_at + 4 * PER_NAME * n)
+    out_cap = (2 + (4 if flags & 2 else 0) + (1 if flags & 4 else 0)) * len(blob) + (1 << 20)
     inst.reserve(out_at + out_cap)
     base = inst.base
     ctypes.memmove(base + names_at, blob, len(blob))
@@ -198,10 +202,10 @@ def _call(inst: _Instance, names: list[str], limit: int, flags: int, statuses: a
     ctypes.memmove(base + inst.heap, args, len(args))
     inst.func(inst.store, inst.heap)
     done, used = struct.unpack("<2I", ctypes.string_at(base + inst.result_at, 8))
-    statuses.frombytes(ctypes.string_at(base + results_at, 12 * done))
-    # three NUL-ended texts per name (legacy `$u…$` escapes print UTF-8)
+    statuses.frombytes(ctypes.string_at(base + results_at, 4 * PER_NAME * done))
+    # PER_NAME NUL-ended texts per name (legacy `$u…$` escapes print UTF-8)
     parts = ctypes.string_at(base + out_at, used).decode().split("\0")
-    if len(parts) != 3 * done + 1:  # pragma: no cover - demangle.c writes three per name
+    if len(parts) != PER_NAME * done + 1:  # pragma: no cover - demangle.c writes them all
         raise Failure("demangle.wasm: output out of step")
     del parts[-1]
     texts.extend(parts)
