@@ -142,27 +142,31 @@ def find_items(g: ItemGraph, query: str) -> list[int]:
     """Items named `query` (the raw symbol, or the demangled name, compared without
     hashes and crate disambiguators), else the items whose printed name the regular
     expression `query` matches (linear time per name, see `name_matcher`)."""
-    from auditor.wasm.demangle import strip_hash
+    from auditor.wasm.demangle import demangle_many, strip_hash
 
     bare = strip_hash(query)  # also accepts names as other tools print them (`core[1a2b…]::…`)
     may_equal = _label_may_equal(g, bare)
     exact = []
+    maybe = []
     kinds, indices, fnames, function = g.kinds, g.indices, g.module.function_names, int(Kind.FUNCTION)
     for i in range(len(g)):
         raw = fnames.get(indices[i]) if kinds[i] == function else None
         if query == (raw if raw is not None else g.name(i)):  # g.name(i), without its formatting for most
             exact.append(i)
         elif may_equal(i):
-            label = g.label(i)
-            if query == label or bare == strip_hash(label):
-                exact.append(i)
+            maybe.append(i)
+    if len(maybe) > 64:  # their labels demangled in one call of the compiled demangler
+        demangle_many([fnames.get(indices[i]) for i in maybe if kinds[i] == function])
+    for i in maybe:
+        label = g.label(i)
+        if query == label or bare == strip_hash(label):
+            exact.append(i)
     if exact:
-        return exact
+        return sorted(exact)
     matches = name_matcher(query)
-    from auditor.wasm.demangle import demangle_many
-
-    demangle_many(list(fnames.values()))  # every function's label below, demangled in one call
-    return [i for i in range(len(g)) if matches(g.label(i))]
+    # every function's label (ItemGraph.label), demangled in one call
+    labels = demangle_many([fnames.get(indices[i]) if kinds[i] == function else None for i in range(len(g))])
+    return [i for i, label in enumerate(labels) if matches(label if label is not None else g.label(i))]
 
 
 _RUN = re.compile(r"[A-Za-z0-9_]+")  # maximal runs: one starting with a digit is a number

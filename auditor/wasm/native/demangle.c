@@ -1072,15 +1072,20 @@ static u32 unwrap_inherent(const u8 *s, u32 n, u8 *o) {
 /* generic_of of the text at t[0..n) into o (room for 4n bytes, scratch included): its
    length, or -1 when declined */
 static i64 generic_of(const u8 *t, u32 n, u8 *o) {
-    /* one look at the text first: most passes have nothing to do on most names */
-    int dot = 0, hash = 0, bracket = 0, angle = 0;
+    /* one look at the text first: most passes have nothing to do on most names (a v0
+       name has no legacy hash, crate disambiguator or `<impl …>`) */
+    int dot = 0, hash = 0, bracket = 0, angle = 0, impl = 0;
     for (u32 i = 0; i < n; i++) {
         u8 c = t[i];
         if (c < 0x20 || c >= 0x7F) return -1;
         if (c == '.') dot = 1;
-        else if (c == ']') bracket = 1;
-        else if (c == '<') angle = 1;
-        else if (c == 'h' && i >= 2 && t[i - 1] == ':' && t[i - 2] == ':') hash = 1;
+        else if (c == '[') bracket |= i > 0 && (is_alnum(t[i - 1]) || t[i - 1] == '_') && i + 1 < n && is_hex(t[i + 1]);
+        else if (c == '<') {
+            angle = 1;
+            impl |= i >= 2 && t[i - 1] == ':' && t[i - 2] == ':' && starts(t, n, i + 1, "impl ");
+        } else if (c == 'h' && i >= 2 && t[i - 1] == ':' && t[i - 2] == ':') {
+            hash |= i + 16 < n && is_hex(t[i + 1]) && is_hex(t[i + 16]);
+        }
     }
     if (dot)
         for (u32 i = 0; i + 6 <= n; i++)
@@ -1105,12 +1110,14 @@ static i64 generic_of(const u8 *t, u32 n, u8 *o) {
             break;
     }
     u8 *x = cur == a ? b : a; /* a scratch buffer that is not `cur` */
-    m = legacy_impl(cur, m, x);
-    u8 *y = x == a ? b : a;
-    m = strip_args(x, m, y);
+    if (impl) {  /* (a stripped hash or disambiguator cannot make a `::<impl `) */
+        m = legacy_impl(cur, m, x);
+        cur = x;
+    }
+    u8 *y = cur == a ? b : a;
+    m = strip_args(cur, m, y);
     return unwrap_inherent(y, m, o);
 }
-
 
 /* ------------------------------------------------------------------ crates */
 
