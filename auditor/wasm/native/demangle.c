@@ -116,9 +116,10 @@ static u64 base62_value(P *p, const u8 *d, u32 n, int *huge) {
     while (i < n && d[i] == '0') i++;
     if (n - i > 11) { fail(p, E_INVALID); return 0; }
     u64 x = 0;
-    for (; i < n; i++) {
+    for (u32 k = 0; i < n; i++, k++) {
         u64 digit = (u64)b62(d[i]);
-        if (x > (~(u64)0 - digit) / 62) { /* x * 62 + digit >= 2**64 */
+        /* 62**10 < 2**64: only an 11th digit can overflow */
+        if (k == 10 && x > (~(u64)0 - digit) / 62) { /* x * 62 + digit >= 2**64 */
             fail(p, E_INVALID);
             return 0;
         }
@@ -1294,19 +1295,17 @@ static int suffix_ok(const u8 *s, u32 a, u32 b) {
     return 1;
 }
 
-/* Length of the name without a ThinLTO `.llvm.<[0-9A-F@]+>` suffix at its end. */
+/* Length of the name without a ThinLTO `.llvm.<[0-9A-F@]+>` suffix at its end. Only the
+   last `.llvm.` can have such a tail, and the tail is the run of [0-9A-F@] the name ends
+   with (a `.` is not in it): so look at what precedes that run. */
+static int llvm_tail(u8 c) { return is_digit(c) || (c >= 'A' && c <= 'F') || c == '@'; }
+
 static u32 llvm_cut(const u8 *s, u32 n) {
-    if (n < 7) return n;
-    for (u32 i = n - 6; i-- > 0;) {
-        if (s[i] == '.' && s[i + 1] == 'l' && s[i + 2] == 'l' && s[i + 3] == 'v' && s[i + 4] == 'm' && s[i + 5] == '.') {
-            /* only the last `.llvm.` can have a tail of [0-9A-F@]+ */
-            for (u32 j = i + 6; j < n; j++) {
-                u8 c = s[j];
-                if (!(is_digit(c) || (c >= 'A' && c <= 'F') || c == '@')) return n;
-            }
-            return i;
-        }
-    }
+    u32 j = n;
+    while (j > 0 && llvm_tail(s[j - 1])) j--;
+    if (j == n || j < 6) return n;
+    const u8 *t = s + j - 6;
+    if (t[0] == '.' && t[1] == 'l' && t[2] == 'l' && t[3] == 'v' && t[4] == 'm' && t[5] == '.') return j - 6;
     return n;
 }
 
@@ -1355,7 +1354,7 @@ static int v0_crate(P *p, const u8 *sym, u32 n, int again, u32 main_pos, u32 mai
 
 typedef struct {
     u32 names;      /* NUL-terminated names, back to back */
-    u32 starts;     /* u32 per name: its offset in `names` */
+    u32 starts;     /* count + 1 u32: each name's offset in `names`, then the end (names are NUL-ended) */
     u32 count;
     u32 limit;      /* output limit per name; 0 = each name's module share (demangle_all's first pass) */
     u32 flags;      /* 1: also the v0 instantiating crate; 2: the generic (monos.generic_of); 4: crates.crate_of */
@@ -1370,8 +1369,7 @@ static u32 result[2]; /* names done, output bytes */
 __attribute__((export_name("result_ptr"))) u32 *result_ptr(void) { return result; }
 
 /* One name's three texts into the output area; 0 when the area is full. */
-static int one(P *p, const Args *a, const u8 *sym, u32 *r) {
-    u32 n = slen((const char *)sym);
+static int one(P *p, const Args *a, const u8 *sym, u32 n, u32 *r) {
     u32 limit = a->limit;
     if (!limit) {
         u64 share = (u64)SHARE_PER_CHAR * n + SHARE_PER_NAME;
@@ -1481,7 +1479,7 @@ __attribute__((export_name("demangle"))) void demangle(const Args *a) {
     for (i = 0; i < a->count; i++) {
         u32 *r = res + 4 * i;
         u32 first = p.len;
-        if (one(&p, a, names + starts[i], r)) continue;
+        if (one(&p, a, names + starts[i], starts[i + 1] - starts[i] - 1, r)) continue;
         p.len = first;
         if (first) break; /* the caller calls again from here with an empty area */
         /* alone too big for the area: the Python demangler's */

@@ -187,10 +187,10 @@ def _call(inst: _Instance, names: list[str], limit: int, flags: int, statuses: a
     filled up), appending their results."""
     blob = ("\0".join(names) + "\0").encode("ascii")
     n = len(names)
-    starts = array("I", accumulate((len(s) + 1 for s in names[:-1]), initial=0))
+    starts = array("I", accumulate((len(s) + 1 for s in names), initial=0))  # n + 1 offsets
     names_at = inst.heap + 64
     starts_at = _align(names_at + len(blob))
-    results_at = _align(starts_at + 4 * n)
+    results_at = _align(starts_at + 4 * (n + 1))
     out_at = _align(results_at + 4 * PER_NAME * n)
     out_cap = (2 + (4 if flags & 2 else 0) + (1 if flags & 4 else 0)) * len(blob) + (1 << 20)
     inst.reserve(out_at + out_cap)
