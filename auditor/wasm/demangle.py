@@ -32,7 +32,7 @@ from typing import Any
 
 from auditor.wasm.reader import gc_paused
 
-__all__ = ["demangle", "demangle_all", "demangle_many", "compiled_crate", "compiled_generic", "strip_hash", "is_rust_symbol", "v0_instantiating_crate",
+__all__ = ["demangle", "demangle_all", "demangle_many", "compiled_crate", "compiled_generics", "strip_hash", "is_rust_symbol", "v0_instantiating_crate",
            "Demangled"]
 
 # Output larger than this is treated as malformed input (backrefs can expand
@@ -114,7 +114,7 @@ def _not_rust(sym: str) -> str:
 _PRIMED: dict[str, str] = {}
 _PRIMED_CRATE: dict[str, str | None] = {}
 # and the generic function of a name (analysis.monos.generic_of of its demangled text,
-# which demangle.c transcribes too), for `compiled_generic`
+# which demangle.c transcribes too), for `compiled_generics`
 _PRIMED_GENERIC: dict[str, str] = {}
 # and the crate it belongs to (crates.crate_of of its demangled text, before the aliases)
 _PRIMED_CRATE_OF: dict[str, str] = {}
@@ -163,10 +163,11 @@ def demangle_many(names: list[str | None], *, crates: bool = False, generics: bo
     """`[demangle(n) for n in names]` (None stays None), the Rust names demangled by the
     compiled demangler in one call; later `demangle` calls on these names (a report's
     labels) find them ready. `crates`: `v0_instantiating_crate` of the v0 names too;
-    `generics`: their generic functions (`compiled_generic`); `crate_of`: the crate
+    `generics`: their generic functions (`compiled_generics`); `crate_of`: the crate
     their demangled names belong to (`compiled_crate`)."""
     primed, pcrate, pgeneric, pcrate_of = _PRIMED, _PRIMED_CRATE, _PRIMED_GENERIC, _PRIMED_CRATE_OF
-    todo = [n for n in dict.fromkeys(names) if n and n.startswith(("_ZN", "_R")) and _compiled_can_read(n)
+    # (_compiled_can_read, inline: this runs once per name of a module)
+    todo = [n for n in dict.fromkeys(names) if n and n.startswith(("_ZN", "_R")) and n.isascii() and "\0" not in n
             and (n not in primed or (crates and n.startswith("_R") and n not in pcrate)
                  or (generics and n not in pgeneric) or (crate_of and n not in pcrate_of))]
     results = _compiled(todo, _MAX_OUTPUT, crates, generics, crate_of)
@@ -188,11 +189,12 @@ def demangle_many(names: list[str | None], *, crates: bool = False, generics: bo
                 primed[sym] = _from_compiled(sym, status, texts[k], _MAX_OUTPUT)[0]
             if crates and st[k + 1] != _C_DECLINE and sym.startswith("_R"):
                 pcrate[sym] = texts[k + 1] if st[k + 1] == _C_OK and texts[k + 1] else None
-    get = primed.get
-    out: list[str | None] = []
-    for n in names:
-        hit = get(n) if n else None
-        out.append(hit if hit is not None else demangle(n) if n else n)
+    get: Any = primed.get  # (get(None) is None)
+    out: list[str | None] = [get(n) for n in names]
+    for i, hit in enumerate(out):
+        if hit is None:  # not read by the compiled demangler (or no name: None, "")
+            name = names[i]
+            out[i] = demangle(name) if name else name
     return out
 
 
@@ -203,11 +205,12 @@ def compiled_crate(sym: str) -> str | None:
     return _PRIMED_CRATE_OF.get(sym)
 
 
-def compiled_generic(sym: str) -> str | None:
-    """The generic function of `sym` (`analysis.monos.generic_of(demangle(sym))`) as the
-    compiled demangler worked it out in `demangle_many(..., generics=True)`, or None
-    (not asked, declined, or no compiled demangler)."""
-    return _PRIMED_GENERIC.get(sym)
+def compiled_generics(syms: list[str | None]) -> list[str | None]:
+    """The generic function of each symbol (`analysis.monos.generic_of(demangle(sym))`)
+    as the compiled demangler worked it out in `demangle_many(..., generics=True)`, or
+    None (not asked, declined, no name, or no compiled demangler)."""
+    get = _PRIMED_GENERIC.get
+    return [get(s) for s in syms]  # type: ignore[arg-type]
 
 
 class Demangled:

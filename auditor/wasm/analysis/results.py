@@ -377,7 +377,7 @@ def generic_groups(g: ItemGraph | Module, instances: int = 10) -> MonosResult:
     and function entry, as in top and twiggy). From a parsed module alone, no item graph
     is built (`monos.function_item_sizes`: the graph's function sizes)."""
     from auditor.wasm.analysis.monos import function_item_sizes
-    from auditor.wasm.demangle import compiled_generic, demangle_many
+    from auditor.wasm.demangle import compiled_generics, demangle_many
 
     if isinstance(g, ItemGraph):
         mod = g.module
@@ -390,7 +390,7 @@ def generic_groups(g: ItemGraph | Module, instances: int = 10) -> MonosResult:
     # in one call of the compiled demangler (generic_of for the names it did not read)
     raw = [mod.function_names.get(f.index) for f in mod.functions]
     labels = demangle_many(raw, generics=True)
-    generics = [compiled_generic(r) if r else None for r in raw]
+    generics = compiled_generics(raw)
     return MonosResult(mod.file, monos(zip(labels, sizes), generics), instances)
 
 
