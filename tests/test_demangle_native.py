@@ -450,3 +450,16 @@ def test_crate_views_of_biome_as_with_the_python_demangler(monkeypatch):
     crate_of.cache_clear()
     slow = crate_views(mod)
     assert slow.to_json() == fast.to_json() and slow.of_function == fast.of_function
+
+
+def test_threads_share_the_instance_safely():
+    """One wasmtime store, callers in several threads (ctypes releases the GIL during a
+    call): each gets its own names' answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = readable(biome_names())[:4000]
+    want = answers(names, MAX, generics=True)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda k: answers(names[k::4], MAX, generics=True), range(4)))
+    for k in range(4):
+        assert got[k] == want[k::4]

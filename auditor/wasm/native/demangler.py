@@ -25,6 +25,7 @@ import ctypes
 import hashlib
 import os
 import struct
+import threading
 from array import array
 from functools import lru_cache
 from itertools import accumulate
@@ -139,6 +140,7 @@ class _Instance:
 
 
 _INSTANCE: _Instance | None = None
+_LOCK = threading.Lock()
 
 
 def _instance() -> _Instance:
@@ -167,13 +169,14 @@ def demangle_batch(names: list[str], limit: int = 0, crates: bool = False, gener
     i = 0
     flags = (1 if crates else 0) | (2 if generics else 0) | (4 if crate_of else 0)
     try:
-        inst = _instance()
-        while i < len(names):
-            j, size = i, 0
-            while j < len(names) and (size < _CHUNK_BYTES or j == i):
-                size += len(names[j]) + 1
-                j += 1
-            i += _call(inst, names[i:j], limit, flags, statuses, texts)
+        with _LOCK:  # one store, one caller at a time (ctypes lets other threads run during a call)
+            inst = _instance()
+            while i < len(names):
+                j, size = i, 0
+                while j < len(names) and (size < _CHUNK_BYTES or j == i):
+                    size += len(names[j]) + 1
+                    j += 1
+                i += _call(inst, names[i:j], limit, flags, statuses, texts)
     except Failure:
         raise
     except Exception as e:  # a wasmtime Trap or refusal
