@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
 # Builds auditor/wasm/native/codescan.wasm (the compiled code-section reader) from
-# codescan.c with Debian's clang-16 and wasm-ld-16 (apt: clang-16 lld-16).
+# codescan.c, and demangle.wasm (the compiled Rust demangler) from demangle.c, with
+# Debian's clang-16 and wasm-ld-16 (apt: clang-16 lld-16).
 #
-#   bash scripts/build-native.sh            rebuild the committed modules in place
-#   bash scripts/build-native.sh OUT.wasm   build into OUT.wasm (tests/test_native_build.py
+#   bash scripts/build-native.sh            rebuild every committed module in place
+#   bash scripts/build-native.sh OUT.wasm   build codescan into OUT.wasm (tests/test_native_build.py
 #                                           does, and checks the bytes equal the committed ones)
-#
-# Which module: the source named like OUT (`demangle.wasm` <- demangle.c, the Rust
-# demangler), codescan.c otherwise; without OUT every module is rebuilt. Link flags that
-# differ per module are in link_flags below.
+#   bash scripts/build-native.sh OUT.wasm NAME   build NAME.c (demangle) into OUT.wasm
 #
 # Reproducible: fixed flags, the source compiled by a relative name in its own directory,
 # no debug info, no wasm-opt pass (see below), every custom section stripped (no paths, no producers
@@ -17,20 +15,13 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 SRC_DIR="$HERE/auditor/wasm/native"
 if [ $# -eq 0 ]; then  # every module, in place
-  for c in "$SRC_DIR"/*.c; do bash "$0" "$SRC_DIR/$(basename "$c" .c).wasm"; done
+  for name in codescan demangle; do bash "$0" "$SRC_DIR/$name.wasm" "$name"; done
   exit 0
 fi
+NAME=${2:-codescan}
+case "$NAME" in codescan|demangle) ;; *) echo "build-native: unknown source $NAME" >&2; exit 2 ;; esac
 OUT=$1
 case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
-NAME=$(basename "$OUT" .wasm)
-[ -f "$SRC_DIR/$NAME.c" ] || NAME=codescan
-link_flags() {
-  case "$1" in
-    # the demangler recurses (at most ~400 frames, C_DEPTH in demangle.c): a 1 MB stack
-    demangle) echo "-z stack-size=1048576 --initial-memory=2097152" ;;
-    *) echo "-z stack-size=65536 --initial-memory=262144" ;;
-  esac
-}
 CLANG=$(command -v "${CLANG:-clang-16}" || true)
 [ -n "$CLANG" ] || { echo "build-native: $CLANG not found (apt-get install clang-16 lld-16)" >&2; exit 2; }
 LLD=$(command -v wasm-ld-16 || command -v wasm-ld || true)
@@ -43,9 +34,8 @@ cd "$SRC_DIR"
 # the machine; wasm-ld called directly does not.
 "$CLANG" --target=wasm32 -O2 -std=c11 -Wall -Wextra -Werror \
   -ffreestanding -fno-builtin -fno-ident -c -o "$TMP/$NAME.o" "$NAME.c"
-# shellcheck disable=SC2046  # the flags are words
 "$LLD" --no-entry --strip-all --export=__heap_base --export-memory \
-  $(link_flags "$NAME") \
+  -z stack-size=65536 --initial-memory=262144 \
   -o "$TMP/$NAME.wasm" "$TMP/$NAME.o"
 chmod 644 "$TMP/$NAME.wasm"
 mv "$TMP/$NAME.wasm" "$OUT"

@@ -463,3 +463,27 @@ def test_threads_share_the_instance_safely():
         got = list(pool.map(lambda k: answers(names[k::4], MAX, generics=True), range(4)))
     for k in range(4):
         assert got[k] == want[k::4]
+
+
+def test_stack_use_is_small_at_the_depth_limit():
+    """demangle.c's shadow stack (64 KB, below its static data: an overflow would not
+    trap) stays small for the deepest names it reads (it declines deeper ones)."""
+    import ctypes
+
+    inst = native._instance()
+    top = inst.heap  # the stack grows down from __heap_base
+    inst.reserve(top + (4 << 20))
+    size = 65536 - 64
+    ctypes.memset(inst.base + top - size, 0xAA, size)
+    names = []
+    for depth in (99, 100):
+        names += ["_RIC0" + "R" * depth + "pE", "_RIC0" + "T" * depth + "p" + "E" * depth + "E",
+                  "_RIC0" + "INvC1a1f" * depth + "p" + "E" * depth + "E",
+                  "_RMC0WmO" + "O" * depth + "N" + "E" * (depth + 1),
+                  "_RIC0KA" + "A" * depth + "h1_" + "E" * (depth + 1) + "E",
+                  "_RIC0" + "D" * 40 + "NvC1a1bEL_" * 40 + "E", "_RIC0" + "FG_" * 60 + "Eu" * 60 + "E"]
+    names += [nested_pairs(k) for k in (10, 30, 60, 90)] + [lifetimes_bomb(3)]
+    answers(names, MAX, True, True, True)
+    mem = ctypes.string_at(inst.base + top - size, size)
+    used = size - next(i for i in range(size) if mem[i] != 0xAA)
+    assert 0 < used < 16 << 10, used

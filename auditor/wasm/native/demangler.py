@@ -8,9 +8,10 @@ area) comes back DECLINE and the caller demangles it in Python. Only ASCII names
 without NUL are sent (others are never Rust symbols).
 
 Untrusted names are read inside a wasm sandbox: the instance's memory is bounded by
-the store's limit, recursion by demangle.c's depth limit (it declines deeper names) and
-its 1 MB stack, and every loop of the C code moves forward, so a batch costs time
-linear in its names plus its output, which the output area bounds. Anything wasmtime
+the store's limit, recursion by demangle.c's depth limit (it declines deeper names; at
+that depth it uses ~3 KB of its 64 KB stack: tests/test_demangle_native.py), and every
+loop of the C code moves forward, so a batch costs time linear in its names plus its
+output, which the output area bounds. Anything wasmtime
 refuses (a trap would be a bug) raises `Failure`; the caller demangles in Python.
 
 `AUDITOR_NATIVE_DEMANGLER=off` (or a machine without wasmtime) keeps everything in
