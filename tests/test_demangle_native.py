@@ -342,96 +342,23 @@ def test_generics_of_any_text(elements):
 
 
 def test_monos_of_biome_as_with_the_python_demangler(monkeypatch):
-    """`auditor monos`'s record: the same with and without the compiled demangler."""
-    from auditor.wasm.analysis.results import generic_groups
+    """`auditor monos`'s record: the same with and without the compiled demangler, and
+    as the item graph's labels and sizes group it (`generic_groups`)."""
+    from auditor.wasm.analysis.monos import module_monos
+    from auditor.wasm.analysis.results import MonosResult, generic_groups
+    from auditor.wasm.graph import item_graph
     from auditor.wasm.parse import parse_module
 
     path = next(p for p in real_modules() if "biome" in p.name)
     mod = parse_module(path.read_bytes(), path.name)
-    fast = generic_groups(mod).to_json()
+    fast = MonosResult(mod.file, module_monos(mod), 10).to_json()
+    assert len(fast["generics"]) > 500
     monkeypatch.setattr(native, "_compiled", lambda: None)
-    for cache in (dm._PRIMED, dm._PRIMED_CRATE, dm._PRIMED_GENERIC):
+    for cache in (dm._PRIMED, dm._PRIMED_CRATE, dm._PRIMED_GENERIC, dm._PRIMED_CRATE_OF):
         cache.clear()
     dm.demangle.cache_clear()
-    assert generic_groups(mod).to_json() == fast
-
-
-# ------------------------------------------------------------------ crates (crates.crate_of)
-
-def compiled_crates(names: list[str]) -> list[str | None]:
-    """demangle.c's crate_of of each name's demangled text, aliased as crates.py does
-    (None: declined or not read)."""
-    from auditor.wasm.crates import crate_alias
-
-    return [crate_alias(r[7]) if r[0] == native.OK and r[6] == native.OK else None
-            for r in answers(names, MAX, crate_of=True)]
-
-
-def test_crates_of_biome_names_as_crate_of():
-    from auditor.wasm.crates import crate_of
-
-    names = [n for n in readable(biome_names()) if python(n)[0] != n]
-    got = compiled_crates(names)
-    assert got.count(None) == 0
-    assert got == [crate_of.__wrapped__(python(n)[0]) for n in names]
-    assert len(set(got)) > 50
-
-
-# pieces of legacy elements that crate_of reacts to (qualified paths, impls, dyn, primitives)
-_CRATE_PIECES = ["<", ">", "::", " as ", "->", "(", ")", "[", "]", "{", "}", ",", " ", "&", "*", "dyn ", "for<'a> ",
-                 "fn(", "unsafe ", "extern ", "core", "alloc", "std", "proc_macro", "test", "serde", "u8", "str",
-                 "()", "_", "!", "f128", "usize", "T", "x", "__rustc", "impl", "0", "vtable for ", "const"]
-
-
-@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=1500, deadline=None)
-@given(st.lists(st.lists(st.sampled_from(_CRATE_PIECES), max_size=8).map("".join), min_size=1, max_size=6))
-def test_crates_of_any_text(elements):
-    """Legacy symbols spelling any text of these pieces: the compiled crate_of is
-    crates.py's, or declines (a bucket, C++, spaces around)."""
-    from auditor.wasm.crates import crate_of
-
-    elements = [e for e in elements if e and not e[0].isdigit()] or ["x"]
-    sym = "_ZN" + "".join(f"{len(e)}{e}" for e in elements) + "E"
-    [got] = compiled_crates([sym])
-    text = python(sym)[0]
-    assert text == "::".join(elements)
-    want = crate_of.__wrapped__(text)
-    if got is not None:
-        assert got == want, text
-    else:
-        assert want.startswith(("[", "c++:")) or text != text.strip() or " " in text or ")" in text, text
-
-
-@pytest.mark.parametrize("crate", ["core", "alloc", "std", "proc_macro", "test", "serde", "__rustc"])
-def test_sysroot_crates_as_crates_py(crate):
-    """The orphan rule's crates (crates.py _SYSROOT, copied in demangle.c): an impl of a
-    sysroot type for another crate's trait is the trait crate's."""
-    from auditor.wasm.crates import _SYSROOT, crate_of
-
-    names = [f"<{crate}::X as zz::Ser>::f", f"<{crate}::X as {crate}::Tr>::f", f"<<{crate}::X> as b::T>::f",
-             f"<dyn {crate}::Tr as b::T>::f"]
-    for text in names:
-        elements = text.split("::")
-        sym = "_ZN" + "".join(f"{len(e)}{e}" for e in elements) + "E"
-        assert python(sym)[0] == text
-        assert compiled_crates([sym]) == [crate_of.__wrapped__(text)], text
-    # the first name is the trait crate's exactly when the type's crate is a sysroot one
-    assert (compiled_crates(["_ZN" + "".join(f"{len(e)}{e}" for e in names[0].split("::")) + "E"])[0] == "zz") == (
-        crate in _SYSROOT)
-
-
-@pytest.mark.parametrize("ty", sorted(__import__("auditor.wasm.crates", fromlist=["_PRIMITIVES"])._PRIMITIVES)
-                         + ["u9", "f1", "T"])
-def test_primitive_types_as_crates_py(ty):
-    """crates.py _PRIMITIVES (copied in demangle.c): `<u8 as a::T>::f` is a's."""
-    from auditor.wasm.crates import crate_of
-
-    for text in (f"<{ty} as serde::Ser>::f", f"<{ty}>::f"):
-        elements = text.split("::")
-        sym = "_ZN" + "".join(f"{len(e)}{e}" for e in elements) + "E"
-        got = compiled_crates([sym])[0]
-        want = crate_of.__wrapped__(python(sym)[0])  # (`...` is printed `::.`: legacy escapes `..`)
-        assert got == want, text
+    assert MonosResult(mod.file, module_monos(mod), 10).to_json() == fast
+    assert generic_groups(item_graph(mod)).to_json() == fast
 
 
 def test_crate_views_of_biome_as_with_the_python_demangler(monkeypatch):

@@ -72,9 +72,12 @@ def garbage(path: str | Path, *, n: int = 20) -> r.GarbageResult:
 
 
 def monos(path: str | Path, *, n: int = 20, instances: int = 10) -> r.MonosResult:
-    # function names and item sizes only: no item graph (generic_groups reads the sizes
-    # the graph would have from the function and code sections)
-    res = r.generic_groups(load_module(path), instances=instances)
+    # function names and item sizes only: no item graph (module_monos reads the sizes the
+    # graph would have from the function and code sections)
+    from auditor.wasm.analysis.monos import module_monos
+
+    mod = load_module(path)
+    res = r.MonosResult(mod.file, module_monos(mod), instances)
     res.shown = n
     return res
 

@@ -37,7 +37,7 @@ from auditor.wasm.crates import _CXX_TAIL  # a C++ name ends with its parameter 
 from auditor.wasm.demangle import strip_hash
 from auditor.wasm.model import Module
 
-__all__ = ["function_item_sizes", "generic_of", "Generic", "monos"]
+__all__ = ["function_item_sizes", "generic_of", "Generic", "module_monos", "monos"]
 
 _IDENT_TAIL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_]")
 
@@ -207,6 +207,18 @@ def _unwrap_inherent(name: str) -> str:
                     return name
                 return inner + name[i + 1:] if name.startswith("::", i + 1) else name
     return name
+
+
+def module_monos(mod: Module) -> list[Generic]:
+    """`monos` of a parsed module's functions, without an item graph: each named
+    function's label (ItemGraph.label: its symbol demangled) and generic, worked out in
+    one call of the compiled demangler (generic_of here for the names it did not read),
+    with its item size (`function_item_sizes`: the graph's)."""
+    from auditor.wasm.demangle import compiled_generics, demangle_many
+
+    raw = [mod.function_names.get(f.index) for f in mod.functions]
+    labels = demangle_many(raw, generics=True)
+    return monos(zip(labels, function_item_sizes(mod)), compiled_generics(raw))
 
 
 def function_item_sizes(mod: Module) -> list[int]:

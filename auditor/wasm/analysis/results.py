@@ -372,26 +372,14 @@ class MonosResult:
                          "savings": sum(x.savings for x in rest)}}
 
 
-def generic_groups(g: ItemGraph | Module, instances: int = 10) -> MonosResult:
+def generic_groups(g: ItemGraph, instances: int = 10) -> MonosResult:
     """Defined functions grouped by generic (sizes are function items: body, size LEB
-    and function entry, as in top and twiggy). From a parsed module alone, no item graph
-    is built (`monos.function_item_sizes`: the graph's function sizes)."""
-    from auditor.wasm.analysis.monos import function_item_sizes
-    from auditor.wasm.demangle import compiled_generics, demangle_many
-
-    if isinstance(g, ItemGraph):
-        mod = g.module
-        f0 = g.first[Kind.FUNCTION]
-        sizes = [g.sizes[f0 + f.index] for f in mod.functions]
-    else:
-        mod = g
-        sizes = function_item_sizes(mod)
-    # the label of each named function (ItemGraph.label) and its generic, all worked out
-    # in one call of the compiled demangler (generic_of for the names it did not read)
-    raw = [mod.function_names.get(f.index) for f in mod.functions]
-    labels = demangle_many(raw, generics=True)
-    generics = compiled_generics(raw)
-    return MonosResult(mod.file, monos(zip(labels, sizes), generics), instances)
+    and function entry, as in top and twiggy)."""
+    mod = g.module
+    f0 = g.first[Kind.FUNCTION]
+    named = ((g.label(f0 + f.index) if mod.function_names.get(f.index) else None, g.sizes[f0 + f.index])
+             for f in mod.functions)
+    return MonosResult(mod.file, monos(named), instances)
 
 
 # --------------------------------------------------------------------------- crates, sources, data
