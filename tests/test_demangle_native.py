@@ -90,8 +90,8 @@ def test_result_codes_agree():
 def test_committed_module_is_the_source_rebuilt(tmp_path):
     out = tmp_path / "sub dir" / "demangle.wasm"
     out.parent.mkdir()
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "build-native.sh"), str(out), "demangle"], capture_output=True,
-                          text=True, check=False, cwd=tmp_path)
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "build-native.sh"), str(out), "demangle"],
+                          capture_output=True, text=True, check=False, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     built = out.read_bytes()
     assert built[:8] == b"\0asm\x01\0\0\0"

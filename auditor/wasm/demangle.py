@@ -32,8 +32,8 @@ from typing import Any
 
 from auditor.wasm.reader import gc_paused
 
-__all__ = ["demangle", "demangle_all", "demangle_many", "compiled_crate", "compiled_generics", "strip_hash", "is_rust_symbol", "v0_instantiating_crate",
-           "Demangled"]
+__all__ = ["demangle", "demangle_all", "demangle_many", "compiled_crate", "compiled_generics", "strip_hash",
+           "is_rust_symbol", "v0_instantiating_crate", "Demangled"]
 
 # Output larger than this is treated as malformed input (backrefs can expand
 # exponentially). rustc-demangle uses 1_000_000; real names are < 100 KB.
