@@ -158,6 +158,7 @@ def _from_compiled(sym: str, status: int, text: str, limit: int) -> tuple[str, b
     return _demangle(sym, limit)  # declined: this module reads it
 
 
+@gc_paused()
 def demangle_many(names: list[str | None], *, crates: bool = False, generics: bool = False,
                   crate_of: bool = False) -> list[str | None]:
     """`[demangle(n) for n in names]` (None stays None), the Rust names demangled by the

@@ -36,6 +36,7 @@ from itertools import repeat
 from auditor.wasm.crates import _CXX_TAIL  # a C++ name ends with its parameter list
 from auditor.wasm.demangle import strip_hash
 from auditor.wasm.model import Module
+from auditor.wasm.reader import gc_paused
 
 __all__ = ["function_item_sizes", "generic_of", "Generic", "module_monos", "monos"]
 
@@ -209,6 +210,7 @@ def _unwrap_inherent(name: str) -> str:
     return name
 
 
+@gc_paused()
 def module_monos(mod: Module) -> list[Generic]:
     """`monos` of a parsed module's functions, without an item graph: each named
     function's label (ItemGraph.label: its symbol demangled) and generic, worked out in

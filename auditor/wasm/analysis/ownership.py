@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from auditor.wasm import model as m
 from auditor.wasm.crates import UNNAMED, crate_alias, crate_of
 from auditor.wasm.demangle import compiled_crate, demangle, demangle_many, v0_instantiating_crate
+from auditor.wasm.reader import gc_paused
 
 __all__ = ["UNATTRIBUTED", "CrateRow", "CrateViews", "crate_views", "v0_instantiating_crate"]
 
@@ -76,6 +77,7 @@ def _rows(items: Mapping[int, tuple[str | None, int]], overhead: int) -> list[Cr
     return rows
 
 
+@gc_paused()
 def crate_views(mod: m.Module, dwarf_crates: Mapping[int, str | None] | None = None,
                 unit_crates: Mapping[int, str | None] | None = None) -> CrateViews:
     """Both views of the code section.
