@@ -270,7 +270,7 @@ def test_python_when_wasmtime_cannot_run(monkeypatch):
     names = sample()
     want_all = dm.demangle_all(names, strip=True).names
     want = dm.demangle_many(names, crates=True)
-    monkeypatch.setattr(native, "_compiled", lambda: None)
+    monkeypatch.setattr(native, "_compiled", lambda small=False: None)
     dm._PRIMED.clear()
     dm._PRIMED_CRATE.clear()
     dm.demangle.cache_clear()
@@ -353,7 +353,7 @@ def test_monos_of_biome_as_with_the_python_demangler(monkeypatch):
     mod = parse_module(path.read_bytes(), path.name)
     fast = MonosResult(mod.file, module_monos(mod), 10).to_json()
     assert len(fast["generics"]) > 500
-    monkeypatch.setattr(native, "_compiled", lambda: None)
+    monkeypatch.setattr(native, "_compiled", lambda small=False: None)
     for cache in (dm._PRIMED, dm._PRIMED_CRATE, dm._PRIMED_GENERIC, dm._PRIMED_CRATE_OF):
         cache.clear()
     dm.demangle.cache_clear()
@@ -370,7 +370,7 @@ def test_crate_views_of_biome_as_with_the_python_demangler(monkeypatch):
     path = next(p for p in real_modules() if "biome" in p.name)
     mod = parse_module(path.read_bytes(), path.name)
     fast = crate_views(mod)
-    monkeypatch.setattr(native, "_compiled", lambda: None)
+    monkeypatch.setattr(native, "_compiled", lambda small=False: None)
     for cache in (dm._PRIMED, dm._PRIMED_CRATE, dm._PRIMED_GENERIC, dm._PRIMED_CRATE_OF):
         cache.clear()
     dm.demangle.cache_clear()
@@ -414,3 +414,22 @@ def test_stack_use_is_small_at_the_depth_limit():
     mem = ctypes.string_at(inst.base + top - size, size)
     used = size - next(i for i in range(size) if mem[i] != 0xAA)
     assert 0 < used < 16 << 10, used
+
+
+def test_small_reservation_when_the_big_one_cannot_be_made(monkeypatch):
+    """Under an address-space cap the 4 GiB reservation fails: the small (bounds-checked)
+    instance is made instead, with the same answers."""
+    names = readable(biome_names())[:2000]
+    want = answers(names, MAX, True, True, True)
+    real = native._Instance
+
+    def no_big(small):
+        if not small:
+            raise RuntimeError("cannot reserve 4 GiB")
+        return real(small)
+
+    monkeypatch.setattr(native, "_Instance", no_big)
+    monkeypatch.setattr(native, "_INSTANCE", None)
+    assert answers(names, MAX, True, True, True) == want
+    assert native._compiled(True) is not None
+    monkeypatch.setattr(native, "_INSTANCE", None)  # (the big one again for the next tests)

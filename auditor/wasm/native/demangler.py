@@ -39,8 +39,12 @@ SOURCE = Path(__file__).with_name("demangle.c")
 # demangle.c's result codes
 NONE, OK, OVER, DECLINE = 0, 1, 2, 3
 
-RESERVATION = 256 << 20  # address space reserved for the memory (wasmtime's default: 4 GiB)
-GUARD = 64 << 10
+# Address space reserved for the memory and its guard: wasmtime's default (4 GiB + 32 MiB)
+# lets it drop the bounds check of every load and store (~25 % of the demangler's time);
+# under an address-space cap (`ulimit -v`, as some CI sets) that instance cannot be made,
+# and the small reservation (bounds-checked, what the code reader uses) is taken instead.
+RESERVATION, GUARD = 4 << 30, 32 << 20
+SMALL_RESERVATION, SMALL_GUARD = 256 << 20, 64 << 10
 _PAGE = 65536
 _CHUNK_BYTES = 4 << 20  # names per call, about: the memory holds a chunk, its results and output
 _MAX_MEMORY = 128 << 20  # the store's limit
@@ -54,38 +58,37 @@ def enabled() -> bool:
     return os.environ.get("AUDITOR_NATIVE_DEMANGLER", "auto").strip().lower() not in ("off", "0", "no", "false")
 
 
-@lru_cache(maxsize=1)
-def _compiled() -> tuple[Any, Any] | None:
-    """(engine, module), or None when the demangler cannot run here (no wasmtime, no
-    demangle.wasm, a module wasmtime refuses)."""
+@lru_cache(maxsize=2)
+def _compiled(small: bool = False) -> tuple[Any, Any] | None:
+    """(engine, module) with the big reservation (or the small one), or None when the
+    demangler cannot run here (no wasmtime, no demangle.wasm, a module wasmtime refuses)."""
     try:
         wasm = WASM.read_bytes()
         import wasmtime
     except (OSError, ImportError):
         return None
+    reservation, guard = (SMALL_RESERVATION, SMALL_GUARD) if small else (RESERVATION, GUARD)
     try:
         config = wasmtime.Config()
         config.cranelift_opt_level = "speed"
-        # a small reservation: under an address-space cap (`ulimit -v`) the default 4 GiB
-        # one would make every instance fail (see native/__init__.py)
-        config.memory_reservation = RESERVATION
-        config.memory_guard_size = GUARD
+        config.memory_reservation = reservation
+        config.memory_guard_size = guard
         engine = wasmtime.Engine(config)
-        module = _module(wasmtime, engine, wasm)
+        module = _module(wasmtime, engine, wasm, reservation, guard)
     except Exception:
         return None
     atexit.register(_release)
     return engine, module
 
 
-def _module(wasmtime: Any, engine: Any, wasm: bytes) -> Any:
+def _module(wasmtime: Any, engine: Any, wasm: bytes, reservation: int, guard: int) -> Any:
     """demangle.wasm compiled for this engine: from the cache, else compiled (~20 ms)
     and put there, keyed by its sha256 and wasmtime's version (a file made by another
     version or for another CPU is refused by wasmtime and compiled again)."""
     from auditor.wasm.native import _cache_dir, _dist_version
 
     version = getattr(wasmtime, "__version__", None) or _dist_version()
-    key = hashlib.sha256(wasm + f"|wasmtime {version}|cranelift speed|{RESERVATION}|{GUARD}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(wasm + f"|wasmtime {version}|cranelift speed|{reservation}|{guard}".encode()).hexdigest()[:24]
     cached = _cache_dir() / f"demangle-{key}.cwasm"
     if cached.is_file():
         try:
@@ -111,14 +114,14 @@ def _release() -> None:
 
 
 def available() -> bool:
-    return enabled() and _compiled() is not None
+    return enabled() and (_compiled(False) is not None or _compiled(True) is not None)
 
 
 class _Instance:
-    def __init__(self) -> None:
+    def __init__(self, small: bool) -> None:
         import wasmtime
 
-        compiled = _compiled()
+        compiled = _compiled(small)
         if compiled is None:
             raise Failure("demangle.wasm cannot run here")
         engine, module = compiled
@@ -147,7 +150,10 @@ _LOCK = threading.Lock()
 def _instance() -> _Instance:
     global _INSTANCE
     if _INSTANCE is None:
-        _INSTANCE = _Instance()
+        try:
+            _INSTANCE = _Instance(small=False)
+        except Exception:  # no room for the big reservation: the small one
+            _INSTANCE = _Instance(small=True)
     return _INSTANCE
 
 
