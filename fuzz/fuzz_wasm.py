@@ -33,11 +33,12 @@ import atheris
 #: The auditor modules instrumented for each target (atheris adds coverage counters to
 #: them and to every auditor module they import), including those the target's code
 #: imports only when it runs (refs, layout, the name and DWARF readers, the compiled
-#: graph). tests/test_fuzz.py checks that every auditor module a target runs on its
+#: graph and demangler). tests/test_fuzz.py checks that every auditor module a target runs on its
 #: seeds is among them.
 INSTRUMENT = {
     "module": ["auditor.wasm.inspect", "auditor.wasm.analysis.refs", "auditor.wasm.layout", "auditor.wasm.crates",
-               "auditor.wasm.demangle", "auditor.wasm.dwarf", "auditor.wasm.native.graph"],
+               "auditor.wasm.demangle", "auditor.wasm.dwarf", "auditor.wasm.native.graph",
+               "auditor.wasm.native.demangler"],
     "dwarf": ["auditor.wasm.parse", "auditor.wasm.dwarf"],
     "names": ["auditor.wasm.demangle", "auditor.wasm.crates"],
 }
