@@ -2,20 +2,98 @@
 
 from __future__ import annotations
 
-import io
 import json
-from itertools import islice
+from json.encoder import encode_basestring  # the C function when the _json accelerator is there
+from typing import Any
 
-_BATCH = 8192  # encoder pieces joined at a time
+_INF = float("inf")
 
 
 def render(result, *, color: bool = False) -> str:
-    """`json.dumps(record, indent=2, ensure_ascii=False)`, byte for byte, without its list
-    of every piece: a 45 MB module's inspect record is ~1M pieces and 18 MB of text, and
-    joining them in batches into one buffer peaks ~30 MB lower (issue 16)."""
-    buf = io.StringIO()
-    pieces = json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(result.to_json())
-    while batch := list(islice(pieces, _BATCH)):
-        buf.write("".join(batch))
-    buf.write("\n")
-    return buf.getvalue()
+    return dumps(result.to_json()) + "\n"
+
+
+def dumps(obj: Any) -> str:
+    """`json.dumps(obj, indent=2, ensure_ascii=False)`, byte for byte, faster.
+
+    The standard library's C encoder is used only without `indent`; with it, every value
+    goes through a chain of Python generators (~1M pieces and 0.36 s CPU for a 45 MB
+    module's 18 MB inspect record, issue 16). Here each container is one join of its
+    members, scalars are written inline, and keys are encoded once per distinct key.
+    Same order of type tests as the encoder (str, None, True, False, int, float, list or
+    tuple, dict), same key conversions, same float spelling (NaN, Infinity); anything else
+    raises the TypeError json.dumps raises. tests/test_inspect_fastpaths.py compares the
+    two on every record kind."""
+    return _value(obj, "\n", {})
+
+
+def _float(o: float) -> str:
+    if o != o:
+        return "NaN"
+    if o == _INF:
+        return "Infinity"
+    if o == -_INF:
+        return "-Infinity"
+    return float.__repr__(o)
+
+
+def _key(k: Any) -> str:
+    if isinstance(k, str):
+        return encode_basestring(k)
+    if isinstance(k, float):
+        return encode_basestring(_float(k))
+    if k is True:
+        return '"true"'
+    if k is False:
+        return '"false"'
+    if k is None:
+        return '"null"'
+    if isinstance(k, int):
+        return encode_basestring(int.__repr__(k))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {k.__class__.__name__}")
+
+
+def _value(o: Any, nl: str, keys: dict) -> str:
+    """`o` encoded; `nl` is a newline and the indent of the line `o` starts on."""
+    if isinstance(o, str):
+        return encode_basestring(o)
+    if o is None:
+        return "null"
+    if o is True:
+        return "true"
+    if o is False:
+        return "false"
+    if isinstance(o, int):
+        return int.__repr__(o)
+    if isinstance(o, float):
+        return _float(o)
+    inner = nl + "  "
+    sep = "," + inner
+    if isinstance(o, (list, tuple)):
+        if not o:
+            return "[]"
+        return "[" + inner + sep.join([_member(v, inner, keys) for v in o]) + nl + "]"
+    if isinstance(o, dict):
+        if not o:
+            return "{}"
+        parts = []
+        for k, v in o.items():
+            ek = keys.get(k) if type(k) is str else None
+            if ek is None:
+                ek = _key(k) + ": "
+                if type(k) is str:
+                    keys[k] = ek
+            parts.append(ek + _member(v, inner, keys))
+        return "{" + inner + sep.join(parts) + nl + "}"
+    return json.dumps(o)  # raises TypeError: "Object of type X is not JSON serializable"
+
+
+def _member(v: Any, inner: str, keys: dict) -> str:
+    t = type(v)
+    if t is str:
+        return encode_basestring(v)
+    if t is int:
+        return int.__repr__(v)
+    if v is None:
+        return "null"
+    return _value(v, inner, keys)

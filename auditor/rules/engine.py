@@ -283,14 +283,18 @@ def _item_test(cond: dict):
         return lambda item: holds(cond, Ctx(item, None, {}, {}), strict=False)
     ref = cond.get("value")
     if op in ("matches", "not-matches"):
-        rx = re.compile(str(ref))  # what re.search(str(ref), a) compiles
         hit = op == "matches"
+        compiled: list = []  # compiled on first use, as re.search(str(ref), a) compiles it (a bad one raises then)
 
         def test(item) -> bool:
             v = item.get(key, MISSING) if isinstance(item, dict) else MISSING
             if v is MISSING:
                 return False
-            return (isinstance(v, str) and rx.search(v) is not None) is hit
+            if not isinstance(v, str):
+                return not hit
+            if not compiled:
+                compiled.append(re.compile(str(ref)))
+            return (compiled[0].search(v) is not None) is hit
         return test
     if op not in ("eq", "ne", "in", "not-in", "gt", "ge", "lt", "le", "contains", "startswith"):
         return None  # an unknown operator raises, as holds() does

@@ -1,0 +1,95 @@
+"""inspect's fast paths (issue 16) against the code they replace, on the same inputs:
+
+- the JSON writer (auditor.report.fmt_json.dumps) against the standard library's
+  `json.dumps(..., indent=2, ensure_ascii=False)`, byte for byte, on generated values and a
+  real module's record;
+- the rules engine's compiled item tests and shared filtered lists against its generic
+  condition interpreter (`holds` over a context per element).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fixturelib
+from auditor.report.fmt_json import dumps
+from auditor.rules import engine
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(1 << 70), max_value=1 << 70),
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20))
+keys = st.one_of(st.text(max_size=8), st.integers(-5, 5), st.booleans(), st.none(),
+                 st.floats(allow_nan=False, allow_infinity=True))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=5), st.tuples(inner, inner),
+                                                         st.dictionaries(keys, inner, max_size=5)), max_leaves=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values)
+def test_json_writer_is_json_dumps_with_indent_2(v):
+    assert dumps(v) == json.dumps(v, indent=2, ensure_ascii=False)
+
+
+def test_json_writer_refuses_what_json_refuses():
+    for bad in ({"a": object()}, [1, {2, 3}], {(1, 2): 3}):
+        with pytest.raises(TypeError):
+            json.dumps(bad, indent=2)
+        with pytest.raises(TypeError):
+            dumps(bad)
+
+
+def test_json_writer_on_a_real_inspect_record():
+    from auditor.rules.audit import audit
+    from auditor.wasm.inspect import inspect_file
+
+    lightningcss = next(p for p in fixturelib.real_modules() if "lightningcss" in p.name)
+    record = audit(inspect_file(lightningcss, compression="none")).to_json()
+    assert record["functions"]
+    assert dumps(record) == json.dumps(record, indent=2, ensure_ascii=False)
+
+
+items = st.lists(st.one_of(st.dictionaries(st.sampled_from(["name", "size", "demangled", "custom"]), scalars, max_size=4),
+                           scalars), max_size=12)
+conds = st.fixed_dictionaries(
+    {"path": st.sampled_from(["name", "size", "demangled", "custom", "missing_key"]),
+     "op": st.sampled_from(["eq", "ne", "in", "not-in", "gt", "ge", "lt", "le", "matches", "not-matches", "contains",
+                            "startswith", "exists", "missing", "null", "not-null", "truthy", "falsy"])},
+    optional={"value": st.one_of(scalars, st.sampled_from(["a", "^c", "core::", "x|y"]), st.lists(scalars, max_size=3))})
+
+
+def generic(spec, ctx):
+    """The interpreter alone: no compiled tests, no shared lists."""
+    saved = engine._item_tests
+    engine._item_tests = lambda spec: None
+    try:
+        return engine._compute(spec, ctx, {})
+    finally:
+        engine._item_tests = saved
+
+
+def outcome(f):
+    try:
+        v = f()
+    except Exception as e:  # noqa: BLE001  (both paths must fail the same way)
+        return ("raises", type(e).__name__)
+    return ("nan",) if isinstance(v, float) and math.isnan(v) else v
+
+
+@settings(max_examples=400, deadline=None)
+@given(items, st.lists(conds, max_size=3), st.sampled_from([None, "size", "name", "missing_key"]),
+       st.sampled_from(["sum", "count", "max", "min", "first", "list"]))
+def test_compiled_where_equals_the_interpreter(elems, where, field, op):
+    spec = {"op": op, "from": "functions[*]", "where": where}
+    if field:
+        spec["field"] = field
+    ctx = engine.Ctx({"functions": elems}, {"functions": elems}, {}, {})
+    memo: dict = {}
+    fast = outcome(lambda: engine._compute(spec, ctx, memo))
+    assert fast == outcome(lambda: generic(spec, ctx))
+    # a second compute over the same list and conditions reads the shared filtered list
+    again = {**spec, "op": "count"}
+    assert outcome(lambda: engine._compute(again, ctx, memo)) == outcome(lambda: generic(again, ctx))
