@@ -16,9 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fixturelib
 from auditor.report.fmt_json import dumps
 from auditor.rules import engine
+
+import fixturelib
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(1 << 70), max_value=1 << 70),
                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20))
