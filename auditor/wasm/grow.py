@@ -21,6 +21,7 @@ least one call site, and every call site compares; otherwise it stays unchecked
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from auditor.records.inspect import GrowSiteRecord
@@ -182,8 +183,7 @@ def find_grow_sites(mod: Module) -> list[GrowSite]:
     immediate past the body's end is reported with its offset); only the few bodies with
     a site are decoded in full here.
     """
-    g = item_graph(mod)
-    grow = g.grow_offsets
+    grow = _grow_functions(mod)
     sites: list[GrowSite] = []
     data = mod.data
     callers = _Callers(mod)
@@ -198,6 +198,31 @@ def find_grow_sites(mod: Module) -> list[GrowSite]:
                     use = "compared-by-caller" if callers.all_compare(f.index, RETURN_DEPTH) else "returned"
                 sites.append(GrowSite(f.index, f.name, at, val or 0, use in ("compared", "compared-by-caller"), use))
     return sites
+
+
+def _grow_functions(mod: Module) -> set[int] | dict[int, list[int]]:
+    """Indices of the functions whose body holds a memory.grow: from the (opcode, value)
+    pairs the parse pass kept (`parse.ParsedRefs`, left in place for a later item graph)
+    when the item graph is not built yet, so `inspect` never builds it (0.1-0.25 s on the
+    real modules, issue 16); else the graph's own record."""
+    from auditor.wasm.parse import ParsedRefs
+
+    built = mod.derived.get("item_graph")
+    parsed = mod.derived.get(ParsedRefs.KEY)
+    if built is not None or not isinstance(parsed, ParsedRefs) or len(parsed.starts) != len(mod.functions):
+        return item_graph(mod).grow_offsets
+    ops = parsed.flat[0::2]  # the opcodes (pairs start at even positions)
+    bounds = [s // 2 for s in parsed.starts]
+    out: set[int] = set()
+    i = 0
+    while True:
+        try:
+            i = ops.index(OP_MEMORY_GROW, i)
+        except ValueError:
+            return out
+        k = bisect_right(bounds, i) - 1  # the body holding pair i (empty bodies before it share its start)
+        out.add(mod.functions[k].index)
+        i = bounds[k + 1] if k + 1 < len(bounds) else len(ops)
 
 
 class _Callers:

@@ -28,7 +28,6 @@ from auditor.records.inspect import (
 )
 from auditor.wasm import model as m
 from auditor.wasm.allocator import AllocatorInfo, detect
-from auditor.wasm.graph import Kind, item_graph
 from auditor.wasm.grow import GrowSite, find_grow_sites
 from auditor.wasm.model import WASI_MODULES, WASM_BINDGEN_MODULES
 from auditor.wasm.parse import parse_module, read_module_file
@@ -235,6 +234,18 @@ class InspectResult:
         }
 
 
+def exported_functions(mod: m.Module) -> dict[int, list[str]]:
+    """Function index -> its export names, in export order: what the item graph's
+    `exported(Kind.FUNCTION)` answers, without building the graph (inspect needs no
+    other edge of it; grow sites read the parse pass's pairs)."""
+    out: dict[int, list[str]] = {}
+    n = len(mod.func_type_indices)
+    for e in mod.exports:
+        if e.kind == "func" and 0 <= e.index < n:
+            out.setdefault(e.index, []).append(e.name)
+    return out
+
+
 def _compression_impl() -> CompressionImplRecord:
     import zlib
 
@@ -275,8 +286,7 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
     comp = threading.Thread(target=lambda: sizes.update(zip(("gz", "br"), _compress(data, compression))), daemon=True)
     comp.start()
     mod = parse_module(data, name)
-    graph = item_graph(mod)  # the call graph, from what the parse pass found in every body
-    exported = graph.exported(Kind.FUNCTION)
+    exported = exported_functions(mod)
     # Each distinct name demangled once, under one work budget for the module.
     demangled = demangle_all([f.name for f in mod.functions], strip=True)
     warning = demangled.warning()
