@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditor.report import fmt_json
 from auditor.report.fmt_json import dumps
 from auditor.rules import engine
 
@@ -30,9 +31,15 @@ values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=
 
 
 @settings(max_examples=300, deadline=None)
-@given(values)
-def test_json_writer_is_json_dumps_with_indent_2(v):
-    assert dumps(v) == json.dumps(v, indent=2, ensure_ascii=False)
+@given(values, st.sampled_from([(64, 4096), (2, 3), (0, 1)]))
+def test_json_writer_is_json_dumps_with_indent_2(v, limits):
+    """Also with tiny batch limits, so generated values take the batched path at every level."""
+    saved = fmt_json._SMALL, fmt_json._BATCH
+    fmt_json._SMALL, fmt_json._BATCH = limits
+    try:
+        assert dumps(v) == json.dumps(v, indent=2, ensure_ascii=False)
+    finally:
+        fmt_json._SMALL, fmt_json._BATCH = saved
 
 
 def test_json_writer_refuses_what_json_refuses():
