@@ -40,15 +40,16 @@ def _write(o: Any, nl: str, keys: dict, write) -> None:
     """`o` encoded, written in pieces: a large container's members are joined a batch at
     a time, never all at once (a 45 MB module's record is 18 MB of text in ~35,000
     function entries: one string per container kept 17 MB more at the peak)."""
-    if not _large(o):
+    if not isinstance(o, (list, tuple, dict)) or not _large(o):
         write(_value(o, nl, keys))
         return
+    members: Any = o
     inner = nl + "  "
     sep = "," + inner
     is_dict = isinstance(o, dict)
     write("{" if is_dict else "[")
     batch: list[str] = []
-    for i, member in enumerate(o.items() if is_dict else o):
+    for i, member in enumerate(members.items() if is_dict else members):
         batch.append(sep if i else inner)
         if is_dict:
             k, v = member
@@ -71,17 +72,19 @@ def _write(o: Any, nl: str, keys: dict, write) -> None:
 
 def _large(o: Any) -> bool:
     """Whether `o` holds more than _SMALL members in all (a look at no more than that)."""
-    todo = [o]
-    seen = 0
-    while todo:
-        c = todo.pop()
-        if not isinstance(c, (list, tuple, dict)):
-            continue
-        seen += len(c)
-        if seen > _SMALL:
-            return True
-        todo.extend(c.values() if isinstance(c, dict) else c)
-    return False
+    return _room(o, _SMALL) < 0
+
+
+def _room(o: Any, budget: int) -> int:
+    budget -= len(o)
+    if budget < 0:
+        return -1
+    for x in (o.values() if isinstance(o, dict) else o):
+        if isinstance(x, (list, tuple, dict)) and x:
+            budget = _room(x, budget)
+            if budget < 0:
+                return -1
+    return budget
 
 
 def _float(o: float) -> str:
