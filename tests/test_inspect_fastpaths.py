@@ -101,3 +101,54 @@ def test_compiled_where_equals_the_interpreter(elems, where, field, op):
     # a second compute over the same list and conditions reads the shared filtered list
     again = {**spec, "op": "count"}
     assert outcome(lambda: engine._compute(again, ctx, memo)) == outcome(lambda: generic(again, ctx))
+
+
+def synthetic(mb: float) -> bytes:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("inspect_speed", fixturelib.REPO / "benchmarks" / "inspect_speed.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.synthetic_module(int(mb * 1_000_000))
+
+
+def test_fast_compression_is_its_recorded_levels(tmp_path, monkeypatch):
+    """`fast` is gzip -5 + brotli -q 5 (issue 16): the figures are the libraries' sizes at
+    the levels the record names, within 1 % of the gzip and brotli CLIs at those levels;
+    `none` starts no compression thread at all."""
+    import gzip
+    import shutil
+    import subprocess
+    import threading
+
+    import brotli
+
+    from auditor.wasm.inspect import inspect_bytes
+
+    data = synthetic(0.4)
+    result = inspect_bytes(data, "s.wasm", "fast")
+    impl = audit_record(result)["compression_impl"]
+    assert (impl["gzip_level"], impl["brotli_quality"]) == (5, 5)
+    assert result.gzip == len(gzip.compress(data, 5, mtime=0))
+    assert result.brotli == len(brotli.compress(data, quality=5))
+    path = tmp_path / "s.wasm"
+    path.write_bytes(data)
+    cli_gz = len(subprocess.run(["gzip", "-5", "-n", "-c", str(path)], capture_output=True, check=True).stdout)
+    assert abs(result.gzip - cli_gz) / cli_gz < 0.01
+    if shutil.which("brotli"):
+        cli_br = len(subprocess.run(["brotli", "-q", "5", "-c", str(path)], capture_output=True, check=True).stdout)
+        assert abs(result.brotli - cli_br) / cli_br < 0.01
+    started: list = []
+    real = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self), real(self))[1])
+    none = inspect_bytes(data, "s.wasm", "none")
+    assert (none.gzip, none.brotli, started) == (None, None, [])
+    inspect_bytes(data, "s.wasm", "fast")
+    assert started  # the patch does see the compression thread
+
+
+def audit_record(result):
+    from auditor.rules.audit import audit
+
+    return audit(result).to_json()

@@ -38,11 +38,13 @@ if TYPE_CHECKING:  # imported when a module is read (the DWARF reader costs star
     from auditor.wasm.crates import CrateSize
     from auditor.wasm.dwarf import DwarfFunctions
 
-COMPRESSION = {"exact": (9, 11), "fast": (6, 6), "none": (None, None)}
+COMPRESSION = {"exact": (9, 11), "fast": (5, 5), "none": (None, None)}
 # brotli -q 11 runs at ~0.6 MB/s: "auto" keeps it for files up to this size (shipped
 # modules) and uses "fast" above it (modules carrying megabytes of DWARF). "fast" is
-# gzip -6 and brotli -q 6 (-q 9 until issue 16: 6.4 s CPU on a 45.6 MB module where
-# -q 6 takes 1.1 s and comes out 4.3 % larger), each in its own thread beside parsing.
+# gzip -5 and brotli -q 5, each in its own thread beside parsing: gzip -6 + brotli -q 9
+# until issue 16 (-q 9: 6.4 s CPU on a 45.6 MB module), then -6 + -q 6, now -5 + -q 5
+# (issue 16's "10 MB in 1 s": on the real modules -5 takes 0.56-0.63x the CPU of -6 for
+# 1.3-2.4 % more bytes, -q 5 0.73-0.78x of -q 6 for 0.9-2.5 % more).
 AUTO_EXACT_LIMIT = 1 << 20
 
 
@@ -282,9 +284,12 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
         raise AuditorError(f"unknown compression mode {compression!r} (auto, exact, fast, none)")
     sizes: dict[str, int | None] = {}
     # Compression runs beside parsing (zlib and brotli release the GIL); a module that
-    # fails to parse does not wait for it (daemon threads).
-    comp = threading.Thread(target=lambda: sizes.update(zip(("gz", "br"), _compress(data, compression))), daemon=True)
-    comp.start()
+    # fails to parse does not wait for it (daemon threads). "none" starts no thread.
+    comp = None
+    if COMPRESSION[compression][0] is not None:
+        comp = threading.Thread(target=lambda: sizes.update(zip(("gz", "br"), _compress(data, compression))),
+                                daemon=True)
+        comp.start()
     mod = parse_module(data, name)
     exported = exported_functions(mod)
     # Each distinct name demangled once, under one work budget for the module.
@@ -302,7 +307,8 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
     crates = rollup((f.demangled, f.size) for f in functions)
     summary = dwarf_summary(mod)
     walk = dwarf_walk(mod) if dwarf and summary else None
-    comp.join()
+    if comp is not None:
+        comp.join()
     return InspectResult(mod, sizes.get("gz"), sizes.get("br"), compression, functions, crates, allocator, grow_sites,
                          dwarf=summary, dwarf_functions=walk)
 
