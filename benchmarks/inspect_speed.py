@@ -225,9 +225,8 @@ def phases(path: Path) -> None:
     from auditor.wasm.allocator import detect
     from auditor.wasm.crates import crate_of, rollup
     from auditor.wasm.demangle import demangle_all
-    from auditor.wasm.graph import Kind, item_graph
     from auditor.wasm.grow import find_grow_sites
-    from auditor.wasm.inspect import FunctionInfo, InspectResult
+    from auditor.wasm.inspect import FunctionInfo, InspectResult, exported_functions
     from auditor.wasm.parse import parse_module
 
     data = path.read_bytes()
@@ -243,9 +242,8 @@ def phases(path: Path) -> None:
     tick("parse + validate bodies (Python pass)")
     mod = parse_module(data, str(path))
     tick("parse + validate bodies (as inspect: auto)")
-    graph = item_graph(mod)
-    exported = graph.exported(Kind.FUNCTION)
-    tick("item graph")
+    exported = exported_functions(mod)  # inspect builds no item graph (issue 16, round 4)
+    tick("exports")
     dem = demangle_all([f.name for f in mod.functions], strip=True)
     tick("demangle (each name once)")
     functions = [FunctionInfo(f.index, f.name, d, f.body_size, crate_of(d), tuple(exported.get(f.index, ())))

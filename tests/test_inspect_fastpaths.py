@@ -152,3 +152,67 @@ def audit_record(result):
     from auditor.rules.audit import audit
 
     return audit(result).to_json()
+
+
+def _with_pid(items):
+    import os
+
+    return [(x * 2, os.getpid()) for x in items]
+
+
+def test_forked_split_gives_fns_answers_and_really_forks(monkeypatch):
+    import os
+
+    from auditor.wasm import forked
+
+    items = list(range(10_001))
+    out = forked.map_split(_with_pid, items, min_items=1)
+    assert [a for a, _ in out] == [x * 2 for x in items]
+    pids = {p for _, p in out}
+    if forked.can_fork():  # Linux with two CPUs: the second half came from a child
+        assert len(pids) == 2 and os.getpid() in pids and out[-1][1] != os.getpid()
+    monkeypatch.setenv("AUDITOR_FORK", "0")
+    assert {p for _, p in forked.map_split(_with_pid, items, min_items=1)} == {os.getpid()}
+
+
+def test_forked_split_survives_a_dying_child():
+    import os
+
+    from auditor.wasm import forked
+
+    parent = os.getpid()
+
+    def dies_in_child(items):
+        if os.getpid() != parent:
+            os._exit(3)
+        return [x + 1 for x in items]
+
+    def raises_in_child(items):
+        if os.getpid() != parent:
+            raise RuntimeError("child")
+        return [x + 1 for x in items]
+
+    items = list(range(5000))
+    for fn in (dies_in_child, raises_in_child):
+        assert forked.map_split(fn, items, min_items=1) == [x + 1 for x in items]
+
+
+def test_split_demangling_equals_the_serial_one(monkeypatch):
+    """Real v0 names, legacy and C++ names, backref bombs, duplicates, None, and budgets
+    small enough that the first pass itself runs short: the same names, skips and budget."""
+    from test_text_adversarial import backref_bomb
+
+    from auditor.wasm import demangle as dm
+    from auditor.wasm import forked
+    from auditor.wasm.parse import parse_module
+
+    biome = next(p for p in fixturelib.real_modules() if "biome" in p.name)
+    with_names = parse_module(biome.read_bytes())
+    real = [f.name for f in with_names.functions[:3000]]
+    names = [*real, *[backref_bomb(40, f"c{i}") for i in range(40)], "_ZN4core3fmt5write17h0123456789abcdefE",
+             "_Z3fooi", "_ZNK3std6vectorIiE4sizeEv", None, "memcpy", *real[:50]]
+    monkeypatch.setattr(forked, "MIN_ITEMS", 1)
+    for budget in (None, 10_000, 200_000, 1):
+        serial = dm.demangle_all(names, strip=True, budget=budget)
+        split = dm.demangle_all(names, strip=True, budget=budget, split=True)
+        assert (split.names, split.skipped, split.budget) == (serial.names, serial.skipped, serial.budget)

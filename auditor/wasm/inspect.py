@@ -293,7 +293,7 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
     mod = parse_module(data, name)
     exported = exported_functions(mod)
     # Each distinct name demangled once, under one work budget for the module.
-    demangled = demangle_all([f.name for f in mod.functions], strip=True)
+    demangled = demangle_all([f.name for f in mod.functions], strip=True, split=True)
     warning = demangled.warning()
     if warning:
         mod.warnings.append(warning)
