@@ -143,7 +143,15 @@ def _value(o: Any, nl: str, keys: dict) -> str:
                 ek = _key(k) + ": "
                 if type(k) is str:
                     keys[k] = ek
-            parts.append(ek + _member(v, inner, keys))
+            t = type(v)  # _member, inline: a call less per value
+            if t is str:
+                parts.append(ek + encode_basestring(v))
+            elif t is int:
+                parts.append(ek + int.__repr__(v))
+            elif v is None:
+                parts.append(ek + "null")
+            else:
+                parts.append(ek + _value(v, inner, keys))
         return "{" + inner + sep.join(parts) + nl + "}"
     return json.dumps(o)  # raises TypeError: "Object of type X is not JSON serializable"
 
