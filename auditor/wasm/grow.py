@@ -25,7 +25,6 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 from auditor.records.inspect import GrowSiteRecord
-from auditor.wasm.graph import item_graph
 from auditor.wasm.model import Module
 from auditor.wasm.opcodes import (
     OP_CALL,
@@ -210,6 +209,8 @@ def _grow_functions(mod: Module) -> set[int] | dict[int, list[int]]:
     built = mod.derived.get("item_graph")
     parsed = mod.derived.get(ParsedRefs.KEY)
     if built is not None or not isinstance(parsed, ParsedRefs) or len(parsed.starts) != len(mod.functions):
+        from auditor.wasm.graph import item_graph
+
         return item_graph(mod).grow_offsets
     ops = parsed.flat[0::2]  # the opcodes (pairs start at even positions)
     bounds = [s // 2 for s in parsed.starts]
@@ -237,7 +238,7 @@ class _Callers:
 
     def _index(self) -> dict[int, list[int]]:
         if self._rev is None:
-            from auditor.wasm.graph import Edge, Kind
+            from auditor.wasm.graph import Edge, Kind, item_graph
 
             g = item_graph(self.mod)
             rev: dict[int, list[int]] = {}
@@ -260,7 +261,7 @@ class _Callers:
             return self._memo[func]
         self._memo[func] = False  # recursion through a cycle proves nothing
         rev = self._index()
-        from auditor.wasm.graph import Kind
+        from auditor.wasm.graph import Kind, item_graph
 
         first_fn = item_graph(self.mod).first[Kind.FUNCTION]
         callers = rev.get(func + first_fn, [])
