@@ -53,28 +53,30 @@ def shared(tmp_path_factory):
 
 
 @pytest.mark.cargo
-def test_probe_builds_are_shared_per_allocator_and_panic_strategy(shared):
+def test_probe_builds_are_shared_per_allocator(shared):
     calls = [c for c in shared["calls"] if c.split()[0:1] != ["-V"]]
     # measured builds are `cargo build --lib`, probe builds `cargo rustc --lib … -- -C strip=debuginfo`
     builds = [c for c in calls if " build --lib " in f" {c}" or " rustc --lib " in f" {c}"]
     probe_builds = [c for c in builds if "auditor_injected_glue/probes" in c]
-    # 6 measured builds; probes: release (serves release + opt-z) and min-size-z
-    # (panic = "abort"), per allocator: 4, not 6.
+    # 6 measured builds; one probe build per allocator, with release: min-size-z's
+    # panic = "abort" is wasm32-unknown-unknown's own strategy (next test), so it probes
+    # the same panic path as release: 2 probe builds, not 6 (nor 4, one per strategy).
     assert len(builds) - len(probe_builds) == 6
-    assert sorted(re.search(r"--profile (\S+)", c).group(1) for c in probe_builds) == \
-        ["min-size-z", "min-size-z", "release", "release"]
+    assert sorted(re.search(r"--profile (\S+)", c).group(1) for c in probe_builds) == ["release", "release"]
     # auditor's count is the wrapper's count, every invocation included
     assert _counted(shared["cold"].stderr) == len(shared["calls"])
-    assert "6 builds, 4 probe builds" in shared["cold"].stderr
+    assert "6 builds, 2 probe builds" in shared["cold"].stderr
 
     v = {x["id"]: x for x in shared["report"]["variants"]}
     for alloc in ("default", "fixture_bump"):
         rel, optz, minz = v[f"release/{alloc}"], v[f"opt-z/{alloc}"], v[f"min-size-z/{alloc}"]
-        assert rel["probe_build"]["profile"] == optz["probe_build"]["profile"] == "release"
-        assert rel["probes_path"] == optz["probes_path"] != minz["probes_path"]
-        assert minz["probe_build"]["profile"] == "min-size-z"
-        assert minz["probe_build"]["behaviour"] == {"panic": "abort"} and rel["probe_build"]["behaviour"] == {}
-        assert sorted(rel["probe_build"]["variants"]) == sorted([f"release/{alloc}", f"opt-z/{alloc}"])
+        assert rel["probe_build"]["profile"] == optz["probe_build"]["profile"] == minz["probe_build"]["profile"] \
+            == "release"
+        assert rel["probes_path"] == optz["probes_path"] == minz["probes_path"]
+        assert minz["probe_build"]["behaviour"] == rel["probe_build"]["behaviour"] == {}
+        assert minz["probe_build"]["target_panic"] == "abort"
+        assert sorted(rel["probe_build"]["variants"]) == \
+            sorted([f"release/{alloc}", f"opt-z/{alloc}", f"min-size-z/{alloc}"])
         for x in (rel, optz, minz):
             assert x["probe_build"]["sha256"] == _sha(x["probes_path"])  # the module it names
             assert x["runtime"]["file"] == x["probes_path"]  # the runtime ran that module
@@ -86,14 +88,38 @@ def test_probe_builds_are_shared_per_allocator_and_panic_strategy(shared):
 
 
 @pytest.mark.cargo
+def test_panic_abort_is_the_targets_own_strategy(toolchain, tmp_path):
+    """Why min-size-z shares release's probe build, asked of rustc and cargo, not of
+    auditor: rustc's whole cfg for the target is the same with and without
+    `-C panic=abort`, and cargo passes `-C panic=abort` for panic = "abort" and nothing for
+    "unwind" (which is then the target's default too)."""
+    tc = toolchain
+    env = {**os.environ, **tc.environ(), "RUSTC": tc.rustc, "CARGO": tc.cargo}
+    cfg = [subprocess.run([tc.rustc, "--print", "cfg", "--target", "wasm32-unknown-unknown", *extra], env=env,
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+           for extra in ([], ["-C", "panic=abort"])]
+    assert 'panic="abort"' in cfg[0] and sorted(cfg[0]) == sorted(cfg[1])
+    crate = copy_crate("minimal", tmp_path / "src")
+    flags = {}
+    for strategy in ("abort", "unwind"):
+        p = subprocess.run([tc.cargo, "--config", 'profile.p.inherits="release"', "--config",
+                            f'profile.p.panic="{strategy}"', "build", "-v", "--lib", "--offline", "--target",
+                            "wasm32-unknown-unknown", "--profile", "p", "--target-dir", str(tmp_path / "t")],
+                           cwd=crate, env=env, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        flags[strategy] = re.findall(r"-C panic=\w+", p.stderr)
+    assert flags == {"abort": ["-C panic=abort"], "unwind": []}
+
+
+@pytest.mark.cargo
 def test_text_report_names_the_probed_build(shared):
     args = [a for a in shared["args"] if a not in ("--format", "json")]
     p = auditor(*args, env=shared["env"])
     block = p.stdout.split("Runtime (", 1)[1].split("\n\n", 1)[0]
-    assert block.startswith("4 probe builds")
+    assert block.startswith("2 probe builds")
     rows = {line.split()[0]: line.split()[1] for line in block.splitlines()[3:]}
     assert rows["opt-z/fixture_bump"] == "release/fixture_bump"
-    assert rows["min-size-z/default"] == "min-size-z/default"
+    assert rows["min-size-z/default"] == "release/default"
 
 
 @pytest.mark.cargo
@@ -277,15 +303,26 @@ def test_probe_profile_groups_by_behaviour_keys():
     from auditor.pipeline.plan import probe_profile
 
     profiles = build_matrix(None, None, ["default"]).profiles
-    chosen = {p.name: probe_profile(p, profiles)[0].name for p in profiles}
-    assert chosen == {"release": "release", "opt-s": "release", "opt-z": "release", "lto": "release",
-                      "cgu1": "release", "strip": "release", "panic-abort": "panic-abort",
-                      "min-size-s": "panic-abort", "min-size-z": "panic-abort",
-                      "nightly-min-size": "nightly-min-size"}  # std rebuilt (cargo-unstable): its own probe
+    split = {"release": "release", "opt-s": "release", "opt-z": "release", "lto": "release",
+             "cgu1": "release", "strip": "release", "panic-abort": "panic-abort",
+             "min-size-s": "panic-abort", "min-size-z": "panic-abort",
+             "nightly-min-size": "nightly-min-size"}  # std rebuilt (cargo-unstable): its own probe
+    # The target's strategy unknown, or unwind: panic = "abort" is a behaviour of its own.
+    for target_panic in (None, "unwind"):
+        assert {p.name: probe_profile(p, profiles, target_panic)[0].name for p in profiles} == split
+    # wasm32-unknown-unknown's default is abort: panic = "abort" (or "unwind") is release's behaviour.
+    merged = {p.name: probe_profile(p, profiles, "abort") for p in profiles}
+    assert {k: q.name for k, (q, _) in merged.items()} == {**{k: "release" for k in split},
+                                                          "nightly-min-size": "nightly-min-size"}
+    assert merged["min-size-z"][1] == {}
+    immediate = Profile("tiny", {"inherits": "release", "panic": "immediate-abort"})
+    assert probe_profile(immediate, profiles + [immediate], "abort") == (immediate, {"panic": "immediate-abort"})
     # Without release/panic-abort selected: the first selected profile of the same behaviour.
     only = [p for p in profiles if p.name in ("opt-z", "min-size-s", "min-size-z")]
     assert {p.name: probe_profile(p, only)[0].name for p in only} == \
         {"opt-z": "opt-z", "min-size-s": "min-size-s", "min-size-z": "min-size-s"}
+    assert {p.name: probe_profile(p, only, "abort")[0].name for p in only} == \
+        {"opt-z": "opt-z", "min-size-s": "opt-z", "min-size-z": "opt-z"}
     # overflow-checks changes behaviour: its own probe; a dev-based profile probes itself.
     checked = Profile("checked", {"inherits": "release", "opt-level": "z", "overflow-checks": True})
     devish = Profile("devish", {"inherits": "dev", "opt-level": 1})

@@ -613,6 +613,37 @@ def configured_build_std(package_dir: Path, configured: object = None, where: st
     return None
 
 
+_panic_cache: dict[str, str | None] = {}
+
+
+def target_panic(tc: Toolchain, cache_dir: Path | None) -> str | None:
+    """The panic strategy rustc uses for TARGET when cargo passes no `-C panic`
+    (`rustc --print cfg --target TARGET`), None when rustc does not say.
+
+    Cargo passes `-C panic=abort` for `panic = "abort"` and nothing for `"unwind"`, so
+    on a target whose default is abort (wasm32-unknown-unknown on every rustc measured)
+    both settings compile the same panic path; the scan's probe builds rely on it.
+    Kept per toolchain next to the test build's verdict: 40 ms of rustc, once."""
+    if tc.key in _panic_cache:
+        return _panic_cache[tc.key]
+    digest = hashlib.sha256(f"print-cfg\n{TARGET}\n{tc.key}".encode()).hexdigest()[:24]
+    record = cache_dir / "toolchains" / f"cfg-{digest}.json" if cache_dir else None
+    value: str | None = None
+    try:
+        value = json.loads(record.read_text())["panic"] if record else None
+        found = record is not None
+    except (OSError, ValueError, KeyError, TypeError):
+        found = False
+    if not found:
+        code, out, _ = _run([tc.rustc, "--print", "cfg", "--target", TARGET])
+        cfg = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if code == 0 else {}
+        value = cfg.get("panic", "").strip('"') or None
+        if record and code == 0:
+            _write_json(record, {"panic": value})
+    _panic_cache[tc.key] = value
+    return value
+
+
 _unstable_cache: dict[str, frozenset[str]] = {}
 
 

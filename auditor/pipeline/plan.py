@@ -101,6 +101,7 @@ class ProbePlan:
     need_build: bool
     args: list[str]
     variants: list[str] = field(default_factory=list)  # ids of the matrix's variants it serves
+    target_panic: str | None = None  # the target's default strategy, when a profile set `panic`
 
     @property
     def id(self) -> str:
@@ -111,7 +112,8 @@ class ProbePlan:
         return {"profile": self.profile.name, "allocator": self.allocator.name, "behaviour": self.behaviour,
                 "status": rec.get("status"), "sha256": rec.get("sha256"),
                 "path": str(self.cache.path("probes.wasm")) if rec.get("status") == "ok" else None,
-                "command": display_command(self.args), "variants": list(self.variants)}
+                "command": display_command(self.args), "variants": list(self.variants),
+                "target_panic": self.target_panic}
 
 
 @dataclass
@@ -299,9 +301,12 @@ def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
     # Chosen from the whole matrix, not a shard's slice: every shard names the same probe builds.
     selected = ctx.matrix.profiles
     serves: dict[tuple[str, str], list[str]] = {}
+    # Asked only when a profile sets `panic` (40 ms of rustc, then cached per toolchain).
+    panic = tc_mod.target_panic(ctx.toolchain, ctx.cache_root) \
+        if ctx.runtime_on and any("panic" in p.settings for p in selected) else None
     if ctx.runtime_on:
         for p, a in ctx.matrix.variants():
-            serves.setdefault((probe_profile(p, selected)[0].name, a.name), []).append(join_id(p.name, a.name))
+            serves.setdefault((probe_profile(p, selected, panic)[0].name, a.name), []).append(join_id(p.name, a.name))
     for i, (p, a) in enumerate(ctx.chosen):
         key = digest([CACHE_FORMAT, inputs, TARGET, p.name, p.settings, allocator_key(a), options.build.to_json()])
         vc = VariantCache(ctx.cache_root, key, read=options.use_cache)
@@ -309,7 +314,7 @@ def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
         args = cargo_args(p.config_args(), p.name, ctx.crate.name, options.build)
         plan = Plan(i, p, a, key, vc, rec, rec is None, args)
         if ctx.runtime_on:
-            q, behaviour = probe_profile(p, selected)
+            q, behaviour = probe_profile(p, selected, panic)
             pkey = digest([CACHE_FORMAT, inputs, TARGET, "probes", q.name, q.settings, allocator_key(a),
                            options.build.to_json(), PROBE_FEATURE, list(PROBE_RUSTC_ARGS), "twin-strip-override"])
             if pkey not in probes:
@@ -318,7 +323,7 @@ def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
                 pargs = probe_cargo_args(q.config_args(), q.name, ctx.crate.name, options.build, PROBE_FEATURE,
                                          q.settings.get("strip"))
                 probes[pkey] = ProbePlan(a, q, behaviour, pkey, pc, prec, prec is None, pargs,
-                                         serves.get((q.name, a.name), []))
+                                         serves.get((q.name, a.name), []), panic)
             plan.probe = probes[pkey]
         plans.append(plan)
     return plans
@@ -345,7 +350,7 @@ def _on_release(p: Profile) -> bool:
     return p.name == "release" or (p.name != "dev" and p.settings.get("inherits", "release") == "release")
 
 
-def probe_profile(p: Profile, chosen: list[Profile]) -> tuple[Profile, dict[str, Any]]:
+def probe_profile(p: Profile, chosen: list[Profile], target_panic: str | None = None) -> tuple[Profile, dict[str, Any]]:
     """The profile variant profile `p`'s probe build uses, and the behaviour it stands for.
 
     Profiles on top of [profile.release] share a probe build when they agree on the
@@ -354,13 +359,22 @@ def probe_profile(p: Profile, chosen: list[Profile]) -> tuple[Profile, dict[str,
     nothing else changed), else the first selected profile with that behaviour (`p`
     itself at worst), so it always reuses a measured profile's compiled dependencies.
     Any other profile (inheriting `dev`, say) probes itself.
+
+    `target_panic`: the target's own panic strategy (toolchain.target_panic). Cargo passes
+    `-C panic=abort` for "abort" and nothing for "unwind", so a `panic` equal to it, or
+    "unwind", is no behaviour of its own: on wasm32-unknown-unknown, whose default is
+    abort, `panic-abort` and the min-size profiles probe with `release`. Unknown (None):
+    every `panic` setting counts.
     """
     if not _on_release(p):
         return p, {k: v for k, v in p.settings.items() if k != "inherits"}
     keys = behaviour_keys()
 
     def behaviour(q: Profile) -> dict[str, Any]:
-        return {k: q.settings[k] for k in keys if k in q.settings}
+        b = {k: q.settings[k] for k in keys if k in q.settings}
+        if target_panic is not None and b.get("panic") in (target_panic, "unwind"):
+            del b["panic"]
+        return b
 
     want = behaviour(p)
     same = [q for q in chosen if _on_release(q) and behaviour(q) == want]

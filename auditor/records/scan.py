@@ -119,6 +119,7 @@ class ProbeBuildRecord(TypedDict):
     path: str | None  # the module (in the cache), null when it failed
     command: str  # the reproducing cargo command (probe exports via the glue crate's feature)
     variants: list[str]  # the variants of this run it serves
+    target_panic: str | None  # the target's default panic strategy (rustc --print cfg), when a profile sets panic
 
 
 class VariantRecord(TypedDict):
