@@ -216,3 +216,18 @@ def test_split_demangling_equals_the_serial_one(monkeypatch):
         serial = dm.demangle_all(names, strip=True, budget=budget)
         split = dm.demangle_all(names, strip=True, budget=budget, split=True)
         assert (split.names, split.skipped, split.budget) == (serial.names, serial.skipped, serial.budget)
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 12345])
+def test_gzip_size_is_gzip_compress_length(size):
+    """The streamed count equals the length of gzip.compress's output (and of a gzip CLI
+    stream of the same deflate level, as test_fast_compression checks)."""
+    import gzip
+    import random
+
+    from auditor.wasm.inspect import gzip_size
+
+    rng = random.Random(size)
+    data = bytes(rng.choice(b"abcdefgh\0\x01\xff") for _ in range(size // 2)) + rng.randbytes(size - size // 2)
+    for level in (1, 5, 6, 9):
+        assert gzip_size(data, level) == len(gzip.compress(data, level, mtime=0))

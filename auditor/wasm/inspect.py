@@ -6,9 +6,9 @@ budgets consume; the README documents each field.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -249,8 +249,6 @@ def exported_functions(mod: m.Module) -> dict[int, list[str]]:
 
 
 def _compression_impl() -> CompressionImplRecord:
-    import zlib
-
     import brotli
 
     return {"zlib": zlib.ZLIB_RUNTIME_VERSION, "brotli": getattr(brotli, "__version__", None)}
@@ -267,9 +265,26 @@ def _compress(data: bytes, mode: str) -> tuple[int | None, int | None]:
     t = threading.Thread(target=lambda: out.__setitem__("br", len(brotli.compress(data, quality=br_quality))),
                          daemon=True)
     t.start()
-    gz = len(gzip.compress(data, compresslevel=gz_level, mtime=0))
+    gz = gzip_size(data, gz_level)
     t.join()
     return gz, out["br"]
+
+
+_GZIP_FRAME = 10 + 8  # gzip.compress's header (no name, mtime 0) and trailer (CRC-32, size)
+_DEFLATE_CHUNK = 1 << 20
+
+
+def gzip_size(data: bytes, level: int) -> int:
+    """len(gzip.compress(data, level, mtime=0)), without holding the output: the raw
+    deflate stream gzip.compress wraps, fed a megabyte at a time and counted (zlib's
+    output does not depend on how the input is split; 12 MB less at the peak on a
+    45 MB module, issue 16)."""
+    deflate = zlib.compressobj(level, zlib.DEFLATED, -15)
+    view = memoryview(data)
+    n = _GZIP_FRAME
+    for at in range(0, len(data), _DEFLATE_CHUNK):
+        n += len(deflate.compress(view[at:at + _DEFLATE_CHUNK]))
+    return n + len(deflate.flush())
 
 
 @gc_paused()
