@@ -231,3 +231,18 @@ def test_gzip_size_is_gzip_compress_length(size):
     data = bytes(rng.choice(b"abcdefgh\0\x01\xff") for _ in range(size // 2)) + rng.randbytes(size - size // 2)
     for level in (1, 5, 6, 9):
         assert gzip_size(data, level) == len(gzip.compress(data, level, mtime=0))
+
+
+def test_json_on_stdout_is_streamed_and_equals_the_rendered_file(tmp_path):
+    """stdout gets the JSON a piece at a time (report.stream), `-o FILE` the rendered
+    string: byte for byte the same, and the same as json.dumps of the record."""
+    import clirun
+
+    path = tmp_path / "s.wasm"
+    path.write_bytes(synthetic(0.3))
+    out = tmp_path / "o.json"
+    streamed = clirun.run_process(["inspect", str(path), "--format", "json", "--compression", "none"])
+    to_file = clirun.run_process(["inspect", str(path), "--format", "json", "--compression", "none", "-o", str(out)])
+    assert streamed.returncode == to_file.returncode == 0 and to_file.stdout == ""
+    assert streamed.stdout == out.read_text()
+    assert streamed.stdout == json.dumps(json.loads(streamed.stdout), indent=2, ensure_ascii=False) + "\n"
