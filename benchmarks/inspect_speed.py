@@ -19,6 +19,11 @@ machine) and peak RSS. Goals: a 45.6 MB module in <= 5 s and <= 5x its size in R
 crates, allocator detection, source paths, record + rules, JSON), so a regression
 names its stage.
 
+`--fork both` times auditor with AUDITOR_FORK=0 (all the demangling in one process) and
+=1 (half of it in a forked child when a second CPU is there), side by side; CPU seconds
+include the child's. `CPU x obj` is auditor's CPU over wasm-objdump's, measured back to
+back in the same run (steadier than wall on a shared machine).
+
 `--reader both` times auditor with the compiled code reader off (AUDITOR_NATIVE_READER=off:
 the Python pass, as before it) and on (auto), side by side.
 
@@ -182,13 +187,15 @@ def use_source(src: str) -> None:
 
 
 READERS = ["auto"]  # AUDITOR_NATIVE_READER values to time auditor with (--reader)
+FORKS = ["1"]  # AUDITOR_FORK values (--fork): 0 = demangling all in one process
 
 
 def commands(path: Path, text: bool) -> list[tuple[str, list[str]]]:
     out = []
-    for reader in READERS:
-        auditor = ["env", f"AUDITOR_NATIVE_READER={reader}", *AUDITOR, "inspect", str(path)]
-        tag = "" if READERS == ["auto"] else f" [reader {reader}]"
+    for reader, fork in [(r, f) for r in READERS for f in FORKS]:
+        auditor = ["env", f"AUDITOR_NATIVE_READER={reader}", f"AUDITOR_FORK={fork}", *AUDITOR, "inspect", str(path)]
+        tag = ("" if READERS == ["auto"] else f" [reader {reader}]") + ("" if FORKS == ["1"] else
+                                                                        " [no fork]" if fork == "0" else " [fork]")
         out += [
             ("auditor inspect --format json --compression none" + tag,
              auditor + ["--format", "json", "--compression", "none"]),
@@ -207,14 +214,15 @@ def commands(path: Path, text: bool) -> list[tuple[str, list[str]]]:
 def table(path: Path, repeat: int, text: bool = True) -> dict[str, tuple[float, float, int]]:
     size = path.stat().st_size
     print(f"\n{path.name}: {size:,} bytes ({size / 1e6:.1f} MB)")
-    print(f"  {'command':<62} {'wall s':>8} {'CPU s':>7} {'s/MB':>6} {'RSS MB':>7} {'RSS/size':>8} {'x objdump':>9}")
+    print(f"  {'command':<62} {'wall s':>8} {'CPU s':>7} {'s/MB':>6} {'RSS MB':>7} {'RSS/size':>8} {'x objdump':>9} "
+          f"{'CPU x obj':>9}")
     results: dict[str, tuple[float, float, int]] = {}
     for label, cmd in commands(path, text):
         results[label] = best(cmd, repeat)
-    ref = results["wasm-objdump -x"][0]
+    ref, ref_cpu = results["wasm-objdump -x"][:2]
     for label, (wall, cpu, rss) in results.items():
         print(f"  {label:<62} {wall:>8.2f} {cpu:>7.2f} {wall / (size / 1e6):>6.3f} {rss / 1e6:>7.1f} {rss / size:>8.1f} "
-              f"{wall / ref:>9.2f}")
+              f"{wall / ref:>9.2f} {cpu / max(ref_cpu, 0.005):>9.2f}")
     return results
 
 
@@ -320,11 +328,15 @@ def main() -> None:
     ap.add_argument("--auditor-src", help="time the auditor in this source tree instead (before/after figures)")
     ap.add_argument("--threshold", action="store_true",
                     help="only measure where the compiled code reader starts to pay (rules/wasm_opcodes.toml [native])")
+    ap.add_argument("--fork", choices=["on", "off", "both"], default="on",
+                    help="AUDITOR_FORK for auditor's runs (half of the demangling in a forked child when a second CPU "
+                         "is there); both: off and on side by side")
     ap.add_argument("--reader", choices=["auto", "on", "off", "both"], default="auto",
                     help="AUDITOR_NATIVE_READER for auditor's runs; both: off and auto side by side (the compiled "
                          "code reader's before/after)")
     args = ap.parse_args()
     READERS[:] = ["off", "auto"] if args.reader == "both" else [args.reader]
+    FORKS[:] = {"on": ["1"], "off": ["0"], "both": ["0", "1"]}[args.fork]
     if args.threshold:
         threshold(args.repeat)
         return
@@ -357,6 +369,8 @@ def main() -> None:
             table(path, args.repeat)
             if args.phases:
                 phases(path)
+    load = os.getloadavg()
+    print(f"\nend {time.strftime('%H:%M %Z')}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":
