@@ -222,7 +222,7 @@ def table(path: Path, repeat: int, text: bool = True) -> dict[str, tuple[float, 
     ref, ref_cpu = results["wasm-objdump -x"][:2]
     for label, (wall, cpu, rss) in results.items():
         print(f"  {label:<62} {wall:>8.2f} {cpu:>7.2f} {wall / (size / 1e6):>6.3f} {rss / 1e6:>7.1f} {rss / size:>8.1f} "
-              f"{wall / ref:>9.2f} {cpu / max(ref_cpu, 0.005):>9.2f}")
+              f"{wall / ref:>9.2f} {f'{cpu / ref_cpu:.2f}' if ref_cpu >= 0.05 else '-':>9}")  # GNU time: 10 ms steps
     return results
 
 
