@@ -19,10 +19,8 @@ machine) and peak RSS. Goals: a 45.6 MB module in <= 5 s and <= 5x its size in R
 crates, allocator detection, source paths, record + rules, JSON), so a regression
 names its stage.
 
-`--fork both` times auditor with AUDITOR_FORK=0 (all the demangling in one process) and
-=1 (half of it in a forked child when a second CPU is there), side by side; CPU seconds
-include the child's. `CPU x obj` is auditor's CPU over wasm-objdump's, measured back to
-back in the same run (steadier than wall on a shared machine).
+`CPU x obj` is auditor's CPU over wasm-objdump's, measured back to back in the same run
+(steadier than wall on a shared machine).
 
 `--reader both` times auditor with the compiled code reader off (AUDITOR_NATIVE_READER=off:
 the Python pass, as before it) and on (auto), side by side.
@@ -187,15 +185,13 @@ def use_source(src: str) -> None:
 
 
 READERS = ["auto"]  # AUDITOR_NATIVE_READER values to time auditor with (--reader)
-FORKS = ["1"]  # AUDITOR_FORK values (--fork): 0 = demangling all in one process
 
 
 def commands(path: Path, text: bool) -> list[tuple[str, list[str]]]:
     out = []
-    for reader, fork in [(r, f) for r in READERS for f in FORKS]:
-        auditor = ["env", f"AUDITOR_NATIVE_READER={reader}", f"AUDITOR_FORK={fork}", *AUDITOR, "inspect", str(path)]
-        tag = ("" if READERS == ["auto"] else f" [reader {reader}]") + ("" if FORKS == ["1"] else
-                                                                        " [no fork]" if fork == "0" else " [fork]")
+    for reader in READERS:
+        auditor = ["env", f"AUDITOR_NATIVE_READER={reader}", *AUDITOR, "inspect", str(path)]
+        tag = "" if READERS == ["auto"] else f" [reader {reader}]"
         out += [
             ("auditor inspect --format json --compression none" + tag,
              auditor + ["--format", "json", "--compression", "none"]),
@@ -328,15 +324,11 @@ def main() -> None:
     ap.add_argument("--auditor-src", help="time the auditor in this source tree instead (before/after figures)")
     ap.add_argument("--threshold", action="store_true",
                     help="only measure where the compiled code reader starts to pay (rules/wasm_opcodes.toml [native])")
-    ap.add_argument("--fork", choices=["on", "off", "both"], default="on",
-                    help="AUDITOR_FORK for auditor's runs (half of the demangling in a forked child when a second CPU "
-                         "is there); both: off and on side by side")
     ap.add_argument("--reader", choices=["auto", "on", "off", "both"], default="auto",
                     help="AUDITOR_NATIVE_READER for auditor's runs; both: off and auto side by side (the compiled "
                          "code reader's before/after)")
     args = ap.parse_args()
     READERS[:] = ["off", "auto"] if args.reader == "both" else [args.reader]
-    FORKS[:] = {"on": ["1"], "off": ["0"], "both": ["0", "1"]}[args.fork]
     if args.threshold:
         threshold(args.repeat)
         return

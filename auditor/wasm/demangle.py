@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
 from typing import Any
 
-from auditor.wasm.forked import map_split
 from auditor.wasm.reader import gc_paused
 
 __all__ = ["demangle", "demangle_all", "strip_hash", "is_rust_symbol", "v0_instantiating_crate", "Demangled"]
@@ -111,15 +109,8 @@ class Demangled:
                 f"module's budget of {self.budget:,} characters (v0 backrefs can expand exponentially)")
 
 
-def first_pass(syms: Sequence[str]) -> list[tuple[str, bool]]:
-    """demangle_all's first pass over distinct names: (output, stopped at the name's own
-    share) each, a function of the name alone (so any split of the list gives the same)."""
-    return [_demangle(sym, min(_share(sym), _MAX_OUTPUT)) for sym in syms]
-
-
 @gc_paused()
-def demangle_all(names: list[str | None], *, strip: bool = False, budget: int | None = None,
-                 split: bool = False) -> Demangled:
+def demangle_all(names: list[str | None], *, strip: bool = False, budget: int | None = None) -> Demangled:
     """Every name of one module demangled, each distinct name once, under one work budget
     for the whole module, so a module of v0 backref bombs costs time linear in its size
     (each bomb alone may print 1 M characters, ~0.3 s).
@@ -132,25 +123,16 @@ def demangle_all(names: list[str | None], *, strip: bool = False, budget: int | 
     stopped at their share retry, in order, with what is left (at most 1 M each,
     rustc-demangle's per-name limit; past that a name is malformed and stays mangled).
     Names the budget cannot finish stay mangled and are counted in `skipped`. `strip`
-    applies strip_hash to each result. `split`: the first pass over many names runs half
-    in a forked child when a second CPU is free (auditor.wasm.forked; same answers).
-
-    The first pass never runs short of budget (each name is charged at most its share,
-    and the budget is the sum of the shares plus a floor), so each name's first answer is
-    first_pass's; a name is demangled here again only if that ever stops holding."""
+    applies strip_hash to each result."""
     distinct = list(dict.fromkeys(n for n in names if n))
-    firsts = map_split(first_pass, distinct) if split else None
     if budget is None:
         budget = _MODULE_BUDGET_FLOOR + sum(_share(n) for n in distinct)
     left = budget
     done: dict[str, str] = {}
     retry: list[str] = []
-    for i, sym in enumerate(distinct):
+    for sym in distinct:
         limit = min(_share(sym), left, _MAX_OUTPUT)
-        if firsts is not None and limit == min(_share(sym), _MAX_OUTPUT):
-            out, over = firsts[i]
-        else:
-            out, over = _demangle(sym, limit)
+        out, over = _demangle(sym, limit)
         if over:
             retry.append(sym)
             left -= limit

@@ -328,7 +328,7 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
             mod.derived[_SHA256] = digest[0]
     exported = exported_functions(mod)
     # Each distinct name demangled once, under one work budget for the module.
-    demangled = demangle_all([f.name for f in mod.functions], strip=True, split=True)
+    demangled = demangle_all([f.name for f in mod.functions], strip=True)
     warning = demangled.warning()
     if warning:
         mod.warnings.append(warning)

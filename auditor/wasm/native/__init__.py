@@ -227,19 +227,6 @@ def _cache_dir() -> Path:
 
 
 def _dist_version() -> str:
-    """wasmtime-py's version: from its dist-info directory's name beside the package
-    (one directory listing; importing importlib.metadata costs ~10-25 ms of every
-    inspect), else from importlib.metadata."""
-    import wasmtime
-
-    site = Path(wasmtime.__file__).resolve().parent.parent
-    try:
-        found = [p.name[len("wasmtime-"):-len(".dist-info")] for p in site.iterdir()
-                 if p.name.startswith("wasmtime-") and p.name.endswith(".dist-info")]
-    except OSError:
-        found = []
-    if len(found) == 1:
-        return found[0]
     from importlib.metadata import PackageNotFoundError, version
 
     try:
