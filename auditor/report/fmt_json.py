@@ -64,7 +64,9 @@ def _write(o: Any, nl: str, keys: dict, write) -> None:
             batch.append(ek if ek is not None else _key(k) + ": ")
         else:
             v = member
-        if isinstance(v, (list, tuple, dict)) and _large(v):
+        # a list's members (35,823 function entries) by their own size only; a dict's few
+        # members with what they hold
+        if isinstance(v, (list, tuple, dict)) and (len(v) > _SMALL or is_dict and _large(v)):
             write("".join(batch))
             batch.clear()
             _write(v, inner, keys, write)
@@ -143,23 +145,30 @@ def _value(o: Any, nl: str, keys: dict) -> str:
     if isinstance(o, dict):
         if not o:
             return "{}"
+        # Dicts of one shape (every function entry) share their key texts: the pieces
+        # between the values, made once per (keys, indent).
+        shape = (nl, *o)
+        pieces = keys.get(shape)
+        if pieces is None:
+            if not all(type(k) is str for k in o):
+                pieces = [("{" + inner if i == 0 else sep) + _key(k) + ": " for i, k in enumerate(o)]
+            else:
+                pieces = keys[shape] = [("{" + inner if i == 0 else sep) + encode_basestring(k) + ": "
+                                        for i, k in enumerate(o)]
         parts = []
-        for k, v in o.items():
-            ek = keys.get(k) if type(k) is str else None
-            if ek is None:
-                ek = _key(k) + ": "
-                if type(k) is str:
-                    keys[k] = ek
+        for piece, v in zip(pieces, o.values()):
+            parts.append(piece)
             t = type(v)  # _member, inline: a call less per value
             if t is str:
-                parts.append(ek + encode_basestring(v))
+                parts.append(encode_basestring(v))
             elif t is int:
-                parts.append(ek + int.__repr__(v))
+                parts.append(int.__repr__(v))
             elif v is None:
-                parts.append(ek + "null")
+                parts.append("null")
             else:
-                parts.append(ek + _value(v, inner, keys))
-        return "{" + inner + sep.join(parts) + nl + "}"
+                parts.append(_value(v, inner, keys))
+        parts.append(nl + "}")
+        return "".join(parts)
     return json.dumps(o)  # raises TypeError: "Object of type X is not JSON serializable"
 
 
