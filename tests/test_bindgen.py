@@ -116,6 +116,40 @@ console.log(JSON.stringify([z.gzipSync(b, {level: 9}).length,
 """
 
 
+def test_printed_commands_reproduce_the_shipped_module(toolchain, variant, tmp_path):
+    """`scan --print-commands` after the scan: the wasm-bindgen and wasm-opt lines it prints,
+    run in a clean shell on cargo's module (put where the printed cargo line writes it),
+    give the shipped module byte for byte."""
+    p = fixturelib.scan("bindgen_app", "--profiles", "release", "--allocators", "default", "--print-commands",
+                        "--format", "json", toolchain=toolchain, env=ENV)
+    (row,) = json.loads(p.stdout)["variants"]
+    assert [s["stage"] for s in row["ship"]] == ["bindgen", "wasm-opt"]
+    assert all(s["exact"] and s["note"] is None for s in row["ship"]), row["ship"]
+    bindgen, opt = row["ship"]
+    cargo_out = tmp_path / bindgen["argv"][-1]
+    assert not Path(bindgen["argv"][-1]).is_absolute()  # relative to the crate, as cargo writes it
+    cargo_out.parent.mkdir(parents=True)
+    shutil.copy(_stage(variant, "cargo")["path"], cargo_out)
+    for st in row["ship"]:
+        r = subprocess.run(["env", "-i", f"PATH={os.environ['PATH']}", "sh", "-c", st["shell"]], cwd=tmp_path,
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, (st["shell"], r.stderr[-2000:])
+    shipped = next(s for s in variant["stages"] if s["shipped"])
+    assert shipped["name"] == "wasm-opt"
+    assert (tmp_path / opt["argv"][-1]).read_bytes() == Path(shipped["path"]).read_bytes()
+    # Before any scan (an empty cache) cargo's module and so its features are unknown: the
+    # wasm-opt line says so instead of guessing flags.
+    cold = subprocess.run([sys.executable, "-m", "auditor", "scan", str(fixturelib.fixture_crate("bindgen_app")),
+                           "--profiles", "release", "--allocators", "default", "--print-commands", "--format", "json",
+                           "--cache-dir", str(tmp_path / "empty")], env=fixturelib.scan_env(toolchain, ENV),
+                          capture_output=True, text=True, check=True)
+    (row,) = json.loads(cold.stdout)["variants"]
+    assert row["ship"][0]["shell"] == bindgen["shell"] and row["ship"][0]["exact"]
+    assert not row["ship"][1]["exact"] and "--enable-<feature>" in row["ship"][1]["note"]
+    assert not any(a.startswith("--enable-") for a in row["ship"][1]["argv"])
+    assert any(a.startswith("--enable-") for a in opt["argv"])  # rustc 1.96's module needs some
+
+
 def test_compressed_sizes_match_gzip_and_brotli_clis(variant):
     """brotli -q 11: byte-exact with the brotli CLI and Node's binding. gzip -9: deflate
     encoders differ by a few tenths of a percent (GNU gzip, Node's bundled zlib, the

@@ -28,6 +28,7 @@ def test_printed_line_reproduces_the_scan_in_a_clean_shell(toolchain, tmp_path):
     (row,) = json.loads(p.stdout)["variants"]
     assert row["env"]["CARGO"] == toolchain.cargo and row["env"]["RUSTC"] == toolchain.rustc
     assert row["env"]["CARGO_INCREMENTAL"] == "0"
+    assert row["ship"] == []  # no wasm-bindgen in the crate, wasm-opt not asked for: cargo's module ships
     assert row["shell"].startswith(f"CARGO={shlex.quote(toolchain.cargo)} RUSTC={shlex.quote(toolchain.rustc)} ")
     text = subprocess.run(["auditor", "scan", str(CRATES / "minimal"), *ARGS, "--print-commands"], env=env,
                           capture_output=True, text=True, check=True).stdout

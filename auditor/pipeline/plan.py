@@ -308,9 +308,7 @@ def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
         for p, a in ctx.matrix.variants():
             serves.setdefault((probe_profile(p, selected, panic)[0].name, a.name), []).append(join_id(p.name, a.name))
     for i, (p, a) in enumerate(ctx.chosen):
-        key = digest([CACHE_FORMAT, inputs, TARGET, p.name, p.settings, allocator_key(a), options.build.to_json()])
-        vc = VariantCache(ctx.cache_root, key, read=options.use_cache)
-        rec = _usable(vc, "module.wasm")
+        key, vc, rec = _variant_cache(ctx, options, inputs, p, a)
         args = cargo_args(p.config_args(), p.name, ctx.crate.name, options.build)
         plan = Plan(i, p, a, key, vc, rec, rec is None, args)
         if ctx.runtime_on:
@@ -327,6 +325,14 @@ def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
             plan.probe = probes[pkey]
         plans.append(plan)
     return plans
+
+
+def _variant_cache(ctx: Context, options: ScanOptions, inputs: dict[str, Any], p: Profile,
+                   a: Allocator) -> tuple[str, VariantCache, dict[str, Any] | None]:
+    """A variant's cache key, entry and usable record (None: it must be built)."""
+    key = digest([CACHE_FORMAT, inputs, TARGET, p.name, p.settings, allocator_key(a), options.build.to_json()])
+    vc = VariantCache(ctx.cache_root, key, read=options.use_cache)
+    return key, vc, _usable(vc, "module.wasm")
 
 
 def _usable(vc: VariantCache, module: str) -> dict[str, Any] | None:
@@ -383,16 +389,39 @@ def probe_profile(p: Profile, chosen: list[Profile], target_panic: str | None = 
 
 
 def command_rows(ctx: Context, options: ScanOptions) -> list[dict[str, Any]]:
-    """Each chosen variant's reproducing cargo command (`scan --print-commands`)."""
+    """Each chosen variant's reproducing commands (`scan --print-commands`): cargo's, then
+    the shipping stages' (wasm-bindgen, wasm-opt) when the scan would run them."""
+    from auditor.pipeline.ship import options_from_config, ship_commands
+
     out = []
     env = reproduce_env(ctx.toolchain)
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    ship = options_from_config(ctx.config, options.ship)
+    ships = ship.wasm_opt or (ship.bindgen and (ctx.crate.workspace_root / "Cargo.lock").is_file())
+    inputs = build_inputs(ctx.crate, ctx.toolchain, ctx.cache_root) if ships else {}
     for p, a in ctx.chosen:
         args = cargo_args(p.config_args(), p.name, ctx.crate.name, options.build)
-        out.append({"id": join_id(p.name, a.name), "command": display_command(args),
-                    "cwd": str(ctx.crate.package_dir), "injected": injected(a), "env": env,
-                    "shell": f"{assignments} {shlex.join([ctx.toolchain.cargo, *args])}"})
+        row: dict[str, Any] = {"id": join_id(p.name, a.name), "command": display_command(args),
+               "cwd": str(ctx.crate.package_dir), "injected": injected(a), "env": env,
+               "shell": f"{assignments} {shlex.join([ctx.toolchain.cargo, *args])}", "ship": []}
+        if ships:
+            _, vc, rec = _variant_cache(ctx, options, inputs, p, a)
+            row["ship"] = ship_commands(ship, ctx.crate.workspace_root, ctx.crate.lib_name,
+                                        _cargo_output(ctx.crate, p.name), f"pkg/{p.name}-{a.name}",
+                                        vc.path("module.wasm") if rec is not None else None)
+        out.append(row)
     return out
+
+
+def _cargo_output(crate: CrateInfo, profile: str) -> str:
+    """Where `cargo build --profile P --target wasm32-unknown-unknown` writes the module,
+    relative to the package directory when it is inside it."""
+    where = "debug" if profile == "dev" else "release" if profile == "bench" else profile
+    path = crate.target_directory / TARGET / where / f"{crate.lib_name}.wasm"
+    try:
+        return str(path.relative_to(crate.package_dir))
+    except ValueError:
+        return os.path.relpath(path, crate.package_dir) if path.is_relative_to(crate.workspace_root) else str(path)
 
 
 def reproduce_env(tc: Toolchain) -> dict[str, str]:

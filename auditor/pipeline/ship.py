@@ -11,6 +11,7 @@ and diffs read what is deployed. The wasm stage reads the module's features
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any, cast
@@ -186,3 +187,51 @@ def ship_variant(runner: Any, cache: Any, v: Any, module: Path) -> None:
                                         lambda p, shown: _inspect_cached(cache, comp, p, shown))
     v.stages, v.stage = stages, chosen
     v.wasm, v.wasm_path = rec, str(path)
+
+
+def ship_commands(options: B.ShipOptions, lock_dir: Path, lib_name: str, cargo_out: str, out_dir: str,
+                  built: Path | None) -> list[dict[str, Any]]:
+    """The shipping stages' commands for one variant (`scan --print-commands`), after the
+    cargo line that writes `cargo_out`: what `ship()` runs, with the tools it would find
+    (never installing one). wasm-opt gets one `--enable-…` flag per feature of cargo's
+    module, so its line is exact only when that module is in the cache (`built`, a
+    previous scan); otherwise it says which flags to add and `exact` is false."""
+    version = B.locked_version(lock_dir / "Cargo.lock", B.ship_rules()["bindgen"]["crate"])
+    bindgen = options.bindgen and version is not None
+    rows: list[dict[str, Any]] = []
+    current = cargo_out
+    if bindgen:
+        assert version is not None
+        try:
+            tool = B.find_wasm_bindgen(version, cargo=None, rustc=None, install=False).path
+        except AuditorError:
+            tool = "wasm-bindgen"
+        argv = [tool, "--target", options.bindgen_target, "--out-dir", out_dir, "--out-name", lib_name,
+                *options.bindgen_args, current]
+        note = None if tool != "wasm-bindgen" else \
+            f"wasm-bindgen {version} not installed: cargo install wasm-bindgen-cli --version {version}"
+        rows.append({"stage": "bindgen", "argv": argv, "exact": True, "note": note})
+        current = f"{out_dir}/{lib_name}_bg.wasm"
+    run_opt = options.wasm_opt if options.wasm_opt is not None else bindgen
+    if run_opt:
+        opt = B.find_wasm_opt(install=False, say=lambda _msg: None)
+        flags: list[str] = []
+        exact = built is not None and built.is_file()
+        if exact:
+            from auditor.wasm.features import file_features
+
+            assert built is not None
+            known = B.supported_flags(opt) if opt is not None else set()
+            flags = [f for f in B.feature_flags(file_features(str(built))) if not known or f in known]
+        # wasm-pack rewrites the CLI's module in place; cargo's own output is left alone.
+        out = current if bindgen else f"{current.removesuffix('.wasm')}.opt.wasm"
+        argv = [opt.path if opt else "wasm-opt", options.wasm_opt_level, *flags, *options.wasm_opt_args, current,
+                "-o", out]
+        note = None if exact else ("add --enable-<feature> for each feature of cargo's module (the scan reads "
+                                   "them from it; scan once and print again for the exact line)")
+        if opt is None:
+            note = "no wasm-opt found (npm install binaryen)" + (f"; {note}" if note else "")
+        rows.append({"stage": "wasm-opt", "argv": argv, "exact": exact, "note": note})
+    for r in rows:
+        r["shell"] = shlex.join(r["argv"])
+    return rows
