@@ -182,3 +182,26 @@ def test_json_on_stdout_is_streamed_and_equals_the_rendered_file(tmp_path):
     assert streamed.returncode == to_file.returncode == 0 and to_file.stdout == ""
     assert streamed.stdout == out.read_text()
     assert streamed.stdout == json.dumps(json.loads(streamed.stdout), indent=2, ensure_ascii=False) + "\n"
+
+
+def test_grow_bodies_from_the_parse_pairs_equal_the_item_graphs():
+    """inspect finds the bodies holding a memory.grow from the parse pass's pairs, not
+    from the item graph's walk: the same functions on the real modules and a synthetic one
+    (which has a few), and the same sites once the graph is built."""
+    from auditor.wasm.graph import item_graph
+    from auditor.wasm.grow import _grow_functions, find_grow_sites
+    from auditor.wasm.parse import parse_module
+
+    datas = [p.read_bytes() for p in fixturelib.real_modules()] + [synthetic(2)]
+    grows = 0
+    for data in datas:
+        mod = parse_module(data)
+        from_pairs = set(_grow_functions(mod))
+        sites = [s.to_json() for s in find_grow_sites(mod)]
+        if all(s["use"] not in ("returned", "compared-by-caller") for s in sites):  # else callers needed it
+            assert "item_graph" not in mod.derived  # inspect's path built no graph
+        graph = parse_module(data)
+        assert from_pairs == set(item_graph(graph).grow_offsets)
+        assert sites == [s.to_json() for s in find_grow_sites(graph)]
+        grows += len(from_pairs)
+    assert grows > 0

@@ -177,10 +177,9 @@ def _classify(insns: list, i: int, pops: int = 1) -> str:
 def find_grow_sites(mod: Module) -> list[GrowSite]:
     """Every memory.grow in every body, in file order.
 
-    The item graph's walk over every body (auditor.wasm.graph, once per module) finds the
-    sites and doubles as the check that each body decodes (an unknown opcode or an
-    immediate past the body's end is reported with its offset); only the few bodies with
-    a site are decoded in full here.
+    The parse pass (which validates every body) kept each body's memory.grow among its
+    (opcode, value) pairs, so the bodies with a site are known without another walk (or
+    from the item graph when it is built); only those few are decoded in full here.
     """
     grow = _grow_functions(mod)
     sites: list[GrowSite] = []
