@@ -7,8 +7,10 @@ click command called `command`.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
+import os
 import re
 import signal
 import sys
@@ -18,6 +20,7 @@ from types import FrameType
 import click
 
 from auditor import __version__
+from auditor import io as auditor_io
 from auditor.errors import AuditorError, Terminated
 
 # name -> (module, one-line help shown by `auditor --help` without importing it)
@@ -158,15 +161,35 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated(signum)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, loaded_without_gc: bool = False) -> None:
+    if loaded_without_gc:  # `python -m auditor` (auditor/__main__.py) loaded us with the collector off
+        gc.freeze()
+        gc.enable()
     # SIGTERM unwinds like Ctrl-C (every `finally` removes its temp dirs and stops its
     # children), then exits 143 where Ctrl-C exits 130.
     old = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
+    auditor_io.skip_teardown(False)
+    auditor_io.set_program(argv is None)
     try:
         _main(argv)
+    except SystemExit as e:
+        if argv is None and auditor_io.teardown_skippable() and isinstance(e.code, int):
+            _end_now(e.code)
+        raise
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
+
+
+def _end_now(code: int) -> None:
+    """Exit at once, without the interpreter's teardown (auditor.io.skip_teardown): the
+    output is flushed first; if that fails, the normal exit path reports it."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)
 
 
 def _main(argv: list[str] | None) -> None:

@@ -39,7 +39,7 @@ DEFAULT_TEST_SECONDS = 0.02
 SEED = {
     "tests/test_fuzz.py": 18,  # 3 targets x (5 s campaign + ~1 s start-up)
     "tests/test_html_report.py": 10, "tests/test_runtime_sandbox.py": 10, "tests/test_parsed_refs.py": 6,
-    "tests/test_text_adversarial.py": 6, "tests/test_native_reader.py": 6, "tests/test_manifest_toml.py": 4, "tests/test_spec_corpus.py": 4,
+    "tests/test_text_adversarial.py": 6, "tests/test_native_reader.py": 6, "tests/test_native_graph.py": 6, "tests/test_manifest_toml.py": 4, "tests/test_spec_corpus.py": 4,
     "tests/test_wasm_fuzz.py": 4, "tests/test_cli_errors.py": 4, "tests/test_demangle.py": 3,
     "tests/test_source_paths.py": 3, "tests/test_install.py": 3, "tests/test_runtime_wat.py": 2,
     "tests/test_gate_examples.py": 2, "tests/test_fixturelib.py": 2, "tests/test_analysis_graph.py": 2,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from auditor.commands.options import output_options, render_and_emit
+from auditor.commands.options import output_options, read_only_analysis, render_and_emit
 
 
 @click.command("dominators")
@@ -15,6 +15,7 @@ from auditor.commands.options import output_options, render_and_emit
 @click.option("-r", "--rows", type=click.IntRange(min=0), default=100, show_default=True,
               help="Rows to show; 0 = all.")
 @output_options("dominators")
+@read_only_analysis
 def command(wasm: str, name: str | None, depth: int, rows: int, fmt: str, output: str | None, color: str) -> int:
     """Print the dominator tree of FILE.wasm, indented, children largest first: an item's
     subtree is what disappears with it. NAME (an item's name, or a regular expression)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from auditor.commands.options import output_options, render_and_emit
+from auditor.commands.options import output_options, read_only_analysis, render_and_emit
 
 
 @click.command("paths")
@@ -15,6 +15,7 @@ from auditor.commands.options import output_options, render_and_emit
 @click.option("--items", "max_items", type=click.IntRange(min=0), default=10, show_default=True,
               help="Matching items to explain (largest first); 0 = all.")
 @output_options("paths")
+@read_only_analysis
 def command(wasm: str, query: str, max_paths: int, max_items: int, fmt: str, output: str | None, color: str) -> int:
     """Shortest paths from the roots (exports, start, sections) to the items QUERY names:
     an exact name (raw symbol or demangled, hashes ignored), else a regular expression

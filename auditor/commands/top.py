@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from auditor.commands.options import output_options, render_and_emit
+from auditor.commands.options import output_options, read_only_analysis, render_and_emit
 
 
 @click.command("top")
@@ -14,6 +14,7 @@ from auditor.commands.options import output_options, render_and_emit
 @click.option("--retained", is_flag=True,
               help="Sort by retained size (what would go with the item) instead of shallow size.")
 @output_options("top")
+@read_only_analysis
 def command(wasm: str, count: int, retained: bool, fmt: str, output: str | None, color: str) -> int:
     """List the largest items of FILE.wasm: functions, data segments, custom sections,
     exports, section headers... (all items add up to the file), with shallow and

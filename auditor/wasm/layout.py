@@ -30,11 +30,14 @@ OP_END, OP_REF_FUNC = 0x0B, 0xD2
 class SectionLayout:
     section: m.Section
     entries: list[tuple[int, int]] = field(default_factory=list)  # [start, end) per entry
+    covered: int | None = None  # bytes of all entries, when known without summing them
 
     @property
     def header(self) -> int:
         """Bytes of the section that belong to no entry: id, size LEB, count LEB (and for
         sections without entries, such as start and datacount, everything)."""
+        if self.covered is not None:
+            return self.section.size - self.covered
         return self.section.size - sum(b - a for a, b in self.entries)
 
 
@@ -69,6 +72,27 @@ def _expr(r: Reader) -> list[int]:
             return funcs
         if op == OP_REF_FUNC and value is not None:
             funcs.append(value)
+
+
+_LAST_BYTE = bytes(0 if b < 0x80 else 1 for b in range(256))  # a LEB128's last byte -> 0
+
+
+def _skip_u32s(data: bytes, pos: int, end: int, count: int) -> int | None:
+    """Where `count` u32 LEB128s from `pos` end (what a loop of Reader.u32 reads, for
+    bytes the parser has read that way already), or None if they do not fit: the
+    count-th byte below 0x80, found by binary search over C-speed counts (a regex with
+    a repeat count cost ~15 ms to compile)."""
+    marks = data[pos:min(end, pos + 5 * count)].translate(_LAST_BYTE)
+    if marks.count(0) < count:
+        return None
+    lo, hi = count, len(marks)  # the shortest prefix holding `count` last bytes
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if marks.count(0, 0, mid) >= count:
+            hi = mid
+        else:
+            lo = mid + 1
+    return pos + lo
 
 
 def _entries(r: Reader, walk) -> list[tuple[int, int]]:
@@ -127,7 +151,8 @@ def layout(mod: m.Module) -> Layout:
             n = r.u32()
             first = r.pos
             if r.end - first == n and data[first:r.end].isascii():  # n one-byte type indices
-                sl.entries = [(first + i, first + i + 1) for i in range(n)]
+                sl.entries = list(zip(range(first, first + n), range(first + 1, first + n + 1)))
+                sl.covered = n
             else:
                 r.pos = sec.payload_offset
                 sl.entries = _entries(r, lambda r, _i: r.u32())
@@ -178,7 +203,13 @@ def layout(mod: m.Module) -> Layout:
                     else:
                         r.u8()  # elemkind
                 funcs: list[int] = []
-                for _ in range(r.u32()):
+                count = r.u32()
+                if not exprs and count:  # function indices (the parser read them)
+                    after = _skip_u32s(r.data, r.pos, r.end, count)
+                    if after is not None:
+                        r.pos = after
+                        count = 0
+                for _ in range(count):
                     if exprs:
                         funcs += _expr(r)
                     else:
@@ -187,7 +218,10 @@ def layout(mod: m.Module) -> Layout:
                     out.element_functions[i] = funcs
             sl.entries = _entries(r, elem)
         elif kind == "code":
-            sl.entries = [(f.body_offset, f.end) for f in mod.functions]
+            # the bodies, which the parser read one after another: only their total is
+            # used (the section header's size); no span per body
+            funcs = mod.functions
+            sl.covered = funcs[-1].end - funcs[0].body_offset if funcs else 0
         elif kind == "data" and _data_entries(mod, r, sl):
             pass
         elif kind == "data":

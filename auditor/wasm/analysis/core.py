@@ -115,9 +115,18 @@ def predecessors(g: Graph) -> tuple[array, array]:
     return pstart, pred
 
 
-def reachable(g: Graph, roots: Iterable[int] | None = None, avoid: Iterable[int] = ()) -> bytearray:
+def reachable(g: Graph, roots: Iterable[int] | None = None, avoid: Iterable[int] = (),
+              native: bool | None = None) -> bytearray:
     """A 0/1 mark per node: reachable from `roots` (default: the graph's) without
-    entering any node of `avoid`."""
+    entering any node of `avoid`. From the graph's own roots with nothing avoided, big
+    graphs are walked by the compiled graphcore.c (`native`: True/False forces it)."""
+    if roots is None and not avoid and native is not False:
+        from auditor.wasm.native import graph as native_graph
+
+        if native or native_graph.wanted(len(g) + len(g.targets)):
+            seen = native_graph.reachable(g)
+            if seen is not None:
+                return seen
     n = len(g)
     seen = bytearray(n)
     avoided = list(avoid)

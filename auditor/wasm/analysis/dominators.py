@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from auditor.wasm.analysis.core import Graph, reachable
 from auditor.wasm.reader import gc_paused
 
-__all__ = ["Dominators", "dominators", "retained_by", "RetainedBy"]
+__all__ = ["Dominators", "dominators", "dominators_py", "retained_by", "RetainedBy"]
 
 UNREACHABLE = -1
 
@@ -69,8 +69,23 @@ class Dominators:
         return out
 
 
+def dominators(g: Graph, *, native: bool | None = None) -> Dominators:
+    """The dominator tree of `g`: by the compiled graphcore.c for graphs big enough to pay
+    for it (auditor/wasm/native/graph.py; the same arrays), else `dominators_py`.
+    `native`: True/False = that one whatever the size (tests)."""
+    if native is not False:
+        from auditor.wasm.native import graph as native_graph
+
+        if native or native_graph.wanted(len(g) + len(g.targets)):
+            d = native_graph.dominators(g)
+            if d is not None:
+                return Dominators(d.idom, d.retained, d.order, len(g), d.reachable_bytes)
+    return dominators_py(g)
+
+
 @gc_paused()
-def dominators(g: Graph) -> Dominators:
+def dominators_py(g: Graph) -> Dominators:
+    """Lengauer-Tarjan in Python (the reference graphcore.c's `dominators` follows)."""
     n = len(g)
     start, succ, sizes = g.starts, g.targets, g.sizes
     # ---- DFS preorder from the super-root (DFS number 0), iteratively; each edge it

@@ -42,7 +42,7 @@ from __future__ import annotations
 import sys
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from itertools import repeat
@@ -116,14 +116,53 @@ class ItemGraph:
     root_kinds: array = field(default_factory=lambda: array("B"))
     root_names: list[str] = field(default_factory=list)  # export name, else ""
     section_names: list[str] = field(default_factory=list)  # per section item: "preamble", "type", ...
-    # function index -> file offsets of its memory.grow opcodes (found by the same walk)
-    grow_offsets: dict[int, list[int]] = field(default_factory=dict)
-    # function index -> data addresses its i32.consts name (inside an active segment)
-    data_addresses: dict[int, list[int]] = field(default_factory=dict)
-    data_pointers: dict[int, int] = field(default_factory=dict)  # refs.data_pointers(module)
     undecodable: list[int] = field(default_factory=list)  # bodies the fast walk could not read
     full: bool = True  # False: built without GLOBAL_ACCESS, DATA_REF and DATA_POINTER edges
     _closure: tuple[frozenset[int], frozenset[int]] | None = field(default=None, repr=False)
+    # data_addresses / data_pointers, worked out when first read (only `data` reads them)
+    _data_addresses: dict[int, list[int]] | None = field(default=None, repr=False)
+    _lazy_addresses: Callable[[], dict[int, list[int]]] | None = field(default=None, repr=False)
+    _data_pointers: dict[int, int] | None = field(default=None, repr=False)
+    _grow_offsets: dict[int, list[int]] | None = field(default=None, repr=False)
+    _lazy_grow: Callable[[], dict[int, list[int]]] | None = field(default=None, repr=False)
+
+    @property
+    def grow_offsets(self) -> dict[int, list[int]]:
+        """Function index -> file offsets of its memory.grow opcodes."""
+        if self._grow_offsets is None:
+            make, self._lazy_grow = self._lazy_grow, None
+            self._grow_offsets = make() if make is not None else {}
+        return self._grow_offsets
+
+    @grow_offsets.setter
+    def grow_offsets(self, value: dict[int, list[int]]) -> None:
+        self._grow_offsets, self._lazy_grow = value, None
+
+    @property
+    def data_addresses(self) -> dict[int, list[int]]:
+        """Function index -> data addresses its i32.consts name (inside an active segment),
+        in body order."""
+        if self._data_addresses is None:
+            make, self._lazy_addresses = self._lazy_addresses, None
+            self._data_addresses = make() if make is not None else {}
+        return self._data_addresses
+
+    @data_addresses.setter
+    def data_addresses(self, value: dict[int, list[int]]) -> None:
+        self._data_addresses, self._lazy_addresses = value, None
+
+    @property
+    def data_pointers(self) -> dict[int, int]:
+        """`refs.data_pointers(module)` of a full graph ({} for a call graph)."""
+        if self._data_pointers is None:
+            from auditor.wasm.analysis.refs import data_pointers
+
+            self._data_pointers = data_pointers(self.module) if self.full else {}
+        return self._data_pointers
+
+    @data_pointers.setter
+    def data_pointers(self, value: dict[int, int]) -> None:
+        self._data_pointers = value
 
     # -- items -----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -315,7 +354,7 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
     g.sizes.extend(sizes)
 
     # ---- edges
-    nf, nt, ng = counts[Kind.FUNCTION], counts[Kind.TABLE], counts[Kind.GLOBAL]
+    nf = counts[Kind.FUNCTION]
     # per item, its edges as ints `target << 4 | kind` (one int per edge, not a tuple:
     # sorting them sorts by target, then kind)
     out: list[list[int] | None] = [None] * n
@@ -328,13 +367,180 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
             lst.append(dst << 4 | kind)
 
     ranges = data_ranges(mod)
-    range_starts = [s for s, _, _ in ranges]
     g.full = full
-    t0, gl0, d0, e0 = first[Kind.TABLE], first[Kind.GLOBAL], first[Kind.DATA], first[Kind.ELEMENT]
-    if not _edges_from_parse(mod, g, out, ranges, full):
-        _edges_from_refs(mod, g, out, ranges, full)
-    pointers = data_pointers(mod) if full else {}
-    g.data_pointers = pointers
+    start_item = None
+    if mod.start is not None and 0 <= mod.start < nf:
+        start_item = sec0 + g.section_names.index("start")
+    if not _native_edges(mod, g, lay, ranges, full, start_item):
+        if not _edges_from_parse(mod, g, out, ranges, full):
+            _edges_from_refs(mod, g, out, ranges, full)
+        pointers = data_pointers(mod) if full else {}
+        g.data_pointers = pointers
+        _pointer_edges(g, ranges, pointers, add)
+
+        def add_many(src: int, dsts: list[int], kind: Edge) -> None:
+            lst = out[src]
+            if lst is None:
+                out[src] = [d << 4 | kind for d in dsts]
+            else:
+                lst += [d << 4 | kind for d in dsts]
+
+        _other_edges(mod, g, lay, add, start_item, add_many)
+        starts, targets, kinds = [0], [], []
+        for lst in out:
+            if lst:
+                keys = sorted(set(lst))  # by target, then edge kind
+                targets += [x >> 4 for x in keys]
+                kinds += [x & 15 for x in keys]
+            starts.append(len(targets))
+        g.starts.extend(starts)
+        g.targets.extend(targets)
+        g.edge_kinds.extend(kinds)
+
+    # ---- roots
+    def root(item: int, kind: Root, name: str = "") -> None:
+        g.roots.append(item)
+        g.root_kinds.append(kind)
+        g.root_names.append(name)
+
+    x0 = first[Kind.EXPORT]
+    for i, ex in enumerate(mod.exports):
+        root(x0 + i, Root.EXPORT, ex.name)
+    for i in range(counts[Kind.SECTION]):
+        root(sec0 + i, Root.START if sec0 + i == start_item else Root.SECTION)
+    for i in range(counts[Kind.CUSTOM]):
+        root(first[Kind.CUSTOM] + i, Root.CUSTOM)
+    for i in range(counts[Kind.MEMORY]):
+        root(first[Kind.MEMORY] + i, Root.MEMORY)
+    for i in range(counts[Kind.TAG]):
+        root(first[Kind.TAG] + i, Root.TAG)
+    return g
+
+
+def _native_edges(mod: Module, g: ItemGraph, lay, ranges: list[tuple[int, int, int]], full: bool,
+                  start_item: int | None, force: bool | None = None) -> bool:
+    """The edges by the compiled module (auditor/wasm/native/graph.py): what the Python
+    path below gives (`_edges_from_parse`, `data_pointers`' pairs, `_other_edges`, the
+    per-item sort), for a module whose parse pass kept its pairs. False (nothing done):
+    the Python path runs. `force`: True/False = use it or not whatever the size (tests)."""
+    from auditor.wasm.native import graph as native_graph
+    from auditor.wasm.parse import ParsedRefs
+
+    parsed = mod.derived.get(ParsedRefs.KEY)
+    if force is False or not isinstance(parsed, ParsedRefs) or len(parsed.starts) != len(mod.functions) \
+            or mod.tags:
+        return False
+    funcs = mod.functions
+    f0 = funcs[0].index if funcs else 0
+    if funcs and funcs[-1].index != f0 + len(funcs) - 1:
+        return False
+    lo = hi = 0
+    if full:
+        w = parsed.window
+        if w is None:
+            return False
+        if ranges:
+            lo, hi = ranges[0][0], max(r[1] for r in ranges)
+            if not (w[0] <= lo and hi <= w[1]):
+                return False
+    n = len(g)
+    if not force and not native_graph.wanted(len(parsed.flat) // 2 + n):
+        return False
+    first, count = g.first, g.count
+    # the other edges (a few per element, global, export), and segment ops of bodies
+    # (rare: modules with passive segments), as (source, key) pairs
+    extra_src, extra_key = array("I"), array("I")
+
+    def add(src: int, dst: int, kind: Edge) -> None:
+        extra_src.append(src)
+        extra_key.append(dst << 4 | kind)
+
+    def add_many(src: int, dsts: list[int], kind: Edge) -> None:
+        extra_src.extend(repeat(src, len(dsts)))
+        extra_key.extend([d << 4 | kind for d in dsts])
+
+    _other_edges(mod, g, lay, add, start_item, add_many)
+    data = mod.data
+    if any(sg.mode == "passive" for sg in mod.data_segments) or any(e.mode == "passive" for e in mod.elements):
+        from auditor.wasm.analysis import refs as rf
+        from auditor.wasm.opcodes import code_start
+
+        range_starts = [r[0] for r in ranges]
+        segment_of: dict[int, int] = {}
+        for f in funcs:
+            start = code_start(data, f.code_offset, f.end)
+            if rf._SEGMENT_OPS.search(data, start, f.end):
+                r = rf.BodyRefs()
+                rf._segment_ops(mod, f, start, r)
+                for key in _body_keys(g, r, ranges, range_starts, segment_of):
+                    extra_src.append(f.index)
+                    extra_key.append(key)
+    pointer_data = None
+    if full and ranges:
+        pointer_data = _pointer_input(mod, ranges)
+        if pointer_data is None:  # overlapping segments: the Python reading, as pairs
+            from auditor.wasm.analysis.refs import data_pointers
+
+            g.data_pointers = data_pointers(mod)
+            _pointer_edges(g, ranges, g.data_pointers, add)
+    body = native_graph.BodyInput(parsed.flat, parsed.starts, f0, count[Kind.FUNCTION], count[Kind.TABLE],
+                                  count[Kind.GLOBAL], first[Kind.TABLE], first[Kind.GLOBAL], first[Kind.DATA],
+                                  full, lo, hi)
+    e = native_graph.edges(n, body, ranges, pointer_data, extra_src, extra_key)
+    if e is None:
+        g._data_pointers = None
+        return False
+    del mod.derived[ParsedRefs.KEY]  # as code_references takes it
+    g.starts, g.targets, g.edge_kinds = e.starts, e.targets, e.kinds
+    grow_bodies = e.grow_bodies
+
+    def grow_offsets() -> dict[int, list[int]]:
+        # the bodies with a memory.grow, found again by opcode (compiling the opcode
+        # scanner costs ~40 ms: only for an analysis that asks)
+        from auditor.wasm.analysis import refs as rf
+        from auditor.wasm.opcodes import code_start, find_opcode
+
+        out: dict[int, list[int]] = {}
+        for k in grow_bodies:
+            f = funcs[k]
+            grow = find_opcode(data, code_start(data, f.code_offset, f.end), f.end, rf._GROW_ONLY) or []
+            if grow:
+                out[f.index] = grow
+        return out
+
+    g._lazy_grow = grow_offsets if grow_bodies else None
+    addresses, address_counts = e.addresses, e.address_counts
+
+    def data_addresses() -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        at = 0
+        for k, c in enumerate(address_counts):
+            if c:
+                out[f0 + k] = addresses[at:at + c].tolist()
+                at += c
+        return out
+
+    g._lazy_addresses = data_addresses if len(addresses) else None
+    return True
+
+
+def _pointer_input(mod: Module, ranges: list[tuple[int, int, int]]) -> tuple[bytes, int, int, array] | None:
+    """The file, the span of it holding the segments' bytes and each range's offset into
+    that span, for graphcore's pointer_edges; None when two ranges overlap (a word would
+    be read twice: the Python reading decides which value a dict keeps)."""
+    if any(ranges[k][1] > ranges[k + 1][0] for k in range(len(ranges) - 1)):
+        return None
+    segs = mod.data_segments
+    lo = min(segs[i].data_offset for _, _, i in ranges)
+    hi = max(segs[i].data_offset + segs[i].size for _, _, i in ranges)
+    return mod.data, lo, hi, array("I", [segs[i].data_offset - lo for _, _, i in ranges])
+
+
+def _pointer_edges(g: ItemGraph, ranges: list[tuple[int, int, int]], pointers: dict[int, int],
+                   add: Callable[[int, int, Edge], None]) -> None:
+    """DATA_POINTER edges: segment -> segment an aligned word of it points into."""
+    range_starts = [s for s, _, _ in ranges]
+    d0 = g.first[Kind.DATA]
     pairs: set[tuple[int, int]] = set()
     # each word's and each target's place among the segment starts, by C-level map and
     # zip; only the distinct (word's, target's) places are looked at in Python
@@ -345,11 +551,28 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
             pairs.add((ranges[pa - 1][2], ranges[pb - 1][2]))
     for sa, sb in sorted(pairs):
         add(d0 + sa, d0 + sb, Edge.DATA_POINTER)
+
+
+def _other_edges(mod: Module, g: ItemGraph, lay, add: Callable[[int, int, Edge], None],
+                 start_item: int | None,
+                 add_many: Callable[[int, list[int], Edge], None] | None = None) -> None:
+    """The edges that do not come from bodies or data: element segments, tables,
+    global initialisers, exports, the start function. `add_many(source, targets, kind)`
+    takes an element segment's functions at once."""
+    first, counts = g.first, g.count
+    nf, nt, ng = counts[Kind.FUNCTION], counts[Kind.TABLE], counts[Kind.GLOBAL]
+    t0, gl0, e0 = first[Kind.TABLE], first[Kind.GLOBAL], first[Kind.ELEMENT]
     for el in mod.elements:
         item = e0 + el.index
-        for fn in [*el.func_indices, *lay.element_functions.get(el.index, ())]:
+        fns = [*el.func_indices, *lay.element_functions.get(el.index, ())]
+        if add_many is not None:
+            add_many(item, [fn for fn in fns if fn < nf], Edge.ELEMENT_FUNCTION)
+            continue
+        for fn in fns:
             if fn < nf:
                 add(item, fn, Edge.ELEMENT_FUNCTION)
+    for el in mod.elements:
+        item = e0 + el.index
         if el.mode == "active":
             t = el.table if el.table is not None else 0
             if t < nt:
@@ -372,39 +595,8 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
         ekind = _EXTERN.get(ex.kind)
         if ekind is not None and 0 <= ex.index < counts[ekind]:
             add(x0 + i, first[ekind] + ex.index, Edge.EXPORT)
-    start_item = None
-    if mod.start is not None and 0 <= mod.start < nf:
-        start_item = sec0 + g.section_names.index("start")
-        add(start_item, mod.start, Edge.START)
-
-    starts, targets, kinds = [0], [], []
-    for lst in out:
-        if lst:
-            keys = sorted(set(lst))  # by target, then edge kind
-            targets += [x >> 4 for x in keys]
-            kinds += [x & 15 for x in keys]
-        starts.append(len(targets))
-    g.starts.extend(starts)
-    g.targets.extend(targets)
-    g.edge_kinds.extend(kinds)
-
-    # ---- roots
-    def root(item: int, kind: Root, name: str = "") -> None:
-        g.roots.append(item)
-        g.root_kinds.append(kind)
-        g.root_names.append(name)
-
-    for i, ex in enumerate(mod.exports):
-        root(x0 + i, Root.EXPORT, ex.name)
-    for i in range(counts[Kind.SECTION]):
-        root(sec0 + i, Root.START if sec0 + i == start_item else Root.SECTION)
-    for i in range(counts[Kind.CUSTOM]):
-        root(first[Kind.CUSTOM] + i, Root.CUSTOM)
-    for i in range(counts[Kind.MEMORY]):
-        root(first[Kind.MEMORY] + i, Root.MEMORY)
-    for i in range(counts[Kind.TAG]):
-        root(first[Kind.TAG] + i, Root.TAG)
-    return g
+    if start_item is not None:
+        add(start_item, mod.start, Edge.START)  # type: ignore[arg-type]
 
 
 _CALL, _CALL_INDIRECT, _REF_FUNC = int(Edge.CALL), int(Edge.CALL_INDIRECT), int(Edge.REF_FUNC)

@@ -43,7 +43,16 @@ class BFS:
         return out
 
 
-def bfs(g: Graph) -> BFS:
+def bfs(g: Graph, native: bool | None = None) -> BFS:
+    """Breadth-first search from every root: by the compiled graphcore.c for big graphs
+    (`native`: True/False forces it), else in Python (the reference)."""
+    if native is not False:
+        from auditor.wasm.native import graph as native_graph
+
+        if native or native_graph.wanted(len(g) + len(g.targets)):
+            out = native_graph.bfs(g)
+            if out is not None:
+                return BFS(*out)
     n = len(g)
     start, succ = g.starts, g.targets
     dist = array("i", [-1]) * n

@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from auditor.errors import AuditorError
 from auditor.wasm.analysis.dominators import Dominators, dominators
 from auditor.wasm.analysis.items import KIND_NAMES, Edge, ItemGraph, Kind
-from auditor.wasm.analysis.monos import Generic, monos
 from auditor.wasm.analysis.reach import bfs, garbage, why_paths
 from auditor.wasm.model import Module
+
+if TYPE_CHECKING:  # monos (crates, demangle) imported by generic_groups only: start-up of the rest
+    from auditor.wasm.analysis.monos import Generic
 
 ATTRIBUTION_SCHEMA = "auditor.attribution/1"
 
@@ -145,21 +148,33 @@ def find_items(g: ItemGraph, query: str) -> list[int]:
     from auditor.wasm.demangle import strip_hash
 
     bare = strip_hash(query)  # also accepts names as other tools print them (`core[1a2b…]::…`)
-    may_equal = _label_may_equal(g, bare)
-    exact = []
+    runs = _identifiers(bare)
     kinds, indices, fnames, function = g.kinds, g.indices, g.module.function_names, int(Kind.FUNCTION)
+    f0, nf = g.first[Kind.FUNCTION], g.count[Kind.FUNCTION]
+    label = g.label
+    exact = []
+    # functions with a symbol: the raw symbol, else the demangled name, which is worked
+    # out only for a symbol that may print as `bare` (`_identifiers`)
+    for index, raw in fnames.items():
+        if not 0 <= index < nf:
+            continue
+        if query == raw:
+            exact.append(f0 + index)
+        elif runs is None or not raw or not raw.startswith("_R") or "[" in raw or all(t in raw for t in runs):
+            text = label(f0 + index)
+            if query == text or bare == strip_hash(text):
+                exact.append(f0 + index)
+    # every other item prints its own name (g.name: no symbol to demangle)
     for i in range(len(g)):
-        raw = fnames.get(indices[i]) if kinds[i] == function else None
-        if query == (raw if raw is not None else g.name(i)):  # g.name(i), without its formatting for most
+        if kinds[i] == function and fnames.get(indices[i]) is not None:
+            continue
+        name = g.name(i)
+        if query == name or bare == strip_hash(name):
             exact.append(i)
-        elif may_equal(i):
-            label = g.label(i)
-            if query == label or bare == strip_hash(label):
-                exact.append(i)
     if exact:
-        return exact
+        return sorted(exact)
     matches = name_matcher(query)
-    return [i for i in range(len(g)) if matches(g.label(i))]
+    return [i for i in range(len(g)) if matches(label(i))]
 
 
 _RUN = re.compile(r"[A-Za-z0-9_]+")  # maximal runs: one starting with a digit is a number
@@ -169,38 +184,28 @@ _V0_WORDS = frozenset(("bool", "char", "str", "i8", "i16", "i32", "i64", "i128",
                        "unsafe", "extern", "true", "false", "null", "closure", "shim", "punycode"))
 
 
-def _label_may_equal(g: ItemGraph, bare: str) -> Callable[[int], bool]:
-    """A test on an item that is False only when strip_hash(label) cannot be `bare`, so
-    that most names are not demangled to be compared (`paths foo::bar`).
+def _identifiers(bare: str) -> list[str] | None:
+    """The identifiers of `bare` every v0 symbol printing as `bare` holds, longest first;
+    None when there is no such test (every name is then compared): a test that is
+    False only when strip_hash(label) cannot be `bare`, so that most names are not
+    demangled to be compared (`paths foo::bar`).
 
     The v0 printer (`_R…` symbols) writes every identifier of a name from the symbol's
     own text (directly, through a backref to an earlier part of the same symbol, or as
     the ASCII part of a punycode identifier, which is in the symbol too), except its
     own words (`_V0_WORDS`), numbers (`0x1f` included), and what is quoted (string and char constants,
-    lifetimes, an ABI). So when `bare` has no quote, its longest identifier T that is
-    not such a word occurs in every v0 symbol whose stripped name is `bare`: no piece
-    the printer writes ends or starts an identifier next to another, and strip_hash can
-    join two only across a `[hex]`, which needs a `[` in the symbol (such symbols are
-    always compared). Legacy and C++ names are always compared (escapes,
-    abbreviations)."""
+    lifetimes, an ABI). So when `bare` has no quote, each of its identifiers that is not
+    such a word occurs in every v0 symbol whose stripped name is `bare`: no piece the
+    printer writes ends or starts an identifier next to another, and strip_hash can join
+    two only across a `[hex]`, which needs a `[` in the symbol (such symbols are always
+    compared). All of them are looked for, longest first (one common crate name alone
+    let 4,700 of biome's names through). Legacy and C++ names are always compared
+    (escapes, abbreviations)."""
     if '"' in bare or "'" in bare:
-        return lambda i: True
-    runs = [t for t in _RUN.findall(bare) if not t[0].isdigit() and t not in _V0_WORDS]
-    if not runs:
-        return lambda i: True
-    token = max(runs, key=len)
-    kinds, indices, names = g.kinds, g.indices, g.module.function_names
-    function = int(Kind.FUNCTION)
-
-    def may_equal(i: int) -> bool:
-        if kinds[i] != function:
-            return True
-        raw = names.get(indices[i])
-        if not raw or not raw.startswith("_R") or "[" in raw:
-            return True
-        return token in raw
-
-    return may_equal
+        return None
+    runs = sorted({t for t in _RUN.findall(bare) if not t[0].isdigit() and t not in _V0_WORDS}, key=len,
+                  reverse=True)
+    return runs or None
 
 
 # --------------------------------------------------------------------------- dominators
@@ -368,6 +373,8 @@ class MonosResult:
 def generic_groups(g: ItemGraph, instances: int = 10) -> MonosResult:
     """Defined functions grouped by generic (sizes are function items: body, size LEB
     and function entry, as in top and twiggy)."""
+    from auditor.wasm.analysis.monos import monos
+
     mod = g.module
     f0 = g.first[Kind.FUNCTION]
     named = ((g.label(f0 + f.index) if mod.function_names.get(f.index) else None, g.sizes[f0 + f.index])

@@ -179,6 +179,16 @@ def _compiled() -> tuple[Any, Any] | None:
         import wasmtime
     except (OSError, ImportError, Unsupported):
         return None
+    engine = engine_()
+    return engine, _module(wasmtime, engine, wasm)
+
+
+@lru_cache(maxsize=1)
+def engine_() -> Any:
+    """The one wasmtime engine of the compiled modules (codescan, graphcore: see
+    auditor/wasm/native/graph.py); wasmtime must be importable."""
+    import wasmtime
+
     atexit.register(_release)
     config = wasmtime.Config()
     config.cranelift_opt_level = "speed"
@@ -189,11 +199,10 @@ def _compiled() -> tuple[Any, Any] | None:
     # measurable here (the memory moves if it ever outgrows it).
     config.memory_reservation = RESERVATION
     config.memory_guard_size = GUARD
-    engine = wasmtime.Engine(config)
-    return engine, _module(wasmtime, engine, wasm)
+    return wasmtime.Engine(config)
 
 
-def _module(wasmtime: Any, engine: Any, wasm: bytes) -> Any:
+def _module(wasmtime: Any, engine: Any, wasm: bytes, name: str = "codescan") -> Any:
     """The reader compiled for this engine: from the cache (`AUDITOR_NATIVE_CACHE`, else
     $XDG_CACHE_HOME/auditor/native), else compiled and put there. Compiling costs ~15 ms
     and ~9 MB of peak RSS (cranelift), loading the cached machine code ~1 ms. The file
@@ -202,7 +211,7 @@ def _module(wasmtime: Any, engine: Any, wasm: bytes) -> Any:
     every file under the user's cache, it is trusted as the user's own."""
     version = getattr(wasmtime, "__version__", None) or _dist_version()
     key = hashlib.sha256(wasm + f"|wasmtime {version}|cranelift speed|{RESERVATION}|{GUARD}".encode()).hexdigest()[:24]
-    cached = _cache_dir() / f"codescan-{key}.cwasm"
+    cached = _cache_dir() / f"{name}-{key}.cwasm"
     if cached.is_file():
         try:
             return wasmtime.Module.deserialize_file(engine, str(cached))
@@ -226,7 +235,18 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "auditor" / "native"
 
 
+@lru_cache(maxsize=1)
 def _dist_version() -> str:
+    """wasmtime-py's version: the name of its dist-info directory next to the package,
+    else importlib.metadata's answer (importing that costs ~20 ms of start-up)."""
+    import wasmtime
+
+    with contextlib.suppress(OSError, TypeError):
+        site = Path(wasmtime.__file__).resolve().parent.parent
+        names = sorted(e.name for e in os.scandir(site) if e.name.startswith("wasmtime-")
+                       and e.name.endswith(".dist-info"))
+        if len(names) == 1:
+            return names[0][len("wasmtime-"):-len(".dist-info")]
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -236,10 +256,16 @@ def _dist_version() -> str:
 
 
 def _release() -> None:
-    """Drop the pooled instances and the compiled module before the interpreter tears
+    """Drop the pooled instances and the compiled modules before the interpreter tears
     wasmtime-py's bindings down (their finalizers call into it)."""
     _POOL.clear()
+    for hook in RELEASE_HOOKS:
+        hook()
     _compiled.cache_clear()
+    engine_.cache_clear()
+
+
+RELEASE_HOOKS: list[Any] = []  # other compiled modules' clean-ups (graph.py), run by _release
 
 
 def available() -> bool:
@@ -410,10 +436,14 @@ class Session:
         except Exception as e:  # a wasmtime Trap or error
             raise Failure(f"codescan.wasm: {e}") from e
         count, nflat = struct.unpack("<2I", ctypes.string_at(inst.base + inst.result_at, 8))
+        # one copy each, from the instance's memory into the array (string_at made a
+        # bytes object first: a second copy into fresh pages)
         recs = array("I")
-        recs.frombytes(ctypes.string_at(inst.base + self.recs_at, 16 * count))
+        if count:
+            recs.frombytes((ctypes.c_char * (16 * count)).from_address(inst.base + self.recs_at))
         flat = array("I")
-        flat.frombytes(ctypes.string_at(inst.base + self.flat_at, 4 * nflat))
+        if nflat:
+            flat.frombytes((ctypes.c_char * (4 * nflat)).from_address(inst.base + self.flat_at))
         return Batch(count, recs, flat)
 
     def close(self) -> None:

@@ -79,7 +79,15 @@ __attribute__((export_name("tables_version"))) u32 tables_version(void) { return
 
 /* Per one-byte opcode, the shapes with a short path in scan_body (derived from the
    table at init, so still no opcode here): */
-enum { Q_GENERIC, Q_BARE, Q_U32, Q_MEMARG };
+enum {
+    Q_GENERIC, Q_BARE, Q_U32, Q_MEMARG,
+    Q_I64,       /* one s64, nothing else (i64.const) */
+    Q_CONST,     /* one s32 kept when in the window (i32.const) */
+    Q_REF_U32,   /* one u32 kept (call, return_call, ref.func, memory.grow) */
+    Q_FULL_U32,  /* one u32 kept with full refs (global.get, global.set) */
+    Q_END,       /* closes a block, or the body */
+    Q_OPEN       /* a block type, opens a plain block (block, loop) */
+};
 static u8 quick[256];
 
 __attribute__((export_name("init"))) u32 init(const Tables *tables) {
@@ -88,10 +96,21 @@ __attribute__((export_name("init"))) u32 init(const Tables *tables) {
     for (int b = 0; b < 256; b++) {
         const Entry *en = &tables->single[b];
         quick[b] = Q_GENERIC;
-        if (en->valid != E_OP || en->role != R_NONE || en->ref != F_NONE || en->imm[1] != K_NONE) continue;
-        if (en->imm[0] == K_NONE) quick[b] = Q_BARE;
-        else if (en->imm[0] == K_U32) quick[b] = Q_U32;
-        else if (en->imm[0] == K_MEMARG) quick[b] = Q_MEMARG;
+        if (en->valid != E_OP || en->imm[1] != K_NONE) continue;
+        u8 imm = en->imm[0];
+        if (en->role == R_NONE && en->ref == F_NONE) {
+            if (imm == K_NONE) quick[b] = Q_BARE;
+            else if (imm == K_U32) quick[b] = Q_U32;
+            else if (imm == K_MEMARG) quick[b] = Q_MEMARG;
+            else if (imm == K_I64) quick[b] = Q_I64;
+        } else if (en->role == R_NONE) {
+            if (en->ref == F_FULL_CONST && imm == K_I32) quick[b] = Q_CONST;
+            else if (en->ref == F_FIRST && imm == K_U32) quick[b] = Q_REF_U32;
+            else if (en->ref == F_FULL_FIRST && imm == K_U32) quick[b] = Q_FULL_U32;
+        } else if (en->ref == F_NONE) {
+            if (en->role == R_END && imm == K_NONE) quick[b] = Q_END;
+            else if (en->role == R_OPEN && imm == K_BLOCKTYPE) quick[b] = Q_OPEN;
+        }
     }
     return 1;
 }
@@ -231,7 +250,12 @@ static int scan_body(Ctx *cx, const u8 *p, const u8 *e) {
     u32 depth = 0;
     while (p < e) {
         u32 code = *p++;
-        switch (quick[code]) {  /* no role, no reference: only the immediates to check */
+        u32 q = quick[code];
+        /* the two commonest shapes (local.get/set/tee, br_if; arithmetic) before the
+           jump table: a compare the branch predictor learns better than the table */
+        if (q == Q_U32 && p < e && *p < 0x80) { p++; continue; }
+        if (q == Q_BARE) continue;
+        switch (q) {  /* no role, no reference: only the immediates to check */
         case Q_BARE:
             continue;
         case Q_U32:
@@ -240,7 +264,52 @@ static int scan_body(Ctx *cx, const u8 *p, const u8 *e) {
             continue;
         case Q_MEMARG:
             if (e - p >= 2 && p[0] < 0x40 && p[1] < 0x80) { p += 2; continue; }
+            if (p < e && p[0] < 0x40) {  /* a one-byte alignment (no memory index), any offset */
+                p++;
+                if (!rd_u64(&p, e)) return 0;
+                continue;
+            }
             break;  /* the generic path reads it */
+        case Q_I64: {
+            if (p < e && *p < 0x80) { p++; continue; }
+            i64 s;
+            if (!rd_sleb(&p, e, 64, &s)) return 0;
+            continue;
+        }
+        case Q_CONST: {
+            i64 s;
+            if (p < e && *p < 0x80) { s = (*p & 0x40) ? (i64)*p - 128 : (i64)*p; p++; }
+            else if (!rd_sleb(&p, e, 32, &s)) return 0;
+            if (cx->full && cx->lo <= s && s < cx->hi) { *flat++ = code; *flat++ = (u32)s; }
+            continue;
+        }
+        case Q_REF_U32: {
+            u32 u;
+            if (!rd_u32(&p, e, &u)) return 0;
+            *flat++ = code;
+            *flat++ = u;
+            continue;
+        }
+        case Q_FULL_U32: {
+            u32 u;
+            if (!rd_u32(&p, e, &u)) return 0;
+            if (cx->full) { *flat++ = code; *flat++ = u; }
+            continue;
+        }
+        case Q_END:
+            if (depth == 0) {
+                cx->flat = flat;
+                return p == e;  /* the function's own end must be the last byte */
+            }
+            depth--;
+            continue;
+        case Q_OPEN:
+            /* empty, or a one-byte value type (what rd_blocktype then rd_valtype accept) */
+            if (p < e && (*p == 0x40 || (*p > 0x40 && *p < 0x80 && (t->tclass[*p] & (T_VALTYPE | T_HEAPTYPE))))) p++;
+            else if (!rd_blocktype(&p, e)) return 0;
+            if (depth >= MAX_DEPTH) return 0;
+            frames[depth++] = S_OTHER;
+            continue;
         default:
             break;
         }
