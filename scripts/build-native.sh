@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds auditor/wasm/native/codescan.wasm (the compiled code-section reader) from
-# codescan.c, and graphcore.wasm (the item graph's edges, dominators, reachability) from
-# graphcore.c, with Debian's clang-16 and wasm-ld-16 (apt: clang-16 lld-16).
+# codescan.c, graphcore.wasm (the item graph's edges, dominators, reachability) from
+# graphcore.c, and demangle.wasm (the compiled Rust demangler) from demangle.c, with
+# Debian's clang-16 and wasm-ld-16 (apt: clang-16 lld-16).
 #
 #   bash scripts/build-native.sh            rebuild every committed module in place
 #   bash scripts/build-native.sh OUT.wasm   build codescan into OUT.wasm (tests/test_native_build.py
 #                                           does, and checks the bytes equal the committed ones)
-#   bash scripts/build-native.sh OUT.wasm NAME   build NAME.c (graphcore) into OUT.wasm
+#   bash scripts/build-native.sh OUT.wasm NAME   build NAME.c (graphcore, demangle) into OUT.wasm
 #
 # Reproducible: fixed flags, the source compiled by a relative name in its own directory,
 # no debug info, no wasm-opt pass (see below), every custom section stripped (no paths, no producers
@@ -15,11 +16,11 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 SRC_DIR="$HERE/auditor/wasm/native"
 if [ $# -eq 0 ]; then  # every module, in place
-  for name in codescan graphcore; do bash "$0" "$SRC_DIR/$name.wasm" "$name"; done
+  for name in codescan graphcore demangle; do bash "$0" "$SRC_DIR/$name.wasm" "$name"; done
   exit 0
 fi
 NAME=${2:-codescan}
-case "$NAME" in codescan|graphcore) ;; *) echo "build-native: unknown source $NAME" >&2; exit 2 ;; esac
+case "$NAME" in codescan|graphcore|demangle) ;; *) echo "build-native: unknown source $NAME" >&2; exit 2 ;; esac
 OUT=$1
 case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
 CLANG=$(command -v "${CLANG:-clang-16}" || true)

@@ -46,6 +46,7 @@ SEED = {
     "tests/test_inspect.py": 1, "tests/test_architecture.py": 1, "tests/test_runtime_speed.py": 1,
     "tests/test_runtime_entry.py": 1, "tests/test_runtime_harness.py": 1, "tests/test_escaping.py": 1,
     "tests/test_analysis_data.py": 1, "tests/test_analysis_refs.py": 1, "tests/test_rules_engine.py": 1,
+    "tests/test_demangle_native.py": 12,
 }
 
 

@@ -136,17 +136,30 @@ def test_backref_bombs_share_one_module_budget():
     assert result.warning() and "left mangled" in result.warning()
 
 
-def test_demangle_all_demangles_each_distinct_name_once(monkeypatch):
+@pytest.mark.parametrize("native", ["off", "auto"])
+def test_demangle_all_demangles_each_distinct_name_once(monkeypatch, native):
+    """Python demangler (`off`) or the compiled one (one batch of the distinct names)."""
     from auditor.wasm import demangle as dm
+    from auditor.wasm.native import demangler
 
+    monkeypatch.setenv("AUDITOR_NATIVE_DEMANGLER", native)
+    if native == "auto":
+        assert demangler.available()
     seen: list[str] = []
-    real = dm._demangle
+    real, real_compiled = dm._demangle, dm._compiled
 
     def spy(sym, limit):
         seen.append(sym)
         return real(sym, limit)
 
+    def spy_compiled(syms, *args):
+        result = real_compiled(syms, *args)
+        if result is not None:  # read by the compiled demangler (else by _demangle)
+            seen.extend(syms)
+        return result
+
     monkeypatch.setattr(dm, "_demangle", spy)
+    monkeypatch.setattr(dm, "_compiled", spy_compiled)
     names = ["_RNvCs1234_7mycrate4main", None, "_RNvCs1234_7mycrate4main", "_ZN3foo3barE", "_ZN3foo3barE"]
     result = dm.demangle_all(names)
     assert result.names == ["mycrate::main", None, "mycrate::main", "foo::bar", "foo::bar"]

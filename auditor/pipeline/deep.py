@@ -72,9 +72,12 @@ def garbage(path: str | Path, *, n: int = 20) -> r.GarbageResult:
 
 
 def monos(path: str | Path, *, n: int = 20, instances: int = 10) -> r.MonosResult:
-    # function sizes only: the call graph has the same items and sizes as the full one,
-    # read without the data addresses and globals only retained sizes need
-    res = r.generic_groups(item_graph(load_module(path)), instances=instances)
+    # function names and item sizes only: no item graph (module_monos reads the sizes the
+    # graph would have from the function and code sections)
+    from auditor.wasm.analysis.monos import module_monos
+
+    mod = load_module(path)
+    res = r.MonosResult(mod.file, module_monos(mod), instances)
     res.shown = n
     return res
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 __all__ = [
     "CrateSize",
     "crate_of",
+    "crate_alias",
     "rollup",
     "UNNAMED",
     "NO_MANGLE",
@@ -104,6 +105,11 @@ def rollup(items: Iterable[tuple[str | None, int]]) -> list[CrateSize]:
     rows = [CrateSize(c, sizes[c], counts[c]) for c in sizes]
     rows.sort(key=lambda r: (-r.size, r.name))
     return rows
+
+
+def crate_alias(crate: str) -> str:
+    """A Rust crate as crate_of names it (v0's `__rustc` pseudo-crate is std's)."""
+    return _CRATE_ALIASES.get(crate, crate)
 
 
 @functools.lru_cache(maxsize=65536)

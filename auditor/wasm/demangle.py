@@ -15,6 +15,13 @@ C++ goes through ``cxxfilt`` (``abi::__cxa_demangle`` of libstdc++), which is a
 well-kept demangler; if libstdc++ cannot be loaded the name stays mangled.
 
 ``demangle`` never raises: anything it cannot read is returned unchanged.
+
+Many names at once (``demangle_all``, ``demangle_many``) go through the compiled
+transcription of this demangler, auditor/wasm/native/demangle.c run in wasmtime, in
+one call for all of them (~0.1 s instead of ~1.2 s for the 35,823 names of
+@biomejs/wasm-nodejs); this module stays the reference and reads every name the
+compiled one declines (punycode, non-ASCII constants, deep nesting) and every name
+when wasmtime cannot run (``AUDITOR_NATIVE_DEMANGLER=off``).
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from typing import Any
 
 from auditor.wasm.reader import gc_paused
 
-__all__ = ["demangle", "demangle_all", "strip_hash", "is_rust_symbol", "v0_instantiating_crate", "Demangled"]
+__all__ = ["demangle", "demangle_all", "demangle_many", "compiled_crate", "compiled_generics", "strip_hash",
+           "is_rust_symbol", "v0_instantiating_crate", "Demangled"]
 
 # Output larger than this is treated as malformed input (backrefs can expand
 # exponentially). rustc-demangle uses 1_000_000; real names are < 100 KB.
@@ -70,6 +78,9 @@ def is_rust_symbol(sym: str) -> bool:
 @functools.lru_cache(maxsize=65536)
 def demangle(sym: str) -> str:
     """Readable name for a symbol; unchanged when it is not a mangled name."""
+    hit = _PRIMED.get(sym)
+    if hit is not None:
+        return hit
     return _demangle(sym, _MAX_OUTPUT)[0]
 
 
@@ -86,9 +97,121 @@ def _demangle(sym: str, limit: int) -> tuple[str, bool]:
         rust = None
     if rust is not None:
         return rust, False
+    return _not_rust(sym), False
+
+
+def _not_rust(sym: str) -> str:
+    """What `_demangle` answers for a name that is no Rust symbol."""
     if sym.startswith("_Z") and len(sym) <= _MAX_CXX_INPUT:
-        return _demangle_cxx(sym), False
-    return sym, False
+        return _demangle_cxx(sym)
+    return sym
+
+
+# ------------------------------------------------------------- compiled demangler
+
+# Answers of the compiled demangler for `demangle` and `v0_instantiating_crate` (per-name
+# limit, so exactly theirs), filled by `demangle_many`; emptied when it would pass this.
+_PRIMED: dict[str, str] = {}
+_PRIMED_CRATE: dict[str, str | None] = {}
+# and the generic function of a name (analysis.monos.generic_of of its demangled text,
+# which demangle.c transcribes too), for `compiled_generics`
+_PRIMED_GENERIC: dict[str, str] = {}
+# and the crate it belongs to (crates.crate_of of its demangled text, before the aliases)
+_PRIMED_CRATE_OF: dict[str, str] = {}
+_PRIMED_MAX = 400_000
+
+
+def _compiled_can_read(sym: str) -> bool:
+    """The names sent to the compiled demangler: Rust-looking, ASCII, no NUL (the others
+    are never Rust symbols, and this module answers them at once)."""
+    return sym.startswith(("_ZN", "_R")) and sym.isascii() and "\0" not in sym
+
+
+def _compiled(syms: list[str], limit: int, crates: bool = False, generics: bool = False,
+              crate_of: bool = False) -> tuple[Any, list[str]] | None:
+    """The compiled demangler's results for `syms` (native.demangler.demangle_batch: four
+    statuses and four texts per name), or None when it cannot run here."""
+    if not syms:
+        return None
+    from auditor.wasm.native import demangler as native
+
+    if not native.available():
+        return None
+    try:
+        return native.demangle_batch(syms, limit, crates, generics, crate_of)
+    except native.Failure:
+        return None
+
+
+# native.demangler's result codes (tests/test_demangle_native.py checks they agree)
+_C_NONE, _C_OK, _C_OVER, _C_DECLINE = 0, 1, 2, 3
+
+
+def _from_compiled(sym: str, status: int, text: str, limit: int) -> tuple[str, bool]:
+    """`_demangle(sym, limit)` from the compiled demangler's answer for that limit."""
+    if status == _C_OK:
+        return text, False
+    if status == _C_OVER:
+        return sym, True
+    if status == _C_NONE:
+        return _not_rust(sym), False
+    return _demangle(sym, limit)  # declined: this module reads it
+
+
+@gc_paused()
+def demangle_many(names: list[str | None], *, crates: bool = False, generics: bool = False,
+                  crate_of: bool = False) -> list[str | None]:
+    """`[demangle(n) for n in names]` (None stays None), the Rust names demangled by the
+    compiled demangler in one call; later `demangle` calls on these names (a report's
+    labels) find them ready. `crates`: `v0_instantiating_crate` of the v0 names too;
+    `generics`: their generic functions (`compiled_generics`); `crate_of`: the crate
+    their demangled names belong to (`compiled_crate`)."""
+    primed, pcrate, pgeneric, pcrate_of = _PRIMED, _PRIMED_CRATE, _PRIMED_GENERIC, _PRIMED_CRATE_OF
+    # (_compiled_can_read, inline: this runs once per name of a module)
+    todo = [n for n in dict.fromkeys(names) if n and n.startswith(("_ZN", "_R")) and n.isascii() and "\0" not in n
+            and (n not in primed or (crates and n.startswith("_R") and n not in pcrate)
+                 or (generics and n not in pgeneric) or (crate_of and n not in pcrate_of))]
+    results = _compiled(todo, _MAX_OUTPUT, crates, generics, crate_of)
+    if results is not None:
+        st, texts = results
+        if len(primed) + len(todo) > _PRIMED_MAX:
+            for cache in (primed, pcrate, pgeneric, pcrate_of):
+                cache.clear()
+        for i, sym in enumerate(todo):
+            k = 4 * i
+            status = st[k]
+            if status == _C_OK:
+                primed[sym] = texts[k]
+                if st[k + 2] == _C_OK:
+                    pgeneric[sym] = texts[k + 2]
+                if st[k + 3] == _C_OK:
+                    pcrate_of[sym] = texts[k + 3]
+            elif status != _C_DECLINE:
+                primed[sym] = _from_compiled(sym, status, texts[k], _MAX_OUTPUT)[0]
+            if crates and st[k + 1] != _C_DECLINE and sym.startswith("_R"):
+                pcrate[sym] = texts[k + 1] if st[k + 1] == _C_OK and texts[k + 1] else None
+    get: Any = primed.get  # (get(None) is None)
+    out: list[str | None] = [get(n) for n in names]
+    for i, hit in enumerate(out):
+        if hit is None:  # not read by the compiled demangler (or no name: None, "")
+            name = names[i]
+            out[i] = demangle(name) if name else name
+    return out
+
+
+def compiled_crate(sym: str) -> str | None:
+    """The crate `crates.crate_of(demangle(sym))` names before its alias table, as the
+    compiled demangler worked it out in `demangle_many(..., crate_of=True)`, or None (not
+    asked, declined: a bucket or C++, or no compiled demangler)."""
+    return _PRIMED_CRATE_OF.get(sym)
+
+
+def compiled_generics(syms: list[str | None]) -> list[str | None]:
+    """The generic function of each symbol (`analysis.monos.generic_of(demangle(sym))`)
+    as the compiled demangler worked it out in `demangle_many(..., generics=True)`, or
+    None (not asked, declined, no name, or no compiled demangler)."""
+    get = _PRIMED_GENERIC.get
+    return [get(s) for s in syms]  # type: ignore[arg-type]
 
 
 class Demangled:
@@ -127,28 +250,57 @@ def demangle_all(names: list[str | None], *, strip: bool = False, budget: int | 
     distinct = list(dict.fromkeys(n for n in names if n))
     if budget is None:
         budget = _MODULE_BUDGET_FLOOR + sum(_share(n) for n in distinct)
+    # the compiled demangler reads the Rust names at their own share (what the first pass
+    # gives every name while the budget lasts); a name reached with less is read again
+    readable = [n for n in distinct if n.startswith(("_ZN", "_R")) and _compiled_can_read(n)]
+    results = _compiled(readable, 0)
+    compiled = dict(zip(readable, zip(results[0][0::4], results[1][0::4]))) if results is not None else {}
     left = budget
     done: dict[str, str] = {}
     retry: list[str] = []
+    get = compiled.get
+    per_char, per_name, most = _MODULE_BUDGET_PER_CHAR, _MODULE_BUDGET_PER_NAME, _MAX_OUTPUT
     for sym in distinct:
-        limit = min(_share(sym), left, _MAX_OUTPUT)
-        out, over = _demangle(sym, limit)
+        n = len(sym)
+        share = per_char * n + per_name
+        if share > most:
+            share = most
+        result = get(sym)
+        if result is not None and left >= share and result[0] == _C_OK:  # the common case, inline
+            out = result[1]
+            left -= n if n > len(out) else len(out)
+            done[sym] = out
+            continue
+        limit = share if left >= share else left
+        if result is not None and limit == share:
+            out, over = _from_compiled(sym, result[0], result[1], limit)
+        else:
+            out, over = _demangle(sym, limit)
         if over:
             retry.append(sym)
             left -= limit
         else:
-            left -= max(len(out), len(sym))
+            left -= max(len(out), n)
             done[sym] = out
     skipped = 0
     for sym in retry:
         limit = min(left, _MAX_OUTPUT)
-        out, over = _demangle(sym, limit) if limit > 0 else (sym, True)
+        out, over = _demangle_fast(sym, limit) if limit > 0 else (sym, True)
         left -= limit if over else max(len(out), len(sym))
         skipped += over and limit < _MAX_OUTPUT  # stopped by the budget, not by its own limit
         done[sym] = out
-    if strip:
-        done = {k: strip_hash(v) for k, v in done.items()}
+    if strip:  # strip_hash changes only names with one of these
+        done = {k: strip_hash(v) if (".llvm." in v or "::h" in v or "]" in v) else v for k, v in done.items()}
     return Demangled([done[n] if n else None for n in names], skipped, budget)
+
+
+def _demangle_fast(sym: str, limit: int) -> tuple[str, bool]:
+    """`_demangle(sym, limit)`, by the compiled demangler when it can read the name."""
+    if _compiled_can_read(sym):
+        result = _compiled([sym], limit)
+        if result is not None:
+            return _from_compiled(sym, result[0][0], result[1][0], limit)
+    return _demangle(sym, limit)
 
 
 def _share(sym: str) -> int:
@@ -399,6 +551,8 @@ def v0_instantiating_crate(symbol: str) -> str | None:
     (its backrefs count the main path's output against the limit)."""
     if not symbol.startswith("_R"):
         return None
+    if symbol in _PRIMED_CRATE:
+        return _PRIMED_CRATE[symbol]
     inner = symbol[2:]
     if not inner or not inner.isascii() or "\0" in inner:
         return None

@@ -31,11 +31,14 @@ import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from auditor.wasm.crates import _CXX_TAIL  # a C++ name ends with its parameter list
 from auditor.wasm.demangle import strip_hash
+from auditor.wasm.model import Module
+from auditor.wasm.reader import gc_paused
 
-__all__ = ["generic_of", "Generic", "monos"]
+__all__ = ["function_item_sizes", "generic_of", "Generic", "module_monos", "monos"]
 
 _IDENT_TAIL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_]")
 
@@ -207,6 +210,35 @@ def _unwrap_inherent(name: str) -> str:
     return name
 
 
+@gc_paused()
+def module_monos(mod: Module) -> list[Generic]:
+    """`monos` of a parsed module's functions, without an item graph: each named
+    function's label (ItemGraph.label: its symbol demangled) and generic, worked out in
+    one call of the compiled demangler (generic_of here for the names it did not read),
+    with its item size (`function_item_sizes`: the graph's)."""
+    from auditor.wasm.demangle import compiled_generics, demangle_many
+
+    raw = [mod.function_names.get(f.index) for f in mod.functions]
+    labels = demangle_many(raw, generics=True)
+    return monos(zip(labels, function_item_sizes(mod)), compiled_generics(raw))
+
+
+def function_item_sizes(mod: Module) -> list[int]:
+    """Each defined function's item size as the item graph has it (body with its size
+    LEB, plus its entry in the function section), without building the graph: the
+    entries are type-index LEBs, each ending at its first byte below 0x80."""
+    sec = mod.section("function")
+    if sec is None or not mod.functions:
+        return [f.end - f.body_offset for f in mod.functions]
+    data = mod.data
+    pos, end = sec.payload_offset, sec.payload_offset + sec.payload_size
+    while data[pos] & 0x80:  # the count
+        pos += 1
+    ends = [i for i in range(pos + 1, end) if data[i] < 0x80]  # (parse_module read them: they are LEBs)
+    starts = [pos + 1, *(e + 1 for e in ends)]
+    return [(f.end - f.body_offset) + (ends[i] + 1 - starts[i]) for i, f in enumerate(mod.functions)]
+
+
 @dataclass
 class Generic:
     """One generic function and its copies in the module."""
@@ -223,14 +255,20 @@ class Generic:
                 "instances": [{"name": n, "bytes": b} for n, b in shown]}
 
 
-def monos(functions: Iterable[tuple[str | None, int]]) -> list[Generic]:
+def monos(functions: Iterable[tuple[str | None, int]], generics: Iterable[str | None] | None = None) -> list[Generic]:
     """Group (demangled name, bytes) pairs by generic; only generics with two or more
-    copies are returned, most savings first (then bytes, then name)."""
+    copies are returned, most savings first (then bytes, then name). `generics`: each
+    name's generic_of where already known (None: worked out here)."""
     groups: dict[str, list[tuple[str, int]]] = {}
-    for name, size in functions:
+    for (name, size), known in zip(functions, generics if generics is not None else repeat(None)):
         if not name:
             continue
-        groups.setdefault(generic_of(name), []).append((name, size))
+        key = known if known is not None else generic_of(name)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [(name, size)]
+        else:
+            group.append((name, size))
     out = []
     for key, insts in groups.items():
         if len(insts) < 2:

@@ -29,8 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from auditor.wasm import model as m
-from auditor.wasm.crates import UNNAMED, crate_of
-from auditor.wasm.demangle import demangle, v0_instantiating_crate
+from auditor.wasm.crates import UNNAMED, crate_alias, crate_of
+from auditor.wasm.demangle import compiled_crate, demangle, demangle_many, v0_instantiating_crate
+from auditor.wasm.reader import gc_paused
 
 __all__ = ["UNATTRIBUTED", "CrateRow", "CrateViews", "crate_views", "v0_instantiating_crate"]
 
@@ -76,6 +77,7 @@ def _rows(items: Mapping[int, tuple[str | None, int]], overhead: int) -> list[Cr
     return rows
 
 
+@gc_paused()
 def crate_views(mod: m.Module, dwarf_crates: Mapping[int, str | None] | None = None,
                 unit_crates: Mapping[int, str | None] | None = None) -> CrateViews:
     """Both views of the code section.
@@ -94,14 +96,16 @@ def crate_views(mod: m.Module, dwarf_crates: Mapping[int, str | None] | None = N
     evidence = {"defining": {"dwarf": 0, "name": 0, "none": 0},
                 "instantiating": {"dwarf": 0, "v0": 0, "v0-not-generic": 0, "plain-name": 0, "none": 0}}
     out = CrateViews(code.size)
-    for f in mod.functions:
+    # every name, its crate and its v0 instantiating crate below, worked out in one call
+    raws = [mod.func_name(f.index) for f in mod.functions]
+    demangle_many(raws, crates=True, crate_of=True)
+    for f, raw in zip(mod.functions, raws):
         size = f.end - f.body_offset
-        raw = mod.func_name(f.index)
         d = dwarf_crates.get(f.index)
         if d:
             evidence["defining"]["dwarf"] += 1
         else:
-            by_name = crate_of(demangle(raw)) if raw else UNNAMED
+            by_name = _crate_by_name(raw) if raw else UNNAMED
             d = None if by_name == UNNAMED else by_name
             evidence["defining"]["name" if d else "none"] += 1
         i = unit_crates.get(f.index)
@@ -112,7 +116,7 @@ def crate_views(mod: m.Module, dwarf_crates: Mapping[int, str | None] | None = N
             if i:
                 evidence["instantiating"]["v0"] += 1
             else:
-                i = crate_of(demangle(raw))
+                i = _crate_by_name(raw)
                 i = None if i == UNNAMED else i
                 evidence["instantiating"]["v0-not-generic" if i else "none"] += 1
         elif raw and not raw.startswith("_Z") and d:
@@ -128,6 +132,12 @@ def crate_views(mod: m.Module, dwarf_crates: Mapping[int, str | None] | None = N
     out.instantiating = _rows(instantiating, overhead)
     out.sources = evidence
     return out
+
+
+def _crate_by_name(raw: str) -> str:
+    """crate_of(demangle(raw)), from the compiled demangler's answer when it gave one."""
+    known = compiled_crate(raw)
+    return crate_alias(known) if known is not None else crate_of(demangle(raw))
 
 
 def module_crate_views(mod: m.Module, with_dwarf: bool = True) -> CrateViews:

@@ -145,7 +145,7 @@ def find_items(g: ItemGraph, query: str) -> list[int]:
     """Items named `query` (the raw symbol, or the demangled name, compared without
     hashes and crate disambiguators), else the items whose printed name the regular
     expression `query` matches (linear time per name, see `name_matcher`)."""
-    from auditor.wasm.demangle import strip_hash
+    from auditor.wasm.demangle import demangle_many, strip_hash
 
     bare = strip_hash(query)  # also accepts names as other tools print them (`core[1a2b…]::…`)
     runs = _identifiers(bare)
@@ -155,15 +155,20 @@ def find_items(g: ItemGraph, query: str) -> list[int]:
     exact = []
     # functions with a symbol: the raw symbol, else the demangled name, which is worked
     # out only for a symbol that may print as `bare` (`_identifiers`)
+    maybe = []
     for index, raw in fnames.items():
         if not 0 <= index < nf:
             continue
         if query == raw:
             exact.append(f0 + index)
         elif runs is None or not raw or not raw.startswith("_R") or "[" in raw or all(t in raw for t in runs):
-            text = label(f0 + index)
-            if query == text or bare == strip_hash(text):
-                exact.append(f0 + index)
+            maybe.append(index)
+    if len(maybe) > 64:  # their labels demangled in one call of the compiled demangler
+        demangle_many([fnames[index] for index in maybe])
+    for index in maybe:
+        text = label(f0 + index)
+        if query == text or bare == strip_hash(text):
+            exact.append(f0 + index)
     # every other item prints its own name (g.name: no symbol to demangle)
     for i in range(len(g)):
         if kinds[i] == function and fnames.get(indices[i]) is not None:
@@ -174,7 +179,9 @@ def find_items(g: ItemGraph, query: str) -> list[int]:
     if exact:
         return sorted(exact)
     matches = name_matcher(query)
-    return [i for i in range(len(g)) if matches(label(i))]
+    # every function's label (ItemGraph.label), demangled in one call
+    texts = demangle_many([fnames.get(indices[i]) if kinds[i] == function else None for i in range(len(g))])
+    return [i for i, text in enumerate(texts) if matches(text if text is not None else label(i))]
 
 
 _RUN = re.compile(r"[A-Za-z0-9_]+")  # maximal runs: one starting with a digit is a number
