@@ -19,6 +19,9 @@ machine) and peak RSS. Goals: a 45.6 MB module in <= 5 s and <= 5x its size in R
 crates, allocator detection, source paths, record + rules, JSON), so a regression
 names its stage.
 
+`CPU x obj` is auditor's CPU over wasm-objdump's, measured back to back in the same run
+(steadier than wall on a shared machine).
+
 `--reader both` times auditor with the compiled code reader off (AUDITOR_NATIVE_READER=off:
 the Python pass, as before it) and on (auto), side by side.
 
@@ -207,14 +210,15 @@ def commands(path: Path, text: bool) -> list[tuple[str, list[str]]]:
 def table(path: Path, repeat: int, text: bool = True) -> dict[str, tuple[float, float, int]]:
     size = path.stat().st_size
     print(f"\n{path.name}: {size:,} bytes ({size / 1e6:.1f} MB)")
-    print(f"  {'command':<62} {'wall s':>8} {'CPU s':>7} {'s/MB':>6} {'RSS MB':>7} {'RSS/size':>8} {'x objdump':>9}")
+    print(f"  {'command':<62} {'wall s':>8} {'CPU s':>7} {'s/MB':>6} {'RSS MB':>7} {'RSS/size':>8} {'x objdump':>9} "
+          f"{'CPU x obj':>9}")
     results: dict[str, tuple[float, float, int]] = {}
     for label, cmd in commands(path, text):
         results[label] = best(cmd, repeat)
-    ref = results["wasm-objdump -x"][0]
+    ref, ref_cpu = results["wasm-objdump -x"][:2]
     for label, (wall, cpu, rss) in results.items():
         print(f"  {label:<62} {wall:>8.2f} {cpu:>7.2f} {wall / (size / 1e6):>6.3f} {rss / 1e6:>7.1f} {rss / size:>8.1f} "
-              f"{wall / ref:>9.2f}")
+              f"{wall / ref:>9.2f} {f'{cpu / ref_cpu:.2f}' if ref_cpu >= 0.05 else '-':>9}")  # GNU time: 10 ms steps
     return results
 
 
@@ -225,9 +229,8 @@ def phases(path: Path) -> None:
     from auditor.wasm.allocator import detect
     from auditor.wasm.crates import crate_of, rollup
     from auditor.wasm.demangle import demangle_all
-    from auditor.wasm.graph import Kind, item_graph
     from auditor.wasm.grow import find_grow_sites
-    from auditor.wasm.inspect import FunctionInfo, InspectResult
+    from auditor.wasm.inspect import FunctionInfo, InspectResult, exported_functions
     from auditor.wasm.parse import parse_module
 
     data = path.read_bytes()
@@ -243,9 +246,8 @@ def phases(path: Path) -> None:
     tick("parse + validate bodies (Python pass)")
     mod = parse_module(data, str(path))
     tick("parse + validate bodies (as inspect: auto)")
-    graph = item_graph(mod)
-    exported = graph.exported(Kind.FUNCTION)
-    tick("item graph")
+    exported = exported_functions(mod)  # inspect builds no item graph (issue 16, round 4)
+    tick("exports")
     dem = demangle_all([f.name for f in mod.functions], strip=True)
     tick("demangle (each name once)")
     functions = [FunctionInfo(f.index, f.name, d, f.body_size, crate_of(d), tuple(exported.get(f.index, ())))
@@ -359,6 +361,8 @@ def main() -> None:
             table(path, args.repeat)
             if args.phases:
                 phases(path)
+    load = os.getloadavg()
+    print(f"\nend {time.strftime('%H:%M %Z')}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from auditor.commands.options import output_options, render_and_emit
 @click.option("--top", type=click.IntRange(min=0), default=20, show_default=True,
               help="How many of the largest functions the text report lists; 0 = all (as in diff).")
 @click.option("--compression", type=click.Choice(["auto", "exact", "fast", "none"]), default="auto", show_default=True,
-              help="exact: gzip -9 and brotli -q 11; fast: gzip -6 and brotli -q 9; none: skip; "
+              help="exact: gzip -9 and brotli -q 11; fast: gzip -5 and brotli -q 5; none: skip; "
                    "auto: exact up to 1 MiB, fast above.")
 @click.option("--dwarf", "walk_dwarf", is_flag=True,
               help="Also read every DWARF entry (~0.6 s per MB of .debug_info): each function's source file, "

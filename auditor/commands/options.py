@@ -3,6 +3,7 @@ way a command prints its result: through the report layer's registry."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -78,8 +79,11 @@ def terminal_width() -> int | None:
 def render_and_emit(result: Result, fmt: str, output: str | None, color: str = "never") -> None:
     """The result in `fmt` to -o FILE (atomically) or stdout; colour only in text on a
     terminal; text tables on stdout fit the terminal's width (names cut in the middle)."""
+    from auditor.report import stream
     from auditor.report.table import fit_width, fold
 
+    if (not output or output == "-") and stream(result, fmt, sys.stdout):  # JSON: written as it is made
+        return
     width = terminal_width() if fmt == "text" and not output else None
     with fit_width(width):
         text = fold(render(result, fmt, color=(fmt == "text" and not output and use_color(color))), width)

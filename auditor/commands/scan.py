@@ -43,7 +43,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--baseline", type=click.Path(dir_okay=False), default=None, help="Baseline scan report for --gate.")
 @click.option("--max-increase", default=None, help="Allowed growth against the baseline, e.g. 5% or \"2 KiB\".")
 @click.option("--compression", type=click.Choice(["auto", "exact", "fast", "none"]), default="auto", show_default=True,
-              help="gzip/brotli columns: exact (gzip -9, brotli -q 11), fast (gzip -6, brotli -q 9), none, "
+              help="gzip/brotli columns: exact (gzip -9, brotli -q 11), fast (gzip -5, brotli -q 5), none, "
                    "or auto: exact for modules up to 1 MiB, fast above (brotli -q 11 takes ~6 s on 5 MB of DWARF).")
 @click.option("--stage", type=click.Choice(["shipped", "cargo", "bindgen", "wasm-opt"]), default=None,
               help="Which shipping stage the table, recommendation, budgets and diffs read (default: ship.stage, "

@@ -144,7 +144,7 @@ class GrowSiteRecord(TypedDict):
 class CompressionImplRecord(TypedDict, total=False):
     zlib: str
     brotli: str | None
-    gzip_level: int | None  # the levels `compression` stands for (since issue 16: fast = gzip -6, brotli -q 6)
+    gzip_level: int | None  # the levels `compression` stands for (fast = gzip -5, brotli -q 5 since issue 16's round 4; -6/-q 6 before)
     brotli_quality: int | None
 
 

@@ -13,7 +13,7 @@ import sys
 from typing import Any, TextIO
 
 from auditor.report.formats import REGISTRY
-from auditor.report.registry import Result
+from auditor.report.registry import Lazy, Result
 
 FORMATS = tuple(REGISTRY.order)  # every format, in --format order
 
@@ -24,6 +24,21 @@ def formats(kind: str) -> list[str]:
 
 def render(result: Result, fmt: str, *, color: bool = False) -> str:
     return REGISTRY.render(result, fmt, color=color)
+
+
+_JSON = Lazy("auditor.report.fmt_json")
+
+
+def stream(result: Result, fmt: str, out: TextIO) -> bool:
+    """Write render(result, fmt) to `out` in pieces when the format's renderer is the JSON
+    writer (unfiltered); False, having written nothing, otherwise (then render())."""
+    if fmt != "json" or fmt in REGISTRY.filters or REGISTRY.lookup(fmt, result.KIND) != _JSON:
+        return False
+    from auditor.report.fmt_json import write
+
+    write(result, out.write)
+    out.flush()
+    return True
 
 
 def use_color(choice: str, stream: TextIO | Any = None) -> bool:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from auditor.config.view import ConfigView
 from auditor.findings import Check, Finding, exit_code
 from auditor.rules.engine import evaluate
+from auditor.wasm.reader import gc_paused
 
 
 class StageResult(Protocol):
@@ -59,7 +60,11 @@ class Audited(Generic[R]):
 
 
 def audit(result: R, config: ConfigView | None = None, *, top: int = 20) -> Audited[R]:
-    """Apply the rules of the result's kind ("inspect", "run") to its record."""
-    record = result.to_json()
-    findings, checks = evaluate(result.KIND, record, config)
+    """Apply the rules of the result's kind ("inspect", "run") to its record.
+
+    The cycle collector is paused meanwhile: a 45 MB module's record is ~10^5 acyclic
+    containers, and the collector's walks over them were a quarter of this stage."""
+    with gc_paused():
+        record = result.to_json()
+        findings, checks = evaluate(result.KIND, record, config)
     return Audited(result, record, findings, checks, top)

@@ -261,19 +261,98 @@ def _expr(expr: str, ctx: Ctx):
     return ev(tree)
 
 
-def _compute(spec: dict, ctx: Ctx):
-    """A `compute.NAME` aggregate; a missing list is NotMeasured, an empty one is a measured zero."""
+_UNARY_OPS = frozenset({"exists", "missing", "null", "not-null", "truthy", "falsy"})
+
+
+def _plain_key(path: Any) -> bool:
+    """A path that is one key of the item (`size`, `demangled`): no root, threshold, let,
+    nesting, index or `.`."""
+    return (isinstance(path, str) and path not in (".", "$") and not path.startswith(("$.", "threshold.", "let."))
+            and len(_segments(path)) == 1 and isinstance(_segments(path)[0], str) and _segments(path)[0] == path)
+
+
+def _item_test(cond: dict):
+    """`holds(cond, Ctx(item, ...), strict=False)` as a function of the item alone, for a
+    condition on one key of the item with a literal value (None for any other): a
+    `compute` over a 45 MB module's 35,823 functions then costs a dict lookup and a test
+    per function instead of a context, a path walk and an operator dispatch (issue 16)."""
+    if not isinstance(cond, dict) or set(cond) - {"path", "op", "value"} or not _plain_key(cond.get("path")):
+        return None
+    key, op = cond["path"], cond["op"]
+    if op in _UNARY_OPS:
+        return lambda item: holds(cond, Ctx(item, None, {}, {}), strict=False)
+    ref = cond.get("value")
+    if op in ("matches", "not-matches"):
+        hit = op == "matches"
+        compiled: list = []  # compiled on first use, as re.search(str(ref), a) compiles it (a bad one raises then)
+
+        def test(item) -> bool:
+            v = item.get(key, MISSING) if isinstance(item, dict) else MISSING
+            if v is MISSING:
+                return False
+            if not isinstance(v, str):
+                return not hit
+            if not compiled:
+                compiled.append(re.compile(str(ref)))
+            return (compiled[0].search(v) is not None) is hit
+        return test
+    if op not in ("eq", "ne", "in", "not-in", "gt", "ge", "lt", "le", "contains", "startswith"):
+        return None  # an unknown operator raises, as holds() does
+
+    def compare(item) -> bool:
+        v = item.get(key, MISSING) if isinstance(item, dict) else MISSING
+        return v is not MISSING and _compare(op, v, ref)
+    return compare
+
+
+_PLANS: dict[int, tuple[dict, list | None]] = {}  # id(compute spec) -> (spec, item tests or None)
+
+
+def _item_tests(spec: dict) -> list | None:
+    """The `where` conditions of a compute spec as item tests, made once per spec (rule
+    data lives as long as the process); None when one needs the context."""
+    plan = _PLANS.get(id(spec))
+    if plan is None or plan[0] is not spec:
+        tests = [_item_test(w) for w in spec.get("where", [])]
+        plan = (spec, None if any(t is None for t in tests) else tests)
+        _PLANS[id(spec)] = plan
+    return plan[1]
+
+
+def _compute(spec: dict, ctx: Ctx, memo: dict | None = None):
+    """A `compute.NAME` aggregate; a missing list is NotMeasured, an empty one is a measured zero.
+
+    `memo` (one per item of a rule): computes over the same list with the same item-only
+    `where` share the filtered list (a rule's `count` and `sum` of the same functions)."""
     if "expr" in spec:
         return _expr(spec["expr"], ctx)
     base = ctx.root if spec.get("from", "").startswith("$.") else ctx.item
     sel = spec["from"][2:] if spec["from"].startswith("$.") else spec["from"]
-    elems = select(base, sel)
-    if MISSING in elems or (not elems and not _reaches(base, sel)):
-        raise NotMeasured(spec["from"])
-    subs = [Ctx(e, ctx.root, ctx.thresholds, ctx.let) for e in elems]
-    kept = [c for c in subs if all(holds(w, c, strict=False) for w in spec.get("where", []))]
-    vals = [resolve(c, spec["field"]) if "field" in spec else c.item for c in kept]
-    vals = [v for v in vals if v is not MISSING]
+    tests = _item_tests(spec)
+    key = (spec["from"], repr(spec.get("where", [])))
+    if tests is not None and memo is not None and key in memo:
+        elems, kept_items = memo[key]
+    else:
+        elems = select(base, sel)
+        if any(e is MISSING for e in elems) or (not elems and not _reaches(base, sel)):
+            raise NotMeasured(spec["from"])
+        kept_items = None
+        if tests is not None:
+            kept_items = [e for e in elems if all(t(e) for t in tests)] if tests else elems
+            if memo is not None:
+                memo[key] = (elems, kept_items)
+    field = spec.get("field")
+    if kept_items is not None and (field is None or _plain_key(field)):
+        if field is None:
+            vals = list(kept_items)
+        else:
+            vals = [v for v in (e.get(field, MISSING) if isinstance(e, dict) else MISSING for e in kept_items)
+                    if v is not MISSING]
+    else:
+        subs = [Ctx(e, ctx.root, ctx.thresholds, ctx.let) for e in elems]
+        kept = [c for c in subs if all(holds(w, c, strict=False) for w in spec.get("where", []))]
+        vals = [resolve(c, spec["field"]) if "field" in spec else c.item for c in kept]
+        vals = [v for v in vals if v is not MISSING]
     op = spec.get("op", "list")
     if op == "sum":
         return sum(v for v in vals if _num(v))
@@ -382,8 +461,9 @@ def evaluate_rule(rule: Rule, facts: Mapping[str, Any], config: ConfigView | Non
         findings = []
         for item in items:
             ctx = Ctx(item, facts, thresholds, {})
+            memo: dict = {}
             for name, spec in check.get("compute", {}).items():
-                ctx.let[name] = _compute(spec, ctx)
+                ctx.let[name] = _compute(spec, ctx, memo)
             if all(holds(c, ctx) for c in check.get("when", [])):
                 loc = _location(rule, ctx)
                 findings.append(Finding(

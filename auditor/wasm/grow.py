@@ -21,10 +21,10 @@ least one call site, and every call site compares; otherwise it stays unchecked
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from auditor.records.inspect import GrowSiteRecord
-from auditor.wasm.graph import item_graph
 from auditor.wasm.model import Module
 from auditor.wasm.opcodes import (
     OP_CALL,
@@ -177,13 +177,11 @@ def _classify(insns: list, i: int, pops: int = 1) -> str:
 def find_grow_sites(mod: Module) -> list[GrowSite]:
     """Every memory.grow in every body, in file order.
 
-    The item graph's walk over every body (auditor.wasm.graph, once per module) finds the
-    sites and doubles as the check that each body decodes (an unknown opcode or an
-    immediate past the body's end is reported with its offset); only the few bodies with
-    a site are decoded in full here.
+    The parse pass (which validates every body) kept each body's memory.grow among its
+    (opcode, value) pairs, so the bodies with a site are known without another walk (or
+    from the item graph when it is built); only those few are decoded in full here.
     """
-    g = item_graph(mod)
-    grow = g.grow_offsets
+    grow = _grow_functions(mod)
     sites: list[GrowSite] = []
     data = mod.data
     callers = _Callers(mod)
@@ -200,6 +198,33 @@ def find_grow_sites(mod: Module) -> list[GrowSite]:
     return sites
 
 
+def _grow_functions(mod: Module) -> set[int] | dict[int, list[int]]:
+    """Indices of the functions whose body holds a memory.grow: from the (opcode, value)
+    pairs the parse pass kept (`parse.ParsedRefs`, left in place for a later item graph)
+    when the item graph is not built yet, so `inspect` never builds it (0.1-0.25 s on the
+    real modules, issue 16); else the graph's own record."""
+    from auditor.wasm.parse import ParsedRefs
+
+    built = mod.derived.get("item_graph")
+    parsed = mod.derived.get(ParsedRefs.KEY)
+    if built is not None or not isinstance(parsed, ParsedRefs) or len(parsed.starts) != len(mod.functions):
+        from auditor.wasm.graph import item_graph
+
+        return item_graph(mod).grow_offsets
+    ops = parsed.flat[0::2]  # the opcodes (pairs start at even positions)
+    bounds = [s // 2 for s in parsed.starts]
+    out: set[int] = set()
+    i = 0
+    while True:
+        try:
+            i = ops.index(OP_MEMORY_GROW, i)
+        except ValueError:
+            return out
+        k = bisect_right(bounds, i) - 1  # the body holding pair i (empty bodies before it share its start)
+        out.add(mod.functions[k].index)
+        i = bounds[k + 1] if k + 1 < len(bounds) else len(ops)
+
+
 class _Callers:
     """Direct call sites per function (built on first use from the item graph's CALL
     edges) and whether every one of them compares the returned value."""
@@ -212,7 +237,7 @@ class _Callers:
 
     def _index(self) -> dict[int, list[int]]:
         if self._rev is None:
-            from auditor.wasm.graph import Edge, Kind
+            from auditor.wasm.graph import Edge, Kind, item_graph
 
             g = item_graph(self.mod)
             rev: dict[int, list[int]] = {}
@@ -235,7 +260,7 @@ class _Callers:
             return self._memo[func]
         self._memo[func] = False  # recursion through a cycle proves nothing
         rev = self._index()
-        from auditor.wasm.graph import Kind
+        from auditor.wasm.graph import Kind, item_graph
 
         first_fn = item_graph(self.mod).first[Kind.FUNCTION]
         callers = rev.get(func + first_fn, [])

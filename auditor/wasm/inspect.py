@@ -6,9 +6,9 @@ budgets consume; the README documents each field.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,7 +28,6 @@ from auditor.records.inspect import (
 )
 from auditor.wasm import model as m
 from auditor.wasm.allocator import AllocatorInfo, detect
-from auditor.wasm.graph import Kind, item_graph
 from auditor.wasm.grow import GrowSite, find_grow_sites
 from auditor.wasm.model import WASI_MODULES, WASM_BINDGEN_MODULES
 from auditor.wasm.parse import parse_module, read_module_file
@@ -39,11 +38,13 @@ if TYPE_CHECKING:  # imported when a module is read (the DWARF reader costs star
     from auditor.wasm.crates import CrateSize
     from auditor.wasm.dwarf import DwarfFunctions
 
-COMPRESSION = {"exact": (9, 11), "fast": (6, 6), "none": (None, None)}
+COMPRESSION = {"exact": (9, 11), "fast": (5, 5), "none": (None, None)}
 # brotli -q 11 runs at ~0.6 MB/s: "auto" keeps it for files up to this size (shipped
 # modules) and uses "fast" above it (modules carrying megabytes of DWARF). "fast" is
-# gzip -6 and brotli -q 6 (-q 9 until issue 16: 6.4 s CPU on a 45.6 MB module where
-# -q 6 takes 1.1 s and comes out 4.3 % larger), each in its own thread beside parsing.
+# gzip -5 and brotli -q 5, each in its own thread beside parsing: gzip -6 + brotli -q 9
+# until issue 16 (-q 9: 6.4 s CPU on a 45.6 MB module), then -6 + -q 6, now -5 + -q 5
+# (issue 16's "10 MB in 1 s": on the real modules -5 takes 0.56-0.63x the CPU of -6 for
+# 1.3-2.4 % more bytes, -q 5 0.73-0.78x of -q 6 for 0.9-2.5 % more).
 AUTO_EXACT_LIMIT = 1 << 20
 
 
@@ -182,7 +183,7 @@ class InspectResult:
             "schema": SCHEMA,
             "file": mod.file,
             "bytes": mod.size,
-            "sha256": hashlib.sha256(mod.data).hexdigest(),  # 25 ms on 45 MB: `auditor report` checks the file
+            "sha256": _sha256(mod),  # `auditor report` checks the file
             "gzip": self.gzip,
             "brotli": self.brotli,
             "compression": self.compression,
@@ -235,9 +236,30 @@ class InspectResult:
         }
 
 
-def _compression_impl() -> CompressionImplRecord:
-    import zlib
+def exported_functions(mod: m.Module) -> dict[int, list[str]]:
+    """Function index -> its export names, in export order: what the item graph's
+    `exported(Kind.FUNCTION)` answers, without building the graph (inspect needs no
+    other edge of it; grow sites read the parse pass's pairs)."""
+    out: dict[int, list[str]] = {}
+    n = len(mod.func_type_indices)
+    for e in mod.exports:
+        if e.kind == "func" and 0 <= e.index < n:
+            out.setdefault(e.index, []).append(e.name)
+    return out
 
+
+_SHA256 = "sha256"  # in Module.derived: the file's digest, hashed beside parsing
+_HASH_BESIDE = 1 << 20  # from this size the digest gets a thread (25 ms on 45 MB; the GIL is released)
+
+
+def _sha256(mod: m.Module) -> str:
+    digest = mod.derived.get(_SHA256)
+    if not isinstance(digest, str):
+        digest = mod.derived[_SHA256] = hashlib.sha256(mod.data).hexdigest()
+    return digest
+
+
+def _compression_impl() -> CompressionImplRecord:
     import brotli
 
     return {"zlib": zlib.ZLIB_RUNTIME_VERSION, "brotli": getattr(brotli, "__version__", None)}
@@ -254,9 +276,26 @@ def _compress(data: bytes, mode: str) -> tuple[int | None, int | None]:
     t = threading.Thread(target=lambda: out.__setitem__("br", len(brotli.compress(data, quality=br_quality))),
                          daemon=True)
     t.start()
-    gz = len(gzip.compress(data, compresslevel=gz_level, mtime=0))
+    gz = gzip_size(data, gz_level)
     t.join()
     return gz, out["br"]
+
+
+_GZIP_FRAME = 10 + 8  # gzip.compress's header (no name, mtime 0) and trailer (CRC-32, size)
+_DEFLATE_CHUNK = 1 << 20
+
+
+def gzip_size(data: bytes, level: int) -> int:
+    """len(gzip.compress(data, level, mtime=0)), without holding the output: the raw
+    deflate stream gzip.compress wraps, fed a megabyte at a time and counted (zlib's
+    output does not depend on how the input is split; 12 MB less at the peak on a
+    45 MB module, issue 16)."""
+    deflate = zlib.compressobj(level, zlib.DEFLATED, -15)
+    view = memoryview(data)
+    n = _GZIP_FRAME
+    for at in range(0, len(data), _DEFLATE_CHUNK):
+        n += len(deflate.compress(view[at:at + _DEFLATE_CHUNK]))
+    return n + len(deflate.flush())
 
 
 @gc_paused()
@@ -271,12 +310,23 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
         raise AuditorError(f"unknown compression mode {compression!r} (auto, exact, fast, none)")
     sizes: dict[str, int | None] = {}
     # Compression runs beside parsing (zlib and brotli release the GIL); a module that
-    # fails to parse does not wait for it (daemon threads).
-    comp = threading.Thread(target=lambda: sizes.update(zip(("gz", "br"), _compress(data, compression))), daemon=True)
-    comp.start()
+    # fails to parse does not wait for it (daemon threads). "none" starts no thread.
+    comp = None
+    if COMPRESSION[compression][0] is not None:
+        comp = threading.Thread(target=lambda: sizes.update(zip(("gz", "br"), _compress(data, compression))),
+                                daemon=True)
+        comp.start()
+    digest: list[str] = []
+    hasher = None
+    if len(data) >= _HASH_BESIDE:
+        hasher = threading.Thread(target=lambda: digest.append(hashlib.sha256(data).hexdigest()), daemon=True)
+        hasher.start()
     mod = parse_module(data, name)
-    graph = item_graph(mod)  # the call graph, from what the parse pass found in every body
-    exported = graph.exported(Kind.FUNCTION)
+    if hasher is not None:
+        hasher.join()
+        if digest:
+            mod.derived[_SHA256] = digest[0]
+    exported = exported_functions(mod)
     # Each distinct name demangled once, under one work budget for the module.
     demangled = demangle_all([f.name for f in mod.functions], strip=True)
     warning = demangled.warning()
@@ -292,7 +342,8 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
     crates = rollup((f.demangled, f.size) for f in functions)
     summary = dwarf_summary(mod)
     walk = dwarf_walk(mod) if dwarf and summary else None
-    comp.join()
+    if comp is not None:
+        comp.join()
     return InspectResult(mod, sizes.get("gz"), sizes.get("br"), compression, functions, crates, allocator, grow_sites,
                          dwarf=summary, dwarf_functions=walk)
 

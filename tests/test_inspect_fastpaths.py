@@ -1,0 +1,207 @@
+"""inspect's fast paths (issue 16) against the code they replace, on the same inputs:
+
+- the JSON writer (auditor.report.fmt_json.dumps) against the standard library's
+  `json.dumps(..., indent=2, ensure_ascii=False)`, byte for byte, on generated values and a
+  real module's record;
+- the rules engine's compiled item tests and shared filtered lists against its generic
+  condition interpreter (`holds` over a context per element).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditor.report import fmt_json
+from auditor.report.fmt_json import dumps
+from auditor.rules import engine
+
+import fixturelib
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(1 << 70), max_value=1 << 70),
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20))
+keys = st.one_of(st.text(max_size=8), st.integers(-5, 5), st.booleans(), st.none(),
+                 st.floats(allow_nan=False, allow_infinity=True))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=5), st.tuples(inner, inner),
+                                                         st.dictionaries(keys, inner, max_size=5)), max_leaves=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values, st.sampled_from([(64, 4096), (2, 3), (0, 1)]))
+def test_json_writer_is_json_dumps_with_indent_2(v, limits):
+    """Also with tiny batch limits, so generated values take the batched path at every level."""
+    saved = fmt_json._SMALL, fmt_json._BATCH
+    fmt_json._SMALL, fmt_json._BATCH = limits
+    try:
+        assert dumps(v) == json.dumps(v, indent=2, ensure_ascii=False)
+    finally:
+        fmt_json._SMALL, fmt_json._BATCH = saved
+
+
+def test_json_writer_refuses_what_json_refuses():
+    for bad in ({"a": object()}, [1, {2, 3}], {(1, 2): 3}):
+        with pytest.raises(TypeError):
+            json.dumps(bad, indent=2)
+        with pytest.raises(TypeError):
+            dumps(bad)
+
+
+def test_json_writer_on_a_real_inspect_record():
+    from auditor.rules.audit import audit
+    from auditor.wasm.inspect import inspect_file
+
+    lightningcss = next(p for p in fixturelib.real_modules() if "lightningcss" in p.name)
+    record = audit(inspect_file(lightningcss, compression="none")).to_json()
+    assert record["functions"]
+    assert dumps(record) == json.dumps(record, indent=2, ensure_ascii=False)
+
+
+items = st.lists(st.one_of(st.dictionaries(st.sampled_from(["name", "size", "demangled", "custom"]), scalars, max_size=4),
+                           scalars), max_size=12)
+conds = st.fixed_dictionaries(
+    {"path": st.sampled_from(["name", "size", "demangled", "custom", "missing_key"]),
+     "op": st.sampled_from(["eq", "ne", "in", "not-in", "gt", "ge", "lt", "le", "matches", "not-matches", "contains",
+                            "startswith", "exists", "missing", "null", "not-null", "truthy", "falsy"])},
+    optional={"value": st.one_of(scalars, st.sampled_from(["a", "^c", "core::", "x|y"]), st.lists(scalars, max_size=3))})
+
+
+def generic(spec, ctx):
+    """The interpreter alone: no compiled tests, no shared lists."""
+    saved = engine._item_tests
+    engine._item_tests = lambda spec: None
+    try:
+        return engine._compute(spec, ctx, {})
+    finally:
+        engine._item_tests = saved
+
+
+def outcome(f):
+    try:
+        v = f()
+    except Exception as e:  # noqa: BLE001  (both paths must fail the same way)
+        return ("raises", type(e).__name__)
+    return ("nan",) if isinstance(v, float) and math.isnan(v) else v
+
+
+@settings(max_examples=400, deadline=None)
+@given(items, st.lists(conds, max_size=3), st.sampled_from([None, "size", "name", "missing_key"]),
+       st.sampled_from(["sum", "count", "max", "min", "first", "list"]))
+def test_compiled_where_equals_the_interpreter(elems, where, field, op):
+    spec = {"op": op, "from": "functions[*]", "where": where}
+    if field:
+        spec["field"] = field
+    ctx = engine.Ctx({"functions": elems}, {"functions": elems}, {}, {})
+    memo: dict = {}
+    fast = outcome(lambda: engine._compute(spec, ctx, memo))
+    assert fast == outcome(lambda: generic(spec, ctx))
+    # a second compute over the same list and conditions reads the shared filtered list
+    again = {**spec, "op": "count"}
+    assert outcome(lambda: engine._compute(again, ctx, memo)) == outcome(lambda: generic(again, ctx))
+
+
+def synthetic(mb: float) -> bytes:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("inspect_speed", fixturelib.REPO / "benchmarks" / "inspect_speed.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.synthetic_module(int(mb * 1_000_000))
+
+
+def test_fast_compression_is_its_recorded_levels(tmp_path, monkeypatch):
+    """`fast` is gzip -5 + brotli -q 5 (issue 16): the figures are the libraries' sizes at
+    the levels the record names, within 1 % of the gzip and brotli CLIs at those levels;
+    `none` starts no compression thread at all."""
+    import gzip
+    import shutil
+    import subprocess
+    import threading
+
+    import brotli
+
+    from auditor.wasm.inspect import inspect_bytes
+
+    data = synthetic(0.4)
+    result = inspect_bytes(data, "s.wasm", "fast")
+    impl = audit_record(result)["compression_impl"]
+    assert (impl["gzip_level"], impl["brotli_quality"]) == (5, 5)
+    assert result.gzip == len(gzip.compress(data, 5, mtime=0))
+    assert result.brotli == len(brotli.compress(data, quality=5))
+    path = tmp_path / "s.wasm"
+    path.write_bytes(data)
+    cli_gz = len(subprocess.run(["gzip", "-5", "-n", "-c", str(path)], capture_output=True, check=True).stdout)
+    assert abs(result.gzip - cli_gz) / cli_gz < 0.01
+    if shutil.which("brotli"):
+        cli_br = len(subprocess.run(["brotli", "-q", "5", "-c", str(path)], capture_output=True, check=True).stdout)
+        assert abs(result.brotli - cli_br) / cli_br < 0.01
+    started: list = []
+    real = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self), real(self))[1])
+    none = inspect_bytes(data, "s.wasm", "none")
+    assert (none.gzip, none.brotli, started) == (None, None, [])
+    inspect_bytes(data, "s.wasm", "fast")
+    assert started  # the patch does see the compression thread
+
+
+def audit_record(result):
+    from auditor.rules.audit import audit
+
+    return audit(result).to_json()
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 12345])
+def test_gzip_size_is_gzip_compress_length(size):
+    """The streamed count equals the length of gzip.compress's output (and of a gzip CLI
+    stream of the same deflate level, as test_fast_compression checks)."""
+    import gzip
+    import random
+
+    from auditor.wasm.inspect import gzip_size
+
+    rng = random.Random(size)
+    data = bytes(rng.choice(b"abcdefgh\0\x01\xff") for _ in range(size // 2)) + rng.randbytes(size - size // 2)
+    for level in (1, 5, 6, 9):
+        assert gzip_size(data, level) == len(gzip.compress(data, level, mtime=0))
+
+
+def test_json_on_stdout_is_streamed_and_equals_the_rendered_file(tmp_path):
+    """stdout gets the JSON a piece at a time (report.stream), `-o FILE` the rendered
+    string: byte for byte the same, and the same as json.dumps of the record."""
+    import clirun
+
+    path = tmp_path / "s.wasm"
+    path.write_bytes(synthetic(0.3))
+    out = tmp_path / "o.json"
+    streamed = clirun.run_process(["inspect", str(path), "--format", "json", "--compression", "none"])
+    to_file = clirun.run_process(["inspect", str(path), "--format", "json", "--compression", "none", "-o", str(out)])
+    assert streamed.returncode == to_file.returncode == 0 and to_file.stdout == ""
+    assert streamed.stdout == out.read_text()
+    assert streamed.stdout == json.dumps(json.loads(streamed.stdout), indent=2, ensure_ascii=False) + "\n"
+
+
+def test_grow_bodies_from_the_parse_pairs_equal_the_item_graphs():
+    """inspect finds the bodies holding a memory.grow from the parse pass's pairs, not
+    from the item graph's walk: the same functions on the real modules and a synthetic one
+    (which has a few), and the same sites once the graph is built."""
+    from auditor.wasm.graph import item_graph
+    from auditor.wasm.grow import _grow_functions, find_grow_sites
+    from auditor.wasm.parse import parse_module
+
+    datas = [p.read_bytes() for p in fixturelib.real_modules()] + [synthetic(2)]
+    grows = 0
+    for data in datas:
+        mod = parse_module(data)
+        from_pairs = set(_grow_functions(mod))
+        sites = [s.to_json() for s in find_grow_sites(mod)]
+        if all(s["use"] not in ("returned", "compared-by-caller") for s in sites):  # else callers needed it
+            assert "item_graph" not in mod.derived  # inspect's path built no graph
+        graph = parse_module(data)
+        assert from_pairs == set(item_graph(graph).grow_offsets)
+        assert sites == [s.to_json() for s in find_grow_sites(graph)]
+        grows += len(from_pairs)
+    assert grows > 0
