@@ -31,17 +31,32 @@ from pathlib import Path
 import atheris
 
 #: The auditor modules instrumented for each target (atheris adds coverage counters to
-#: them and to every auditor module they import), including those the target's code
-#: imports only when it runs (refs, layout, the name and DWARF readers, the compiled
-#: graph and demangler). tests/test_fuzz.py checks that every auditor module a target runs on its
-#: seeds is among them.
+#: them and to every auditor module they import). `module` reaches most of the wasm stage
+#: and imports much of it only when it runs (refs, layout, the item graph, the name and
+#: DWARF readers, the compiled graph and demangler): every module of auditor.wasm
+#: (WASM_PACKAGE). tests/test_fuzz.py checks that every auditor module a target runs on
+#: its seeds is among them.
+WASM_PACKAGE = "auditor.wasm"
 INSTRUMENT = {
-    "module": ["auditor.wasm.inspect", "auditor.wasm.analysis.refs", "auditor.wasm.layout", "auditor.wasm.crates",
-               "auditor.wasm.demangle", "auditor.wasm.dwarf", "auditor.wasm.native.graph",
-               "auditor.wasm.native.demangler"],
+    "module": [WASM_PACKAGE],
     "dwarf": ["auditor.wasm.parse", "auditor.wasm.dwarf"],
     "names": ["auditor.wasm.demangle", "auditor.wasm.crates"],
 }
+
+
+def _modules(names: list[str]) -> list[str]:
+    """The names, WASM_PACKAGE expanded to every module under it (found by file, so
+    nothing is imported before the instrumentation starts)."""
+    out = []
+    for name in names:
+        if name != WASM_PACKAGE:
+            out.append(name)
+            continue
+        root = Path(__file__).resolve().parent.parent / Path(*WASM_PACKAGE.split("."))
+        for path in sorted(root.rglob("*.py")):
+            parts = path.relative_to(root.parent.parent).with_suffix("").parts
+            out.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return out
 
 
 def main(argv: list[str]) -> None:
@@ -52,7 +67,7 @@ def main(argv: list[str]) -> None:
     # target never reaches. tests/test_fuzz.py checks that INSTRUMENT covers every
     # auditor module each target runs on its seeds.
     with atheris.instrument_imports(include=["auditor"]):
-        for name in INSTRUMENT[argv[1]]:
+        for name in _modules(INSTRUMENT[argv[1]]):
             importlib.import_module(name)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from targets import TARGETS

@@ -117,7 +117,7 @@ def test_instrumented_modules_cover_what_each_target_runs():
     be blind to its branches (a module imported lazily inside a function is not)."""
     sys.path.insert(0, str(FUZZ))
     try:
-        from fuzz_wasm import INSTRUMENT
+        from fuzz_wasm import INSTRUMENT, _modules
         from targets import TARGETS as FUNCS
     finally:
         sys.path.remove(str(FUZZ))
@@ -133,7 +133,7 @@ def test_instrumented_modules_cover_what_each_target_runs():
         ran = {os.path.realpath(e.code.co_filename) for e in profile.getstats()
                if not isinstance(e.code, str) and "/auditor/" in e.code.co_filename}
         code = ("import importlib, os, sys\n"
-                f"for m in {INSTRUMENT[target]!r}: importlib.import_module(m)\n"
+                f"for m in {_modules(INSTRUMENT[target])!r}: importlib.import_module(m)\n"
                 "print('\\n'.join(os.path.realpath(m.__file__) for n, m in list(sys.modules.items())\n"
                 "                 if n == 'auditor' or n.startswith('auditor.')))")
         imported = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
