@@ -202,15 +202,17 @@ def engine_() -> Any:
     return wasmtime.Engine(config)
 
 
-def _module(wasmtime: Any, engine: Any, wasm: bytes, name: str = "codescan") -> Any:
+def _module(wasmtime: Any, engine: Any, wasm: bytes, name: str = "codescan", reservation: int = RESERVATION,
+            guard: int = GUARD) -> Any:
     """The reader compiled for this engine: from the cache (`AUDITOR_NATIVE_CACHE`, else
     $XDG_CACHE_HOME/auditor/native), else compiled and put there. Compiling costs ~15 ms
     and ~9 MB of peak RSS (cranelift), loading the cached machine code ~1 ms. The file
     is keyed by the wasmtime version and codescan.wasm's sha256; wasmtime refuses one
     made by another version or for another CPU, and then it is compiled again. Like
-    every file under the user's cache, it is trusted as the user's own."""
+    every file under the user's cache, it is trusted as the user's own. `reservation` and
+    `guard`: the engine's memory settings, part of the key (machine code depends on them)."""
     version = getattr(wasmtime, "__version__", None) or _dist_version()
-    key = hashlib.sha256(wasm + f"|wasmtime {version}|cranelift speed|{RESERVATION}|{GUARD}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(wasm + f"|wasmtime {version}|cranelift speed|{reservation}|{guard}".encode()).hexdigest()[:24]
     cached = _cache_dir() / f"{name}-{key}.cwasm"
     if cached.is_file():
         try:

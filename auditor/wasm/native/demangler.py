@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import hashlib
 import os
 import struct
 import threading
@@ -82,28 +81,11 @@ def _compiled(small: bool = False) -> tuple[Any, Any] | None:
 
 
 def _module(wasmtime: Any, engine: Any, wasm: bytes, reservation: int, guard: int) -> Any:
-    """demangle.wasm compiled for this engine: from the cache, else compiled (~20 ms)
-    and put there, keyed by its sha256 and wasmtime's version (a file made by another
-    version or for another CPU is refused by wasmtime and compiled again)."""
-    from auditor.wasm.native import _cache_dir, _dist_version
+    """demangle.wasm compiled for this engine, through the code reader's machine-code
+    cache (keyed by its sha256, wasmtime's version and the engine's memory settings)."""
+    from auditor.wasm.native import _module as cached_module
 
-    version = getattr(wasmtime, "__version__", None) or _dist_version()
-    key = hashlib.sha256(wasm + f"|wasmtime {version}|cranelift speed|{reservation}|{guard}".encode()).hexdigest()[:24]
-    cached = _cache_dir() / f"demangle-{key}.cwasm"
-    if cached.is_file():
-        try:
-            return wasmtime.Module.deserialize_file(engine, str(cached))
-        except wasmtime.WasmtimeError:
-            pass
-    module = wasmtime.Module(engine, wasm)
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
-        tmp.write_bytes(module.serialize())
-        os.replace(tmp, cached)
-    except OSError:
-        pass  # a read-only cache: compile every time
-    return module
+    return cached_module(wasmtime, engine, wasm, "demangle", reservation, guard)
 
 
 def _release() -> None:
