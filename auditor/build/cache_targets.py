@@ -222,7 +222,7 @@ def prune(cache_root: Path, max_bytes: int, keep: Path | None = None) -> list[St
 
 # --------------------------------------------------------------------------- `auditor cache`
 
-# native: the compiled code reader's machine code (auditor.wasm.native), one file per wasmtime version
+# native: the compiled modules' machine code (auditor.wasm.native: code reader, item graph, demangler), one file per module and wasmtime version
 _RESULT_KINDS = ("variants", "probes", "modules", "metadata", "toolchains", "native")
 
 
