@@ -304,7 +304,7 @@ def test_no_wasmtime_falls_back_to_python(monkeypatch):
 # --------------------------------------------------------------------------- the program's exit
 
 def test_deep_commands_end_without_teardown_with_the_same_output(tmp_path):
-    """`python -m auditor top|dominators|paths|garbage` ends with os._exit after flushing
+    """`python -m auditor top|dominators|paths|garbage|monos` ends with os._exit after flushing
     (auditor.io.skip_teardown): the same bytes and exit code as the in-process call,
     the -o file complete, and a reader that closes the pipe early gets no traceback."""
     import os
@@ -315,7 +315,7 @@ def test_deep_commands_end_without_teardown_with_the_same_output(tmp_path):
     wasm = str(fixturelib.wat("item_graph"))
     env = {k: v for k, v in os.environ.items() if k != "AUDITOR_NATIVE_GRAPH"}
     for args in (["top", "--retained", "-n", "0", wasm], ["dominators", wasm, "main"], ["paths", wasm, "log"],
-                 ["garbage", "--format", "json", wasm]):
+                 ["garbage", "--format", "json", wasm], ["monos", wasm], ["monos", "--format", "json", wasm]):
         real = subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True, text=True, env=env,
                               check=False)
         same = clirun.run(args)

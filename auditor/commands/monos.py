@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from auditor.commands.options import output_options, render_and_emit
+from auditor.commands.options import output_options, read_only_analysis, render_and_emit
 
 
 @click.command("monos")
@@ -14,6 +14,7 @@ from auditor.commands.options import output_options, render_and_emit
 @click.option("--instances", type=click.IntRange(min=0), default=10, show_default=True,
               help="Copies listed per generic in JSON (text shows 3).")
 @output_options("monos")
+@read_only_analysis
 def command(wasm: str, count: int, instances: int, fmt: str, output: str | None, color: str) -> int:
     """Group the functions of FILE.wasm by generic (demangled, generic arguments and
     hashes removed; legacy and v0 names, C++ templates): copies, bytes, and the bytes
