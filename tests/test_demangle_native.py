@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from auditor.wasm import demangle as dm
 from auditor.wasm.native import demangler as native
 
+import refcache
 from fixturelib import real_modules
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,22 +65,38 @@ def readable(names):
     return [n for n in names if dm._compiled_can_read(n)]
 
 
-def check(names: list[str], limit: int = MAX, crates: bool = True) -> int:
+def check(names: list[str], limit: int = MAX, crates: bool = True, cache: str | None = None) -> int:
     """Every answer the compiled demangler gives equals the Python one; returns how many
-    it declined."""
+    it declined. `cache` names the Python demangler's answers in tests/refcache.py (for
+    large fixed name lists: the reference's answers, never the compiled ones)."""
     names = readable(names)
     results = answers(names, limit, crates)
     assert len(results) == len(names)
+    want = reference(names, limit, crates, cache) if cache else None
     declined = 0
-    for sym, (status, text, cstatus, ctext, *_) in zip(names, results):
+    for k, (sym, (status, text, cstatus, ctext, *_)) in enumerate(zip(names, results)):
         share = min(dm._share(sym), MAX) if limit == 0 else limit
         if status == native.DECLINE:
             declined += 1
         else:
-            assert dm._from_compiled(sym, status, text, share) == python(sym, share), sym
+            assert dm._from_compiled(sym, status, text, share) == (want[k][0] if want else python(sym, share)), sym
         if crates and cstatus != native.DECLINE:
-            assert (ctext if cstatus == native.OK and ctext else None) == python_crate(sym), sym
+            assert (ctext if cstatus == native.OK and ctext else None) == (want[k][1] if want else python_crate(sym)), sym
     return declined
+
+
+def reference(names: list[str], limit: int, crates: bool, cache: str) -> list[tuple[tuple[str, bool], str | None]]:
+    """The Python demangler's answers for `check`, per name: (text, over) at the name's
+    limit, and its instantiating crate (None when `crates` is false), from refcache (keyed by
+    the names, the limit, these functions' source and auditor/wasm)."""
+
+    def compute():
+        return [(python(sym, min(dm._share(sym), MAX) if limit == 0 else limit), python_crate(sym) if crates else None)
+                for sym in names]
+
+    key = (refcache.digest("\0".join(names).encode()), limit, crates)
+    return refcache.cached(f"python-demangler-{cache}", key, compute, code=[python, python_crate, reference],
+                           tree=refcache.WASM_STAGE)
 
 
 def test_result_codes_agree():
@@ -132,7 +149,7 @@ def biome_names() -> list[str]:
 def test_every_biome_name_as_the_python_demangler():
     """35,823 names (v0), with their instantiating crates: same answers, none declined."""
     names = biome_names()
-    assert check(names, MAX, crates=True) == 0
+    assert check(names, MAX, crates=True, cache="biome") == 0
     # demangle_all's first pass (each name's share): the same where a name printed less
     # than its share (the answer does not depend on the limit then); the rest (backrefs
     # printing up to 6.5x the name) against the Python demangler at that limit
@@ -189,7 +206,7 @@ def nested_pairs(levels: int) -> str:
 @pytest.mark.parametrize("limit", [0, 10, 100, 1000, 65_536, MAX])
 def test_backref_bombs_stop_where_the_python_demangler_stops(limit):
     names = [nested_pairs(k) for k in (1, 2, 3, 5, 8, 12, 16, 18)]  # 18 levels: past 1 M characters
-    assert check(names, limit, crates=False) == 0
+    assert check(names, limit, crates=False, cache="backref-bombs") == 0
     over = [s for s, r in zip(names, answers(names, limit)) if r[0] == native.OVER]
     assert over and (limit >= MAX or len(over) < len(names))
 
@@ -293,10 +310,12 @@ def compiled_generics(names: list[str]) -> list[str | None]:
 def test_generics_of_biome_names_as_generic_of():
     from auditor.wasm.analysis.monos import generic_of
 
-    names = [n for n in readable(biome_names()) if python(n)[0] != n]  # (14 names are no symbols)
-    got = compiled_generics(names)
+    names = readable(biome_names())
+    texts = [want[0][0] for want in reference(names, MAX, True, "biome")]  # python(n)[0], as `check` took it
+    pairs = [(n, t) for n, t in zip(names, texts) if t != n]  # (14 names are no symbols)
+    got = compiled_generics([n for n, _ in pairs])
     assert None not in got  # none declined
-    assert got == [generic_of(python(n)[0]) for n in names]
+    assert got == [generic_of(t) for _, t in pairs]
     assert len(set(got)) < len(got) * 0.9  # generic arguments were dropped: copies meet
 
 
@@ -324,42 +343,66 @@ def test_generics_of_any_text(elements):
         assert ")" in text
 
 
+def python_demangler_only(monkeypatch) -> None:
+    """No compiled demangler from here on, and nothing it primed left in the caches."""
+    from auditor.wasm.crates import crate_of
+
+    monkeypatch.setattr(native, "_compiled", lambda small=False: None)
+    for cache in (dm._PRIMED, dm._PRIMED_CRATE, dm._PRIMED_GENERIC, dm._PRIMED_CRATE_OF):
+        cache.clear()
+    dm.demangle.cache_clear()
+    crate_of.cache_clear()
+
+
 def test_monos_of_biome_as_with_the_python_demangler(monkeypatch):
     """`auditor monos`'s record: the same with and without the compiled demangler, and
-    as the item graph's labels and sizes group it (`generic_groups`)."""
+    as the item graph's labels and sizes group it (`generic_groups`), with either. What
+    the Python demangler alone makes is the reference (refcache: biome's bytes, this code,
+    auditor/wasm); the compiled side runs every time."""
     from auditor.wasm.analysis.monos import module_monos
     from auditor.wasm.analysis.results import MonosResult, generic_groups
     from auditor.wasm.graph import item_graph
     from auditor.wasm.parse import parse_module
 
     path = next(p for p in real_modules() if "biome" in p.name)
-    mod = parse_module(path.read_bytes(), path.name)
+    data = path.read_bytes()
+    mod = parse_module(data, path.name)
     fast = MonosResult(mod.file, module_monos(mod), 10).to_json()
     assert len(fast["generics"]) > 500
-    monkeypatch.setattr(native, "_compiled", lambda small=False: None)
-    for cache in (dm._PRIMED, dm._PRIMED_CRATE, dm._PRIMED_GENERIC, dm._PRIMED_CRATE_OF):
-        cache.clear()
-    dm.demangle.cache_clear()
-    assert MonosResult(mod.file, module_monos(mod), 10).to_json() == fast
+
+    def slow():
+        with monkeypatch.context() as m:
+            python_demangler_only(m)
+            mod = parse_module(data, path.name)
+            return MonosResult(mod.file, module_monos(mod), 10).to_json(), generic_groups(item_graph(mod)).to_json()
+
+    slow_monos, slow_groups = refcache.cached(
+        "monos-python-demangler", refcache.digest(data), slow,
+        code=[python_demangler_only, test_monos_of_biome_as_with_the_python_demangler], tree=refcache.WASM_STAGE)
+    assert slow_monos == fast and slow_groups == fast
     assert generic_groups(item_graph(mod)).to_json() == fast
 
 
 def test_crate_views_of_biome_as_with_the_python_demangler(monkeypatch):
-    """`auditor crates`'s two views: the same with and without the compiled demangler."""
+    """`auditor crates`'s two views: the same with and without the compiled demangler
+    (the views made with the Python demangler alone are the reference: refcache)."""
     from auditor.wasm.analysis.ownership import crate_views
-    from auditor.wasm.crates import crate_of
     from auditor.wasm.parse import parse_module
 
     path = next(p for p in real_modules() if "biome" in p.name)
-    mod = parse_module(path.read_bytes(), path.name)
-    fast = crate_views(mod)
-    monkeypatch.setattr(native, "_compiled", lambda small=False: None)
-    for cache in (dm._PRIMED, dm._PRIMED_CRATE, dm._PRIMED_GENERIC, dm._PRIMED_CRATE_OF):
-        cache.clear()
-    dm.demangle.cache_clear()
-    crate_of.cache_clear()
-    slow = crate_views(mod)
-    assert slow.to_json() == fast.to_json() and slow.of_function == fast.of_function
+    data = path.read_bytes()
+    fast = crate_views(parse_module(data, path.name))
+
+    def slow():
+        with monkeypatch.context() as m:
+            python_demangler_only(m)
+            views = crate_views(parse_module(data, path.name))
+            return views.to_json(), views.of_function
+
+    slow_json, slow_of_function = refcache.cached(
+        "crate-views-python-demangler", refcache.digest(data), slow,
+        code=[python_demangler_only, test_crate_views_of_biome_as_with_the_python_demangler], tree=refcache.WASM_STAGE)
+    assert slow_json == fast.to_json() and slow_of_function == fast.of_function
 
 
 def test_threads_share_the_instance_safely():
