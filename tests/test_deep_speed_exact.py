@@ -194,11 +194,17 @@ def test_bracket_scans_equal_the_character_loops(name):
 
 
 def test_bracket_scans_on_real_names():
-    names = {dm.strip_hash(dm.demangle(n)) for n in real_names()[::4]}  # a quarter: ~9,000 names
+    # a quarter: ~9,000 names (demangled in one call, as `monos` does)
+    names = sorted({dm.strip_hash(n) for n in dm.demangle_many(real_names()[::4])})
+    # the character loops' answers from tests/refcache.py (the names, their code and
+    # auditor/wasm: ref_strip_args reads monos._IDENT_TAIL)
+    want = refcache.cached("ref-bracket-scans", refcache.digest("\0".join(names).encode()),
+                           lambda: [(ref_strip_args(name), ref_unwrap_inherent(name)) for name in names],
+                           [ref_strip_args, ref_unwrap_inherent], refcache.WASM_STAGE)
     generic = 0
-    for name in names:
-        assert mo._strip_args(name) == ref_strip_args(name), name
-        assert mo._unwrap_inherent(name) == ref_unwrap_inherent(name), name
+    for name, (stripped, unwrapped) in zip(names, want, strict=True):
+        assert mo._strip_args(name) == stripped, name
+        assert mo._unwrap_inherent(name) == unwrapped, name
         generic += "<" in name
     assert generic > 5_000
 
@@ -229,7 +235,10 @@ def test_format_entry_points_without_demangling_every_name():
 
     names = dict(enumerate(real_names()))
     entries = da._rules()["format_strings"]["entry_points"]
-    expected = ref_format_targets(names, entries)
+    # the reference's answer from tests/refcache.py (it demangles every name in Python)
+    expected = refcache.cached("ref-format-targets", (refcache.digest(biome_bytes()[1]), entries),
+                               lambda: ref_format_targets(names, entries), [ref_format_targets],
+                               refcache.WASM_STAGE)
     assert len(expected) >= 10  # the biome module calls core::fmt::write & co.
     # formatting_functions: each name "calls" itself, so the answer is the targets
     mod = m.Module(data=b"", file="x")
@@ -373,21 +382,31 @@ def test_find_items_demangles_only_names_that_may_match(monkeypatch):
     # every identifier of the query must be in a v0 symbol (its longest alone, a crate
     # name here, let ~4,700 names through)
     assert dm.demangle.cache_info().currsize < len(named) // 100
-    labels = [g.label(i) for i in range(len(g))]
-    names = [g.name(i) for i in range(len(g))]
-    stripped = [dm.strip_hash(x) for x in labels]
-    hits = 0
-    for q in queries[:6]:  # two of them regular expressions
-        got = find_items(g, q)
-        assert got == ref_find_items(g, q, labels, names, stripped), q
-        hits += bool(got)
     # the rest compares the exact stage (what the prefilter changes): a query with no
     # exact match would search every label with RE2, twice, in ~0.3 s; both sides get a
-    # matcher that matches nothing instead
-    monkeypatch.setattr(results, "name_matcher", lambda query: lambda name: False)
-    for q in queries[6:]:
+    # matcher that matches nothing instead (the first six, two of them regular
+    # expressions, keep the real one)
+    nothing = lambda query: lambda name: False  # noqa: E731
+
+    def reference():  # every item's label demangled by the Python demangler: ~2 CPU-s
+        labels = [g.label(i) for i in range(len(g))]
+        names = [g.name(i) for i in range(len(g))]
+        stripped = [dm.strip_hash(x) for x in labels]
+        out = [ref_find_items(g, q, labels, names, stripped) for q in queries[:6]]
+        with monkeypatch.context() as m:
+            m.setattr(results, "name_matcher", nothing)
+            return out + [ref_find_items(g, q, labels, names, stripped) for q in queries[6:]]
+
+    # the answers of the reference (refcache: biome's bytes, the queries, this code, auditor/wasm)
+    want = refcache.cached("ref-find-items", (refcache.digest(biome_bytes()[1]), queries), reference,
+                           code=[ref_find_items, test_find_items_demangles_only_names_that_may_match],
+                           tree=refcache.WASM_STAGE)
+    hits = 0
+    for k, q in enumerate(queries):
+        if k == 6:
+            monkeypatch.setattr(results, "name_matcher", nothing)
         got = find_items(g, q)
-        assert got == ref_find_items(g, q, labels, names, stripped), q
+        assert got == want[k], q
         hits += bool(got)
     assert hits > 20
 
