@@ -21,6 +21,7 @@ from auditor.report.fmt_json import dumps
 from auditor.rules import engine
 
 import fixturelib
+import refcache
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(1 << 70), max_value=1 << 70),
                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20))
@@ -160,13 +161,17 @@ def test_gzip_size_is_gzip_compress_length(size):
     stream of the same deflate level, as test_fast_compression checks)."""
     import gzip
     import random
+    import zlib
 
     from auditor.wasm.inspect import gzip_size
 
     rng = random.Random(size)
-    data = bytes(rng.choice(b"abcdefgh\0\x01\xff") for _ in range(size // 2)) + rng.randbytes(size - size // 2)
-    for level in (1, 5, 6, 9):
-        assert gzip_size(data, level) == len(gzip.compress(data, level, mtime=0))
+    data = bytes(rng.choices(b"abcdefgh\0\x01\xff", k=size // 2)) + rng.randbytes(size - size // 2)
+    levels = (1, 5, 6, 9)
+    # gzip.compress's lengths from tests/refcache.py (keyed by the bytes and zlib's version)
+    want = refcache.cached("gzip-compress-lengths", (refcache.digest(data), levels, zlib.ZLIB_RUNTIME_VERSION),
+                           lambda: [len(gzip.compress(data, level, mtime=0)) for level in levels], tree=None)
+    assert [gzip_size(data, level) for level in levels] == want
 
 
 def test_json_on_stdout_is_streamed_and_equals_the_rendered_file(tmp_path):
@@ -187,10 +192,15 @@ def test_json_on_stdout_is_streamed_and_equals_the_rendered_file(tmp_path):
 def test_grow_bodies_from_the_parse_pairs_equal_the_item_graphs():
     """inspect finds the bodies holding a memory.grow from the parse pass's pairs, not
     from the item graph's walk: the same functions on the real modules and a synthetic one
-    (which has a few), and the same sites once the graph is built."""
+    (which has a few), and the same sites once the graph is built (that side, the walk's,
+    is the reference: tests/refcache.py keeps its answers by the bytes and auditor/wasm)."""
     from auditor.wasm.graph import item_graph
     from auditor.wasm.grow import _grow_functions, find_grow_sites
     from auditor.wasm.parse import parse_module
+
+    def walked(data: bytes) -> tuple[set[int], list[dict]]:
+        graph = parse_module(data)
+        return set(item_graph(graph).grow_offsets), [s.to_json() for s in find_grow_sites(graph)]
 
     datas = [p.read_bytes() for p in fixturelib.real_modules()] + [synthetic(2)]
     grows = 0
@@ -200,8 +210,9 @@ def test_grow_bodies_from_the_parse_pairs_equal_the_item_graphs():
         sites = [s.to_json() for s in find_grow_sites(mod)]
         if all(s["use"] not in ("returned", "compared-by-caller") for s in sites):  # else callers needed it
             assert "item_graph" not in mod.derived  # inspect's path built no graph
-        graph = parse_module(data)
-        assert from_pairs == set(item_graph(graph).grow_offsets)
-        assert sites == [s.to_json() for s in find_grow_sites(graph)]
+        offsets, graph_sites = refcache.cached("grow-sites-from-the-item-graph", refcache.digest(data),
+                                               lambda data=data: walked(data), [walked], refcache.WASM_STAGE)
+        assert from_pairs == offsets
+        assert sites == graph_sites
         grows += len(from_pairs)
     assert grows > 0
