@@ -140,11 +140,13 @@ def _ignore_targets(_dir: str, names: list[str]) -> list[str]:
     return [n for n in names if n == "target"]
 
 
-def _cached_file(kind: str, inputs: object, filename: str, make: Callable[[Path], None]) -> Path:
-    """cache/KIND/<hash of inputs>/FILENAME, made once by make(path) unless present."""
+def _cached_file(kind: str, inputs: object, filename: str, make: Callable[[Path], None],
+                 root: Path | None = None) -> Path:
+    """ROOT/KIND/<hash of inputs>/FILENAME, made once by make(path) unless present
+    (ROOT: cache_dir(), or the caller's)."""
     key = _digest(kind, inputs)
     if key not in _memo:
-        out = cache_dir() / kind / key / filename
+        out = (root or cache_dir()) / kind / key / filename
         with _locked(out.parent):
             if not out.is_file():
                 out.parent.mkdir(parents=True, exist_ok=True)
@@ -176,6 +178,38 @@ def cached_dir(kind: str, inputs: object, make: Callable[[Path], None]) -> Path:
                 partial.rename(out)
         _memo[key] = out
     return _memo[key]
+
+
+#: A directory that keeps the .wat and C fixtures' builds between sessions (tests/conftest.py
+#: sets it to ~/.cache/auditor/test-tool-builds unless set; unset, "off" or empty: cache_dir()).
+#: WHY: ~200 wat2wasm and ~40 clang runs a session made the same bytes from the same
+#: sources. Their keys name the tool by its binary's bytes and its version line (not by
+#: the name on PATH, as the session cache's do), the source and its absolute path, the
+#: flags and the working directory (DWARF records the last two), so a kept build is the one
+#: the tool would make now.
+TOOL_BUILDS_ENV = "AUDITOR_TEST_TOOL_BUILDS"
+
+
+def _tool_builds() -> Path | None:
+    value = os.environ.get(TOOL_BUILDS_ENV, "")
+    return None if value in ("", "off") else Path(value)
+
+
+@cache
+def tool_identity(tool: str) -> tuple[str, str]:
+    """(name:size:sha256 of the resolved binary, first line of `tool --version`)."""
+    found = shutil.which(tool) or tool
+    real = os.path.realpath(found)
+    digest = hashlib.sha256()
+    try:
+        with open(real, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        size = os.path.getsize(real)
+        version = subprocess.run([found, "--version"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return (tool, "missing")
+    return (f"{os.path.basename(real)}:{size}:{digest.hexdigest()}", version.split("\n", 1)[0])
 
 
 @cache
@@ -719,7 +753,10 @@ def wat(name: str) -> Path:
     def make(out: Path) -> None:
         _run(["wat2wasm", *flags, str(src), "-o", str(out)], what=f"wat2wasm {src.name}")
 
-    return _cached_file("wat", (src.read_text(), flags), f"{name}.wasm", make)
+    kept = _tool_builds()
+    if kept is None:
+        return _cached_file("wat", (src.read_text(), flags), f"{name}.wasm", make)
+    return _cached_file("wat", (src.read_text(), flags, tool_identity("wat2wasm")), f"{name}.wasm", make, kept)
 
 
 # --------------------------------------------------------------------------- C / C++
@@ -772,7 +809,13 @@ def clang_module(name: str, flags: Iterable[str] = ()) -> Path:
         _run([compiler, *link_flags, str(obj), "-o", str(out)],
              what=f"{compiler} (link) {src.name}")
 
-    return _cached_file("c", (src.read_text(), compiler, all_flags), f"{src.stem}.wasm", make)
+    kept = _tool_builds()
+    if kept is None:
+        return _cached_file("c", (src.read_text(), compiler, all_flags), f"{src.stem}.wasm", make)
+    linker = next((f.split("=", 1)[1] for f in all_flags if f.startswith("-fuse-ld=")), "wasm-ld")
+    tools = (tool_identity(compiler), tool_identity(linker))
+    return _cached_file("c", (src.read_text(), str(src), os.getcwd(), compiler, all_flags, tools), f"{src.stem}.wasm",
+                        make, kept)
 
 
 def c_names() -> list[str]:
