@@ -38,7 +38,12 @@ def installed(tmp_path_factory) -> Path:
     [wheel] = wheels.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.endswith("data/share/wasm-auditor/fixtures/allocators/freelist/src/lib.rs") for n in names)
-    assert "auditor/wasm/native/codescan.wasm" in names  # the compiled code reader (package data)
+    # every file of the package that is not Python is package data (pyproject.toml lists
+    # them by name: a compiled module left off runs the slow Python fallback instead)
+    data = sorted(str(p.relative_to(src)) for p in (src / "auditor").rglob("*")
+                  if p.is_file() and p.suffix != ".py")
+    assert "auditor/wasm/native/demangle.wasm" in data
+    assert [n for n in data if n not in names] == []
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
@@ -51,12 +56,14 @@ def installed(tmp_path_factory) -> Path:
 
 def test_installed_copy_is_the_wheel(installed):
     code = ("import auditor, auditor.data as d, auditor.wasm.native as n; print(auditor.__file__); "
-            "print(d.rules_dir()); print(n.available())")
+            "print(d.rules_dir()); print(n.available()); "
+            "from auditor.wasm.native import demangler, graph; print(demangler.available(), graph.available())")
     out = subprocess.run([str(installed / "bin" / "python"), "-c", code], capture_output=True, text=True,
                          cwd="/", check=True).stdout.split("\n")
     assert out[0].startswith(str(installed)), out
     assert out[1] == str(installed / "share" / "wasm-auditor" / "rules")
     assert out[2] == "True"  # the compiled code reader loads from the installed package
+    assert out[3] == "True True"  # and the compiled demangler and item graph
     assert (installed / "share/wasm-auditor/fixtures/allocators/freelist/Cargo.toml").is_file()
 
 

@@ -38,7 +38,7 @@ from auditor.wasm.demangle import strip_hash
 from auditor.wasm.model import Module
 from auditor.wasm.reader import gc_paused
 
-__all__ = ["function_item_sizes", "generic_of", "Generic", "module_monos", "monos"]
+__all__ = ["function_item_sizes", "generic_of", "Generic", "module_monos", "monos", "MonosResult"]
 
 _IDENT_TAIL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_]")
 
@@ -278,3 +278,31 @@ def monos(functions: Iterable[tuple[str | None, int]], generics: Iterable[str | 
         out.append(Generic(key, len(insts), total, total - insts[0][1], insts))
     out.sort(key=lambda g: (-g.savings, -g.bytes, g.name))
     return out
+
+
+@dataclass
+class MonosResult:
+    """`auditor monos`'s result (`auditor.monos/1`). It lives here rather than with the
+    other results (analysis.results) so that `monos` imports no item-graph module."""
+
+    KIND = "monos"
+    file: str
+    generics: list[Generic] = field(default_factory=list)
+    instances_shown: int = 10
+    shown: int = 0  # generics listed (0: all)
+
+    @property
+    def bytes(self) -> int:
+        return sum(x.bytes for x in self.generics)
+
+    @property
+    def savings(self) -> int:
+        return sum(x.savings for x in self.generics)
+
+    def to_json(self) -> dict:
+        listed = self.generics if self.shown <= 0 else self.generics[:self.shown]
+        rest = self.generics[len(listed):]
+        return {"schema": "auditor.monos/1", "file": self.file, "bytes": self.bytes, "savings": self.savings,
+                "generics": [x.to_json(self.instances_shown) for x in listed],
+                "rest": {"generics": len(rest), "bytes": sum(x.bytes for x in rest),
+                         "savings": sum(x.savings for x in rest)}}
