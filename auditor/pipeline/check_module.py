@@ -68,15 +68,16 @@ def with_budgets(config: ConfigView, extra: list[str], module: bool) -> ConfigVi
 
 def module_scan_record(path: Path, compression: str = "auto") -> dict[str, Any]:
     """A one-variant `auditor.scan/1` record for a .wasm file (its inspect record as `wasm`)."""
-    from auditor.records.scan import SCHEMA
+    from auditor.records.scan import SCHEMA, join_id
     from auditor.wasm.inspect import inspect_file
 
     wasm = inspect_file(path, compression=compression).to_json()
     profile, alloc = "module", path.name
+    vid = join_id(profile, alloc)
     return {
         "schema": SCHEMA, "crate": {"name": path.name, "module": str(path)}, "toolchain": None,
-        "profiles": [], "allocators": [], "matrix": [f"{profile}/{alloc}"], "baseline": None,
-        "variants": [{"id": f"{profile}/{alloc}", "profile": profile, "allocator": alloc, "status": "ok",
+        "profiles": [], "allocators": [], "matrix": [vid], "baseline": None,
+        "variants": [{"id": vid, "profile": profile, "allocator": alloc, "status": "ok",
                       "error": None, "build_seconds": None, "command": "", "injected": None, "reproducible": None,
                       "sha256": None, "wasm_path": str(path), "probes_path": None, "allocator_check": None,
                       "delta": None, "wasm": wasm, "runtime": None, "runtime_error": None}],

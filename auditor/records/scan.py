@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NotRequired, TypedDict
 
+from auditor.records.check import GateRecord
 from auditor.records.findings import CheckRecord, FindingRecord
 from auditor.records.inspect import InspectRecord
 from auditor.records.run import RunRecord
@@ -216,7 +217,7 @@ class ScanRecord(TypedDict):
     notices: list[str]
     findings: list[FindingRecord]
     checks: list[CheckRecord]
-    check: NotRequired[dict[str, Any]]  # auditor.check/1 with `scan --gate`
+    check: NotRequired[GateRecord]  # auditor.check/1 with `scan --gate`
     allocator_source: NotRequired[dict[str, Any]]  # scan.registry-allocators: source, allocators, reason
     attribution: NotRequired[dict[str, Any]]  # auditor.attribution/1 with `scan --attribute VARIANT`
 

@@ -5,7 +5,7 @@ change against the baseline and the top changed functions when `scan --gate` ran
 from __future__ import annotations
 
 from auditor.gate.metrics import METRICS, figure
-from auditor.gate.report import variant_id
+from auditor.records.scan import variant_id
 from auditor.report.fmt_markdown import cell, code, table
 from auditor.report.markdown_blocks import MARKER, change, size
 from auditor.report.speed_blocks import tradeoff_markdown
