@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import cast
 
+from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.io import describe, sniff
-from auditor.records.scan import variant_id
+from auditor.records.inspect import InspectRecord
+from auditor.records.scan import ScanRecord, variant_id
 
-__all__ = ["SUPPORTED", "WASM_MAGIC", "baseline_path", "crate_dir", "load_report", "validate_report", "variant_id"]
+__all__ = ["SUPPORTED", "WASM_MAGIC", "baseline_path", "crate_dir", "load_report", "load_scan", "validate_report",
+           "variant_id"]
 
 # Schema versions this auditor reads, per report kind.
 SUPPORTED = {"scan": 1, "inspect": 1}
@@ -24,9 +28,18 @@ _SCHEMA = re.compile(r"^auditor\.([a-z]+)/([0-9]+)$")
 WASM_MAGIC = b"\0asm"
 
 
-def load_report(path: str | Path, kinds: tuple[str, ...] = ("scan", "inspect"), expected: str = "a JSON report") -> dict:
+def load_scan(path: str | Path, expected: str = "a JSON report") -> ScanRecord:
+    """A saved `auditor.scan/1` report, validated (`load_report` with kinds=("scan",))."""
+    return cast(ScanRecord, load_report(path, ("scan",), expected))
+
+
+def load_report(path: str | Path, kinds: tuple[str, ...] = ("scan", "inspect"),
+                expected: str = "a JSON report") -> ScanRecord | InspectRecord:
     """The validated JSON object of a saved report of one of `kinds` (`expected`: what
-    an error says the command wanted instead of, say, gzip data)."""
+    an error says the command wanted instead of, say, gzip data).
+
+    Typed as the record its `schema` names: the fields the gate reads are checked (kinds,
+    types, sizes >= 0); the rest are as the writer left them."""
     path = Path(path)
     where = str(path)
     try:
@@ -55,7 +68,8 @@ def load_report(path: str | Path, kinds: tuple[str, ...] = ("scan", "inspect"), 
     return validate_report(obj, where, kinds)
 
 
-def validate_report(obj, where: str, kinds: tuple[str, ...] = ("scan", "inspect")) -> dict:
+def validate_report(obj: object, where: str,
+                    kinds: tuple[str, ...] = ("scan", "inspect")) -> ScanRecord | InspectRecord:
     """Check the schema key and the fields the gate reads; raise AuditorError at the first problem."""
     if not isinstance(obj, dict):
         raise AuditorError(f"expected a JSON object (an auditor report), got {_json_type(obj)}", where)
@@ -81,9 +95,9 @@ def validate_report(obj, where: str, kinds: tuple[str, ...] = ("scan", "inspect"
             f"upgrade auditor", where)
     if kind == "scan":
         _check_scan(obj, where)
-    else:
-        _check_wasm(obj, "", where)
-    return obj
+        return cast(ScanRecord, obj)
+    _check_wasm(obj, "", where)
+    return cast(InspectRecord, obj)
 
 
 _TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
@@ -168,7 +182,7 @@ def _check_wasm(w: dict, at: str, where: str) -> None:
                     _need(item, name, kind, iat, where)
 
 
-def crate_dir(report: dict, given: str | None) -> Path:
+def crate_dir(report: ScanRecord, given: str | None) -> Path:
     """Where the crate's config lives: --crate if given, else the scanned crate's directory
     when it exists on this machine, else the working directory.
 
@@ -177,7 +191,7 @@ def crate_dir(report: dict, given: str | None) -> Path:
     check r.json` must read the crate's budgets, not whatever ./Cargo.toml holds."""
     if given:
         return Path(given)
-    crate = report.get("crate")
+    crate: object = report.get("crate")
     if not isinstance(crate, dict):
         return Path(".")
     pkg = crate.get("package_dir")
@@ -189,11 +203,13 @@ def crate_dir(report: dict, given: str | None) -> Path:
     return Path(".")
 
 
-def baseline_path(config, given: str | None) -> str | None:
+def baseline_path(config: ConfigView | None, given: str | None) -> str | None:
     """--baseline as given; else `gate.baseline`, relative to the config file that sets it."""
     if given:
         return given
-    value = config.get("gate.baseline") if config is not None else None
+    if config is None:
+        return None
+    value = config.get("gate.baseline")
     if not value:
         return None
     loc = config.location("gate.baseline")

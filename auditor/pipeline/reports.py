@@ -3,8 +3,15 @@ merge` (shard reports into one). `check` is the gate's: auditor.pipeline.gate.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from auditor.gate.diff import DiffResult, diff_reports
 from auditor.gate.merge import MergedReport
+
+if TYPE_CHECKING:
+    from auditor.records.inspect import InspectRecord
+    from auditor.records.scan import ScanRecord
 
 
 def diff(old: str, new: str, *, top: int = 10, variant: str | None = None, deep: bool = True) -> DiffResult:
@@ -19,7 +26,7 @@ def merge(reports: list[str] | tuple[str, ...], *, config_file: str | None = Non
     from auditor.gate import report as rep
     from auditor.gate.merge import merge_reports
 
-    loaded = [(path, rep.load_report(path, kinds=("scan",))) for path in reports]
+    loaded = [(path, rep.load_scan(path)) for path in reports]
     config = load_config(rep.crate_dir(loaded[0][1], crate_dir), config_file=config_file)
     return MergedReport(merge_reports(loaded, config), list(reports))
 
@@ -30,22 +37,24 @@ class SavedReport:
     """A scan or inspect report read back from its JSON (`auditor report`): the record,
     its findings as Finding objects, and the baseline report when one is given."""
 
-    def __init__(self, record: dict, baseline: dict | None = None, *, path: str | None = None,
+    def __init__(self, record: ScanRecord | InspectRecord, baseline: ScanRecord | None = None, *,
+                 path: str | None = None,
                  retained: bool = True) -> None:
         from auditor.findings import Finding
 
         self.record = record
-        self.KIND = str(record.get("schema", "")).removeprefix("auditor.").split("/")[0]
+        loose: Mapping[str, Any] = record  # as written: maybe by an older auditor, maybe by hand
+        self.KIND = str(loose.get("schema", "")).removeprefix("auditor.").split("/")[0]
         fields = set(Finding.__dataclass_fields__)
         self.findings = [Finding(**{k: v for k, v in f.items() if k in fields})
-                         for f in record.get("findings", []) if isinstance(f, dict)]
+                         for f in loose.get("findings", []) if isinstance(f, dict)]
         self.checks: list = []
         self.baseline_record = baseline
-        self.file = record.get("file")
+        self.file = loose.get("file")
         self.path = path  # the report file (a relative module path is also tried next to it)
         self.retained = retained  # the HTML page's retained-size view (`--no-retained`: off)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> ScanRecord | InspectRecord:
         return self.record
 
     def exit_code(self) -> int:
@@ -55,10 +64,10 @@ class SavedReport:
 def saved_report(path: str, *, baseline: str | None = None, retained: bool = True) -> SavedReport:
     """`auditor report FILE`: a saved scan or inspect report (and a baseline scan report);
     `retained`: the page's retained-size view reads the module the report names."""
-    from auditor.gate.report import load_report
+    from auditor.gate.report import load_report, load_scan
 
     record = load_report(path, kinds=("scan", "inspect"))
-    base = load_report(baseline, kinds=("scan",)) if baseline else None
+    base = load_scan(baseline) if baseline else None
     return SavedReport(record, base, path=path, retained=retained)
 
 

@@ -40,6 +40,13 @@ class CrateRecord(TypedDict):
     own_global_allocator: OwnAllocatorRecord | None
 
 
+class ModuleCrateRecord(TypedDict):
+    """What stands for the crate in `check FILE.wasm`'s one-module record (no cargo ran)."""
+
+    name: str  # the file's name
+    module: str  # its path
+
+
 class ToolchainRecord(TypedDict):
     rustc: str | None
     cargo: str | None
@@ -201,10 +208,14 @@ class SummaryRecord(TypedDict):
 
 
 class ScanRecord(TypedDict):
+    """A scan report; `check FILE.wasm` gates a bare module as a one-variant record
+    (auditor.pipeline.check_module) whose crate is a ModuleCrateRecord, with no toolchain
+    and no scan options."""
+
     schema: str
-    crate: CrateRecord
-    toolchain: ToolchainRecord
-    options: ScanOptionsRecord
+    crate: CrateRecord | ModuleCrateRecord
+    toolchain: ToolchainRecord | None
+    options: NotRequired[ScanOptionsRecord]
     profiles: list[ProfileRecord]
     allocators: list[AllocatorSpecRecord]
     matrix: list[str]
