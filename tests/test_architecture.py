@@ -10,7 +10,8 @@ The rule (a layer may always import itself and the helpers):
 - build: manifest (and config.schema); runtime: wasm (and its own option model,
   runtime.options, which uses config.schema);
 - rules: manifest, wasm, findings, the runtime's option model;
-- gate: rules and what rules may use;
+- gate: rules and what rules may use, but from the wasm stage only names and the model
+  (demangle, model): reading a module is the pipeline's;
 - config (the loader): manifest, config.schema, the rule catalogue;
 - pipeline: every stage and config (never report, commands or cli);
 - report: anything but pipeline, commands and cli;
@@ -154,6 +155,30 @@ def test_wasm_inspect_knows_no_findings():
     from auditor.wasm.inspect import InspectResult
 
     assert not {"findings", "checks", "top"} & set(InspectResult.__dataclass_fields__)
+
+
+# What the gate may take from the wasm stage: names (demangling, hash stripping) and the
+# model's constants. Reading a module (parse, inspect, the item graph, the analyses) is
+# the pipeline's (auditor/pipeline/reports.py load_side): the gate compares records.
+GATE_WASM = {"auditor.wasm.demangle", "auditor.wasm.model"}
+
+
+def test_gate_reads_no_modules():
+    bad = []
+    for path in SOURCES:
+        if layer(module_name(path)) != "gate":
+            continue
+        for line, target in sorted(set(imports(path))):
+            if layer(target) == "wasm" and target not in GATE_WASM:
+                bad.append(f"{path.relative_to(REPO)}:{line}: imports {target}")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_gate_rule_can_fail():
+    """The wasm stage's readers are what the gate rule keeps out (and they exist)."""
+    for reader in ("auditor.wasm.parse", "auditor.wasm.inspect", "auditor.wasm.graph", "auditor.wasm.analysis.results"):
+        assert layer(resolve(reader)) == "wasm" and reader not in GATE_WASM
+    assert {t for _, t in imports(PACKAGE / "pipeline" / "reports.py")} >= {"auditor.wasm.inspect", "auditor.wasm.graph"}
 
 
 def test_only_report_commands_and_cli_format_for_terminals():

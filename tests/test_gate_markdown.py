@@ -8,8 +8,8 @@ from pathlib import Path
 
 from auditor.config import load_config
 from auditor.gate.budgets import evaluate
-from auditor.gate.diff import diff_reports
 from auditor.gate.report import load_report
+from auditor.pipeline.reports import diff as diff_reports  # loads each side, then gate.diff compares
 from auditor.report import markdown_check, markdown_diff, markdown_scan
 from auditor.report.markdown_blocks import MARKER
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from auditor.errors import AuditorError
 from auditor.gate.metrics import METRICS, figure
-from auditor.gate.report import WASM_MAGIC, load_report, variant_id
+from auditor.gate.report import variant_id
 from auditor.records.diff import SCHEMA, DiffRecord, ModuleDiffRecord, RowRecord, TableRecord
 
 UNNAMED = "(unnamed functions)"
@@ -111,37 +110,15 @@ class DiffResult:
                 "variants": self.variants, "modules": [m.to_json() for m in self.modules]}
 
 
-# --------------------------------------------------------------------------- loading
+@dataclass(frozen=True)
+class Side:
+    """One side of a diff as loaded (auditor.pipeline.reports.load_side): the path given,
+    what it is, and its record (a module's inspect record, with its `attribution` when
+    the deep deltas were asked for)."""
 
-
-def load_side(path: str, deep: bool = False) -> tuple[str, Mapping[str, Any]]:
-    """("scan" | "inspect" | "wasm", report-like dict) for a JSON report or a .wasm file;
-    with `deep`, a module's record also carries its `attribution` (every item's retained
-    size, both crate views, files)."""
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            head = f.read(4)
-    except OSError:
-        head = b""  # load_report names the problem
-    if head == WASM_MAGIC:
-        from auditor.wasm.inspect import inspect_file
-
-        record: dict[str, Any] = dict(inspect_file(p).to_json())
-        if deep:
-            record["attribution"] = module_attribution(p)
-        return "wasm", record
-    report = load_report(p, kinds=("scan", "inspect"), expected="a .wasm module or a JSON report")
-    return report["schema"].split(".")[1].split("/")[0], report
-
-
-def module_attribution(path: Path) -> dict[str, Any]:
-    from auditor.wasm.analysis.results import attribution_of
-    from auditor.wasm.graph import item_graph
-    from auditor.wasm.parse import parse_module
-
-    mod = parse_module(path.read_bytes(), str(path))
-    return attribution_of(mod, item_graph(mod, full=True), top_items=0)
+    path: str
+    kind: str  # scan | inspect | wasm
+    record: Mapping[str, Any]
 
 
 # --------------------------------------------------------------------------- rows
@@ -238,10 +215,12 @@ def _as_variant(wasm: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- reports
 
 
-def diff_reports(old_path: str, new_path: str, *, top: int = 10, variant: str | None = None,
+def diff_reports(old_side: Side, new_side: Side, *, top: int = 10, variant: str | None = None,
                  deep: bool = True) -> DiffResult:
-    old_kind, old = load_side(old_path, deep)
-    new_kind, new = load_side(new_path, deep)
+    """What changed from `old_side` to `new_side`: per variant of two scan reports (the
+    variants built in both, or the ones `variant` selects), else one module against one."""
+    (old_path, old_kind, old), (new_path, new_kind, new) = (
+        (s.path, s.kind, s.record) for s in (old_side, new_side))
     result = DiffResult(old_path, new_path, old_kind, new_kind, top)
     if old_kind == "scan" and new_kind == "scan":
         olds = {variant_id(v): v for v in old["variants"]}

@@ -4,18 +4,55 @@ merge` (shard reports into one). `check` is the gate's: auditor.pipeline.gate.""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditor.gate.diff import DiffResult, diff_reports
+from auditor.gate.diff import DiffResult, Side, diff_reports
 from auditor.gate.merge import MergedReport
 
 if TYPE_CHECKING:
     from auditor.records.inspect import InspectRecord
     from auditor.records.scan import ScanRecord
+    from auditor.wasm.model import Module
 
 
 def diff(old: str, new: str, *, top: int = 10, variant: str | None = None, deep: bool = True) -> DiffResult:
-    return diff_reports(old, new, top=top, variant=variant, deep=deep)
+    """`auditor diff OLD NEW`: each side loaded (a .wasm module is read by the wasm stage
+    here), then compared by the gate (auditor.gate.diff)."""
+    return diff_reports(load_side(old, deep), load_side(new, deep), top=top, variant=variant, deep=deep)
+
+
+def load_side(path: str, deep: bool = False) -> Side:
+    """A JSON report, or a .wasm file inspected; with `deep`, a module's record also
+    carries its `attribution` (every item's retained size, both crate views, files),
+    from the module inspect parsed: each side is parsed once."""
+    from auditor.gate.report import WASM_MAGIC, load_report
+
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            head = f.read(4)
+    except OSError:
+        head = b""  # load_report names the problem
+    if head == WASM_MAGIC:
+        from auditor.wasm.inspect import inspect_file
+
+        inspected = inspect_file(p)
+        record: dict[str, Any] = dict(inspected.to_json())
+        if deep:
+            record["attribution"] = module_attribution(inspected.module)
+        return Side(path, "wasm", record)
+    report = load_report(p, kinds=("scan", "inspect"), expected="a .wasm module or a JSON report")
+    return Side(path, report["schema"].split(".")[1].split("/")[0], report)
+
+
+def module_attribution(mod: Module) -> dict[str, Any]:
+    """`auditor.attribution/1` of a parsed module, every item listed (the diff's deep
+    deltas): its full item graph built on the module (no second parse)."""
+    from auditor.wasm.analysis.results import attribution_of
+    from auditor.wasm.graph import item_graph
+
+    return attribution_of(mod, item_graph(mod, full=True), top_items=0)
 
 
 def merge(reports: list[str] | tuple[str, ...], *, config_file: str | None = None,
@@ -71,4 +108,5 @@ def saved_report(path: str, *, baseline: str | None = None, retained: bool = Tru
     return SavedReport(record, base, path=path, retained=retained)
 
 
-__all__ = ["DiffResult", "MergedReport", "SavedReport", "diff", "merge", "saved_report"]
+__all__ = ["DiffResult", "MergedReport", "SavedReport", "diff", "load_side", "merge", "module_attribution",
+           "saved_report"]
