@@ -181,6 +181,34 @@ def test_the_gate_rule_can_fail():
     assert {t for _, t in imports(PACKAGE / "pipeline" / "reports.py")} >= {"auditor.wasm.inspect", "auditor.wasm.graph"}
 
 
+# Computations a stage does for the report, which the report reads off the result object
+# (CheckResult.details, ScanResult.passed_over) instead of calling: module -> names
+# (None: the whole module).
+NOT_IN_REPORT: dict[str, set[str] | None] = {
+    "auditor.rules.recommend": None,
+    "auditor.gate.diff": {"budget_diffs", "diff_modules", "diff_reports", "deep_tables"},
+}
+
+
+def _imported_names(path: Path) -> list[tuple[int, str, str]]:
+    """(line, module, name) of every `from auditor.X import name` in the file."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("auditor"):
+            out += [(node.lineno, node.module or "", a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name, "*") for a in node.names if a.name.startswith("auditor")]
+    return out
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if layer(module_name(p)) == "report"],
+                         ids=lambda p: str(p.relative_to(REPO)))
+def test_report_formats_what_the_stages_computed(path):
+    bad = [f"{path.relative_to(REPO)}:{line}: {mod}.{name}" for line, mod, name in _imported_names(path)
+           if mod in NOT_IN_REPORT and (NOT_IN_REPORT[mod] is None or name in NOT_IN_REPORT[mod] or name == "*")]
+    assert not bad, "\n".join(bad)
+
+
 def test_only_report_commands_and_cli_format_for_terminals():
     """Formatting lives in report: no stage imports click (styles, echo)."""
     bad = []

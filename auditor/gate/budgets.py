@@ -21,7 +21,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
@@ -39,6 +40,9 @@ from auditor.records.check import (
 from auditor.records.scan import ScanRecord, VariantRecord
 from auditor.rules import catalog
 from auditor.units import parse_percent_or_bytes, percent, quantity
+
+if TYPE_CHECKING:
+    from auditor.gate.diff import ModuleDiff
 
 DEFAULT_VARIANT = "release/default"
 RULE_EXCEEDED, RULE_INCREASE, RULE_FAILED, RULE_UNMEASURED = "AUD901", "AUD902", "AUD903", "AUD904"
@@ -150,6 +154,15 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return all(c.status == "pass" for c in self.checks)
+
+    @cached_property
+    def details(self) -> tuple[list[ModuleDiff], list[str]]:
+        """(module diffs against the baseline, budgeted variants left out): the gate's
+        breakdown of what changed (auditor.gate.diff.budget_diffs), computed on first use
+        (the markdown comment shows it) and kept; not part of the JSON."""
+        from auditor.gate.diff import budget_diffs
+
+        return budget_diffs(self)
 
     def exit_code(self) -> int:
         """1 when a finding is an error (a rule set to warning or note does not fail CI)."""

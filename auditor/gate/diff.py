@@ -13,14 +13,20 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.errors import AuditorError
 from auditor.gate.metrics import METRICS, figure
 from auditor.gate.report import variant_id
 from auditor.records.diff import SCHEMA, DiffRecord, ModuleDiffRecord, RowRecord, TableRecord
 
+if TYPE_CHECKING:
+    from auditor.gate.budgets import CheckResult
+
 UNNAMED = "(unnamed functions)"
+# module diffs a gate result keeps (CheckResult.details, what its PR comment breaks down):
+# a few, so a glob over a whole matrix stays under GitHub's 65,536-character comments
+DETAILS = 5
 TOTALS = ("raw", "gzip", "brotli", "code", "data", "custom", "initial-pages", "max-pages")
 
 
@@ -282,16 +288,18 @@ def _variant_row(vid: str, old: Mapping[str, Any] | None, new: Mapping[str, Any]
     return row
 
 
-def budget_diffs(result, top: int = 10, limit: int = 5) -> tuple[list[ModuleDiff], list[str]]:
+def budget_diffs(result: CheckResult, top: int = 10, limit: int | None = None) -> tuple[list[ModuleDiff], list[str]]:
     """(module diffs against the baseline, budgeted variants left out) of a gate result:
     the variants of failing budgets first, then the others, in budget order, at most
-    `limit` of them (a PR comment has room for a few)."""
+    `limit` (default DETAILS) of them (a PR comment has room for a few)."""
+    limit = DETAILS if limit is None else limit
     if result.baseline is None:
         return [], []
-    base = {variant_id(v): v for v in result.baseline["variants"] if v["status"] == "ok"}
-    new = {variant_id(v): v for v in result.scan["variants"] if v["status"] == "ok"}
+    # a built variant has its `wasm` record (load_report checks that of saved reports)
+    base = {variant_id(v): w for v in result.baseline["variants"] if v["status"] == "ok" and (w := v["wasm"])}
+    new = {variant_id(v): w for v in result.scan["variants"] if v["status"] == "ok" and (w := v["wasm"])}
     ranked = sorted(((bv.status == "pass", bv.variant) for b in result.budgets for bv in b.variants),
                     key=lambda x: x[0])  # stable: budget order within failing / passing
     wanted = list(dict.fromkeys(vid for _, vid in ranked if vid in base and vid in new))
-    diffs = [diff_modules(base[vid]["wasm"], new[vid]["wasm"], top, vid) for vid in wanted[:limit]]
+    diffs = [diff_modules(base[vid], new[vid], top, vid) for vid in wanted[:limit]]
     return diffs, wanted[limit:]

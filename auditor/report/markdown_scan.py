@@ -38,9 +38,7 @@ def render(result, *, color: bool = False) -> str:
         skipped = "; ".join(f"{s['reason']}" for s in rec.get("skipped") or [])
         line += f" · recommended: {code(rec['variant'])} ({size(rec['bytes'])})" + (f", passing over {skipped}" if skipped else "")
     elif rec is None and smallest is not None and "recommended" in data:
-        from auditor.rules.recommend import passed_over
-
-        skipped = "; ".join(s["reason"] for s in passed_over(variants))
+        skipped = "; ".join(s["reason"] for s in result.passed_over)
         line += f" · recommended: none, the runtime probes found a problem in every variant ({skipped})"
     out += [line, ""]
     rows = []
