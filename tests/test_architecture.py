@@ -209,6 +209,22 @@ def test_report_formats_what_the_stages_computed(path):
     assert not bad, "\n".join(bad)
 
 
+def test_only_report_commands_and_cli_write_terminal_escapes():
+    """ANSI escape sequences (colours, the status line's erase-line) are drawn in report:
+    no other layer holds an ESC character in a string (auditor/pipeline/progress.py's
+    status line moved to auditor/report/progress.py)."""
+    bad = []
+    for path in SOURCES:
+        if layer(module_name(path)) in ("report", "commands", "cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+                text = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
+                if "\x1b" in text or "\x9b" in text:  # ESC, and the 8-bit CSI
+                    bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not bad, bad
+
+
 def test_only_report_commands_and_cli_format_for_terminals():
     """Formatting lives in report: no stage imports click (styles, echo)."""
     bad = []
