@@ -11,7 +11,7 @@ Rows are sorted by absolute delta, largest first; unchanged rows are left out.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from auditor.gate.report import variant_id
 from auditor.records.diff import SCHEMA, DiffRecord, ModuleDiffRecord, RowRecord, TableRecord
 
 if TYPE_CHECKING:
+    from auditor.findings import Finding
     from auditor.gate.budgets import CheckResult
 
 UNNAMED = "(unnamed functions)"
@@ -106,9 +107,9 @@ class DiffResult:
     old_kind: str  # scan | inspect | wasm
     new_kind: str
     top: int
-    variants: list[dict] = field(default_factory=list)  # scan vs scan: one row per variant
+    variants: list[dict[str, Any]] = field(default_factory=list)  # scan vs scan: one row per variant
     modules: list[ModuleDiff] = field(default_factory=list)
-    findings: list = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # none: a diff is no verdict
 
     def to_json(self) -> DiffRecord:
         return {"schema": SCHEMA, "old": {"file": self.old, "kind": self.old_kind},
@@ -140,7 +141,8 @@ def normalise(function: Mapping[str, Any]) -> str:
     return strip_hash(demangle(name))
 
 
-def _sizes(items, key) -> tuple[dict[str, int], dict[str, int]]:
+def _sizes(items: Iterable[Mapping[str, Any]],
+           key: Callable[[Mapping[str, Any]], str]) -> tuple[dict[str, int], dict[str, int]]:
     sizes: dict[str, int] = {}
     counts: dict[str, int] = {}
     for item in items:
@@ -151,7 +153,7 @@ def _sizes(items, key) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def _table(old: dict[str, int], new: dict[str, int], top: int,
-           old_counts: dict | None = None, new_counts: dict | None = None) -> Table:
+           old_counts: dict[str, int] | None = None, new_counts: dict[str, int] | None = None) -> Table:
     rows = []
     for name in old.keys() | new.keys():
         rows.append(Row(name, old.get(name), new.get(name),
@@ -256,7 +258,7 @@ def _with_attribution(variant: Mapping[str, Any], report: Mapping[str, Any], dee
     """A scan variant's module record, with the report's `attribution` when it is this
     variant's (`scan --attribute`)."""
     att = report.get("attribution")
-    wasm = variant["wasm"]
+    wasm: Mapping[str, Any] = variant["wasm"]
     if deep and att and not att.get("error") and att.get("variant") == variant_id(dict(variant)):
         return {**wasm, "attribution": att}
     return wasm

@@ -134,7 +134,7 @@ def _derive(merged: ScanRecord, reports: list[ScanRecord]) -> None:
         merged["notices"] = list(dict.fromkeys(n for r in reports for n in r.get("notices") or []))
 
 
-def _no_duplicates(shards) -> None:
+def _no_duplicates(shards: list[tuple[str, ScanRecord, tuple[int, int] | None]]) -> None:
     seen: dict[str, str] = {}
     for where, r, _ in shards:
         for v in r["variants"]:
@@ -144,7 +144,7 @@ def _no_duplicates(shards) -> None:
             seen[vid] = where
 
 
-def _check_split(sharded) -> int:
+def _check_split(sharded: list[tuple[str, ScanRecord, tuple[int, int]]]) -> int:
     """N, after checking the shards are exactly 1/N ... N/N of one split."""
     counts = {n for _, _, (_, n) in sharded}
     if len(counts) > 1:

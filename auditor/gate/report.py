@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
@@ -104,11 +104,11 @@ _TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a bo
                type(None): "null", int: "a number", float: "a number"}
 
 
-def _json_type(v) -> str:
+def _json_type(v: object) -> str:
     return _TYPE_NAMES.get(type(v), type(v).__name__)
 
 
-def _need(obj: dict, key: str, types, at: str, where: str):
+def _need(obj: dict[str, Any], key: str, types: type | tuple[type, ...], at: str, where: str) -> Any:
     """obj[key], which must exist and be one of `types` (a bool is not a number here)."""
     types = types if isinstance(types, tuple) else (types,)
     if key not in obj:
@@ -120,16 +120,16 @@ def _need(obj: dict, key: str, types, at: str, where: str):
     return v
 
 
-def _size(obj: dict, key: str, at: str, where: str, nullable: bool = False):
+def _size(obj: dict[str, Any], key: str, at: str, where: str, nullable: bool = False) -> int | None:
     """A byte or page count: a whole number >= 0 (null where the figure may be absent);
     a negative size would let every budget pass."""
-    v = _need(obj, key, (int, type(None)) if nullable else int, at, where)
+    v: int | None = _need(obj, key, (int, type(None)) if nullable else int, at, where)
     if v is not None and v < 0:
         raise AuditorError(f"{at}field {key!r} must not be negative, got {v}", where)
     return v
 
 
-def _check_scan(obj: dict, where: str) -> None:
+def _check_scan(obj: dict[str, Any], where: str) -> None:
     _need(obj, "crate", (dict, str), "", where)
     _need(obj, "toolchain", (dict, str), "", where)
     variants = _need(obj, "variants", list, "", where)
@@ -156,7 +156,7 @@ def _check_scan(obj: dict, where: str) -> None:
 
 # The lists of an inspect record the gate reads, and the fields of their items:
 # "size" is a whole number >= 0, "size?" the same or null.
-_ITEMS = {
+_ITEMS: dict[str, tuple[tuple[str, str | type | tuple[type, ...]], ...]] = {
     "sections": (("id", int), ("size", "size"), ("name", str)),
     "functions": (("size", "size"), ("name", (str, type(None)))),
     "crates": (("name", str), ("size", "size")),
@@ -164,7 +164,7 @@ _ITEMS = {
 }
 
 
-def _check_wasm(w: dict, at: str, where: str) -> None:
+def _check_wasm(w: dict[str, Any], at: str, where: str) -> None:
     _size(w, "bytes", at, where)
     for key in ("gzip", "brotli"):  # null when the scan skipped compression
         _size(w, key, at, where, nullable=True)
@@ -176,7 +176,7 @@ def _check_wasm(w: dict, at: str, where: str) -> None:
             if not isinstance(item, dict):
                 raise AuditorError(f"{iat}expected an object, got {_json_type(item)}", where)
             for name, kind in fields:
-                if kind in ("size", "size?"):
+                if isinstance(kind, str):  # "size" | "size?"
                     _size(item, name, iat, where, nullable=kind == "size?")
                 else:
                     _need(item, name, kind, iat, where)
@@ -209,7 +209,7 @@ def baseline_path(config: ConfigView | None, given: str | None) -> str | None:
         return given
     if config is None:
         return None
-    value = config.get("gate.baseline")
+    value: str | None = config.get("gate.baseline")
     if not value:
         return None
     loc = config.location("gate.baseline")

@@ -11,6 +11,7 @@ from auditor.gate.diff import DiffResult, Side, diff_reports
 from auditor.gate.merge import MergedReport
 
 if TYPE_CHECKING:
+    from auditor.findings import Check
     from auditor.records.inspect import InspectRecord
     from auditor.records.scan import ScanRecord
     from auditor.wasm.model import Module
@@ -85,7 +86,7 @@ class SavedReport:
         fields = set(Finding.__dataclass_fields__)
         self.findings = [Finding(**{k: v for k, v in f.items() if k in fields})
                          for f in loose.get("findings", []) if isinstance(f, dict)]
-        self.checks: list = []
+        self.checks: list[Check] = []
         self.baseline_record = baseline
         self.file = loose.get("file")
         self.path = path  # the report file (a relative module path is also tried next to it)
