@@ -64,8 +64,15 @@ def test_generic_std_code_instantiated_by_the_crate_counts_for_it():
 
 
 @pytest.mark.cargo
-def test_instantiating_crate_equals_llvm_dwarfdump_compile_unit():
-    path, mod = build(True, "legacy")
+@pytest.mark.parametrize("dwarf5", [False, True], ids=["rust163-dwarf4", "rust196-dwarf5"])
+def test_instantiating_crate_equals_llvm_dwarfdump_compile_unit(dwarf5):
+    """rustc 1.63 (DWARF 4), and rustc 1.96 with `-C dwarf-version=5` (the crate's units
+    in DWARF 5, std's in 4)."""
+    if dwarf5:
+        path = fixturelib.build_crate("heavy", config=DEBUG, toolchain="rust196", env={"RUSTFLAGS": "-Cdwarf-version=5"})
+        mod = parse_module(path.read_bytes(), str(path))
+    else:
+        path, mod = build(True, "legacy")
     views = module_crate_views(mod)
     base = mod.section("code").payload_offset
     sample = mod.functions[:: max(1, len(mod.functions) // 8)]

@@ -24,7 +24,7 @@ import dwarfdump
 import fixturelib
 import objdump
 
-NAMES = ["heavy", "heavy-debug", "c-dwarf4", "c-dwarf5"]
+NAMES = ["heavy", "heavy-debug", "heavy-dwarf5", "c-dwarf4", "c-dwarf5"]
 
 
 @cache
@@ -33,6 +33,9 @@ def fixture(name: str) -> Path:
         return fixturelib.build_crate("heavy")
     if name == "heavy-debug":
         return fixturelib.build_crate("heavy", config=("profile.release.debug=true",))
+    if name == "heavy-dwarf5":  # rustc 1.96 (stable -C dwarf-version): the crate in DWARF 5, std's in 4
+        return fixturelib.build_crate("heavy", config=("profile.release.debug=true",), toolchain="rust196",
+                                      env={"RUSTFLAGS": "-Cdwarf-version=5"})
     if name == "c-dwarf4":
         return fixturelib.clang_module("debug_info.c", ("-gdwarf-4",))
     if name == "c-dwarf5":
@@ -53,6 +56,20 @@ def _dump(*args: str) -> str:
 def dump_rows(name: str) -> list[tuple[int, int, str, int]]:
     """(start, end, path, line) of every row range llvm-dwarfdump --debug-line prints."""
     return dwarfdump.rows(fixture(name))
+
+
+@pytest.mark.cargo
+def test_rust_dwarf5_build_mixes_line_table_versions():
+    """The precondition of heavy-dwarf5, from llvm-dwarfdump alone: the crate's own units
+    have DWARF 5 line tables, the precompiled std's DWARF 4 (one module, both readers)."""
+    versions: dict[int, int] = {}
+    for m in re.finditer(r"debug_line\[0x([0-9a-f]+)\]\nLine table prologue:\n(?:.*\n){2}\s+version: (\d+)",
+                         _dump("--debug-line", str(fixture("heavy-dwarf5")))):
+        versions[int(m.group(2))] = versions.get(int(m.group(2)), 0) + 1
+    assert versions.keys() == {4, 5}, versions
+    own = [p for p in {r[2] for r in dump_rows("heavy-dwarf5")} if "/fixtures/crates/heavy/" in p or
+           p.endswith("heavy/src/lib.rs")]
+    assert own, "the crate's own source file is in the line tables"
 
 
 @pytest.mark.cargo
@@ -84,7 +101,7 @@ def test_file_sums_equal_llvm_dwarfdump_and_add_up_to_the_code_section(name):
 
 
 @pytest.mark.cargo
-@pytest.mark.parametrize("name", ["heavy-debug", "c-dwarf5"])
+@pytest.mark.parametrize("name", ["heavy-debug", "heavy-dwarf5", "c-dwarf5"])
 def test_sampled_addresses_resolve_like_llvm_dwarfdump_lookup(name):
     mod = module(name)
     table = read_line_tables(mod)
