@@ -361,6 +361,8 @@ def test_scan_attribute_builds_a_debug_info_twin_and_attributes_it():
     text = fixturelib.scan("demo", "--profiles", "release", "--allocators", "default", "--no-runtime",
                            "--attribute", "release/*").stdout
     assert "Attribution of release/default" in text
+    assert f"garbage and data: the variant's own module ({report['attribution']['modules']['variant']['bytes']:,} bytes)" \
+        in text
 
 
 ATTRIBUTE = ("--profiles", "release", "--allocators", "default", "--no-runtime", "--attribute", "release/*")
