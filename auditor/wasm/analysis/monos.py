@@ -234,6 +234,8 @@ def function_item_sizes(mod: Module) -> list[int]:
     pos, end = sec.payload_offset, sec.payload_offset + sec.payload_size
     while data[pos] & 0x80:  # the count
         pos += 1
+    if end - (pos + 1) == len(mod.functions):  # every entry one byte (the usual: < 128 types)
+        return [f.code_offset + f.body_size - f.body_offset + 1 for f in mod.functions]
     ends = [i for i in range(pos + 1, end) if data[i] < 0x80]  # (parse_module read them: they are LEBs)
     starts = [pos + 1, *(e + 1 for e in ends)]
     return [(f.end - f.body_offset) + (ends[i] + 1 - starts[i]) for i, f in enumerate(mod.functions)]
