@@ -359,8 +359,8 @@ def test_monos_of_biome_as_with_the_python_demangler(monkeypatch):
     as the item graph's labels and sizes group it (`generic_groups`), with either. What
     the Python demangler alone makes is the reference (refcache: biome's bytes, this code,
     auditor/wasm); the compiled side runs every time."""
-    from auditor.wasm.analysis.monos import module_monos
-    from auditor.wasm.analysis.results import MonosResult, generic_groups
+    from auditor.wasm.analysis.monos import MonosResult, module_monos
+    from auditor.wasm.analysis.results import generic_groups
     from auditor.wasm.graph import item_graph
     from auditor.wasm.parse import parse_module
 
