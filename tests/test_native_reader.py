@@ -156,14 +156,30 @@ def test_real_modules_sampled_bodies():
             assert len(refs.starts) == len(mod.functions)
             bounds = [*refs.starts, len(refs.flat)]
             datacount = mod.data_count is not None
-            for k in range(0, len(mod.functions), 16):
-                f = mod.functions[k]
-                first = read_locals(data, f.code_offset, f.end)
-                expect: list[int] = []
-                check_body(data, first, f.end, path.name, datacount, flat=expect, const_window=refs.window)
+            sampled = [(f.code_offset, f.end) for f in mod.functions[::16]]
+            # the Python pass's pairs of the sampled bodies from tests/refcache.py (keyed by
+            # the bytes, the bodies' bounds, the window and auditor/wasm)
+            expected = refcache.cached(
+                "python-pass-sampled-bodies", (refcache.digest(data), refcache.digest(repr(sampled).encode()),
+                                               datacount, refs.window),
+                lambda data=data, sampled=sampled, datacount=datacount, window=refs.window, name=path.name:
+                    python_pairs(data, sampled, name, datacount, window),
+                [python_pairs], refcache.WASM_STAGE)
+            for j, expect in enumerate(expected):
+                k = 16 * j
                 assert refs.flat[bounds[k] : bounds[k + 1]].tolist() == expect, (path.name, full, k)
                 checked += 1
     assert checked > 3_500  # 63,000 bodies / 16
+
+
+def python_pairs(data: bytes, bodies: list[tuple[int, int]], name: str, datacount: bool, window) -> list[list[int]]:
+    """The Python pass's (check_body's) flat pairs of each (code_offset, end) body."""
+    out = []
+    for code_offset, end in bodies:
+        expect: list[int] = []
+        check_body(data, read_locals(data, code_offset, end), end, name, datacount, flat=expect, const_window=window)
+        out.append(expect)
+    return out
 
 
 # -- generated and mutated bodies --------------------------------------------------------
