@@ -27,6 +27,7 @@ import longest_first
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    gc.set_threshold(*GC_THRESHOLDS)  # (collection too: ~0.1 CPU-s of its GC per process)
     cargo_guard.register(config)
     _private_user_cache(config)
     _session_fixture_cache(config)
@@ -53,18 +54,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     (test_text_adversarial, test_demangle, test_spec_corpus, test_wasm_fuzz). Frozen
     objects are still freed by reference counting; only cycles among them would stay.
 
-    Then the collector runs less often (GC_THRESHOLDS): tests keep large structures alive
-    for a whole module (the npm modules parsed, biome's 35,823 names and their caches),
-    and each full collection walked them again. With the defaults (700, 10, 10) the
+    The collector also runs less often (GC_THRESHOLDS, from pytest_configure on): tests
+    keep large structures alive for a whole module (the npm modules parsed, biome's 35,823
+    names and their caches), and each full collection walked them again. With the defaults (700, 10, 10) the
     collector took 4.6 of ~50 CPU-s over eight heavy in-process modules (gc.callbacks),
     with these ~1.4 s, for ~130 MB more peak RSS. Only when it runs changes, not what it frees.
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
-#: The collector's thresholds in the test processes from the end of collection on (the
+#: The collector's thresholds in the test processes from pytest_configure on (the
 #: defaults are 700, 10, 10): a young collection every 5,000 net allocations, a full one
 #: after 100 middle ones (and, as always, only when the objects it would walk grew by 25 %).
 GC_THRESHOLDS = (5000, 20, 100)
