@@ -56,9 +56,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     The collector also runs less often (GC_THRESHOLDS, from pytest_configure on): tests
     keep large structures alive for a whole module (the npm modules parsed, biome's 35,823
-    names and their caches), and each full collection walked them again. With the defaults (700, 10, 10) the
-    collector took 4.6 of ~50 CPU-s over eight heavy in-process modules (gc.callbacks),
-    with these ~1.4 s, for ~130 MB more peak RSS. Only when it runs changes, not what it frees.
+    names and their caches), and each full collection walked them again. With the
+    defaults (700, 10, 10) the collector took 3.2-4.6 CPU-s of ~35-50 over six to eight
+    heavy in-process modules (gc.callbacks), with these ~1.0-1.4 s, for ~130 MB more peak
+    RSS. Only when it runs changes, not what it frees.
     """
     gc.collect()
     gc.freeze()
