@@ -31,6 +31,7 @@ from auditor.report import html_retained
 from auditor.report.ci import group_findings, record_of
 from auditor.report.escape import visible
 from auditor.report.html_retained import BOXES, CHILDREN
+from auditor.report.registry import Result
 from auditor.units import human_bytes
 
 TREEMAP_FUNCTIONS = 40  # functions shown per crate in the treemap (the rest: one "other" box)
@@ -451,7 +452,7 @@ _CHART_SECTIONS = [
 ]
 
 
-def render(result: Any, *, color: bool = False) -> str:
+def render(result: Result, *, color: bool = False) -> str:
     title, summary, charts, sections = page_data(result)
     js = plotly_js()
     body = [f'<section><dl class="summary">{"".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in summary)}'
