@@ -379,7 +379,7 @@ def test_a_body_the_compiled_reader_declines_is_read_by_python_and_the_rest_resu
 def test_unavailable_reader_falls_back_to_python(monkeypatch):
     wasm = fixturelib.wat(fixturelib.wat_names()[0]).read_bytes()
     expect = outcome(wasm, False, True)
-    monkeypatch.setattr(nat, "_compiled", lambda: None)
+    monkeypatch.setattr(nat, "_compiled", lambda small=True: None)
     counted = Counted(monkeypatch)
     assert outcome(wasm, True, True) == expect
     assert counted.sessions == 0 and counted.python_bodies > 0
@@ -483,11 +483,12 @@ def test_wasmtime_refusing_mid_section_leaves_the_rest_to_python(monkeypatch):
     assert outcome(wasm, True, True) == expect
     assert len(calls) == 2 and 0 < counted.python_bodies < 6
 
-    def no_instance():
+    def no_instance(small=True):
         raise RuntimeError("simulated: wasmtime cannot instantiate")
 
     monkeypatch.setattr(nat, "_Instance", no_instance)
     monkeypatch.setattr(nat, "_POOL", [])
+    monkeypatch.setattr(nat, "_BIG", [True])  # both engines refused
     counted.python_bodies = 0
     assert outcome(wasm, True, True) == expect
     assert counted.python_bodies == 6
@@ -543,7 +544,8 @@ def test_the_reader_runs_under_an_address_space_cap(tmp_path):
     """Under `ulimit -v 4 GB` (some CI sets one) wasmtime's default 4 GiB reservation per
     memory made the instance impossible and every module fell back to the Python pass.
     In a child capped at 4 GB: the compiled reader reads every body of a module and gives
-    what the Python pass gives."""
+    what the Python pass gives (on the bounds-checked engine: the one without bounds
+    checks reserves 4 GiB + 32 MiB, which the cap refuses)."""
     module = fixturelib.wat(fixturelib.wat_names()[0])
     code = (
         "import resource, sys\n"
@@ -555,6 +557,7 @@ def test_the_reader_runs_under_an_address_space_cap(tmp_path):
         "data = open(sys.argv[1], 'rb').read()\n"
         "mine = P.parse_module(data, 'm', native=True)\n"
         "assert not calls, f'{len(calls)} bodies left to the Python pass'\n"
+        "assert not nat._BIG[0], 'the 4 GiB reservation was not refused under the cap'\n"
         "theirs = P.parse_module(data, 'm', native=False)\n"
         "import dataclasses as d\n"
         "assert [d.astuple(f) for f in mine.functions] == [d.astuple(f) for f in theirs.functions]\n"
