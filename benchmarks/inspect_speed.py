@@ -25,7 +25,11 @@ names its stage.
 `--reader both` times auditor with the compiled code reader off (AUDITOR_NATIVE_READER=off:
 the Python pass, as before it) and on (auto), side by side.
 
+`--pin 1` runs every measured command on CPU 1 only (taskset): the "10 MB in 1 s also when
+only one core is free" case, where the compression threads share the parsing core.
+
     python benchmarks/inspect_speed.py [--sizes 2,5,10,20,40] [--real] [--phases] [--repeat 3] [--reader both]
+        [--pin CPUS]
 """
 
 from __future__ import annotations
@@ -148,7 +152,7 @@ def measure(cmd: list[str]) -> tuple[float, float, int]:
     fork and exec), and this script's grows with the modules it generates."""
     with tempfile.NamedTemporaryFile("r") as out:
         t0 = time.perf_counter()
-        proc = subprocess.run([TIME, "-f", "%e %U %S %M", "-o", out.name, *cmd], stdout=subprocess.DEVNULL,
+        proc = subprocess.run([TIME, "-f", "%e %U %S %M", "-o", out.name, *PIN, *cmd], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, env=ENV, check=False)
         wall = time.perf_counter() - t0
         if proc.returncode not in (0, 1):  # inspect exits 1 when a rule reports an error
@@ -159,6 +163,7 @@ def measure(cmd: list[str]) -> tuple[float, float, int]:
 
 
 TIME = shutil.which("time") or "/usr/bin/time"
+PIN: list[str] = []  # --pin: `taskset -c CPUS` before every measured command
 
 
 def best(cmd: list[str], repeat: int) -> tuple[float, float, int]:
@@ -327,7 +332,12 @@ def main() -> None:
     ap.add_argument("--reader", choices=["auto", "on", "off", "both"], default="auto",
                     help="AUDITOR_NATIVE_READER for auditor's runs; both: off and auto side by side (the compiled "
                          "code reader's before/after)")
+    ap.add_argument("--pin", metavar="CPUS",
+                    help="run every measured command on these CPUs only (taskset -c CPUS; e.g. 1: issue 16's "
+                         "\"when only one core is free\", the compression threads then share the parsing core)")
     args = ap.parse_args()
+    if args.pin:
+        PIN[:] = [shutil.which("taskset") or "taskset", "-c", args.pin]
     READERS[:] = ["off", "auto"] if args.reader == "both" else [args.reader]
     if args.threshold:
         threshold(args.repeat)
@@ -337,7 +347,8 @@ def main() -> None:
         args.phases = False  # the stages are timed in this process, with this checkout's code
     load = os.getloadavg()
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on "
-          f"{os.cpu_count()} cores; best wall of {args.repeat} runs each, with that run's CPU and peak RSS")
+          f"{os.cpu_count()} cores; best wall of {args.repeat} runs each, with that run's CPU and peak RSS"
+          + (f"; every command pinned to CPU {args.pin}" if args.pin else ""))
     linear: list[tuple[float, dict]] = []
     with tempfile.TemporaryDirectory() as d:
         for mb in [float(x) for x in args.sizes.split(",") if x.strip()]:

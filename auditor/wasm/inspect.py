@@ -302,7 +302,6 @@ def gzip_size(data: bytes, level: int) -> int:
 def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto", dwarf: bool = False) -> InspectResult:
     from auditor.wasm.crates import crate_of, rollup
     from auditor.wasm.demangle import demangle_all
-    from auditor.wasm.dwarf import dwarf_summary, dwarf_walk
 
     if compression == "auto":
         compression = "exact" if len(data) <= AUTO_EXACT_LIMIT else "fast"
@@ -340,8 +339,13 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
         site.name = names.get(site.function) or site.name
     allocator = detect([(f.name, f.demangled, f.size) for f in functions], grow_sites)
     crates = rollup((f.demangled, f.size) for f in functions)
-    summary = dwarf_summary(mod)
-    walk = dwarf_walk(mod) if dwarf and summary else None
+    summary = walk = None
+    # the DWARF reader (~2 ms of imports) only for a module with a .debug_info section
+    if any(s.custom and s.name == ".debug_info" for s in mod.sections):
+        from auditor.wasm.dwarf import dwarf_summary, dwarf_walk
+
+        summary = dwarf_summary(mod)
+        walk = dwarf_walk(mod) if dwarf and summary else None
     if comp is not None:
         comp.join()
     return InspectResult(mod, sizes.get("gz"), sizes.get("br"), compression, functions, crates, allocator, grow_sites,
