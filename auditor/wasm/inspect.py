@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -300,7 +301,7 @@ def gzip_size(data: bytes, level: int) -> int:
 
 @gc_paused()
 def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto", dwarf: bool = False) -> InspectResult:
-    from auditor.wasm.crates import crate_of, rollup
+    from auditor.wasm.crates import crate_of
     from auditor.wasm.demangle import demangle_all
 
     if compression == "auto":
@@ -331,14 +332,27 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
     warning = demangled.warning()
     if warning:
         mod.warnings.append(warning)
-    functions = [FunctionInfo(f.index, f.name, dem, f.body_size, crate_of(dem), tuple(exported.get(f.index, ())))
-                 for f, dem in zip(mod.functions, demangled.names)]
+    # column by column (map and zip run the loops in C): each name's crate found once,
+    # for its entry and for the per-crate rollup
+    fns = mod.functions
+    indices = [f.index for f in fns]
+    raw = [f.name for f in fns]
+    body_sizes = [f.body_size for f in fns]
+    crate_names = list(map(crate_of, demangled.names))
+    exports: list[tuple[str, ...]] = [()] * len(fns)
+    if exported and fns:
+        base = fns[0].index  # defined functions are numbered on from the imported ones
+        for index, names in exported.items():
+            if 0 <= index - base < len(fns):
+                exports[index - base] = tuple(names)
+    functions = list(map(FunctionInfo, indices, raw, demangled.names, body_sizes, crate_names, exports))
     grow_sites = find_grow_sites(mod)
-    names = {f.index: f.demangled or f.name for f in functions}
-    for site in grow_sites:
-        site.name = names.get(site.function) or site.name
-    allocator = detect([(f.name, f.demangled, f.size) for f in functions], grow_sites)
-    crates = rollup((f.demangled, f.size) for f in functions)
+    if grow_sites:
+        by_index = {f.index: f.demangled or f.name for f in functions}
+        for site in grow_sites:
+            site.name = by_index.get(site.function) or site.name
+    allocator = detect(list(zip(raw, demangled.names, body_sizes)), grow_sites)
+    crates = _rollup(crate_names, body_sizes)
     summary = walk = None
     # the DWARF reader (~2 ms of imports) only for a module with a .debug_info section
     if any(s.custom and s.name == ".debug_info" for s in mod.sections):
@@ -350,6 +364,19 @@ def inspect_bytes(data: bytes, name: str = "<module>", compression: str = "auto"
         comp.join()
     return InspectResult(mod, sizes.get("gz"), sizes.get("br"), compression, functions, crates, allocator, grow_sites,
                          dwarf=summary, dwarf_functions=walk)
+
+
+def _rollup(crates: list[str], sizes: list[int]) -> list[CrateSize]:
+    """crates.rollup of the functions, from each one's crate (already found) and size."""
+    from auditor.wasm.crates import CrateSize
+
+    total: dict[str, int] = dict.fromkeys(crates, 0)
+    for crate, size in zip(crates, sizes):
+        total[crate] += size
+    counts = Counter(crates)
+    rows = [CrateSize(c, total[c], counts[c]) for c in total]
+    rows.sort(key=lambda r: (-r.size, r.name))
+    return rows
 
 
 def inspect_file(path: str | Path, compression: str = "auto", display_name: str | None = None,
