@@ -14,10 +14,14 @@ expectation files shipped in the twiggy crate, found in cargo's registry after
 `cargo install twiggy`), compares our figures with twiggy's, item by item.
 
     python benchmarks/deep_analysis.py [--repeat 2] [--only swc|biome] [--no-twiggy]
-        [--auditor-src DIR] [--no-expectations]
+        [--auditor-src DIR] [--wheel] [--instructions] [--no-expectations]
 
 `--auditor-src DIR` times the auditor of another tree (`git archive REV auditor rules |
-tar -x -C DIR`) on the same inputs, for before/after figures.
+tar -x -C DIR`) on the same inputs, for before/after figures. `--wheel` times auditor as
+`pip install` gives it to users: built into a wheel and installed in a fresh venv (this
+checkout's editable install adds a path finder to every start-up). `--instructions` adds
+each process's instruction count (valgrind's cachegrind, one run each): on a shared VM
+whose CPU speed moves within the hour, the figure that repeats.
 """
 
 from __future__ import annotations
@@ -145,6 +149,30 @@ def use_source(src: str) -> None:
     AUDITOR = [sys.executable, "-P", "-S", "-m", "auditor"]  # -P: not the current directory's auditor either
 
 
+def use_wheel() -> None:
+    """Run auditor installed from a wheel of this checkout in a fresh venv, as `pip
+    install` gives it to users (tests/wheel_venv.py, shared with tests/test_install.py)."""
+    global AUDITOR
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "tests"))
+    from wheel_venv import wheel_venv
+
+    venv, _ = wheel_venv(root, Path(tempfile.mkdtemp(prefix="auditor-bench-wheel-")))
+    AUDITOR = [str(venv / "bin" / "python"), "-P", "-m", "auditor"]  # -P: not the checkout's auditor
+
+
+def instructions(cmd: list[str]) -> float | None:
+    """Instructions executed by `cmd` (and its threads), in G, by valgrind's cachegrind
+    without cache simulation; None without valgrind."""
+    if not shutil.which("valgrind"):
+        return None
+    ours = cmd[:len(AUDITOR)] == AUDITOR
+    r = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", *cmd],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV if ours else None)
+    m = re.search(r"I\s+refs:\s+([\d,]+)", r.stderr)
+    return int(m.group(1).replace(",", "")) / 1e9 if m else None
+
+
 def twiggy_bin() -> str | None:
     return shutil.which("twiggy") or (str(Path.home() / ".cargo/bin/twiggy")
                                        if (Path.home() / ".cargo/bin/twiggy").exists() else None)
@@ -181,7 +209,7 @@ print(json.dumps([name or f"function[{f.index}]", name or f"code[{f.index - mod.
 """
 
 
-def bench(path: Path, repeat: int, twiggy: str | None) -> None:
+def bench(path: Path, repeat: int, twiggy: str | None, count: bool = False) -> None:
     size = path.stat().st_size
     print(f"\n{path.name}: {size:,} bytes ({size / 1e6:.1f} MB)")
     name, tname = biggest_function(path, twiggy)
@@ -199,7 +227,7 @@ def bench(path: Path, repeat: int, twiggy: str | None) -> None:
         ("data attribution", auditor("data", str(path)), None),
     ]
     print(f"{'analysis':<32} {'auditor wall/CPU s':>19} {'RSS MB':>7} {'RSS/size':>8} "
-          f"{'twiggy wall/CPU s':>18} {'RSS MB':>7} {'CPU ratio':>9}")
+          f"{'twiggy wall/CPU s':>18} {'RSS MB':>7} {'CPU ratio':>9}" + (f" {'instr. G (ratio)':>22}" if count else ""))
     for label, ours, theirs in rows:
         w, c, rss, _ = best(ours, repeat)
         line = f"{label:<32} {w:>9.2f}/{c:<9.2f} {rss / 1e6:>7.0f} {rss / size:>8.1f}"
@@ -207,8 +235,15 @@ def bench(path: Path, repeat: int, twiggy: str | None) -> None:
             try:
                 tw, tc, trss, _ = best([twiggy, *theirs], repeat)
                 line += f" {tw:>8.2f}/{tc:<9.2f} {trss / 1e6:>7.0f} {c / tc:>9.2f}"
+                if count:
+                    ai, ti = instructions(ours), instructions([twiggy, *theirs])
+                    if ai is not None and ti is not None:
+                        line += f" {ai:>7.2f} / {ti:<6.2f} ({ai / ti:.2f})"
             except Failed as e:
                 line += f"  twiggy: {e}"
+        elif count:
+            ai = instructions(ours)
+            line += f" {'':>36} {ai:>7.2f}" if ai is not None else ""
         print(line, flush=True)
     load = os.getloadavg()
     print(f"({time.strftime('%H:%M')}, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})", flush=True)
@@ -275,10 +310,16 @@ def main() -> None:
                     help="address-space cap per auditor process (wasmtime reserves ~8 GB per memory)")
     ap.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per process")
     ap.add_argument("--auditor-src", help="time the auditor in this source tree instead (before/after figures)")
+    ap.add_argument("--wheel", action="store_true", help="time auditor installed from a wheel, as users have it")
+    ap.add_argument("--instructions", action="store_true", help="also count instructions (valgrind cachegrind)")
     ap.add_argument("--no-expectations", action="store_true", help="skip the comparison with twiggy's expectations")
     args = ap.parse_args()
+    if args.auditor_src and args.wheel:
+        ap.error("--auditor-src and --wheel are exclusive")
     if args.auditor_src:
         use_source(args.auditor_src)
+    if args.wheel:
+        use_wheel()
     globals().update(LIMIT_GB=args.limit_gb, AUDITOR_LIMIT_GB=args.auditor_limit_gb, TIMEOUT=args.timeout)
     twiggy = None if args.no_twiggy else twiggy_bin()
     load = os.getloadavg()
@@ -287,7 +328,7 @@ def main() -> None:
           f"{load[2]:.1f}; twiggy: {version}; address space per process: twiggy {LIMIT_GB:g} GB, auditor "
           f"{AUDITOR_LIMIT_GB:g} GB; {TIMEOUT:.0f} s")
     for key in ([args.only] if args.only else list(MODULES)):
-        bench(fetch(key), args.repeat, twiggy)
+        bench(fetch(key), args.repeat, twiggy, args.instructions)
     if not args.no_expectations:
         compare_expectations()
 

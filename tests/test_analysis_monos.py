@@ -95,3 +95,25 @@ def test_cxx_templates_group_and_overloads_do_not():
     assert groups["geometry::twice"].copies == len(twice) == 2
     assert groups["geometry::twice"].bytes == sum(twice)
     assert not any("area" in k for k in groups)
+
+
+@pytest.mark.parametrize("entry", [b"\x00", b"\x80\x00"], ids=["canonical", "padded"])
+def test_function_item_sizes_count_the_function_entry_as_written(entry):
+    """A function item is its body with the body's size LEB plus its function-section
+    entry; a type index may be written in more bytes than it needs (a valid LEB128).
+    Module and sizes written out by hand: body 00 0b (2 bytes) after a one-byte size."""
+    from auditor.wasm.analysis.items import Kind
+    from auditor.wasm.analysis.monos import function_item_sizes
+    from auditor.wasm.graph import item_graph
+
+    def section(sid: int, payload: bytes) -> bytes:
+        return bytes([sid, len(payload)]) + payload
+
+    wasm = (b"\0asm\1\0\0\0" + section(1, b"\x01\x60\x00\x00")
+            + section(3, b"\x02\x00" + entry) + section(10, b"\x02\x02\x00\x0b\x02\x00\x0b"))
+    mod = parse_module(wasm)
+    expected = [1 + 2 + 1, 1 + 2 + len(entry)]
+    assert function_item_sizes(mod) == expected
+    g = item_graph(mod, full=True)  # the item graph's own count
+    f0 = g.first[Kind.FUNCTION]
+    assert [g.sizes[f0 + f.index] for f in mod.functions] == expected

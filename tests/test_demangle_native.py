@@ -327,8 +327,8 @@ def test_generics_of_any_text(elements):
 def test_monos_of_biome_as_with_the_python_demangler(monkeypatch):
     """`auditor monos`'s record: the same with and without the compiled demangler, and
     as the item graph's labels and sizes group it (`generic_groups`)."""
-    from auditor.wasm.analysis.monos import module_monos
-    from auditor.wasm.analysis.results import MonosResult, generic_groups
+    from auditor.wasm.analysis.monos import MonosResult, module_monos
+    from auditor.wasm.analysis.results import generic_groups
     from auditor.wasm.graph import item_graph
     from auditor.wasm.parse import parse_module
 

@@ -11,14 +11,20 @@ data views together: what `scan --attribute VARIANT` attaches to a scan report a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.errors import AuditorError
-from auditor.wasm.analysis import results as r
-from auditor.wasm.analysis.items import ItemGraph
-from auditor.wasm.graph import item_graph
-from auditor.wasm.model import Module
 from auditor.wasm.parse import parse_module, read_module_file
+
+if TYPE_CHECKING:
+    from auditor.wasm.analysis import results as r
+    from auditor.wasm.analysis.items import ItemGraph
+    from auditor.wasm.analysis.monos import MonosResult
+    from auditor.wasm.model import Module
+
+# The analysis modules are imported by the flows that use them: `monos` reads no item
+# graph, and importing the graph's modules (items, dominators, reach: ~10 ms) would be a
+# tenth of its start-up on an 18 MB module.
 
 
 def load_module(path: str | Path, *, full_refs: bool = False) -> Module:
@@ -31,6 +37,8 @@ def load_module(path: str | Path, *, full_refs: bool = False) -> Module:
 
 def graph_of(mod: Module) -> ItemGraph:
     """The module's full item graph, built once per parsed module (`wasm.graph.item_graph`)."""
+    from auditor.wasm.graph import item_graph
+
     return item_graph(mod, full=True)
 
 
@@ -39,12 +47,16 @@ def load_graph(path: str | Path) -> ItemGraph:
 
 
 def top(path: str | Path, *, n: int = 20, retained: bool = False) -> r.TopResult:
+    from auditor.wasm.analysis import results as r
+
     return r.top_items(load_graph(path), n=n, retained=retained)
 
 
 def dominators(path: str | Path, name: str | None = None, *, depth: int = 0, rows: int = 0) -> r.DominatorsResult:
     """The dominator tree (from the roots, or from the items `name` names or matches);
     `depth`/`rows` 0 = unbounded."""
+    from auditor.wasm.analysis import results as r
+
     g = load_graph(path)
     start = None
     if name is not None:
@@ -58,6 +70,8 @@ def dominators(path: str | Path, name: str | None = None, *, depth: int = 0, row
 
 
 def paths(path: str | Path, query: str, *, max_paths: int = 10, max_items: int = 10) -> r.PathsResult:
+    from auditor.wasm.analysis import results as r
+
     g = load_graph(path)
     try:
         return r.why(g, query, max_paths=max_paths, max_items=max_items)
@@ -66,31 +80,39 @@ def paths(path: str | Path, query: str, *, max_paths: int = 10, max_items: int =
 
 
 def garbage(path: str | Path, *, n: int = 20) -> r.GarbageResult:
+    from auditor.wasm.analysis import results as r
+
     res = r.garbage_items(load_graph(path))
     res.shown = n
     return res
 
 
-def monos(path: str | Path, *, n: int = 20, instances: int = 10) -> r.MonosResult:
+def monos(path: str | Path, *, n: int = 20, instances: int = 10) -> MonosResult:
     # function names and item sizes only: no item graph (module_monos reads the sizes the
     # graph would have from the function and code sections)
-    from auditor.wasm.analysis.monos import module_monos
+    from auditor.wasm.analysis.monos import MonosResult, module_monos
 
     mod = load_module(path)
-    res = r.MonosResult(mod.file, module_monos(mod), instances)
+    res = MonosResult(mod.file, module_monos(mod), instances)
     res.shown = n
     return res
 
 
 def crates(path: str | Path, *, dwarf: bool = True) -> r.CratesResult:
+    from auditor.wasm.analysis import results as r
+
     return r.crates_of(load_module(path), with_dwarf=dwarf)
 
 
 def sources(path: str | Path, *, functions: int = 10, lines: int = 5) -> r.SourcesResult:
+    from auditor.wasm.analysis import results as r
+
     return r.sources_of(load_module(path), top_functions=functions, top_lines=lines)
 
 
 def data(path: str | Path, *, n: int = 10) -> r.DataResult:
+    from auditor.wasm.analysis import results as r
+
     return r.data_of(load_graph(path), top=n)
 
 
@@ -103,6 +125,8 @@ def attribution(path: str | Path, *, top_items: int = 20) -> dict[str, Any]:
 
 
 def attribution_of(mod: Module, *, top_items: int = 20) -> dict[str, Any]:
+    from auditor.wasm.analysis import results as r
+
     return r.attribution_of(mod, graph_of(mod), top_items=top_items)
 
 
@@ -134,6 +158,7 @@ def attribute_variant(result: Any, variant: str, options: Any) -> dict[str, Any]
 
     from auditor.config.loader import load_config
     from auditor.pipeline.scanner import scan
+    from auditor.wasm.analysis import results as r
 
     ids = [v.id for v in result.variants]
     hits = [v for v in result.variants if fnmatch.fnmatchcase(v.id, variant)]

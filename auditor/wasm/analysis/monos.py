@@ -38,7 +38,7 @@ from auditor.wasm.demangle import strip_hash
 from auditor.wasm.model import Module
 from auditor.wasm.reader import gc_paused
 
-__all__ = ["function_item_sizes", "generic_of", "Generic", "module_monos", "monos"]
+__all__ = ["function_item_sizes", "generic_of", "Generic", "module_monos", "monos", "MonosResult"]
 
 _IDENT_TAIL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_]")
 
@@ -234,6 +234,8 @@ def function_item_sizes(mod: Module) -> list[int]:
     pos, end = sec.payload_offset, sec.payload_offset + sec.payload_size
     while data[pos] & 0x80:  # the count
         pos += 1
+    if end - (pos + 1) == len(mod.functions):  # every entry one byte (the usual: < 128 types)
+        return [f.code_offset + f.body_size - f.body_offset + 1 for f in mod.functions]
     ends = [i for i in range(pos + 1, end) if data[i] < 0x80]  # (parse_module read them: they are LEBs)
     starts = [pos + 1, *(e + 1 for e in ends)]
     return [(f.end - f.body_offset) + (ends[i] + 1 - starts[i]) for i, f in enumerate(mod.functions)]
@@ -278,3 +280,31 @@ def monos(functions: Iterable[tuple[str | None, int]], generics: Iterable[str | 
         out.append(Generic(key, len(insts), total, total - insts[0][1], insts))
     out.sort(key=lambda g: (-g.savings, -g.bytes, g.name))
     return out
+
+
+@dataclass
+class MonosResult:
+    """`auditor monos`'s result (`auditor.monos/1`). It lives here rather than with the
+    other results (analysis.results) so that `monos` imports no item-graph module."""
+
+    KIND = "monos"
+    file: str
+    generics: list[Generic] = field(default_factory=list)
+    instances_shown: int = 10
+    shown: int = 0  # generics listed (0: all)
+
+    @property
+    def bytes(self) -> int:
+        return sum(x.bytes for x in self.generics)
+
+    @property
+    def savings(self) -> int:
+        return sum(x.savings for x in self.generics)
+
+    def to_json(self) -> dict:
+        listed = self.generics if self.shown <= 0 else self.generics[:self.shown]
+        rest = self.generics[len(listed):]
+        return {"schema": "auditor.monos/1", "file": self.file, "bytes": self.bytes, "savings": self.savings,
+                "generics": [x.to_json(self.instances_shown) for x in listed],
+                "rest": {"generics": len(rest), "bytes": sum(x.bytes for x in rest),
+                         "savings": sum(x.savings for x in rest)}}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from auditor.errors import AuditorError
@@ -20,11 +20,11 @@ from auditor.wasm.analysis.reach import bfs, garbage, why_paths
 from auditor.wasm.model import Module
 
 if TYPE_CHECKING:  # monos (crates, demangle) imported by generic_groups only: start-up of the rest
-    from auditor.wasm.analysis.monos import Generic
+    from auditor.wasm.analysis.monos import MonosResult
 
 ATTRIBUTION_SCHEMA = "auditor.attribution/1"
 
-__all__ = ["ATTRIBUTION_SCHEMA", "attribution_of", "name_matcher", "CratesResult", "DataResult", "DominatorsResult", "GarbageResult", "ItemRow", "MonosResult",
+__all__ = ["ATTRIBUTION_SCHEMA", "attribution_of", "name_matcher", "CratesResult", "DataResult", "DominatorsResult", "GarbageResult", "ItemRow",
            "PathsResult", "SourcesResult", "TopResult", "crates_of", "data_of", "dominator_rows", "find_items",
            "garbage_items", "generic_groups", "sources_of", "top_items", "why"]
 
@@ -352,35 +352,10 @@ def garbage_items(g: ItemGraph) -> GarbageResult:
 
 # --------------------------------------------------------------------------- monos
 
-@dataclass
-class MonosResult:
-    KIND = "monos"
-    file: str
-    generics: list[Generic] = field(default_factory=list)
-    instances_shown: int = 10
-    shown: int = 0  # generics listed (0: all)
-
-    @property
-    def bytes(self) -> int:
-        return sum(x.bytes for x in self.generics)
-
-    @property
-    def savings(self) -> int:
-        return sum(x.savings for x in self.generics)
-
-    def to_json(self) -> dict:
-        listed = self.generics if self.shown <= 0 else self.generics[:self.shown]
-        rest = self.generics[len(listed):]
-        return {"schema": "auditor.monos/1", "file": self.file, "bytes": self.bytes, "savings": self.savings,
-                "generics": [x.to_json(self.instances_shown) for x in listed],
-                "rest": {"generics": len(rest), "bytes": sum(x.bytes for x in rest),
-                         "savings": sum(x.savings for x in rest)}}
-
-
 def generic_groups(g: ItemGraph, instances: int = 10) -> MonosResult:
     """Defined functions grouped by generic (sizes are function items: body, size LEB
     and function entry, as in top and twiggy)."""
-    from auditor.wasm.analysis.monos import monos
+    from auditor.wasm.analysis.monos import MonosResult, monos
 
     mod = g.module
     f0 = g.first[Kind.FUNCTION]
