@@ -115,7 +115,7 @@ _log_hook: Callable[[str], None] | None = None  # set while a live status line i
 
 def set_log_hook(hook: Callable[[str], None] | None) -> None:
     """Route `log` through `hook` (the scan's live status line erases itself first, see
-    pipeline/progress.py); None: straight to stderr again."""
+    report/progress.py); None: straight to stderr again."""
     global _log_hook
     _log_hook = hook
 

@@ -14,7 +14,7 @@ from functools import cache
 
 import pytest
 
-from auditor.wasm.analysis.ownership import UNATTRIBUTED, module_crate_views, v0_instantiating_crate
+from auditor.wasm.analysis.ownership import UNATTRIBUTED, crate_views, module_crate_views, v0_instantiating_crate
 from auditor.wasm.analysis.sources import source_attribution
 from auditor.wasm.parse import parse_module
 
@@ -64,8 +64,15 @@ def test_generic_std_code_instantiated_by_the_crate_counts_for_it():
 
 
 @pytest.mark.cargo
-def test_instantiating_crate_equals_llvm_dwarfdump_compile_unit():
-    path, mod = build(True, "legacy")
+@pytest.mark.parametrize("dwarf5", [False, True], ids=["rust163-dwarf4", "rust196-dwarf5"])
+def test_instantiating_crate_equals_llvm_dwarfdump_compile_unit(dwarf5):
+    """rustc 1.63 (DWARF 4), and rustc 1.96 with `-C dwarf-version=5` (the crate's units
+    in DWARF 5, std's in 4)."""
+    if dwarf5:
+        path = fixturelib.build_crate("heavy", config=DEBUG, toolchain="rust196", env={"RUSTFLAGS": "-Cdwarf-version=5"})
+        mod = parse_module(path.read_bytes(), str(path))
+    else:
+        path, mod = build(True, "legacy")
     views = module_crate_views(mod)
     base = mod.section("code").payload_offset
     sample = mod.functions[:: max(1, len(mod.functions) // 8)]
@@ -99,3 +106,19 @@ def test_v0_suffix_agrees_with_dwarf_and_attributes_without_it():
     legacy = {r.name: r.bytes for r in module_crate_views(build(False, "legacy")[1]).instantiating}
     assert v0["heavy"] > 0 and "heavy" not in legacy
     assert v0[UNATTRIBUTED] < legacy[UNATTRIBUTED]
+
+
+def test_size_fields_count_with_their_bodies():
+    """A body's size LEB is in its crate's row; `unattributed` holds only the section's
+    id, size and body-count bytes (README "auditor crates"). wasm-objdump's figures:
+    edge_kinds.wasm has 14 bodies of < 128 bytes (one LEB byte each) in a code section
+    of 116 payload bytes, whose header is id + one size byte + one count byte."""
+    path = fixturelib.wat("edge_kinds")
+    mod = parse_module(path.read_bytes(), str(path))
+    bodies = objdump.code_sizes(path)
+    views = crate_views(mod, dwarf_crates={i: "k" for i in bodies}, unit_crates={i: "k" for i in bodies})
+    code = next(s for s in objdump.sections(path) if s[0] == "Code")
+    for rows in (views.defining, views.instantiating):
+        got = {r.name: (r.bytes, r.functions) for r in rows}
+        assert got == {"k": (sum(bodies.values()) + len(bodies), len(bodies)), UNATTRIBUTED: (1 + 1 + 1, 0)}
+        assert sum(b for b, _ in got.values()) == 1 + 1 + code[2]

@@ -10,10 +10,7 @@ Inputs: Rust (rustc 1.63, DWARF 4; release with and without `debug = true`) and 
 
 from __future__ import annotations
 
-import posixpath
 import re
-import shutil
-import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -23,11 +20,11 @@ from auditor.wasm.analysis.sources import source_attribution
 from auditor.wasm.dwarf_lines import read_line_tables
 from auditor.wasm.parse import parse_module
 
+import dwarfdump
 import fixturelib
 import objdump
 
-DWARFDUMP = shutil.which("llvm-dwarfdump-16") or "llvm-dwarfdump-16"
-NAMES = ["heavy", "heavy-debug", "c-dwarf4", "c-dwarf5"]
+NAMES = ["heavy", "heavy-debug", "heavy-dwarf5", "c-dwarf4", "c-dwarf5"]
 
 
 @cache
@@ -36,6 +33,9 @@ def fixture(name: str) -> Path:
         return fixturelib.build_crate("heavy")
     if name == "heavy-debug":
         return fixturelib.build_crate("heavy", config=("profile.release.debug=true",))
+    if name == "heavy-dwarf5":  # rustc 1.96 (stable -C dwarf-version): the crate in DWARF 5, std's in 4
+        return fixturelib.build_crate("heavy", config=("profile.release.debug=true",), toolchain="rust196",
+                                      env={"RUSTFLAGS": "-Cdwarf-version=5"})
     if name == "c-dwarf4":
         return fixturelib.clang_module("debug_info.c", ("-gdwarf-4",))
     if name == "c-dwarf5":
@@ -50,58 +50,26 @@ def module(name: str):
 
 
 def _dump(*args: str) -> str:
-    return subprocess.run([DWARFDUMP, *args], check=True, capture_output=True, text=True).stdout
+    return dwarfdump.dump(*args)
 
 
-@cache
-def comp_dirs(name: str) -> dict[int, str]:
-    """stmt_list -> DW_AT_comp_dir of each unit, from llvm-dwarfdump --debug-info."""
-    out, stmt = {}, None
-    for line in _dump("--debug-info", "--recurse-depth=0", str(fixture(name))).splitlines():
-        if m := re.search(r"DW_AT_stmt_list\t\(0x([0-9a-f]+)\)", line):
-            stmt = int(m.group(1), 16)
-        elif (m := re.search(r'DW_AT_comp_dir\t\("(.*)"\)', line)) and stmt is not None:
-            out[stmt] = m.group(1)
-            stmt = None
-    return out
-
-
-@cache
 def dump_rows(name: str) -> list[tuple[int, int, str, int]]:
     """(start, end, path, line) of every row range llvm-dwarfdump --debug-line prints."""
-    text = _dump("--debug-line", str(fixture(name)))
-    rows: list[tuple[int, int, str, int]] = []
-    dirs: dict[int, str] = {}
-    files: dict[int, tuple[str, int]] = {}
-    version = 4
-    comp_dir = ""
-    pending: tuple[int, int, int] | None = None
-    cur_file = None
-    for line in text.splitlines():
-        if m := re.match(r"debug_line\[0x([0-9a-f]+)\]", line):
-            dirs, files, pending = {}, {}, None
-            comp_dir = comp_dirs(name).get(int(m.group(1), 16), "")
-        elif m := re.match(r"\s+version: (\d+)", line):
-            version = int(m.group(1))
-        elif m := re.match(r'include_directories\[\s*(\d+)\] = "(.*)"', line):
-            dirs[int(m.group(1))] = m.group(2)
-        elif m := re.match(r"file_names\[\s*(\d+)\]:", line):
-            cur_file = int(m.group(1))
-        elif (m := re.match(r'\s+name: "(.*)"', line)) and cur_file is not None:
-            files[cur_file] = (m.group(1), 0)
-        elif (m := re.match(r"\s+dir_index: (\d+)", line)) and cur_file is not None:
-            files[cur_file] = (files[cur_file][0], int(m.group(1)))
-        elif m := re.match(r"0x([0-9a-f]{16})\s+(\d+)\s+\d+\s+(\d+)\s.*", line):
-            addr, ln, f = int(m.group(1), 16), int(m.group(2)), int(m.group(3))
-            if pending is not None and addr > pending[0]:
-                fname, d = files[pending[2]]
-                directory = comp_dir if (version < 5 and d == 0) else dirs.get(d, "")
-                if directory and not posixpath.isabs(directory):
-                    directory = posixpath.join(comp_dir, directory)
-                path = fname if posixpath.isabs(fname) else posixpath.join(directory, fname)
-                rows.append((pending[0], addr, path, pending[1]))
-            pending = None if "end_sequence" in line else (addr, ln, f)
-    return sorted(rows)
+    return dwarfdump.rows(fixture(name))
+
+
+@pytest.mark.cargo
+def test_rust_dwarf5_build_mixes_line_table_versions():
+    """The precondition of heavy-dwarf5, from llvm-dwarfdump alone: the crate's own units
+    have DWARF 5 line tables, the precompiled std's DWARF 4 (one module, both readers)."""
+    versions: dict[int, int] = {}
+    for m in re.finditer(r"debug_line\[0x([0-9a-f]+)\]\nLine table prologue:\n(?:.*\n){2}\s+version: (\d+)",
+                         _dump("--debug-line", str(fixture("heavy-dwarf5")))):
+        versions[int(m.group(2))] = versions.get(int(m.group(2)), 0) + 1
+    assert versions.keys() == {4, 5}, versions
+    own = [p for p in {r[2] for r in dump_rows("heavy-dwarf5")} if "/fixtures/crates/heavy/" in p or
+           p.endswith("heavy/src/lib.rs")]
+    assert own, "the crate's own source file is in the line tables"
 
 
 @pytest.mark.cargo
@@ -125,13 +93,7 @@ def test_file_sums_equal_llvm_dwarfdump_and_add_up_to_the_code_section(name):
     assert attr.code_bytes == code_section.size
     # bytes per file from llvm-dwarfdump's rows, clipped to the bodies
     base = code_section.payload_offset
-    bodies = [(f.code_offset - base, f.end - base) for f in mod.functions]
-    expected: dict[str, int] = {}
-    for a, b, path, _ in dump_rows(name):
-        for lo, hi in bodies:
-            n = min(b, hi) - max(a, lo)
-            if n > 0:
-                expected[path] = expected.get(path, 0) + n
+    expected = dwarfdump.file_bytes(fixture(name), [(f.code_offset - base, f.end - base) for f in mod.functions])
     assert {f.path: f.bytes for f in attr.files} == expected
     assert sum(f.bytes for f in attr.files) + attr.unattributed == code_section.size
     assert sum(b for _, b in attr.directories) == sum(expected.values())
@@ -139,7 +101,7 @@ def test_file_sums_equal_llvm_dwarfdump_and_add_up_to_the_code_section(name):
 
 
 @pytest.mark.cargo
-@pytest.mark.parametrize("name", ["heavy-debug", "c-dwarf5"])
+@pytest.mark.parametrize("name", ["heavy-debug", "heavy-dwarf5", "c-dwarf5"])
 def test_sampled_addresses_resolve_like_llvm_dwarfdump_lookup(name):
     mod = module(name)
     table = read_line_tables(mod)

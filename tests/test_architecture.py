@@ -10,7 +10,8 @@ The rule (a layer may always import itself and the helpers):
 - build: manifest (and config.schema); runtime: wasm (and its own option model,
   runtime.options, which uses config.schema);
 - rules: manifest, wasm, findings, the runtime's option model;
-- gate: rules and what rules may use;
+- gate: rules and what rules may use, but from the wasm stage only names and the model
+  (demangle, model): reading a module is the pipeline's;
 - config (the loader): manifest, config.schema, the rule catalogue;
 - pipeline: every stage and config (never report, commands or cli);
 - report: anything but pipeline, commands and cli;
@@ -154,6 +155,74 @@ def test_wasm_inspect_knows_no_findings():
     from auditor.wasm.inspect import InspectResult
 
     assert not {"findings", "checks", "top"} & set(InspectResult.__dataclass_fields__)
+
+
+# What the gate may take from the wasm stage: names (demangling, hash stripping) and the
+# model's constants. Reading a module (parse, inspect, the item graph, the analyses) is
+# the pipeline's (auditor/pipeline/reports.py load_side): the gate compares records.
+GATE_WASM = {"auditor.wasm.demangle", "auditor.wasm.model"}
+
+
+def test_gate_reads_no_modules():
+    bad = []
+    for path in SOURCES:
+        if layer(module_name(path)) != "gate":
+            continue
+        for line, target in sorted(set(imports(path))):
+            if layer(target) == "wasm" and target not in GATE_WASM:
+                bad.append(f"{path.relative_to(REPO)}:{line}: imports {target}")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_gate_rule_can_fail():
+    """The wasm stage's readers are what the gate rule keeps out (and they exist)."""
+    for reader in ("auditor.wasm.parse", "auditor.wasm.inspect", "auditor.wasm.graph", "auditor.wasm.analysis.results"):
+        assert layer(resolve(reader)) == "wasm" and reader not in GATE_WASM
+    assert {t for _, t in imports(PACKAGE / "pipeline" / "reports.py")} >= {"auditor.wasm.inspect", "auditor.wasm.graph"}
+
+
+# Computations a stage does for the report, which the report reads off the result object
+# (CheckResult.details, ScanResult.passed_over) instead of calling: module -> names
+# (None: the whole module).
+NOT_IN_REPORT: dict[str, set[str] | None] = {
+    "auditor.rules.recommend": None,
+    "auditor.gate.diff": {"budget_diffs", "diff_modules", "diff_reports", "deep_tables"},
+}
+
+
+def _imported_names(path: Path) -> list[tuple[int, str, str]]:
+    """(line, module, name) of every `from auditor.X import name` in the file."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("auditor"):
+            out += [(node.lineno, node.module or "", a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name, "*") for a in node.names if a.name.startswith("auditor")]
+    return out
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if layer(module_name(p)) == "report"],
+                         ids=lambda p: str(p.relative_to(REPO)))
+def test_report_formats_what_the_stages_computed(path):
+    bad = [f"{path.relative_to(REPO)}:{line}: {mod}.{name}" for line, mod, name in _imported_names(path)
+           if mod in NOT_IN_REPORT and (NOT_IN_REPORT[mod] is None or name in NOT_IN_REPORT[mod] or name == "*")]
+    assert not bad, "\n".join(bad)
+
+
+def test_only_report_commands_and_cli_write_terminal_escapes():
+    """ANSI escape sequences (colours, the status line's erase-line) are drawn in report:
+    no other layer holds an ESC character in a string (auditor/pipeline/progress.py's
+    status line moved to auditor/report/progress.py)."""
+    bad = []
+    for path in SOURCES:
+        if layer(module_name(path)) in ("report", "commands", "cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+                text = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
+                if "\x1b" in text or "\x9b" in text:  # ESC, and the 8-bit CSI
+                    bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not bad, bad
 
 
 def test_only_report_commands_and_cli_format_for_terminals():

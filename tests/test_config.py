@@ -164,6 +164,12 @@ def test_excluded_member_does_not_use_workspace(tmp_path, monkeypatch):
     ('[runtime]\nmemory-limit = "0 pages"\n', "2:1", "runtime.memory-limit: '0 pages' is below one 64 KiB page"),
     ('[runtime]\nmemory-limit = 1000\n', "2:1", 'below one 64 KiB page (a bare number is bytes: "1000 pages" is pages)'),
     ('[[scenario]]\nexport = "f"\nmemory-limit = "60 KiB"\n', "3:1", "scenario.0.memory-limit: '60 KiB' is below"),
+    # [[scenario]] tables get the checks Scenario.from_dict runs (config/schema.py scenario_problem)
+    ('[[scenario]]\nexport = "f"\nargs = 5\n', "3:1", "scenario.0.args: expected a list of numbers"),
+    ('[[scenario]]\nexport = "f"\nfuel = 18446744073709551616\n', "3:1",
+     "scenario.0.fuel: expected an integer from 1 to 18446744073709551615"),
+    ('[[scenario]]\nexport = "f"\nexpect = "graceful-error"\n', "3:1",
+     'scenario.0.expect: expect = "graceful-error" needs `error-value`'),
 ])
 def test_schema_errors_name_file_line_col(tmp_path, monkeypatch, body, pos, message):
     monkeypatch.chdir(tmp_path)

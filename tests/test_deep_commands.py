@@ -361,6 +361,87 @@ def test_scan_attribute_builds_a_debug_info_twin_and_attributes_it():
     text = fixturelib.scan("demo", "--profiles", "release", "--allocators", "default", "--no-runtime",
                            "--attribute", "release/*").stdout
     assert "Attribution of release/default" in text
+    assert f"garbage and data: the variant's own module ({report['attribution']['modules']['variant']['bytes']:,} bytes)" \
+        in text
+
+
+ATTRIBUTE = ("--profiles", "release", "--allocators", "default", "--no-runtime", "--attribute", "release/*")
+
+
+def _leb(n: int) -> int:
+    return max(1, (n.bit_length() + 6) // 7)
+
+
+def _wholes(secs) -> dict[str, int]:
+    """Each section's whole size (id, size LEB, payload) from wasm-objdump -h: where its
+    payload ends minus where the previous section's ended."""
+    out, prev = {}, 8
+    for k, start, size in secs:
+        out[k] = start + size - prev
+        prev = start + size
+    return out
+
+
+@pytest.mark.cargo
+def test_scan_attribute_reads_size_views_from_the_variant_and_dwarf_views_from_the_twin(toolchain):
+    """retained, garbage, data and monos come from the variant's own module, crates and
+    sources from the debug-info twin, whose `.debug_*` custom sections are not the
+    variant's: on rustc 1.96 (release strips debug info) the variant has none and the
+    twin's would crowd the retained list; on 1.63 the variant keeps std's, of other
+    sizes. Every figure from wasm-objdump of each module."""
+    report = fixturelib.scan_report("demo", *ATTRIBUTE, toolchain=toolchain)
+    att = report["attribution"]
+    variant = report["variants"][0]
+    assert att["views"] == {"retained": "variant", "garbage": "variant", "data": "variant", "monos": "variant",
+                            "crates": "twin", "sources": "twin"}
+    vpath, tpath = Path(att["modules"]["variant"]["wasm_path"]), Path(att["modules"]["twin"]["wasm_path"])
+    assert vpath == Path(variant["wasm_path"]) and tpath == Path(att["wasm_path"]) and vpath != tpath
+    vsize, tsize = _wholes(objdump.sections(vpath)), _wholes(objdump.sections(tpath))
+    assert att["modules"]["variant"]["bytes"] == vpath.stat().st_size
+    assert att["modules"]["twin"]["bytes"] == tpath.stat().st_size == att["bytes"]
+    assert att["modules"]["variant"]["code_bytes"] == vsize["Code"] == att["variant_code_bytes"]
+    assert att["modules"]["twin"]["code_bytes"] == tsize["Code"] == att["crates"]["code_bytes"]
+    vdebug = {k: n for k, n in vsize.items() if k.startswith(".debug_")}
+    tdebug = {k: n for k, n in tsize.items() if k.startswith(".debug_")}
+    assert att["modules"]["variant"]["debug_bytes"] == sum(vdebug.values())
+    assert att["modules"]["twin"]["debug_bytes"] == sum(tdebug.values()) > 0
+    assert tdebug != vdebug  # the twin's would show in the list with other names or sizes
+    if toolchain.name == "rust196":
+        assert not vdebug and max(tdebug.values()) > min(it["retained"] for it in att["retained"])
+    # each listed item's shallow size, read from the variant: a function is its body +
+    # size LEB + function-section entry (one byte: < 128 types), a custom section whole
+    bodies = objdump.code_sizes(vpath)
+    customs = {k: n for k, n in vsize.items() if k not in objdump.OBJDUMP_KIND.values()}
+    assert len(att["retained"]) == 20
+    checked = 0
+    for it in att["retained"]:
+        if it["kind"] == "function" and it["index"] in bodies:
+            b = bodies[it["index"]]
+            assert it["shallow"] == b + _leb(b) + 1, it
+            checked += 1
+        elif it["kind"] == "custom":
+            assert it["shallow"] == customs[it["name"].removeprefix("custom section ")], it
+            checked += 1
+        assert it["shallow"] <= it["retained"] <= vpath.stat().st_size
+    assert checked >= 5
+    # data: every byte of the variant's data segments, each in one category
+    dump = subprocess.run(["wasm-objdump", "-x", "-j", "Data", str(vpath)], capture_output=True, text=True,
+                          check=True).stdout
+    segments = [int(x) for x in re.findall(r"^ - segment\[\d+\](?: <[^>]*>)? (?:passive|memory=\d+) size=(\d+)",
+                                           dump, re.M)]
+    assert att["data"]["bytes"] == sum(segments) > 0
+    assert 0 <= att["garbage"]["bytes"] <= vpath.stat().st_size
+    # monos: the variant's, as `auditor monos` gives it for that file
+    mono = js("monos", vpath, "-n", "10")
+    assert (att["monos"]["savings"], att["monos"]["bytes"]) == (mono["savings"], mono["bytes"])
+    assert att["monos"]["generics"] == [{k: g[k] for k in ("name", "copies", "bytes", "savings")}
+                                        for g in mono["generics"]]
+    assert att["monos"]["generics"] and all(g["copies"] >= 2 and 0 < g["savings"] < g["bytes"]
+                                            for g in att["monos"]["generics"])
+    # crates and sources stay the twin's: they sum to the twin's code section
+    for view in ("defining", "instantiating"):
+        assert sum(r["bytes"] for r in att["crates"][view]) == tsize["Code"]
+    assert att["sources"]["available"]
 
 
 def test_scan_attribute_must_name_one_variant():

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.gate.diff import diff_reports, normalise
+from auditor.gate.diff import normalise
+from auditor.pipeline.reports import diff as diff_reports  # loads each side, then gate.diff compares
 
 import clirun
 from objdump import sections

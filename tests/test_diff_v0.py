@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from auditor.gate.diff import diff_reports
+from auditor.pipeline.reports import diff as diff_reports  # loads each side, then gate.diff compares
 
 pytestmark = pytest.mark.cargo  # every test here builds Rust (tests/cargo_guard.py checks)
 

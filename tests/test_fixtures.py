@@ -390,7 +390,7 @@ def test_wat_facts_agree_with_objdump(name):
     if "tags" in facts:
         assert f"Tag[{facts['tags']}]" in dump
     if "data_segments" in facts:
-        modes = re.findall(r"^ - segment\[\d+\] (passive|memory=\d+) size=(\d+)", dump, re.M)
+        modes = re.findall(r"^ - segment\[\d+\](?: <[^>]*>)? (passive|memory=\d+) size=(\d+)", dump, re.M)
         assert [("passive" if m == "passive" else "active", int(s)) for m, s in modes] == \
             [(d["mode"], d["size"]) for d in facts["data_segments"]]
     if "element_segments" in facts:

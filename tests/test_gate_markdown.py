@@ -8,8 +8,8 @@ from pathlib import Path
 
 from auditor.config import load_config
 from auditor.gate.budgets import evaluate
-from auditor.gate.diff import diff_reports
 from auditor.gate.report import load_report
+from auditor.pipeline.reports import diff as diff_reports  # loads each side, then gate.diff compares
 from auditor.report import markdown_check, markdown_diff, markdown_scan
 from auditor.report.markdown_blocks import MARKER
 
@@ -159,7 +159,9 @@ def test_percentages_read_the_same_in_text_and_markdown(tmp_path):
 def test_details_failing_variants_first_and_capped(tmp_path, monkeypatch):
     """A glob over the whole matrix must not blow the comment past GitHub's size limit:
     failing variants get their breakdown first, the rest are named."""
-    monkeypatch.setattr(markdown_check, "MAX_DETAILS", 2)
+    from auditor.gate import diff as gate_diff
+
+    monkeypatch.setattr(gate_diff, "DETAILS", 2)  # the gate keeps that many breakdowns (CheckResult.details)
     _, md = check_md(tmp_path, '[[budget]]\nname = "all"\nvariant = "*/*"\nraw = "1 MiB"\n')
     summaries = re.findall(r"<summary>Top changed crates and functions: `([^`]+)` vs baseline</summary>", md)
     # release/default is over 1 MiB, opt-z/bump grew 30.1% (> 30%): both fail, first

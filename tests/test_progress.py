@@ -1,4 +1,4 @@
-"""The scan's live status line on a terminal (auditor/pipeline/progress.py): rendering with
+"""The scan's live status line on a terminal (auditor/report/progress.py): rendering with
 an injected clock and width, the erase-before-log protocol replayed on a model terminal,
 and one real `auditor scan` under a pseudo-terminal."""
 
@@ -21,8 +21,8 @@ import pytest
 from test_scan_support import CRATES, REPO
 
 from auditor import io as auditor_io
-from auditor.pipeline import progress
-from auditor.pipeline.progress import Reporter, render_status
+from auditor.report import progress
+from auditor.report.progress import Reporter, render_status
 
 CLEAR = "\r\x1b[K"
 STATUS = re.compile(r"^\[(\d+)/(\d+)\]( \d+(m \d\ds|s)( elapsed)?(, (about |~)(\d+m \d\ds|\d+s) left)?)?( \| .*)?$")

@@ -198,8 +198,13 @@ def test_option_bounds():
             RuntimeOptions.from_config(None, {"timeout": bad})
     with pytest.raises(AuditorError, match='a bare number is bytes: "64 pages" is pages'):
         RuntimeOptions.from_config(None, {"memory-limit": "64"})
-    with pytest.raises(AuditorError, match="scenario `fuel` must be an integer from 1 to"):
+    with pytest.raises(AuditorError, match="scenario `fuel`: expected an integer from 1 to 18446744073709551615"):
         Scenario.from_dict({"export": "f", "fuel": 1 << 64})
+    assert Scenario.from_dict({"export": "f", "fuel": (1 << 64) - 1}).fuel == (1 << 64) - 1
+    # the config file's rule: `args` is a list (a bare number is refused, as in auditor.toml)
+    with pytest.raises(AuditorError, match="scenario `args`: expected a list of numbers"):
+        Scenario.from_dict({"export": "f", "args": 5})
+    assert Scenario.from_dict({"export": "f", "args": [5]}).args == (5,)
 
 
 def test_huge_timeout_and_fuel_still_run(wat):

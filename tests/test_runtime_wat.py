@@ -334,6 +334,21 @@ def test_config_file_scenarios_and_runtime_keys(wat, tmp_path):
     assert p.returncode == 2 and "bad.toml:3:1: " in p.stderr and "error-value" in p.stderr  # the expect line
 
 
+@pytest.mark.parametrize("line, message", [
+    ("args = 5", "scenario.0.args: expected a list of numbers"),  # Scenario.from_dict used to take it as (5,)
+    ("fuel = 18446744073709551616", "scenario.0.fuel: expected an integer from 1 to 18446744073709551615"),
+])
+def test_config_file_scenario_errors_are_one_line_naming_file_and_key(wat, tmp_path, line, message):
+    """The config file and Scenario.from_dict check a scenario alike (the stricter rule of
+    the two), so a bad one stops `run` at the file's key, before anything runs."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'[[scenario]]\nexport = "add"\n{line}\n')
+    p = cli(wat("no_alloc"), "--config", bad)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.startswith("auditor: ") and p.stderr.count("\n") == 1, p.stderr
+    assert f"bad.toml:3:1: {message}" in p.stderr
+
+
 # --------------------------------------------------------------------------- options / scenarios API
 
 

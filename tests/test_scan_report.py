@@ -105,6 +105,9 @@ def test_no_recommendation_says_why_in_text_and_markdown():
                      options={}, profiles=[], allocators=[], matrix=["release/arena", "release/bump"],
                      variants=[_variant("release", "arena", 900, "fixed-arena"), _variant("release", "bump", 800, "leak")],
                      baseline="release/arena")
+    from auditor.pipeline.scanner import judge
+
+    judge(res, None)  # the rules stage: no recommendation, and why (kept on the result for the report)
     assert res.to_json()["recommended"] is None
     text = render(res, "text")
     assert ("recommended: none — the runtime probes found a problem in every variant\n"

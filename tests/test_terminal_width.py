@@ -107,7 +107,7 @@ def test_inspect_fits_80_columns_with_the_same_figures():
 
 def test_scan_progress_says_how_long_is_left(capsys, monkeypatch):
     """Per-variant progress on a terminal ends with an estimate of the time left."""
-    from auditor.pipeline import progress
+    from auditor.report import progress
 
     clock = iter([100.0, 110.0, 130.0, 160.0])
     monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))

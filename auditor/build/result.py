@@ -27,6 +27,7 @@ from auditor.records.scan import (
     RecommendedRecord,
     ScanOptionsRecord,
     ScanRecord,
+    SkippedRecord,
     StageRecord,
     ToolchainRecord,
     VariantRecord,
@@ -141,6 +142,9 @@ class ScanResult:
     findings: list[Finding] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     recommended: RecommendedRecord | None = None  # auditor.rules.recommend
+    # every built variant's runtime problems (rules.recommend.passed_over), for the report
+    # to say why nothing is recommended; not in the JSON (`recommended` says it there)
+    passed_over: list[SkippedRecord] = field(default_factory=list)
     check: GateVerdict | None = None  # auditor.gate.budgets.CheckResult with --gate
     attribution: dict[str, Any] | None = None  # `scan --attribute VARIANT` (auditor.attribution/1)
     _facts: ScanRecord | None = field(default=None, repr=False, compare=False)

@@ -34,7 +34,9 @@ def command(report, config_file, crate_dir, baseline, max_increase, budget, if_c
     result = check_report(report, config_file=config_file, crate_dir=crate_dir, baseline=baseline,
                           max_increase=max_increase, budget=budget, if_configured=if_configured)
     if if_configured and not result.budgets:
-        click.echo("auditor: notice: no [[budget]] tables and no baseline allowance: nothing to check "
-                   "(--if-configured: passing)", err=True)
+        from auditor.io import log
+
+        log("auditor: notice: no [[budget]] tables and no baseline allowance: nothing to check "
+            "(--if-configured: passing)")
     render_and_emit(result, fmt, output, color)
     return result.exit_code()

@@ -75,6 +75,7 @@ def command(crate, package, features, all_features, no_default_features, profile
     breaches), 1 when a variant failed or a finding/budget says so, 2 on bad input.
     """
     from auditor.pipeline import BuildOptions, ScanOptions, parse_shard, print_commands, scan
+    from auditor.report.progress import Reporter
 
     if (baseline or max_increase) and not gate:
         from auditor.errors import AuditorError
@@ -91,7 +92,7 @@ def command(crate, package, features, all_features, no_default_features, profile
         check_reproducible=check_reproducible, quiet=quiet,
         config_file=Path(config_file) if config_file else None, shard=shard_kn,
         gate=gate, baseline=Path(baseline) if baseline else None, max_increase=max_increase,
-        compression=compression, build_std=build_std,
+        compression=compression, build_std=build_std, reporter=Reporter,
         ship={"stage": stage, "bindgen": bindgen, "bindgen_target": bindgen_target, "wasm_opt": wasm_opt,
               "wasm_opt_level": wasm_opt_level},
     )

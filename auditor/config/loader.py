@@ -319,6 +319,10 @@ def _check_node(layer: Layer, node, value, path: tuple) -> None:
             for req in REQUIRED.get(path, ()):
                 if req not in v:
                     _fail(layer, path + (i,), f"{_name(path)} #{i + 1}: {req!r} is required")
+            broken = node.rule(v) if node.rule is not None else None
+            if broken is not None:
+                key, problem = broken
+                _fail(layer, path + (i, key), f"{_name(path + (i, key))}: {problem}")
     else:
         err = node(value)
         if err:

@@ -12,7 +12,7 @@ that applies it is the pipeline's.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ class MapOf:
 @dataclass(frozen=True)
 class ArrayOf:
     node: Any
+    rule: Callable[[Mapping[str, Any]], tuple[str, str] | None] | None = None  # between a table's keys
 
 
 RULES = "RULES"  # validated against the rule catalogue
@@ -166,17 +167,6 @@ def _num_list(v: Any) -> str | None:
     return None if ok else "expected a list of numbers"
 
 
-def _scenario_args(v: Any) -> str | None:
-    """Numbers, or byte slices for wasm-bindgen exports: { bytes = N } / { data = [ints] }."""
-    def one(x: Any) -> bool:
-        if _is_int(x) or isinstance(x, float):
-            return True
-        return isinstance(x, dict) and len(x) == 1 and (
-            ("bytes" in x and _is_int(x["bytes"])) or ("data" in x and isinstance(x["data"], list)))
-    ok = isinstance(v, list) and all(one(x) for x in v)
-    return None if ok else "expected a list of numbers or byte slices ({ bytes = N }, { data = [...] })"
-
-
 def _quantity(parse: Callable[..., Any], example: str, types: tuple[type, ...]) -> Leaf:
     def check(v: Any) -> str | None:
         if isinstance(v, bool) or not isinstance(v, types):
@@ -192,6 +182,70 @@ def _quantity(parse: Callable[..., Any], example: str, types: tuple[type, ...]) 
 _size = _quantity(parse_bytes, 'a size like "150 KiB" or bytes', (int, str))
 _pages = _quantity(parse_pages, 'pages like 17 or "20 pages"', (int, str))
 _increase = _quantity(parse_percent_or_bytes, '"5%" or a size', (int, float, str))
+
+# --------------------------------------------------------------------------- scenarios
+# A [[scenario]] table (auditor.runtime.options.Scenario): the loader checks a config
+# file's tables key by key with SCENARIO (and `scenario_rule` between keys), and
+# Scenario.from_dict runs `scenario_problem` (the same checks) on tables from
+# --scenario and the Python API, so every source is judged by the same functions.
+SCENARIO_EXPECTS = ("ok", "graceful-error", "trap", "none", "some", "err")  # the last three: runtime/bindgen.py
+MAX_BYTES_ARG = 1 << 30  # { bytes = N }: the largest slice a scenario copies in
+
+
+def _export(v: object) -> str | None:
+    return None if isinstance(v, str) and v else "expected the name of an exported function"
+
+
+def bytes_arg(a: object) -> bool:
+    """A `&[u8]` argument of a wasm-bindgen export: { bytes = N } or { data = [ints] }."""
+    if not isinstance(a, dict) or len(a) != 1:
+        return False
+    if "bytes" in a:
+        n = a["bytes"]
+        return isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_BYTES_ARG
+    return "data" in a and isinstance(a["data"], list) and all(_is_int(x) for x in a["data"])
+
+
+def _scenario_args(v: object) -> str | None:
+    """Numbers, or byte slices for wasm-bindgen exports: { bytes = N } / { data = [ints] }."""
+    ok = isinstance(v, list) and all(_is_int(x) or isinstance(x, float) or bytes_arg(x) for x in v)
+    return None if ok else (f"expected a list of numbers or byte slices ({{ bytes = N }} with N from 0 to "
+                            f"{MAX_BYTES_ARG}, {{ data = [integers] }}), got {v!r}")
+
+
+def _scenario_fuel(v: object) -> str | None:
+    ok = isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_FUEL
+    return None if ok else f"expected an integer from 1 to {MAX_FUEL} (wasmtime counts fuel in 64 bits), got {v!r}"
+
+
+SCENARIO: dict[str, Leaf] = {
+    "name": _str, "export": _export, "args": _scenario_args, "memory-limit": memory_limit_problem,
+    "expect": _choice(*SCENARIO_EXPECTS), "error-value": schema.integer, "fuel": _scenario_fuel,
+}
+
+
+def scenario_rule(d: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(key, problem) of a rule between a scenario's keys (each key's own check: SCENARIO)."""
+    if d.get("expect") == "graceful-error" and d.get("error-value") is None:
+        return "expect", ('expect = "graceful-error" needs `error-value`, the value the export returns '
+                          "when it refuses")
+    return None
+
+
+def scenario_problem(d: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(key, problem) of the first thing wrong with a [[scenario]] table, None when it is
+    fine: an unknown key, a bad value, no `export`, or a rule between keys."""
+    for k, v in d.items():
+        check = SCENARIO.get(k)
+        if check is None:
+            return k, f"unknown scenario key {k!r} (known: {', '.join(SCENARIO)})"
+        problem = check(v)
+        if problem is not None:
+            return k, problem
+    if "export" not in d:
+        return "export", "'export' is required (the name of an exported function)"
+    return scenario_rule(d)
+
 
 # scan profiles are cargo profiles plus auditor's own description (shown in reports)
 CARGO_PROFILE = {**schema.CARGO_PROFILE, "description": _str, "cargo-unstable": _str_list,
@@ -233,10 +287,7 @@ SCHEMA: dict[str, Any] = {
     "allocator": MapOf(ALLOCATOR, "allocator"),
     "runtime": RUNTIME_CHECKS,
     "recommend": RECOMMEND,
-    "scenario": ArrayOf({
-        "name": _str, "export": _str, "args": _scenario_args, "memory-limit": memory_limit_problem,
-        "expect": _choice("ok", "graceful-error", "trap", "none", "some", "err"), "error-value": schema.integer, "fuel": _pos_int,
-    }),
+    "scenario": ArrayOf(SCENARIO, rule=scenario_rule),
     "budget": ArrayOf(BUDGET),
     "ship": {  # shipping stages after cargo (auditor/build/ship.py, README "Shipping stages")
         "bindgen": _bool, "bindgen-target": _choice("web", "bundler", "nodejs", "no-modules", "deno",

@@ -21,16 +21,28 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.findings import Check, Finding, exit_code
 from auditor.gate.metrics import METRICS, Metric, Unmeasured, crate_metric, figure
 from auditor.gate.report import variant_id
-from auditor.records.check import BudgetRecord, BudgetVariantRecord, GateRecord, IncreaseRecord, LimitRecord
+from auditor.records.check import (
+    BudgetRecord,
+    BudgetVariantRecord,
+    GateRecord,
+    GateVariantRecord,
+    IncreaseRecord,
+    LimitRecord,
+)
+from auditor.records.scan import ScanRecord, VariantRecord
 from auditor.rules import catalog
 from auditor.units import parse_percent_or_bytes, percent, quantity
+
+if TYPE_CHECKING:
+    from auditor.gate.diff import ModuleDiff
 
 DEFAULT_VARIANT = "release/default"
 RULE_EXCEEDED, RULE_INCREASE, RULE_FAILED, RULE_UNMEASURED = "AUD901", "AUD902", "AUD903", "AUD904"
@@ -132,8 +144,8 @@ class CheckResult:
     KIND = "check"
     report: str | None
     baseline_file: str | None
-    scan: Mapping[str, Any]  # the scan report (auditor.scan/1)
-    baseline: Mapping[str, Any] | None
+    scan: ScanRecord  # the scan report (auditor.scan/1)
+    baseline: ScanRecord | None  # the baseline scan report
     default_variant: str
     budgets: list[BudgetResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -143,28 +155,39 @@ class CheckResult:
     def passed(self) -> bool:
         return all(c.status == "pass" for c in self.checks)
 
+    @cached_property
+    def details(self) -> tuple[list[ModuleDiff], list[str]]:
+        """(module diffs against the baseline, budgeted variants left out): the gate's
+        breakdown of what changed (auditor.gate.diff.budget_diffs), computed on first use
+        (the markdown comment shows it) and kept; not part of the JSON."""
+        from auditor.gate.diff import budget_diffs
+
+        return budget_diffs(self)
+
     def exit_code(self) -> int:
         """1 when a finding is an error (a rule set to warning or note does not fail CI)."""
         return exit_code(self.findings)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, int]:
         counts = {"pass": 0, "fail": 0, "error": 0}
         for c in self.checks:
             counts[c.status] += 1
         return counts
 
-    def variant_rows(self) -> list[dict]:
+    def variant_rows(self) -> list[GateVariantRecord]:
         """Every variant of the report with its sizes and the baseline's, for tables."""
-        base = {variant_id(v): v for v in (self.baseline or {}).get("variants", [])}
-        rows = []
+        base = {variant_id(v): v for v in (self.baseline.get("variants", []) if self.baseline else [])}
+        raw, gzip, brotli, code, data = (METRICS[k] for k in ("raw", "gzip", "brotli", "code", "data"))
+        rows: list[GateVariantRecord] = []
         for v in self.scan["variants"]:
             vid = variant_id(v)
             b = base.get(vid)
-            row = {"variant": vid, "status": v["status"], "error": v.get("error")}
-            for key in ("raw", "gzip", "brotli", "code", "data"):
-                row[key] = figure(METRICS[key], v)
-                row[f"baseline_{key}"] = figure(METRICS[key], b)
-            rows.append(row)
+            rows.append({"variant": vid, "status": v["status"], "error": v.get("error"),
+                         "raw": figure(raw, v), "baseline_raw": figure(raw, b),
+                         "gzip": figure(gzip, v), "baseline_gzip": figure(gzip, b),
+                         "brotli": figure(brotli, v), "baseline_brotli": figure(brotli, b),
+                         "code": figure(code, v), "baseline_code": figure(code, b),
+                         "data": figure(data, v), "baseline_data": figure(data, b)})
         return rows
 
     def to_json(self) -> GateRecord:
@@ -184,14 +207,15 @@ class CheckResult:
         }
 
 
-def prepare(config, baseline: str | None = None, max_increase: str | None = None) -> tuple[dict | None, str | None]:
+def prepare(config: ConfigView | None, baseline: str | None = None,
+            max_increase: str | None = None) -> tuple[ScanRecord | None, str | None]:
     """(baseline report, its path) for a gate, checked before any work is done.
 
     `check` and `scan --gate` call it first, so a typo in --max-increase or a missing or
     broken baseline stops the command at once (exit 2), not after a matrix of builds.
     The baseline is --baseline, else `gate.baseline` relative to the config file.
     """
-    from auditor.gate.report import baseline_path, load_report
+    from auditor.gate.report import baseline_path, load_scan
 
     if max_increase is not None:
         try:
@@ -199,10 +223,10 @@ def prepare(config, baseline: str | None = None, max_increase: str | None = None
         except ValueError as e:
             raise AuditorError("--" + str(e)) from None
     path = baseline_path(config, baseline)
-    return (load_report(path, kinds=("scan",)) if path else None), path
+    return (load_scan(path) if path else None), path
 
 
-def nothing_to_gate(result: CheckResult, config) -> AuditorError | None:
+def nothing_to_gate(result: CheckResult, config: ConfigView | None) -> AuditorError | None:
     """The error for a gate with no budget and no baseline allowance: a CI job whose
     config was not found (wrong --crate, misspelt table) must not pass for ever."""
     if result.budgets:
@@ -215,11 +239,11 @@ def nothing_to_gate(result: CheckResult, config) -> AuditorError | None:
                         str(config.crate_dir) if config is not None and config.crate_dir else None)
 
 
-def default_variant(config) -> str:
+def default_variant(config: ConfigView | None) -> str:
     return (config.get("scan.default-variant") if config is not None else None) or DEFAULT_VARIANT
 
 
-def evaluate(scan_json: Mapping[str, Any], config: ConfigView | None, baseline: Mapping[str, Any] | None = None,
+def evaluate(scan_json: ScanRecord, config: ConfigView | None, baseline: ScanRecord | None = None,
              max_increase: str | None = None, *,
              report_name: str | None = None, baseline_name: str | None = None) -> CheckResult:
     """Gate a scan report: budgets from `config`, growth against `baseline`.
@@ -229,14 +253,14 @@ def evaluate(scan_json: Mapping[str, Any], config: ConfigView | None, baseline: 
     """
     result = CheckResult(report=report_name, baseline_file=baseline_name, scan=scan_json,
                          baseline=baseline, default_variant=default_variant(config))
-    budgets = list(config.get("budget", []) if config is not None else [])
+    budgets: list[Mapping[str, Any]] = list(config.get("budget", []) if config is not None else [])
     global_increase = max_increase if max_increase is not None else (
         config.get("gate.max-increase") if config is not None else None)
     implicit = not budgets and baseline is not None and global_increase is not None
     if implicit:
         # No budgets, but a baseline and an allowance: gate the default variant's raw bytes.
         budgets = [{"name": "max-increase", "max-increase": global_increase}]
-    base_variants = {variant_id(v): v for v in (baseline or {}).get("variants", [])}
+    base_variants = {variant_id(v): v for v in (baseline.get("variants", []) if baseline else [])}
     variants = scan_json["variants"]
     for index, spec in enumerate(budgets):
         budget = _evaluate_budget(index, spec, config, variants, base_variants,
@@ -247,7 +271,7 @@ def evaluate(scan_json: Mapping[str, Any], config: ConfigView | None, baseline: 
     return result
 
 
-def _location(config, index: int, implicit: bool) -> tuple[str | None, int | None]:
+def _location(config: ConfigView | None, index: int, implicit: bool) -> tuple[str | None, int | None]:
     """(file, line) of the budget's table, or of gate.max-increase for the implicit one."""
     if config is None:
         return None, None
@@ -255,7 +279,7 @@ def _location(config, index: int, implicit: bool) -> tuple[str | None, int | Non
     return loc if loc else (None, None)
 
 
-def _limits(spec: dict, where: str) -> list[tuple[Metric, object]]:
+def _limits(spec: Mapping[str, Any], where: str) -> list[tuple[Metric, Any]]:
     """(metric, configured limit) for every limit the budget sets, in a stable order."""
     out = [(METRICS[k], spec[k]) for k in METRICS if k in spec]
     crates = spec.get("crate") or {}
@@ -265,8 +289,9 @@ def _limits(spec: dict, where: str) -> list[tuple[Metric, object]]:
     return out
 
 
-def _evaluate_budget(index, spec, config, variants, base_variants, have_baseline,
-                     global_increase, default, implicit, is_shard) -> BudgetResult:
+def _evaluate_budget(index: int, spec: Mapping[str, Any], config: ConfigView | None,
+                     variants: list[VariantRecord], base_variants: dict[str, VariantRecord], have_baseline: bool,
+                     global_increase: object, default: str, implicit: bool, is_shard: bool) -> BudgetResult:
     name = spec.get("name") or f"budget #{index + 1}"
     file, line = _location(config, index, implicit)
     where = f"{file}:{line}" if file else f"budget {name!r}"
@@ -297,7 +322,9 @@ def _evaluate_budget(index, spec, config, variants, base_variants, have_baseline
     return budget
 
 
-def _evaluate_variant(v, limits, spec, increase, increase_text, base_variants, have_baseline) -> BudgetVariant:
+def _evaluate_variant(v: VariantRecord, limits: list[tuple[Metric, Any, int | float]], spec: Mapping[str, Any],
+                      increase: tuple[str, float] | None, increase_text: str | None,
+                      base_variants: dict[str, VariantRecord], have_baseline: bool) -> BudgetVariant:
     vid = variant_id(v)
     if v["status"] != "ok":
         first = (v.get("error") or "no error text in the report").strip().splitlines()[0]
@@ -315,7 +342,7 @@ def _evaluate_variant(v, limits, spec, increase, increase_text, base_variants, h
         else:
             out.limits.append(LimitResult(metric.key, metric.unit, actual, limit, str(raw),
                                           "pass" if actual <= limit else "fail"))
-    if increase is not None and have_baseline:
+    if increase is not None and increase_text is not None and have_baseline:
         keys = [m.key for m, _, _ in limits if m.unit == "bytes"]
         if not keys and "max-increase" in spec:  # a growth-only budget: its raw bytes
             keys = ["raw"]
@@ -335,7 +362,7 @@ def _evaluate_variant(v, limits, spec, increase, increase_text, base_variants, h
     return out
 
 
-def parse_increase(value) -> tuple[str, float]:
+def parse_increase(value: int | float | str) -> tuple[str, float]:
     """("percent", p) or ("bytes", n): finite and not negative (units enforces both)."""
     return parse_percent_or_bytes(value, what="max-increase")
 
@@ -351,11 +378,11 @@ def _allowed(increase: tuple[str, float], before: int | float) -> int:
 # --------------------------------------------------------------------------- findings
 
 
-def _fmt(value, unit: str) -> str:
+def _fmt(value: float | None, unit: str) -> str:
     return quantity(value, unit, readable=False)
 
 
-def _level(config, rule: str) -> str | None:
+def _level(config: ConfigView | None, rule: str) -> str | None:
     """The configured level of a rule, else its default from rules/budget.toml; None when off."""
     level = config.rule_level(rule) if config is not None else None
     return None if level == "off" else (level or _rule(rule).level)
@@ -369,7 +396,8 @@ def _rule(rule_id: str) -> catalog.Rule:
     return entry
 
 
-def _finding(config, rule, message, budget: BudgetResult, variant, key) -> Finding | None:
+def _finding(config: ConfigView | None, rule: str, message: str, budget: BudgetResult, variant: str,
+             key: str) -> Finding | None:
     """A finding located at the budget's line for `key` (else the budget's first line)."""
     level = _level(config, rule)
     if level is None:
@@ -386,7 +414,7 @@ def _finding(config, rule, message, budget: BudgetResult, variant, key) -> Findi
                    file=file, line=line, variant=variant, help=entry.fix)
 
 
-def _record(result: CheckResult, budget: BudgetResult, config) -> None:
+def _record(result: CheckResult, budget: BudgetResult, config: ConfigView | None) -> None:
     """Findings for every breach and one Check per budget x variant."""
     for bv in budget.variants:
         made: list[Finding | None] = []  # None: the rule is off

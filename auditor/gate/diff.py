@@ -11,17 +11,23 @@ Rows are sorted by absolute delta, largest first; unchanged rows are left out.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.errors import AuditorError
 from auditor.gate.metrics import METRICS, figure
-from auditor.gate.report import WASM_MAGIC, load_report, variant_id
+from auditor.gate.report import variant_id
 from auditor.records.diff import SCHEMA, DiffRecord, ModuleDiffRecord, RowRecord, TableRecord
 
+if TYPE_CHECKING:
+    from auditor.findings import Finding
+    from auditor.gate.budgets import CheckResult
+
 UNNAMED = "(unnamed functions)"
+# module diffs a gate result keeps (CheckResult.details, what its PR comment breaks down):
+# a few, so a glob over a whole matrix stays under GitHub's 65,536-character comments
+DETAILS = 5
 TOTALS = ("raw", "gzip", "brotli", "code", "data", "custom", "initial-pages", "max-pages")
 
 
@@ -101,9 +107,9 @@ class DiffResult:
     old_kind: str  # scan | inspect | wasm
     new_kind: str
     top: int
-    variants: list[dict] = field(default_factory=list)  # scan vs scan: one row per variant
+    variants: list[dict[str, Any]] = field(default_factory=list)  # scan vs scan: one row per variant
     modules: list[ModuleDiff] = field(default_factory=list)
-    findings: list = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # none: a diff is no verdict
 
     def to_json(self) -> DiffRecord:
         return {"schema": SCHEMA, "old": {"file": self.old, "kind": self.old_kind},
@@ -111,37 +117,15 @@ class DiffResult:
                 "variants": self.variants, "modules": [m.to_json() for m in self.modules]}
 
 
-# --------------------------------------------------------------------------- loading
+@dataclass(frozen=True)
+class Side:
+    """One side of a diff as loaded (auditor.pipeline.reports.load_side): the path given,
+    what it is, and its record (a module's inspect record, with its `attribution` when
+    the deep deltas were asked for)."""
 
-
-def load_side(path: str, deep: bool = False) -> tuple[str, Mapping[str, Any]]:
-    """("scan" | "inspect" | "wasm", report-like dict) for a JSON report or a .wasm file;
-    with `deep`, a module's record also carries its `attribution` (every item's retained
-    size, both crate views, files)."""
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            head = f.read(4)
-    except OSError:
-        head = b""  # load_report names the problem
-    if head == WASM_MAGIC:
-        from auditor.wasm.inspect import inspect_file
-
-        record: dict[str, Any] = dict(inspect_file(p).to_json())
-        if deep:
-            record["attribution"] = module_attribution(p)
-        return "wasm", record
-    report = load_report(p, kinds=("scan", "inspect"), expected="a .wasm module or a JSON report")
-    return report["schema"].split(".")[1].split("/")[0], report
-
-
-def module_attribution(path: Path) -> dict[str, Any]:
-    from auditor.wasm.analysis.results import attribution_of
-    from auditor.wasm.graph import item_graph
-    from auditor.wasm.parse import parse_module
-
-    mod = parse_module(path.read_bytes(), str(path))
-    return attribution_of(mod, item_graph(mod, full=True), top_items=0)
+    path: str
+    kind: str  # scan | inspect | wasm
+    record: Mapping[str, Any]
 
 
 # --------------------------------------------------------------------------- rows
@@ -157,7 +141,8 @@ def normalise(function: Mapping[str, Any]) -> str:
     return strip_hash(demangle(name))
 
 
-def _sizes(items, key) -> tuple[dict[str, int], dict[str, int]]:
+def _sizes(items: Iterable[Mapping[str, Any]],
+           key: Callable[[Mapping[str, Any]], str]) -> tuple[dict[str, int], dict[str, int]]:
     sizes: dict[str, int] = {}
     counts: dict[str, int] = {}
     for item in items:
@@ -168,7 +153,7 @@ def _sizes(items, key) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def _table(old: dict[str, int], new: dict[str, int], top: int,
-           old_counts: dict | None = None, new_counts: dict | None = None) -> Table:
+           old_counts: dict[str, int] | None = None, new_counts: dict[str, int] | None = None) -> Table:
     rows = []
     for name in old.keys() | new.keys():
         rows.append(Row(name, old.get(name), new.get(name),
@@ -238,10 +223,12 @@ def _as_variant(wasm: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- reports
 
 
-def diff_reports(old_path: str, new_path: str, *, top: int = 10, variant: str | None = None,
+def diff_reports(old_side: Side, new_side: Side, *, top: int = 10, variant: str | None = None,
                  deep: bool = True) -> DiffResult:
-    old_kind, old = load_side(old_path, deep)
-    new_kind, new = load_side(new_path, deep)
+    """What changed from `old_side` to `new_side`: per variant of two scan reports (the
+    variants built in both, or the ones `variant` selects), else one module against one."""
+    (old_path, old_kind, old), (new_path, new_kind, new) = (
+        (s.path, s.kind, s.record) for s in (old_side, new_side))
     result = DiffResult(old_path, new_path, old_kind, new_kind, top)
     if old_kind == "scan" and new_kind == "scan":
         olds = {variant_id(v): v for v in old["variants"]}
@@ -271,7 +258,7 @@ def _with_attribution(variant: Mapping[str, Any], report: Mapping[str, Any], dee
     """A scan variant's module record, with the report's `attribution` when it is this
     variant's (`scan --attribute`)."""
     att = report.get("attribution")
-    wasm = variant["wasm"]
+    wasm: Mapping[str, Any] = variant["wasm"]
     if deep and att and not att.get("error") and att.get("variant") == variant_id(dict(variant)):
         return {**wasm, "attribution": att}
     return wasm
@@ -303,16 +290,18 @@ def _variant_row(vid: str, old: Mapping[str, Any] | None, new: Mapping[str, Any]
     return row
 
 
-def budget_diffs(result, top: int = 10, limit: int = 5) -> tuple[list[ModuleDiff], list[str]]:
+def budget_diffs(result: CheckResult, top: int = 10, limit: int | None = None) -> tuple[list[ModuleDiff], list[str]]:
     """(module diffs against the baseline, budgeted variants left out) of a gate result:
     the variants of failing budgets first, then the others, in budget order, at most
-    `limit` of them (a PR comment has room for a few)."""
+    `limit` (default DETAILS) of them (a PR comment has room for a few)."""
+    limit = DETAILS if limit is None else limit
     if result.baseline is None:
         return [], []
-    base = {variant_id(v): v for v in result.baseline["variants"] if v["status"] == "ok"}
-    new = {variant_id(v): v for v in result.scan["variants"] if v["status"] == "ok"}
+    # a built variant has its `wasm` record (load_report checks that of saved reports)
+    base = {variant_id(v): w for v in result.baseline["variants"] if v["status"] == "ok" and (w := v["wasm"])}
+    new = {variant_id(v): w for v in result.scan["variants"] if v["status"] == "ok" and (w := v["wasm"])}
     ranked = sorted(((bv.status == "pass", bv.variant) for b in result.budgets for bv in b.variants),
                     key=lambda x: x[0])  # stable: budget order within failing / passing
     wanted = list(dict.fromkeys(vid for _, vid in ranked if vid in base and vid in new))
-    diffs = [diff_modules(base[vid]["wasm"], new[vid]["wasm"], top, vid) for vid in wanted[:limit]]
+    diffs = [diff_modules(base[vid], new[vid], top, vid) for vid in wanted[:limit]]
     return diffs, wanted[limit:]

@@ -14,11 +14,13 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.gate.shard import positions
-from auditor.records.scan import size_delta, smallest, variant_id
+from auditor.records.findings import FindingRecord
+from auditor.records.scan import ScanRecord, VariantRecord, size_delta, smallest, variant_id
 from auditor.rules.recommend import recommended, tradeoff_settings_of
 
 
@@ -27,14 +29,14 @@ class MergedReport:
     """`auditor merge`: the merged `auditor.scan/1` record and what went into it."""
 
     KIND: ClassVar[str] = "merge"
-    record: dict[str, Any]
+    record: ScanRecord
     inputs: list[str]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ScanRecord:
         return self.record
 
 
-def shard_of(report: dict, where: str) -> tuple[int, int] | None:
+def shard_of(report: ScanRecord, where: str) -> tuple[int, int] | None:
     """(K, N) of a shard report, None for a whole-matrix report."""
     shard = report.get("shard")
     if shard is None:
@@ -46,14 +48,15 @@ def shard_of(report: dict, where: str) -> tuple[int, int] | None:
     return k, n
 
 
-def crate_identity(crate):
+def crate_identity(crate: object) -> object:
     """What must match between shards: name and version (paths differ between runners)."""
     if isinstance(crate, dict):
         return {k: crate.get(k) for k in ("name", "version")}
     return crate
 
 
-def merge_reports(reports: list[tuple[str, dict]], config=None, *, rerun_rules: bool = True) -> dict:
+def merge_reports(reports: list[tuple[str, ScanRecord]], config: ConfigView | None = None, *,
+                  rerun_rules: bool = True) -> ScanRecord:
     """One auditor.scan/1 report from validated scan reports [(file, report), ...].
 
     The scan rules are evaluated again on the merged report (with `config`, the crate's
@@ -70,7 +73,7 @@ def merge_reports(reports: list[tuple[str, dict]], config=None, *, rerun_rules: 
                 raise AuditorError(f"different {field} than {first_where}: {json.dumps(same(r))} vs "
                                    f"{json.dumps(same(first))}; only shards of one scan can be merged", where)
     shards = [(where, r, shard_of(r, where)) for where, r in reports]
-    sharded = [s for s in shards if s[2] is not None]
+    sharded = [(where, r, s) for where, r, s in shards if s is not None]
     if sharded and len(sharded) != len(shards):
         where = next(w for w, _, s in shards if s is None)
         raise AuditorError("is a whole-matrix report and cannot be merged with shard reports", where)
@@ -108,16 +111,18 @@ def merge_reports(reports: list[tuple[str, dict]], config=None, *, rerun_rules: 
 # unsharded test on a fixture crate checks they stay the same).
 
 
-def _derive(merged: dict, reports: list[dict]) -> None:
+def _derive(merged: ScanRecord, reports: list[ScanRecord]) -> None:
     variants = merged["variants"]
     ok = [v for v in variants if v["status"] == "ok" and v.get("wasm")]
     if "baseline_variant" in merged:
         named = next((r["baseline_variant"] for r in reports if r.get("baseline_variant")), None)
         base = next((v for v in ok if variant_id(v) == named), None)
         merged["baseline_variant"] = variant_id(base) if base else None
+        base_wasm = base["wasm"] if base is not None else None
         for v in variants:
             if "delta" in v:
-                v["delta"] = size_delta(v["wasm"], base["wasm"], variant_id(base)) if base is not None and v in ok else None
+                wasm = v["wasm"] if v in ok else None  # ok: built, with a `wasm` record
+                v["delta"] = size_delta(wasm, base_wasm, variant_id(base)) if base is not None and wasm and base_wasm else None
     if "summary" in merged:
         merged["summary"] = {"variants": len(variants), "ok": len(ok), "failed": len(variants) - len(ok)}
     if "smallest" in merged:
@@ -129,7 +134,7 @@ def _derive(merged: dict, reports: list[dict]) -> None:
         merged["notices"] = list(dict.fromkeys(n for r in reports for n in r.get("notices") or []))
 
 
-def _no_duplicates(shards) -> None:
+def _no_duplicates(shards: list[tuple[str, ScanRecord, tuple[int, int] | None]]) -> None:
     seen: dict[str, str] = {}
     for where, r, _ in shards:
         for v in r["variants"]:
@@ -139,7 +144,7 @@ def _no_duplicates(shards) -> None:
             seen[vid] = where
 
 
-def _check_split(sharded) -> int:
+def _check_split(sharded: list[tuple[str, ScanRecord, tuple[int, int]]]) -> int:
     """N, after checking the shards are exactly 1/N ... N/N of one split."""
     counts = {n for _, _, (_, n) in sharded}
     if len(counts) > 1:
@@ -157,13 +162,13 @@ def _check_split(sharded) -> int:
     return n
 
 
-def _place(sharded, n: int) -> list[dict]:
+def _place(sharded: list[tuple[str, ScanRecord, tuple[int, int]]], n: int) -> list[VariantRecord]:
     """The shards' variants in canonical matrix order."""
     matrices = {json.dumps(r.get("matrix")) for _, r, _ in sharded}
     if len(matrices) > 1:
         raise AuditorError("shards list different variant matrices ('matrix' fields differ)")
     matrix = sharded[0][1].get("matrix")
-    placed: dict[int, dict] = {}
+    placed: dict[int, VariantRecord] = {}
     for where, r, (k, _) in sharded:
         if matrix is not None:
             index = {vid: i for i, vid in enumerate(matrix)}
@@ -185,7 +190,8 @@ def _place(sharded, n: int) -> list[dict]:
     return [placed[i] for i in sorted(placed)]
 
 
-def _merged_findings(shards, order: list[str]) -> list[dict]:
+def _merged_findings(shards: list[tuple[str, ScanRecord, tuple[int, int] | None]],
+                     order: list[str]) -> list[FindingRecord]:
     """Findings of all shards, once each, in matrix order (report-level ones first)."""
     rank = {vid: i for i, vid in enumerate(order)}
     out, seen = [], set()

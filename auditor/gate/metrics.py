@@ -33,13 +33,15 @@ def crate_bytes(wasm: Mapping[str, Any], name: str) -> int:
 def _compressed(wasm: Mapping[str, Any], key: str) -> int:
     if wasm.get(key) is None:
         raise Unmeasured(f"{key} size not in the report (scanned without compression)")
-    return wasm[key]
+    size: int = wasm[key]
+    return size
 
 
 def _memory(wasm: Mapping[str, Any]) -> Mapping[str, Any]:
     if not wasm["memories"]:
         raise Unmeasured("module has no memory")
-    return wasm["memories"][0]
+    memory: Mapping[str, Any] = wasm["memories"][0]
+    return memory
 
 
 def _runtime(variant: Mapping[str, Any], part: str, field: str) -> int | float:
@@ -51,7 +53,7 @@ def _runtime(variant: Mapping[str, Any], part: str, field: str) -> int | float:
         raise Unmeasured(f"runtime.{part} missing from the report")
     if section.get("outcome") == "not-probed" or section.get("verdict") == "not-probed":
         raise Unmeasured(f"runtime.{part}: module not probed (no allocation exports)")
-    value = section.get(field)
+    value: int | float | None = section.get(field)
     if value is None:
         raise Unmeasured(f"runtime.{part}.{field} missing from the report")
     return value
@@ -67,7 +69,7 @@ class Metric:
 
 
 def _non_negative(key: str) -> Callable[[Any], float]:
-    def parse(v) -> float:
+    def parse(v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
             raise ValueError(f"{key}: expected a non-negative number, got {v!r}")
         return float(v)

@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any, cast
 
+from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.io import describe, sniff
-from auditor.records.scan import variant_id
+from auditor.records.inspect import InspectRecord
+from auditor.records.scan import ScanRecord, variant_id
 
-__all__ = ["SUPPORTED", "WASM_MAGIC", "baseline_path", "crate_dir", "load_report", "validate_report", "variant_id"]
+__all__ = ["SUPPORTED", "WASM_MAGIC", "baseline_path", "crate_dir", "load_report", "load_scan", "validate_report",
+           "variant_id"]
 
 # Schema versions this auditor reads, per report kind.
 SUPPORTED = {"scan": 1, "inspect": 1}
@@ -24,9 +28,18 @@ _SCHEMA = re.compile(r"^auditor\.([a-z]+)/([0-9]+)$")
 WASM_MAGIC = b"\0asm"
 
 
-def load_report(path: str | Path, kinds: tuple[str, ...] = ("scan", "inspect"), expected: str = "a JSON report") -> dict:
+def load_scan(path: str | Path, expected: str = "a JSON report") -> ScanRecord:
+    """A saved `auditor.scan/1` report, validated (`load_report` with kinds=("scan",))."""
+    return cast(ScanRecord, load_report(path, ("scan",), expected))
+
+
+def load_report(path: str | Path, kinds: tuple[str, ...] = ("scan", "inspect"),
+                expected: str = "a JSON report") -> ScanRecord | InspectRecord:
     """The validated JSON object of a saved report of one of `kinds` (`expected`: what
-    an error says the command wanted instead of, say, gzip data)."""
+    an error says the command wanted instead of, say, gzip data).
+
+    Typed as the record its `schema` names: the fields the gate reads are checked (kinds,
+    types, sizes >= 0); the rest are as the writer left them."""
     path = Path(path)
     where = str(path)
     try:
@@ -55,7 +68,8 @@ def load_report(path: str | Path, kinds: tuple[str, ...] = ("scan", "inspect"), 
     return validate_report(obj, where, kinds)
 
 
-def validate_report(obj, where: str, kinds: tuple[str, ...] = ("scan", "inspect")) -> dict:
+def validate_report(obj: object, where: str,
+                    kinds: tuple[str, ...] = ("scan", "inspect")) -> ScanRecord | InspectRecord:
     """Check the schema key and the fields the gate reads; raise AuditorError at the first problem."""
     if not isinstance(obj, dict):
         raise AuditorError(f"expected a JSON object (an auditor report), got {_json_type(obj)}", where)
@@ -81,20 +95,20 @@ def validate_report(obj, where: str, kinds: tuple[str, ...] = ("scan", "inspect"
             f"upgrade auditor", where)
     if kind == "scan":
         _check_scan(obj, where)
-    else:
-        _check_wasm(obj, "", where)
-    return obj
+        return cast(ScanRecord, obj)
+    _check_wasm(obj, "", where)
+    return cast(InspectRecord, obj)
 
 
 _TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
                type(None): "null", int: "a number", float: "a number"}
 
 
-def _json_type(v) -> str:
+def _json_type(v: object) -> str:
     return _TYPE_NAMES.get(type(v), type(v).__name__)
 
 
-def _need(obj: dict, key: str, types, at: str, where: str):
+def _need(obj: dict[str, Any], key: str, types: type | tuple[type, ...], at: str, where: str) -> Any:
     """obj[key], which must exist and be one of `types` (a bool is not a number here)."""
     types = types if isinstance(types, tuple) else (types,)
     if key not in obj:
@@ -106,16 +120,16 @@ def _need(obj: dict, key: str, types, at: str, where: str):
     return v
 
 
-def _size(obj: dict, key: str, at: str, where: str, nullable: bool = False):
+def _size(obj: dict[str, Any], key: str, at: str, where: str, nullable: bool = False) -> int | None:
     """A byte or page count: a whole number >= 0 (null where the figure may be absent);
     a negative size would let every budget pass."""
-    v = _need(obj, key, (int, type(None)) if nullable else int, at, where)
+    v: int | None = _need(obj, key, (int, type(None)) if nullable else int, at, where)
     if v is not None and v < 0:
         raise AuditorError(f"{at}field {key!r} must not be negative, got {v}", where)
     return v
 
 
-def _check_scan(obj: dict, where: str) -> None:
+def _check_scan(obj: dict[str, Any], where: str) -> None:
     _need(obj, "crate", (dict, str), "", where)
     _need(obj, "toolchain", (dict, str), "", where)
     variants = _need(obj, "variants", list, "", where)
@@ -142,7 +156,7 @@ def _check_scan(obj: dict, where: str) -> None:
 
 # The lists of an inspect record the gate reads, and the fields of their items:
 # "size" is a whole number >= 0, "size?" the same or null.
-_ITEMS = {
+_ITEMS: dict[str, tuple[tuple[str, str | type | tuple[type, ...]], ...]] = {
     "sections": (("id", int), ("size", "size"), ("name", str)),
     "functions": (("size", "size"), ("name", (str, type(None)))),
     "crates": (("name", str), ("size", "size")),
@@ -150,7 +164,7 @@ _ITEMS = {
 }
 
 
-def _check_wasm(w: dict, at: str, where: str) -> None:
+def _check_wasm(w: dict[str, Any], at: str, where: str) -> None:
     _size(w, "bytes", at, where)
     for key in ("gzip", "brotli"):  # null when the scan skipped compression
         _size(w, key, at, where, nullable=True)
@@ -162,13 +176,13 @@ def _check_wasm(w: dict, at: str, where: str) -> None:
             if not isinstance(item, dict):
                 raise AuditorError(f"{iat}expected an object, got {_json_type(item)}", where)
             for name, kind in fields:
-                if kind in ("size", "size?"):
+                if isinstance(kind, str):  # "size" | "size?"
                     _size(item, name, iat, where, nullable=kind == "size?")
                 else:
                     _need(item, name, kind, iat, where)
 
 
-def crate_dir(report: dict, given: str | None) -> Path:
+def crate_dir(report: ScanRecord, given: str | None) -> Path:
     """Where the crate's config lives: --crate if given, else the scanned crate's directory
     when it exists on this machine, else the working directory.
 
@@ -177,7 +191,7 @@ def crate_dir(report: dict, given: str | None) -> Path:
     check r.json` must read the crate's budgets, not whatever ./Cargo.toml holds."""
     if given:
         return Path(given)
-    crate = report.get("crate")
+    crate: object = report.get("crate")
     if not isinstance(crate, dict):
         return Path(".")
     pkg = crate.get("package_dir")
@@ -189,11 +203,13 @@ def crate_dir(report: dict, given: str | None) -> Path:
     return Path(".")
 
 
-def baseline_path(config, given: str | None) -> str | None:
+def baseline_path(config: ConfigView | None, given: str | None) -> str | None:
     """--baseline as given; else `gate.baseline`, relative to the config file that sets it."""
     if given:
         return given
-    value = config.get("gate.baseline") if config is not None else None
+    if config is None:
+        return None
+    value: str | None = config.get("gate.baseline")
     if not value:
         return None
     loc = config.location("gate.baseline")

@@ -15,6 +15,7 @@ from typing import Any
 
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
+from auditor.records.scan import ScanRecord, VariantRecord
 
 BUDGET_METRICS = ("raw", "gzip", "brotli", "code", "data", "custom", "initial-pages", "max-pages")
 _SPEC = re.compile(r"^\s*([a-z-]+)\s*<=\s*(.+?)\s*$")
@@ -66,19 +67,25 @@ def with_budgets(config: ConfigView, extra: list[str], module: bool) -> ConfigVi
     return BudgetsView(config, budgets, located)
 
 
-def module_scan_record(path: Path, compression: str = "auto") -> dict[str, Any]:
-    """A one-variant `auditor.scan/1` record for a .wasm file (its inspect record as `wasm`)."""
-    from auditor.records.scan import SCHEMA
+def module_scan_record(path: Path, compression: str = "auto") -> ScanRecord:
+    """A one-variant `auditor.scan/1` record for a .wasm file (its inspect record as `wasm`):
+    no cargo ran, so there is no toolchain, no scan options, profile or allocator table,
+    and no smallest or recommended variant (one module is compared with nothing)."""
+    from auditor.records.scan import SCHEMA, join_id
     from auditor.wasm.inspect import inspect_file
 
     wasm = inspect_file(path, compression=compression).to_json()
     profile, alloc = "module", path.name
+    vid = join_id(profile, alloc)
+    variants: list[VariantRecord] = [{
+        "id": vid, "profile": profile, "allocator": alloc, "status": "ok", "error": None, "build_seconds": None,
+        "command": "", "injected": None, "reproducible": None, "sha256": None, "wasm_path": str(path),
+        "probes_path": None, "probe_build": None, "allocator_check": None, "delta": None, "wasm": wasm,
+        "runtime": None, "runtime_error": None}]
     return {
         "schema": SCHEMA, "crate": {"name": path.name, "module": str(path)}, "toolchain": None,
-        "profiles": [], "allocators": [], "matrix": [f"{profile}/{alloc}"], "baseline": None,
-        "variants": [{"id": f"{profile}/{alloc}", "profile": profile, "allocator": alloc, "status": "ok",
-                      "error": None, "build_seconds": None, "command": "", "injected": None, "reproducible": None,
-                      "sha256": None, "wasm_path": str(path), "probes_path": None, "allocator_check": None,
-                      "delta": None, "wasm": wasm, "runtime": None, "runtime_error": None}],
+        "profiles": [], "allocators": [], "matrix": [vid], "shard": None, "baseline_variant": None,
+        "smallest": None, "recommended": None,
+        "summary": {"variants": 1, "ok": 1, "failed": 0}, "variants": variants,
         "findings": [], "checks": [], "notices": [],
     }

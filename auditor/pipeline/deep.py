@@ -185,13 +185,47 @@ def attribute_variant(result: Any, variant: str, options: Any) -> dict[str, Any]
         first = ((tv.error if tv else None) or "no module").strip().splitlines()
         block["error"] = f"the debug-info twin {twin_name} of {v.id} failed to build: {first[0] if first else ''}"
         return block
-    block.update(attribution(tv.wasm_path))
+    block.update(attribute_modules(v.wasm_path, tv.wasm_path))
     block.update({"variant": v.id, "twin_profile": twin_name, "twin_settings": settings,
-                  "wasm_path": tv.wasm_path,
                   # the variant's own code section, next to the twin's (debug info rarely changes code)
                   "variant_code_bytes": (v.wasm or {}).get("section_totals", {}).get("code")})
     return block
 
 
-__all__ = ["attribute_variant", "attribution", "attribution_of", "crates", "data", "dominators", "garbage", "graph_of", "load_graph",
+def attribute_modules(variant_path: str | Path | None, twin_path: str | Path, *, top_items: int = 20,
+                      generics: int = 10) -> dict[str, Any]:
+    """The attribution record of a variant and its debug-info twin: the views that need
+    no DWARF (retained, garbage, data, monos) from the variant's own module, so the
+    twin's `.debug_*` sections do not crowd its retained list, and the crate and source
+    views from the twin. `views` says which module each view read ("variant" | "twin"),
+    `modules` describes both; `file`, `bytes` and `wasm_path` stay the twin's (as in
+    auditor.attribution/1 before the split). Without a readable variant module every
+    view reads the twin, and `views` says so."""
+    from auditor.wasm.analysis import results as r
+
+    twin = load_module(twin_path)
+    variant = None
+    if variant_path is not None and Path(variant_path).is_file():
+        variant = load_module(variant_path, full_refs=True)
+    sized = variant if variant is not None else load_module(twin_path, full_refs=True)
+    role = "variant" if variant is not None else "twin"
+    out: dict[str, Any] = {"schema": r.ATTRIBUTION_SCHEMA, "file": twin.file, "bytes": len(twin.data),
+                           "wasm_path": str(twin_path)}
+    out.update(r.size_views(graph_of(sized), top_items=top_items))
+    out["monos"] = r.monos_view(sized, generics=generics)
+    out.update(r.dwarf_views(twin))
+    out["views"] = {**{k: role for k in r.SIZE_VIEWS}, **{k: "twin" for k in r.DWARF_VIEWS}}
+    out["modules"] = {name: _module_facts(m, path) for name, m, path in
+                      (("variant", variant, variant_path), ("twin", twin, twin_path)) if m is not None}
+    return out
+
+
+def _module_facts(mod: Module, path: str | Path | None) -> dict[str, Any]:
+    code = mod.section("code")
+    return {"wasm_path": str(path), "file": mod.file, "bytes": len(mod.data),
+            "code_bytes": code.size if code is not None else 0,
+            "debug_bytes": sum(s.size for s in mod.sections if s.custom and s.name.startswith(".debug_"))}
+
+
+__all__ = ["attribute_modules", "attribute_variant", "attribution", "attribution_of", "crates", "data", "dominators", "garbage", "graph_of", "load_graph",
            "load_module", "monos", "paths", "sources", "top"]

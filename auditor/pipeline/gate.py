@@ -6,7 +6,6 @@ is an error, so a CI job whose config was not found cannot pass for ever)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
@@ -18,7 +17,7 @@ from auditor.records.scan import ScanRecord
 @dataclass
 class GatePlan:
     config: ConfigView
-    baseline: dict[str, Any] | None  # the baseline scan report
+    baseline: ScanRecord | None  # the baseline scan report
     baseline_path: str | None
     max_increase: str | None  # --max-increase as given
 
@@ -38,7 +37,7 @@ def plan_gate(config: ConfigView, baseline: str | None, max_increase: str | None
     return GatePlan(config, base, path, max_increase)
 
 
-def apply_gate(plan: GatePlan, scan: ScanRecord | dict[str, Any], *, report_name: str | None = None,
+def apply_gate(plan: GatePlan, scan: ScanRecord, *, report_name: str | None = None,
                if_configured: bool = False) -> CheckResult:
     """Budgets and baseline growth evaluated on one scan record. Nothing to check is an
     error, unless `if_configured`: then the result has no budgets (and passes)."""
@@ -61,7 +60,7 @@ def check_report(report: str, *, config_file: str | None = None, crate_dir: str 
     from pathlib import Path
 
     from auditor.config.loader import load_config
-    from auditor.gate.report import WASM_MAGIC, load_report
+    from auditor.gate.report import WASM_MAGIC, load_scan
     from auditor.gate.report import crate_dir as find_crate
     from auditor.pipeline.check_module import module_scan_record, with_budgets
 
@@ -69,7 +68,7 @@ def check_report(report: str, *, config_file: str | None = None, crate_dir: str 
     if Path(report).is_file():
         with open(report, "rb") as f:
             is_module = f.read(4) == WASM_MAGIC
-    scan = module_scan_record(Path(report)) if is_module else load_report(report, kinds=("scan",))
+    scan = module_scan_record(Path(report)) if is_module else load_scan(report)
     config = load_config(Path(crate_dir) if crate_dir else (Path(".") if is_module else find_crate(scan, None)),
                          config_file=config_file)
     view = with_budgets(config, list(budget), is_module)

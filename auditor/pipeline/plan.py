@@ -49,7 +49,7 @@ from auditor.config.view import ConfigView
 from auditor.data import load_rules_file
 from auditor.errors import AuditorError
 from auditor.pipeline.gate import GatePlan, plan_gate
-from auditor.pipeline.progress import Reporter
+from auditor.pipeline.progress import Notices, Progress, ProgressFactory
 from auditor.records.scan import InjectedRecord, join_id
 
 # Measured on 2 cores (benchmarks/scan_overhead.py, README ("auditor scan")): 27 variants of
@@ -75,6 +75,9 @@ class ScanOptions:
     check_reproducible: bool = False
     quiet: bool = False
     progress: bool | None = None  # None: when stderr is a TTY and not quiet
+    # what draws the progress (`auditor scan`: auditor.report.progress.Reporter); None:
+    # notices only (pipeline.progress.Notices)
+    reporter: ProgressFactory | None = None
     config_file: Path | None = None
     config: ConfigView | None = None  # a loaded auditor.config.Config (else loaded here)
     shard: tuple[int, int] | None = None
@@ -148,7 +151,7 @@ class Context:
     notices: list[str]
     runtime_on: bool
     jobs: int
-    rep: Reporter
+    rep: Progress
     cache_root: Path
     gate: GatePlan | None = None
     allocator_source: dict[str, Any] | None = None  # scan.registry-allocators: which list was scanned and why
@@ -172,7 +175,7 @@ def prepare(crate_dir: Path, options: ScanOptions, defer_check: bool = False) ->
         from auditor.config.loader import load_config
 
         config = load_config(manifest.parent, config_file=options.config_file)
-    rep = Reporter(options.quiet, options.progress)
+    rep = (options.reporter or Notices)(options.quiet, options.progress)
     cache_root = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
     # Errors in what the user asked for come before any notice: unknown profile or
     # allocator names (data only), then a crate cargo cannot build as a cdylib.
@@ -221,7 +224,7 @@ def prepare(crate_dir: Path, options: ScanOptions, defer_check: bool = False) ->
 
 
 def choose_allocators(config: ConfigView, options: ScanOptions, tc: Toolchain,
-                      rep: Reporter) -> tuple[list[str] | None, dict[str, Any] | None]:
+                      rep: Progress) -> tuple[list[str] | None, dict[str, Any] | None]:
     """`scan.registry-allocators` when cargo resolves them from crates.io, else
     `scan.allocators` (the offline fallback); said on stderr and in the JSON
     (`allocator_source`). Explicit --allocators win without a check."""

@@ -40,7 +40,7 @@ from auditor.build.workspace import CrateInfo, cargo_config_files, config_source
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.pipeline.plan import Plan, ProbePlan, ScanOptions, injected
-from auditor.pipeline.progress import Reporter
+from auditor.pipeline.progress import Progress
 from auditor.pipeline.ship import ship_variant
 from auditor.records.inspect import AllocatorRecord, InspectRecord
 from auditor.records.run import RunRecord
@@ -96,7 +96,7 @@ class Runner:
     once per target dir); inspection and probes on the main thread as builds finish."""
 
     def __init__(self, crate: CrateInfo, tc: Toolchain, options: ScanOptions, runtime_on: bool,
-                 config: ConfigView, rep: Reporter, jobs: int, cache_root: Path | None = None,
+                 config: ConfigView, rep: Progress, jobs: int, cache_root: Path | None = None,
                  immutable_inputs: str = ""):
         self.crate, self.tc, self.options, self.runtime_on = crate, tc, options, runtime_on
         self.config, self.rep, self.jobs = config, rep, max(1, int(jobs))

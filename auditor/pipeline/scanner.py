@@ -23,7 +23,7 @@ from auditor.pipeline.progress import sigterm_as_interrupt
 from auditor.pipeline.runner import Runner
 from auditor.records.scan import ScanOptionsRecord, ToolchainRecord, join_id, size_delta
 from auditor.rules.engine import evaluate
-from auditor.rules.recommend import recommended, tradeoff_settings
+from auditor.rules.recommend import passed_over, recommended, tradeoff_settings
 
 
 def scan(crate_dir: str | Path, options: ScanOptions | None = None) -> ScanResult:
@@ -111,6 +111,7 @@ def judge(result: ScanResult, config: ConfigView | None) -> None:
     result.findings += findings
     result.checks += checks
     result.recommended = recommended(facts["variants"], result.matrix, result.profiles, tradeoff_settings(config))
+    result.passed_over = passed_over(facts["variants"])
 
 
 def reference_variant(matrix: Matrix, chosen: list[tuple[Profile, Allocator]]) -> str:

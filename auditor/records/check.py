@@ -53,6 +53,25 @@ class BudgetRecord(TypedDict):
     variants: list[BudgetVariantRecord]
 
 
+class GateVariantRecord(TypedDict):
+    """One variant of the gated report with its byte figures and the baseline's (None:
+    failed, unmeasured, or not in the baseline)."""
+
+    variant: str
+    status: str  # ok | failed
+    error: str | None
+    raw: int | float | None
+    baseline_raw: int | float | None
+    gzip: int | float | None
+    baseline_gzip: int | float | None
+    brotli: int | float | None
+    baseline_brotli: int | float | None
+    code: int | float | None
+    baseline_code: int | float | None
+    data: int | float | None
+    baseline_data: int | float | None
+
+
 class GateRecord(TypedDict):
     """The check record proper (`CheckRecord` names a rule check: findings.py)."""
 
@@ -64,7 +83,7 @@ class GateRecord(TypedDict):
     default_variant: str
     passed: bool
     summary: dict[str, int]  # {"pass": n, "fail": n, "error": n} over `checks`
-    variants: list[dict[str, Any]]  # variant, status, error, raw..data and baseline_raw..baseline_data
+    variants: list[GateVariantRecord]
     budgets: list[BudgetRecord]
     checks: list[CheckRecord]
     findings: list[FindingRecord]

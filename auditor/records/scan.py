@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NotRequired, TypedDict
 
+from auditor.records.check import GateRecord
 from auditor.records.findings import CheckRecord, FindingRecord
 from auditor.records.inspect import InspectRecord
 from auditor.records.run import RunRecord
@@ -37,6 +38,13 @@ class CrateRecord(TypedDict):
     lib: str
     crate_types: list[str]
     own_global_allocator: OwnAllocatorRecord | None
+
+
+class ModuleCrateRecord(TypedDict):
+    """What stands for the crate in `check FILE.wasm`'s one-module record (no cargo ran)."""
+
+    name: str  # the file's name
+    module: str  # its path
 
 
 class ToolchainRecord(TypedDict):
@@ -200,10 +208,14 @@ class SummaryRecord(TypedDict):
 
 
 class ScanRecord(TypedDict):
+    """A scan report; `check FILE.wasm` gates a bare module as a one-variant record
+    (auditor.pipeline.check_module) whose crate is a ModuleCrateRecord, with no toolchain
+    and no scan options."""
+
     schema: str
-    crate: CrateRecord
-    toolchain: ToolchainRecord
-    options: ScanOptionsRecord
+    crate: CrateRecord | ModuleCrateRecord
+    toolchain: ToolchainRecord | None
+    options: NotRequired[ScanOptionsRecord]
     profiles: list[ProfileRecord]
     allocators: list[AllocatorSpecRecord]
     matrix: list[str]
@@ -216,7 +228,7 @@ class ScanRecord(TypedDict):
     notices: list[str]
     findings: list[FindingRecord]
     checks: list[CheckRecord]
-    check: NotRequired[dict[str, Any]]  # auditor.check/1 with `scan --gate`
+    check: NotRequired[GateRecord]  # auditor.check/1 with `scan --gate`
     allocator_source: NotRequired[dict[str, Any]]  # scan.registry-allocators: source, allocators, reason
     attribution: NotRequired[dict[str, Any]]  # auditor.attribution/1 with `scan --attribute VARIANT`
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.gate.diff import budget_diffs
+from auditor.gate.diff import DETAILS
 from auditor.report import show
 from auditor.report.fmt_markdown import cell, code, table
 from auditor.report.markdown_blocks import MARKER, change, module_details, size
@@ -69,11 +69,11 @@ def budgets_table(result) -> list[str]:
     return out + ([""] + messages if messages else [])
 
 
-MAX_DETAILS = 5  # collapsible diffs per comment: GitHub refuses comments over 65,536 characters
+MAX_DETAILS = DETAILS  # collapsible diffs per comment (the gate keeps that many: CheckResult.details)
 
 
 def details_section(result) -> list[str]:
-    diffs, left_out = budget_diffs(result, limit=MAX_DETAILS)
+    diffs, left_out = result.details
     out = module_details(diffs, "baseline")
     if left_out:
         names = ", ".join(code(v) for v in left_out)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from auditor.gate.diff import DETAILS as MAX_DETAILS  # breakdowns per comment, as check's
 from auditor.report.fmt_markdown import code, table
 from auditor.report.markdown_blocks import MARKER, change, module_details, size
-from auditor.report.markdown_check import MAX_DETAILS
 
 BYTES = ("raw", "gzip", "brotli", "code", "data", "custom")
 

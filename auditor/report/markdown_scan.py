@@ -5,7 +5,7 @@ change against the baseline and the top changed functions when `scan --gate` ran
 from __future__ import annotations
 
 from auditor.gate.metrics import METRICS, figure
-from auditor.gate.report import variant_id
+from auditor.records.scan import variant_id
 from auditor.report.fmt_markdown import cell, code, table
 from auditor.report.markdown_blocks import MARKER, change, size
 from auditor.report.speed_blocks import tradeoff_markdown
@@ -38,9 +38,7 @@ def render(result, *, color: bool = False) -> str:
         skipped = "; ".join(f"{s['reason']}" for s in rec.get("skipped") or [])
         line += f" · recommended: {code(rec['variant'])} ({size(rec['bytes'])})" + (f", passing over {skipped}" if skipped else "")
     elif rec is None and smallest is not None and "recommended" in data:
-        from auditor.rules.recommend import passed_over
-
-        skipped = "; ".join(s["reason"] for s in passed_over(variants))
+        skipped = "; ".join(s["reason"] for s in result.passed_over)
         line += f" · recommended: none, the runtime probes found a problem in every variant ({skipped})"
     out += [line, ""]
     rows = []

@@ -276,6 +276,9 @@ def attribution_lines(att: Mapping[str, Any], variant: str | None = None) -> lis
     if vc is not None:
         out.append(f"  code section: {code:,} bytes in the twin, {vc:,} in the variant"
                    + ("" if vc == code else " (debug info changed code generation a little)"))
+    if (att.get("views") or {}).get("garbage") == "variant":
+        out.append(f"  garbage and data: the variant's own module ({att['modules']['variant']['bytes']:,} bytes); "
+                   "crates and source files: the twin")
     out.append("  defining crates")
     out.append(_crate_rows(cr["defining"], code, limit=8))
     out.append("  instantiating crates")

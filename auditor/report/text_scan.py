@@ -192,10 +192,8 @@ def render(result, *, color: bool = False) -> str:
                               "(trade-off below)", "1", color))
         out += tradeoff_lines(rec.get("tradeoff"))
     elif small is not None:
-        from auditor.rules.recommend import passed_over
-
         out.append(_style("recommended: none — the runtime probes found a problem in every variant", "33", color))
-        for sk in passed_over(j["variants"]):
+        for sk in result.passed_over:
             out.append(f"  passed over: {sk['reason']} ({_variants(sk['variants'], 3)})")
     mism = [v for v in result.variants if v.allocator_check and v.allocator_check["status"] == "mismatch"]
     for v in mism:

@@ -17,6 +17,7 @@ from auditor.records.run import (
     EntryRecord,
     FragmentationRecord,
     GrowthRecord,
+    HostErrorRecord,
     InstantiateRecord,
     ModuleRecord,
     OomRecord,
@@ -104,7 +105,7 @@ class RunResult:
         }
 
 
-def sandbox_record(limits: Limits, memory_pages: int, host_errors: list | None = None,
+def sandbox_record(limits: Limits, memory_pages: int, host_errors: list[HostErrorRecord] | None = None,
                    compiled_in: str = "child") -> SandboxRecord:
     lim = limits.to_json()
     return {"limits": {"memory_pages": memory_pages, "table_elements": lim["table_elements"],
@@ -124,7 +125,7 @@ def _compile_timings(seconds: float | None, peak: int | None) -> dict[str, float
     return out
 
 
-def _stopped(path: Path, options: RuntimeOptions, scenarios, stop: SandboxStop, limits: Limits,
+def _stopped(path: Path, options: RuntimeOptions, scenarios: tuple[Scenario, ...] | list[Scenario], stop: SandboxStop, limits: Limits,
              t0: float) -> RunResult:
     """The report of a module the sandbox would not compile: what our own reader says
     about it, every probe `not-probed` with the bound that stopped it."""

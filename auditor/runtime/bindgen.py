@@ -21,6 +21,8 @@ import time
 from functools import lru_cache
 from typing import Any
 
+from auditor.wasm.model import WASM_BINDGEN_MODULES
+
 BINDGEN_EXPECTS = ("none", "some", "err")
 MALLOC = "__wbindgen_malloc"
 
@@ -45,7 +47,7 @@ def _kinds() -> list[tuple[re.Pattern[str], str]]:
 
 def stub_kind(module: str, name: str) -> str | None:
     """The kind of a JS import (`clock`, `console`, `noop`), None when not a wasm-bindgen one."""
-    if module not in ("wbg", "__wbindgen_placeholder__", "__wbindgen_externref_xform__"):
+    if module not in WASM_BINDGEN_MODULES:
         return None
     for pat, kind in _kinds():
         if pat.search(name):

@@ -15,19 +15,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.config.schema import RUNTIME_CHECKS, memory_limit_problem
+from auditor.config.schema import RUNTIME_CHECKS, memory_limit_problem, scenario_problem
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.records.run import OptionsRecord
-from auditor.units import MAX_FUEL, PAGE, parse_bytes
+from auditor.units import PAGE, parse_bytes
 
 # report key -> (workload name, needs a free export), in report order
 REPORT_KEYS: dict[str, tuple[str, bool]] = {
     "oom": ("ramp", False), "churn": ("churn", True), "hold_release": ("hold_release", True),
     "fragmentation": ("fragmentation", True), "realloc": ("realloc", False)}
 WORKLOADS: tuple[str, ...] = tuple(name for name, _ in REPORT_KEYS.values())
-EXPECTS = ("ok", "graceful-error", "trap", "none", "some", "err")  # the last three: runtime/bindgen.py
-SCENARIO_KEYS = ("name", "export", "args", "memory-limit", "expect", "error-value", "fuel")
 
 
 def _is_int(v: object) -> bool:
@@ -143,15 +141,6 @@ def parse_workloads(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]
 # --------------------------------------------------------------------------- scenarios
 
 
-def _bytes_arg(a: object) -> bool:
-    """A `&[u8]` argument of a wasm-bindgen export: { bytes = N } or { data = [ints] }."""
-    if not isinstance(a, dict) or len(a) != 1:
-        return False
-    if "bytes" in a:
-        return _is_int(a["bytes"]) and 0 <= a["bytes"] <= 1 << 30
-    return "data" in a and isinstance(a["data"], list) and all(_is_int(x) for x in a["data"])
-
-
 @dataclass
 class Scenario:
     export: str
@@ -166,38 +155,18 @@ class Scenario:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: Callable[[str], str | None] = lambda key: None,
                   origin: str | None = None) -> Scenario:
-        """`where(key)` locates a key for error messages (file:line:col or a flag name)."""
-        for k in d:
-            if k not in SCENARIO_KEYS:
-                raise AuditorError(f"unknown scenario key {k!r} (known: {', '.join(SCENARIO_KEYS)})", where(k))
-        export = d.get("export")
-        if not isinstance(export, str) or not export:
-            raise AuditorError("scenario needs `export`, the name of an exported function", where("export"))
-        args = d.get("args", [])
-        if _is_int(args) or isinstance(args, float):
-            args = [args]
-        if not isinstance(args, list) or not all(_is_int(a) or isinstance(a, float) or _bytes_arg(a) for a in args):
-            raise AuditorError("scenario `args` must be a list of numbers (or byte slices for a wasm-bindgen "
-                               "export: { bytes = N } or { data = [1, 2] })", where("args"))
-        expect = d.get("expect", "ok")
-        if expect not in EXPECTS:
-            raise AuditorError(f"scenario `expect` must be one of {', '.join(EXPECTS)}, got {expect!r}",
-                               where("expect"))
-        ev = d.get("error-value")
-        if ev is not None and not _is_int(ev):
-            raise AuditorError("scenario `error-value` must be an integer", where("error-value"))
-        if expect == "graceful-error" and ev is None:
-            raise AuditorError("expect = \"graceful-error\" needs `error-value`, the value the export "
-                               "returns when it refuses", where("expect"))
+        """A checked scenario table (config/schema.py's `scenario_problem`, the same checks a
+        config file's [[scenario]] gets); `where(key)` locates a key for error messages
+        (file:line:col or a flag name)."""
+        broken = scenario_problem(d)
+        if broken is not None:
+            key, problem = broken
+            raise AuditorError(f"scenario `{key}`: {problem}", where(key))
         cap = d.get("memory-limit")
         pages = None if cap is None else memory_limit_pages(cap, what="scenario memory-limit",
                                                             where=where("memory-limit"))
-        fuel = d.get("fuel")
-        if fuel is not None and not (_is_int(fuel) and 0 < fuel <= MAX_FUEL):
-            raise AuditorError(f"scenario `fuel` must be an integer from 1 to {MAX_FUEL}", where("fuel"))
-        name = d.get("name")
-        if name is not None and not isinstance(name, str):
-            raise AuditorError("scenario `name` must be a string", where("name"))
+        export, args, expect = d["export"], d.get("args", []), d.get("expect", "ok")
+        ev, fuel, name = d.get("error-value"), d.get("fuel"), d.get("name")
         return cls(export, tuple(args), expect, ev, pages, fuel, name, origin)
 
     def label(self) -> str:

@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # monos (crates, demangle) imported by generic_groups only: s
 
 ATTRIBUTION_SCHEMA = "auditor.attribution/1"
 
-__all__ = ["ATTRIBUTION_SCHEMA", "attribution_of", "name_matcher", "CratesResult", "DataResult", "DominatorsResult", "GarbageResult", "ItemRow",
+__all__ = ["ATTRIBUTION_SCHEMA", "DWARF_VIEWS", "SIZE_VIEWS", "attribution_of", "dwarf_views", "monos_view",
+           "size_views", "name_matcher", "CratesResult", "DataResult", "DominatorsResult", "GarbageResult", "ItemRow",
            "PathsResult", "SourcesResult", "TopResult", "crates_of", "data_of", "dominator_rows", "find_items",
            "garbage_items", "generic_groups", "sources_of", "top_items", "why"]
 
@@ -458,27 +459,62 @@ class _FunctionLabels(Mapping[int, str]):
 
 # --------------------------------------------------------------------------- attribution (scan --attribute, diff)
 
+# The views of an attribution record by what they read: the item graph's views (sizes,
+# no DWARF), the monomorphization groups (names and sizes) and the DWARF views. `scan
+# --attribute` takes the first two from the variant's own module and the DWARF views
+# from its debug-info twin (whose `.debug_*` sections would crowd the retained list).
+SIZE_VIEWS = ("retained", "garbage", "data", "monos")
+DWARF_VIEWS = ("crates", "sources")
+
+
 def attribution_of(mod: Module, g: ItemGraph, *, top_items: int = 20) -> dict:
     """Every view of one module in one record (`auditor.attribution/1`): the largest
     items by retained size (`top_items`; 0: every item), garbage bytes, both crate
     views, files and directories, and the data categories."""
+    return {"schema": ATTRIBUTION_SCHEMA, "file": mod.file, "bytes": len(mod.data),
+            **size_views(g, top_items=top_items), **dwarf_views(mod)}
+
+
+def size_views(g: ItemGraph, *, top_items: int = 20) -> dict:
+    """The attribution views the item graph answers without DWARF: `retained` (the
+    largest items by retained size; `top_items` 0: every item), `retained_complete`,
+    `garbage` and `data`."""
     t = top_items_rows(g, top_items)
     gb = garbage_items(g)
-    cr = crates_of(mod).to_json()
-    so = sources_of(mod, top_functions=5, top_lines=3).to_json()
     da = data_of(g, top=3).to_json()
     return {
-        "schema": ATTRIBUTION_SCHEMA, "file": mod.file, "bytes": len(mod.data),
         "retained": t,
         "retained_complete": top_items <= 0,  # every item listed (diff compares them)
         "garbage": {"items": len(gb.items), "bytes": gb.bytes},
+        "data": {"bytes": da["bytes"], "categories": [{"name": c["name"], "bytes": c["bytes"], "pieces": c["pieces"]}
+                                                      for c in da["categories"]]},
+    }
+
+
+def dwarf_views(mod: Module) -> dict:
+    """The attribution views that read the module's DWARF: `crates` (both views) and
+    `sources` (files, directories)."""
+    cr = crates_of(mod).to_json()
+    so = sources_of(mod, top_functions=5, top_lines=3).to_json()
+    return {
         "crates": {"defining": cr["defining"], "instantiating": cr["instantiating"], "code_bytes": cr["code_bytes"],
                    "hint": cr["hint"]},
         "sources": {"available": so["available"], "hint": so["hint"], "files": so["files"],
                     "directories": so["directories"], "unattributed": so["unattributed"]},
-        "data": {"bytes": da["bytes"], "categories": [{"name": c["name"], "bytes": c["bytes"], "pieces": c["pieces"]}
-                                                      for c in da["categories"]]},
     }
+
+
+def monos_view(mod: Module, *, generics: int = 10) -> dict:
+    """The attribution's `monos`: the `generics` generics with the most savings (name,
+    copies, bytes, savings; no instances) and the totals of all (`auditor.monos/1`'s)."""
+    from auditor.wasm.analysis.monos import MonosResult, module_monos
+
+    res = MonosResult(mod.file, module_monos(mod), 0)
+    res.shown = generics
+    j = res.to_json()
+    return {"bytes": j["bytes"], "savings": j["savings"],
+            "generics": [{k: x[k] for k in ("name", "copies", "bytes", "savings")} for x in j["generics"]],
+            "rest": j["rest"]}
 
 
 def top_items_rows(g: ItemGraph, n: int) -> list[dict]:
