@@ -260,3 +260,18 @@ def test_grow_bodies_from_the_parse_pairs_equal_the_item_graphs():
         assert sites == [s.to_json() for s in find_grow_sites(graph)]
         grows += len(from_pairs)
     assert grows > 0
+
+
+def test_inspect_rollup_from_each_entrys_crate_is_crates_rollup():
+    """inspect's per-crate rollup, from the crate each function entry already has, is
+    crates.rollup of the (demangled name, size) pairs: sums, counts, and the order
+    (largest first, ties by name)."""
+    from auditor.wasm.crates import crate_of, rollup
+    from auditor.wasm.inspect import _rollup
+
+    names = ["core::fmt::write", "alloc::vec::Vec<T>::push", None, "myapp::main", "<serde_json::Value as "
+             "core::fmt::Debug>::fmt", "core::ptr::drop_in_place<myapp::X>", "__rdl_alloc", "", "myapp::run",
+             "hashbrown::raw::RawTable<T>::insert", None]
+    sizes = [40, 12, 7, 12, 30, 5, 12, 3, 8, 12, 1]
+    assert _rollup(list(map(crate_of, names)), sizes) == rollup(zip(names, sizes))
+    assert _rollup([], []) == rollup([]) == []

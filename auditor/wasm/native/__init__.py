@@ -176,9 +176,9 @@ def _compiled(small: bool = True) -> tuple[Any, Any] | None:
     codescan.wasm, a table it cannot represent): then the Python pass reads everything.
     `small`: on the shared engine (`engine_()`, 256 MiB reserved per memory, bounds-checked
     loads); else on an engine with wasmtime's default 4 GiB + 32 MiB reservation, where the
-    machine code has no bounds checks (the scan takes ~0.8x the CPU: 40 instead of 50 ms
-    for a 15.7 MB code section) and which an address-space cap may refuse (`_Instance`
-    then takes the small one)."""
+    machine code has no bounds checks (the scan takes ~0.77x the CPU: 39 instead of 51 ms
+    for a 15.7 MB code section) and which an address-space cap may refuse
+    (`_new_instance` then takes the small one)."""
     try:
         table_blob()
         wasm = WASM.read_bytes()
