@@ -155,11 +155,11 @@ def _rows(chunk: list | tuple, nl: str, keys: dict) -> str | None:
     columns = []
     for k in shape:
         column = list(map(itemgetter(k), chunk))
-        ctypes = set(map(type, column))
-        if ctypes <= _SCALARS:
+        kinds = set(map(type, column))
+        if kinds <= _SCALARS:
             columns.append(_flat(column)[1:-1].split("\0"))
-        elif ctypes <= {list, tuple} or ctypes == {dict}:  # e.g. export names, mostly none
-            texts = ["{}" if dict in ctypes else "[]"] * len(column)
+        elif kinds <= {list, tuple} or kinds == {dict}:  # e.g. export names, mostly none
+            texts = ["{}" if dict in kinds else "[]"] * len(column)
             for j in compress(range(len(column)), column):  # the non-empty ones
                 texts[j] = _value(column[j], inner, keys)
             columns.append(texts)
