@@ -196,6 +196,7 @@ class InspectResult:
         sb = self.section_bytes()
         named = [f for f in self.functions if f.name]
         unnamed = [f for f in self.functions if not f.name]
+        modes = list(map(attrgetter("mode"), mod.data_segments))  # (esbuild: 98,453 segments)
         return {
             "schema": SCHEMA,
             "file": mod.file,
@@ -225,12 +226,12 @@ class InspectResult:
                 for mem in mod.memories
             ],
             "stack": self.stack(),
-            "static_data_bytes": sum(d.size for d in mod.data_segments),
+            "static_data_bytes": sum(map(attrgetter("size"), mod.data_segments)),
             "source_paths": self.source_paths(),
             "data_segments": {
                 "count": len(mod.data_segments),
-                "active": sum(1 for d in mod.data_segments if d.mode == "active"),
-                "passive": sum(1 for d in mod.data_segments if d.mode == "passive"),
+                "active": modes.count("active"),
+                "passive": modes.count("passive"),
             },
             "symbols": {"__data_end": self.global_value("__data_end"), "__heap_base": self.global_value("__heap_base")},
             "imports": [self._import(i) for i in mod.imports],
