@@ -150,15 +150,16 @@ class InspectResult:
         segs = mod.data_segments
         if not segs:
             return out
-        data, offset_of = mod.data, attrgetter("data_offset")
-        last = -1
-        for a in ANCHORS.finditer(data, segs[0].data_offset, segs[-1].data_offset + segs[-1].size):
+        data, offset_of, search = mod.data, attrgetter("data_offset"), ANCHORS.search
+        pos, end = segs[0].data_offset, segs[-1].data_offset + segs[-1].size
+        while (a := search(data, pos, end)) is not None:
             k = bisect_right(segs, a.start(), key=offset_of) - 1  # (segments are in file order)
-            if k <= last:
-                continue  # read already
-            last = k
             seg = segs[k]
-            for offset, text in find_source_paths(data, seg.data_offset, seg.data_offset + seg.size):
+            pos = seg.data_offset + seg.size
+            if a.start() >= pos:  # between two segments (the next one's header): on to it
+                pos = segs[k + 1].data_offset
+                continue
+            for offset, text in find_source_paths(data, seg.data_offset, pos):
                 out.append({"text": text.decode("utf-8", "replace"), "offset": offset, "bytes": len(text)})
         return out
 
