@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol, cast
 
 from auditor.findings import Check, Finding
 from auditor.records.inspect import InspectRecord
+from auditor.records.retained import RetainedSource
 from auditor.records.run import RunRecord
 from auditor.records.scan import (
     SCHEMA,
@@ -147,6 +148,8 @@ class ScanResult:
     passed_over: list[SkippedRecord] = field(default_factory=list)
     check: GateVerdict | None = None  # auditor.gate.budgets.CheckResult with --gate
     attribution: dict[str, Any] | None = None  # `scan --attribute VARIANT` (auditor.attribution/1)
+    # the HTML page's retained-size view of the shown variant's module (auditor.pipeline.retained)
+    retained_view: RetainedSource | None = field(default=None, repr=False, compare=False)
     _facts: ScanRecord | None = field(default=None, repr=False, compare=False)
 
     def facts(self) -> ScanRecord:

@@ -37,6 +37,7 @@ from auditor.records.check import (
     IncreaseRecord,
     LimitRecord,
 )
+from auditor.records.retained import RetainedSource
 from auditor.records.scan import ScanRecord, VariantRecord
 from auditor.rules import catalog
 from auditor.units import parse_percent_or_bytes, percent, quantity
@@ -150,6 +151,8 @@ class CheckResult:
     budgets: list[BudgetResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    # the HTML page's retained-size view of the shown variant's module (auditor.pipeline.retained)
+    retained_view: RetainedSource | None = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:

@@ -63,6 +63,7 @@ def check_report(report: str, *, config_file: str | None = None, crate_dir: str 
     from auditor.gate.report import WASM_MAGIC, load_scan
     from auditor.gate.report import crate_dir as find_crate
     from auditor.pipeline.check_module import module_scan_record, with_budgets
+    from auditor.pipeline.retained import of_record
 
     is_module = False
     if Path(report).is_file():
@@ -72,8 +73,10 @@ def check_report(report: str, *, config_file: str | None = None, crate_dir: str 
     config = load_config(Path(crate_dir) if crate_dir else (Path(".") if is_module else find_crate(scan, None)),
                          config_file=config_file)
     view = with_budgets(config, list(budget), is_module)
-    return apply_gate(plan_gate(view, baseline, max_increase), scan, report_name=report,
-                      if_configured=if_configured)
+    result = apply_gate(plan_gate(view, baseline, max_increase), scan, report_name=report,
+                        if_configured=if_configured)
+    result.retained_view = of_record("scan", lambda: scan)  # read when the HTML page asks
+    return result
 
 
 __all__ = ["GatePlan", "apply_gate", "check_report", "plan_gate"]

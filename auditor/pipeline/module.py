@@ -8,6 +8,7 @@ from pathlib import Path
 
 from auditor.config.loader import load_config
 from auditor.errors import AuditorError
+from auditor.pipeline.retained import of_module
 from auditor.rules.audit import Audited, audit
 from auditor.runtime.options import RuntimeOptions, from_config, parse_spec
 from auditor.wasm.inspect import InspectResult, inspect_file
@@ -17,7 +18,9 @@ def inspect(path: str | Path, *, compression: str = "auto", dwarf: bool = False,
             config_file: str | None = None) -> Audited[InspectResult]:
     """Read a module and apply the module rules (config found from the working directory)."""
     config = load_config(Path.cwd(), config_file=config_file)
-    return audit(inspect_file(path, compression=compression, dwarf=dwarf), config, top=top)
+    audited = audit(inspect_file(path, compression=compression, dwarf=dwarf), config, top=top)
+    audited.retained_view = of_module(audited.result.module, audited.record)  # the module inspect parsed
+    return audited
 
 
 def run(path: str | Path, *, runtime: dict[str, object] | None = None, workloads: str | None = None,

@@ -13,6 +13,7 @@ from auditor.gate.merge import MergedReport
 if TYPE_CHECKING:
     from auditor.findings import Check
     from auditor.records.inspect import InspectRecord
+    from auditor.records.retained import RetainedSource
     from auditor.records.scan import ScanRecord
     from auditor.wasm.model import Module
 
@@ -90,7 +91,12 @@ class SavedReport:
         self.baseline_record = baseline
         self.file = loose.get("file")
         self.path = path  # the report file (a relative module path is also tried next to it)
-        self.retained = retained  # the HTML page's retained-size view (`--no-retained`: off)
+        # the HTML page's retained-size view, of the module the report names (`--no-retained`: none)
+        self.retained_view: RetainedSource | None = None
+        if retained:
+            from auditor.pipeline.retained import of_record
+
+            self.retained_view = of_record(self.KIND, lambda: record, base=Path(path).parent if path else None)
 
     def to_json(self) -> ScanRecord | InspectRecord:
         return self.record

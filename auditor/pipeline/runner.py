@@ -19,7 +19,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from auditor.build import invocations
 from auditor.build import toolchain as tc_mod
@@ -39,6 +39,7 @@ from auditor.build.toolchain import TARGET, Toolchain, std_symbols
 from auditor.build.workspace import CrateInfo, cargo_config_files, config_sources
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
+from auditor.pipeline.module_file import ModuleFile
 from auditor.pipeline.plan import Plan, ProbePlan, ScanOptions, injected
 from auditor.pipeline.progress import Progress
 from auditor.pipeline.ship import ship_variant
@@ -49,6 +50,9 @@ from auditor.rules.allocator import allocator_check, resolve_siblings
 from auditor.runtime.options import RuntimeOptions, Scenario
 from auditor.runtime.options import from_config as scenarios_from_config
 from auditor.wasm.allocator import StdSymbols
+
+if TYPE_CHECKING:
+    from auditor.wasm.model import Module
 
 Task = tuple[str, Any]  # ("variant", Plan) or ("probe", ProbePlan)
 
@@ -71,15 +75,6 @@ def work_units(todo: list[Plan], probes: list[ProbePlan], jobs: int) -> list[tup
         name, big = out[i]
         out[i:i + 1] = [(name, big[: len(big) // 2]), (f"{name}~{len(out)}", big[len(big) // 2:])]
     return out
-
-
-def _identity(path: Path) -> tuple[int, int, int] | None:
-    """A file unchanged since: same inode, size and mtime (cache files are written once, by rename)."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def unshadow(text: str | None, tree: Tree) -> str | None:
@@ -109,8 +104,6 @@ class Runner:
         self.notices: list[str] = []
         self._runtime: tuple[RuntimeOptions, list[Scenario]] | None = None  # checked on first use
         self._std: StdSymbols | None = None  # the toolchain's std symbols, read on first use
-        # (path, file identity, parsed module) of the last inspect: see _allocator_code
-        self._parsed: tuple[str, tuple[int, int, int] | None, Any] | None = None
         self._ran: dict[str, tuple[RunRecord | None, str | None]] = {}  # probe key -> (record, error)
         self.toolchain_notice: str | None = None  # said once the first build settles a deferred test build
         self._tc_lock = threading.Lock()
@@ -325,17 +318,21 @@ class Runner:
             injected=injected(a), reproducible=rec.get("reproducible"), sha256=rec.get("sha256"),
         )
         if v.status == "ok":
-            module = plan.cache.path("module.wasm")
-            v.wasm_path = str(module)
+            # Each module file read here is parsed at most once: its ModuleFile goes to
+            # every step that reads it, and the first that parses keeps the parse there.
+            module = ModuleFile(plan.cache.path("module.wasm"))
+            probes = ModuleFile(plan.probe.cache.path("probes.wasm")) if plan.probe is not None else None
+            v.wasm_path = str(module.path)
             # Everything after cargo is a function of the module's bytes: kept by its sha256.
             by_module = self._by_module(rec.get("sha256"), plan.cache)
             v.wasm = self._inspect(by_module, plan, module)
-            if self.runtime_on and plan.probe is not None:
-                self._run(plan.probe, probe_rec or {}, v)
-            self._check_allocator(plan, probe_rec, v)  # on cargo's module, which keeps the most names
-            ship_variant(self, by_module, v, module)  # bindgen CLI, wasm-opt: v.wasm becomes the shipped module's
-            v.allocator_code = self._allocator_code(by_module, Path(v.wasm_path), v.wasm,
-                                                    sha=v.sha256 if v.wasm_path == str(module) else None)
+            if self.runtime_on and plan.probe is not None and probes is not None:
+                self._run(plan.probe, probe_rec or {}, v, probes)
+            self._check_allocator(plan, probe_rec, v, probes)  # on cargo's module, which keeps the most names
+            # bindgen CLI, wasm-opt: v.wasm becomes the shipped module's
+            shipped = ship_variant(self, by_module, v, module)
+            v.allocator_code = self._allocator_code(by_module, shipped, v.wasm,
+                                                    sha=v.sha256 if shipped is module else None)
         self.rep.step(v.id, "from cache" if cached else (f"built in {v.build_seconds:.1f}s" if v.status == "ok"
                                                             else "FAILED"))
         return v
@@ -349,7 +346,7 @@ class Runner:
             return fallback
         return VariantCache(self.cache_root, sha, read=self.options.use_cache, kind="modules")
 
-    def _inspect(self, cache: VariantCache, plan: Plan, module: Path) -> InspectRecord:
+    def _inspect(self, cache: VariantCache, plan: Plan, module: ModuleFile) -> InspectRecord:
         # Named where the user's own `cargo build --profile P` would put it; the real file
         # is the variant's `wasm_path` (in the cache).
         shown = f"target/{TARGET}/{plan.profile.name}/{self.crate.lib_name}.wasm"
@@ -357,20 +354,15 @@ class Runner:
         cached = cache.analysis(name)
         if cached is not None:
             return cast(InspectRecord, cached)  # written by the line below, with this code's hash in its name
-        from auditor.wasm.inspect import inspect_bytes
-
-        before = _identity(module)
-        result = inspect_bytes(module.read_bytes(), shown, self.options.compression)
-        # Parsed once: _allocator_code takes this parse while the file is unchanged.
-        self._parsed = (str(module), before, result.module) if before == _identity(module) else None
-        data = result.to_json()
+        data = module.inspect(shown, self.options.compression).to_json()  # its parse kept for the next steps
         cache.put_json(name, data)
         return data
 
-    def _check_allocator(self, plan: Plan, probe_rec: dict[str, Any] | None, v: VariantResult) -> None:
+    def _check_allocator(self, plan: Plan, probe_rec: dict[str, Any] | None, v: VariantResult,
+                         probes: ModuleFile | None) -> None:
         """allocator_check: the module's names, else its name-keeping twin (the probe
-        build serving it: same injected static, names kept), with the toolchain's std
-        symbols and the churn verdict to narrow."""
+        build serving it, `probes`: same injected static, names kept), with the
+        toolchain's std symbols and the churn verdict to narrow."""
         a = plan.allocator
         if self._std is None:
             self._std = StdSymbols(std_symbols(self.tc))
@@ -378,43 +370,38 @@ class Runner:
         det: dict[str, Any] = dict(v.wasm["allocator"]) if v.wasm else {}
         decided = det.get("name") not in (None, "unknown", "none") and not det.get("ambiguous_with")
         probe = plan.probe
-        if not decided and probe is not None and (probe_rec or {}).get("status") == "ok":
-            probes = probe.cache.path("probes.wasm")
-            if probes.is_file():
-                name = f"twin-{digest([code_hash('auditor.wasm', ('allocators.toml',)), file_sha256(probes)])[:20]}.json"
+        if not decided and probe is not None and probes is not None and (probe_rec or {}).get("status") == "ok":
+            if probes.path.is_file():
+                name = f"twin-{digest([code_hash('auditor.wasm', ('allocators.toml',)), file_sha256(probes.path)])[:20]}.json"
                 by_module = self._by_module((probe_rec or {}).get("sha256"), probe.cache)
                 cached = by_module.analysis(name)
                 if cached is not None:
                     twin = cast(AllocatorRecord, cached)
                 else:
-                    from auditor.wasm.allocator import detect_file
+                    from auditor.wasm.allocator import detect_module
 
-                    twin = detect_file(probes)
+                    twin = detect_module(probes.module())  # the runtime harness's parse, when it ran
                     by_module.put_json(name, twin)
         run: dict[str, Any] = dict(v.runtime) if v.runtime else {}
         churn = (run.get("churn") or {}).get("verdict")
         assert v.wasm is not None  # only ok variants are checked
         v.allocator_check = allocator_check(a.name, a.candidates, v.wasm, twin=twin, churn=churn, std=self._std)
 
-    def _allocator_code(self, cache: VariantCache, module: Path, wasm: InspectRecord,
+    def _allocator_code(self, cache: VariantCache, module: ModuleFile, wasm: InspectRecord,
                         sha: str | None = None) -> dict[str, Any]:
         """What the allocator costs in the shipped module's code (allocspeed; cached like inspect).
         `sha`: the module's sha256 when known (the build record's, for the measured module)."""
         # Keyed by the module too: with shipping stages, one variant has several modules.
-        parsed, self._parsed = self._parsed, None
-        if parsed is not None and (parsed[1] is None or (parsed[0], parsed[1]) != (str(module), _identity(module))):
-            parsed = None  # another file (a shipped stage's), or this one rewritten since
-        key = digest([code_hash("auditor.wasm", ("allocators.toml",)), wasm["allocator"], sha or file_sha256(module)])
+        key = digest([code_hash("auditor.wasm", ("allocators.toml",)), wasm["allocator"],
+                      sha or file_sha256(module.path)])
         name = f"alloccode-{key[:20]}.json"
         cached = cache.analysis(name)
         if cached is not None:
             return cached
         from auditor.wasm.allocator_cost import allocator_code_json
-        from auditor.wasm.parse import parse_module
 
         # the parse inspect just made of these very bytes, else a parse of the file
-        mod = parsed[2] if parsed is not None else parse_module(module.read_bytes(), str(module))
-        data = allocator_code_json(mod, dict(wasm["allocator"]))
+        data = allocator_code_json(module.module(), dict(wasm["allocator"]))
         cache.put_json(name, data)
         return data
 
@@ -432,35 +419,45 @@ class Runner:
             self._runtime = (ropts, scen)
         return self._runtime
 
-    def _run(self, probe: ProbePlan, rec: dict[str, Any], v: VariantResult) -> None:
-        """The runtime record of the variant's probe build: run once per probe build (and
-        cached with the runtime code's hash and options), shared by the variants it serves."""
+    def _run(self, probe: ProbePlan, rec: dict[str, Any], v: VariantResult, probes: ModuleFile) -> None:
+        """The runtime record of the variant's probe build (`probes`): run once per probe
+        build (and cached with the runtime code's hash and options), shared by the
+        variants it serves."""
         v.probe_build = cast(ProbeBuildRecord, probe.to_json())
         if rec.get("status") != "ok":
             first = (rec.get("error") or "not built").splitlines()[0]
             v.runtime_error = f"probe build failed: {first}"
             return
-        probes = probe.cache.path("probes.wasm")
-        v.probes_path = str(probes)
+        v.probes_path = str(probes.path)
         if probe.key not in self._ran:
             self._ran[probe.key] = self._run_probe(self._by_module(rec.get("sha256"), probe.cache), probes)
         # The same record for every variant it serves: nothing downstream modifies records
         # (the rules put findings in the scan's lists), so it is shared, not copied.
         v.runtime, v.runtime_error = self._ran[probe.key]
 
-    def _run_probe(self, cache: VariantCache, probes: Path) -> tuple[RunRecord | None, str | None]:
+    def _run_probe(self, cache: VariantCache, probes: ModuleFile) -> tuple[RunRecord | None, str | None]:
         ropts, scen = self.runtime_setup()
         name = f"runtime-{digest([code_hash('auditor.runtime'), asdict(ropts), [asdict(s) for s in scen]])[:20]}.json"
         cached = cache.analysis(name)
         if cached is not None:
             # kept by the module's bytes: the same bytes may sit in another probe entry now
-            return cast(RunRecord, {**cached, "file": str(probes)}), None  # written below, with this code's hash in its name
+            return cast(RunRecord, {**cached, "file": str(probes.path)}), None  # written below, with this code's hash in its name
         from auditor.runtime.api import run_module
 
         try:
             # A module this scan built from the user's crate: trusted as far as its build was.
-            data = run_module(probes, ropts, scen, trusted=True).to_json()
+            # The harness runs the parse kept for the twin's detection (or parses, and keeps it).
+            data = run_module(probes.path, ropts, scen, trusted=True, parsed=_parse_or_none(probes)).to_json()
         except AuditorError as e:
             return None, e.line()
         cache.put_json(name, data)
         return data, None
+
+
+def _parse_or_none(module: ModuleFile) -> Module | None:
+    """The module parsed (or the parse kept); None when it does not parse, so the runtime
+    harness reads the file itself and says why (its record, not a failed scan)."""
+    try:
+        return module.module()
+    except AuditorError:
+        return None

@@ -20,6 +20,7 @@ from auditor.config.view import ConfigView
 from auditor.pipeline.gate import apply_gate
 from auditor.pipeline.plan import Context, Plan, ScanOptions, command_rows, plan_variants, prepare
 from auditor.pipeline.progress import sigterm_as_interrupt
+from auditor.pipeline.retained import of_record
 from auditor.pipeline.runner import Runner
 from auditor.records.scan import ScanOptionsRecord, ToolchainRecord, join_id, size_delta
 from auditor.rules.engine import evaluate
@@ -77,6 +78,7 @@ def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
         allocator_source=ctx.allocator_source,
     )
     judge(result, ctx.config)
+    result.retained_view = of_record("scan", result.to_json)  # read when the HTML page asks
     if ctx.gate is not None:
         result.check = apply_gate(ctx.gate, result.facts())
         result.findings += result.check.findings

@@ -1,6 +1,9 @@
 """Shipping stages in a scan (issue 11): cargo's module -> wasm-bindgen CLI -> wasm-opt.
 
-The runner calls `Shipper.ship(plan, variant, module)` after inspecting cargo's module.
+The runner calls `ship_variant(runner, cache, variant, module)` after inspecting cargo's
+module; every module file goes from step to step as a `ModuleFile` (pipeline/module_file.py)
+with the parse the first step made (inspect, else wasm-opt's feature list), so each is
+parsed once.
 Each stage's files go in the variant's cache entry (keyed by the stage options, the tool
 versions and the input's hash), each stage gets its sizes (`stages[]` in the variant
 record), and the selected stage (default: the last one that ran, "shipped") becomes the
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,6 +24,7 @@ from auditor.build import ship as B
 from auditor.build.cache import code_hash, digest, file_sha256
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
+from auditor.pipeline.module_file import ModuleFile
 from auditor.records.inspect import InspectRecord
 
 STAGES = ("cargo", "bindgen", "wasm-opt")
@@ -92,15 +97,17 @@ class Shipper:
                 self.tools["wasm-opt"] = {"version": t.version, "path": t.path, "source": t.source}
         return cast("B.Tool | None", self._opt)
 
-    def ship(self, cache: Any, lib_name: str, module: Path, cargo_record: InspectRecord,
-             inspect: Any) -> tuple[list[dict[str, Any]], str, Path, InspectRecord]:
+    def ship(self, cache: Any, lib_name: str, module: ModuleFile, cargo_record: InspectRecord,
+             inspect: Callable[[ModuleFile, str], InspectRecord]
+             ) -> tuple[list[dict[str, Any]], str, ModuleFile, InspectRecord]:
         """Run the stages on cargo's `module`; returns (stages, selected stage name, its
-        module, its inspect record). `inspect(path, shown) -> InspectRecord` is the runner's
-        cached inspect; `cache` the variant's VariantCache."""
+        module, its inspect record). `inspect(module, shown) -> InspectRecord` is the
+        cached inspect (its parse kept on the ModuleFile); `cache` the variant's VariantCache."""
         o = self.options
-        stages: list[dict[str, Any]] = [{"name": "cargo", "tool": None, **_sizes(module, self.compression)}]
-        records: dict[str, tuple[Path, InspectRecord]] = {"cargo": (module, cargo_record)}
-        current = module
+        stages: list[dict[str, Any]] = [{"name": "cargo", "tool": None, **_sizes(module.path, self.compression)}]
+        records: dict[str, tuple[ModuleFile, InspectRecord]] = {"cargo": (module, cargo_record)}
+        current_file = module
+        current = module.path
         if o.bindgen and self.bindgen_version and (tool := self.bindgen_tool()) is not None:
             key = digest([code_hash("auditor.build.ship"), o.bindgen_target, o.bindgen_args, tool.version,
                           file_sha256(current)])[:16]
@@ -118,13 +125,14 @@ class Shipper:
                                      "target": o.bindgen_target, **_sizes(bg, self.compression)}
             stage["js"] = _sizes(js, self.compression) if js.is_file() else None
             stages.append(stage)
-            records["bindgen"] = (bg, inspect(bg, f"pkg/{bg.name}"))
+            current_file = ModuleFile(bg)
+            records["bindgen"] = (current_file, inspect(current_file, f"pkg/{bg.name}"))
             current = bg
         run_opt = o.wasm_opt if o.wasm_opt is not None else len(stages) > 1  # auto: after the CLI
         if run_opt and (opt := self.opt_tool()) is not None:
-            from auditor.wasm.features import file_features
+            from auditor.wasm.features import used_features
 
-            features = file_features(str(current))
+            features = used_features(current_file.module())  # the input's parse, made by its inspect
             key = digest([code_hash("auditor.build.ship"), o.wasm_opt_level, o.wasm_opt_args, opt.version, opt.path,
                           features, file_sha256(current)])[:16]
             out = cache.path(f"ship-opt-{key}.wasm")
@@ -140,7 +148,8 @@ class Shipper:
                                                             "source": opt.source},
                                "level": o.wasm_opt_level, "enable": B.feature_flags(features),
                                **_sizes(out, self.compression)})
-                records["wasm-opt"] = (out, inspect(out, f"pkg/{current.name}"))
+                current_file = ModuleFile(out)
+                records["wasm-opt"] = (current_file, inspect(current_file, f"pkg/{current.name}"))
                 current = out
         ran = [s["name"] for s in stages]
         chosen = ran[-1] if o.stage == "shipped" else o.stage
@@ -154,22 +163,23 @@ class Shipper:
         return stages, chosen, path, rec
 
 
-def _inspect_cached(cache: Any, compression: str, path: Path, shown: str) -> InspectRecord:
-    name = f"inspect-ship-{digest([code_hash('auditor.wasm', ('allocators.toml',)), compression, shown, file_sha256(path)])[:20]}.json"
+def _inspect_cached(cache: Any, compression: str, module: ModuleFile, shown: str) -> InspectRecord:
+    name = (f"inspect-ship-{digest([code_hash('auditor.wasm', ('allocators.toml',)), compression, shown, file_sha256(module.path)])[:20]}"
+            ".json")
     hit = cache.analysis(name)
     if hit is not None:
         return cast(InspectRecord, hit)
-    from auditor.wasm.inspect import inspect_file
-
-    data = inspect_file(path, compression=compression, display_name=shown).to_json()
+    data = module.inspect(shown, compression).to_json()  # its parse kept for the next steps
     cache.put_json(name, data)
     return data
 
 
-def ship_variant(runner: Any, cache: Any, v: Any, module: Path) -> None:
+def ship_variant(runner: Any, cache: Any, v: Any, module: ModuleFile) -> ModuleFile:
     """The runner's hook: run the shipping stages for variant `v` (cargo's `module`), then
     point `v.wasm`/`v.wasm_path` at the selected stage and record every stage in `v.stages`.
-    `cache`: where the stages' outputs are kept (the runner's entry for cargo's module)."""
+    `cache`: where the stages' outputs are kept (the runner's entry for cargo's module).
+    Returns the selected stage's module (`module` itself when no stage ran), with the
+    parse its inspect made."""
     sh = getattr(runner, "_shipper", None)
     if sh is None:
         def notice(msg: str) -> None:
@@ -181,12 +191,13 @@ def ship_variant(runner: Any, cache: Any, v: Any, module: Path) -> None:
                                        runner.options.compression, notice)
     applies = sh.options.bindgen and sh.bindgen_version is not None
     if not applies and not sh.options.wasm_opt:
-        return  # not a wasm-bindgen crate (or the CLI is off) and wasm-opt not asked for
+        return module  # not a wasm-bindgen crate (or the CLI is off) and wasm-opt not asked for
     comp = runner.options.compression
-    stages, chosen, path, rec = sh.ship(cache, runner.crate.lib_name, module, v.wasm,
-                                        lambda p, shown: _inspect_cached(cache, comp, p, shown))
+    stages, chosen, selected, rec = sh.ship(cache, runner.crate.lib_name, module, v.wasm,
+                                            lambda m, shown: _inspect_cached(cache, comp, m, shown))
     v.stages, v.stage = stages, chosen
-    v.wasm, v.wasm_path = rec, str(path)
+    v.wasm, v.wasm_path = rec, str(selected.path)
+    return selected
 
 
 def ship_commands(options: B.ShipOptions, lock_dir: Path, lib_name: str, cargo_out: str, out_dir: str,

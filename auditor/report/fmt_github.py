@@ -12,10 +12,14 @@ file, the result's markdown (and that list) is appended to it.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from auditor.errors import AuditorError
 from auditor.report.ci import Group, by_level, group_findings
 from auditor.report.escape import visible
+
+if TYPE_CHECKING:
+    from auditor.report.registry import FindingsResult
 
 _COMMAND = {"error": "error", "warning": "warning", "note": "notice"}
 _NOUN = {"error": "error", "warning": "warning", "note": "notice"}
@@ -95,7 +99,7 @@ def markdown(result) -> str:
     return render(result, "markdown")
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: FindingsResult, *, color: bool = False) -> str:
     shown, rest = select(group_findings(list(getattr(result, "findings", []) or [])))
     lines = [annotation(g.finding, g) for g in shown]
     if getattr(result, "budgets", None) == [] and getattr(result, "KIND", "") == "check":

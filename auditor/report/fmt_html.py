@@ -26,9 +26,12 @@ from auditor import __version__
 from auditor.errors import AuditorError
 from auditor.findings import Finding
 from auditor.io import log
+from auditor.records.retained import RetainedSource, shown_variant
+from auditor.report import html_retained
 from auditor.report.ci import group_findings, record_of
 from auditor.report.escape import visible
 from auditor.report.html_retained import BOXES, CHILDREN
+from auditor.report.registry import Result
 from auditor.units import human_bytes
 
 TREEMAP_FUNCTIONS = 40  # functions shown per crate in the treemap (the rest: one "other" box)
@@ -126,28 +129,16 @@ def _treemap(wasm: dict[str, Any], title: str, retained: dict[int, int] | None =
     return out
 
 
-def _retained(result: Any, kind: str, wasm: dict[str, Any], title: str, *, path: str | None = None,
-              sha256: str | None = None) -> tuple[dict[str, Any] | None, dict[int, int] | None, str | None]:
-    """(dominator treemap, retained bytes per function index, why not) for the module
-    `wasm` describes: the result's own parsed module (`inspect --format html`), else the
-    file at `path` checked against the report (auditor.report.html_retained)."""
-    from auditor.report import html_retained as hr
-    from auditor.wasm.model import Module
-
-    if getattr(result, "retained", True) is False:  # `auditor report --no-retained`
+def _retained(result: Any, title: str) -> tuple[dict[str, Any] | None, dict[int, int] | None, str | None]:
+    """(dominator treemap, retained bytes per function index, why not) of the module the
+    page breaks down: the view the flow computed (the result's `retained_view`,
+    auditor/pipeline/retained.py), formatted here; none when the result has no source
+    (`auditor report --no-retained`)."""
+    source: RetainedSource | None = getattr(result, "retained_view", None)
+    if source is None:
         return None, None, None
-    mod = getattr(getattr(result, "result", None), "module", None) if kind == "inspect" else None
-    why = None
-    if not isinstance(mod, Module):
-        report_path = getattr(result, "path", None)
-        base = Path(report_path).parent if report_path else None
-        mod, why = hr.module_for(path, wasm, sha256=sha256, base=base)
-    if mod is None:
-        return None, None, why
-    crates = {int(f["index"]): str(f["crate"]) for f in wasm.get("functions", []) or []
-              if isinstance(f, dict) and isinstance(f.get("index"), int) and f.get("crate")}
-    tree, by_function = hr.retained_view(mod, title, crates=crates)
-    return tree, by_function, None
+    view = source()
+    return (html_retained.treemap(view.tree, title) if view.tree else None), view.by_function, view.why
 
 
 def _curves(scan_variants: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -276,14 +267,10 @@ def page_data(result: Any) -> tuple[str, list[tuple[str, str]], dict[str, Any], 
             summary.append(("budgets", "passed" if rec.get("passed") else "failed"))
         charts["heatmap"] = _heatmap(scan)
         # the treemap needs names: the recommended variant, unless a stripped build has none
-        with_wasm = [v for v in variants if v.get("wasm")]
-        pick = max(with_wasm, key=lambda v: ((v["wasm"].get("named_functions") or {}).get("count", 0) > 0,
-                                             v.get("id") == rec_v), default=None)
+        pick = shown_variant(scan)
         if pick:
             vid = pick.get("id") or title
-            # a later shipping stage (bindgen, wasm-opt) is not the file `sha256` is of
-            sha = pick.get("sha256") if pick.get("stage") in (None, "cargo") else None
-            tree, by_function, why = _retained(result, kind, pick["wasm"], vid, path=pick.get("wasm_path"), sha256=sha)
+            tree, by_function, why = _retained(result, vid)
             charts["treemap"] = _treemap(pick["wasm"], vid, by_function)
             if charts["treemap"]:
                 charts["treemap"]["variant"] = pick.get("id")
@@ -298,7 +285,7 @@ def page_data(result: Any) -> tuple[str, list[tuple[str, str]], dict[str, Any], 
         summary = [("file", title), ("bytes", str(rec.get("bytes", ""))), ("gzip", str(rec.get("gzip", ""))),
                    ("brotli", str(rec.get("brotli", ""))), ("functions", str(rec.get("function_count", "")))]
         if kind == "inspect" and rec.get("functions") is not None:
-            tree, by_function, retained_note = _retained(result, kind, rec, Path(title).name, path=rec.get("file"))
+            tree, by_function, retained_note = _retained(result, Path(title).name)
             charts["retained"] = tree
         else:
             by_function = None
@@ -465,7 +452,7 @@ _CHART_SECTIONS = [
 ]
 
 
-def render(result: Any, *, color: bool = False) -> str:
+def render(result: Result, *, color: bool = False) -> str:
     title, summary, charts, sections = page_data(result)
     js = plotly_js()
     body = [f'<section><dl class="summary">{"".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in summary)}'

@@ -15,10 +15,14 @@ byte cannot make the document unparsable.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
 
 from auditor.findings import Check, Finding
 from auditor.report.ci import record_of
 from auditor.report.escape import xml_text
+
+if TYPE_CHECKING:
+    from auditor.report.registry import FindingsResult
 
 
 def _checks(result) -> list[Check]:
@@ -114,7 +118,7 @@ def to_xml(result) -> ET.Element:
     return root
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: FindingsResult, *, color: bool = False) -> str:
     root = to_xml(result)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -7,10 +7,15 @@ The small table/escaping helpers here are shared by the per-kind markdown module
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from auditor.report.registry import FindingsResult
+
 LEVEL_MARK = {"error": "❌ error", "warning": "⚠️ warning", "note": "ℹ️ note"}
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: FindingsResult, *, color: bool = False) -> str:
     return generic(result)
 
 

@@ -13,10 +13,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from auditor import __version__
 from auditor.report.ci import Group, category, default_file, fingerprint, group_findings, record_of
+
+if TYPE_CHECKING:
+    from auditor.report.registry import FindingsResult
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/wasm-auditor/auditor"
@@ -141,5 +145,5 @@ def to_sarif(result) -> dict:
     }
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: FindingsResult, *, color: bool = False) -> str:
     return json.dumps(to_sarif(result), indent=2, ensure_ascii=False) + "\n"

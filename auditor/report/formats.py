@@ -2,11 +2,14 @@
 
 A new format: write `auditor/report/<name>.py` with `render(result, *, color=False) -> str`
 and add one line below (`ANY` for every kind, or one line per kind it writes); commands
-offering that kind list it under `--format` at once. A new result kind: give the result
+offering that kind list it under `--format` at once. Give it its typed slot in the
+`TYPE_CHECKING` block at the end (mypy checks it against the kind's result type). A new result kind: give the result
 a `KIND` and `to_json()`, declare the kind below, and register its renderers.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from auditor.report.escape import TERMINAL_FILTER
 from auditor.report.registry import ANY, Lazy, Registry
@@ -60,3 +63,95 @@ for _kind in ("scan", "check", "inspect", "run"):
 # markdown page raw: the whole output of these formats goes through report/escape.py.
 for _fmt in ("text", "markdown", "github"):
     REGISTRY.filter(_fmt, TERMINAL_FILTER)
+
+
+# Each renderer checked against its kind's result type (mypy only: at run time the
+# renderers stay lazy). One line per registration above, `<module>.<function>` as in its
+# Lazy; a generic (ANY) renderer once per kind it serves. tests/test_renderer_types.py
+# checks that every registration has its line here.
+if TYPE_CHECKING:
+    from auditor.build.cache_targets import CacheReport
+    from auditor.build.doctor import DoctorResult
+    from auditor.build.result import CommandList, ScanResult
+    from auditor.config.loader import ConfigResult
+    from auditor.gate.budgets import CheckResult
+    from auditor.gate.diff import DiffResult
+    from auditor.gate.merge import MergedReport
+    from auditor.report import (
+        fmt_github,
+        fmt_html,
+        fmt_json,
+        fmt_junit,
+        fmt_markdown,
+        fmt_sarif,
+        markdown_check,
+        markdown_config,
+        markdown_diff,
+        markdown_inspect,
+        markdown_lint,
+        markdown_run,
+        markdown_scan,
+        text_cache,
+        text_check,
+        text_commands,
+        text_config,
+        text_deep,
+        text_diff,
+        text_doctor,
+        text_fix,
+        text_inspect,
+        text_lint,
+        text_rules,
+        text_run,
+        text_scan,
+    )
+    from auditor.report.registry import Renderer
+    from auditor.rules.audit import Audited
+    from auditor.rules.catalog import RuleList
+    from auditor.rules.fix import FixResult
+    from auditor.rules.lint import LintResult
+    from auditor.runtime.api import RunResult
+    from auditor.wasm.analysis.monos import MonosResult
+    from auditor.wasm.analysis.results import (
+        CratesResult,
+        DataResult,
+        DominatorsResult,
+        GarbageResult,
+        PathsResult,
+        SourcesResult,
+        TopResult,
+    )
+    from auditor.wasm.inspect import InspectResult
+
+    Inspected = Audited[InspectResult]
+    Ran = Audited[RunResult]
+
+    _text: tuple[Renderer[Inspected], Renderer[Ran], Renderer[ScanResult], Renderer[LintResult],
+                 Renderer[CheckResult], Renderer[DiffResult], Renderer[ConfigResult], Renderer[DoctorResult],
+                 Renderer[CommandList], Renderer[RuleList], Renderer[FixResult], Renderer[CacheReport]] = (
+        text_inspect.render, text_run.render, text_scan.render, text_lint.render, text_check.render,
+        text_diff.render, text_config.render, text_doctor.render, text_commands.render, text_rules.render,
+        text_fix.render, text_cache.render)
+    _deep: tuple[Renderer[TopResult], Renderer[DominatorsResult], Renderer[PathsResult], Renderer[GarbageResult],
+                 Renderer[MonosResult], Renderer[CratesResult], Renderer[SourcesResult], Renderer[DataResult]] = (
+        text_deep.render_top, text_deep.render_dominators, text_deep.render_paths, text_deep.render_garbage,
+        text_deep.render_monos, text_deep.render_crates, text_deep.render_sources, text_deep.render_data)
+    _json: tuple[Renderer[Inspected], Renderer[Ran], Renderer[ScanResult], Renderer[LintResult],
+                 Renderer[CheckResult], Renderer[DiffResult], Renderer[ConfigResult], Renderer[DoctorResult],
+                 Renderer[CommandList], Renderer[RuleList], Renderer[MergedReport], Renderer[FixResult],
+                 Renderer[CacheReport], Renderer[TopResult], Renderer[DominatorsResult], Renderer[PathsResult],
+                 Renderer[GarbageResult], Renderer[MonosResult], Renderer[CratesResult], Renderer[SourcesResult],
+                 Renderer[DataResult]] = (fmt_json.render,) * 21
+    _markdown: tuple[Renderer[Inspected], Renderer[ScanResult], Renderer[Ran], Renderer[LintResult],
+                     Renderer[CheckResult], Renderer[DiffResult], Renderer[ConfigResult]] = (
+        markdown_inspect.render, markdown_scan.render, markdown_run.render, markdown_lint.render,
+        markdown_check.render, markdown_diff.render, markdown_config.render)
+    # the generic renderers of kinds with findings: inspect, run, scan, lint, check
+    _generic: tuple[Renderer[Inspected], Renderer[Ran], Renderer[ScanResult], Renderer[LintResult],
+                    Renderer[CheckResult]]
+    _generic = (fmt_markdown.render,) * 5
+    _generic = (fmt_sarif.render,) * 5
+    _generic = (fmt_junit.render,) * 5
+    _generic = (fmt_github.render,) * 5
+    _html: tuple[Renderer[ScanResult], Renderer[CheckResult], Renderer[Inspected], Renderer[Ran]] = (
+        fmt_html.render,) * 4

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditor.gate.diff import DETAILS
 from auditor.report import show
 from auditor.report.fmt_markdown import cell, code, table
 from auditor.report.markdown_blocks import MARKER, change, module_details, size
+
+if TYPE_CHECKING:
+    from auditor.gate.budgets import CheckResult
 
 
 def _title(result) -> str:
@@ -81,7 +85,7 @@ def details_section(result) -> list[str]:
     return out
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: CheckResult, *, color: bool = False) -> str:
     out = [MARKER, _title(result), ""]
     s = result.summary()
     against = f"baseline `{Path(result.baseline_file).name}`" if result.baseline_file else "no baseline"

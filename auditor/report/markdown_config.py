@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from auditor.report.fmt_markdown import cell, code, table
 from auditor.report.text_config import _value
 
+if TYPE_CHECKING:
+    from auditor.config.loader import ConfigResult
 
-def render(result, *, color: bool = False) -> str:
+
+def render(result: ConfigResult, *, color: bool = False) -> str:
     cfg = result.config
     out = [f"## auditor config — {code(result.crate_dir)}", ""]
     if cfg.layers:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from auditor.gate.diff import DETAILS as MAX_DETAILS  # breakdowns per comment, as check's
 from auditor.report.fmt_markdown import code, table
 from auditor.report.markdown_blocks import MARKER, change, module_details, size
+
+if TYPE_CHECKING:
+    from auditor.gate.diff import DiffResult
 
 BYTES = ("raw", "gzip", "brotli", "code", "data", "custom")
 
@@ -13,7 +18,7 @@ def _plain(n) -> str:
     return "—" if n is None else f"{n:,}"
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: DiffResult, *, color: bool = False) -> str:
     out = [MARKER, f"## Size diff: {code(result.old)} → {code(result.new)}", ""]
     if result.variants:
         rows = []

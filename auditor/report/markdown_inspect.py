@@ -3,9 +3,15 @@ allocator, biggest crates and functions, findings."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from auditor.report.fmt_markdown import cell, code, counts_line, findings_table, help_details, table
 from auditor.report.show import function_label
 from auditor.units import human_bytes
+
+if TYPE_CHECKING:
+    from auditor.rules.audit import Audited
+    from auditor.wasm.inspect import InspectResult
 
 
 def _size(n) -> str:
@@ -14,7 +20,7 @@ def _size(n) -> str:
     return f"{n:,} B" if n < 1024 else f"{n:,} B ({human_bytes(n)})"  # not "8 B (8 B)"
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: Audited[InspectResult], *, color: bool = False) -> str:
     j = result.to_json()
     st = j["section_totals"]
     out = [f"## auditor inspect — {code(j['file'])}", ""]

@@ -4,22 +4,28 @@ change against the baseline and the top changed functions when `scan --gate` ran
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from auditor.gate.metrics import METRICS, figure
 from auditor.records.scan import variant_id
 from auditor.report.fmt_markdown import cell, code, table
 from auditor.report.markdown_blocks import MARKER, change, size
 from auditor.report.speed_blocks import tradeoff_markdown
 
+if TYPE_CHECKING:
+    from auditor.build.result import ScanResult
 
-def _pages(wasm: dict | None) -> str:
+
+def _pages(wasm: Mapping[str, Any] | None) -> str:
     if not wasm or not wasm.get("memories"):
         return "—"
     m = wasm["memories"][0]
     return f"{m['initial_pages']} / {'∞' if m['max_pages'] is None else m['max_pages']}"
 
 
-def render(result, *, color: bool = False) -> str:
-    data = result.to_json()
+def render(result: ScanResult, *, color: bool = False) -> str:
+    data: Mapping[str, Any] = result.to_json()  # as written (hand-made and merged reports too)
     crate = data.get("crate")
     name = crate.get("name") if isinstance(crate, dict) else crate
     variants = data["variants"]

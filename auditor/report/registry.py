@@ -23,9 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from auditor.errors import AuditorError
+
+if TYPE_CHECKING:
+    from auditor.findings import Check, Finding
 
 ANY = "*"
 
@@ -39,6 +42,14 @@ class Result(Protocol):
     def KIND(self) -> str: ...  # noqa: N802  (a class constant on most results)
 
     def to_json(self) -> Any: ...
+
+
+class FindingsResult(Result, Protocol):
+    """A result of a kind declared with `findings=True`: what the generic renderers of
+    such kinds (SARIF, JUnit, GitHub annotations, the markdown summary) read."""
+
+    findings: list[Finding]
+    checks: list[Check]
 
 
 class Renderer(Protocol[R_contra]):

@@ -7,6 +7,9 @@ but labelled as noisy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from auditor.report.table import human_bytes, table
 
 ROLES = (("smallest", "smallest"), ("fastest", "fastest"), ("most_efficient", "most heap-efficient"),
@@ -86,7 +89,7 @@ def tradeoff_lines(t: dict | None) -> list[str]:
     return out
 
 
-def speed_cells(runtime: dict | None) -> list[str]:
+def speed_cells(runtime: Mapping[str, Any] | None) -> list[str]:
     """Fuel per action, heap efficiency: the two scan-table columns of one variant."""
     s = (runtime or {}).get("speed") or {}
     return [_num(s.get("fuel_per_action"), "{:,.0f}"), _num(s.get("heap_efficiency"), "{:.1%}")]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING
 
 from auditor.units import human_bytes
 
+if TYPE_CHECKING:
+    from auditor.build.cache_targets import CacheReport
 
-def render(result, *, color: bool = False) -> str:
+
+def render(result: CacheReport, *, color: bool = False) -> str:
     j = result.to_json()
     out = [f"cache: {j['path']}"]
     for t in j["removed"]:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from auditor.report import show
 from auditor.report.table import table
+
+if TYPE_CHECKING:
+    from auditor.gate.budgets import CheckResult
 
 _STYLE = {"pass": "green", "fail": "red", "error": "red", "skip": "yellow"}
 
@@ -15,7 +20,7 @@ def _status(status: str, color: bool) -> str:
     return click.style(word, fg=_STYLE.get(status), bold=True) if color else word
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: CheckResult, *, color: bool = False) -> str:
     data = result.to_json()
     crate = data.get("crate")
     name = f"{crate.get('name', '?')} {crate.get('version', '')}".strip() if isinstance(crate, dict) else str(crate)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from auditor.manifest.toml import key as _key
 from auditor.manifest.toml import literal
+
+if TYPE_CHECKING:
+    from auditor.config.loader import ConfigResult
 
 
 def _value(v) -> str:
     return "none" if v is None else literal(v)
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: ConfigResult, *, color: bool = False) -> str:
     cfg = result.config
     items = cfg.items()
     out = [f"# effective auditor configuration for {result.crate_dir}"]

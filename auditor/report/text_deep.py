@@ -13,9 +13,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.report.table import human_bytes, table
+
+if TYPE_CHECKING:
+    from auditor.wasm.analysis.monos import MonosResult
+    from auditor.wasm.analysis.results import (
+        CratesResult,
+        DataResult,
+        DominatorsResult,
+        GarbageResult,
+        PathsResult,
+        SourcesResult,
+        TopResult,
+    )
 
 NAME_WIDTH = 100
 
@@ -48,7 +60,7 @@ def _head(j: Mapping[str, Any], what: str, color: bool) -> str:
 
 # --------------------------------------------------------------------------- top
 
-def render_top(result: Any, *, color: bool = False) -> str:
+def render_top(result: TopResult, *, color: bool = False) -> str:
     j = result.to_json()
     total = j["bytes"]
     key = j["sort"]
@@ -67,7 +79,7 @@ def render_top(result: Any, *, color: bool = False) -> str:
 
 # --------------------------------------------------------------------------- dominators
 
-def render_dominators(result: Any, *, color: bool = False) -> str:
+def render_dominators(result: DominatorsResult, *, color: bool = False) -> str:
     j = result.to_json()
     total = j["bytes"]
     start = f"from {safe(j['root'])}" if j["root"] else "from the roots (exports, start, sections, custom sections)"
@@ -88,7 +100,7 @@ def render_dominators(result: Any, *, color: bool = False) -> str:
 
 # --------------------------------------------------------------------------- paths
 
-def render_paths(result: Any, *, color: bool = False) -> str:
+def render_paths(result: PathsResult, *, color: bool = False) -> str:
     j = result.to_json()
     out = [_head(j, f"why is {safe(j['query'])!s} here? shortest paths from the roots", color)]
     if j["matched"] > len(j["items"]):
@@ -110,9 +122,9 @@ def render_paths(result: Any, *, color: bool = False) -> str:
 
 # --------------------------------------------------------------------------- garbage
 
-def render_garbage(result: Any, *, color: bool = False) -> str:
+def render_garbage(result: GarbageResult, *, color: bool = False) -> str:
     # the record without its item list: only the rows shown are named (demangled)
-    j = {"file": result.file, "bytes": result.bytes,
+    j: dict[str, Any] = {"file": result.file, "bytes": result.bytes,
          "data_segments": {"items": result.data_items, "bytes": result.data_bytes}}
     total = result.bytes_total
     items = result.items
@@ -138,7 +150,7 @@ def render_garbage(result: Any, *, color: bool = False) -> str:
 
 # --------------------------------------------------------------------------- monos
 
-def render_monos(result: Any, *, color: bool = False) -> str:
+def render_monos(result: MonosResult, *, color: bool = False) -> str:
     j = result.to_json()
     gens = j["generics"]
     out = [_head(j, f"{len(result.generics):,} generic functions with 2+ copies: {j['bytes']:,} bytes, "
@@ -172,7 +184,7 @@ def _crate_rows(rows: list[Mapping[str, Any]], code: int, limit: int = 0) -> str
     return text
 
 
-def render_crates(result: Any, *, color: bool = False) -> str:
+def render_crates(result: CratesResult, *, color: bool = False) -> str:
     j = result.to_json()
     code = j["code_bytes"]
     out = [_head(j, f"code section {code:,} bytes per crate", color)]
@@ -192,7 +204,7 @@ def render_crates(result: Any, *, color: bool = False) -> str:
 
 # --------------------------------------------------------------------------- sources
 
-def render_sources(result: Any, *, color: bool = False) -> str:
+def render_sources(result: SourcesResult, *, color: bool = False) -> str:
     j = result.to_json()
     code = j["code_bytes"]
     out = [_head(j, f"code section {code:,} bytes per source file (DWARF line tables)", color)]
@@ -235,7 +247,7 @@ _CATEGORY_TEXT = {"panic_messages": "panic messages", "source_paths": "source pa
                   "tables": "tables (pointers, Locations, &str arrays)", "rest": "rest (numbers, padding, statics)"}
 
 
-def render_data(result: Any, *, color: bool = False) -> str:
+def render_data(result: DataResult, *, color: bool = False) -> str:
     j = result.to_json()
     total = j["bytes"]
     out = [_head(j, f"data segments {total:,} bytes by what they hold", color)]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from auditor.report.table import table
 from auditor.units import percent
+
+if TYPE_CHECKING:
+    from auditor.gate.diff import DiffResult
 
 
 def num(value, unit: str = "B") -> str:
@@ -47,7 +52,7 @@ _DEEP = (("retained", "Retained size per item (what goes with it)", "item"),
          ("directories", "Code per source directory (DWARF)", "directory"))
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: DiffResult, *, color: bool = False) -> str:
     out = [f"diff {result.old} ({result.old_kind}) -> {result.new} ({result.new_kind})"]
     if result.variants:
         rows = []

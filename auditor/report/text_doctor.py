@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from auditor.build.doctor import DoctorResult
+    from auditor.build.toolchain import Toolchain
+
 
 def _mark(ok: bool | None, color: bool) -> str:
     text = {True: "yes", False: "no", None: "-"}[ok]
@@ -10,7 +16,7 @@ def _mark(ok: bool | None, color: bool) -> str:
     return f"\033[{'32' if ok else '31'}m{text}\033[0m"
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: DoctorResult, *, color: bool = False) -> str:
     out = ["Rust toolchains (tried in this order)" + (" - CARGO/RUSTC set, only that pair is used" if result.explicit else "")]
     if not result.toolchains:
         out.append("  none found")
@@ -41,7 +47,7 @@ def render(result, *, color: bool = False) -> str:
             out.append(f"  {' ' * width}       fix: {t.fix}")
     out.append("")
     if result.scan_ready:
-        out.append(f"ready: auditor scan will use {result.selected.label()}")
+        out.append(f"ready: auditor scan will use {cast('Toolchain', result.selected).label()}")  # set when ready
     else:
         out.append(f"not ready: {result.reason}")
     return "\n".join(out) + "\n"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.report.show import function_label
 from auditor.report.table import human_bytes, table
+
+if TYPE_CHECKING:
+    from auditor.rules.audit import Audited
+    from auditor.wasm.inspect import InspectResult
 
 NAME_WIDTH = 110
 
@@ -27,7 +31,7 @@ def _warn(s: str, color: bool) -> str:
     return f"\033[33m{s}\033[0m" if color else s
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: Audited[InspectResult], *, color: bool = False) -> str:
     j = result.to_json()
     total = j["bytes"]
     out: list[str] = []

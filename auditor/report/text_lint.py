@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from auditor.report.table import wrap
+
+if TYPE_CHECKING:
+    from auditor.rules.lint import LintResult
 
 _LEVEL_COLOR = {"error": "red", "warning": "yellow", "note": "cyan"}
 
@@ -35,7 +40,7 @@ def summary(counts: dict, where: str) -> str:
     return (", ".join(parts) if parts else "no findings") + where
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: LintResult, *, color: bool = False) -> str:
     blocks = [diagnostic(f, color) for f in result.findings]
     n = len(result.manifests)
     where = f" ({result.profile} profile, {n} workspace{'s' if n != 1 else ''}: {', '.join(result.manifests)})"

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from auditor.report.speed_blocks import allocator_code_lines, speed_lines
 from auditor.report.table import human_bytes, table
 from auditor.units import PAGE
+
+if TYPE_CHECKING:
+    from auditor.rules.audit import Audited
+    from auditor.runtime.api import RunResult
 
 _BAD = {"leak", "page-per-alloc", "wasteful", "grow", "failed", "out-of-bounds", "timeout", "trap",
         "stack-overflow"}
@@ -38,7 +44,7 @@ def _ramp_line(label: str, r: dict, color: bool) -> str:
     return text
 
 
-def render(result, *, color: bool = False) -> str:
+def render(result: Audited[RunResult], *, color: bool = False) -> str:
     j = result.to_json()
     o = j["options"]
     m = j["module"]

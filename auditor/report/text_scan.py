@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
 from auditor.report.speed_blocks import speed_cells, tradeoff_lines
 from auditor.report.table import human_bytes, table
 
+if TYPE_CHECKING:
+    from auditor.build.result import ScanResult
+    from auditor.gate.budgets import CheckResult
 
-def _code_cell(code: dict | None) -> str:
+
+def _code_cell(code: Mapping[str, Any] | None) -> str:
     """The allocator's own code in the shipped module (a lower bound; "-" unattributed)."""
     return "-" if not code or code.get("method") == "none" else human_bytes(code["bytes"])
 
@@ -15,7 +22,7 @@ def _style(s: str, code: str, color: bool) -> str:
     return f"\033[{code}m{s}\033[0m" if color else s
 
 
-def _delta(d: dict | None) -> str:
+def _delta(d: Mapping[str, Any] | None) -> str:
     if not d or not d.get("raw"):
         return "-"
     raw = d["raw"]
@@ -25,7 +32,7 @@ def _delta(d: dict | None) -> str:
     return f"{raw['bytes']:+,}{pct}"
 
 
-def _allocator(check: dict | None) -> str:
+def _allocator(check: Mapping[str, Any] | None) -> str:
     if not check:
         return "-"
     detected = check.get("detected") or "?"
@@ -40,7 +47,7 @@ def _allocator(check: dict | None) -> str:
     return detected
 
 
-def _pages(fig: dict) -> str:
+def _pages(fig: Mapping[str, Any]) -> str:
     if fig["initial_pages"] is None:
         return "-"
     return f"{fig['initial_pages']}/{'-' if fig['max_pages'] is None else fig['max_pages']}"
@@ -56,7 +63,7 @@ def _settings(settings: dict) -> str:
         f" (on top of [profile.{settings['inherits']}])" if settings.get("inherits") else "")
 
 
-def _origin(profile: str, allocator: str, j: dict) -> list[str]:
+def _origin(profile: str, allocator: str, j: Mapping[str, Any]) -> list[str]:
     """The settings and allocator behind a variant, as the user would write them."""
     out = []
     prof = next((p for p in j["profiles"] if p["name"] == profile), None)
@@ -130,8 +137,8 @@ def _failure_groups(failed) -> list[tuple[list[str], str]]:
     return [(ids, err) for err, ids in groups.items()]
 
 
-def render(result, *, color: bool = False) -> str:
-    j = result.to_json()
+def render(result: ScanResult, *, color: bool = False) -> str:
+    j: Mapping[str, Any] = result.to_json()  # as written (hand-made and merged reports too)
     crate, tc = j["crate"], j["toolchain"]
     small = result.smallest()
     out = [_style(f"{crate['name']} {crate['version']} ({crate['manifest_path']})", "1", color)
@@ -146,7 +153,7 @@ def render(result, *, color: bool = False) -> str:
             rows.append([mark, v.id, "FAILED", "", "", "", "", "", "", "", "", first[:60]])
             failed.append(v)
             continue
-        f = v.figures()
+        f = cast("dict[str, int | None]", v.figures())  # an ok variant's
         rows.append([mark, v.id, human_bytes(f["raw"]), human_bytes(f["gzip"]), human_bytes(f["brotli"]),
                      human_bytes(f["code"]), human_bytes(f["data"]), human_bytes(f["custom"]), _pages(f),
                      _allocator(v.allocator_check),
@@ -168,7 +175,8 @@ def render(result, *, color: bool = False) -> str:
     out += stage_lines(result.variants)
     if small is not None:
         d = _delta(small.delta)
-        out.append(_style(f"smallest: {small.id}, {small.wasm['bytes']:,} bytes ({human_bytes(small.wasm['bytes'])})"
+        small_bytes = cast("Mapping[str, Any]", small.wasm)["bytes"]
+        out.append(_style(f"smallest: {small.id}, {small_bytes:,} bytes ({human_bytes(small_bytes)})"
                           + (f", {d} vs {j['baseline_variant']}" if d != "-" and small.id != j["baseline_variant"] else ""),
                           "1", color))
         out += _origin(small.profile, small.allocator, j)
@@ -197,7 +205,8 @@ def render(result, *, color: bool = False) -> str:
             out.append(f"  passed over: {sk['reason']} ({_variants(sk['variants'], 3)})")
     mism = [v for v in result.variants if v.allocator_check and v.allocator_check["status"] == "mismatch"]
     for v in mism:
-        out.append(_style(f"allocator mismatch in {v.id}: {v.allocator_check['message']}", "33", color))
+        out.append(_style(f"allocator mismatch in {v.id}: {cast('Mapping[str, Any]', v.allocator_check)['message']}",
+                          "33", color))
     nonrepro = [v.id for v in result.variants if v.reproducible is False]
     if nonrepro:
         out.append(_style(f"not byte-identical when rebuilt: {', '.join(nonrepro)}", "33", color))
@@ -212,7 +221,7 @@ def render(result, *, color: bool = False) -> str:
             if v.runtime_error:
                 rt_rows.append([v.id, probed, v.runtime_error[:70], "", "", "", "", "", "", "", ""])
             continue
-        r = v.runtime
+        r: Mapping[str, Any] = v.runtime
         oom, churn, frag, realloc = (r.get(k) or {} for k in ("oom", "churn", "fragmentation", "realloc"))
         slope = churn.get("slope")
         overhead = realloc.get("overhead")
@@ -249,7 +258,7 @@ def render(result, *, color: bool = False) -> str:
     if result.check is not None:
         from auditor.report import text_check
 
-        out += ["", text_check.render(result.check, color=color).rstrip()]
+        out += ["", text_check.render(cast("CheckResult", result.check), color=color).rstrip()]
     if j.get("attribution"):
         from auditor.report.text_deep import attribution_lines
 

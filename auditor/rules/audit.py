@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from auditor.config.view import ConfigView
 from auditor.findings import Check, Finding, exit_code
+from auditor.records.retained import RetainedSource
 from auditor.rules.engine import evaluate
 from auditor.wasm.reader import gc_paused
 
@@ -40,6 +41,8 @@ class Audited(Generic[R]):
     findings: list[Finding] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     top: int = 20  # inspect's text and markdown: how many of the largest functions to list (0 = all)
+    # the HTML page's retained-size view of the module (auditor.pipeline.retained; inspect only)
+    retained_view: RetainedSource | None = field(default=None, repr=False, compare=False)
 
     @property
     def KIND(self) -> str:  # noqa: N802  (the report registry reads every result's KIND)

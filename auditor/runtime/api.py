@@ -35,7 +35,7 @@ from auditor.runtime.harness import Harness, InstantiateError
 from auditor.runtime.options import REPORT_KEYS, WORKLOADS, RuntimeOptions, Scenario
 from auditor.runtime.sandbox import Limits, SandboxStop, default_limits
 from auditor.runtime.static import static_facts
-from auditor.wasm.model import WASM_BINDGEN_MODULES
+from auditor.wasm.model import WASM_BINDGEN_MODULES, Module
 
 __all__ = ["SCHEMA", "WORKLOADS", "RunResult", "RuntimeOptions", "run_module", "workload_cap"]
 
@@ -224,11 +224,13 @@ def _workload(kind: str, h: Harness, entry: Entry, options: RuntimeOptions, grow
 
 def run_module(path: str | Path, options: RuntimeOptions | None = None,
                scenarios: tuple[Scenario, ...] | list[Scenario] = (), limits: Limits | None = None,
-               trusted: bool = False) -> RunResult:
+               trusted: bool = False, parsed: Module | None = None) -> RunResult:
     """Run every workload and scenario on one module; same module + options = same numbers.
     `limits`: the sandbox's bounds (default: `[sandbox]` in rules/runtime.toml). `trusted`:
     a module auditor built from the user's crate (a scan's probe build), which may be
-    compiled in-process (`Limits.trusted_in_process`)."""
+    compiled in-process (`Limits.trusted_in_process`). `parsed`: the wasm stage's parse of
+    the file at `path`, when the caller has made one (a scan hands it over): its bytes
+    are run and it is the harness's reading, not parsed again."""
     options = options or RuntimeOptions()
     limits = limits or default_limits()
     path = Path(path)
@@ -237,7 +239,7 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
     cap = options.memory_limit_pages
     try:
         harness = Harness(path, fuel=options.fuel, timeout=options.timeout, unknown_imports=options.unknown_imports,
-                          capture_bytes=options.capture_bytes, limits=limits, trusted=trusted)
+                          capture_bytes=options.capture_bytes, limits=limits, trusted=trusted, parsed=parsed)
     except SandboxStop as stop:
         return _stopped(path, options, scenarios, stop, limits, t0)
     with harness as h:

@@ -234,14 +234,18 @@ class Harness:
     """A compiled module plus everything needed to open capped sessions on it."""
 
     def __init__(self, path: Path, *, fuel: int, timeout: float | None, unknown_imports: str,
-                 capture_bytes: int = 65536, limits: Limits | None = None, trusted: bool = False):
+                 capture_bytes: int = 65536, limits: Limits | None = None, trusted: bool = False,
+                 parsed: Module | None = None):
         self.path = Path(path)
-        if self.path.is_dir():
+        if parsed is not None:  # the caller's parse of this file (run_module's `parsed`): its bytes
+            data = parsed.data
+        elif self.path.is_dir():
             raise AuditorError("is a directory, not a .wasm file", str(path))
-        try:
-            data = self.path.read_bytes()
-        except OSError as e:
-            raise AuditorError(f"cannot read: {e.strerror}", str(path)) from None
+        else:
+            try:
+                data = self.path.read_bytes()
+            except OSError as e:
+                raise AuditorError(f"cannot read: {e.strerror}", str(path)) from None
         # wasmtime.Module also accepts WAT text: refuse anything that is not a binary module.
         if data[:4] != b"\0asm":
             got = data[:4].hex(" ") if data else "an empty file"
@@ -256,12 +260,13 @@ class Harness:
         self.limits = limits or default_limits()
         # The wasm stage's reading of the same bytes, parsed once for the whole run: the
         # nesting pre-check, the signatures here, the static OOM facts (runtime.static).
-        self.ir: Module | None = None
+        self.ir: Module | None = parsed
         self.ir_error: str | None = None
-        try:
-            self.ir = parse_module(data, str(path))
-        except AuditorError as e:
-            self.ir_error = e.line()
+        if parsed is None:
+            try:
+                self.ir = parse_module(data, str(path))
+            except AuditorError as e:
+                self.ir_error = e.line()
         self.compile_seconds: float | None = None
         self.compile_peak_rss: int | None = None
         self.engine = wasmtime.Engine(engine_config(epoch=bool(timeout)))

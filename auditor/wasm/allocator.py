@@ -26,9 +26,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from auditor.data import load_rules_file
 from auditor.records.inspect import AllocatorRecord, EvidenceRecord
+
+if TYPE_CHECKING:
+    from auditor.wasm.model import Module
 
 _LEAD = "<&*( "
 _QUALIFIERS = ("mut ", "const ", "dyn ", "impl ")
@@ -311,9 +315,14 @@ def detect_file(path) -> AllocatorRecord:
     sizes, compression or grow-site analysis."""
     from pathlib import Path
 
-    from auditor.wasm.demangle import demangle, strip_hash
     from auditor.wasm.parse import parse_module
 
-    mod = parse_module(Path(path).read_bytes(), str(path))
+    return detect_module(parse_module(Path(path).read_bytes(), str(path)))
+
+
+def detect_module(mod: Module) -> AllocatorRecord:
+    """`detect_file` on a parsed module (a scan hands over the parse it already made)."""
+    from auditor.wasm.demangle import demangle, strip_hash
+
     functions = [(f.name, strip_hash(demangle(f.name)) if f.name else None, f.body_size) for f in mod.functions]
     return detect(functions, None).to_json()
