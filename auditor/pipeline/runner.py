@@ -44,7 +44,7 @@ from auditor.pipeline.plan import Plan, ProbePlan, ScanOptions, injected
 from auditor.pipeline.progress import Progress
 from auditor.pipeline.ship import ship_variant
 from auditor.records.inspect import AllocatorRecord, InspectRecord
-from auditor.records.run import RunRecord
+from auditor.records.run import AllocatorCodeRecord, RunRecord
 from auditor.records.scan import ProbeBuildRecord
 from auditor.rules.allocator import allocator_check, resolve_siblings
 from auditor.runtime.options import RuntimeOptions, Scenario
@@ -388,7 +388,7 @@ class Runner:
         v.allocator_check = allocator_check(a.name, a.candidates, v.wasm, twin=twin, churn=churn, std=self._std)
 
     def _allocator_code(self, cache: VariantCache, module: ModuleFile, wasm: InspectRecord,
-                        sha: str | None = None) -> dict[str, Any]:
+                        sha: str | None = None) -> AllocatorCodeRecord:
         """What the allocator costs in the shipped module's code (allocspeed; cached like inspect).
         `sha`: the module's sha256 when known (the build record's, for the measured module)."""
         # Keyed by the module too: with shipping stages, one variant has several modules.
@@ -397,11 +397,11 @@ class Runner:
         name = f"alloccode-{key[:20]}.json"
         cached = cache.analysis(name)
         if cached is not None:
-            return cached
+            return cast("AllocatorCodeRecord", cached)  # what an earlier call put there
         from auditor.wasm.allocator_cost import allocator_code_json
 
         # the parse inspect just made of these very bytes, else a parse of the file
-        data = allocator_code_json(module.module(), dict(wasm["allocator"]))
+        data = allocator_code_json(module.module(), wasm["allocator"])
         cache.put_json(name, data)
         return data
 

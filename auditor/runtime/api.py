@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from auditor.records.run import (
     SCHEMA,
+    AllocatorCodeRecord,
     EntryRecord,
     FragmentationRecord,
     GrowthRecord,
@@ -25,6 +26,7 @@ from auditor.records.run import (
     RunRecord,
     SandboxRecord,
     ScenarioRecord,
+    SpeedRecord,
     StaticRecord,
     WasiRecord,
 )
@@ -71,8 +73,8 @@ class RunResult:
     scenarios: list[ScenarioRecord]
     timings: dict[str, float | int]
     sandbox: SandboxRecord | None = None
-    speed: dict[str, Any] | None = None
-    allocator_code: dict[str, Any] | None = None
+    speed: SpeedRecord | None = None
+    allocator_code: AllocatorCodeRecord | None = None
 
     def exit_code(self) -> int:
         """1 when a scenario failed, else 0 (the rules' findings add theirs:
@@ -295,7 +297,7 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
 
 
 def _speed(h: Harness, entry: Entry, options: RuntimeOptions, reason: str | None,
-           timings: dict[str, float | int]) -> dict[str, Any] | None:
+           timings: dict[str, float | int]) -> SpeedRecord | None:
     """The speed probe's record (auditor/runtime/speed.py), None when turned off."""
     if not options.speed:
         return None
@@ -311,7 +313,7 @@ def _speed(h: Harness, entry: Entry, options: RuntimeOptions, reason: str | None
     return rec
 
 
-def _allocator_code(h: Harness) -> dict[str, Any] | None:
+def _allocator_code(h: Harness) -> AllocatorCodeRecord | None:
     """What the module's allocator costs in code bytes (auditor/wasm/allocator_cost.py)."""
     if h.ir is None:
         return None
