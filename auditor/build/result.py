@@ -21,6 +21,7 @@ from auditor.records.scan import (
     SCHEMA,
     AllocatorCheckRecord,
     AllocatorSpecRecord,
+    CommandRowRecord,
     CrateRecord,
     DeltaRecord,
     InjectedRecord,
@@ -215,7 +216,7 @@ class CommandList:
     """`auditor scan --print-commands`: each variant's reproducing cargo command, unbuilt."""
 
     KIND: ClassVar[str] = "commands"
-    variants: list[dict[str, Any]]  # id, command, cwd, injected, env, shell
+    variants: list[CommandRowRecord]
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": "auditor.scan-commands/1", "variants": self.variants}

@@ -131,6 +131,41 @@ class ProbeBuildRecord(TypedDict):
     target_panic: str | None  # the target's default panic strategy (rustc --print cfg), when a profile sets panic
 
 
+class BuildRecord(TypedDict):
+    """One cargo build as the variant cache keeps it (`record.json`, not in the report):
+    the runner's, read back on a cache hit."""
+
+    status: str  # ok | failed
+    error: str | None
+    build_seconds: float
+    compile_error: bool  # the code's fault (cached), not the network's or the disk's
+    sha256: NotRequired[str]  # of the module, when built
+    extra_inputs: NotRequired[dict[str, str | None]]  # files rustc read outside the key -> sha256
+    env_inputs: NotRequired[dict[str, str | None]]  # environment variables it read -> value (null: unset)
+    transient: NotRequired[bool]  # failed for a reason not the code's: never cached
+    reproducible: NotRequired[bool]  # measured builds: a rebuild gave the same bytes
+
+
+class ShipCommandRecord(TypedDict):
+    stage: str  # bindgen | wasm-opt
+    argv: list[str]
+    exact: bool  # false: wasm-opt's --enable flags are not known yet
+    note: str | None
+    shell: str
+
+
+class CommandRowRecord(TypedDict):
+    """One variant of `scan --print-commands` (`auditor.scan-commands/1`)."""
+
+    id: str
+    command: str
+    cwd: str
+    injected: InjectedRecord | None
+    env: dict[str, str]
+    shell: str
+    ship: list[ShipCommandRecord]
+
+
 class VariantRecord(TypedDict):
     id: str
     profile: str
