@@ -26,7 +26,7 @@ from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.pipeline.module_file import ModuleFile
 from auditor.records.inspect import InspectRecord
-from auditor.records.scan import ShipCommandRecord
+from auditor.records.scan import ShipCommandRecord, StageRecord
 
 STAGES = ("cargo", "bindgen", "wasm-opt")
 
@@ -100,7 +100,7 @@ class Shipper:
 
     def ship(self, cache: Any, lib_name: str, module: ModuleFile, cargo_record: InspectRecord,
              inspect: Callable[[ModuleFile, str], InspectRecord]
-             ) -> tuple[list[dict[str, Any]], str, ModuleFile, InspectRecord]:
+             ) -> tuple[list[StageRecord], str, ModuleFile, InspectRecord]:
         """Run the stages on cargo's `module`; returns (stages, selected stage name, its
         module, its inspect record). `inspect(module, shown) -> InspectRecord` is the
         cached inspect (its parse kept on the ModuleFile); `cache` the variant's VariantCache."""
@@ -161,7 +161,7 @@ class Shipper:
             s["shipped"] = s["name"] == ran[-1]
             s["selected"] = s["name"] == chosen
         path, rec = records[chosen]
-        return stages, chosen, path, rec
+        return cast("list[StageRecord]", stages), chosen, path, rec  # complete now: shipped/selected set
 
 
 def _inspect_cached(cache: Any, compression: str, module: ModuleFile, shown: str) -> InspectRecord:
