@@ -27,7 +27,7 @@ from auditor.records.inspect import AllocatorRecord
 from auditor.records.run import AllocatorCodeItemRecord, AllocatorCodeRecord
 from auditor.wasm import model as m
 from auditor.wasm.allocator import AllocatorInfo
-from auditor.wasm.graph import item_graph
+from auditor.wasm.graph import ItemGraph, item_graph
 
 # Rust's global-allocator shims: the symbols every allocation goes through, emitted
 # only because a global allocator is linked (legacy and v0 / `__rustc` spellings).
@@ -101,7 +101,7 @@ def allocator_code(mod: m.Module, names: dict[int, tuple[str | None, str | None]
                          total)
 
 
-def _reach(g, start: set[int], avoid: set[int]) -> set[int]:
+def _reach(g: ItemGraph, start: set[int], avoid: set[int]) -> set[int]:
     seen: set[int] = set()
     todo = [s for s in start if s not in avoid]
     while todo:
