@@ -160,6 +160,10 @@ class ReallocRecord(TypedDict, total=False):
     trap: TrapRecord | None
 
 
+# what one workload gives (RunRecord's oom, churn, hold_release, fragmentation, realloc)
+WorkloadRecord = OomRecord | GrowthRecord | FragmentationRecord | ReallocRecord
+
+
 class GrowFunctionRecord(TypedDict):
     function: int
     name: str | None

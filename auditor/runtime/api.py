@@ -29,6 +29,7 @@ from auditor.records.run import (
     SpeedRecord,
     StaticRecord,
     WasiRecord,
+    WorkloadRecord,
 )
 from auditor.runtime import scenarios as sc_mod
 from auditor.runtime import workloads as wl
@@ -45,13 +46,16 @@ __all__ = ["SCHEMA", "WORKLOADS", "RunResult", "RuntimeOptions", "run_module", "
 # --------------------------------------------------------------------------- result
 
 
-def _not_probed(reason: str, kind: str) -> dict[str, Any]:
+def _not_probed(reason: str, kind: str) -> WorkloadRecord:
     if kind == "oom":
-        return {"outcome": "not-probed", "reason": reason, "pages": None, "try_reserve": None}
+        oom: OomRecord = {"outcome": "not-probed", "reason": reason, "pages": None, "try_reserve": None}
+        return oom
     if kind in ("churn", "hold_release"):
-        return {"verdict": "not-probed", "reason": reason, "pages_after_warmup": None, "pages_end": None,
-                "slope": None}
-    return {"verdict": "not-probed", "reason": reason}
+        growth: GrowthRecord = {"verdict": "not-probed", "reason": reason, "pages_after_warmup": None,
+                                "pages_end": None, "slope": None}
+        return growth
+    other: FragmentationRecord | ReallocRecord = {"verdict": "not-probed", "reason": reason}
+    return other
 
 
 @dataclass
@@ -206,7 +210,8 @@ def workload_cap(limit_pages: int, module_max: int | None) -> int:
     return limit_pages if module_max is None else min(limit_pages, module_max)
 
 
-def _workload(kind: str, h: Harness, entry: Entry, options: RuntimeOptions, grow_sites: int | None) -> dict[str, Any]:
+def _workload(kind: str, h: Harness, entry: Entry, options: RuntimeOptions, grow_sites: int | None
+              ) -> WorkloadRecord:
     cap = workload_cap(options.memory_limit_pages, h.memory_limits()[1])
     if kind == "oom":
         rec = wl.ramp(h, entry, cap).to_json()

@@ -25,9 +25,9 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from auditor.records.run import TrapRecord
+from auditor.records.run import FragmentationRecord, GrowthRecord, OomRecord, ReallocRecord, TrapRecord
 from auditor.runtime.entry import Entry
 from auditor.runtime.harness import CallResult, Harness, to_signed
 from auditor.units import PAGE
@@ -103,9 +103,10 @@ def _failure(r: CallResult, ptr: int, null_name: str = "null") -> str | None:
 
 @dataclass
 class _Record:
-    """A workload's record: its dataclass fields, as the run report shows them."""
+    """A workload's record: its dataclass fields, as the run report shows them (each
+    subclass's `to_json` says which record)."""
 
-    def to_json(self) -> dict[str, Any]:
+    def _fields(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -179,6 +180,9 @@ class RampResult(_Record):
     stdout: str | None = None  # what a WASI module printed (Rust's OOM hook writes to stderr)
     stderr: str | None = None
 
+    def to_json(self) -> OomRecord:
+        return cast(OomRecord, self._fields())
+
 
 def ramp(h: Harness, entry: Entry, cap: int, *, fallible: bool = False) -> RampResult:
     """Doubling requests, all held, until one fails (the instance's first OOM)."""
@@ -246,12 +250,12 @@ class GrowthResult:
     warmup: int  # steps counted as warm-up
     curve: list[int]  # pages after every step; curve[0] is before the first
     trap: TrapRecord | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # the workload's own keys (rounds, slots, cycles, ...)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> GrowthRecord:
         out = asdict(self)
         out.update(out.pop("extra"))
-        return out
+        return cast(GrowthRecord, out)  # keys: the fields + `extra`'s (declared there; tests/test_record_keys.py)
 
 
 def _growth(curve, per_step, units, cap, grow_sites, failed, trap, extra, setup) -> GrowthResult:
@@ -411,6 +415,9 @@ class FragResult(_Record):
     curve: list[int]  # pages before the first call and after every call
     trap: TrapRecord | None = None
 
+    def to_json(self) -> FragmentationRecord:
+        return cast(FragmentationRecord, self._fields())
+
 
 def fragmentation(h: Harness, entry: Entry, cap: int) -> FragResult:
     """Free interleaved blocks, then ask for more than any one of them: reuse or grow?"""
@@ -481,6 +488,9 @@ class ReallocResult(_Record):
     overhead: float | None  # (peak - initial pages) * 64 KiB / live bytes
     curve: list[int]
     trap: TrapRecord | None = None
+
+    def to_json(self) -> ReallocRecord:
+        return cast(ReallocRecord, self._fields())
 
 
 def realloc_growth(h: Harness, entry: Entry, cap: int) -> ReallocResult:
