@@ -4,7 +4,8 @@ The records are TypedDicts: mypy checks the producers' literals, but not keys ad
 later through an untyped path (a `dict[str, Any]` merged in, `rec["x"] = ...` on a
 copy). This walks real output — `auditor run --format json` on a hand-written module
 with the speed probe on, `auditor inspect --dwarf` on a clang module with DWARF 5, the
-attribution of that module, a trade-off — against the TypedDict's annotations, nested:
+attribution of that module, a trade-off, and (cargo) a `scan --attribute` report of the demo
+crate with its variant cache's build record — against the TypedDict's annotations, nested:
 a key the type does not declare fails, a required key that is missing fails, and a value
 of the wrong JSON kind fails. `test_the_walk_fails_on_a_stray_key` shows the walk can fail.
 """
@@ -191,3 +192,22 @@ def test_the_records_name_only_types_the_walk_knows():
             todo += list(get_args(tp))
         else:
             assert tp in (int, float, str, bool, type(None)), tp
+
+
+# the arguments of test_deep_commands' `scan --attribute` test: one scan per session
+ATTRIBUTE = ("--profiles", "release", "--allocators", "default", "--no-runtime", "--attribute", "release/*")
+
+
+@pytest.mark.cargo
+def test_every_key_of_a_scan_report_with_an_attribution_and_of_its_build_record_is_declared(toolchain):
+    from auditor.records.scan import BuildRecord, ScanRecord
+
+    report = fixturelib.scan_report("demo", *ATTRIBUTE, toolchain=toolchain)
+    seen: set[str] = set()
+    assert problems(report, ScanRecord, seen=seen) == []
+    assert {"ScanRecord", "VariantRecord", "InspectRecord", "RecommendedRecord", "TradeoffRecord",
+            "AttributionRecord", "ItemRowRecord", "AttributedModuleRecord"} <= seen, seen
+    # the variant cache's record.json next to the module the report names
+    (variant,) = report["variants"]
+    build = json.loads((Path(variant["wasm_path"]).parent / "record.json").read_text())
+    assert problems(build, BuildRecord) == [] and build["sha256"] == variant["sha256"]
