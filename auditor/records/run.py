@@ -129,6 +129,17 @@ class GrowthRecord(TypedDict, total=False):
     pages_per_cycle: list[int]
 
 
+class HolesRecord(TypedDict):
+    """Fragmentation's first question: only every other block freed, then a request
+    twice a block's size."""
+
+    freed_bytes: int
+    request: int
+    pages_before: int
+    pages_after: int
+    grew: bool
+
+
 class FragmentationRecord(TypedDict, total=False):
     verdict: str  # reuse | grow | elsewhere | failed | not-probed
     reason: str | None
@@ -140,7 +151,7 @@ class FragmentationRecord(TypedDict, total=False):
     pages_before: int
     pages_after: int
     reused: bool
-    holes: dict[str, Any]
+    holes: HolesRecord | None  # null when the run failed before it was asked
     curve: list[int]
     trap: TrapRecord | None
 

@@ -21,13 +21,19 @@ from auditor.records.run import AllocatorCodeRecord, RunRecord
 SCHEMA = "auditor.scan/1"
 
 
+class AllocatorPlaceRecord(TypedDict):
+    file: str
+    line: int
+    type: str | None  # the static's type, when it could be read
+
+
 class OwnAllocatorRecord(TypedDict):
     """A crate's own #[global_allocator]: the first one found, and every one (cfg-chosen)."""
 
     file: str
     line: int
     type: str | None
-    all: list[dict[str, Any]]  # file, line, type of each
+    all: list[AllocatorPlaceRecord]  # each one
 
 
 class CrateRecord(TypedDict):

@@ -27,7 +27,14 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
-from auditor.records.run import FragmentationRecord, GrowthRecord, OomRecord, ReallocRecord, TrapRecord
+from auditor.records.run import (
+    FragmentationRecord,
+    GrowthRecord,
+    HolesRecord,
+    OomRecord,
+    ReallocRecord,
+    TrapRecord,
+)
 from auditor.runtime.entry import Entry
 from auditor.runtime.harness import CallResult, Harness, to_signed
 from auditor.units import PAGE
@@ -411,7 +418,7 @@ class FragResult(_Record):
     pages_before: int | None
     pages_after: int | None
     reused: bool | None  # the request landed inside the freed span
-    holes: dict | None  # the same question with only every other block freed
+    holes: HolesRecord | None  # the same question with only every other block freed
     curve: list[int]  # pages before the first call and after every call
     trap: TrapRecord | None = None
 
@@ -453,7 +460,7 @@ def fragmentation(h: Harness, entry: Entry, cap: int) -> FragResult:
         r, p = heap.alloc(2 * b)
         if not step(r, p):
             return failed("the request with holes failed", r)
-        holes = {"freed_bytes": FRAG_PAIRS * b, "request": 2 * b, "pages_before": before,
+        holes: HolesRecord = {"freed_bytes": FRAG_PAIRS * b, "request": 2 * b, "pages_before": before,
                  "pages_after": curve[-1], "grew": curve[-1] > before}
         for i in range(0, n, 2):
             r = heap.free(blocks[i], b)
