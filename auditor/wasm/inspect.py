@@ -14,12 +14,13 @@ from collections import Counter
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from auditor.errors import AuditorError
 from auditor.records.inspect import (
     SCHEMA,
     CompressionImplRecord,
+    DwarfSummaryRecord,
     ExportRecord,
     FunctionRecord,
     ImportRecord,
@@ -76,7 +77,7 @@ class InspectResult:
     crates: list[CrateSize]
     allocator: AllocatorInfo
     grow_sites: list[GrowSite]
-    dwarf: dict[str, Any] | None = None  # dwarf_summary(): compile units, producers, crates
+    dwarf: DwarfSummaryRecord | None = None  # dwarf_summary(): compile units, producers, crates
     dwarf_functions: DwarfFunctions | None = None  # from the opt-in full walk
 
     def exit_code(self) -> int:
@@ -185,11 +186,11 @@ class InspectResult:
             rec["signature"] = t.signature()
         return rec
 
-    def _dwarf(self) -> dict[str, Any] | None:
+    def _dwarf(self) -> DwarfSummaryRecord | None:
         if self.dwarf is None:
             return None
         if self.dwarf_functions is None:
-            return dict(self.dwarf)
+            return self.dwarf.copy()
         return {**self.dwarf, "functions": self.dwarf_functions.to_json(self.module)}
 
     def to_json(self) -> InspectRecord:
