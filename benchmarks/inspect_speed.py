@@ -25,7 +25,13 @@ names its stage.
 `--reader both` times auditor with the compiled code reader off (AUDITOR_NATIVE_READER=off:
 the Python pass, as before it) and on (auto), side by side.
 
+`--compare DIR` runs each auditor command alternately with this checkout and DIR's tree
+(both without site), so the before/after pair sees the same load.
+`--pin 1` runs every measured command on CPU 1 only (taskset): the "10 MB in 1 s also when
+only one core is free" case, where the compression threads share the parsing core.
+
     python benchmarks/inspect_speed.py [--sizes 2,5,10,20,40] [--real] [--phases] [--repeat 3] [--reader both]
+        [--pin CPUS] [--compare DIR]
 """
 
 from __future__ import annotations
@@ -142,14 +148,14 @@ PYCACHE = tempfile.mkdtemp(prefix="auditor-bench-pycache-")
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"PYTHONPYCACHEPREFIX": PYCACHE}
 
 
-def measure(cmd: list[str]) -> tuple[float, float, int]:
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
     """(wall s, CPU s, peak RSS bytes) of one fresh process, measured by GNU time: a
     process's peak RSS starts as its parent's (Linux keeps the high-water mark across
     fork and exec), and this script's grows with the modules it generates."""
     with tempfile.NamedTemporaryFile("r") as out:
         t0 = time.perf_counter()
-        proc = subprocess.run([TIME, "-f", "%e %U %S %M", "-o", out.name, *cmd], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, env=ENV, check=False)
+        proc = subprocess.run([TIME, "-f", "%e %U %S %M", "-o", out.name, *PIN, *cmd], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, env=env or ENV, check=False)
         wall = time.perf_counter() - t0
         if proc.returncode not in (0, 1):  # inspect exits 1 when a rule reports an error
             raise SystemExit(f"failed: {' '.join(cmd)}: {proc.stderr.decode()[-500:]}")
@@ -159,6 +165,7 @@ def measure(cmd: list[str]) -> tuple[float, float, int]:
 
 
 TIME = shutil.which("time") or "/usr/bin/time"
+PIN: list[str] = []  # --pin: `taskset -c CPUS` before every measured command
 
 
 def best(cmd: list[str], repeat: int) -> tuple[float, float, int]:
@@ -172,16 +179,55 @@ def best(cmd: list[str], repeat: int) -> tuple[float, float, int]:
 AUDITOR = [sys.executable, "-m", "auditor"]
 
 
-def use_source(src: str) -> None:
+def use_source(src: str, env: dict[str, str] | None = None) -> None:
     """Run the auditor of another source tree (`git archive REV auditor rules | tar -x -C
     DIR`), for before/after figures on the same inputs: no site (so this checkout's
-    editable install is not found), the tree and this venv's site-packages on the path."""
+    editable install is not found), the tree and this venv's site-packages on the path.
+    `env`: the environment to set it in (ENV by default)."""
     import site
 
     global AUDITOR
-    ENV["PYTHONPATH"] = os.pathsep.join([str(Path(src).resolve()), *site.getsitepackages()])
-    ENV["AUDITOR_RULES_DIR"] = str(Path(src).resolve() / "rules")
+    env = ENV if env is None else env
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(src).resolve()), *site.getsitepackages()])
+    env["AUDITOR_RULES_DIR"] = str(Path(src).resolve() / "rules")
     AUDITOR = [sys.executable, "-P", "-S", "-m", "auditor"]  # -P: not the current directory's auditor either
+
+
+OTHER: dict[str, str] = {}  # --compare DIR: the environment that runs DIR's auditor
+
+
+def compare_table(path: Path, repeat: int, text: bool = True) -> None:
+    """Each auditor command run alternately by this checkout and by --compare's tree
+    (both without site, as `--auditor-src` runs one), `repeat` times each, so both see
+    the same load; best wall and best CPU of each, objdump's in the same table."""
+    size = path.stat().st_size
+    print(f"\n{path.name}: {size:,} bytes ({size / 1e6:.1f} MB); best of {repeat} alternating runs")
+    print(f"  {'command':<52} {'wall s':>7} {'CPU s':>6} {'RSS MB':>7} {'x obj':>6}   {'other: wall':>11} {'CPU':>6} "
+          f"{'RSS MB':>7}  {'CPU this/other':>14}")
+    rows: list[tuple[str, tuple, tuple | None]] = []
+    for label, cmd in commands(path, text):
+        if not label.startswith("auditor"):
+            rows.append((label, _best_of([measure(cmd) for _ in range(repeat)]), None))
+            continue
+        best(cmd, 1)  # the bytecode cache, once
+        measure(cmd, OTHER)
+        runs: tuple[list, list] = ([], [])
+        for _ in range(repeat):
+            runs[0].append(measure(cmd))
+            runs[1].append(measure(cmd, OTHER))
+        rows.append((label, _best_of(runs[0]), _best_of(runs[1])))
+    ref = next(r for label, r, _ in rows if label == "wasm-objdump -x")
+    for label, (wall, cpu, rss), other in rows:
+        line = f"  {label:<52} {wall:>7.2f} {cpu:>6.2f} {rss / 1e6:>7.1f} {wall / ref[0]:>6.2f}"
+        if other is not None:
+            line += f"   {other[0]:>11.2f} {other[1]:>6.2f} {other[2] / 1e6:>7.1f}  {cpu / other[1]:>14.2f}"
+        print(line)
+
+
+def _best_of(runs: list[tuple[float, float, int]]) -> tuple[float, float, int]:
+    """Best wall, best CPU, and the peak RSS of the best-wall run."""
+    fastest = min(runs, key=lambda r: r[0])
+    return fastest[0], min(r[1] for r in runs), fastest[2]
 
 
 READERS = ["auto"]  # AUDITOR_NATIVE_READER values to time auditor with (--reader)
@@ -327,7 +373,16 @@ def main() -> None:
     ap.add_argument("--reader", choices=["auto", "on", "off", "both"], default="auto",
                     help="AUDITOR_NATIVE_READER for auditor's runs; both: off and auto side by side (the compiled "
                          "code reader's before/after)")
+    ap.add_argument("--compare", metavar="DIR",
+                    help="run each auditor command alternately with this checkout and the auditor in DIR (`git "
+                         "archive REV auditor rules | tar -x -C DIR`), both without site: before/after figures "
+                         "under the same load")
+    ap.add_argument("--pin", metavar="CPUS",
+                    help="run every measured command on these CPUs only (taskset -c CPUS; e.g. 1: issue 16's "
+                         "\"when only one core is free\", the compression threads then share the parsing core)")
     args = ap.parse_args()
+    if args.pin:
+        PIN[:] = [shutil.which("taskset") or "taskset", "-c", args.pin]
     READERS[:] = ["off", "auto"] if args.reader == "both" else [args.reader]
     if args.threshold:
         threshold(args.repeat)
@@ -335,14 +390,24 @@ def main() -> None:
     if args.auditor_src:
         use_source(args.auditor_src)
         args.phases = False  # the stages are timed in this process, with this checkout's code
+    measure_table = table
+    if args.compare:
+        OTHER.update(ENV)
+        use_source(args.compare, OTHER)
+        use_source(str(REPO))  # this checkout the same way (no site), for a fair comparison
+        measure_table = compare_table
     load = os.getloadavg()
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on "
-          f"{os.cpu_count()} cores; best wall of {args.repeat} runs each, with that run's CPU and peak RSS")
+          f"{os.cpu_count()} cores; best wall of {args.repeat} runs each, with that run's CPU and peak RSS"
+          + (f"; every command pinned to CPU {args.pin}" if args.pin else ""))
     linear: list[tuple[float, dict]] = []
     with tempfile.TemporaryDirectory() as d:
         for mb in [float(x) for x in args.sizes.split(",") if x.strip()]:
             path = Path(args.keep or d) / f"synthetic-{mb:g}mb.wasm"
             path.write_bytes(synthetic_module(int(mb * 1_000_000)))
+            if args.compare:
+                compare_table(path, args.repeat, text=False)
+                continue
             results = table(path, args.repeat, text=False)
             linear.append((path.stat().st_size / 1e6, results))
             if args.phases:
@@ -358,7 +423,7 @@ def main() -> None:
             print(f"  {label:<62} " + " ".join(f"{r[label][1] / mb:>7.3f}" for mb, r in linear))
     if args.real:
         for path in real_modules():
-            table(path, args.repeat)
+            measure_table(path, args.repeat)
             if args.phases:
                 phases(path)
     load = os.getloadavg()

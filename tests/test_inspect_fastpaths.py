@@ -31,16 +31,71 @@ values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=
                                                          st.dictionaries(keys, inner, max_size=5)), max_leaves=40)
 
 
+# Lists of dicts of one shape (the function entries), which the writer encodes a column
+# at a time through the C encoder: columns of scalars, of containers (empty or not), of
+# int/str subclasses and mixed ones, keys with `%` and escapes, the shape in a random order.
+row_keys = st.lists(st.sampled_from(["index", "name", "%s", "%", "a\u00e9\n\"", "", "exports", "k\x00"]),
+                    unique=True, max_size=5)
+
+
+class Kind(int):
+    pass
+
+
+class Label(str):
+    pass
+
+
+column_values = st.one_of(scalars, st.just([]), st.just({}), st.lists(st.text(max_size=4), max_size=3),
+                          st.dictionaries(st.text(max_size=3), scalars, max_size=2),
+                          st.integers(-3, 3).map(Kind), st.text(max_size=4).map(Label))
+
+
+@st.composite
+def tables(draw):
+    shape = draw(row_keys)
+    # each column varied, or one value in every row (an all-empty one: "[]"/"{}" each)
+    columns = {k: draw(st.one_of(st.just(column_values), column_values.map(st.just))) for k in shape}
+    rows = draw(st.lists(st.fixed_dictionaries(columns), max_size=12))
+    if rows and draw(st.booleans()):  # one row of another shape, or not a dict
+        rows.insert(draw(st.integers(0, len(rows))), draw(st.one_of(values, st.just({"other": 1}))))
+    return draw(st.one_of(st.just(rows), st.just({"rows": rows, "n": len(rows)}), st.just(tuple(rows))))
+
+
 @settings(max_examples=300, deadline=None)
-@given(values, st.sampled_from([(64, 4096), (2, 3), (0, 1)]))
+@given(st.one_of(values, tables(), st.lists(scalars, max_size=12)), st.sampled_from([(64, 4096, 1024), (2, 3, 2), (0, 1, 1)]))
 def test_json_writer_is_json_dumps_with_indent_2(v, limits):
     """Also with tiny batch limits, so generated values take the batched path at every level."""
-    saved = fmt_json._SMALL, fmt_json._BATCH
-    fmt_json._SMALL, fmt_json._BATCH = limits
+    saved = fmt_json._SMALL, fmt_json._BATCH, fmt_json._ROWS
+    fmt_json._SMALL, fmt_json._BATCH, fmt_json._ROWS = limits
     try:
         assert dumps(v) == json.dumps(v, indent=2, ensure_ascii=False)
     finally:
-        fmt_json._SMALL, fmt_json._BATCH = saved
+        fmt_json._SMALL, fmt_json._BATCH, fmt_json._ROWS = saved
+
+
+@pytest.mark.parametrize("accelerated", [True, False])
+def test_json_writer_table_path_on_function_entries(accelerated, monkeypatch):
+    """A large list of one-shaped dicts (the shape of inspect's function entries, with
+    exports, NaN/Infinity, big ints, bools, escapes, a row of another key order) is
+    json.dumps(indent=2)'s text, and goes through the column path (also with the
+    standard library's pure-Python encoder for the columns)."""
+    if not accelerated:
+        monkeypatch.setattr(fmt_json, "_C_FLAT", None)
+    rows = [{"index": i, "name": None if i % 3 else f"f%s{i}\x01\u2028\"", "demangled": None,
+             "size": (1 << 70) + i if i % 7 == 0 else i * 3, "crate": "?" if i % 2 else "core",
+             "exports": [f"e{i}"] * (i % 4 == 0), "ratio": [math.nan, math.inf, -math.inf, 0.1, True, False][i % 6], "attrs": {}}
+            for i in range(3000)]
+    rows[1500] = dict(reversed(list(rows[1500].items())))
+    calls = []
+    real = fmt_json._rows
+    fmt_json._rows = lambda *a: calls.append(1) or real(*a)
+    try:
+        record = {"functions": rows, "sizes": [r["size"] for r in rows], "n": len(rows)}
+        assert dumps(record) == json.dumps(record, indent=2, ensure_ascii=False)
+    finally:
+        fmt_json._rows = real
+    assert len(calls) >= 3
 
 
 def test_json_writer_refuses_what_json_refuses():
@@ -216,3 +271,18 @@ def test_grow_bodies_from_the_parse_pairs_equal_the_item_graphs():
         assert sites == graph_sites
         grows += len(from_pairs)
     assert grows > 0
+
+
+def test_inspect_rollup_from_each_entrys_crate_is_crates_rollup():
+    """inspect's per-crate rollup, from the crate each function entry already has, is
+    crates.rollup of the (demangled name, size) pairs: sums, counts, and the order
+    (largest first, ties by name)."""
+    from auditor.wasm.crates import crate_of, rollup
+    from auditor.wasm.inspect import _rollup
+
+    names = ["core::fmt::write", "alloc::vec::Vec<T>::push", None, "myapp::main", "<serde_json::Value as "
+             "core::fmt::Debug>::fmt", "core::ptr::drop_in_place<myapp::X>", "__rdl_alloc", "", "myapp::run",
+             "hashbrown::raw::RawTable<T>::insert", None]
+    sizes = [40, 12, 7, 12, 30, 5, 12, 3, 8, 12, 1]
+    assert _rollup(list(map(crate_of, names)), sizes) == rollup(zip(names, sizes))
+    assert _rollup([], []) == rollup([]) == []

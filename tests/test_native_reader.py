@@ -358,6 +358,80 @@ def _code_payload(wasm: bytes) -> int:
         pos += size
 
 
+# -- the second half read in a thread (parse._Ahead) -------------------------------------
+
+class _Split:
+    """Every code section of two or more bodies split (the real threshold is 4 MB), as if
+    two CPUs were free; counts the splits made."""
+
+    def __init__(self, mp: pytest.MonkeyPatch):
+        self.made = 0
+        mp.setitem(tables().native, "min-split-code-bytes", 1)
+        mp.setattr(parse_mod, "_cpus", lambda: 2)
+        start = parse_mod._Ahead.start.__func__
+
+        def counted(cls, *args):
+            ahead = start(cls, *args)
+            self.made += ahead is not None
+            return ahead
+
+        mp.setattr(parse_mod._Ahead, "start", classmethod(counted))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bodies=st.lists(body(), min_size=2, max_size=8), datacount=st.booleans(), data=st.data())
+def test_split_sections_read_as_one(bodies, datacount, data):
+    """Valid and mutated sections (a byte flipped, inserted or removed: body sizes may lie)
+    read in two halves: the same module, pairs, error message and offset as the Python
+    pass in order; a valid one is really split."""
+    wasm = bytearray(module(bodies, datacount))
+    mutate = data.draw(st.booleans())
+    if mutate:
+        code_at = _code_payload(bytes(wasm))
+        pos = data.draw(st.integers(code_at, len(wasm) - 1))
+        kind = data.draw(st.sampled_from(["flip", "insert", "delete"]))
+        if kind == "flip":
+            wasm[pos] ^= 1 << data.draw(st.integers(0, 7))
+        elif kind == "insert":
+            wasm.insert(pos, data.draw(st.integers(0, 255)))
+        else:
+            del wasm[pos]
+    python = python_outcomes(bytes(wasm))
+    with pytest.MonkeyPatch.context() as mp:
+        split = _Split(mp)
+        same_both_ways(bytes(wasm), python_pass=python)
+    if not mutate:
+        assert split.made == 2  # plain and full_refs
+
+
+def test_split_errors_in_either_half_are_the_first_in_order(monkeypatch):
+    good = b"\x00\x41\x05\x10\x00\x1a\x0b"  # i32.const 5, call 0, drop, end
+    bad = b"\x00\x41\x05\xff\x0b"  # 0xff: no such opcode
+    deep = b"\x00" + b"\x02\x40" * 70_000 + b"\x0b" * 70_000 + b"\x10\x01\x0b"  # declined by codescan.c
+    split = _Split(monkeypatch)
+    for bodies in ([good] * 5 + [bad, good], [good, bad] + [good] * 5 + [bad], [good] * 6 + [bad],
+                   [good, good, deep, good, good], [good, good, good, deep, deep, good, bad]):
+        wasm = module(bodies, datacount=False)
+        expect = python_outcomes(wasm)
+        made = split.made
+        same_both_ways(wasm, python_pass=expect)
+        assert split.made == made + 2, bodies
+
+
+def test_split_real_module_equals_one_session(monkeypatch):
+    """lightningcss (15.7 MB of code: split by the real threshold) read in two halves and
+    by one session: the same bodies and pairs."""
+    lightningcss = next(p for p in fixturelib.real_modules() if "lightningcss" in p.name)
+    data = lightningcss.read_bytes()
+    split = _Split(monkeypatch)
+    monkeypatch.setitem(tables().native, "min-split-code-bytes", 4_000_000)
+    two = outcome(data, True, True)
+    assert split.made == 1
+    monkeypatch.setitem(tables().native, "min-split-code-bytes", None)
+    one = outcome(data, True, True)
+    assert split.made == 1 and two == one and two[0] == "ok"
+
+
 # -- error in the middle, resumption, fallback ---------------------------------------------
 
 def test_error_in_the_third_body_same_message_and_offset(monkeypatch):
@@ -395,7 +469,7 @@ def test_a_body_the_compiled_reader_declines_is_read_by_python_and_the_rest_resu
 def test_unavailable_reader_falls_back_to_python(monkeypatch):
     wasm = fixturelib.wat(fixturelib.wat_names()[0]).read_bytes()
     expect = outcome(wasm, False, True)
-    monkeypatch.setattr(nat, "_compiled", lambda: None)
+    monkeypatch.setattr(nat, "_compiled", lambda small=True: None)
     counted = Counted(monkeypatch)
     assert outcome(wasm, True, True) == expect
     assert counted.sessions == 0 and counted.python_bodies > 0
@@ -499,11 +573,12 @@ def test_wasmtime_refusing_mid_section_leaves_the_rest_to_python(monkeypatch):
     assert outcome(wasm, True, True) == expect
     assert len(calls) == 2 and 0 < counted.python_bodies < 6
 
-    def no_instance():
+    def no_instance(small=True):
         raise RuntimeError("simulated: wasmtime cannot instantiate")
 
     monkeypatch.setattr(nat, "_Instance", no_instance)
     monkeypatch.setattr(nat, "_POOL", [])
+    monkeypatch.setattr(nat, "_BIG", [True])  # both engines refused
     counted.python_bodies = 0
     assert outcome(wasm, True, True) == expect
     assert counted.python_bodies == 6
@@ -559,7 +634,8 @@ def test_the_reader_runs_under_an_address_space_cap(tmp_path):
     """Under `ulimit -v 4 GB` (some CI sets one) wasmtime's default 4 GiB reservation per
     memory made the instance impossible and every module fell back to the Python pass.
     In a child capped at 4 GB: the compiled reader reads every body of a module and gives
-    what the Python pass gives."""
+    what the Python pass gives (on the bounds-checked engine: the one without bounds
+    checks reserves 4 GiB + 32 MiB, which the cap refuses)."""
     module = fixturelib.wat(fixturelib.wat_names()[0])
     code = (
         "import resource, sys\n"
@@ -571,6 +647,7 @@ def test_the_reader_runs_under_an_address_space_cap(tmp_path):
         "data = open(sys.argv[1], 'rb').read()\n"
         "mine = P.parse_module(data, 'm', native=True)\n"
         "assert not calls, f'{len(calls)} bodies left to the Python pass'\n"
+        "assert not nat._BIG[0], 'the 4 GiB reservation was not refused under the cap'\n"
         "theirs = P.parse_module(data, 'm', native=False)\n"
         "import dataclasses as d\n"
         "assert [d.astuple(f) for f in mine.functions] == [d.astuple(f) for f in theirs.functions]\n"

@@ -67,3 +67,33 @@ def test_one_megabyte_adversarial_runs_in_linear_time(run):
     start = time.process_time()
     find_source_paths(data)
     assert time.process_time() - start < 2.0
+
+
+@st.composite
+def segmented(draw):
+    """Data of path pieces cut into segments with gaps between them (a segment's header
+    bytes), so anchors fall inside segments, in gaps and across both edges."""
+    data = b"".join(draw(pieces_lists)) + b"".join(draw(pieces_lists))
+    cuts = sorted(set(draw(st.lists(st.integers(0, len(data)), max_size=12))))
+    spans, at = [], 0
+    for a, b in zip(cuts[0::2], cuts[1::2]):
+        if a >= at:
+            spans.append((a, b - a))
+            at = b
+    return data, spans
+
+
+@settings(max_examples=1500, deadline=None)
+@given(segmented())
+def test_inspect_reads_only_the_segments_an_anchor_starts_in(case):
+    """inspect's source paths (one anchor search over the data section, then only the
+    segments an anchor starts in) are find_source_paths of every segment, in order."""
+    from auditor.wasm import model as m
+    from auditor.wasm.inspect import InspectResult
+
+    data, spans = case
+    mod = m.Module(file="x", data=data)
+    mod.data_segments = [m.DataSegment(i, "active", 0, 0, size, at) for i, (at, size) in enumerate(spans)]
+    result = InspectResult(mod, None, None, "none", [], [], None, [])  # type: ignore[arg-type]
+    expect = [(offset, text) for at, size in spans for offset, text in find_source_paths(data, at, at + size)]
+    assert [(p["offset"], p["text"].encode()) for p in result.source_paths()] == expect

@@ -10,16 +10,18 @@ checks, the recommendation (rules policy) and, with `scan --gate`, the gate's ve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, ClassVar, Protocol
 
 from auditor.findings import Check, Finding
+from auditor.records.attribution import AttributionRecord
 from auditor.records.inspect import InspectRecord
 from auditor.records.retained import RetainedSource
-from auditor.records.run import RunRecord
+from auditor.records.run import AllocatorCodeRecord, RunRecord
 from auditor.records.scan import (
     SCHEMA,
     AllocatorCheckRecord,
     AllocatorSpecRecord,
+    CommandRowRecord,
     CrateRecord,
     DeltaRecord,
     InjectedRecord,
@@ -70,9 +72,9 @@ class VariantResult:
     delta: DeltaRecord | None = None
     runtime: RunRecord | None = None  # of the probe build
     runtime_error: str | None = None
-    stages: list[dict[str, Any]] | None = None  # shipping stages' sizes (pipeline/ship.py); wasm = `stage`'s
+    stages: list[StageRecord] | None = None  # shipping stages' sizes (pipeline/ship.py); wasm = `stage`'s
     stage: str | None = None
-    allocator_code: dict[str, Any] | None = None  # of the shipped module (auditor.wasm.allocator_cost)
+    allocator_code: AllocatorCodeRecord | None = None  # of the shipped module (auditor.wasm.allocator_cost)
 
     @property
     def id(self) -> str:
@@ -117,7 +119,7 @@ class VariantResult:
             "runtime": self.runtime,
             "runtime_error": self.runtime_error,
             "stage": self.stage,
-            "stages": cast("list[StageRecord] | None", self.stages),
+            "stages": self.stages,
             "allocator_code": self.allocator_code,
         }
 
@@ -147,7 +149,7 @@ class ScanResult:
     # to say why nothing is recommended; not in the JSON (`recommended` says it there)
     passed_over: list[SkippedRecord] = field(default_factory=list)
     check: GateVerdict | None = None  # auditor.gate.budgets.CheckResult with --gate
-    attribution: dict[str, Any] | None = None  # `scan --attribute VARIANT` (auditor.attribution/1)
+    attribution: AttributionRecord | None = None  # `scan --attribute VARIANT` (auditor.attribution/1)
     # the HTML page's retained-size view of the shown variant's module (auditor.pipeline.retained)
     retained_view: RetainedSource | None = field(default=None, repr=False, compare=False)
     _facts: ScanRecord | None = field(default=None, repr=False, compare=False)
@@ -214,7 +216,7 @@ class CommandList:
     """`auditor scan --print-commands`: each variant's reproducing cargo command, unbuilt."""
 
     KIND: ClassVar[str] = "commands"
-    variants: list[dict[str, Any]]  # id, command, cwd, injected, env, shell
+    variants: list[CommandRowRecord]
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": "auditor.scan-commands/1", "variants": self.variants}

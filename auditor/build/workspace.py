@@ -19,12 +19,11 @@ import tomllib
 from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from auditor.build import invocations
 from auditor.errors import AuditorError
 from auditor.manifest import locate
-from auditor.records.scan import CrateRecord, OwnAllocatorRecord
+from auditor.records.scan import AllocatorPlaceRecord, CrateRecord, OwnAllocatorRecord
 
 # Never copied nor hashed: version control and build output.
 SKIP_DIRS = {".git", ".hg", ".svn", ".jj"}
@@ -278,7 +277,7 @@ def find_global_allocator(lib_src: Path) -> OwnAllocatorRecord | None:
     Several declarations (behind cfg features, say) are all listed; `type` is then None
     because which one is linked depends on the features.
     """
-    found: list[dict[str, Any]] = []
+    found: list[AllocatorPlaceRecord] = []
     files = [lib_src] + [f for f in walk_tree(lib_src.parent) if f.suffix == ".rs" and f != lib_src]
     for f in files:
         try:

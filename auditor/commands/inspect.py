@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from auditor.commands.options import output_options, render_and_emit
+from auditor.commands.options import output_options, read_only_analysis, render_and_emit
 
 
 @click.command("inspect")
@@ -20,6 +20,7 @@ from auditor.commands.options import output_options, render_and_emit
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="Config file (rule levels, thresholds); else the one found from the current directory.")
 @output_options("inspect")
+@read_only_analysis
 def command(wasm: str, top: int, compression: str, walk_dwarf: bool, config_file: str | None, fmt: str,
             output: str | None, color: str) -> int:
     """Read FILE.wasm: sizes by section, memory, interface, functions, crates, allocator.

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 from auditor.errors import AuditorError
 from auditor.gate.metrics import METRICS, figure
 from auditor.gate.report import variant_id
-from auditor.records.diff import SCHEMA, DiffRecord, ModuleDiffRecord, RowRecord, TableRecord
+from auditor.records.diff import (
+    SCHEMA,
+    DiffRecord,
+    ModuleDiffRecord,
+    RowRecord,
+    SizeChangeRecord,
+    TableRecord,
+    VariantRowRecord,
+)
 
 if TYPE_CHECKING:
     from auditor.findings import Finding
@@ -107,7 +115,7 @@ class DiffResult:
     old_kind: str  # scan | inspect | wasm
     new_kind: str
     top: int
-    variants: list[dict[str, Any]] = field(default_factory=list)  # scan vs scan: one row per variant
+    variants: list[VariantRowRecord] = field(default_factory=list)  # scan vs scan: one row per variant
     modules: list[ModuleDiff] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # none: a diff is no verdict
 
@@ -279,15 +287,16 @@ def _pick(kind: str, report: Mapping[str, Any], where: str, selector: str | None
     return hits[0]["wasm"], variant_id(hits[0])
 
 
-def _variant_row(vid: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> dict[str, Any]:
-    row = {"variant": vid,
-           "old_status": old["status"] if old else None, "new_status": new["status"] if new else None}
-    for key in ("raw", "gzip", "brotli"):
+def _variant_row(vid: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> VariantRowRecord:
+    def change(key: str) -> SizeChangeRecord:
         r = Row(key, figure(METRICS[key], old), figure(METRICS[key], new))
-        row[key] = {"old": r.old, "new": r.new,
-                    "delta": r.delta if r.old is not None and r.new is not None else None,
-                    "delta_percent": r.delta_percent if r.new is not None else None}
-    return row
+        return {"old": r.old, "new": r.new,
+                "delta": r.delta if r.old is not None and r.new is not None else None,
+                "delta_percent": r.delta_percent if r.new is not None else None}
+
+    return {"variant": vid, "old_status": old["status"] if old else None,
+            "new_status": new["status"] if new else None,
+            "raw": change("raw"), "gzip": change("gzip"), "brotli": change("brotli")}
 
 
 def budget_diffs(result: CheckResult, top: int = 10, limit: int | None = None) -> tuple[list[ModuleDiff], list[str]]:

@@ -17,6 +17,12 @@ from auditor.errors import AuditorError
 from auditor.wasm.parse import parse_module, read_module_file
 
 if TYPE_CHECKING:
+    from auditor.records.attribution import (
+        AttributedModuleRecord,
+        AttributionRecord,
+        ModuleViewsRecord,
+        TwinAttributionRecord,
+    )
     from auditor.wasm.analysis import results as r
     from auditor.wasm.analysis.items import ItemGraph
     from auditor.wasm.analysis.monos import MonosResult
@@ -116,7 +122,7 @@ def data(path: str | Path, *, n: int = 10) -> r.DataResult:
     return r.data_of(load_graph(path), top=n)
 
 
-def attribution(path: str | Path, *, top_items: int = 20) -> dict[str, Any]:
+def attribution(path: str | Path, *, top_items: int = 20) -> ModuleViewsRecord:
     """Every view of one module in one record (`auditor.attribution/1`): the largest items
     by retained size, garbage bytes, both crate views, files and directories, and the
     data categories; the module is read and its graph built once."""
@@ -124,7 +130,7 @@ def attribution(path: str | Path, *, top_items: int = 20) -> dict[str, Any]:
     return attribution_of(mod, top_items=top_items)
 
 
-def attribution_of(mod: Module, *, top_items: int = 20) -> dict[str, Any]:
+def attribution_of(mod: Module, *, top_items: int = 20) -> ModuleViewsRecord:
     from auditor.wasm.analysis import results as r
 
     return r.attribution_of(mod, graph_of(mod), top_items=top_items)
@@ -147,7 +153,7 @@ def twin_settings(settings: dict[str, Any], profile: str) -> dict[str, Any]:
     return out
 
 
-def attribute_variant(result: Any, variant: str, options: Any) -> dict[str, Any]:
+def attribute_variant(result: Any, variant: str, options: Any) -> AttributionRecord:
     """`scan --attribute VARIANT`: build the debug-info twin of the one variant of
     `result` that `variant` (a glob over "profile/allocator") names, and attribute it:
     the `attribution` block of the scan report (`auditor.attribution/1` plus `variant`,
@@ -168,7 +174,7 @@ def attribute_variant(result: Any, variant: str, options: Any) -> dict[str, Any]
     v = hits[0]
     base = next((p for p in result.profiles if p["name"] == v.profile), None)
     twin_name = f"{v.profile}{TWIN_SUFFIX}"
-    block: dict[str, Any] = {"schema": r.ATTRIBUTION_SCHEMA, "variant": v.id, "twin_profile": twin_name}
+    block: AttributionRecord = {"schema": r.ATTRIBUTION_SCHEMA, "variant": v.id, "twin_profile": twin_name}
     if v.status != "ok" or base is None:
         block["error"] = f"variant {v.id} did not build: nothing to attribute"
         return block
@@ -193,7 +199,7 @@ def attribute_variant(result: Any, variant: str, options: Any) -> dict[str, Any]
 
 
 def attribute_modules(variant_path: str | Path | None, twin_path: str | Path, *, top_items: int = 20,
-                      generics: int = 10) -> dict[str, Any]:
+                      generics: int = 10) -> TwinAttributionRecord:
     """The attribution record of a variant and its debug-info twin: the views that need
     no DWARF (retained, garbage, data, monos) from the variant's own module, so the
     twin's `.debug_*` sections do not crowd its retained list, and the crate and source
@@ -209,18 +215,19 @@ def attribute_modules(variant_path: str | Path | None, twin_path: str | Path, *,
         variant = load_module(variant_path, full_refs=True)
     sized = variant if variant is not None else load_module(twin_path, full_refs=True)
     role = "variant" if variant is not None else "twin"
-    out: dict[str, Any] = {"schema": r.ATTRIBUTION_SCHEMA, "file": twin.file, "bytes": len(twin.data),
-                           "wasm_path": str(twin_path)}
-    out.update(r.size_views(graph_of(sized), top_items=top_items))
-    out["monos"] = r.monos_view(sized, generics=generics)
-    out.update(r.dwarf_views(twin))
-    out["views"] = {**{k: role for k in r.SIZE_VIEWS}, **{k: "twin" for k in r.DWARF_VIEWS}}
-    out["modules"] = {name: _module_facts(m, path) for name, m, path in
-                      (("variant", variant, variant_path), ("twin", twin, twin_path)) if m is not None}
+    out: TwinAttributionRecord = {
+        "schema": r.ATTRIBUTION_SCHEMA, "file": twin.file, "bytes": len(twin.data), "wasm_path": str(twin_path),
+        **r.size_views(graph_of(sized), top_items=top_items),
+        "monos": r.monos_view(sized, generics=generics),
+        **r.dwarf_views(twin),
+        "views": {**{k: role for k in r.SIZE_VIEWS}, **{k: "twin" for k in r.DWARF_VIEWS}},
+        "modules": {name: _module_facts(m, path) for name, m, path in
+                    (("variant", variant, variant_path), ("twin", twin, twin_path)) if m is not None},
+    }
     return out
 
 
-def _module_facts(mod: Module, path: str | Path | None) -> dict[str, Any]:
+def _module_facts(mod: Module, path: str | Path | None) -> AttributedModuleRecord:
     code = mod.section("code")
     return {"wasm_path": str(path), "file": mod.file, "bytes": len(mod.data),
             "code_bytes": code.size if code is not None else 0,

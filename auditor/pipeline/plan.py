@@ -20,7 +20,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from auditor.build import toolchain as tc_mod
 from auditor.build.cache import CACHE_FORMAT, VariantCache, default_cache_dir, digest, file_sha256
@@ -50,7 +50,7 @@ from auditor.data import load_rules_file
 from auditor.errors import AuditorError
 from auditor.pipeline.gate import GatePlan, plan_gate
 from auditor.pipeline.progress import Notices, Progress, ProgressFactory
-from auditor.records.scan import InjectedRecord, join_id
+from auditor.records.scan import BuildRecord, CommandRowRecord, InjectedRecord, ProbeBuildRecord, join_id
 
 # Measured on 2 cores (benchmarks/scan_overhead.py, README ("auditor scan")): 27 variants of
 # a fixture crate took 11.4 s with 1 job, 6.8-9.1 s with 2. Work units are whole profiles,
@@ -100,7 +100,7 @@ class ProbePlan:
     behaviour: dict[str, Any]  # the behaviour keys it stands for (on top of [profile.release])
     key: str
     cache: VariantCache
-    record: dict[str, Any] | None
+    record: BuildRecord | None
     need_build: bool
     args: list[str]
     variants: list[str] = field(default_factory=list)  # ids of the matrix's variants it serves
@@ -110,11 +110,12 @@ class ProbePlan:
     def id(self) -> str:
         return join_id(self.profile.name, self.allocator.name)
 
-    def to_json(self) -> dict[str, Any]:
-        rec = self.record or {}
+    def to_json(self) -> ProbeBuildRecord:
+        rec = self.record
+        status = rec.get("status") if rec else None
         return {"profile": self.profile.name, "allocator": self.allocator.name, "behaviour": self.behaviour,
-                "status": rec.get("status"), "sha256": rec.get("sha256"),
-                "path": str(self.cache.path("probes.wasm")) if rec.get("status") == "ok" else None,
+                "status": status, "sha256": rec.get("sha256") if rec else None,
+                "path": str(self.cache.path("probes.wasm")) if status == "ok" else None,
                 "command": display_command(self.args), "variants": list(self.variants),
                 "target_panic": self.target_panic}
 
@@ -128,7 +129,7 @@ class Plan:
     allocator: Allocator
     key: str
     cache: VariantCache
-    record: dict[str, Any] | None
+    record: BuildRecord | None
     need_clean: bool
     args: list[str]
     probe: ProbePlan | None = None  # its probe build (None with --no-runtime)
@@ -331,17 +332,17 @@ def plan_variants(ctx: Context, options: ScanOptions) -> list[Plan]:
 
 
 def _variant_cache(ctx: Context, options: ScanOptions, inputs: dict[str, Any], p: Profile,
-                   a: Allocator) -> tuple[str, VariantCache, dict[str, Any] | None]:
+                   a: Allocator) -> tuple[str, VariantCache, BuildRecord | None]:
     """A variant's cache key, entry and usable record (None: it must be built)."""
     key = digest([CACHE_FORMAT, inputs, TARGET, p.name, p.settings, allocator_key(a), options.build.to_json()])
     vc = VariantCache(ctx.cache_root, key, read=options.use_cache)
     return key, vc, _usable(vc, "module.wasm")
 
 
-def _usable(vc: VariantCache, module: str) -> dict[str, Any] | None:
+def _usable(vc: VariantCache, module: str) -> BuildRecord | None:
     """The stored record, when its module is there and what rustc was seen reading
     outside the key (files, environment variables) is unchanged."""
-    rec = vc.record()
+    rec = cast("BuildRecord | None", vc.record())  # what _record stored
     if rec is not None and rec.get("status") == "ok" and not vc.path(module).is_file():
         return None
     if rec is not None and not unchanged(rec.get("extra_inputs") or {}):
@@ -391,7 +392,7 @@ def probe_profile(p: Profile, chosen: list[Profile], target_panic: str | None = 
     return (exact or same or [p])[0], want
 
 
-def command_rows(ctx: Context, options: ScanOptions) -> list[dict[str, Any]]:
+def command_rows(ctx: Context, options: ScanOptions) -> list[CommandRowRecord]:
     """Each chosen variant's reproducing commands (`scan --print-commands`): cargo's, then
     the shipping stages' (wasm-bindgen, wasm-opt) when the scan would run them."""
     from auditor.pipeline.ship import options_from_config, ship_commands
@@ -404,7 +405,7 @@ def command_rows(ctx: Context, options: ScanOptions) -> list[dict[str, Any]]:
     inputs = build_inputs(ctx.crate, ctx.toolchain, ctx.cache_root) if ships else {}
     for p, a in ctx.chosen:
         args = cargo_args(p.config_args(), p.name, ctx.crate.name, options.build)
-        row: dict[str, Any] = {"id": join_id(p.name, a.name), "command": display_command(args),
+        row: CommandRowRecord = {"id": join_id(p.name, a.name), "command": display_command(args),
                "cwd": str(ctx.crate.package_dir), "injected": injected(a), "env": env,
                "shell": f"{assignments} {shlex.join([ctx.toolchain.cargo, *args])}", "ship": []}
         if ships:

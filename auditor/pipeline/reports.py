@@ -12,6 +12,7 @@ from auditor.gate.merge import MergedReport
 
 if TYPE_CHECKING:
     from auditor.findings import Check
+    from auditor.records.attribution import ModuleViewsRecord
     from auditor.records.inspect import InspectRecord
     from auditor.records.retained import RetainedSource
     from auditor.records.scan import ScanRecord
@@ -48,7 +49,7 @@ def load_side(path: str, deep: bool = False) -> Side:
     return Side(path, report["schema"].split(".")[1].split("/")[0], report)
 
 
-def module_attribution(mod: Module) -> dict[str, Any]:
+def module_attribution(mod: Module) -> ModuleViewsRecord:
     """`auditor.attribution/1` of a parsed module, every item listed (the diff's deep
     deltas): its full item graph built on the module (no second parse)."""
     from auditor.wasm.analysis.results import attribution_of

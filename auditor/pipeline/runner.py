@@ -44,8 +44,8 @@ from auditor.pipeline.plan import Plan, ProbePlan, ScanOptions, injected
 from auditor.pipeline.progress import Progress
 from auditor.pipeline.ship import ship_variant
 from auditor.records.inspect import AllocatorRecord, InspectRecord
-from auditor.records.run import RunRecord
-from auditor.records.scan import ProbeBuildRecord
+from auditor.records.run import AllocatorCodeRecord, RunRecord
+from auditor.records.scan import BuildRecord
 from auditor.rules.allocator import allocator_check, resolve_siblings
 from auditor.runtime.options import RuntimeOptions, Scenario
 from auditor.runtime.options import from_config as scenarios_from_config
@@ -117,8 +117,9 @@ class Runner:
         probes = list({p.probe.key: p.probe for p in plans if p.probe is not None}.values())
         todo = [p for p in plans if p.need_clean]
         todo_probes = [q for q in probes if q.need_build]
-        measured: dict[int, dict[str, Any]] = {p.index: p.record or {} for p in plans if not p.need_clean}
-        probed: dict[str, dict[str, Any]] = {q.key: q.record or {} for q in probes if not q.need_build}
+        # need_clean is `record is None`: every plan not to build has its stored record
+        measured: dict[int, BuildRecord] = {p.index: p.record for p in plans if p.record is not None and not p.need_clean}
+        probed: dict[str, BuildRecord] = {q.key: q.record for q in probes if q.record is not None and not q.need_build}
         done_q: queue.Queue[Any] = queue.Queue()
 
         def finish_ready() -> None:
@@ -244,8 +245,8 @@ class Runner:
         assert self.shadows is not None  # run() makes them before any build starts
         return self.shadows
 
-    def _record(self, out: BuildOutcome, tree: Tree, vc: VariantCache, module: str) -> dict[str, Any]:
-        rec: dict[str, Any] = {"status": "ok" if out.ok else "failed", "error": unshadow(out.error, tree),
+    def _record(self, out: BuildOutcome, tree: Tree, vc: VariantCache, module: str) -> BuildRecord:
+        rec: BuildRecord = {"status": "ok" if out.ok else "failed", "error": unshadow(out.error, tree),
                                "build_seconds": round(out.seconds, 3), "compile_error": out.compile_error}
         if out.ok and out.wasm is not None:
             vc.put_file(module, out.wasm)
@@ -257,7 +258,7 @@ class Runner:
             rec["transient"] = True
         return rec
 
-    def _build(self, plan: Plan, target: Path) -> dict[str, Any]:
+    def _build(self, plan: Plan, target: Path) -> BuildRecord:
         tree = self._tree(plan, probes=False)
         vc = plan.cache
         previous = vc.previous_record()
@@ -275,7 +276,7 @@ class Runner:
             vc.put_json("record.json", rec)
         return rec
 
-    def _build_probe(self, probe: ProbePlan, target: Path) -> dict[str, Any]:
+    def _build_probe(self, probe: ProbePlan, target: Path) -> BuildRecord:
         tree = self._tree(probe, probes=True)
         out = self._cargo(tree, probe.args, target, kind="probe build")
         rec = self._record(out, tree, probe.cache, "probes.wasm")
@@ -308,7 +309,7 @@ class Runner:
         return out
 
     # ---------------------------------------------------------------- analysis (main thread)
-    def _analyse(self, plan: Plan, rec: dict[str, Any], probe_rec: dict[str, Any] | None,
+    def _analyse(self, plan: Plan, rec: BuildRecord, probe_rec: BuildRecord | None,
                  cached: bool) -> VariantResult:
         self.rep.started("analyse", plan.id)  # until rep.step below
         a = plan.allocator
@@ -327,7 +328,7 @@ class Runner:
             by_module = self._by_module(rec.get("sha256"), plan.cache)
             v.wasm = self._inspect(by_module, plan, module)
             if self.runtime_on and plan.probe is not None and probes is not None:
-                self._run(plan.probe, probe_rec or {}, v, probes)
+                self._run(plan.probe, probe_rec, v, probes)
             self._check_allocator(plan, probe_rec, v, probes)  # on cargo's module, which keeps the most names
             # bindgen CLI, wasm-opt: v.wasm becomes the shipped module's
             shipped = ship_variant(self, by_module, v, module)
@@ -358,7 +359,7 @@ class Runner:
         cache.put_json(name, data)
         return data
 
-    def _check_allocator(self, plan: Plan, probe_rec: dict[str, Any] | None, v: VariantResult,
+    def _check_allocator(self, plan: Plan, probe_rec: BuildRecord | None, v: VariantResult,
                          probes: ModuleFile | None) -> None:
         """allocator_check: the module's names, else its name-keeping twin (the probe
         build serving it, `probes`: same injected static, names kept), with the
@@ -370,10 +371,11 @@ class Runner:
         det: dict[str, Any] = dict(v.wasm["allocator"]) if v.wasm else {}
         decided = det.get("name") not in (None, "unknown", "none") and not det.get("ambiguous_with")
         probe = plan.probe
-        if not decided and probe is not None and probes is not None and (probe_rec or {}).get("status") == "ok":
+        if not decided and probe is not None and probes is not None and probe_rec is not None \
+                and probe_rec.get("status") == "ok":
             if probes.path.is_file():
                 name = f"twin-{digest([code_hash('auditor.wasm', ('allocators.toml',)), file_sha256(probes.path)])[:20]}.json"
-                by_module = self._by_module((probe_rec or {}).get("sha256"), probe.cache)
+                by_module = self._by_module(probe_rec.get("sha256"), probe.cache)
                 cached = by_module.analysis(name)
                 if cached is not None:
                     twin = cast(AllocatorRecord, cached)
@@ -388,7 +390,7 @@ class Runner:
         v.allocator_check = allocator_check(a.name, a.candidates, v.wasm, twin=twin, churn=churn, std=self._std)
 
     def _allocator_code(self, cache: VariantCache, module: ModuleFile, wasm: InspectRecord,
-                        sha: str | None = None) -> dict[str, Any]:
+                        sha: str | None = None) -> AllocatorCodeRecord:
         """What the allocator costs in the shipped module's code (allocspeed; cached like inspect).
         `sha`: the module's sha256 when known (the build record's, for the measured module)."""
         # Keyed by the module too: with shipping stages, one variant has several modules.
@@ -397,11 +399,11 @@ class Runner:
         name = f"alloccode-{key[:20]}.json"
         cached = cache.analysis(name)
         if cached is not None:
-            return cached
+            return cast("AllocatorCodeRecord", cached)  # what an earlier call put there
         from auditor.wasm.allocator_cost import allocator_code_json
 
         # the parse inspect just made of these very bytes, else a parse of the file
-        data = allocator_code_json(module.module(), dict(wasm["allocator"]))
+        data = allocator_code_json(module.module(), wasm["allocator"])
         cache.put_json(name, data)
         return data
 
@@ -419,13 +421,13 @@ class Runner:
             self._runtime = (ropts, scen)
         return self._runtime
 
-    def _run(self, probe: ProbePlan, rec: dict[str, Any], v: VariantResult, probes: ModuleFile) -> None:
+    def _run(self, probe: ProbePlan, rec: BuildRecord | None, v: VariantResult, probes: ModuleFile) -> None:
         """The runtime record of the variant's probe build (`probes`): run once per probe
         build (and cached with the runtime code's hash and options), shared by the
         variants it serves."""
-        v.probe_build = cast(ProbeBuildRecord, probe.to_json())
-        if rec.get("status") != "ok":
-            first = (rec.get("error") or "not built").splitlines()[0]
+        v.probe_build = probe.to_json()
+        if rec is None or rec.get("status") != "ok":
+            first = ((rec.get("error") if rec else None) or "not built").splitlines()[0]
             v.runtime_error = f"probe build failed: {first}"
             return
         v.probes_path = str(probes.path)

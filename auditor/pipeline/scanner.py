@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from auditor.build import invocations
 from auditor.build.matrix import Allocator, Matrix, Profile
@@ -22,7 +21,7 @@ from auditor.pipeline.plan import Context, Plan, ScanOptions, command_rows, plan
 from auditor.pipeline.progress import sigterm_as_interrupt
 from auditor.pipeline.retained import of_record
 from auditor.pipeline.runner import Runner
-from auditor.records.scan import ScanOptionsRecord, ToolchainRecord, join_id, size_delta
+from auditor.records.scan import CommandRowRecord, ScanOptionsRecord, ToolchainRecord, join_id, size_delta
 from auditor.rules.engine import evaluate
 from auditor.rules.recommend import passed_over, recommended, tradeoff_settings
 
@@ -34,7 +33,7 @@ def scan(crate_dir: str | Path, options: ScanOptions | None = None) -> ScanResul
         return _scan(Path(crate_dir), options)
 
 
-def commands(crate_dir: str | Path, options: ScanOptions | None = None) -> list[dict[str, Any]]:
+def commands(crate_dir: str | Path, options: ScanOptions | None = None) -> list[CommandRowRecord]:
     """Each selected variant's reproducing cargo command, without building anything:
     `id`, `command`, `cwd`, `injected`."""
     options = options or ScanOptions()

@@ -26,6 +26,7 @@ from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.pipeline.module_file import ModuleFile
 from auditor.records.inspect import InspectRecord
+from auditor.records.scan import ShipCommandRecord, StageRecord
 
 STAGES = ("cargo", "bindgen", "wasm-opt")
 
@@ -99,7 +100,7 @@ class Shipper:
 
     def ship(self, cache: Any, lib_name: str, module: ModuleFile, cargo_record: InspectRecord,
              inspect: Callable[[ModuleFile, str], InspectRecord]
-             ) -> tuple[list[dict[str, Any]], str, ModuleFile, InspectRecord]:
+             ) -> tuple[list[StageRecord], str, ModuleFile, InspectRecord]:
         """Run the stages on cargo's `module`; returns (stages, selected stage name, its
         module, its inspect record). `inspect(module, shown) -> InspectRecord` is the
         cached inspect (its parse kept on the ModuleFile); `cache` the variant's VariantCache."""
@@ -160,7 +161,7 @@ class Shipper:
             s["shipped"] = s["name"] == ran[-1]
             s["selected"] = s["name"] == chosen
         path, rec = records[chosen]
-        return stages, chosen, path, rec
+        return cast("list[StageRecord]", stages), chosen, path, rec  # complete now: shipped/selected set
 
 
 def _inspect_cached(cache: Any, compression: str, module: ModuleFile, shown: str) -> InspectRecord:
@@ -201,7 +202,7 @@ def ship_variant(runner: Any, cache: Any, v: Any, module: ModuleFile) -> ModuleF
 
 
 def ship_commands(options: B.ShipOptions, lock_dir: Path, lib_name: str, cargo_out: str, out_dir: str,
-                  built: Path | None) -> list[dict[str, Any]]:
+                  built: Path | None) -> list[ShipCommandRecord]:
     """The shipping stages' commands for one variant (`scan --print-commands`), after the
     cargo line that writes `cargo_out`: what `ship()` runs, with the tools it would find
     (never installing one). wasm-opt gets one `--enable-…` flag per feature of cargo's
@@ -209,7 +210,7 @@ def ship_commands(options: B.ShipOptions, lock_dir: Path, lib_name: str, cargo_o
     previous scan); otherwise it says which flags to add and `exact` is false."""
     version = B.locked_version(lock_dir / "Cargo.lock", B.ship_rules()["bindgen"]["crate"])
     bindgen = options.bindgen and version is not None
-    rows: list[dict[str, Any]] = []
+    rows: list[ShipCommandRecord] = []
     current = cargo_out
     if bindgen:
         assert version is not None
@@ -221,7 +222,7 @@ def ship_commands(options: B.ShipOptions, lock_dir: Path, lib_name: str, cargo_o
                 *options.bindgen_args, current]
         note = None if tool != "wasm-bindgen" else \
             f"wasm-bindgen {version} not installed: cargo install wasm-bindgen-cli --version {version}"
-        rows.append({"stage": "bindgen", "argv": argv, "exact": True, "note": note})
+        rows.append({"stage": "bindgen", "argv": argv, "exact": True, "note": note, "shell": shlex.join(argv)})
         current = f"{out_dir}/{lib_name}_bg.wasm"
     run_opt = options.wasm_opt if options.wasm_opt is not None else bindgen
     if run_opt:
@@ -242,7 +243,5 @@ def ship_commands(options: B.ShipOptions, lock_dir: Path, lib_name: str, cargo_o
                                    "them from it; scan once and print again for the exact line)")
         if opt is None:
             note = "no wasm-opt found (npm install binaryen)" + (f"; {note}" if note else "")
-        rows.append({"stage": "wasm-opt", "argv": argv, "exact": exact, "note": note})
-    for r in rows:
-        r["shell"] = shlex.join(r["argv"])
+        rows.append({"stage": "wasm-opt", "argv": argv, "exact": exact, "note": note, "shell": shlex.join(argv)})
     return rows

@@ -41,10 +41,28 @@ class SideRecord(TypedDict):
     kind: str  # scan | inspect | wasm
 
 
+class SizeChangeRecord(TypedDict):
+    old: int | float | None
+    new: int | float | None
+    delta: int | float | None  # null unless both sides have the figure
+    delta_percent: float | None
+
+
+class VariantRowRecord(TypedDict):
+    """Scan vs scan: one row per variant (in either report)."""
+
+    variant: str
+    old_status: str | None  # null: not in that report
+    new_status: str | None
+    raw: SizeChangeRecord
+    gzip: SizeChangeRecord
+    brotli: SizeChangeRecord
+
+
 class DiffRecord(TypedDict):
     schema: str
     old: SideRecord
     new: SideRecord
     top: int
-    variants: list[dict[str, object]]  # scan vs scan: variant, old_status, new_status, raw, gzip, brotli
+    variants: list[VariantRowRecord]  # scan vs scan
     modules: list[ModuleDiffRecord]

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 from auditor.records.findings import CheckRecord, FindingRecord
 
@@ -148,6 +148,74 @@ class CompressionImplRecord(TypedDict, total=False):
     brotli_quality: int | None
 
 
+class DwarfUnitRecord(TypedDict):
+    offset: int  # in .debug_info
+    version: int
+    name: str | None
+    producer: str | None
+    language: str | None  # a DWARF name (DW_LANG_Rust; DW_LANG_0x... when unknown)
+    comp_dir: str | None
+    crate: str | None
+
+
+class DwarfEntryRecord(TypedDict):
+    """What the DWARF walk found for one body (auditor.wasm.dwarf.dwarf_walk)."""
+
+    file: str | None
+    line: int | None
+    crate: str | None
+    linkage_name: str | None
+    inlined_into: NotRequired[list[int]]  # other bodies with inlined copies of it
+
+
+class DwarfFunctionRecord(DwarfEntryRecord):
+    index: int  # (listed first in the JSON)
+
+
+class UnplacedRecord(TypedDict):
+    name: str | None
+    low_pc: int
+
+
+class UnmatchedRecord(TypedDict):
+    index: int
+    name: str | None
+
+
+class DwarfFunctionsRecord(TypedDict):
+    """The full walk (`inspect --dwarf`): auditor.wasm.dwarf's DwarfFunctions.to_json()."""
+
+    bodies: int
+    matched: int
+    subprograms: int
+    tombstoned: int
+    units: int
+    unplaced: int
+    unplaced_examples: list[UnplacedRecord]
+    duplicates: int
+    unmatched: list[UnmatchedRecord]
+    error: str | None
+    errors: list[str]
+    failed_units: int
+    functions: list[DwarfFunctionRecord]
+
+
+class DwarfSummaryRecord(TypedDict):
+    """auditor.wasm.dwarf.dwarf_summary(), and the walk's `functions` with --dwarf."""
+
+    compile_units: int
+    type_units: int
+    versions: list[int]
+    producers: list[str]
+    languages: list[str]
+    crates: list[str]
+    units: list[DwarfUnitRecord]
+    bytes: int
+    sections: dict[str, int]
+    error: str | None
+    functions: NotRequired[DwarfFunctionsRecord]
+
+
 class InspectRecord(TypedDict):
     schema: str
     file: str
@@ -178,7 +246,7 @@ class InspectRecord(TypedDict):
     crates: list[CrateRecord]
     allocator: AllocatorRecord
     memory_grow_sites: list[GrowSiteRecord]
-    dwarf: dict[str, Any] | None  # README ("DWARF debug info"): the summary, and `functions` with --dwarf
+    dwarf: DwarfSummaryRecord | None  # README ("DWARF debug info"): the summary, and `functions` with --dwarf
     warnings: list[str]
     findings: list[FindingRecord]  # empty from the wasm stage; the rules fill them
     checks: list[CheckRecord]

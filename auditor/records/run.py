@@ -129,6 +129,17 @@ class GrowthRecord(TypedDict, total=False):
     pages_per_cycle: list[int]
 
 
+class HolesRecord(TypedDict):
+    """Fragmentation's first question: only every other block freed, then a request
+    twice a block's size."""
+
+    freed_bytes: int
+    request: int
+    pages_before: int
+    pages_after: int
+    grew: bool
+
+
 class FragmentationRecord(TypedDict, total=False):
     verdict: str  # reuse | grow | elsewhere | failed | not-probed
     reason: str | None
@@ -140,7 +151,7 @@ class FragmentationRecord(TypedDict, total=False):
     pages_before: int
     pages_after: int
     reused: bool
-    holes: dict[str, Any]
+    holes: HolesRecord | None  # null when the run failed before it was asked
     curve: list[int]
     trap: TrapRecord | None
 
@@ -158,6 +169,10 @@ class ReallocRecord(TypedDict, total=False):
     overhead: float | None
     curve: list[int]
     trap: TrapRecord | None
+
+
+# what one workload gives (RunRecord's oom, churn, hold_release, fragmentation, realloc)
+WorkloadRecord = OomRecord | GrowthRecord | FragmentationRecord | ReallocRecord
 
 
 class GrowFunctionRecord(TypedDict):
@@ -244,6 +259,112 @@ class SandboxRecord(TypedDict):
     compiled_in: str  # "child" (the sandboxed compile) or "process" (a module the scan built itself)
 
 
+class SpeedOptionsRecord(TypedDict):
+    actions: int
+    runs: int
+    trials: int
+    seed: int
+    workloads: list[str]
+    chunk: int  # records per replay call
+
+
+class TimeRecord(TypedDict):
+    median: float
+    min: float
+    max: float
+
+
+class SpeedWorkloadRecord(TypedDict):
+    """One replayed workload: the fuel run's figures, then the wall clock's
+    (`actions_per_us` .. `timing_note` null when it did not run)."""
+
+    outcome: str | None  # ok | null | calibration-failed | a trap outcome | an instantiation outcome
+    actions: int
+    completed: int
+    allocs: int
+    frees: int
+    reallocs: int
+    fuel: int | None
+    loop_fuel: int | None
+    fuel_per_action: float | None
+    actions_per_us: float | None
+    time_us: TimeRecord | None
+    timing_calls: int | None
+    timing_note: str | None
+    peak_live_bytes: int | None
+    heap_bytes: int | None
+    peak_to_live: float | None
+    pages_end: int | None
+    trap: TrapRecord | InstantiateRecord | None
+
+
+class WallClockRecord(TypedDict, total=False):
+    """What a wall-clock run adds to a workload: the figures, or only `timing_note`."""
+
+    actions_per_us: float | None
+    time_us: TimeRecord | None  # (typed as the workload's keys: this updates one)
+    timing_calls: int | None
+    timing_note: str | None
+
+
+class FillTrialRecord(TypedDict):
+    outcome: str | None  # null | unreachable | no-failure | overlapping | a trap / instantiation outcome
+    actions: int
+    live_bytes: int
+    live_blocks: int
+    pages: int | None
+    memory_bytes: int
+    heap_start: int | None
+    heap_bytes: int
+    efficiency: float | None
+    failed_op: str | None
+    trap: TrapRecord | InstantiateRecord | None
+
+
+class HeapFillRecord(TypedDict):
+    efficiency: float | None
+    memory_efficiency: float | None
+    trials: list[FillTrialRecord]
+    reason: str | None
+
+
+class SpeedRecord(TypedDict):
+    """auditor.runtime.speed's SpeedResult.to_json()."""
+
+    reason: str | None  # why nothing was measured
+    method: str | None  # "replay" when a workload ran
+    entry: str | None
+    options: SpeedOptionsRecord
+    headline: str  # the workload whose figures stand for the variant
+    fuel_per_action: float | None
+    actions_per_us: float | None
+    peak_to_live: float | None
+    heap_efficiency: float | None
+    heap_base: int | None
+    heap_base_source: str | None  # __heap_base | initial-memory
+    workloads: dict[str, SpeedWorkloadRecord]
+    fill: HeapFillRecord | None
+
+
+class AllocatorCodeItemRecord(TypedDict):
+    index: int
+    name: str | None
+    bytes: int
+
+
+class AllocatorCodeRecord(TypedDict):
+    """auditor.wasm.allocator_cost's AllocatorCode.to_json()."""
+
+    allocator: str
+    method: str  # names | none
+    bytes: int
+    share: float | None  # of code_bytes
+    code_bytes: int
+    items: list[AllocatorCodeItemRecord]  # matched by name
+    only_through: list[AllocatorCodeItemRecord]  # reached only through the items
+    reason: str | None
+
+
 class RunRecord(TypedDict):
     schema: str
     file: str
@@ -261,8 +382,8 @@ class RunRecord(TypedDict):
     wasi: WasiRecord | None
     scenarios: list[ScenarioRecord]
     sandbox: SandboxRecord
-    speed: dict[str, Any] | None  # the speed probe (README "Allocator speed and heap efficiency"); null: off
-    allocator_code: dict[str, Any] | None  # auditor.wasm.allocator_cost on this module; null: not parsed
+    speed: SpeedRecord | None  # the speed probe (README "Allocator speed and heap efficiency"); null: off
+    allocator_code: AllocatorCodeRecord | None  # auditor.wasm.allocator_cost on this module; null: not parsed
     findings: list[FindingRecord]  # empty from the runtime stage; the rules fill them
     checks: list[CheckRecord]
     timings: dict[str, float | int]

@@ -12,12 +12,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NotRequired, TypedDict
 
+from auditor.records.attribution import AttributionRecord
 from auditor.records.check import GateRecord
 from auditor.records.findings import CheckRecord, FindingRecord
 from auditor.records.inspect import InspectRecord
-from auditor.records.run import RunRecord
+from auditor.records.run import AllocatorCodeRecord, RunRecord
 
 SCHEMA = "auditor.scan/1"
+
+
+class AllocatorPlaceRecord(TypedDict):
+    file: str
+    line: int
+    type: str | None  # the static's type, when it could be read
 
 
 class OwnAllocatorRecord(TypedDict):
@@ -26,7 +33,7 @@ class OwnAllocatorRecord(TypedDict):
     file: str
     line: int
     type: str | None
-    all: list[dict[str, Any]]  # file, line, type of each
+    all: list[AllocatorPlaceRecord]  # each one
 
 
 class CrateRecord(TypedDict):
@@ -130,6 +137,41 @@ class ProbeBuildRecord(TypedDict):
     target_panic: str | None  # the target's default panic strategy (rustc --print cfg), when a profile sets panic
 
 
+class BuildRecord(TypedDict):
+    """One cargo build as the variant cache keeps it (`record.json`, not in the report):
+    the runner's, read back on a cache hit."""
+
+    status: str  # ok | failed
+    error: str | None
+    build_seconds: float
+    compile_error: bool  # the code's fault (cached), not the network's or the disk's
+    sha256: NotRequired[str]  # of the module, when built
+    extra_inputs: NotRequired[dict[str, str | None]]  # files rustc read outside the key -> sha256
+    env_inputs: NotRequired[dict[str, str | None]]  # environment variables it read -> value (null: unset)
+    transient: NotRequired[bool]  # failed for a reason not the code's: never cached
+    reproducible: NotRequired[bool]  # measured builds: a rebuild gave the same bytes
+
+
+class ShipCommandRecord(TypedDict):
+    stage: str  # bindgen | wasm-opt
+    argv: list[str]
+    exact: bool  # false: wasm-opt's --enable flags are not known yet
+    note: str | None
+    shell: str
+
+
+class CommandRowRecord(TypedDict):
+    """One variant of `scan --print-commands` (`auditor.scan-commands/1`)."""
+
+    id: str
+    command: str
+    cwd: str
+    injected: InjectedRecord | None
+    env: dict[str, str]
+    shell: str
+    ship: list[ShipCommandRecord]
+
+
 class VariantRecord(TypedDict):
     id: str
     profile: str
@@ -152,7 +194,7 @@ class VariantRecord(TypedDict):
     # Shipping stages (issue 11): which stage `wasm` describes, and every stage's sizes.
     stage: NotRequired[str | None]  # cargo | bindgen | wasm-opt
     stages: NotRequired[list[StageRecord] | None]
-    allocator_code: NotRequired[dict[str, Any] | None]  # auditor.wasm.allocator_cost of the shipped module
+    allocator_code: NotRequired[AllocatorCodeRecord | None]  # auditor.wasm.allocator_cost of the shipped module
 
 
 class StageSizeRecord(TypedDict):
@@ -190,10 +232,42 @@ class SkippedRecord(TypedDict):
     variants: list[str]
 
 
+class TradeoffPointRecord(TypedDict):
+    variant: str
+    bytes: int
+    fuel_per_action: float | None
+    heap_efficiency: float | None
+    speed_from: NotRequired[str | None]  # the probe build the speed figures came from (added by the recommendation)
+
+
+class ExcludedRecord(TypedDict):
+    variant: str
+    reason: str
+    by: str | None  # min-speed | min-heap-efficiency | null (a figure is missing)
+
+
+class TradeoffRecord(TypedDict):
+    """auditor.rules.tradeoff's Tradeoff.to_json(); the recommendation
+    (auditor.rules.recommend.tradeoff_record) adds the settings it ran with."""
+
+    axes: list[str]  # size | speed | heap: the axes every candidate had a figure for
+    weights: dict[str, float]
+    front: list[TradeoffPointRecord]
+    smallest: TradeoffPointRecord | None
+    fastest: TradeoffPointRecord | None
+    most_efficient: TradeoffPointRecord | None
+    balanced: TradeoffPointRecord | None
+    excluded: list[ExcludedRecord]
+    notes: list[str]
+    min_speed: NotRequired[float | None]
+    min_heap_efficiency: NotRequired[float | None]
+    candidates: NotRequired[int]
+
+
 class RecommendedRecord(SmallestRecord):
     runtime_checked: bool
     skipped: list[SkippedRecord]
-    tradeoff: NotRequired[dict[str, Any] | None]  # auditor.rules.recommend.tradeoff_record
+    tradeoff: NotRequired[TradeoffRecord | None]  # auditor.rules.recommend.tradeoff_record
 
 
 class ShardRecord(TypedDict):
@@ -230,7 +304,7 @@ class ScanRecord(TypedDict):
     checks: list[CheckRecord]
     check: NotRequired[GateRecord]  # auditor.check/1 with `scan --gate`
     allocator_source: NotRequired[dict[str, Any]]  # scan.registry-allocators: source, allocators, reason
-    attribution: NotRequired[dict[str, Any]]  # auditor.attribution/1 with `scan --attribute VARIANT`
+    attribution: NotRequired[AttributionRecord]  # auditor.attribution/1 with `scan --attribute VARIANT`
 
 
 def join_id(profile: str, allocator: str) -> str:

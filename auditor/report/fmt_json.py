@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from itertools import compress
 from json.encoder import encode_basestring  # the C function when the _json accelerator is there
+from operator import itemgetter
 from typing import Any
 
 _INF = float("inf")
@@ -50,23 +52,19 @@ def _write(o: Any, nl: str, keys: dict, write) -> None:
     if not isinstance(o, (list, tuple, dict)) or not _large(o):
         write(_value(o, nl, keys))
         return
-    members: Any = o
+    if not isinstance(o, dict):
+        _write_list(o, nl, keys, write)
+        return
     inner = nl + "  "
     sep = "," + inner
-    is_dict = isinstance(o, dict)
-    write("{" if is_dict else "[")
+    write("{")
     batch: list[str] = []
-    for i, member in enumerate(members.items() if is_dict else members):
+    for i, (k, v) in enumerate(o.items()):
         batch.append(sep if i else inner)
-        if is_dict:
-            k, v = member
-            ek = keys.get(k) if type(k) is str else None
-            batch.append(ek if ek is not None else _key(k) + ": ")
-        else:
-            v = member
-        # a list's members (35,823 function entries) by their own size only; a dict's few
-        # members with what they hold
-        if isinstance(v, (list, tuple, dict)) and (len(v) > _SMALL or is_dict and _large(v)):
+        ek = keys.get(k) if type(k) is str else None
+        batch.append(ek if ek is not None else _key(k) + ": ")
+        # a dict's few members with what they hold
+        if isinstance(v, (list, tuple, dict)) and _large(v):
             write("".join(batch))
             batch.clear()
             _write(v, inner, keys, write)
@@ -75,8 +73,99 @@ def _write(o: Any, nl: str, keys: dict, write) -> None:
         if len(batch) >= _BATCH:
             write("".join(batch))
             batch.clear()
-    batch.append(nl + ("}" if is_dict else "]"))
+    batch.append(nl + "}")
     write("".join(batch))
+
+
+def _write_list(o: list | tuple, nl: str, keys: dict, write) -> None:
+    """A large list, _ROWS members at a time: a run of scalars or of dicts of one shape
+    (35,823 function entries) is encoded by `_rows`, anything else member by member."""
+    inner = nl + "  "
+    sep = "," + inner
+    write("[")
+    for at in range(0, len(o), _ROWS):
+        chunk = o[at : at + _ROWS]
+        texts = _rows(chunk, inner, keys)
+        if texts is not None:
+            write((sep if at else inner) + texts)
+            continue
+        batch: list[str] = []
+        for i, v in enumerate(chunk, at):
+            batch.append(sep if i else inner)
+            # a list's members by their own size only
+            if isinstance(v, (list, tuple, dict)) and len(v) > _SMALL:
+                write("".join(batch))
+                batch.clear()
+                _write(v, inner, keys, write)
+            else:
+                batch.append(_member(v, inner, keys))
+            if len(batch) >= _BATCH:
+                write("".join(batch))
+                batch.clear()
+        write("".join(batch))
+    write(nl + "]")
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_ROWS = 1024  # members of a large list encoded at a time
+_TEMPLATE = object()  # in `keys`: (_TEMPLATE, indent, *shape) -> a dict shape's `%` template
+# The standard library's C encoder (used without `indent`): "\0" between the members of
+# a flat list, which never occurs in its output otherwise (control characters are escaped).
+_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_C_FLAT = None if _C_MAKE_ENCODER is None else _C_MAKE_ENCODER(
+    None, None, encode_basestring, None, ": ", "\0", False, False, True)
+_PY_FLAT = json.JSONEncoder(ensure_ascii=False, separators=("\0", ": ")).encode
+
+
+def _flat(o: list) -> str:
+    """json.dumps(o, ensure_ascii=False, separators=("\\0", ": ")), without the set-up of
+    an encoder per call."""
+    if _C_FLAT is not None:
+        return "".join(_C_FLAT(o, 0))
+    return _PY_FLAT(o)
+
+
+def _rows(chunk: list | tuple, nl: str, keys: dict) -> str | None:
+    """The members of `chunk` (at the indent `nl`), joined, when they are all scalars or
+    all dicts of one shape with string keys; else None. The scalars (a whole column of
+    the dicts at a time) go through the C encoder in one call; each dict is one `%`
+    formatting of its shape's template with its members' texts; a column that holds
+    containers has them encoded one by one, as `_value` does (an empty one is "[]"/"{}"
+    either way)."""
+    sep = "," + nl
+    types = set(map(type, chunk))
+    if types <= _SCALARS:
+        return _flat(list(chunk))[1:-1].replace("\0", sep)
+    if types != {dict} or len(set(map(len, chunk))) != 1 or len(chunk[0]) > _SMALL:
+        return None
+    shapes = set(map(tuple, chunk))
+    if len(shapes) != 1:
+        return None
+    (shape,) = shapes
+    if not shape:
+        return sep.join(["{}"] * len(chunk))
+    if not all(type(k) is str for k in shape):
+        return None
+    template = keys.get((_TEMPLATE, nl, *shape))
+    if template is None:
+        inner = nl + "  "
+        pieces = [("{" + inner if i == 0 else "," + inner) + encode_basestring(k) + ": " for i, k in enumerate(shape)]
+        template = keys[(_TEMPLATE, nl, *shape)] = "".join(p.replace("%", "%%") + "%s" for p in pieces) + nl + "}"
+    inner = nl + "  "
+    columns = []
+    for k in shape:
+        column = list(map(itemgetter(k), chunk))
+        kinds = set(map(type, column))
+        if kinds <= _SCALARS:
+            columns.append(_flat(column)[1:-1].split("\0"))
+        elif kinds <= {list, tuple} or kinds == {dict}:  # e.g. export names, mostly none
+            texts = ["{}" if dict in kinds else "[]"] * len(column)
+            for j in compress(range(len(column)), column):  # the non-empty ones
+                texts[j] = _value(column[j], inner, keys)
+            columns.append(texts)
+        else:
+            columns.append([_member(v, inner, keys) for v in column])
+    return sep.join(map(template.__mod__, zip(*columns)))
 
 
 def _large(o: Any) -> bool:

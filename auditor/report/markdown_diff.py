@@ -24,7 +24,7 @@ def render(result: DiffResult, *, color: bool = False) -> str:
         rows = []
         for v in result.variants:
             raw = v["raw"]
-            state = {None: "new variant"}.get(v["old_status"]) or ("removed" if v["new_status"] is None else
+            state = ("new variant" if v["old_status"] is None else None) or ("removed" if v["new_status"] is None else
                                                                    "❌ failed" if v["new_status"] == "failed" else "ok")
             rows.append([code(v["variant"]), size(raw["old"]), size(raw["new"]), change(raw["old"], raw["new"]),
                          change(v["gzip"]["old"], v["gzip"]["new"]), state])

@@ -16,9 +16,11 @@ from typing import Any
 from auditor.data import load_rules_file
 from auditor.errors import AuditorError
 from auditor.records.scan import (
+    ExcludedRecord,
     ProfileRecord,
     RecommendedRecord,
     SkippedRecord,
+    TradeoffRecord,
     VariantRecord,
     built,
     smallest,
@@ -72,13 +74,14 @@ def recommended(variants: Sequence[VariantRecord], matrix: Sequence[str],
     good = [v for v in ok if not runtime_problems(v)]
     trade = tradeoff_record(good, settings)
     # a configured minimum (min-speed, min-heap-efficiency) rules a variant out of the pick too
-    below = {x["variant"]: x["reason"] for x in (trade or {}).get("excluded") or [] if x.get("by")}
+    below = {x["variant"]: x["reason"] for x in (trade["excluded"] if trade else []) if x.get("by")}
     pick = smallest([v for v in good if variant_id(v) not in below], matrix, profiles)
     if pick is None:
         return None
     probed = any(v.get("runtime") for v in ok)
     skipped = passed_over(ok) + [{"reason": why, "variants": [vid]} for vid, why in below.items()]
-    return {**pick, "runtime_checked": probed, "skipped": skipped, "tradeoff": trade}
+    rec: RecommendedRecord = {**pick, "runtime_checked": probed, "skipped": skipped, "tradeoff": trade}
+    return rec
 
 
 # --------------------------------------------------------------------------- the trade-off
@@ -148,7 +151,7 @@ def _why_missing(v: VariantRecord | dict[str, Any]) -> str:
 
 
 def tradeoff_record(variants: Sequence[VariantRecord] | Sequence[dict[str, Any]], settings: Mapping[str, Any] | None = None
-                    ) -> dict[str, Any] | None:
+                    ) -> TradeoffRecord | None:
     """`Tradeoff.to_json()` over `variants` (those with no runtime fault), None when
     there are none. Variants lacking a figure on an axis some variant has are excluded."""
     if not variants:
@@ -158,7 +161,7 @@ def tradeoff_record(variants: Sequence[VariantRecord] | Sequence[dict[str, Any]]
     figures = {variant_id(v): {a: _figure(v, policy[a]) for a in AXES} for v in variants}
     measured = [a for a in ("speed", "heap") if any(f[a] is not None for f in figures.values())]
     points: list[Point] = []
-    excluded: list[dict[str, Any]] = []
+    excluded: list[ExcludedRecord] = []
     for v in variants:
         vid, f = variant_id(v), figures[variant_id(v)]
         lacking = [a for a in measured if f[a] is None]

@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from auditor.records.scan import ExcludedRecord, TradeoffPointRecord, TradeoffRecord
 from auditor.units import human_bytes
 
 AXES = ("size", "speed", "heap")
@@ -39,16 +40,18 @@ class Tradeoff:
     fastest: Point | None
     most_efficient: Point | None
     balanced: Point | None
-    excluded: list[dict] = field(default_factory=list)  # {"variant", "reason"}: below a minimum
+    excluded: list[ExcludedRecord] = field(default_factory=list)  # below a minimum
     notes: list[str] = field(default_factory=list)
     weights: dict[str, float] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
-        def p(x: Point | None) -> dict | None:
-            return None if x is None else {"variant": x.id, "bytes": x.bytes, "fuel_per_action": x.fuel,
-                                            "heap_efficiency": x.heap}
+    def to_json(self) -> TradeoffRecord:
+        def point(x: Point) -> TradeoffPointRecord:
+            return {"variant": x.id, "bytes": x.bytes, "fuel_per_action": x.fuel, "heap_efficiency": x.heap}
 
-        return {"axes": list(self.axes), "weights": self.weights, "front": [p(x) for x in self.front],
+        def p(x: Point | None) -> TradeoffPointRecord | None:
+            return None if x is None else point(x)
+
+        return {"axes": list(self.axes), "weights": self.weights, "front": [point(x) for x in self.front],
                 "smallest": p(self.smallest), "fastest": p(self.fastest),
                 "most_efficient": p(self.most_efficient), "balanced": p(self.balanced),
                 "excluded": self.excluded, "notes": self.notes}
@@ -106,7 +109,7 @@ def tradeoff(points: list[Point], *, weights: Mapping[str, float] | None = None,
     w = {a: 1.0 for a in AXES} | dict(weights or {})
     axes = tuple(a for a in AXES if a == "size" or (points and all(
         (p.fuel if a == "speed" else p.heap) is not None for p in points)))
-    excluded: list[dict] = []
+    excluded: list[ExcludedRecord] = []
     cands = list(points)
     if min_speed is not None and "speed" in axes and cands:
         least = min(_key(p, "speed") for p in cands)

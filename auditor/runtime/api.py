@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from auditor.records.run import (
     SCHEMA,
+    AllocatorCodeRecord,
     EntryRecord,
     FragmentationRecord,
     GrowthRecord,
@@ -25,8 +26,10 @@ from auditor.records.run import (
     RunRecord,
     SandboxRecord,
     ScenarioRecord,
+    SpeedRecord,
     StaticRecord,
     WasiRecord,
+    WorkloadRecord,
 )
 from auditor.runtime import scenarios as sc_mod
 from auditor.runtime import workloads as wl
@@ -43,13 +46,16 @@ __all__ = ["SCHEMA", "WORKLOADS", "RunResult", "RuntimeOptions", "run_module", "
 # --------------------------------------------------------------------------- result
 
 
-def _not_probed(reason: str, kind: str) -> dict[str, Any]:
+def _not_probed(reason: str, kind: str) -> WorkloadRecord:
     if kind == "oom":
-        return {"outcome": "not-probed", "reason": reason, "pages": None, "try_reserve": None}
+        oom: OomRecord = {"outcome": "not-probed", "reason": reason, "pages": None, "try_reserve": None}
+        return oom
     if kind in ("churn", "hold_release"):
-        return {"verdict": "not-probed", "reason": reason, "pages_after_warmup": None, "pages_end": None,
-                "slope": None}
-    return {"verdict": "not-probed", "reason": reason}
+        growth: GrowthRecord = {"verdict": "not-probed", "reason": reason, "pages_after_warmup": None,
+                                "pages_end": None, "slope": None}
+        return growth
+    other: FragmentationRecord | ReallocRecord = {"verdict": "not-probed", "reason": reason}
+    return other
 
 
 @dataclass
@@ -71,8 +77,8 @@ class RunResult:
     scenarios: list[ScenarioRecord]
     timings: dict[str, float | int]
     sandbox: SandboxRecord | None = None
-    speed: dict[str, Any] | None = None
-    allocator_code: dict[str, Any] | None = None
+    speed: SpeedRecord | None = None
+    allocator_code: AllocatorCodeRecord | None = None
 
     def exit_code(self) -> int:
         """1 when a scenario failed, else 0 (the rules' findings add theirs:
@@ -204,7 +210,8 @@ def workload_cap(limit_pages: int, module_max: int | None) -> int:
     return limit_pages if module_max is None else min(limit_pages, module_max)
 
 
-def _workload(kind: str, h: Harness, entry: Entry, options: RuntimeOptions, grow_sites: int | None) -> dict[str, Any]:
+def _workload(kind: str, h: Harness, entry: Entry, options: RuntimeOptions, grow_sites: int | None
+              ) -> WorkloadRecord:
     cap = workload_cap(options.memory_limit_pages, h.memory_limits()[1])
     if kind == "oom":
         rec = wl.ramp(h, entry, cap).to_json()
@@ -295,7 +302,7 @@ def run_module(path: str | Path, options: RuntimeOptions | None = None,
 
 
 def _speed(h: Harness, entry: Entry, options: RuntimeOptions, reason: str | None,
-           timings: dict[str, float | int]) -> dict[str, Any] | None:
+           timings: dict[str, float | int]) -> SpeedRecord | None:
     """The speed probe's record (auditor/runtime/speed.py), None when turned off."""
     if not options.speed:
         return None
@@ -311,7 +318,7 @@ def _speed(h: Harness, entry: Entry, options: RuntimeOptions, reason: str | None
     return rec
 
 
-def _allocator_code(h: Harness) -> dict[str, Any] | None:
+def _allocator_code(h: Harness) -> AllocatorCodeRecord | None:
     """What the module's allocator costs in code bytes (auditor/wasm/allocator_cost.py)."""
     if h.ir is None:
         return None

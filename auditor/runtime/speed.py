@@ -26,15 +26,23 @@ that is its peak) over the most bytes live at once, the script buffers included.
 
 from __future__ import annotations
 
+import random
 import statistics
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import wasmtime
 
-from auditor.records.run import TrapRecord
+from auditor.records.run import (
+    FillTrialRecord,
+    HeapFillRecord,
+    SpeedOptionsRecord,
+    SpeedRecord,
+    SpeedWorkloadRecord,
+    TrapRecord,
+    WallClockRecord,
+)
 from auditor.runtime import speed_workloads as sw
 from auditor.runtime.entry import Entry
 from auditor.runtime.harness import (
@@ -42,6 +50,7 @@ from auditor.runtime.harness import (
     Exports,
     Harness,
     InstantiateError,
+    Session,
     classify_trap,
     to_signed,
 )
@@ -65,7 +74,7 @@ class SpeedOptions:
     seed: int = 1
     workloads: tuple[str, ...] = sw.WORKLOADS
 
-    def to_json(self) -> dict:
+    def to_json(self) -> SpeedOptionsRecord:
         return {"actions": self.actions, "runs": self.runs, "trials": self.trials, "seed": self.seed,
                 "workloads": list(self.workloads), "chunk": CHUNK}
 
@@ -73,19 +82,19 @@ class SpeedOptions:
 @dataclass
 class SpeedResult:
     reason: str | None = None  # why nothing was measured
-    options: dict = field(default_factory=dict)
+    options: SpeedOptionsRecord = field(default_factory=lambda: SpeedOptions().to_json())
     heap_base: int | None = None
     heap_base_source: str | None = None  # "__heap_base" | "initial-memory"
-    workloads: dict[str, dict] = field(default_factory=dict)
-    heap_efficiency: dict | None = None
+    workloads: dict[str, SpeedWorkloadRecord] = field(default_factory=dict)
+    heap_efficiency: HeapFillRecord | None = None
 
-    def headline(self) -> dict | None:
+    def headline(self) -> SpeedWorkloadRecord | None:
         rec = self.workloads.get(HEADLINE)
         return rec if rec and rec.get("outcome") == "ok" else None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> SpeedRecord:
         head = self.headline()
-        eff = self.heap_efficiency or {}
+        eff = self.heap_efficiency
         return {
             "reason": self.reason,
             "method": "replay" if self.workloads else None,
@@ -95,7 +104,7 @@ class SpeedResult:
             "fuel_per_action": head["fuel_per_action"] if head else None,
             "actions_per_us": head["actions_per_us"] if head else None,
             "peak_to_live": head["peak_to_live"] if head else None,
-            "heap_efficiency": eff.get("efficiency"),
+            "heap_efficiency": eff["efficiency"] if eff else None,
             "heap_base": self.heap_base,
             "heap_base_source": self.heap_base_source,
             "workloads": self.workloads,
@@ -106,7 +115,7 @@ class SpeedResult:
 # --------------------------------------------------------------------------- helpers
 
 
-def _heap_base(session) -> tuple[int, str]:
+def _heap_base(session: Session) -> tuple[int, str]:
     """Where the allocator's heap starts: `__heap_base` when exported, else the end of the
     initial memory (rustc >= 1.96 stops exporting it; the error is < 64 KiB)."""
     g = session.exports.get("__heap_base")
@@ -128,7 +137,7 @@ def replay_signature_ok(h: Harness, ptr: str) -> str | None:
     return None
 
 
-def _session(h: Harness, cap: int, rec: dict[str, Any]):
+def _session(h: Harness, cap: int, rec: SpeedWorkloadRecord | FillTrialRecord) -> Session | None:
     """A fresh capped instance, or None with the instantiation failure recorded in `rec`."""
     try:
         return h.session(cap)
@@ -137,9 +146,10 @@ def _session(h: Harness, cap: int, rec: dict[str, Any]):
         return None
 
 
-def _fuel_used(s) -> int:
+def _fuel_used(s: Session) -> int:
     """Fuel the call just made burned (Session.call primes the store before each call)."""
-    return (s.fuel_override or s.h.fuel) - s.store.get_fuel()
+    used: int = (s.fuel_override or s.h.fuel) - s.store.get_fuel()
+    return used
 
 
 class _Buffers:
@@ -168,9 +178,9 @@ class _Buffers:
 # --------------------------------------------------------------------------- fuel run
 
 
-def _fuel_run(h: Harness, entry: Entry, cap: int, script: sw.Script) -> dict:
+def _fuel_run(h: Harness, entry: Entry, cap: int, script: sw.Script) -> SpeedWorkloadRecord:
     """Replay the script once in a fresh fuel-metered instance; the deterministic figures."""
-    rec: dict[str, Any] = {"outcome": None, "actions": script.actions, "completed": 0,
+    rec: SpeedWorkloadRecord = {"outcome": None, "actions": script.actions, "completed": 0,
                  "allocs": script.counts[0], "frees": script.counts[1], "reallocs": script.counts[2],
                  "fuel": None, "loop_fuel": None, "fuel_per_action": None, "actions_per_us": None,
                  "time_us": None, "timing_calls": None, "timing_note": None, "peak_live_bytes": None, "heap_bytes": None, "peak_to_live": None,
@@ -297,7 +307,7 @@ class _Timer:
         t.start()
         return t
 
-    def call(self, name: str, *args) -> int:
+    def call(self, name: str, *args: int) -> int:
         t = self._arm()
         try:
             return _as_int(self.funcs[name](self.store, *args))
@@ -305,7 +315,7 @@ class _Timer:
             if t is not None:
                 t.cancel()
 
-    def timed(self, name: str, *args) -> tuple[int, float]:
+    def timed(self, name: str, *args: int) -> tuple[int, float]:
         """(result, CPU seconds of this thread): wasmtime runs the call on the calling
         thread, and CPU time leaves out the time the OS gave other processes, which on a
         busy machine varies wall time 3x between identical iterations (measured: thread
@@ -330,7 +340,7 @@ def _as_int(v: object) -> int:
     return v if isinstance(v, int) else 0
 
 
-def _wall_clock(compiled: _Compiled, entry: Entry, cap: int, script: sw.Script, runs: int) -> dict:
+def _wall_clock(compiled: _Compiled, entry: Entry, cap: int, script: sw.Script, runs: int) -> WallClockRecord:
     """`actions_per_us` and `time_us` ({median, min, max} per iteration), or a `timing_note`
     saying why there is no figure (say, an allocator that never frees runs out of memory
     in the second iteration: the fuel run only proves the first one fits).
@@ -387,7 +397,7 @@ def _wall_clock(compiled: _Compiled, entry: Entry, cap: int, script: sw.Script, 
 # --------------------------------------------------------------------------- heap fill
 
 
-def heap_fill(h: Harness, entry: Entry, cap: int, *, trials: int, seed: int) -> dict:
+def heap_fill(h: Harness, entry: Entry, cap: int, *, trials: int, seed: int) -> HeapFillRecord:
     """talc's heap_efficiency model until the first failure, `trials` fresh instances."""
     runs = []
     for trial in range(trials):
@@ -406,8 +416,8 @@ def heap_fill(h: Harness, entry: Entry, cap: int, *, trials: int, seed: int) -> 
     }
 
 
-def _fill_once(h: Harness, entry: Entry, cap: int, rng) -> dict:
-    rec: dict[str, Any] = {"outcome": None, "actions": 0, "live_bytes": 0, "live_blocks": 0, "pages": None,
+def _fill_once(h: Harness, entry: Entry, cap: int, rng: random.Random) -> FillTrialRecord:
+    rec: FillTrialRecord = {"outcome": None, "actions": 0, "live_bytes": 0, "live_blocks": 0, "pages": None,
            "memory_bytes": 0, "heap_start": None, "heap_bytes": 0, "efficiency": None, "failed_op": None, "trap": None}
     s = _session(h, cap, rec)
     if s is None:

@@ -25,9 +25,16 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from auditor.records.run import TrapRecord
+from auditor.records.run import (
+    FragmentationRecord,
+    GrowthRecord,
+    HolesRecord,
+    OomRecord,
+    ReallocRecord,
+    TrapRecord,
+)
 from auditor.runtime.entry import Entry
 from auditor.runtime.harness import CallResult, Harness, to_signed
 from auditor.units import PAGE
@@ -103,9 +110,10 @@ def _failure(r: CallResult, ptr: int, null_name: str = "null") -> str | None:
 
 @dataclass
 class _Record:
-    """A workload's record: its dataclass fields, as the run report shows them."""
+    """A workload's record: its dataclass fields, as the run report shows them (each
+    subclass's `to_json` says which record)."""
 
-    def to_json(self) -> dict[str, Any]:
+    def _fields(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -179,6 +187,9 @@ class RampResult(_Record):
     stdout: str | None = None  # what a WASI module printed (Rust's OOM hook writes to stderr)
     stderr: str | None = None
 
+    def to_json(self) -> OomRecord:
+        return cast(OomRecord, self._fields())
+
 
 def ramp(h: Harness, entry: Entry, cap: int, *, fallible: bool = False) -> RampResult:
     """Doubling requests, all held, until one fails (the instance's first OOM)."""
@@ -246,12 +257,12 @@ class GrowthResult:
     warmup: int  # steps counted as warm-up
     curve: list[int]  # pages after every step; curve[0] is before the first
     trap: TrapRecord | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # the workload's own keys (rounds, slots, cycles, ...)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> GrowthRecord:
         out = asdict(self)
         out.update(out.pop("extra"))
-        return out
+        return cast(GrowthRecord, out)  # keys: the fields + `extra`'s (declared there; tests/test_record_keys.py)
 
 
 def _growth(curve, per_step, units, cap, grow_sites, failed, trap, extra, setup) -> GrowthResult:
@@ -407,9 +418,12 @@ class FragResult(_Record):
     pages_before: int | None
     pages_after: int | None
     reused: bool | None  # the request landed inside the freed span
-    holes: dict | None  # the same question with only every other block freed
+    holes: HolesRecord | None  # the same question with only every other block freed
     curve: list[int]  # pages before the first call and after every call
     trap: TrapRecord | None = None
+
+    def to_json(self) -> FragmentationRecord:
+        return cast(FragmentationRecord, self._fields())
 
 
 def fragmentation(h: Harness, entry: Entry, cap: int) -> FragResult:
@@ -446,7 +460,7 @@ def fragmentation(h: Harness, entry: Entry, cap: int) -> FragResult:
         r, p = heap.alloc(2 * b)
         if not step(r, p):
             return failed("the request with holes failed", r)
-        holes = {"freed_bytes": FRAG_PAIRS * b, "request": 2 * b, "pages_before": before,
+        holes: HolesRecord = {"freed_bytes": FRAG_PAIRS * b, "request": 2 * b, "pages_before": before,
                  "pages_after": curve[-1], "grew": curve[-1] > before}
         for i in range(0, n, 2):
             r = heap.free(blocks[i], b)
@@ -481,6 +495,9 @@ class ReallocResult(_Record):
     overhead: float | None  # (peak - initial pages) * 64 KiB / live bytes
     curve: list[int]
     trap: TrapRecord | None = None
+
+    def to_json(self) -> ReallocRecord:
+        return cast(ReallocRecord, self._fields())
 
 
 def realloc_growth(h: Harness, entry: Entry, cap: int) -> ReallocResult:

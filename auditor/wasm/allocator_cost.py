@@ -23,9 +23,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from auditor.records.inspect import AllocatorRecord
+from auditor.records.run import AllocatorCodeItemRecord, AllocatorCodeRecord
 from auditor.wasm import model as m
 from auditor.wasm.allocator import AllocatorInfo
-from auditor.wasm.graph import item_graph
+from auditor.wasm.graph import ItemGraph, item_graph
 
 # Rust's global-allocator shims: the symbols every allocation goes through, emitted
 # only because a global allocator is linked (legacy and v0 / `__rustc` spellings).
@@ -50,12 +52,12 @@ class AllocatorCode:
     allocator: str
     method: str  # "names" | "none" (nothing to go by)
     bytes: int  # the allocator's functions plus what only they reach
-    items: list[dict] = field(default_factory=list)  # {"index", "name", "bytes"}: matched by name
-    only_through: list[dict] = field(default_factory=list)  # reached only through the items
+    items: list[AllocatorCodeItemRecord] = field(default_factory=list)  # matched by name
+    only_through: list[AllocatorCodeItemRecord] = field(default_factory=list)  # reached only through the items
     code_bytes: int = 0  # every function of the module, counted the same way
     reason: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> AllocatorCodeRecord:
         return {
             "allocator": self.allocator,
             "method": self.method,
@@ -90,8 +92,8 @@ def allocator_code(mod: m.Module, names: dict[int, tuple[str | None, str | None]
     without = _reach(g, roots - chosen, avoid=chosen)
     only = sorted(i for i in through if i not in without and i not in chosen and i in sizes)
 
-    def rows(ix: list[int]) -> list[dict]:
-        out = [{"index": i, "name": names.get(i, (None, None))[1] or names.get(i, (None, None))[0],
+    def rows(ix: list[int]) -> list[AllocatorCodeItemRecord]:
+        out: list[AllocatorCodeItemRecord] = [{"index": i, "name": names.get(i, (None, None))[1] or names.get(i, (None, None))[0],
                 "bytes": sizes[i]} for i in ix]
         return sorted(out, key=lambda r: (-r["bytes"], r["index"]))
 
@@ -99,7 +101,7 @@ def allocator_code(mod: m.Module, names: dict[int, tuple[str | None, str | None]
                          total)
 
 
-def _reach(g, start: set[int], avoid: set[int]) -> set[int]:
+def _reach(g: ItemGraph, start: set[int], avoid: set[int]) -> set[int]:
     seen: set[int] = set()
     todo = [s for s in start if s not in avoid]
     while todo:
@@ -119,7 +121,8 @@ def module_allocator_code(mod: m.Module, allocator: AllocatorInfo) -> AllocatorC
     return allocator_code(mod, names, allocator)
 
 
-def allocator_code_json(mod: m.Module, allocator: AllocatorInfo | dict | None = None) -> dict:
+def allocator_code_json(mod: m.Module, allocator: AllocatorInfo | AllocatorRecord | None = None
+                        ) -> AllocatorCodeRecord:
     """`AllocatorCode.to_json()` of a parsed module: `allocator` is the detection (an
     `AllocatorInfo` or an inspect record's `allocator` object), detected here when None.
     What `auditor run` (on the module it runs) and `auditor scan` (on each variant's

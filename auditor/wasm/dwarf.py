@@ -26,6 +26,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from auditor.records.inspect import (
+    DwarfEntryRecord,
+    DwarfFunctionsRecord,
+    DwarfSummaryRecord,
+    DwarfUnitRecord,
+    UnplacedRecord,
+)
 from auditor.wasm import model as m
 from auditor.wasm.reader import MalformedModule, Reader
 
@@ -291,7 +298,7 @@ def _read_top_die(mod: m.Module, sections: dict[str, DebugSection], u: _Unit) ->
     return out
 
 
-def dwarf_summary(mod: m.Module) -> dict | None:
+def dwarf_summary(mod: m.Module) -> DwarfSummaryRecord | None:
     """The compile units of .debug_info; None when the module has none.
 
     Cheap (no DIE below each unit's first is read): safe to run on every inspect.
@@ -301,7 +308,7 @@ def dwarf_summary(mod: m.Module) -> dict | None:
     info = sections.get(DEBUG_INFO)
     if info is None:
         return None
-    units: list[dict] = []
+    units: list[DwarfUnitRecord] = []
     type_units = 0
     error = None
     r = info.reader(mod)
@@ -363,12 +370,12 @@ class _Sub:
 class DwarfFunctions:
     """Bodies described by DWARF subprograms, and how well the two matched."""
 
-    functions: dict[int, dict] = field(default_factory=dict)  # function index -> entry
+    functions: dict[int, DwarfEntryRecord] = field(default_factory=dict)  # function index -> entry
     bodies: int = 0  # code bodies in the module
     subprograms: int = 0  # DW_TAG_subprogram with a live (not tombstoned) low_pc
     tombstoned: int = 0  # subprograms whose code the linker removed
     unplaced: int = 0  # live low_pc at no body start (not seen in rustc or clang output)
-    unplaced_examples: list[dict] = field(default_factory=list)  # the first few of them
+    unplaced_examples: list[UnplacedRecord] = field(default_factory=list)  # the first few of them
     duplicates: int = 0  # live subprograms starting a body another one already claimed
     unmatched: list[int] = field(default_factory=list)  # function indices with no subprogram
     units: int = 0
@@ -383,7 +390,7 @@ class DwarfFunctions:
     def error(self) -> str | None:
         return self.errors[0] if self.errors else None
 
-    def to_json(self, mod: m.Module | None = None) -> dict:
+    def to_json(self, mod: m.Module | None = None) -> DwarfFunctionsRecord:
         names = mod.function_names if mod is not None else {}
         return {
             "bodies": self.bodies,
@@ -660,7 +667,7 @@ def _fill(out: DwarfFunctions, mod: m.Module, subs: dict[int, _Sub], found: dict
             into.setdefault(key(origin), set()).add(body)
     for index, offset in found.items():
         sub = _resolved(subs, offset)
-        entry: dict[str, object] = {"file": sub.file, "line": sub.line, "crate": sub.crate,
+        entry: DwarfEntryRecord = {"file": sub.file, "line": sub.line, "crate": sub.crate,
                                     "linkage_name": sub.linkage_name}
         others = sorted(into.get(key(offset), set()) - {index})
         if others:
@@ -669,6 +676,6 @@ def _fill(out: DwarfFunctions, mod: m.Module, subs: dict[int, _Sub], found: dict
     out.unmatched = [f.index for f in mod.functions if f.index not in found]
 
 
-def dwarf_functions(mod: m.Module) -> dict[int, dict]:
+def dwarf_functions(mod: m.Module) -> dict[int, DwarfEntryRecord]:
     """Function index -> {file, line, crate, linkage_name[, inlined_into]} (see dwarf_walk)."""
     return dwarf_walk(mod).functions

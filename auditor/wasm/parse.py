@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from array import array
 from functools import lru_cache
 from pathlib import Path
@@ -608,27 +609,126 @@ def _read_code(mod: m.Module, r: Reader, decls: list[int], window: tuple[int, in
     # body it does not vouch for, which the Python pass below reads (and rejects with its
     # message), and goes on after it.
     session = _native_session(data, pos, section_end, n, native)
+    ahead = _Ahead.start(data, pos, section_end, n, datacount, window) if session is not None else None
     try:
-        pos = _read_bodies(mod, data, file, pos, section_end, n, base, decls, datacount, refs, window, session)
+        pos = _read_bodies(mod, data, file, pos, section_end, n, base, decls, datacount, refs, window, session,
+                           ahead)
     finally:
         if session is not None:
             session.close()
+        if ahead is not None:  # (after an error in the first half: its thread is done before we go on)
+            ahead.take()
     r.pos = pos
+
+
+class _Ahead:
+    """The second half of a big code section (by bytes), read by a second compiled-reader
+    session in a thread while the caller reads the first half: wasmtime runs without the
+    GIL, so on two free cores the scan takes about half the wall time. `k`: the index (in
+    the section) of its first body, `pos` that body's file offset; `take()` gives the
+    batches it read, which may stop early (at a body the scanner declines: the caller
+    reads on from there, body by body, as without it). Only a split point is guessed here
+    (from the bodies' size fields): every body is still read and validated in order."""
+
+    def __init__(self, session, k: int, pos: int, count: int, datacount: bool, window: tuple[int, int] | None):
+        self.k, self.pos = k, pos
+        self.batches: list = []
+        self.thread = threading.Thread(target=self._run, args=(session, count, datacount, window), daemon=True)
+        self.thread.start()
+
+    def _run(self, session, count: int, datacount: bool, window: tuple[int, int] | None) -> None:
+        try:
+            self.batches = session.scan(self.pos, count, datacount, window)
+        except session.Failure:  # the caller reads these bodies itself
+            pass
+        finally:
+            session.close()
+
+    def take(self) -> list:
+        self.thread.join()
+        out, self.batches = self.batches, []
+        return out
+
+    @classmethod
+    def start(cls, data: bytes, pos: int, end: int, n: int, datacount: bool,
+              window: tuple[int, int] | None) -> _Ahead | None:
+        """A thread reading the second half, or None: a section under rules/wasm_opcodes.toml
+        [native] min-split-code-bytes, a single allowed CPU, or size fields that do not
+        lead to a body boundary near the middle."""
+        threshold = tables().native.get("min-split-code-bytes")
+        if threshold is None or end - pos < threshold or n < 2 or _cpus() < 2:
+            return None
+        split = _middle_body(data, pos, end, n)
+        if split is None:
+            return None
+        k, at = split
+        from auditor.wasm import native as nat
+
+        try:
+            session = nat.Session(data, at, end, n - k)
+        except nat.Failure:
+            return None
+        return cls(session, k, at, n - k, datacount, window)
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (taskset, cgroups' cpusets), else the machine's."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
+def _middle_body(data: bytes, pos: int, end: int, n: int) -> tuple[int, int] | None:
+    """(k, offset) of the body after the last one that ends by the middle of the code
+    bodies in data[pos:end] (after the first, at least), found by hopping over the
+    bodies' size fields; None when one is not a LEB128 of at most 5 bytes or runs past the
+    end (the reader in order says why)."""
+    half = pos + (end - pos) // 2
+    k = 0
+    while k < n - 1:
+        if pos >= end:
+            return None
+        b = data[pos]
+        if b < 0x80:
+            after = pos + 1 + b
+        else:
+            size, shift, j = b & 0x7F, 7, 1
+            while True:
+                if pos + j >= end or j == 5:
+                    return None
+                b = data[pos + j]
+                size |= (b & 0x7F) << shift
+                j += 1
+                if b < 0x80:
+                    break
+                shift += 7
+            after = pos + j + size
+        if after > end or k and after > half:
+            break
+        pos, k = after, k + 1
+    if not 0 < k < n or pos >= end:
+        return None
+    return k, pos
 
 
 def _read_bodies(mod: m.Module, data: bytes, file: str | None, pos: int, section_end: int, n: int, base: int,
                  decls: list[int], datacount: bool, refs: ParsedRefs, window: tuple[int, int] | None,
-                 session) -> int:
+                 session, ahead: _Ahead | None = None) -> int:
     functions, Function = mod.functions, m.Function
     flat, starts = refs.flat, refs.starts
     i = 0
     while i < n:
-        if session is not None:
-            try:
-                batches = session.scan(pos, n - i, datacount, window)
+        batches = None
+        if ahead is not None and i >= ahead.k:  # the second half: what the other thread read
+            if i == ahead.k and pos == ahead.pos:
+                batches = ahead.take()
+            ahead = None
+        elif session is not None:
+            try:  # up to the second half's first body
+                batches = session.scan(pos, (ahead.k if ahead is not None else n) - i, datacount, window)
             except session.Failure:  # wasmtime refused: the Python pass reads the rest
                 session = None
                 continue
+        if batches is not None:
             for batch in batches:
                 c = batch.count
                 recs, shift = batch.recs, len(flat)
@@ -638,8 +738,8 @@ def _read_bodies(mod: m.Module, data: bytes, file: str | None, pos: int, section
                                      recs[0::4], recs[1::4], recs[2::4]))
                 i += c
                 pos = recs[-3] + recs[-2]
-            if i == n:
-                break
+            if i == n or ahead is not None and i == ahead.k:
+                continue
         pos = _read_body(mod, data, file, pos, section_end, base + i, decls[i], datacount, refs, window)
         i += 1
     return pos
@@ -728,13 +828,15 @@ class ParsedRefs:
 
 def _read_data(mod: m.Module, r: Reader) -> None:
     segments, DataSegment, active0, data, end = mod.data_segments, m.DataSegment, _ACTIVE0_SEGMENT.match, r.data, r.end
+    append, uleb, sleb = segments.append, _uleb_matched, _sleb_matched
     for i in range(r.count(1, "data segment")):
         fast = active0(data, r.pos, end)
         if fast is not None:  # flags 0, `i32.const N end`, size: nearly every segment
-            size = _uleb_matched(fast.group(2))
+            at, size_leb = fast.group(1, 2)
+            size = size_leb[0] if len(size_leb) == 1 else uleb(size_leb)  # (esbuild: 98,453 segments)
             data_offset = fast.end()
             if size <= end - data_offset:
-                segments.append(DataSegment(i, "active", 0, _sleb_matched(fast.group(1)), size, data_offset))
+                append(DataSegment(i, "active", 0, sleb(at), size, data_offset))
                 r.pos = data_offset + size
                 continue
         at = r.pos

@@ -23,6 +23,7 @@ PATTERN = re.compile(rb"(?:[/~][\w./+-]*/)?(?:src|library)/[\w./+-]+\.rs")  # th
 _RUN = re.compile(rb"~?[\w./+-]++")
 _ANCHOR = re.compile(rb"(?=(?:src|library)/)")
 _ANCHORS = re.compile(rb"(?:src|library)/")
+ANCHORS = _ANCHORS  # every match holds one, whole, inside the range searched: a range without one has none
 _RUN_END = re.compile(rb"[\w./+-]*+")
 _RUN_START_REVERSED = re.compile(rb"[\w./+-]*+~?")  # matched on the reversed bytes, from an anchor leftwards
 _SLASH, _TILDE = 0x2F, 0x7E

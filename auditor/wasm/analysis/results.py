@@ -14,6 +14,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from auditor.errors import AuditorError
+from auditor.records.attribution import SCHEMA as ATTRIBUTION_SCHEMA
+from auditor.records.attribution import (
+    DwarfViewsRecord,
+    ItemRowRecord,
+    ModuleViewsRecord,
+    MonosViewRecord,
+    SizeViewsRecord,
+)
 from auditor.wasm.analysis.dominators import Dominators, dominators
 from auditor.wasm.analysis.items import KIND_NAMES, Edge, ItemGraph, Kind
 from auditor.wasm.analysis.reach import bfs, garbage, why_paths
@@ -22,7 +30,6 @@ from auditor.wasm.model import Module
 if TYPE_CHECKING:  # monos (crates, demangle) imported by generic_groups only: start-up of the rest
     from auditor.wasm.analysis.monos import MonosResult
 
-ATTRIBUTION_SCHEMA = "auditor.attribution/1"
 
 __all__ = ["ATTRIBUTION_SCHEMA", "DWARF_VIEWS", "SIZE_VIEWS", "attribution_of", "dwarf_views", "monos_view",
            "size_views", "name_matcher", "CratesResult", "DataResult", "DominatorsResult", "GarbageResult", "ItemRow",
@@ -61,7 +68,7 @@ class ItemRow:
         return (f"ItemRow(id={self.id!r}, name={self.name!r}, kind={self.kind!r}, index={self.index!r}, "
                 f"shallow={self.shallow!r}, retained={self.retained!r})")
 
-    def to_json(self) -> dict:
+    def to_json(self) -> ItemRowRecord:
         return {"name": self.name, "kind": self.kind, "index": self.index, "shallow": self.shallow,
                 "retained": self.retained}
 
@@ -467,7 +474,7 @@ SIZE_VIEWS = ("retained", "garbage", "data", "monos")
 DWARF_VIEWS = ("crates", "sources")
 
 
-def attribution_of(mod: Module, g: ItemGraph, *, top_items: int = 20) -> dict:
+def attribution_of(mod: Module, g: ItemGraph, *, top_items: int = 20) -> ModuleViewsRecord:
     """Every view of one module in one record (`auditor.attribution/1`): the largest
     items by retained size (`top_items`; 0: every item), garbage bytes, both crate
     views, files and directories, and the data categories."""
@@ -475,7 +482,7 @@ def attribution_of(mod: Module, g: ItemGraph, *, top_items: int = 20) -> dict:
             **size_views(g, top_items=top_items), **dwarf_views(mod)}
 
 
-def size_views(g: ItemGraph, *, top_items: int = 20) -> dict:
+def size_views(g: ItemGraph, *, top_items: int = 20) -> SizeViewsRecord:
     """The attribution views the item graph answers without DWARF: `retained` (the
     largest items by retained size; `top_items` 0: every item), `retained_complete`,
     `garbage` and `data`."""
@@ -491,7 +498,7 @@ def size_views(g: ItemGraph, *, top_items: int = 20) -> dict:
     }
 
 
-def dwarf_views(mod: Module) -> dict:
+def dwarf_views(mod: Module) -> DwarfViewsRecord:
     """The attribution views that read the module's DWARF: `crates` (both views) and
     `sources` (files, directories)."""
     cr = crates_of(mod).to_json()
@@ -504,7 +511,7 @@ def dwarf_views(mod: Module) -> dict:
     }
 
 
-def monos_view(mod: Module, *, generics: int = 10) -> dict:
+def monos_view(mod: Module, *, generics: int = 10) -> MonosViewRecord:
     """The attribution's `monos`: the `generics` generics with the most savings (name,
     copies, bytes, savings; no instances) and the totals of all (`auditor.monos/1`'s)."""
     from auditor.wasm.analysis.monos import MonosResult, module_monos
@@ -513,9 +520,10 @@ def monos_view(mod: Module, *, generics: int = 10) -> dict:
     res.shown = generics
     j = res.to_json()
     return {"bytes": j["bytes"], "savings": j["savings"],
-            "generics": [{k: x[k] for k in ("name", "copies", "bytes", "savings")} for x in j["generics"]],
+            "generics": [{"name": x["name"], "copies": x["copies"], "bytes": x["bytes"], "savings": x["savings"]}
+                         for x in j["generics"]],
             "rest": j["rest"]}
 
 
-def top_items_rows(g: ItemGraph, n: int) -> list[dict]:
+def top_items_rows(g: ItemGraph, n: int) -> list[ItemRowRecord]:
     return [row.to_json() for row in top_items(g, n=n, retained=True).items]

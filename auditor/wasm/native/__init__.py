@@ -51,6 +51,7 @@ from auditor.wasm.opcodes import (
 
 RESERVATION = 256 << 20  # bytes of address space reserved per memory (wasmtime's default: 4 GiB)
 GUARD = 64 << 10  # guard bytes after it (default: 32 MiB)
+BIG_RESERVATION, BIG_GUARD = 4 << 30, 32 << 20  # wasmtime's defaults: the code reader's own engine
 WASM = Path(__file__).with_name("codescan.wasm")
 SOURCE = Path(__file__).with_name("codescan.c")
 
@@ -169,18 +170,34 @@ def table_blob() -> bytes:
             + bytes(prefixed))
 
 
-@lru_cache(maxsize=1)
-def _compiled() -> tuple[Any, Any] | None:
+@lru_cache(maxsize=2)
+def _compiled(small: bool = True) -> tuple[Any, Any] | None:
     """(engine, module), or None when the reader cannot run here (no wasmtime, no
-    codescan.wasm, a table it cannot represent): then the Python pass reads everything."""
+    codescan.wasm, a table it cannot represent): then the Python pass reads everything.
+    `small`: on the shared engine (`engine_()`, 256 MiB reserved per memory, bounds-checked
+    loads); else on an engine with wasmtime's default 4 GiB + 32 MiB reservation, where the
+    machine code has no bounds checks (the scan takes ~0.77x the CPU: 39 instead of 51 ms
+    for a 15.7 MB code section) and which an address-space cap may refuse
+    (`_new_instance` then takes the small one)."""
     try:
         table_blob()
         wasm = WASM.read_bytes()
         import wasmtime
     except (OSError, ImportError, Unsupported):
         return None
-    engine = engine_()
-    return engine, _module(wasmtime, engine, wasm)
+    if small:
+        engine = engine_()
+        return engine, _module(wasmtime, engine, wasm)
+    try:
+        config = wasmtime.Config()
+        config.cranelift_opt_level = "speed"
+        config.memory_reservation = BIG_RESERVATION
+        config.memory_guard_size = BIG_GUARD
+        engine = wasmtime.Engine(config)
+        _release_at_exit()
+        return engine, _module(wasmtime, engine, wasm, reservation=BIG_RESERVATION, guard=BIG_GUARD)
+    except Exception:
+        return None
 
 
 @lru_cache(maxsize=1)
@@ -189,7 +206,7 @@ def engine_() -> Any:
     auditor/wasm/native/graph.py); wasmtime must be importable."""
     import wasmtime
 
-    atexit.register(_release)
+    _release_at_exit()
     config = wasmtime.Config()
     config.cranelift_opt_level = "speed"
     # wasmtime's default reserves 4 GiB of address space (plus guard pages) per memory so
@@ -200,6 +217,11 @@ def engine_() -> Any:
     config.memory_reservation = RESERVATION
     config.memory_guard_size = GUARD
     return wasmtime.Engine(config)
+
+
+@lru_cache(maxsize=1)
+def _release_at_exit() -> None:
+    atexit.register(_release)
 
 
 def _module(wasmtime: Any, engine: Any, wasm: bytes, name: str = "codescan", reservation: int = RESERVATION,
@@ -271,7 +293,7 @@ RELEASE_HOOKS: list[Any] = []  # other compiled modules' clean-ups (graph.py), r
 
 
 def available() -> bool:
-    return _compiled() is not None
+    return _compiled(True) is not None
 
 
 @dataclass
@@ -288,11 +310,12 @@ class _Instance:
     """A store and an instance of the reader with the tables written in; its memory
     grows to what a section needs, within the store's limit."""
 
-    def __init__(self) -> None:
+    def __init__(self, small: bool = True) -> None:
         import wasmtime
 
-        compiled = _compiled()
-        assert compiled is not None
+        compiled = _compiled(small)
+        if compiled is None:
+            raise Failure("codescan.wasm cannot run on this engine")
         engine, module = compiled
         blob = table_blob()
         self.store = store = wasmtime.Store(engine)
@@ -322,6 +345,20 @@ class _Instance:
         self.base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
 
 
+_BIG = [True]  # until an instance with the big reservation is refused (`ulimit -v`)
+
+
+def _new_instance() -> _Instance:
+    """An instance on the engine without bounds checks, else (its 4 GiB reservation
+    refused, or no such engine) on the shared one."""
+    if _BIG[0]:
+        try:
+            return _Instance(small=False)
+        except Exception:
+            _BIG[0] = False
+    return _Instance(small=True)
+
+
 # Instances whose memory stays small are kept for the next module (a spec-corpus module
 # costs ~0.4 ms of store and instance set-up); big ones go with their session.
 _POOL: list[_Instance] = []
@@ -348,7 +385,7 @@ class Session:
             inst = _POOL.pop()
         if inst is None:
             try:
-                inst = _Instance()
+                inst = _new_instance()
             except Exception as e:
                 raise Failure(f"codescan.wasm: {e}") from e
         self.inst = inst
