@@ -189,11 +189,7 @@ def _compiled(small: bool = True) -> tuple[Any, Any] | None:
         engine = engine_()
         return engine, _module(wasmtime, engine, wasm)
     try:
-        config = wasmtime.Config()
-        config.cranelift_opt_level = "speed"
-        config.memory_reservation = BIG_RESERVATION
-        config.memory_guard_size = BIG_GUARD
-        engine = wasmtime.Engine(config)
+        engine = new_engine(BIG_RESERVATION, BIG_GUARD)
         _release_at_exit()
         return engine, _module(wasmtime, engine, wasm, reservation=BIG_RESERVATION, guard=BIG_GUARD)
     except Exception:
@@ -204,18 +200,25 @@ def _compiled(small: bool = True) -> tuple[Any, Any] | None:
 def engine_() -> Any:
     """The one wasmtime engine of the compiled modules (codescan, graphcore: see
     auditor/wasm/native/graph.py); wasmtime must be importable."""
-    import wasmtime
-
     _release_at_exit()
-    config = wasmtime.Config()
-    config.cranelift_opt_level = "speed"
     # wasmtime's default reserves 4 GiB of address space (plus guard pages) per memory so
     # it can drop bounds checks; under an address-space cap (`ulimit -v`, as some CI sets)
     # the instance then cannot be made and every module fell back to the Python pass
     # (biome: 1.25-1.5 s instead of 0.24-0.29 s). A smaller reservation costs nothing
     # measurable here (the memory moves if it ever outgrows it).
-    config.memory_reservation = RESERVATION
-    config.memory_guard_size = GUARD
+    return new_engine(RESERVATION, GUARD)
+
+
+def new_engine(reservation: int, guard: int) -> Any:
+    """A wasmtime engine for the compiled modules: cranelift at `speed`, each linear
+    memory reserving `reservation` bytes of address space plus `guard` (the machine code
+    depends on both: `_module` keys its cache by them); wasmtime must be importable."""
+    import wasmtime
+
+    config = wasmtime.Config()
+    config.cranelift_opt_level = "speed"
+    config.memory_reservation = reservation
+    config.memory_guard_size = guard
     return wasmtime.Engine(config)
 
 

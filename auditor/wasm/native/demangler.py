@@ -66,13 +66,11 @@ def _compiled(small: bool = False) -> tuple[Any, Any] | None:
         import wasmtime
     except (OSError, ImportError):
         return None
+    from auditor.wasm.native import new_engine
+
     reservation, guard = (SMALL_RESERVATION, SMALL_GUARD) if small else (RESERVATION, GUARD)
     try:
-        config = wasmtime.Config()
-        config.cranelift_opt_level = "speed"
-        config.memory_reservation = reservation
-        config.memory_guard_size = guard
-        engine = wasmtime.Engine(config)
+        engine = new_engine(reservation, guard)
         module = _module(wasmtime, engine, wasm, reservation, guard)
     except Exception:
         return None
