@@ -64,17 +64,23 @@ def _write(o: Any, nl: str, keys: dict, write) -> None:
         ek = keys.get(k) if type(k) is str else None
         batch.append(ek if ek is not None else _key(k) + ": ")
         # a dict's few members with what they hold
-        if isinstance(v, (list, tuple, dict)) and _large(v):
-            write("".join(batch))
-            batch.clear()
-            _write(v, inner, keys, write)
-        else:
-            batch.append(_member(v, inner, keys))
-        if len(batch) >= _BATCH:
-            write("".join(batch))
-            batch.clear()
+        _put(v, isinstance(v, (list, tuple, dict)) and _large(v), inner, keys, batch, write)
     batch.append(nl + "}")
     write("".join(batch))
+
+
+def _put(v: Any, big: bool, inner: str, keys: dict, batch: list[str], write) -> None:
+    """One member of a large container: a `big` one written on its own (the batch so far
+    first), any other added to the batch, which is written once it holds _BATCH pieces."""
+    if big:
+        write("".join(batch))
+        batch.clear()
+        _write(v, inner, keys, write)
+    else:
+        batch.append(_member(v, inner, keys))
+    if len(batch) >= _BATCH:
+        write("".join(batch))
+        batch.clear()
 
 
 def _write_list(o: list | tuple, nl: str, keys: dict, write) -> None:
@@ -93,15 +99,7 @@ def _write_list(o: list | tuple, nl: str, keys: dict, write) -> None:
         for i, v in enumerate(chunk, at):
             batch.append(sep if i else inner)
             # a list's members by their own size only
-            if isinstance(v, (list, tuple, dict)) and len(v) > _SMALL:
-                write("".join(batch))
-                batch.clear()
-                _write(v, inner, keys, write)
-            else:
-                batch.append(_member(v, inner, keys))
-            if len(batch) >= _BATCH:
-                write("".join(batch))
-                batch.clear()
+            _put(v, isinstance(v, (list, tuple, dict)) and len(v) > _SMALL, inner, keys, batch, write)
         write("".join(batch))
     write(nl + "]")
 
