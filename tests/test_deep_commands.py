@@ -365,7 +365,7 @@ def test_scan_attribute_builds_a_debug_info_twin_and_attributes_it():
         in text
 
 
-ATTRIBUTE = ("--profiles", "release", "--allocators", "default", "--no-runtime", "--attribute", "release/*")
+ATTRIBUTE = ("--profiles", "release", "--allocators", "default", "--no-runtime", "--attribute", "release/*", "--why", "alloc")
 
 
 def _leb(n: int) -> int:
@@ -393,7 +393,7 @@ def test_scan_attribute_reads_size_views_from_the_variant_and_dwarf_views_from_t
     att = report["attribution"]
     variant = report["variants"][0]
     assert att["views"] == {"retained": "variant", "garbage": "variant", "data": "variant", "monos": "variant",
-                            "crates": "twin", "sources": "twin"}
+                            "dominators": "variant", "paths": "variant", "crates": "twin", "sources": "twin"}
     vpath, tpath = Path(att["modules"]["variant"]["wasm_path"]), Path(att["modules"]["twin"]["wasm_path"])
     assert vpath == Path(variant["wasm_path"]) and tpath == Path(att["wasm_path"]) and vpath != tpath
     vsize, tsize = _wholes(objdump.sections(vpath)), _wholes(objdump.sections(tpath))
@@ -438,6 +438,11 @@ def test_scan_attribute_reads_size_views_from_the_variant_and_dwarf_views_from_t
                                         for g in mono["generics"]]
     assert att["monos"]["generics"] and all(g["copies"] >= 2 and 0 < g["savings"] < g["bytes"]
                                             for g in att["monos"]["generics"])
+    # the dominator tree and `--why`'s paths: the variant's, as `auditor dominators` and
+    # `auditor paths` give them for that file (both checked by hand on item_graph.wat)
+    assert att["views"]["dominators"] == att["views"]["paths"] == "variant"
+    assert att["dominators"] == js("dominators", vpath, "--depth", "2", "--rows", "30")
+    assert att["paths"] == js("paths", vpath, "alloc") and att["paths"]["matched"] > 0
     # crates and sources stay the twin's: they sum to the twin's code section
     for view in ("defining", "instantiating"):
         assert sum(r["bytes"] for r in att["crates"][view]) == tsize["Code"]
@@ -457,6 +462,28 @@ def test_scan_attribute_must_name_one_variant():
 
     with pytest.raises(AuditorError, match="exactly one variant; it matches 2"):
         attribute_variant(R(), "*/default", None)
+
+
+def test_attribution_dominators_and_why_paths_are_the_commands_answers(graph_wasm):
+    """`scan --attribute V --why Q`'s dominator tree and paths (pipeline.deep.attribute_modules)
+    are `auditor dominators --depth 2 --rows 30` and `auditor paths Q` of the variant's
+    module; a query naming nothing keeps the block, with the paths command's error."""
+    from auditor.pipeline.deep import attribute_modules
+
+    att = json.loads(json.dumps(attribute_modules(graph_wasm, graph_wasm, why="^(helper|cb)$")))
+    assert att["dominators"] == js("dominators", graph_wasm, "--depth", "2", "--rows", "30")
+    assert att["paths"] == js("paths", graph_wasm, "^(helper|cb)$")
+    # by hand (item_graph.wat): helper and cb match; helper is reached through main only
+    assert att["paths"]["matched"] == 2 and sorted(it["name"] for it in att["paths"]["items"]) == ["cb", "helper"]
+    assert [p for p in att["paths"]["paths"] if p[-1] == "helper"] == [['export "main"', "main", "helper"]]
+    missing = attribute_modules(graph_wasm, graph_wasm, why="no_such_item_here")["paths"]
+    assert missing["query"] == "no_such_item_here" and "no_such_item_here" in missing["error"]
+    assert "paths" not in attribute_modules(graph_wasm, graph_wasm)
+
+
+def test_scan_why_needs_attribute(tmp_path):
+    r = auditor("scan", str(tmp_path), "--why", "x", expect=2)
+    assert r.stderr.strip().splitlines() == ["auditor: --why only takes effect with --attribute VARIANT"]
 
 
 def test_dominators_from_a_regex_and_crates_without_dwarf(graph_wasm):

@@ -156,7 +156,7 @@ def test_every_key_of_an_inspect_record_with_the_dwarf_walk_is_declared(dwarf_mo
 def test_every_key_of_an_attribution_is_declared(dwarf_module):
     from auditor.pipeline.deep import attribute_modules
 
-    att = json.loads(json.dumps(attribute_modules(dwarf_module, dwarf_module, top_items=5)))
+    att = json.loads(json.dumps(attribute_modules(dwarf_module, dwarf_module, top_items=5, why=".")))
     seen: set[str] = set()
     assert problems(att, TwinAttributionRecord, seen=seen) == []
     # the scan report's block is the same plus the variant's: every key declared there too
@@ -195,7 +195,7 @@ def test_the_records_name_only_types_the_walk_knows():
 
 
 # the arguments of test_deep_commands' `scan --attribute` test: one scan per session
-ATTRIBUTE = ("--profiles", "release", "--allocators", "default", "--no-runtime", "--attribute", "release/*")
+ATTRIBUTE = ("--profiles", "release", "--allocators", "default", "--no-runtime", "--attribute", "release/*", "--why", "alloc")
 
 
 @pytest.mark.cargo

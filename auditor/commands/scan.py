@@ -63,11 +63,14 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--attribute", "attribute", default=None, metavar="VARIANT",
               help='Build a debug-info twin of VARIANT ("profile/allocator", a glob naming one) and add its '
                    "per-crate, per-file, retained-size and data attribution to the report.")
+@click.option("--why", "why", default=None, metavar="NAME|REGEX",
+              help="With --attribute: also the shortest root paths to the items NAME names or REGEX matches "
+                   "in that variant's module (as `auditor paths`).")
 @output_options("scan")
 def command(crate, package, features, all_features, no_default_features, profiles, allocators, jobs, runtime,
             speed, memory_limit, cache_dir, no_cache, check_reproducible, config_file, shard, gate, baseline,
             max_increase, compression, stage, bindgen, bindgen_target, wasm_opt, wasm_opt_level, build_std,
-            print_commands_only, quiet, attribute, fmt, output, color) -> int:
+            print_commands_only, quiet, attribute, why, fmt, output, color) -> int:
     """Build CRATE for wasm32 under each size profile x global allocator and compare.
 
     Nothing in CRATE is written: builds happen in a shadow copy in a temp dir, removed
@@ -81,6 +84,10 @@ def command(crate, package, features, all_features, no_default_features, profile
         from auditor.errors import AuditorError
 
         raise AuditorError("--baseline and --max-increase only take effect with --gate")
+    if why is not None and not attribute:
+        from auditor.errors import AuditorError
+
+        raise AuditorError("--why only takes effect with --attribute VARIANT")
     shard_kn = parse_shard(shard) if shard else None
     feats = [f for v in features for f in v.replace(",", " ").split()]
     options = ScanOptions(
@@ -103,6 +110,6 @@ def command(crate, package, features, all_features, no_default_features, profile
     if attribute:
         from auditor.pipeline.deep import attribute_variant
 
-        result.attribution = attribute_variant(result, attribute, options)
+        result.attribution = attribute_variant(result, attribute, options, why)
     render_and_emit(result, fmt, output, color)
     return result.exit_code()

@@ -153,7 +153,7 @@ def twin_settings(settings: dict[str, Any], profile: str) -> dict[str, Any]:
     return out
 
 
-def attribute_variant(result: Any, variant: str, options: Any) -> AttributionRecord:
+def attribute_variant(result: Any, variant: str, options: Any, why: str | None = None) -> AttributionRecord:
     """`scan --attribute VARIANT`: build the debug-info twin of the one variant of
     `result` that `variant` (a glob over "profile/allocator") names, and attribute it:
     the `attribution` block of the scan report (`auditor.attribution/1` plus `variant`,
@@ -191,7 +191,7 @@ def attribute_variant(result: Any, variant: str, options: Any) -> AttributionRec
         first = ((tv.error if tv else None) or "no module").strip().splitlines()
         block["error"] = f"the debug-info twin {twin_name} of {v.id} failed to build: {first[0] if first else ''}"
         return block
-    block.update(attribute_modules(v.wasm_path, tv.wasm_path))
+    block.update(attribute_modules(v.wasm_path, tv.wasm_path, why=why))
     block.update({"variant": v.id, "twin_profile": twin_name, "twin_settings": settings,
                   # the variant's own code section, next to the twin's (debug info rarely changes code)
                   "variant_code_bytes": (v.wasm or {}).get("section_totals", {}).get("code")})
@@ -199,14 +199,17 @@ def attribute_variant(result: Any, variant: str, options: Any) -> AttributionRec
 
 
 def attribute_modules(variant_path: str | Path | None, twin_path: str | Path, *, top_items: int = 20,
-                      generics: int = 10) -> TwinAttributionRecord:
+                      generics: int = 10, why: str | None = None) -> TwinAttributionRecord:
     """The attribution record of a variant and its debug-info twin: the views that need
     no DWARF (retained, garbage, data, monos) from the variant's own module, so the
     twin's `.debug_*` sections do not crowd its retained list, and the crate and source
     views from the twin. `views` says which module each view read ("variant" | "twin"),
     `modules` describes both; `file`, `bytes` and `wasm_path` stay the twin's (as in
     auditor.attribution/1 before the split). Without a readable variant module every
-    view reads the twin, and `views` says so."""
+    view reads the twin, and `views` says so. The dominator tree (depth 2, 30 rows) and,
+    with `why`, the paths to the items it names or matches (`auditor paths`) come from
+    the same module as the size views; a `why` that names nothing gives a `paths` block
+    with `error` (the scan is not lost to it)."""
     from auditor.wasm.analysis import results as r
 
     twin = load_module(twin_path)
@@ -215,16 +218,28 @@ def attribute_modules(variant_path: str | Path | None, twin_path: str | Path, *,
         variant = load_module(variant_path, full_refs=True)
     sized = variant if variant is not None else load_module(twin_path, full_refs=True)
     role = "variant" if variant is not None else "twin"
+    g = graph_of(sized)
     out: TwinAttributionRecord = {
         "schema": r.ATTRIBUTION_SCHEMA, "file": twin.file, "bytes": len(twin.data), "wasm_path": str(twin_path),
-        **r.size_views(graph_of(sized), top_items=top_items),
+        **r.size_views(g, top_items=top_items),
         "monos": r.monos_view(sized, generics=generics),
+        "dominators": r.dominator_rows(g, None, depth=ATTRIBUTION_DEPTH, rows=ATTRIBUTION_ROWS).to_json(),
         **r.dwarf_views(twin),
-        "views": {**{k: role for k in r.SIZE_VIEWS}, **{k: "twin" for k in r.DWARF_VIEWS}},
+        "views": {**{k: role for k in (*r.SIZE_VIEWS, "dominators")}, **{k: "twin" for k in r.DWARF_VIEWS}},
         "modules": {name: _module_facts(m, path) for name, m, path in
                     (("variant", variant, variant_path), ("twin", twin, twin_path)) if m is not None},
     }
+    if why is not None:
+        try:
+            out["paths"] = r.why(g, why).to_json()
+        except AuditorError as e:
+            out["paths"] = {"schema": "auditor.paths/1", "query": why, "error": e.what}
+        out["views"]["paths"] = role
     return out
+
+
+# the dominator tree `scan --attribute` keeps: as `auditor dominators --depth 2 --rows 30`
+ATTRIBUTION_DEPTH, ATTRIBUTION_ROWS = 2, 30
 
 
 def _module_facts(mod: Module, path: str | Path | None) -> AttributedModuleRecord:

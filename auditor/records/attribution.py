@@ -140,6 +140,8 @@ class TwinAttributionRecord(ModuleViewsRecord):
 
     wasm_path: str
     monos: MonosViewRecord
+    dominators: dict[str, Any]  # auditor.dominators/1 from the roots, depth 2, 30 rows
+    paths: NotRequired[dict[str, Any]]  # auditor.paths/1 for `scan --why QUERY` (or query + error)
     views: dict[str, str]  # view -> "variant" | "twin": the module it read
     modules: dict[str, AttributedModuleRecord]  # "variant" (when on disk), "twin"
 
@@ -164,6 +166,8 @@ class AttributionRecord(TypedDict):
     garbage: NotRequired[GarbageTotalsRecord]
     data: NotRequired[DataViewRecord]
     monos: NotRequired[MonosViewRecord]
+    dominators: NotRequired[dict[str, Any]]
+    paths: NotRequired[dict[str, Any]]
     crates: NotRequired[CratesViewRecord]
     sources: NotRequired[SourcesViewRecord]
     views: NotRequired[dict[str, str]]

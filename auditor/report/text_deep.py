@@ -305,6 +305,19 @@ def attribution_lines(att: Mapping[str, Any], variant: str | None = None) -> lis
     out.append("  data: " + ", ".join(f"{_CATEGORY_TEXT.get(c['name'], c['name']).split(' (')[0]} "
                                       f"{human_bytes(c['bytes'])}" for c in att["data"]["categories"] if c["bytes"]))
     out.append(f"  garbage: {att['garbage']['items']} items, {att['garbage']['bytes']:,} bytes")
+    dom = att.get("dominators")
+    if dom:
+        out.append("  dominator tree (retained bytes, depth 2)")
+        out.append(table(["retained", "item"], [[it["retained"], "  " * it["depth"] + safe(it["name"])]
+                                                for it in dom["items"][:12]], align="rl", indent="    "))
+    why = att.get("paths")
+    if why:
+        if why.get("error"):
+            out.append(f"  why {safe(why['query'])}: {safe(why['error'], 0)}")
+        else:
+            out.append(f"  why {safe(why['query'])}: {why['matched']} items match, "
+                       f"{len(why['paths'])} shortest paths listed")
+            out.extend("    " + " -> ".join(safe(step) for step in path) for path in why["paths"][:5])
     return out
 
 
