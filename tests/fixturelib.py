@@ -800,7 +800,10 @@ def clang_module(name: str, flags: Iterable[str] = ()) -> Path:
 
     def make(out: Path) -> None:
         obj = out.with_suffix(".o")
-        _run([compiler, *all_flags, "-c", str(src), "-o", str(obj)],
+        # From the source's directory: DWARF's compilation directory and how
+        # llvm-dwarfdump names the file then do not depend on the process's cwd
+        # (a test that chdirs before the first build would otherwise change them).
+        _run([compiler, *all_flags, "-c", str(src), "-o", str(obj)], cwd=src.parent,
              what=f"{compiler} -c {src.name}")
         # Link without -O: an optimising clang driver runs wasm-opt after wasm-ld
         # whenever one is on PATH, which drops the name section and makes the output
@@ -814,7 +817,7 @@ def clang_module(name: str, flags: Iterable[str] = ()) -> Path:
         return _cached_file("c", (src.read_text(), compiler, all_flags), f"{src.stem}.wasm", make)
     linker = next((f.split("=", 1)[1] for f in all_flags if f.startswith("-fuse-ld=")), "wasm-ld")
     tools = (tool_identity(compiler), tool_identity(linker))
-    return _cached_file("c", (src.read_text(), str(src), os.getcwd(), compiler, all_flags, tools), f"{src.stem}.wasm",
+    return _cached_file("c", (src.read_text(), str(src), compiler, all_flags, tools), f"{src.stem}.wasm",
                         make, kept)
 
 
