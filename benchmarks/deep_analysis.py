@@ -27,6 +27,7 @@ whose CPU speed moves within the hour, the figure that repeats.
 from __future__ import annotations
 
 import argparse
+import atexit
 import glob
 import json
 import os
@@ -129,6 +130,7 @@ AUDITOR = [sys.executable, "-m", "auditor"]
 # installed package has it (a machine with PYTHONDONTWRITEBYTECODE=1 would otherwise
 # charge every process ~0.25 s of compiling); `best` fills the cache with one untimed run.
 PYCACHE = tempfile.mkdtemp(prefix="auditor-bench-pycache-")
+atexit.register(shutil.rmtree, PYCACHE, True)  # importing this module (tests do) leaves nothing
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"PYTHONPYCACHEPREFIX": PYCACHE}
 
 

@@ -37,6 +37,7 @@ only one core is free" case, where the compression threads share the parsing cor
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import random
 import shutil
@@ -145,6 +146,7 @@ def synthetic_module(target_bytes: int, seed: int = 1) -> bytes:
 # all of auditor's sources first, ~0.25 s CPU that a user never pays. The cache goes to
 # a temporary prefix, never into the repository; the first run fills it.
 PYCACHE = tempfile.mkdtemp(prefix="auditor-bench-pycache-")
+atexit.register(shutil.rmtree, PYCACHE, True)  # importing this module (tests do) leaves nothing
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"PYTHONPYCACHEPREFIX": PYCACHE}
 
 
