@@ -45,7 +45,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
-from itertools import repeat
+from itertools import chain, repeat
 
 from auditor.wasm.model import Module
 
@@ -99,6 +99,18 @@ _EXTERN = {"func": Kind.FUNCTION, "table": Kind.TABLE, "memory": Kind.MEMORY, "g
            "tag": Kind.TAG}
 
 
+@dataclass
+class NameIndex:
+    """ItemGraph.name_index(): function symbols (the raw names in the name section) and
+    every other item's own name (`ItemGraph.name`), each found by exact text."""
+
+    symbols: dict[str, list[int]] = field(default_factory=dict)  # raw symbol -> function indices
+    v0: list[tuple[str, int]] = field(default_factory=list)  # (v0 symbol without `[`, function index)
+    loose: list[int] = field(default_factory=list)  # function indices of every other symbol
+    by_name: dict[str, list[int]] = field(default_factory=dict)  # item name -> item ids (no symbol)
+    by_bare: dict[str, list[int]] = field(default_factory=dict)  # the same names, strip_hash'ed
+
+
 @dataclass(eq=False)
 class ItemGraph:
     """Items and edges of one module (see the module docstring); build with `item_graph`."""
@@ -125,6 +137,7 @@ class ItemGraph:
     _data_pointers: dict[int, int] | None = field(default=None, repr=False)
     _grow_offsets: dict[int, list[int]] | None = field(default=None, repr=False)
     _lazy_grow: Callable[[], dict[int, list[int]]] | None = field(default=None, repr=False)
+    _name_index: NameIndex | None = field(default=None, repr=False)
 
     @property
     def grow_offsets(self) -> dict[int, list[int]]:
@@ -206,6 +219,38 @@ class ItemGraph:
             name = "preamble" if s == "preamble" else f"{s} section" if s in ("type", "start", "datacount") \
                 else f"{s} section header"
         return name if name is not None else f"{kind.name.lower()}[{index}]"
+
+    def name_index(self) -> NameIndex:
+        """The items by name, made once (`NameIndex`), so that looking names up more than
+        once (`paths`, `dominators NAME`, `--why`, the Python API) costs dictionary
+        lookups and one pass over the symbols instead of one over every item."""
+        if self._name_index is None:
+            from auditor.wasm.demangle import strip_hash
+
+            ix = NameIndex()
+            fnames, f0, nf = self.module.function_names, self.first[Kind.FUNCTION], self.count[Kind.FUNCTION]
+            symbols, v0, loose = ix.symbols, ix.v0, ix.loose
+            for index, raw in fnames.items():
+                if not 0 <= index < nf:
+                    continue
+                if raw in symbols:
+                    symbols[raw].append(index)
+                else:
+                    symbols[raw] = [index]
+                if raw[:2] == "_R" and "[" not in raw:
+                    v0.append((raw, index))
+                else:
+                    loose.append(index)
+            # the items of the other kinds (each kind's ids are one range) and the functions
+            # without a symbol
+            unnamed = (f0 + index for index in range(nf) if fnames.get(index) is None)
+            by_name, by_bare, name = ix.by_name, ix.by_bare, self.name
+            for i in chain(range(f0), unnamed, range(f0 + nf, len(self))):
+                text = name(i)
+                by_name.setdefault(text, []).append(i)
+                by_bare.setdefault(strip_hash(text), []).append(i)
+            self._name_index = ix
+        return self._name_index
 
     def label(self, item: int) -> str:
         """What reports print: `name`, with a function's symbol demangled."""

@@ -158,19 +158,20 @@ def find_items(g: ItemGraph, query: str) -> list[int]:
     bare = strip_hash(query)  # also accepts names as other tools print them (`core[1a2b…]::…`)
     runs = _identifiers(bare)
     kinds, indices, fnames, function = g.kinds, g.indices, g.module.function_names, int(Kind.FUNCTION)
-    f0, nf = g.first[Kind.FUNCTION], g.count[Kind.FUNCTION]
+    f0 = g.first[Kind.FUNCTION]
     label = g.label
-    exact = []
+    ix = g.name_index()
     # functions with a symbol: the raw symbol, else the demangled name, which is worked
-    # out only for a symbol that may print as `bare` (`_identifiers`)
-    maybe = []
-    for index, raw in fnames.items():
-        if not 0 <= index < nf:
-            continue
-        if query == raw:
-            exact.append(f0 + index)
-        elif runs is None or not raw or not raw.startswith("_R") or "[" in raw or all(t in raw for t in runs):
-            maybe.append(index)
+    # out only for a symbol that may print as `bare`: every v0 symbol holds each of the
+    # identifiers `runs` (`_identifiers`); any other symbol may print as anything
+    named = ix.symbols.get(query, [])
+    exact = [f0 + index for index in named]
+    candidates = ix.v0
+    for run in runs if runs is not None else ():
+        candidates = [c for c in candidates if run in c[0]]
+    maybe = [*ix.loose, *(index for _, index in candidates)]
+    if named:
+        maybe = [index for index in maybe if fnames[index] != query]
     if len(maybe) > 64:  # their labels demangled in one call of the compiled demangler
         demangle_many([fnames[index] for index in maybe])
     for index in maybe:
@@ -178,12 +179,7 @@ def find_items(g: ItemGraph, query: str) -> list[int]:
         if query == text or bare == strip_hash(text):
             exact.append(f0 + index)
     # every other item prints its own name (g.name: no symbol to demangle)
-    for i in range(len(g)):
-        if kinds[i] == function and fnames.get(indices[i]) is not None:
-            continue
-        name = g.name(i)
-        if query == name or bare == strip_hash(name):
-            exact.append(i)
+    exact.extend(set(ix.by_name.get(query, ())).union(ix.by_bare.get(bare, ())))
     if exact:
         return sorted(exact)
     matches = name_matcher(query)
