@@ -24,6 +24,7 @@ import pytest
 import cargo_guard
 import fixturelib
 import longest_first
+import quick
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,6 +44,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     if config.getvalue("dist") == "loadscope":
         return longest_first.make_scheduler(config, log)
     return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The quick subset's smaller Hypothesis budgets (tests/quick.py)."""
+    quick.scale_examples(items, quick.examples_scale(config))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+import quick
+
 REPO = Path(__file__).resolve().parent.parent
 FUZZ = REPO / "fuzz"
 TARGETS = ("module", "dwarf", "names")
@@ -38,7 +40,7 @@ def budget(config: pytest.Config) -> int:
     """AUDITOR_FUZZ_SECONDS, else QUICK_SECONDS when the run's -m deselects `cargo`, else FULL_SECONDS."""
     if os.environ.get("AUDITOR_FUZZ_SECONDS"):
         return int(os.environ["AUDITOR_FUZZ_SECONDS"])
-    return QUICK_SECONDS if re.search(r"\bnot\s+cargo\b", config.option.markexpr or "") else FULL_SECONDS
+    return QUICK_SECONDS if quick.is_quick(config) else FULL_SECONDS
 LIMITS = ["-timeout=2", "-rss_limit_mb=500", "-max_len=1048576"]
 
 
