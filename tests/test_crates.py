@@ -11,7 +11,7 @@ import re
 import subprocess
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.wasm.crates import CXX_GLOBAL, LINKER, NO_MANGLE, UNNAMED, CrateSize, crate_of, rollup
@@ -212,3 +212,56 @@ def test_cxx_module():
     wasm = fixturelib.clang_module("cxx_names")
     crates = {r.name: r.functions for r in _rollup_of(wasm)}
     assert crates == {"c++:geometry": 4, CXX_GLOBAL: 2, LINKER: 1}
+
+
+def _split_by_characters(path: str):
+    """crates._split_qualified as a loop over every character: the reference for the
+    run-at-a-time scan (`<<<<…` in one step)."""
+    depth, as_at, i = 0, -1, 0
+    while i < len(path):
+        if path.startswith("->", i):
+            i += 2
+            continue
+        if path.startswith(" as ", i):
+            if depth == 1 and as_at < 0:
+                as_at = i
+            i += 4
+            continue
+        c = path[i]
+        if c in "<([{":
+            depth += 1
+        elif c in ">)]}":
+            depth -= 1
+            if depth == 0:
+                return (path[1:i], None) if as_at < 0 else (path[1:as_at], path[as_at + 4:i])
+        i += 1
+    return None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(["<", ">", "(", ")", "[", "]", "{", "}", "->", " as ", "-", " ", "a", "::"]),
+                max_size=40).map(lambda parts: "<" + "".join(parts)))
+def test_split_qualified_equals_the_character_loop(path):
+    from auditor.wasm.crates import _split_qualified
+
+    assert _split_qualified(path) == _split_by_characters(path)
+
+
+def test_split_qualified_takes_a_run_of_brackets_in_one_step(monkeypatch):
+    from auditor.wasm import crates
+
+    seen = []
+
+    class Counting:
+        def finditer(self, text):
+            for m in real.finditer(text):
+                seen.append(m.group())
+                yield m
+
+    real = crates._QUALIFIED_TOKENS
+    monkeypatch.setattr(crates, "_QUALIFIED_TOKENS", Counting())
+    n = 1 << 19
+    assert crates.crate_of.__wrapped__("<" * n + ">" * n) == "core"  # an inherent impl of no crate
+    # each nesting level read once (6 levels, then unknown): an opening run and a closing
+    # run each time, where a loop over every bracket visited 2n tokens per level
+    assert len(seen) <= 2 * (crates._MAX_QUALIFIED_DEPTH + 1), len(seen)

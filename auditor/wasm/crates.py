@@ -195,29 +195,31 @@ def _dyn_crate(ty: str, depth: int = 0) -> str | None:
     return _type_crate(ty, depth)
 
 
-_QUALIFIED_TOKENS = re.compile(r"[<(\[{]|->|[>)\]}]| as ")
+# runs of opening brackets, `->` (before a run of closing ones: its `>` is no bracket),
+# runs of closing brackets, ` as `
+_QUALIFIED_TOKENS = re.compile(r"[<(\[{]+|->|[>)\]}]+| as ")
 
 
 def _split_qualified(path: str) -> tuple[str, str | None] | None:
     """``<T as Trait>::…`` → (T, Trait); ``<T>::…`` → (T, None). Only the brackets and
-    ` as ` are visited (one regex scan), not every character; `->` of fn types is no
-    bracket."""
+    ` as ` are visited (one regex scan), not every character, and a run of brackets is
+    one step (`<<<<…` costs what `<` does); `->` of fn types is no bracket."""
     depth = 0
     as_at = -1
     for m in _QUALIFIED_TOKENS.finditer(path):
         t = m.group()
-        if t in "<([{":
-            depth += 1
+        if t[0] in "<([{":
+            depth += len(t)
         elif t == " as ":
             if depth == 1 and as_at < 0:
                 as_at = m.start()
         elif t != "->":
-            depth -= 1
-            if depth == 0:
-                i = m.start()
+            if 0 < depth <= len(t):  # the closing bracket of the first `<` is in this run
+                i = m.start() + depth - 1
                 if as_at < 0:
                     return path[1:i], None
                 return path[1:as_at], path[as_at + 4 : i]
+            depth -= len(t)
     return None
 
 
