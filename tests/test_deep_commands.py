@@ -335,6 +335,36 @@ def test_missing_file_is_one_line_exit_2(tmp_path):
         assert proc.stderr.strip() == f"auditor: {tmp_path / 'nope.wasm'}: no such file", cmd
 
 
+DEGENERATE = {
+    "empty": "(module)",
+    "memory-only": "(module (memory 1))",  # no code section: crates once raised KeyError here
+    "imports-only": '(module (import "env" "f" (func $f)) (import "env" "m" (memory 1)))',
+}
+
+
+@pytest.mark.parametrize("shape", sorted(DEGENERATE))
+def test_every_analysis_answers_a_module_without_code(tmp_path, shape):
+    path = tmp_path / f"{shape}.wasm"
+    subprocess.run(["wat2wasm", "-", "-o", str(path)], input=DEGENERATE[shape], text=True, check=True)
+    size = path.stat().st_size
+    for cmd in ("top", "dominators", "garbage", "monos", "crates", "sources", "data"):
+        text = auditor(cmd, path)
+        assert text.stderr == "" and text.stdout, cmd
+        js(cmd, path)  # a JSON document, exit 0
+    crates = js("crates", path)
+    assert crates["code_bytes"] == 0
+    for view in ("defining", "instantiating"):
+        assert [(r["name"], r["bytes"]) for r in crates[view]] == [("unattributed", 0)]
+        assert set(crates["evidence"][view].values()) == {0}
+    # item sizes still add up to the file (wasm-objdump is not needed to count 8-byte modules)
+    assert sum(r["shallow"] for r in js("top", path, "-n", "1000")["items"]) == size
+    # and a diff to and from a module with code
+    other = fixturelib.wat("item_graph")
+    for a, b in ((path, other), (other, path)):
+        d = json.loads(auditor("diff", a, b, "--format", "json").stdout)
+        assert "deep" in d["modules"][0]
+
+
 # --------------------------------------------------------------------------- scan --attribute
 
 @pytest.mark.cargo

@@ -86,15 +86,16 @@ def crate_views(mod: m.Module, dwarf_crates: Mapping[int, str | None] | None = N
     `unit_crates`: function index -> crate of the unit whose line table covers it (from
     `sources.source_attribution(...).function_unit` mapped through the units).
     """
+    # every key present for a module without code too: readers index it unconditionally
+    evidence = {"defining": {"dwarf": 0, "name": 0, "none": 0},
+                "instantiating": {"dwarf": 0, "v0": 0, "v0-not-generic": 0, "plain-name": 0, "none": 0}}
     code = mod.section("code")
     if code is None:
-        return CrateViews(0, [CrateRow(UNATTRIBUTED, 0, 0)], [CrateRow(UNATTRIBUTED, 0, 0)])
+        return CrateViews(0, [CrateRow(UNATTRIBUTED, 0, 0)], [CrateRow(UNATTRIBUTED, 0, 0)], sources=evidence)
     dwarf_crates = dwarf_crates or {}
     unit_crates = unit_crates or {}
     defining: dict[int, tuple[str | None, int]] = {}
     instantiating: dict[int, tuple[str | None, int]] = {}
-    evidence = {"defining": {"dwarf": 0, "name": 0, "none": 0},
-                "instantiating": {"dwarf": 0, "v0": 0, "v0-not-generic": 0, "plain-name": 0, "none": 0}}
     out = CrateViews(code.size)
     # every name, its crate and its v0 instantiating crate below, worked out in one call
     raws = [mod.func_name(f.index) for f in mod.functions]
