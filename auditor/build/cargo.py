@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.build.toolchain import TARGET
+from auditor.manifest import toml
 
 MAX_ERROR_LINES = 12
 
@@ -77,16 +78,10 @@ def probe_cargo_args(profile_args: list[str], profile: str, package: str, opts: 
     extra: list[str] = []
     if strip is not None and strip is not False and strip != "none":
         extra = ["--config", f"profile.{profile}.strip=false",
-                 "--config", f'profile.{profile}.package."*".strip={_toml_value(strip)}']
+                 "--config", f'profile.{profile}.package."*".strip={toml.literal(strip)}']
     args = cargo_args(list(profile_args) + extra, profile, package, opts, [probe_feature])
     i = args.index("build")
     return args[:i] + ["rustc"] + args[i + 1:] + ["--", *PROBE_RUSTC_ARGS]
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def display_command(args: list[str]) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from auditor.manifest import toml
+
 Check = Callable[[object], "str | None"]
 
 
@@ -54,9 +56,7 @@ def either(*checks: Check) -> Check:
 
 
 def _show(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return f'"{v}"' if isinstance(v, str) else str(v)
+    return toml.literal(v)
 
 
 # Cargo's [profile.*] keys and the values `cargo build` accepts (current cargo; string

@@ -357,8 +357,8 @@ def scan_positions(text: str) -> dict:
 # --------------------------------------------------------------------------- writing
 # The one TOML writer for single values: `cargo --config` arguments, dependency lines,
 # `auditor config` output and rule messages all write values through it, so every string
-# is escaped the way TOML wants (quotes, backslashes, control characters; non-ASCII as
-# is, never JSON's surrogate pairs).
+# is escaped the way TOML wants (quotes, backslashes, control characters, C0 and C1;
+# other non-ASCII as is, never JSON's surrogate pairs).
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 
@@ -368,7 +368,8 @@ def string(text: str) -> str:
     out = []
     for ch in text:
         esc = _ESCAPES.get(ch)
-        if esc is None and (ord(ch) < 0x20 or ord(ch) == 0x7F):
+        # C1 controls too: TOML allows them raw, but a terminal reads U+009B as CSI
+        if esc is None and (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F):
             esc = f"\\u{ord(ch):04X}"
         out.append(esc if esc is not None else ch)
     return '"' + "".join(out) + '"'

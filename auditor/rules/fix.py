@@ -122,10 +122,13 @@ def plan_fix(path: Path | str = ".", profile: str = "release", config=None) -> F
 
 
 def _show(v) -> str:
+    """A value of the user's manifest as TOML, escaped (it reaches the terminal); a
+    kind `literal` cannot write (a date) as its text, quoted."""
     v = v.unwrap() if hasattr(v, "unwrap") else v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return f'"{v}"' if isinstance(v, str) else str(v)
+    try:
+        return toml.literal(v)
+    except TypeError:
+        return toml.literal(str(v))
 
 
 def _profile_table(tdoc, name: str):
