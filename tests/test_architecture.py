@@ -263,3 +263,29 @@ def test_only_report_commands_and_cli_format_for_terminals():
             if any(n.split(".")[0] == "click" for n in names):
                 bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not bad, bad
+
+
+def _spelled_variant_ids(source: str) -> list[int]:
+    """Lines of f-strings shaped `{…profile…}/{…allocator…}`: a variant id spelled by hand."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.JoinedStr):
+            continue
+        parts = node.values
+        for a, sep, b in zip(parts, parts[1:], parts[2:]):
+            if (isinstance(a, ast.FormattedValue) and isinstance(b, ast.FormattedValue)
+                    and isinstance(sep, ast.Constant) and sep.value == "/"
+                    and "profile" in ast.unparse(a.value) and "alloc" in ast.unparse(b.value)):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_variant_ids_are_joined_in_one_place():
+    """`profile/allocator` is written by records.scan.join_id alone (it was an f-string in
+    nine places): budgets select on it and shards split on it, so every spelling must agree."""
+    owner = PACKAGE / "records" / "scan.py"
+    bad = [f"{path.relative_to(REPO)}:{line}" for path in SOURCES if path != owner
+           for line in _spelled_variant_ids(path.read_text(encoding="utf-8"))]
+    assert not bad, bad
+    assert _spelled_variant_ids(owner.read_text(encoding="utf-8"))  # the one place, found
+    assert _spelled_variant_ids("x = f\"{v['profile']}/{v['allocator']} probe\"")  # the check can fail

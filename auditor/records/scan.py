@@ -312,6 +312,13 @@ def join_id(profile: str, allocator: str) -> str:
     return f"{profile}/{allocator}"
 
 
+def split_id(vid: str) -> tuple[str, str] | None:
+    """join_id's inverse: (profile, allocator), or None for a string that is no variant
+    id (allocator names may hold '/', profile names never do)."""
+    profile, sep, allocator = vid.partition("/")
+    return (profile, allocator) if sep and profile and allocator else None
+
+
 def variant_id(variant: VariantRecord | dict[str, Any]) -> str:
     """The id of a variant record (its `id` is optional in hand-made reports)."""
     return join_id(variant["profile"], variant["allocator"])

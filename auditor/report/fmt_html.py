@@ -27,6 +27,7 @@ from auditor.errors import AuditorError
 from auditor.findings import Finding
 from auditor.io import log
 from auditor.records.retained import RetainedSource, shown_variant
+from auditor.records.scan import split_id, variant_id
 from auditor.report import html_retained
 from auditor.report.ci import group_findings, record_of
 from auditor.report.escape import visible
@@ -87,8 +88,9 @@ def _heatmap(scan: dict[str, Any]) -> dict[str, Any] | None:
     small = (scan.get("smallest") or {}).get("variant")
     marks = []
     for label, vid in (("recommended", rec), ("smallest", small)):
-        if vid and "/" in vid:
-            p, a = vid.split("/", 1)
+        parts = split_id(vid) if vid else None
+        if parts:
+            p, a = parts
             if p in profiles and a in allocators:
                 marks.append({"label": label, "profile": p, "allocator": a})
     failed = [v["id"] for v in variants if v.get("status") != "ok"]
@@ -165,10 +167,10 @@ def _curves(scan_variants: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _before_after(scan: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any] | None:
     if not baseline:
         return None
-    base = {v.get("id") or f"{v['profile']}/{v['allocator']}": v for v in baseline.get("variants", [])}
+    base = {v.get("id") or variant_id(v): v for v in baseline.get("variants", [])}
     rows = []
     for v in scan.get("variants", []):
-        vid = v.get("id") or f"{v['profile']}/{v['allocator']}"
+        vid = v.get("id") or variant_id(v)
         b = base.get(vid)
         head_bytes = (v.get("wasm") or {}).get("bytes") if v.get("status") == "ok" else None
         base_bytes = (b.get("wasm") or {}).get("bytes") if b and b.get("status") == "ok" else None

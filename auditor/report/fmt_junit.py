@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 from auditor.findings import Check, Finding
+from auditor.records.scan import join_id
 from auditor.report.ci import record_of
 from auditor.report.escape import xml_text
 
@@ -61,7 +62,7 @@ def _failed_builds(result) -> list[Check]:
     out = []
     for v in record_of(result).get("variants", []) or []:
         if isinstance(v, dict) and v.get("status") == "failed" and "profile" in v:
-            vid = v.get("id") or f"{v.get('profile')}/{v.get('allocator')}"
+            vid = v.get("id") or join_id(str(v.get("profile")), str(v.get("allocator")))
             msg = f"variant failed to build: {(v.get('error') or 'no error text').strip().splitlines()[0]}"
             out.append(Check("build", vid, "fail", msg, [Finding("build", "error", msg, title="variant build",
                                                                     variant=vid)]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from auditor.records.scan import join_id
 from auditor.report.speed_blocks import speed_cells, tradeoff_lines
 from auditor.report.table import human_bytes, table
 
@@ -216,7 +217,7 @@ def render(result: ScanResult, *, color: bool = False) -> str:
         if v.status != "ok":
             continue
         pb = v.probe_build
-        probed = f"{pb['profile']}/{pb['allocator']}" if pb else "-"
+        probed = join_id(pb["profile"], pb["allocator"]) if pb else "-"
         if v.runtime is None:
             if v.runtime_error:
                 rt_rows.append([v.id, probed, v.runtime_error[:70], "", "", "", "", "", "", "", ""])

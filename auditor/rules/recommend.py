@@ -23,6 +23,7 @@ from auditor.records.scan import (
     TradeoffRecord,
     VariantRecord,
     built,
+    join_id,
     smallest,
     variant_id,
 )
@@ -189,7 +190,7 @@ def tradeoff_record(variants: Sequence[VariantRecord] | Sequence[dict[str, Any]]
 def _probed(v: VariantRecord | dict[str, Any]) -> str:
     pb = v.get("probe_build")
     if isinstance(pb, dict) and pb.get("profile") and pb.get("allocator"):
-        return f"{pb['profile']}/{pb['allocator']} probe build"
+        return f"{join_id(pb['profile'], pb['allocator'])} probe build"
     return f"{variant_id(v)} probe build"
 
 
