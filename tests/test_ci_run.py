@@ -40,7 +40,7 @@ def test_ci_run_passes_the_suite_exit_code_through_and_prints_wall_time(tmp_path
     fake.write_text(f'#!/bin/sh\necho "ran: $*" > "{tmp_path}/ran"\nexit {pytest_exit}\n')
     fake.chmod(0o755)
     for checker in ("ruff", "mypy"):  # the lint and type steps that run before the suite
-        (fake.parent / checker).write_text("#!/bin/sh\nexit 0\n")
+        (fake.parent / checker).write_text(f'#!/bin/sh\necho "$*" >> "{tmp_path}/{checker}.ran"\nexit 0\n')
         (fake.parent / checker).chmod(0o755)
     proc = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
@@ -48,3 +48,24 @@ def test_ci_run_passes_the_suite_exit_code_through_and_prints_wall_time(tmp_path
     assert re.search(rf"test suite: exit {pytest_exit}, wall time 0 min \d+ s \(\d+ s\)", proc.stderr), proc.stderr
     command = TEST_COMMAND.findall((REPO / ".ci" / "run").read_text())[0]
     assert (tmp_path / "ran").read_text() == f"ran: {command.split(' ', 1)[1]}\n"
+    # both checkers ran, on the whole tree (their configuration is pyproject's)
+    assert (tmp_path / "ruff.ran").read_text() == "check .\n"
+    assert (tmp_path / "mypy.ran").read_text() == "\n"
+
+
+@pytest.mark.parametrize("checker", ["ruff", "mypy"])
+def test_a_lint_or_type_failure_fails_ci_before_the_suite(tmp_path, checker):
+    (tmp_path / ".ci").mkdir()
+    shutil.copy2(REPO / ".ci" / "run", tmp_path / ".ci" / "run")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "setup.sh").write_text("exit 0\n")
+    bin_ = tmp_path / ".venv" / "bin"
+    bin_.mkdir(parents=True)
+    for name in ("python", "ruff", "mypy"):
+        code = 1 if name == checker else 0
+        (bin_ / name).write_text(f'#!/bin/sh\necho "{name}" >> "{tmp_path}/ran"\nexit {code}\n')
+        (bin_ / name).chmod(0o755)
+    proc = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0
+    assert "python" not in (tmp_path / "ran").read_text().split()
