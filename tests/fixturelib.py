@@ -675,6 +675,12 @@ def scan_env(toolchain: Toolchain | str | None = None, env: Mapping[str, str] | 
     return out
 
 
+def scan_cache_dir() -> Path:
+    """The session's `auditor scan --cache-dir`: every scan a test runs through it shares
+    the variants it has built (entries are keyed by sources, toolchain and settings)."""
+    return session_dir() / "auditor-scan-cache"
+
+
 def scan(crate: Path | str, *args: str, toolchain: Toolchain | str | None = None,
          env: Mapping[str, str] | None = None, expect: Iterable[int] = (0, 1)) -> subprocess.CompletedProcess:
     """`python -m auditor scan CRATE ARGS` on `toolchain`, run once per session per arguments.
@@ -694,8 +700,7 @@ def scan(crate: Path | str, *args: str, toolchain: Toolchain | str | None = None
     key = _digest("scan", str(crate), sources, args, tc.fingerprint, sorted(env.items()))
     cargo_watch.record(f"fixturelib scan {crate.name} {tc.name}")
     if key not in _scans:
-        cmd = [sys.executable, "-m", "auditor", "scan", str(crate), "--cache-dir",
-               str(session_dir() / "auditor-scan-cache"), *args]
+        cmd = [sys.executable, "-m", "auditor", "scan", str(crate), "--cache-dir", str(scan_cache_dir()), *args]
         _scans[key] = subprocess.run(cmd, env=scan_env(tc, env), capture_output=True, text=True,
                                      stdin=subprocess.DEVNULL)
     proc = _scans[key]
