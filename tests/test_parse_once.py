@@ -1,5 +1,6 @@
-"""A scan parses each module once (issue 10 item 4): the analyses of one module file share
-the parse the first of them made, handed along explicitly by the runner.
+"""A scan parses each module once (issue 10 item 4) and serialises its record once (item 2):
+the analyses of one module file share the parse the first of them made, handed along
+explicitly by the runner; rules, recommendation, gate and report read one record.
 
 The scan runs in this process with `parse_module` replaced by a counter keyed by the
 sha256 of the bytes parsed (every binding of it in auditor's modules, and the one the
@@ -57,6 +58,18 @@ def test_a_scan_parses_each_module_once(tmp_path, monkeypatch):
     for name in patched:
         monkeypatch.setattr(sys.modules[name], "parse_module", counting)
     assert {"auditor.wasm.parse", "auditor.wasm.inspect", "auditor.runtime.harness"} <= set(patched)
+    # and the scan record is serialised once (issue 10 item 2): every variant's record is
+    # built once, for the rules, the recommendation, the gate and the report alike
+    from auditor.build.result import VariantResult
+
+    serialised: Counter[str] = Counter()
+    variant_to_json = VariantResult.to_json
+
+    def counting_to_json(self):
+        serialised[self.id] += 1
+        return variant_to_json(self)
+
+    monkeypatch.setattr(VariantResult, "to_json", counting_to_json)
     env = fixturelib.scan_env()
     for k in set(os.environ) - set(env):
         monkeypatch.delenv(k)
@@ -77,3 +90,6 @@ def test_a_scan_parses_each_module_once(tmp_path, monkeypatch):
     seen = {{cargo: "cargo", shipped: "wasm-opt", probes: "probes"}.get(k, k[:12]): n for k, n in parses.items()}
     assert seen == {"cargo": 1, "wasm-opt": 1, "probes": 1}, seen
     assert result.builds == 2  # the variant and its probe build: a cold scan
+    report = result.to_json()
+    assert report["variants"][0] is result.facts()["variants"][0]
+    assert serialised == {v.id: 1}, serialised
