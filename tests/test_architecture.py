@@ -289,3 +289,33 @@ def test_variant_ids_are_joined_in_one_place():
     assert not bad, bad
     assert _spelled_variant_ids(owner.read_text(encoding="utf-8"))  # the one place, found
     assert _spelled_variant_ids("x = f\"{v['profile']}/{v['allocator']} probe\"")  # the check can fail
+
+
+def _writes_stdout(node: ast.AST) -> bool:
+    """A call that writes to stdout by itself: print(), click.echo()/secho() without
+    err=True, sys.stdout.write(), emit()."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = ast.unparse(node.func)
+    if func in ("print", "click.echo", "click.secho", "echo", "secho"):
+        return not any(k.arg in ("err", "file") for k in node.keywords)
+    return func in ("sys.stdout.write", "emit", "sys.stdout.buffer.write")
+
+
+COMMANDS = sorted(p for p in (PACKAGE / "commands").glob("*.py") if p.name not in ("__init__.py", "options.py"))
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: p.stem)
+def test_every_command_renders_through_the_registry(path):
+    """A command prints its result only through options.render_and_emit (the report
+    layer's registry: one renderer per result kind and format), never by itself."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    assert any(ast.unparse(c.func) == "render_and_emit" for c in calls), path.name
+    bad = [f"{path.relative_to(REPO)}:{c.lineno}" for c in calls if _writes_stdout(c)]
+    assert not bad, bad
+
+
+def test_the_stdout_check_can_fail():
+    tree = ast.parse("click.echo(text)\nclick.echo(msg, err=True)\nprint(x, file=sys.stderr)\nsys.stdout.write(t)")
+    assert [_writes_stdout(n) for n in ast.walk(tree) if isinstance(n, ast.Call)] == [True, False, False, True]
