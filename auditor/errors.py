@@ -20,6 +20,11 @@ class AuditorError(Exception):
         return f"{self.where}: {self.what}" if self.where else self.what
 
 
+class NoMatch(AuditorError):
+    """A NAME|REGEX query matched no item: in one core module of a component that only
+    means the others are asked; in every one (or in a module), the one-line error."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so the same clean-up runs (builds stopped, temp dirs
     removed); the CLI exits 128 + `signum` (143) instead of Ctrl-C's 130."""

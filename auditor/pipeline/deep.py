@@ -10,11 +10,14 @@ data views together: what `scan --attribute VARIANT` attaches to a scan report a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from auditor.errors import AuditorError
+from auditor.errors import AuditorError, NoMatch
+from auditor.wasm.component import is_component
 from auditor.wasm.parse import parse_module, read_module_file
+from auditor.wasm.reader import MalformedModule
 
 if TYPE_CHECKING:
     from auditor.records.attribution import (
@@ -26,7 +29,10 @@ if TYPE_CHECKING:
     from auditor.wasm.analysis import results as r
     from auditor.wasm.analysis.items import ItemGraph
     from auditor.wasm.analysis.monos import MonosResult
+    from auditor.wasm.component import ComponentResult
     from auditor.wasm.model import Module
+
+R = TypeVar("R")
 
 # The analysis modules are imported by the flows that use them: `monos` reads no item
 # graph, and importing the graph's modules (items, dominators, reach: ~10 ms) would be a
@@ -52,74 +58,116 @@ def load_graph(path: str | Path) -> ItemGraph:
     return graph_of(load_module(path, full_refs=True))
 
 
-def top(path: str | Path, *, n: int = 20, retained: bool = False) -> r.TopResult:
+def _per_module(path: str | Path, kind: str, analyse: Callable[[Module], R], *,
+                full_refs: bool = False) -> R | ComponentResult:
+    """`analyse` on the module at `path`, or on each core module of a component (README
+    "Components"): one result, or a ComponentResult holding one per core module. A
+    NAME|REGEX query (NoMatch) may match in some core modules only; it fails when it
+    matches in none."""
+    p = Path(path)
+    data = read_module_file(p)
+    if not is_component(data):
+        return analyse(parse_module(data, str(p), full_refs=full_refs))
+    from auditor.wasm.component import ComponentResult, core_modules
+
+    out = ComponentResult(kind, str(p), len(data), [])
+    missed: NoMatch | None = None
+    for cm in core_modules(data, str(p)):
+        try:
+            mod = parse_module(data[cm.offset:cm.offset + cm.size], f"{p} {cm.label}", full_refs=full_refs)
+        except MalformedModule as e:  # the offset in the file, as for any module
+            raise MalformedModule(f"{e.what} (in {cm.label})", cm.offset + e.offset, str(p)) from None
+        try:
+            out.modules.append((cm, analyse(mod)))
+        except NoMatch as e:
+            out.skipped.append(cm)
+            missed = missed or e
+    if missed is not None and not out.modules:
+        raise NoMatch(missed.what, str(p))
+    return out
+
+
+def top(path: str | Path, *, n: int = 20, retained: bool = False) -> r.TopResult | ComponentResult:
     from auditor.wasm.analysis import results as r
 
-    return r.top_items(load_graph(path), n=n, retained=retained)
+    return _per_module(path, "top", lambda mod: r.top_items(graph_of(mod), n=n, retained=retained), full_refs=True)
 
 
-def dominators(path: str | Path, name: str | None = None, *, depth: int = 0, rows: int = 0) -> r.DominatorsResult:
+def dominators(path: str | Path, name: str | None = None, *, depth: int = 0,
+               rows: int = 0) -> r.DominatorsResult | ComponentResult:
     """The dominator tree (from the roots, or from the items `name` names or matches);
     `depth`/`rows` 0 = unbounded."""
     from auditor.wasm.analysis import results as r
 
-    g = load_graph(path)
-    start = None
-    if name is not None:
+    def analyse(mod: Module) -> r.DominatorsResult:
+        g = graph_of(mod)
+        start = None
+        if name is not None:
+            try:
+                start = r.find_items(g, name)
+            except AuditorError as e:
+                raise AuditorError(e.what, e.where or mod.file) from None
+            if not start:
+                raise NoMatch(f"no item is named or matches {name!r}", mod.file)
+        return r.dominator_rows(g, start, depth=depth or None, rows=rows or None)
+
+    return _per_module(path, "dominators", analyse, full_refs=True)
+
+
+def paths(path: str | Path, query: str, *, max_paths: int = 10, max_items: int = 10) -> r.PathsResult | ComponentResult:
+    from auditor.wasm.analysis import results as r
+
+    def analyse(mod: Module) -> r.PathsResult:
         try:
-            start = r.find_items(g, name)
+            return r.why(graph_of(mod), query, max_paths=max_paths, max_items=max_items)
+        except NoMatch as e:
+            raise NoMatch(e.what, e.where or mod.file) from None
         except AuditorError as e:
-            raise AuditorError(e.what, e.where or str(path)) from None
-        if not start:
-            raise AuditorError(f"no item is named or matches {name!r}", str(path))
-    return r.dominator_rows(g, start, depth=depth or None, rows=rows or None)
+            raise AuditorError(e.what, e.where or mod.file) from None
+
+    return _per_module(path, "paths", analyse, full_refs=True)
 
 
-def paths(path: str | Path, query: str, *, max_paths: int = 10, max_items: int = 10) -> r.PathsResult:
+def garbage(path: str | Path, *, n: int = 20) -> r.GarbageResult | ComponentResult:
     from auditor.wasm.analysis import results as r
 
-    g = load_graph(path)
-    try:
-        return r.why(g, query, max_paths=max_paths, max_items=max_items)
-    except AuditorError as e:
-        raise AuditorError(e.what, e.where or str(path)) from None
+    def analyse(mod: Module) -> r.GarbageResult:
+        res = r.garbage_items(graph_of(mod))
+        res.shown = n
+        return res
+
+    return _per_module(path, "garbage", analyse, full_refs=True)
 
 
-def garbage(path: str | Path, *, n: int = 20) -> r.GarbageResult:
-    from auditor.wasm.analysis import results as r
-
-    res = r.garbage_items(load_graph(path))
-    res.shown = n
-    return res
-
-
-def monos(path: str | Path, *, n: int = 20, instances: int = 10) -> MonosResult:
+def monos(path: str | Path, *, n: int = 20, instances: int = 10) -> MonosResult | ComponentResult:
     # function names and item sizes only: no item graph (module_monos reads the sizes the
     # graph would have from the function and code sections)
     from auditor.wasm.analysis.monos import MonosResult, module_monos
 
-    mod = load_module(path)
-    res = MonosResult(mod.file, module_monos(mod), instances)
-    res.shown = n
-    return res
+    def analyse(mod: Module) -> MonosResult:
+        res = MonosResult(mod.file, module_monos(mod), instances)
+        res.shown = n
+        return res
+
+    return _per_module(path, "monos", analyse)
 
 
-def crates(path: str | Path, *, dwarf: bool = True) -> r.CratesResult:
+def crates(path: str | Path, *, dwarf: bool = True) -> r.CratesResult | ComponentResult:
     from auditor.wasm.analysis import results as r
 
-    return r.crates_of(load_module(path), with_dwarf=dwarf)
+    return _per_module(path, "crates", lambda mod: r.crates_of(mod, with_dwarf=dwarf))
 
 
-def sources(path: str | Path, *, functions: int = 10, lines: int = 5) -> r.SourcesResult:
+def sources(path: str | Path, *, functions: int = 10, lines: int = 5) -> r.SourcesResult | ComponentResult:
     from auditor.wasm.analysis import results as r
 
-    return r.sources_of(load_module(path), top_functions=functions, top_lines=lines)
+    return _per_module(path, "sources", lambda mod: r.sources_of(mod, top_functions=functions, top_lines=lines))
 
 
-def data(path: str | Path, *, n: int = 10) -> r.DataResult:
+def data(path: str | Path, *, n: int = 10) -> r.DataResult | ComponentResult:
     from auditor.wasm.analysis import results as r
 
-    return r.data_of(load_graph(path), top=n)
+    return _per_module(path, "data", lambda mod: r.data_of(graph_of(mod), top=n), full_refs=True)
 
 
 def attribution(path: str | Path, *, top_items: int = 20) -> ModuleViewsRecord:

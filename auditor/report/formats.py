@@ -23,7 +23,8 @@ for _kind, _findings in (("inspect", True), ("run", True), ("scan", True), ("lin
                          ("cache", False),
                          # deep size analyses (auditor/report/text_deep.py)
                          ("top", False), ("dominators", False), ("paths", False), ("garbage", False),
-                         ("monos", False), ("crates", False), ("sources", False), ("data", False)):
+                         ("monos", False), ("crates", False), ("sources", False), ("data", False),
+                         ("component", False)):  # any of the deep analyses, per core module
     REGISTRY.kind(_kind, findings=_findings)
 
 # text: for people, one module per kind
@@ -41,6 +42,7 @@ REGISTRY.add("text", "fix", Lazy("auditor.report.text_fix"))
 REGISTRY.add("text", "cache", Lazy("auditor.report.text_cache"))
 for _kind in ("top", "dominators", "paths", "garbage", "monos", "crates", "sources", "data"):
     REGISTRY.add("text", _kind, Lazy("auditor.report.text_deep", f"render_{_kind}"))
+REGISTRY.add("text", "component", Lazy("auditor.report.text_deep", "render_component"))
 # json: the documented record of any kind
 REGISTRY.add("json", ANY, Lazy("auditor.report.fmt_json"))
 # markdown: PR comments and job summaries; kinds without their own get the findings summary
@@ -121,6 +123,7 @@ if TYPE_CHECKING:
         SourcesResult,
         TopResult,
     )
+    from auditor.wasm.component import ComponentResult
     from auditor.wasm.inspect import InspectResult
 
     Inspected = Audited[InspectResult]
@@ -133,15 +136,17 @@ if TYPE_CHECKING:
         text_diff.render, text_config.render, text_doctor.render, text_commands.render, text_rules.render,
         text_fix.render, text_cache.render)
     _deep: tuple[Renderer[TopResult], Renderer[DominatorsResult], Renderer[PathsResult], Renderer[GarbageResult],
-                 Renderer[MonosResult], Renderer[CratesResult], Renderer[SourcesResult], Renderer[DataResult]] = (
+                 Renderer[MonosResult], Renderer[CratesResult], Renderer[SourcesResult], Renderer[DataResult],
+                 Renderer[ComponentResult]] = (
         text_deep.render_top, text_deep.render_dominators, text_deep.render_paths, text_deep.render_garbage,
-        text_deep.render_monos, text_deep.render_crates, text_deep.render_sources, text_deep.render_data)
+        text_deep.render_monos, text_deep.render_crates, text_deep.render_sources, text_deep.render_data,
+        text_deep.render_component)
     _json: tuple[Renderer[Inspected], Renderer[Ran], Renderer[ScanResult], Renderer[LintResult],
                  Renderer[CheckResult], Renderer[DiffResult], Renderer[ConfigResult], Renderer[DoctorResult],
                  Renderer[CommandList], Renderer[RuleList], Renderer[MergedReport], Renderer[FixResult],
                  Renderer[CacheReport], Renderer[TopResult], Renderer[DominatorsResult], Renderer[PathsResult],
                  Renderer[GarbageResult], Renderer[MonosResult], Renderer[CratesResult], Renderer[SourcesResult],
-                 Renderer[DataResult]] = (fmt_json.render,) * 21
+                 Renderer[DataResult], Renderer[ComponentResult]] = (fmt_json.render,) * 22
     _markdown: tuple[Renderer[Inspected], Renderer[ScanResult], Renderer[Ran], Renderer[LintResult],
                      Renderer[CheckResult], Renderer[DiffResult], Renderer[ConfigResult]] = (
         markdown_inspect.render, markdown_scan.render, markdown_run.render, markdown_lint.render,

@@ -1,6 +1,7 @@
 """Text for the deep size analyses: `top`, `dominators`, `paths`, `garbage`, `monos`,
-`crates`, `sources`, `data` (one `render_<kind>` each, registered in formats.py), and
-the attribution block `scan --attribute` appends.
+`crates`, `sources`, `data` (one `render_<kind>` each, registered in formats.py), each
+of them per core module of a component (`render_component`), and the attribution block
+`scan --attribute` appends.
 
 Every name comes from the module (name section, export names, custom section names,
 DWARF file names, data bytes) and is untrusted: `safe()` escapes control characters,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         SourcesResult,
         TopResult,
     )
+    from auditor.wasm.component import ComponentResult
 
 NAME_WIDTH = 100
 
@@ -323,3 +325,29 @@ def attribution_lines(att: Mapping[str, Any], variant: str | None = None) -> lis
 
 __all__ = ["attribution_lines", "render_crates", "render_data", "render_dominators", "render_garbage",
            "render_monos", "render_paths", "render_sources", "render_top", "safe"]
+
+
+# --------------------------------------------------------------------------- components
+
+def render_component(result: ComponentResult, *, color: bool = False) -> str:
+    """A component: a summary of where its bytes are, then each core module's own answer
+    (rendered by that analysis's text renderer; percentages are of that module)."""
+    from auditor.report.formats import REGISTRY
+
+    total = result.bytes
+    held = total - result.own_bytes
+    out = [_head({"file": result.file}, f"a component, {total:,} bytes: {len(result.modules) + len(result.skipped)} "
+                 f"core modules hold {held:,} ({_pct(held, total)}); the component's own sections "
+                 f"{result.own_bytes:,} ({_pct(result.own_bytes, total)})", color)]
+    rows = [[m.label, m.offset, m.size, _pct(m.size, total)]
+            for m in sorted([m for m, _ in result.modules] + result.skipped, key=lambda m: m.index)]
+    out.append(table(["core module", "at byte", "bytes", "%"], rows, align="lrrr"))
+    if result.skipped:
+        out.append("  no item matches in " + ", ".join(m.label for m in result.skipped))
+    text = "\n".join(out) + "\n"
+    for m, inner in result.modules:
+        renderer = REGISTRY.lookup("text", inner.KIND)
+        assert renderer is not None, inner.KIND
+        text += "\n" + _bold(f"== {m.label} (at byte {m.offset:,}, {m.size:,} bytes) ==", color) + "\n"
+        text += renderer(inner, color=color)
+    return text

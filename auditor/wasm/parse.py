@@ -26,6 +26,7 @@ from pathlib import Path
 from auditor.errors import AuditorError
 from auditor.io import describe
 from auditor.wasm import model as m
+from auditor.wasm.component import COMPONENT_VERSION
 from auditor.wasm.opcodes import (
     _S32,
     _U32,
@@ -44,7 +45,6 @@ from auditor.wasm.reader import MalformedModule, Reader, gc_paused
 
 MAGIC = b"\0asm"
 VERSION = b"\x01\x00\x00\x00"
-COMPONENT_VERSION = b"\x0d\x00\x01\x00"
 
 
 @lru_cache(maxsize=1)
@@ -112,7 +112,9 @@ def parse_module(data: bytes, name: str = "<module>", *, full_refs: bool = False
         raise MalformedModule("truncated in the version field", len(data), name)
     if data[4:8] != VERSION:
         if data[4:8] == COMPONENT_VERSION:
-            raise MalformedModule("this is a component (version 0x1000d), not a core module", 4, name)
+            raise MalformedModule("this is a component (version 0x1000d), not a core module (the size analyses, "
+                                  "`auditor top/dominators/paths/garbage/monos/crates/sources/data`, read "
+                                  "its core modules)", 4, name)
         raise MalformedModule(f"unsupported version {data[4:8].hex(' ')}, expected 01 00 00 00", 4, name)
     r.pos = 8
     mod = m.Module(file=name, data=data)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from auditor.errors import AuditorError
+from auditor.errors import AuditorError, NoMatch
 from auditor.records.attribution import SCHEMA as ATTRIBUTION_SCHEMA
 from auditor.records.attribution import (
     DwarfViewsRecord,
@@ -310,7 +310,7 @@ def why(g: ItemGraph, query: str, max_paths: int = 10, max_items: int = 10) -> P
 
     found = find_items(g, query)
     if not found:
-        raise AuditorError(f"no item is named or matches {query!r}")
+        raise NoMatch(f"no item is named or matches {query!r}")
     d = _analysed(g)
     found.sort(key=lambda i: (-g.sizes[i], i))
     listed = found[:max_items] if max_items > 0 else found
