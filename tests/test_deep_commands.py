@@ -93,7 +93,7 @@ def test_function_items_equal_wasm_objdump_bodies_plus_size_field_and_entry():
 
 def test_dominator_tree_by_hand(graph_wasm):
     j = js("dominators", graph_wasm, "--rows", "0")
-    assert j["schema"] == "auditor.dominators/1" and j["root"] is None and not j["truncated"]
+    assert j["schema"] == "auditor.dominators/1" and j["root"] is None and j["roots"] is None and not j["truncated"]
     rows = j["items"]
     parent = {}
     stack: list[tuple[int, str]] = []
@@ -520,6 +520,7 @@ def test_dominators_from_a_regex_and_crates_without_dwarf(graph_wasm):
     j = js("dominators", graph_wasm, "^(helper|cb)$")
     tops = [it["name"] for it in j["items"] if it["depth"] == 0]
     assert tops == ["helper", "cb"]  # both matches, each with its own subtree
+    assert j["roots"] == ["helper", "cb"] and j["root"] == "helper, cb"
     assert [it["name"] for it in j["items"] if it["depth"] == 1] == ["data[0]", "log"]
     c = js("crates", graph_wasm, "--no-dwarf")
     assert c["evidence"]["defining"]["dwarf"] == 0 and sum(r["bytes"] for r in c["defining"]) == 53

@@ -196,7 +196,8 @@ def render_crates(result: CratesResult, *, color: bool = False) -> str:
     out.append(_crate_rows(j["defining"], code))
     inst = ev["instantiating"]
     out.append("  instantiating crate (which crate's compilation emitted it: DWARF compile unit, v0 suffix)"
-               f" [dwarf {inst['dwarf']}, v0 {inst['v0']}, not generic {inst['v0-not-generic'] + inst['plain-name']},"
+               f" [dwarf {inst['dwarf']}, v0 {inst['v0']}, v0 not generic {inst['v0-not-generic']},"
+               f" plain name {inst['plain-name']},"
                f" none {inst['none']}]")
     out.append(_crate_rows(j["instantiating"], code))
     if j.get("hint"):

@@ -226,15 +226,16 @@ class DominatorsResult:
     KIND = "dominators"
     file: str
     bytes: int
-    root: str | None  # the item the tree starts at (None: the whole module)
+    root: str | None  # the items the tree starts at, joined by ", " (None: the whole module)
     rows: list[tuple[int, ItemRow]]  # (depth, item) in tree order
     truncated: bool  # rows or depth limits cut the tree
     unreachable_items: int
     unreachable_bytes: int
+    roots: list[str] | None = None  # the same items one by one (a name may hold ", ")
 
     def to_json(self) -> dict:
         return {"schema": "auditor.dominators/1", "file": self.file, "bytes": self.bytes, "root": self.root,
-                "items": [{**r.to_json(), "depth": depth} for depth, r in self.rows],
+                "roots": self.roots, "items": [{**r.to_json(), "depth": depth} for depth, r in self.rows],
                 "truncated": self.truncated,
                 "unreachable": {"items": self.unreachable_items, "bytes": self.unreachable_bytes}}
 
@@ -272,9 +273,9 @@ def dominator_rows(g: ItemGraph, start: list[int] | None = None, depth: int | No
             stack.extend((lvl + 1, c) for c in reversed(cs))
     idom, sizes = d.idom, g.sizes
     dead = [i for i in range(len(g)) if idom[i] < 0]  # not d.is_reachable(i)
-    name = None if start is None else ", ".join(g.label(i) for i in start)
-    return DominatorsResult(g.module.file, len(g.module.data), name, out, truncated, len(dead),
-                            sum(sizes[i] for i in dead))
+    names = None if start is None else [g.label(i) for i in start]
+    return DominatorsResult(g.module.file, len(g.module.data), None if names is None else ", ".join(names), out,
+                            truncated, len(dead), sum(sizes[i] for i in dead), names)
 
 
 # --------------------------------------------------------------------------- paths
