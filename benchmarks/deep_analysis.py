@@ -16,7 +16,12 @@ analysis both have (top, top --retained, dominators, paths, garbage, monos): eac
 difference is printed with both figures, so a disagreement is read, not assumed to be
 one of the differences by design the closing note names.
 
-    python benchmarks/deep_analysis.py [--repeat 2] [--only swc|biome] [--no-twiggy]
+A third group times the DWARF analyses (`sources`, `crates`), which on swc and biome
+only answer "no DWARF": on the repo's fixture crate built with `debug = true` and std
+built from source with full debug info (`build_dwarf`), next to llvm-dwarfdump reading
+the same sections.
+
+    python benchmarks/deep_analysis.py [--repeat 2] [--only swc|biome|dwarf] [--no-twiggy]
         [--auditor-src DIR] [--wheel] [--instructions] [--no-expectations]
 
 `--auditor-src DIR` times the auditor of another tree (`git archive REV auditor rules |
@@ -42,6 +47,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 OUT = Path(__file__).resolve().parent / "out" / "deep"
 MODULES = {
@@ -214,44 +220,154 @@ print(json.dumps([name or f"function[{f.index}]", name or f"code[{f.index - mod.
 """
 
 
-def bench(path: Path, repeat: int, twiggy: str | None, count: bool = False) -> None:
-    size = path.stat().st_size
-    print(f"\n{path.name}: {size:,} bytes ({size / 1e6:.1f} MB)")
+Row = tuple[str, list[str], list[str] | None]  # label, auditor command, the reference tool's
+
+
+def twiggy_rows(path: Path, twiggy: str | None) -> list[Row]:
     name, tname = biggest_function(path, twiggy)
-    rows = [
-        ("top -n 20", auditor("top", "-n", "20", str(path)), ["top", "-n", "20", str(path)]),
+
+    def tw(*args: str) -> list[str] | None:
+        return [twiggy, *args] if twiggy else None
+
+    return [
+        ("top -n 20", auditor("top", "-n", "20", str(path)), tw("top", "-n", "20", str(path))),
         ("top --retained -n 20", auditor("top", "--retained", "-n", "20", str(path)),
-         ["top", "--retained", "-n", "20", str(path)]),
+         tw("top", "--retained", "-n", "20", str(path))),
         ("dominators (depth 3, 100 rows)", auditor("dominators", "--depth", "3", "--rows", "100", str(path)),
-         ["dominators", "-d", "3", "-r", "100", str(path)]),
-        ("paths <largest function>", auditor("paths", str(path), name), ["paths", str(path), tname]),
-        ("garbage", auditor("garbage", str(path)), ["garbage", str(path)]),
-        ("monos", auditor("monos", str(path)), ["monos", str(path)]),
+         tw("dominators", "-d", "3", "-r", "100", str(path))),
+        ("paths <largest function>", auditor("paths", str(path), name), tw("paths", str(path), tname)),
+        ("garbage", auditor("garbage", str(path)), tw("garbage", str(path))),
+        ("monos", auditor("monos", str(path)), tw("monos", str(path))),
         ("crates (both views)", auditor("crates", str(path)), None),
         ("sources (DWARF)", auditor("sources", str(path)), None),
         ("data attribution", auditor("data", str(path)), None),
     ]
+
+
+def dwarfdump_bin() -> str | None:
+    return shutil.which("llvm-dwarfdump-16") or shutil.which("llvm-dwarfdump")
+
+
+def dwarf_rows(path: Path) -> list[Row]:
+    """The DWARF analyses next to llvm-dwarfdump reading the same sections: `sources`
+    answers from the line tables (--debug-line), `crates` from the DWARF namespaces of
+    .debug_info (--debug-info) — an independent reader doing the parsing part of each
+    question, not the attribution."""
+    dd = dwarfdump_bin()
+
+    def ref(flag: str) -> list[str] | None:
+        return [dd, flag, str(path)] if dd else None
+
+    return [
+        ("sources | dwarfdump --debug-line", auditor("sources", str(path)), ref("--debug-line")),
+        ("crates | dwarfdump --debug-info", auditor("crates", str(path)), ref("--debug-info")),
+        ("top -n 20", auditor("top", "-n", "20", str(path)), None),
+    ]
+
+
+def bench(path: Path, repeat: int, rows: list[Row], other: str, count: bool = False) -> None:
+    size = path.stat().st_size
+    print(f"\n{path.name}: {size:,} bytes ({size / 1e6:.1f} MB)")
+    debug = {k: v for k, v in custom_sections(path).items() if k.startswith(".debug_")}
+    if debug:
+        print("  " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sorted(debug.items(), key=lambda kv: -kv[1])))
+    head = f"{other} wall/CPU s"
     print(f"{'analysis':<32} {'auditor wall/CPU s':>19} {'RSS MB':>7} {'RSS/size':>8} "
-          f"{'twiggy wall/CPU s':>18} {'RSS MB':>7} {'CPU ratio':>9}" + (f" {'instr. G (ratio)':>22}" if count else ""))
+          f"{head:>18} {'RSS MB':>7} {'CPU ratio':>9}" + (f" {'instr. G (ratio)':>22}" if count else ""))
     for label, ours, theirs in rows:
         w, c, rss, _ = best(ours, repeat)
         line = f"{label:<32} {w:>9.2f}/{c:<9.2f} {rss / 1e6:>7.0f} {rss / size:>8.1f}"
-        if theirs and twiggy:
+        if theirs:
             try:
-                tw, tc, trss, _ = best([twiggy, *theirs], repeat)
+                tw, tc, trss, _ = best(theirs, repeat)
                 line += f" {tw:>8.2f}/{tc:<9.2f} {trss / 1e6:>7.0f} {c / tc:>9.2f}"
                 if count:
-                    ai, ti = instructions(ours), instructions([twiggy, *theirs])
+                    ai, ti = instructions(ours), instructions(theirs)
                     if ai is not None and ti is not None:
                         line += f" {ai:>7.2f} / {ti:<6.2f} ({ai / ti:.2f})"
             except Failed as e:
-                line += f"  twiggy: {e}"
+                line += f"  {other}: {e}"
         elif count:
             ai = instructions(ours)
             line += f" {'':>36} {ai:>7.2f}" if ai is not None else ""
         print(line, flush=True)
     load = os.getloadavg()
     print(f"({time.strftime('%H:%M')}, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})", flush=True)
+
+
+def custom_sections(path: Path) -> dict[str, int]:
+    """Custom section sizes by name, read from the section headers alone (so that this
+    process never holds a parsed module: see `biggest_function`)."""
+    out: dict[str, int] = {}
+    with open(path, "rb") as f:
+        f.seek(8)
+        while sid := f.read(1):
+            size = _leb(f)
+            end = f.tell() + size
+            if sid == b"\0":
+                name = f.read(_leb(f)).decode(errors="replace")
+                out[name] = out.get(name, 0) + size
+            f.seek(end)
+    return out
+
+
+def _leb(f: BinaryIO) -> int:
+    value = shift = 0
+    while True:
+        b = f.read(1)[0]
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value
+
+
+# --------------------------------------------------------------------------- DWARF module
+
+DWARF_CRATE = "heavy"  # fixtures/crates/heavy: fmt, panics and collections, so std's DWARF dominates
+
+
+def build_dwarf() -> Path | None:
+    """A module whose DWARF is several MB, built once into OUT/dwarf: swc and biome ship
+    no .debug_* sections, so on them `sources` and `crates` time only the no-DWARF
+    answer. The repo's fixture crate, copied to a temporary directory (fixtures/ is never
+    written), built in release with `debug = true` by the repo's rustc 1.96 with
+    -Zbuild-std, so that std is compiled with full debug info too (the packaged std has
+    line tables at most): 6.6 MB, 2.6 MB of it .debug_info. None without that toolchain
+    (`bash scripts/setup.sh` makes it)."""
+    root = Path(__file__).resolve().parent.parent
+    tc = (root / ".toolchains" / "rust-1.96").resolve()
+    src = root / "fixtures" / "crates" / DWARF_CRATE
+    target = OUT / "dwarf" / f"{DWARF_CRATE}.wasm"
+    recipe = json.dumps([str(tc), *(p.read_text() for p in sorted(src.rglob("*")) if p.is_file()
+                                    and "target" not in p.parts)])
+    stamp = target.with_suffix(".recipe")
+    if target.exists() and stamp.exists() and stamp.read_text() == recipe:
+        return target
+    cargo, config = tc / "bin" / "cargo", tc / "build-std.toml"
+    if not (cargo.exists() and config.exists()):
+        print(f"\nDWARF module: not built: no rust-1.96 toolchain with build-std at {tc} (bash scripts/setup.sh)")
+        return None
+    print(f"\nDWARF module: building fixtures/crates/{DWARF_CRATE} with debug = true and -Zbuild-std "
+          "(once, ~50 s)...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="auditor-bench-dwarf-") as tmp:
+        crate = Path(tmp) / DWARF_CRATE
+        shutil.copytree(src, crate, ignore=shutil.ignore_patterns("target"))
+        manifest = crate / "Cargo.toml"
+        text = manifest.read_text()
+        text = (text.replace("[profile.release]\n", "[profile.release]\ndebug = true\n") if "[profile.release]" in text
+                else text + "\n[profile.release]\ndebug = true\n")
+        manifest.write_text(text)
+        env = os.environ | {"CARGO": str(cargo), "RUSTC": str(tc / "bin" / "rustc"), "RUSTC_BOOTSTRAP": "1"}
+        r = subprocess.run([str(cargo), "--config", str(config), "build", "--offline", "--release",
+                            "--target", "wasm32-unknown-unknown", "-Zbuild-std=std,panic_abort"],
+                           cwd=crate, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode:
+            print(f"DWARF module: build failed: {r.stderr.strip().splitlines()[-1:] or r.returncode}")
+            return None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(crate / "target" / "wasm32-unknown-unknown" / "release" / f"{DWARF_CRATE}.wasm", target)
+    stamp.write_text(recipe)
+    return target
 
 
 # --------------------------------------------------------------------------- expectations
@@ -501,7 +617,7 @@ def compare_expectations() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--only", choices=sorted(MODULES))
+    ap.add_argument("--only", choices=[*sorted(MODULES), "dwarf"])
     ap.add_argument("--no-twiggy", action="store_true")
     ap.add_argument("--limit-gb", type=float, default=LIMIT_GB, help="address-space cap per twiggy process")
     ap.add_argument("--auditor-limit-gb", type=float, default=AUDITOR_LIMIT_GB,
@@ -525,8 +641,14 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load {load[0]:.1f} {load[1]:.1f} "
           f"{load[2]:.1f}; twiggy: {version}; address space per process: twiggy {LIMIT_GB:g} GB, auditor "
           f"{AUDITOR_LIMIT_GB:g} GB; {TIMEOUT:.0f} s")
-    for key in ([args.only] if args.only else list(MODULES)):
-        bench(fetch(key), args.repeat, twiggy, args.instructions)
+    for key in ([args.only] if args.only else [*MODULES, "dwarf"]):
+        if key == "dwarf":
+            path = build_dwarf()
+            if path:
+                bench(path, args.repeat, dwarf_rows(path), "dwarfdump", args.instructions)
+        else:
+            path = fetch(key)
+            bench(path, args.repeat, twiggy_rows(path, twiggy), "twiggy", args.instructions)
     if not args.no_expectations:
         compare_expectations()
 
