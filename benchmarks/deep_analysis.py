@@ -11,9 +11,17 @@ over twiggy's. Goal (README "Deep size analysis"): every analysis of a 10 MB mod
 
 Then, where twiggy publishes expectations for a public module (the fixtures and
 expectation files shipped in the twiggy crate, found in cargo's registry after
-`cargo install twiggy`), compares our figures with twiggy's, item by item.
+`cargo install twiggy`), compares our figures with twiggy's, item by item, for every
+analysis both have (top, top --retained, dominators, paths, garbage, monos): each
+difference is printed with both figures, so a disagreement is read, not assumed to be
+one of the differences by design the closing note names.
 
-    python benchmarks/deep_analysis.py [--repeat 2] [--only swc|biome] [--no-twiggy]
+A third group times the DWARF analyses (`sources`, `crates`), which on swc and biome
+only answer "no DWARF": on the repo's fixture crate built with `debug = true` and std
+built from source with full debug info (`build_dwarf`), next to llvm-dwarfdump reading
+the same sections.
+
+    python benchmarks/deep_analysis.py [--repeat 2] [--only swc|biome|dwarf] [--no-twiggy]
         [--auditor-src DIR] [--wheel] [--instructions] [--no-expectations]
 
 `--auditor-src DIR` times the auditor of another tree (`git archive REV auditor rules |
@@ -39,6 +47,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 OUT = Path(__file__).resolve().parent / "out" / "deep"
 MODULES = {
@@ -211,44 +220,154 @@ print(json.dumps([name or f"function[{f.index}]", name or f"code[{f.index - mod.
 """
 
 
-def bench(path: Path, repeat: int, twiggy: str | None, count: bool = False) -> None:
-    size = path.stat().st_size
-    print(f"\n{path.name}: {size:,} bytes ({size / 1e6:.1f} MB)")
+Row = tuple[str, list[str], list[str] | None]  # label, auditor command, the reference tool's
+
+
+def twiggy_rows(path: Path, twiggy: str | None) -> list[Row]:
     name, tname = biggest_function(path, twiggy)
-    rows = [
-        ("top -n 20", auditor("top", "-n", "20", str(path)), ["top", "-n", "20", str(path)]),
+
+    def tw(*args: str) -> list[str] | None:
+        return [twiggy, *args] if twiggy else None
+
+    return [
+        ("top -n 20", auditor("top", "-n", "20", str(path)), tw("top", "-n", "20", str(path))),
         ("top --retained -n 20", auditor("top", "--retained", "-n", "20", str(path)),
-         ["top", "--retained", "-n", "20", str(path)]),
+         tw("top", "--retained", "-n", "20", str(path))),
         ("dominators (depth 3, 100 rows)", auditor("dominators", "--depth", "3", "--rows", "100", str(path)),
-         ["dominators", "-d", "3", "-r", "100", str(path)]),
-        ("paths <largest function>", auditor("paths", str(path), name), ["paths", str(path), tname]),
-        ("garbage", auditor("garbage", str(path)), ["garbage", str(path)]),
-        ("monos", auditor("monos", str(path)), ["monos", str(path)]),
+         tw("dominators", "-d", "3", "-r", "100", str(path))),
+        ("paths <largest function>", auditor("paths", str(path), name), tw("paths", str(path), tname)),
+        ("garbage", auditor("garbage", str(path)), tw("garbage", str(path))),
+        ("monos", auditor("monos", str(path)), tw("monos", str(path))),
         ("crates (both views)", auditor("crates", str(path)), None),
         ("sources (DWARF)", auditor("sources", str(path)), None),
         ("data attribution", auditor("data", str(path)), None),
     ]
+
+
+def dwarfdump_bin() -> str | None:
+    return shutil.which("llvm-dwarfdump-16") or shutil.which("llvm-dwarfdump")
+
+
+def dwarf_rows(path: Path) -> list[Row]:
+    """The DWARF analyses next to llvm-dwarfdump reading the same sections: `sources`
+    answers from the line tables (--debug-line), `crates` from the DWARF namespaces of
+    .debug_info (--debug-info) — an independent reader doing the parsing part of each
+    question, not the attribution."""
+    dd = dwarfdump_bin()
+
+    def ref(flag: str) -> list[str] | None:
+        return [dd, flag, str(path)] if dd else None
+
+    return [
+        ("sources | dwarfdump --debug-line", auditor("sources", str(path)), ref("--debug-line")),
+        ("crates | dwarfdump --debug-info", auditor("crates", str(path)), ref("--debug-info")),
+        ("top -n 20", auditor("top", "-n", "20", str(path)), None),
+    ]
+
+
+def bench(path: Path, repeat: int, rows: list[Row], other: str, count: bool = False) -> None:
+    size = path.stat().st_size
+    print(f"\n{path.name}: {size:,} bytes ({size / 1e6:.1f} MB)")
+    debug = {k: v for k, v in custom_sections(path).items() if k.startswith(".debug_")}
+    if debug:
+        print("  " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sorted(debug.items(), key=lambda kv: -kv[1])))
+    head = f"{other} wall/CPU s"
     print(f"{'analysis':<32} {'auditor wall/CPU s':>19} {'RSS MB':>7} {'RSS/size':>8} "
-          f"{'twiggy wall/CPU s':>18} {'RSS MB':>7} {'CPU ratio':>9}" + (f" {'instr. G (ratio)':>22}" if count else ""))
+          f"{head:>18} {'RSS MB':>7} {'CPU ratio':>9}" + (f" {'instr. G (ratio)':>22}" if count else ""))
     for label, ours, theirs in rows:
         w, c, rss, _ = best(ours, repeat)
         line = f"{label:<32} {w:>9.2f}/{c:<9.2f} {rss / 1e6:>7.0f} {rss / size:>8.1f}"
-        if theirs and twiggy:
+        if theirs:
             try:
-                tw, tc, trss, _ = best([twiggy, *theirs], repeat)
+                tw, tc, trss, _ = best(theirs, repeat)
                 line += f" {tw:>8.2f}/{tc:<9.2f} {trss / 1e6:>7.0f} {c / tc:>9.2f}"
                 if count:
-                    ai, ti = instructions(ours), instructions([twiggy, *theirs])
+                    ai, ti = instructions(ours), instructions(theirs)
                     if ai is not None and ti is not None:
                         line += f" {ai:>7.2f} / {ti:<6.2f} ({ai / ti:.2f})"
             except Failed as e:
-                line += f"  twiggy: {e}"
+                line += f"  {other}: {e}"
         elif count:
             ai = instructions(ours)
             line += f" {'':>36} {ai:>7.2f}" if ai is not None else ""
         print(line, flush=True)
     load = os.getloadavg()
     print(f"({time.strftime('%H:%M')}, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})", flush=True)
+
+
+def custom_sections(path: Path) -> dict[str, int]:
+    """Custom section sizes by name, read from the section headers alone (so that this
+    process never holds a parsed module: see `biggest_function`)."""
+    out: dict[str, int] = {}
+    with open(path, "rb") as f:
+        f.seek(8)
+        while sid := f.read(1):
+            size = _leb(f)
+            end = f.tell() + size
+            if sid == b"\0":
+                name = f.read(_leb(f)).decode(errors="replace")
+                out[name] = out.get(name, 0) + size
+            f.seek(end)
+    return out
+
+
+def _leb(f: BinaryIO) -> int:
+    value = shift = 0
+    while True:
+        b = f.read(1)[0]
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value
+
+
+# --------------------------------------------------------------------------- DWARF module
+
+DWARF_CRATE = "heavy"  # fixtures/crates/heavy: fmt, panics and collections, so std's DWARF dominates
+
+
+def build_dwarf() -> Path | None:
+    """A module whose DWARF is several MB, built once into OUT/dwarf: swc and biome ship
+    no .debug_* sections, so on them `sources` and `crates` time only the no-DWARF
+    answer. The repo's fixture crate, copied to a temporary directory (fixtures/ is never
+    written), built in release with `debug = true` by the repo's rustc 1.96 with
+    -Zbuild-std, so that std is compiled with full debug info too (the packaged std has
+    line tables at most): 6.6 MB, 2.6 MB of it .debug_info. None without that toolchain
+    (`bash scripts/setup.sh` makes it)."""
+    root = Path(__file__).resolve().parent.parent
+    tc = (root / ".toolchains" / "rust-1.96").resolve()
+    src = root / "fixtures" / "crates" / DWARF_CRATE
+    target = OUT / "dwarf" / f"{DWARF_CRATE}.wasm"
+    recipe = json.dumps([str(tc), *(p.read_text() for p in sorted(src.rglob("*")) if p.is_file()
+                                    and "target" not in p.parts)])
+    stamp = target.with_suffix(".recipe")
+    if target.exists() and stamp.exists() and stamp.read_text() == recipe:
+        return target
+    cargo, config = tc / "bin" / "cargo", tc / "build-std.toml"
+    if not (cargo.exists() and config.exists()):
+        print(f"\nDWARF module: not built: no rust-1.96 toolchain with build-std at {tc} (bash scripts/setup.sh)")
+        return None
+    print(f"\nDWARF module: building fixtures/crates/{DWARF_CRATE} with debug = true and -Zbuild-std "
+          "(once, ~50 s)...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="auditor-bench-dwarf-") as tmp:
+        crate = Path(tmp) / DWARF_CRATE
+        shutil.copytree(src, crate, ignore=shutil.ignore_patterns("target"))
+        manifest = crate / "Cargo.toml"
+        text = manifest.read_text()
+        text = (text.replace("[profile.release]\n", "[profile.release]\ndebug = true\n") if "[profile.release]" in text
+                else text + "\n[profile.release]\ndebug = true\n")
+        manifest.write_text(text)
+        env = os.environ | {"CARGO": str(cargo), "RUSTC": str(tc / "bin" / "rustc"), "RUSTC_BOOTSTRAP": "1"}
+        r = subprocess.run([str(cargo), "--config", str(config), "build", "--offline", "--release",
+                            "--target", "wasm32-unknown-unknown", "-Zbuild-std=std,panic_abort"],
+                           cwd=crate, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode:
+            print(f"DWARF module: build failed: {r.stderr.strip().splitlines()[-1:] or r.returncode}")
+            return None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(crate / "target" / "wasm32-unknown-unknown" / "release" / f"{DWARF_CRATE}.wasm", target)
+    stamp.write_text(recipe)
+    return target
 
 
 # --------------------------------------------------------------------------- expectations
@@ -271,41 +390,234 @@ def expectation_rows(path: Path) -> dict[str, int]:
     return out
 
 
+def our_name(name: str) -> str | None:
+    """auditor's name for twiggy's item, or None where auditor has no such item: the two
+    tools spell a few items differently (element segments, the preamble, section
+    headers), and twiggy splits the name section and the type section into items that
+    auditor counts whole, so a figure is only compared between items that are the same
+    bytes."""
+    if name.startswith(("type[", '"function names" subsection', '"local names" subsection',
+                        "custom section 'name' headers")):
+        return None
+    if m := re.fullmatch(r"elem\[(\d+)\]", name):
+        return f"element[{m.group(1)}]"
+    if name == "wasm magic bytes":
+        return "preamble"
+    return re.sub(r"^(\w+) section headers$", r"\1 section header", name)
+
+
+def short(name: str, width: int = 64) -> str:
+    return name if len(name) <= width else f"{name[:width // 2 - 1]}…{name[-(width // 2):]}"
+
+
+class Tally:
+    """One comparison's equal / different / no-counterpart rows, printed as they are
+    found, so a difference is read with both figures rather than inferred from a count."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.equal, self.different, self.unnamed = label, 0, 0, []  # type: list[str]
+
+    def check(self, name: str, theirs: object, ours: object) -> None:
+        if ours is None:
+            self.unnamed.append(f"{short(name, 48)} ({theirs})")
+        elif ours == theirs:
+            self.equal += 1
+        else:
+            self.different += 1
+            print(f"  {self.label}: {short(name)}: twiggy {theirs}, auditor {ours}")
+
+    def report(self, extra: str = "") -> None:
+        if self.unnamed:
+            print(f"  {self.label}: no item of that name here: {'; '.join(self.unnamed)}")
+        total = self.equal + self.different + len(self.unnamed)
+        print(f"  {self.label}: {self.equal} equal, {self.different} different, {len(self.unnamed)} named "
+              f"differently, of {total}{extra}")
+
+
+def ours_json(*args: str) -> dict:
+    return json.loads(measure(auditor(*args, "--format", "json"))[3])
+
+
+def compare_top(tests: Path) -> None:
+    """twiggy `top -n 10 [--retained] wee_alloc.wasm` against `auditor top`, row by row."""
+    wasm = tests / "fixtures" / "wee_alloc.wasm"
+    by_name: dict[str, dict] = {}
+    for it in ours_json("top", "-n", "0", str(wasm))["items"]:
+        by_name.setdefault(it["name"], it)
+    for exp, field in (("top_wee_alloc", "shallow"), ("top_retained_wee_alloc", "retained")):
+        tally = Tally(f"{exp} ({wasm.name})")
+        for name, value in expectation_rows(tests / "expectations" / exp).items():
+            ours = our_name(name)
+            it = by_name.get(ours) if ours else None
+            tally.check(name, value, it[field] if it else None)
+        tally.report(" rows")
+
+
+def compare_dominators(tests: Path) -> None:
+    """twiggy `dominators wee_alloc.wasm -f json` against `auditor dominators --rows 0`:
+    each item's retained size and its immediate dominator."""
+    wasm = tests / "fixtures" / "wee_alloc.wasm"
+    ours: dict[str, tuple[int, str]] = {}
+    stack: list[str] = []
+    for it in ours_json("dominators", "--rows", "0", str(wasm))["items"]:
+        del stack[it["depth"]:]
+        ours[it["name"]] = (it["retained"], stack[-1] if stack else "(root)")
+        stack.append(it["name"])
+    theirs = json.loads((tests / "expectations" / "dominators_wee_alloc_json").read_text())
+    retained, parent = Tally("dominators_wee_alloc_json retained"), Tally("dominators_wee_alloc_json dominator")
+
+    def walk(node: dict, up: str) -> None:
+        name = our_name(node["name"])
+        mine = ours.get(name) if name else None
+        retained.check(node["name"], node["retained_size"], mine[0] if mine else None)
+        if mine:
+            parent.check(node["name"], short(up, 40), short(mine[1], 40))
+        for child in node.get("children", []):
+            walk(child, (our_name(node["name"]) or node["name"]))
+
+    for top in theirs["items"]:  # one "<meta root>", the roots its children
+        for child in top.get("children", []):
+            walk(child, "(root)")
+    retained.report(" items")
+    parent.report(" items named alike")
+    unreachable = sum(s["retained_size"] for s in theirs.get("summary", []))
+    print(f"  dominators unreachable: twiggy {unreachable} B, auditor "
+          f"{ours_json('dominators', '--rows', '1', str(wasm))['unreachable']['bytes']} B")
+
+
+def _chains(node: dict, depth: int) -> list[tuple[str, ...]]:
+    """twiggy's caller tree of one item as root-first chains, `depth` callers deep."""
+    name = our_name(node["name"]) or node["name"]
+    callers = node.get("callers", [])
+    if not callers or depth == 0:
+        return [(name,)]
+    return [(*chain, name) for c in callers for chain in _chains(c, depth - 1)]
+
+
+def compare_paths(tests: Path) -> None:
+    """twiggy `paths FILE NAME… [-d D] -f json` against `auditor paths --paths 0`: the
+    item's size, its direct referrers, and whether each auditor path (one shortest path
+    per referrer) is one of twiggy's (which lists every path up to -d callers, -r paths)."""
+    cases = [("paths_test_called_once_json", "paths_test.wasm", ["calledOnce"], 10),
+             ("paths_test_called_twice_json", "paths_test.wasm", ["calledTwice"], 10),
+             ("paths_wee_alloc_json", "wee_alloc.wasm",
+              ["wee_alloc::alloc_first_fit::h9a72de3af77ef93f", "hello", "goodbye"], 3),
+             ("paths_error_test_no_max_paths_json", "mappings.wasm",
+              ["std::io::error::Error::new::h8c006d5367bc92ed"], 10)]
+    size, referrers = Tally("paths shallow"), Tally("paths direct referrers")
+    found = total = 0
+    for exp, fixture, queries, depth in cases:
+        theirs = {n["name"]: n for n in json.loads((tests / "expectations" / exp).read_text())}
+        for q in queries:
+            mine = ours_json("paths", "--paths", "0", str(tests / "fixtures" / fixture), q)["items"][0]
+            node = theirs[q]
+            size.check(f"{exp} {q}", node["shallow_size"], mine["shallow"])
+            refs = sorted({our_name(c["name"]) or c["name"] for c in node["callers"]})
+            ours_refs = sorted({p[-2] for p in mine["paths"] if len(p) > 1})
+            referrers.check(f"{exp} {q}", ", ".join(map(short, refs)) or "none",
+                            ", ".join(map(short, ours_refs)) or f"none ({mine['referrers']} referrers, unreachable)")
+            chains = set(_chains(node, depth))
+            for p in mine["paths"]:
+                total += 1
+                found += tuple(p[-(depth + 1):]) in chains
+    size.report(" items")
+    referrers.report(" items")
+    print(f"  paths: {found} of auditor's {total} paths are among twiggy's (cut to twiggy's depth)")
+
+
+def compare_garbage(tests: Path) -> None:
+    """twiggy `garbage garbage.wasm -f json` and `garbage wee_alloc.wasm -a
+    --show-data-segments -f json` against `auditor garbage`."""
+    exp_dir = tests / "expectations"
+    for exp, fixture in (("garbage_json", "garbage.wasm"),
+                         ("garbage_wee_alloc_show_data_segments_json", "wee_alloc.wasm")):
+        mine = ours_json("garbage", str(tests / "fixtures" / fixture))
+        by_name = {it["name"]: it["shallow"] for it in mine["items"]}
+        tally = Tally(f"{exp} ({fixture})")
+        rows = [r for r in json.loads((exp_dir / exp).read_text()) if not r["name"].startswith("Σ")]
+        for r in rows:
+            name = our_name(r["name"])
+            tally.check(r["name"], r["bytes"], (by_name.get(name, "reached") if name else None))
+        tally.report(" rows")
+        print(f"  {exp}: auditor: {len(mine['items'])} items, {mine['bytes']} B, data segments apart "
+              f"{mine['data_segments']['items']} ({mine['data_segments']['bytes']} B)")
+    summary = json.loads((exp_dir / "garbage_wee_alloc_all_json").read_text())
+    print("  garbage_wee_alloc_all_json: twiggy " + "; ".join(f"{r['name']}: {r['bytes']} B" for r in summary))
+
+
+def monos_rows(path: Path) -> list[tuple[str, int, int, list[str]]]:
+    """(generic, bytes, bloat, copies) of twiggy's monos text table."""
+    out: list[tuple[str, int, int, list[str]]] = []
+    for line in path.read_text().splitlines()[2:]:
+        cells = [c.strip() for c in line.split("┊")]
+        if len(cells) != 5 or cells[4].startswith(("Σ", "...")):
+            continue
+        if cells[0]:
+            out.append((cells[4], int(cells[2]), int(cells[0]), []))
+        elif out:
+            out[-1][3].append(cells[4])
+    return out
+
+
+def compare_monos(tests: Path) -> None:
+    """twiggy `monos -a monos.wasm` and `monos cpp-monos.wasm` against `auditor monos -n 0`,
+    generic by generic, each twiggy generic matched to auditor's by its copies' symbols
+    (the generic's own spelling differs: auditor drops generic arguments)."""
+    for exp, fixture in (("monos_all", "monos.wasm"), ("cpp_monos", "cpp-monos.wasm")):
+        mine = ours_json("monos", "-n", "0", "--instances", "1000000", str(tests / "fixtures" / fixture))
+        of_copy = {i["name"]: g for g in mine["generics"] for i in g["instances"]}
+        tally, single, spelled, seen = Tally(f"{exp} ({fixture})"), 0, 0, set()
+        for generic, size, bloat, copies in monos_rows(tests / "expectations" / exp):
+            if len(copies) < 2:
+                single += 1
+                continue
+            groups = {id(of_copy[c]): of_copy[c] for c in copies if c in of_copy}
+            alone = [c for c in copies if c not in of_copy]
+            for g in groups.values():
+                seen.add(g["name"])
+                spelled += g["name"] != generic
+            ours = " + ".join(f"{g['bytes']} B, {g['savings']} B saved, {g['copies']} copies"
+                              for g in groups.values())
+            if alone:
+                ours += f"{'; ' if ours else ''}not grouped: {', '.join(short(c, 40) for c in alone)}"
+            tally.check(generic, f"{size} B, {bloat} B saved, {len(copies)} copies", ours)
+        extra = [g for g in mine["generics"] if g["name"] not in seen]
+        tally.report(f" generics of 2+ copies ({spelled} spelled differently; twiggy's "
+                     f"{single} single-copy rows not compared)")
+        for g in extra:
+            print(f"  {exp}: auditor only: {short(g['name'])} ({g['bytes']} B, {g['savings']} B saved, "
+                  f"{g['copies']} copies)")
+        print(f"  {exp}: auditor: {mine['bytes']} B in generics of 2+ copies, {mine['savings']} B saved")
+
+
+NOTES = """\
+  Where the tools define things differently (README "Deep analysis speed"): twiggy splits the
+  name section into subsections and headers and lists each type, auditor counts both sections
+  whole; twiggy makes every table a root and reaches no data segment, auditor reaches a table
+  through call_indirect, a segment through the addresses code names, and makes memory a root
+  (retained sizes, dominators, paths and garbage differ with it); auditor's paths are one
+  shortest path per referrer, twiggy's every path to -d callers; auditor's monos list generics
+  of 2+ copies."""
+
+
 def compare_expectations() -> None:
     tests = twiggy_tests()
     if tests is None:
         print("\ntwiggy's published expectations: not found (run `cargo install twiggy`)")
         return
-    wasm = tests / "fixtures" / "wee_alloc.wasm"
-    print(f"\ntwiggy's published expectations ({tests.parent.parent.name}): {wasm.name}")
-    ours = json.loads(measure(auditor("top", "--format", "json", "-n", "0", str(wasm)))[3])["items"]
-    by_name = {}
-    for it in ours:
-        by_name.setdefault(it["name"], it)
-    for exp, field in (("top_wee_alloc", "shallow"), ("top_retained_wee_alloc", "retained")):
-        rows = expectation_rows(tests / "expectations" / exp)
-        same = diff = missing = 0
-        for name, value in rows.items():
-            ourname = re.sub(r"^data\[(\d+)\]$", r"data[\1]", name)
-            it = by_name.get(ourname)
-            if it is None:
-                missing += 1
-                print(f"  {exp}: {name!r} ({value}): no item of that name here")
-            elif it[field] == value:
-                same += 1
-            else:
-                diff += 1
-                print(f"  {exp}: {name!r}: twiggy {value}, auditor {it[field]}")
-        print(f"  {exp}: {same} equal, {diff} different, {missing} named differently, of {len(rows)} rows")
-    garbage = json.loads(measure(auditor("garbage", "--format", "json", str(wasm)))[3])
-    print(f"  garbage: twiggy expects 0 items + 3 'potential false-positive data segments' (1084 B); "
-          f"auditor: {len(garbage['items'])} items, {garbage['bytes']} B")
+    print(f"\ntwiggy's published expectations ({tests.parent.parent.name}), compared item by item")
+    compare_top(tests)
+    compare_dominators(tests)
+    compare_paths(tests)
+    compare_garbage(tests)
+    compare_monos(tests)
+    print(NOTES)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--only", choices=sorted(MODULES))
+    ap.add_argument("--only", choices=[*sorted(MODULES), "dwarf"])
     ap.add_argument("--no-twiggy", action="store_true")
     ap.add_argument("--limit-gb", type=float, default=LIMIT_GB, help="address-space cap per twiggy process")
     ap.add_argument("--auditor-limit-gb", type=float, default=AUDITOR_LIMIT_GB,
@@ -329,8 +641,14 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load {load[0]:.1f} {load[1]:.1f} "
           f"{load[2]:.1f}; twiggy: {version}; address space per process: twiggy {LIMIT_GB:g} GB, auditor "
           f"{AUDITOR_LIMIT_GB:g} GB; {TIMEOUT:.0f} s")
-    for key in ([args.only] if args.only else list(MODULES)):
-        bench(fetch(key), args.repeat, twiggy, args.instructions)
+    for key in ([args.only] if args.only else [*MODULES, "dwarf"]):
+        if key == "dwarf":
+            path = build_dwarf()
+            if path:
+                bench(path, args.repeat, dwarf_rows(path), "dwarfdump", args.instructions)
+        else:
+            path = fetch(key)
+            bench(path, args.repeat, twiggy_rows(path, twiggy), "twiggy", args.instructions)
     if not args.no_expectations:
         compare_expectations()
 
