@@ -347,6 +347,23 @@ def test_generics_of_any_text(elements):
         assert ")" in text
 
 
+_SUFFIXES = [".", "1", "22", "x", ".llvm.", "E", " "]
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_SUFFIXES), max_size=6).map("".join))
+def test_generics_after_the_hash_as_generic_of(tail):
+    """What follows a legacy symbol's `E` (LLVM's `.N` renaming suffixes and near misses):
+    the compiled generic_of strips exactly what the Python one strips, or declines."""
+    from auditor.wasm.analysis.monos import generic_of
+
+    sym = "_ZN4core3ptr13drop_in_place17h0123456789abcdefE" + tail
+    [got] = compiled_generics([sym])
+    text = python(sym)[0]
+    if got is not None:
+        assert got == generic_of(text), text
+
+
 def python_demangler_only(monkeypatch) -> None:
     """No compiled demangler from here on, and nothing it primed left in the caches."""
     from auditor.wasm.crates import crate_of

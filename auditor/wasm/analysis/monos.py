@@ -43,9 +43,18 @@ __all__ = ["function_item_sizes", "generic_of", "Generic", "module_monos", "mono
 _IDENT_TAIL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_]")
 
 
+# LLVM appends `.N` to a local symbol it had to rename (`…17h…E.222`): for grouping
+# copies no part of the function's identity, so it goes with the hash (twiggy groups such
+# copies too). strip_hash keeps it: `diff` pairs items by name, and a static `X` and its
+# `X.0` are two items of one module.
+_RENAMED = re.compile(r"(::h[0-9a-f]{16})(?:\.[0-9]+)+(?=$|[.\s>),;\]])")
+
+
 @functools.lru_cache(maxsize=65536)
 def generic_of(demangled: str) -> str:
     """The generic function `demangled` instantiates (itself when nothing is generic)."""
+    if "::h" in demangled and "." in demangled:
+        demangled = _RENAMED.sub(r"\1", demangled)
     name = strip_hash(demangled)
     if "<" not in name:
         return name

@@ -918,7 +918,8 @@ static int legacy(P *p, const u8 *s, u32 n, u32 *suffix) {
 /* ------------------------------------------------------------------ generics */
 
 /* analysis/monos.py generic_of(demangled), for a demangled text the C code printed:
-   strip_hash (legacy hashes, crate disambiguators), then, for a name with a `<`, the
+   _RENAMED and strip_hash (legacy hashes with LLVM's `.N` renaming suffixes, crate
+   disambiguators), then, for a name with a `<`, the
    legacy impl rewrite, the generic arguments dropped and v0's inherent impl unwrapped.
    Declined (the Python one reads it): a `.llvm.` in the text, a control character, or a
    `)` followed only by what a C++ qualifier tail may hold (`_CXX_TAIL`: a C++ name). */
@@ -933,7 +934,15 @@ static int starts(const u8 *s, u32 n, u32 i, const char *lit) {
     return 1;
 }
 
-/* _LEGACY_HASH.sub: `::h` + 16 lower hex followed by the end or one of `. >),;]` */
+static int hash_ends_at(const u8 *s, u32 n, u32 j) {
+    u8 c = j < n ? s[j] : 0;
+    return j == n || c == '.' || c == ' ' || c == '>' || c == ')' || c == ',' || c == ';' || c == ']';
+}
+
+/* monos.py's _RENAMED.sub, then _LEGACY_HASH.sub: `::h` + 16 lower hex, then LLVM's `.N`
+   renaming suffixes, followed by the end or one of `. >),;]` (the regexes' backtracking:
+   the most `.N` runs whose end is followed by one of those, every run but the last being
+   followed by its `.`; none, when even the first is not) */
 static u32 strip_legacy_hash(const u8 *s, u32 n, u8 *o) {
     u32 k = 0, i = 0;
     while (i < n) {
@@ -941,9 +950,15 @@ static u32 strip_legacy_hash(const u8 *s, u32 n, u8 *o) {
             u32 j = i + 3;
             while (j < i + 19 && is_hex(s[j])) j++;
             if (j == i + 19) {
-                u8 c = j < n ? s[j] : 0;
-                if (j == n || c == '.' || c == ' ' || c == '>' || c == ')' || c == ',' || c == ';' || c == ']') {
-                    i = j;
+                u32 last = j, before = j;
+                while (last + 1 < n && s[last] == '.' && is_digit(s[last + 1])) {
+                    before = last;
+                    last += 2;
+                    while (last < n && is_digit(s[last])) last++;
+                }
+                u32 end = hash_ends_at(s, n, last) ? last : before;
+                if (hash_ends_at(s, n, end)) {
+                    i = end;
                     continue;
                 }
             }
