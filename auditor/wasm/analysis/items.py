@@ -39,8 +39,13 @@ so the sizes add up to the file size. Edges (`Edge`):
 - EXPORT export -> the exported item; START start section -> the start function.
 
 Roots: every export and section item, every custom section, every memory (loads and
-stores are not traced: a module's memory is always in use) and every tag (`try_table`
-clauses are not traced). Active data segments hang off no memory edge: a segment no
+stores are not traced: a module's memory is always in use), every tag (`try_table`
+clauses are not traced) and every imported table. The host owns an imported table: the
+active segments write into it at instantiation and the host can call what they put
+there, as it can through an exported table (which its export reaches). Other imports
+are no roots: an imported function or global only matters if the module names it (an
+unused one is dead weight, like an unused import anywhere), and imported memories and
+tags are roots already, with the defined ones. Active data segments hang off no memory edge: a segment no
 code address points into is reported as garbage, with that caveat.
 """
 
@@ -98,6 +103,7 @@ class Root(IntEnum):
     CUSTOM = 3
     MEMORY = 4
     TAG = 5
+    IMPORT = 6  # an imported table
 
 
 KIND_NAMES = {Kind.FUNCTION: "function", Kind.TABLE: "table", Kind.MEMORY: "memory", Kind.GLOBAL: "global",
@@ -134,7 +140,7 @@ class ItemGraph:
     edge_kinds: array = field(default_factory=lambda: array("B"))
     roots: array = field(default_factory=lambda: array("I"))  # item ids
     root_kinds: array = field(default_factory=lambda: array("B"))
-    root_names: list[str] = field(default_factory=list)  # export name, else ""
+    root_names: list[str] = field(default_factory=list)  # export name, an import's module.field, else ""
     section_names: list[str] = field(default_factory=list)  # per section item: "preamble", "type", ...
     undecodable: list[int] = field(default_factory=list)  # bodies the fast walk could not read
     full: bool = True  # False: built without GLOBAL_ACCESS, DATA_REF and DATA_POINTER edges
@@ -465,6 +471,9 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
         root(first[Kind.CUSTOM] + i, Root.CUSTOM)
     for i in range(counts[Kind.MEMORY]):
         root(first[Kind.MEMORY] + i, Root.MEMORY)
+    table_imports = [imp for imp in mod.imports if imp.kind == "table"]
+    for i, imp in enumerate(table_imports):  # the host's table: see the module docstring
+        root(first[Kind.TABLE] + i, Root.IMPORT, f"{imp.module}.{imp.field}")
     for i in range(counts[Kind.TAG]):
         root(first[Kind.TAG] + i, Root.TAG)
     return g
