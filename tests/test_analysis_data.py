@@ -45,6 +45,11 @@ def test_hand_built_segment():
     assert [p.address for p in d.top("strings")] == [1066, 1116]
     assert [(p.address, p.size) for p in d.top("tables")] == [(1084, 16), (1100, 8)]
     assert d.top_functions("panic_messages") == [(0, 32)]
+    # per category, every function a piece lists (directly or via a table) with the piece's
+    # bytes: the path through panic_site's Location, "value: " through fmt_site's pieces
+    assert {c: d.top_functions(c) for c in CATEGORIES} == {
+        "panic_messages": [(0, 32)], "source_paths": [(0, 10)], "format_strings": [(3, 7)],
+        "strings": [(2, 11)], "tables": [(0, 16), (3, 8)], "rest": []}
     js = d.to_json(mod.function_names)
     assert [c["name"] for c in js["categories"]] == list(CATEGORIES)
     assert js["categories"][0]["top"][0]["functions"] == [{"index": 0, "name": "panic_site"}]

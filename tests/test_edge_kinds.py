@@ -11,7 +11,9 @@ compared with the graph's edge set exactly, on modules made for it:
 - fixtures/wat/edge_tags.wat: `throw` / `catch` -> tags (with an imported and an exported
   tag; `rethrow`, `catch_all` and `delegate` name none);
 - a table whose initialiser takes a function by `ref.func` (function-references syntax
-  wat2wasm 1.0.32 cannot write: assembled with wasm-tools, the test dependency).
+  wat2wasm 1.0.32 cannot write: assembled with wasm-tools, the test dependency);
+- TABLE_ACCESS: every instruction of rules/wasm_opcodes.toml [table-access], each naming
+  its own table (table.copy two), and a table nothing names.
 
 Each module is built the three ways `build_item_graph` has: the compiled graph
 (AUDITOR_NATIVE_GRAPH=on, graphcore.wasm), the Python reading of the parse pass's pairs
@@ -65,6 +67,8 @@ EDGE_KINDS = {
     # SEGMENT: memory.init dp, data.drop dq, table.init ep, elem.drop ed
     ("seg", "dp", "SEGMENT"), ("seg", "dq", "SEGMENT"), ("seg", "element[2]", "SEGMENT"),
     ("seg", "element[3]", "SEGMENT"),
+    # TABLE_ACCESS: table.init's second immediate is the table it fills (its first, the segment)
+    ("seg", "table[0]", "TABLE_ACCESS"),
     ('export "root"', "root", "EXPORT"), ('export "tail"', "tail", "EXPORT"), ('export "seg"', "seg", "EXPORT"),
     ('export "reffn"', "reffn", "EXPORT"), ('export "mem"', "memory[0]", "EXPORT"),
     ('export "t1"', "table[1]", "EXPORT"), ('export "g1"', "g1", "EXPORT"),
@@ -97,6 +101,32 @@ TABLE_INIT = {
     ('export "caller"', "caller", "EXPORT"),
 }
 
+# Every instruction of rules/wasm_opcodes.toml [table-access], each naming its own table
+# (table.copy two: destination t5, source t6; table.init the segment p, index 0, and t7,
+# which must not read as table[0]); t8 is named by nothing. wat2wasm --enable-all
+# --debug-names (`wasm-objdump -d` shows each instruction's table immediates).
+TABLE_ACCESS_WAT = """(module
+  (table $t0 1 funcref) (table $t1 1 funcref) (table $t2 1 funcref) (table $t3 1 funcref)
+  (table $t4 1 funcref) (table $t5 1 funcref) (table $t6 1 funcref) (table $t7 1 funcref)
+  (table $t8 1 funcref)
+  (func $get (export "get") (drop (table.get $t0 (i32.const 0))))
+  (func $set (export "set") (table.set $t1 (i32.const 0) (ref.null func)))
+  (func $size (export "size") (drop (table.size $t2)))
+  (func $grow (export "grow") (drop (table.grow $t3 (ref.null func) (i32.const 1))))
+  (func $fill (export "fill") (table.fill $t4 (i32.const 0) (ref.null func) (i32.const 1)))
+  (func $copy (export "copy") (table.copy $t5 $t6 (i32.const 0) (i32.const 0) (i32.const 1)))
+  (func $init (export "init") (table.init $t7 $p (i32.const 0) (i32.const 0) (i32.const 1)))
+  (func $cb)
+  (elem $p func $cb))
+"""
+TABLE_ACCESS = {
+    ("get", "table[0]", "TABLE_ACCESS"), ("set", "table[1]", "TABLE_ACCESS"), ("size", "table[2]", "TABLE_ACCESS"),
+    ("grow", "table[3]", "TABLE_ACCESS"), ("fill", "table[4]", "TABLE_ACCESS"),
+    ("copy", "table[5]", "TABLE_ACCESS"), ("copy", "table[6]", "TABLE_ACCESS"),
+    ("init", "table[7]", "TABLE_ACCESS"), ("init", "element[0]", "SEGMENT"), ("element[0]", "cb", "ELEMENT_FUNCTION"),
+    *((f'export "{f}"', f, "EXPORT") for f in ("get", "set", "size", "grow", "fill", "copy", "init")),
+}
+
 # the kinds a call graph (build_item_graph(full=False)) leaves out
 FULL_ONLY = {"GLOBAL_ACCESS", "DATA_REF", "DATA_POINTER"}
 
@@ -105,7 +135,7 @@ def test_the_lists_cover_every_edge_kind():
     """Dropping any kind from the graph makes one of the exact comparisons below fail:
     each kind the graph emits has an edge in a hand list (MEMORY_DATA is never emitted,
     see auditor/wasm/analysis/items.py)."""
-    listed = {k for _, _, k in EDGE_KINDS | EDGE_TAGS | TABLE_INIT}
+    listed = {k for _, _, k in EDGE_KINDS | EDGE_TAGS | TABLE_INIT | TABLE_ACCESS}
     assert listed == {e.name for e in Edge} - {"MEMORY_DATA"}
     # and every kind but TAG (and INIT_FUNC's table form) is in the module the compiled graph reads
     assert {k for _, _, k in EDGE_KINDS} == listed - {"TAG"}
@@ -155,11 +185,23 @@ def table_init_wasm() -> bytes:
     return proc.stdout
 
 
+@functools.cache
+def table_access_wasm() -> bytes:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp, "m.wat"), Path(tmp, "m.wasm")
+        src.write_text(TABLE_ACCESS_WAT)
+        subprocess.run(["wat2wasm", "--enable-all", "--debug-names", str(src), "-o", str(out)], check=True)
+        return out.read_bytes()
+
+
 MODULES: dict[str, tuple[Callable[[], bytes], set, bool]] = {
     # name -> (bytes, hand list, whether the compiled graph / the pairs can read it)
     "edge_kinds": (lambda: fixturelib.wat("edge_kinds").read_bytes(), EDGE_KINDS, True),
     "edge_tags": (lambda: fixturelib.wat("edge_tags").read_bytes(), EDGE_TAGS, False),
     "table_init": (table_init_wasm, TABLE_INIT, True),
+    "table_access": (table_access_wasm, TABLE_ACCESS, True),
 }
 
 

@@ -133,7 +133,8 @@ def render_garbage(result: GarbageResult, *, color: bool = False) -> str:
     out = [_head(j, f"{len(items):,} items, {j['bytes']:,} bytes ({_pct(j['bytes'], total)} of "
                     f"{total:,}) unreachable from every root", color)]
     if not items:
-        out.append("  nothing: every item is reachable from an export, the start function, a section or memory")
+        out.append("  nothing: every item is reachable from an export, the start function, a section, a memory"
+                   " or an imported table")
         return "\n".join(out) + "\n"
     shown = items if not result.shown else items[:result.shown]
     out.append(table(["bytes", "%", "kind", "item"],

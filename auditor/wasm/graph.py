@@ -4,8 +4,8 @@ the allocator code cost and every deep size analysis read.
 
 The graph itself (items, sizes, edges, roots) is `auditor.wasm.analysis.items`; this
 module is where the wasm stage gets it. `item_graph(mod)` builds the call graph
-(`full=False`: calls, `call_indirect` through tables and element segments, `ref.func`,
-tags, `memory.grow`, global initialisers, exports, start) and keeps it in
+(`full=False`: calls, `call_indirect` through tables and element segments, the other
+table instructions' tables, `ref.func`, tags, `memory.grow`, global initialisers, exports, start) and keeps it in
 `mod.derived`; `item_graph(mod, full=True)` adds the edges only the size analyses need
 (`global.get`/`global.set`, code -> data and data -> data references), building them
 once and replacing the call-graph-only version, which a later `item_graph(mod)` call

@@ -75,6 +75,7 @@ class Tables:
     packed: dict[int, str]
     types: dict  # the rest of wasm_types.toml, for the section reader
     native: dict  # wasm_opcodes.toml [native]: when parse.py uses the compiled code reader
+    table_access: dict[int, tuple[int, ...]]  # [table-access]: code -> its immediates that are tables
 
 
 IMMEDIATE_KINDS = frozenset((
@@ -129,6 +130,13 @@ def tables() -> Tables:
     def code_of(name: str) -> int:
         return by_name[name].code
 
+    table_access: dict[int, tuple[int, ...]] = {}
+    for name, which in ops_doc.get("table-access", {}).items():
+        named = by_name.get(name)
+        if named is None or not which or sorted(set(which)) != list(which) \
+                or any(k >= len(named.imms) or named.imms[j] != "u32" for k in which for j in range(k + 1)):
+            raise ValueError(f"wasm_opcodes.toml [table-access]: {name} = {which}: not u32 immediates of an instruction")
+        table_access[named.code] = tuple(which)
     return Tables(
         single=single,
         prefixed=prefixed,
@@ -147,6 +155,7 @@ def tables() -> Tables:
         packed=_byte_keys(types["packed"], "packed"),
         types=types,
         native=dict(ops_doc.get("native", {})),
+        table_access=table_access,
     )
 
 
@@ -613,12 +622,45 @@ def _datacount_prefixes() -> frozenset[int]:
 def _validation_set() -> frozenset[int]:
     t = tables()
     return frozenset(t.opens | {t.else_op, t.end} | t.catches | ({t.delegate} if t.delegate is not None else set())
-                     | t.needs_datacount | REF_OPS)
+                     | t.needs_datacount | REF_OPS | table_ops())
+
+
+@lru_cache(maxsize=1)
+def table_ops() -> frozenset[int]:
+    """The instructions rules/wasm_opcodes.toml [table-access] lists (they name tables)."""
+    return frozenset(tables().table_access)
+
+
+@lru_cache(maxsize=1)
+def table_firsts() -> frozenset[int]:
+    """The first bytes of table_ops()' encodings: the opcode a table access has in the
+    parse pass's pairs. A prefixed instruction is kept under its prefix byte, which no
+    other kept instruction starts with (`table_indices` tells them apart)."""
+    return frozenset(c >> 16 if c > 0xFF else c for c in table_ops())
+
+
+def table_indices(tok: bytes) -> list[int] | None:
+    """The tables a validated instruction encoding names, when it is one of table_ops()
+    (else None): [table-access] says which of its immediates."""
+    code, pos = tok[0], 1
+    if code in tables().prefixed:
+        sub, pos = _leb_at(tok, 1)
+        code = code << 16 | sub
+    which = tables().table_access.get(code)
+    if which is None:
+        return None
+    out = []
+    for k in range(which[-1] + 1):
+        value, pos = _leb_at(tok, pos)
+        if k in which:
+            out.append(value)
+    return out
 
 
 # Instructions whose targets the item graph needs: calls, indirect calls (their table),
-# function references and memory.grow. parse_module collects them in the same regex pass
-# that validates each body, so no analysis walks the code again for them.
+# function references and memory.grow (and the table accesses of table_ops(), kept as
+# one pair per table named). parse_module collects them in the same regex pass that
+# validates each body, so no analysis walks the code again for them.
 REF_OPS = frozenset((OP_CALL, OP_RETURN_CALL, OP_CALL_INDIRECT, OP_RETURN_CALL_INDIRECT, OP_REF_FUNC, OP_MEMORY_GROW))
 _INDIRECT = frozenset((OP_CALL_INDIRECT, OP_RETURN_CALL_INDIRECT))
 
@@ -666,12 +708,13 @@ FULL_REF_OPS = REF_OPS | {OP_GLOBAL_GET, OP_GLOBAL_SET, OP_I32_CONST}
 
 def body_refs(data: bytes, first: int, end: int, const_window: tuple[int, int] | None = None) -> list[tuple[int, int]]:
     """(opcode, target) of every REF_OPS instruction in a validated body, in order; with
-    `const_window` (lo, hi), FULL_REF_OPS too, and i32.const values (as u32) in [lo, hi).
+    `const_window` (lo, hi), FULL_REF_OPS too, and i32.const values (as u32) in [lo, hi);
+    a table access (`table_ops()`) as (its first byte, table) per table it names.
 
     For the bodies check_body's fast path does not read (a long br_table, a try_table):
     the runs between such instructions are tokenised by findall, as in the fast path,
     and only those instructions are decoded one by one."""
-    targets = REF_OPS if const_window is None else FULL_REF_OPS
+    targets = (REF_OPS if const_window is None else FULL_REF_OPS) | table_ops()
     items, plain = scanner(targets, const_window), scanner(frozenset())
     lo, hi = const_window if const_window is not None else (0, 0)
     out: list[tuple[int, int]] = []
@@ -690,13 +733,17 @@ def body_refs(data: bytes, first: int, end: int, const_window: tuple[int, int] |
                 value = _sleb_u32(tok)
                 if lo <= (value - (1 << 32) if value >= 1 << 31 else value) < hi:
                     out.append((op, value))
-            else:
+            elif op in FULL_REF_OPS:
                 out.append((op, ref_value(op, tok)))
+            else:  # a table access
+                out.extend((op, t) for t in table_indices(tok) or ())
         if not unusual:
             return out
         r = Reader(data, stop, end)
         _, op, value = decode_one(r)  # raises when the body does not decode
-        if op in targets:  # pragma: no cover - every target's shape is a plain token
+        if op in table_ops():  # an over-long sub-opcode (the items are the shortest encodings)
+            out.extend((data[stop], t) for t in table_indices(data[stop : r.pos]) or ())
+        elif op in targets:  # pragma: no cover - every target's shape is a plain token
             if op == OP_I32_CONST:
                 if lo <= value < hi:
                     out.append((op, value & 0xFFFFFFFF))
@@ -714,7 +761,10 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
     so the item graph never walks the code again). With `const_window` (lo, hi),
     FULL_REF_OPS: also global.get / global.set (the global) and the i32.consts whose
     value (signed) is in [lo, hi) (each value as a u32), in order: exactly what
-    body_refs keeps and the compiled reader (auditor/wasm/native) keeps.
+    body_refs keeps and the compiled reader (auditor/wasm/native) keeps. A table access
+    (`table_ops()`: table.get, table.copy, ...) is kept as (its first byte, the table) per
+    table it names, with or without the window: the prefix byte for a prefixed one, so
+    that every pair's opcode is one byte.
 
     Fast path: one findall() of `scanner` tokenises the whole body in C and yields only
     the block instructions and REF_OPS, whose nesting and targets a short Python loop
@@ -729,10 +779,12 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
         found: list[int] = []  # opcode, target, opcode, target, ...
         tok = b"x"
         lo, hi = const_window if const_window is not None else (0, 0)
+        tfirsts = table_firsts()
         if const_window is None:
             ref_ops, pattern = REF_OPS, scanner(_validation_set())
         else:
             ref_ops, pattern = FULL_REF_OPS, scanner(_validation_set() | FULL_REF_OPS, const_window)
+        tv: list[int] | None
         for tok in pattern.findall(data, first, end - 1):
             if not tok:
                 break
@@ -756,6 +808,10 @@ def check_body(data: bytes, first: int, end: int, file: str | None, datacount: b
                     found.append((tok[1] & 0x7F) | (tok[2] & 0x7F) << 7 | tok[3] << 14)
                 else:
                     found.append(ref_value(b, tok))
+            elif b in tfirsts and len(tok) > 1 and (tv := table_indices(tok)) is not None:
+                for v in tv:  # table.get, table.copy, ...: each table it names
+                    found.append(b)
+                    found.append(v)
             elif len(tok) > 1 and b in opens:  # a whole token: a block opener
                 stack.append(b)
             elif len(tok) > 1 and datacount and b in dc_prefixes:  # memory.init, data.drop

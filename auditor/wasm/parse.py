@@ -806,9 +806,10 @@ def _native_session(data: bytes, start: int, end: int, n: int, native: bool | No
 
 
 class ParsedRefs:
-    """The REF_OPS instructions (calls, indirect calls, ref.func, memory.grow) of every
-    defined body, in body order: `flat` holds opcode, target, opcode, target, ... (the
-    callee, the table, the function, the memory) and body k's pairs are
+    """The REF_OPS instructions (calls, indirect calls, ref.func, memory.grow) and table
+    accesses (`opcodes.table_ops()`) of every defined body, in body order: `flat` holds
+    opcode, target, opcode, target, ... (the callee, the table, the function, the memory;
+    a table access's opcode is its first byte, one pair per table it names) and body k's pairs are
     flat[starts[k]:starts[k + 1]] (the last runs to the end)."""
 
     __slots__ = ("flat", "starts", "window")

@@ -96,7 +96,11 @@ class DataPiece:
 @dataclass
 class DataAttribution:
     """Totals per category, the largest pieces of each (at most `keep`) and, per
-    category, the bytes each function references directly."""
+    category, the bytes each function references: directly or through a data table,
+    as its pieces list them (`functions` + `via_tables`). Through a table is how most
+    of them are used: a source path is reached only through its panic `Location`, a
+    format piece through its `fmt::Arguments` pieces array, so a direct-only sum would
+    name no function for those categories."""
 
     bytes: int  # all segment bytes
     keep: int = 20
@@ -288,14 +292,17 @@ def _classify(out: DataAttribution, mod: m.Module, seg: m.DataSegment, base: int
         out.categories[category] += size
         out.counts[category] += 1
         mine = functions if start == 0 else []
+        via = via_functions() if start == 0 and words_here else []
         per_fn = out.function_bytes[category]
         for f in mine:
+            per_fn[f] = per_fn.get(f, 0) + size
+        for f in via:  # (none of `mine`: via_functions leaves those out)
             per_fn[f] = per_fn.get(f, 0) + size
         at = a + start
         chunk = raw[start:min(end, start + _PREVIEW + 1)]
         out._offer((category, size), lambda: DataPiece(at if address is not None else None, seg.index,
                                                        at - origin, size, category, preview(chunk),
-                                                       mine, via_functions() if start == 0 else []))
+                                                       mine, via))
 
     pos = 0
     if base is not None and a in ptr_at:

@@ -19,6 +19,13 @@ so the sizes add up to the file size. Edges (`Edge`):
 - CALL_INDIRECT function -> table (`call_indirect`, `return_call_indirect`); the table
   reaches its functions through TABLE_ELEMENT table -> active element segment and
   ELEMENT_FUNCTION segment -> function (also `ref.func` in element expressions);
+- TABLE_ACCESS function -> table any other instruction names (`table.get`, `table.set`,
+  `table.size`, `table.grow`, `table.fill`, `table.copy` both tables, `table.init`'s
+  table: rules/wasm_opcodes.toml [table-access]). A table whose contents code can read
+  keeps them alive: `table.get` then `call_ref` calls what a segment put there, and even
+  `table.size` alone observes the table, so it cannot go. Not CALL_INDIRECT, because
+  `call_closure` reads that kind as "this function calls whatever escapes", which a
+  `table.grow` on an externref table (wasm-bindgen's) does not;
 - GLOBAL_ACCESS function -> global (`global.get` / `global.set`); GLOBAL_INIT global ->
   global its initialiser reads; INIT_FUNC global or table -> function its initialiser
   takes by `ref.func`;
@@ -32,8 +39,13 @@ so the sizes add up to the file size. Edges (`Edge`):
 - EXPORT export -> the exported item; START start section -> the start function.
 
 Roots: every export and section item, every custom section, every memory (loads and
-stores are not traced: a module's memory is always in use) and every tag (`try_table`
-clauses are not traced). Active data segments hang off no memory edge: a segment no
+stores are not traced: a module's memory is always in use), every tag (`try_table`
+clauses are not traced) and every imported table. The host owns an imported table: the
+active segments write into it at instantiation and the host can call what they put
+there, as it can through an exported table (which its export reaches). Other imports
+are no roots: an imported function or global only matters if the module names it (an
+unused one is dead weight, like an unused import anywhere), and imported memories and
+tags are roots already, with the defined ones. Active data segments hang off no memory edge: a segment no
 code address points into is reported as garbage, with that caveat.
 """
 
@@ -81,6 +93,7 @@ class Edge(IntEnum):
     INIT_FUNC = 11
     EXPORT = 12
     START = 13
+    TABLE_ACCESS = 15  # the last kind an edge key's 4 bits hold
 
 
 class Root(IntEnum):
@@ -90,6 +103,7 @@ class Root(IntEnum):
     CUSTOM = 3
     MEMORY = 4
     TAG = 5
+    IMPORT = 6  # an imported table
 
 
 KIND_NAMES = {Kind.FUNCTION: "function", Kind.TABLE: "table", Kind.MEMORY: "memory", Kind.GLOBAL: "global",
@@ -126,7 +140,7 @@ class ItemGraph:
     edge_kinds: array = field(default_factory=lambda: array("B"))
     roots: array = field(default_factory=lambda: array("I"))  # item ids
     root_kinds: array = field(default_factory=lambda: array("B"))
-    root_names: list[str] = field(default_factory=list)  # export name, else ""
+    root_names: list[str] = field(default_factory=list)  # export name, an import's module.field, else ""
     section_names: list[str] = field(default_factory=list)  # per section item: "preamble", "type", ...
     undecodable: list[int] = field(default_factory=list)  # bodies the fast walk could not read
     full: bool = True  # False: built without GLOBAL_ACCESS, DATA_REF and DATA_POINTER edges
@@ -457,6 +471,9 @@ def build_item_graph(mod: Module, full: bool = True) -> ItemGraph:
         root(first[Kind.CUSTOM] + i, Root.CUSTOM)
     for i in range(counts[Kind.MEMORY]):
         root(first[Kind.MEMORY] + i, Root.MEMORY)
+    table_imports = [imp for imp in mod.imports if imp.kind == "table"]
+    for i, imp in enumerate(table_imports):  # the host's table: see the module docstring
+        root(first[Kind.TABLE] + i, Root.IMPORT, f"{imp.module}.{imp.field}")
     for i in range(counts[Kind.TAG]):
         root(first[Kind.TAG] + i, Root.TAG)
     return g
@@ -647,6 +664,7 @@ def _other_edges(mod: Module, g: ItemGraph, lay, add: Callable[[int, int, Edge],
 _CALL, _CALL_INDIRECT, _REF_FUNC = int(Edge.CALL), int(Edge.CALL_INDIRECT), int(Edge.REF_FUNC)
 _GLOBAL_ACCESS, _DATA_REF, _SEGMENT, _TAG = int(Edge.GLOBAL_ACCESS), int(Edge.DATA_REF), int(Edge.SEGMENT), \
     int(Edge.TAG)
+_TABLE_ACCESS = int(Edge.TABLE_ACCESS)
 
 
 def _data_ref_keys(addresses: Iterable[int], ranges: list[tuple[int, int, int]], range_starts: list[int],
@@ -682,6 +700,8 @@ def _body_keys(g: ItemGraph, r, ranges: list[tuple[int, int, int]], range_starts
         es += [c << 4 | _REF_FUNC for c in r.ref_funcs if c < nf]
     if r.indirect_tables:
         es += [(t0 + t) << 4 | _CALL_INDIRECT for t in r.indirect_tables if t < nt]
+    if r.tables:
+        es += [(t0 + t) << 4 | _TABLE_ACCESS for t in r.tables if t < nt]
     if r.globals:
         es += [(gl0 + x) << 4 | _GLOBAL_ACCESS for x in r.globals if x < ng]
     if r.data_addresses:
@@ -740,7 +760,7 @@ def _edges_from_parse(mod: Module, g: ItemGraph, out: list, ranges: list[tuple[i
     (nothing done) when the parse pass kept no pairs or not the ones `full` needs; the
     conditions are code_references'."""
     from auditor.wasm.analysis import refs as rf
-    from auditor.wasm.opcodes import code_start, find_opcode
+    from auditor.wasm.opcodes import code_start, find_opcode, table_firsts
     from auditor.wasm.parse import ParsedRefs
 
     parsed = mod.derived.get(ParsedRefs.KEY)
@@ -776,6 +796,7 @@ def _edges_from_parse(mod: Module, g: ItemGraph, out: list, ranges: list[tuple[i
         rf.OP_GLOBAL_SET
     op_const, op_ref_func, op_grow = rf.OP_I32_CONST, rf.OP_REF_FUNC, rf.OP_MEMORY_GROW
     op_indirect, op_return_indirect = rf.OP_CALL_INDIRECT, rf.OP_RETURN_CALL_INDIRECT
+    tfirsts = table_firsts()
     for k, f in enumerate(mod.functions):
         a, b = bounds[k], bounds[k + 1]
         if a == b and not segment_ops:
@@ -802,6 +823,9 @@ def _edges_from_parse(mod: Module, g: ItemGraph, out: list, ranges: list[tuple[i
             elif op == op_indirect or op == op_return_indirect:  # the table
                 if v < nt:
                     es.append((t0 + v) << 4 | _CALL_INDIRECT)
+            elif op in tfirsts:  # table.get, table.copy, ...
+                if v < nt:
+                    es.append((t0 + v) << 4 | _TABLE_ACCESS)
         if consts and full and hi > lo:
             if unsigned_ok:
                 addresses = [x >> 8 for x in body if x & 0xFF == op_const and lo <= x >> 8 < hi]

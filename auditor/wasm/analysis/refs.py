@@ -2,7 +2,8 @@
 edges of the item graph.
 
 Per body: direct callees (`call`, `return_call`), tables used by `call_indirect` /
-`return_call_indirect`, functions taken by `ref.func`, globals read or written, data
+`return_call_indirect`, tables named by the other table instructions (`table.get`,
+`table.copy`, ...: rules/wasm_opcodes.toml [table-access]), functions taken by `ref.func`, globals read or written, data
 addresses (`i32.const` values inside an active data segment), passive data / element
 segments named by `memory.init`, `data.drop`, `table.init`, `elem.drop`, tags named by
 `throw` / `catch`, and where `memory.grow` runs.
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from itertools import compress
 
 from auditor.wasm import model as m
-from auditor.wasm.opcodes import code_start, decode, find_opcode, scanner
+from auditor.wasm.opcodes import code_start, decode, find_opcode, scanner, table_firsts, table_indices, table_ops
 from auditor.wasm.reader import Reader
 
 __all__ = ["BodyRefs", "CodeRefs", "code_references", "data_pointers", "data_ranges"]
@@ -52,6 +53,7 @@ _TABLE_INIT, _ELEM_DROP = 0xFC << 16 | 12, 0xFC << 16 | 13
 class BodyRefs:
     calls: set[int] = field(default_factory=set)
     indirect_tables: set[int] = field(default_factory=set)
+    tables: set[int] = field(default_factory=set)  # table.get / table.set / table.copy / ...
     ref_funcs: set[int] = field(default_factory=set)
     globals: set[int] = field(default_factory=set)
     data_addresses: list[int] = field(default_factory=list)  # i32.const values in data
@@ -156,8 +158,8 @@ _CALLS_ONLY = frozenset((OP_CALL, OP_CALL_INDIRECT, OP_RETURN_CALL, OP_RETURN_CA
 
 
 def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
-    """Every body's references. `full=False` reads only calls, indirect calls, `ref.func`,
-    tags and `memory.grow` (the call graph `inspect` and the runtime's checks need): no
+    """Every body's references. `full=False` reads only calls, indirect calls, table
+    accesses, `ref.func`, tags and `memory.grow` (the call graph `inspect` and the runtime's checks need): no
     `global.get`/`global.set`, no `i32.const` data addresses, about half the work; and
     none at all when parse_module kept what its validating pass found (`ParsedRefs`)."""
     from auditor.wasm.parse import ParsedRefs
@@ -177,7 +179,7 @@ def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
         window = (lo, hi) if lo is not None and hi is not None else None
         if w is not None and (window is None or w[0] <= window[0] and window[1] <= w[1]):
             return _from_parse(mod, parsed, window)
-    targets = _TARGETS if ranges else _NO_CONSTS if full else _CALLS_ONLY
+    targets = (_TARGETS if ranges else _NO_CONSTS if full else _CALLS_ONLY) | table_ops()
     # memory.init / table.init need a passive segment (data.drop / elem.drop of an active
     # one is a no-op): without one, no body is searched for them.
     segment_ops = any(s.mode == "passive" for s in mod.data_segments) or \
@@ -204,8 +206,12 @@ def code_references(mod: m.Module, full: bool = True) -> CodeRefs:
                 refs.globals.clear()
             continue
         calls, globs = refs.calls, refs.globals
+        tfirsts = table_firsts()
         for at in hits:
             op = data[at]
+            if op in tfirsts:  # a table access (an instruction is at most 16 bytes long)
+                refs.tables.update(table_indices(data[at:min(at + 16, f.end)]) or ())
+                continue
             if op == OP_I32_CONST:
                 if skip and data[at + skip] < 0x80:
                     continue
@@ -248,11 +254,15 @@ def _from_tokens(tokens: list[bytes], refs: BodyRefs, memo: dict[bytes, tuple[in
     placeholder the caller replaces with the offsets."""
     calls, globs = refs.calls, refs.globals
     addresses = refs.data_addresses
+    tfirsts = table_firsts()
     for tok in tokens:
         n = len(tok)
         if n < 2:
             return n == 0
         op = tok[0]
+        if op in tfirsts:  # table.get, table.copy, ...: every table it names
+            refs.tables.update(table_indices(tok) or ())
+            continue
         if op == OP_I32_CONST:
             if n <= skip + 1:  # too few LEB bytes to reach the lowest data address
                 continue
@@ -292,6 +302,7 @@ def _from_parse(mod: m.Module, parsed, full: tuple[int, int] | None | bool = Fal
         return _from_full_parse(mod, parsed, full)  # type: ignore[arg-type]
     data = mod.data
     segment_ops, ops, values, bounds = _pass_pairs(mod, parsed)
+    tfirsts = table_firsts()
     out = CodeRefs()
     for k, f in enumerate(mod.functions):
         refs = BodyRefs()
@@ -308,6 +319,8 @@ def _from_parse(mod: m.Module, parsed, full: tuple[int, int] | None | bool = Fal
                 grows = True
             elif op == OP_CALL_INDIRECT or op == OP_RETURN_CALL_INDIRECT:  # the table
                 refs.indirect_tables.add(v)
+            elif op in tfirsts:  # a table access
+                refs.tables.add(v)
             # (a full_refs pass also kept globals and constants: not part of the call graph)
         if grows or segment_ops:
             first = code_start(data, f.code_offset, f.end)
@@ -337,6 +350,7 @@ def _from_full_parse(mod: m.Module, parsed, window: tuple[int, int] | None) -> C
     data = mod.data
     segment_ops, ops, values, bounds = _pass_pairs(mod, parsed)
     lo, hi = window if window is not None else (0, 0)
+    tfirsts = table_firsts()
     out = CodeRefs()
     for k, f in enumerate(mod.functions):
         refs = BodyRefs()
@@ -358,6 +372,8 @@ def _from_full_parse(mod: m.Module, parsed, window: tuple[int, int] | None) -> C
                 refs.ref_funcs.add(v)
             elif op == OP_MEMORY_GROW:
                 grows = True
+            elif op in tfirsts:  # a table access
+                refs.tables.add(v)
             else:  # call_indirect / return_call_indirect: the table
                 refs.indirect_tables.add(v)
         if grows or segment_ops:
@@ -420,6 +436,8 @@ def _decode_body(mod: m.Module, f: m.Function, first: int, refs: BodyRefs, lo, h
             refs.indirect_tables.add(r.u32())
         elif op == OP_I32_CONST and lo is not None and lo <= value < hi:
             refs.data_addresses.append(value)
+        elif op in table_ops():
+            refs.tables.update(table_indices(mod.data[at:min(at + 16, f.end)]) or ())
     if any(s.mode == "passive" for s in mod.data_segments) or any(e.mode == "passive" for e in mod.elements):
         _segment_ops(mod, f, first, refs)
 

@@ -46,6 +46,7 @@ from auditor.wasm.opcodes import (
     OP_I32_CONST,
     REF_OPS,
     Op,
+    table_firsts,
     tables,
 )
 
@@ -59,7 +60,7 @@ SOURCE = Path(__file__).with_name("codescan.c")
 NATIVE_KINDS = ("u32", "i32", "i64", "f32", "f64", "v128", "shuffle", "lane", "memarg", "blocktype", "heaptype",
                 "castflags", "zero", "valtypes", "labels", "trytable")
 NATIVE_ROLES = ("open", "open-if", "open-try", "else", "catch", "catch-all", "delegate", "end", "datacount")
-NATIVE_REFS = ("first", "second", "full-first", "full-const")
+NATIVE_REFS = ("first", "second", "full-first", "full-const", "both")
 TABLES_VERSION = 1
 _E_OP, _E_PREFIX = 1, 2
 _T_VALTYPE, _T_HEAPTYPE, _T_REFTYPE, _T_EXACT = 1, 2, 4, 8
@@ -110,6 +111,15 @@ def _refs() -> dict[int, str]:
             out[code] = "first"
         else:  # pragma: no cover - a new kind of reference needs codescan.c to learn it
             raise Unsupported(f"reference 0x{code:x}")
+    # table accesses: kept under their first byte (opcodes.check_body), which must be no
+    # other reference's opcode
+    if table_firsts() & FULL_REF_OPS:  # pragma: no cover - a table edit that would mix them up
+        raise Unsupported("a table access shares its first byte with another reference")
+    for code, which in tables().table_access.items():
+        kind = {(0,): "first", (1,): "second", (0, 1): "both"}.get(which)
+        if kind is None:  # pragma: no cover - codescan.c keeps the first two immediates only
+            raise Unsupported(f"table access 0x{code:x}: immediates {which}")
+        out[code] = kind
     return out
 
 
@@ -122,7 +132,8 @@ def _entry(op: Op, roles: dict[int, str], refs: dict[int, str]) -> bytes:
         raise Unsupported(f"{op.name}: immediate kinds {op.imms}") from None
     ref = refs.get(op.code)
     if ref is not None:  # the value kept must be a u32 (an i32 for the constant) the scanner reads
-        want = {"first": ("u32",), "full-first": ("u32",), "full-const": ("i32",), "second": ("u32", "u32")}[ref]
+        want = {"first": ("u32",), "full-first": ("u32",), "full-const": ("i32",), "second": ("u32", "u32"),
+                "both": ("u32", "u32")}[ref]
         if op.imms[: len(want)] != want:
             raise Unsupported(f"{op.name}: reference from immediates {op.imms}")
     role = roles.get(op.code)
@@ -406,7 +417,7 @@ class Session:
         size = min(size, self.end - pos)
         # layout: [static data + stack | arguments | tables | window | records | pairs]; a
         # body is at least 2 bytes (16 of records), a pair 8 bytes for an instruction of
-        # at least 2 (4 per byte)
+        # at least 2, two pairs for table.copy's 4 (4 per byte)
         self.recs_at = _align(inst.code_at + size)
         self.flat_at = _align(self.recs_at + 8 * size + 16)
         need = self.flat_at + 4 * size + 64

@@ -35,7 +35,7 @@ enum {
 enum { R_NONE, R_OPEN, R_OPEN_IF, R_OPEN_TRY, R_ELSE, R_CATCH, R_CATCH_ALL, R_DELEGATE, R_END, R_DATACOUNT };
 
 /* References kept: the loader's NATIVE_REFS, in this order, from 1. */
-enum { F_NONE, F_FIRST, F_SECOND, F_FULL_FIRST, F_FULL_CONST };
+enum { F_NONE, F_FIRST, F_SECOND, F_FULL_FIRST, F_FULL_CONST, F_BOTH };
 
 /* Frame states (what the innermost open block is now). */
 enum { S_OTHER, S_IF, S_TRY, S_TRY_CATCH, S_CATCH_ALL };
@@ -314,6 +314,7 @@ static int scan_body(Ctx *cx, const u8 *p, const u8 *e) {
             break;
         }
         const Entry *en = &t->single[code];
+        u32 first = code;  /* a pair's opcode: the first byte (a prefixed reference's prefix) */
         if (en->valid != E_OP) {
             if (en->valid != E_PREFIX) return 0;
             u32 sub;
@@ -403,18 +404,24 @@ static int scan_body(Ctx *cx, const u8 *p, const u8 *e) {
         case F_NONE:
             break;
         case F_FIRST:
-            *flat++ = code;
+            *flat++ = first;
             *flat++ = (u32)values[0];
             break;
         case F_SECOND:
-            *flat++ = code;
+            *flat++ = first;
+            *flat++ = (u32)values[1];
+            break;
+        case F_BOTH:  /* two pairs: table.copy's destination, then its source */
+            *flat++ = first;
+            *flat++ = (u32)values[0];
+            *flat++ = first;
             *flat++ = (u32)values[1];
             break;
         case F_FULL_FIRST:
-            if (cx->full) { *flat++ = code; *flat++ = (u32)values[0]; }
+            if (cx->full) { *flat++ = first; *flat++ = (u32)values[0]; }
             break;
         case F_FULL_CONST:
-            if (cx->full && cx->lo <= values[0] && values[0] < cx->hi) { *flat++ = code; *flat++ = (u32)values[0]; }
+            if (cx->full && cx->lo <= values[0] && values[0] < cx->hi) { *flat++ = first; *flat++ = (u32)values[0]; }
             break;
         }
         switch (en->role) {

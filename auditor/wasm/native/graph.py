@@ -36,7 +36,7 @@ MAX_MEMORY = 0xFFFF0000  # 32-bit memory, less a page
 _PAGE = 65536
 
 # opcode roles of graphcore.c's body_edges (P_*), from refs.py's opcodes
-P_CALL, P_INDIRECT, P_REF_FUNC, P_GLOBAL, P_CONST, P_GROW = 1, 2, 3, 4, 5, 6
+P_CALL, P_INDIRECT, P_REF_FUNC, P_GLOBAL, P_CONST, P_GROW, P_TABLE = 1, 2, 3, 4, 5, 6, 7
 
 
 def mode() -> str:
@@ -248,6 +248,7 @@ class Edges:
 @lru_cache(maxsize=1)
 def _roles() -> bytes:
     from auditor.wasm.analysis import refs as rf
+    from auditor.wasm.opcodes import table_firsts
 
     roles = bytearray(256)
     for op, role in ((rf.OP_CALL, P_CALL), (rf.OP_RETURN_CALL, P_CALL), (rf.OP_CALL_INDIRECT, P_INDIRECT),
@@ -255,6 +256,8 @@ def _roles() -> bytes:
                      (rf.OP_GLOBAL_GET, P_GLOBAL), (rf.OP_GLOBAL_SET, P_GLOBAL), (rf.OP_I32_CONST, P_CONST),
                      (rf.OP_MEMORY_GROW, P_GROW)):
         roles[op] = role
+    for op in table_firsts():  # table.get, table.copy, ...: a pair per table named
+        roles[op] = P_TABLE
     return bytes(roles)
 
 

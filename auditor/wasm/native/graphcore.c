@@ -113,9 +113,12 @@ static inline i32 index_place(const Index *ix, i64 x) {
 /* -- edges of the bodies (items.py `_edges_from_parse`) ------------------------------ */
 
 /* Roles of an opcode in `flat` (the loader's ROLES, from refs.py's opcodes). */
-enum { P_NONE, P_CALL, P_INDIRECT, P_REF_FUNC, P_GLOBAL, P_CONST, P_GROW };
+enum { P_NONE, P_CALL, P_INDIRECT, P_REF_FUNC, P_GLOBAL, P_CONST, P_GROW, P_TABLE };
 /* Edge kinds (items.py `Edge`). */
-enum { E_CALL = 0, E_CALL_INDIRECT = 1, E_REF_FUNC = 2, E_GLOBAL_ACCESS = 7, E_DATA_REF = 8, E_DATA_POINTER = 14 };
+enum {
+    E_CALL = 0, E_CALL_INDIRECT = 1, E_REF_FUNC = 2, E_GLOBAL_ACCESS = 7, E_DATA_REF = 8, E_DATA_POINTER = 14,
+    E_TABLE_ACCESS = 15
+};
 
 typedef struct {
     i64 lo, hi;          /* data addresses: the signed constants in [lo, hi) */
@@ -183,6 +186,10 @@ __attribute__((export_name("body_edges"))) u32 body_edges(const BodyArgs *a) {
             case P_INDIRECT:
                 if (v >= nt) continue;
                 kk = (t0 + v) << 4 | E_CALL_INDIRECT;
+                break;
+            case P_TABLE:
+                if (v >= nt) continue;
+                kk = (t0 + v) << 4 | E_TABLE_ACCESS;
                 break;
             case P_REF_FUNC:
                 if (v >= nf) continue;
