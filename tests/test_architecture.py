@@ -319,3 +319,34 @@ def test_every_command_renders_through_the_registry(path):
 def test_the_stdout_check_can_fail():
     tree = ast.parse("click.echo(text)\nclick.echo(msg, err=True)\nprint(x, file=sys.stderr)\nsys.stdout.write(t)")
     assert [_writes_stdout(n) for n in ast.walk(tree) if isinstance(n, ast.Call)] == [True, False, False, True]
+
+
+def _named_imports(source: str) -> list[tuple[int, str]]:
+    """(line, module) of modules imported by a name in a string: `import_module("…")`,
+    `Lazy("…")` (the renderer registry) and the values of a module's `_EXPORTS` table
+    (lazy public names) — imports the `import` statements above do not show."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and ast.unparse(node.func).split(".")[-1] in ("import_module", "Lazy"):
+            out.append((node.lineno, node.args[0].value))
+        elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_EXPORTS" for t in node.targets) \
+                and isinstance(node.value, ast.Dict):
+            out += [(v.lineno, v.value) for v in node.value.values if isinstance(v, ast.Constant)]
+    return [(line, name) for line, name in out if isinstance(name, str) and name.split(".")[0] == "auditor"]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_modules_imported_by_name_follow_the_layers(path):
+    me = module_name(path)
+    mine = layer(me)
+    bad = [f"{path.relative_to(REPO)}:{line}: {mine} ({me}) names {layer(resolve(name))} ({name})"
+           for line, name in _named_imports(path.read_text(encoding="utf-8"))
+           if layer(resolve(name)) not in (mine, "helpers") and layer(resolve(name)) not in ALLOWED[mine]]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_named_import_check_sees_each_form():
+    found = _named_imports('x = Lazy("auditor.report.text_scan")\nimport_module("auditor.wasm.parse")\n'
+                           '_EXPORTS = {"scan": "auditor.pipeline.scanner"}\nLazy(name)\n')
+    assert sorted(n for _, n in found) == ["auditor.pipeline.scanner", "auditor.report.text_scan", "auditor.wasm.parse"]
