@@ -36,7 +36,7 @@ from auditor.records.inspect import (
     UnplacedRecord,
 )
 from auditor.wasm import model as m
-from auditor.wasm.reader import MalformedModule, Reader
+from auditor.wasm.reader import MalformedModule, Reader, uleb_at
 
 DEBUG_INFO = ".debug_info"
 # low_pc values that mean "this code is gone": 0xFFFFFFFF (wasm-ld of LLVM >= 11 in
@@ -623,15 +623,7 @@ class _BadDie(Exception):
     """Malformed DWARF met by the decoder: reported as one line, like pyelftools' errors."""
 
 
-def _uleb_at(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, pos
-        shift += 7
+_uleb_at = uleb_at
 
 
 def _sleb_at(data: bytes, pos: int) -> tuple[int, int]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from auditor.wasm.reader import MalformedModule, Reader
+from auditor.wasm.reader import MalformedModule, Reader, uleb_at
 
 # Opcode numbers analyses look for (single-byte opcodes; prefixed ones are
 # prefix << 16 | sub-opcode).
@@ -665,16 +665,7 @@ REF_OPS = frozenset((OP_CALL, OP_RETURN_CALL, OP_CALL_INDIRECT, OP_RETURN_CALL_I
 _INDIRECT = frozenset((OP_CALL_INDIRECT, OP_RETURN_CALL_INDIRECT))
 
 
-def _leb_at(tok: bytes, pos: int) -> tuple[int, int]:
-    """(value, next position) of a u32 LEB128 inside a token the regex has validated."""
-    value = shift = 0
-    while True:
-        b = tok[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, pos
-        shift += 7
+_leb_at = uleb_at  # of a u32 LEB128 inside a token the regex has validated
 
 
 def _sleb_u32(tok: bytes) -> int:

@@ -29,6 +29,20 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+def uleb_at(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, next position) of an unsigned LEB128 at `pos` that a caller has already
+    bounded (a token the validating regex matched, a DIE inside its unit): no checks, the
+    hot loops' reader. Reader.uleb is the checking one."""
+    value = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+
+
 class MalformedModule(AuditorError):
     """The module is not valid wasm binary format; `offset` is where reading failed."""
 

@@ -30,7 +30,7 @@ from itertools import compress
 
 from auditor.wasm import model as m
 from auditor.wasm.opcodes import code_start, decode, find_opcode, scanner, table_firsts, table_indices, table_ops
-from auditor.wasm.reader import Reader
+from auditor.wasm.reader import Reader, uleb_at
 
 __all__ = ["BodyRefs", "CodeRefs", "code_references", "data_pointers", "data_ranges"]
 
@@ -405,16 +405,7 @@ def _sleb(data: bytes, pos: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def _uleb(data: bytes, pos: int) -> tuple[int, int]:
-    """(value, next position) of a LEB128 the opcode walk already matched (bounded)."""
-    value = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, pos
-        shift += 7
+_uleb = uleb_at  # of a LEB128 the opcode walk already matched (bounded)
 
 
 def _decode_body(mod: m.Module, f: m.Function, first: int, refs: BodyRefs, lo, hi) -> None:
