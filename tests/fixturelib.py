@@ -681,6 +681,18 @@ def scan_cache_dir() -> Path:
     return session_dir() / "auditor-scan-cache"
 
 
+@contextmanager
+def scan_lock(crate: Path) -> Iterator[None]:
+    """Held around a scan of `crate` into scan_cache_dir(): the xdist workers share that
+    cache, and two scans of one crate at once each build its variants (the second in
+    throw-away target dirs, at other paths) and the last one's files replace the first's
+    in the cache — a test that reads a cached module after its own scan (a debug-info
+    twin's DWARF) could read the other build's. Serialised, the second scan finds the
+    first one's variants in the cache."""
+    with _locked(scan_cache_dir().with_name("auditor-scan-locks") / Path(crate).resolve().name):
+        yield
+
+
 def scan(crate: Path | str, *args: str, toolchain: Toolchain | str | None = None,
          env: Mapping[str, str] | None = None, expect: Iterable[int] = (0, 1)) -> subprocess.CompletedProcess:
     """`python -m auditor scan CRATE ARGS` on `toolchain`, run once per session per arguments.
@@ -701,8 +713,9 @@ def scan(crate: Path | str, *args: str, toolchain: Toolchain | str | None = None
     cargo_watch.record(f"fixturelib scan {crate.name} {tc.name}")
     if key not in _scans:
         cmd = [sys.executable, "-m", "auditor", "scan", str(crate), "--cache-dir", str(scan_cache_dir()), *args]
-        _scans[key] = subprocess.run(cmd, env=scan_env(tc, env), capture_output=True, text=True,
-                                     stdin=subprocess.DEVNULL)
+        with scan_lock(crate):
+            _scans[key] = subprocess.run(cmd, env=scan_env(tc, env), capture_output=True, text=True,
+                                         stdin=subprocess.DEVNULL)
     proc = _scans[key]
     if proc.returncode not in tuple(expect):
         tail = "\n".join(proc.stderr.strip().splitlines()[-25:])
