@@ -260,3 +260,50 @@ def test_mutated_debug_info_agrees_or_fails_in_one_line(data, monkeypatch):
 @given(data=st.data())
 def test_mutated_rust_debug_info_agrees_or_fails_in_one_line(data, monkeypatch):
     _agree_or_both_fail(data, small_rust(), monkeypatch)
+
+
+# --------------------------------------------------------------------------- abbreviation tables
+
+def _scan(data: bytes, table: int, code: int):
+    """The lookup without memory: read the table from its start to the first entry `code`."""
+    r = dwarf.Reader(data, table, len(data), "t")
+    while True:
+        at = r.pos
+        entry, tag, specs = dwarf._abbrev_entry(r)
+        if entry == 0:
+            raise dwarf.MalformedModule(f".debug_abbrev: no abbreviation {code} in the unit's table", at, "t")
+        if entry == code:
+            return tag, specs
+
+
+def _table(entries: list[tuple[int, int]]) -> bytes:
+    """An abbreviation table: (code, tag) entries, each with one (name, strp) attribute."""
+    out = bytearray()
+    for code, tag in entries:
+        out += bytes([code, tag, 0, 0x03, 0x0E, 0, 0])
+    return bytes(out) + b"\0"
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(1, 9), st.integers(1, 0x7F)), max_size=6), min_size=1, max_size=3),
+       st.lists(st.tuples(st.integers(0, 2), st.integers(1, 10)), min_size=1, max_size=12))
+def test_abbreviations_read_once_answer_as_a_scan_from_the_start(tables, asks):
+    """Units share tables and ask for codes in any order, codes repeat, some are missing:
+    DebugSection.abbreviation answers (or fails, at the same offset, with the same line)
+    as reading the table from its start each time did."""
+    data, offsets = b"", []
+    for t in tables:
+        offsets.append(len(data))
+        data += _table(t)
+    sec = dwarf.DebugSection(".debug_abbrev", 0, len(data), len(data))
+    mod = type("M", (), {"data": data, "file": "t"})()
+    for which, code in asks:
+        table = offsets[which % len(offsets)]
+        try:
+            want = _scan(data, table, code)
+        except dwarf.MalformedModule as e:
+            with pytest.raises(dwarf.MalformedModule) as got:
+                sec.abbreviation(mod, table, code)
+            assert got.value.line() == e.line()
+        else:
+            assert sec.abbreviation(mod, table, code) == want

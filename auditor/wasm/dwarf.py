@@ -59,8 +59,35 @@ class DebugSection:
     end: int
     size: int  # whole section: id byte + size LEB + name + content
 
+    # .debug_abbrev only: per table offset, the entries read so far and where to go on
+    _tables: dict[int, tuple[dict[int, tuple[int, list[tuple[int, int, int]]]], Reader]] = \
+        field(default_factory=dict, repr=False, compare=False)
+
     def reader(self, mod: m.Module, offset: int = 0) -> Reader:
         return Reader(mod.data, self.start + offset, self.end, mod.file)
+
+    def abbreviation(self, mod: m.Module, table: int, code: int) -> tuple[int, list[tuple[int, int, int]]]:
+        """The first entry `code` of the abbreviation table at `table`, each table read
+        once however many units share it (rustc's 407 units of a debug build share 66
+        tables, and a unit's first DIE is often far into its table: 0.77 of `sources`'
+        1.2 s on such a module), and only as far as the codes asked for."""
+        entries, r = self._tables.get(table) or ({}, self.reader(mod, table))
+        self._tables[table] = (entries, r)
+        hit = entries.get(code)
+        while hit is None:
+            start = r.pos
+            try:
+                entry, tag, specs = _abbrev_entry(r)
+            except MalformedModule:
+                r.pos = start  # the next request of this table fails here again
+                raise
+            if entry == 0:
+                r.pos = start
+                raise r.fail(f".debug_abbrev: no abbreviation {code} in the unit's table", start)
+            entries.setdefault(entry, (tag, specs))  # a repeated code: the first one, as a scan finds it
+            if entry == code:
+                hit = entries[entry]
+        return hit
 
 
 def debug_sections(mod: m.Module) -> dict[str, DebugSection]:
@@ -159,27 +186,22 @@ def _read_unit_header(r: Reader, info: DebugSection) -> _Unit:
     return u
 
 
-def _find_abbrev(abbrev: Reader, code: int) -> tuple[int, list[tuple[int, int, int]]]:
-    """(tag, [(attribute, form, implicit_const)]) of `code` in the table at abbrev.pos.
-
-    Scans only up to that entry: the first DIE's abbreviation is the table's first entry
-    in every producer seen, while parsing a whole table costs ~3500 entries for std.
-    """
+def _abbrev_entry(abbrev: Reader) -> tuple[int, int, list[tuple[int, int, int]]]:
+    """(code, tag, [(attribute, form, implicit_const)]) of the entry at abbrev.pos; code 0:
+    the table's end (nothing else read). Tables are read only as far as the units' first
+    DIEs need (DebugSection.abbreviation): a whole table is ~3500 entries for std."""
+    entry = abbrev.uleb(64)
+    if entry == 0:
+        return 0, 0, []
+    tag = abbrev.uleb(64)
+    abbrev.u8()  # has children
+    specs = []
     while True:
-        start = abbrev.pos
-        entry = abbrev.uleb(64)
-        if entry == 0:
-            raise abbrev.fail(f".debug_abbrev: no abbreviation {code} in the unit's table", start)
-        tag = abbrev.uleb(64)
-        abbrev.u8()  # has children
-        specs = []
-        while True:
-            attr, form = abbrev.uleb(64), abbrev.uleb(64)
-            if attr == 0 and form == 0:
-                break
-            specs.append((attr, form, abbrev.sleb(64) if form == 0x21 else 0))
-        if entry == code:
-            return tag, specs
+        attr, form = abbrev.uleb(64), abbrev.uleb(64)
+        if attr == 0 and form == 0:
+            break
+        specs.append((attr, form, abbrev.sleb(64) if form == 0x21 else 0))
+    return entry, tag, specs
 
 
 # Forms by encoding: fixed sizes, and the offset-sized ones (4 or 8 bytes in DWARF64).
@@ -263,7 +285,7 @@ def _read_top_die(mod: m.Module, sections: dict[str, DebugSection], u: _Unit) ->
     if u.abbrev_offset >= abbrev_sec.end - abbrev_sec.start:
         raise r.fail(f"{DEBUG_INFO}: abbreviation offset {u.abbrev_offset} past the end of "
                      f".debug_abbrev", u.offset + info.start)
-    _tag, specs = _find_abbrev(abbrev_sec.reader(mod, u.abbrev_offset), code)
+    _tag, specs = abbrev_sec.abbreviation(mod, u.abbrev_offset, code)
     raw: dict[int, tuple[int, int | bytes | None, int]] = {}
     for attr, form, implicit in specs:
         at = r.pos

@@ -130,7 +130,7 @@ def _stmt_list(mod: m.Module, abbrev: dw.DebugSection, u: Any) -> int | None:
     code = r.uleb(64)
     if code == 0 or u.abbrev_offset >= abbrev.end - abbrev.start:
         return None
-    _tag, specs = dw._find_abbrev(abbrev.reader(mod, u.abbrev_offset), code)
+    _tag, specs = abbrev.abbreviation(mod, u.abbrev_offset, code)
     for attr, form, implicit in specs:
         value = dw._read_form(r, form, u, implicit)
         if attr == _AT_STMT_LIST and isinstance(value, int):
