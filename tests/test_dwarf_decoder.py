@@ -269,7 +269,7 @@ def _scan(data: bytes, table: int, code: int):
     r = dwarf.Reader(data, table, len(data), "t")
     while True:
         at = r.pos
-        entry, tag, specs = dwarf._abbrev_entry(r)
+        entry, tag, _children, specs = dwarf._abbrev_entry(r)
         if entry == 0:
             raise dwarf.MalformedModule(f".debug_abbrev: no abbreviation {code} in the unit's table", at, "t")
         if entry == code:

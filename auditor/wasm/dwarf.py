@@ -77,7 +77,7 @@ class DebugSection:
         while hit is None:
             start = r.pos
             try:
-                entry, tag, specs = _abbrev_entry(r)
+                entry, tag, _children, specs = _abbrev_entry(r)
             except MalformedModule:
                 r.pos = start  # the next request of this table fails here again
                 raise
@@ -186,22 +186,23 @@ def _read_unit_header(r: Reader, info: DebugSection) -> _Unit:
     return u
 
 
-def _abbrev_entry(abbrev: Reader) -> tuple[int, int, list[tuple[int, int, int]]]:
-    """(code, tag, [(attribute, form, implicit_const)]) of the entry at abbrev.pos; code 0:
-    the table's end (nothing else read). Tables are read only as far as the units' first
-    DIEs need (DebugSection.abbreviation): a whole table is ~3500 entries for std."""
+def _abbrev_entry(abbrev: Reader) -> tuple[int, int, bool, list[tuple[int, int, int]]]:
+    """(code, tag, has children, [(attribute, form, implicit_const)]) of the entry at
+    abbrev.pos; code 0: the table's end (nothing else read). The one reader of entries:
+    the units' first DIEs read tables only as far as they need (DebugSection.abbreviation;
+    a whole table is ~3500 entries for std), the DIE walk whole, into plans (_plans)."""
     entry = abbrev.uleb(64)
     if entry == 0:
-        return 0, 0, []
+        return 0, 0, False, []
     tag = abbrev.uleb(64)
-    abbrev.u8()  # has children
+    children = abbrev.u8() == 1  # DW_CHILDREN_yes
     specs = []
     while True:
         attr, form = abbrev.uleb(64), abbrev.uleb(64)
         if attr == 0 and form == 0:
             break
         specs.append((attr, form, abbrev.sleb(64) if form == 0x21 else 0))
-    return entry, tag, specs
+    return entry, tag, children, specs
 
 
 # Forms by encoding: fixed sizes, and the offset-sized ones (4 or 8 bytes in DWARF64).
@@ -685,25 +686,15 @@ _Plan = tuple[int, bool, tuple]
 def _plans(abbrev: bytes, offset: int, u: _Unit) -> dict[int, _Plan]:
     """The unit's abbreviation table turned into plans, once per unit."""
     out: dict[int, _Plan] = {}
-    pos = offset
+    r = Reader(abbrev, offset, len(abbrev), ".debug_abbrev")
     try:
         while True:
-            code, pos = _uleb_at(abbrev, pos)
+            code, tag, children, specs = _abbrev_entry(r)
             if code == 0:
                 return out
-            tag, pos = _uleb_at(abbrev, pos)
-            children = abbrev[pos] == 1  # DW_CHILDREN_yes
-            pos += 1
             wanted = _WANTED.get(tag, frozenset())
             plan: list = []
-            while True:
-                attr, pos = _uleb_at(abbrev, pos)
-                form, pos = _uleb_at(abbrev, pos)
-                if attr == 0 and form == 0:
-                    break
-                implicit = 0
-                if form == _IMPLICIT_CONST:
-                    implicit, pos = _sleb_at(abbrev, pos)
+            for attr, form, implicit in specs:
                 if attr in wanted:
                     plan.append((attr, form, implicit))
                     continue
@@ -717,7 +708,7 @@ def _plans(abbrev: bytes, offset: int, u: _Unit) -> dict[int, _Plan]:
                     else:
                         plan.append(size)
             out[code] = (tag, children, tuple(plan))
-    except IndexError:
+    except MalformedModule:
         raise _BadDie(f".debug_abbrev: table at offset {offset} runs past the end") from None
 
 
