@@ -58,14 +58,16 @@ def test_probe_builds_are_shared_per_allocator(shared):
     # measured builds are `cargo build --lib`, probe builds `cargo rustc --lib … -- -C strip=debuginfo`
     builds = [c for c in calls if " build --lib " in f" {c}" or " rustc --lib " in f" {c}"]
     probe_builds = [c for c in builds if "auditor_injected_glue/probes" in c]
-    # 6 measured builds; one probe build per allocator, with release: min-size-z's
+    # 6 measured builds; one probe module per allocator, with release: min-size-z's
     # panic = "abort" is wasm32-unknown-unknown's own strategy (next test), so it probes
-    # the same panic path as release: 2 probe builds, not 6 (nor 4, one per strategy).
-    assert len(builds) - len(probe_builds) == 6
-    assert sorted(re.search(r"--profile (\S+)", c).group(1) for c in probe_builds) == ["release", "release"]
+    # the same panic path as release: 2 probe modules, not 6 (nor 4, one per strategy),
+    # each linked from release's measured build, so cargo builds nothing else
+    # (tests/test_relink.py has the cargo probe builds it falls back to).
+    assert len(builds) == 6 and probe_builds == []
     # auditor's count is the wrapper's count, every invocation included
     assert _counted(shared["cold"].stderr) == len(shared["calls"])
-    assert "6 builds, 2 probe builds" in shared["cold"].stderr
+    assert "(6 builds, 1 metadata" in shared["cold"].stderr
+    assert "2 probe links, 1 rustc (probe object)" in shared["cold"].stderr
 
     v = {x["id"]: x for x in shared["report"]["variants"]}
     for alloc in ("default", "fixture_bump"):
@@ -75,6 +77,7 @@ def test_probe_builds_are_shared_per_allocator(shared):
         assert rel["probes_path"] == optz["probes_path"] == minz["probes_path"]
         assert minz["probe_build"]["behaviour"] == rel["probe_build"]["behaviour"] == {}
         assert minz["probe_build"]["target_panic"] == "abort"
+        assert rel["probe_build"]["method"] == "relink" and rel["probe_build"]["linked_from"] == f"release/{alloc}"
         assert sorted(rel["probe_build"]["variants"]) == \
             sorted([f"release/{alloc}", f"opt-z/{alloc}", f"min-size-z/{alloc}"])
         for x in (rel, optz, minz):
@@ -116,7 +119,7 @@ def test_text_report_names_the_probed_build(shared):
     args = [a for a in shared["args"] if a not in ("--format", "json")]
     p = auditor(*args, env=shared["env"])
     block = p.stdout.split("Runtime (", 1)[1].split("\n\n", 1)[0]
-    assert block.startswith("2 probe builds")
+    assert block.startswith("2 probe modules")
     rows = {line.split()[0]: line.split()[1] for line in block.splitlines()[3:]}
     assert rows["opt-z/fixture_bump"] == "release/fixture_bump"
     assert rows["min-size-z/default"] == "release/default"
@@ -178,7 +181,8 @@ def test_an_edit_that_leaves_the_module_identical_reuses_everything_after_cargo(
     lib.write_text(lib.read_text() + "\n// a comment: the module's bytes do not change\n")
     second = json.loads(auditor(*args, env=env).stdout)["variants"][0]
     builds = [c for c in _calls(log) if " build --lib " in f" {c}" or " rustc --lib " in f" {c}"]
-    assert len(builds) == 4  # measured + probe build, twice: the edit is a new build input
+    assert len(builds) == 2  # the measured build, twice: the edit is a new build input
+    assert second["probe_build"]["method"] == "relink"  # linked from it, both times
     assert second["sha256"] == first["sha256"] == _sha(second["wasm_path"])
     assert second["probe_build"]["sha256"] == first["probe_build"]["sha256"]
     assert second["wasm_path"] != first["wasm_path"]  # another variant entry...

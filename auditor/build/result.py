@@ -139,6 +139,7 @@ class ScanResult:
     shard: tuple[int, int] | None = None
     builds: int = 0  # cargo builds this run started (variants and probe builds)
     cargo_invocations: dict[str, int] = field(default_factory=dict)  # every cargo process, by purpose
+    other_invocations: dict[str, int] = field(default_factory=dict)  # rust-lld / rustc runs for probe links
     seconds: float = 0.0
     allocator_source: dict[str, Any] | None = None  # scan.registry-allocators: registry or fallback, and why
     # added by the later stages

@@ -117,7 +117,9 @@ class ProbePlan:
                 "status": status, "sha256": rec.get("sha256") if rec else None,
                 "path": str(self.cache.path("probes.wasm")) if status == "ok" else None,
                 "command": display_command(self.args), "variants": list(self.variants),
-                "target_panic": self.target_panic}
+                "target_panic": self.target_panic, "method": rec.get("method", "cargo") if rec else None,
+                "linked_from": rec.get("linked_from") if rec else None,
+                "relink_skipped": rec.get("relink_skipped") if rec else None}
 
 
 @dataclass

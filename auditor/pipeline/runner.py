@@ -16,12 +16,13 @@ import os
 import queue
 import shutil
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from auditor.build import invocations
+from auditor.build import invocations, relink
 from auditor.build import toolchain as tc_mod
 from auditor.build.cache import VariantCache, code_hash, digest, file_sha256
 from auditor.build.cargo import (
@@ -50,6 +51,7 @@ from auditor.rules.allocator import allocator_check, resolve_siblings
 from auditor.runtime.options import RuntimeOptions, Scenario
 from auditor.runtime.options import from_config as scenarios_from_config
 from auditor.wasm.allocator import StdSymbols
+from auditor.wasm.reader import uleb_at
 
 if TYPE_CHECKING:
     from auditor.wasm.model import Module
@@ -75,6 +77,36 @@ def work_units(todo: list[Plan], probes: list[ProbePlan], jobs: int) -> list[tup
         name, big = out[i]
         out[i:i + 1] = [(name, big[: len(big) // 2]), (f"{name}~{len(out)}", big[len(big) // 2:])]
     return out
+
+
+def _section(data: bytes, sid: int) -> bytes | None:
+    """The payload of a module's first section with id `sid` (None: none)."""
+    pos = 8
+    while pos < len(data):
+        kind = data[pos]
+        size, pos = uleb_at(data, pos + 1)
+        if kind == sid:
+            return data[pos:pos + size]
+        pos += size
+    return None
+
+
+def _faithful(measured: Path, probes: Path, names: list[str]) -> str | None:
+    """None when the relinked probe module is the measured build plus the probe exports:
+    the same imports, byte for byte (an LTO build's internalised allocator symbols would
+    have become imports under rust-lld's --allow-undefined), and every probe export."""
+    try:
+        a, b = measured.read_bytes(), probes.read_bytes()
+    except OSError as e:
+        return f"cannot read the relinked module: {e.strerror}"
+    try:
+        if _section(a, 2) != _section(b, 2):
+            return "the relinked module's imports differ from the measured build's"
+        exports = _section(b, 7) or b""
+    except IndexError:
+        return "the relinked module is truncated"
+    missing = [n for n in names if bytes([len(n)]) + n.encode() not in exports]
+    return f"the relinked module lacks {', '.join(missing)}" if missing else None
 
 
 def unshadow(text: str | None, tree: Tree) -> str | None:
@@ -107,6 +139,14 @@ class Runner:
         self._ran: dict[str, tuple[RunRecord | None, str | None]] = {}  # probe key -> (record, error)
         self.toolchain_notice: str | None = None  # said once the first build settles a deferred test build
         self._tc_lock = threading.Lock()
+        # Probe modules linked from the measured build's link inputs (build/relink.py):
+        # None when allowed, else why not (then every probe module is a cargo probe build).
+        self.relink_blocked: str | None = None
+        self._linker: Path | None = None  # the wrapper cargo gets as the wasm32 linker
+        self._bases: dict[tuple[str, str], ProbePlan] = {}  # (profile, allocator) of a probe's base build
+        self._captures: dict[str, tuple[relink.Capture, Plan, BuildRecord]] = {}  # probe key -> its base's link
+        self._object_lock = threading.Lock()
+        self._base_done: dict[str, threading.Event] = {}  # probe key -> its base build has finished
         # cargo's rustc info cache, shared by the target dirs (one per profile): see RustcInfo
         self.rustc_info = RustcInfo(cache_root / "toolchains" / f"rustc-info-{digest([tc.key])[:24]}.json"
                                     if cache_root is not None else None)
@@ -135,6 +175,7 @@ class Runner:
         try:
             if todo or todo_probes:
                 self.shadows = ShadowSet(self.crate, self.options.tmp_dir, self.cache_root, self.immutable_inputs)
+                self._set_up_relink(todo, todo_probes)
             units = work_units(todo, todo_probes, self.jobs)
             with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="auditor-build") as pool:
                 futures = [pool.submit(self._build_unit, name, tasks, done_q) for name, tasks in units]
@@ -169,6 +210,31 @@ class Runner:
         resolve_siblings(out)
         return out
 
+    def _set_up_relink(self, todo: list[Plan], probes: list[ProbePlan]) -> None:
+        """Decide once per scan whether probe modules are linked, not built; when they
+        are, every build of the scan links through the wrapper (the same linker path from
+        scan to scan, so cargo's fingerprints stay fresh). A probe whose base build (same
+        profile and allocator) is built in this scan waits for it, even when the work
+        units put them on different threads: the base's unit is submitted first."""
+        shadows = self.shadows_or_fail()
+        profile = probes[0].profile if probes else None
+        texts = []
+        for f in cargo_config_files(self.crate.package_dir):
+            try:
+                texts.append(Path(f).read_text(encoding="utf-8", errors="replace"))
+            except OSError:
+                pass
+        self.relink_blocked = relink.blocked(
+            self.tc, texts, relink.manifest_profile(self.crate.workspace_root / "Cargo.toml",
+                                                    profile.name if profile else "release"),
+            dict(profile.settings) if profile else {}, dict(os.environ))
+        if self.relink_blocked is None:
+            self._linker = relink.install_wrapper(self.cache_root or shadows.base, self.tc)
+            building = {(p.profile.name, p.allocator.name) for p in todo}
+            self._bases = {(q.profile.name, q.allocator.name): q for q in probes
+                           if (q.profile.name, q.allocator.name) in building}
+            self._base_done = {q.key: threading.Event() for q in self._bases.values()}
+
     def _build_unit(self, name: str, tasks: list[Task], done_q: queue.Queue[Any]) -> None:
         """One unit's builds, in one target dir, so their dependencies build once."""
         target: Path | None = None
@@ -188,6 +254,9 @@ class Runner:
     # ---------------------------------------------------------------- building (worker threads)
     def _env(self, target_dir: Path) -> dict[str, str]:
         env = self.tc.env()
+        env.pop(relink.CAPTURE_ENV, None)
+        if self._linker is not None:
+            env[relink.LINKER_ENV] = str(self._linker)
         if self.shadows is not None:
             # rustc's own temp dirs (rustcXXXXXX) go inside the scan's temp dir, which is
             # removed even when a build is killed half-way (Ctrl-C, SIGTERM).
@@ -199,14 +268,17 @@ class Runner:
         env["CARGO_TERM_PROGRESS_WHEN"] = "never"
         return env
 
-    def _cargo(self, tree: Tree, args: list[str], target_dir: Path, kind: str = "build") -> BuildOutcome:
+    def _cargo(self, tree: Tree, args: list[str], target_dir: Path, kind: str = "build",
+               capture: Path | None = None) -> BuildOutcome:
         with self._count_lock:
             if kind in ("build", "probe build"):
                 self.builds += 1
         invocations.count(kind)
         self.rustc_info.seed(target_dir)
-        out = run_cargo(self.tc.cargo, args, tree.manifest.parent, self._env(target_dir), tree.manifest,
-                        self.registry)
+        env = self._env(target_dir)
+        if capture is not None:
+            env[relink.CAPTURE_ENV] = str(capture)
+        out = run_cargo(self.tc.cargo, args, tree.manifest.parent, env, tree.manifest, self.registry)
         self.rustc_info.learn(target_dir)
         if out.interrupted:
             raise KeyboardInterrupt
@@ -262,8 +334,16 @@ class Runner:
         tree = self._tree(plan, probes=False)
         vc = plan.cache
         previous = vc.previous_record()
-        out = self._cargo(tree, plan.args, target)
-        rec = self._record(out, tree, vc, "module.wasm")
+        base_of = self._bases.get((plan.profile.name, plan.allocator.name))
+        capture = self.shadows_or_fail().base / "link" / base_of.key[:24] if base_of is not None else None
+        try:
+            out = self._cargo(tree, plan.args, target, capture=capture)
+            rec = self._record(out, tree, vc, "module.wasm")
+            if base_of is not None and capture is not None and rec.get("status") == "ok":
+                self._captures[base_of.key] = (relink.Capture(capture), plan, rec)
+        finally:
+            if base_of is not None:
+                self._base_done[base_of.key].set()
         if rec.get("sha256"):
             if self.options.check_reproducible:
                 again = self.shadows_or_fail().scratch_dir(f"r-{plan.index}")
@@ -277,12 +357,54 @@ class Runner:
         return rec
 
     def _build_probe(self, probe: ProbePlan, target: Path) -> BuildRecord:
+        linked, why = self._link_probe(probe)
+        if linked is not None:
+            probe.cache.put_json("record.json", linked)
+            return linked
         tree = self._tree(probe, probes=True)
         out = self._cargo(tree, probe.args, target, kind="probe build")
         rec = self._record(out, tree, probe.cache, "probes.wasm")
+        rec["method"] = "cargo"
+        rec["relink_skipped"] = why
         if not rec.get("transient"):
             probe.cache.put_json("record.json", rec)
         return rec
+
+    def _link_probe(self, probe: ProbePlan) -> tuple[BuildRecord | None, str]:
+        """The probe module linked from its base build's link inputs and the probe object
+        (build/relink.py): (record, "") or (None, why it is built by cargo instead)."""
+        if self.relink_blocked is not None:
+            return None, self.relink_blocked
+        done = self._base_done.get(probe.key)
+        if done is not None:
+            done.wait()
+        caught = self._captures.pop(probe.key, None)
+        if caught is None:
+            return None, f"the measured build {probe.id} was not relinked by cargo in this scan"
+        capture, base, base_rec = caught
+        t0 = time.monotonic()
+        env = self.tc.env()
+        env.pop(relink.CAPTURE_ENV, None)
+        opt = probe.profile.settings.get("opt-level", relink.manifest_profile(
+            self.crate.workspace_root / "Cargo.toml", probe.profile.name).get("opt-level"))
+        with self._object_lock:
+            obj, why = relink.probe_object(self.cache_root or self.shadows_or_fail().base, self.tc, opt, env)
+        if obj is None:
+            return None, why or "no probe object"
+        out = capture.directory / "probes.wasm"
+        why = relink.link(capture, obj, out, env)
+        if why is None:
+            why = _faithful(base.cache.path("module.wasm"), out, relink.exports())
+        if why is not None:
+            return None, why
+        probe.cache.put_file("probes.wasm", out)
+        shutil.rmtree(capture.directory, ignore_errors=True)
+        rec: BuildRecord = {"status": "ok", "error": None, "build_seconds": round(time.monotonic() - t0, 3),
+                            "compile_error": False, "sha256": file_sha256(probe.cache.path("probes.wasm")),
+                            "extra_inputs": base_rec.get("extra_inputs") or {},
+                            "env_inputs": base_rec.get("env_inputs") or {},
+                            "method": "relink", "linked_from": base.id}
+        return rec, ""
 
     def _extra_inputs(self, tree: Tree, wasm: Path) -> dict[str, str | None]:
         """Files rustc read outside everything the cache key hashes (an include! that

@@ -47,7 +47,7 @@ def print_commands(crate_dir: str | Path, options: ScanOptions | None = None) ->
 
 def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
     t0 = time.monotonic()
-    calls = invocations.snapshot()
+    calls, others = invocations.snapshot(), invocations.snapshot(other=True)
     first: Runner | None = None
     try:
         # The toolchain's test build is deferred on a cold cache: the first real build
@@ -84,11 +84,14 @@ def _scan(crate_dir: Path, options: ScanOptions) -> ScanResult:
         result.checks += result.check.checks
     result.seconds = time.monotonic() - t0
     result.cargo_invocations = invocations.since(calls)
+    result.other_invocations = invocations.since(others, other=True)
+    other = invocations.describe_other(result.other_invocations)
     cached = sum(v.cached for v in variants)
     failed = len(result.failed())
     ctx.rep.notice(f"{len(variants)} variant{'s' if len(variants) != 1 else ''} ({len(variants) - failed} ok, "
                    f"{failed} failed): {runner.builds} cargo build{'s' if runner.builds != 1 else ''}, "
-                   f"{cached} from cache; {invocations.describe(result.cargo_invocations)}; {result.seconds:.1f}s")
+                   f"{cached} from cache; {invocations.describe(result.cargo_invocations)}; "
+                   f"{other + '; ' if other else ''}{result.seconds:.1f}s")
     return result
 
 

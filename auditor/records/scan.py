@@ -133,6 +133,9 @@ class ProbeBuildRecord(TypedDict):
     sha256: str | None
     path: str | None  # the module (in the cache), null when it failed
     command: str  # the reproducing cargo command (probe exports via the glue crate's feature)
+    method: str | None  # "relink": linked from `linked_from`'s link inputs + the probe object; "cargo": built
+    linked_from: str | None  # relink: the measured variant (same profile and allocator) it was linked from
+    relink_skipped: str | None  # cargo: why it was not linked instead (LTO, build-std, a configured linker, ...)
     variants: list[str]  # the variants of this run it serves
     target_panic: str | None  # the target's default panic strategy (rustc --print cfg), when a profile sets panic
 
@@ -150,6 +153,9 @@ class BuildRecord(TypedDict):
     env_inputs: NotRequired[dict[str, str | None]]  # environment variables it read -> value (null: unset)
     transient: NotRequired[bool]  # failed for a reason not the code's: never cached
     reproducible: NotRequired[bool]  # measured builds: a rebuild gave the same bytes
+    method: NotRequired[str]  # probe modules: "relink" (the base build's link inputs + probe object) | "cargo"
+    linked_from: NotRequired[str]  # relink: the measured variant whose link inputs it reused
+    relink_skipped: NotRequired[str]  # cargo: why the probe module was not linked instead
 
 
 class ShipCommandRecord(TypedDict):

@@ -234,7 +234,7 @@ def render(result: ScanResult, *, color: bool = False) -> str:
                         *speed_cells(r), _code_cell(v.allocator_code)])
     if rt_rows:
         n_probes = len({(v.probe_build or {}).get("path") for v in result.variants if v.probe_build})
-        out += ["", _style(f"Runtime ({n_probes} probe build{'s' if n_probes != 1 else ''}: one per allocator and "
+        out += ["", _style(f"Runtime ({n_probes} probe module{'s' if n_probes != 1 else ''}: one per allocator and "
                            "behaviour setting, named under 'probed'; alloc code: the variant's own module)", "1",
                            color)]
         out.append(table(["variant", "probed", "oom", "pages at cap", "churn", "slope /1k", "fragmentation",
