@@ -176,13 +176,18 @@ def test_the_wrapper_leaves_the_measured_module_byte_identical(tmp_path, toolcha
     wrapper = relink.install_wrapper(tmp_path / "cache", tc)
     assert relink.install_wrapper(tmp_path / "cache", tc) == wrapper  # stable path
     out = {}
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
     for name, extra in (("plain", {}), ("wrapped", {relink.LINKER_ENV: str(wrapper),
-                                                   relink.CAPTURE_ENV: str(tmp_path / "cap")})):
+                                                   relink.CAPTURE_ENV: str(tmp_path / "cap")}),
+                        # a capture that cannot be written is dropped; the link still runs
+                        ("uncaught", {relink.LINKER_ENV: str(wrapper), relink.CAPTURE_ENV: str(blocker / "cap")})):
         env = fixturelib.cargo_env(tmp_path / f"t-{name}", extra, toolchain=toolchain)
         subprocess.run([toolchain.cargo, "build", "--lib", "--release", "--target", "wasm32-unknown-unknown"],
                        cwd=crate, env=env, check=True, capture_output=True, timeout=600)
         out[name] = (tmp_path / f"t-{name}" / "wasm32-unknown-unknown" / "release" / "guarded.wasm").read_bytes()
-    assert out["plain"] == out["wrapped"]
+    assert out["plain"] == out["wrapped"] == out["uncaught"]
+    assert relink.Capture(blocker / "cap").arguments() is None
     args = relink.Capture(tmp_path / "cap").arguments()
     assert args is not None and "-o" in args
     kept = [a for a in args if a.startswith(str(tmp_path / "cap"))]

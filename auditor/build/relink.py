@@ -51,6 +51,7 @@ _WRAPPER = """#!/bin/sh
 # rust-lld (the first on rustc's PATH after this script's own directory) with exactly
 # rustc's arguments; with {capture} set it first keeps them and the object files rustc
 # deletes after linking, so the probe module can be linked from them (build/relink.py).
+# A capture that fails is dropped (no args file): the link itself always runs.
 self_dir={self_dir}
 real=
 IFS=:
@@ -60,10 +61,9 @@ for d in $PATH; do
 done
 unset IFS
 [ -n "$real" ] || real={fallback}
-if [ -n "${capture}" ]; then
-  cap="${capture}"
-  mkdir -p "$cap/in" || exit 1
-  printf '%s\\0' "$@" > "$cap/args" || exit 1
+keep() {{
+  mkdir -p "$cap/in" || return 1
+  printf '%s\\0' "$@" > "$cap/args.part" || return 1
   n=0
   for a in "$@"; do
     n=$((n + 1))
@@ -73,9 +73,13 @@ if [ -n "${capture}" ]; then
       *) continue ;;
     esac
     [ -f "$f" ] || continue
-    ln -- "$f" "$cap/in/$n" 2>/dev/null || cp -- "$f" "$cap/in/$n" || exit 1
+    ln -- "$f" "$cap/in/$n" 2>/dev/null || cp -- "$f" "$cap/in/$n" || return 1
   done
-  printf '%s' "$real" > "$cap/linker"
+  printf '%s' "$real" > "$cap/linker" && mv -f "$cap/args.part" "$cap/args"
+}}
+if [ -n "${capture}" ]; then
+  cap="${capture}"
+  keep "$@" || rm -f "$cap/args" "$cap/args.part"
 fi
 exec "$real" "$@"
 """
@@ -176,7 +180,8 @@ def manifest_profile(workspace_manifest: Path, profile: str) -> dict[str, Any]:
 
 def install_wrapper(root: Path, tc: Toolchain) -> Path:
     """The wrapper script for `tc`, at a path stable across scans (cargo's fingerprint may
-    include the linker: a new path would rebuild everything)."""
+    include the linker: a new path would rebuild everything). OSError when it cannot be
+    written (the scan then builds its probe modules with cargo)."""
     d = root / "linker" / digest([tc.key, _WRAPPER])[:16]
     path = d / "rust-lld"
     text = _WRAPPER.format(self_dir=shlex.quote(str(d)), fallback=shlex.quote(tc.linker or "rust-lld"),

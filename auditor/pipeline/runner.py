@@ -229,7 +229,11 @@ class Runner:
                                                     profile.name if profile else "release"),
             dict(profile.settings) if profile else {}, dict(os.environ))
         if self.relink_blocked is None:
-            self._linker = relink.install_wrapper(self.cache_root or shadows.base, self.tc)
+            try:
+                self._linker = relink.install_wrapper(self.cache_root or shadows.base, self.tc)
+            except OSError as e:
+                self.relink_blocked = f"cannot write the linker wrapper: {e.strerror or e}"
+                return
             building = {(p.profile.name, p.allocator.name) for p in todo}
             self._bases = {(q.profile.name, q.allocator.name): q for q in probes
                            if (q.profile.name, q.allocator.name) in building}
