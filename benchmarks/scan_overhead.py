@@ -5,7 +5,8 @@ builds need no injection), side by side in one run:
 1. the sum of the same cargo builds run directly (the commands `scan --print-commands`
    prints, one after another in one target dir, as a user would run them) next to a
    cold `auditor scan --jobs 1` without and with the runtime stage (goal <= 1.1x: N
-   builds, not 2N — the probe builds are one per behaviour setting, incremental);
+   builds, not 2N — the probe modules are linked from the measured builds' link inputs,
+   one per allocator and behaviour setting, counted on stderr as probe links);
 2. a warm re-scan with nothing changed (goal <= 1 s, 0 cargo invocations);
 3. a one-line source edit that changes the module (an exported function; twice), then a
    comment-only edit that does not: the same N cargo builds again in the user's warm
