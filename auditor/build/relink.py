@@ -15,11 +15,13 @@ module is byte for byte the one a plain `cargo build` writes (tests/test_relink.
 toolchains). Only when the scan asks (AUDITOR_LINK_CAPTURE) does it first keep the
 arguments and the object files rustc deletes after linking.
 
-When the relinked module is not a faithful probe module, the scan falls back to the cargo
-probe build and says why: LTO (the allocator symbols are internalised, and rust-lld's
-`--allow-undefined` would turn them into imports: caught by comparing imports with the
-measured module), build-std (std's rlibs are the build's own), a linker or rustflags the
-user configured for the target, or any failure of the object compile or of the link.
+When the relinked module would not be a faithful probe module, the scan falls back to the
+cargo probe build and says why: LTO (the allocator symbols are internalised: rustc 1.96's
+link then fails, and 1.63's `--allow-undefined` turns them into imports, caught by
+comparing imports with the measured module), build-std (std's rlibs are the build's
+own), profile keys or rustflags set where the probe object's compile cannot follow them
+(cargo config, CARGO_PROFILE_*), a profile on top of `dev`, or any failure of the object
+compile or of the link. A linker the user configured for wasm32 turns the wrapper off.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ _WRAPPER = """#!/bin/sh
 # rust-lld (the first on rustc's PATH after this script's own directory) with exactly
 # rustc's arguments; with {capture} set it first keeps them and the object files rustc
 # deletes after linking, so the probe module can be linked from them (build/relink.py).
-# A capture that fails is dropped (no args file): the link itself always runs.
+# Each link of the build gets its own directory (a dependency can be a cdylib too); a
+# capture that fails is dropped (no args file): the link itself always runs.
 self_dir={self_dir}
 real=
 IFS=:
@@ -78,7 +81,7 @@ keep() {{
   printf '%s' "$real" > "$cap/linker" && mv -f "$cap/args.part" "$cap/args"
 }}
 if [ -n "${capture}" ]; then
-  cap="${capture}"
+  cap="${capture}/link-$$"
   keep "$@" || rm -f "$cap/args" "$cap/args.part"
 fi
 exec "$real" "$@"
@@ -87,27 +90,46 @@ exec "$real" "$@"
 
 @dataclass
 class Capture:
-    """One caught link: rustc's arguments, with kept copies of the files it deletes."""
+    """The links caught during one cargo build (one directory each); `artifact` names the
+    module the probe module is linked from (`<lib name>.wasm`), so a dependency's own
+    cdylib link in the same build is never taken for it."""
 
     directory: Path
+    artifact: str
+
+    def _link(self) -> Path | None:
+        found = []
+        for d in sorted(self.directory.glob("link-*")):
+            try:
+                args = (d / "args").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            outs = [args[i + 1] for i, a in enumerate(args[:-1]) if a == b"-o"]
+            if outs and os.fsdecode(outs[-1]).rsplit("/", 1)[-1] == self.artifact:
+                found.append(d)
+        return found[-1] if len(found) == 1 else None
 
     def arguments(self) -> list[str] | None:
         """rustc's linker arguments with each kept input's copy in its place (response
-        files expanded), or None when the capture is missing or incomplete."""
+        files expanded), or None when the link is missing, incomplete or not unique."""
+        d = self._link()
+        if d is None:
+            return None
         try:
-            raw = (self.directory / "args").read_bytes()
-            linker = (self.directory / "linker").read_text()
+            raw = (d / "args").read_bytes()
+            linker = (d / "linker").read_text()
         except OSError:
             return None
         if not raw.endswith(b"\0") or not linker:
             return None
         out: list[str] = []
         for i, arg in enumerate(os.fsdecode(raw[:-1]).split("\0"), start=1):
-            kept = self.directory / "in" / str(i)
+            kept = d / "in" / str(i)
             if arg.startswith("@"):
                 if not kept.is_file():
                     return None
-                # rustc writes its response files with --rsp-quoting=posix
+                # rustc writes its response files with --rsp-quoting=posix (the objects
+                # listed inside one are not kept: such a link fails, and cargo builds)
                 out += shlex.split(kept.read_text(encoding="utf-8", errors="surrogateescape"))
             elif kept.is_file():
                 out.append(str(kept))
@@ -116,32 +138,102 @@ class Capture:
         return out
 
     def linker(self) -> str:
-        return (self.directory / "linker").read_text()
+        d = self._link()
+        return (d / "linker").read_text() if d is not None else ""
 
 
-def blocked(tc: Toolchain, config_texts: list[str], manifest_profile: dict[str, Any],
-            profile_settings: dict[str, Any], environ: dict[str, str]) -> str | None:
-    """Why a scan cannot link its probe modules (None: it can). Cheap: asked once per scan."""
+def config_tables(files: list[Path]) -> list[dict[str, Any]] | str:
+    """The cargo config files cargo reads, parsed (or why one cannot be read)."""
+    out = []
+    for f in files:
+        try:
+            out.append(tomllib.loads(f.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            return f"cannot read {f}: {e}"
+    return out
+
+
+def _wasm_target_tables(table: dict[str, Any]) -> list[dict[str, Any]]:
+    """A config's [target.wasm32-unknown-unknown] and every [target.'cfg(...)'] table
+    (a cfg may match wasm32: not evaluated, so counted)."""
+    targets = table.get("target", {})
+    if not isinstance(targets, dict):
+        return []
+    return [t for name, t in targets.items()
+            if isinstance(t, dict) and (name == TARGET or str(name).startswith("cfg("))]
+
+
+def wrapper_blocked(tc: Toolchain, configs: list[dict[str, Any]] | str, environ: dict[str, str]) -> str | None:
+    """Why the scan's builds must link with the user's own setting, not the wrapper
+    (None: the wrapper is used, for every build of the scan, so cargo's fingerprints
+    stay the same from scan to scan whatever each probe then does)."""
     if environ.get(SWITCH_ENV, "").lower() in ("off", "0", "no", "false"):
         return f"{SWITCH_ENV}=off"
-    if tc.build_std:
-        return "build-std: std's rlibs are the build's own"
     if not tc.linker:
         return "no rust-lld known for the toolchain"
+    if isinstance(configs, str):
+        return configs
     if environ.get(LINKER_ENV):
         return f"{LINKER_ENV} is set"
     if any("linker" in flag for flag in rustflags(environ)):
         return "RUSTFLAGS set a linker"
-    for word in ("linker", "rustflags"):
-        if any(word in text for text in config_texts):
-            return f"a cargo config file sets {word}"
-    settings = {**manifest_profile, **profile_settings}
+    for table in configs:
+        for t in _wasm_target_tables(table):
+            if "linker" in t or any("linker" in str(f) for f in _flags(t.get("rustflags"))):
+                return "a cargo config file sets a linker for wasm32"
+        build = table.get("build", {})
+        if isinstance(build, dict) and any("linker" in str(f) for f in _flags(build.get("rustflags"))):
+            return "a cargo config file's build.rustflags set a linker"
+    return None
+
+
+def _flags(value: Any) -> list[str]:
+    return value.split() if isinstance(value, str) else [str(v) for v in value] if isinstance(value, list) else []
+
+
+def probe_blocked(tc: Toolchain, configs: list[dict[str, Any]] | str, environ: dict[str, str],
+                  settings: dict[str, Any], on_release: bool, target_panic: str | None) -> str | None:
+    """Why this probe module is built by cargo, not linked (None: it is linked).
+    `settings`: the probe profile's resolved keys (the manifest's, auditor's on top);
+    the probe object must be compiled as the crate's own code is, so anything that sets
+    profile keys where this cannot see them (cargo config, CARGO_PROFILE_*) blocks."""
+    if tc.build_std:
+        return "build-std: std's rlibs are the build's own"
+    if not isinstance(configs, str):
+        for table in configs:
+            if "profile" in table:
+                return "a cargo config file sets profile keys"
+            build = table.get("build", {})
+            if (isinstance(build, dict) and build.get("rustflags")) or \
+                    any(t.get("rustflags") for t in _wasm_target_tables(table)):
+                return "a cargo config file sets rustflags"
+    env = sorted(k for k in environ if k.startswith("CARGO_PROFILE_"))
+    if env:
+        return f"{env[0]} is set"
+    if not on_release:
+        return "a profile on top of dev"
     lto = settings.get("lto")
     if lto not in (None, False, "off", "false"):
         return f"lto = {lto!r}: the allocator symbols are internalised"
-    if settings.get("panic", "abort") != "abort":
-        return f"panic = {settings.get('panic')!r}"
+    panic = settings.get("panic")
+    if panic is not None and panic not in ("unwind", target_panic or "abort"):
+        return f"panic = {panic!r}"
+    if object_flags(settings) is None:
+        return f"opt-level = {settings.get('opt-level')!r}"
     return None
+
+
+def object_flags(settings: dict[str, Any]) -> list[str] | None:
+    """rustc's codegen flags for the probe object under a release-based profile's
+    resolved keys (None: an opt-level rustc does not know)."""
+    level = str(settings.get("opt-level", 3)).strip('"')
+    if level not in ("0", "1", "2", "3", "s", "z"):
+        return None
+    out = ["-C", f"opt-level={level}"]
+    for key in ("overflow-checks", "debug-assertions"):
+        if settings.get(key) is True:
+            out += ["-C", f"{key}=on"]
+    return out
 
 
 def rustflags(environ: dict[str, str]) -> list[str]:
@@ -158,23 +250,31 @@ def rustflags(environ: dict[str, str]) -> list[str]:
 
 
 def manifest_profile(workspace_manifest: Path, profile: str) -> dict[str, Any]:
-    """[profile.<name>] of the workspace's Cargo.toml, following `inherits` (for the
-    probe object's opt-level and the LTO check). Empty when unreadable: the import
-    comparison after the link still catches an LTO build."""
+    """[profile.<name>] of the workspace's Cargo.toml, following `inherits` up to
+    `release` or `dev` (for the probe object's codegen flags and the LTO check), with
+    `inherits` set to that root. Empty when unreadable: an LTO build still fails the
+    link or the import comparison after it."""
     try:
         profiles = tomllib.loads(workspace_manifest.read_text(encoding="utf-8")).get("profile", {})
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return {}
+    if not isinstance(profiles, dict):
+        return {}
     out: dict[str, Any] = {}
     seen: set[str] = set()
-    name: str | None = profile
-    while name and name not in seen and isinstance(profiles.get(name, {}), dict):
+    name = profile
+    while name not in seen:
         seen.add(name)
         table = profiles.get(name, {})
+        if not isinstance(table, dict):
+            break
         for k, v in table.items():
-            out.setdefault(k, v)
-        name = table.get("inherits") or ("release" if name not in ("release", "dev") else None)
-    out.pop("inherits", None)
+            if k != "inherits":
+                out.setdefault(k, v)
+        if name in ("release", "dev"):
+            out["inherits"] = name
+            break
+        name = str(table.get("inherits") or "release")
     return out
 
 
@@ -182,7 +282,7 @@ def install_wrapper(root: Path, tc: Toolchain) -> Path:
     """The wrapper script for `tc`, at a path stable across scans (cargo's fingerprint may
     include the linker: a new path would rebuild everything). OSError when it cannot be
     written (the scan then builds its probe modules with cargo)."""
-    d = root / "linker" / digest([tc.key, _WRAPPER])[:16]
+    d = root.resolve() / "linker" / digest([tc.key, _WRAPPER])[:16]
     path = d / "rust-lld"
     text = _WRAPPER.format(self_dir=shlex.quote(str(d)), fallback=shlex.quote(tc.linker or "rust-lld"),
                            capture=CAPTURE_ENV)
@@ -196,32 +296,34 @@ def install_wrapper(root: Path, tc: Toolchain) -> Path:
     tmp.write_text(text)
     tmp.chmod(0o755)
     os.replace(tmp, path)
+    if not os.access(path, os.X_OK):  # a noexec mount, say
+        raise OSError(f"{path} is not executable")
     return path
 
 
-def probe_object(root: Path, tc: Toolchain, opt_level: Any, env: dict[str, str]) -> tuple[Path | None, str | None]:
-    """The probe exports compiled once per toolchain and opt-level (rustc, ~0.1 s),
+def probe_object(root: Path, tc: Toolchain, flags: list[str], env: dict[str, str]) -> tuple[Path | None, str | None]:
+    """The probe exports compiled once per toolchain and codegen flags (rustc, ~0.1 s),
     kept under `<cache>/toolchains/`: (object, None) or (None, why not)."""
-    level = str(opt_level if opt_level is not None else 3).strip('"')
-    if level not in ("0", "1", "2", "3", "s", "z"):
-        return None, f"opt-level {opt_level!r}"
     src = _object_source()
-    flags = rustflags(env)
-    d = root / "toolchains" / f"probe-object-{digest([tc.key, level, flags, src])[:24]}"
+    args = ["--edition", "2018", "--crate-type", "lib", "--crate-name", "auditor_probe_exports", "--target", TARGET,
+            "-C", "embed-bitcode=no", "-C", "debuginfo=0", "-C", "panic=abort", "--cap-lints", "allow",
+            *flags, *rustflags(env)]
+    d = root.resolve() / "toolchains" / f"probe-object-{digest([tc.key, args, src])[:24]}"
     obj = d / "probes.o"
     if obj.is_file():
         return obj, None
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "probes.rs").write_text(src, encoding="utf-8")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "probes.rs").write_text(src, encoding="utf-8")
+    except OSError as e:
+        return None, f"cannot write the probe object's source: {e.strerror or e}"
     tmp = d / f".probes.{os.getpid()}.o"
-    args = [tc.rustc, "--edition", "2018", "--crate-type", "lib", "--crate-name", "auditor_probe_exports",
-            "--emit", f"obj={tmp}", "--target", TARGET, "-C", f"opt-level={level}", "-C", "embed-bitcode=no",
-            "-C", "debuginfo=0", "-C", "panic=abort", "--cap-lints", "allow", *flags, str(d / "probes.rs")]
     from auditor.build import invocations
 
     invocations.count_other("rustc (probe object)")
     try:
-        p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, check=False)
+        p = subprocess.run([tc.rustc, *args, "--emit", f"obj={tmp}", str(d / "probes.rs")], env=env,
+                           capture_output=True, text=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         return None, f"rustc for the probe object: {e}"
     if p.returncode != 0 or not tmp.is_file():

@@ -358,7 +358,7 @@ def behaviour_keys() -> tuple[str, ...]:
     return tuple(load_rules_file("scan.toml").get("probe", {}).get("behaviour-keys", ["panic"]))
 
 
-def _on_release(p: Profile) -> bool:
+def on_release(p: Profile) -> bool:
     return p.name == "release" or (p.name != "dev" and p.settings.get("inherits", "release") == "release")
 
 
@@ -378,7 +378,7 @@ def probe_profile(p: Profile, chosen: list[Profile], target_panic: str | None = 
     abort, `panic-abort` and the min-size profiles probe with `release`. Unknown (None):
     every `panic` setting counts.
     """
-    if not _on_release(p):
+    if not on_release(p):
         return p, {k: v for k, v in p.settings.items() if k != "inherits"}
     keys = behaviour_keys()
 
@@ -389,7 +389,7 @@ def probe_profile(p: Profile, chosen: list[Profile], target_panic: str | None = 
         return b
 
     want = behaviour(p)
-    same = [q for q in chosen if _on_release(q) and behaviour(q) == want]
+    same = [q for q in chosen if on_release(q) and behaviour(q) == want]
     exact = [q for q in same if {k: v for k, v in q.settings.items() if k != "inherits"} == want]
     return (exact or same or [p])[0], want
 

@@ -41,7 +41,7 @@ from auditor.build.workspace import CrateInfo, cargo_config_files, config_source
 from auditor.config.view import ConfigView
 from auditor.errors import AuditorError
 from auditor.pipeline.module_file import ModuleFile
-from auditor.pipeline.plan import Plan, ProbePlan, ScanOptions, injected
+from auditor.pipeline.plan import Plan, ProbePlan, ScanOptions, injected, on_release
 from auditor.pipeline.progress import Progress
 from auditor.pipeline.ship import ship_variant
 from auditor.records.inspect import AllocatorRecord, InspectRecord
@@ -146,7 +146,7 @@ class Runner:
         self._bases: dict[tuple[str, str], ProbePlan] = {}  # (profile, allocator) of a probe's base build
         self._captures: dict[str, tuple[relink.Capture, Plan, BuildRecord]] = {}  # probe key -> its base's link
         self._object_lock = threading.Lock()
-        self._base_done: dict[str, threading.Event] = {}  # probe key -> its base build has finished
+        self._configs: list[dict[str, Any]] | str = []  # the cargo config files, parsed (or why not)
         # cargo's rustc info cache, shared by the target dirs (one per profile): see RustcInfo
         self.rustc_info = RustcInfo(cache_root / "toolchains" / f"rustc-info-{digest([tc.key])[:24]}.json"
                                     if cache_root is not None else None)
@@ -176,7 +176,9 @@ class Runner:
             if todo or todo_probes:
                 self.shadows = ShadowSet(self.crate, self.options.tmp_dir, self.cache_root, self.immutable_inputs)
                 self._set_up_relink(todo, todo_probes)
-            units = work_units(todo, todo_probes, self.jobs)
+            # A probe whose base build (same profile and allocator) is in this scan runs
+            # on that build's thread right after it (_build_unit); only the others are tasks.
+            units = work_units(todo, [q for q in todo_probes if q not in self._bases.values()], self.jobs)
             with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="auditor-build") as pool:
                 futures = [pool.submit(self._build_unit, name, tasks, done_q) for name, tasks in units]
                 try:
@@ -211,49 +213,42 @@ class Runner:
         return out
 
     def _set_up_relink(self, todo: list[Plan], probes: list[ProbePlan]) -> None:
-        """Decide once per scan whether probe modules are linked, not built; when they
-        are, every build of the scan links through the wrapper (the same linker path from
-        scan to scan, so cargo's fingerprints stay fresh). A probe whose base build (same
-        profile and allocator) is built in this scan waits for it, even when the work
-        units put them on different threads: the base's unit is submitted first."""
+        """Decide once per scan whether its builds link through the wrapper (every build
+        when they do: the same linker path from scan to scan, so cargo's fingerprints do
+        not change with what each probe then does), and which probe modules come right
+        after their base build, on its thread: each that has its base in this scan, linked
+        from it where probe_blocked allows, else a cargo probe build in the same target dir."""
         shadows = self.shadows_or_fail()
-        profile = probes[0].profile if probes else None
-        texts = []
-        for f in cargo_config_files(self.crate.package_dir):
-            try:
-                texts.append(Path(f).read_text(encoding="utf-8", errors="replace"))
-            except OSError:
-                pass
-        self.relink_blocked = relink.blocked(
-            self.tc, texts, relink.manifest_profile(self.crate.workspace_root / "Cargo.toml",
-                                                    profile.name if profile else "release"),
-            dict(profile.settings) if profile else {}, dict(os.environ))
+        self._configs = relink.config_tables(cargo_config_files(self.crate.package_dir))
+        self.relink_blocked = relink.wrapper_blocked(self.tc, self._configs, dict(os.environ))
         if self.relink_blocked is None:
             try:
                 self._linker = relink.install_wrapper(self.cache_root or shadows.base, self.tc)
             except OSError as e:
                 self.relink_blocked = f"cannot write the linker wrapper: {e.strerror or e}"
-                return
-            building = {(p.profile.name, p.allocator.name) for p in todo}
-            self._bases = {(q.profile.name, q.allocator.name): q for q in probes
-                           if (q.profile.name, q.allocator.name) in building}
-            self._base_done = {q.key: threading.Event() for q in self._bases.values()}
+        building = {(p.profile.name, p.allocator.name) for p in todo}
+        self._bases = {(q.profile.name, q.allocator.name): q for q in probes
+                       if (q.profile.name, q.allocator.name) in building}
 
     def _build_unit(self, name: str, tasks: list[Task], done_q: queue.Queue[Any]) -> None:
-        """One unit's builds, in one target dir, so their dependencies build once."""
+        """One unit's builds, in one target dir, so their dependencies build once; a probe
+        module whose base is one of them right after that build."""
         target: Path | None = None
         for kind, task in tasks:
-            self.rep.started(kind, task.id)  # shown on the status line until ended
-            try:
-                if target is None:
-                    target = self.shadows_or_fail().target_dir(name)
-                rec = self._build(task, target) if kind == "variant" else self._build_probe(task, target)
-                done_q.put((kind, task, rec, None))
-            except BaseException as e:  # handed to the main thread, which stops the scan
-                done_q.put((kind, task, None, e))
-                return
-            finally:
-                self.rep.ended(kind, task.id)
+            follow = [("probe", self._bases[(task.profile.name, task.allocator.name)])] \
+                if kind == "variant" and (task.profile.name, task.allocator.name) in self._bases else []
+            for k, t in [(kind, task), *follow]:
+                self.rep.started(k, t.id)  # shown on the status line until ended
+                try:
+                    if target is None:
+                        target = self.shadows_or_fail().target_dir(name)
+                    rec = self._build(t, target) if k == "variant" else self._build_probe(t, target)
+                    done_q.put((k, t, rec, None))
+                except BaseException as e:  # handed to the main thread, which stops the scan
+                    done_q.put((k, t, None, e))
+                    return
+                finally:
+                    self.rep.ended(k, t.id)
 
     # ---------------------------------------------------------------- building (worker threads)
     def _env(self, target_dir: Path) -> dict[str, str]:
@@ -338,16 +333,12 @@ class Runner:
         tree = self._tree(plan, probes=False)
         vc = plan.cache
         previous = vc.previous_record()
-        base_of = self._bases.get((plan.profile.name, plan.allocator.name))
+        base_of = self._bases.get((plan.profile.name, plan.allocator.name)) if self._linker is not None else None
         capture = self.shadows_or_fail().base / "link" / base_of.key[:24] if base_of is not None else None
-        try:
-            out = self._cargo(tree, plan.args, target, capture=capture)
-            rec = self._record(out, tree, vc, "module.wasm")
-            if base_of is not None and capture is not None and rec.get("status") == "ok":
-                self._captures[base_of.key] = (relink.Capture(capture), plan, rec)
-        finally:
-            if base_of is not None:
-                self._base_done[base_of.key].set()
+        out = self._cargo(tree, plan.args, target, capture=capture)
+        rec = self._record(out, tree, vc, "module.wasm")
+        if base_of is not None and capture is not None and rec.get("status") == "ok":
+            self._captures[base_of.key] = (relink.Capture(capture, f"{self.crate.lib_name}.wasm"), plan, rec)
         if rec.get("sha256"):
             if self.options.check_reproducible:
                 again = self.shadows_or_fail().scratch_dir(f"r-{plan.index}")
@@ -379,20 +370,23 @@ class Runner:
         (build/relink.py): (record, "") or (None, why it is built by cargo instead)."""
         if self.relink_blocked is not None:
             return None, self.relink_blocked
-        done = self._base_done.get(probe.key)
-        if done is not None:
-            done.wait()
+        declared = relink.manifest_profile(self.crate.workspace_root / "Cargo.toml", probe.profile.name)
+        settings = {**declared, **{k: v for k, v in probe.profile.settings.items() if k != "inherits"}}
+        release_based = on_release(probe.profile) and declared.get("inherits", "release") == "release"
+        why = relink.probe_blocked(self.tc, self._configs, dict(os.environ), settings, release_based,
+                                   probe.target_panic)
+        if why is not None:
+            return None, why
         caught = self._captures.pop(probe.key, None)
         if caught is None:
-            return None, f"the measured build {probe.id} was not relinked by cargo in this scan"
+            return None, f"the measured build {probe.id} was not linked by cargo in this scan"
         capture, base, base_rec = caught
         t0 = time.monotonic()
         env = self.tc.env()
         env.pop(relink.CAPTURE_ENV, None)
-        opt = probe.profile.settings.get("opt-level", relink.manifest_profile(
-            self.crate.workspace_root / "Cargo.toml", probe.profile.name).get("opt-level"))
+        flags = relink.object_flags(settings) or []
         with self._object_lock:
-            obj, why = relink.probe_object(self.cache_root or self.shadows_or_fail().base, self.tc, opt, env)
+            obj, why = relink.probe_object(self.cache_root or self.shadows_or_fail().base, self.tc, flags, env)
         if obj is None:
             return None, why or "no probe object"
         out = capture.directory / "probes.wasm"
