@@ -212,8 +212,9 @@ def test_faithful_compares_imports_byte_for_byte_and_wants_every_export(tmp_path
 
 
 def test_work_units_keep_a_probe_after_its_base():
-    """Splitting a profile's unit for parallel jobs may put a probe on another thread than
-    its base build: the base's unit is always the earlier one (the probe waits for it)."""
+    """work_units places a probe build after the measured build of its profile and
+    allocator, also when a unit is split for parallel jobs (the scan hands it only probes
+    whose base is not built: the others run on their base's thread)."""
     class P:  # the attributes work_units reads
         def __init__(self, prof, alloc):
             self.profile = type("Pr", (), {"name": prof})()

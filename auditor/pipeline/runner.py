@@ -2,9 +2,10 @@
 
 For each variant (profile x allocator) the build stage gives the measured module from a
 shadow copy of the workspace: exactly the user's crate plus the allocator. With the
-runtime stage on, each allocator also gets one probe build (probe exports on) per
-behaviour setting (plan.ProbePlan), shared by every variant it stands for; sizes come
-only from the measured builds, so probes never distort them. Build records are cached by
+runtime stage on, each allocator also gets one probe module (probe exports on) per
+behaviour setting (plan.ProbePlan), shared by every variant it stands for: linked from a
+measured build's link inputs where it can be (build/relink.py), else a probe build;
+sizes come only from the measured builds, so probes never distort them. Build records are cached by
 the plan's keys; analyses with the analysing code's hash on top, runtime results once per
 probe build. Builds run in worker threads (one target dir per profile, kept in the cache
 between scans) while the main thread inspects and runs finished modules.
@@ -61,9 +62,10 @@ Task = tuple[str, Any]  # ("variant", Plan) or ("probe", ProbePlan)
 
 def work_units(todo: list[Plan], probes: list[ProbePlan], jobs: int) -> list[tuple[str, list[Task]]]:
     """Work units, named after their target dir: one per profile (dependencies are
-    compiled per profile), a probe build right after the measured build of its allocator
-    in its profile's unit (so it rebuilds only the glue and the crate); split further
-    only when there are fewer units than parallel jobs."""
+    compiled per profile), split further only when there are fewer units than parallel
+    jobs. `probes`: the probe builds whose base build (same profile and allocator) is not
+    in this scan (the others follow their base on its thread: Runner._build_unit); each
+    goes in its profile's unit, so it reuses that target dir's compiled dependencies."""
     by_profile: dict[str, list[Task]] = {}
     for p in todo:
         by_profile.setdefault(p.profile.name, []).append(("variant", p))
