@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,6 +78,16 @@ def test_tree_unchanged_and_temp_removed_after_a_signal(tmp_path, sig, code, wor
     tmpdir.mkdir()
     env = dict(os.environ, TMPDIR=str(tmpdir))
     if phase == "build":
+        # A linker that takes a second: rustc's temp dir (made to link) then lives long
+        # enough to be seen on a loaded machine too; a linker configured for wasm32 is the
+        # user's, so the scan links with it (its own wrapper off: build/relink.py).
+        real = shutil.which("rust-lld", path=env.get("PATH"))
+        assert real, "rust-lld not on PATH"
+        slow = tmp_path / "slow-linker" / "rust-lld"
+        slow.parent.mkdir()
+        slow.write_text(f"#!/bin/sh\nsleep 1\nexec {shlex.quote(real)} \"$@\"\n")
+        slow.chmod(0o755)
+        env["CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER"] = str(slow)
         warm = subprocess.run([sys.executable, "-m", "auditor", "doctor", str(ws), "--cache-dir", str(tmp_path / "c")],
                               cwd=REPO, env=env, capture_output=True, text=True)
         assert warm.returncode == 0, warm.stderr
