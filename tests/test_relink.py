@@ -425,3 +425,27 @@ def test_an_lto_link_is_caught(tmp_path, toolchain):
     else:
         assert "rust-lld" in failed and "undefined symbol" in failed, failed
     shutil.rmtree(tmp_path / "t", ignore_errors=True)
+
+
+@pytest.mark.cargo
+@pytest.mark.toolchains("1.63")
+def test_a_users_wasm32_linker_is_kept(tmp_path, toolchain):
+    """CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER set by the user: every link of the scan
+    goes through it (it logs each), none through auditor's wrapper, and the probe module
+    is a cargo build that says why."""
+    crate = copy_crate("guarded", tmp_path / "src")
+    real = shutil.which("rust-lld")
+    assert real
+    log = tmp_path / "links.log"
+    mine = tmp_path / "mine" / "rust-lld"
+    mine.parent.mkdir()
+    mine.write_text(f'#!/bin/sh\necho "$@" >> "{log}"\nexec "{real}" "$@"\n')
+    mine.chmod(0o755)
+    rep, _ = _scan(crate, tmp_path / "c", toolchain, "--profiles", "release,opt-z", "--allocators", "default",
+                   env={relink.LINKER_ENV: str(mine)})
+    links = log.read_text().splitlines()
+    assert len(links) == 3  # two measured builds and the probe build, all with the user's linker
+    assert all("-flavor wasm" in line for line in links)
+    pb = rep["variants"][0]["probe_build"]
+    assert pb["method"] == "cargo" and pb["relink_skipped"] == f"{relink.LINKER_ENV} is set", pb
+    assert not (tmp_path / "c" / "linker").exists()
