@@ -195,26 +195,32 @@ def _flags(value: Any) -> list[str]:
 
 
 def probe_blocked(tc: Toolchain, configs: list[dict[str, Any]] | str, environ: dict[str, str],
-                  settings: dict[str, Any], on_release: bool, target_panic: str | None) -> str | None:
+                  settings: dict[str, Any], profile: str, release_based: bool,
+                  target_panic: str | None) -> str | None:
     """Why this probe module is built by cargo, not linked (None: it is linked).
     `settings`: the probe profile's resolved keys (the manifest's, auditor's on top);
     the probe object must be compiled as the crate's own code is, so anything that sets
-    profile keys where this cannot see them (cargo config, CARGO_PROFILE_*) blocks."""
-    if tc.build_std:
+    keys of this profile (or of `release`, which it inherits) where this cannot see them
+    (a cargo config file, CARGO_PROFILE_*) blocks, and so do rustflags in a cargo config
+    file (a `cfg(...)` table is not evaluated: counted)."""
+    if tc.build_std or any(str(f).startswith("build-std") for f in settings.get("cargo-unstable") or []):
         return "build-std: std's rlibs are the build's own"
+    chain = {profile, "release"}
     if not isinstance(configs, str):
         for table in configs:
-            if "profile" in table:
+            profiles = table.get("profile", {})
+            if isinstance(profiles, dict) and chain & set(profiles):
                 return "a cargo config file sets profile keys"
             build = table.get("build", {})
             if (isinstance(build, dict) and build.get("rustflags")) or \
                     any(t.get("rustflags") for t in _wasm_target_tables(table)):
                 return "a cargo config file sets rustflags"
-    env = sorted(k for k in environ if k.startswith("CARGO_PROFILE_"))
+    prefixes = tuple(f"CARGO_PROFILE_{name.upper().replace('-', '_')}_" for name in sorted(chain))
+    env = sorted(k for k in environ if k.startswith(prefixes))
     if env:
         return f"{env[0]} is set"
-    if not on_release:
-        return "a profile on top of dev"
+    if not release_based:
+        return "a profile not directly on top of release"
     lto = settings.get("lto")
     if lto not in (None, False, "off", "false"):
         return f"lto = {lto!r}: the allocator symbols are internalised"
@@ -228,14 +234,15 @@ def probe_blocked(tc: Toolchain, configs: list[dict[str, Any]] | str, environ: d
 
 def object_flags(settings: dict[str, Any]) -> list[str] | None:
     """rustc's codegen flags for the probe object under a release-based profile's
-    resolved keys (None: an opt-level rustc does not know)."""
+    resolved keys, each given explicitly as cargo gives them (rustc's own defaults
+    differ: debug-assertions on at opt-level 0, overflow-checks following it). None: an
+    opt-level rustc does not know."""
     level = str(settings.get("opt-level", 3)).strip('"')
     if level not in ("0", "1", "2", "3", "s", "z"):
         return None
     out = ["-C", f"opt-level={level}"]
-    for key in ("overflow-checks", "debug-assertions"):
-        if settings.get(key) is True:
-            out += ["-C", f"{key}=on"]
+    for key in ("debug-assertions", "overflow-checks"):
+        out += ["-C", f"{key}={'on' if settings.get(key) is True else 'off'}"]
     return out
 
 

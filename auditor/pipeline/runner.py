@@ -149,6 +149,7 @@ class Runner:
         self._captures: dict[str, tuple[relink.Capture, Plan, BuildRecord]] = {}  # probe key -> its base's link
         self._object_lock = threading.Lock()
         self._configs: list[dict[str, Any]] | str = []  # the cargo config files, parsed (or why not)
+        self._base_records: dict[str, BuildRecord] = {}  # probe key -> its base build's record, this scan
         # cargo's rustc info cache, shared by the target dirs (one per profile): see RustcInfo
         self.rustc_info = RustcInfo(cache_root / "toolchains" / f"rustc-info-{digest([tc.key])[:24]}.json"
                                     if cache_root is not None else None)
@@ -190,6 +191,10 @@ class Runner:
                         try:
                             kind, task, rec, exc = done_q.get(timeout=0.5)
                         except queue.Empty:
+                            if all(f.done() for f in futures) and done_q.empty():
+                                for f in futures:
+                                    f.result()  # re-raises what stopped a unit outside its tasks
+                                raise AuditorError("a build thread stopped without reporting its builds") from None
                             continue
                         if exc is not None:
                             raise exc
@@ -234,14 +239,17 @@ class Runner:
 
     def _build_unit(self, name: str, tasks: list[Task], done_q: queue.Queue[Any]) -> None:
         """One unit's builds, in one target dir, so their dependencies build once; a probe
-        module whose base is one of them right after that build."""
+        module whose base is one of them right after that build. Every task ends in one
+        message on `done_q`, its record or the exception that stops the scan."""
         target: Path | None = None
         for kind, task in tasks:
             follow = [("probe", self._bases[(task.profile.name, task.allocator.name)])] \
                 if kind == "variant" and (task.profile.name, task.allocator.name) in self._bases else []
             for k, t in [(kind, task), *follow]:
-                self.rep.started(k, t.id)  # shown on the status line until ended
+                started = False
                 try:
+                    self.rep.started(k, t.id)  # shown on the status line until ended
+                    started = True
                     if target is None:
                         target = self.shadows_or_fail().target_dir(name)
                     rec = self._build(t, target) if k == "variant" else self._build_probe(t, target)
@@ -250,7 +258,8 @@ class Runner:
                     done_q.put((k, t, None, e))
                     return
                 finally:
-                    self.rep.ended(k, t.id)
+                    if started:
+                        self.rep.ended(k, t.id)
 
     # ---------------------------------------------------------------- building (worker threads)
     def _env(self, target_dir: Path) -> dict[str, str]:
@@ -337,10 +346,18 @@ class Runner:
         previous = vc.previous_record()
         base_of = self._bases.get((plan.profile.name, plan.allocator.name)) if self._linker is not None else None
         capture = self.shadows_or_fail().base / "link" / base_of.key[:24] if base_of is not None else None
+        if capture is not None:
+            # A probe module is linked from this build: cargo must link it now, also when
+            # its target dir is up to date (`--no-cache` over a kept one), else there is
+            # nothing to catch and the probe module would cost a cargo build instead.
+            where = "debug" if plan.profile.name == "dev" else plan.profile.name
+            (target / TARGET / where / "deps" / f"{self.crate.lib_name}.wasm").unlink(missing_ok=True)
         out = self._cargo(tree, plan.args, target, capture=capture)
         rec = self._record(out, tree, vc, "module.wasm")
         if base_of is not None and capture is not None and rec.get("status") == "ok":
             self._captures[base_of.key] = (relink.Capture(capture, f"{self.crate.lib_name}.wasm"), plan, rec)
+        if base_of is not None:
+            self._base_records[base_of.key] = rec
         if rec.get("sha256"):
             if self.options.check_reproducible:
                 again = self.shadows_or_fail().scratch_dir(f"r-{plan.index}")
@@ -354,6 +371,12 @@ class Runner:
         return rec
 
     def _build_probe(self, probe: ProbePlan, target: Path) -> BuildRecord:
+        base = self._base_records.get(probe.key)
+        if base is not None and base.get("status") != "ok" and base.get("compile_error"):
+            # the same sources with the probe feature fail the same way: not built again
+            return {"status": "failed", "error": f"the measured build {probe.id} failed to compile",
+                    "build_seconds": 0.0, "compile_error": True, "method": "cargo",
+                    "relink_skipped": "its measured build failed"}
         linked, why = self._link_probe(probe)
         if linked is not None:
             probe.cache.put_json("record.json", linked)
@@ -375,8 +398,8 @@ class Runner:
         declared = relink.manifest_profile(self.crate.workspace_root / "Cargo.toml", probe.profile.name)
         settings = {**declared, **{k: v for k, v in probe.profile.settings.items() if k != "inherits"}}
         release_based = on_release(probe.profile) and declared.get("inherits", "release") == "release"
-        why = relink.probe_blocked(self.tc, self._configs, dict(os.environ), settings, release_based,
-                                   probe.target_panic)
+        why = relink.probe_blocked(self.tc, self._configs, dict(os.environ), settings, probe.profile.name,
+                                   release_based, probe.target_panic)
         if why is not None:
             return None, why
         caught = self._captures.pop(probe.key, None)
